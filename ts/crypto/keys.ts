@@ -1,0 +1,195 @@
+// Client private keys: the OpenSSH "openssh-key-v1" format (PROTOCOL.key), plain or protected
+// with bcrypt-pbkdf + AES, and PEM PKCS#1 / SEC1 / PKCS#8 through OpenSSL. Every form becomes
+// a node KeyObject and a Signer that produces SSH signature blobs.
+
+import * as crypto from 'node:crypto';
+import bcryptPbkdf from 'bcrypt-pbkdf';
+import { Reader, Writer, equalBytes } from '../protocol/wire.js';
+import { SshError, Code } from '../protocol/errors.js';
+import { ECDSA_CURVES, encodeSignature, p1363ToEcdsaSignature } from '../protocol/publickey.js';
+import type { Signer } from '../protocol/auth.js';
+
+const OPENSSH_MAGIC = 'openssh-key-v1\0';
+
+function keyError(message: string): SshError {
+  return new SshError(Code.AuthFailed, message, 'local');
+}
+
+function b64u(bytes: Uint8Array): string {
+  return Buffer.from(bytes).toString('base64url');
+}
+
+function bigint(bytes: Uint8Array): bigint {
+  return bytes.length === 0 ? 0n : BigInt('0x' + Buffer.from(bytes).toString('hex'));
+}
+
+function unbig(n: bigint): Uint8Array {
+  let hex = n.toString(16);
+  if (hex.length % 2) hex = '0' + hex;
+  return Buffer.from(hex, 'hex');
+}
+
+const SSH_CIPHERS: Record<string, { openssl: string; keyLength: number; ivLength: number }> = {
+  'aes256-ctr': { openssl: 'aes-256-ctr', keyLength: 32, ivLength: 16 },
+  'aes192-ctr': { openssl: 'aes-192-ctr', keyLength: 24, ivLength: 16 },
+  'aes128-ctr': { openssl: 'aes-128-ctr', keyLength: 16, ivLength: 16 },
+  'aes256-cbc': { openssl: 'aes-256-cbc', keyLength: 32, ivLength: 16 },
+  'aes128-cbc': { openssl: 'aes-128-cbc', keyLength: 16, ivLength: 16 },
+};
+
+function decodePem(text: string): { label: string; body: Buffer } | null {
+  const m = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/.exec(text);
+  if (!m) return null;
+  const body = m[2]!.replace(/^[A-Za-z-]+:.*$/gm, '').replace(/\s+/g, '');
+  return { label: m[1]!, body: Buffer.from(body, 'base64') };
+}
+
+/** Parses an OpenSSH-format private key into a node KeyObject. */
+function parseOpenSshKey(data: Uint8Array, passphrase: string | undefined): crypto.KeyObject {
+  const magic = new TextEncoder().encode(OPENSSH_MAGIC);
+  if (!equalBytes(data.subarray(0, magic.length), magic)) throw keyError('not an openssh-key-v1 private key');
+  const r = new Reader(data, magic.length);
+  const cipherName = r.utf8();
+  const kdfName = r.utf8();
+  const kdfOptions = r.string();
+  const count = r.uint32();
+  if (count !== 1) throw keyError(`key files with ${count} keys are not supported`);
+  r.string(); // public key (repeated inside the private section)
+  let secret = r.string();
+  if (cipherName !== 'none') {
+    const cipher = SSH_CIPHERS[cipherName];
+    if (!cipher) throw keyError(`private key cipher ${cipherName} is not supported`);
+    if (kdfName !== 'bcrypt') throw keyError(`private key KDF ${kdfName} is not supported`);
+    if (passphrase === undefined || passphrase === '') throw keyError('the private key is encrypted and no passphrase was given');
+    const k = new Reader(kdfOptions);
+    const salt = k.string();
+    const rounds = k.uint32();
+    const pass = Buffer.from(passphrase, 'utf8');
+    const derived = Buffer.alloc(cipher.keyLength + cipher.ivLength);
+    if (bcryptPbkdf.pbkdf(pass, pass.length, Buffer.from(salt), salt.length, derived, derived.length, rounds) !== 0) {
+      throw keyError('bcrypt-pbkdf failed');
+    }
+    const decipher = crypto
+      .createDecipheriv(cipher.openssl, derived.subarray(0, cipher.keyLength), derived.subarray(cipher.keyLength))
+      .setAutoPadding(false);
+    secret = Buffer.concat([decipher.update(secret), decipher.final()]);
+  }
+  const p = new Reader(secret);
+  if (p.uint32() !== p.uint32()) throw keyError('wrong passphrase for the private key (check bytes differ)');
+  const type = p.utf8();
+  switch (type) {
+    case 'ssh-ed25519': {
+      const pub = p.string();
+      const priv = p.string();
+      return crypto.createPrivateKey({
+        key: { kty: 'OKP', crv: 'Ed25519', x: b64u(pub), d: b64u(priv.subarray(0, 32)) },
+        format: 'jwk',
+      });
+    }
+    case 'ecdsa-sha2-nistp256':
+    case 'ecdsa-sha2-nistp384':
+    case 'ecdsa-sha2-nistp521': {
+      const curve = p.utf8() as keyof typeof ECDSA_CURVES;
+      const spec = ECDSA_CURVES[curve];
+      if (!spec) throw keyError(`unknown curve ${curve}`);
+      const point = p.string();
+      const d = p.mpint();
+      const size = spec.bytes;
+      const dPadded = new Uint8Array(size);
+      dPadded.set(d, size - d.length);
+      return crypto.createPrivateKey({
+        key: {
+          kty: 'EC',
+          crv: spec.jwk,
+          x: b64u(point.subarray(1, 1 + size)),
+          y: b64u(point.subarray(1 + size)),
+          d: b64u(dPadded),
+        },
+        format: 'jwk',
+      });
+    }
+    case 'ssh-rsa': {
+      const n = p.mpint();
+      const e = p.mpint();
+      const d = p.mpint();
+      const iqmp = p.mpint();
+      const pp = p.mpint();
+      const q = p.mpint();
+      const dn = bigint(d);
+      return crypto.createPrivateKey({
+        key: {
+          kty: 'RSA',
+          n: b64u(n),
+          e: b64u(e),
+          d: b64u(d),
+          p: b64u(pp),
+          q: b64u(q),
+          dp: b64u(unbig(dn % (bigint(pp) - 1n))),
+          dq: b64u(unbig(dn % (bigint(q) - 1n))),
+          qi: b64u(iqmp),
+        },
+        format: 'jwk',
+      });
+    }
+    default:
+      throw keyError(`private key type ${type} is not supported`);
+  }
+}
+
+/** Loads a private key from the text of a key file (OpenSSH or PEM). */
+export function loadPrivateKey(text: string | Uint8Array, passphrase?: string): crypto.KeyObject {
+  const source = typeof text === 'string' ? text : Buffer.from(text).toString('utf8');
+  const pem = decodePem(source);
+  if (!pem) throw keyError('no PEM block found in the private key');
+  if (pem.label === 'OPENSSH PRIVATE KEY') return parseOpenSshKey(pem.body, passphrase);
+  try {
+    return crypto.createPrivateKey({ key: source, format: 'pem', passphrase: passphrase ?? '' });
+  } catch (cause) {
+    const message = (cause as Error).message;
+    if (/bad decrypt|passphrase|interrupted or cancelled/i.test(message)) {
+      throw keyError('wrong or missing passphrase for the private key');
+    }
+    throw keyError(`cannot read the private key: ${message}`);
+  }
+}
+
+/** The SSH public key blob for a node key (public or private). */
+export function sshPublicKeyBlob(key: crypto.KeyObject): { blob: Uint8Array; keyType: string } {
+  const jwk = key.export({ format: 'jwk' });
+  const w = new Writer(600);
+  if (jwk.kty === 'OKP' && jwk.crv === 'Ed25519') {
+    w.string('ssh-ed25519').string(Buffer.from(jwk.x!, 'base64url'));
+    return { blob: w.finish(), keyType: 'ssh-ed25519' };
+  }
+  if (jwk.kty === 'EC') {
+    const curve = (Object.keys(ECDSA_CURVES) as (keyof typeof ECDSA_CURVES)[]).find((c) => ECDSA_CURVES[c].jwk === jwk.crv);
+    if (!curve) throw keyError(`unsupported EC curve ${jwk.crv}`);
+    const point = Buffer.concat([Buffer.from([4]), Buffer.from(jwk.x!, 'base64url'), Buffer.from(jwk.y!, 'base64url')]);
+    w.string(`ecdsa-sha2-${curve}`).string(curve).string(point);
+    return { blob: w.finish(), keyType: `ecdsa-sha2-${curve}` };
+  }
+  if (jwk.kty === 'RSA') {
+    w.string('ssh-rsa').mpint(Buffer.from(jwk.e!, 'base64url')).mpint(Buffer.from(jwk.n!, 'base64url'));
+    return { blob: w.finish(), keyType: 'ssh-rsa' };
+  }
+  throw keyError(`unsupported key type ${jwk.kty}`);
+}
+
+/** Makes a Signer for user authentication from a private key. */
+export function createSigner(key: crypto.KeyObject): Signer {
+  const { blob, keyType } = sshPublicKeyBlob(key);
+  return {
+    publicKey: blob,
+    keyType,
+    sign(algorithm, data) {
+      if (keyType === 'ssh-ed25519') return encodeSignature(algorithm, crypto.sign(null, data, key));
+      if (keyType.startsWith('ecdsa-sha2-')) {
+        const curve = ECDSA_CURVES[keyType.slice('ecdsa-sha2-'.length) as keyof typeof ECDSA_CURVES];
+        const raw = crypto.sign(curve.hash, data, { key, dsaEncoding: 'ieee-p1363' });
+        return encodeSignature(algorithm, p1363ToEcdsaSignature(raw));
+      }
+      const hash = algorithm === 'rsa-sha2-512' ? 'sha512' : algorithm === 'rsa-sha2-256' ? 'sha256' : 'sha1';
+      return encodeSignature(algorithm, crypto.sign(hash, data, key));
+    },
+  };
+}

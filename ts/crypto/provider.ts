@@ -1,0 +1,92 @@
+// The boundary between the sans-IO protocol and whatever does the cryptography. The packet
+// half works in place on one whole binary packet (RFC 4253 §6) with an explicit sequence
+// number, so a native or WASM implementation can replace the node:crypto one without the
+// protocol code noticing. The rest (hashes, key agreement, signatures) is used only during
+// key exchange and authentication.
+
+export type HashName = 'sha1' | 'sha256' | 'sha384' | 'sha512' | 'md5';
+
+/** Seals outgoing packets for one direction of one set of keys. */
+export interface PacketSealer {
+  /** Padding alignment (RFC 4253 §6: at least 8). */
+  readonly blockSize: number;
+  /** Bytes of MAC or AEAD tag that follow each packet. */
+  readonly macLength: number;
+  /** True when the 4-byte length is not part of the padded, encrypted body (EtM and AEAD modes). */
+  readonly lengthOutsidePadding: boolean;
+  /**
+   * `packet` is uint32 length, padding length, payload, padding, then `macLength` bytes of
+   * room for the tag. Encrypts in place and writes the tag.
+   */
+  seal(sequence: number, packet: Uint8Array): void;
+}
+
+/** Opens incoming packets for one direction of one set of keys. */
+export interface PacketOpener {
+  readonly blockSize: number;
+  readonly macLength: number;
+  /** How many leading bytes `decryptLength` needs (4, or one cipher block). */
+  readonly lengthFieldBytes: number;
+  /** Returns the packet length field. May decrypt `head` in place. */
+  decryptLength(sequence: number, head: Uint8Array): number;
+  /**
+   * `packet` is the whole packet as received (length field first, tag last), after
+   * `decryptLength` saw its head. Verifies and decrypts in place; throws SshError 1015 on
+   * a bad tag.
+   */
+  open(sequence: number, packet: Uint8Array): void;
+}
+
+export interface DirectionKeys {
+  cipher: string;
+  mac: string | null;
+  key: Uint8Array;
+  iv: Uint8Array;
+  macKey: Uint8Array;
+}
+
+export interface CipherInfo {
+  keyLength: number;
+  ivLength: number;
+  blockSize: number;
+  /** AEAD ciphers carry their own tag and ignore the MAC algorithm. */
+  aead: boolean;
+}
+
+export interface MacInfo {
+  keyLength: number;
+  length: number;
+  etm: boolean;
+}
+
+/** One side of an ephemeral key agreement. */
+export interface KeyAgreement {
+  /** Our public value as sent on the wire (Q_C or e). */
+  readonly publicValue: Uint8Array;
+  /** The shared secret K as unsigned big-endian magnitude. Throws on an invalid peer value. */
+  computeSecret(peerPublic: Uint8Array): Uint8Array;
+}
+
+export type KeyAgreementKind =
+  | { kind: 'x25519' }
+  | { kind: 'ecdh'; curve: 'nistp256' | 'nistp384' | 'nistp521' }
+  | { kind: 'modp'; group: 'group14' | 'group16' | 'group18' }
+  | { kind: 'dh'; prime: Uint8Array; generator: Uint8Array };
+
+export interface CryptoProvider {
+  readonly name: string;
+  /** Packet cipher names this provider implements, in no particular order. */
+  readonly ciphers: ReadonlyMap<string, CipherInfo>;
+  readonly macs: ReadonlyMap<string, MacInfo>;
+  createSealer(keys: DirectionKeys): PacketSealer;
+  createOpener(keys: DirectionKeys): PacketOpener;
+
+  hash(name: HashName, ...parts: Uint8Array[]): Uint8Array;
+  randomBytes(length: number): Uint8Array;
+  keyAgreement(kind: KeyAgreementKind): KeyAgreement;
+  /**
+   * Verifies an SSH signature blob (RFC 4253 §6.6) made with `publicKey` (an SSH public key
+   * blob) over `data`. `signatureAlgorithm` is what the negotiation expects.
+   */
+  verify(publicKey: Uint8Array, signatureAlgorithm: string, signature: Uint8Array, data: Uint8Array): boolean;
+}

@@ -1,0 +1,12 @@
+// Public entry point of the revtun package.
+
+export { SSHReverseTunnel, SshAuthMode, SshCertStoreType } from './tunnel/tunnel.js';
+export type { SshChannelInfo, SshAuthModeValue, SshCertStoreTypeValue } from './tunnel/tunnel.js';
+export type * from './tunnel/events.js';
+export { openReverseTunnel } from './tunnel/open.js';
+export type { OpenReverseTunnelOptions, OpenedReverseTunnel } from './tunnel/open.js';
+export { SshError, Code, type ErrorCode, type ErrorOrigin } from './protocol/errors.js';
+export type { CryptoProvider, PacketSealer, PacketOpener } from './crypto/provider.js';
+export { NodeCryptoProvider } from './crypto/node.js';
+export { SshClientCore } from './protocol/client.js';
+export type { ClientEvent, ClientOptions, HostKeyInfo } from './protocol/client.js';

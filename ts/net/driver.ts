@@ -1,0 +1,106 @@
+// The thin socket layer: moves bytes between a net.Socket and the sans-IO client core,
+// hands the core's events to a callback, runs its timer, and turns the socket's own
+// backpressure into the core's. Nothing here knows SSH.
+
+import type { Socket } from 'node:net';
+import type { ClientEvent, SshClientCore } from '../protocol/client.js';
+import { SshError, Code, socketErrorCode } from '../protocol/errors.js';
+
+/** Above this many bytes waiting in the socket, channel data stops being framed. */
+const SOCKET_HIGH_WATER = 4 * 1024 * 1024;
+
+export class SocketDriver {
+  private timer: NodeJS.Timeout | null = null;
+  private timerDue = 0;
+  private flushing = false;
+  private ended = false;
+
+  constructor(
+    private readonly core: SshClientCore,
+    private readonly socket: Socket,
+    private readonly onEvent: (event: ClientEvent) => void,
+  ) {
+    socket.on('data', (chunk: Buffer) => {
+      core.receive(chunk, Date.now());
+      this.flush();
+    });
+    socket.on('drain', () => {
+      core.setTransmitBlocked(false);
+      this.flush();
+    });
+    socket.on('error', (error: NodeJS.ErrnoException) => {
+      core.transportClosed(new SshError(socketErrorCode(error.code), `socket error: ${error.message}`, 'peer', { cause: error }));
+      this.flush();
+    });
+    socket.on('close', () => {
+      core.transportClosed(new SshError(Code.ConnectionDropped, 'the connection was dropped by the server', 'peer'));
+      this.flush();
+    });
+  }
+
+  start(): void {
+    this.core.start(Date.now());
+    this.flush();
+  }
+
+  /** Writes what the core produced, delivers its events, and re-arms its timer. */
+  flush(): void {
+    if (this.flushing) return; // re-entered from an event handler; the outer loop picks it up
+    this.flushing = true;
+    try {
+      for (;;) {
+        const out = this.core.pollTransmit();
+        if (out && !this.ended && !this.socket.destroyed) {
+          this.socket.cork();
+          for (const packet of out) this.socket.write(packet);
+          this.socket.uncork();
+          if (this.socket.writableLength > SOCKET_HIGH_WATER) this.core.setTransmitBlocked(true);
+        }
+        const event = this.core.pollEvent();
+        if (!event) {
+          if (this.core.pollTransmitPending()) continue;
+          break;
+        }
+        this.onEvent(event);
+        if (event.type === 'closed') this.finish();
+      }
+    } finally {
+      this.flushing = false;
+    }
+    this.armTimer();
+  }
+
+  private finish(): void {
+    if (this.ended) return;
+    // Let queued bytes (our DISCONNECT) reach the server, then close.
+    const out = this.core.pollTransmit();
+    if (out && !this.socket.destroyed) for (const packet of out) this.socket.write(packet);
+    this.ended = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (!this.socket.destroyed) this.socket.end();
+    const socket = this.socket;
+    const kill = setTimeout(() => socket.destroy(), 2000);
+    kill.unref();
+    socket.once('close', () => clearTimeout(kill));
+  }
+
+  private armTimer(): void {
+    if (this.ended) return;
+    const due = this.core.nextTimeout();
+    if (due === null) {
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = null;
+      return;
+    }
+    if (this.timer && this.timerDue === due) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timerDue = due;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.core.handleTimeout(Date.now());
+      this.flush();
+    }, Math.max(0, due - Date.now()));
+    this.timer.unref();
+  }
+}

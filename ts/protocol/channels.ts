@@ -1,0 +1,433 @@
+// The connection protocol (RFC 4254): channels with their flow-control windows, and global
+// requests with replies matched to the request that asked for them. This layer never sees
+// bytes on the wire; it hands payloads to `send` and channel data to `sendChannelData`,
+// which frames it straight into a packet buffer without an intermediate copy.
+
+import { writeUint32 } from './wire.js';
+import { SshError, Code } from './errors.js';
+import {
+  MSG,
+  ChannelClose,
+  ChannelData,
+  ChannelEof,
+  ChannelExtendedData,
+  ChannelFailure,
+  ChannelOpen,
+  ChannelOpenConfirmation,
+  ChannelOpenFailure,
+  ChannelOpenFailureReason,
+  ChannelRequest,
+  ChannelSuccess,
+  ChannelWindowAdjust,
+  ForwardedTcpipData,
+  GlobalRequest,
+  RequestSuccess,
+} from './messages.js';
+
+export interface ForwardedConnection {
+  connectedAddress: string;
+  connectedPort: number;
+  originAddress: string;
+  originPort: number;
+}
+
+export type ChannelEvent =
+  | ({ type: 'channelOpenRequest'; channel: number; service: string } & ForwardedConnection)
+  | { type: 'channelOpened'; channel: number }
+  | { type: 'channelData'; channel: number; data: Uint8Array }
+  | { type: 'channelEof'; channel: number }
+  | { type: 'channelClosed'; channel: number }
+  | { type: 'channelWritable'; channel: number }
+  | { type: 'channelRequest'; channel: number; requestType: string; wantReply: boolean; data: Uint8Array };
+
+export interface ChannelSettings {
+  /** Our receive window per channel (MaxWindowSize). */
+  maxWindow: number;
+  /** Largest data packet we accept (MaxPacketSize). */
+  maxPacket: number;
+}
+
+type ChannelState = 'pendingAccept' | 'open' | 'closing' | 'closed';
+
+export class Channel {
+  state: ChannelState = 'pendingAccept';
+  localWindow: number;
+  /** Bytes the application has consumed but we have not yet returned to the peer's window. */
+  pendingCredit = 0;
+  remoteWindow: number;
+  readonly outgoing: Uint8Array[] = [];
+  /** How much of `outgoing[0]` has already been sent. */
+  headOffset = 0;
+  outgoingBytes = 0;
+  closeAfterFlush = false;
+  eofSent = false;
+  eofReceived = false;
+  eofQueued = false;
+  closeSent = false;
+  closeReceived = false;
+  bytesSent = 0;
+  /** Set when the application was told to hold off sending; cleared once told it may resume. */
+  writeBlocked = false;
+
+  constructor(
+    readonly localId: number,
+    readonly remoteId: number,
+    readonly service: string,
+    readonly connection: ForwardedConnection,
+    remoteWindow: number,
+    readonly remoteMaxPacket: number,
+    settings: ChannelSettings,
+  ) {
+    this.remoteWindow = remoteWindow;
+    this.localWindow = settings.maxWindow;
+  }
+}
+
+interface PendingGlobalReply {
+  name: string;
+  resolve: (ok: boolean, data: Uint8Array) => void;
+}
+
+export interface ConnectionHooks {
+  send(payload: Uint8Array): void;
+  sendChannelData(recipient: number, data: Uint8Array, offset: number, length: number): void;
+  /** False while a key exchange forbids sending channel data. */
+  canSendData(): boolean;
+  emit(event: ChannelEvent): void;
+  /** Decides whether an incoming open is for a forwarding we requested. */
+  isForwardingKnown(address: string, port: number): boolean;
+}
+
+/** Above this many queued outgoing bytes on a channel, the application should pause its source. */
+export const CHANNEL_HIGH_WATER = 1024 * 1024;
+
+export class ConnectionLayer {
+  private readonly channels = new Map<number, Channel>();
+  private readonly freeIds: number[] = [];
+  private nextId = 0;
+  private readonly pendingGlobalReplies: PendingGlobalReply[] = [];
+
+  constructor(
+    private readonly settings: ChannelSettings,
+    private readonly hooks: ConnectionHooks,
+  ) {}
+
+  get channelList(): Channel[] {
+    return [...this.channels.values()];
+  }
+
+  channel(id: number): Channel {
+    const ch = this.channels.get(id);
+    if (!ch || ch.state === 'closed') throw new SshError(Code.InvalidChannelId, `no open channel with id ${id}`, 'local');
+    return ch;
+  }
+
+  findChannel(id: number): Channel | undefined {
+    return this.channels.get(id);
+  }
+
+  globalRequest(name: string, data: Uint8Array, onReply?: (ok: boolean, data: Uint8Array) => void): void {
+    this.hooks.send(GlobalRequest.encode({ name, wantReply: onReply !== undefined, data }));
+    if (onReply) this.pendingGlobalReplies.push({ name, resolve: onReply });
+  }
+
+  /** Fails every outstanding reply (the connection is going away). */
+  failPending(): void {
+    for (const pending of this.pendingGlobalReplies.splice(0)) pending.resolve(false, new Uint8Array(0));
+  }
+
+  private allocateId(): number {
+    return this.freeIds.pop() ?? this.nextId++;
+  }
+
+  handle(id: number, payload: Uint8Array): void {
+    switch (id) {
+      case MSG.GLOBAL_REQUEST: {
+        const request = GlobalRequest.decode(payload);
+        // We offer no global services to the server (hostkeys-00 etc. are informational).
+        if (request.wantReply) this.hooks.send(new Uint8Array([MSG.REQUEST_FAILURE]));
+        return;
+      }
+      case MSG.REQUEST_SUCCESS:
+      case MSG.REQUEST_FAILURE: {
+        const pending = this.pendingGlobalReplies.shift();
+        if (!pending) throw new SshError(Code.ProtocolError, 'global request reply without a request', 'peer');
+        pending.resolve(id === MSG.REQUEST_SUCCESS, id === MSG.REQUEST_SUCCESS ? RequestSuccess.decode(payload).data : new Uint8Array(0));
+        return;
+      }
+      case MSG.CHANNEL_OPEN:
+        this.handleOpen(payload);
+        return;
+      case MSG.CHANNEL_OPEN_CONFIRMATION:
+      case MSG.CHANNEL_OPEN_FAILURE: {
+        const recipient = id === MSG.CHANNEL_OPEN_CONFIRMATION
+          ? ChannelOpenConfirmation.decode(payload).recipientChannel
+          : ChannelOpenFailure.decode(payload).recipientChannel;
+        throw new SshError(Code.InvalidChannelMessage, `channel open reply for channel ${recipient}, which we never opened`, 'peer');
+      }
+      case MSG.CHANNEL_WINDOW_ADJUST: {
+        const msg = ChannelWindowAdjust.decode(payload);
+        const ch = this.peerChannel(msg.recipientChannel, 'window adjust');
+        if (ch.remoteWindow + msg.bytesToAdd > 0xffffffff) {
+          throw new SshError(Code.InvalidChannelMessage, 'window adjust overflows the 32-bit window', 'peer');
+        }
+        ch.remoteWindow += msg.bytesToAdd;
+        this.pump(ch);
+        return;
+      }
+      case MSG.CHANNEL_DATA: {
+        const msg = ChannelData.decode(payload);
+        this.receiveData(this.peerChannel(msg.recipientChannel, 'data'), msg.data);
+        return;
+      }
+      case MSG.CHANNEL_EXTENDED_DATA: {
+        // forwarded-tcpip channels carry no extended data; count it against the window and drop it.
+        const msg = ChannelExtendedData.decode(payload);
+        const ch = this.peerChannel(msg.recipientChannel, 'extended data');
+        this.checkWindow(ch, msg.data.length);
+        this.consume(ch.localId, msg.data.length);
+        return;
+      }
+      case MSG.CHANNEL_EOF: {
+        const ch = this.peerChannel(ChannelEof.decode(payload).recipientChannel, 'EOF');
+        if (!ch.eofReceived) {
+          ch.eofReceived = true;
+          this.hooks.emit({ type: 'channelEof', channel: ch.localId });
+        }
+        return;
+      }
+      case MSG.CHANNEL_CLOSE: {
+        const ch = this.peerChannel(ChannelClose.decode(payload).recipientChannel, 'close', true);
+        ch.closeReceived = true;
+        if (!ch.closeSent) this.sendClose(ch);
+        this.finish(ch);
+        return;
+      }
+      case MSG.CHANNEL_REQUEST: {
+        const msg = ChannelRequest.decode(payload);
+        const ch = this.peerChannel(msg.recipientChannel, 'request');
+        this.hooks.emit({ type: 'channelRequest', channel: ch.localId, requestType: msg.type, wantReply: msg.wantReply, data: msg.data });
+        return;
+      }
+      case MSG.CHANNEL_SUCCESS:
+      case MSG.CHANNEL_FAILURE: {
+        const recipient = id === MSG.CHANNEL_SUCCESS ? ChannelSuccess.decode(payload).recipientChannel : ChannelFailure.decode(payload).recipientChannel;
+        this.peerChannel(recipient, 'request reply');
+        return; // we send no channel requests that want a reply
+      }
+      default:
+        throw new SshError(Code.Unimplemented, `connection message ${id} is not implemented`, 'peer');
+    }
+  }
+
+  /** Replies to a channel request the application decided on. */
+  replyChannelRequest(channelId: number, success: boolean): void {
+    const ch = this.channel(channelId);
+    const reply = success ? ChannelSuccess : ChannelFailure;
+    this.hooks.send(reply.encode({ recipientChannel: ch.remoteId }));
+  }
+
+  private peerChannel(localId: number, what: string, allowClosing = false): Channel {
+    const ch = this.channels.get(localId);
+    if (!ch || ch.state === 'pendingAccept' || ch.closeReceived || (!allowClosing && ch.state === 'closed')) {
+      throw new SshError(Code.InvalidChannelId, `channel ${what} for unknown channel ${localId}`, 'peer');
+    }
+    return ch;
+  }
+
+  private handleOpen(payload: Uint8Array): void {
+    const open = ChannelOpen.decode(payload);
+    const reject = (reason: number, description: string) =>
+      this.hooks.send(
+        ChannelOpenFailure.encode({ recipientChannel: open.senderChannel, reason, description, language: new Uint8Array(0) }),
+      );
+    if (open.type !== 'forwarded-tcpip') {
+      reject(ChannelOpenFailureReason.UnknownChannelType, `channel type ${open.type} is not accepted`);
+      return;
+    }
+    const info = ForwardedTcpipData.decode(open.data);
+    if (!this.hooks.isForwardingKnown(info.connectedAddress, info.connectedPort)) {
+      reject(ChannelOpenFailureReason.AdministrativelyProhibited, 'no such forwarding was requested');
+      return;
+    }
+    if (open.maxPacket < 64) {
+      reject(ChannelOpenFailureReason.ResourceShortage, 'maximum packet size too small');
+      return;
+    }
+    const ch = new Channel(this.allocateId(), open.senderChannel, open.type, info, open.initialWindow, Math.min(open.maxPacket, 256 * 1024), this.settings);
+    this.channels.set(ch.localId, ch);
+    this.hooks.emit({ type: 'channelOpenRequest', channel: ch.localId, service: open.type, ...info });
+  }
+
+  /** Confirms an open the application accepted. */
+  accept(channelId: number): void {
+    const ch = this.channels.get(channelId);
+    if (!ch || ch.state !== 'pendingAccept') throw new SshError(Code.InvalidChannelId, `channel ${channelId} is not awaiting acceptance`, 'local');
+    ch.state = 'open';
+    this.hooks.send(
+      ChannelOpenConfirmation.encode({
+        recipientChannel: ch.remoteId,
+        senderChannel: ch.localId,
+        initialWindow: this.settings.maxWindow,
+        maxPacket: this.settings.maxPacket,
+        data: new Uint8Array(0),
+      }),
+    );
+    this.hooks.emit({ type: 'channelOpened', channel: ch.localId });
+    this.hooks.emit({ type: 'channelWritable', channel: ch.localId });
+  }
+
+  /** Refuses an open (RFC 4254 §5.1 reason codes). */
+  reject(channelId: number, reason: number, description: string): void {
+    const ch = this.channels.get(channelId);
+    if (!ch || ch.state !== 'pendingAccept') throw new SshError(Code.InvalidChannelId, `channel ${channelId} is not awaiting acceptance`, 'local');
+    this.hooks.send(ChannelOpenFailure.encode({ recipientChannel: ch.remoteId, reason, description, language: new Uint8Array(0) }));
+    this.channels.delete(ch.localId);
+    this.freeIds.push(ch.localId);
+  }
+
+  private checkWindow(ch: Channel, length: number): void {
+    if (length > ch.localWindow) {
+      throw new SshError(Code.InvalidChannelData, `peer sent ${length} bytes with only ${ch.localWindow} left in the window`, 'peer');
+    }
+    if (length > this.settings.maxPacket) {
+      throw new SshError(Code.InvalidChannelData, `peer sent a ${length}-byte data packet; the limit is ${this.settings.maxPacket}`, 'peer');
+    }
+    ch.localWindow -= length;
+  }
+
+  private receiveData(ch: Channel, data: Uint8Array): void {
+    if (ch.eofReceived) throw new SshError(Code.InvalidChannelData, 'channel data after EOF', 'peer');
+    this.checkWindow(ch, data.length);
+    if (ch.state === 'closing' || data.length === 0) {
+      this.consume(ch.localId, data.length);
+      return;
+    }
+    this.hooks.emit({ type: 'channelData', channel: ch.localId, data });
+  }
+
+  /**
+   * The application has finished with `bytes` of received data (delivered it, or its local
+   * socket drained them). Returns window to the peer in chunks of at least half the window,
+   * so a slow consumer holds the peer to at most one window of buffered data.
+   */
+  consume(channelId: number, bytes: number): void {
+    const ch = this.channels.get(channelId);
+    if (!ch || ch.state === 'closed' || ch.closeSent) return;
+    ch.pendingCredit += bytes;
+    if (ch.pendingCredit >= this.settings.maxWindow / 2 || ch.localWindow < this.settings.maxPacket) {
+      if (ch.pendingCredit === 0) return;
+      ch.localWindow += ch.pendingCredit;
+      this.hooks.send(ChannelWindowAdjust.encode({ recipientChannel: ch.remoteId, bytesToAdd: ch.pendingCredit }));
+      ch.pendingCredit = 0;
+    }
+  }
+
+  /** Queues data; returns the bytes now queued on the channel (compare with CHANNEL_HIGH_WATER). */
+  send(channelId: number, data: Uint8Array): number {
+    const ch = this.channel(channelId);
+    if (ch.state !== 'open' || ch.eofQueued || ch.eofSent) {
+      throw new SshError(Code.InvalidChannelId, `channel ${channelId} is not open for sending`, 'local');
+    }
+    if (data.length > 0) {
+      ch.outgoing.push(data);
+      ch.outgoingBytes += data.length;
+      this.pump(ch);
+    }
+    if (ch.outgoingBytes >= CHANNEL_HIGH_WATER) ch.writeBlocked = true;
+    return ch.outgoingBytes;
+  }
+
+  /** Sends EOF once everything queued has been sent. */
+  sendEof(channelId: number): void {
+    const ch = this.channels.get(channelId);
+    if (!ch || ch.state !== 'open' || ch.eofQueued) return;
+    ch.eofQueued = true;
+    this.pump(ch);
+  }
+
+  /** Closes a channel (after flushing queued data when `flush` is set). */
+  close(channelId: number, flush = false): void {
+    const ch = this.channels.get(channelId);
+    if (!ch || ch.state === 'closed') return;
+    if (ch.state === 'pendingAccept') {
+      this.reject(channelId, ChannelOpenFailureReason.ConnectFailed, 'closed by the application');
+      return;
+    }
+    if (flush && ch.outgoingBytes > 0) {
+      ch.eofQueued = true;
+      ch.state = 'closing';
+      ch.closeAfterFlush = true;
+      this.pump(ch);
+      return;
+    }
+    ch.outgoing.length = 0;
+    ch.outgoingBytes = 0;
+    ch.headOffset = 0;
+    ch.state = 'closing';
+    if (!ch.closeSent) this.sendClose(ch);
+    if (ch.closeReceived) this.finish(ch);
+  }
+
+  private sendClose(ch: Channel): void {
+    ch.closeSent = true;
+    this.hooks.send(ChannelClose.encode({ recipientChannel: ch.remoteId }));
+  }
+
+  private finish(ch: Channel): void {
+    if (ch.state === 'closed') return;
+    ch.state = 'closed';
+    this.channels.delete(ch.localId);
+    this.freeIds.push(ch.localId);
+    this.hooks.emit({ type: 'channelClosed', channel: ch.localId });
+  }
+
+  /** Sends as much queued data as the peer's window and packet size allow. */
+  pump(ch: Channel): void {
+    if (!this.hooks.canSendData() || ch.closeSent) return;
+    while (ch.outgoingBytes > 0 && ch.remoteWindow > 0) {
+      const head = ch.outgoing[0]!;
+      const offset = ch.headOffset;
+      const available = head.length - offset;
+      const length = Math.min(available, ch.remoteWindow, ch.remoteMaxPacket);
+      this.hooks.sendChannelData(ch.remoteId, head, offset, length);
+      ch.remoteWindow -= length;
+      ch.outgoingBytes -= length;
+      ch.bytesSent += length;
+      if (length === available) {
+        ch.outgoing.shift();
+        ch.headOffset = 0;
+      } else {
+        ch.headOffset = offset + length;
+      }
+    }
+    if (ch.outgoingBytes === 0) {
+      if (ch.eofQueued && !ch.eofSent) {
+        ch.eofSent = true;
+        this.hooks.send(ChannelEof.encode({ recipientChannel: ch.remoteId }));
+      }
+      if (ch.closeAfterFlush && !ch.closeSent) {
+        this.sendClose(ch);
+        if (ch.closeReceived) this.finish(ch);
+        return;
+      }
+    }
+    if (ch.writeBlocked && ch.outgoingBytes < CHANNEL_HIGH_WATER / 2) {
+      ch.writeBlocked = false;
+      this.hooks.emit({ type: 'channelWritable', channel: ch.localId });
+    }
+  }
+
+  /** Resumes every channel after a key exchange finished. */
+  pumpAll(): void {
+    for (const ch of this.channels.values()) if (ch.state === 'open' || ch.state === 'closing') this.pump(ch);
+  }
+
+  /** Writes the CHANNEL_DATA header; the caller copies the data right after it. */
+  static dataHeaderSize = 9;
+  static writeDataHeader(packet: Uint8Array, offset: number, recipient: number, length: number): void {
+    packet[offset] = MSG.CHANNEL_DATA;
+    writeUint32(packet, offset + 1, recipient);
+    writeUint32(packet, offset + 5, length);
+  }
+}

@@ -1,0 +1,642 @@
+// The sans-IO SSH client: bytes in (`receive`), bytes out (`pollTransmit`), events out
+// (`pollEvent`), time in (`handleTimeout`). It owns the order of the protocol: version
+// exchange, key exchange (initial and any later one, from either side, with channel data in
+// flight), user authentication, then the connection layer. Message numbers are dispatched by
+// range (RFC 4250 §4.1.2) and a message outside the range its state allows is a protocol error.
+
+import { SshError, Code, disconnectReasonFor, DisconnectReason } from './errors.js';
+import { fromUtf8, toHex, writeUint32 } from './wire.js';
+import { MSG, Debug, Disconnect, ExtInfo, KexInit, NewKeys, Unimplemented, messageName, type KexInitMessage } from './messages.js';
+import { PacketTransport } from './transport.js';
+import {
+  createKexMethod,
+  deriveKey,
+  EXT_INFO_CLIENT,
+  negotiate,
+  parseExtensions,
+  STRICT_KEX_CLIENT,
+  type KexMethod,
+  type Negotiated,
+} from './kex.js';
+import { UserAuth, type AuthOptions } from './auth.js';
+import { ConnectionLayer, type ChannelEvent, type ChannelSettings } from './channels.js';
+import { keyTypeForAlgorithm, parsePublicKey, publicKeyTypeName } from './publickey.js';
+import type { CryptoProvider, HashName } from '../crypto/provider.js';
+
+export interface AlgorithmLists {
+  kex: string[];
+  hostKey: string[];
+  cipher: string[];
+  mac: string[];
+  compression: string[];
+}
+
+export interface HostKeyInfo {
+  /** The SSH public key blob. */
+  hostKey: Uint8Array;
+  /** The negotiated host key algorithm (e.g. rsa-sha2-512). */
+  algorithm: string;
+  /** The key's own type (e.g. ssh-rsa). */
+  keyType: string;
+  fingerprints: { md5: string; sha1: string; sha256: string };
+}
+
+export interface ClientOptions {
+  provider: CryptoProvider;
+  clientVersion: string;
+  /** Accepts or refuses the server's identification line (SSHVersionPattern). */
+  acceptServerVersion: (version: string) => boolean;
+  algorithms: AlgorithmLists;
+  /** UseStrictKeyExchange: 0 off, 1 on, 2 reject affected algorithms without it, 3 required. */
+  strictKex: 0 | 1 | 2 | 3;
+  dhGroupBits: number;
+  /** Rekey after this many bytes in either direction (KeyRenegotiationThreshold). */
+  rekeyBytes: number;
+  auth: AuthOptions;
+  /** Called once per key exchange; must return true to continue. Runs before any credential is sent. */
+  verifyHostKey: (info: HostKeyInfo) => boolean;
+  channels: ChannelSettings;
+  /** Keep-alive: seconds between probes (0 = off) and how many may go unanswered. */
+  keepAliveInterval: number;
+  keepAliveCountMax: number;
+  /** Which forwardings the connection layer should accept opens for. */
+  isForwardingKnown: (address: string, port: number) => boolean;
+}
+
+export type ClientEvent =
+  | { type: 'log'; level: 1 | 2 | 3; message: string }
+  | { type: 'status'; message: string }
+  | { type: 'serverVersion'; version: string }
+  | { type: 'banner'; text: string }
+  | { type: 'keysExchanged'; negotiated: Negotiated; initial: boolean }
+  | { type: 'authenticated' }
+  | { type: 'closed'; error: SshError | null; byPeer: boolean }
+  | ChannelEvent;
+
+type KexState =
+  | { kind: 'idle' }
+  | { kind: 'expectKexInit'; ours: Uint8Array; oursDecoded: KexInitMessage }
+  | { kind: 'expectKexReply'; method: KexMethod; negotiated: Negotiated; ignoreNext: boolean }
+  | { kind: 'expectNewKeys'; negotiated: Negotiated; keys: PendingKeys };
+
+interface PendingKeys {
+  hash: HashName;
+  sharedSecret: Uint8Array;
+  exchangeHash: Uint8Array;
+}
+
+export class SshClientCore {
+  private readonly transport: PacketTransport;
+  private readonly connection: ConnectionLayer;
+  private auth: UserAuth | null = null;
+  private kex: KexState = { kind: 'idle' };
+  /** Between our KEXINIT and our NEWKEYS, only key exchange messages may be sent. */
+  private kexSending = false;
+  private readonly deferred: Uint8Array[] = [];
+  private readonly outbound: Uint8Array[] = [];
+  private readonly events: ClientEvent[] = [];
+  private serverVersion: string | null = null;
+  private sessionId: Uint8Array | null = null;
+  private hostKey: Uint8Array | null = null;
+  private firstKexDone = false;
+  private strict = false;
+  private authenticated = false;
+  private closed = false;
+  private serverSigAlgs: string[] | undefined;
+  private negotiated: Negotiated | null = null;
+  private now = 0;
+  private lastKeepAlive = 0;
+  private missedKeepAlives = 0;
+  private lastReceive = 0;
+  private transmitBlocked = false;
+
+  constructor(private readonly options: ClientOptions) {
+    this.transport = new PacketTransport((n) => options.provider.randomBytes(n), options.acceptServerVersion);
+    this.connection = new ConnectionLayer(options.channels, {
+      send: (payload) => this.send(payload),
+      sendChannelData: (recipient, data, offset, length) => this.sendChannelData(recipient, data, offset, length),
+      canSendData: () => !this.kexSending && !this.closed && !this.transmitBlocked,
+      emit: (event) => this.events.push(event),
+      isForwardingKnown: options.isForwardingKnown,
+    });
+  }
+
+  // ---- driver interface -------------------------------------------------------------
+
+  /** Starts the connection: queues our identification line and first KEXINIT. */
+  start(now: number): void {
+    this.now = now;
+    this.lastReceive = now;
+    this.outbound.push(new TextEncoder().encode(`${this.options.clientVersion}\r\n`));
+    this.guard(() => this.sendKexInit());
+  }
+
+  receive(bytes: Uint8Array, now: number): void {
+    if (this.closed) return;
+    this.now = now;
+    this.lastReceive = now;
+    this.transport.receive(bytes);
+    this.guard(() => this.process());
+  }
+
+  /** Returns everything waiting to go on the wire, or null. */
+  pollTransmit(): Uint8Array[] | null {
+    if (this.outbound.length === 0) return null;
+    return this.outbound.splice(0);
+  }
+
+  /** True when bytes are waiting for `pollTransmit`. */
+  pollTransmitPending(): boolean {
+    return this.outbound.length > 0;
+  }
+
+  pollEvent(): ClientEvent | undefined {
+    return this.events.shift();
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  get isAuthenticated(): boolean {
+    return this.authenticated;
+  }
+
+  get negotiatedAlgorithms(): Negotiated | null {
+    return this.negotiated;
+  }
+
+  get strictKexNegotiated(): boolean {
+    return this.strict;
+  }
+
+  get remoteVersion(): string | null {
+    return this.serverVersion;
+  }
+
+  get channels() {
+    return this.connection;
+  }
+
+  /** Milliseconds (absolute) when `handleTimeout` next needs to run, or null. */
+  nextTimeout(): number | null {
+    if (!this.authenticated || this.options.keepAliveInterval <= 0 || this.closed) return null;
+    return Math.max(this.lastReceive, this.lastKeepAlive) + this.options.keepAliveInterval * 1000;
+  }
+
+  handleTimeout(now: number): void {
+    if (this.closed) return;
+    this.now = now;
+    const due = this.nextTimeout();
+    if (due === null || now < due) return;
+    this.guard(() => {
+      if (this.missedKeepAlives >= this.options.keepAliveCountMax) {
+        throw new SshError(Code.KeepAliveLimit, `no answer to ${this.missedKeepAlives} keep-alive requests`, 'peer');
+      }
+      this.missedKeepAlives++;
+      this.lastKeepAlive = now;
+      this.log(2, 'sending keepalive@openssh.com');
+      this.connection.globalRequest('keepalive@openssh.com', new Uint8Array(0), () => {
+        this.missedKeepAlives = 0;
+      });
+    });
+  }
+
+  /**
+   * Backpressure from the socket: while blocked, channel data stays queued in its channel
+   * (control messages still go out). Unblocking resumes every channel.
+   */
+  setTransmitBlocked(blocked: boolean): void {
+    if (this.transmitBlocked === blocked) return;
+    this.transmitBlocked = blocked;
+    if (!blocked && !this.closed) this.guard(() => this.connection.pumpAll());
+  }
+
+  /** Runs an application action (send, accept, close...) with protocol errors turned into a clean close. */
+  act(work: () => void): void {
+    if (this.closed) throw new SshError(Code.NotConnected, 'the SSH connection is closed', 'local');
+    let thrown: unknown = null;
+    this.guard(() => {
+      try {
+        work();
+      } catch (error) {
+        if (error instanceof SshError && error.origin === 'local') {
+          thrown = error;
+          return;
+        }
+        throw error;
+      }
+    });
+    if (thrown) throw thrown;
+  }
+
+  /** Starts a key exchange now (exchangeKeys / SSHKeyRenegotiate). No-op if one is running. */
+  rekey(): void {
+    if (this.closed || !this.firstKexDone || this.kex.kind !== 'idle') return;
+    this.guard(() => this.sendKexInit());
+  }
+
+  /** Sends DISCONNECT and closes. */
+  disconnect(reason: number = DisconnectReason.ByApplication, description = 'closed by the application'): void {
+    if (this.closed) return;
+    this.sendNow(Disconnect.encode({ reason, description: new TextEncoder().encode(description), language: new Uint8Array(0) }));
+    this.close(null, false);
+  }
+
+  /** Marks the connection gone (the socket closed under us). */
+  transportClosed(error: SshError | null): void {
+    if (this.closed) return;
+    this.close(error ?? new SshError(Code.ConnectionDropped, 'the server closed the connection', 'peer'), true);
+  }
+
+  // ---- internals ---------------------------------------------------------------------
+
+  private guard(work: () => void): void {
+    try {
+      work();
+    } catch (cause) {
+      const error = cause instanceof SshError ? cause : new SshError(Code.ConnectionFailed, String((cause as Error)?.message ?? cause), 'local', { cause });
+      if (this.closed) return;
+      if (this.transport.encrypted || this.kex.kind !== 'idle' || this.serverVersion) {
+        try {
+          this.sendNow(
+            Disconnect.encode({
+              reason: disconnectReasonFor(error),
+              description: new TextEncoder().encode(error.message),
+              language: new Uint8Array(0),
+            }),
+          );
+        } catch {
+          /* nothing more to do */
+        }
+      }
+      this.close(error, false);
+    }
+  }
+
+  private close(error: SshError | null, byPeer: boolean): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.connection.failPending();
+    this.events.push({ type: 'closed', error, byPeer });
+  }
+
+  private log(level: 1 | 2 | 3, message: string): void {
+    this.events.push({ type: 'log', level, message });
+  }
+
+  private status(message: string): void {
+    this.events.push({ type: 'status', message });
+    this.log(1, message);
+  }
+
+  /** Queues a payload, deferring it while a key exchange forbids non-kex messages. */
+  private send(payload: Uint8Array): void {
+    if (this.closed) return;
+    if (this.kexSending && !isKexMessage(payload[0]!)) {
+      this.deferred.push(payload);
+      return;
+    }
+    this.sendNow(payload);
+  }
+
+  private sendNow(payload: Uint8Array): void {
+    this.outbound.push(this.transport.framePayload(payload));
+    this.log(3, `sent ${messageName(payload[0]!)} (${payload.length} bytes)`);
+    this.maybeRekey();
+  }
+
+  private sendChannelData(recipient: number, data: Uint8Array, offset: number, length: number): void {
+    this.outbound.push(
+      this.transport.frame(ConnectionLayer.dataHeaderSize + length, (packet, at) => {
+        ConnectionLayer.writeDataHeader(packet, at, recipient, length);
+        packet.set(data.subarray(offset, offset + length), at + ConnectionLayer.dataHeaderSize);
+      }),
+    );
+    this.maybeRekey();
+  }
+
+  private maybeRekey(): void {
+    if (!this.firstKexDone || this.kex.kind !== 'idle' || this.closed) return;
+    const t = this.transport;
+    if (t.bytesSentSinceKex >= this.options.rekeyBytes || t.bytesReceivedSinceKex >= this.options.rekeyBytes) {
+      this.log(1, 'key renegotiation threshold reached');
+      this.sendKexInit();
+    }
+  }
+
+  private buildKexInit(): KexInitMessage {
+    const a = this.options.algorithms;
+    const kex = [...a.kex];
+    if (!this.firstKexDone) {
+      kex.push(EXT_INFO_CLIENT);
+      if (this.options.strictKex > 0) kex.push(STRICT_KEX_CLIENT);
+    }
+    return {
+      cookie: this.options.provider.randomBytes(16),
+      kexAlgorithms: kex,
+      hostKeyAlgorithms: a.hostKey,
+      ciphersClientToServer: a.cipher,
+      ciphersServerToClient: a.cipher,
+      macsClientToServer: a.mac,
+      macsServerToClient: a.mac,
+      compressionClientToServer: a.compression,
+      compressionServerToClient: a.compression,
+      languagesClientToServer: [],
+      languagesServerToClient: [],
+      firstKexPacketFollows: false,
+      reserved: 0,
+    };
+  }
+
+  private sendKexInit(): void {
+    const decoded = this.buildKexInit();
+    const ours = KexInit.encode(decoded);
+    this.kexSending = true;
+    this.kex = { kind: 'expectKexInit', ours, oursDecoded: decoded };
+    this.status(this.firstKexDone ? 'starting key re-exchange' : 'starting key exchange');
+    this.sendNow(ours);
+  }
+
+  private process(): void {
+    if (!this.serverVersion) {
+      const version = this.transport.readVersion();
+      if (!version) return;
+      this.serverVersion = version.serverVersion;
+      for (const line of version.preVersionLines) this.log(2, `server banner line: ${line}`);
+      this.events.push({ type: 'serverVersion', version: version.serverVersion });
+      this.status(`server version: ${version.serverVersion}`);
+    }
+    for (;;) {
+      if (this.closed) return;
+      const sequence = this.transport.receiveSequence;
+      const payload = this.transport.readPacket();
+      if (!payload) return;
+      if (payload.length === 0) throw new SshError(Code.ProtocolError, 'empty packet payload', 'peer');
+      this.dispatch(payload[0]!, payload, sequence);
+    }
+  }
+
+  private dispatch(id: number, payload: Uint8Array, sequence: number): void {
+    this.log(3, `received ${messageName(id)} (${payload.length} bytes)`);
+    // Strict kex (OpenSSH PROTOCOL, "kex-strict"): during the first exchange only kex messages may arrive.
+    if (!this.firstKexDone && this.strict && !isKexMessage(id)) {
+      throw new SshError(Code.ProtocolError, `${messageName(id)} during the initial strict key exchange`, 'peer');
+    }
+    if (id === MSG.DISCONNECT) {
+      const d = Disconnect.decode(payload);
+      const text = safeText(d.description);
+      this.close(new SshError(Code.ServerDisconnected, `server disconnected (reason ${d.reason}): ${text}`, 'peer'), true);
+      return;
+    }
+    if (id === MSG.IGNORE) return;
+    if (id === MSG.DEBUG) {
+      const d = Debug.decode(payload);
+      this.log(d.alwaysDisplay ? 1 : 2, `server debug: ${safeText(d.text)}`);
+      return;
+    }
+    if (id === MSG.UNIMPLEMENTED) {
+      const u = Unimplemented.decode(payload);
+      throw new SshError(Code.Unimplemented, `server did not implement our packet ${u.sequence}`, 'peer');
+    }
+    if (id === MSG.KEXINIT) return this.onKexInit(payload, sequence);
+    if (id === MSG.NEWKEYS) return this.onNewKeys(payload);
+    if (id >= 30 && id <= 49) return this.onKexMethodMessage(payload);
+    if (id === MSG.EXT_INFO) return this.onExtInfo(payload);
+    if (id === MSG.SERVICE_ACCEPT || (id >= 50 && id <= 79)) {
+      if (!this.auth || this.authenticated) throw new SshError(Code.ProtocolError, `${messageName(id)} outside user authentication`, 'peer');
+      if (this.auth.handle(id, payload)) {
+        this.authenticated = true;
+        this.status('authentication succeeded');
+        this.events.push({ type: 'authenticated' });
+      }
+      return;
+    }
+    if (id >= 80 && id <= 127) {
+      if (!this.authenticated) throw new SshError(Code.ProtocolError, `${messageName(id)} before authentication`, 'peer');
+      this.connection.handle(id, payload);
+      return;
+    }
+    // RFC 4253 §11.4: answer unknown message numbers with UNIMPLEMENTED.
+    const reply = new Uint8Array(5);
+    reply[0] = MSG.UNIMPLEMENTED;
+    writeUint32(reply, 1, sequence);
+    this.send(reply);
+  }
+
+  private onKexInit(payload: Uint8Array, sequence: number): void {
+    if (this.kex.kind === 'idle') {
+      if (!this.firstKexDone) throw new SshError(Code.ProtocolError, 'KEXINIT out of order', 'peer');
+      this.sendKexInit(); // server-initiated re-exchange
+    }
+    const state = this.kex;
+    if (state.kind !== 'expectKexInit') {
+      throw new SshError(Code.ProtocolError, `KEXINIT while a key exchange is already running (${state.kind})`, 'peer');
+    }
+    const server = KexInit.decode(payload);
+    const provider = this.options.provider;
+    const negotiated = negotiate(state.oursDecoded, server, (c) => provider.ciphers.get(c)?.aead ?? false);
+    if (!this.firstKexDone) {
+      this.strict = negotiated.strictKex;
+      if (this.strict && sequence !== 0) {
+        throw new SshError(Code.ProtocolError, 'strict key exchange: KEXINIT was not the first packet', 'peer');
+      }
+      if (!this.strict && this.options.strictKex === 3) {
+        throw new SshError(Code.NegotiationFailed, 'the server does not support strict key exchange (UseStrictKeyExchange=3)', 'peer');
+      }
+      if (!this.strict && this.options.strictKex === 2 && isTerrapinAffected(negotiated)) {
+        throw new SshError(
+          Code.NegotiationFailed,
+          'the server does not support strict key exchange and the negotiated algorithms are open to prefix truncation (UseStrictKeyExchange=2)',
+          'peer',
+        );
+      }
+    }
+    if (negotiated.compressionClientToServer !== 'none' || negotiated.compressionServerToClient !== 'none') {
+      throw new SshError(Code.UnsupportedAlgorithm, 'only compression "none" is implemented', 'local');
+    }
+    this.log(1, `negotiated kex=${negotiated.kex} hostkey=${negotiated.hostKey} cipher=${negotiated.cipherClientToServer}/${negotiated.cipherServerToClient} mac=${negotiated.macClientToServer ?? 'aead'}/${negotiated.macServerToClient ?? 'aead'}`);
+    const method = createKexMethod(negotiated.kex, {
+      provider,
+      clientVersion: this.options.clientVersion,
+      serverVersion: this.serverVersion!,
+      clientKexInit: state.ours,
+      serverKexInit: payload.slice(),
+      groupBits: { min: 2048, preferred: Math.max(2048, this.options.dhGroupBits), max: 8192 },
+    });
+    // RFC 4253 §7: a wrong guess by the server means its first kex packet must be ignored.
+    const guessedRight = server.kexAlgorithms[0] === negotiated.kex && server.hostKeyAlgorithms[0] === negotiated.hostKey;
+    this.kex = { kind: 'expectKexReply', method, negotiated, ignoreNext: server.firstKexPacketFollows && !guessedRight };
+    for (const p of method.start().send) this.sendNow(p);
+  }
+
+  private onKexMethodMessage(payload: Uint8Array): void {
+    const state = this.kex;
+    if (state.kind !== 'expectKexReply') {
+      throw new SshError(Code.ProtocolError, `key exchange message ${payload[0]} outside a key exchange`, 'peer');
+    }
+    if (state.ignoreNext) {
+      state.ignoreNext = false;
+      return;
+    }
+    const step = state.method.handle(payload);
+    for (const p of step.send) this.sendNow(p);
+    if (!step.outcome) return;
+    const { hostKey, signature, sharedSecret, exchangeHash } = step.outcome;
+    this.checkHostKey(hostKey, signature, exchangeHash, state.negotiated);
+    this.sendNow(NewKeys.encode({}));
+    const keys: PendingKeys = { hash: state.method.hash, sharedSecret, exchangeHash };
+    if (!this.sessionId) this.sessionId = exchangeHash;
+    this.installSealer(state.negotiated, keys);
+    this.kex = { kind: 'expectNewKeys', negotiated: state.negotiated, keys };
+  }
+
+  private checkHostKey(hostKey: Uint8Array, signature: Uint8Array, exchangeHash: Uint8Array, negotiated: Negotiated): void {
+    const provider = this.options.provider;
+    const parsed = parsePublicKey(hostKey);
+    const keyType = publicKeyTypeName(parsed);
+    if (keyType !== keyTypeForAlgorithm(negotiated.hostKey)) {
+      throw new SshError(Code.HostKeyVerifyFailed, `server sent a ${keyType} host key for algorithm ${negotiated.hostKey}`, 'peer');
+    }
+    if (!provider.verify(hostKey, negotiated.hostKey, signature, exchangeHash)) {
+      throw new SshError(Code.HostKeyVerifyFailed, 'the server host key signature over the exchange hash is invalid', 'peer');
+    }
+    if (this.hostKey) {
+      // Re-exchange: the server must keep proving the same identity.
+      if (toHex(this.hostKey) !== toHex(hostKey)) {
+        throw new SshError(Code.HostKeyRejected, 'the server presented a different host key during key re-exchange', 'peer');
+      }
+      return;
+    }
+    const info: HostKeyInfo = {
+      hostKey,
+      algorithm: negotiated.hostKey,
+      keyType,
+      fingerprints: fingerprints(provider, hostKey),
+    };
+    this.status(`server host key ${keyType} SHA256:${info.fingerprints.sha256}`);
+    if (!this.options.verifyHostKey(info)) {
+      throw new SshError(
+        Code.HostKeyRejected,
+        `the server host key (${keyType} SHA256:${info.fingerprints.sha256}) was not accepted`,
+        'local',
+      );
+    }
+    this.hostKey = hostKey;
+  }
+
+  private directionKeys(negotiated: Negotiated, keys: PendingKeys, clientToServer: boolean) {
+    const provider = this.options.provider;
+    const cipher = clientToServer ? negotiated.cipherClientToServer : negotiated.cipherServerToClient;
+    const mac = clientToServer ? negotiated.macClientToServer : negotiated.macServerToClient;
+    const info = provider.ciphers.get(cipher);
+    if (!info) throw new SshError(Code.UnsupportedAlgorithm, `cipher ${cipher} is not available`, 'local');
+    const macInfo = mac ? provider.macs.get(mac) : undefined;
+    if (mac && !macInfo) throw new SshError(Code.UnsupportedAlgorithm, `MAC ${mac} is not available`, 'local');
+    const derive = (letter: string, length: number) =>
+      deriveKey(provider, keys.hash, keys.sharedSecret, keys.exchangeHash, letter, this.sessionId!, length);
+    return {
+      cipher,
+      mac,
+      iv: derive(clientToServer ? 'A' : 'B', info.ivLength),
+      key: derive(clientToServer ? 'C' : 'D', info.keyLength),
+      macKey: macInfo ? derive(clientToServer ? 'E' : 'F', macInfo.keyLength) : new Uint8Array(0),
+    };
+  }
+
+  private installSealer(negotiated: Negotiated, keys: PendingKeys): void {
+    try {
+      this.transport.setSealer(this.options.provider.createSealer(this.directionKeys(negotiated, keys, true)));
+    } catch (cause) {
+      if (cause instanceof SshError) throw cause;
+      throw new SshError(Code.CannotSetKeys, `cannot set outgoing keys: ${(cause as Error).message}`, 'local', { cause });
+    }
+    if (this.strict) this.transport.sendSequence = 0;
+    this.kexSending = false;
+    for (const p of this.deferred.splice(0)) this.sendNow(p);
+    this.connection.pumpAll();
+  }
+
+  private onNewKeys(payload: Uint8Array): void {
+    const state = this.kex;
+    if (state.kind !== 'expectNewKeys') throw new SshError(Code.ProtocolError, 'NEWKEYS outside a key exchange', 'peer');
+    NewKeys.decode(payload);
+    try {
+      this.transport.setOpener(this.options.provider.createOpener(this.directionKeys(state.negotiated, state.keys, false)));
+    } catch (cause) {
+      if (cause instanceof SshError) throw cause;
+      throw new SshError(Code.CannotSetKeys, `cannot set incoming keys: ${(cause as Error).message}`, 'local', { cause });
+    }
+    if (this.strict) this.transport.receiveSequence = 0;
+    const initial = !this.firstKexDone;
+    this.firstKexDone = true;
+    this.negotiated = state.negotiated;
+    this.kex = { kind: 'idle' };
+    this.status(initial ? 'key exchange complete' : 'key re-exchange complete');
+    this.events.push({ type: 'keysExchanged', negotiated: state.negotiated, initial });
+    if (initial) {
+      this.auth = new UserAuth(this.options.auth, {
+        sessionId: this.sessionId!,
+        serverSignatureAlgorithms: () => this.serverSigAlgs,
+        send: (p) => this.send(p),
+        banner: (text) => this.events.push({ type: 'banner', text }),
+        status: (m) => this.status(m),
+      });
+      this.auth.start();
+    }
+    this.connection.pumpAll();
+  }
+
+  private onExtInfo(payload: Uint8Array): void {
+    if (!this.firstKexDone) throw new SshError(Code.ProtocolError, 'EXT_INFO before the first NEWKEYS', 'peer');
+    const extensions = parseExtensions(ExtInfo.decode(payload).extensions);
+    const sigAlgs = extensions.get('server-sig-algs');
+    if (sigAlgs) {
+      this.serverSigAlgs = fromUtf8(sigAlgs).split(',');
+      this.log(2, `server-sig-algs: ${this.serverSigAlgs.join(',')}`);
+    }
+  }
+}
+
+function isKexMessage(id: number): boolean {
+  return (id >= 20 && id <= 49) || id === MSG.DISCONNECT;
+}
+
+/** Terrapin (CVE-2023-48795): ChaCha20-Poly1305, and any EtM MAC with a CBC cipher. */
+function isTerrapinAffected(n: Negotiated): boolean {
+  const affected = (cipher: string, mac: string | null) =>
+    cipher.startsWith('chacha20-poly1305') || (mac !== null && mac.includes('-etm@') && cipher.endsWith('-cbc'));
+  return affected(n.cipherClientToServer, n.macClientToServer) || affected(n.cipherServerToClient, n.macServerToClient);
+}
+
+function safeText(bytes: Uint8Array): string {
+  let text: string;
+  try {
+    text = fromUtf8(bytes);
+  } catch {
+    text = '(not UTF-8)';
+  }
+  // Strip control characters a hostile server could use to forge log or terminal output.
+  return text.replace(/[\u0000-\u001f\u007f]/g, ' ').slice(0, 1024);
+}
+
+export function fingerprints(provider: CryptoProvider, blob: Uint8Array): HostKeyInfo['fingerprints'] {
+  return {
+    md5: toHex(provider.hash('md5', blob), ':'),
+    sha1: toHex(provider.hash('sha1', blob), ':'),
+    sha256: base64NoPad(provider.hash('sha256', blob)),
+  };
+}
+
+const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+export function base64NoPad(bytes: Uint8Array): string {
+  let out = '';
+  for (let i = 0; i < bytes.length; i += 3) {
+    const n = (bytes[i]! << 16) | ((bytes[i + 1] ?? 0) << 8) | (bytes[i + 2] ?? 0);
+    out += B64[(n >> 18) & 63]! + B64[(n >> 12) & 63]!;
+    if (i + 1 < bytes.length) out += B64[(n >> 6) & 63]!;
+    if (i + 2 < bytes.length) out += B64[n & 63]!;
+  }
+  return out;
+}
+

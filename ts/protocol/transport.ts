@@ -1,0 +1,235 @@
+// The binary packet protocol (RFC 4253 §4.2, §6): the version exchange, framing of packets
+// in both directions through the current sealer/opener, sequence numbers, and the checks
+// that make a hostile peer fail fast (length and padding bounds, line and banner limits).
+
+import { SshError, Code } from './errors.js';
+import { fromUtf8 } from './wire.js';
+import type { PacketOpener, PacketSealer } from '../crypto/provider.js';
+
+/** RFC 4253 §6.1 asks for at least 35000; OpenSSH accepts 256 KiB. */
+export const MAX_PACKET_LENGTH = 256 * 1024;
+const MAX_VERSION_LINE = 255;
+const MAX_PRE_VERSION_BYTES = 64 * 1024;
+const MAX_PRE_VERSION_LINES = 1024;
+
+/** Unencrypted framing used until the first NEWKEYS. */
+export const PLAIN_SEALER: PacketSealer = { blockSize: 8, macLength: 0, lengthOutsidePadding: false, seal() {} };
+export const PLAIN_OPENER: PacketOpener = {
+  blockSize: 8,
+  macLength: 0,
+  lengthFieldBytes: 4,
+  decryptLength: (_seq, head) => ((head[0]! << 24) | (head[1]! << 16) | (head[2]! << 8) | head[3]!) >>> 0,
+  open() {},
+};
+
+/** A FIFO of received chunks that hands out exact byte counts without joining everything. */
+class ByteQueue {
+  private chunks: Uint8Array[] = [];
+  private head = 0; // offset into chunks[0]
+  length = 0;
+
+  push(chunk: Uint8Array): void {
+    if (chunk.length === 0) return;
+    this.chunks.push(chunk);
+    this.length += chunk.length;
+  }
+
+  /** Copies `n` bytes into `target` at `offset` and drops them from the queue. */
+  take(n: number, target: Uint8Array, offset: number): void {
+    while (n > 0) {
+      const chunk = this.chunks[0]!;
+      const available = chunk.length - this.head;
+      const count = Math.min(available, n);
+      target.set(chunk.subarray(this.head, this.head + count), offset);
+      offset += count;
+      n -= count;
+      this.length -= count;
+      if (count === available) {
+        this.chunks.shift();
+        this.head = 0;
+      } else {
+        this.head += count;
+      }
+    }
+  }
+
+  /** Returns the index of the first LF, or -1. */
+  indexOfLineFeed(limit: number): number {
+    let seen = 0;
+    for (let c = 0; c < this.chunks.length && seen < limit; c++) {
+      const chunk = this.chunks[c]!;
+      const start = c === 0 ? this.head : 0;
+      for (let i = start; i < chunk.length && seen < limit; i++, seen++) {
+        if (chunk[i] === 0x0a) return seen;
+      }
+    }
+    return -1;
+  }
+}
+
+export interface VersionResult {
+  serverVersion: string;
+  preVersionLines: string[];
+}
+
+/** Reads pre-version lines and the server's identification string (RFC 4253 §4.2). */
+export class PacketTransport {
+  private readonly input = new ByteQueue();
+  private versionDone = false;
+  private preVersionBytes = 0;
+  private readonly preVersionLines: string[] = [];
+
+  private sealer: PacketSealer = PLAIN_SEALER;
+  private opener: PacketOpener = PLAIN_OPENER;
+  sendSequence = 0;
+  receiveSequence = 0;
+  /** Payload bytes sent / received since the last key change, for rekey thresholds. */
+  bytesSentSinceKex = 0;
+  bytesReceivedSinceKex = 0;
+  packetsReceivedSinceKex = 0;
+
+  private pendingPacket: Uint8Array | null = null;
+  /** How many bytes of `pendingPacket` are already in place. */
+  private pendingFilled = 0;
+  private readonly randomPool: Uint8Array;
+  private randomOffset = 0;
+
+  constructor(
+    private readonly randomBytes: (n: number) => Uint8Array,
+    private readonly acceptVersion: (version: string) => boolean,
+  ) {
+    this.randomPool = randomBytes(4096);
+  }
+
+  receive(bytes: Uint8Array): void {
+    this.input.push(bytes);
+  }
+
+  /** Returns the version result once the identification line has arrived; null while waiting. */
+  readVersion(): VersionResult | null {
+    while (!this.versionDone) {
+      const lf = this.input.indexOfLineFeed(MAX_VERSION_LINE + 2);
+      if (lf < 0) {
+        if (this.input.length > MAX_VERSION_LINE + 1) {
+          throw new SshError(Code.BadVersion, 'server sent a line longer than 255 bytes before its version', 'peer');
+        }
+        return null;
+      }
+      const raw = new Uint8Array(lf + 1);
+      this.input.take(lf + 1, raw, 0);
+      let end = lf;
+      if (end > 0 && raw[end - 1] === 0x0d) end--;
+      let line: string;
+      try {
+        line = fromUtf8(raw.subarray(0, end));
+      } catch {
+        line = '';
+      }
+      if (line.startsWith('SSH-')) {
+        if (!this.acceptVersion(line)) {
+          throw new SshError(Code.BadVersion, `unsupported protocol version: ${line}`, 'peer');
+        }
+        this.versionDone = true;
+        return { serverVersion: line, preVersionLines: this.preVersionLines };
+      }
+      this.preVersionBytes += raw.length;
+      this.preVersionLines.push(line);
+      if (this.preVersionBytes > MAX_PRE_VERSION_BYTES || this.preVersionLines.length > MAX_PRE_VERSION_LINES) {
+        throw new SshError(Code.BadVersion, 'server sent too much text before its version line', 'peer');
+      }
+    }
+    return null;
+  }
+
+  setOpener(opener: PacketOpener): void {
+    this.opener = opener;
+    this.bytesReceivedSinceKex = 0;
+    this.packetsReceivedSinceKex = 0;
+  }
+
+  setSealer(sealer: PacketSealer): void {
+    this.sealer = sealer;
+    this.bytesSentSinceKex = 0;
+  }
+
+  get encrypted(): boolean {
+    return this.sealer !== PLAIN_SEALER;
+  }
+
+  /** Returns the next decrypted payload (a view into a fresh buffer), or null if more bytes are needed. */
+  readPacket(): Uint8Array | null {
+    const opener = this.opener;
+    if (!this.pendingPacket) {
+      if (this.input.length < opener.lengthFieldBytes) return null;
+      const head = new Uint8Array(opener.lengthFieldBytes);
+      this.input.take(head.length, head, 0);
+      const length = opener.decryptLength(this.receiveSequence, head);
+      if (length < 5 || length > MAX_PACKET_LENGTH) {
+        throw new SshError(Code.CannotDecrypt, `bad packet length ${length}`, 'peer');
+      }
+      const total = 4 + length + opener.macLength;
+      if (total < head.length) throw new SshError(Code.CannotDecrypt, `bad packet length ${length}`, 'peer');
+      const packet = new Uint8Array(total);
+      packet.set(head, 0);
+      this.pendingPacket = packet;
+      this.pendingFilled = head.length;
+    }
+    const packet = this.pendingPacket;
+    const missing = packet.length - this.pendingFilled;
+    if (this.input.length < missing) return null;
+    this.input.take(missing, packet, this.pendingFilled);
+    this.pendingPacket = null;
+
+    const sequence = this.receiveSequence;
+    this.receiveSequence = (this.receiveSequence + 1) >>> 0;
+    opener.open(sequence, packet);
+    const length = packet.length - 4 - opener.macLength;
+    const padding = packet[4]!;
+    const aligned = opener.lengthFieldBytes === 4 && opener !== PLAIN_OPENER ? length : length + 4;
+    if (padding < 4 || padding > length - 1 || aligned % Math.max(opener.blockSize, 8) !== 0) {
+      throw new SshError(Code.CannotDecrypt, `bad padding (${padding} bytes in a ${length}-byte packet)`, 'peer');
+    }
+    this.bytesReceivedSinceKex += length;
+    this.packetsReceivedSinceKex++;
+    return packet.subarray(5, 4 + length - padding);
+  }
+
+  private fillPadding(target: Uint8Array, offset: number, count: number): void {
+    if (this.randomOffset + count > this.randomPool.length) {
+      this.randomPool.set(this.randomBytes(this.randomPool.length));
+      this.randomOffset = 0;
+    }
+    target.set(this.randomPool.subarray(this.randomOffset, this.randomOffset + count), offset);
+    this.randomOffset += count;
+  }
+
+  /**
+   * Frames one payload of `size` bytes written by `fill` straight into the packet buffer,
+   * then seals it. Returns the bytes to put on the wire.
+   */
+  frame(size: number, fill: (packet: Uint8Array, offset: number) => void): Uint8Array {
+    const sealer = this.sealer;
+    const block = Math.max(sealer.blockSize, 8);
+    const unpadded = sealer.lengthOutsidePadding ? 1 + size : 5 + size;
+    let padding = block - (unpadded % block);
+    if (padding < 4) padding += block;
+    const length = 1 + size + padding;
+    const packet = new Uint8Array(4 + length + sealer.macLength);
+    packet[0] = length >>> 24;
+    packet[1] = (length >>> 16) & 0xff;
+    packet[2] = (length >>> 8) & 0xff;
+    packet[3] = length & 0xff;
+    packet[4] = padding;
+    fill(packet, 5);
+    this.fillPadding(packet, 5 + size, padding);
+    const sequence = this.sendSequence;
+    this.sendSequence = (this.sendSequence + 1) >>> 0;
+    sealer.seal(sequence, packet);
+    this.bytesSentSinceKex += size;
+    return packet;
+  }
+
+  framePayload(payload: Uint8Array): Uint8Array {
+    return this.frame(payload.length, (packet, offset) => packet.set(payload, offset));
+  }
+}

@@ -1,0 +1,126 @@
+// The documented SSHReverseTunnel events, with their parameters as camelCase fields.
+// Parameters the handler may set (accept, response, success) are plain writable fields
+// read back after every listener has run.
+
+import { EventEmitter } from 'node:events';
+
+export interface ConnectedEvent {
+  statusCode: number;
+  description: string;
+}
+export interface ConnectionStatusEvent {
+  connectionEvent: string;
+  statusCode: number;
+  description: string;
+}
+export interface DisconnectedEvent {
+  statusCode: number;
+  description: string;
+}
+export interface ErrorEvent {
+  errorCode: number;
+  description: string;
+}
+export interface LogEvent {
+  logLevel: number;
+  message: string;
+  logType: string;
+}
+export interface ChannelEvent {
+  channelId: number;
+}
+export interface ChannelDataEvent extends ChannelEvent {
+  channelData: Uint8Array;
+}
+export interface ChannelOpenRequestEvent extends ChannelEvent {
+  service: string;
+  connectedAddress: string;
+  connectedPort: number;
+  originAddress: string;
+  originPort: number;
+  /** Set to false to refuse the connection. Defaults to true. */
+  accept: boolean;
+}
+export interface ChannelRequestEvent extends ChannelEvent {
+  requestType: string;
+  /** The type-specific rest of the request. */
+  requestData: Uint8Array;
+  /** Set to true to answer the request with success. Defaults to false. */
+  success: boolean;
+}
+export interface ChannelRequestedEvent extends ChannelEvent {
+  requestType: string;
+  requestData: Uint8Array;
+}
+export interface KeyboardInteractiveEvent {
+  name: string;
+  instructions: string;
+  prompt: string;
+  echoResponse: boolean;
+  /** Set to the answer for this prompt. */
+  response: string;
+}
+export interface ServerAuthenticationEvent {
+  /** The SSH public key blob of the server. */
+  hostKey: Uint8Array;
+  /** Fingerprint per SSHFingerprintHashAlgorithm (SHA256 by default, base64 without padding). */
+  fingerprint: string;
+  keyAlgorithm: string;
+  certSubject: string;
+  certIssuer: string;
+  status: number;
+  /** Set to true to trust the key. Pre-set when the key matches sshAcceptServerHostKey. */
+  accept: boolean;
+}
+export interface StatusEvent {
+  message: string;
+}
+
+export interface TunnelEvents {
+  connected: [ConnectedEvent];
+  connectionStatus: [ConnectionStatusEvent];
+  disconnected: [DisconnectedEvent];
+  error: [ErrorEvent];
+  log: [LogEvent];
+  sshChannelClosed: [ChannelEvent];
+  sshChannelData: [ChannelDataEvent];
+  sshChannelEOF: [ChannelEvent];
+  sshChannelOpened: [ChannelEvent];
+  sshChannelOpenRequest: [ChannelOpenRequestEvent];
+  sshChannelReadyToSend: [ChannelEvent];
+  sshChannelRequest: [ChannelRequestEvent];
+  sshChannelRequested: [ChannelRequestedEvent];
+  sshKeyboardInteractive: [KeyboardInteractiveEvent];
+  sshServerAuthentication: [ServerAuthenticationEvent];
+  sshStatus: [StatusEvent];
+}
+
+/** EventEmitter with the tunnel's event names and parameter types. */
+export class TypedEmitter<Events extends { [K in keyof Events]: unknown[] }> {
+  private readonly emitter = new EventEmitter();
+
+  on<K extends keyof Events & string>(event: K, listener: (...args: Events[K]) => void): this {
+    this.emitter.on(event, listener as (...args: unknown[]) => void);
+    return this;
+  }
+
+  once<K extends keyof Events & string>(event: K, listener: (...args: Events[K]) => void): this {
+    this.emitter.once(event, listener as (...args: unknown[]) => void);
+    return this;
+  }
+
+  off<K extends keyof Events & string>(event: K, listener: (...args: Events[K]) => void): this {
+    this.emitter.off(event, listener as (...args: unknown[]) => void);
+    return this;
+  }
+
+  listenerCount<K extends keyof Events & string>(event: K): number {
+    return this.emitter.listenerCount(event);
+  }
+
+  protected emit<K extends keyof Events & string>(event: K, ...args: Events[K]): void {
+    // 'error' without a listener must not throw: failures also reject the pending promise.
+    if (event === 'error' && this.emitter.listenerCount('error') === 0) return;
+    this.emitter.emit(event, ...args);
+  }
+}

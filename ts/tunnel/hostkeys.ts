@@ -1,0 +1,110 @@
+// Host key trust material: matching a presented key against what the user said to trust
+// (an OpenSSH public key line, a base64 key blob, or a fingerprint in MD5 hex, SHA1 hex or
+// SHA256 base64 form), and OpenSSH known_hosts files with hashed entries and [host]:port.
+
+import { createHmac } from 'node:crypto';
+import type { HostKeyInfo } from '../protocol/client.js';
+import { equalBytes } from '../protocol/wire.js';
+
+function normaliseHex(text: string): string {
+  return text.replace(/[:\s]/g, '').toLowerCase();
+}
+
+/** True when `trusted` names the presented key (key text or any fingerprint form). */
+export function hostKeyMatches(trusted: string, info: HostKeyInfo): boolean {
+  const t = trusted.trim();
+  if (t === '') return false;
+  const parts = t.split(/\s+/);
+  // "ssh-ed25519 AAAA... comment" or a bare base64 blob
+  const candidate = parts.length >= 2 && /^[a-z0-9@.-]+$/.test(parts[0]!) ? parts[1]! : parts[0]!;
+  if (/^[A-Za-z0-9+/]{40,}={0,2}$/.test(candidate)) {
+    try {
+      if (equalBytes(Buffer.from(candidate, 'base64'), info.hostKey)) return true;
+    } catch {
+      /* not base64 */
+    }
+  }
+  if (/^SHA256:/i.test(t)) return t.slice(7).replace(/=+$/, '') === info.fingerprints.sha256;
+  if (/^MD5:/i.test(t)) return normaliseHex(t.slice(4)) === normaliseHex(info.fingerprints.md5);
+  if (/^SHA1:/i.test(t)) return normaliseHex(t.slice(5)) === normaliseHex(info.fingerprints.sha1);
+  const hex = normaliseHex(t);
+  if (/^[0-9a-f]{32}$/.test(hex)) return hex === normaliseHex(info.fingerprints.md5);
+  if (/^[0-9a-f]{40}$/.test(hex)) return hex === normaliseHex(info.fingerprints.sha1);
+  if (/^[0-9a-f]{64}$/.test(hex)) return Buffer.from(hex, 'hex').toString('base64').replace(/=+$/, '') === info.fingerprints.sha256;
+  return t.replace(/=+$/, '') === info.fingerprints.sha256;
+}
+
+export interface KnownHostEntry {
+  marker: '' | '@revoked' | '@cert-authority';
+  patterns: string;
+  keyType: string;
+  key: Uint8Array;
+}
+
+/** Parses known_hosts text; malformed lines are skipped, as OpenSSH does. */
+export function parseKnownHosts(text: string): KnownHostEntry[] {
+  const out: KnownHostEntry[] = [];
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const fields = line.split(/\s+/);
+    let marker: KnownHostEntry['marker'] = '';
+    if (fields[0] === '@revoked' || fields[0] === '@cert-authority') marker = fields.shift() as KnownHostEntry['marker'];
+    if (fields.length < 3) continue;
+    const [patterns, keyType, keyText] = fields as [string, string, string];
+    out.push({ marker, patterns, keyType, key: Buffer.from(keyText, 'base64') });
+  }
+  return out;
+}
+
+/** The name known_hosts uses for a host: "host", or "[host]:port" off port 22. */
+export function knownHostsName(host: string, port: number): string {
+  return port === 22 ? host : `[${host}]:${port}`;
+}
+
+function globToRegex(pattern: string): RegExp {
+  return new RegExp('^' + pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.') + '$', 'i');
+}
+
+/** Does a known_hosts host field (patterns, negations, or |1|salt|hash) name this host? */
+export function hostFieldMatches(field: string, name: string): boolean {
+  if (field.startsWith('|1|')) {
+    const [, , salt, hash] = field.split('|');
+    if (!salt || !hash) return false;
+    const mac = createHmac('sha1', Buffer.from(salt, 'base64')).update(name).digest('base64');
+    return mac === hash;
+  }
+  let matched = false;
+  for (const pattern of field.split(',')) {
+    if (pattern.startsWith('!')) {
+      if (globToRegex(pattern.slice(1)).test(name)) return false;
+    } else if (globToRegex(pattern).test(name)) {
+      matched = true;
+    }
+  }
+  return matched;
+}
+
+export type KnownHostVerdict = 'match' | 'mismatch' | 'revoked' | 'unknown';
+
+/** Checks a presented key against known_hosts entries for host:port. */
+export function checkKnownHosts(entries: KnownHostEntry[], host: string, port: number, hostKey: Uint8Array): KnownHostVerdict {
+  const name = knownHostsName(host, port);
+  let sawHost = false;
+  for (const entry of entries) {
+    if (!hostFieldMatches(entry.patterns, name)) continue;
+    if (entry.marker === '@revoked') {
+      if (equalBytes(entry.key, hostKey)) return 'revoked';
+      continue;
+    }
+    if (entry.marker === '@cert-authority') continue;
+    sawHost = true;
+    if (equalBytes(entry.key, hostKey)) return 'match';
+  }
+  return sawHost ? 'mismatch' : 'unknown';
+}
+
+/** A known_hosts line for a newly accepted key (StrictHostKeyChecking=accept-new). */
+export function knownHostsLine(host: string, port: number, keyType: string, hostKey: Uint8Array): string {
+  return `${knownHostsName(host, port)} ${keyType} ${Buffer.from(hostKey).toString('base64')}`;
+}

@@ -1,0 +1,116 @@
+// Local forwarding mode: each channel the server opens for a forwarding with a
+// forwardingHost is joined to a fresh TCP connection to forwardingHost:forwardingPort.
+// Bytes flow both ways with backpressure: window credit goes back to the server only after
+// the local socket has taken the bytes, and the local socket is paused while the channel's
+// outgoing queue is full. Half-close travels both ways (socket end <-> channel EOF).
+
+import * as net from 'node:net';
+import { ChannelOpenFailureReason } from '../protocol/messages.js';
+
+export interface ForwarderHost {
+  /** Runs a core action and flushes the result to the wire. */
+  act(work: () => void): void;
+  accept(channel: number): void;
+  reject(channel: number, reason: number, description: string): void;
+  /** Queues data; returns true while the channel can take more. */
+  send(channel: number, data: Uint8Array): boolean;
+  sendEof(channel: number): void;
+  close(channel: number): void;
+  consume(channel: number, bytes: number): void;
+  log(level: 1 | 2 | 3, message: string): void;
+  /** A local target refused or failed; the channel failed, others carry on. */
+  failed(channel: number, error: Error): void;
+}
+
+export class LocalForwarder {
+  private socket: net.Socket | null = null;
+  private connected = false;
+  /** Channel bytes written to the socket but not yet drained (window credit owed). */
+  private unflushed = 0;
+  private closed = false;
+
+  constructor(
+    readonly channel: number,
+    private readonly target: { host: string; port: number; bindHost: string },
+    private readonly host: ForwarderHost,
+  ) {}
+
+  start(): void {
+    const { host, port, bindHost } = this.target;
+    const socket = net.connect({ host, port, ...(bindHost ? { localAddress: bindHost } : {}), allowHalfOpen: true, noDelay: true });
+    this.socket = socket;
+    socket.once('connect', () => {
+      this.connected = true;
+      this.host.log(2, `channel ${this.channel}: connected to ${host}:${port}`);
+      this.host.act(() => this.host.accept(this.channel));
+    });
+    socket.on('data', (chunk: Buffer) => {
+      let more = true;
+      this.host.act(() => {
+        more = this.host.send(this.channel, chunk);
+      });
+      if (!more) socket.pause();
+    });
+    socket.on('drain', () => {
+      const credit = this.unflushed;
+      this.unflushed = 0;
+      if (credit > 0) this.host.act(() => this.host.consume(this.channel, credit));
+    });
+    socket.on('end', () => {
+      this.host.act(() => this.host.sendEof(this.channel));
+    });
+    socket.on('error', (error) => {
+      if (!this.connected) {
+        this.closed = true;
+        this.host.act(() => this.host.reject(this.channel, ChannelOpenFailureReason.ConnectFailed, `cannot connect to ${host}:${port}: ${error.message}`));
+        this.host.failed(this.channel, error);
+      } else {
+        this.host.log(1, `channel ${this.channel}: local connection error: ${error.message}`);
+      }
+    });
+    socket.on('close', () => {
+      if (this.closed) return;
+      this.closed = true;
+      // Everything the target sent is queued on the channel: close once it is flushed.
+      this.host.act(() => this.host.close(this.channel));
+    });
+  }
+
+  /** Data from the server side for the local target. */
+  write(data: Uint8Array): void {
+    const socket = this.socket;
+    if (!socket || socket.destroyed || socket.writableEnded) {
+      this.host.act(() => this.host.consume(this.channel, data.length));
+      return;
+    }
+    if (socket.write(data)) {
+      this.host.act(() => this.host.consume(this.channel, data.length + this.unflushed));
+      this.unflushed = 0;
+    } else {
+      this.unflushed += data.length;
+    }
+  }
+
+  /** The remote end sent EOF: half-close towards the target. */
+  end(): void {
+    this.socket?.end();
+  }
+
+  /** The channel can take more data again. */
+  resume(): void {
+    if (this.socket && !this.socket.destroyed) this.socket.resume();
+  }
+
+  /** The channel is closed: let pending writes drain, then drop the connection. */
+  destroy(): void {
+    this.closed = true;
+    const socket = this.socket;
+    if (!socket || socket.destroyed) return;
+    if (socket.writableLength > 0 && !socket.writableEnded) {
+      socket.end();
+      socket.once('finish', () => socket.destroy());
+    } else {
+      socket.destroy();
+    }
+  }
+}

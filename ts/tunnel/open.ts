@@ -1,0 +1,70 @@
+// The short path most users want: one call that logs on, requests one remote forwarding
+// joined to a local service, and returns the bound port and a way to close it.
+
+import { readFileSync } from 'node:fs';
+import { SSHReverseTunnel, SshAuthMode } from './tunnel.js';
+import type { CryptoProvider } from '../crypto/provider.js';
+
+export interface OpenReverseTunnelOptions {
+  host: string;
+  port?: number;
+  username: string;
+  password?: string;
+  /** Private key text (OpenSSH or PEM) or a path to it. */
+  privateKey?: string;
+  passphrase?: string;
+  /**
+   * The server key to trust: an OpenSSH public key line or a fingerprint ("SHA256:...").
+   * Without it (or acceptAnyHostKey) the connection is refused with error 1030.
+   */
+  hostKey?: string;
+  /** Trust whatever key the server shows. Only for tests on loopback. */
+  acceptAnyHostKey?: boolean;
+  /** Where the server listens: address (default "localhost") and port (0 = any free port). */
+  remote: { address?: string; port: number };
+  /** The local service each connection is joined to. */
+  local: { host?: string; port: number };
+  /** Seconds for logon and each request (default 60). */
+  timeout?: number;
+  /** Extra settings as "Name=Value" strings. */
+  config?: string[];
+  cryptoProvider?: CryptoProvider;
+}
+
+export interface OpenedReverseTunnel {
+  /** The port the server listens on (the allocated one when remote.port was 0). */
+  port: number;
+  tunnel: SSHReverseTunnel;
+  close(): Promise<void>;
+}
+
+export async function openReverseTunnel(options: OpenReverseTunnelOptions): Promise<OpenedReverseTunnel> {
+  const tunnel = new SSHReverseTunnel();
+  if (options.cryptoProvider) tunnel.cryptoProvider = options.cryptoProvider;
+  tunnel.sshHost = options.host;
+  tunnel.sshPort = options.port ?? 22;
+  tunnel.sshUser = options.username;
+  if (options.timeout !== undefined) tunnel.timeout = options.timeout;
+  if (options.privateKey) {
+    tunnel.sshAuthMode = options.password ? SshAuthMode.MultiFactor : SshAuthMode.PublicKey;
+    tunnel.sshCertStore = /-----BEGIN /.test(options.privateKey) ? options.privateKey : readFileSync(options.privateKey, 'utf8');
+    tunnel.sshCertStorePassword = options.passphrase ?? '';
+  }
+  if (options.password) tunnel.sshPassword = options.password;
+  if (options.hostKey) tunnel.sshAcceptServerHostKey = options.hostKey;
+  if (options.acceptAnyHostKey) tunnel.config('SSHAcceptAnyServerHostKey=True');
+  for (const setting of options.config ?? []) tunnel.config(setting);
+  await tunnel.sshLogon();
+  try {
+    const port = await tunnel.requestForwarding(
+      options.remote.address ?? 'localhost',
+      options.remote.port,
+      options.local.host ?? 'localhost',
+      options.local.port,
+    );
+    return { port, tunnel, close: () => tunnel.sshLogoff() };
+  } catch (error) {
+    await tunnel.sshLogoff();
+    throw error;
+  }
+}

@@ -1,0 +1,166 @@
+// The documented configuration settings (config('Name=Value') / config('Name')): their
+// defaults, parsing and validation. Names are matched case-insensitively. Read-only settings
+// (ServerSSHVersionString, NegotiatedStrictKex, fingerprints, BuildInfo) are answered by the
+// tunnel from live state.
+
+import { SshError, Code } from '../protocol/errors.js';
+
+export const DEFAULT_KEX = [
+  'curve25519-sha256',
+  'curve25519-sha256@libssh.org',
+  'ecdh-sha2-nistp256',
+  'ecdh-sha2-nistp384',
+  'ecdh-sha2-nistp521',
+  'diffie-hellman-group-exchange-sha256',
+  'diffie-hellman-group16-sha512',
+  'diffie-hellman-group18-sha512',
+  'diffie-hellman-group14-sha256',
+];
+export const DEFAULT_HOST_KEY = [
+  'ssh-ed25519',
+  'ecdsa-sha2-nistp256',
+  'ecdsa-sha2-nistp384',
+  'ecdsa-sha2-nistp521',
+  'rsa-sha2-512',
+  'rsa-sha2-256',
+];
+export const DEFAULT_CIPHERS = [
+  'aes128-gcm@openssh.com',
+  'aes256-gcm@openssh.com',
+  'chacha20-poly1305@openssh.com',
+  'aes256-ctr',
+  'aes192-ctr',
+  'aes128-ctr',
+];
+export const DEFAULT_MACS = [
+  'hmac-sha2-256-etm@openssh.com',
+  'hmac-sha2-512-etm@openssh.com',
+  'hmac-sha2-256',
+  'hmac-sha2-512',
+  'hmac-sha1',
+];
+export const DEFAULT_PUBKEY_SIG_ALGS = [
+  'ssh-rsa',
+  'rsa-sha2-256',
+  'rsa-sha2-512',
+  'ecdsa-sha2-nistp256',
+  'ecdsa-sha2-nistp384',
+  'ecdsa-sha2-nistp521',
+  'ssh-ed25519',
+];
+
+export const CLIENT_VERSION = 'SSH-2.0-revtun_0.1';
+
+type Kind = 'bool' | 'int' | 'string' | 'list';
+
+interface SettingSpec {
+  kind: Kind;
+  default: boolean | number | string;
+  min?: number;
+  max?: number;
+  /** Values the setting accepts, for string settings with a fixed set. */
+  choices?: string[];
+}
+
+/** Writable settings, by canonical name. */
+export const SETTINGS: Record<string, SettingSpec> = {
+  AutoReconnect: { kind: 'int', default: 0, min: 0, max: 2 },
+  DefaultChannelIdleTimeout: { kind: 'int', default: 0, min: 0 },
+  ForwardingLocalHost: { kind: 'string', default: '' },
+  MaxRetryCount: { kind: 'int', default: 0, min: -1 },
+  RetryInterval: { kind: 'int', default: 5, min: 0 },
+  ClientSSHVersionString: { kind: 'string', default: CLIENT_VERSION },
+  DoNotRepeatAuthMethods: { kind: 'bool', default: true },
+  KeyRenegotiationThreshold: { kind: 'int', default: 1024 * 1024 * 1024, min: 16 * 1024 },
+  LogLevel: { kind: 'int', default: 1, min: 0, max: 3 },
+  MaxPacketSize: { kind: 'int', default: 32768, min: 1024, max: 256 * 1024 },
+  MaxWindowSize: { kind: 'int', default: 2 * 1024 * 1024, min: 32768, max: 0x7fffffff },
+  PasswordPrompt: { kind: 'string', default: '' },
+  PreferredDHGroupBits: { kind: 'int', default: 3072, min: 2048, max: 8192 },
+  SSHAcceptAnyServerHostKey: { kind: 'bool', default: false },
+  SSHAcceptServerHostKeyFingerPrint: { kind: 'string', default: '' },
+  SSHFingerprintHashAlgorithm: { kind: 'string', default: 'SHA256', choices: ['MD5', 'SHA1', 'SHA256'] },
+  SSHKeepAliveCountMax: { kind: 'int', default: 5, min: 0 },
+  SSHKeepAliveInterval: { kind: 'int', default: 0, min: 0 },
+  SSHKeyExchangeAlgorithms: { kind: 'list', default: DEFAULT_KEX.join(',') },
+  SSHMacAlgorithms: { kind: 'list', default: DEFAULT_MACS.join(',') },
+  SSHPubKeyAuthSigAlgorithms: { kind: 'list', default: DEFAULT_PUBKEY_SIG_ALGS.join(',') },
+  SSHPublicKeyAlgorithms: { kind: 'list', default: DEFAULT_HOST_KEY.join(',') },
+  SSHVersionPattern: { kind: 'string', default: '*SSH-1.99-*,*SSH-2.0-*' },
+  TryAllAvailableAuthMethods: { kind: 'bool', default: false },
+  UseStrictKeyExchange: { kind: 'int', default: 1, min: 0, max: 3 },
+  WaitForChannelClose: { kind: 'bool', default: true },
+  WaitForServerDisconnect: { kind: 'bool', default: false },
+  ConnectionTimeout: { kind: 'int', default: 0, min: 0 },
+  TCPKeepAlive: { kind: 'bool', default: false },
+  KeepAliveTime: { kind: 'int', default: 0, min: 0 },
+  TcpNoDelay: { kind: 'bool', default: true },
+  UseIPv6: { kind: 'int', default: 0, min: 0, max: 2 },
+  AbsoluteTimeout: { kind: 'bool', default: false },
+  MaskSensitiveData: { kind: 'bool', default: true },
+  CodePage: { kind: 'int', default: 65001 },
+};
+
+/** Settings answered from live state; setting them is an error. */
+export const READ_ONLY = ['ForwardedPort', 'NegotiatedStrictKex', 'ServerSSHVersionString', 'SSHFingerprintMD5', 'SSHFingerprintSHA1', 'SSHFingerprintSHA256', 'BuildInfo'];
+
+const byLowerName = new Map<string, string>(
+  [...Object.keys(SETTINGS), ...READ_ONLY].map((name) => [name.toLowerCase(), name]),
+);
+
+export function canonicalSettingName(name: string): string | undefined {
+  return byLowerName.get(name.trim().toLowerCase());
+}
+
+export function parseBool(text: string): boolean {
+  const t = text.trim().toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(t)) return true;
+  if (['false', '0', 'no', 'off'].includes(t)) return false;
+  throw new SshError(Code.BadArgument, `"${text}" is not a boolean (use True/False, 1/0 or Yes/No)`, 'local');
+}
+
+export function parseSettingValue(name: string, text: string): boolean | number | string {
+  const spec = SETTINGS[name]!;
+  switch (spec.kind) {
+    case 'bool':
+      return parseBool(text);
+    case 'int': {
+      const t = text.trim();
+      const n = /^0x[0-9a-f]+$/i.test(t) ? parseInt(t, 16) : /^-?\d+$/.test(t) ? Number(t) : NaN;
+      if (!Number.isSafeInteger(n)) throw new SshError(Code.BadArgument, `${name}: "${text}" is not a whole number`, 'local');
+      if ((spec.min !== undefined && n < spec.min) || (spec.max !== undefined && n > spec.max)) {
+        throw new SshError(Code.BadArgument, `${name}: ${n} is outside ${spec.min ?? '-inf'}..${spec.max ?? 'inf'}`, 'local');
+      }
+      return n;
+    }
+    case 'list':
+      return splitList(text).join(',');
+    case 'string': {
+      if (spec.choices) {
+        const match = spec.choices.find((c) => c.toLowerCase() === text.trim().toLowerCase());
+        if (!match) throw new SshError(Code.BadArgument, `${name}: "${text}" is not one of ${spec.choices.join(', ')}`, 'local');
+        return match;
+      }
+      return text;
+    }
+  }
+}
+
+export function formatSettingValue(value: boolean | number | string): string {
+  return typeof value === 'boolean' ? (value ? 'True' : 'False') : String(value);
+}
+
+export function splitList(text: string): string[] {
+  return text
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+}
+
+/** Glob match for SSHVersionPattern: `*` any run, `?` one character. */
+export function matchesVersionPattern(patterns: string, version: string): boolean {
+  return splitList(patterns).some((p) => {
+    const re = '^' + p.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.') + '$';
+    return new RegExp(re).test(version);
+  });
+}

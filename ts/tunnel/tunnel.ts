@@ -1,0 +1,793 @@
+// SSHReverseTunnel: the documented component as an idiomatic TypeScript class. It owns one
+// SSH connection (the sans-IO core driven by a SocketDriver), the remote forwardings
+// requested on it, and the channels the server opens for them, which either surface as
+// events (event mode) or are joined to a local TCP target (local forwarding mode).
+
+import * as net from 'node:net';
+import * as dns from 'node:dns/promises';
+import { readFileSync } from 'node:fs';
+import { SshClientCore, type ClientEvent, type HostKeyInfo } from '../protocol/client.js';
+import { SshError, Code, socketErrorCode, DisconnectReason } from '../protocol/errors.js';
+import { Reader, Writer } from '../protocol/wire.js';
+import { KEX_METHODS } from '../protocol/kex.js';
+import { CHANNEL_HIGH_WATER } from '../protocol/channels.js';
+import { matchesPromptPattern, type AuthMethodName, type KeyboardInteractiveRequest } from '../protocol/auth.js';
+import type { CryptoProvider } from '../crypto/provider.js';
+import { NodeCryptoProvider } from '../crypto/node.js';
+import { createSigner, loadPrivateKey } from '../crypto/keys.js';
+import { SocketDriver } from '../net/driver.js';
+import { TypedEmitter, type TunnelEvents, type ChannelOpenRequestEvent, type ServerAuthenticationEvent } from './events.js';
+import { LocalForwarder, type ForwarderHost } from './local-forward.js';
+import {
+  SETTINGS,
+  canonicalSettingName,
+  formatSettingValue,
+  matchesVersionPattern,
+  parseSettingValue,
+  splitList,
+  DEFAULT_CIPHERS,
+} from './settings.js';
+import { hostKeyMatches } from './hostkeys.js';
+
+/** SSHAuthMode values (documented numbers). */
+export const SshAuthMode = {
+  None: 0,
+  MultiFactor: 1,
+  Password: 2,
+  PublicKey: 3,
+  KeyboardInteractive: 4,
+} as const;
+export type SshAuthModeValue = (typeof SshAuthMode)[keyof typeof SshAuthMode];
+
+/** SSHCertStoreType values for the key-file forms this library reads. */
+export const SshCertStoreType = {
+  PEMKeyFile: 6,
+  PEMKeyBlob: 7,
+  Auto: 99,
+} as const;
+export type SshCertStoreTypeValue = (typeof SshCertStoreType)[keyof typeof SshCertStoreType];
+
+/** One entry of the documented channel list. */
+export interface SshChannelInfo {
+  channelId: number;
+  bytesSent: number;
+  connectedAddress: string;
+  connectedPort: number;
+  forwardingHost: string;
+  forwardingPort: number;
+  originAddress: string;
+  originPort: number;
+  service: string;
+}
+
+interface Forwarding {
+  address: string;
+  requestedPort: number;
+  boundPort: number;
+  forwardingHost: string;
+  forwardingPort: number;
+}
+
+const VERSION = '0.1.0';
+
+export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
+  // ---- documented properties ----
+  sshHost = '';
+  sshPort = 22;
+  sshUser = '';
+  sshPassword = '';
+  sshAuthMode: SshAuthModeValue = SshAuthMode.Password;
+  /** Where the client key comes from: a PEM/OpenSSH key file path or the key text. */
+  sshCertStoreType: SshCertStoreTypeValue = SshCertStoreType.Auto;
+  sshCertStore = '';
+  sshCertStorePassword = '';
+  sshCertSubject = '';
+  /** A trusted server key: an OpenSSH public key line, a base64 key blob, or a fingerprint. */
+  sshAcceptServerHostKey = '';
+  sshEncryptionAlgorithms = DEFAULT_CIPHERS.join(',');
+  sshCompressionAlgorithms = 'none';
+  /** Seconds each method may take (0 = no deadline). */
+  timeout = 60;
+  localHost = '';
+  localPort = 0;
+  /** The crypto backend; the node:crypto provider unless one is given. */
+  cryptoProvider: CryptoProvider = new NodeCryptoProvider();
+
+  private settings = new Map<string, boolean | number | string>();
+  private core: SshClientCore | null = null;
+  private driver: SocketDriver | null = null;
+  private socket: net.Socket | null = null;
+  private connecting = false;
+  private readonly forwardings: Forwarding[] = [];
+  private readonly forwarders = new Map<number, LocalForwarder>();
+  private readonly channelForwardings = new Map<number, Forwarding>();
+  private readonly writableWaiters = new Map<number, (() => void)[]>();
+  private closeWaiters: (() => void)[] = [];
+  private lastHostKey: HostKeyInfo | null = null;
+  private forwardedPort = 0;
+  private onAuthenticated: ((error: SshError | null) => void) | null = null;
+
+  constructor() {
+    super();
+    this.resetSettings();
+  }
+
+  private resetSettings(): void {
+    this.settings = new Map(Object.entries(SETTINGS).map(([name, spec]) => [name, spec.default]));
+  }
+
+  private setting<T extends boolean | number | string>(name: string): T {
+    return this.settings.get(name) as T;
+  }
+
+  // ---- read-only properties ----
+
+  get connected(): boolean {
+    return this.core !== null && this.core.isAuthenticated && !this.core.isClosed;
+  }
+
+  /** The channels open right now (sshChannelCount is its length). */
+  get sshChannels(): SshChannelInfo[] {
+    if (!this.core) return [];
+    return this.core.channels.channelList
+      .filter((ch) => ch.state === 'open' || ch.state === 'closing')
+      .map((ch) => {
+        const fwd = this.channelForwardings.get(ch.localId);
+        return {
+          channelId: ch.localId,
+          bytesSent: ch.bytesSent,
+          connectedAddress: ch.connection.connectedAddress,
+          connectedPort: ch.connection.connectedPort,
+          originAddress: ch.connection.originAddress,
+          originPort: ch.connection.originPort,
+          forwardingHost: fwd?.forwardingHost ?? '',
+          forwardingPort: fwd?.forwardingPort ?? 0,
+          service: ch.service,
+        };
+      });
+  }
+
+  get sshChannelCount(): number {
+    return this.sshChannels.length;
+  }
+
+  // ---- config ----
+
+  /** Sets (`'Name=Value'`) or reads (`'Name'`) a documented configuration setting. */
+  config(setting: string): string {
+    const eq = setting.indexOf('=');
+    const rawName = eq >= 0 ? setting.slice(0, eq) : setting;
+    const name = canonicalSettingName(rawName);
+    if (eq >= 0) {
+      const value = setting.slice(eq + 1);
+      if (!name || !(name in SETTINGS)) {
+        if (name) throw new SshError(Code.BadArgument, `${name} is read-only`, 'local');
+        throw new SshError(Code.BadArgument, `unknown setting ${rawName.trim()}`, 'local');
+      }
+      this.settings.set(name, parseSettingValue(name, value));
+      return '';
+    }
+    if (!name) {
+      if (rawName.trim().toLowerCase() === 'sshkeyrenegotiate') return '';
+      throw new SshError(Code.BadArgument, `unknown setting ${rawName.trim()}`, 'local');
+    }
+    switch (name) {
+      case 'ForwardedPort':
+        return String(this.forwardedPort);
+      case 'NegotiatedStrictKex':
+        return this.core?.strictKexNegotiated ? 'True' : 'False';
+      case 'ServerSSHVersionString':
+        return this.core?.remoteVersion ?? '';
+      case 'SSHFingerprintMD5':
+        return this.lastHostKey?.fingerprints.md5 ?? '';
+      case 'SSHFingerprintSHA1':
+        return this.lastHostKey?.fingerprints.sha1 ?? '';
+      case 'SSHFingerprintSHA256':
+        return this.lastHostKey?.fingerprints.sha256 ?? '';
+      case 'BuildInfo':
+        return `revtun ${VERSION}; crypto provider: ${this.cryptoProvider.name}; node ${process.versions.node}`;
+      default:
+        return formatSettingValue(this.settings.get(name)!);
+    }
+  }
+
+  /** Resets every property and setting to its default. Closes an open connection first. */
+  reset(): void {
+    this.abort(new SshError(Code.BadState, 'reset', 'local'));
+    this.sshHost = '';
+    this.sshPort = 22;
+    this.sshUser = '';
+    this.sshPassword = '';
+    this.sshAuthMode = SshAuthMode.Password;
+    this.sshCertStoreType = SshCertStoreType.Auto;
+    this.sshCertStore = '';
+    this.sshCertStorePassword = '';
+    this.sshCertSubject = '';
+    this.sshAcceptServerHostKey = '';
+    this.sshEncryptionAlgorithms = DEFAULT_CIPHERS.join(',');
+    this.sshCompressionAlgorithms = 'none';
+    this.timeout = 60;
+    this.localHost = '';
+    this.localPort = 0;
+    this.forwardedPort = 0;
+    this.lastHostKey = null;
+    this.resetSettings();
+  }
+
+  /** Lets pending I/O callbacks run (the Node event loop does the real work). */
+  async doEvents(): Promise<void> {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+
+  // ---- logon / logoff ----
+
+  /** Connects, exchanges keys, verifies the host key and authenticates. */
+  async sshLogon(host?: string, port?: number): Promise<void> {
+    if (this.connected) throw new SshError(Code.AlreadyConnected, 'already connected; call sshLogoff first', 'local');
+    if (this.connecting) throw new SshError(Code.AlreadyConnecting, 'already connecting', 'local');
+    if (host !== undefined) this.sshHost = host;
+    if (port !== undefined) this.sshPort = port;
+    if (!this.sshHost) throw new SshError(Code.InvalidAddress, 'sshHost is not set', 'local');
+    if (!Number.isInteger(this.sshPort) || this.sshPort < 1 || this.sshPort > 65535) {
+      throw new SshError(Code.BadArgument, `sshPort ${this.sshPort} is not a port number (1-65535)`, 'local');
+    }
+    const coreOptions = this.buildCoreOptions(); // validates options before any network traffic
+    this.connecting = true;
+    try {
+      await this.withTimeout(this.setting<number>('ConnectionTimeout') || this.timeout, 'connecting and logging on', async () => {
+        const socket = await this.openSocket();
+        this.socket = socket;
+        this.emit('connected', { statusCode: 0, description: 'OK' });
+        this.emit('connectionStatus', { connectionEvent: 'Remote host connection complete.', statusCode: 0, description: 'OK' });
+        const core = new SshClientCore(coreOptions);
+        this.core = core;
+        const authenticated = new Promise<void>((resolve, reject) => {
+          this.onAuthenticated = (error) => (error ? reject(error) : resolve());
+        });
+        this.driver = new SocketDriver(core, socket, (event) => this.handleEvent(event));
+        this.driver.start();
+        await authenticated;
+      });
+    } catch (error) {
+      this.abort(error instanceof SshError ? error : new SshError(Code.ConnectionFailed, String(error), 'local'));
+      throw error;
+    } finally {
+      this.connecting = false;
+      this.onAuthenticated = null;
+    }
+  }
+
+  /** Closes every channel, sends DISCONNECT and closes the connection. */
+  async sshLogoff(): Promise<void> {
+    const core = this.core;
+    if (!core || core.isClosed) {
+      this.cleanup();
+      return;
+    }
+    const channels = core.channels.channelList.filter((ch) => ch.state !== 'closed');
+    if (channels.length > 0) {
+      this.act(() => {
+        for (const ch of channels) core.channels.close(ch.localId);
+      });
+      if (this.setting<boolean>('WaitForChannelClose')) {
+        await this.waitUntil(() => core.isClosed || core.channels.channelList.length === 0, this.timeout).catch(() => undefined);
+      }
+    }
+    if (!core.isClosed) {
+      const closed = this.waitForClose();
+      if (this.setting<boolean>('WaitForServerDisconnect')) {
+        this.act(() => core.disconnect(DisconnectReason.ByApplication, 'logged off'));
+        await Promise.race([closed, delay(this.timeout * 1000)]);
+      } else {
+        core.disconnect(DisconnectReason.ByApplication, 'logged off');
+        this.driver?.flush();
+        await closed;
+      }
+    }
+    this.cleanup();
+  }
+
+  // ---- forwarding ----
+
+  /**
+   * Asks the server to listen on address:port and forward connections here. With
+   * forwardingHost set, each connection is joined to forwardingHost:forwardingPort; otherwise
+   * it surfaces through the channel events. Port 0 lets the server pick; the bound port is
+   * returned (and readable as config('ForwardedPort')).
+   */
+  async requestForwarding(address: string, port: number, forwardingHost = '', forwardingPort = 0): Promise<number> {
+    const core = this.requireConnected();
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new SshError(Code.BadArgument, `port ${port} is out of range`, 'local');
+    if (forwardingHost && (!Number.isInteger(forwardingPort) || forwardingPort < 1 || forwardingPort > 65535)) {
+      throw new SshError(Code.BadArgument, `forwarding port ${forwardingPort} is out of range`, 'local');
+    }
+    const data = new Writer(64).string(address).uint32(port).finish();
+    const reply = await this.globalRequest(core, 'tcpip-forward', data);
+    if (!reply.ok) {
+      throw new SshError(Code.RequestFailure, `the server refused to listen on ${address || '*'}:${port}`, 'peer');
+    }
+    let boundPort = port;
+    if (port === 0) {
+      // RFC 4254 §7.1: the reply carries the allocated port when port 0 was asked for.
+      const r = new Reader(reply.data);
+      boundPort = r.remaining >= 4 ? r.uint32() : 0;
+      if (boundPort < 1 || boundPort > 65535) throw new SshError(Code.ProtocolError, 'server allocated an invalid port', 'peer');
+    }
+    this.forwardings.push({ address, requestedPort: port, boundPort, forwardingHost, forwardingPort });
+    this.forwardedPort = boundPort;
+    this.log(1, `remote forwarding ${address || '*'}:${boundPort} -> ${forwardingHost ? `${forwardingHost}:${forwardingPort}` : 'events'}`);
+    return boundPort;
+  }
+
+  /** Stops a forwarding; pass the address and port given to (or returned by) requestForwarding. */
+  async cancelForwarding(address: string, port: number): Promise<void> {
+    const core = this.requireConnected();
+    const index = this.forwardings.findIndex((f) => f.address === address && (f.boundPort === port || f.requestedPort === port));
+    if (index < 0) throw new SshError(Code.BadArgument, `no forwarding for ${address}:${port}`, 'local');
+    const fwd = this.forwardings[index]!;
+    const data = new Writer(64).string(address).uint32(fwd.boundPort).finish();
+    const reply = await this.globalRequest(core, 'cancel-tcpip-forward', data);
+    this.forwardings.splice(index, 1);
+    if (!reply.ok) throw new SshError(Code.RequestFailure, `the server refused to cancel ${address}:${port}`, 'peer');
+  }
+
+  private globalRequest(core: SshClientCore, name: string, data: Uint8Array): Promise<{ ok: boolean; data: Uint8Array }> {
+    return this.withTimeout(this.timeout, name, () =>
+      new Promise((resolve, reject) => {
+        this.act(() =>
+          core.channels.globalRequest(name, data, (ok, replyData) => {
+            if (core.isClosed) reject(new SshError(Code.NotConnected, 'the connection closed before the server answered', 'peer'));
+            else resolve({ ok, data: replyData });
+          }),
+        );
+      }),
+    );
+  }
+
+  // ---- channels ----
+
+  /**
+   * Queues data on a channel. Resolves once the channel can take more (backpressure); with
+   * timeout 0 a full channel fails at once with error 1130 instead of waiting.
+   */
+  async sendChannelData(channelId: number, data: Uint8Array | string): Promise<void> {
+    const core = this.requireConnected();
+    const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data;
+    const ch = core.channels.channel(channelId);
+    if (ch.writeBlocked && this.timeout === 0) {
+      throw new SshError(Code.WouldBlock, `channel ${channelId} is full; wait for sshChannelReadyToSend`, 'local');
+    }
+    if (ch.writeBlocked) await this.waitWritable(channelId);
+    let queued = 0;
+    this.act(() => {
+      queued = core.channels.send(channelId, bytes);
+    });
+    if (queued >= CHANNEL_HIGH_WATER && this.timeout > 0) await this.waitWritable(channelId);
+  }
+
+  /** Closes a channel; data already queued on it is still delivered. */
+  async closeChannel(channelId: number): Promise<void> {
+    const core = this.requireConnected();
+    core.channels.channel(channelId);
+    this.act(() => core.channels.close(channelId, true));
+  }
+
+  /** Starts a key re-exchange and resolves when it has finished. */
+  async exchangeKeys(): Promise<void> {
+    const core = this.requireConnected();
+    const finished = this.waitForRekey();
+    this.act(() => core.rekey());
+    await this.withTimeout(this.timeout, 'key re-exchange', () => finished);
+  }
+
+  private rekeyWaiters: (() => void)[] = [];
+  private waitForRekey(): Promise<void> {
+    return new Promise((resolve) => this.rekeyWaiters.push(resolve));
+  }
+
+  // ---- internals ----
+
+  private requireConnected(): SshClientCore {
+    if (!this.core || this.core.isClosed || !this.core.isAuthenticated) {
+      throw new SshError(Code.NotConnected, 'not connected; call sshLogon first', 'local');
+    }
+    return this.core;
+  }
+
+  /** Runs an action on the core and puts the result on the wire. */
+  private act(work: () => void): void {
+    const core = this.core;
+    if (!core) throw new SshError(Code.NotConnected, 'not connected', 'local');
+    try {
+      core.act(work);
+    } finally {
+      this.driver?.flush();
+    }
+  }
+
+  private log(level: 1 | 2 | 3, message: string): void {
+    if (level <= this.setting<number>('LogLevel')) this.emit('log', { logLevel: level, message, logType: level >= 3 ? 'Debug' : level === 2 ? 'Verbose' : 'Info' });
+  }
+
+  private async openSocket(): Promise<net.Socket> {
+    const useIPv6 = this.setting<number>('UseIPv6');
+    let address = this.sshHost;
+    if (net.isIP(address) === 0) {
+      try {
+        const family = useIPv6 === 0 ? 4 : useIPv6 === 1 ? 6 : 0;
+        const found = await dns.lookup(address, family ? { family } : { order: 'ipv6first' });
+        address = found.address;
+      } catch (cause) {
+        const code = socketErrorCode((cause as NodeJS.ErrnoException).code);
+        this.emit('connected', { statusCode: code, description: `cannot resolve ${this.sshHost}` });
+        throw new SshError(code, `cannot resolve host ${this.sshHost}: ${(cause as Error).message}`, 'local', { cause });
+      }
+    }
+    return await new Promise<net.Socket>((resolve, reject) => {
+      const socket = net.connect({
+        host: address,
+        port: this.sshPort,
+        ...(this.localHost ? { localAddress: this.localHost } : {}),
+        ...(this.localPort ? { localPort: this.localPort } : {}),
+        noDelay: this.setting<boolean>('TcpNoDelay'),
+        keepAlive: this.setting<boolean>('TCPKeepAlive') || this.setting<number>('KeepAliveTime') > 0,
+        keepAliveInitialDelay: this.setting<number>('KeepAliveTime'),
+      });
+      const fail = (error: NodeJS.ErrnoException) => {
+        const code = socketErrorCode(error.code);
+        this.emit('connected', { statusCode: code, description: error.message });
+        socket.destroy();
+        reject(new SshError(code, `cannot connect to ${this.sshHost}:${this.sshPort}: ${error.message}`, 'local', { cause: error }));
+      };
+      socket.once('error', fail);
+      socket.once('connect', () => {
+        socket.off('error', fail);
+        this.localHost = socket.localAddress ?? this.localHost;
+        this.localPort = socket.localPort ?? this.localPort;
+        resolve(socket);
+      });
+      this.pendingSocket = socket;
+    });
+  }
+
+  private pendingSocket: net.Socket | null = null;
+
+  private buildCoreOptions(): ConstructorParameters<typeof SshClientCore>[0] {
+    const provider = this.cryptoProvider;
+    const filter = (names: string[], have: (n: string) => boolean, what: string) => {
+      const usable = names.filter(have);
+      if (usable.length === 0) throw new SshError(Code.UnsupportedAlgorithm, `none of the ${what} algorithms (${names.join(',')}) is supported`, 'local');
+      return usable;
+    };
+    const kexNames = splitList(this.setting('SSHKeyExchangeAlgorithms'));
+    const ciphers = filter(splitList(this.sshEncryptionAlgorithms), (n) => provider.ciphers.has(n), 'encryption');
+    const macs = filter(splitList(this.setting('SSHMacAlgorithms')), (n) => provider.macs.has(n), 'MAC');
+    const compression = filter(splitList(this.sshCompressionAlgorithms || 'none'), (n) => n === 'none', 'compression');
+    const hostKey = filter(
+      splitList(this.setting('SSHPublicKeyAlgorithms')),
+      (n) => ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-256', 'rsa-sha2-512', 'ssh-rsa'].includes(n),
+      'host key',
+    );
+    const kex = filter(kexNames, (n) => n in KEX_METHODS, 'key exchange');
+    const versionPattern = this.setting<string>('SSHVersionPattern');
+    return {
+      provider,
+      clientVersion: this.setting('ClientSSHVersionString'),
+      acceptServerVersion: (v) => matchesVersionPattern(versionPattern, v),
+      algorithms: { kex, hostKey, cipher: ciphers, mac: macs, compression },
+      strictKex: this.setting<number>('UseStrictKeyExchange') as 0 | 1 | 2 | 3,
+      dhGroupBits: this.setting('PreferredDHGroupBits'),
+      rekeyBytes: this.setting('KeyRenegotiationThreshold'),
+      auth: this.buildAuthOptions(),
+      verifyHostKey: (info) => this.verifyHostKey(info),
+      channels: { maxWindow: this.setting('MaxWindowSize'), maxPacket: this.setting('MaxPacketSize') },
+      keepAliveInterval: this.setting('SSHKeepAliveInterval'),
+      keepAliveCountMax: this.setting('SSHKeepAliveCountMax'),
+      isForwardingKnown: (address, port) => this.findForwarding(address, port) !== undefined,
+    };
+  }
+
+  private buildAuthOptions() {
+    if (!this.sshUser && this.sshAuthMode !== SshAuthMode.None) throw new SshError(Code.BadArgument, 'sshUser is not set', 'local');
+    let methods: AuthMethodName[];
+    switch (this.sshAuthMode) {
+      case SshAuthMode.None:
+        methods = ['none'];
+        break;
+      case SshAuthMode.Password:
+        methods = ['password', 'keyboard-interactive'];
+        break;
+      case SshAuthMode.PublicKey:
+        methods = ['publickey'];
+        break;
+      case SshAuthMode.KeyboardInteractive:
+        methods = ['keyboard-interactive'];
+        break;
+      case SshAuthMode.MultiFactor:
+        methods = ['publickey', 'password', 'keyboard-interactive'];
+        break;
+      default:
+        throw new SshError(Code.BadArgument, `sshAuthMode ${this.sshAuthMode as number} is not supported`, 'local');
+    }
+    if (this.setting<boolean>('TryAllAvailableAuthMethods')) {
+      for (const m of ['publickey', 'password', 'keyboard-interactive'] as const) if (!methods.includes(m)) methods.push(m);
+    }
+    const signer = this.sshCertStore && methods.includes('publickey') ? this.loadSigner() : undefined;
+    if (this.sshAuthMode === SshAuthMode.PublicKey && !signer) {
+      throw new SshError(Code.BadArgument, 'public key authentication needs sshCertStore (a private key file or its text)', 'local');
+    }
+    const passwordPrompt = this.setting<string>('PasswordPrompt');
+    return {
+      username: this.sshUser,
+      methods,
+      password: this.sshPassword !== '' ? this.sshPassword : undefined,
+      signer,
+      publicKeySignatureAlgorithms: splitList(this.setting('SSHPubKeyAuthSigAlgorithms')),
+      repeatMethods: !this.setting<boolean>('DoNotRepeatAuthMethods'),
+      keyboardInteractive: (request: KeyboardInteractiveRequest) =>
+        request.prompts.map((p) => {
+          const autoFill =
+            this.sshPassword !== '' && (passwordPrompt ? matchesPromptPattern(passwordPrompt, p.prompt.trim()) : /password/i.test(p.prompt));
+          const event = {
+            name: request.name,
+            instructions: request.instructions,
+            prompt: p.prompt,
+            echoResponse: p.echo,
+            response: autoFill ? this.sshPassword : '',
+          };
+          this.emit('sshKeyboardInteractive', event);
+          return event.response;
+        }),
+    };
+  }
+
+  private loadSigner() {
+    const looksInline = this.sshCertStoreType === SshCertStoreType.PEMKeyBlob || /-----BEGIN /.test(this.sshCertStore);
+    let text: string;
+    try {
+      text = looksInline ? this.sshCertStore : readFileSync(this.sshCertStore, 'utf8');
+    } catch (cause) {
+      throw new SshError(Code.BadArgument, `cannot read key file ${this.sshCertStore}: ${(cause as Error).message}`, 'local', { cause });
+    }
+    return createSigner(loadPrivateKey(text, this.sshCertStorePassword || undefined));
+  }
+
+  private verifyHostKey(info: HostKeyInfo): boolean {
+    this.lastHostKey = info;
+    const algorithm = this.setting<string>('SSHFingerprintHashAlgorithm');
+    const fingerprint = algorithm === 'MD5' ? info.fingerprints.md5 : algorithm === 'SHA1' ? info.fingerprints.sha1 : info.fingerprints.sha256;
+    const trustedFingerprints = splitList(this.setting<string>('SSHAcceptServerHostKeyFingerPrint'));
+    const preAccepted =
+      this.setting<boolean>('SSHAcceptAnyServerHostKey') ||
+      (this.sshAcceptServerHostKey !== '' && hostKeyMatches(this.sshAcceptServerHostKey, info)) ||
+      trustedFingerprints.some((f) => hostKeyMatches(f, info));
+    const event: ServerAuthenticationEvent = {
+      hostKey: info.hostKey,
+      fingerprint,
+      keyAlgorithm: info.algorithm,
+      certSubject: '',
+      certIssuer: '',
+      status: 0,
+      accept: preAccepted,
+    };
+    this.emit('sshServerAuthentication', event);
+    if (!event.accept) this.log(1, `rejected server host key ${info.keyType} SHA256:${info.fingerprints.sha256}`);
+    return event.accept;
+  }
+
+  private findForwarding(address: string, port: number): Forwarding | undefined {
+    return (
+      this.forwardings.find((f) => f.boundPort === port && f.address === address) ??
+      this.forwardings.find((f) => f.boundPort === port)
+    );
+  }
+
+  private forwarderHost(core: SshClientCore): ForwarderHost {
+    return {
+      act: (work) => {
+        if (!core.isClosed) {
+          try {
+            this.act(work);
+          } catch (error) {
+            this.log(1, `local forwarding: ${(error as Error).message}`);
+          }
+        }
+      },
+      accept: (ch) => core.channels.accept(ch),
+      reject: (ch, reason, description) => core.channels.reject(ch, reason, description),
+      send: (ch, data) => core.channels.send(ch, data) < CHANNEL_HIGH_WATER,
+      sendEof: (ch) => core.channels.sendEof(ch),
+      close: (ch) => core.channels.close(ch, true),
+      consume: (ch, n) => core.channels.consume(ch, n),
+      log: (level, message) => this.log(level, message),
+      failed: (ch, error) => {
+        this.forwarders.delete(ch);
+        this.channelForwardings.delete(ch);
+        this.emit('error', { errorCode: Code.ChannelOpenFailed, description: `channel ${ch}: ${error.message}` });
+      },
+    };
+  }
+
+  private handleEvent(event: ClientEvent): void {
+    const core = this.core!;
+    switch (event.type) {
+      case 'log':
+        this.log(event.level, event.message);
+        return;
+      case 'status':
+        this.emit('sshStatus', { message: event.message });
+        return;
+      case 'serverVersion':
+      case 'banner':
+        if (event.type === 'banner') this.log(1, `server banner: ${event.text.replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, ' ')}`);
+        return;
+      case 'keysExchanged':
+        if (event.initial) this.emit('connectionStatus', { connectionEvent: 'SSH handshake complete.', statusCode: 0, description: 'OK' });
+        for (const resolve of this.rekeyWaiters.splice(0)) resolve();
+        return;
+      case 'authenticated':
+        this.onAuthenticated?.(null);
+        return;
+      case 'closed': {
+        const error = event.error;
+        this.onAuthenticated?.(error ?? new SshError(Code.ConnectionDropped, 'connection closed during logon', 'peer'));
+        if (error && !this.connecting) this.emit('error', { errorCode: error.code, description: error.message });
+        for (const forwarder of this.forwarders.values()) forwarder.destroy();
+        this.forwarders.clear();
+        for (const waiters of this.writableWaiters.values()) for (const w of waiters) w();
+        this.writableWaiters.clear();
+        for (const resolve of this.rekeyWaiters.splice(0)) resolve();
+        this.emit('disconnected', { statusCode: error ? error.code : 0, description: error ? error.message : 'OK' });
+        this.emit('connectionStatus', { connectionEvent: 'Remote host disconnected.', statusCode: error?.code ?? 0, description: error?.message ?? 'OK' });
+        for (const resolve of this.closeWaiters.splice(0)) resolve();
+        return;
+      }
+      case 'channelOpenRequest': {
+        const fwd = this.findForwarding(event.connectedAddress, event.connectedPort)!;
+        const request: ChannelOpenRequestEvent = {
+          channelId: event.channel,
+          service: event.service,
+          connectedAddress: event.connectedAddress,
+          connectedPort: event.connectedPort,
+          originAddress: event.originAddress,
+          originPort: event.originPort,
+          accept: true,
+        };
+        this.emit('sshChannelOpenRequest', request);
+        if (!request.accept) {
+          core.channels.reject(event.channel, 1, 'refused by the application');
+          return;
+        }
+        this.channelForwardings.set(event.channel, fwd);
+        if (fwd.forwardingHost) {
+          const forwarder = new LocalForwarder(
+            event.channel,
+            { host: fwd.forwardingHost, port: fwd.forwardingPort, bindHost: this.setting('ForwardingLocalHost') },
+            this.forwarderHost(core),
+          );
+          this.forwarders.set(event.channel, forwarder);
+          forwarder.start();
+        } else {
+          core.channels.accept(event.channel);
+        }
+        return;
+      }
+      case 'channelOpened':
+        this.emit('sshChannelOpened', { channelId: event.channel });
+        return;
+      case 'channelData': {
+        const forwarder = this.forwarders.get(event.channel);
+        if (forwarder) {
+          forwarder.write(event.data);
+        } else {
+          this.emit('sshChannelData', { channelId: event.channel, channelData: event.data });
+          core.channels.consume(event.channel, event.data.length);
+        }
+        return;
+      }
+      case 'channelEof':
+        this.forwarders.get(event.channel)?.end();
+        this.emit('sshChannelEOF', { channelId: event.channel });
+        return;
+      case 'channelClosed':
+        this.forwarders.get(event.channel)?.destroy();
+        this.forwarders.delete(event.channel);
+        this.channelForwardings.delete(event.channel);
+        this.resolveWritable(event.channel);
+        this.emit('sshChannelClosed', { channelId: event.channel });
+        return;
+      case 'channelWritable':
+        this.forwarders.get(event.channel)?.resume();
+        this.resolveWritable(event.channel);
+        this.emit('sshChannelReadyToSend', { channelId: event.channel });
+        return;
+      case 'channelRequest': {
+        const request = { channelId: event.channel, requestType: event.requestType, requestData: event.data, success: false };
+        this.emit('sshChannelRequest', request);
+        if (event.wantReply) core.channels.replyChannelRequest(event.channel, request.success);
+        if (request.success) this.emit('sshChannelRequested', { channelId: event.channel, requestType: event.requestType, requestData: event.data });
+        return;
+      }
+    }
+  }
+
+  private resolveWritable(channel: number): void {
+    const waiters = this.writableWaiters.get(channel);
+    if (!waiters) return;
+    this.writableWaiters.delete(channel);
+    for (const w of waiters) w();
+  }
+
+  private waitWritable(channel: number): Promise<void> {
+    return this.withTimeout(this.timeout, `sending on channel ${channel}`, () =>
+      new Promise<void>((resolve) => {
+        const list = this.writableWaiters.get(channel) ?? [];
+        list.push(resolve);
+        this.writableWaiters.set(channel, list);
+      }),
+    );
+  }
+
+  private waitForClose(): Promise<void> {
+    if (!this.core || this.core.isClosed) return Promise.resolve();
+    return new Promise((resolve) => this.closeWaiters.push(resolve));
+  }
+
+  private waitUntil(condition: () => boolean, seconds: number): Promise<void> {
+    if (condition()) return Promise.resolve();
+    return this.withTimeout(seconds, 'waiting for channels to close', () =>
+      new Promise<void>((resolve) => {
+        const check = () => {
+          if (condition()) {
+            this.off('sshChannelClosed', check);
+            this.off('disconnected', check);
+            resolve();
+          }
+        };
+        this.on('sshChannelClosed', check);
+        this.on('disconnected', check);
+      }),
+    );
+  }
+
+  private async withTimeout<T>(seconds: number, what: string, work: () => Promise<T>): Promise<T> {
+    if (!seconds || seconds <= 0) return work();
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new SshError(Code.Timeout, `timed out after ${seconds} s while ${what}`, 'local')), seconds * 1000);
+    });
+    try {
+      return await Promise.race([work(), expired]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Drops the connection at once (failed logon, reset). */
+  private abort(reason: SshError): void {
+    this.pendingSocket?.destroy();
+    this.pendingSocket = null;
+    if (this.core && !this.core.isClosed) {
+      this.core.disconnect(DisconnectReason.ByApplication, reason.message);
+      this.driver?.flush();
+    }
+    this.cleanup();
+  }
+
+  private cleanup(): void {
+    for (const forwarder of this.forwarders.values()) forwarder.destroy();
+    this.forwarders.clear();
+    this.channelForwardings.clear();
+    this.forwardings.length = 0;
+    this.socket?.destroy();
+    this.socket = null;
+    this.pendingSocket = null;
+    this.driver = null;
+    this.core = null;
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
