@@ -1,0 +1,58 @@
+// Builds SSHReverseTunnel instances for the tests against a started sshd.
+
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { SSHReverseTunnel, SshAuthMode } from '../../ts/index.js';
+import type { Sshd } from './sshd.js';
+import { TEST_PASSWORD, TEST_USER } from './sshd.js';
+
+export interface TunnelSetup {
+  config?: string[];
+  ciphers?: string;
+  privateKey?: string;
+  passphrase?: string;
+  password?: string;
+  user?: string;
+  trustKey?: string;
+}
+
+/** A tunnel that trusts the sshd's ed25519 host key and logs on with the test user's password. */
+export function makeTunnel(sshd: Sshd, setup: TunnelSetup = {}): SSHReverseTunnel {
+  const t = new SSHReverseTunnel();
+  t.sshHost = sshd.host;
+  t.sshPort = sshd.port;
+  t.sshUser = setup.user ?? TEST_USER;
+  t.timeout = 60;
+  t.sshAcceptServerHostKey = setup.trustKey ?? '';
+  if (!setup.trustKey) {
+    // Trust every host key type the server has, as a user with known_hosts would.
+    t.config(`SSHAcceptServerHostKeyFingerPrint=${fingerprintsOf(sshd).join(',')}`);
+  }
+  if (setup.privateKey) {
+    t.sshAuthMode = SshAuthMode.PublicKey;
+    t.sshCertStore = setup.privateKey;
+    t.sshCertStorePassword = setup.passphrase ?? '';
+  } else {
+    t.sshPassword = setup.password ?? TEST_PASSWORD;
+  }
+  if (setup.ciphers) t.sshEncryptionAlgorithms = setup.ciphers;
+  for (const c of setup.config ?? []) t.config(c);
+  return t;
+}
+
+const cache = new Map<string, string[]>();
+/** SHA256 fingerprints of all of the server's host keys, via ssh-keygen -l. */
+export function fingerprintsOf(sshd: Sshd): string[] {
+  const cached = cache.get(sshd.dir);
+  if (cached) return cached;
+  const out: string[] = [];
+  for (const line of Object.values(sshd.hostKeys)) {
+    const file = join(sshd.dir, 'fp.pub');
+    writeFileSync(file, line + '\n');
+    const printed = execFileSync('ssh-keygen', ['-l', '-E', 'sha256', '-f', file], { encoding: 'utf8' });
+    out.push(printed.split(/\s+/)[1]!);
+  }
+  cache.set(sshd.dir, out);
+  return out;
+}

@@ -1,0 +1,96 @@
+// Data through the tunnel against a real OpenSSH sshd: event mode and local forwarding mode,
+// 64 MiB each way with SHA-256 checks, half-close in both directions.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
+import { startSshd, type Sshd } from '../helpers/sshd.js';
+import { makeTunnel } from '../helpers/tunnel.js';
+import { connect, listen, receiveHashed, sendHashed } from '../helpers/streams.js';
+
+const MiB = 1024 * 1024;
+let sshd: Sshd;
+
+beforeAll(async () => {
+  sshd = await startSshd();
+});
+afterAll(async () => {
+  await sshd?.stop();
+});
+
+describe('local forwarding mode', () => {
+  it('moves 64 MiB each way at once with matching SHA-256 and half-close both ways', async () => {
+    let targetReceived: Promise<{ bytes: number; sha256: string }> | undefined;
+    let targetSent: Promise<string> | undefined;
+    const target = await listen((socket) => {
+      targetReceived = receiveHashed(socket);
+      targetSent = sendHashed(socket, 64 * MiB);
+    });
+    const tunnel = makeTunnel(sshd);
+    await tunnel.sshLogon();
+    const port = await tunnel.requestForwarding('127.0.0.1', 0, '127.0.0.1', target.port);
+    expect(port).toBeGreaterThan(0);
+    expect(tunnel.config('ForwardedPort')).toBe(String(port));
+
+    const client = await connect(port);
+    const clientReceived = receiveHashed(client);
+    const clientSent = await sendHashed(client, 64 * MiB);
+    const down = await clientReceived;
+    expect(down.bytes).toBe(64 * MiB);
+    expect(down.sha256).toBe(await targetSent!);
+    const up = await targetReceived!;
+    expect(up.bytes).toBe(64 * MiB);
+    expect(up.sha256).toBe(clientSent);
+
+    client.destroy();
+    await tunnel.sshLogoff();
+    expect(tunnel.connected).toBe(false);
+    await target.close();
+  });
+});
+
+describe('event mode', () => {
+  it('moves 64 MiB each way through the channel events and sendChannelData', async () => {
+    const tunnel = makeTunnel(sshd);
+    await tunnel.sshLogon();
+    const port = await tunnel.requestForwarding('127.0.0.1', 0, '', 0);
+
+    const upHash = createHash('sha256');
+    let upBytes = 0;
+    const opened = new Promise<number>((resolve) => tunnel.on('sshChannelOpened', (e) => resolve(e.channelId)));
+    const upDone = new Promise<void>((resolve) => tunnel.on('sshChannelEOF', () => resolve()));
+    tunnel.on('sshChannelData', (e) => {
+      upHash.update(e.channelData);
+      upBytes += e.channelData.length;
+    });
+    const requests: string[] = [];
+    tunnel.on('sshChannelOpenRequest', (e) => requests.push(`${e.service} ${e.connectedPort} ${e.originAddress}`));
+
+    const client = await connect(port);
+    const clientReceived = receiveHashed(client);
+    const clientSent = sendHashed(client, 64 * MiB);
+    const channel = await opened;
+    expect(requests).toEqual([`forwarded-tcpip ${port} 127.0.0.1`]);
+    expect(tunnel.sshChannels.map((c) => c.channelId)).toEqual([channel]);
+
+    // Send 64 MiB back, honouring backpressure via the returned promise.
+    const downHash = createHash('sha256');
+    const block = Buffer.alloc(64 * 1024);
+    for (let i = 0; i < 1024; i++) {
+      block.writeUInt32BE(i, 0);
+      block.fill(i & 0xff, 4);
+      downHash.update(block);
+      await tunnel.sendChannelData(channel, Buffer.from(block));
+    }
+    // Closing a channel ends both directions, so wait for the client's EOF first.
+    await upDone;
+    await tunnel.closeChannel(channel);
+    expect(upBytes).toBe(64 * MiB);
+    expect(upHash.digest('hex')).toBe(await clientSent);
+    const down = await clientReceived;
+    expect(down.bytes).toBe(64 * MiB);
+    expect(down.sha256).toBe(downHash.digest('hex'));
+    expect(tunnel.sshChannels).toEqual([]);
+    client.destroy();
+    await tunnel.sshLogoff();
+  });
+});
