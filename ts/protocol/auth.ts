@@ -73,6 +73,12 @@ export class UserAuth {
   private state: AuthState = { kind: 'expectServiceAccept' };
   private readonly tried = new Set<AuthMethodName>();
   private serverMethods: string[] | null = null;
+  /**
+   * Signature algorithms still to try for the key. A server may advertise rsa-sha2-512 in
+   * server-sig-algs yet accept only rsa-sha2-256 (OpenSSH with PubkeyAcceptedAlgorithms does),
+   * so a refused RSA signature is retried with the next algorithm before moving on.
+   */
+  private signatureAlgorithmsLeft: string[] | null = null;
 
   constructor(
     private readonly options: AuthOptions,
@@ -115,6 +121,7 @@ export class UserAuth {
           const failure = UserauthFailure.decode(payload);
           this.serverMethods = failure.methods;
           if (failure.partialSuccess) this.ctx.status('partial success; the server wants another method');
+          if (this.retryPublicKey(state, failure.methods, failure.partialSuccess)) return false;
           this.next();
           return false;
         }
@@ -195,26 +202,36 @@ export class UserAuth {
     }
   }
 
-  /** RFC 8332 §3.2: for RSA keys use the rsa-sha2 algorithm the server advertises in server-sig-algs. */
-  private chooseSignatureAlgorithm(signer: Signer): string {
+  /**
+   * RFC 8332 §3.2: for RSA keys, the rsa-sha2 algorithms the server advertises in
+   * server-sig-algs, strongest first; without that extension, plain ssh-rsa.
+   */
+  private signatureAlgorithms(signer: Signer): string[] {
     const candidates = signatureAlgorithmsFor(signer.keyType).filter((a) => this.options.publicKeySignatureAlgorithms.includes(a));
     if (candidates.length === 0) {
       throw new SshError(Code.AuthFailed, `no allowed signature algorithm for a ${signer.keyType} key`, 'local');
     }
+    if (signer.keyType !== 'ssh-rsa') return candidates.slice(0, 1);
     const serverAlgs = this.ctx.serverSignatureAlgorithms();
-    if (signer.keyType === 'ssh-rsa') {
-      if (serverAlgs) {
-        const match = candidates.find((a) => serverAlgs.includes(a));
-        if (match) return match;
-      }
-      return candidates.includes('ssh-rsa') ? 'ssh-rsa' : candidates[0]!;
+    if (serverAlgs) {
+      const advertised = candidates.filter((a) => serverAlgs.includes(a));
+      if (advertised.length > 0) return advertised;
     }
-    return candidates[0]!;
+    return candidates.includes('ssh-rsa') ? ['ssh-rsa'] : candidates.slice(0, 1);
+  }
+
+  private retryPublicKey(state: AuthState, methods: string[], partialSuccess: boolean): boolean {
+    if (state.kind !== 'expectResult' || state.method !== 'publickey' || partialSuccess) return false;
+    if (!methods.includes('publickey') || !this.signatureAlgorithmsLeft?.length) return false;
+    this.ctx.status(`retrying publickey with ${this.signatureAlgorithmsLeft[0]}`);
+    this.sendSignedPublicKey();
+    return true;
   }
 
   private sendSignedPublicKey(): void {
     const signer = this.options.signer!;
-    const algorithm = this.chooseSignatureAlgorithm(signer);
+    this.signatureAlgorithmsLeft ??= this.signatureAlgorithms(signer);
+    const algorithm = this.signatureAlgorithmsLeft.shift()!;
     const signed = new Writer(512)
       .string(this.ctx.sessionId)
       .byte(MSG.USERAUTH_REQUEST)

@@ -1,0 +1,218 @@
+// User authentication and host key trust against a real OpenSSH sshd (with PAM for
+// keyboard-interactive): every key type and file format, passphrases, wrong credentials,
+// and an untrusted host key that must stop the logon before any credential is sent.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { generateKey, startSshd, TEST_PASSWORD, type KeyPair, type Sshd } from '../helpers/sshd.js';
+import { fingerprintsOf, makeTunnel } from '../helpers/tunnel.js';
+import { SshAuthMode, SshError } from '../../ts/index.js';
+
+const keyDir = mkdtempSync(join(tmpdir(), 'revtun-keys-'));
+const keys: Record<string, KeyPair> = {
+  ed25519: generateKey(keyDir, 'ed25519', 'ed25519'),
+  ecdsa256: generateKey(keyDir, 'ecdsa256', 'ecdsa', { bits: 256 }),
+  ecdsa384: generateKey(keyDir, 'ecdsa384', 'ecdsa', { bits: 384 }),
+  ecdsa521: generateKey(keyDir, 'ecdsa521', 'ecdsa', { bits: 521 }),
+  rsa: generateKey(keyDir, 'rsa', 'rsa', { bits: 2048 }),
+  ed25519Encrypted: generateKey(keyDir, 'ed25519-enc', 'ed25519', { passphrase: 'open sesame' }),
+  rsaEncrypted: generateKey(keyDir, 'rsa-enc', 'rsa', { bits: 2048, passphrase: 'open sesame' }),
+  ecdsaEncrypted: generateKey(keyDir, 'ecdsa-enc', 'ecdsa', { bits: 256, passphrase: 'open sesame' }),
+  rsaPkcs1: generateKey(keyDir, 'rsa-pkcs1', 'rsa', { bits: 2048, format: 'PEM' }),
+  rsaPkcs1Encrypted: generateKey(keyDir, 'rsa-pkcs1-enc', 'rsa', { bits: 2048, format: 'PEM', passphrase: 'open sesame' }),
+  ecdsaSec1: generateKey(keyDir, 'ecdsa-sec1', 'ecdsa', { bits: 256, format: 'PEM' }),
+  rsaPkcs8: generateKey(keyDir, 'rsa-pkcs8', 'rsa', { bits: 2048, format: 'PKCS8' }),
+  ed25519Pkcs8: generateKey(keyDir, 'ed25519-pkcs8', 'ed25519', { format: 'PKCS8' }),
+};
+const stranger = generateKey(keyDir, 'stranger', 'ed25519');
+
+let sshd: Sshd;
+beforeAll(async () => {
+  sshd = await startSshd({ usePam: true, authorizedKeys: Object.values(keys).map((k) => k.publicLine), config: ['LogLevel DEBUG1'] });
+});
+afterAll(async () => {
+  await sshd?.stop();
+});
+
+describe('password', () => {
+  it('logs on with the right password', async () => {
+    const tunnel = makeTunnel(sshd);
+    const methods: string[] = [];
+    tunnel.on('sshStatus', (e) => methods.push(e.message));
+    await tunnel.sshLogon();
+    expect(tunnel.connected).toBe(true);
+    expect(methods).toContain('trying authentication method password');
+    await tunnel.sshLogoff();
+  });
+
+  it('fails with 1032 naming the methods the server still allows', async () => {
+    const tunnel = makeTunnel(sshd, { password: 'wrong password' });
+    tunnel.sshAuthMode = SshAuthMode.Password;
+    tunnel.config('TryAllAvailableAuthMethods=False');
+    const error = await tunnel.sshLogon().then(() => null, (e: unknown) => e);
+    expect(error).toBeInstanceOf(SshError);
+    expect((error as SshError).code).toBe(1032);
+    expect((error as SshError).message).toMatch(/publickey/);
+    expect(tunnel.connected).toBe(false);
+  });
+});
+
+describe('keyboard-interactive', () => {
+  it('answers the PAM password prompt through the sshKeyboardInteractive event', async () => {
+    const tunnel = makeTunnel(sshd, { password: '' });
+    tunnel.sshAuthMode = SshAuthMode.KeyboardInteractive;
+    const prompts: string[] = [];
+    tunnel.on('sshKeyboardInteractive', (e) => {
+      prompts.push(e.prompt);
+      expect(e.echoResponse).toBe(false);
+      e.response = TEST_PASSWORD;
+    });
+    await tunnel.sshLogon();
+    expect(prompts.length).toBeGreaterThan(0);
+    expect(prompts[0]).toMatch(/password/i);
+    await tunnel.sshLogoff();
+  });
+
+  it('fills in the password for a prompt that matches PasswordPrompt', async () => {
+    const tunnel = makeTunnel(sshd);
+    tunnel.sshAuthMode = SshAuthMode.KeyboardInteractive;
+    tunnel.config('PasswordPrompt=*assword*');
+    const responses: string[] = [];
+    tunnel.on('sshKeyboardInteractive', (e) => responses.push(e.response));
+    await tunnel.sshLogon();
+    expect(responses).toEqual([TEST_PASSWORD]);
+    await tunnel.sshLogoff();
+  });
+
+  it('fails with 1032 when the answer is wrong', async () => {
+    const tunnel = makeTunnel(sshd, { password: '' });
+    tunnel.sshAuthMode = SshAuthMode.KeyboardInteractive;
+    tunnel.on('sshKeyboardInteractive', (e) => {
+      e.response = 'not it';
+    });
+    await expect(tunnel.sshLogon()).rejects.toMatchObject({ code: 1032 });
+  });
+});
+
+describe('public key', () => {
+  const cases: [string, KeyPair, string?][] = [
+    ['ed25519 (OpenSSH format)', keys.ed25519!],
+    ['ecdsa nistp256', keys.ecdsa256!],
+    ['ecdsa nistp384', keys.ecdsa384!],
+    ['ecdsa nistp521', keys.ecdsa521!],
+    ['rsa (rsa-sha2 from server-sig-algs)', keys.rsa!],
+    ['ed25519 with passphrase', keys.ed25519Encrypted!, 'open sesame'],
+    ['rsa with passphrase', keys.rsaEncrypted!, 'open sesame'],
+    ['ecdsa with passphrase', keys.ecdsaEncrypted!, 'open sesame'],
+    ['rsa PEM PKCS#1', keys.rsaPkcs1!],
+    ['rsa PEM PKCS#1 with passphrase', keys.rsaPkcs1Encrypted!, 'open sesame'],
+    ['ecdsa PEM SEC1', keys.ecdsaSec1!],
+    ['rsa PEM PKCS#8', keys.rsaPkcs8!],
+    ['ed25519 PEM PKCS#8', keys.ed25519Pkcs8!],
+  ];
+  it.each(cases)('%s', async (_name, key, passphrase) => {
+    const tunnel = makeTunnel(sshd, { privateKey: key.privatePath, ...(passphrase ? { passphrase } : {}) });
+    const statuses: string[] = [];
+    tunnel.on('sshStatus', (e) => statuses.push(e.message));
+    await tunnel.sshLogon();
+    expect(statuses).toContain('trying authentication method publickey');
+    expect(statuses).not.toContain('trying authentication method password');
+    await tunnel.sshLogoff();
+  });
+
+  it('accepts the key text itself instead of a path', async () => {
+    const tunnel = makeTunnel(sshd, { privateKey: keys.ed25519!.privateText });
+    await tunnel.sshLogon();
+    expect(tunnel.connected).toBe(true);
+    await tunnel.sshLogoff();
+  });
+
+  it.each(['rsa-sha2-512', 'rsa-sha2-256'])('signs with %s when that is the only RSA algorithm in server-sig-algs', async (alg) => {
+    const strict = await startSshd({ authorizedKeys: [keys.rsa!.publicLine], config: [`PubkeyAcceptedAlgorithms ${alg}`] });
+    try {
+      const tunnel = makeTunnel(strict, { privateKey: keys.rsa!.privatePath });
+      await tunnel.sshLogon();
+      await tunnel.sshLogoff();
+      expect(strict.log()).toMatch(/Accepted publickey for revtuntest from 127\.0\.0\.1 port \d+ ssh2: RSA SHA256/);
+    } finally {
+      await strict.stop();
+    }
+  });
+
+  it('reports a wrong passphrase before connecting', async () => {
+    const tunnel = makeTunnel(sshd, { privateKey: keys.ed25519Encrypted!.privatePath, passphrase: 'wrong' });
+    await expect(tunnel.sshLogon()).rejects.toMatchObject({ code: 1032, message: expect.stringMatching(/passphrase/) });
+  });
+
+  it('fails with 1032 for a key the server does not know', async () => {
+    const tunnel = makeTunnel(sshd, { privateKey: stranger.privatePath });
+    await expect(tunnel.sshLogon()).rejects.toMatchObject({ code: 1032 });
+  });
+});
+
+describe('host key trust', () => {
+  it('rejects an unknown host key with 1030 before sending any credential', async () => {
+    const tunnel = makeTunnel(sshd, { trustKey: stranger.publicLine });
+    const events: { accept: boolean; fingerprint: string }[] = [];
+    const statuses: string[] = [];
+    tunnel.on('sshServerAuthentication', (e) => events.push({ accept: e.accept, fingerprint: e.fingerprint }));
+    tunnel.on('sshStatus', (e) => statuses.push(e.message));
+    const before = sshd.log().length;
+    await expect(tunnel.sshLogon()).rejects.toMatchObject({ code: 1030 });
+    expect(events).toHaveLength(1);
+    expect(events[0]!.accept).toBe(false);
+    expect(fingerprintsOf(sshd)).toContain(`SHA256:${events[0]!.fingerprint}`);
+    expect(statuses.filter((s) => s.startsWith('trying authentication'))).toEqual([]);
+    // sshd saw no user authentication request at all on this connection.
+    expect(sshd.log().slice(before)).not.toMatch(/userauth-request/);
+    expect(tunnel.connected).toBe(false);
+  });
+
+  it('accepts an unknown key when the sshServerAuthentication handler sets accept', async () => {
+    const tunnel = makeTunnel(sshd, { trustKey: stranger.publicLine });
+    tunnel.on('sshServerAuthentication', (e) => {
+      e.accept = true;
+    });
+    await tunnel.sshLogon();
+    expect(tunnel.config('SSHFingerprintSHA256')).not.toBe('');
+    await tunnel.sshLogoff();
+  });
+
+  it('accepts the key named by sshAcceptServerHostKey (public key line)', async () => {
+    const tunnel = makeTunnel(sshd, { trustKey: sshd.hostKeys.ed25519 });
+    tunnel.config('SSHPublicKeyAlgorithms=ssh-ed25519');
+    let preAccepted: boolean | undefined;
+    tunnel.on('sshServerAuthentication', (e) => {
+      preAccepted = e.accept;
+    });
+    await tunnel.sshLogon();
+    expect(preAccepted).toBe(true);
+    await tunnel.sshLogoff();
+  });
+
+  it('accepts a key named by its MD5 fingerprint in SSHAcceptServerHostKeyFingerPrint', async () => {
+    const probe = makeTunnel(sshd);
+    probe.config('SSHPublicKeyAlgorithms=ssh-ed25519');
+    await probe.sshLogon();
+    const md5 = probe.config('SSHFingerprintMD5');
+    await probe.sshLogoff();
+    expect(md5).toMatch(/^([0-9a-f]{2}:){15}[0-9a-f]{2}$/);
+
+    const tunnel = makeTunnel(sshd, { trustKey: stranger.publicLine });
+    tunnel.config('SSHPublicKeyAlgorithms=ssh-ed25519');
+    tunnel.config(`SSHAcceptServerHostKeyFingerPrint=${md5}`);
+    await tunnel.sshLogon();
+    expect(tunnel.connected).toBe(true);
+    await tunnel.sshLogoff();
+  });
+
+  it('SSHAcceptAnyServerHostKey accepts whatever key the server shows', async () => {
+    const tunnel = makeTunnel(sshd, { trustKey: stranger.publicLine });
+    tunnel.config('SSHAcceptAnyServerHostKey=True');
+    await tunnel.sshLogon();
+    expect(tunnel.connected).toBe(true);
+    await tunnel.sshLogoff();
+  });
+});
