@@ -42,15 +42,24 @@ export function receiveHashed(socket: net.Socket, onChunk?: (chunk: Buffer) => v
   });
 }
 
-/** A local TCP server; returns its port and a close function. */
+/** A local TCP server; returns its port and a close function that also drops open sockets. */
 export async function listen(handler: (socket: net.Socket) => void, options: net.ServerOpts = {}): Promise<{ port: number; server: net.Server; close: () => Promise<void> }> {
-  const server = net.createServer({ allowHalfOpen: true, ...options }, handler);
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer({ allowHalfOpen: true, ...options }, (socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    handler(socket);
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as net.AddressInfo;
   return {
     port,
     server,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const socket of sockets) socket.destroy();
+      }),
   };
 }
 
@@ -83,4 +92,14 @@ export async function roundTrip(port: number, data: Buffer): Promise<Buffer> {
   const reply = await done;
   socket.destroy();
   return reply;
+}
+
+/** Like roundTrip, but a connection the far side resets counts as an empty reply. */
+export async function roundTripOrReset(port: number, data: Buffer): Promise<Buffer> {
+  try {
+    return await roundTrip(port, data);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ECONNRESET') return Buffer.alloc(0);
+    throw error;
+  }
 }

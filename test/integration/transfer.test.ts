@@ -58,6 +58,7 @@ describe('event mode', () => {
     let upBytes = 0;
     const opened = new Promise<number>((resolve) => tunnel.on('sshChannelOpened', (e) => resolve(e.channelId)));
     const upDone = new Promise<void>((resolve) => tunnel.on('sshChannelEOF', () => resolve()));
+    const closed = new Promise<number>((resolve) => tunnel.on('sshChannelClosed', (e) => resolve(e.channelId)));
     tunnel.on('sshChannelData', (e) => {
       upHash.update(e.channelData);
       upBytes += e.channelData.length;
@@ -89,6 +90,7 @@ describe('event mode', () => {
     const down = await clientReceived;
     expect(down.bytes).toBe(64 * MiB);
     expect(down.sha256).toBe(downHash.digest('hex'));
+    expect(await closed).toBe(channel);
     expect(tunnel.sshChannels).toEqual([]);
     client.destroy();
     await tunnel.sshLogoff();

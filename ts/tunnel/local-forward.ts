@@ -91,6 +91,11 @@ export class LocalForwarder {
     }
   }
 
+  /** Bytes from the server waiting in the local socket. */
+  get buffered(): number {
+    return this.socket?.writableLength ?? 0;
+  }
+
   /** The remote end sent EOF: half-close towards the target. */
   end(): void {
     this.socket?.end();

@@ -58,6 +58,11 @@ export interface SshChannelInfo {
   originAddress: string;
   originPort: number;
   service: string;
+  /**
+   * Bytes revtun itself holds for this channel: queued for the server plus written to the
+   * local target but not yet taken by it. Bounded by flow control in both directions.
+   */
+  bufferedBytes: number;
 }
 
 interface Forwarding {
@@ -143,6 +148,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
           forwardingHost: fwd?.forwardingHost ?? '',
           forwardingPort: fwd?.forwardingPort ?? 0,
           service: ch.service,
+          bufferedBytes: ch.outgoingBytes + (this.forwarders.get(ch.localId)?.buffered ?? 0),
         };
       });
   }
