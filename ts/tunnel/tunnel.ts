@@ -174,7 +174,12 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
       return '';
     }
     if (!name) {
-      if (rawName.trim().toLowerCase() === 'sshkeyrenegotiate') return '';
+      if (rawName.trim().toLowerCase() === 'sshkeyrenegotiate') {
+        // Starts a re-exchange and returns at once; exchangeKeys() is the awaitable form.
+        const core = this.requireConnected();
+        this.act(() => core.rekey());
+        return '';
+      }
       throw new SshError(Code.BadArgument, `unknown setting ${rawName.trim()}`, 'local');
     }
     switch (name) {

@@ -1,0 +1,177 @@
+// The revtun command used as a person would, with `ssh -N -R`-style command lines against a
+// real sshd: allocated ports, known_hosts (plain, hashed, [host]:port), StrictHostKeyChecking,
+// passwords through SSH_ASKPASS, ExitOnForwardFailure, and a clean stop on SIGINT/SIGTERM.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { generateKey, startSshd, TEST_PASSWORD, TEST_USER, type Sshd } from '../helpers/sshd.js';
+import { echoServer, listen, roundTrip } from '../helpers/streams.js';
+
+const CLI = resolve(__dirname, '../../dist/cli/main.js');
+const dir = mkdtempSync(join(tmpdir(), 'revtun-cli-'));
+const key = generateKey(dir, 'id_ed25519', 'ed25519');
+let sshd: Sshd;
+let echo: Awaited<ReturnType<typeof echoServer>>;
+
+beforeAll(async () => {
+  sshd = await startSshd({ authorizedKeys: [key.publicLine] });
+  echo = await echoServer();
+});
+afterAll(async () => {
+  await echo?.close();
+  await sshd?.stop();
+});
+
+interface Run {
+  child: ChildProcess;
+  stderr: () => string;
+  waitFor: (pattern: RegExp) => Promise<RegExpMatchArray>;
+  exit: Promise<number>;
+}
+
+function revtun(args: string[], env: NodeJS.ProcessEnv = {}): Run {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HOME: dir, ...env } });
+  let stderr = '';
+  const waiters: { pattern: RegExp; resolve: (m: RegExpMatchArray) => void; reject: (e: Error) => void }[] = [];
+  const check = () => {
+    for (const w of [...waiters]) {
+      const m = stderr.match(w.pattern);
+      if (m) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(m);
+      }
+    }
+  };
+  child.stderr!.on('data', (c: Buffer) => {
+    stderr += c.toString();
+    check();
+  });
+  const exit = new Promise<number>((resolve) =>
+    child.once('exit', (code) => {
+      for (const w of waiters.splice(0)) w.reject(new Error(`revtun exited (${code}) before printing ${w.pattern}; stderr:\n${stderr}`));
+      resolve(code ?? -1);
+    }),
+  );
+  return {
+    child,
+    stderr: () => stderr,
+    exit,
+    waitFor: (pattern) =>
+      new Promise((resolve, reject) => {
+        const m = stderr.match(pattern);
+        if (m) return resolve(m);
+        waiters.push({ pattern, resolve, reject });
+      }),
+  };
+}
+
+function knownHostsFile(name: string, lines: string[]): string {
+  const path = join(dir, name);
+  writeFileSync(path, lines.join('\n') + '\n');
+  return path;
+}
+
+function baseArgs(knownHosts: string, extra: string[] = []): string[] {
+  return ['-N', '-p', String(sshd.port), '-i', key.privatePath, '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'BatchMode=yes', ...extra];
+}
+
+describe('revtun CLI', () => {
+  it('works like ssh -N -R with port 0, then stops cleanly on SIGINT', async () => {
+    const known = knownHostsFile('kh-plain', [`[127.0.0.1]:${sshd.port} ${sshd.hostKeys.ed25519}`]);
+    const run = revtun([...baseArgs(known), '-R', `0:127.0.0.1:${echo.port}`, `${TEST_USER}@127.0.0.1`]);
+    const m = await run.waitFor(new RegExp(`Allocated port (\\d+) for remote forward to 127\\.0\\.0\\.1:${echo.port}`));
+    const port = Number(m[1]);
+    const data = randomBytes(100_000);
+    expect((await roundTrip(port, data)).equals(data)).toBe(true);
+    run.child.kill('SIGINT');
+    expect(await run.exit).toBe(0);
+  });
+
+  it('takes a bind address, a fixed port and several -R options; stops on SIGTERM', async () => {
+    const known = knownHostsFile('kh-plain2', [`[127.0.0.1]:${sshd.port} ${sshd.hostKeys.ed25519}`]);
+    const other = await listen((s) => s.end('other'));
+    const run = revtun([...baseArgs(known), '-R', `127.0.0.1:0:127.0.0.1:${echo.port}`, '-R', `0:127.0.0.1:${other.port}`, '-l', TEST_USER, '127.0.0.1']);
+    const a = await run.waitFor(new RegExp(`Allocated port (\\d+) for remote forward to 127\\.0\\.0\\.1:${echo.port}`));
+    const b = await run.waitFor(new RegExp(`Allocated port (\\d+) for remote forward to 127\\.0\\.0\\.1:${other.port}`));
+    expect((await roundTrip(Number(a[1]), Buffer.from('ping'))).toString()).toBe('ping');
+    expect((await roundTrip(Number(b[1]), Buffer.alloc(0))).toString()).toBe('other');
+    run.child.kill('SIGTERM');
+    expect(await run.exit).toBe(0);
+    await other.close();
+  });
+
+  it('matches hashed known_hosts entries', async () => {
+    const path = knownHostsFile('kh-hashed', [`[127.0.0.1]:${sshd.port} ${sshd.hostKeys.ecdsa}`]);
+    execFileSync('ssh-keygen', ['-H', '-f', path], { stdio: 'ignore' });
+    expect(readFileSync(path, 'utf8')).toMatch(/^\|1\|/);
+    const run = revtun([...baseArgs(path), '-R', `0:127.0.0.1:${echo.port}`, `${TEST_USER}@127.0.0.1`]);
+    await run.waitFor(/Allocated port \d+/);
+    run.child.kill('SIGINT');
+    expect(await run.exit).toBe(0);
+  });
+
+  it('refuses an unknown host under StrictHostKeyChecking=yes', async () => {
+    const known = knownHostsFile('kh-empty', []);
+    const run = revtun([...baseArgs(known, ['-o', 'StrictHostKeyChecking=yes']), '-R', `0:127.0.0.1:${echo.port}`, `${TEST_USER}@127.0.0.1`]);
+    expect(await run.exit).toBe(255);
+    expect(run.stderr()).toMatch(/No ssh-ed25519 host key is known for 127\.0\.0\.1.*\(error 1030\)/);
+  });
+
+  it('refuses a changed host key', async () => {
+    const stranger = generateKey(dir, 'stranger-host', 'ed25519');
+    const known = knownHostsFile('kh-wrong', [`[127.0.0.1]:${sshd.port} ${stranger.publicLine}`]);
+    const run = revtun([...baseArgs(known), '-R', `0:127.0.0.1:${echo.port}`, `${TEST_USER}@127.0.0.1`]);
+    expect(await run.exit).toBe(255);
+    expect(run.stderr()).toMatch(/REMOTE HOST IDENTIFICATION HAS CHANGED/);
+  });
+
+  it('StrictHostKeyChecking=accept-new records the key and trusts it next time', async () => {
+    const known = knownHostsFile('kh-new', []);
+    const first = revtun([...baseArgs(known, ['-o', 'StrictHostKeyChecking=accept-new']), '-R', `0:127.0.0.1:${echo.port}`, `${TEST_USER}@127.0.0.1`]);
+    await first.waitFor(/Allocated port \d+/);
+    expect(first.stderr()).toMatch(/Permanently added '127\.0\.0\.1'/);
+    first.child.kill('SIGINT');
+    expect(await first.exit).toBe(0);
+    expect(readFileSync(known, 'utf8')).toMatch(new RegExp(`^\\[127\\.0\\.0\\.1\\]:${sshd.port} ssh-ed25519 `, 'm'));
+    const second = revtun([...baseArgs(known, ['-o', 'StrictHostKeyChecking=yes']), '-R', `0:127.0.0.1:${echo.port}`, `${TEST_USER}@127.0.0.1`]);
+    await second.waitFor(/Allocated port \d+/);
+    second.child.kill('SIGINT');
+    expect(await second.exit).toBe(0);
+  });
+
+  it('asks SSH_ASKPASS for the password when there is no identity key', async () => {
+    const known = knownHostsFile('kh-pw', [`[127.0.0.1]:${sshd.port} ${sshd.hostKeys.ed25519}`]);
+    const askpass = join(dir, 'askpass.sh');
+    writeFileSync(askpass, `#!/bin/sh\necho "$1" >> ${join(dir, 'asked.txt')}\nprintf '%s\\n' '${TEST_PASSWORD}'\n`);
+    chmodSync(askpass, 0o755);
+    const run = revtun(
+      ['-N', '-p', String(sshd.port), '-o', `UserKnownHostsFile=${known}`, '-R', `0:127.0.0.1:${echo.port}`, `${TEST_USER}@127.0.0.1`],
+      { SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: 'force' },
+    );
+    const m = await run.waitFor(/Allocated port (\d+)/);
+    expect((await roundTrip(Number(m[1]), Buffer.from('pw'))).toString()).toBe('pw');
+    expect(readFileSync(join(dir, 'asked.txt'), 'utf8')).toMatch(/revtuntest@127\.0\.0\.1's password/);
+    run.child.kill('SIGINT');
+    expect(await run.exit).toBe(0);
+  });
+
+  it('ExitOnForwardFailure=yes exits 255 when the server refuses the forwarding', async () => {
+    const busy = await listen(() => undefined);
+    const known = knownHostsFile('kh-eoff', [`[127.0.0.1]:${sshd.port} ${sshd.hostKeys.ed25519}`]);
+    const run = revtun([...baseArgs(known, ['-o', 'ExitOnForwardFailure=yes']), '-R', `127.0.0.1:${busy.port}:127.0.0.1:${echo.port}`, `${TEST_USER}@127.0.0.1`]);
+    expect(await run.exit).toBe(255);
+    expect(run.stderr()).toMatch(new RegExp(`remote port forwarding failed for listen port ${busy.port}`));
+    await busy.close();
+  });
+
+  it('rejects a malformed command line with usage and status 255', async () => {
+    const run = revtun(['-R', 'nonsense', 'host']);
+    expect(await run.exit).toBe(255);
+    expect(run.stderr()).toMatch(/Bad remote forwarding specification 'nonsense'/);
+    expect(run.stderr()).toMatch(/usage: revtun/);
+  });
+});

@@ -1,0 +1,108 @@
+// Key re-exchange with channel data in flight, in both directions and from both sides,
+// plus strict key exchange and the session-level settings that depend on the handshake.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startSshd, type Sshd } from '../helpers/sshd.js';
+import { makeTunnel } from '../helpers/tunnel.js';
+import { connect, echoServer, listen, receiveHashed, sendHashed } from '../helpers/streams.js';
+
+const MiB = 1024 * 1024;
+let sshd: Sshd;
+let echo: Awaited<ReturnType<typeof echoServer>>;
+
+beforeAll(async () => {
+  // The server asks for new keys after every 1 MiB it sends or receives.
+  sshd = await startSshd({ config: ['RekeyLimit 1M'] });
+  echo = await echoServer();
+});
+afterAll(async () => {
+  await echo?.close();
+  await sshd?.stop();
+});
+
+/** 16 MiB each way at once through a local-forwarding tunnel; returns how many re-exchanges completed. */
+async function transferCountingRekeys(configure: string[], during?: (exchangeKeys: () => Promise<void>) => Promise<void>) {
+  let targetReceived: Promise<{ bytes: number; sha256: string }> | undefined;
+  let targetSent: Promise<string> | undefined;
+  const target = await listen((socket) => {
+    targetReceived = receiveHashed(socket);
+    targetSent = sendHashed(socket, 16 * MiB);
+  });
+  const tunnel = makeTunnel(sshd, { config: configure });
+  let rekeys = 0;
+  tunnel.on('sshStatus', (e) => {
+    if (e.message === 'key re-exchange complete') rekeys++;
+  });
+  await tunnel.sshLogon();
+  const port = await tunnel.requestForwarding('127.0.0.1', 0, '127.0.0.1', target.port);
+  const client = await connect(port);
+  const clientReceived = receiveHashed(client);
+  const extra = during?.(() => tunnel.exchangeKeys());
+  const clientSent = await sendHashed(client, 16 * MiB);
+  await extra;
+  const down = await clientReceived;
+  const up = await targetReceived!;
+  expect(down.sha256).toBe(await targetSent!);
+  expect(up.sha256).toBe(clientSent);
+  expect(up.bytes).toBe(16 * MiB);
+  client.destroy();
+  await tunnel.sshLogoff();
+  await target.close();
+  return rekeys;
+}
+
+describe('key re-exchange', () => {
+  it('server-initiated (sshd RekeyLimit) during a 16 MiB transfer each way', async () => {
+    const rekeys = await transferCountingRekeys([]);
+    expect(rekeys).toBeGreaterThanOrEqual(10);
+  });
+
+  it('client-initiated by KeyRenegotiationThreshold', async () => {
+    // Our threshold is 256 KiB, tighter than the server's 1 MiB, so most exchanges are ours.
+    const rekeys = await transferCountingRekeys(['KeyRenegotiationThreshold=262144']);
+    expect(rekeys).toBeGreaterThanOrEqual(40);
+  });
+
+  it('exchangeKeys() in the middle of a transfer', async () => {
+    let explicit = 0;
+    await transferCountingRekeys([], async (exchangeKeys) => {
+      for (let i = 0; i < 5; i++) {
+        await exchangeKeys();
+        explicit++;
+      }
+    });
+    expect(explicit).toBe(5);
+  });
+
+  it('SSHKeyRenegotiate via config starts a re-exchange', async () => {
+    const tunnel = makeTunnel(sshd);
+    await tunnel.sshLogon();
+    const done = new Promise<void>((resolve) =>
+      tunnel.on('sshStatus', (e) => {
+        if (e.message === 'key re-exchange complete') resolve();
+      }),
+    );
+    tunnel.config('SSHKeyRenegotiate');
+    await done;
+    expect(tunnel.connected).toBe(true);
+    await tunnel.sshLogoff();
+  });
+});
+
+describe('strict key exchange', () => {
+  it('is negotiated with OpenSSH by default', async () => {
+    const tunnel = makeTunnel(sshd);
+    expect(tunnel.config('NegotiatedStrictKex')).toBe('False');
+    await tunnel.sshLogon();
+    expect(tunnel.config('NegotiatedStrictKex')).toBe('True');
+    expect(tunnel.config('ServerSSHVersionString')).toMatch(/^SSH-2\.0-OpenSSH_/);
+    await tunnel.sshLogoff();
+  });
+
+  it('is not offered with UseStrictKeyExchange=0', async () => {
+    const tunnel = makeTunnel(sshd, { config: ['UseStrictKeyExchange=0'] });
+    await tunnel.sshLogon();
+    expect(tunnel.config('NegotiatedStrictKex')).toBe('False');
+    await tunnel.sshLogoff();
+  });
+});

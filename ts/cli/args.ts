@@ -1,0 +1,182 @@
+// Command-line parsing for `revtun`, compatible with the `ssh -N -R` subset people already
+// use: -N -v -p -i -l -o -R -q -4 -6 -T -n, destinations as [user@]host or ssh://user@host:port,
+// and -R specs as [bind_address:]port:host:hostport with IPv6 addresses in brackets.
+
+export interface RemoteForwardSpec {
+  /** The address the server binds; OpenSSH sends "localhost" when none is given. */
+  bindAddress: string;
+  port: number;
+  host: string;
+  hostPort: number;
+}
+
+export interface CliArgs {
+  host: string;
+  user?: string;
+  port?: number;
+  identityFiles: string[];
+  options: Map<string, string>;
+  forwards: RemoteForwardSpec[];
+  verbosity: number;
+  quiet: boolean;
+  addressFamily?: 4 | 6;
+  help: boolean;
+  version: boolean;
+}
+
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+export const USAGE = `usage: revtun [-46NqTnv] [-i identity_file] [-l login_name] [-o option] [-p port]
+              -R [bind_address:]port:host:hostport ... [user@]hostname`;
+
+function parsePort(text: string, what: string, allowZero: boolean): number {
+  if (!/^\d+$/.test(text)) throw new UsageError(`Bad ${what} '${text}'`);
+  const n = Number(text);
+  if (n > 65535 || (!allowZero && n === 0)) throw new UsageError(`Bad ${what} '${text}'`);
+  return n;
+}
+
+/** Splits a forward spec on ':' while keeping [bracketed] IPv6 addresses whole. */
+function splitSpec(spec: string): string[] {
+  const parts: string[] = [];
+  let current = '';
+  let inBrackets = false;
+  for (const c of spec) {
+    if (c === '[') inBrackets = true;
+    else if (c === ']') inBrackets = false;
+    else if (c === ':' && !inBrackets) {
+      parts.push(current);
+      current = '';
+      continue;
+    } else {
+      current += c;
+      continue;
+    }
+  }
+  parts.push(current);
+  return parts;
+}
+
+export function parseRemoteForward(spec: string): RemoteForwardSpec {
+  const parts = splitSpec(spec);
+  let bindAddress = 'localhost';
+  if (parts.length === 4) bindAddress = parts.shift()!;
+  else if (parts.length !== 3) throw new UsageError(`Bad remote forwarding specification '${spec}'`);
+  const [port, host, hostPort] = parts as [string, string, string];
+  if (host === '') throw new UsageError(`Bad remote forwarding specification '${spec}'`);
+  // OpenSSH: an empty bind address or '*' means all interfaces (subject to GatewayPorts).
+  if (bindAddress === '*') bindAddress = '';
+  return { bindAddress, port: parsePort(port, 'forwarding port', true), host, hostPort: parsePort(hostPort, 'forwarding port', false) };
+}
+
+function parseDestination(text: string, args: CliArgs): void {
+  let rest = text;
+  const uri = /^ssh:\/\/(?:([^@/]+)@)?(\[[^\]]+\]|[^:/]+)(?::(\d+))?\/?$/.exec(text);
+  if (uri) {
+    if (uri[1]) args.user ??= decodeURIComponent(uri[1]);
+    args.host = uri[2]!.replace(/^\[|\]$/g, '');
+    if (uri[3]) args.port ??= parsePort(uri[3], 'port', false);
+    return;
+  }
+  const at = rest.lastIndexOf('@');
+  if (at >= 0) {
+    args.user ??= rest.slice(0, at);
+    rest = rest.slice(at + 1);
+  }
+  if (rest === '') throw new UsageError('missing hostname');
+  args.host = rest.replace(/^\[|\]$/g, '');
+}
+
+/** Adds one -o argument: "Name=value", "Name value" or "Name"; first value wins, as in ssh. */
+function addOption(text: string, options: Map<string, string>): void {
+  const m = /^\s*([A-Za-z0-9]+)\s*(?:=\s*|\s+)(.*)$/.exec(text);
+  if (!m) throw new UsageError(`option '${text}' needs a value (Name=value)`);
+  const name = m[1]!.toLowerCase();
+  if (!options.has(name)) options.set(name, m[2]!.trim());
+}
+
+export function parseArgs(argv: string[]): CliArgs {
+  const args: CliArgs = { host: '', identityFiles: [], options: new Map(), forwards: [], verbosity: 0, quiet: false, help: false, version: false };
+  const withValue = new Set(['p', 'i', 'l', 'o', 'R']);
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') {
+      i++;
+      break;
+    }
+    if (arg === '--help' || arg === '-h') {
+      args.help = true;
+      continue;
+    }
+    if (arg === '--version' || arg === '-V') {
+      args.version = true;
+      continue;
+    }
+    if (!arg.startsWith('-') || arg === '-') break;
+    // Bundled flags, as in ssh: -Nv, -vvv, -p2222, -R8080:localhost:80
+    for (let j = 1; j < arg.length; j++) {
+      const flag = arg[j]!;
+      if (withValue.has(flag)) {
+        let value = arg.slice(j + 1);
+        if (value === '') {
+          if (i + 1 >= argv.length) throw new UsageError(`option requires an argument -- ${flag}`);
+          value = argv[++i]!;
+        }
+        switch (flag) {
+          case 'p':
+            args.port = parsePort(value, 'port', false);
+            break;
+          case 'i':
+            args.identityFiles.push(value);
+            break;
+          case 'l':
+            args.user = value;
+            break;
+          case 'o':
+            addOption(value, args.options);
+            break;
+          case 'R':
+            args.forwards.push(parseRemoteForward(value));
+            break;
+        }
+        break;
+      }
+      switch (flag) {
+        case 'N':
+        case 'T':
+        case 'n':
+          break; // revtun never opens a session or reads stdin
+        case 'v':
+          args.verbosity++;
+          break;
+        case 'q':
+          args.quiet = true;
+          break;
+        case '4':
+          args.addressFamily = 4;
+          break;
+        case '6':
+          args.addressFamily = 6;
+          break;
+        default:
+          throw new UsageError(`unknown option -- ${flag}`);
+      }
+    }
+  }
+  if (args.help || args.version) return args;
+  const rest = argv.slice(i);
+  if (rest.length === 0) throw new UsageError('missing destination [user@]hostname');
+  if (rest.length > 1) throw new UsageError(`revtun runs no remote command (got '${rest.slice(1).join(' ')}')`);
+  parseDestination(rest[0]!, args);
+  const optPort = args.options.get('port');
+  if (optPort !== undefined && args.port === undefined) args.port = parsePort(optPort, 'port', false);
+  const optUser = args.options.get('user');
+  if (optUser !== undefined && args.user === undefined) args.user = optUser;
+  const optIdentity = args.options.get('identityfile');
+  if (optIdentity !== undefined) args.identityFiles.push(optIdentity);
+  if (args.forwards.length === 0) throw new UsageError('no -R forwarding given; revtun only opens remote forwardings');
+  return args;
+}

@@ -1,0 +1,279 @@
+#!/usr/bin/env node
+// The `revtun` command: `ssh -N -R` lines work unchanged. Host keys are checked against
+// known_hosts (StrictHostKeyChecking yes / accept-new / no), passwords and passphrases come
+// from SSH_ASKPASS or the terminal (never with BatchMode), and SIGINT/SIGTERM cancel the
+// forwardings and log off cleanly. Exit status: 0 after a clean stop, 255 on failure.
+
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { SSHReverseTunnel, SshAuthMode } from '../tunnel/tunnel.js';
+import { SshError } from '../protocol/errors.js';
+import { parsePublicKey, publicKeyTypeName } from '../protocol/publickey.js';
+import { canonicalSettingName, DEFAULT_HOST_KEY } from '../tunnel/settings.js';
+import { checkKnownHosts, knownHostsLine, parseKnownHosts, type KnownHostEntry } from '../tunnel/hostkeys.js';
+import { parseArgs, UsageError, USAGE, type CliArgs } from './args.js';
+import { loadPrivateKey } from '../crypto/keys.js';
+
+const VERSION = 'revtun 0.1.0';
+
+function expandHome(path: string): string {
+  return path.startsWith('~/') ? join(homedir(), path.slice(2)) : path;
+}
+
+function yesNo(value: string | undefined, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  return /^(yes|true|1|on)$/i.test(value);
+}
+
+/** Asks for a secret like ssh does: SSH_ASKPASS when forced or without a terminal, else the tty. */
+async function askSecret(prompt: string, batchMode: boolean): Promise<string | undefined> {
+  if (batchMode) return undefined;
+  const askpass = process.env.SSH_ASKPASS;
+  const require = process.env.SSH_ASKPASS_REQUIRE ?? '';
+  if (askpass && require !== 'never' && (require === 'force' || !process.stdin.isTTY)) {
+    try {
+      return execFileSync(askpass, [prompt], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).replace(/\r?\n$/, '');
+    } catch {
+      return undefined;
+    }
+  }
+  if (!process.stdin.isTTY) return undefined;
+  process.stderr.write(prompt);
+  const rl = createInterface({ input: process.stdin, terminal: true });
+  (rl as unknown as { _writeToOutput: (s: string) => void })._writeToOutput = () => undefined; // no echo
+  const answer = await new Promise<string>((resolve) => rl.question('', resolve));
+  rl.close();
+  process.stderr.write('\n');
+  return answer;
+}
+
+interface HostKeyPolicy {
+  entries: KnownHostEntry[];
+  userFile: string;
+  strict: 'yes' | 'accept-new' | 'no';
+}
+
+function loadKnownHosts(args: CliArgs): HostKeyPolicy {
+  const userFiles = (args.options.get('userknownhostsfile') ?? '~/.ssh/known_hosts ~/.ssh/known_hosts2').split(/\s+/).map(expandHome);
+  const globalFiles = (args.options.get('globalknownhostsfile') ?? '/etc/ssh/ssh_known_hosts').split(/\s+/).map(expandHome);
+  const entries: KnownHostEntry[] = [];
+  for (const file of [...userFiles, ...globalFiles]) {
+    if (file !== '/dev/null' && existsSync(file)) entries.push(...parseKnownHosts(readFileSync(file, 'utf8')));
+  }
+  const raw = (args.options.get('stricthostkeychecking') ?? 'ask').toLowerCase();
+  const strict = raw === 'accept-new' ? 'accept-new' : raw === 'no' || raw === 'off' ? 'no' : 'yes';
+  return { entries, userFile: userFiles[0]!, strict };
+}
+
+/** Like ssh, prefer host key algorithms for which known_hosts already holds a key for this host. */
+function preferKnownKeyTypes(policy: HostKeyPolicy, host: string, port: number, algorithms: string[]): string[] {
+  const known = new Set<string>();
+  for (const e of policy.entries) {
+    if (e.marker !== '' || checkKnownHosts([e], host, port, e.key) !== 'match') continue;
+    known.add(e.keyType);
+  }
+  if (known.size === 0) return algorithms;
+  const usesKnown = (alg: string) => known.has(alg.startsWith('rsa-sha2-') ? 'ssh-rsa' : alg);
+  return [...algorithms.filter(usesKnown), ...algorithms.filter((a) => !usesKnown(a))];
+}
+
+function log(args: CliArgs, message: string): void {
+  if (!args.quiet) process.stderr.write(`${message}\n`);
+}
+
+function applyOptions(tunnel: SSHReverseTunnel, args: CliArgs): void {
+  const o = args.options;
+  const map: [string, string][] = [
+    ['ciphers', 'sshEncryptionAlgorithms'],
+    ['macs', 'SSHMacAlgorithms'],
+    ['kexalgorithms', 'SSHKeyExchangeAlgorithms'],
+    ['hostkeyalgorithms', 'SSHPublicKeyAlgorithms'],
+    ['serveraliveinterval', 'SSHKeepAliveInterval'],
+    ['serveralivecountmax', 'SSHKeepAliveCountMax'],
+    ['connecttimeout', 'ConnectionTimeout'],
+  ];
+  tunnel.config('SSHKeepAliveCountMax=3'); // ssh's default ServerAliveCountMax
+  for (const [option, target] of map) {
+    const value = o.get(option);
+    if (value === undefined) continue;
+    if (target === 'sshEncryptionAlgorithms') tunnel.sshEncryptionAlgorithms = value;
+    else tunnel.config(`${target}=${value}`);
+  }
+  const known = new Set([
+    'port', 'user', 'identityfile', 'userknownhostsfile', 'globalknownhostsfile', 'stricthostkeychecking', 'exitonforwardfailure',
+    'batchmode', 'passwordauthentication', 'kbdinteractiveauthentication', 'pubkeyauthentication', ...map.map(([k]) => k),
+  ]);
+  for (const [name, value] of o) {
+    if (known.has(name)) continue;
+    const setting = canonicalSettingName(name);
+    if (!setting) throw new UsageError(`Bad configuration option: ${name}`);
+    tunnel.config(`${setting}=${value}`);
+  }
+}
+
+async function run(argv: string[]): Promise<number> {
+  let args: CliArgs;
+  try {
+    args = parseArgs(argv);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      process.stderr.write(`revtun: ${error.message}\n${USAGE}\n`);
+      return 255;
+    }
+    throw error;
+  }
+  if (args.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (args.version) {
+    process.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+
+  const tunnel = new SSHReverseTunnel();
+  const batchMode = yesNo(args.options.get('batchmode'), false);
+  const port = args.port ?? 22;
+  tunnel.sshHost = args.host;
+  tunnel.sshPort = port;
+  tunnel.sshUser = args.user ?? process.env.USER ?? 'root';
+  tunnel.timeout = 60; // per request; the tunnel itself lives until stopped
+  if (args.addressFamily) tunnel.config(`UseIPv6=${args.addressFamily === 6 ? 1 : 0}`);
+  tunnel.config(`LogLevel=${Math.min(3, args.verbosity)}`);
+  tunnel.on('log', (e) => log(args, `debug${e.logLevel}: ${e.message}`));
+  try {
+    applyOptions(tunnel, args);
+  } catch (error) {
+    process.stderr.write(`revtun: ${(error as Error).message}\n`);
+    return 255;
+  }
+  if (!args.options.has('connecttimeout')) tunnel.config('ConnectionTimeout=60');
+
+  // Host keys: known_hosts decides, as StrictHostKeyChecking says.
+  const policy = loadKnownHosts(args);
+  const hostKeyAlgorithms = args.options.get('hostkeyalgorithms')?.split(',') ?? DEFAULT_HOST_KEY;
+  tunnel.config(`SSHPublicKeyAlgorithms=${preferKnownKeyTypes(policy, args.host, port, hostKeyAlgorithms).join(',')}`);
+  let hostKeyProblem = '';
+  tunnel.on('sshServerAuthentication', (e) => {
+    const keyType = publicKeyTypeName(parsePublicKey(e.hostKey));
+    const verdict = checkKnownHosts(policy.entries, args.host, port, e.hostKey);
+    const fingerprint = `${keyType} key fingerprint is SHA256:${tunnel.config('SSHFingerprintSHA256')}`;
+    if (verdict === 'match') {
+      e.accept = true;
+    } else if (verdict === 'revoked') {
+      hostKeyProblem = `Host key for ${args.host} has been revoked (${fingerprint}).`;
+      e.accept = false;
+    } else if (verdict === 'mismatch') {
+      hostKeyProblem = `WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED! The ${fingerprint}. Refusing to connect.`;
+      e.accept = false;
+    } else if (policy.strict === 'yes') {
+      hostKeyProblem = `No ${keyType} host key is known for ${args.host} and StrictHostKeyChecking is on (${fingerprint}).`;
+      e.accept = false;
+    } else {
+      try {
+        mkdirSync(dirname(policy.userFile), { recursive: true, mode: 0o700 });
+        appendFileSync(policy.userFile, knownHostsLine(args.host, port, keyType, e.hostKey) + '\n', { mode: 0o600 });
+        log(args, `Warning: Permanently added '${args.host}' (${keyType}) to the list of known hosts.`);
+      } catch (error) {
+        log(args, `Failed to add the host to the list of known hosts (${policy.userFile}): ${(error as Error).message}`);
+      }
+      e.accept = true;
+    }
+  });
+
+  // Credentials: an identity key if there is one, a password otherwise.
+  const pubkey = yesNo(args.options.get('pubkeyauthentication'), true);
+  const passwordAllowed = yesNo(args.options.get('passwordauthentication'), true) || yesNo(args.options.get('kbdinteractiveauthentication'), false);
+  const identityFiles = args.identityFiles.length
+    ? args.identityFiles.map(expandHome)
+    : ['~/.ssh/id_ed25519', '~/.ssh/id_ecdsa', '~/.ssh/id_rsa'].map(expandHome).filter((f) => existsSync(f));
+  const identity = pubkey ? identityFiles.find((f) => existsSync(f)) : undefined;
+  for (const f of args.identityFiles) if (!existsSync(expandHome(f))) log(args, `Warning: Identity file ${f} not accessible: No such file or directory.`);
+  if (identity) {
+    const text = readFileSync(identity, 'utf8');
+    let passphrase = '';
+    try {
+      loadPrivateKey(text);
+    } catch {
+      passphrase = (await askSecret(`Enter passphrase for key '${identity}': `, batchMode)) ?? '';
+    }
+    tunnel.sshCertStore = text;
+    tunnel.sshCertStorePassword = passphrase;
+    tunnel.sshAuthMode = SshAuthMode.PublicKey;
+  } else if (passwordAllowed) {
+    const password = await askSecret(`${tunnel.sshUser}@${args.host}'s password: `, batchMode);
+    if (password === undefined) {
+      process.stderr.write(`revtun: ${tunnel.sshUser}@${args.host}: no identity key and no way to ask for a password${batchMode ? ' (BatchMode)' : ''}\n`);
+      return 255;
+    }
+    tunnel.sshPassword = password;
+    tunnel.sshAuthMode = SshAuthMode.Password;
+  } else {
+    process.stderr.write(`revtun: no usable authentication method for ${tunnel.sshUser}@${args.host}\n`);
+    return 255;
+  }
+
+  let stopping = false;
+  let lost: SshError | null = null;
+  const finished = new Promise<void>((resolve) => {
+    tunnel.on('disconnected', (e) => {
+      if (!stopping && e.statusCode !== 0) lost = new SshError(e.statusCode, e.description);
+      resolve();
+    });
+  });
+
+  try {
+    await tunnel.sshLogon();
+  } catch (error) {
+    const e = error as SshError;
+    process.stderr.write(`revtun: ${hostKeyProblem || e.message}${e.code ? ` (error ${e.code})` : ''}\n`);
+    return 255;
+  }
+  log(args, `Authenticated to ${args.host} ([${tunnel.sshHost}]:${port}).`);
+
+  const exitOnForwardFailure = yesNo(args.options.get('exitonforwardfailure'), false);
+  const active: { address: string; port: number }[] = [];
+  for (const fwd of args.forwards) {
+    try {
+      const bound = await tunnel.requestForwarding(fwd.bindAddress, fwd.port, fwd.host, fwd.hostPort);
+      active.push({ address: fwd.bindAddress, port: bound });
+      if (fwd.port === 0) process.stderr.write(`Allocated port ${bound} for remote forward to ${fwd.host}:${fwd.hostPort}\n`);
+    } catch (error) {
+      const message = `remote port forwarding failed for listen port ${fwd.port}`;
+      if (exitOnForwardFailure) {
+        process.stderr.write(`Error: ${message}\n`);
+        await tunnel.sshLogoff().catch(() => undefined);
+        return 255;
+      }
+      process.stderr.write(`Warning: ${message} (${(error as Error).message})\n`);
+    }
+  }
+
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    for (const fwd of active) await tunnel.cancelForwarding(fwd.address, fwd.port).catch(() => undefined);
+    await tunnel.sshLogoff().catch(() => undefined);
+  };
+  process.once('SIGINT', () => void stop());
+  process.once('SIGTERM', () => void stop());
+  await finished;
+  if (lost) {
+    process.stderr.write(`revtun: connection to ${args.host} lost: ${(lost as SshError).message}\n`);
+    return 255;
+  }
+  return 0;
+}
+
+run(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`revtun: ${(error as Error)?.stack ?? String(error)}\n`);
+    process.exitCode = 255;
+  },
+);
