@@ -102,9 +102,24 @@ function applyOptions(tunnel: SSHReverseTunnel, args: CliArgs): void {
     if (target === 'sshEncryptionAlgorithms') tunnel.sshEncryptionAlgorithms = value;
     else tunnel.config(`${target}=${value}`);
   }
+  const logLevel = o.get('loglevel');
+  if (logLevel !== undefined) {
+    // OpenSSH's names: everything quieter than VERBOSE prints only errors.
+    const levels: Record<string, number> = { quiet: 0, fatal: 0, error: 0, info: 0, verbose: 1, debug: 1, debug1: 1, debug2: 2, debug3: 3 };
+    const level = levels[logLevel.toLowerCase()];
+    if (level === undefined) throw new UsageError(`Unsupported LogLevel ${logLevel}`);
+    tunnel.config(`LogLevel=${Math.max(level, Math.min(3, args.verbosity))}`);
+  }
+  if (yesNo(o.get('compression'), false)) throw new UsageError('Compression=yes is not supported yet (zlib arrives in a later version)');
+  const family = o.get('addressfamily')?.toLowerCase();
+  if (family !== undefined) {
+    if (!['any', 'inet', 'inet6'].includes(family)) throw new UsageError(`Bad AddressFamily ${family}`);
+    tunnel.config(`UseIPv6=${family === 'inet6' ? 1 : family === 'any' ? 2 : 0}`);
+  }
   const known = new Set([
     'port', 'user', 'identityfile', 'userknownhostsfile', 'globalknownhostsfile', 'stricthostkeychecking', 'exitonforwardfailure',
-    'batchmode', 'passwordauthentication', 'kbdinteractiveauthentication', 'pubkeyauthentication', ...map.map(([k]) => k),
+    'batchmode', 'passwordauthentication', 'kbdinteractiveauthentication', 'pubkeyauthentication', 'loglevel', 'compression',
+    'addressfamily', 'identitiesonly', ...map.map(([k]) => k),
   ]);
   for (const [name, value] of o) {
     if (known.has(name)) continue;

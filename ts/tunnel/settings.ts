@@ -64,11 +64,7 @@ interface SettingSpec {
 
 /** Writable settings, by canonical name. */
 export const SETTINGS: Record<string, SettingSpec> = {
-  AutoReconnect: { kind: 'int', default: 0, min: 0, max: 2 },
-  DefaultChannelIdleTimeout: { kind: 'int', default: 0, min: 0 },
   ForwardingLocalHost: { kind: 'string', default: '' },
-  MaxRetryCount: { kind: 'int', default: 0, min: -1 },
-  RetryInterval: { kind: 'int', default: 5, min: 0 },
   ClientSSHVersionString: { kind: 'string', default: CLIENT_VERSION },
   DoNotRepeatAuthMethods: { kind: 'bool', default: true },
   KeyRenegotiationThreshold: { kind: 'int', default: 1024 * 1024 * 1024, min: 16 * 1024 },
@@ -96,10 +92,51 @@ export const SETTINGS: Record<string, SettingSpec> = {
   KeepAliveTime: { kind: 'int', default: 0, min: 0 },
   TcpNoDelay: { kind: 'bool', default: true },
   UseIPv6: { kind: 'int', default: 0, min: 0, max: 2 },
-  AbsoluteTimeout: { kind: 'bool', default: false },
   MaskSensitiveData: { kind: 'bool', default: true },
-  CodePage: { kind: 'int', default: 65001 },
 };
+
+/**
+ * Documented settings this version does not implement yet. Naming one is an error rather
+ * than a silent no-op, so a program never believes it got behaviour it did not.
+ */
+export const NOT_YET = [
+  'AutoReconnect',
+  'DefaultChannelIdleTimeout',
+  'MaxRetryCount',
+  'RetryInterval',
+  'ChannelDataEOL',
+  'ChannelDataEOLFound',
+  'MaxChannelDataLength',
+  'RecordLength',
+  'SignedSSHCert',
+  'SSHAcceptServerCAKey',
+  'EnablePageantAuth',
+  'KerberosDelegation',
+  'KerberosRealm',
+  'KerberosSPN',
+  'FirewallAutoDetect',
+  'FirewallHost',
+  'FirewallPassword',
+  'FirewallPort',
+  'FirewallType',
+  'FirewallUser',
+  'FirewallData',
+  'ProxyExceptionsList',
+  'MaxTransferRate',
+  'MaxLineLength',
+  'Linger',
+  'LingerTime',
+  'InBufferSize',
+  'OutBufferSize',
+  'AbsoluteTimeout',
+  'CodePage',
+  'ProcessIdleEvents',
+  'SelectWaitMillis',
+  'UseFIPSCompliantAPI',
+  'UseInternalSecurityAPI',
+  'LicenseInfo',
+  'KeepAliveInterval',
+];
 
 /** Settings answered from live state; setting them is an error. */
 export const READ_ONLY = ['ForwardedPort', 'NegotiatedStrictKex', 'ServerSSHVersionString', 'SSHFingerprintMD5', 'SSHFingerprintSHA1', 'SSHFingerprintSHA256', 'BuildInfo'];
@@ -107,9 +144,14 @@ export const READ_ONLY = ['ForwardedPort', 'NegotiatedStrictKex', 'ServerSSHVers
 const byLowerName = new Map<string, string>(
   [...Object.keys(SETTINGS), ...READ_ONLY].map((name) => [name.toLowerCase(), name]),
 );
+const notYetByLowerName = new Map<string, string>(NOT_YET.map((name) => [name.toLowerCase(), name]));
 
+/** The documented spelling of a setting name, or undefined; throws for names not implemented yet. */
 export function canonicalSettingName(name: string): string | undefined {
-  return byLowerName.get(name.trim().toLowerCase());
+  const key = name.trim().replace(/\[.*\]$/, '').toLowerCase();
+  const unsupported = notYetByLowerName.get(key);
+  if (unsupported) throw new SshError(Code.BadArgument, `the ${unsupported} setting is not implemented in this version of revtun`, 'local');
+  return byLowerName.get(key);
 }
 
 export function parseBool(text: string): boolean {
