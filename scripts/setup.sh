@@ -16,8 +16,6 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-if [ -f package-lock.json ]; then
-  npm ci --no-audit --no-fund
-else
-  npm install --no-audit --no-fund
-fi
+# `npm install` follows package-lock.json; `npm ci` is avoided because some npm 11 setups
+# (omit-lockfile-registry-resolved) reject a lock file without every optional platform package.
+npm install --no-audit --no-fund

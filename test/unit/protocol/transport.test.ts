@@ -1,0 +1,145 @@
+import { describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { PacketTransport } from '../../../ts/protocol/transport.js';
+import { NodeCryptoProvider } from '../../../ts/crypto/node.js';
+import type { DirectionKeys } from '../../../ts/crypto/provider.js';
+import { SshError } from '../../../ts/protocol/errors.js';
+
+const provider = new NodeCryptoProvider();
+const random = (n: number) => randomBytes(n);
+
+function keysFor(cipher: string, mac: string | null): DirectionKeys {
+  const c = provider.ciphers.get(cipher)!;
+  const m = mac ? provider.macs.get(mac)! : null;
+  return { cipher, mac, key: randomBytes(c.keyLength), iv: randomBytes(c.ivLength), macKey: randomBytes(m?.keyLength ?? 0) };
+}
+
+function pair(cipher: string | null, mac: string | null) {
+  const sender = new PacketTransport(random, () => true);
+  const receiver = new PacketTransport(random, () => true);
+  if (cipher) {
+    const keys = keysFor(cipher, mac);
+    sender.setSealer(provider.createSealer(keys));
+    receiver.setOpener(provider.createOpener(keys));
+  }
+  return { sender, receiver };
+}
+
+const SUITES: [string | null, string | null][] = [
+  [null, null],
+  ['aes128-gcm@openssh.com', null],
+  ['aes256-gcm@openssh.com', null],
+  ['chacha20-poly1305@openssh.com', null],
+  ...['aes128-ctr', 'aes192-ctr', 'aes256-ctr'].flatMap((c) =>
+    ['hmac-sha2-256', 'hmac-sha2-512', 'hmac-sha1', 'hmac-sha2-256-etm@openssh.com', 'hmac-sha2-512-etm@openssh.com'].map(
+      (m) => [c, m] as [string, string],
+    ),
+  ),
+];
+
+describe('packet transport', () => {
+  it.each(SUITES)('%s / %s: packets round-trip, even fed one byte at a time', (cipher, mac) => {
+    const { sender, receiver } = pair(cipher, mac);
+    const payloads = [0, 1, 15, 16, 17, 255, 1000, 32768].map((n) => {
+      const p = randomBytes(n + 1);
+      p[0] = 94;
+      return p;
+    });
+    const wire = Buffer.concat(payloads.map((p) => sender.framePayload(p)));
+    // Every byte boundary: feed one byte, try to read.
+    const got: Uint8Array[] = [];
+    for (let i = 0; i < wire.length; i++) {
+      receiver.receive(wire.subarray(i, i + 1));
+      for (let p = receiver.readPacket(); p; p = receiver.readPacket()) got.push(p);
+    }
+    expect(got.map((p) => Buffer.from(p).toString('hex'))).toEqual(payloads.map((p) => p.toString('hex')));
+    expect(receiver.receiveSequence).toBe(payloads.length);
+  });
+
+  it.each(SUITES.filter(([c]) => c !== null))('%s / %s: every split point of a two-packet stream decodes the same', (cipher, mac) => {
+    const { sender } = pair(cipher, mac);
+    const keys = keysFor(cipher!, mac);
+    const a = Buffer.from([94, 1, 2, 3]);
+    const b = Buffer.from([96, 9, 9]);
+    sender.setSealer(provider.createSealer(keys));
+    const wire = Buffer.concat([sender.framePayload(a), sender.framePayload(b)]);
+    for (let split = 0; split <= wire.length; split++) {
+      const receiver = new PacketTransport(random, () => true);
+      receiver.setOpener(provider.createOpener(keys));
+      receiver.receive(wire.subarray(0, split));
+      const got: string[] = [];
+      for (let p = receiver.readPacket(); p; p = receiver.readPacket()) got.push(Buffer.from(p).toString('hex'));
+      receiver.receive(wire.subarray(split));
+      for (let p = receiver.readPacket(); p; p = receiver.readPacket()) got.push(Buffer.from(p).toString('hex'));
+      expect(got).toEqual([a.toString('hex'), b.toString('hex')]);
+    }
+  });
+
+  it.each(SUITES.filter(([c]) => c !== null))('%s / %s: a flipped bit fails with 1015', (cipher, mac) => {
+    const { sender, receiver } = pair(cipher, mac);
+    const wire = Buffer.from(sender.framePayload(randomBytes(100)));
+    wire[wire.length - 20]! ^= 0x01;
+    receiver.receive(wire);
+    let error: unknown;
+    try {
+      receiver.readPacket();
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(SshError);
+    expect((error as SshError).code).toBe(1015);
+  });
+
+  it('rejects a length field over 256 KiB and under 5', () => {
+    for (const length of [300 * 1024, 2]) {
+      const receiver = new PacketTransport(random, () => true);
+      const head = Buffer.alloc(8);
+      head.writeUInt32BE(length, 0);
+      receiver.receive(head);
+      expect(() => receiver.readPacket()).toThrow(/bad packet length/);
+    }
+  });
+
+  it('rejects padding shorter than 4 bytes and misaligned packets', () => {
+    const short = Buffer.from([0, 0, 0, 12, 3, 94, 1, 2, 3, 4, 5, 6, 0, 0, 0, 0]);
+    const r1 = new PacketTransport(random, () => true);
+    r1.receive(short);
+    expect(() => r1.readPacket()).toThrow(/bad padding/);
+    const misaligned = Buffer.from([0, 0, 0, 10, 4, 94, 1, 2, 3, 4, 5, 6, 7, 8]);
+    const r2 = new PacketTransport(random, () => true);
+    r2.receive(misaligned);
+    expect(() => r2.readPacket()).toThrow(/bad padding/);
+  });
+});
+
+describe('version exchange', () => {
+  it('skips banner lines, then returns the version; bytes after it stay for packets', () => {
+    const t = new PacketTransport(random, (v) => v.startsWith('SSH-2.0-'));
+    t.receive(Buffer.from('hello there\r\nsecond line\nSSH-2.0-Test_1.0\r\n\x00\x00\x00\x0c'));
+    const v = t.readVersion();
+    expect(v).toEqual({ serverVersion: 'SSH-2.0-Test_1.0', preVersionLines: ['hello there', 'second line'] });
+  });
+
+  it('waits for the rest of a split version line', () => {
+    const t = new PacketTransport(random, () => true);
+    t.receive(Buffer.from('SSH-2.0-Sp'));
+    expect(t.readVersion()).toBeNull();
+    t.receive(Buffer.from('lit\r\n'));
+    expect(t.readVersion()?.serverVersion).toBe('SSH-2.0-Split');
+  });
+
+  it('refuses versions the pattern rejects, with 1002', () => {
+    const t = new PacketTransport(random, (v) => v.startsWith('SSH-2.0-'));
+    t.receive(Buffer.from('SSH-1.5-Old\r\n'));
+    expect(() => t.readVersion()).toThrow(expect.objectContaining({ code: 1002 }));
+  });
+
+  it('refuses an overlong line and endless banners', () => {
+    const long = new PacketTransport(random, () => true);
+    long.receive(Buffer.from('x'.repeat(400)));
+    expect(() => long.readVersion()).toThrow(expect.objectContaining({ code: 1002 }));
+    const chatty = new PacketTransport(random, () => true);
+    chatty.receive(Buffer.from('banner line\n'.repeat(2000)));
+    expect(() => chatty.readVersion()).toThrow(/too much text/);
+  });
+});
