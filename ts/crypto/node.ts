@@ -390,8 +390,14 @@ function x25519Agreement(): KeyAgreement {
     publicValue,
     computeSecret(peer) {
       if (peer.length !== 32) throw new SshError(Code.EcdhFailed, 'server curve25519 value is not 32 bytes', 'peer');
-      const peerKey = crypto.createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: b64u(peer) }, format: 'jwk' });
-      const secret = crypto.diffieHellman({ privateKey, publicKey: peerKey });
+      let secret: Buffer;
+      try {
+        const peerKey = crypto.createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: b64u(peer) }, format: 'jwk' });
+        secret = crypto.diffieHellman({ privateKey, publicKey: peerKey });
+      } catch (cause) {
+        // OpenSSL refuses low-order points itself (an all-zero result).
+        throw new SshError(Code.EcdhFailed, `server curve25519 value is invalid: ${(cause as Error).message}`, 'peer', { cause });
+      }
       // RFC 8731 §3: an all-zero shared secret means a low-order peer point; abort.
       if (equalBytes(secret, new Uint8Array(32))) {
         throw new SshError(Code.EcdhFailed, 'server curve25519 value gives an all-zero shared secret', 'peer');

@@ -6,7 +6,7 @@
 
 import { SshError, Code, disconnectReasonFor, DisconnectReason } from './errors.js';
 import { fromUtf8, toHex, writeUint32 } from './wire.js';
-import { MSG, Debug, Disconnect, ExtInfo, KexInit, NewKeys, Unimplemented, messageName, type KexInitMessage } from './messages.js';
+import { MSG, Debug, Disconnect, ExtInfo, Ignore, KexInit, NewKeys, Unimplemented, messageName, type KexInitMessage } from './messages.js';
 import { PacketTransport } from './transport.js';
 import {
   createKexMethod,
@@ -389,7 +389,10 @@ export class SshClientCore {
       this.close(new SshError(Code.ServerDisconnected, `server disconnected (reason ${d.reason}): ${text}`, 'peer'), true);
       return;
     }
-    if (id === MSG.IGNORE) return;
+    if (id === MSG.IGNORE) {
+      Ignore.decode(payload);
+      return;
+    }
     if (id === MSG.DEBUG) {
       const d = Debug.decode(payload);
       this.log(d.alwaysDisplay ? 1 : 2, `server debug: ${safeText(d.text)}`);

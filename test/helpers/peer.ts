@@ -1,0 +1,279 @@
+// An in-memory SSH server for unit tests of the client core: just enough of the server side
+// (curve25519 or group14 key exchange with an ed25519 host key, service accept, password
+// auth, tcpip-forward) to reach every state, with hooks to misbehave at each step. `Pair`
+// joins it to an SshClientCore and moves bytes until both sides are quiet.
+
+import * as crypto from 'node:crypto';
+import { PacketTransport } from '../../ts/protocol/transport.js';
+import { NodeCryptoProvider } from '../../ts/crypto/node.js';
+import { Writer, Reader } from '../../ts/protocol/wire.js';
+import { MSG, KexInit, type KexInitMessage } from '../../ts/protocol/messages.js';
+import { deriveKey } from '../../ts/protocol/kex.js';
+import { createSigner } from '../../ts/crypto/keys.js';
+import { SshClientCore, type ClientEvent, type ClientOptions } from '../../ts/protocol/client.js';
+import { SshError } from '../../ts/protocol/errors.js';
+
+const provider = new NodeCryptoProvider();
+export const PASSWORD = 'pw';
+
+export interface ServerHooks {
+  /** Sent before the server's KEXINIT (e.g. an IGNORE to break strict kex). */
+  beforeKexInit?: Uint8Array[];
+  kexInit?: Partial<KexInitMessage>;
+  strict?: boolean;
+  /** Replace the server's ECDH public value. */
+  serverPublic?: (real: Uint8Array) => Uint8Array;
+  /** Replace the signature blob. */
+  signature?: (real: Uint8Array) => Uint8Array;
+  /** Replace the group14 f value. */
+  dhF?: (real: Uint8Array) => Uint8Array;
+  /** Messages sent right after our NEWKEYS. */
+  afterNewKeys?: Uint8Array[];
+}
+
+export class TestServer {
+  readonly transport = new PacketTransport((n) => crypto.randomBytes(n), (v) => v.startsWith('SSH-2.0-'));
+  readonly out: Uint8Array[] = [];
+  readonly received: number[] = [];
+  readonly receivedPayloads: Uint8Array[] = [];
+  readonly version = 'SSH-2.0-TestServer_1.0';
+  readonly hostKey = crypto.generateKeyPairSync('ed25519').privateKey;
+  readonly signer = createSigner(this.hostKey);
+  private clientVersion = '';
+  private clientKexInit: Uint8Array | null = null;
+  private serverKexInit: Uint8Array | null = null;
+  private sessionId: Uint8Array | null = null;
+  private pendingKeys: { k: Uint8Array; h: Uint8Array; kex: string } | null = null;
+  private negotiatedKex = 'curve25519-sha256';
+  private versionSeen = false;
+  strict = false;
+  /** Handles a payload after authentication; default: forwarding requests succeed. */
+  onConnection: (payload: Uint8Array) => void = (payload) => this.defaultConnection(payload);
+
+  constructor(readonly hooks: ServerHooks = {}) {}
+
+  start(): void {
+    this.out.push(new TextEncoder().encode(`${this.version}\r\n`));
+    for (const p of this.hooks.beforeKexInit ?? []) this.send(p);
+    const init: KexInitMessage = {
+      cookie: crypto.randomBytes(16),
+      kexAlgorithms: ['curve25519-sha256', 'diffie-hellman-group14-sha256', ...(this.hooks.strict ? ['kex-strict-s-v00@openssh.com'] : [])],
+      hostKeyAlgorithms: ['ssh-ed25519'],
+      ciphersClientToServer: ['aes128-gcm@openssh.com', 'aes128-ctr'],
+      ciphersServerToClient: ['aes128-gcm@openssh.com', 'aes128-ctr'],
+      macsClientToServer: ['hmac-sha2-256'],
+      macsServerToClient: ['hmac-sha2-256'],
+      compressionClientToServer: ['none'],
+      compressionServerToClient: ['none'],
+      languagesClientToServer: [],
+      languagesServerToClient: [],
+      firstKexPacketFollows: false,
+      reserved: 0,
+      ...this.hooks.kexInit,
+    };
+    this.serverKexInit = KexInit.encode(init);
+    this.send(this.serverKexInit);
+  }
+
+  send(payload: Uint8Array): void {
+    this.out.push(this.transport.framePayload(payload));
+  }
+
+  /** Sends a raw, already framed byte string (for malformed-packet tests). */
+  sendRaw(bytes: Uint8Array): void {
+    this.out.push(bytes);
+  }
+
+  receive(bytes: Uint8Array): void {
+    this.transport.receive(bytes);
+    if (!this.versionSeen) {
+      const v = this.transport.readVersion();
+      if (!v) return;
+      this.versionSeen = true;
+      this.clientVersion = v.serverVersion;
+    }
+    for (let p = this.transport.readPacket(); p; p = this.transport.readPacket()) this.handle(p);
+  }
+
+  private handle(payload: Uint8Array): void {
+    const id = payload[0]!;
+    this.received.push(id);
+    this.receivedPayloads.push(payload.slice());
+    switch (id) {
+      case MSG.KEXINIT: {
+        this.clientKexInit = payload.slice();
+        const client = KexInit.decode(payload);
+        this.strict = !!this.hooks.strict && client.kexAlgorithms.includes('kex-strict-c-v00@openssh.com');
+        this.negotiatedKex = client.kexAlgorithms.find((k) => k === 'curve25519-sha256' || k === 'diffie-hellman-group14-sha256') ?? '';
+        return;
+      }
+      case 30:
+        return this.replyKex(payload);
+      case MSG.NEWKEYS: {
+        const keys = this.pendingKeys!;
+        this.transport.setOpener(provider.createOpener(this.directionKeys(keys, true)));
+        if (this.strict) this.transport.receiveSequence = 0;
+        return;
+      }
+      case MSG.SERVICE_REQUEST:
+        this.send(new Writer().byte(MSG.SERVICE_ACCEPT).string('ssh-userauth').finish());
+        return;
+      case MSG.USERAUTH_REQUEST: {
+        const r = new Reader(payload, 1);
+        r.utf8();
+        r.utf8();
+        const method = r.utf8();
+        if (method === 'password') {
+          r.boolean();
+          if (r.utf8() === PASSWORD) {
+            this.send(new Uint8Array([MSG.USERAUTH_SUCCESS]));
+            return;
+          }
+        }
+        this.send(new Writer().byte(MSG.USERAUTH_FAILURE).nameList(['password']).boolean(false).finish());
+        return;
+      }
+      default:
+        this.onConnection(payload);
+    }
+  }
+
+  private defaultConnection(payload: Uint8Array): void {
+    if (payload[0] !== MSG.GLOBAL_REQUEST) return;
+    const r = new Reader(payload, 1);
+    const name = r.utf8();
+    const wantReply = r.boolean();
+    if (!wantReply) return;
+    if (name === 'tcpip-forward') {
+      r.utf8();
+      const port = r.uint32();
+      this.send(port === 0 ? new Writer().byte(MSG.REQUEST_SUCCESS).uint32(5555).finish() : new Uint8Array([MSG.REQUEST_SUCCESS]));
+    } else {
+      this.send(new Uint8Array([MSG.REQUEST_FAILURE]));
+    }
+  }
+
+  private replyKex(payload: Uint8Array): void {
+    const r = new Reader(payload, 1);
+    const hostKeyBlob = this.signer.publicKey;
+    const prefix = new Writer(4096)
+      .string(this.clientVersion)
+      .string(this.version)
+      .string(this.clientKexInit!)
+      .string(this.serverKexInit!)
+      .string(hostKeyBlob);
+    let reply: Writer;
+    let k: Uint8Array;
+    if (this.negotiatedKex === 'curve25519-sha256') {
+      const qc = r.string();
+      const agreement = provider.keyAgreement({ kind: 'x25519' });
+      k = agreement.computeSecret(qc);
+      const qs = this.hooks.serverPublic ? this.hooks.serverPublic(agreement.publicValue) : agreement.publicValue;
+      prefix.string(qc).string(qs).mpint(k);
+      reply = new Writer().byte(31).string(hostKeyBlob).string(qs);
+    } else {
+      const e = r.mpint();
+      const agreement = provider.keyAgreement({ kind: 'modp', group: 'group14' });
+      k = agreement.computeSecret(e);
+      const f = this.hooks.dhF ? this.hooks.dhF(agreement.publicValue) : agreement.publicValue;
+      prefix.mpint(e).mpint(f).mpint(k);
+      reply = new Writer().byte(31).string(hostKeyBlob).mpint(f);
+    }
+    const h = provider.hash('sha256', prefix.finish());
+    this.sessionId ??= h;
+    const signature = this.signer.sign('ssh-ed25519', h);
+    reply.string(this.hooks.signature ? this.hooks.signature(signature) : signature);
+    this.send(reply.finish());
+    this.send(new Uint8Array([MSG.NEWKEYS]));
+    this.pendingKeys = { k, h, kex: this.negotiatedKex };
+    this.transport.setSealer(provider.createSealer(this.directionKeys(this.pendingKeys, false)));
+    if (this.strict) this.transport.sendSequence = 0;
+    for (const p of this.hooks.afterNewKeys ?? []) this.send(p);
+  }
+
+  private directionKeys(keys: { k: Uint8Array; h: Uint8Array }, clientToServer: boolean) {
+    const d = (letter: string, n: number) => deriveKey(provider, 'sha256', keys.k, keys.h, letter, this.sessionId!, n);
+    return {
+      cipher: 'aes128-gcm@openssh.com',
+      mac: null,
+      iv: d(clientToServer ? 'A' : 'B', 12),
+      key: d(clientToServer ? 'C' : 'D', 16),
+      macKey: new Uint8Array(0),
+    };
+  }
+}
+
+export function clientOptions(overrides: Partial<ClientOptions> = {}): ClientOptions {
+  return {
+    provider,
+    clientVersion: 'SSH-2.0-revtun_test',
+    acceptServerVersion: (v) => v.startsWith('SSH-2.0-'),
+    algorithms: {
+      kex: ['curve25519-sha256', 'diffie-hellman-group14-sha256'],
+      hostKey: ['ssh-ed25519'],
+      cipher: ['aes128-gcm@openssh.com'],
+      mac: ['hmac-sha2-256'],
+      compression: ['none'],
+    },
+    strictKex: 1,
+    dhGroupBits: 2048,
+    rekeyBytes: 1 << 30,
+    auth: { username: 'u', methods: ['password'], password: PASSWORD, publicKeySignatureAlgorithms: [], repeatMethods: false },
+    verifyHostKey: () => true,
+    channels: { maxWindow: 64 * 1024, maxPacket: 32 * 1024 },
+    keepAliveInterval: 0,
+    keepAliveCountMax: 3,
+    isForwardingKnown: (_address, port) => port === 5555,
+    ...overrides,
+  };
+}
+
+/** A client core and a TestServer joined in memory. */
+export class Pair {
+  readonly client: SshClientCore;
+  readonly events: ClientEvent[] = [];
+  now = 1_000;
+
+  constructor(
+    readonly server: TestServer,
+    options: Partial<ClientOptions> = {},
+  ) {
+    this.client = new SshClientCore(clientOptions(options));
+  }
+
+  start(): this {
+    this.client.start(this.now);
+    this.server.start();
+    return this.run();
+  }
+
+  /** Moves bytes both ways until nothing is left to move. */
+  run(): this {
+    for (let round = 0; round < 1000; round++) {
+      let moved = false;
+      const fromClient = this.client.pollTransmit();
+      if (fromClient) {
+        moved = true;
+        for (const b of fromClient) this.server.receive(b);
+      }
+      const fromServer = this.server.out.splice(0);
+      if (fromServer.length) {
+        moved = true;
+        for (const b of fromServer) this.client.receive(b, this.now);
+      }
+      for (let e = this.client.pollEvent(); e; e = this.client.pollEvent()) this.events.push(e);
+      if (!moved) return this;
+    }
+    throw new Error('pair did not settle');
+  }
+
+  /** The error the client closed with, if it closed. */
+  get closedWith(): SshError | null | undefined {
+    const closed = this.events.find((e) => e.type === 'closed');
+    return closed && closed.type === 'closed' ? closed.error : undefined;
+  }
+
+  has(type: ClientEvent['type']): boolean {
+    return this.events.some((e) => e.type === type);
+  }
+}

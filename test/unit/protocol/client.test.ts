@@ -1,0 +1,240 @@
+// The client core against an in-memory server that misbehaves on purpose: every hostile or
+// out-of-place input must end in a clean close with the documented code, never a crash.
+
+import { describe, expect, it } from 'vitest';
+import { Writer } from '../../../ts/protocol/wire.js';
+import { MSG } from '../../../ts/protocol/messages.js';
+import { Pair, TestServer } from '../../helpers/peer.js';
+
+const ignore = () => new Writer().byte(MSG.IGNORE).string('x').finish();
+
+function authenticated(server = new TestServer(), options = {}) {
+  const pair = new Pair(server, options).start();
+  expect(pair.has('authenticated')).toBe(true);
+  return pair;
+}
+
+function forwardedOpen(sender: number, port = 5555, window = 1 << 20, maxPacket = 32768) {
+  return new Writer()
+    .byte(MSG.CHANNEL_OPEN)
+    .string('forwarded-tcpip')
+    .uint32(sender)
+    .uint32(window)
+    .uint32(maxPacket)
+    .string('127.0.0.1')
+    .uint32(port)
+    .string('10.0.0.9')
+    .uint32(40000)
+    .finish();
+}
+
+describe('handshake', () => {
+  it('reaches authentication with strict kex against the in-memory server', () => {
+    const pair = authenticated(new TestServer({ strict: true }));
+    expect(pair.client.strictKexNegotiated).toBe(true);
+    expect(pair.server.received.slice(0, 3)).toEqual([MSG.KEXINIT, 30, MSG.NEWKEYS]);
+  });
+
+  it('works with diffie-hellman-group14-sha256', () => {
+    const pair = authenticated(new TestServer(), { algorithms: { kex: ['diffie-hellman-group14-sha256'], hostKey: ['ssh-ed25519'], cipher: ['aes128-gcm@openssh.com'], mac: ['hmac-sha2-256'], compression: ['none'] } });
+    expect(pair.client.negotiatedAlgorithms?.kex).toBe('diffie-hellman-group14-sha256');
+  });
+
+  it('a host key the application refuses ends with 1030 before any auth message', () => {
+    const pair = new Pair(new TestServer(), { verifyHostKey: () => false }).start();
+    expect(pair.closedWith?.code).toBe(1030);
+    expect(pair.server.received).not.toContain(MSG.SERVICE_REQUEST);
+    expect(pair.server.received).not.toContain(MSG.USERAUTH_REQUEST);
+  });
+
+  it('a bad host key signature ends with 1031', () => {
+    const pair = new Pair(new TestServer({ signature: (s) => { const c = s.slice(); c[c.length - 1]! ^= 1; return c; } })).start();
+    expect(pair.closedWith?.code).toBe(1031);
+    expect(pair.server.received).not.toContain(MSG.USERAUTH_REQUEST);
+  });
+
+  it('an all-zero curve25519 value ends with 1038', () => {
+    const pair = new Pair(new TestServer({ serverPublic: () => new Uint8Array(32) })).start();
+    expect(pair.closedWith?.code).toBe(1038);
+  });
+
+  it('a DH value of 1 ends with 1034', () => {
+    const pair = new Pair(new TestServer({ dhF: () => new Uint8Array([1]) }), {
+      algorithms: { kex: ['diffie-hellman-group14-sha256'], hostKey: ['ssh-ed25519'], cipher: ['aes128-gcm@openssh.com'], mac: ['hmac-sha2-256'], compression: ['none'] },
+    }).start();
+    expect(pair.closedWith?.code).toBe(1034);
+  });
+
+  it('no common cipher ends with 1003 naming both lists', () => {
+    const pair = new Pair(new TestServer({ kexInit: { ciphersClientToServer: ['aes256-cbc'], ciphersServerToClient: ['aes256-cbc'] } })).start();
+    expect(pair.closedWith?.code).toBe(1003);
+    expect(pair.closedWith?.message).toMatch(/aes256-cbc/);
+  });
+
+  it('strict kex: a packet before KEXINIT ends with 1027', () => {
+    const pair = new Pair(new TestServer({ strict: true, beforeKexInit: [ignore()] })).start();
+    expect(pair.closedWith?.code).toBe(1027);
+    expect(pair.closedWith?.message).toMatch(/first packet/);
+  });
+
+  it('without strict kex the same IGNORE is harmless', () => {
+    authenticated(new TestServer({ beforeKexInit: [ignore()] }), { strictKex: 0 });
+  });
+
+  it('UseStrictKeyExchange=3 refuses a server without strict kex', () => {
+    const pair = new Pair(new TestServer(), { strictKex: 3 }).start();
+    expect(pair.closedWith?.code).toBe(1003);
+  });
+
+  it('a connection-layer message before authentication ends with 1027', () => {
+    const pair = new Pair(new TestServer({ afterNewKeys: [new Writer().byte(MSG.CHANNEL_DATA).uint32(0).string('x').finish()] })).start();
+    expect(pair.closedWith?.code).toBe(1027);
+  });
+
+  it('a wrong password ends with 1032 naming what the server allows', () => {
+    const pair = new Pair(new TestServer(), { auth: { username: 'u', methods: ['password'], password: 'nope', publicKeySignatureAlgorithms: [], repeatMethods: false } }).start();
+    expect(pair.closedWith?.code).toBe(1032);
+    expect(pair.closedWith?.message).toMatch(/still allows: password/);
+  });
+
+  it('the server version line is checked against the pattern (1002)', () => {
+    const pair = new Pair(new TestServer(), { acceptServerVersion: () => false }).start();
+    expect(pair.closedWith?.code).toBe(1002);
+  });
+});
+
+describe('after authentication', () => {
+  it('DISCONNECT from the server surfaces its reason as 1001', () => {
+    const pair = authenticated();
+    pair.server.send(new Writer().byte(MSG.DISCONNECT).uint32(11).string('going down\u0007for maintenance').string('').finish());
+    pair.run();
+    expect(pair.closedWith?.code).toBe(1001);
+    expect(pair.closedWith?.message).toMatch(/going down for maintenance/); // control characters stripped
+  });
+
+  it('an unknown message number is answered with UNIMPLEMENTED and its sequence number', () => {
+    const pair = authenticated();
+    pair.server.send(new Uint8Array([200, 1, 2]));
+    pair.run();
+    expect(pair.closedWith).toBeUndefined();
+    const reply = pair.server.receivedPayloads.at(-1)!;
+    expect(reply[0]).toBe(MSG.UNIMPLEMENTED);
+  });
+
+  it('a global reply with no request outstanding ends with 1027', () => {
+    const pair = authenticated();
+    pair.server.send(new Uint8Array([MSG.REQUEST_SUCCESS]));
+    pair.run();
+    expect(pair.closedWith?.code).toBe(1027);
+  });
+
+  it('trailing bytes in a message end with 1027', () => {
+    const pair = authenticated();
+    pair.server.send(new Writer().byte(MSG.IGNORE).string('x').byte(0).finish());
+    pair.run();
+    expect(pair.closedWith?.code).toBe(1027);
+  });
+
+  it('an open for a port we never forwarded is refused; the connection stays', () => {
+    const pair = authenticated();
+    pair.server.send(forwardedOpen(7, 6666));
+    pair.run();
+    expect(pair.closedWith).toBeUndefined();
+    expect(pair.server.received.at(-1)).toBe(MSG.CHANNEL_OPEN_FAILURE);
+    expect(pair.has('channelOpenRequest')).toBe(false);
+  });
+
+  it('a session channel open is refused as an unknown type', () => {
+    const pair = authenticated();
+    pair.server.send(new Writer().byte(MSG.CHANNEL_OPEN).string('session').uint32(3).uint32(1000).uint32(1000).finish());
+    pair.run();
+    expect(pair.server.received.at(-1)).toBe(MSG.CHANNEL_OPEN_FAILURE);
+  });
+
+  it('data beyond the window we granted ends with 1022', () => {
+    const pair = authenticated();
+    pair.server.send(forwardedOpen(7));
+    pair.run();
+    const open = pair.events.find((e) => e.type === 'channelOpenRequest');
+    expect(open).toBeDefined();
+    pair.client.act(() => pair.client.channels.accept(0));
+    pair.run();
+    expect(pair.server.received.at(-1)).toBe(MSG.CHANNEL_OPEN_CONFIRMATION);
+    // The window is 64 KiB; send two 32 KiB packets (fine) and one more byte (not).
+    for (let i = 0; i < 2; i++) pair.server.send(new Writer().byte(MSG.CHANNEL_DATA).uint32(0).string(new Uint8Array(32 * 1024)).finish());
+    pair.run();
+    expect(pair.closedWith).toBeUndefined();
+    pair.server.send(new Writer().byte(MSG.CHANNEL_DATA).uint32(0).string(new Uint8Array(1)).finish());
+    pair.run();
+    expect(pair.closedWith?.code).toBe(1022);
+  });
+
+  it('a window adjust past 2^32 - 1 ends with 1023', () => {
+    const pair = authenticated();
+    pair.server.send(forwardedOpen(7, 5555, 0xffff0000));
+    pair.run();
+    pair.client.act(() => pair.client.channels.accept(0));
+    pair.server.send(new Writer().byte(MSG.CHANNEL_WINDOW_ADJUST).uint32(0).uint32(0x10000).finish());
+    pair.run();
+    expect(pair.closedWith?.code).toBe(1023);
+  });
+
+  it('data for a channel that does not exist ends with 1021', () => {
+    const pair = authenticated();
+    pair.server.send(new Writer().byte(MSG.CHANNEL_DATA).uint32(42).string('x').finish());
+    pair.run();
+    expect(pair.closedWith?.code).toBe(1021);
+  });
+
+  it('consumed data is returned to the server as window, in half-window steps', () => {
+    const pair = authenticated();
+    pair.server.send(forwardedOpen(7));
+    pair.run();
+    pair.client.act(() => pair.client.channels.accept(0));
+    pair.server.send(new Writer().byte(MSG.CHANNEL_DATA).uint32(0).string(new Uint8Array(20000)).finish());
+    pair.run();
+    pair.client.act(() => pair.client.channels.consume(0, 20000));
+    pair.run();
+    expect(pair.server.received.at(-1)).not.toBe(MSG.CHANNEL_WINDOW_ADJUST); // under half the window
+    pair.server.send(new Writer().byte(MSG.CHANNEL_DATA).uint32(0).string(new Uint8Array(20000)).finish());
+    pair.run();
+    pair.client.act(() => pair.client.channels.consume(0, 20000));
+    pair.run();
+    const adjust = pair.server.receivedPayloads.at(-1)!;
+    expect(adjust[0]).toBe(MSG.CHANNEL_WINDOW_ADJUST);
+    expect(Buffer.from(adjust).readUInt32BE(5)).toBe(40000);
+  });
+
+  it('outgoing data waits for window and is sent as the server grants it', () => {
+    const pair = authenticated();
+    pair.server.send(forwardedOpen(7, 5555, 1000, 600));
+    pair.run();
+    pair.client.act(() => pair.client.channels.accept(0));
+    pair.client.act(() => pair.client.channels.send(0, new Uint8Array(2500)));
+    pair.run();
+    const sizes = () =>
+      pair.server.receivedPayloads.filter((p) => p[0] === MSG.CHANNEL_DATA).map((p) => Buffer.from(p).readUInt32BE(5));
+    expect(sizes()).toEqual([600, 400]);
+    pair.server.send(new Writer().byte(MSG.CHANNEL_WINDOW_ADJUST).uint32(0).uint32(5000).finish());
+    pair.run();
+    expect(sizes()).toEqual([600, 400, 600, 600, 300]);
+  });
+
+  it('a server-initiated re-exchange holds channel data until the new keys are in use', () => {
+    const pair = authenticated();
+    pair.server.send(forwardedOpen(7));
+    pair.run();
+    pair.client.act(() => pair.client.channels.accept(0));
+    pair.run();
+    pair.server.start(); // a fresh KEXINIT from the server
+    const before = pair.server.received.length;
+    // Queue data while only the server's KEXINIT has arrived.
+    pair.client.receive(pair.server.out.splice(0).slice(1).reduce((a, b) => Buffer.concat([a, b]), Buffer.alloc(0)), pair.now);
+    pair.client.act(() => pair.client.channels.send(0, new Uint8Array(100)));
+    pair.run();
+    const sequence = pair.server.received.slice(before);
+    expect(sequence.indexOf(MSG.KEXINIT)).toBeLessThan(sequence.indexOf(MSG.NEWKEYS));
+    expect(sequence.indexOf(MSG.NEWKEYS)).toBeLessThan(sequence.indexOf(MSG.CHANNEL_DATA));
+    expect(pair.closedWith).toBeUndefined();
+  });
+});
