@@ -140,53 +140,30 @@ export function createKexMethod(name: string, ctx: KexContext): KexMethod {
   if (!family) throw new SshError(Code.UnsupportedAlgorithm, `key exchange ${name} is not implemented`, 'local');
   const { provider } = ctx;
   switch (family.kind) {
-    case 'ecdh': {
-      let agreement: KeyAgreement;
-      return {
-        hash: family.hash,
-        start() {
-          agreement = provider.keyAgreement(family.agreement!);
-          return { send: [KexEcdhInit.encode({ clientPublic: agreement.publicValue })] };
-        },
-        handle(payload) {
-          const reply = KexEcdhReply.decode(payload);
-          const sharedSecret = agreement.computeSecret(reply.serverPublic);
-          const h = exchangePrefix(ctx, reply.hostKey)
-            .string(agreement.publicValue)
-            .string(reply.serverPublic)
-            .mpint(sharedSecret)
-            .finish();
-          return {
-            send: [],
-            outcome: {
-              hostKey: reply.hostKey,
-              signature: reply.signature,
-              sharedSecret,
-              exchangeHash: provider.hash(family.hash, h),
-            },
-          };
-        },
-      };
-    }
+    case 'ecdh':
     case 'dh': {
+      // One round: send our value, get the server's value, host key and signature. ECDH and
+      // curve25519 carry the values as strings (RFC 5656 §4), fixed-group DH as mpints (RFC 4253 §8).
+      const ecdh = family.kind === 'ecdh';
       let agreement: KeyAgreement;
       return {
         hash: family.hash,
         start() {
           agreement = provider.keyAgreement(family.agreement!);
-          return { send: [KexDhInit.encode({ e: agreement.publicValue })] };
+          const init = ecdh ? KexEcdhInit.encode({ clientPublic: agreement.publicValue }) : KexDhInit.encode({ e: agreement.publicValue });
+          return { send: [init] };
         },
         handle(payload) {
-          const reply = KexDhReply.decode(payload);
-          const sharedSecret = agreement.computeSecret(reply.f);
-          const h = exchangePrefix(ctx, reply.hostKey)
-            .mpint(agreement.publicValue)
-            .mpint(reply.f)
-            .mpint(sharedSecret)
-            .finish();
+          const reply = ecdh ? KexEcdhReply.decode(payload) : KexDhReply.decode(payload);
+          const serverPublic = 'serverPublic' in reply ? reply.serverPublic : reply.f;
+          const sharedSecret = agreement.computeSecret(serverPublic);
+          const h = exchangePrefix(ctx, reply.hostKey);
+          if (ecdh) h.string(agreement.publicValue).string(serverPublic);
+          else h.mpint(agreement.publicValue).mpint(serverPublic);
+          h.mpint(sharedSecret);
           return {
             send: [],
-            outcome: { hostKey: reply.hostKey, signature: reply.signature, sharedSecret, exchangeHash: provider.hash(family.hash, h) },
+            outcome: { hostKey: reply.hostKey, signature: reply.signature, sharedSecret, exchangeHash: provider.hash(family.hash, h.finish()) },
           };
         },
       };
