@@ -29,6 +29,7 @@ export interface SshdOptions {
   config?: string[];
   usePam?: boolean;
   authorizedKeys?: string[];
+  ecdsaBits?: 256 | 384 | 521;
 }
 
 export function startSshd(options: SshdOptions = {}): Promise<Sshd> {
@@ -38,5 +39,6 @@ export function startSshd(options: SshdOptions = {}): Promise<Sshd> {
     authorizedKeys: options.authorizedKeys ?? [],
     ...(options.config ? { config: options.config } : {}),
     ...(options.usePam ? { usePam: true } : {}),
+    ...(options.ecdsaBits ? { ecdsaBits: options.ecdsaBits } : {}),
   });
 }

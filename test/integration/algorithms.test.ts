@@ -78,6 +78,28 @@ describe('host key algorithms', () => {
   });
 });
 
+describe('ECDSA host keys on larger curves', () => {
+  it.each([384, 521] as const)('ecdsa-sha2-nistp%i', async (bits) => {
+    const server = await startSshd({ ecdsaBits: bits });
+    try {
+      const tunnel = makeTunnel(server);
+      tunnel.config(`SSHPublicKeyAlgorithms=ecdsa-sha2-nistp${bits}`);
+      let seen = '';
+      tunnel.on('sshServerAuthentication', (e) => {
+        seen = e.keyAlgorithm;
+      });
+      await tunnel.sshLogon();
+      const port = await tunnel.requestForwarding('127.0.0.1', 0, '127.0.0.1', echo.port);
+      const data = randomBytes(10_000);
+      expect((await roundTrip(port, data)).equals(data)).toBe(true);
+      expect(seen).toBe(`ecdsa-sha2-nistp${bits}`);
+      await tunnel.sshLogoff();
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
 const CIPHERS = ['aes128-gcm@openssh.com', 'aes256-gcm@openssh.com', 'chacha20-poly1305@openssh.com', 'aes128-ctr', 'aes192-ctr', 'aes256-ctr'];
 const MACS = ['hmac-sha2-256', 'hmac-sha2-512', 'hmac-sha1', 'hmac-sha2-256-etm@openssh.com', 'hmac-sha2-512-etm@openssh.com'];
 

@@ -49,6 +49,8 @@ export interface LoopbackSshdOptions {
   /** Extra sshd_config lines. */
   config?: string[];
   usePam?: boolean;
+  /** Size of the ECDSA host key (256 by default). */
+  ecdsaBits?: 256 | 384 | 521;
 }
 
 export interface LoopbackSshd {
@@ -67,7 +69,7 @@ export async function startLoopbackSshd(options: LoopbackSshdOptions): Promise<L
   chmodSync(dir, 0o755);
   const hostKeys = {
     ed25519: generateKey(dir, 'host_ed25519', 'ed25519'),
-    ecdsa: generateKey(dir, 'host_ecdsa', 'ecdsa', { bits: 256 }),
+    ecdsa: generateKey(dir, 'host_ecdsa', 'ecdsa', { bits: options.ecdsaBits ?? 256 }),
     rsa: generateKey(dir, 'host_rsa', 'rsa', { bits: 2048 }),
   };
   const authDir = join(dir, 'authorized_keys');

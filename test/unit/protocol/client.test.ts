@@ -238,3 +238,40 @@ describe('after authentication', () => {
     expect(pair.closedWith).toBeUndefined();
   });
 });
+
+describe('keep-alive (virtual clock)', () => {
+  it('probes after the interval; answered probes keep the connection', () => {
+    const pair = authenticated(new TestServer(), { keepAliveInterval: 10, keepAliveCountMax: 2 });
+    const due = pair.client.nextTimeout()!;
+    expect(due).toBe(pair.now + 10_000);
+    for (let i = 1; i <= 5; i++) {
+      pair.now = due + i * 10_000;
+      pair.client.handleTimeout(pair.now);
+      pair.run();
+    }
+    const probes = pair.server.receivedPayloads.filter((p) => p[0] === MSG.GLOBAL_REQUEST && Buffer.from(p).includes('keepalive@openssh.com'));
+    expect(probes.length).toBe(5);
+    expect(pair.closedWith).toBeUndefined();
+  });
+
+  it('closes with 1039 after SSHKeepAliveCountMax unanswered probes', () => {
+    const server = new TestServer();
+    const pair = authenticated(server, { keepAliveInterval: 10, keepAliveCountMax: 2 });
+    server.onConnection = () => undefined; // never answers
+    for (let i = 0; i < 3 && !pair.closedWith; i++) {
+      pair.now = pair.client.nextTimeout()!;
+      pair.client.handleTimeout(pair.now);
+      pair.run();
+    }
+    expect(pair.closedWith?.code).toBe(1039);
+    expect(pair.server.received.at(-1)).toBe(MSG.DISCONNECT);
+  });
+
+  it('does nothing before the deadline', () => {
+    const pair = authenticated(new TestServer(), { keepAliveInterval: 10, keepAliveCountMax: 2 });
+    const before = pair.server.received.length;
+    pair.client.handleTimeout(pair.client.nextTimeout()! - 1);
+    pair.run();
+    expect(pair.server.received.length).toBe(before);
+  });
+});

@@ -1,0 +1,203 @@
+// The SSHReverseTunnel class around the protocol: connection errors and their codes,
+// method timeouts, a hostile server on a raw socket, configuration handling, logoff with
+// channels open, and secrets kept out of every log level.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as net from 'node:net';
+import { startSshd, freePort, TEST_PASSWORD, type Sshd } from '../helpers/sshd.js';
+import { makeTunnel } from '../helpers/tunnel.js';
+import { connect, echoServer, listen } from '../helpers/streams.js';
+import { SSHReverseTunnel, SshError } from '../../ts/index.js';
+
+let sshd: Sshd;
+let echo: Awaited<ReturnType<typeof echoServer>>;
+beforeAll(async () => {
+  sshd = await startSshd();
+  echo = await echoServer();
+});
+afterAll(async () => {
+  await echo?.close();
+  await sshd?.stop();
+});
+
+async function failure(promise: Promise<unknown>): Promise<SshError> {
+  const error = await promise.then(() => null, (e: unknown) => e);
+  expect(error).toBeInstanceOf(SshError);
+  return error as SshError;
+}
+
+/** A fake SSH server that sends `script` after the client's version line arrives. */
+async function hostileServer(script: (socket: net.Socket) => void) {
+  return listen((socket) => {
+    socket.on('error', () => undefined);
+    script(socket);
+  });
+}
+
+function clientFor(port: number): SSHReverseTunnel {
+  const t = new SSHReverseTunnel();
+  t.sshHost = '127.0.0.1';
+  t.sshPort = port;
+  t.sshUser = 'someone';
+  t.sshPassword = 'secret';
+  t.timeout = 10;
+  return t;
+}
+
+describe('connecting', () => {
+  it('a refused connection fails with 10061 and fires connected with that code', async () => {
+    const t = clientFor(await freePort());
+    const connected: number[] = [];
+    t.on('connected', (e) => connected.push(e.statusCode));
+    expect((await failure(t.sshLogon())).code).toBe(10061);
+    expect(connected).toEqual([10061]);
+  });
+
+  it('a server that never speaks fails the logon with 301 after timeout', async () => {
+    const silent = await listen(() => undefined);
+    const t = clientFor(silent.port);
+    t.timeout = 1;
+    expect((await failure(t.sshLogon())).code).toBe(301);
+    expect(t.connected).toBe(false);
+    await silent.close();
+  });
+
+  it('refuses bad options before touching the network', async () => {
+    const t = clientFor(22);
+    t.sshPort = 70000;
+    expect((await failure(t.sshLogon())).code).toBe(10022);
+    const u = clientFor(22);
+    u.sshHost = '';
+    expect((await failure(u.sshLogon())).code).toBe(102);
+  });
+
+  it('methods that need a connection fail with 212 before logon', async () => {
+    const t = clientFor(22);
+    expect(() => t.config('SSHKeyRenegotiate')).toThrow(expect.objectContaining({ code: 212 }));
+    expect((await failure(t.requestForwarding('', 0))).code).toBe(212);
+    expect((await failure(t.sendChannelData(0, 'x'))).code).toBe(212);
+  });
+
+  it('a second sshLogon while connected fails with 104', async () => {
+    const t = makeTunnel(sshd);
+    await t.sshLogon();
+    expect((await failure(t.sshLogon())).code).toBe(104);
+    await t.sshLogoff();
+  });
+});
+
+describe('a hostile server', () => {
+  it('garbage after the version line: 1015, connection closed, no crash', async () => {
+    const server = await hostileServer((s) => {
+      s.write('SSH-2.0-Evil\r\n');
+      s.write(Buffer.from('ffffffff' + '00'.repeat(60), 'hex'));
+    });
+    const t = clientFor(server.port);
+    const disconnected: number[] = [];
+    t.on('disconnected', (e) => disconnected.push(e.statusCode));
+    expect((await failure(t.sshLogon())).code).toBe(1015);
+    expect(t.connected).toBe(false);
+    await server.close();
+  });
+
+  it('an endless banner before the version: 1002', async () => {
+    const server = await hostileServer((s) => {
+      const line = Buffer.from('la la la la la la la la la la la la\r\n'.repeat(100));
+      const flood = () => {
+        while (!s.destroyed && s.write(line));
+        if (!s.destroyed) s.once('drain', flood);
+      };
+      flood();
+    });
+    const t = clientFor(server.port);
+    expect((await failure(t.sshLogon())).code).toBe(1002);
+    await server.close();
+  });
+
+  it('an SSH-1 server: 1002', async () => {
+    const server = await hostileServer((s) => s.write('SSH-1.5-Ancient\r\n'));
+    const t = clientFor(server.port);
+    expect((await failure(t.sshLogon())).code).toBe(1002);
+    await server.close();
+  });
+
+  it('a server that drops the connection mid-handshake: 1120', async () => {
+    const server = await hostileServer((s) => s.end('SSH-2.0-Quitter\r\n'));
+    const t = clientFor(server.port);
+    expect((await failure(t.sshLogon())).code).toBe(1120);
+    await server.close();
+  });
+});
+
+describe('config', () => {
+  it('reads defaults, sets values, and parses booleans and numbers', () => {
+    const t = new SSHReverseTunnel();
+    expect(t.config('MaxWindowSize')).toBe('2097152');
+    expect(t.config('ssHacceptanyserverhostkey')).toBe('False');
+    t.config('SSHAcceptAnyServerHostKey=yes');
+    expect(t.config('SSHAcceptAnyServerHostKey')).toBe('True');
+    t.config('MaxPacketSize=0x4000');
+    expect(t.config('MaxPacketSize')).toBe('16384');
+    expect(t.config('ClientSSHVersionString')).toMatch(/^SSH-2\.0-revtun/);
+    expect(t.config('BuildInfo')).toMatch(/crypto provider: node/);
+  });
+
+  it('rejects bad values, unknown and read-only names, and settings not implemented yet, with 10022', () => {
+    const t = new SSHReverseTunnel();
+    for (const bad of ['MaxWindowSize=lots', 'LogLevel=9', 'UseStrictKeyExchange=4', 'SSHFingerprintHashAlgorithm=CRC32', 'NoSuchThing=1', 'ForwardedPort=5', 'AutoReconnect=1', 'TcpNoDelay=maybe']) {
+      expect(() => t.config(bad), bad).toThrow(expect.objectContaining({ code: 10022 }));
+    }
+  });
+
+  it('reset() restores defaults', () => {
+    const t = new SSHReverseTunnel();
+    t.sshHost = 'example.com';
+    t.timeout = 5;
+    t.config('LogLevel=3');
+    t.reset();
+    expect(t.sshHost).toBe('');
+    expect(t.timeout).toBe(60);
+    expect(t.config('LogLevel')).toBe('1');
+  });
+
+  it('an algorithm list with nothing usable is refused at logon with 1005', async () => {
+    const t = makeTunnel(sshd);
+    t.sshEncryptionAlgorithms = 'rot13,des-ecb';
+    expect((await failure(t.sshLogon())).code).toBe(1005);
+  });
+});
+
+describe('logoff', () => {
+  it('closes open channels first, then fires disconnected with code 0', async () => {
+    const t = makeTunnel(sshd);
+    await t.sshLogon();
+    const port = await t.requestForwarding('127.0.0.1', 0, '127.0.0.1', echo.port);
+    const client = await connect(port);
+    client.on('error', () => undefined);
+    const opened = new Promise<void>((resolve) => t.on('sshChannelOpened', () => resolve()));
+    client.write('x');
+    await opened;
+    expect(t.sshChannelCount).toBe(1);
+    const order: string[] = [];
+    t.on('sshChannelClosed', () => order.push('channel closed'));
+    t.on('disconnected', (e) => order.push(`disconnected ${e.statusCode}`));
+    await t.sshLogoff();
+    expect(order).toEqual(['channel closed', 'disconnected 0']);
+    expect(t.connected).toBe(false);
+    client.destroy();
+  });
+});
+
+describe('secrets', () => {
+  it('the password never appears in log messages, even at LogLevel 3', async () => {
+    const t = makeTunnel(sshd);
+    t.config('LogLevel=3');
+    const lines: string[] = [];
+    t.on('log', (e) => lines.push(e.message));
+    t.on('sshStatus', (e) => lines.push(e.message));
+    await t.sshLogon();
+    await t.sshLogoff();
+    expect(lines.length).toBeGreaterThan(20);
+    expect(lines.join('\n')).not.toContain(TEST_PASSWORD);
+  });
+});
