@@ -98,6 +98,9 @@ export interface ConnectionHooks {
   isForwardingKnown(address: string, port: number): boolean;
 }
 
+/** Opens beyond this many live channels are refused, so a hostile server cannot exhaust us. */
+export const MAX_CHANNELS = 4096;
+
 /** Above this many queued outgoing bytes on a channel, the application should pause its source. */
 export const CHANNEL_HIGH_WATER = 1024 * 1024;
 
@@ -248,6 +251,10 @@ export class ConnectionLayer {
     const info = ForwardedTcpipData.decode(open.data);
     if (!this.hooks.isForwardingKnown(info.connectedAddress, info.connectedPort)) {
       reject(ChannelOpenFailureReason.AdministrativelyProhibited, 'no such forwarding was requested');
+      return;
+    }
+    if (this.channels.size >= MAX_CHANNELS) {
+      reject(ChannelOpenFailureReason.ResourceShortage, `too many open channels (${MAX_CHANNELS})`);
       return;
     }
     if (open.maxPacket < 64) {

@@ -399,8 +399,10 @@ export class SshClientCore {
       return;
     }
     if (id === MSG.UNIMPLEMENTED) {
+      // As OpenSSH does: note it and carry on; a request that needed an answer times out.
       const u = Unimplemented.decode(payload);
-      throw new SshError(Code.Unimplemented, `server did not implement our packet ${u.sequence}`, 'peer');
+      this.log(1, `server did not implement our packet ${u.sequence}`);
+      return;
     }
     if (id === MSG.KEXINIT) return this.onKexInit(payload, sequence);
     if (id === MSG.NEWKEYS) return this.onNewKeys(payload);

@@ -275,3 +275,25 @@ describe('keep-alive (virtual clock)', () => {
     expect(pair.server.received.length).toBe(before);
   });
 });
+
+describe('limits', () => {
+  it('refuses channel opens beyond MAX_CHANNELS with resource shortage; the connection stays', async () => {
+    const { MAX_CHANNELS } = await import('../../../ts/protocol/channels.js');
+    const pair = authenticated();
+    for (let i = 0; i < MAX_CHANNELS + 1; i++) pair.server.send(forwardedOpen(i));
+    pair.run();
+    const failures = pair.server.receivedPayloads.filter((p) => p[0] === MSG.CHANNEL_OPEN_FAILURE);
+    expect(failures).toHaveLength(1);
+    expect(Buffer.from(failures[0]!).readUInt32BE(5)).toBe(4); // SSH_OPEN_RESOURCE_SHORTAGE
+    expect(pair.events.filter((e) => e.type === 'channelOpenRequest')).toHaveLength(MAX_CHANNELS);
+    expect(pair.closedWith).toBeUndefined();
+  });
+
+  it('UNIMPLEMENTED from the server is logged, not fatal', () => {
+    const pair = authenticated();
+    pair.server.send(new Writer().byte(MSG.UNIMPLEMENTED).uint32(7).finish());
+    pair.run();
+    expect(pair.closedWith).toBeUndefined();
+    expect(pair.events.some((e) => e.type === 'log' && e.message.includes('did not implement our packet 7'))).toBe(true);
+  });
+});
