@@ -109,6 +109,7 @@ export class SshClientCore {
   private missedKeepAlives = 0;
   private lastReceive = 0;
   private transmitBlocked = false;
+  private disconnectSent = false;
 
   constructor(private readonly options: ClientOptions) {
     this.transport = new PacketTransport((n) => options.provider.randomBytes(n), options.acceptServerVersion);
@@ -132,7 +133,7 @@ export class SshClientCore {
   }
 
   receive(bytes: Uint8Array, now: number): void {
-    if (this.closed) return;
+    if (this.closed || this.disconnectSent) return;
     this.now = now;
     this.lastReceive = now;
     this.transport.receive(bytes);
@@ -237,15 +238,26 @@ export class SshClientCore {
   }
 
   /** Sends DISCONNECT and closes. */
-  disconnect(reason: number = DisconnectReason.ByApplication, description = 'closed by the application'): void {
-    if (this.closed) return;
+  /**
+   * Sends DISCONNECT. Normally the connection counts as closed at once; with
+   * `waitForServer` it stays open (input is ignored) until the server closes the socket.
+   */
+  disconnect(reason: number = DisconnectReason.ByApplication, description = 'closed by the application', waitForServer = false): void {
+    if (this.closed || this.disconnectSent) return;
     this.sendNow(Disconnect.encode({ reason, description: new TextEncoder().encode(description), language: new Uint8Array(0) }));
-    this.close(null, false);
+    this.disconnectSent = true;
+    if (waitForServer) this.log(2, 'sent DISCONNECT; waiting for the server to close the connection');
+    else this.close(null, false);
   }
 
   /** Marks the connection gone (the socket closed under us). */
   transportClosed(error: SshError | null): void {
     if (this.closed) return;
+    if (this.disconnectSent) {
+      this.log(2, 'the server closed the connection');
+      this.close(null, true);
+      return;
+    }
     this.close(error ?? new SshError(Code.ConnectionDropped, 'the server closed the connection', 'peer'), true);
   }
 

@@ -35,6 +35,7 @@ export interface OpenedReverseTunnel {
   /** The port the server listens on (the allocated one when remote.port was 0). */
   port: number;
   tunnel: SSHReverseTunnel;
+  /** Cancels the forwarding (the server has stopped listening once this resolves) and logs off. */
   close(): Promise<void>;
 }
 
@@ -56,13 +57,13 @@ export async function openReverseTunnel(options: OpenReverseTunnelOptions): Prom
   for (const setting of options.config ?? []) tunnel.config(setting);
   await tunnel.sshLogon();
   try {
-    const port = await tunnel.requestForwarding(
-      options.remote.address ?? 'localhost',
-      options.remote.port,
-      options.local.host ?? 'localhost',
-      options.local.port,
-    );
-    return { port, tunnel, close: () => tunnel.sshLogoff() };
+    const address = options.remote.address ?? 'localhost';
+    const port = await tunnel.requestForwarding(address, options.remote.port, options.local.host ?? 'localhost', options.local.port);
+    const close = async () => {
+      if (tunnel.connected) await tunnel.cancelForwarding(address, port).catch(() => undefined);
+      await tunnel.sshLogoff();
+    };
+    return { port, tunnel, close };
   } catch (error) {
     await tunnel.sshLogoff();
     throw error;

@@ -287,8 +287,9 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     if (!core.isClosed) {
       const closed = this.waitForClose();
       if (this.setting<boolean>('WaitForServerDisconnect')) {
-        this.act(() => core.disconnect(DisconnectReason.ByApplication, 'logged off'));
-        await Promise.race([closed, delay(this.timeout * 1000)]);
+        this.act(() => core.disconnect(DisconnectReason.ByApplication, 'logged off', true));
+        if (this.timeout > 0) await Promise.race([closed, delay(this.timeout * 1000)]);
+        else await closed;
       } else {
         core.disconnect(DisconnectReason.ByApplication, 'logged off');
         this.driver?.flush();

@@ -1,0 +1,100 @@
+// The short-path helper and the binding options, against a real OpenSSH sshd.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { generateKey, startSshd, TEST_USER, type Sshd } from '../helpers/sshd.js';
+import { makeTunnel } from '../helpers/tunnel.js';
+import { listen, roundTrip, roundTripOrReset } from '../helpers/streams.js';
+import { openReverseTunnel } from '../../ts/index.js';
+
+const key = generateKey(mkdtempSync(join(tmpdir(), 'revtun-api-')), 'id', 'ed25519');
+let sshd: Sshd;
+beforeAll(async () => {
+  sshd = await startSshd({ authorizedKeys: [key.publicLine] });
+});
+afterAll(async () => {
+  await sshd?.stop();
+});
+
+describe('openReverseTunnel', () => {
+  it('logs on with a key, forwards to a local service, and closes', async () => {
+    const service = await listen((s) => s.end('hello from behind the NAT'));
+    const tunnel = await openReverseTunnel({
+      host: sshd.host,
+      port: sshd.port,
+      username: TEST_USER,
+      privateKey: key.privatePath,
+      hostKey: sshd.hostKeys.ed25519,
+      remote: { address: '127.0.0.1', port: 0 },
+      local: { host: '127.0.0.1', port: service.port },
+    });
+    expect(tunnel.port).toBeGreaterThan(0);
+    expect((await roundTrip(tunnel.port, Buffer.alloc(0))).toString()).toBe('hello from behind the NAT');
+    await tunnel.close();
+    expect(tunnel.tunnel.connected).toBe(false);
+    // close() cancelled the forwarding before logging off, so the listener is already gone.
+    expect(await roundTripOrReset(tunnel.port, Buffer.alloc(0)).catch((e: NodeJS.ErrnoException) => e.code)).toBe('ECONNREFUSED');
+    await service.close();
+  });
+
+  it('refuses an untrusted server with 1030 and leaves nothing open', async () => {
+    const stranger = generateKey(mkdtempSync(join(tmpdir(), 'revtun-api-')), 'other', 'ed25519');
+    await expect(
+      openReverseTunnel({
+        host: sshd.host,
+        port: sshd.port,
+        username: TEST_USER,
+        privateKey: key.privateText,
+        hostKey: stranger.publicLine,
+        remote: { port: 0 },
+        local: { port: 1 },
+      }),
+    ).rejects.toMatchObject({ code: 1030 });
+  });
+});
+
+describe('binding', () => {
+  it('localHost picks the source address of the SSH connection', async () => {
+    const tunnel = makeTunnel(sshd);
+    tunnel.localHost = '127.0.0.3';
+    await tunnel.sshLogon();
+    expect(tunnel.localHost).toBe('127.0.0.3');
+    expect(tunnel.localPort).toBeGreaterThan(0);
+    await tunnel.sshLogoff();
+    expect(sshd.log()).toMatch(/from 127\.0\.0\.3 port \d+/);
+  });
+
+  it('ForwardingLocalHost picks the source address of connections to the target', async () => {
+    let seen = '';
+    const target = await listen((s) => {
+      seen = s.remoteAddress ?? '';
+      s.end('ok');
+    });
+    const tunnel = makeTunnel(sshd, { config: ['ForwardingLocalHost=127.0.0.2'] });
+    await tunnel.sshLogon();
+    const port = await tunnel.requestForwarding('127.0.0.1', 0, '127.0.0.1', target.port);
+    expect((await roundTrip(port, Buffer.alloc(0))).toString()).toBe('ok');
+    expect(seen).toBe('127.0.0.2');
+    await tunnel.sshLogoff();
+    await target.close();
+  });
+
+  it('WaitForServerDisconnect leaves the close to the server', async () => {
+    const tunnel = makeTunnel(sshd, { config: ['WaitForServerDisconnect=True', 'LogLevel=2'] });
+    await tunnel.sshLogon();
+    const seen: string[] = [];
+    tunnel.on('log', (e) => {
+      if (/DISCONNECT|server closed/.test(e.message)) seen.push(e.message);
+    });
+    tunnel.on('disconnected', (e) => seen.push(`disconnected ${e.statusCode}`));
+    await tunnel.sshLogoff();
+    expect(tunnel.connected).toBe(false);
+    expect(seen).toEqual([
+      'sent DISCONNECT; waiting for the server to close the connection',
+      'the server closed the connection',
+      'disconnected 0',
+    ]);
+  });
+});
