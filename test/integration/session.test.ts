@@ -188,6 +188,42 @@ describe('logoff', () => {
   });
 });
 
+describe('sendChannelData backpressure', () => {
+  it('with timeout 0, a channel whose reader stalls fails with 1130 instead of queueing without bound', async () => {
+    const t = makeTunnel(sshd);
+    await t.sshLogon();
+    const port = await t.requestForwarding('127.0.0.1', 0, '', 0);
+    const opened = new Promise<number>((resolve) => t.on('sshChannelOpened', (e) => resolve(e.channelId)));
+    const client = await connect(port);
+    client.pause(); // never reads
+    const channel = await opened;
+    t.timeout = 0;
+    const chunk = Buffer.alloc(256 * 1024, 7);
+    let pushed = 0;
+    let error: unknown = null;
+    while (pushed < 512 * 1024 * 1024) {
+      try {
+        await t.sendChannelData(channel, chunk);
+        pushed += chunk.length;
+      } catch (e) {
+        error = e;
+        break;
+      }
+    }
+    expect(error).toBeInstanceOf(SshError);
+    expect((error as SshError).code).toBe(1130);
+    // What revtun itself holds stays near the channel's high-water mark.
+    expect(t.sshChannels[0]!.bufferedBytes).toBeLessThanOrEqual(2 * 1024 * 1024);
+    const ready = new Promise<void>((resolve) => t.on('sshChannelReadyToSend', () => resolve()));
+    client.resume();
+    await ready;
+    await t.sendChannelData(channel, chunk);
+    client.destroy();
+    t.timeout = 10;
+    await t.sshLogoff();
+  });
+});
+
 describe('secrets', () => {
   it('the password never appears in log messages, even at LogLevel 3', async () => {
     const t = makeTunnel(sshd);

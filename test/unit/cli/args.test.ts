@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import { parseArgs, parseRemoteForward, UsageError } from '../../../ts/cli/args.js';
+
+describe('-R specs', () => {
+  it.each([
+    ['8080:localhost:3000', { bindAddress: 'localhost', port: 8080, host: 'localhost', hostPort: 3000 }],
+    ['0.0.0.0:0:127.0.0.1:22', { bindAddress: '0.0.0.0', port: 0, host: '127.0.0.1', hostPort: 22 }],
+    ['*:80:web:8080', { bindAddress: '', port: 80, host: 'web', hostPort: 8080 }],
+    [':80:web:8080', { bindAddress: '', port: 80, host: 'web', hostPort: 8080 }],
+    ['[::1]:8080:[fe80::1]:3000', { bindAddress: '::1', port: 8080, host: 'fe80::1', hostPort: 3000 }],
+  ])('%s', (spec, expected) => {
+    expect(parseRemoteForward(spec)).toEqual(expected);
+  });
+
+  it.each(['8080', '8080:host', 'a:b:c:d:e', '70000:h:1', '80:h:0', '80::3000'])('rejects %s', (spec) => {
+    expect(() => parseRemoteForward(spec)).toThrow(UsageError);
+  });
+});
+
+describe('command lines', () => {
+  it('parses a typical ssh -N -R line with bundled flags', () => {
+    const a = parseArgs(['-Nvv', '-p2222', '-i', 'key', '-o', 'ServerAliveInterval=30', '-o', 'StrictHostKeyChecking accept-new', '-R', '0:localhost:3000', 'deploy@gw.example.com']);
+    expect(a).toMatchObject({ host: 'gw.example.com', user: 'deploy', port: 2222, identityFiles: ['key'], verbosity: 2 });
+    expect(a.options.get('serveraliveinterval')).toBe('30');
+    expect(a.options.get('stricthostkeychecking')).toBe('accept-new');
+    expect(a.forwards).toHaveLength(1);
+  });
+
+  it('takes ssh:// destinations and -o Port / User, with flags winning as in ssh', () => {
+    expect(parseArgs(['-R', '1:h:2', 'ssh://alice@[::1]:2200'])).toMatchObject({ host: '::1', user: 'alice', port: 2200 });
+    expect(parseArgs(['-o', 'Port=2300', '-o', 'User=bob', '-R', '1:h:2', 'host'])).toMatchObject({ port: 2300, user: 'bob' });
+    expect(parseArgs(['-l', 'carol', '-o', 'User=bob', '-R', '1:h:2', 'host']).user).toBe('carol');
+  });
+
+  it('the first -o value for a name wins, as in ssh', () => {
+    expect(parseArgs(['-o', 'Ciphers=a', '-o', 'ciphers=b', '-R', '1:h:2', 'h']).options.get('ciphers')).toBe('a');
+  });
+
+  it.each([
+    [[], /missing destination/],
+    [['host'], /no -R forwarding/],
+    [['-R', '1:h:2', 'host', 'uptime'], /runs no remote command/],
+    [['-X', '-R', '1:h:2', 'host'], /unknown option -- X/],
+    [['-p'], /requires an argument/],
+    [['-p', '0', '-R', '1:h:2', 'h'], /Bad port/],
+    [['-o', 'Ciphers', '-R', '1:h:2', 'h'], /needs a value/],
+  ])('rejects %j', (argv, message) => {
+    expect(() => parseArgs(argv as string[])).toThrow(message);
+  });
+});

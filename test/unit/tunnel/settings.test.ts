@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import { canonicalSettingName, matchesVersionPattern, parseBool, parseSettingValue } from '../../../ts/tunnel/settings.js';
+import { matchesPromptPattern } from '../../../ts/protocol/auth.js';
+
+describe('settings', () => {
+  it('finds documented names case-insensitively and refuses ones not implemented', () => {
+    expect(canonicalSettingName('maxwindowsize')).toBe('MaxWindowSize');
+    expect(canonicalSettingName('NoSuchSetting')).toBeUndefined();
+    expect(() => canonicalSettingName('AutoReconnect')).toThrow(/not implemented/);
+    expect(() => canonicalSettingName('ChannelDataEOL[3]')).toThrow(/not implemented/);
+  });
+
+  it('parses booleans the documented ways', () => {
+    for (const t of ['True', 'yes', '1', 'ON']) expect(parseBool(t)).toBe(true);
+    for (const f of ['false', 'No', '0']) expect(parseBool(f)).toBe(false);
+    expect(() => parseBool('perhaps')).toThrow();
+  });
+
+  it('checks ranges and accepts hex integers', () => {
+    expect(parseSettingValue('PreferredDHGroupBits', '4096')).toBe(4096);
+    expect(() => parseSettingValue('PreferredDHGroupBits', '1024')).toThrow(/outside/);
+    expect(parseSettingValue('KeyRenegotiationThreshold', '0x100000')).toBe(1048576);
+  });
+
+  it('matches SSHVersionPattern globs', () => {
+    const patterns = '*SSH-1.99-*,*SSH-2.0-*';
+    expect(matchesVersionPattern(patterns, 'SSH-2.0-OpenSSH_9.2')).toBe(true);
+    expect(matchesVersionPattern(patterns, 'SSH-1.99-Old')).toBe(true);
+    expect(matchesVersionPattern(patterns, 'SSH-1.5-Older')).toBe(false);
+  });
+});
+
+describe('PasswordPrompt patterns', () => {
+  it.each([
+    ['*assword*', 'Password: ', true],
+    ['C*t', 'Coast', true],
+    ['C?t', 'Cat', true],
+    ['C?t', 'Coat', false],
+    ['[a-c]x', 'bx', true],
+    ['[a-c]x', 'dx', false],
+    ['[0-9,a-d,f]1', 'f1', true],
+    ['[[]Something].txt', '[Something].txt', true],
+    ['\\*literal', '*literal', true],
+    ['\\*literal', 'xliteral', false],
+  ])('%s vs %j -> %s', (pattern, text, expected) => {
+    expect(matchesPromptPattern(pattern, text)).toBe(expected);
+  });
+});
