@@ -168,6 +168,16 @@ describe('revtun CLI', () => {
     await busy.close();
   });
 
+  it('SIGINT during logon abandons the attempt with status 130', async () => {
+    const silent = await listen(() => undefined);
+    const known = knownHostsFile('kh-silent', []);
+    const run = revtun([...baseArgs(known), '-v', '-p', String(silent.port), '-R', `0:127.0.0.1:${echo.port}`, `${TEST_USER}@127.0.0.1`]);
+    await run.waitFor(/starting key exchange/);
+    run.child.kill('SIGINT');
+    expect(await run.exit).toBe(130);
+    await silent.close();
+  });
+
   it('rejects a malformed command line with usage and status 255', async () => {
     const run = revtun(['-R', 'nonsense', 'host']);
     expect(await run.exit).toBe(255);

@@ -231,7 +231,24 @@ async function run(argv: string[]): Promise<number> {
     return 255;
   }
 
+  // Signals are handled from the start: before logon they abandon the attempt, afterwards
+  // they cancel the forwardings and log off.
   let stopping = false;
+  let loggedOn = false;
+  const active: { address: string; port: number }[] = [];
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    if (!loggedOn) {
+      tunnel.reset();
+      process.exit(130);
+    }
+    for (const fwd of active) await tunnel.cancelForwarding(fwd.address, fwd.port).catch(() => undefined);
+    await tunnel.sshLogoff().catch(() => undefined);
+  };
+  process.once('SIGINT', () => void stop());
+  process.once('SIGTERM', () => void stop());
+
   let lost: SshError | null = null;
   const finished = new Promise<void>((resolve) => {
     tunnel.on('disconnected', (e) => {
@@ -247,10 +264,10 @@ async function run(argv: string[]): Promise<number> {
     process.stderr.write(`revtun: ${hostKeyProblem || e.message}${e.code ? ` (error ${e.code})` : ''}\n`);
     return 255;
   }
+  loggedOn = true;
   log(args, `Authenticated to ${args.host} ([${tunnel.sshHost}]:${port}).`);
 
   const exitOnForwardFailure = yesNo(args.options.get('exitonforwardfailure'), false);
-  const active: { address: string; port: number }[] = [];
   for (const fwd of args.forwards) {
     try {
       const bound = await tunnel.requestForwarding(fwd.bindAddress, fwd.port, fwd.host, fwd.hostPort);
@@ -267,14 +284,6 @@ async function run(argv: string[]): Promise<number> {
     }
   }
 
-  const stop = async () => {
-    if (stopping) return;
-    stopping = true;
-    for (const fwd of active) await tunnel.cancelForwarding(fwd.address, fwd.port).catch(() => undefined);
-    await tunnel.sshLogoff().catch(() => undefined);
-  };
-  process.once('SIGINT', () => void stop());
-  process.once('SIGTERM', () => void stop());
   await finished;
   if (lost) {
     process.stderr.write(`revtun: connection to ${args.host} lost: ${(lost as SshError).message}\n`);

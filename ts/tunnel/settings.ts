@@ -4,6 +4,9 @@
 // tunnel from live state.
 
 import { SshError, Code } from '../protocol/errors.js';
+import { KEX_METHODS } from '../protocol/kex.js';
+import type { AlgorithmLists } from '../protocol/client.js';
+import type { CryptoProvider } from '../crypto/provider.js';
 
 export const DEFAULT_KEX = [
   'curve25519-sha256',
@@ -205,4 +208,31 @@ export function matchesVersionPattern(patterns: string, version: string): boolea
     const re = '^' + p.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.') + '$';
     return new RegExp(re).test(version);
   });
+}
+
+const HOST_KEY_ALGORITHMS = new Set(['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-256', 'rsa-sha2-512', 'ssh-rsa']);
+
+/**
+ * The negotiation lists from the user's comma-separated settings, keeping only what the
+ * provider and the protocol implement. A list left empty is error 1005.
+ */
+export function algorithmLists(
+  provider: CryptoProvider,
+  lists: { kex: string; hostKey: string; cipher: string; mac: string; compression: string },
+): AlgorithmLists {
+  const usable = (text: string, have: (name: string) => boolean, what: string) => {
+    const names = splitList(text);
+    const kept = names.filter(have);
+    if (kept.length === 0) {
+      throw new SshError(Code.UnsupportedAlgorithm, `none of the ${what} algorithms (${names.join(',')}) is supported`, 'local');
+    }
+    return kept;
+  };
+  return {
+    kex: usable(lists.kex, (n) => n in KEX_METHODS, 'key exchange'),
+    hostKey: usable(lists.hostKey, (n) => HOST_KEY_ALGORITHMS.has(n), 'host key'),
+    cipher: usable(lists.cipher, (n) => provider.ciphers.has(n), 'encryption'),
+    mac: usable(lists.mac, (n) => provider.macs.has(n), 'MAC'),
+    compression: usable(lists.compression || 'none', (n) => n === 'none', 'compression'),
+  };
 }

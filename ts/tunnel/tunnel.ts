@@ -5,21 +5,19 @@
 
 import * as net from 'node:net';
 import * as dns from 'node:dns/promises';
-import { readFileSync } from 'node:fs';
 import { SshClientCore, type ClientEvent, type HostKeyInfo } from '../protocol/client.js';
 import { SshError, Code, socketErrorCode, DisconnectReason } from '../protocol/errors.js';
 import { Reader, Writer } from '../protocol/wire.js';
-import { KEX_METHODS } from '../protocol/kex.js';
 import { CHANNEL_HIGH_WATER } from '../protocol/channels.js';
-import { matchesPromptPattern, type AuthMethodName, type KeyboardInteractiveRequest } from '../protocol/auth.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 import { NodeCryptoProvider } from '../crypto/node.js';
-import { createSigner, loadPrivateKey } from '../crypto/keys.js';
 import { SocketDriver } from '../net/driver.js';
 import { TypedEmitter, type TunnelEvents, type ChannelOpenRequestEvent, type ServerAuthenticationEvent } from './events.js';
-import { LocalForwarder, type ForwarderHost } from './local-forward.js';
+import type { ForwarderHost } from './local-forward.js';
+import { ForwardingTable } from './forwardings.js';
 import {
   SETTINGS,
+  algorithmLists,
   canonicalSettingName,
   formatSettingValue,
   matchesVersionPattern,
@@ -27,25 +25,11 @@ import {
   splitList,
   DEFAULT_CIPHERS,
 } from './settings.js';
+import { authOptionsFor, SshAuthMode, SshCertStoreType, type SshAuthModeValue, type SshCertStoreTypeValue } from './credentials.js';
+import { delay, withTimeout } from './timing.js';
+
+export { SshAuthMode, SshCertStoreType, type SshAuthModeValue, type SshCertStoreTypeValue };
 import { hostKeyMatches } from './hostkeys.js';
-
-/** SSHAuthMode values (documented numbers). */
-export const SshAuthMode = {
-  None: 0,
-  MultiFactor: 1,
-  Password: 2,
-  PublicKey: 3,
-  KeyboardInteractive: 4,
-} as const;
-export type SshAuthModeValue = (typeof SshAuthMode)[keyof typeof SshAuthMode];
-
-/** SSHCertStoreType values for the key-file forms this library reads. */
-export const SshCertStoreType = {
-  PEMKeyFile: 6,
-  PEMKeyBlob: 7,
-  Auto: 99,
-} as const;
-export type SshCertStoreTypeValue = (typeof SshCertStoreType)[keyof typeof SshCertStoreType];
 
 /** One entry of the documented channel list. */
 export interface SshChannelInfo {
@@ -65,14 +49,6 @@ export interface SshChannelInfo {
   bufferedBytes: number;
 }
 
-interface Forwarding {
-  address: string;
-  requestedPort: number;
-  boundPort: number;
-  forwardingHost: string;
-  forwardingPort: number;
-}
-
 const VERSION = '0.1.0';
 
 export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
@@ -86,6 +62,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   sshCertStoreType: SshCertStoreTypeValue = SshCertStoreType.Auto;
   sshCertStore = '';
   sshCertStorePassword = '';
+  /** Accepted for compatibility; key files carry no certificate subject to select by. */
   sshCertSubject = '';
   /** A trusted server key: an OpenSSH public key line, a base64 key blob, or a fingerprint. */
   sshAcceptServerHostKey = '';
@@ -102,12 +79,13 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   private core: SshClientCore | null = null;
   private driver: SocketDriver | null = null;
   private socket: net.Socket | null = null;
+  /** The socket while it is still connecting, so reset() or a failure can drop it. */
+  private pendingSocket: net.Socket | null = null;
   private connecting = false;
-  private readonly forwardings: Forwarding[] = [];
-  private readonly forwarders = new Map<number, LocalForwarder>();
-  private readonly channelForwardings = new Map<number, Forwarding>();
+  private readonly forwardings = new ForwardingTable();
   private readonly writableWaiters = new Map<number, (() => void)[]>();
   private closeWaiters: (() => void)[] = [];
+  private rekeyWaiters: (() => void)[] = [];
   private lastHostKey: HostKeyInfo | null = null;
   private forwardedPort = 0;
   private onAuthenticated: ((error: SshError | null) => void) | null = null;
@@ -137,7 +115,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     return this.core.channels.channelList
       .filter((ch) => ch.state === 'open' || ch.state === 'closing')
       .map((ch) => {
-        const fwd = this.channelForwardings.get(ch.localId);
+        const fwd = this.forwardings.forChannel(ch.localId);
         return {
           channelId: ch.localId,
           bytesSent: ch.bytesSent,
@@ -148,7 +126,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
           forwardingHost: fwd?.forwardingHost ?? '',
           forwardingPort: fwd?.forwardingPort ?? 0,
           service: ch.service,
-          bufferedBytes: ch.outgoingBytes + (this.forwarders.get(ch.localId)?.buffered ?? 0),
+          bufferedBytes: ch.outgoingBytes + (this.forwardings.forwarder(ch.localId)?.buffered ?? 0),
         };
       });
   }
@@ -245,7 +223,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     const coreOptions = this.buildCoreOptions(); // validates options before any network traffic
     this.connecting = true;
     try {
-      await this.withTimeout(this.setting<number>('ConnectionTimeout') || this.timeout, 'connecting and logging on', async () => {
+      await withTimeout(this.setting<number>('ConnectionTimeout') || this.timeout, 'connecting and logging on', async () => {
         const socket = await this.openSocket();
         this.socket = socket;
         this.emit('connected', { statusCode: 0, description: 'OK' });
@@ -325,7 +303,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
       boundPort = r.remaining >= 4 ? r.uint32() : 0;
       if (boundPort < 1 || boundPort > 65535) throw new SshError(Code.ProtocolError, 'server allocated an invalid port', 'peer');
     }
-    this.forwardings.push({ address, requestedPort: port, boundPort, forwardingHost, forwardingPort });
+    this.forwardings.add({ address, requestedPort: port, boundPort, forwardingHost, forwardingPort });
     this.forwardedPort = boundPort;
     this.log(1, `remote forwarding ${address || '*'}:${boundPort} -> ${forwardingHost ? `${forwardingHost}:${forwardingPort}` : 'events'}`);
     return boundPort;
@@ -334,17 +312,16 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   /** Stops a forwarding; pass the address and port given to (or returned by) requestForwarding. */
   async cancelForwarding(address: string, port: number): Promise<void> {
     const core = this.requireConnected();
-    const index = this.forwardings.findIndex((f) => f.address === address && (f.boundPort === port || f.requestedPort === port));
-    if (index < 0) throw new SshError(Code.BadArgument, `no forwarding for ${address}:${port}`, 'local');
-    const fwd = this.forwardings[index]!;
+    const fwd = this.forwardings.named(address, port);
+    if (!fwd) throw new SshError(Code.BadArgument, `no forwarding for ${address}:${port}`, 'local');
     const data = new Writer(64).string(address).uint32(fwd.boundPort).finish();
     const reply = await this.globalRequest(core, 'cancel-tcpip-forward', data);
-    this.forwardings.splice(index, 1);
+    this.forwardings.remove(fwd);
     if (!reply.ok) throw new SshError(Code.RequestFailure, `the server refused to cancel ${address}:${port}`, 'peer');
   }
 
   private globalRequest(core: SshClientCore, name: string, data: Uint8Array): Promise<{ ok: boolean; data: Uint8Array }> {
-    return this.withTimeout(this.timeout, name, () =>
+    return withTimeout(this.timeout, name, () =>
       new Promise((resolve, reject) => {
         this.act(() =>
           core.channels.globalRequest(name, data, (ok, replyData) => {
@@ -389,10 +366,9 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     const core = this.requireConnected();
     const finished = this.waitForRekey();
     this.act(() => core.rekey());
-    await this.withTimeout(this.timeout, 'key re-exchange', () => finished);
+    await withTimeout(this.timeout, 'key re-exchange', () => finished);
   }
 
-  private rekeyWaiters: (() => void)[] = [];
   private waitForRekey(): Promise<void> {
     return new Promise((resolve) => this.rekeyWaiters.push(resolve));
   }
@@ -462,106 +438,42 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     });
   }
 
-  private pendingSocket: net.Socket | null = null;
 
   private buildCoreOptions(): ConstructorParameters<typeof SshClientCore>[0] {
-    const provider = this.cryptoProvider;
-    const filter = (names: string[], have: (n: string) => boolean, what: string) => {
-      const usable = names.filter(have);
-      if (usable.length === 0) throw new SshError(Code.UnsupportedAlgorithm, `none of the ${what} algorithms (${names.join(',')}) is supported`, 'local');
-      return usable;
-    };
-    const kexNames = splitList(this.setting('SSHKeyExchangeAlgorithms'));
-    const ciphers = filter(splitList(this.sshEncryptionAlgorithms), (n) => provider.ciphers.has(n), 'encryption');
-    const macs = filter(splitList(this.setting('SSHMacAlgorithms')), (n) => provider.macs.has(n), 'MAC');
-    const compression = filter(splitList(this.sshCompressionAlgorithms || 'none'), (n) => n === 'none', 'compression');
-    const hostKey = filter(
-      splitList(this.setting('SSHPublicKeyAlgorithms')),
-      (n) => ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-256', 'rsa-sha2-512', 'ssh-rsa'].includes(n),
-      'host key',
-    );
-    const kex = filter(kexNames, (n) => n in KEX_METHODS, 'key exchange');
     const versionPattern = this.setting<string>('SSHVersionPattern');
     return {
-      provider,
+      provider: this.cryptoProvider,
       clientVersion: this.setting('ClientSSHVersionString'),
       acceptServerVersion: (v) => matchesVersionPattern(versionPattern, v),
-      algorithms: { kex, hostKey, cipher: ciphers, mac: macs, compression },
+      algorithms: algorithmLists(this.cryptoProvider, {
+        kex: this.setting('SSHKeyExchangeAlgorithms'),
+        hostKey: this.setting('SSHPublicKeyAlgorithms'),
+        cipher: this.sshEncryptionAlgorithms,
+        mac: this.setting('SSHMacAlgorithms'),
+        compression: this.sshCompressionAlgorithms,
+      }),
       strictKex: this.setting<number>('UseStrictKeyExchange') as 0 | 1 | 2 | 3,
       dhGroupBits: this.setting('PreferredDHGroupBits'),
       rekeyBytes: this.setting('KeyRenegotiationThreshold'),
-      auth: this.buildAuthOptions(),
+      auth: authOptionsFor({
+        user: this.sshUser,
+        password: this.sshPassword,
+        authMode: this.sshAuthMode,
+        certStoreType: this.sshCertStoreType,
+        certStore: this.sshCertStore,
+        certStorePassword: this.sshCertStorePassword,
+        tryAllMethods: this.setting('TryAllAvailableAuthMethods'),
+        repeatMethods: !this.setting<boolean>('DoNotRepeatAuthMethods'),
+        passwordPrompt: this.setting('PasswordPrompt'),
+        publicKeySignatureAlgorithms: this.setting('SSHPubKeyAuthSigAlgorithms'),
+        onPrompt: (event) => this.emit('sshKeyboardInteractive', event),
+      }),
       verifyHostKey: (info) => this.verifyHostKey(info),
       channels: { maxWindow: this.setting('MaxWindowSize'), maxPacket: this.setting('MaxPacketSize') },
       keepAliveInterval: this.setting('SSHKeepAliveInterval'),
       keepAliveCountMax: this.setting('SSHKeepAliveCountMax'),
-      isForwardingKnown: (address, port) => this.findForwarding(address, port) !== undefined,
+      isForwardingKnown: (address, port) => this.forwardings.match(address, port) !== undefined,
     };
-  }
-
-  private buildAuthOptions() {
-    if (!this.sshUser && this.sshAuthMode !== SshAuthMode.None) throw new SshError(Code.BadArgument, 'sshUser is not set', 'local');
-    let methods: AuthMethodName[];
-    switch (this.sshAuthMode) {
-      case SshAuthMode.None:
-        methods = ['none'];
-        break;
-      case SshAuthMode.Password:
-        methods = ['password', 'keyboard-interactive'];
-        break;
-      case SshAuthMode.PublicKey:
-        methods = ['publickey'];
-        break;
-      case SshAuthMode.KeyboardInteractive:
-        methods = ['keyboard-interactive'];
-        break;
-      case SshAuthMode.MultiFactor:
-        methods = ['publickey', 'password', 'keyboard-interactive'];
-        break;
-      default:
-        throw new SshError(Code.BadArgument, `sshAuthMode ${this.sshAuthMode as number} is not supported`, 'local');
-    }
-    if (this.setting<boolean>('TryAllAvailableAuthMethods')) {
-      for (const m of ['publickey', 'password', 'keyboard-interactive'] as const) if (!methods.includes(m)) methods.push(m);
-    }
-    const signer = this.sshCertStore && methods.includes('publickey') ? this.loadSigner() : undefined;
-    if (this.sshAuthMode === SshAuthMode.PublicKey && !signer) {
-      throw new SshError(Code.BadArgument, 'public key authentication needs sshCertStore (a private key file or its text)', 'local');
-    }
-    const passwordPrompt = this.setting<string>('PasswordPrompt');
-    return {
-      username: this.sshUser,
-      methods,
-      password: this.sshPassword !== '' ? this.sshPassword : undefined,
-      signer,
-      publicKeySignatureAlgorithms: splitList(this.setting('SSHPubKeyAuthSigAlgorithms')),
-      repeatMethods: !this.setting<boolean>('DoNotRepeatAuthMethods'),
-      keyboardInteractive: (request: KeyboardInteractiveRequest) =>
-        request.prompts.map((p) => {
-          const autoFill =
-            this.sshPassword !== '' && (passwordPrompt ? matchesPromptPattern(passwordPrompt, p.prompt.trim()) : /password/i.test(p.prompt));
-          const event = {
-            name: request.name,
-            instructions: request.instructions,
-            prompt: p.prompt,
-            echoResponse: p.echo,
-            response: autoFill ? this.sshPassword : '',
-          };
-          this.emit('sshKeyboardInteractive', event);
-          return event.response;
-        }),
-    };
-  }
-
-  private loadSigner() {
-    const looksInline = this.sshCertStoreType === SshCertStoreType.PEMKeyBlob || /-----BEGIN /.test(this.sshCertStore);
-    let text: string;
-    try {
-      text = looksInline ? this.sshCertStore : readFileSync(this.sshCertStore, 'utf8');
-    } catch (cause) {
-      throw new SshError(Code.BadArgument, `cannot read key file ${this.sshCertStore}: ${(cause as Error).message}`, 'local', { cause });
-    }
-    return createSigner(loadPrivateKey(text, this.sshCertStorePassword || undefined));
   }
 
   private verifyHostKey(info: HostKeyInfo): boolean {
@@ -587,13 +499,6 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     return event.accept;
   }
 
-  private findForwarding(address: string, port: number): Forwarding | undefined {
-    return (
-      this.forwardings.find((f) => f.boundPort === port && f.address === address) ??
-      this.forwardings.find((f) => f.boundPort === port)
-    );
-  }
-
   private forwarderHost(core: SshClientCore): ForwarderHost {
     return {
       act: (work) => {
@@ -613,8 +518,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
       consume: (ch, n) => core.channels.consume(ch, n),
       log: (level, message) => this.log(level, message),
       failed: (ch, error) => {
-        this.forwarders.delete(ch);
-        this.channelForwardings.delete(ch);
+        this.forwardings.detach(ch);
         this.emit('error', { errorCode: Code.ChannelOpenFailed, description: `channel ${ch}: ${error.message}` });
       },
     };
@@ -644,8 +548,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
         const error = event.error;
         this.onAuthenticated?.(error ?? new SshError(Code.ConnectionDropped, 'connection closed during logon', 'peer'));
         if (error && !this.connecting) this.emit('error', { errorCode: error.code, description: error.message });
-        for (const forwarder of this.forwarders.values()) forwarder.destroy();
-        this.forwarders.clear();
+        this.forwardings.detachAll();
         for (const waiters of this.writableWaiters.values()) for (const w of waiters) w();
         this.writableWaiters.clear();
         for (const resolve of this.rekeyWaiters.splice(0)) resolve();
@@ -655,7 +558,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
         return;
       }
       case 'channelOpenRequest': {
-        const fwd = this.findForwarding(event.connectedAddress, event.connectedPort)!;
+        const fwd = this.forwardings.match(event.connectedAddress, event.connectedPort)!;
         const request: ChannelOpenRequestEvent = {
           channelId: event.channel,
           service: event.service,
@@ -670,25 +573,16 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
           core.channels.reject(event.channel, 1, 'refused by the application');
           return;
         }
-        this.channelForwardings.set(event.channel, fwd);
-        if (fwd.forwardingHost) {
-          const forwarder = new LocalForwarder(
-            event.channel,
-            { host: fwd.forwardingHost, port: fwd.forwardingPort, bindHost: this.setting('ForwardingLocalHost') },
-            this.forwarderHost(core),
-          );
-          this.forwarders.set(event.channel, forwarder);
-          forwarder.start();
-        } else {
-          core.channels.accept(event.channel);
-        }
+        this.forwardings.attach(event.channel, fwd, this.setting('ForwardingLocalHost'), this.forwarderHost(core));
+        // Event mode accepts now; a local forwarder accepts once its target connection is up.
+        if (!fwd.forwardingHost) core.channels.accept(event.channel);
         return;
       }
       case 'channelOpened':
         this.emit('sshChannelOpened', { channelId: event.channel });
         return;
       case 'channelData': {
-        const forwarder = this.forwarders.get(event.channel);
+        const forwarder = this.forwardings.forwarder(event.channel);
         if (forwarder) {
           forwarder.write(event.data);
         } else {
@@ -698,18 +592,16 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
         return;
       }
       case 'channelEof':
-        this.forwarders.get(event.channel)?.end();
+        this.forwardings.forwarder(event.channel)?.end();
         this.emit('sshChannelEOF', { channelId: event.channel });
         return;
       case 'channelClosed':
-        this.forwarders.get(event.channel)?.destroy();
-        this.forwarders.delete(event.channel);
-        this.channelForwardings.delete(event.channel);
+        this.forwardings.detach(event.channel);
         this.resolveWritable(event.channel);
         this.emit('sshChannelClosed', { channelId: event.channel });
         return;
       case 'channelWritable':
-        this.forwarders.get(event.channel)?.resume();
+        this.forwardings.forwarder(event.channel)?.resume();
         this.resolveWritable(event.channel);
         this.emit('sshChannelReadyToSend', { channelId: event.channel });
         return;
@@ -731,7 +623,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   }
 
   private waitWritable(channel: number): Promise<void> {
-    return this.withTimeout(this.timeout, `sending on channel ${channel}`, () =>
+    return withTimeout(this.timeout, `sending on channel ${channel}`, () =>
       new Promise<void>((resolve) => {
         const list = this.writableWaiters.get(channel) ?? [];
         list.push(resolve);
@@ -747,7 +639,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
 
   private waitUntil(condition: () => boolean, seconds: number): Promise<void> {
     if (condition()) return Promise.resolve();
-    return this.withTimeout(seconds, 'waiting for channels to close', () =>
+    return withTimeout(seconds, 'waiting for channels to close', () =>
       new Promise<void>((resolve) => {
         const check = () => {
           if (condition()) {
@@ -762,19 +654,6 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     );
   }
 
-  private async withTimeout<T>(seconds: number, what: string, work: () => Promise<T>): Promise<T> {
-    if (!seconds || seconds <= 0) return work();
-    let timer: NodeJS.Timeout | undefined;
-    const expired = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new SshError(Code.Timeout, `timed out after ${seconds} s while ${what}`, 'local')), seconds * 1000);
-    });
-    try {
-      return await Promise.race([work(), expired]);
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
   /** Drops the connection at once (failed logon, reset). */
   private abort(reason: SshError): void {
     this.pendingSocket?.destroy();
@@ -787,10 +666,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   }
 
   private cleanup(): void {
-    for (const forwarder of this.forwarders.values()) forwarder.destroy();
-    this.forwarders.clear();
-    this.channelForwardings.clear();
-    this.forwardings.length = 0;
+    this.forwardings.clear();
     this.socket?.destroy();
     this.socket = null;
     this.pendingSocket = null;
@@ -798,8 +674,3 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     this.core = null;
   }
 }
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
-}
-

@@ -1,0 +1,99 @@
+// Turns the documented authentication properties (SSHAuthMode, SSHUser, SSHPassword, the
+// sshCert* key-file forms, PasswordPrompt, TryAllAvailableAuthMethods, ...) into the options
+// of the protocol's user-authentication state machine. Key files are read and decrypted here,
+// before any connection is made, so a bad key or passphrase fails fast.
+
+import { readFileSync } from 'node:fs';
+import { SshError, Code } from '../protocol/errors.js';
+import { matchesPromptPattern, type AuthMethodName, type AuthOptions, type KeyboardInteractiveRequest, type Signer } from '../protocol/auth.js';
+import { createSigner, loadPrivateKey } from '../crypto/keys.js';
+import { splitList } from './settings.js';
+import type { KeyboardInteractiveEvent } from './events.js';
+
+/** SSHAuthMode values (documented numbers). */
+export const SshAuthMode = {
+  None: 0,
+  MultiFactor: 1,
+  Password: 2,
+  PublicKey: 3,
+  KeyboardInteractive: 4,
+} as const;
+export type SshAuthModeValue = (typeof SshAuthMode)[keyof typeof SshAuthMode];
+
+/** SSHCertStoreType values for the key-file forms this library reads. */
+export const SshCertStoreType = {
+  PEMKeyFile: 6,
+  PEMKeyBlob: 7,
+  Auto: 99,
+} as const;
+export type SshCertStoreTypeValue = (typeof SshCertStoreType)[keyof typeof SshCertStoreType];
+
+export interface Credentials {
+  user: string;
+  password: string;
+  authMode: SshAuthModeValue;
+  certStoreType: SshCertStoreTypeValue;
+  certStore: string;
+  certStorePassword: string;
+  tryAllMethods: boolean;
+  repeatMethods: boolean;
+  passwordPrompt: string;
+  publicKeySignatureAlgorithms: string;
+  /** Fires the sshKeyboardInteractive event; the handler may set `response`. */
+  onPrompt: (event: KeyboardInteractiveEvent) => void;
+}
+
+const METHODS_BY_MODE: Record<SshAuthModeValue, AuthMethodName[]> = {
+  [SshAuthMode.None]: ['none'],
+  [SshAuthMode.Password]: ['password', 'keyboard-interactive'],
+  [SshAuthMode.PublicKey]: ['publickey'],
+  [SshAuthMode.KeyboardInteractive]: ['keyboard-interactive'],
+  [SshAuthMode.MultiFactor]: ['publickey', 'password', 'keyboard-interactive'],
+};
+
+function loadSigner(c: Credentials): Signer {
+  const inline = c.certStoreType === SshCertStoreType.PEMKeyBlob || /-----BEGIN /.test(c.certStore);
+  let text: string;
+  try {
+    text = inline ? c.certStore : readFileSync(c.certStore, 'utf8');
+  } catch (cause) {
+    throw new SshError(Code.BadArgument, `cannot read key file ${c.certStore}: ${(cause as Error).message}`, 'local', { cause });
+  }
+  return createSigner(loadPrivateKey(text, c.certStorePassword || undefined));
+}
+
+export function authOptionsFor(c: Credentials): AuthOptions {
+  if (!c.user && c.authMode !== SshAuthMode.None) throw new SshError(Code.BadArgument, 'sshUser is not set', 'local');
+  const base = METHODS_BY_MODE[c.authMode];
+  if (!base) throw new SshError(Code.BadArgument, `sshAuthMode ${c.authMode as number} is not supported`, 'local');
+  const methods = [...base];
+  if (c.tryAllMethods) {
+    for (const m of ['publickey', 'password', 'keyboard-interactive'] as const) if (!methods.includes(m)) methods.push(m);
+  }
+  const signer = c.certStore && methods.includes('publickey') ? loadSigner(c) : undefined;
+  if (c.authMode === SshAuthMode.PublicKey && !signer) {
+    throw new SshError(Code.BadArgument, 'public key authentication needs sshCertStore (a private key file or its text)', 'local');
+  }
+  return {
+    username: c.user,
+    methods,
+    password: c.password !== '' ? c.password : undefined,
+    signer,
+    publicKeySignatureAlgorithms: splitList(c.publicKeySignatureAlgorithms),
+    repeatMethods: c.repeatMethods,
+    keyboardInteractive: (request: KeyboardInteractiveRequest) =>
+      request.prompts.map((p) => {
+        // PasswordPrompt (or, without one, any prompt that asks for a password) gets the password.
+        const matches = c.passwordPrompt ? matchesPromptPattern(c.passwordPrompt, p.prompt.trim()) : /password/i.test(p.prompt);
+        const event: KeyboardInteractiveEvent = {
+          name: request.name,
+          instructions: request.instructions,
+          prompt: p.prompt,
+          echoResponse: p.echo,
+          response: c.password !== '' && matches ? c.password : '',
+        };
+        c.onPrompt(event);
+        return event.response;
+      }),
+  };
+}
