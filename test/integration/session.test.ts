@@ -4,9 +4,10 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as net from 'node:net';
+import { execFileSync } from 'node:child_process';
 import { startSshd, freePort, TEST_PASSWORD, type Sshd } from '../helpers/sshd.js';
 import { makeTunnel } from '../helpers/tunnel.js';
-import { connect, echoServer, listen } from '../helpers/streams.js';
+import { connect, echoServer, listen, roundTrip } from '../helpers/streams.js';
 import { SSHReverseTunnel, SshError } from '../../ts/index.js';
 
 let sshd: Sshd;
@@ -164,6 +165,47 @@ describe('config', () => {
     const t = makeTunnel(sshd);
     t.sshEncryptionAlgorithms = 'rot13,des-ecb';
     expect((await failure(t.sshLogon())).code).toBe(1005);
+  });
+});
+
+/** SIGKILLs every process below `pid` (sshd serves each connection with a child and a grandchild). */
+function killDescendants(pid: number): void {
+  let children: string[] = [];
+  try {
+    children = execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).trim().split(/\s+/).filter(Boolean);
+  } catch {
+    return; // pgrep exits 1 when there are none
+  }
+  for (const child of children) {
+    killDescendants(Number(child));
+    process.kill(Number(child), 'SIGKILL');
+  }
+}
+
+describe('reconnecting', () => {
+  it('a new logon after the server dropped the connection starts with no stale forwardings', async () => {
+    const first = await listen((s) => s.end('first target'));
+    const second = await listen((s) => s.end('second target'));
+    const own = await startSshd(); // its connections can be killed without touching other tests
+    const t = makeTunnel(own);
+    t.localHost = '127.0.0.1';
+    await t.sshLogon();
+    const firstLocalPort = t.localPort;
+    expect(firstLocalPort).toBeGreaterThan(0);
+    const port = await t.requestForwarding('127.0.0.1', 0, '127.0.0.1', first.port);
+    // Kill the sshd child serving this connection: the server side of the session goes away.
+    const dropped = new Promise<number>((resolve) => t.on('disconnected', (e) => resolve(e.statusCode)));
+    killDescendants(own.pid);
+    expect(await dropped).not.toBe(0);
+    expect(t.connected).toBe(false);
+    await t.sshLogon();
+    const again = await t.requestForwarding('127.0.0.1', port, '127.0.0.1', second.port);
+    expect(again).toBe(port);
+    expect((await roundTrip(again, Buffer.alloc(0))).toString()).toBe('second target');
+    await t.sshLogoff();
+    await own.stop();
+    await first.close();
+    await second.close();
   });
 });
 

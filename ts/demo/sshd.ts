@@ -58,6 +58,8 @@ export interface LoopbackSshd {
   port: number;
   dir: string;
   hostKeys: Record<'ed25519' | 'ecdsa' | 'rsa', string>;
+  /** The listening sshd; each connection is served by a child of it. */
+  pid: number;
   /** What sshd has logged so far (it logs to stderr). */
   log(): string;
   stop(): Promise<void>;
@@ -113,6 +115,7 @@ export async function startLoopbackSshd(options: LoopbackSshdOptions): Promise<L
     port,
     dir,
     hostKeys: { ed25519: hostKeys.ed25519.publicLine, ecdsa: hostKeys.ecdsa.publicLine, rsa: hostKeys.rsa.publicLine },
+    pid: child.pid!,
     log: () => output,
     stop: () =>
       new Promise<void>((resolve) => {

@@ -70,11 +70,11 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   sshCompressionAlgorithms = 'none';
   /** Seconds each method may take (0 = no deadline). */
   timeout = 60;
-  localHost = '';
-  localPort = 0;
   /** The crypto backend; the node:crypto provider unless one is given. */
   cryptoProvider: CryptoProvider = new NodeCryptoProvider();
 
+  private requestedLocalHost = '';
+  private requestedLocalPort = 0;
   private settings = new Map<string, boolean | number | string>();
   private core: SshClientCore | null = null;
   private driver: SocketDriver | null = null;
@@ -101,6 +101,25 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
 
   private setting<T extends boolean | number | string>(name: string): T {
     return this.settings.get(name) as T;
+  }
+
+  /**
+   * The local address the SSH connection binds to. While connected it reads back the address
+   * in use; setting it only affects the next logon.
+   */
+  get localHost(): string {
+    return this.connected && this.socket?.localAddress ? this.socket.localAddress : this.requestedLocalHost;
+  }
+  set localHost(value: string) {
+    this.requestedLocalHost = value;
+  }
+
+  /** The local port to bind (0 = any). While connected it reads back the port in use. */
+  get localPort(): number {
+    return this.connected && this.socket?.localPort ? this.socket.localPort : this.requestedLocalPort;
+  }
+  set localPort(value: number) {
+    this.requestedLocalPort = value;
   }
 
   // ---- read-only properties ----
@@ -221,6 +240,8 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
       throw new SshError(Code.BadArgument, `sshPort ${this.sshPort} is not a port number (1-65535)`, 'local');
     }
     const coreOptions = this.buildCoreOptions(); // validates options before any network traffic
+    // Whatever a previous, dropped connection left (its forwardings, its socket) is void now.
+    this.cleanup();
     this.connecting = true;
     try {
       await withTimeout(this.setting<number>('ConnectionTimeout') || this.timeout, 'connecting and logging on', async () => {
@@ -415,8 +436,8 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
       const socket = net.connect({
         host: address,
         port: this.sshPort,
-        ...(this.localHost ? { localAddress: this.localHost } : {}),
-        ...(this.localPort ? { localPort: this.localPort } : {}),
+        ...(this.requestedLocalHost ? { localAddress: this.requestedLocalHost } : {}),
+        ...(this.requestedLocalPort ? { localPort: this.requestedLocalPort } : {}),
         noDelay: this.setting<boolean>('TcpNoDelay'),
         keepAlive: this.setting<boolean>('TCPKeepAlive') || this.setting<number>('KeepAliveTime') > 0,
         keepAliveInitialDelay: this.setting<number>('KeepAliveTime'),
@@ -430,8 +451,6 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
       socket.once('error', fail);
       socket.once('connect', () => {
         socket.off('error', fail);
-        this.localHost = socket.localAddress ?? this.localHost;
-        this.localPort = socket.localPort ?? this.localPort;
         resolve(socket);
       });
       this.pendingSocket = socket;
