@@ -61,6 +61,8 @@ export interface ClientOptions {
   keepAliveCountMax: number;
   /** Which forwardings the connection layer should accept opens for. */
   isForwardingKnown: (address: string, port: number) => boolean;
+  /** Highest log level wanted (LogLevel); per-packet messages (level 3) are built only when asked for. */
+  logLevel?: number;
 }
 
 export type ClientEvent =
@@ -110,8 +112,10 @@ export class SshClientCore {
   private lastReceive = 0;
   private transmitBlocked = false;
   private disconnectSent = false;
+  private readonly logPackets: boolean;
 
   constructor(private readonly options: ClientOptions) {
+    this.logPackets = (options.logLevel ?? 1) >= 3;
     this.transport = new PacketTransport((n) => options.provider.randomBytes(n), options.acceptServerVersion);
     this.connection = new ConnectionLayer(options.channels, {
       send: (payload) => this.send(payload),
@@ -314,7 +318,7 @@ export class SshClientCore {
 
   private sendNow(payload: Uint8Array): void {
     this.outbound.push(this.transport.framePayload(payload));
-    this.log(3, `sent ${messageName(payload[0]!)} (${payload.length} bytes)`);
+    if (this.logPackets) this.log(3, `sent ${messageName(payload[0]!)} (${payload.length} bytes)`);
     this.maybeRekey();
   }
 
@@ -390,7 +394,7 @@ export class SshClientCore {
   }
 
   private dispatch(id: number, payload: Uint8Array, sequence: number): void {
-    this.log(3, `received ${messageName(id)} (${payload.length} bytes)`);
+    if (this.logPackets) this.log(3, `received ${messageName(id)} (${payload.length} bytes)`);
     // Strict kex (OpenSSH PROTOCOL, "kex-strict"): during the first exchange only kex messages may arrive.
     if (!this.firstKexDone && this.strict && !isKexMessage(id)) {
       throw new SshError(Code.ProtocolError, `${messageName(id)} during the initial strict key exchange`, 'peer');

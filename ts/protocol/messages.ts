@@ -324,8 +324,10 @@ export const ForwardedTcpipData = {
   },
 };
 
+const NAMES = new Map<number, string>();
+for (const [name, value] of Object.entries(MSG)) if (!NAMES.has(value)) NAMES.set(value, name);
+
 /** Short name of a message number for logs; numbers without a name print as hex. */
 export function messageName(id: number): string {
-  for (const [name, value] of Object.entries(MSG)) if (value === id) return name;
-  return `0x${id.toString(16)}`;
+  return NAMES.get(id) ?? `0x${id.toString(16)}`;
 }

@@ -28,6 +28,7 @@ export class LocalForwarder {
   /** Channel bytes written to the socket but not yet drained (window credit owed). */
   private unflushed = 0;
   private closed = false;
+  private corked = false;
 
   constructor(
     readonly channel: number,
@@ -82,6 +83,15 @@ export class LocalForwarder {
     if (!socket || socket.destroyed || socket.writableEnded) {
       this.host.act(() => this.host.consume(this.channel, data.length));
       return;
+    }
+    // Writes within one tick (the packets of one read from the SSH socket) leave as one writev.
+    if (!this.corked) {
+      this.corked = true;
+      socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        socket.uncork();
+      });
     }
     if (socket.write(data)) {
       this.host.act(() => this.host.consume(this.channel, data.length + this.unflushed));

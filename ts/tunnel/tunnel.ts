@@ -492,6 +492,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
       keepAliveInterval: this.setting('SSHKeepAliveInterval'),
       keepAliveCountMax: this.setting('SSHKeepAliveCountMax'),
       isForwardingKnown: (address, port) => this.forwardings.match(address, port) !== undefined,
+      logLevel: this.setting<number>('LogLevel'),
     };
   }
 
