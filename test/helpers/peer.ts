@@ -234,11 +234,21 @@ export class Pair {
   readonly events: ClientEvent[] = [];
   now = 1_000;
 
+  /** Deliver bytes one at a time in both directions, to exercise every split point. */
+  byteAtATime = false;
+
   constructor(
     readonly server: TestServer,
     options: Partial<ClientOptions> = {},
   ) {
     this.client = new SshClientCore(clientOptions(options));
+  }
+
+  private split(chunks: Uint8Array[]): Uint8Array[] {
+    if (!this.byteAtATime) return chunks;
+    const out: Uint8Array[] = [];
+    for (const c of chunks) for (let i = 0; i < c.length; i++) out.push(c.subarray(i, i + 1));
+    return out;
   }
 
   start(): this {
@@ -254,12 +264,12 @@ export class Pair {
       const fromClient = this.client.pollTransmit();
       if (fromClient) {
         moved = true;
-        for (const b of fromClient) this.server.receive(b);
+        for (const b of this.split(fromClient)) this.server.receive(b);
       }
       const fromServer = this.server.out.splice(0);
       if (fromServer.length) {
         moved = true;
-        for (const b of fromServer) this.client.receive(b, this.now);
+        for (const b of this.split(fromServer)) this.client.receive(b, this.now);
       }
       for (let e = this.client.pollEvent(); e; e = this.client.pollEvent()) this.events.push(e);
       if (!moved) return this;

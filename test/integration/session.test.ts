@@ -210,6 +210,40 @@ describe('reconnecting', () => {
 });
 
 describe('logoff', () => {
+  it('delivers data sendChannelData already accepted before closing the channel', async () => {
+    const t = makeTunnel(sshd);
+    await t.sshLogon();
+    const port = await t.requestForwarding('127.0.0.1', 0, '', 0);
+    const opened = new Promise<number>((resolve) => t.on('sshChannelOpened', (e) => resolve(e.channelId)));
+    const client = await connect(port);
+    client.pause();
+    const channel = await opened;
+    // Fill the channel until it refuses (timeout 0): everything accepted before that must arrive.
+    t.timeout = 0;
+    let total = 0;
+    for (;;) {
+      try {
+        await t.sendChannelData(channel, Buffer.alloc(256 * 1024, 1));
+        total += 256 * 1024;
+      } catch (e) {
+        expect((e as SshError).code).toBe(1130);
+        break;
+      }
+    }
+    t.timeout = 30;
+    expect(t.sshChannels[0]!.bufferedBytes).toBeGreaterThan(0); // some of it is still ours to deliver
+    let received = 0;
+    const ended = new Promise<void>((resolve) => client.on('end', () => resolve()));
+    client.on('data', (c: Buffer) => (received += c.length));
+    const loggedOff = t.sshLogoff();
+    client.resume();
+    await loggedOff;
+    await ended;
+    expect(received).toBe(total);
+    client.destroy();
+  });
+
+
   it('closes open channels first, then fires disconnected with code 0', async () => {
     const t = makeTunnel(sshd);
     await t.sshLogon();

@@ -19,6 +19,8 @@ export class SocketDriver {
     private readonly core: SshClientCore,
     private readonly socket: Socket,
     private readonly onEvent: (event: ClientEvent) => void,
+    /** Called after each flush, so waiters can re-check conditions that raise no event. */
+    private readonly afterFlush: () => void = () => undefined,
   ) {
     socket.on('data', (chunk: Buffer) => {
       core.receive(chunk, Date.now());
@@ -68,6 +70,7 @@ export class SocketDriver {
       this.flushing = false;
     }
     this.armTimer();
+    this.afterFlush();
   }
 
   private finish(): void {

@@ -86,6 +86,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   private readonly writableWaiters = new Map<number, (() => void)[]>();
   private closeWaiters: (() => void)[] = [];
   private rekeyWaiters: (() => void)[] = [];
+  private readonly progressCheckers = new Set<() => void>();
   private lastHostKey: HostKeyInfo | null = null;
   private forwardedPort = 0;
   private onAuthenticated: ((error: SshError | null) => void) | null = null;
@@ -254,7 +255,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
         const authenticated = new Promise<void>((resolve, reject) => {
           this.onAuthenticated = (error) => (error ? reject(error) : resolve());
         });
-        this.driver = new SocketDriver(core, socket, (event) => this.handleEvent(event));
+        this.driver = new SocketDriver(core, socket, (event) => this.handleEvent(event), () => this.onProgress());
         this.driver.start();
         await authenticated;
       });
@@ -274,14 +275,16 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
       this.cleanup();
       return;
     }
+    // Data already accepted by sendChannelData (or from a local target) is still delivered:
+    // each channel closes once its queue is flushed, within `timeout`.
     const channels = core.channels.channelList.filter((ch) => ch.state !== 'closed');
     if (channels.length > 0) {
       this.act(() => {
-        for (const ch of channels) core.channels.close(ch.localId);
+        for (const ch of channels) core.channels.close(ch.localId, true);
       });
-      if (this.setting<boolean>('WaitForChannelClose')) {
-        await this.waitUntil(() => core.isClosed || core.channels.channelList.length === 0, this.timeout).catch(() => undefined);
-      }
+      const waitForReplies = this.setting<boolean>('WaitForChannelClose');
+      const done = () => core.isClosed || channels.every((ch) => (waitForReplies ? ch.state === 'closed' : ch.closeSent));
+      await this.waitUntil(done, this.timeout, 'closing channels').catch(() => undefined);
     }
     if (!core.isClosed) {
       const closed = this.waitForClose();
@@ -657,21 +660,22 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     return new Promise((resolve) => this.closeWaiters.push(resolve));
   }
 
-  private waitUntil(condition: () => boolean, seconds: number): Promise<void> {
+  /** Resolves once `condition` holds; it is re-checked whenever the connection makes progress. */
+  private waitUntil(condition: () => boolean, seconds: number, what: string): Promise<void> {
     if (condition()) return Promise.resolve();
-    return withTimeout(seconds, 'waiting for channels to close', () =>
+    let check: () => void = () => undefined;
+    return withTimeout(seconds, what, () =>
       new Promise<void>((resolve) => {
-        const check = () => {
-          if (condition()) {
-            this.off('sshChannelClosed', check);
-            this.off('disconnected', check);
-            resolve();
-          }
+        check = () => {
+          if (condition()) resolve();
         };
-        this.on('sshChannelClosed', check);
-        this.on('disconnected', check);
+        this.progressCheckers.add(check);
       }),
-    );
+    ).finally(() => this.progressCheckers.delete(check));
+  }
+
+  private onProgress(): void {
+    for (const check of [...this.progressCheckers]) check();
   }
 
   /** Drops the connection at once (failed logon, reset). */

@@ -35,6 +35,20 @@ describe('handshake', () => {
     expect(pair.server.received.slice(0, 3)).toEqual([MSG.KEXINIT, 30, MSG.NEWKEYS]);
   });
 
+  it('reaches authentication and forwards with every byte delivered separately', () => {
+    const pair = new Pair(new TestServer({ strict: true }));
+    pair.byteAtATime = true;
+    pair.start();
+    expect(pair.has('authenticated')).toBe(true);
+    let port = 0;
+    pair.client.act(() => pair.client.channels.globalRequest('tcpip-forward', new Writer().string('').uint32(0).finish(), (ok, data) => {
+      if (ok) port = Buffer.from(data).readUInt32BE(0);
+    }));
+    pair.run();
+    expect(port).toBe(5555);
+    expect(pair.closedWith).toBeUndefined();
+  });
+
   it('works with diffie-hellman-group14-sha256', () => {
     const pair = authenticated(new TestServer(), { algorithms: { kex: ['diffie-hellman-group14-sha256'], hostKey: ['ssh-ed25519'], cipher: ['aes128-gcm@openssh.com'], mac: ['hmac-sha2-256'], compression: ['none'] } });
     expect(pair.client.negotiatedAlgorithms?.kex).toBe('diffie-hellman-group14-sha256');
