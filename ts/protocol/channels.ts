@@ -134,6 +134,11 @@ export class ConnectionLayer {
     if (onReply) this.pendingGlobalReplies.push({ name, resolve: onReply });
   }
 
+  /** The server answered our oldest global request with UNIMPLEMENTED: that request failed. */
+  failOldestGlobalRequest(): void {
+    this.pendingGlobalReplies.shift()?.resolve(false, new Uint8Array(0));
+  }
+
   /** Fails every outstanding reply (the connection is going away). */
   failPending(): void {
     for (const pending of this.pendingGlobalReplies.splice(0)) pending.resolve(false, new Uint8Array(0));

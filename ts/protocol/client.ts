@@ -113,6 +113,8 @@ export class SshClientCore {
   private transmitBlocked = false;
   private disconnectSent = false;
   private readonly logPackets: boolean;
+  /** Sequence numbers of our GLOBAL_REQUESTs still awaiting a reply, oldest first. */
+  private readonly globalRequestSequences: number[] = [];
 
   constructor(private readonly options: ClientOptions) {
     this.logPackets = (options.logLevel ?? 1) >= 3;
@@ -241,7 +243,6 @@ export class SshClientCore {
     this.guard(() => this.sendKexInit());
   }
 
-  /** Sends DISCONNECT and closes. */
   /**
    * Sends DISCONNECT. Normally the connection counts as closed at once; with
    * `waitForServer` it stays open (input is ignored) until the server closes the socket.
@@ -317,6 +318,7 @@ export class SshClientCore {
   }
 
   private sendNow(payload: Uint8Array): void {
+    if (payload[0] === MSG.GLOBAL_REQUEST && wantsReply(payload)) this.globalRequestSequences.push(this.transport.sendSequence);
     this.outbound.push(this.transport.framePayload(payload));
     if (this.logPackets) this.log(3, `sent ${messageName(payload[0]!)} (${payload.length} bytes)`);
     this.maybeRekey();
@@ -415,9 +417,14 @@ export class SshClientCore {
       return;
     }
     if (id === MSG.UNIMPLEMENTED) {
-      // As OpenSSH does: note it and carry on; a request that needed an answer times out.
+      // As OpenSSH does: note it and carry on. If it answers our oldest global request, that
+      // request has failed (some servers answer unknown requests this way).
       const u = Unimplemented.decode(payload);
       this.log(1, `server did not implement our packet ${u.sequence}`);
+      if (this.globalRequestSequences[0] === u.sequence) {
+        this.globalRequestSequences.shift();
+        this.connection.failOldestGlobalRequest();
+      }
       return;
     }
     if (id === MSG.KEXINIT) return this.onKexInit(payload, sequence);
@@ -435,6 +442,7 @@ export class SshClientCore {
     }
     if (id >= 80 && id <= 127) {
       if (!this.authenticated) throw new SshError(Code.ProtocolError, `${messageName(id)} before authentication`, 'peer');
+      if (id === MSG.REQUEST_SUCCESS || id === MSG.REQUEST_FAILURE) this.globalRequestSequences.shift();
       this.connection.handle(id, payload);
       return;
     }
@@ -617,6 +625,12 @@ export class SshClientCore {
       this.log(2, `server-sig-algs: ${this.serverSigAlgs.join(',')}`);
     }
   }
+}
+
+/** GLOBAL_REQUEST layout: byte 80, string name, boolean want_reply. */
+function wantsReply(payload: Uint8Array): boolean {
+  const nameLength = ((payload[1]! << 24) | (payload[2]! << 16) | (payload[3]! << 8) | payload[4]!) >>> 0;
+  return payload[5 + nameLength] === 1;
 }
 
 function isKexMessage(id: number): boolean {

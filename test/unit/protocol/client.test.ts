@@ -303,6 +303,26 @@ describe('limits', () => {
     expect(pair.closedWith).toBeUndefined();
   });
 
+  it('UNIMPLEMENTED in answer to a global request fails that request; later replies still match', () => {
+    const server = new TestServer();
+    const pair = authenticated(server);
+    const answers: string[] = [];
+    let mode: 'unimplemented' | 'normal' = 'unimplemented';
+    server.onConnection = (payload) => {
+      if (payload[0] !== MSG.GLOBAL_REQUEST) return;
+      const sequence = pair.server.transport.receiveSequence - 1;
+      if (mode === 'unimplemented') server.send(new Writer().byte(MSG.UNIMPLEMENTED).uint32(sequence).finish());
+      else server.send(new Uint8Array([MSG.REQUEST_SUCCESS]));
+    };
+    pair.client.act(() => pair.client.channels.globalRequest('first@example.com', new Uint8Array(0), (ok) => answers.push(`first ${ok}`)));
+    pair.run();
+    mode = 'normal';
+    pair.client.act(() => pair.client.channels.globalRequest('second@example.com', new Uint8Array(0), (ok) => answers.push(`second ${ok}`)));
+    pair.run();
+    expect(answers).toEqual(['first false', 'second true']);
+    expect(pair.closedWith).toBeUndefined();
+  });
+
   it('UNIMPLEMENTED from the server is logged, not fatal', () => {
     const pair = authenticated();
     pair.server.send(new Writer().byte(MSG.UNIMPLEMENTED).uint32(7).finish());
