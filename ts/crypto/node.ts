@@ -290,10 +290,13 @@ export class NodeCryptoProvider implements CryptoProvider {
     return crypto.randomBytes(length);
   }
 
-  keyAgreement(kind: KeyAgreementKind): KeyAgreement {
+  keyAgreement(kind: KeyAgreementKind, fixedPrivateKey?: Uint8Array): KeyAgreement {
+    if (fixedPrivateKey && kind.kind !== 'x25519') {
+      throw new SshError(Code.BadArgument, 'a fixed private key is only supported for X25519', 'local');
+    }
     switch (kind.kind) {
       case 'x25519':
-        return x25519Agreement();
+        return x25519Agreement(fixedPrivateKey);
       case 'ecdh': {
         const names = { nistp256: 'prime256v1', nistp384: 'secp384r1', nistp521: 'secp521r1' } as const;
         const ecdh = crypto.createECDH(names[kind.curve]);
@@ -382,9 +385,16 @@ export function toKeyObject(key: PublicKey): crypto.KeyObject {
   }
 }
 
-function x25519Agreement(): KeyAgreement {
-  const { publicKey, privateKey } = crypto.generateKeyPairSync('x25519');
-  const jwk = publicKey.export({ format: 'jwk' });
+function x25519Agreement(fixedPrivateKey?: Uint8Array): KeyAgreement {
+  let privateKey: crypto.KeyObject;
+  if (fixedPrivateKey) {
+    // The public half is derived by OpenSSL from 'd'; JWK import needs some 'x', so derive it first.
+    const pkcs8 = Buffer.concat([Buffer.from('302e020100300506032b656e04220420', 'hex'), Buffer.from(fixedPrivateKey)]);
+    privateKey = crypto.createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' });
+  } else {
+    privateKey = crypto.generateKeyPairSync('x25519').privateKey;
+  }
+  const jwk = crypto.createPublicKey(privateKey).export({ format: 'jwk' });
   const publicValue = Buffer.from(jwk.x!, 'base64url');
   return {
     publicValue,

@@ -83,7 +83,11 @@ export interface CryptoProvider {
 
   hash(name: HashName, ...parts: Uint8Array[]): Uint8Array;
   randomBytes(length: number): Uint8Array;
-  keyAgreement(kind: KeyAgreementKind): KeyAgreement;
+  /**
+   * A fresh ephemeral key agreement. `fixedPrivateKey` (X25519 only) exists for known-answer
+   * tests; the protocol never passes it.
+   */
+  keyAgreement(kind: KeyAgreementKind, fixedPrivateKey?: Uint8Array): KeyAgreement;
   /**
    * Verifies an SSH signature blob (RFC 4253 §6.6) made with `publicKey` (an SSH public key
    * blob) over `data`. `signatureAlgorithm` is what the negotiation expects.

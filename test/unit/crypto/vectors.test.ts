@@ -68,3 +68,17 @@ describe('chacha20-poly1305@openssh.com with all-zero keys', () => {
     expect(Array.from(packet.subarray(4, 16))).toEqual([4, 94, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
   });
 });
+
+describe('X25519 (RFC 7748 §6.1)', () => {
+  it("derives Alice's public key and the shared secret from Bob's", () => {
+    const alice = provider.keyAgreement({ kind: 'x25519' }, fromHex('77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a'));
+    expect(toHex(alice.publicValue)).toBe('8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a');
+    const shared = alice.computeSecret(fromHex('de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f'));
+    expect(toHex(shared)).toBe('4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742');
+  });
+
+  it('refuses a low-order peer point (all-zero shared secret) with 1038', () => {
+    const agreement = provider.keyAgreement({ kind: 'x25519' });
+    expect(() => agreement.computeSecret(new Uint8Array(32))).toThrow(expect.objectContaining({ code: 1038 }));
+  });
+});
