@@ -3,16 +3,24 @@
 // it with openReverseTunnel, fetches a page through the server's forwarded port, and closes.
 
 import * as http from 'node:http';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { generateKey, startLoopbackSshd } from './sshd.js';
 import { openReverseTunnel } from '../tunnel/open.js';
 
+/** The login name to authorize; Bun reports "unknown" from userInfo() for some users. */
+function currentUser(): string {
+  const name = userInfo().username;
+  if (name && name !== 'unknown') return name;
+  return execFileSync('id', ['-un'], { encoding: 'utf8' }).trim();
+}
+
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'revtun-demo-'));
   const clientKey = generateKey(dir, 'id_ed25519', 'ed25519');
-  const user = userInfo().username;
+  const user = currentUser();
   const sshd = await startLoopbackSshd({ users: [user], authorizedKeys: [clientKey.publicLine] });
   console.log(`sshd listening on ${sshd.host}:${sshd.port}`);
 
