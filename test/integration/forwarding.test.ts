@@ -129,6 +129,25 @@ describe('forwardings', () => {
   });
 });
 
+describe('DefaultChannelIdleTimeout', () => {
+  it('closes a forwarded connection that stays silent, while the tunnel stays up', async () => {
+    const tunnel = makeTunnel(sshd, { config: ['DefaultChannelIdleTimeout=1'] });
+    await tunnel.sshLogon();
+    const port = await tunnel.requestForwarding('127.0.0.1', 0, '127.0.0.1', echo.port);
+    const closed = new Promise<number>((resolve) => tunnel.on('sshChannelClosed', (e) => resolve(e.channelId)));
+    const client = await connect(port);
+    const ended = new Promise<void>((resolve) => client.once('end', () => resolve()));
+    await closed;
+    await ended;
+    client.destroy();
+    expect(tunnel.connected).toBe(true);
+    expect(tunnel.sshChannelCount).toBe(0);
+    const data = randomBytes(1000);
+    expect((await roundTrip(port, data)).equals(data)).toBe(true); // a busy connection is not cut
+    await tunnel.sshLogoff();
+  });
+});
+
 describe('half-close', () => {
   it('client EOF reaches the target, which can still answer afterwards', async () => {
     const target = await listen((s) => {

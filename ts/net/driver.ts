@@ -96,7 +96,9 @@ export class SocketDriver {
       this.timer = null;
       return;
     }
-    if (this.timer && this.timerDue === due) return;
+    // A deadline that moved later (activity) keeps the earlier timer: it fires, finds
+    // nothing due and re-arms. This keeps timer churn off the data path.
+    if (this.timer && this.timerDue <= due) return;
     if (this.timer) clearTimeout(this.timer);
     this.timerDue = due;
     this.timer = setTimeout(() => {

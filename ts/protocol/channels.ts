@@ -45,6 +45,8 @@ export interface ChannelSettings {
   maxWindow: number;
   /** Largest data packet we accept (MaxPacketSize). */
   maxPacket: number;
+  /** Seconds without data either way after which an open channel is closed (0 = never). */
+  idleTimeout?: number;
 }
 
 type ChannelState = 'pendingAccept' | 'open' | 'closing' | 'closed';
@@ -68,6 +70,8 @@ export class Channel {
   bytesSent = 0;
   /** Set when the application was told to hold off sending; cleared once told it may resume. */
   writeBlocked = false;
+  /** When data last moved either way (ms, the core's clock). */
+  lastActivity = 0;
 
   constructor(
     readonly localId: number,
@@ -96,6 +100,8 @@ export interface ConnectionHooks {
   emit(event: ChannelEvent): void;
   /** Decides whether an incoming open is for a forwarding we requested. */
   isForwardingKnown(address: string, port: number): boolean;
+  /** The core's clock (ms). */
+  now(): number;
 }
 
 /** Opens beyond this many live channels are refused, so a hostile server cannot exhaust us. */
@@ -276,6 +282,7 @@ export class ConnectionLayer {
     const ch = this.channels.get(channelId);
     if (!ch || ch.state !== 'pendingAccept') throw new SshError(Code.InvalidChannelId, `channel ${channelId} is not awaiting acceptance`, 'local');
     ch.state = 'open';
+    ch.lastActivity = this.hooks.now();
     this.hooks.send(
       ChannelOpenConfirmation.encode({
         recipientChannel: ch.remoteId,
@@ -311,6 +318,7 @@ export class ConnectionLayer {
   private receiveData(ch: Channel, data: Uint8Array): void {
     if (ch.eofReceived) throw new SshError(Code.InvalidChannelData, 'channel data after EOF', 'peer');
     this.checkWindow(ch, data.length);
+    ch.lastActivity = this.hooks.now();
     if (ch.state === 'closing' || data.length === 0) {
       this.consume(ch.localId, data.length);
       return;
@@ -403,6 +411,7 @@ export class ConnectionLayer {
       const available = head.length - offset;
       const length = Math.min(available, ch.remoteWindow, ch.remoteMaxPacket);
       this.hooks.sendChannelData(ch.remoteId, head, offset, length);
+      ch.lastActivity = this.hooks.now();
       ch.remoteWindow -= length;
       ch.outgoingBytes -= length;
       ch.bytesSent += length;
@@ -427,6 +436,28 @@ export class ConnectionLayer {
     if (ch.writeBlocked && ch.outgoingBytes < CHANNEL_HIGH_WATER / 2) {
       ch.writeBlocked = false;
       this.hooks.emit({ type: 'channelWritable', channel: ch.localId });
+    }
+  }
+
+  /** The earliest moment an open channel becomes idle (DefaultChannelIdleTimeout), or null. */
+  nextIdleDeadline(): number | null {
+    const timeout = (this.settings.idleTimeout ?? 0) * 1000;
+    if (timeout <= 0) return null;
+    let earliest: number | null = null;
+    for (const ch of this.channels.values()) {
+      if (ch.state !== 'open') continue;
+      const deadline = ch.lastActivity + timeout;
+      if (earliest === null || deadline < earliest) earliest = deadline;
+    }
+    return earliest;
+  }
+
+  /** Closes every open channel that has been idle for the idle timeout. */
+  closeIdleChannels(now: number): void {
+    const timeout = (this.settings.idleTimeout ?? 0) * 1000;
+    if (timeout <= 0) return;
+    for (const ch of [...this.channels.values()]) {
+      if (ch.state === 'open' && now >= ch.lastActivity + timeout) this.close(ch.localId, true);
     }
   }
 

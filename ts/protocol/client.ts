@@ -125,6 +125,7 @@ export class SshClientCore {
       canSendData: () => !this.kexSending && !this.closed && !this.transmitBlocked,
       emit: (event) => this.events.push(event),
       isForwardingKnown: options.isForwardingKnown,
+      now: () => this.now,
     });
   }
 
@@ -187,15 +188,24 @@ export class SshClientCore {
 
   /** Milliseconds (absolute) when `handleTimeout` next needs to run, or null. */
   nextTimeout(): number | null {
-    if (!this.authenticated || this.options.keepAliveInterval <= 0 || this.closed) return null;
+    if (!this.authenticated || this.closed) return null;
+    const keepAlive = this.keepAliveDue();
+    const idle = this.connection.nextIdleDeadline();
+    if (keepAlive === null) return idle;
+    return idle === null ? keepAlive : Math.min(keepAlive, idle);
+  }
+
+  private keepAliveDue(): number | null {
+    if (this.options.keepAliveInterval <= 0) return null;
     return Math.max(this.lastReceive, this.lastKeepAlive) + this.options.keepAliveInterval * 1000;
   }
 
   handleTimeout(now: number): void {
     if (this.closed) return;
     this.now = now;
-    const due = this.nextTimeout();
-    if (due === null || now < due) return;
+    this.guard(() => this.connection.closeIdleChannels(now));
+    const due = this.keepAliveDue();
+    if (!this.authenticated || due === null || now < due) return;
     this.guard(() => {
       if (this.missedKeepAlives >= this.options.keepAliveCountMax) {
         throw new SshError(Code.KeepAliveLimit, `no answer to ${this.missedKeepAlives} keep-alive requests`, 'peer');

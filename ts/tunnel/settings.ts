@@ -67,6 +67,7 @@ interface SettingSpec {
 
 /** Writable settings, by canonical name. */
 export const SETTINGS: Record<string, SettingSpec> = {
+  DefaultChannelIdleTimeout: { kind: 'int', default: 0, min: 0 },
   ForwardingLocalHost: { kind: 'string', default: '' },
   ClientSSHVersionString: { kind: 'string', default: CLIENT_VERSION },
   DoNotRepeatAuthMethods: { kind: 'bool', default: true },
@@ -104,7 +105,6 @@ export const SETTINGS: Record<string, SettingSpec> = {
  */
 export const NOT_YET = [
   'AutoReconnect',
-  'DefaultChannelIdleTimeout',
   'MaxRetryCount',
   'RetryInterval',
   'ChannelDataEOL',

@@ -491,7 +491,11 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
         onPrompt: (event) => this.emit('sshKeyboardInteractive', event),
       }),
       verifyHostKey: (info) => this.verifyHostKey(info),
-      channels: { maxWindow: this.setting('MaxWindowSize'), maxPacket: this.setting('MaxPacketSize') },
+      channels: {
+        maxWindow: this.setting('MaxWindowSize'),
+        maxPacket: this.setting('MaxPacketSize'),
+        idleTimeout: this.setting<number>('DefaultChannelIdleTimeout'),
+      },
       keepAliveInterval: this.setting('SSHKeepAliveInterval'),
       keepAliveCountMax: this.setting('SSHKeepAliveCountMax'),
       isForwardingKnown: (address, port) => this.forwardings.match(address, port) !== undefined,

@@ -331,3 +331,37 @@ describe('limits', () => {
     expect(pair.events.some((e) => e.type === 'log' && e.message.includes('did not implement our packet 7'))).toBe(true);
   });
 });
+
+describe('DefaultChannelIdleTimeout (virtual clock)', () => {
+  function openChannel(pair: Pair) {
+    pair.server.send(forwardedOpen(7));
+    pair.run();
+    pair.client.act(() => pair.client.channels.accept(0));
+    pair.run();
+  }
+
+  it('closes a channel with no data either way for the timeout; activity postpones it', () => {
+    const pair = authenticated(new TestServer(), { channels: { maxWindow: 64 * 1024, maxPacket: 32 * 1024, idleTimeout: 30 } });
+    openChannel(pair);
+    const opened = pair.now;
+    expect(pair.client.nextTimeout()).toBe(opened + 30_000);
+    // Data at t+20s moves the deadline to t+50s.
+    pair.now = opened + 20_000;
+    pair.server.send(new Writer().byte(MSG.CHANNEL_DATA).uint32(0).string('ping').finish());
+    pair.run();
+    pair.client.handleTimeout(opened + 30_000);
+    pair.run();
+    expect(pair.server.received).not.toContain(MSG.CHANNEL_CLOSE);
+    expect(pair.client.nextTimeout()).toBe(opened + 50_000);
+    pair.client.handleTimeout(opened + 50_000);
+    pair.run();
+    expect(pair.server.received.at(-1)).toBe(MSG.CHANNEL_CLOSE);
+    expect(pair.closedWith).toBeUndefined();
+  });
+
+  it('without the setting, channels never time out', () => {
+    const pair = authenticated();
+    openChannel(pair);
+    expect(pair.client.nextTimeout()).toBeNull();
+  });
+});
