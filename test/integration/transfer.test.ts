@@ -96,3 +96,30 @@ describe('event mode', () => {
     await tunnel.sshLogoff();
   });
 });
+
+describe('ChannelDataEOL and MaxChannelDataLength', () => {
+  it('deliver line records with the EOL flag, cut long lines, and flush the rest at EOF', async () => {
+    const tunnel = makeTunnel(sshd);
+    await tunnel.sshLogon();
+    const port = await tunnel.requestForwarding('127.0.0.1', 0, '', 0);
+    tunnel.on('sshChannelOpened', (e) => {
+      tunnel.config(`ChannelDataEOL[${e.channelId}]=\n`);
+      tunnel.config(`MaxChannelDataLength[${e.channelId}]=16`);
+    });
+    const records: string[] = [];
+    tunnel.on('sshChannelData', (e) => {
+      const flag = tunnel.config(`ChannelDataEOLFound[${e.channelId}]`);
+      expect(flag).toBe(e.channelDataEOLFound ? 'True' : 'False');
+      records.push(`${Buffer.from(e.channelData).toString()}|${e.channelDataEOLFound}`);
+    });
+    const eof = new Promise<void>((resolve) => tunnel.on('sshChannelEOF', () => resolve()));
+    const client = await connect(port);
+    client.write('first line\nsecond ');
+    client.write('line\n0123456789abcdefXYZ\nno newline');
+    client.end();
+    await eof;
+    expect(records).toEqual(['first line\n|true', 'second line\n|true', '0123456789abcdef|false', 'XYZ\n|true', 'no newline|false']);
+    client.destroy();
+    await tunnel.sshLogoff();
+  });
+});

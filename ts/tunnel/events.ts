@@ -31,6 +31,12 @@ export interface ChannelEvent {
 }
 export interface ChannelDataEvent extends ChannelEvent {
   channelData: Uint8Array;
+  /**
+   * With ChannelDataEOL and MaxChannelDataLength set for the channel: true when the data
+   * ends with the EOL string, false when it was cut at MaxChannelDataLength (or is what was
+   * left when the channel ended). Always true otherwise.
+   */
+  channelDataEOLFound: boolean;
 }
 export interface ChannelOpenRequestEvent extends ChannelEvent {
   service: string;

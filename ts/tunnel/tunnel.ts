@@ -27,6 +27,7 @@ import {
 } from './settings.js';
 import { authOptionsFor, SshAuthMode, SshCertStoreType, type SshAuthModeValue, type SshCertStoreTypeValue } from './credentials.js';
 import { delay, withTimeout } from './timing.js';
+import { ChannelRecords } from './chunker.js';
 
 export { SshAuthMode, SshCertStoreType, type SshAuthModeValue, type SshCertStoreTypeValue };
 import { hostKeyMatches } from './hostkeys.js';
@@ -87,6 +88,9 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   private closeWaiters: (() => void)[] = [];
   private rekeyWaiters: (() => void)[] = [];
   private readonly progressCheckers = new Set<() => void>();
+  private readonly channelRecords = new ChannelRecords();
+  /** ChannelDataEOLFound while an sshChannelData event is being delivered. */
+  private deliveringEolFound: boolean | null = null;
   private lastHostKey: HostKeyInfo | null = null;
   private forwardedPort = 0;
   private onAuthenticated: ((error: SshError | null) => void) | null = null;
@@ -161,6 +165,16 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   config(setting: string): string {
     const eq = setting.indexOf('=');
     const rawName = eq >= 0 ? setting.slice(0, eq) : setting;
+    const perChannel = /^\s*(ChannelDataEOL|MaxChannelDataLength|ChannelDataEOLFound)\[(\d+)\]\s*$/i.exec(rawName);
+    if (perChannel) {
+      const name = perChannel[1]!.toLowerCase();
+      const value = eq >= 0 ? setting.slice(eq + 1) : null;
+      if (name === 'channeldataeolfound') {
+        if (value !== null) throw new SshError(Code.BadArgument, 'ChannelDataEOLFound is read-only', 'local');
+        return this.deliveringEolFound === null ? '' : this.deliveringEolFound ? 'True' : 'False';
+      }
+      return this.channelRecords.configure(name === 'channeldataeol' ? 'ChannelDataEOL' : 'MaxChannelDataLength', Number(perChannel[2]), value);
+    }
     const name = canonicalSettingName(rawName);
     if (eq >= 0) {
       const value = setting.slice(eq + 1);
@@ -612,17 +626,21 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
         const forwarder = this.forwardings.forwarder(event.channel);
         if (forwarder) {
           forwarder.write(event.data);
-        } else {
-          this.emit('sshChannelData', { channelId: event.channel, channelData: event.data });
-          core.channels.consume(event.channel, event.data.length);
+          return;
         }
+        for (const record of this.channelRecords.push(event.channel, event.data)) this.deliverData(event.channel, record.data, record.eolFound);
+        // Records wait in a buffer bounded by MaxChannelDataLength, so credit is returned now.
+        core.channels.consume(event.channel, event.data.length);
         return;
       }
       case 'channelEof':
+        this.flushRecords(event.channel);
         this.forwardings.forwarder(event.channel)?.end();
         this.emit('sshChannelEOF', { channelId: event.channel });
         return;
       case 'channelClosed':
+        this.flushRecords(event.channel);
+        this.channelRecords.forget(event.channel);
         this.forwardings.detach(event.channel);
         this.resolveWritable(event.channel);
         this.emit('sshChannelClosed', { channelId: event.channel });
@@ -640,6 +658,21 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
         return;
       }
     }
+  }
+
+  private deliverData(channelId: number, channelData: Uint8Array, channelDataEOLFound: boolean): void {
+    this.deliveringEolFound = channelDataEOLFound;
+    try {
+      this.emit('sshChannelData', { channelId, channelData, channelDataEOLFound });
+    } finally {
+      this.deliveringEolFound = null;
+    }
+  }
+
+  /** Delivers what a record chunker still holds when its channel ends. */
+  private flushRecords(channel: number): void {
+    const rest = this.channelRecords.flush(channel);
+    if (rest) this.deliverData(channel, rest.data, false);
   }
 
   private resolveWritable(channel: number): void {

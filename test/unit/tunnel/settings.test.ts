@@ -7,7 +7,7 @@ describe('settings', () => {
     expect(canonicalSettingName('maxwindowsize')).toBe('MaxWindowSize');
     expect(canonicalSettingName('NoSuchSetting')).toBeUndefined();
     expect(() => canonicalSettingName('AutoReconnect')).toThrow(/not implemented/);
-    expect(() => canonicalSettingName('ChannelDataEOL[3]')).toThrow(/not implemented/);
+    expect(() => canonicalSettingName('RecordLength')).toThrow(/not implemented/);
   });
 
   it('parses booleans the documented ways', () => {
