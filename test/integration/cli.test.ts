@@ -159,6 +159,41 @@ describe('revtun CLI', () => {
     expect(await run.exit).toBe(0);
   });
 
+  it('falls back to asking for the password when the server refuses the identity key, as ssh does', async () => {
+    const known = knownHostsFile('kh-fallback', [`[127.0.0.1]:${sshd.port} ${sshd.hostKeys.ed25519}`]);
+    const unknownKey = generateKey(dir, 'id_not_authorized', 'ed25519');
+    const asked = join(dir, 'asked-fallback.txt');
+    const askpass = join(dir, 'askpass-fallback.sh');
+    writeFileSync(askpass, `#!/bin/sh\necho "$1" >> ${asked}\nprintf '%s\\n' '${TEST_PASSWORD}'\n`);
+    chmodSync(askpass, 0o755);
+    const run = revtun(
+      ['-N', '-v', '-p', String(sshd.port), '-i', unknownKey.privatePath, '-o', `UserKnownHostsFile=${known}`, '-R', `0:127.0.0.1:${echo.port}`, `${TEST_USER}@127.0.0.1`],
+      { SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: 'force' },
+    );
+    const m = await run.waitFor(/Allocated port (\d+)/);
+    expect(run.stderr()).toMatch(/trying authentication method publickey[\s\S]*trying authentication method password/);
+    expect(readFileSync(asked, 'utf8')).toMatch(/revtuntest@127\.0\.0\.1's password/);
+    expect((await roundTrip(Number(m[1]), Buffer.from('fallback'))).toString()).toBe('fallback');
+    run.child.kill('SIGINT');
+    expect(await run.exit).toBe(0);
+  });
+
+  it('never asks with BatchMode=yes: a refused key is a failure', async () => {
+    const known = knownHostsFile('kh-batch', [`[127.0.0.1]:${sshd.port} ${sshd.hostKeys.ed25519}`]);
+    const unknownKey = generateKey(dir, 'id_not_authorized2', 'ed25519');
+    const asked = join(dir, 'asked-batch.txt');
+    const askpass = join(dir, 'askpass-batch.sh');
+    writeFileSync(askpass, `#!/bin/sh\necho "$1" >> ${asked}\necho nope\n`);
+    chmodSync(askpass, 0o755);
+    const run = revtun(
+      ['-N', '-p', String(sshd.port), '-i', unknownKey.privatePath, '-o', `UserKnownHostsFile=${known}`, '-o', 'BatchMode=yes', '-R', `0:127.0.0.1:${echo.port}`, `${TEST_USER}@127.0.0.1`],
+      { SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: 'force' },
+    );
+    expect(await run.exit).toBe(255);
+    expect(run.stderr()).toMatch(/error 1032/);
+    expect(() => readFileSync(asked, 'utf8')).toThrow();
+  });
+
   it('ExitOnForwardFailure=yes exits 255 when the server refuses the forwarding', async () => {
     const busy = await listen(() => undefined);
     const known = knownHostsFile('kh-eoff', [`[127.0.0.1]:${sshd.port} ${sshd.hostKeys.ed25519}`]);

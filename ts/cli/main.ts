@@ -4,11 +4,10 @@
 // from SSH_ASKPASS or the terminal (never with BatchMode), and SIGINT/SIGTERM cancel the
 // forwardings and log off cleanly. Exit status: 0 after a clean stop, 255 on failure.
 
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { SSHReverseTunnel, SshAuthMode } from '../tunnel/tunnel.js';
 import { SshError } from '../protocol/errors.js';
 import { parsePublicKey, publicKeyTypeName } from '../protocol/publickey.js';
@@ -28,8 +27,12 @@ function yesNo(value: string | undefined, fallback: boolean): boolean {
   return /^(yes|true|1|on)$/i.test(value);
 }
 
-/** Asks for a secret like ssh does: SSH_ASKPASS when forced or without a terminal, else the tty. */
-async function askSecret(prompt: string, batchMode: boolean): Promise<string | undefined> {
+/**
+ * Asks for a secret like ssh does: SSH_ASKPASS when forced or without a terminal, else the
+ * terminal with echo off. Synchronous, because authentication asks for a password only at
+ * the moment it needs one. Returns undefined when there is no way to ask.
+ */
+function askSecret(prompt: string, batchMode: boolean): string | undefined {
   if (batchMode) return undefined;
   const askpass = process.env.SSH_ASKPASS;
   const require = process.env.SSH_ASKPASS_REQUIRE ?? '';
@@ -40,14 +43,30 @@ async function askSecret(prompt: string, batchMode: boolean): Promise<string | u
       return undefined;
     }
   }
-  if (!process.stdin.isTTY) return undefined;
-  process.stderr.write(prompt);
-  const rl = createInterface({ input: process.stdin, terminal: true });
-  (rl as unknown as { _writeToOutput: (s: string) => void })._writeToOutput = () => undefined; // no echo
-  const answer = await new Promise<string>((resolve) => rl.question('', resolve));
-  rl.close();
-  process.stderr.write('\n');
-  return answer;
+  let tty: number;
+  try {
+    tty = openSync('/dev/tty', 'r+');
+  } catch {
+    return undefined;
+  }
+  try {
+    writeSync(tty, prompt);
+    execFileSync('stty', ['-echo'], { stdio: [tty, 'ignore', 'ignore'] });
+    const bytes: number[] = [];
+    const one = Buffer.alloc(1);
+    while (readSync(tty, one, 0, 1, null) === 1 && one[0] !== 0x0a && bytes.length < 4096) bytes.push(one[0]!);
+    return Buffer.from(bytes).toString('utf8').replace(/\r$/, '');
+  } catch {
+    return undefined;
+  } finally {
+    try {
+      execFileSync('stty', ['echo'], { stdio: [tty, 'ignore', 'ignore'] });
+      writeSync(tty, '\n');
+    } catch {
+      /* the terminal went away */
+    }
+    closeSync(tty);
+  }
 }
 
 interface HostKeyPolicy {
@@ -199,7 +218,8 @@ async function run(argv: string[]): Promise<number> {
     }
   });
 
-  // Credentials: an identity key if there is one, a password otherwise.
+  // Credentials, in ssh's order: the identity key if there is one, then a password, asked for
+  // only if the server still wants one after the key.
   const pubkey = yesNo(args.options.get('pubkeyauthentication'), true);
   const passwordAllowed = yesNo(args.options.get('passwordauthentication'), true) || yesNo(args.options.get('kbdinteractiveauthentication'), false);
   const identityFiles = args.identityFiles.length
@@ -213,23 +233,17 @@ async function run(argv: string[]): Promise<number> {
     try {
       loadPrivateKey(text);
     } catch {
-      passphrase = (await askSecret(`Enter passphrase for key '${identity}': `, batchMode)) ?? '';
+      passphrase = askSecret(`Enter passphrase for key '${identity}': `, batchMode) ?? '';
     }
     tunnel.sshCertStore = text;
     tunnel.sshCertStorePassword = passphrase;
-    tunnel.sshAuthMode = SshAuthMode.PublicKey;
-  } else if (passwordAllowed) {
-    const password = await askSecret(`${tunnel.sshUser}@${args.host}'s password: `, batchMode);
-    if (password === undefined) {
-      process.stderr.write(`revtun: ${tunnel.sshUser}@${args.host}: no identity key and no way to ask for a password${batchMode ? ' (BatchMode)' : ''}\n`);
-      return 255;
-    }
-    tunnel.sshPassword = password;
-    tunnel.sshAuthMode = SshAuthMode.Password;
-  } else {
+  }
+  if (!identity && !passwordAllowed) {
     process.stderr.write(`revtun: no usable authentication method for ${tunnel.sshUser}@${args.host}\n`);
     return 255;
   }
+  tunnel.sshAuthMode = identity && passwordAllowed ? SshAuthMode.MultiFactor : identity ? SshAuthMode.PublicKey : SshAuthMode.Password;
+  if (passwordAllowed) tunnel.passwordProvider = () => askSecret(`${tunnel.sshUser}@${args.host}'s password: `, batchMode);
 
   // Signals are handled from the start: before logon they abandon the attempt, afterwards
   // they cancel the forwardings and log off.

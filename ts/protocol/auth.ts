@@ -44,7 +44,8 @@ export interface AuthOptions {
   username: string;
   /** Methods to try, in order. */
   methods: AuthMethodName[];
-  password?: string | undefined;
+  /** The password, or a function asked the first time one is needed (undefined: none to give). */
+  password?: string | (() => string | undefined) | undefined;
   signer?: Signer | undefined;
   /** Signature algorithms allowed for publickey auth (SSHPubKeyAuthSigAlgorithms). */
   publicKeySignatureAlgorithms: string[];
@@ -79,11 +80,20 @@ export class UserAuth {
    * so a refused RSA signature is retried with the next algorithm before moving on.
    */
   private signatureAlgorithmsLeft: string[] | null = null;
+  private resolvedPassword: { value: string | undefined } | null = null;
 
   constructor(
     private readonly options: AuthOptions,
     private readonly ctx: AuthContext,
   ) {}
+
+  /** The password, asking the application's callback at most once. */
+  private password(): string | undefined {
+    const source = this.options.password;
+    if (typeof source !== 'function') return source;
+    this.resolvedPassword ??= { value: source() };
+    return this.resolvedPassword.value;
+  }
 
   get done(): boolean {
     return this.state.kind === 'done';
@@ -184,10 +194,17 @@ export class UserAuth {
 
   private send(method: AuthMethodName): void {
     switch (method) {
-      case 'password':
+      case 'password': {
+        const password = this.password();
+        if (password === undefined) {
+          this.ctx.status('no password available; skipping password authentication');
+          this.next();
+          return;
+        }
         this.state = { kind: 'expectResult', method };
-        this.ctx.send(this.requestHeader('password').boolean(false).string(this.options.password!).finish());
+        this.ctx.send(this.requestHeader('password').boolean(false).string(password).finish());
         return;
+      }
       case 'keyboard-interactive':
         this.state = { kind: 'expectInfoRequest' };
         this.ctx.send(this.requestHeader('keyboard-interactive').string('').string('').finish());
@@ -286,7 +303,7 @@ export class UserAuth {
     } else if (this.options.keyboardInteractive) {
       responses = this.options.keyboardInteractive({ name, instructions, prompts });
     } else {
-      responses = prompts.map(() => this.options.password ?? '');
+      responses = prompts.map(() => this.password() ?? '');
     }
     if (responses.length !== prompts.length) {
       throw new SshError(Code.AuthFailed, `keyboard-interactive: ${prompts.length} prompts but ${responses.length} responses`, 'local');

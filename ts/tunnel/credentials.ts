@@ -31,6 +31,8 @@ export type SshCertStoreTypeValue = (typeof SshCertStoreType)[keyof typeof SshCe
 export interface Credentials {
   user: string;
   password: string;
+  /** Asked for a password the first time one is needed while `password` is empty. */
+  passwordProvider?: (() => string | undefined) | null;
   authMode: SshAuthModeValue;
   certStoreType: SshCertStoreTypeValue;
   certStore: string;
@@ -74,10 +76,19 @@ export function authOptionsFor(c: Credentials): AuthOptions {
   if (c.authMode === SshAuthMode.PublicKey && !signer) {
     throw new SshError(Code.BadArgument, 'public key authentication needs sshCertStore (a private key file or its text)', 'local');
   }
+  // One source for both the password method and keyboard-interactive prompts; a provider is
+  // asked at most once, and only if a method actually needs a password.
+  let provided: { value: string | undefined } | null = null;
+  const password = (): string | undefined => {
+    if (c.password !== '') return c.password;
+    if (!c.passwordProvider) return undefined;
+    provided ??= { value: c.passwordProvider() };
+    return provided.value;
+  };
   return {
     username: c.user,
     methods,
-    password: c.password !== '' ? c.password : undefined,
+    password: c.password !== '' || c.passwordProvider ? password : undefined,
     signer,
     publicKeySignatureAlgorithms: splitList(c.publicKeySignatureAlgorithms),
     repeatMethods: c.repeatMethods,
@@ -90,7 +101,7 @@ export function authOptionsFor(c: Credentials): AuthOptions {
           instructions: request.instructions,
           prompt: p.prompt,
           echoResponse: p.echo,
-          response: c.password !== '' && matches ? c.password : '',
+          response: matches ? (password() ?? '') : '',
         };
         c.onPrompt(event);
         return event.response;

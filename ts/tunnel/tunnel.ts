@@ -71,6 +71,11 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   sshCompressionAlgorithms = 'none';
   /** Seconds each method may take (0 = no deadline). */
   timeout = 60;
+  /**
+   * A revtun extension: asked for the password the first time authentication needs one while
+   * sshPassword is empty (after a refused key, say). Return undefined to skip password methods.
+   */
+  passwordProvider: (() => string | undefined) | null = null;
   /** The crypto backend; the node:crypto provider unless one is given. */
   cryptoProvider: CryptoProvider = new NodeCryptoProvider();
 
@@ -227,6 +232,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     this.sshCertStorePassword = '';
     this.sshCertSubject = '';
     this.sshAcceptServerHostKey = '';
+    this.passwordProvider = null;
     this.sshEncryptionAlgorithms = DEFAULT_CIPHERS.join(',');
     this.sshCompressionAlgorithms = 'none';
     this.timeout = 60;
@@ -494,6 +500,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
       auth: authOptionsFor({
         user: this.sshUser,
         password: this.sshPassword,
+        passwordProvider: this.passwordProvider,
         authMode: this.sshAuthMode,
         certStoreType: this.sshCertStoreType,
         certStore: this.sshCertStore,
