@@ -8,6 +8,8 @@ import { Reader, Writer } from './wire.js';
 import { SshError, Code } from './errors.js';
 import {
   MSG,
+  ServiceAccept,
+  ServiceRequest,
   UserauthBanner,
   UserauthFailure,
   UserauthInfoRequest,
@@ -101,7 +103,7 @@ export class UserAuth {
 
   /** Sends ssh-userauth service request (RFC 4253 §10). */
   start(): void {
-    this.ctx.send(new Writer(32).byte(MSG.SERVICE_REQUEST).string('ssh-userauth').finish());
+    this.ctx.send(ServiceRequest.encode({ service: 'ssh-userauth' }));
   }
 
   /** Handles one message numbered 5-79. Returns true when authentication succeeded. */
@@ -113,10 +115,7 @@ export class UserAuth {
     const state = this.state;
     switch (state.kind) {
       case 'expectServiceAccept': {
-        if (id !== MSG.SERVICE_ACCEPT) break;
-        const r = new Reader(payload, 1);
-        const service = r.utf8();
-        if (service !== 'ssh-userauth') break;
+        if (id !== MSG.SERVICE_ACCEPT || ServiceAccept.decode(payload).service !== 'ssh-userauth') break;
         this.sendNone();
         return false;
       }

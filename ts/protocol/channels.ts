@@ -131,10 +131,6 @@ export class ConnectionLayer {
     return ch;
   }
 
-  findChannel(id: number): Channel | undefined {
-    return this.channels.get(id);
-  }
-
   globalRequest(name: string, data: Uint8Array, onReply?: (ok: boolean, data: Uint8Array) => void): void {
     this.hooks.send(GlobalRequest.encode({ name, wantReply: onReply !== undefined, data }));
     if (onReply) this.pendingGlobalReplies.push({ name, resolve: onReply });
