@@ -11,7 +11,8 @@ const demo = resolve(root, 'dist/demo/main.js');
 
 function run(command: string, args: string[]): Promise<{ code: number; output: string }> {
   return new Promise((done) => {
-    execFile(command, args, { cwd: root, timeout: 90_000 }, (error, stdout, stderr) => {
+    // SIGKILL on timeout: a stuck runtime must fail this test, never hold the worker.
+    execFile(command, args, { cwd: root, timeout: 60_000, killSignal: 'SIGKILL' }, (error, stdout, stderr) => {
       done({ code: error ? ((error as NodeJS.ErrnoException & { code?: number }).code as number) ?? 1 : 0, output: stdout + stderr });
     });
   });

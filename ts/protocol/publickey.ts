@@ -10,6 +10,8 @@ export type PublicKey =
   | { type: 'ecdsa'; curve: 'nistp256' | 'nistp384' | 'nistp521'; point: Uint8Array }
   | { type: 'ssh-rsa'; e: Uint8Array; n: Uint8Array };
 
+export const RSA_MAX_MODULUS_BITS = 16384;
+
 export const ECDSA_CURVES = {
   nistp256: { bytes: 32, hash: 'sha256', jwk: 'P-256' },
   nistp384: { bytes: 48, hash: 'sha384', jwk: 'P-384' },
@@ -38,7 +40,13 @@ export function parsePublicKey(blob: Uint8Array): PublicKey {
   } else if (type === 'ssh-rsa') {
     const e = r.mpint();
     const n = r.mpint();
+    // Bounds as OpenSSH's: a huge modulus or exponent from a hostile server would make
+    // signature verification burn CPU for minutes.
     if (n.length * 8 < 1024) throw new SshError(Code.HostKeyVerifyFailed, 'RSA key shorter than 1024 bits', 'peer');
+    if (n.length * 8 > RSA_MAX_MODULUS_BITS) throw new SshError(Code.HostKeyVerifyFailed, `RSA key longer than ${RSA_MAX_MODULUS_BITS} bits`, 'peer');
+    if (e.length === 0 || e.length > 4 || (e[e.length - 1]! & 1) === 0) {
+      throw new SshError(Code.HostKeyVerifyFailed, 'RSA public exponent is not a small odd number', 'peer');
+    }
     key = { type, e, n };
   } else {
     throw new SshError(Code.UnsupportedAlgorithm, `unsupported public key type ${type}`, 'peer');

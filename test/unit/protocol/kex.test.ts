@@ -100,3 +100,16 @@ describe('negotiation (RFC 4253 §7.1)', () => {
     expect(() => negotiate(client, server, () => false)).toThrow(expect.objectContaining({ code: 1003 }));
   });
 });
+
+describe('public key blobs from the server', () => {
+  const rsa = (e: Uint8Array, n: Uint8Array) => Buffer.concat([str('ssh-rsa'), mpint(e), mpint(n)]);
+  it('refuses RSA keys that would make verification a denial of service', async () => {
+    const { parsePublicKey } = await import('../../../ts/protocol/publickey.js');
+    const n = (bits: number) => Buffer.concat([Buffer.from([0xc0]), Buffer.alloc(bits / 8 - 1, 0x55)]);
+    expect(() => parsePublicKey(rsa(Buffer.from([1, 0, 1]), n(2048)))).not.toThrow();
+    expect(() => parsePublicKey(rsa(Buffer.from([1, 0, 1]), n(32768)))).toThrow(/longer than 16384/);
+    expect(() => parsePublicKey(rsa(Buffer.from([1, 0, 1]), n(512)))).toThrow(/shorter than 1024/);
+    expect(() => parsePublicKey(rsa(Buffer.alloc(256, 0x7f), n(2048)))).toThrow(/exponent/);
+    expect(() => parsePublicKey(rsa(Buffer.from([1, 0, 0]), n(2048)))).toThrow(/exponent/);
+  });
+});
