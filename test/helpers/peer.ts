@@ -31,6 +31,26 @@ export interface ServerHooks {
   afterNewKeys?: Uint8Array[];
 }
 
+/** A KEXINIT with one algorithm per list (ssh-ed25519, aes128-ctr, hmac-sha2-256, none). */
+export function kexInit(overrides: Partial<KexInitMessage> = {}): KexInitMessage {
+  return {
+    cookie: crypto.randomBytes(16),
+    kexAlgorithms: ['curve25519-sha256'],
+    hostKeyAlgorithms: ['ssh-ed25519'],
+    ciphersClientToServer: ['aes128-ctr'],
+    ciphersServerToClient: ['aes128-ctr'],
+    macsClientToServer: ['hmac-sha2-256'],
+    macsServerToClient: ['hmac-sha2-256'],
+    compressionClientToServer: ['none'],
+    compressionServerToClient: ['none'],
+    languagesClientToServer: [],
+    languagesServerToClient: [],
+    firstKexPacketFollows: false,
+    reserved: 0,
+    ...overrides,
+  };
+}
+
 export class TestServer {
   readonly transport = new PacketTransport((n) => crypto.randomBytes(n), (v) => v.startsWith('SSH-2.0-'));
   readonly out: Uint8Array[] = [];
@@ -55,22 +75,12 @@ export class TestServer {
   start(): void {
     this.out.push(new TextEncoder().encode(`${this.version}\r\n`));
     for (const p of this.hooks.beforeKexInit ?? []) this.send(p);
-    const init: KexInitMessage = {
-      cookie: crypto.randomBytes(16),
+    const init = kexInit({
       kexAlgorithms: ['curve25519-sha256', 'diffie-hellman-group14-sha256', ...(this.hooks.strict ? ['kex-strict-s-v00@openssh.com'] : [])],
-      hostKeyAlgorithms: ['ssh-ed25519'],
       ciphersClientToServer: ['aes128-gcm@openssh.com', 'aes128-ctr'],
       ciphersServerToClient: ['aes128-gcm@openssh.com', 'aes128-ctr'],
-      macsClientToServer: ['hmac-sha2-256'],
-      macsServerToClient: ['hmac-sha2-256'],
-      compressionClientToServer: ['none'],
-      compressionServerToClient: ['none'],
-      languagesClientToServer: [],
-      languagesServerToClient: [],
-      firstKexPacketFollows: false,
-      reserved: 0,
       ...this.hooks.kexInit,
-    };
+    });
     this.serverKexInit = KexInit.encode(init);
     this.send(this.serverKexInit);
   }

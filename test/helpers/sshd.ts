@@ -4,6 +4,9 @@
 
 import { execFileSync } from 'node:child_process';
 import { startLoopbackSshd, type LoopbackSshd } from '../../ts/demo/sshd.js';
+import { echoServer } from './streams.js';
+
+export type EchoServer = Awaited<ReturnType<typeof echoServer>>;
 
 export { generateKey, freePort, type KeyPair } from '../../ts/demo/sshd.js';
 export type Sshd = LoopbackSshd;
@@ -41,4 +44,18 @@ export function startSshd(options: SshdOptions = {}): Promise<Sshd> {
     ...(options.usePam ? { usePam: true } : {}),
     ...(options.ecdsaBits ? { ecdsaBits: options.ecdsaBits } : {}),
   });
+}
+
+/** An sshd and an echo server for a test file's beforeAll. */
+export async function startSshdWithEcho(options: SshdOptions = {}): Promise<{ sshd: Sshd; echo: EchoServer }> {
+  return { sshd: await startSshd(options), echo: await echoServer() };
+}
+
+/** Stops whatever a test file started (skipping what never started). */
+export async function stopAll(...things: ({ stop(): Promise<void> } | { close(): Promise<void> } | undefined)[]): Promise<void> {
+  for (const thing of things) {
+    if (!thing) continue;
+    if ('stop' in thing) await thing.stop();
+    else await thing.close();
+  }
 }

@@ -4,29 +4,24 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { startSshd, type Sshd } from '../helpers/sshd.js';
+import { startSshd, type Sshd, startSshdWithEcho, stopAll, type EchoServer } from '../helpers/sshd.js';
 import { makeTunnel } from '../helpers/tunnel.js';
-import { echoServer, roundTrip } from '../helpers/streams.js';
+import { roundTrip } from '../helpers/streams.js';
 import type { SSHReverseTunnel } from '../../ts/index.js';
 
 let sshd: Sshd;
-let echo: Awaited<ReturnType<typeof echoServer>>;
-
+let echo: EchoServer;
 beforeAll(async () => {
-  sshd = await startSshd({
+  ({ sshd, echo } = await startSshdWithEcho({
     config: [
       // Debian's sshd leaves a few of these out by default; offer everything we test.
       'KexAlgorithms curve25519-sha256,curve25519-sha256@libssh.org,ecdh-sha2-nistp256,ecdh-sha2-nistp384,ecdh-sha2-nistp521,diffie-hellman-group-exchange-sha256,diffie-hellman-group16-sha512,diffie-hellman-group18-sha512,diffie-hellman-group14-sha256',
       'Ciphers aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,aes128-ctr,aes192-ctr,aes256-ctr',
       'MACs hmac-sha2-256,hmac-sha2-512,hmac-sha1,hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com',
     ],
-  });
-  echo = await echoServer();
+  }));
 });
-afterAll(async () => {
-  await echo?.close();
-  await sshd?.stop();
-});
+afterAll(() => stopAll(echo, sshd));
 
 /** Logs on with the given settings, forwards to the echo server, and round-trips 256 KiB. */
 async function connectAndMove(configure: (t: SSHReverseTunnel) => void): Promise<SSHReverseTunnel> {

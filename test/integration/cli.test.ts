@@ -8,23 +8,18 @@ import { mkdtempSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { generateKey, startSshd, TEST_PASSWORD, TEST_USER, type Sshd } from '../helpers/sshd.js';
-import { echoServer, listen, roundTrip } from '../helpers/streams.js';
+import { generateKey, TEST_PASSWORD, TEST_USER, type Sshd, startSshdWithEcho, stopAll, type EchoServer } from '../helpers/sshd.js';
+import { listen, roundTrip } from '../helpers/streams.js';
 
 const CLI = resolve(__dirname, '../../dist/cli/main.js');
 const dir = mkdtempSync(join(tmpdir(), 'revtun-cli-'));
 const key = generateKey(dir, 'id_ed25519', 'ed25519');
 let sshd: Sshd;
-let echo: Awaited<ReturnType<typeof echoServer>>;
-
+let echo: EchoServer;
 beforeAll(async () => {
-  sshd = await startSshd({ authorizedKeys: [key.publicLine] });
-  echo = await echoServer();
+  ({ sshd, echo } = await startSshdWithEcho({ authorizedKeys: [key.publicLine] }));
 });
-afterAll(async () => {
-  await echo?.close();
-  await sshd?.stop();
-});
+afterAll(() => stopAll(echo, sshd));
 
 interface Run {
   child: ChildProcess;

@@ -5,23 +5,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import * as net from 'node:net';
-import { startSshd, freePort, type Sshd } from '../helpers/sshd.js';
+import { freePort, type Sshd, startSshdWithEcho, stopAll, type EchoServer } from '../helpers/sshd.js';
 import { makeTunnel } from '../helpers/tunnel.js';
-import { connect, echoServer, listen, receiveHashed, roundTrip, roundTripOrReset, sendHashed } from '../helpers/streams.js';
+import { connect, listen, receiveHashed, roundTrip, roundTripOrReset, sendHashed } from '../helpers/streams.js';
 import { SshError } from '../../ts/index.js';
 
 const MiB = 1024 * 1024;
 let sshd: Sshd;
-let echo: Awaited<ReturnType<typeof echoServer>>;
-
+let echo: EchoServer;
 beforeAll(async () => {
-  sshd = await startSshd();
-  echo = await echoServer();
+  ({ sshd, echo } = await startSshdWithEcho());
 });
-afterAll(async () => {
-  await echo?.close();
-  await sshd?.stop();
-});
+afterAll(() => stopAll(echo, sshd));
 
 /** Resolves when a connection to port is refused (the remote listener is gone). */
 function expectRefused(port: number): Promise<string> {

@@ -2,23 +2,18 @@
 // plus strict key exchange and the session-level settings that depend on the handshake.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startSshd, type Sshd } from '../helpers/sshd.js';
+import { type Sshd, startSshdWithEcho, stopAll, type EchoServer } from '../helpers/sshd.js';
 import { makeTunnel } from '../helpers/tunnel.js';
-import { connect, echoServer, listen, receiveHashed, sendHashed } from '../helpers/streams.js';
+import { connect, listen, receiveHashed, sendHashed } from '../helpers/streams.js';
 
 const MiB = 1024 * 1024;
 let sshd: Sshd;
-let echo: Awaited<ReturnType<typeof echoServer>>;
-
+let echo: EchoServer;
 beforeAll(async () => {
   // The server asks for new keys after every 1 MiB it sends or receives.
-  sshd = await startSshd({ config: ['RekeyLimit 1M'] });
-  echo = await echoServer();
+  ({ sshd, echo } = await startSshdWithEcho({ config: ['RekeyLimit 1M'] }));
 });
-afterAll(async () => {
-  await echo?.close();
-  await sshd?.stop();
-});
+afterAll(() => stopAll(echo, sshd));
 
 /** 16 MiB each way at once through a local-forwarding tunnel; returns how many re-exchanges completed. */
 async function transferCountingRekeys(configure: string[], during?: (exchangeKeys: () => Promise<void>) => Promise<void>) {

@@ -13,7 +13,8 @@ function run(command: string, args: string[]): Promise<{ code: number; output: s
   return new Promise((done) => {
     // SIGKILL on timeout: a stuck runtime must fail this test, never hold the worker.
     execFile(command, args, { cwd: root, timeout: 60_000, killSignal: 'SIGKILL' }, (error, stdout, stderr) => {
-      done({ code: error ? ((error as NodeJS.ErrnoException & { code?: number }).code as number) ?? 1 : 0, output: stdout + stderr });
+      const status = (error as { code?: unknown } | null)?.code;
+      done({ code: error ? (typeof status === 'number' ? status : 1) : 0, output: stdout + stderr });
     });
   });
 }

@@ -5,21 +5,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as net from 'node:net';
 import { execFileSync } from 'node:child_process';
-import { startSshd, freePort, TEST_PASSWORD, type Sshd } from '../helpers/sshd.js';
+import { startSshd, freePort, TEST_PASSWORD, type Sshd, startSshdWithEcho, stopAll, type EchoServer } from '../helpers/sshd.js';
 import { makeTunnel } from '../helpers/tunnel.js';
-import { connect, echoServer, listen, roundTrip } from '../helpers/streams.js';
+import { connect, listen, roundTrip } from '../helpers/streams.js';
 import { SSHReverseTunnel, SshError } from '../../ts/index.js';
 
 let sshd: Sshd;
-let echo: Awaited<ReturnType<typeof echoServer>>;
+let echo: EchoServer;
 beforeAll(async () => {
-  sshd = await startSshd();
-  echo = await echoServer();
+  ({ sshd, echo } = await startSshdWithEcho());
 });
-afterAll(async () => {
-  await echo?.close();
-  await sshd?.stop();
-});
+afterAll(() => stopAll(echo, sshd));
 
 async function failure(promise: Promise<unknown>): Promise<SshError> {
   const error = await promise.then(() => null, (e: unknown) => e);

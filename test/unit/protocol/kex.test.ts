@@ -8,7 +8,7 @@ import { NodeCryptoProvider } from '../../../ts/crypto/node.js';
 import { createKexMethod, deriveKey, negotiate } from '../../../ts/protocol/kex.js';
 import { fromHex, toHex } from '../../../ts/protocol/wire.js';
 import type { CryptoProvider } from '../../../ts/crypto/provider.js';
-import type { KexInitMessage } from '../../../ts/protocol/messages.js';
+import { kexInit } from '../../helpers/peer.js';
 
 const node = new NodeCryptoProvider();
 const ALICE = fromHex('77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a');
@@ -64,21 +64,7 @@ describe('key derivation (RFC 4253 §7.2)', () => {
 });
 
 describe('negotiation (RFC 4253 §7.1)', () => {
-  const base: KexInitMessage = {
-    cookie: new Uint8Array(16),
-    kexAlgorithms: [],
-    hostKeyAlgorithms: ['ssh-ed25519'],
-    ciphersClientToServer: ['aes128-ctr'],
-    ciphersServerToClient: ['aes128-ctr'],
-    macsClientToServer: ['hmac-sha2-256'],
-    macsServerToClient: ['hmac-sha2-256'],
-    compressionClientToServer: ['none'],
-    compressionServerToClient: ['none'],
-    languagesClientToServer: [],
-    languagesServerToClient: [],
-    firstKexPacketFollows: false,
-    reserved: 0,
-  };
+  const base = kexInit({ kexAlgorithms: [] });
   it("picks the client's first choice the server supports, per direction, ignoring pseudo-algorithms", () => {
     const client = { ...base, kexAlgorithms: ['curve25519-sha256', 'ecdh-sha2-nistp256', 'ext-info-c', 'kex-strict-c-v00@openssh.com'], ciphersClientToServer: ['aes256-ctr', 'aes128-ctr'], ciphersServerToClient: ['aes128-ctr', 'aes256-ctr'] };
     const server = { ...base, kexAlgorithms: ['ecdh-sha2-nistp256', 'curve25519-sha256', 'kex-strict-s-v00@openssh.com'], ciphersClientToServer: ['aes128-ctr', 'aes256-ctr'], ciphersServerToClient: ['aes256-ctr', 'aes128-ctr'] };
