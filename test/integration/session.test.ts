@@ -174,7 +174,12 @@ function killDescendants(pid: number): void {
   }
   for (const child of children) {
     killDescendants(Number(child));
-    process.kill(Number(child), 'SIGKILL');
+    try {
+      process.kill(Number(child), 'SIGKILL');
+    } catch (error) {
+      // Killing a parent can end its child on its own first.
+      if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+    }
   }
 }
 
