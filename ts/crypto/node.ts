@@ -88,19 +88,19 @@ class GcmDirection {
     this.nonce = Buffer.from(iv);
   }
 
-  next(): Buffer {
-    const current = Buffer.from(this.nonce);
-    // Increment the 64-bit invocation counter (bytes 4..11), big-endian.
+  /** Increments the 64-bit invocation counter (bytes 4..11), big-endian, after each packet. */
+  private advance(): void {
     for (let i = 11; i >= 4; i--) {
       this.nonce[i] = (this.nonce[i]! + 1) & 0xff;
       if (this.nonce[i] !== 0) break;
     }
-    return current;
   }
 
   seal(packet: Uint8Array): void {
     const bodyEnd = packet.length - 16;
-    const cipher = crypto.createCipheriv(this.algorithm, this.key, this.next(), { authTagLength: 16 }) as crypto.CipherGCM;
+    // createCipheriv copies the IV, so the nonce buffer can move on right away.
+    const cipher = crypto.createCipheriv(this.algorithm, this.key, this.nonce, { authTagLength: 16 }) as crypto.CipherGCM;
+    this.advance();
     cipher.setAAD(packet.subarray(0, 4));
     const out = cipher.update(packet.subarray(4, bodyEnd));
     cipher.final();
@@ -110,7 +110,8 @@ class GcmDirection {
 
   open(packet: Uint8Array): void {
     const bodyEnd = packet.length - 16;
-    const decipher = crypto.createDecipheriv(this.algorithm, this.key, this.next(), { authTagLength: 16 }) as crypto.DecipherGCM;
+    const decipher = crypto.createDecipheriv(this.algorithm, this.key, this.nonce, { authTagLength: 16 }) as crypto.DecipherGCM;
+    this.advance();
     decipher.setAAD(packet.subarray(0, 4));
     decipher.setAuthTag(packet.subarray(bodyEnd));
     const out = decipher.update(packet.subarray(4, bodyEnd));

@@ -91,6 +91,7 @@ export class PacketTransport {
   private pendingPacket: Uint8Array | null = null;
   /** How many bytes of `pendingPacket` are already in place. */
   private pendingFilled = 0;
+  private headScratch = new Uint8Array(4);
   private readonly randomPool: Uint8Array;
   private randomOffset = 0;
 
@@ -161,7 +162,8 @@ export class PacketTransport {
     const opener = this.opener;
     if (!this.pendingPacket) {
       if (this.input.length < opener.lengthFieldBytes) return null;
-      const head = new Uint8Array(opener.lengthFieldBytes);
+      if (this.headScratch.length !== opener.lengthFieldBytes) this.headScratch = new Uint8Array(opener.lengthFieldBytes);
+      const head = this.headScratch; // copied into the packet below, so it can be reused
       this.input.take(head.length, head, 0);
       const length = opener.decryptLength(this.receiveSequence, head);
       if (length < 5 || length > MAX_PACKET_LENGTH) {
