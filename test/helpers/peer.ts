@@ -31,6 +31,15 @@ export interface ServerHooks {
   afterNewKeys?: Uint8Array[];
 }
 
+/**
+ * An Ed25519 private key from a random seed. Tests avoid generateKeyPairSync for these keys:
+ * Node 20 can deadlock exporting such a key (see ts/crypto/node.ts).
+ */
+export function randomEd25519Key(): crypto.KeyObject {
+  const pkcs8 = Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), crypto.randomBytes(32)]);
+  return crypto.createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' });
+}
+
 /** A KEXINIT with one algorithm per list (ssh-ed25519, aes128-ctr, hmac-sha2-256, none). */
 export function kexInit(overrides: Partial<KexInitMessage> = {}): KexInitMessage {
   return {
@@ -57,7 +66,7 @@ export class TestServer {
   readonly received: number[] = [];
   readonly receivedPayloads: Uint8Array[] = [];
   readonly version = 'SSH-2.0-TestServer_1.0';
-  readonly hostKey = crypto.generateKeyPairSync('ed25519').privateKey;
+  readonly hostKey = randomEd25519Key();
   readonly signer = createSigner(this.hostKey);
   private clientVersion = '';
   private clientKexInit: Uint8Array | null = null;

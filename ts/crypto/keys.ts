@@ -153,27 +153,42 @@ export function loadPrivateKey(text: string | Uint8Array, passphrase?: string): 
   }
 }
 
-/** The SSH public key blob for a node key (public or private). */
+/**
+ * The SSH public key blob for a node key (public or private). Ed25519 and EC keys are read
+ * from SPKI DER, where the raw key or point ends the structure; only RSA goes through JWK.
+ * (JWK export of a generated Ed/X25519 key can deadlock Node 20; see ./node.ts.)
+ */
 export function sshPublicKeyBlob(key: crypto.KeyObject): { blob: Uint8Array; keyType: string } {
-  const jwk = key.export({ format: 'jwk' });
+  const publicKey = key.type === 'private' ? crypto.createPublicKey(key) : key;
   const w = new Writer(600);
-  if (jwk.kty === 'OKP' && jwk.crv === 'Ed25519') {
-    w.string('ssh-ed25519').string(Buffer.from(jwk.x!, 'base64url'));
+  const type = publicKey.asymmetricKeyType;
+  if (type === 'ed25519') {
+    const spki = publicKey.export({ type: 'spki', format: 'der' });
+    w.string('ssh-ed25519').string(spki.subarray(spki.length - 32));
     return { blob: w.finish(), keyType: 'ssh-ed25519' };
   }
-  if (jwk.kty === 'EC') {
-    const curve = (Object.keys(ECDSA_CURVES) as (keyof typeof ECDSA_CURVES)[]).find((c) => ECDSA_CURVES[c].jwk === jwk.crv);
-    if (!curve) throw keyError(`unsupported EC curve ${jwk.crv}`);
-    const point = Buffer.concat([Buffer.from([4]), Buffer.from(jwk.x!, 'base64url'), Buffer.from(jwk.y!, 'base64url')]);
+  if (type === 'ec') {
+    const named = publicKey.asymmetricKeyDetails?.namedCurve;
+    const curve = (Object.keys(ECDSA_CURVES) as (keyof typeof ECDSA_CURVES)[]).find((c) => OPENSSL_CURVES[c] === named);
+    if (!curve) throw keyError(`unsupported EC curve ${named}`);
+    const spki = publicKey.export({ type: 'spki', format: 'der' });
+    const point = spki.subarray(spki.length - (1 + 2 * ECDSA_CURVES[curve].bytes));
     w.string(`ecdsa-sha2-${curve}`).string(curve).string(point);
     return { blob: w.finish(), keyType: `ecdsa-sha2-${curve}` };
   }
-  if (jwk.kty === 'RSA') {
+  if (type === 'rsa') {
+    const jwk = publicKey.export({ format: 'jwk' });
     w.string('ssh-rsa').mpint(Buffer.from(jwk.e!, 'base64url')).mpint(Buffer.from(jwk.n!, 'base64url'));
     return { blob: w.finish(), keyType: 'ssh-rsa' };
   }
-  throw keyError(`unsupported key type ${jwk.kty}`);
+  throw keyError(`unsupported key type ${type}`);
 }
+
+const OPENSSL_CURVES: Record<keyof typeof ECDSA_CURVES, string> = {
+  nistp256: 'prime256v1',
+  nistp384: 'secp384r1',
+  nistp521: 'secp521r1',
+};
 
 /** Makes a Signer for user authentication from a private key. */
 export function createSigner(key: crypto.KeyObject): Signer {

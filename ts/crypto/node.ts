@@ -386,24 +386,25 @@ export function toKeyObject(key: PublicKey): crypto.KeyObject {
   }
 }
 
+// X25519 keys are built from 32 random bytes as PKCS#8 DER and read back as SPKI DER. Node 20
+// can deadlock when a key made by generateKeyPairSync is exported as JWK: the export holds
+// the key's mutex while allocating, a garbage collection there destroys the finished key
+// generation job, and its destructor waits for the same mutex (seen as a hung process).
+const X25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
+const X25519_SPKI_PREFIX = Buffer.from('302a300506032b656e032100', 'hex');
+
 function x25519Agreement(fixedPrivateKey?: Uint8Array): KeyAgreement {
-  let privateKey: crypto.KeyObject;
-  if (fixedPrivateKey) {
-    // The public half is derived by OpenSSL from 'd'; JWK import needs some 'x', so derive it first.
-    const pkcs8 = Buffer.concat([Buffer.from('302e020100300506032b656e04220420', 'hex'), Buffer.from(fixedPrivateKey)]);
-    privateKey = crypto.createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' });
-  } else {
-    privateKey = crypto.generateKeyPairSync('x25519').privateKey;
-  }
-  const jwk = crypto.createPublicKey(privateKey).export({ format: 'jwk' });
-  const publicValue = Buffer.from(jwk.x!, 'base64url');
+  const seed = fixedPrivateKey ?? crypto.randomBytes(32);
+  const privateKey = crypto.createPrivateKey({ key: Buffer.concat([X25519_PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' });
+  const spki = crypto.createPublicKey(privateKey).export({ type: 'spki', format: 'der' });
+  const publicValue = spki.subarray(spki.length - 32);
   return {
     publicValue,
     computeSecret(peer) {
       if (peer.length !== 32) throw new SshError(Code.EcdhFailed, 'server curve25519 value is not 32 bytes', 'peer');
       let secret: Buffer;
       try {
-        const peerKey = crypto.createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: b64u(peer) }, format: 'jwk' });
+        const peerKey = crypto.createPublicKey({ key: Buffer.concat([X25519_SPKI_PREFIX, peer]), format: 'der', type: 'spki' });
         secret = crypto.diffieHellman({ privateKey, publicKey: peerKey });
       } catch (cause) {
         // OpenSSL refuses low-order points itself (an all-zero result).

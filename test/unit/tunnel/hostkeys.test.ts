@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createHmac, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
+import { randomEd25519Key } from '../../helpers/peer.js';
 import { checkKnownHosts, hostFieldMatches, hostKeyMatches, knownHostsLine, parseKnownHosts } from '../../../ts/tunnel/hostkeys.js';
 import { sshPublicKeyBlob } from '../../../ts/crypto/keys.js';
 import { fingerprints } from '../../../ts/protocol/client.js';
@@ -8,7 +9,7 @@ import type { HostKeyInfo } from '../../../ts/protocol/client.js';
 
 const provider = new NodeCryptoProvider();
 function hostKey(): HostKeyInfo {
-  const { blob, keyType } = sshPublicKeyBlob(generateKeyPairSync('ed25519').publicKey);
+  const { blob, keyType } = sshPublicKeyBlob(randomEd25519Key());
   return { hostKey: blob, algorithm: keyType, keyType, fingerprints: fingerprints(provider, blob) };
 }
 
