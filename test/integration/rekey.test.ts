@@ -69,6 +69,21 @@ describe('key re-exchange', () => {
     expect(explicit).toBe(5);
   });
 
+  it('exchangeKeys() on an idle connection performs exactly one re-exchange per call', async () => {
+    const tunnel = makeTunnel(sshd);
+    await tunnel.sshLogon();
+    let completed = 0;
+    tunnel.on('sshStatus', (e) => {
+      if (e.message === 'key re-exchange complete') completed++;
+    });
+    await tunnel.exchangeKeys();
+    expect(completed).toBe(1);
+    await tunnel.exchangeKeys();
+    expect(completed).toBe(2);
+    expect(tunnel.connected).toBe(true);
+    await tunnel.sshLogoff();
+  });
+
   it('SSHKeyRenegotiate via config starts a re-exchange', async () => {
     const tunnel = makeTunnel(sshd);
     await tunnel.sshLogon();
