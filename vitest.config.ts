@@ -1,11 +1,31 @@
 import { defineConfig } from 'vitest/config';
 
+// Unit tests run once. The integration suite (real sshd, Dropbear and foreign peers on
+// loopback) runs once per crypto provider, chosen through REVTUN_CRYPTO, which makes a
+// provider that fails to load an error instead of a silent fallback.
+const integration = (provider: 'native' | 'wasm' | 'node', exclude: string[] = []) => ({
+  extends: true as const,
+  test: {
+    name: `integration:${provider}`,
+    include: ['test/integration/**/*.test.ts'],
+    exclude,
+    env: { REVTUN_CRYPTO: provider },
+  },
+});
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     testTimeout: 120_000,
     hookTimeout: 60_000,
     pool: 'forks',
     reporters: ['default', './test/summary-reporter.ts'],
+    projects: [
+      { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts', 'test/fuzz/**/*.test.ts'] } },
+      integration('native'),
+      // Bun and Deno run under the native provider's project; the WASM provider's own smoke
+      // test under both runtimes is part of that file.
+      integration('wasm', ['test/integration/runtimes.test.ts']),
+      integration('node', ['test/integration/runtimes.test.ts']),
+    ],
   },
 });

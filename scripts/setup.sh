@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Installs what revtun's demo and tests need on a fresh Debian/Ubuntu machine: OpenSSH's
-# server and tools from the distribution, then the npm packages. Safe to run again.
+# Installs what revtun's demo and tests need on a fresh Debian/Ubuntu machine: OpenSSH's server
+# and tools and Dropbear from the distribution, Debian's rustc with its wasm32 standard library
+# (unless rustup already has that target), then the npm packages, the native crypto addon and
+# the WASM module. Safe to run again. REVTUN_STRICT_BUILD=1 (CI) makes a failed Rust build fatal;
+# otherwise revtun falls back to the providers that did build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,6 +11,12 @@ need=()
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
 command -v useradd >/dev/null 2>&1 || need+=(passwd)
+[ -x /usr/sbin/dropbear ] || need+=(dropbear-bin)
+if ! { command -v rustup >/dev/null 2>&1 && rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; }; then
+  [ -x /usr/bin/rustc ] || need+=(rustc)
+  [ -x /usr/bin/cargo ] || need+=(cargo)
+  [ -d /usr/lib/rustlib/wasm32-unknown-unknown ] || need+=(libstd-rust-dev-wasm32)
+fi
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -15,7 +24,20 @@ if [ ${#need[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
 fi
+# Debian's dropbear-bin package may enable a system service; the tests start their own.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-enabled dropbear >/dev/null 2>&1; then
+  systemctl disable --now dropbear >/dev/null 2>&1 || true
+fi
 
 # `npm install` follows package-lock.json; `npm ci` is avoided because some npm 11 setups
 # (omit-lockfile-registry-resolved) reject a lock file without every optional platform package.
-npm install --no-audit --no-fund
+# The native addon is built just below, once, rather than by the package's install script.
+REVTUN_SKIP_NATIVE_BUILD=1 npm install --no-audit --no-fund
+
+strict=()
+[ "${REVTUN_STRICT_BUILD:-0}" = 1 ] && strict=(--strict)
+node scripts/build-native.mjs "${strict[@]}"
+if ! bash scripts/build-wasm.sh; then
+  [ "${REVTUN_STRICT_BUILD:-0}" = 1 ] && exit 1
+  echo "setup: WASM crypto core not built; revtun will use the native or node:crypto provider" >&2
+fi

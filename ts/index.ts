@@ -8,5 +8,7 @@ export type { OpenReverseTunnelOptions, OpenedReverseTunnel } from './tunnel/ope
 export { SshError, Code, type ErrorCode, type ErrorOrigin } from './protocol/errors.js';
 export type { CryptoProvider, PacketSealer, PacketOpener } from './crypto/provider.js';
 export { NodeCryptoProvider } from './crypto/node.js';
+export { CoreCryptoProvider } from './crypto/core.js';
+export { loadCryptoProvider, defaultCryptoProvider, type CryptoProviderName } from './crypto/select.js';
 export { SshClientCore } from './protocol/client.js';
 export type { ClientEvent, ClientOptions, HostKeyInfo } from './protocol/client.js';

@@ -1,6 +1,7 @@
-// The library under the other runtimes its users run: the loopback demo (a real sshd, a
-// reverse tunnel with publickey auth, an HTTP request through it) under Bun and Deno, both
-// installed from npm as dev dependencies.
+// The library under the other runtimes its users run, both installed from npm as dev
+// dependencies: the loopback demo (a real sshd, a reverse tunnel with publickey auth, an HTTP
+// request through it) under Bun and Deno with the provider this project runs with, and the
+// WASM provider's smoke test (16 MiB through a tunnel, compared by SHA-256) under both.
 
 import { describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
@@ -9,10 +10,14 @@ import { resolve } from 'node:path';
 const root = resolve(__dirname, '../..');
 const demo = resolve(root, 'dist/demo/main.js');
 
-function run(command: string, args: string[]): Promise<{ code: number; output: string }> {
+const smoke = resolve(root, 'test/runtimes/smoke.mjs');
+const provider = process.env['REVTUN_CRYPTO'] ?? 'native';
+
+function run(command: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number; output: string }> {
   return new Promise((done) => {
     // SIGKILL on timeout: a stuck runtime must fail this test, never hold the worker.
-    execFile(command, args, { cwd: root, timeout: 60_000, killSignal: 'SIGKILL' }, (error, stdout, stderr) => {
+    const options = { cwd: root, timeout: 90_000, killSignal: 'SIGKILL' as const, env: { ...process.env, REVTUN_CRYPTO: provider, ...env } };
+    execFile(command, args, options, (error, stdout, stderr) => {
       const status = (error as { code?: unknown } | null)?.code;
       done({ code: error ? (typeof status === 'number' ? status : 1) : 0, output: stdout + stderr });
     });
@@ -24,6 +29,7 @@ describe('other runtimes', () => {
     const { code, output } = await run(resolve(root, 'node_modules/.bin/bun'), [demo]);
     expect(output).toMatch(/-> hello from the service behind the tunnel/);
     expect(output).toMatch(/demo finished/);
+    expect(output).toContain(`crypto provider: ${provider}`);
     expect(code).toBe(0);
   });
 
@@ -31,6 +37,19 @@ describe('other runtimes', () => {
     const { code, output } = await run(resolve(root, 'node_modules/.bin/deno'), ['run', '-A', demo]);
     expect(output).toMatch(/-> hello from the service behind the tunnel/);
     expect(output).toMatch(/demo finished/);
+    expect(output).toContain(`crypto provider: ${provider}`);
+    expect(code).toBe(0);
+  });
+});
+
+describe('the WASM provider under other runtimes', () => {
+  it.each([
+    ['Bun', 'node_modules/.bin/bun', [smoke]],
+    ['Deno', 'node_modules/.bin/deno', ['run', '-A', smoke]],
+  ] as const)('moves 16 MiB through a tunnel under %s', async (_name, binary, args) => {
+    const { code, output } = await run(resolve(root, binary), [...args], { REVTUN_CRYPTO: 'wasm' });
+    expect(output).toContain('crypto provider: wasm (revtun-core');
+    expect(output).toContain('moved 16777216 bytes, sha256 matches');
     expect(code).toBe(0);
   });
 });

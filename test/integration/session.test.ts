@@ -136,7 +136,12 @@ describe('config', () => {
     t.config('MaxPacketSize=0x4000');
     expect(t.config('MaxPacketSize')).toBe('16384');
     expect(t.config('ClientSSHVersionString')).toMatch(/^SSH-2\.0-revtun/);
-    expect(t.config('BuildInfo')).toMatch(/crypto provider: node/);
+    // Each integration project names its provider in REVTUN_CRYPTO; BuildInfo must show that
+    // provider really is the one in use (and, for the Rust core, which build it is).
+    const provider = process.env['REVTUN_CRYPTO'];
+    expect(provider).toMatch(/^(native|wasm|node)$/);
+    expect(t.config('BuildInfo')).toContain(`crypto provider: ${provider}`);
+    if (provider !== 'node') expect(t.config('BuildInfo')).toMatch(/revtun-core 0\.1\.0 \((ring\+rustcrypto|rustcrypto, wasm32)\)/);
   });
 
   it('rejects bad values, unknown and read-only names, and settings not implemented yet, with 10022', () => {

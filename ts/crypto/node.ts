@@ -192,8 +192,8 @@ function isEtm(mac: string | null): boolean {
 }
 
 export class NodeCryptoProvider implements CryptoProvider {
-  readonly name = 'node';
-  readonly ciphers = available();
+  readonly name: string = 'node';
+  readonly ciphers: ReadonlyMap<string, CipherInfo> = available();
   readonly macs: ReadonlyMap<string, MacInfo> = new Map(Object.entries(HMACS).map(([k, v]) => [k, v.info]));
 
   createSealer(keys: DirectionKeys): PacketSealer {

@@ -40,6 +40,7 @@ async function main(): Promise<void> {
     local: { host: '127.0.0.1', port: servicePort },
   });
   console.log(`the SSH server now forwards 127.0.0.1:${tunnel.port} to the local service`);
+  console.log(tunnel.tunnel.config('BuildInfo'));
 
   const body = await new Promise<string>((resolve, reject) => {
     http.get({ host: '127.0.0.1', port: tunnel.port, path: '/through-the-tunnel' }, (res) => {

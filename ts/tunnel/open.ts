@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { SSHReverseTunnel, SshAuthMode } from './tunnel.js';
 import type { CryptoProvider } from '../crypto/provider.js';
+import { loadCryptoProvider, type CryptoProviderName } from '../crypto/select.js';
 
 export interface OpenReverseTunnelOptions {
   host: string;
@@ -28,7 +29,8 @@ export interface OpenReverseTunnelOptions {
   timeout?: number;
   /** Extra settings as "Name=Value" strings. */
   config?: string[];
-  cryptoProvider?: CryptoProvider;
+  /** A provider, or the name of one to load (native, wasm, node); default: the first that loads. */
+  cryptoProvider?: CryptoProvider | CryptoProviderName;
 }
 
 export interface OpenedReverseTunnel {
@@ -41,7 +43,9 @@ export interface OpenedReverseTunnel {
 
 export async function openReverseTunnel(options: OpenReverseTunnelOptions): Promise<OpenedReverseTunnel> {
   const tunnel = new SSHReverseTunnel();
-  if (options.cryptoProvider) tunnel.cryptoProvider = options.cryptoProvider;
+  if (options.cryptoProvider) {
+    tunnel.cryptoProvider = typeof options.cryptoProvider === 'string' ? loadCryptoProvider(options.cryptoProvider) : options.cryptoProvider;
+  }
   tunnel.sshHost = options.host;
   tunnel.sshPort = options.port ?? 22;
   tunnel.sshUser = options.username;

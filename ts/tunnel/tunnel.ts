@@ -10,7 +10,7 @@ import { SshError, Code, socketErrorCode, DisconnectReason } from '../protocol/e
 import { Reader, Writer } from '../protocol/wire.js';
 import { CHANNEL_HIGH_WATER } from '../protocol/channels.js';
 import type { CryptoProvider } from '../crypto/provider.js';
-import { NodeCryptoProvider } from '../crypto/node.js';
+import { defaultCryptoProvider, describeCryptoProvider, skippedCryptoProviders } from '../crypto/select.js';
 import { SocketDriver } from '../net/driver.js';
 import { TypedEmitter, type TunnelEvents, type ChannelOpenRequestEvent, type ServerAuthenticationEvent } from './events.js';
 import type { ForwarderHost } from './local-forward.js';
@@ -52,6 +52,14 @@ export interface SshChannelInfo {
 
 const VERSION = '0.1.0';
 
+/** The JavaScript runtime and its version (Bun and Deno also report a Node compatibility version). */
+function runtimeVersion(): string {
+  const versions = process.versions as Record<string, string | undefined>;
+  if (versions['bun']) return `bun ${versions['bun']}`;
+  if (versions['deno']) return `deno ${versions['deno']}`;
+  return `node ${versions['node']}`;
+}
+
 export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   // ---- documented properties ----
   sshHost = '';
@@ -76,8 +84,19 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
    * sshPassword is empty (after a refused key, say). Return undefined to skip password methods.
    */
   passwordProvider: (() => string | undefined) | null = null;
-  /** The crypto backend; the node:crypto provider unless one is given. */
-  cryptoProvider: CryptoProvider = new NodeCryptoProvider();
+
+  /**
+   * The crypto backend. Unless one is set, the first of the native core, the WASM core and
+   * node:crypto that loads, or the one REVTUN_CRYPTO names (see loadCryptoProvider()).
+   */
+  get cryptoProvider(): CryptoProvider {
+    return (this.chosenProvider ??= defaultCryptoProvider());
+  }
+
+  set cryptoProvider(provider: CryptoProvider) {
+    this.chosenProvider = provider;
+  }
+  private chosenProvider: CryptoProvider | null = null;
 
   private requestedLocalHost = '';
   private requestedLocalPort = 0;
@@ -213,7 +232,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
       case 'SSHFingerprintSHA256':
         return this.lastHostKey?.fingerprints.sha256 ?? '';
       case 'BuildInfo':
-        return `revtun ${VERSION}; crypto provider: ${this.cryptoProvider.name}; node ${process.versions.node}`;
+        return `revtun ${VERSION}; crypto provider: ${describeCryptoProvider(this.cryptoProvider)}; ${runtimeVersion()}`;
       default:
         return formatSettingValue(this.settings.get(name)!);
     }
@@ -482,6 +501,8 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
 
 
   private buildCoreOptions(): ConstructorParameters<typeof SshClientCore>[0] {
+    const skipped = this.chosenProvider ? [] : skippedCryptoProviders();
+    this.log(2, `crypto provider: ${describeCryptoProvider(this.cryptoProvider)}${skipped.length ? ` (not loaded: ${skipped.join('; ')})` : ''}`);
     const versionPattern = this.setting<string>('SSHVersionPattern');
     return {
       provider: this.cryptoProvider,

@@ -1,0 +1,47 @@
+//! revtun's packet-crypto core: seals and opens SSH binary packets (RFC 4253 §6) in place,
+//! one packet at a time with an explicit sequence number. It does no I/O and holds only key
+//! state, so the same code serves the Node-API addon (`revtun-napi`) and the WASM module
+//! (`revtun-wasm`).
+
+mod aead;
+mod algorithms;
+mod cipher;
+mod mac;
+mod packet;
+pub mod umac;
+
+pub use algorithms::{cipher_info, mac_info, CipherInfo, MacInfo, CIPHERS, MACS};
+pub use packet::{Opener, Sealer};
+
+/// Why a packet operation failed. The numbers are the status codes the bindings return.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Error {
+    /// The cipher or MAC name is not one the core implements.
+    UnknownAlgorithm = 1,
+    /// A key, IV or MAC key of the wrong size.
+    KeyLength = 2,
+    /// A packet too short, or not a whole number of cipher blocks.
+    Length = 3,
+    /// The tag did not verify: a corrupted or forged packet.
+    BadMac = 4,
+}
+
+impl core::fmt::Display for Error {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Error::UnknownAlgorithm => "unknown cipher or MAC",
+            Error::KeyLength => "key, IV or MAC key has the wrong length",
+            Error::Length => "packet length is not valid for this cipher",
+            Error::BadMac => "message authentication code is invalid",
+        })
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// What this build of the core is, for BuildInfo.
+pub const BACKEND: &str = if cfg!(feature = "ring") {
+    "ring+rustcrypto"
+} else {
+    "rustcrypto"
+};

@@ -1,0 +1,33 @@
+#!/usr/bin/env node
+// Builds the native (Node-API) crypto core from source: cargo build of crates/revtun-napi,
+// then a copy into bindings/. Runs on `npm install`. Without a Rust toolchain, or when the
+// build fails, it says so and exits 0: revtun then uses its WASM or node:crypto provider.
+// `--strict` (used by CI) makes a failed build fail.
+
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const strict = process.argv.includes('--strict');
+
+function giveUp(reason) {
+  console.error(`revtun: native crypto core not built (${reason}); the WASM or node:crypto provider will be used`);
+  process.exit(strict ? 1 : 0);
+}
+
+if (process.env.REVTUN_SKIP_NATIVE_BUILD === '1') giveUp('REVTUN_SKIP_NATIVE_BUILD=1');
+const cargo = spawnSync('cargo', ['--version'], { encoding: 'utf8' });
+if (cargo.status !== 0) giveUp('cargo is not installed');
+
+const build = spawnSync('cargo', ['build', '--release', '--locked', '-p', 'revtun-napi'], { cwd: root, stdio: 'inherit' });
+if (build.status !== 0) giveUp(`cargo build exited with ${build.status}`);
+
+const library = { linux: 'librevtun_napi.so', darwin: 'librevtun_napi.dylib', win32: 'revtun_napi.dll' }[process.platform];
+const built = library && join(root, 'target', 'release', library);
+if (!built || !existsSync(built)) giveUp(`no ${library ?? 'library'} for ${process.platform}`);
+mkdirSync(join(root, 'bindings'), { recursive: true });
+const target = join(root, 'bindings', `revtun-core.${process.platform}-${process.arch}.node`);
+copyFileSync(built, target);
+console.error(`revtun: native crypto core built: ${target}`);

@@ -1,0 +1,54 @@
+// Runtime smoke test, run by test/integration/runtimes.test.ts under Bun and Deno (plain
+// JavaScript against the built dist/, so every runtime loads the same files): a throwaway
+// sshd, a reverse tunnel with the crypto provider named by REVTUN_CRYPTO, and 16 MiB through
+// it to an echo service and back, compared by SHA-256.
+
+import * as net from 'node:net';
+import { createHash, randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { generateKey, startLoopbackSshd } from '../../dist/demo/sshd.js';
+import { openReverseTunnel } from '../../dist/index.js';
+
+const SIZE = 16 * 1024 * 1024;
+const user = execFileSync('id', ['-un'], { encoding: 'utf8' }).trim();
+const dir = mkdtempSync(join(tmpdir(), 'revtun-smoke-'));
+const key = generateKey(dir, 'id_ed25519', 'ed25519');
+const sshd = await startLoopbackSshd({ users: [user], authorizedKeys: [key.publicLine] });
+const echo = net.createServer((socket) => socket.pipe(socket));
+await new Promise((resolve) => echo.listen(0, '127.0.0.1', resolve));
+
+try {
+  const tunnel = await openReverseTunnel({
+    host: sshd.host,
+    port: sshd.port,
+    username: user,
+    privateKey: key.privateText,
+    hostKey: sshd.hostKeys.ed25519,
+    remote: { address: '127.0.0.1', port: 0 },
+    local: { host: '127.0.0.1', port: echo.address().port },
+    cryptoProvider: process.env.REVTUN_CRYPTO ?? 'wasm',
+  });
+  const data = randomBytes(SIZE);
+  const received = createHash('sha256');
+  let count = 0;
+  await new Promise((resolve, reject) => {
+    const socket = net.connect(tunnel.port, '127.0.0.1', () => socket.end(data));
+    socket.on('data', (chunk) => {
+      received.update(chunk);
+      count += chunk.length;
+    });
+    socket.on('end', resolve);
+    socket.on('error', reject);
+  });
+  const match = received.digest('hex') === createHash('sha256').update(data).digest('hex');
+  console.log(`${tunnel.tunnel.config('BuildInfo')}`);
+  console.log(`moved ${count} bytes, sha256 ${match ? 'matches' : 'DIFFERS'}`);
+  await tunnel.close();
+  if (!match || count !== SIZE) process.exitCode = 1;
+} finally {
+  echo.close();
+  await sshd.stop();
+}

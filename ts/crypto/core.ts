@@ -1,0 +1,92 @@
+// The CryptoProvider for revtun's Rust packet core, whichever way it is loaded (Node-API addon
+// or WASM). Only the packet half (sealers and openers) goes to the core; hashes, key agreement
+// and signatures run once per connection and stay on node:crypto, which Node, Deno and Bun all
+// provide.
+
+import type { CipherInfo, DirectionKeys, MacInfo, PacketOpener, PacketSealer } from './provider.js';
+import { NodeCryptoProvider } from './node.js';
+import { SshError, Code } from '../protocol/errors.js';
+
+/** What a loaded core offers: its algorithm tables and keyed packet transforms. */
+export interface PacketCore {
+  readonly kind: 'native' | 'wasm';
+  /** The core's version and backend, for BuildInfo and the logs. */
+  readonly description: string;
+  readonly ciphers: ReadonlyMap<string, CipherInfo>;
+  readonly macs: ReadonlyMap<string, MacInfo>;
+  createSealer(keys: DirectionKeys): PacketSealer;
+  createOpener(keys: DirectionKeys): PacketOpener;
+}
+
+/** Status numbers returned by the core (revtun_core::Error). */
+export const CoreStatus = { Ok: 0, UnknownAlgorithm: 1, KeyLength: 2, Length: 3, BadMac: 4 } as const;
+
+/** The SshError for a failed open (a packet from the peer). */
+export function openFailure(status: number): SshError {
+  if (status === CoreStatus.BadMac) {
+    return new SshError(Code.CannotDecrypt, 'message authentication code is invalid (corrupted or forged packet)', 'peer');
+  }
+  if (status === CoreStatus.Length) {
+    return new SshError(Code.CannotDecrypt, 'packet length is not a whole number of cipher blocks', 'peer');
+  }
+  return new SshError(Code.CannotDecrypt, `packet could not be decrypted (core status ${status})`, 'peer');
+}
+
+/** The SshError for a failed seal: our own framing handed the core a packet it cannot take. */
+export function sealFailure(status: number): SshError {
+  return new SshError(Code.CannotEncrypt, `packet could not be encrypted (core status ${status})`, 'local');
+}
+
+export function keyFailure(keys: DirectionKeys, detail: string): SshError {
+  return new SshError(Code.CannotSetKeys, `cannot set keys for ${keys.cipher}${keys.mac ? `/${keys.mac}` : ''}: ${detail}`, 'local');
+}
+
+export class CoreCryptoProvider extends NodeCryptoProvider {
+  override readonly name: string;
+  override readonly ciphers: ReadonlyMap<string, CipherInfo>;
+  override readonly macs: ReadonlyMap<string, MacInfo>;
+
+  constructor(readonly core: PacketCore) {
+    super();
+    this.name = core.kind;
+    this.ciphers = core.ciphers;
+    this.macs = core.macs;
+  }
+
+  get description(): string {
+    return this.core.description;
+  }
+
+  override createSealer(keys: DirectionKeys): PacketSealer {
+    if (!this.ciphers.has(keys.cipher)) throw new SshError(Code.UnsupportedAlgorithm, `cipher ${keys.cipher} is not available`, 'local');
+    return this.core.createSealer(keys);
+  }
+
+  override createOpener(keys: DirectionKeys): PacketOpener {
+    if (!this.ciphers.has(keys.cipher)) throw new SshError(Code.UnsupportedAlgorithm, `cipher ${keys.cipher} is not available`, 'local');
+    return this.core.createOpener(keys);
+  }
+}
+
+interface CipherSpec {
+  name: string;
+  keyLength: number;
+  ivLength: number;
+  blockSize: number;
+  aead: boolean;
+}
+
+interface MacSpec {
+  name: string;
+  keyLength: number;
+  length: number;
+  etm: boolean;
+}
+
+export function cipherTable(specs: CipherSpec[]): Map<string, CipherInfo> {
+  return new Map(specs.map((c) => [c.name, { keyLength: c.keyLength, ivLength: c.ivLength, blockSize: c.blockSize, aead: c.aead }]));
+}
+
+export function macTable(specs: MacSpec[]): Map<string, MacInfo> {
+  return new Map(specs.map((m) => [m.name, { keyLength: m.keyLength, length: m.length, etm: m.etm }]));
+}

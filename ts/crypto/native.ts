@@ -1,0 +1,86 @@
+// Loads revtun-core as a Node-API addon (crates/revtun-napi, built by scripts/build-native.mjs
+// into bindings/) and wraps it as a PacketCore. Packets cross the boundary as the caller's own
+// Uint8Array and are transformed in place.
+
+import { createRequire } from 'node:module';
+import type { DirectionKeys, PacketOpener, PacketSealer } from './provider.js';
+import { cipherTable, keyFailure, macTable, openFailure, sealFailure } from './core.js';
+import type { PacketCore } from './core.js';
+
+interface NativeSealer {
+  readonly blockSize: number;
+  readonly macLength: number;
+  readonly lengthOutsidePadding: boolean;
+  seal(sequence: number, packet: Uint8Array): number;
+}
+
+interface NativeOpener {
+  readonly blockSize: number;
+  readonly macLength: number;
+  readonly lengthFieldBytes: number;
+  decryptLength(sequence: number, head: Uint8Array): number;
+  open(sequence: number, packet: Uint8Array): number;
+}
+
+type KeyArgs = [cipher: string, mac: string | null, key: Uint8Array, iv: Uint8Array, macKey: Uint8Array];
+
+interface NativeBinding {
+  ciphers(): { name: string; keyLength: number; ivLength: number; blockSize: number; aead: boolean }[];
+  macs(): { name: string; keyLength: number; length: number; etm: boolean }[];
+  buildInfo(): string;
+  NativeSealer: new (...args: KeyArgs) => NativeSealer;
+  NativeOpener: new (...args: KeyArgs) => NativeOpener;
+}
+
+function keyArgs(keys: DirectionKeys): KeyArgs {
+  return [keys.cipher, keys.mac, keys.key, keys.iv, keys.macKey];
+}
+
+function construct<T>(keys: DirectionKeys, make: () => T): T {
+  try {
+    return make();
+  } catch (error) {
+    throw keyFailure(keys, (error as Error).message);
+  }
+}
+
+/** Loads the addon; throws (with the loader's reason) when it is missing or cannot load. */
+export function loadNativeCore(): PacketCore {
+  const require = createRequire(import.meta.url);
+  const binding = require('../../bindings/native.cjs') as NativeBinding;
+  return {
+    kind: 'native',
+    description: binding.buildInfo(),
+    ciphers: cipherTable(binding.ciphers()),
+    macs: macTable(binding.macs()),
+    createSealer(keys): PacketSealer {
+      const sealer = construct(keys, () => new binding.NativeSealer(...keyArgs(keys)));
+      return {
+        blockSize: sealer.blockSize,
+        macLength: sealer.macLength,
+        lengthOutsidePadding: sealer.lengthOutsidePadding,
+        seal(sequence, packet) {
+          const status = sealer.seal(sequence >>> 0, packet);
+          if (status !== 0) throw sealFailure(status);
+        },
+      };
+    },
+    createOpener(keys): PacketOpener {
+      const opener = construct(keys, () => new binding.NativeOpener(...keyArgs(keys)));
+      return {
+        blockSize: opener.blockSize,
+        macLength: opener.macLength,
+        lengthFieldBytes: opener.lengthFieldBytes,
+        decryptLength(sequence, head) {
+          const length = opener.decryptLength(sequence >>> 0, head);
+          if (length < 0) throw openFailure(-length);
+          return length;
+        },
+        open(sequence, packet) {
+          const status = opener.open(sequence >>> 0, packet);
+          if (status !== 0) throw openFailure(status);
+        },
+      };
+    },
+  };
+}

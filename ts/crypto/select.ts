@@ -1,0 +1,76 @@
+// Which CryptoProvider revtun uses: the native core, then the WASM core, then node:crypto,
+// unless the caller or REVTUN_CRYPTO names one. A provider that was asked for by name and
+// cannot load is an error; in automatic mode the reasons are kept for the logs.
+
+import type { CryptoProvider } from './provider.js';
+import { NodeCryptoProvider } from './node.js';
+import { CoreCryptoProvider } from './core.js';
+import { loadNativeCore } from './native.js';
+import { loadWasmCore } from './wasm.js';
+import { SshError, Code } from '../protocol/errors.js';
+
+export type CryptoProviderName = 'native' | 'wasm' | 'node';
+export const CRYPTO_PROVIDER_NAMES: readonly CryptoProviderName[] = ['native', 'wasm', 'node'];
+
+const loaded = new Map<CryptoProviderName, CryptoProvider | Error>();
+
+function tryLoad(name: CryptoProviderName): CryptoProvider | Error {
+  let result = loaded.get(name);
+  if (result === undefined) {
+    try {
+      result = name === 'node' ? new NodeCryptoProvider() : new CoreCryptoProvider(name === 'native' ? loadNativeCore() : loadWasmCore());
+    } catch (error) {
+      result = error instanceof Error ? error : new Error(String(error));
+    }
+    loaded.set(name, result);
+  }
+  return result;
+}
+
+export function isCryptoProviderName(name: string): name is CryptoProviderName {
+  return (CRYPTO_PROVIDER_NAMES as readonly string[]).includes(name);
+}
+
+/**
+ * The provider called `name`. Loading happens once per process; a provider that cannot load
+ * throws SshError 10022 with the reason.
+ */
+export function loadCryptoProvider(name: CryptoProviderName): CryptoProvider {
+  const result = tryLoad(name);
+  if (result instanceof Error) {
+    throw new SshError(Code.BadArgument, `crypto provider "${name}" is not available: ${result.message}`, 'local');
+  }
+  return result;
+}
+
+/** Why each provider before the chosen one was passed over, for the logs. */
+export function skippedCryptoProviders(): string[] {
+  return CRYPTO_PROVIDER_NAMES.flatMap((name) => {
+    const result = loaded.get(name);
+    return result instanceof Error ? [`${name}: ${result.message.split('\n')[0]}`] : [];
+  });
+}
+
+/**
+ * The provider revtun uses when none is given: REVTUN_CRYPTO (native, wasm or node) if set,
+ * else the first of native, wasm and node that loads.
+ */
+export function defaultCryptoProvider(): CryptoProvider {
+  const requested = (typeof process !== 'undefined' ? process.env['REVTUN_CRYPTO'] : undefined)?.trim().toLowerCase();
+  if (requested) {
+    if (!isCryptoProviderName(requested)) {
+      throw new SshError(Code.BadArgument, `REVTUN_CRYPTO must be native, wasm or node, not "${requested}"`, 'local');
+    }
+    return loadCryptoProvider(requested);
+  }
+  for (const name of CRYPTO_PROVIDER_NAMES) {
+    const result = tryLoad(name);
+    if (!(result instanceof Error)) return result;
+  }
+  return loadCryptoProvider('node');
+}
+
+/** One line naming a provider and, for the Rust core, its build. */
+export function describeCryptoProvider(provider: CryptoProvider): string {
+  return provider instanceof CoreCryptoProvider ? `${provider.name} (${provider.description})` : provider.name;
+}

@@ -1,0 +1,172 @@
+// Loads revtun-core compiled to WASM (crates/revtun-wasm, built by scripts/build-wasm.sh into
+// bindings/) and wraps it as a PacketCore. It needs no native addon, so it works wherever
+// WebAssembly does: Node, Deno and Bun. Each packet is copied into module memory, transformed
+// there and copied back; key state lives in the module behind opaque handles that are freed
+// when their sealer or opener is garbage-collected.
+
+import { readFileSync } from 'node:fs';
+import type { CipherInfo, DirectionKeys, MacInfo, PacketOpener, PacketSealer } from './provider.js';
+import { keyFailure, openFailure, sealFailure } from './core.js';
+import type { PacketCore } from './core.js';
+
+// The few WebAssembly APIs used here (the project compiles without the DOM library).
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: unknown };
+}
+const wasmApi = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+
+interface CoreExports {
+  memory: { buffer: ArrayBuffer };
+  revtun_alloc(len: number): number;
+  revtun_free(ptr: number, len: number): void;
+  revtun_last_status(): number;
+  revtun_describe(which: number, out: number, capacity: number): number;
+  revtun_sealer_new(...args: number[]): number;
+  revtun_opener_new(...args: number[]): number;
+  revtun_sealer_layout(handle: number): number;
+  revtun_opener_layout(handle: number): number;
+  revtun_seal(handle: number, sequence: number, ptr: number, len: number): number;
+  revtun_decrypt_length(handle: number, sequence: number, ptr: number, len: number): number;
+  revtun_open(handle: number, sequence: number, ptr: number, len: number): number;
+  revtun_sealer_free(handle: number): void;
+  revtun_opener_free(handle: number): void;
+}
+
+const KEY_STATUS: Record<number, string> = { 1: 'unknown cipher or MAC', 2: 'key, IV or MAC key has the wrong length' };
+
+/** One WASM instance and a packet buffer in its memory that grows to the largest packet seen. */
+class WasmCore {
+  private scratch = 0;
+  private scratchSize = 0;
+  private readonly sealers = new FinalizationRegistry<number>((handle) => this.exports.revtun_sealer_free(handle));
+  private readonly openers = new FinalizationRegistry<number>((handle) => this.exports.revtun_opener_free(handle));
+
+  constructor(readonly exports: CoreExports) {}
+
+  private view(ptr: number, len: number): Uint8Array {
+    // Fresh each time: growing memory replaces the ArrayBuffer.
+    return new Uint8Array(this.exports.memory.buffer, ptr, len);
+  }
+
+  /** A module-memory buffer holding `bytes` (freed by the caller). */
+  private copyIn(bytes: Uint8Array): [number, number] {
+    const ptr = this.exports.revtun_alloc(bytes.length);
+    this.view(ptr, bytes.length).set(bytes);
+    return [ptr, bytes.length];
+  }
+
+  describe(which: number): string {
+    const capacity = 8192;
+    const ptr = this.exports.revtun_alloc(capacity);
+    try {
+      const length = this.exports.revtun_describe(which, ptr, capacity);
+      return new TextDecoder().decode(this.view(ptr, Math.min(length, capacity)));
+    } finally {
+      this.exports.revtun_free(ptr, capacity);
+    }
+  }
+
+  newHandle(kind: 'sealer' | 'opener', keys: DirectionKeys): number {
+    const encoder = new TextEncoder();
+    const parts = [encoder.encode(keys.cipher), encoder.encode(keys.mac ?? ''), keys.key, keys.iv, keys.macKey];
+    const buffers = parts.map((p) => this.copyIn(p));
+    try {
+      const args = buffers.flat();
+      const handle = kind === 'sealer' ? this.exports.revtun_sealer_new(...args) : this.exports.revtun_opener_new(...args);
+      if (handle === 0) {
+        const status = this.exports.revtun_last_status();
+        throw keyFailure(keys, KEY_STATUS[status] ?? `core status ${status}`);
+      }
+      return handle;
+    } finally {
+      for (const [ptr, len] of buffers) this.exports.revtun_free(ptr, len);
+    }
+  }
+
+  track(kind: 'sealer' | 'opener', owner: object, handle: number): void {
+    (kind === 'sealer' ? this.sealers : this.openers).register(owner, handle);
+  }
+
+  /** Runs `op` on a copy of `bytes` in module memory and copies the result back. */
+  inPlace<T>(bytes: Uint8Array, op: (ptr: number, len: number) => T): T {
+    if (bytes.length > this.scratchSize) {
+      if (this.scratchSize > 0) this.exports.revtun_free(this.scratch, this.scratchSize);
+      this.scratchSize = Math.max(bytes.length, 64 * 1024);
+      this.scratch = this.exports.revtun_alloc(this.scratchSize);
+    }
+    this.view(this.scratch, bytes.length).set(bytes);
+    const result = op(this.scratch, bytes.length);
+    bytes.set(this.view(this.scratch, bytes.length));
+    return result;
+  }
+}
+
+function parseCiphers(text: string): Map<string, CipherInfo> {
+  return new Map(
+    text
+      .trim()
+      .split('\n')
+      .map((line) => line.split(' '))
+      .map(([name, key, iv, block, aead]) => [name!, { keyLength: Number(key), ivLength: Number(iv), blockSize: Number(block), aead: aead === '1' }]),
+  );
+}
+
+function parseMacs(text: string): Map<string, MacInfo> {
+  return new Map(
+    text
+      .trim()
+      .split('\n')
+      .map((line) => line.split(' '))
+      .map(([name, key, length, etm]) => [name!, { keyLength: Number(key), length: Number(length), etm: etm === '1' }]),
+  );
+}
+
+/** Compiles and instantiates bindings/revtun-core.wasm; throws when it is missing or invalid. */
+export function loadWasmCore(): PacketCore {
+  const bytes = readFileSync(new URL('../../bindings/revtun-core.wasm', import.meta.url));
+  const instance = new wasmApi.Instance(new wasmApi.Module(bytes), {});
+  const core = new WasmCore(instance.exports as unknown as CoreExports);
+  const exports = core.exports;
+  return {
+    kind: 'wasm',
+    description: core.describe(2),
+    ciphers: parseCiphers(core.describe(0)),
+    macs: parseMacs(core.describe(1)),
+    createSealer(keys): PacketSealer {
+      const handle = core.newHandle('sealer', keys);
+      const layout = exports.revtun_sealer_layout(handle);
+      const sealer: PacketSealer = {
+        blockSize: layout & 0xff,
+        macLength: (layout >>> 8) & 0xff,
+        lengthOutsidePadding: ((layout >>> 16) & 1) === 1,
+        seal(sequence, packet) {
+          const status = core.inPlace(packet, (ptr, len) => exports.revtun_seal(handle, sequence >>> 0, ptr, len));
+          if (status !== 0) throw sealFailure(status);
+        },
+      };
+      core.track('sealer', sealer, handle);
+      return sealer;
+    },
+    createOpener(keys): PacketOpener {
+      const handle = core.newHandle('opener', keys);
+      const layout = exports.revtun_opener_layout(handle);
+      const opener: PacketOpener = {
+        blockSize: layout & 0xff,
+        macLength: (layout >>> 8) & 0xff,
+        lengthFieldBytes: (layout >>> 16) & 0xff,
+        decryptLength(sequence, head) {
+          const length = core.inPlace(head, (ptr, len) => exports.revtun_decrypt_length(handle, sequence >>> 0, ptr, len));
+          if (length < 0) throw openFailure(-length);
+          return length;
+        },
+        open(sequence, packet) {
+          const status = core.inPlace(packet, (ptr, len) => exports.revtun_open(handle, sequence >>> 0, ptr, len));
+          if (status !== 0) throw openFailure(status);
+        },
+      };
+      core.track('opener', opener, handle);
+      return opener;
+    },
+  };
+}
