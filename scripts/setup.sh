@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what revtun's demo and tests need on a fresh Debian/Ubuntu machine: OpenSSH's server
 # and tools and Dropbear from the distribution, Debian's rustc with its wasm32 standard library
-# (unless rustup already has that target), then the npm packages, the native crypto addon and
-# the WASM module. Safe to run again. REVTUN_STRICT_BUILD=1 (CI) makes a failed Rust build fatal;
+# (unless rustup already has that target), AsyncSSH from PyPI (a foreign test peer), then the
+# npm packages, the native crypto addon and the WASM module. Safe to run again. REVTUN_STRICT_BUILD=1 (CI) makes a failed Rust build fatal;
 # otherwise revtun falls back to the providers that did build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +27,13 @@ fi
 # Debian's dropbear-bin package may enable a system service; the tests start their own.
 if command -v systemctl >/dev/null 2>&1 && systemctl is-enabled dropbear >/dev/null 2>&1; then
   systemctl disable --now dropbear >/dev/null 2>&1 || true
+fi
+
+# AsyncSSH (PyPI) is the foreign peer for the legacy ciphers and MACs in the interop tests.
+if ! python3 -c 'import asyncssh' >/dev/null 2>&1; then
+  echo "setup: installing asyncssh from PyPI"
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore asyncssh \
+    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages asyncssh
 fi
 
 # `npm install` follows package-lock.json; `npm ci` is avoided because some npm 11 setups

@@ -7,7 +7,27 @@ import { randomBytes } from 'node:crypto';
 import { startSshd, type Sshd, startSshdWithEcho, stopAll, type EchoServer } from '../helpers/sshd.js';
 import { makeTunnel } from '../helpers/tunnel.js';
 import { roundTrip } from '../helpers/streams.js';
-import type { SSHReverseTunnel } from '../../ts/index.js';
+import { SshError, type SSHReverseTunnel } from '../../ts/index.js';
+import { loadCryptoProvider, type CryptoProviderName } from '../../ts/crypto/select.js';
+
+const CIPHERS = ['aes128-gcm@openssh.com', 'aes256-gcm@openssh.com', 'chacha20-poly1305@openssh.com', 'aes128-ctr', 'aes192-ctr', 'aes256-ctr'];
+const MACS = ['hmac-sha2-256', 'hmac-sha2-512', 'hmac-sha1', 'hmac-sha2-256-etm@openssh.com', 'hmac-sha2-512-etm@openssh.com'];
+// What OpenSSH 9.2 still implements but no longer offers by default.
+const LEGACY_CIPHERS = ['aes128-cbc', 'aes192-cbc', 'aes256-cbc', '3des-cbc'];
+const LEGACY_MACS = [
+  'hmac-md5',
+  'hmac-md5-96',
+  'hmac-sha1-96',
+  'hmac-sha1-etm@openssh.com',
+  'hmac-sha1-96-etm@openssh.com',
+  'hmac-md5-etm@openssh.com',
+  'hmac-md5-96-etm@openssh.com',
+  'umac-64@openssh.com',
+  'umac-128@openssh.com',
+  'umac-64-etm@openssh.com',
+  'umac-128-etm@openssh.com',
+];
+const provider = loadCryptoProvider((process.env['REVTUN_CRYPTO'] ?? 'native') as CryptoProviderName);
 
 let sshd: Sshd;
 let echo: EchoServer;
@@ -16,8 +36,8 @@ beforeAll(async () => {
     config: [
       // Debian's sshd leaves a few of these out by default; offer everything we test.
       'KexAlgorithms curve25519-sha256,curve25519-sha256@libssh.org,ecdh-sha2-nistp256,ecdh-sha2-nistp384,ecdh-sha2-nistp521,diffie-hellman-group-exchange-sha256,diffie-hellman-group16-sha512,diffie-hellman-group18-sha512,diffie-hellman-group14-sha256',
-      'Ciphers aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,aes128-ctr,aes192-ctr,aes256-ctr',
-      'MACs hmac-sha2-256,hmac-sha2-512,hmac-sha1,hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com',
+      `Ciphers ${[...CIPHERS, ...LEGACY_CIPHERS].join(',')}`,
+      `MACs ${[...MACS, ...LEGACY_MACS].join(',')}`,
     ],
   }));
 });
@@ -95,8 +115,6 @@ describe('ECDSA host keys on larger curves', () => {
   });
 });
 
-const CIPHERS = ['aes128-gcm@openssh.com', 'aes256-gcm@openssh.com', 'chacha20-poly1305@openssh.com', 'aes128-ctr', 'aes192-ctr', 'aes256-ctr'];
-const MACS = ['hmac-sha2-256', 'hmac-sha2-512', 'hmac-sha1', 'hmac-sha2-256-etm@openssh.com', 'hmac-sha2-512-etm@openssh.com'];
 
 describe('ciphers', () => {
   it.each(CIPHERS)('%s', async (cipher) => {
@@ -106,6 +124,34 @@ describe('ciphers', () => {
       t.on('log', (e) => logs.push(e.message));
     });
     expect(logs.some((s) => s.includes(`cipher=${cipher}/${cipher}`))).toBe(true);
+    await tunnel.sshLogoff();
+  });
+});
+
+describe('legacy ciphers and MACs OpenSSH still speaks', () => {
+  // The Rust core implements all of them; node:crypto lacks UMAC. What a provider lacks must
+  // be refused before connecting (1005), never offered.
+  const cases = [...LEGACY_CIPHERS.map((c) => [c, 'hmac-sha2-256']), ...LEGACY_MACS.map((m) => ['aes128-ctr', m])] as [string, string][];
+  it.each(cases)('%s with %s', async (cipher, mac) => {
+    const configure = (t: SSHReverseTunnel) => {
+      t.sshEncryptionAlgorithms = cipher;
+      t.config(`SSHMacAlgorithms=${mac}`);
+    };
+    if (!provider.ciphers.has(cipher) || !provider.macs.has(mac)) {
+      expect(provider.name).toBe('node');
+      expect(mac).toMatch(/^umac-/);
+      const t = makeTunnel(sshd);
+      configure(t);
+      const error = await t.sshLogon().catch((e: unknown) => e);
+      expect((error as SshError).code).toBe(1005);
+      return;
+    }
+    const logs: string[] = [];
+    const tunnel = await connectAndMove((t) => {
+      configure(t);
+      t.on('log', (e) => logs.push(e.message));
+    });
+    expect(logs.some((s) => s.includes(`cipher=${cipher}/${cipher} mac=${mac}/${mac}`))).toBe(true);
     await tunnel.sshLogoff();
   });
 });

@@ -34,14 +34,32 @@ const OPENSSL_CIPHERS: Record<string, { openssl: string; info: CipherInfo }> = {
   'chacha20-poly1305@openssh.com': { openssl: 'chacha20', info: { keyLength: 64, ivLength: 0, blockSize: 8, aead: true } },
 };
 
-const HMACS: Record<string, { hash: string; info: MacInfo }> = {
-  'hmac-sha2-256': { hash: 'sha256', info: { keyLength: 32, length: 32, etm: false } },
-  'hmac-sha2-512': { hash: 'sha512', info: { keyLength: 64, length: 64, etm: false } },
-  'hmac-sha1': { hash: 'sha1', info: { keyLength: 20, length: 20, etm: false } },
-  'hmac-sha2-256-etm@openssh.com': { hash: 'sha256', info: { keyLength: 32, length: 32, etm: true } },
-  'hmac-sha2-512-etm@openssh.com': { hash: 'sha512', info: { keyLength: 64, length: 64, etm: true } },
-  'hmac-sha1-etm@openssh.com': { hash: 'sha1', info: { keyLength: 20, length: 20, etm: true } },
-};
+/** HMAC MACs (RFC 4253 §6.4, RFC 6668) by hash, tag length and EtM, offered when OpenSSL has the hash. */
+const HMAC_FAMILIES: [name: string, hash: string, keyLength: number][] = [
+  ['hmac-sha2-256', 'sha256', 32],
+  ['hmac-sha2-512', 'sha512', 64],
+  ['hmac-sha1', 'sha1', 20],
+  ['hmac-md5', 'md5', 16],
+  ['hmac-ripemd160', 'ripemd160', 20],
+];
+
+function hmacTable(): Record<string, { hash: string; info: MacInfo }> {
+  const have = new Set(crypto.getHashes());
+  const table: Record<string, { hash: string; info: MacInfo }> = {};
+  for (const [name, hash, keyLength] of HMAC_FAMILIES) {
+    if (!have.has(hash)) continue;
+    for (const etm of [false, true]) {
+      const suffix = etm ? '-etm@openssh.com' : '';
+      table[`${name}${suffix}`] = { hash, info: { keyLength, length: keyLength, etm } };
+      // Nobody defines hmac-ripemd160-96-etm; the other truncated EtM forms exist.
+      if (!(etm && hash === 'ripemd160')) table[`${name}-96${suffix}`] = { hash, info: { keyLength, length: 12, etm } };
+    }
+  }
+  if (table['hmac-ripemd160']) table['hmac-ripemd160@openssh.com'] = table['hmac-ripemd160'];
+  return table;
+}
+
+const HMACS = hmacTable();
 
 function available(): Map<string, CipherInfo> {
   const have = new Set(crypto.getCiphers());
@@ -177,7 +195,8 @@ class Hmac {
     readonly length: number,
   ) {}
   compute(sequence: number, data: Uint8Array): Buffer {
-    return crypto.createHmac(this.hash, this.key).update(seqBytes(sequence)).update(data).digest();
+    const tag = crypto.createHmac(this.hash, this.key).update(seqBytes(sequence)).update(data).digest();
+    return tag.length === this.length ? tag : tag.subarray(0, this.length);
   }
 }
 
