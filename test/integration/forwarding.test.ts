@@ -241,3 +241,73 @@ describe('load', () => {
     await target.close();
   });
 });
+
+describe('a connection the server forwards at once', () => {
+  // Regression: the forwarding used to be recorded only after requestForwarding's await, so a
+  // CHANNEL_OPEN that arrived in the same read as the server's reply was refused ("no such
+  // forwarding was requested"). Found by the tunnel benchmark, whose first connection comes
+  // the moment the port listens. A proxy holds sshd's bytes until both are there, then hands
+  // them over in one write.
+  it('is accepted when its CHANNEL_OPEN arrives in the same read as the forwarding reply', async () => {
+    let holding = false;
+    const held: Buffer[] = [];
+    let heldBytes = 0;
+    let onHeld = () => {};
+    let toTunnel: net.Socket | undefined;
+    const proxy = await listen((tunnelSide) => {
+      toTunnel = tunnelSide;
+      const serverSide = net.connect(sshd.port, '127.0.0.1');
+      tunnelSide.pipe(serverSide);
+      serverSide.on('data', (chunk: Buffer) => {
+        if (!holding) return tunnelSide.write(chunk);
+        held.push(chunk);
+        heldBytes += chunk.length;
+        onHeld();
+      });
+      const close = () => {
+        tunnelSide.destroy();
+        serverSide.destroy();
+      };
+      tunnelSide.on('error', close).on('close', close);
+      serverSide.on('error', close).on('close', close);
+    });
+    try {
+      const tunnel = makeTunnel(sshd);
+      tunnel.sshPort = proxy.port;
+      // With AES-GCM the reply is a 36-byte packet and the CHANNEL_OPEN a 100-byte one.
+      tunnel.sshEncryptionAlgorithms = 'aes128-gcm@openssh.com';
+      await tunnel.sshLogon();
+      const port = await freePort();
+      holding = true;
+      const forwarding = tunnel.requestForwarding('127.0.0.1', port, '127.0.0.1', echo.port);
+      // sshd listens once it has handled the request (its reply is then held by the proxy).
+      let client: net.Socket | undefined;
+      for (let attempt = 0; !client && attempt < 100_000; attempt++) client = await connect(port).catch(() => undefined);
+      expect(client).toBeDefined();
+      await new Promise<void>((resolve) => {
+        onHeld = () => heldBytes >= 136 && resolve();
+        onHeld();
+      });
+      holding = false;
+      toTunnel!.write(Buffer.concat(held));
+      expect(await forwarding).toBe(port);
+      const data = randomBytes(100_000);
+      const reply = new Promise<Buffer>((resolve, reject) => {
+        const parts: Buffer[] = [];
+        let length = 0;
+        client!.on('data', (chunk: Buffer) => {
+          parts.push(chunk);
+          length += chunk.length;
+          if (length >= data.length) resolve(Buffer.concat(parts));
+        });
+        client!.on('close', () => reject(new Error(`the forwarded connection closed after ${length} bytes`)));
+      });
+      client!.write(data);
+      expect((await reply).equals(data)).toBe(true);
+      client!.destroy();
+      await tunnel.sshLogoff();
+    } finally {
+      await proxy.close();
+    }
+  });
+});

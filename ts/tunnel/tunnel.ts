@@ -355,18 +355,24 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
       throw new SshError(Code.BadArgument, `forwarding port ${forwardingPort} is out of range`, 'local');
     }
     const data = new Writer(64).string(address).uint32(port).finish();
-    const reply = await this.globalRequest(core, 'tcpip-forward', data);
+    let boundPort = 0;
+    // The table is updated while the reply is being processed, not after the await: the server
+    // may forward a connection at once, and its CHANNEL_OPEN can arrive in the same read as
+    // the reply, before any promise continuation runs.
+    const reply = await this.globalRequest(core, 'tcpip-forward', data, (ok, replyData) => {
+      if (!ok) return;
+      boundPort = port;
+      if (port === 0) {
+        // RFC 4254 §7.1: the reply carries the allocated port when port 0 was asked for.
+        const r = new Reader(replyData);
+        boundPort = r.remaining >= 4 ? r.uint32() : 0;
+      }
+      if (boundPort >= 1 && boundPort <= 65535) this.forwardings.add({ address, requestedPort: port, boundPort, forwardingHost, forwardingPort });
+    });
     if (!reply.ok) {
       throw new SshError(Code.RequestFailure, `the server refused to listen on ${address || '*'}:${port}`, 'peer');
     }
-    let boundPort = port;
-    if (port === 0) {
-      // RFC 4254 §7.1: the reply carries the allocated port when port 0 was asked for.
-      const r = new Reader(reply.data);
-      boundPort = r.remaining >= 4 ? r.uint32() : 0;
-      if (boundPort < 1 || boundPort > 65535) throw new SshError(Code.ProtocolError, 'server allocated an invalid port', 'peer');
-    }
-    this.forwardings.add({ address, requestedPort: port, boundPort, forwardingHost, forwardingPort });
+    if (boundPort < 1 || boundPort > 65535) throw new SshError(Code.ProtocolError, 'server allocated an invalid port', 'peer');
     this.forwardedPort = boundPort;
     this.log(1, `remote forwarding ${address || '*'}:${boundPort} -> ${forwardingHost ? `${forwardingHost}:${forwardingPort}` : 'events'}`);
     return boundPort;
@@ -383,11 +389,18 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     if (!reply.ok) throw new SshError(Code.RequestFailure, `the server refused to cancel ${address}:${port}`, 'peer');
   }
 
-  private globalRequest(core: SshClientCore, name: string, data: Uint8Array): Promise<{ ok: boolean; data: Uint8Array }> {
+  /** `onReply` runs synchronously as the reply is processed, before later messages are. */
+  private globalRequest(
+    core: SshClientCore,
+    name: string,
+    data: Uint8Array,
+    onReply?: (ok: boolean, data: Uint8Array) => void,
+  ): Promise<{ ok: boolean; data: Uint8Array }> {
     return withTimeout(this.timeout, name, () =>
       new Promise((resolve, reject) => {
         this.act(() =>
           core.channels.globalRequest(name, data, (ok, replyData) => {
+            if (!core.isClosed) onReply?.(ok, replyData);
             if (core.isClosed) reject(new SshError(Code.NotConnected, 'the connection closed before the server answered', 'peer'));
             else resolve({ ok, data: replyData });
           }),
