@@ -38,6 +38,9 @@ export const DEFAULT_CIPHERS = [
 export const DEFAULT_MACS = [
   'hmac-sha2-256-etm@openssh.com',
   'hmac-sha2-512-etm@openssh.com',
+  // Only offered when the provider has UMAC (the Rust core); algorithmLists() drops the rest.
+  'umac-64-etm@openssh.com',
+  'umac-128-etm@openssh.com',
   'hmac-sha2-256',
   'hmac-sha2-512',
   'hmac-sha1',

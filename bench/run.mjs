@@ -1,0 +1,78 @@
+// `npm run bench`: runs the provider micro-benchmark and the side-by-side tunnel benchmark,
+// then writes bench/RESULTS.md with this machine's details and every figure also as a ratio
+// to OpenSSH (`openssl speed` for the micro-benchmark). `--quick` shrinks the sizes.
+
+import { execFileSync, spawnSync } from 'node:child_process';
+import { cpus, totalmem, release } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const here = import.meta.dirname;
+const quick = process.argv.includes('--quick');
+const extra = quick ? ['--quick'] : [];
+const cryptoJson = join(here, '.crypto.json');
+const tunnelJson = join(here, '.tunnel.json');
+
+execFileSync(process.execPath, [join(here, 'crypto.mjs'), ...extra, '--json', cryptoJson], { stdio: 'inherit' });
+execFileSync(process.execPath, [join(here, 'tunnel.mjs'), ...extra, '--json', tunnelJson], { stdio: 'inherit' });
+const crypto = JSON.parse(readFileSync(cryptoJson, 'utf8'));
+const tunnel = JSON.parse(readFileSync(tunnelJson, 'utf8'));
+
+// `ssh -V` prints to stderr, `openssl version` to stdout: take whichever has the text.
+const version = (cmd, args) => {
+  const run = spawnSync(cmd, args, { encoding: 'utf8' });
+  return `${run.stdout ?? ''}${run.stderr ?? ''}`.trim().split('\n')[0] || 'unknown';
+};
+const ssh2Version = JSON.parse(readFileSync(join(here, '../node_modules/ssh2/package.json'), 'utf8')).version;
+const f = (n, digits = 0) => (n === null || n === undefined || Number.isNaN(n) ? '-' : n.toFixed(digits));
+const ratio = (a, b) => (a && b ? `${(a / b).toFixed(2)}x` : '-');
+
+const lines = [];
+lines.push('# Benchmark results', '');
+lines.push(`Recorded by \`npm run bench${quick ? ' -- --quick' : ''}\` on ${new Date().toISOString().slice(0, 10)}. Regenerate with the same command; numbers move by`);
+lines.push('a few percent between runs on a shared machine, so compare ratios taken in one run.', '');
+lines.push('## Machine', '');
+lines.push(`- CPU: ${cpus()[0].model}, ${cpus().length} cores; ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM; Linux ${release()}`);
+lines.push(`- Node ${process.versions.node}; ${version('ssh', ['-V'])}; ${version('openssl', ['version'])}; ssh2 ${ssh2Version}`);
+lines.push('- Every process (sshd, the tunnel process and the load generator) runs on the same 2 cores, over loopback.', '');
+
+lines.push('## Packet crypto: MB/s sealing / opening whole packets', '');
+lines.push('`openssl speed -evp` of the same primitive (no SSH framing, no MAC for the non-AEAD rows) is the yardstick;');
+lines.push('"native ÷ openssl" compares native sealing with it. UMAC, Blowfish, CAST-128 and RC4 have no OpenSSL');
+lines.push('counterpart here.', '');
+lines.push('| algorithm | packet | native | wasm | node | openssl speed | native ÷ openssl |');
+lines.push('|---|---:|---:|---:|---:|---:|---:|');
+const pair = (r) => (r ? `${f(r.seal)} / ${f(r.open)}` : 'not offered');
+for (const row of crypto.rows) {
+  lines.push(`| ${row.algorithm} | ${row.size / 1024} KiB | ${pair(row.native)} | ${pair(row.wasm)} | ${pair(row.node)} | ${f(row.openssl)} | ${ratio(row.native?.seal, row.openssl)} |`);
+}
+lines.push('');
+
+lines.push('## Tunnel: side by side with the same sshd', '');
+lines.push(`Bulk transfers move ${tunnel.bulkBytes / 2 ** 20} MiB through one forwarded connection, checked with SHA-256; "upload" is`);
+lines.push('local service → tunnel process → sshd, "download" the reverse. CPU is the tunnel process\'s user + system time per');
+lines.push(`GiB; peak RSS is its VmHWM. Round trips: ${tunnel.roundTrips} one-byte echoes on one connection. Connections: ${tunnel.connections}`);
+lines.push(`sequential short request/response connections. Parallel: ${tunnel.streams} connections at once, ${tunnel.bulkBytes / tunnel.streams / 2 ** 20} MiB each.`, '');
+const openssh = (scenario) => tunnel.results.find((r) => r.tool.startsWith('OpenSSH') && r.scenario === scenario);
+const scenarios = [...new Set(tunnel.results.map((r) => r.scenario))];
+for (const scenario of scenarios) {
+  const base = openssh(scenario);
+  const rows = tunnel.results.filter((r) => r.scenario === scenario);
+  lines.push(`### ${scenario}`, '');
+  if ('micros' in base) {
+    lines.push('| tool | µs per round trip | ÷ OpenSSH |', '|---|---:|---:|');
+    for (const r of rows) lines.push(`| ${r.tool} | ${f(r.micros)} | ${ratio(r.micros, base.micros)} |`);
+  } else if ('perSecond' in base) {
+    lines.push('| tool | connections/s | ÷ OpenSSH |', '|---|---:|---:|');
+    for (const r of rows) lines.push(`| ${r.tool} | ${f(r.perSecond)} | ${ratio(r.perSecond, base.perSecond)} |`);
+  } else {
+    lines.push('| tool | MiB/s | CPU-s/GiB (user+sys) | CPU ÷ OpenSSH | peak RSS MiB |', '|---|---:|---:|---:|---:|');
+    for (const r of rows) {
+      const split = r.userPerGiB !== undefined ? ` (${f(r.userPerGiB, 2)}+${f(r.systemPerGiB, 2)})` : '';
+      lines.push(`| ${r.tool} | ${f(r.MiBps)} | ${f(r.cpuPerGiB, 2)}${split} | ${ratio(r.cpuPerGiB, base.cpuPerGiB)} | ${f(r.rssMiB)} |`);
+    }
+  }
+  lines.push('');
+}
+writeFileSync(join(here, 'RESULTS.md'), lines.join('\n'));
+console.error(`wrote ${join(here, 'RESULTS.md')}`);
