@@ -128,6 +128,26 @@ describe('ciphers', () => {
   });
 });
 
+describe('default cipher order', () => {
+  it('starts with what the provider runs fastest: AES-GCM, or ChaCha20-Poly1305 under WASM', async () => {
+    const logs: string[] = [];
+    const tunnel = await connectAndMove((t) => t.on('log', (e) => logs.push(e.message)));
+    const expected = provider.name === 'wasm' ? 'chacha20-poly1305@openssh.com' : 'aes128-gcm@openssh.com';
+    expect(logs.some((s) => s.includes(`cipher=${expected}/${expected}`))).toBe(true);
+    await tunnel.sshLogoff();
+  });
+
+  it('leaves a list the user set alone', async () => {
+    const logs: string[] = [];
+    const tunnel = await connectAndMove((t) => {
+      t.sshEncryptionAlgorithms = 'aes256-gcm@openssh.com,chacha20-poly1305@openssh.com';
+      t.on('log', (e) => logs.push(e.message));
+    });
+    expect(logs.some((s) => s.includes('cipher=aes256-gcm@openssh.com/aes256-gcm@openssh.com'))).toBe(true);
+    await tunnel.sshLogoff();
+  });
+});
+
 describe('legacy ciphers and MACs OpenSSH still speaks', () => {
   // The Rust core implements all of them; node:crypto lacks UMAC. What a provider lacks must
   // be refused before connecting (1005), never offered.

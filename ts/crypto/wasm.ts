@@ -44,9 +44,16 @@ class WasmCore {
 
   constructor(readonly exports: CoreExports) {}
 
+  private memory = new Uint8Array(0);
+
+  /** Module memory as bytes; rebuilt only when growing memory has replaced the ArrayBuffer. */
+  private bytes(): Uint8Array {
+    if (this.memory.buffer !== this.exports.memory.buffer) this.memory = new Uint8Array(this.exports.memory.buffer);
+    return this.memory;
+  }
+
   private view(ptr: number, len: number): Uint8Array {
-    // Fresh each time: growing memory replaces the ArrayBuffer.
-    return new Uint8Array(this.exports.memory.buffer, ptr, len);
+    return this.bytes().subarray(ptr, ptr + len);
   }
 
   /** A module-memory buffer holding `bytes` (freed by the caller). */
@@ -95,7 +102,7 @@ class WasmCore {
       this.scratchSize = Math.max(bytes.length, 64 * 1024);
       this.scratch = this.exports.revtun_alloc(this.scratchSize);
     }
-    this.view(this.scratch, bytes.length).set(bytes);
+    this.bytes().set(bytes, this.scratch);
     const result = op(this.scratch, bytes.length);
     bytes.set(this.view(this.scratch, bytes.length));
     return result;

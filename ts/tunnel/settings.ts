@@ -212,6 +212,13 @@ export function matchesVersionPattern(patterns: string, version: string): boolea
 
 const HOST_KEY_ALGORITHMS = new Set(['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-256', 'rsa-sha2-512', 'ssh-rsa']);
 
+/** The default cipher list with the provider's fast ciphers first; any other list unchanged. */
+function preferFast(provider: CryptoProvider, ciphers: string): string {
+  const fast = provider.fastCiphers ?? [];
+  if (ciphers !== DEFAULT_CIPHERS.join(',') || fast.length === 0) return ciphers;
+  return [...fast.filter((c) => DEFAULT_CIPHERS.includes(c)), ...DEFAULT_CIPHERS.filter((c) => !fast.includes(c))].join(',');
+}
+
 /**
  * The negotiation lists from the user's comma-separated settings, keeping only what the
  * provider and the protocol implement. A list left empty is error 1005.
@@ -231,7 +238,7 @@ export function algorithmLists(
   return {
     kex: usable(lists.kex, (n) => n in KEX_METHODS, 'key exchange'),
     hostKey: usable(lists.hostKey, (n) => HOST_KEY_ALGORITHMS.has(n), 'host key'),
-    cipher: usable(lists.cipher, (n) => provider.ciphers.has(n), 'encryption'),
+    cipher: usable(preferFast(provider, lists.cipher), (n) => provider.ciphers.has(n), 'encryption'),
     mac: usable(lists.mac, (n) => provider.macs.has(n), 'MAC'),
     compression: usable(lists.compression || 'none', (n) => n === 'none', 'compression'),
   };
