@@ -6,7 +6,8 @@
 
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { homedir } from 'node:os';
+import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -18,6 +19,9 @@ function giveUp(reason) {
 }
 
 if (process.env.REVTUN_SKIP_NATIVE_BUILD === '1') giveUp('REVTUN_SKIP_NATIVE_BUILD=1');
+// rustup's cargo first: a distribution cargo on PATH may be too old for napi-rs and ring.
+const rustupBin = join(homedir(), '.cargo', 'bin');
+if (existsSync(rustupBin)) process.env.PATH = `${rustupBin}${delimiter}${process.env.PATH ?? ''}`;
 const cargo = spawnSync('cargo', ['--version'], { encoding: 'utf8' });
 if (cargo.status !== 0) giveUp('cargo is not installed');
 

@@ -9,6 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
+[ -d "$HOME/.cargo/bin" ] && export PATH="$HOME/.cargo/bin:$PATH"   # rustup's cargo before Debian's
 crate=$root/crates/revtun-wasm
 target=wasm32-unknown-unknown
 

@@ -6,6 +6,9 @@
 # otherwise revtun falls back to the providers that did build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# rustup's toolchain first: Debian's cargo (installed below for the WASM build) is too old for
+# the native addon, and a non-login shell may not have ~/.cargo/bin on PATH.
+[ -d "$HOME/.cargo/bin" ] && export PATH="$HOME/.cargo/bin:$PATH"
 
 need=()
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
@@ -32,8 +35,10 @@ fi
 # AsyncSSH (PyPI) is the foreign peer for the legacy ciphers and MACs in the interop tests.
 if ! python3 -c 'import asyncssh' >/dev/null 2>&1; then
   echo "setup: installing asyncssh from PyPI"
-  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore asyncssh \
-    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages asyncssh
+  # A plain pip install, or past Debian's externally-managed marker, or Debian's own package.
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore asyncssh 2>/dev/null \
+    || python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --break-system-packages asyncssh \
+    || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-asyncssh >/dev/null
 fi
 
 # `npm install` follows package-lock.json; `npm ci` is avoided because some npm 11 setups
