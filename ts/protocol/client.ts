@@ -63,6 +63,16 @@ export interface ClientOptions {
   isForwardingKnown: (address: string, port: number) => boolean;
   /** Highest log level wanted (LogLevel); per-packet messages (level 3) are built only when asked for. */
   logLevel?: number;
+  /**
+   * Allocates packet buffers (default: zeroed Uint8Arrays). The socket layer passes Node's
+   * unzeroed Buffer.allocUnsafe: the transport writes every byte before anything reads it.
+   */
+  allocate?: (size: number) => Uint8Array;
+  /**
+   * receive() takes ownership of the chunks it is given and may decrypt packets inside them
+   * (the socket layer's chunks are its own). Leave unset when a chunk is read again later.
+   */
+  ownsInput?: boolean;
 }
 
 export type ClientEvent =
@@ -118,7 +128,7 @@ export class SshClientCore {
 
   constructor(private readonly options: ClientOptions) {
     this.logPackets = (options.logLevel ?? 1) >= 3;
-    this.transport = new PacketTransport((n) => options.provider.randomBytes(n), options.acceptServerVersion);
+    this.transport = new PacketTransport((n) => options.provider.randomBytes(n), options.acceptServerVersion, options.allocate, options.ownsInput);
     this.connection = new ConnectionLayer(options.channels, {
       send: (payload) => this.send(payload),
       sendChannelData: (recipient, data, offset, length) => this.sendChannelData(recipient, data, offset, length),

@@ -34,6 +34,40 @@ class ByteQueue {
     this.length += chunk.length;
   }
 
+  /** Copies the first `n` bytes into `target` without dropping them. */
+  peek(n: number, target: Uint8Array): void {
+    let offset = 0;
+    for (let c = 0; offset < n; c++) {
+      const chunk = this.chunks[c]!;
+      const start = c === 0 ? this.head : 0;
+      const count = Math.min(chunk.length - start, n - offset);
+      target.set(chunk.subarray(start, start + count), offset);
+      offset += count;
+    }
+  }
+
+  /** The first `n` bytes as a view into the first chunk, if that chunk holds them all. */
+  contiguous(n: number): Uint8Array | null {
+    const chunk = this.chunks[0];
+    return chunk && chunk.length - this.head >= n ? chunk.subarray(this.head, this.head + n) : null;
+  }
+
+  /** Drops the first `n` bytes. */
+  skip(n: number): void {
+    while (n > 0) {
+      const available = this.chunks[0]!.length - this.head;
+      const count = Math.min(available, n);
+      n -= count;
+      this.length -= count;
+      if (count === available) {
+        this.chunks.shift();
+        this.head = 0;
+      } else {
+        this.head += count;
+      }
+    }
+  }
+
   /** Copies `n` bytes into `target` at `offset` and drops them from the queue. */
   take(n: number, target: Uint8Array, offset: number): void {
     while (n > 0) {
@@ -98,6 +132,13 @@ export class PacketTransport {
   constructor(
     private readonly randomBytes: (n: number) => Uint8Array,
     private readonly acceptVersion: (version: string) => boolean,
+    /** Packet buffers; need not be zeroed, since every byte is written before it is read. */
+    private readonly allocate: (size: number) => Uint8Array = (size) => new Uint8Array(size),
+    /**
+     * The caller hands received chunks over for good, so a packet that lies whole inside one
+     * is decrypted where it is instead of being copied out first.
+     */
+    private readonly ownsInput = false,
   ) {
     this.randomPool = randomBytes(4096);
   }
@@ -157,21 +198,32 @@ export class PacketTransport {
     return this.sealer !== PLAIN_SEALER;
   }
 
-  /** Returns the next decrypted payload (a view into a fresh buffer), or null if more bytes are needed. */
+  /**
+   * Returns the next decrypted payload (a view into a fresh buffer, or into the received
+   * chunk when the input is owned), or null if more bytes are needed.
+   */
   readPacket(): Uint8Array | null {
     const opener = this.opener;
     if (!this.pendingPacket) {
       if (this.input.length < opener.lengthFieldBytes) return null;
       if (this.headScratch.length !== opener.lengthFieldBytes) this.headScratch = new Uint8Array(opener.lengthFieldBytes);
       const head = this.headScratch; // copied into the packet below, so it can be reused
-      this.input.take(head.length, head, 0);
+      this.input.peek(head.length, head);
       const length = opener.decryptLength(this.receiveSequence, head);
       if (length < 5 || length > MAX_PACKET_LENGTH) {
         throw new SshError(Code.CannotDecrypt, `bad packet length ${length}`, 'peer');
       }
       const total = 4 + length + opener.macLength;
       if (total < head.length) throw new SshError(Code.CannotDecrypt, `bad packet length ${length}`, 'peer');
-      const packet = new Uint8Array(total);
+      const inPlace = this.ownsInput ? this.input.contiguous(total) : null;
+      if (inPlace) {
+        // decryptLength may have decrypted the head (CBC/CTR with MAC-then-encrypt).
+        inPlace.set(head, 0);
+        this.input.skip(total);
+        return this.openPacket(inPlace);
+      }
+      this.input.skip(head.length);
+      const packet = this.allocate(total);
       packet.set(head, 0);
       this.pendingPacket = packet;
       this.pendingFilled = head.length;
@@ -181,7 +233,12 @@ export class PacketTransport {
     if (this.input.length < missing) return null;
     this.input.take(missing, packet, this.pendingFilled);
     this.pendingPacket = null;
+    return this.openPacket(packet);
+  }
 
+  /** Verifies and decrypts a whole packet in place; returns its payload. */
+  private openPacket(packet: Uint8Array): Uint8Array {
+    const opener = this.opener;
     const sequence = this.receiveSequence;
     this.receiveSequence = (this.receiveSequence + 1) >>> 0;
     opener.open(sequence, packet);
@@ -216,7 +273,7 @@ export class PacketTransport {
     let padding = block - (unpadded % block);
     if (padding < 4) padding += block;
     const length = 1 + size + padding;
-    const packet = new Uint8Array(4 + length + sealer.macLength);
+    const packet = this.allocate(4 + length + sealer.macLength);
     packet[0] = length >>> 24;
     packet[1] = (length >>> 16) & 0xff;
     packet[2] = (length >>> 8) & 0xff;

@@ -531,6 +531,8 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
       strictKex: this.setting<number>('UseStrictKeyExchange') as 0 | 1 | 2 | 3,
       dhGroupBits: this.setting('PreferredDHGroupBits'),
       rekeyBytes: this.setting('KeyRenegotiationThreshold'),
+      allocate: (size) => Buffer.allocUnsafe(size),
+      ownsInput: true, // each socket 'data' chunk is a fresh Buffer, handed to the core once
       auth: authOptionsFor({
         user: this.sshUser,
         password: this.sshPassword,

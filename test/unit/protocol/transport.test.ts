@@ -75,6 +75,54 @@ describe('packet transport', () => {
     }
   });
 
+  // Owned input: packets lying whole inside a received chunk are decrypted in that chunk.
+  // CBC with MAC-then-encrypt is included because its head is decrypted separately first.
+  const OWNED: [string, string | null][] = [
+    ...(SUITES.filter(([c]) => c !== null) as [string, string | null][]),
+    ['aes128-cbc', 'hmac-sha2-256'],
+    ['aes256-cbc', 'hmac-sha1-etm@openssh.com'],
+  ];
+  it.each(OWNED)('%s / %s: with owned input, every split of a three-packet stream decodes the same', (cipher, mac) => {
+    const keys = keysFor(cipher, mac);
+    const sender = new PacketTransport(random, () => true);
+    sender.setSealer(provider.createSealer(keys));
+    const payloads = [Buffer.from([94, 1, 2, 3]), Buffer.from(randomBytes(300)), Buffer.from([96, 9, 9])];
+    payloads[1]![0] = 94;
+    const wire = Buffer.concat(payloads.map((p) => sender.framePayload(p)));
+    for (let split = 0; split <= wire.length; split++) {
+      const receiver = new PacketTransport(random, () => true, undefined, true);
+      receiver.setOpener(provider.createOpener(keys));
+      const got: string[] = [];
+      for (const part of [wire.subarray(0, split), wire.subarray(split)]) {
+        receiver.receive(Buffer.from(part)); // a fresh chunk, as a socket delivers
+        for (let p = receiver.readPacket(); p; p = receiver.readPacket()) got.push(Buffer.from(p).toString('hex'));
+      }
+      expect(got, `split at ${split}`).toEqual(payloads.map((p) => p.toString('hex')));
+    }
+  });
+
+  it('with owned input, a packet inside one chunk is decrypted there, without a copy', () => {
+    const keys = keysFor('aes128-gcm@openssh.com', null);
+    const sender = new PacketTransport(random, () => true);
+    sender.setSealer(provider.createSealer(keys));
+    const chunk = Buffer.from(sender.framePayload(Buffer.from([94, 7, 7, 7])));
+    const owned = new PacketTransport(random, () => true, undefined, true);
+    owned.setOpener(provider.createOpener(keys));
+    owned.receive(chunk);
+    expect(owned.readPacket()!.buffer).toBe(chunk.buffer);
+    // Without ownership the caller's bytes are left alone.
+    const otherKeys = keysFor('aes128-gcm@openssh.com', null);
+    const other = new PacketTransport(random, () => true);
+    other.setSealer(provider.createSealer(otherKeys));
+    const copy = Buffer.from(other.framePayload(Buffer.from([94, 8])));
+    const before = Buffer.from(copy);
+    const borrowed = new PacketTransport(random, () => true);
+    borrowed.setOpener(provider.createOpener(otherKeys));
+    borrowed.receive(copy);
+    expect(Buffer.from(borrowed.readPacket()!).toString('hex')).toBe('5e08');
+    expect(copy.equals(before)).toBe(true);
+  });
+
   it.each(SUITES.filter(([c]) => c !== null))('%s / %s: a flipped bit fails with 1015', (cipher, mac) => {
     const { sender, receiver } = pair(cipher, mac);
     const wire = Buffer.from(sender.framePayload(randomBytes(100)));
