@@ -90,13 +90,19 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
    * node:crypto that loads, or the one REVTUN_CRYPTO names (see loadCryptoProvider()).
    */
   get cryptoProvider(): CryptoProvider {
-    return (this.chosenProvider ??= defaultCryptoProvider());
+    if (!this.chosenProvider) {
+      this.chosenProvider = defaultCryptoProvider();
+      this.providerIsDefault = true;
+    }
+    return this.chosenProvider;
   }
 
   set cryptoProvider(provider: CryptoProvider) {
     this.chosenProvider = provider;
+    this.providerIsDefault = false;
   }
   private chosenProvider: CryptoProvider | null = null;
+  private providerIsDefault = false;
 
   private requestedLocalHost = '';
   private requestedLocalPort = 0;
@@ -514,8 +520,9 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
 
 
   private buildCoreOptions(): ConstructorParameters<typeof SshClientCore>[0] {
-    const skipped = this.chosenProvider ? [] : skippedCryptoProviders();
-    this.log(2, `crypto provider: ${describeCryptoProvider(this.cryptoProvider)}${skipped.length ? ` (not loaded: ${skipped.join('; ')})` : ''}`);
+    const provider = this.cryptoProvider; // loads the default provider on first use
+    const skipped = this.providerIsDefault ? skippedCryptoProviders() : [];
+    this.log(2, `crypto provider: ${describeCryptoProvider(provider)}${skipped.length ? ` (not loaded: ${skipped.join('; ')})` : ''}`);
     const versionPattern = this.setting<string>('SSHVersionPattern');
     return {
       provider: this.cryptoProvider,
