@@ -8,6 +8,10 @@ use napi::bindgen_prelude::Uint8Array;
 use napi::{Error, Result, Status};
 use napi_derive::napi;
 
+mod host_openssl;
+
+const CHACHA: &str = "chacha20-poly1305@openssh.com";
+
 fn bad_keys(e: revtun_core::Error) -> Error {
     Error::new(Status::InvalidArg, e.to_string())
 }
@@ -68,16 +72,44 @@ pub fn macs() -> Vec<MacSpec> {
 /// The core's backend and version, for BuildInfo.
 #[napi]
 pub fn build_info() -> String {
+    let chacha = if host_openssl::available() {
+        ", chacha20-poly1305 on the host's OpenSSL"
+    } else {
+        ""
+    };
     format!(
-        "revtun-core {} ({})",
+        "revtun-core {} ({}{chacha})",
         env!("CARGO_PKG_VERSION"),
         revtun_core::BACKEND
     )
 }
 
+/// ChaCha20-Poly1305 keys on the host's OpenSSL when it has them, else nothing.
+fn host_chacha(cipher: &str, key: &[u8]) -> Result<Option<host_openssl::ChaChaPoly>> {
+    if cipher != CHACHA {
+        return Ok(None);
+    }
+    host_openssl::ChaChaPoly::new(key)
+        .transpose()
+        .map_err(bad_keys)
+}
+
+enum SealKeys {
+    Core(revtun_core::Sealer),
+    Host(host_openssl::ChaChaPoly),
+}
+
+enum OpenKeys {
+    Core(revtun_core::Opener),
+    Host(host_openssl::ChaChaPoly),
+}
+
 #[napi]
 pub struct NativeSealer {
-    inner: revtun_core::Sealer,
+    keys: SealKeys,
+    block_size: u32,
+    mac_length: u32,
+    length_outside_padding: bool,
 }
 
 #[napi]
@@ -90,36 +122,55 @@ impl NativeSealer {
         iv: Uint8Array,
         mac_key: Uint8Array,
     ) -> Result<Self> {
-        let inner = revtun_core::Sealer::new(&cipher, mac.as_deref(), &key, &iv, &mac_key)
+        // The core checks every name and size; the host's ChaCha20 may then take over.
+        let core = revtun_core::Sealer::new(&cipher, mac.as_deref(), &key, &iv, &mac_key)
             .map_err(bad_keys)?;
-        Ok(NativeSealer { inner })
+        let block_size = core.block_size() as u32;
+        let mac_length = core.mac_len() as u32;
+        let length_outside_padding = core.length_outside_padding();
+        let keys = match host_chacha(&cipher, &key)? {
+            Some(host) => SealKeys::Host(host),
+            None => SealKeys::Core(core),
+        };
+        Ok(NativeSealer {
+            keys,
+            block_size,
+            mac_length,
+            length_outside_padding,
+        })
     }
 
     #[napi(getter)]
     pub fn block_size(&self) -> u32 {
-        self.inner.block_size() as u32
+        self.block_size
     }
 
     #[napi(getter)]
     pub fn mac_length(&self) -> u32 {
-        self.inner.mac_len() as u32
+        self.mac_length
     }
 
     #[napi(getter)]
     pub fn length_outside_padding(&self) -> bool {
-        self.inner.length_outside_padding()
+        self.length_outside_padding
     }
 
     /// Seals one packet in place; returns 0 or a status number.
     #[napi]
     pub fn seal(&mut self, sequence: u32, mut packet: Uint8Array) -> u32 {
-        status(self.inner.seal(sequence, &mut packet))
+        status(match &mut self.keys {
+            SealKeys::Core(core) => core.seal(sequence, &mut packet),
+            SealKeys::Host(host) => host.seal(sequence, &mut packet),
+        })
     }
 }
 
 #[napi]
 pub struct NativeOpener {
-    inner: revtun_core::Opener,
+    keys: OpenKeys,
+    block_size: u32,
+    mac_length: u32,
+    length_field_bytes: u32,
 }
 
 #[napi]
@@ -132,30 +183,46 @@ impl NativeOpener {
         iv: Uint8Array,
         mac_key: Uint8Array,
     ) -> Result<Self> {
-        let inner = revtun_core::Opener::new(&cipher, mac.as_deref(), &key, &iv, &mac_key)
+        let core = revtun_core::Opener::new(&cipher, mac.as_deref(), &key, &iv, &mac_key)
             .map_err(bad_keys)?;
-        Ok(NativeOpener { inner })
+        let block_size = core.block_size() as u32;
+        let mac_length = core.mac_len() as u32;
+        let length_field_bytes = core.length_field_bytes() as u32;
+        let keys = match host_chacha(&cipher, &key)? {
+            Some(host) => OpenKeys::Host(host),
+            None => OpenKeys::Core(core),
+        };
+        Ok(NativeOpener {
+            keys,
+            block_size,
+            mac_length,
+            length_field_bytes,
+        })
     }
 
     #[napi(getter)]
     pub fn block_size(&self) -> u32 {
-        self.inner.block_size() as u32
+        self.block_size
     }
 
     #[napi(getter)]
     pub fn mac_length(&self) -> u32 {
-        self.inner.mac_len() as u32
+        self.mac_length
     }
 
     #[napi(getter)]
     pub fn length_field_bytes(&self) -> u32 {
-        self.inner.length_field_bytes() as u32
+        self.length_field_bytes
     }
 
     /// The packet length, or -status on failure.
     #[napi]
     pub fn decrypt_length(&mut self, sequence: u32, mut head: Uint8Array) -> i64 {
-        match self.inner.decrypt_length(sequence, &mut head) {
+        let length = match &mut self.keys {
+            OpenKeys::Core(core) => core.decrypt_length(sequence, &mut head),
+            OpenKeys::Host(host) => host.decrypt_length(sequence, &head),
+        };
+        match length {
             Ok(length) => i64::from(length),
             Err(e) => -(e as i64),
         }
@@ -164,6 +231,9 @@ impl NativeOpener {
     /// Verifies and decrypts one packet in place; returns 0 or a status number.
     #[napi]
     pub fn open(&mut self, sequence: u32, mut packet: Uint8Array) -> u32 {
-        status(self.inner.open(sequence, &mut packet))
+        status(match &mut self.keys {
+            OpenKeys::Core(core) => core.open(sequence, &mut packet),
+            OpenKeys::Host(host) => host.open(sequence, &mut packet),
+        })
     }
 }

@@ -5,10 +5,12 @@
 
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
 import { loadCryptoProvider, type CryptoProviderName } from '../../../ts/crypto/select.js';
 import type { CryptoProvider, DirectionKeys } from '../../../ts/crypto/provider.js';
 import { SshError } from '../../../ts/protocol/errors.js';
+import type { CoreCryptoProvider } from '../../../ts/crypto/core.js';
 
 interface VectorCase {
   cipher: string;
@@ -140,5 +142,49 @@ describe('cross-provider equivalence', () => {
       expect(error, name).toBeInstanceOf(SshError);
       expect((error as SshError).code, name).toBe(1015);
     }
+  });
+});
+
+describe('the native provider without the host OpenSSL', () => {
+  // Under Node the addon runs chacha20-poly1305 on Node's own OpenSSL; elsewhere (Bun, Deno)
+  // it falls back to ring. REVTUN_NO_HOST_OPENSSL forces that fallback in a child process,
+  // which must still reproduce the known answers.
+  it('seals and opens the chacha20-poly1305 known answers with ring', () => {
+    const cases = vectors.cases.filter((c) => c.cipher === 'chacha20-poly1305@openssh.com');
+    expect(cases.length).toBeGreaterThan(0);
+    const script = `
+      import { loadCryptoProvider } from ${JSON.stringify(new URL('../../../dist/index.js', import.meta.url).href)};
+      const provider = loadCryptoProvider('native');
+      const cases = JSON.parse(process.argv[1]);
+      const hex = (s) => Uint8Array.from(Buffer.from(s, 'hex'));
+      const out = { description: provider.description, sealed: [], opened: [] };
+      for (const c of cases) {
+        const keys = { cipher: c.cipher, mac: null, key: hex(c.key), iv: hex(c.iv), macKey: new Uint8Array(0) };
+        const sealer = provider.createSealer(keys), opener = provider.createOpener(keys);
+        for (const p of c.packets) {
+          const packet = new Uint8Array(hex(p.sealed).length);
+          packet.set(hex(p.plain));
+          sealer.seal(p.sequence, packet);
+          out.sealed.push(Buffer.from(packet).toString('hex'));
+          const back = hex(p.sealed);
+          const head = back.slice(0, 4);
+          opener.decryptLength(p.sequence, head);
+          opener.open(p.sequence, back);
+          out.opened.push(Buffer.from(back.subarray(0, back.length - 16)).toString('hex'));
+        }
+      }
+      console.log(JSON.stringify(out));`;
+    const output = execFileSync(process.execPath, ['--input-type=module', '-e', script, JSON.stringify(cases)], {
+      env: { ...process.env, REVTUN_NO_HOST_OPENSSL: '1' },
+      encoding: 'utf8',
+    });
+    const result = JSON.parse(output) as { description: string; sealed: string[]; opened: string[] };
+    expect(result.description).not.toContain("host's OpenSSL");
+    expect(result.sealed).toEqual(cases.flatMap((c) => c.packets.map((p) => p.sealed)));
+    expect(result.opened).toEqual(cases.flatMap((c) => c.packets.map((p) => p.plain)));
+  });
+
+  it('uses the host OpenSSL for chacha20-poly1305 under Node', () => {
+    expect((loadCryptoProvider('native') as CoreCryptoProvider).description).toContain("chacha20-poly1305 on the host's OpenSSL");
   });
 });
