@@ -8,6 +8,9 @@
 // "upload" is local service -> tunnel -> sshd -> remote client, "download" the reverse.
 //
 // usage: node bench/tunnel.mjs [--quick] [--json file]     (needs root for sshd, and a build)
+// For investigating one case: BENCH_TOOLS=native,OpenSSH and BENCH_SCENARIOS="download aes" pick
+// rows by substring, BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" profiles the revtun
+// process, BENCH_DEBUG=1 shows its -vv log and sshd's.
 
 import * as net from 'node:net';
 import { spawn } from 'node:child_process';
@@ -187,7 +190,7 @@ function toolCommand(tool, sshd, keyPath, remotePort, localPort, cipher) {
     case 'openssh':
       return ['ssh', [...sshArgs, ...target], {}];
     case 'revtun':
-      return [process.execPath, [...(process.env.BENCH_NODE_ARGS?.split(' ') ?? []), join(root, 'dist/cli/main.js'), ...sshArgs, ...(process.env.BENCH_DEBUG ? ['-vv'] : []), ...target], { REVTUN_CRYPTO: tool.provider }];
+      return [process.execPath, [...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), join(root, 'dist/cli/main.js'), ...sshArgs, ...(process.env.BENCH_DEBUG ? ['-vv'] : []), ...target], { REVTUN_CRYPTO: tool.provider }];
     case 'ssh2':
       return [process.execPath, [join(root, 'bench/ssh2-tunnel.mjs'), sshd.host, String(sshd.port), 'root', keyPath, String(remotePort), String(localPort), cipher], {}];
   }
