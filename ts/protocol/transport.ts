@@ -34,15 +34,14 @@ class ByteQueue {
     this.length += chunk.length;
   }
 
-  /** Copies the first `n` bytes into `target` without dropping them. */
-  peek(n: number, target: Uint8Array): void {
-    let offset = 0;
-    for (let c = 0; offset < n; c++) {
+  /** Copies the first `n` bytes into `target` at `offset` without dropping them. */
+  peek(n: number, target: Uint8Array, offset = 0): void {
+    for (let c = 0, copied = 0; copied < n; c++) {
       const chunk = this.chunks[c]!;
       const start = c === 0 ? this.head : 0;
-      const count = Math.min(chunk.length - start, n - offset);
-      target.set(chunk.subarray(start, start + count), offset);
-      offset += count;
+      const count = Math.min(chunk.length - start, n - copied);
+      target.set(chunk.subarray(start, start + count), offset + copied);
+      copied += count;
     }
   }
 
@@ -70,21 +69,8 @@ class ByteQueue {
 
   /** Copies `n` bytes into `target` at `offset` and drops them from the queue. */
   take(n: number, target: Uint8Array, offset: number): void {
-    while (n > 0) {
-      const chunk = this.chunks[0]!;
-      const available = chunk.length - this.head;
-      const count = Math.min(available, n);
-      target.set(chunk.subarray(this.head, this.head + count), offset);
-      offset += count;
-      n -= count;
-      this.length -= count;
-      if (count === available) {
-        this.chunks.shift();
-        this.head = 0;
-      } else {
-        this.head += count;
-      }
-    }
+    this.peek(n, target, offset);
+    this.skip(n);
   }
 
   /** Returns the index of the first LF, or -1. */
