@@ -12,6 +12,7 @@ interface NativeSealer {
   readonly macLength: number;
   readonly lengthOutsidePadding: boolean;
   seal(sequence: number, packet: Uint8Array): number;
+  sealBatch(firstSequence: number, buffer: Uint8Array, ends: Uint32Array): number;
 }
 
 interface NativeOpener {
@@ -61,6 +62,10 @@ export function loadNativeCore(): PacketCore {
         lengthOutsidePadding: sealer.lengthOutsidePadding,
         seal(sequence, packet) {
           const status = sealer.seal(sequence >>> 0, packet);
+          if (status !== 0) throw sealFailure(status);
+        },
+        sealBatch(firstSequence, buffer, ends) {
+          const status = sealer.sealBatch(firstSequence >>> 0, buffer, ends);
           if (status !== 0) throw sealFailure(status);
         },
       };

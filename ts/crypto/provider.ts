@@ -19,6 +19,12 @@ export interface PacketSealer {
    * room for the tag. Encrypts in place and writes the tag.
    */
   seal(sequence: number, packet: Uint8Array): void;
+  /**
+   * Optional: seals packets laid back to back in `buffer` (packet `i` ends at `ends[i]`),
+   * sequence numbers counting up from `firstSequence`, in one call. Providers with a costly
+   * call boundary (N-API, WASM) implement it.
+   */
+  sealBatch?(firstSequence: number, buffer: Uint8Array, ends: Uint32Array): void;
 }
 
 /** Opens incoming packets for one direction of one set of keys. */

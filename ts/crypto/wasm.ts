@@ -27,6 +27,7 @@ interface CoreExports {
   revtun_sealer_layout(handle: number): number;
   revtun_opener_layout(handle: number): number;
   revtun_seal(handle: number, sequence: number, ptr: number, len: number): number;
+  revtun_seal_batch(handle: number, sequence: number, ptr: number, len: number, ends: number, count: number): number;
   revtun_decrypt_length(handle: number, sequence: number, ptr: number, len: number): number;
   revtun_open(handle: number, sequence: number, ptr: number, len: number): number;
   revtun_sealer_free(handle: number): void;
@@ -95,6 +96,16 @@ class WasmCore {
     (kind === 'sealer' ? this.sealers : this.openers).register(owner, handle);
   }
 
+  /** Runs `op` with a module-memory copy of `bytes` (read-only for `op`), then frees it. */
+  withBytes<T>(bytes: Uint8Array, op: (ptr: number) => T): T {
+    const [ptr, len] = this.copyIn(bytes);
+    try {
+      return op(ptr);
+    } finally {
+      this.exports.revtun_free(ptr, len);
+    }
+  }
+
   /** Runs `op` on a copy of `bytes` in module memory and copies the result back. */
   inPlace<T>(bytes: Uint8Array, op: (ptr: number, len: number) => T): T {
     if (bytes.length > this.scratchSize) {
@@ -149,6 +160,14 @@ export function loadWasmCore(): PacketCore {
         lengthOutsidePadding: ((layout >>> 16) & 1) === 1,
         seal(sequence, packet) {
           const status = core.inPlace(packet, (ptr, len) => exports.revtun_seal(handle, sequence >>> 0, ptr, len));
+          if (status !== 0) throw sealFailure(status);
+        },
+        sealBatch(firstSequence, buffer, ends) {
+          // One copy in and out for the burst; the ends go in a buffer of their own.
+          const endBytes = new Uint8Array(ends.buffer, ends.byteOffset, ends.byteLength);
+          const status = core.withBytes(endBytes, (endsPtr) =>
+            core.inPlace(buffer, (ptr, len) => exports.revtun_seal_batch(handle, firstSequence >>> 0, ptr, len, endsPtr, ends.length)),
+          );
           if (status !== 0) throw sealFailure(status);
         },
       };

@@ -105,7 +105,6 @@ export class SshClientCore {
   /** Between our KEXINIT and our NEWKEYS, only key exchange messages may be sent. */
   private kexSending = false;
   private readonly deferred: Uint8Array[] = [];
-  private readonly outbound: Uint8Array[] = [];
   private readonly events: ClientEvent[] = [];
   private serverVersion: string | null = null;
   private sessionId: Uint8Array | null = null;
@@ -145,7 +144,7 @@ export class SshClientCore {
   start(now: number): void {
     this.now = now;
     this.lastReceive = now;
-    this.outbound.push(new TextEncoder().encode(`${this.options.clientVersion}\r\n`));
+    this.transport.queueRaw(new TextEncoder().encode(`${this.options.clientVersion}\r\n`));
     this.guard(() => this.sendKexInit());
   }
 
@@ -159,13 +158,12 @@ export class SshClientCore {
 
   /** Returns everything waiting to go on the wire, or null. */
   pollTransmit(): Uint8Array[] | null {
-    if (this.outbound.length === 0) return null;
-    return this.outbound.splice(0);
+    return this.transport.drain();
   }
 
   /** True when bytes are waiting for `pollTransmit`. */
   pollTransmitPending(): boolean {
-    return this.outbound.length > 0;
+    return this.transport.hasOutput;
   }
 
   pollEvent(): ClientEvent | undefined {
@@ -339,18 +337,16 @@ export class SshClientCore {
 
   private sendNow(payload: Uint8Array): void {
     if (payload[0] === MSG.GLOBAL_REQUEST && wantsReply(payload)) this.globalRequestSequences.push(this.transport.sendSequence);
-    this.outbound.push(this.transport.framePayload(payload));
+    this.transport.queuePayload(payload);
     if (this.logPackets) this.log(3, `sent ${messageName(payload[0]!)} (${payload.length} bytes)`);
     this.maybeRekey();
   }
 
   private sendChannelData(recipient: number, data: Uint8Array, offset: number, length: number): void {
-    this.outbound.push(
-      this.transport.frame(ConnectionLayer.dataHeaderSize + length, (packet, at) => {
-        ConnectionLayer.writeDataHeader(packet, at, recipient, length);
-        packet.set(data.subarray(offset, offset + length), at + ConnectionLayer.dataHeaderSize);
-      }),
-    );
+    this.transport.queue(ConnectionLayer.dataHeaderSize + length, (packet, at) => {
+      ConnectionLayer.writeDataHeader(packet, at, recipient, length);
+      packet.set(data.subarray(offset, offset + length), at + ConnectionLayer.dataHeaderSize);
+    });
     this.maybeRekey();
   }
 

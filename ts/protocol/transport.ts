@@ -22,6 +22,9 @@ export const PLAIN_OPENER: PacketOpener = {
   open() {},
 };
 
+/** Outgoing packets share buffers of this size (a larger packet gets one of its own). */
+const ARENA_SIZE = 256 * 1024;
+
 /** A FIFO of received chunks that hands out exact byte counts without joining everything. */
 class ByteQueue {
   private chunks: Uint8Array[] = [];
@@ -112,6 +115,16 @@ export class PacketTransport {
   /** How many bytes of `pendingPacket` are already in place. */
   private pendingFilled = 0;
   private headScratch = new Uint8Array(4);
+  /** Outgoing packets are framed back to back here; `burstStart` is where the unsealed ones begin. */
+  private arena: Uint8Array = new Uint8Array(0);
+  private arenaUsed = 0;
+  private burstStart = 0;
+  /** End offsets (from `burstStart`) of the queued, unsealed packets. */
+  private pendingEnds = new Uint32Array(64);
+  private pendingCount = 0;
+  private pendingFirstSequence = 0;
+  /** Sealed bursts and raw bytes waiting for `drain`. */
+  private readonly ready: Uint8Array[] = [];
   private readonly randomPool: Uint8Array;
   private randomOffset = 0;
 
@@ -176,6 +189,7 @@ export class PacketTransport {
   }
 
   setSealer(sealer: PacketSealer): void {
+    this.sealPending(); // packets queued before the switch go out under the old keys
     this.sealer = sealer;
     this.bytesSentSinceKex = 0;
   }
@@ -249,29 +263,91 @@ export class PacketTransport {
   }
 
   /**
-   * Frames one payload of `size` bytes written by `fill` straight into the packet buffer,
-   * then seals it. Returns the bytes to put on the wire.
+   * Frames one payload of `size` bytes, written by `fill` straight into the packet, and queues
+   * it for sealing. Packets are framed back to back into a shared buffer and sealed a burst at
+   * a time (one call to the sealer, one write for the socket) when `drain` collects them.
    */
-  frame(size: number, fill: (packet: Uint8Array, offset: number) => void): Uint8Array {
+  queue(size: number, fill: (packet: Uint8Array, offset: number) => void): void {
     const sealer = this.sealer;
     const block = Math.max(sealer.blockSize, 8);
     const unpadded = sealer.lengthOutsidePadding ? 1 + size : 5 + size;
     let padding = block - (unpadded % block);
     if (padding < 4) padding += block;
     const length = 1 + size + padding;
-    const packet = this.allocate(4 + length + sealer.macLength);
-    packet[0] = length >>> 24;
-    packet[1] = (length >>> 16) & 0xff;
-    packet[2] = (length >>> 8) & 0xff;
-    packet[3] = length & 0xff;
-    packet[4] = padding;
-    fill(packet, 5);
-    this.fillPadding(packet, 5 + size, padding);
-    const sequence = this.sendSequence;
+    const total = 4 + length + sealer.macLength;
+    if (this.arenaUsed + total > this.arena.length) {
+      this.sealPending();
+      this.arena = this.allocate(Math.max(ARENA_SIZE, total));
+      this.arenaUsed = 0;
+      this.burstStart = 0;
+    }
+    const at = this.arenaUsed;
+    const packet = this.arena;
+    packet[at] = length >>> 24;
+    packet[at + 1] = (length >>> 16) & 0xff;
+    packet[at + 2] = (length >>> 8) & 0xff;
+    packet[at + 3] = length & 0xff;
+    packet[at + 4] = padding;
+    fill(packet, at + 5);
+    this.fillPadding(packet, at + 5 + size, padding);
+    if (this.pendingCount === 0) this.pendingFirstSequence = this.sendSequence;
+    if (this.pendingCount === this.pendingEnds.length) {
+      const grown = new Uint32Array(this.pendingEnds.length * 2);
+      grown.set(this.pendingEnds);
+      this.pendingEnds = grown;
+    }
+    this.arenaUsed = at + total;
+    this.pendingEnds[this.pendingCount++] = this.arenaUsed - this.burstStart;
     this.sendSequence = (this.sendSequence + 1) >>> 0;
-    sealer.seal(sequence, packet);
     this.bytesSentSinceKex += size;
-    return packet;
+  }
+
+  queuePayload(payload: Uint8Array): void {
+    this.queue(payload.length, (packet, offset) => packet.set(payload, offset));
+  }
+
+  /** Queues bytes that go out as they are (the identification line), after what is queued. */
+  queueRaw(bytes: Uint8Array): void {
+    this.sealPending();
+    this.ready.push(bytes);
+  }
+
+  /** Seals what is queued and returns everything ready for the wire, in order; null if nothing. */
+  drain(): Uint8Array[] | null {
+    this.sealPending();
+    return this.ready.length === 0 ? null : this.ready.splice(0);
+  }
+
+  get hasOutput(): boolean {
+    return this.pendingCount > 0 || this.ready.length > 0;
+  }
+
+  /** Seals the queued burst with the current keys (before they change, or when drained). */
+  private sealPending(): void {
+    const count = this.pendingCount;
+    if (count === 0) return;
+    const burst = this.arena.subarray(this.burstStart, this.arenaUsed);
+    const ends = this.pendingEnds.subarray(0, count);
+    const sealer = this.sealer;
+    if (sealer.sealBatch) {
+      sealer.sealBatch(this.pendingFirstSequence, burst, ends);
+    } else {
+      let start = 0;
+      for (let i = 0; i < count; i++) {
+        sealer.seal((this.pendingFirstSequence + i) >>> 0, burst.subarray(start, ends[i]));
+        start = ends[i]!;
+      }
+    }
+    this.ready.push(burst);
+    this.burstStart = this.arenaUsed;
+    this.pendingCount = 0;
+  }
+
+  /** Frames, seals and returns one packet at once (nothing else may be queued). */
+  frame(size: number, fill: (packet: Uint8Array, offset: number) => void): Uint8Array {
+    if (this.hasOutput) throw new Error('frame() with packets still queued');
+    this.queue(size, fill);
+    return this.drain()![0]!;
   }
 
   framePayload(payload: Uint8Array): Uint8Array {

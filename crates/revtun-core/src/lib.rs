@@ -11,7 +11,7 @@ mod packet;
 pub mod umac;
 
 pub use algorithms::{cipher_info, mac_info, CipherInfo, MacInfo, CIPHERS, MACS};
-pub use packet::{Opener, Sealer};
+pub use packet::{for_each_packet, Opener, Sealer};
 
 /// Why a packet operation failed. The numbers are the status codes the bindings return.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -144,6 +144,39 @@ impl Sealer {
             }
         }
     }
+
+    /// Seals consecutive packets laid back to back in `buffer`, with sequence numbers from
+    /// `first_sequence`: packet `i` ends at `ends[i]`. One call instead of one per packet
+    /// where a call has a fixed cost (the N-API or WASM boundary). Stops at the first error.
+    pub fn seal_batch(
+        &mut self,
+        first_sequence: u32,
+        buffer: &mut [u8],
+        ends: &[u32],
+    ) -> Result<(), Error> {
+        for_each_packet(first_sequence, buffer, ends, |sequence, packet| {
+            self.seal(sequence, packet)
+        })
+    }
+}
+
+/// Runs `op` on each packet of a burst laid back to back in `buffer` (packet `i` ends at
+/// `ends[i]`), with sequence numbers counting up (and wrapping) from `first_sequence`.
+pub fn for_each_packet(
+    first_sequence: u32,
+    buffer: &mut [u8],
+    ends: &[u32],
+    mut op: impl FnMut(u32, &mut [u8]) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let mut start = 0usize;
+    let mut sequence = first_sequence;
+    for &end in ends {
+        let end = end as usize;
+        op(sequence, buffer.get_mut(start..end).ok_or(Error::Length)?)?;
+        sequence = sequence.wrapping_add(1);
+        start = end;
+    }
+    Ok(())
 }
 
 /// Opens incoming packets for one direction of one set of keys.

@@ -4,7 +4,7 @@
 //! `revtun_core::Error`) rather than exceptions, because a bad MAC is an expected event on
 //! the data path.
 
-use napi::bindgen_prelude::Uint8Array;
+use napi::bindgen_prelude::{Uint32Array, Uint8Array};
 use napi::{Error, Result, Status};
 use napi_derive::napi;
 
@@ -161,6 +161,26 @@ impl NativeSealer {
         status(match &mut self.keys {
             SealKeys::Core(core) => core.seal(sequence, &mut packet),
             SealKeys::Host(host) => host.seal(sequence, &mut packet),
+        })
+    }
+
+    /// Seals packets laid back to back in `buffer` (packet `i` ends at `ends[i]`), sequence
+    /// numbers counting up from `first_sequence`: one crossing for a burst.
+    #[napi]
+    pub fn seal_batch(
+        &mut self,
+        first_sequence: u32,
+        mut buffer: Uint8Array,
+        ends: Uint32Array,
+    ) -> u32 {
+        status(match &mut self.keys {
+            SealKeys::Core(core) => core.seal_batch(first_sequence, &mut buffer, &ends),
+            SealKeys::Host(host) => revtun_core::for_each_packet(
+                first_sequence,
+                &mut buffer,
+                &ends,
+                |sequence, packet| host.seal(sequence, packet),
+            ),
         })
     }
 }

@@ -252,6 +252,27 @@ pub unsafe extern "C" fn revtun_seal(
     status((*(sealer as *mut Sealer)).seal(sequence, bytes_mut(packet, len)))
 }
 
+/// Seals `count` packets laid back to back in `len` bytes at `packet`; packet `i` ends at the
+/// `i`-th little-endian u32 at `ends`. Sequence numbers count up from `sequence`.
+///
+/// # Safety
+/// A live sealer handle, `len` writable bytes at `packet` and `4 * count` readable at `ends`.
+#[no_mangle]
+pub unsafe extern "C" fn revtun_seal_batch(
+    sealer: usize,
+    sequence: u32,
+    packet: *mut u8,
+    len: usize,
+    ends: *const u8,
+    count: usize,
+) -> u32 {
+    let ends: Vec<u32> = bytes(ends, 4 * count)
+        .chunks_exact(4)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    status((*(sealer as *mut Sealer)).seal_batch(sequence, bytes_mut(packet, len), &ends))
+}
+
 /// The packet length (as a non-negative number), or minus the status.
 ///
 /// # Safety

@@ -4,6 +4,7 @@ import { PacketTransport } from '../../../ts/protocol/transport.js';
 import { NodeCryptoProvider } from '../../../ts/crypto/node.js';
 import type { DirectionKeys } from '../../../ts/crypto/provider.js';
 import { SshError } from '../../../ts/protocol/errors.js';
+import { loadCryptoProvider } from '../../../ts/crypto/select.js';
 
 const provider = new NodeCryptoProvider();
 const random = (n: number) => randomBytes(n);
@@ -189,5 +190,68 @@ describe('version exchange', () => {
     const chatty = new PacketTransport(random, () => true);
     chatty.receive(Buffer.from('banner line\n'.repeat(2000)));
     expect(() => chatty.readVersion()).toThrow(/too much text/);
+  });
+});
+
+describe('outgoing bursts', () => {
+  // Packets are framed back to back and sealed a burst at a time; with the native and WASM
+  // providers through one sealBatch call, with node:crypto one seal per packet.
+  const providers = [['node', provider] as const, ...(['native', 'wasm'] as const).map((name) => [name, loadCryptoProvider(name)] as const)];
+
+  it.each(providers.flatMap(([name, p]) => ['aes128-gcm@openssh.com', 'chacha20-poly1305@openssh.com', 'aes128-cbc'].map((c) => [name, c, p] as const)))(
+    '%s, %s: a drained burst opens packet by packet, in order',
+    (name, cipher, p) => {
+      const info = p.ciphers.get(cipher)!;
+      const mac = info.aead ? null : 'hmac-sha2-256';
+      const keys: DirectionKeys = { cipher, mac, key: randomBytes(info.keyLength), iv: randomBytes(info.ivLength), macKey: randomBytes(mac ? 32 : 0) };
+      const sender = new PacketTransport(random, () => true);
+      const sealer = p.createSealer(keys);
+      expect(typeof sealer.sealBatch).toBe(name === 'node' ? 'undefined' : 'function');
+      sender.setSealer(sealer);
+      sender.sendSequence = 0xfffffffe; // the burst crosses the wrap of the sequence number
+      const payloads = [5, 1000, 33000, 0, 77].map((n) => Buffer.concat([Buffer.from([94]), randomBytes(n)]));
+      for (const payload of payloads) sender.queuePayload(payload);
+      const out = sender.drain()!;
+      expect(out).toHaveLength(1);
+      expect(sender.drain()).toBeNull();
+      const receiver = new PacketTransport(random, () => true);
+      receiver.setOpener(p.createOpener(keys));
+      receiver.receiveSequence = 0xfffffffe;
+      receiver.receive(out[0]!);
+      const got: string[] = [];
+      for (let packet = receiver.readPacket(); packet; packet = receiver.readPacket()) got.push(Buffer.from(packet).toString('hex'));
+      expect(got).toEqual(payloads.map((x) => x.toString('hex')));
+    },
+  );
+
+  it('packets queued before new keys are sealed with the old ones', () => {
+    const oldKeys = keysFor('aes128-gcm@openssh.com', null);
+    const newKeys = keysFor('aes256-gcm@openssh.com', null);
+    const sender = new PacketTransport(random, () => true);
+    sender.setSealer(provider.createSealer(oldKeys));
+    sender.queuePayload(Buffer.from([94, 1]));
+    sender.setSealer(provider.createSealer(newKeys));
+    sender.queuePayload(Buffer.from([94, 2]));
+    const [first, second] = sender.drain()!;
+    const receiver = new PacketTransport(random, () => true);
+    receiver.setOpener(provider.createOpener(oldKeys));
+    receiver.receive(Buffer.from(first!));
+    expect(Buffer.from(receiver.readPacket()!).toString('hex')).toBe('5e01');
+    receiver.setOpener(provider.createOpener(newKeys));
+    receiver.receive(Buffer.from(second!));
+    expect(Buffer.from(receiver.readPacket()!).toString('hex')).toBe('5e02');
+  });
+
+  it('a burst that outgrows the shared buffer continues in a new one, in order', () => {
+    const sender = new PacketTransport(random, () => true);
+    const payloads = Array.from({ length: 8 }, (_, i) => Buffer.concat([Buffer.from([94, i]), randomBytes(40 * 1024)]));
+    for (const payload of payloads) sender.queuePayload(payload);
+    const out = sender.drain()!;
+    expect(out.length).toBe(2); // 8 x 40 KiB does not fit in one 256 KiB buffer
+    const receiver = new PacketTransport(random, () => true);
+    receiver.receive(Buffer.concat(out));
+    const got: string[] = [];
+    for (let packet = receiver.readPacket(); packet; packet = receiver.readPacket()) got.push(Buffer.from(packet).toString('hex'));
+    expect(got).toEqual(payloads.map((x) => x.toString('hex')));
   });
 });
