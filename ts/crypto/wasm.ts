@@ -22,8 +22,8 @@ interface CoreExports {
   revtun_free(ptr: number, len: number): void;
   revtun_last_status(): number;
   revtun_describe(which: number, out: number, capacity: number): number;
-  revtun_sealer_new(...args: number[]): number;
-  revtun_opener_new(...args: number[]): number;
+  revtun_sealer_new(pairs: number): number;
+  revtun_opener_new(pairs: number): number;
   revtun_sealer_layout(handle: number): number;
   revtun_opener_layout(handle: number): number;
   revtun_seal(handle: number, sequence: number, ptr: number, len: number): number;
@@ -79,9 +79,11 @@ class WasmCore {
     const encoder = new TextEncoder();
     const parts = [encoder.encode(keys.cipher), encoder.encode(keys.mac ?? ''), keys.key, keys.iv, keys.macKey];
     const buffers = parts.map((p) => this.copyIn(p));
+    const pairs = new Uint32Array(buffers.flat());
+    buffers.push(this.copyIn(new Uint8Array(pairs.buffer)));
     try {
-      const args = buffers.flat();
-      const handle = kind === 'sealer' ? this.exports.revtun_sealer_new(...args) : this.exports.revtun_opener_new(...args);
+      const pairsPtr = buffers[buffers.length - 1]![0];
+      const handle = kind === 'sealer' ? this.exports.revtun_sealer_new(pairsPtr) : this.exports.revtun_opener_new(pairsPtr);
       if (handle === 0) {
         const status = this.exports.revtun_last_status();
         throw keyFailure(keys, KEY_STATUS[status] ?? `core status ${status}`);
@@ -120,24 +122,23 @@ class WasmCore {
   }
 }
 
-function parseCiphers(text: string): Map<string, CipherInfo> {
+/** The core's description tables: one entry per line, space-separated fields, name first. */
+function parseTable<T>(text: string, entry: (fields: string[]) => T): Map<string, T> {
   return new Map(
     text
       .trim()
       .split('\n')
       .map((line) => line.split(' '))
-      .map(([name, key, iv, block, aead]) => [name!, { keyLength: Number(key), ivLength: Number(iv), blockSize: Number(block), aead: aead === '1' }]),
+      .map(([name, ...fields]) => [name!, entry(fields)]),
   );
 }
 
+function parseCiphers(text: string): Map<string, CipherInfo> {
+  return parseTable(text, ([key, iv, block, aead]) => ({ keyLength: Number(key), ivLength: Number(iv), blockSize: Number(block), aead: aead === '1' }));
+}
+
 function parseMacs(text: string): Map<string, MacInfo> {
-  return new Map(
-    text
-      .trim()
-      .split('\n')
-      .map((line) => line.split(' '))
-      .map(([name, key, length, etm]) => [name!, { keyLength: Number(key), length: Number(length), etm: etm === '1' }]),
-  );
+  return parseTable(text, ([key, length, etm]) => ({ keyLength: Number(key), length: Number(length), etm: etm === '1' }));
 }
 
 /** Compiles and instantiates bindings/revtun-core.wasm; throws when it is missing or invalid. */

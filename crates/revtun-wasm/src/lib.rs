@@ -114,30 +114,25 @@ struct KeyArgs<'a> {
     mac_key: &'a [u8],
 }
 
+/// Reads the five (pointer, length) pairs at `pairs` (ten little-endian u32: cipher name, MAC
+/// name, key, IV, MAC key).
+///
 /// # Safety
-/// Every (pointer, length) pair must be readable host-written memory.
-#[allow(clippy::too_many_arguments)]
-unsafe fn key_args<'a>(
-    cipher: *const u8,
-    cipher_len: usize,
-    mac: *const u8,
-    mac_len: usize,
-    key: *const u8,
-    key_len: usize,
-    iv: *const u8,
-    iv_len: usize,
-    mac_key: *const u8,
-    mac_key_len: usize,
-) -> Result<KeyArgs<'a>, Error> {
-    let cipher =
-        core::str::from_utf8(bytes(cipher, cipher_len)).map_err(|_| Error::UnknownAlgorithm)?;
-    let mac = core::str::from_utf8(bytes(mac, mac_len)).map_err(|_| Error::UnknownAlgorithm)?;
+/// `pairs` must point to 40 readable bytes, and each pair to readable host-written memory.
+unsafe fn key_args<'a>(pairs: *const u8) -> Result<KeyArgs<'a>, Error> {
+    let words: Vec<usize> = bytes(pairs, 40)
+        .chunks_exact(4)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+        .collect();
+    let part = |i: usize| bytes(words[2 * i] as *const u8, words[2 * i + 1]);
+    let cipher = core::str::from_utf8(part(0)).map_err(|_| Error::UnknownAlgorithm)?;
+    let mac = core::str::from_utf8(part(1)).map_err(|_| Error::UnknownAlgorithm)?;
     Ok(KeyArgs {
         cipher,
         mac: if mac.is_empty() { None } else { Some(mac) },
-        key: bytes(key, key_len),
-        iv: bytes(iv, iv_len),
-        mac_key: bytes(mac_key, mac_key_len),
+        key: part(2),
+        iv: part(3),
+        mac_key: part(4),
     })
 }
 
@@ -156,34 +151,8 @@ fn handle<T>(result: Result<T, Error>) -> usize {
 /// # Safety
 /// As `key_args`.
 #[no_mangle]
-#[allow(clippy::too_many_arguments)]
-pub unsafe extern "C" fn revtun_sealer_new(
-    cipher: *const u8,
-    cipher_len: usize,
-    mac: *const u8,
-    mac_len: usize,
-    key: *const u8,
-    key_len: usize,
-    iv: *const u8,
-    iv_len: usize,
-    mac_key: *const u8,
-    mac_key_len: usize,
-) -> usize {
-    handle(
-        key_args(
-            cipher,
-            cipher_len,
-            mac,
-            mac_len,
-            key,
-            key_len,
-            iv,
-            iv_len,
-            mac_key,
-            mac_key_len,
-        )
-        .and_then(|a| Sealer::new(a.cipher, a.mac, a.key, a.iv, a.mac_key)),
-    )
+pub unsafe extern "C" fn revtun_sealer_new(pairs: *const u8) -> usize {
+    handle(key_args(pairs).and_then(|a| Sealer::new(a.cipher, a.mac, a.key, a.iv, a.mac_key)))
 }
 
 /// As `revtun_sealer_new`, for the receiving direction.
@@ -191,34 +160,8 @@ pub unsafe extern "C" fn revtun_sealer_new(
 /// # Safety
 /// As `key_args`.
 #[no_mangle]
-#[allow(clippy::too_many_arguments)]
-pub unsafe extern "C" fn revtun_opener_new(
-    cipher: *const u8,
-    cipher_len: usize,
-    mac: *const u8,
-    mac_len: usize,
-    key: *const u8,
-    key_len: usize,
-    iv: *const u8,
-    iv_len: usize,
-    mac_key: *const u8,
-    mac_key_len: usize,
-) -> usize {
-    handle(
-        key_args(
-            cipher,
-            cipher_len,
-            mac,
-            mac_len,
-            key,
-            key_len,
-            iv,
-            iv_len,
-            mac_key,
-            mac_key_len,
-        )
-        .and_then(|a| Opener::new(a.cipher, a.mac, a.key, a.iv, a.mac_key)),
-    )
+pub unsafe extern "C" fn revtun_opener_new(pairs: *const u8) -> usize {
+    handle(key_args(pairs).and_then(|a| Opener::new(a.cipher, a.mac, a.key, a.iv, a.mac_key)))
 }
 
 /// Block size, MAC length and layout flags packed for the host: bits 0-7 block size, 8-15 MAC

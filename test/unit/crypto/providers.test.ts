@@ -188,3 +188,20 @@ describe('the native provider without the host OpenSSL', () => {
     expect((loadCryptoProvider('native') as CoreCryptoProvider).description).toContain("chacha20-poly1305 on the host's OpenSSL");
   });
 });
+
+describe('keys the Rust core refuses', () => {
+  it.each(core.map(([name, provider]) => [name, provider] as const))('%s: a key of the wrong size is error 1006 naming the algorithm', (_name, provider) => {
+    const keys: DirectionKeys = { cipher: 'aes128-ctr', mac: 'umac-64@openssh.com', key: randomBytes(15), iv: randomBytes(16), macKey: randomBytes(16) };
+    for (const make of [() => provider.createSealer(keys), () => provider.createOpener(keys)]) {
+      let error: unknown;
+      try {
+        make();
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(SshError);
+      expect((error as SshError).code).toBe(1006);
+      expect((error as SshError).message).toContain('aes128-ctr/umac-64@openssh.com: key, IV or MAC key has the wrong length');
+    }
+  });
+});
