@@ -175,7 +175,7 @@ async function shortConnections(port, n) {
 // ---- tunnel processes
 function cpuTimes(pid) {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return { user: Number(fields[11]) / CLOCK_TICK, system: Number(fields[12]) / CLOCK_TICK };
+  return { user: Number(fields[11]) / CLOCK_TICK, system: Number(fields[12]) / CLOCK_TICK, faults: Number(fields[7]) };
 }
 
 function peakRssMiB(pid) {
@@ -225,7 +225,7 @@ async function withTunnel(tool, sshd, keyPath, cipher, scenario) {
     const after = cpuTimes(child.pid);
     const user = after.user - before.user;
     const system = after.system - before.system;
-    return { seconds, cpu: user + system, user, system, rss: peakRssMiB(child.pid), ...extra };
+    return { seconds, cpu: user + system, user, system, faults: after.faults - before.faults, rss: peakRssMiB(child.pid), ...extra };
   } catch (error) {
     throw new Error(`${tool.name}: ${error.message}\n${stderr}`);
   } finally {
@@ -265,7 +265,7 @@ async function main() {
           if (!wanted(`${direction} ${short}`)) continue;
           const r = await withTunnel(tool, sshd, key.privatePath, cipher, (port) => run(port, BULK));
           const gib = BULK / 1024 / MiB;
-          record(tool, `${direction} ${short}`, { MiBps: BULK / MiB / r.seconds, cpuPerGiB: r.cpu / gib, userPerGiB: r.user / gib, systemPerGiB: r.system / gib, rssMiB: r.rss });
+          record(tool, `${direction} ${short}`, { MiBps: BULK / MiB / r.seconds, cpuPerGiB: r.cpu / gib, userPerGiB: r.user / gib, systemPerGiB: r.system / gib, faultsPerMiB: r.faults / (BULK / MiB), rssMiB: r.rss });
         }
       }
       const cipher = ciphers[0];

@@ -5,6 +5,7 @@
 import type { Socket } from 'node:net';
 import type { ClientEvent, SshClientCore } from '../protocol/client.js';
 import { SshError, Code, socketErrorCode } from '../protocol/errors.js';
+import type { SocketReader } from './reader.js';
 
 /** Above this many bytes waiting in the socket, channel data stops being framed. */
 const SOCKET_HIGH_WATER = 4 * 1024 * 1024;
@@ -14,6 +15,8 @@ export class SocketDriver {
   private timerDue = 0;
   private flushing = false;
   private ended = false;
+  /** An event handler kept a view into the chunk being received. */
+  private inputKept = false;
 
   constructor(
     private readonly core: SshClientCore,
@@ -21,11 +24,28 @@ export class SocketDriver {
     private readonly onEvent: (event: ClientEvent) => void,
     /** Called after each flush, so waiters can re-check conditions that raise no event. */
     private readonly afterFlush: () => void = () => undefined,
+    /** The socket's reader when it was opened with one (onread); else 'data' events are used. */
+    reader?: SocketReader,
   ) {
-    socket.on('data', (chunk: Buffer) => {
-      core.receive(chunk, Date.now());
-      this.flush();
-    });
+    if (reader) {
+      reader.attach({
+        take: (chunk) => {
+          core.receive(chunk, Date.now());
+          this.flush();
+        },
+        settle: () => {
+          const pinned = core.takeInputPinned() || this.inputKept;
+          this.inputKept = false;
+          return { backlog: core.inputBacklog, pinned };
+        },
+        moveBacklog: (target) => core.moveInput(target),
+      });
+    } else {
+      socket.on('data', (chunk: Buffer) => {
+        core.receive(chunk, Date.now());
+        this.flush();
+      });
+    }
     socket.on('drain', () => {
       core.setTransmitBlocked(false);
       this.flush();
@@ -38,6 +58,14 @@ export class SocketDriver {
       core.transportClosed(new SshError(Code.ConnectionDropped, 'the connection was dropped by the server', 'peer'));
       this.flush();
     });
+  }
+
+  /**
+   * A channelData event's bytes are still referred to after its handler returned (queued in a
+   * socket, or handed to the application): the memory they were read into is not reused.
+   */
+  keepInput(): void {
+    this.inputKept = true;
   }
 
   start(): void {
@@ -69,6 +97,8 @@ export class SocketDriver {
     } finally {
       this.flushing = false;
     }
+    // Everything handed to the socket has reached the kernel: the core reuses that memory.
+    if (this.socket.writableLength === 0) this.core.transmitted();
     this.armTimer();
     this.afterFlush();
   }

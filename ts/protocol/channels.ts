@@ -3,7 +3,7 @@
 // bytes on the wire; it hands payloads to `send` and channel data to `sendChannelData`,
 // which frames it straight into a packet buffer without an intermediate copy.
 
-import { writeUint32 } from './wire.js';
+import { copyBytes, writeUint32 } from './wire.js';
 import { SshError, Code } from './errors.js';
 import {
   MSG,
@@ -70,6 +70,8 @@ export class Channel {
   bytesSent = 0;
   /** Set when the application was told to hold off sending; cleared once told it may resume. */
   writeBlocked = false;
+  /** Queued outgoing bytes at which the application is told to hold off (see setHighWater). */
+  highWater = CHANNEL_HIGH_WATER;
   /** When data last moved either way (ms, the core's clock). */
   lastActivity = 0;
 
@@ -342,7 +344,12 @@ export class ConnectionLayer {
     }
   }
 
-  /** Queues data; returns the bytes now queued on the channel (compare with CHANNEL_HIGH_WATER). */
+  /**
+   * Sends data, or queues it while the window or the transport is closed; returns the bytes
+   * now queued on the channel (compare with CHANNEL_HIGH_WATER). `data` is not referred to
+   * after the call: what cannot be framed at once is queued as a copy, so callers may reuse
+   * their buffers.
+   */
   send(channelId: number, data: Uint8Array): number {
     const ch = this.channel(channelId);
     if (ch.state !== 'open' || ch.eofQueued || ch.eofSent) {
@@ -352,9 +359,29 @@ export class ConnectionLayer {
       ch.outgoing.push(data);
       ch.outgoingBytes += data.length;
       this.pump(ch);
+      const last = ch.outgoing.length - 1;
+      if (last >= 0 && ch.outgoing[last] === data) {
+        if (last === 0) {
+          ch.outgoing[0] = copyBytes(data.subarray(ch.headOffset));
+          ch.headOffset = 0;
+        } else {
+          ch.outgoing[last] = copyBytes(data);
+        }
+      }
     }
-    if (ch.outgoingBytes >= CHANNEL_HIGH_WATER) ch.writeBlocked = true;
+    if (ch.outgoingBytes >= ch.highWater) ch.writeBlocked = true;
     return ch.outgoingBytes;
+  }
+
+  /**
+   * How many queued outgoing bytes make send() report the channel full; a channelWritable
+   * event follows once under half of it is left. A source that can simply stop reading (a
+   * local socket) uses 1: it pauses as soon as the peer's window is used up, and resumes
+   * when the queue is empty, so little is ever queued (and copied).
+   */
+  setHighWater(channelId: number, bytes: number): void {
+    const ch = this.channels.get(channelId);
+    if (ch) ch.highWater = Math.max(1, bytes);
   }
 
   /** Sends EOF once everything queued has been sent. */
@@ -432,7 +459,7 @@ export class ConnectionLayer {
         return;
       }
     }
-    if (ch.writeBlocked && ch.outgoingBytes < CHANNEL_HIGH_WATER / 2) {
+    if (ch.writeBlocked && ch.outgoingBytes < ch.highWater / 2) {
       ch.writeBlocked = false;
       this.hooks.emit({ type: 'channelWritable', channel: ch.localId });
     }

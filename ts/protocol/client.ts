@@ -5,7 +5,7 @@
 // range (RFC 4250 §4.1.2) and a message outside the range its state allows is a protocol error.
 
 import { SshError, Code, disconnectReasonFor, DisconnectReason } from './errors.js';
-import { fromUtf8, toHex, writeUint32 } from './wire.js';
+import { copyBytes, fromUtf8, toHex, writeUint32 } from './wire.js';
 import { MSG, Debug, Disconnect, ExtInfo, Ignore, KexInit, NewKeys, Unimplemented, messageName, type KexInitMessage } from './messages.js';
 import { PacketTransport } from './transport.js';
 import {
@@ -69,8 +69,10 @@ export interface ClientOptions {
    */
   allocate?: (size: number) => Uint8Array;
   /**
-   * receive() takes ownership of the chunks it is given and may decrypt packets inside them
-   * (the socket layer's chunks are its own). Leave unset when a chunk is read again later.
+   * receive() may decrypt packets inside the chunks it is given instead of copying them out.
+   * Leave unset when a chunk is read again later. A caller that reuses its chunks' memory
+   * asks `inputBacklog`/`moveInput` for the bytes still queued and `takeInputPinned` for
+   * whether anything else still refers to what was received.
    */
   ownsInput?: boolean;
 }
@@ -113,6 +115,8 @@ export class SshClientCore {
   private strict = false;
   private authenticated = false;
   private closed = false;
+  /** A received payload may still be referred to (see takeInputPinned). */
+  private inputPinned = false;
   private serverSigAlgs: string[] | undefined;
   private negotiated: Negotiated | null = null;
   private now = 0;
@@ -159,6 +163,32 @@ export class SshClientCore {
   /** Returns everything waiting to go on the wire, or null. */
   pollTransmit(): Uint8Array[] | null {
     return this.transport.drain();
+  }
+
+  /** Everything pollTransmit returned has been written: its memory may be reused. */
+  transmitted(): void {
+    this.transport.releaseOutput();
+  }
+
+  /** Received bytes still queued (the start of a packet): they lie at the end of the last chunk. */
+  get inputBacklog(): number {
+    return this.transport.inputBacklog;
+  }
+
+  /** Moves the queued received bytes to the start of `target` (see ownsInput). */
+  moveInput(target: Uint8Array): void {
+    this.transport.moveInput(target);
+  }
+
+  /**
+   * True when, since the last call, a received payload went anywhere but a channelData event
+   * (decoded messages may keep views into it), so the chunks received must not be reused.
+   * Whoever handles channelData events answers for those views.
+   */
+  takeInputPinned(): boolean {
+    const pinned = this.inputPinned;
+    this.inputPinned = false;
+    return pinned;
   }
 
   /** True when bytes are waiting for `pollTransmit`. */
@@ -407,7 +437,9 @@ export class SshClientCore {
       const payload = this.transport.readPacket();
       if (!payload) return;
       if (payload.length === 0) throw new SshError(Code.ProtocolError, 'empty packet payload', 'peer');
-      this.dispatch(payload[0]!, payload, sequence);
+      const id = payload[0]!;
+      if (id !== MSG.CHANNEL_DATA && id !== MSG.CHANNEL_WINDOW_ADJUST) this.inputPinned = true;
+      this.dispatch(id, payload, sequence);
     }
   }
 
@@ -506,7 +538,7 @@ export class SshClientCore {
       clientVersion: this.options.clientVersion,
       serverVersion: this.serverVersion!,
       clientKexInit: state.ours,
-      serverKexInit: payload.slice(),
+      serverKexInit: copyBytes(payload),
       groupBits: { min: 2048, preferred: Math.max(2048, this.options.dhGroupBits), max: 8192 },
     });
     // RFC 4253 §7: a wrong guess by the server means its first kex packet must be ignored.

@@ -23,7 +23,7 @@ export const PLAIN_OPENER: PacketOpener = {
 };
 
 /** Outgoing packets share buffers of this size (a larger packet gets one of its own). */
-const ARENA_SIZE = 256 * 1024;
+const ARENA_SIZE = 512 * 1024;
 
 /** A FIFO of received chunks that hands out exact byte counts without joining everything. */
 class ByteQueue {
@@ -33,8 +33,30 @@ class ByteQueue {
 
   push(chunk: Uint8Array): void {
     if (chunk.length === 0) return;
-    this.chunks.push(chunk);
     this.length += chunk.length;
+    const last = this.chunks[this.chunks.length - 1];
+    if (last && last.buffer === chunk.buffer && last.byteOffset + last.length === chunk.byteOffset) {
+      // The next read landed right after the previous one: keep them one chunk, so a packet
+      // that straddles the two reads can still be opened where it lies.
+      this.chunks[this.chunks.length - 1] = new Uint8Array(last.buffer, last.byteOffset, last.length + chunk.length);
+      return;
+    }
+    this.chunks.push(chunk);
+  }
+
+  /** Copies everything queued to the start of `target` and queues that copy instead. */
+  moveTo(target: Uint8Array): void {
+    const n = this.length;
+    if (n === 0) return;
+    if (this.chunks.length === 1) {
+      target.set(this.chunks[0]!.subarray(this.head, this.head + n)); // set() copes with overlap
+    } else {
+      const joined = new Uint8Array(n); // a chunk may overlap target: gather first (rare path)
+      this.peek(n, joined);
+      target.set(joined);
+    }
+    this.chunks = [target.subarray(0, n)];
+    this.head = 0;
   }
 
   /** Copies the first `n` bytes into `target` at `offset` without dropping them. */
@@ -111,9 +133,9 @@ export class PacketTransport {
   bytesReceivedSinceKex = 0;
   packetsReceivedSinceKex = 0;
 
-  private pendingPacket: Uint8Array | null = null;
-  /** How many bytes of `pendingPacket` are already in place. */
-  private pendingFilled = 0;
+  /** Size of the packet whose length field has been read (0: none yet); its bytes stay queued. */
+  private pendingTotal = 0;
+  /** The decrypted length field of that packet (decryptLength may advance the cipher, so it runs once). */
   private headScratch = new Uint8Array(4);
   /** Outgoing packets are framed back to back here; `burstStart` is where the unsealed ones begin. */
   private arena: Uint8Array = new Uint8Array(0);
@@ -204,10 +226,10 @@ export class PacketTransport {
    */
   readPacket(): Uint8Array | null {
     const opener = this.opener;
-    if (!this.pendingPacket) {
+    if (this.pendingTotal === 0) {
       if (this.input.length < opener.lengthFieldBytes) return null;
       if (this.headScratch.length !== opener.lengthFieldBytes) this.headScratch = new Uint8Array(opener.lengthFieldBytes);
-      const head = this.headScratch; // copied into the packet below, so it can be reused
+      const head = this.headScratch;
       this.input.peek(head.length, head);
       const length = opener.decryptLength(this.receiveSequence, head);
       if (length < 5 || length > MAX_PACKET_LENGTH) {
@@ -215,25 +237,38 @@ export class PacketTransport {
       }
       const total = 4 + length + opener.macLength;
       if (total < head.length) throw new SshError(Code.CannotDecrypt, `bad packet length ${length}`, 'peer');
-      const inPlace = this.ownsInput ? this.input.contiguous(total) : null;
-      if (inPlace) {
-        // decryptLength may have decrypted the head (CBC/CTR with MAC-then-encrypt).
-        inPlace.set(head, 0);
-        this.input.skip(total);
-        return this.openPacket(inPlace);
-      }
-      this.input.skip(head.length);
-      const packet = this.allocate(total);
-      packet.set(head, 0);
-      this.pendingPacket = packet;
-      this.pendingFilled = head.length;
+      this.pendingTotal = total;
     }
-    const packet = this.pendingPacket;
-    const missing = packet.length - this.pendingFilled;
-    if (this.input.length < missing) return null;
-    this.input.take(missing, packet, this.pendingFilled);
-    this.pendingPacket = null;
+    // The packet's bytes wait in the queue until all have arrived, so a packet that reaches
+    // across reads into one lent buffer is still opened in place.
+    const total = this.pendingTotal;
+    if (this.input.length < total) return null;
+    this.pendingTotal = 0;
+    let packet = this.ownsInput ? this.input.contiguous(total) : null;
+    if (packet) {
+      this.input.skip(total);
+    } else {
+      packet = this.allocate(total);
+      this.input.take(total, packet, 0);
+    }
+    // decryptLength may have decrypted the head (CBC/CTR with MAC-then-encrypt).
+    packet.set(this.headScratch, 0);
     return this.openPacket(packet);
+  }
+
+  /** Received bytes not yet taken as packets (the start of the next packet). */
+  get inputBacklog(): number {
+    return this.input.length;
+  }
+
+  /**
+   * Moves the received bytes not yet taken to the start of `target`, so the caller can reuse
+   * the memory they were in. Chunks received next that continue `target` right after them
+   * join them in place.
+   */
+  moveInput(target: Uint8Array): void {
+    if (target.length < this.input.length) throw new RangeError('moveInput: target too small');
+    this.input.moveTo(target);
   }
 
   /** Verifies and decrypts a whole packet in place; returns its payload. */
@@ -316,6 +351,17 @@ export class PacketTransport {
   drain(): Uint8Array[] | null {
     this.sealPending();
     return this.ready.length === 0 ? null : this.ready.splice(0);
+  }
+
+  /**
+   * Everything drain() returned has left (the socket took it at once), so the shared buffer
+   * it was framed in takes the next packets from its start instead of a new buffer.
+   */
+  releaseOutput(): void {
+    if (this.pendingCount === 0 && this.ready.length === 0) {
+      this.arenaUsed = 0;
+      this.burstStart = 0;
+    }
   }
 
   get hasOutput(): boolean {

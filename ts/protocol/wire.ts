@@ -198,6 +198,16 @@ export class Writer {
   }
 }
 
+/**
+ * A copy of `bytes` in memory of its own. (Buffer#slice returns a view, not a copy, and
+ * received bytes are often Buffers, so `.slice()` must not be used to copy them.)
+ */
+export function copyBytes(bytes: Uint8Array): Uint8Array {
+  const copy = new Uint8Array(bytes.length);
+  copy.set(bytes);
+  return copy;
+}
+
 export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   let diff = 0;

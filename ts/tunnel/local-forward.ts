@@ -12,8 +12,13 @@ export interface ForwarderHost {
   act(work: () => void): void;
   accept(channel: number): void;
   reject(channel: number, reason: number, description: string): void;
-  /** Queues data; returns true while the channel can take more. */
+  /**
+   * Sends data, queueing a copy of what the peer's window cannot take yet; returns false once
+   * anything is queued (the socket stops reading until the channel is writable again).
+   */
   send(channel: number, data: Uint8Array): boolean;
+  /** Calls `forwarder.uncork()` once the received packets being handled now are all written. */
+  uncorkLater(forwarder: LocalForwarder): void;
   sendEof(channel: number): void;
   close(channel: number): void;
   consume(channel: number, bytes: number): void;
@@ -21,6 +26,14 @@ export interface ForwarderHost {
   /** A local target refused or failed; the channel failed, others carry on. */
   failed(channel: number, error: Error): void;
 }
+
+/**
+ * Every local socket reads into this one buffer (net's `onread`): each read is handed to the
+ * channel before the next read of any socket can happen, and the channel copies what it
+ * cannot send at once, so nothing refers to the buffer between reads.
+ */
+let sharedReadBuffer: Buffer | null = null;
+const SHARED_READ_BUFFER = 256 * 1024;
 
 export class LocalForwarder {
   private socket: net.Socket | null = null;
@@ -38,19 +51,29 @@ export class LocalForwarder {
 
   start(): void {
     const { host, port, bindHost } = this.target;
-    const socket = net.connect({ host, port, ...(bindHost ? { localAddress: bindHost } : {}), allowHalfOpen: true, noDelay: true });
+    const socket = net.connect({
+      host,
+      port,
+      ...(bindHost ? { localAddress: bindHost } : {}),
+      allowHalfOpen: true,
+      noDelay: true,
+      onread: {
+        buffer: () => (sharedReadBuffer ??= Buffer.allocUnsafe(SHARED_READ_BUFFER)),
+        callback: (bytes, buffer) => {
+          const chunk = buffer.subarray(0, bytes);
+          let more = true;
+          this.host.act(() => {
+            more = this.host.send(this.channel, chunk);
+          });
+          return more; // false stops reading until resume()
+        },
+      },
+    });
     this.socket = socket;
     socket.once('connect', () => {
       this.connected = true;
       this.host.log(2, `channel ${this.channel}: connected to ${host}:${port}`);
       this.host.act(() => this.host.accept(this.channel));
-    });
-    socket.on('data', (chunk: Buffer) => {
-      let more = true;
-      this.host.act(() => {
-        more = this.host.send(this.channel, chunk);
-      });
-      if (!more) socket.pause();
     });
     socket.on('drain', () => {
       const credit = this.unflushed;
@@ -84,14 +107,11 @@ export class LocalForwarder {
       this.host.act(() => this.host.consume(this.channel, data.length));
       return;
     }
-    // Writes within one tick (the packets of one read from the SSH socket) leave as one writev.
+    // The packets of one read from the SSH socket leave as one writev, when the host uncorks.
     if (!this.corked) {
       this.corked = true;
       socket.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        socket.uncork();
-      });
+      this.host.uncorkLater(this);
     }
     if (socket.write(data)) {
       this.host.act(() => this.host.consume(this.channel, data.length + this.unflushed));
@@ -99,6 +119,18 @@ export class LocalForwarder {
     } else {
       this.unflushed += data.length;
     }
+  }
+
+  /**
+   * Writes what write() gathered. Returns true when the socket still holds some of it (the
+   * kernel did not take it all at once), so the memory it lies in must not be reused yet.
+   */
+  uncork(): boolean {
+    if (!this.corked) return false;
+    this.corked = false;
+    const socket = this.socket!;
+    socket.uncork();
+    return socket.writableLength > 0;
   }
 
   /** Bytes from the server waiting in the local socket. */

@@ -12,8 +12,9 @@ import { CHANNEL_HIGH_WATER } from '../protocol/channels.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 import { defaultCryptoProvider, describeCryptoProvider, skippedCryptoProviders } from '../crypto/select.js';
 import { SocketDriver } from '../net/driver.js';
+import { SocketReader } from '../net/reader.js';
 import { TypedEmitter, type TunnelEvents, type ChannelOpenRequestEvent, type ServerAuthenticationEvent } from './events.js';
-import type { ForwarderHost } from './local-forward.js';
+import type { ForwarderHost, LocalForwarder } from './local-forward.js';
 import { ForwardingTable } from './forwardings.js';
 import {
   SETTINGS,
@@ -112,6 +113,10 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   private socket: net.Socket | null = null;
   /** The socket while it is still connecting, so reset() or a failure can drop it. */
   private pendingSocket: net.Socket | null = null;
+  /** Local forwarders holding corked writes until the current flush ends. */
+  private readonly corkedForwarders: LocalForwarder[] = [];
+  /** Reads the SSH socket into reused memory; handed to the driver. */
+  private socketReader: SocketReader | null = null;
   private connecting = false;
   private readonly forwardings = new ForwardingTable();
   private readonly writableWaiters = new Map<number, (() => void)[]>();
@@ -300,7 +305,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
         const authenticated = new Promise<void>((resolve, reject) => {
           this.onAuthenticated = (error) => (error ? reject(error) : resolve());
         });
-        this.driver = new SocketDriver(core, socket, (event) => this.handleEvent(event), () => this.onProgress());
+        this.driver = new SocketDriver(core, socket, (event) => this.handleEvent(event), () => this.onProgress(), this.socketReader ?? undefined);
         this.driver.start();
         await authenticated;
       });
@@ -494,7 +499,9 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
       }
     }
     return await new Promise<net.Socket>((resolve, reject) => {
+      const reader = new SocketReader();
       const socket = net.connect({
+        onread: reader.onread,
         host: address,
         port: this.sshPort,
         ...(this.requestedLocalHost ? { localAddress: this.requestedLocalHost } : {}),
@@ -512,6 +519,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
       socket.once('error', fail);
       socket.once('connect', () => {
         socket.off('error', fail);
+        this.socketReader = reader;
         resolve(socket);
       });
       this.pendingSocket = socket;
@@ -539,7 +547,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
       dhGroupBits: this.setting('PreferredDHGroupBits'),
       rekeyBytes: this.setting('KeyRenegotiationThreshold'),
       allocate: (size) => Buffer.allocUnsafe(size),
-      ownsInput: true, // each socket 'data' chunk is a fresh Buffer, handed to the core once
+      ownsInput: true, // the reader's chunks: the driver tells it what the core still holds
       auth: authOptionsFor({
         user: this.sshUser,
         password: this.sshPassword,
@@ -601,9 +609,13 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
           }
         }
       },
-      accept: (ch) => core.channels.accept(ch),
+      accept: (ch) => {
+        core.channels.setHighWater(ch, 1); // see send: the socket pauses once the window is full
+        core.channels.accept(ch);
+      },
       reject: (ch, reason, description) => core.channels.reject(ch, reason, description),
-      send: (ch, data) => core.channels.send(ch, data) < CHANNEL_HIGH_WATER,
+      send: (ch, data) => core.channels.send(ch, data) === 0,
+      uncorkLater: (forwarder) => this.corkedForwarders.push(forwarder),
       sendEof: (ch) => core.channels.sendEof(ch),
       close: (ch) => core.channels.close(ch, true),
       consume: (ch, n) => core.channels.consume(ch, n),
@@ -678,6 +690,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
           forwarder.write(event.data);
           return;
         }
+        this.driver?.keepInput(); // the application may hold on to what it is given
         for (const record of this.channelRecords.push(event.channel, event.data)) this.deliverData(event.channel, record.data, record.eolFound);
         // Records wait in a buffer bounded by MaxChannelDataLength, so credit is returned now.
         core.channels.consume(event.channel, event.data.length);
@@ -762,6 +775,13 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   }
 
   private onProgress(): void {
+    // Local sockets write what the packets just handled gave them, one writev each. Bytes a
+    // socket could not take at once are still referred to from its queue.
+    if (this.corkedForwarders.length > 0) {
+      let kept = false;
+      for (const forwarder of this.corkedForwarders.splice(0)) kept = forwarder.uncork() || kept;
+      if (kept) this.driver?.keepInput();
+    }
     for (const check of [...this.progressCheckers]) check();
   }
 
@@ -781,6 +801,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     this.socket?.destroy();
     this.socket = null;
     this.pendingSocket = null;
+    this.socketReader = null;
     this.driver = null;
     this.core = null;
   }

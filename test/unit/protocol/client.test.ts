@@ -234,6 +234,63 @@ describe('after authentication', () => {
     expect(sizes()).toEqual([600, 400, 600, 600, 300]);
   });
 
+  it('data queued for window is a copy: the caller may reuse its buffer at once', () => {
+    const pair = authenticated();
+    pair.server.send(forwardedOpen(7, 5555, 1000, 600));
+    pair.run();
+    pair.client.act(() => pair.client.channels.accept(0));
+    const mine = new Uint8Array(2500).fill(0x41);
+    pair.client.act(() => pair.client.channels.send(0, mine));
+    mine.fill(0x42); // reused for something else before the window opens
+    pair.server.send(new Writer().byte(MSG.CHANNEL_WINDOW_ADJUST).uint32(0).uint32(5000).finish());
+    pair.run();
+    const sent = Buffer.concat(pair.server.receivedPayloads.filter((p) => p[0] === MSG.CHANNEL_DATA).map((p) => p.subarray(9)));
+    expect(sent.length).toBe(2500);
+    expect(sent.every((x) => x === 0x41)).toBe(true);
+  });
+
+  it('with a high-water mark of 1, send reports full once anything waits, and writable once the queue is empty', () => {
+    const pair = authenticated();
+    pair.server.send(forwardedOpen(7, 5555, 1000, 600));
+    pair.run();
+    pair.client.act(() => pair.client.channels.accept(0));
+    pair.client.channels.setHighWater(0, 1);
+    pair.run();
+    const mark = pair.events.length; // accepting announced the channel writable once
+    const writable = () => pair.events.slice(mark).some((e) => e.type === 'channelWritable');
+    let queued = -1;
+    pair.client.act(() => (queued = pair.client.channels.send(0, new Uint8Array(800))));
+    expect(queued).toBe(0); // all within the window
+    pair.client.act(() => (queued = pair.client.channels.send(0, new Uint8Array(800))));
+    expect(queued).toBe(600);
+    pair.run();
+    expect(writable()).toBe(false);
+    pair.server.send(new Writer().byte(MSG.CHANNEL_WINDOW_ADJUST).uint32(0).uint32(500).finish());
+    pair.run();
+    expect(writable()).toBe(false); // 100 bytes still wait
+    pair.server.send(new Writer().byte(MSG.CHANNEL_WINDOW_ADJUST).uint32(0).uint32(500).finish());
+    pair.run();
+    expect(writable()).toBe(true);
+  });
+
+  it('takeInputPinned is set by any received message but channel data and window adjusts', () => {
+    const pair = authenticated();
+    pair.client.takeInputPinned();
+    pair.server.send(forwardedOpen(7));
+    pair.run();
+    expect(pair.client.takeInputPinned()).toBe(true); // the open's fields may be views
+    expect(pair.client.takeInputPinned()).toBe(false); // reading clears it
+    pair.client.act(() => pair.client.channels.accept(0));
+    pair.server.send(new Writer().byte(MSG.CHANNEL_DATA).uint32(0).string(new Uint8Array(100)).finish());
+    pair.server.send(new Writer().byte(MSG.CHANNEL_WINDOW_ADJUST).uint32(0).uint32(100).finish());
+    pair.run();
+    expect(pair.has('channelData')).toBe(true);
+    expect(pair.client.takeInputPinned()).toBe(false);
+    pair.server.send(ignore());
+    pair.run();
+    expect(pair.client.takeInputPinned()).toBe(true);
+  });
+
   it('a server-initiated re-exchange holds channel data until the new keys are in use', () => {
     const pair = authenticated();
     pair.server.send(forwardedOpen(7));

@@ -244,14 +244,116 @@ describe('outgoing bursts', () => {
 
   it('a burst that outgrows the shared buffer continues in a new one, in order', () => {
     const sender = new PacketTransport(random, () => true);
-    const payloads = Array.from({ length: 8 }, (_, i) => Buffer.concat([Buffer.from([94, i]), randomBytes(40 * 1024)]));
+    const payloads = Array.from({ length: 16 }, (_, i) => Buffer.concat([Buffer.from([94, i]), randomBytes(40 * 1024)]));
     for (const payload of payloads) sender.queuePayload(payload);
     const out = sender.drain()!;
-    expect(out.length).toBe(2); // 8 x 40 KiB does not fit in one 256 KiB buffer
+    expect(out.length).toBe(2); // 16 x 40 KiB does not fit in one 512 KiB buffer
     const receiver = new PacketTransport(random, () => true);
     receiver.receive(Buffer.concat(out));
     const got: string[] = [];
     for (let packet = receiver.readPacket(); packet; packet = receiver.readPacket()) got.push(Buffer.from(packet).toString('hex'));
     expect(got).toEqual(payloads.map((x) => x.toString('hex')));
+  });
+});
+
+describe('lent input (a reused read buffer)', () => {
+  const keys = keysFor('aes128-gcm@openssh.com', null);
+  /** The sealed packets for `payloads`, each on its own. */
+  const sealed = (payloads: Buffer[]) => {
+    const sender = new PacketTransport(random, () => true);
+    sender.setSealer(provider.createSealer(keys));
+    return payloads.map((p) => Buffer.from(sender.framePayload(p)));
+  };
+  const receiverCountingCopies = () => {
+    const counter = { allocations: 0 };
+    const allocate = (n: number) => {
+      counter.allocations++;
+      return new Uint8Array(n);
+    };
+    const receiver = new PacketTransport(random, () => true, allocate, true);
+    receiver.setOpener(provider.createOpener(keys));
+    return { receiver, counter };
+  };
+  const payload = (id: number, n: number) => Buffer.concat([Buffer.from([94, id]), randomBytes(n)]);
+  const hex = (p: Uint8Array | null) => (p ? Buffer.from(p).toString('hex') : null);
+
+  it('a packet split across two reads that land one after the other in one buffer is opened there, not copied', () => {
+    const payloads = [payload(1, 5000), payload(2, 7000)];
+    const packets = sealed(payloads);
+    const lent = Buffer.alloc(packets[0]!.length + packets[1]!.length + 100);
+    Buffer.concat(packets).copy(lent);
+    const { receiver, counter } = receiverCountingCopies();
+    const split = packets[0]!.length + 1000; // inside the second packet
+    receiver.receive(lent.subarray(0, split));
+    expect(hex(receiver.readPacket())).toBe(hex(payloads[0]!));
+    expect(receiver.readPacket()).toBeNull();
+    expect(receiver.inputBacklog).toBe(1000);
+    receiver.receive(lent.subarray(split, packets[0]!.length + packets[1]!.length)); // the next read, right after
+    const second = receiver.readPacket()!;
+    expect(hex(second)).toBe(hex(payloads[1]!));
+    expect(second.buffer).toBe(lent.buffer);
+    expect(counter.allocations).toBe(0);
+    expect(receiver.inputBacklog).toBe(0);
+  });
+
+  it('moveInput carries a partial packet to the start of a buffer (the same one or a new one) and reading goes on', () => {
+    for (const sameBuffer of [true, false]) {
+      const payloads = [payload(1, 3000), payload(2, 9000), payload(3, 10)];
+      const packets = sealed(payloads);
+      const wire = Buffer.concat(packets);
+      const lent = Buffer.alloc(wire.length);
+      wire.copy(lent);
+      const { receiver, counter } = receiverCountingCopies();
+      const split = packets[0]!.length + 4000;
+      receiver.receive(lent.subarray(0, split));
+      expect(hex(receiver.readPacket())).toBe(hex(payloads[0]!));
+      expect(receiver.readPacket()).toBeNull();
+      const target = sameBuffer ? lent : Buffer.alloc(wire.length);
+      receiver.moveInput(target);
+      expect(receiver.inputBacklog).toBe(4000);
+      if (sameBuffer) lent.fill(0xee, 4000); // the old place is reused: what was there is gone
+      // The rest arrives right after the moved bytes.
+      wire.copy(target, 4000, split);
+      receiver.receive(target.subarray(4000, 4000 + wire.length - split));
+      expect(hex(receiver.readPacket())).toBe(hex(payloads[1]!));
+      expect(hex(receiver.readPacket())).toBe(hex(payloads[2]!));
+      expect(counter.allocations).toBe(0);
+    }
+  });
+
+  it('moveInput gathers bytes queued from separate chunks', () => {
+    const payloads = [payload(4, 2000)];
+    const [packet] = sealed(payloads);
+    const { receiver } = receiverCountingCopies();
+    receiver.receive(Buffer.from(packet!.subarray(0, 100)));
+    receiver.receive(Buffer.from(packet!.subarray(100, 700)));
+    const target = Buffer.alloc(4096);
+    receiver.moveInput(target);
+    packet!.copy(target, 700, 700);
+    receiver.receive(target.subarray(700, packet!.length));
+    expect(hex(receiver.readPacket())).toBe(hex(payloads[0]!));
+    expect(() => receiver.moveInput(Buffer.alloc(0))).not.toThrow(); // nothing queued
+  });
+
+  it('releaseOutput lets the next packets reuse the buffer the last ones were framed in', () => {
+    const sender = new PacketTransport(random, () => true);
+    sender.queuePayload(Buffer.from([94, 1]));
+    const first = sender.drain()![0]!;
+    sender.queuePayload(Buffer.from([94, 2]));
+    const second = sender.drain()![0]!;
+    expect(second.byteOffset).toBeGreaterThan(first.byteOffset); // not released: appended
+    sender.releaseOutput();
+    sender.queuePayload(Buffer.from([94, 3]));
+    const third = sender.drain()![0]!;
+    expect(third.buffer).toBe(first.buffer);
+    expect(third.byteOffset).toBe(first.byteOffset);
+    // Queued, undrained packets keep their place: releasing then is a no-op.
+    sender.queuePayload(Buffer.from([94, 4]));
+    sender.releaseOutput();
+    sender.queuePayload(Buffer.from([94, 5]));
+    const [both] = sender.drain()!;
+    const receiver = new PacketTransport(random, () => true);
+    receiver.receive(Buffer.from(both!));
+    expect([hex(receiver.readPacket()), hex(receiver.readPacket())]).toEqual(['5e04', '5e05']);
   });
 });
