@@ -22,6 +22,12 @@ export interface PacketCore {
 export const CoreStatus = { Ok: 0, UnknownAlgorithm: 1, KeyLength: 2, Length: 3, BadMac: 4 } as const;
 
 /** The SshError for a failed open (a packet from the peer). */
+/** Whether a direction's packet length field is sent unencrypted (see PacketOpener.lengthInClear). */
+export function lengthInClear(keys: DirectionKeys): boolean {
+  if (keys.cipher === 'aes128-gcm@openssh.com' || keys.cipher === 'aes256-gcm@openssh.com') return true;
+  return keys.cipher !== 'chacha20-poly1305@openssh.com' && (keys.mac?.endsWith('-etm@openssh.com') ?? false);
+}
+
 export function openFailure(status: number): SshError {
   if (status === CoreStatus.BadMac) {
     return new SshError(Code.CannotDecrypt, 'message authentication code is invalid (corrupted or forged packet)', 'peer');

@@ -4,7 +4,7 @@
 
 import { createRequire } from 'node:module';
 import type { DirectionKeys, PacketOpener, PacketSealer } from './provider.js';
-import { cipherTable, keyFailure, macTable, openFailure, sealFailure } from './core.js';
+import { cipherTable, keyFailure, lengthInClear, macTable, openFailure, sealFailure } from './core.js';
 import type { PacketCore } from './core.js';
 
 interface NativeSealer {
@@ -76,6 +76,7 @@ export function loadNativeCore(): PacketCore {
         blockSize: opener.blockSize,
         macLength: opener.macLength,
         lengthFieldBytes: opener.lengthFieldBytes,
+        lengthInClear: lengthInClear(keys),
         decryptLength(sequence, head) {
           const length = opener.decryptLength(sequence >>> 0, head);
           if (length < 0) throw openFailure(-length);

@@ -33,6 +33,11 @@ export interface PacketOpener {
   readonly macLength: number;
   /** How many leading bytes `decryptLength` needs (4, or one cipher block). */
   readonly lengthFieldBytes: number;
+  /**
+   * Set when the length field travels in clear (AES-GCM, the -etm MACs): the transport then
+   * reads it itself and never calls `decryptLength`, saving a call per packet.
+   */
+  readonly lengthInClear?: boolean;
   /** Returns the packet length field. May decrypt `head` in place. */
   decryptLength(sequence: number, head: Uint8Array): number;
   /**

@@ -6,7 +6,7 @@
 
 import { readFileSync } from 'node:fs';
 import type { CipherInfo, DirectionKeys, MacInfo, PacketOpener, PacketSealer } from './provider.js';
-import { keyFailure, openFailure, sealFailure } from './core.js';
+import { keyFailure, lengthInClear, openFailure, sealFailure } from './core.js';
 import type { PacketCore } from './core.js';
 
 // The few WebAssembly APIs used here (the project compiles without the DOM library).
@@ -182,6 +182,7 @@ export function loadWasmCore(): PacketCore {
         blockSize: layout & 0xff,
         macLength: (layout >>> 8) & 0xff,
         lengthFieldBytes: (layout >>> 16) & 0xff,
+        lengthInClear: lengthInClear(keys),
         decryptLength(sequence, head) {
           const length = core.inPlace(head, (ptr, len) => exports.revtun_decrypt_length(handle, sequence >>> 0, ptr, len));
           if (length < 0) throw openFailure(-length);

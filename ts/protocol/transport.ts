@@ -231,7 +231,9 @@ export class PacketTransport {
       if (this.headScratch.length !== opener.lengthFieldBytes) this.headScratch = new Uint8Array(opener.lengthFieldBytes);
       const head = this.headScratch;
       this.input.peek(head.length, head);
-      const length = opener.decryptLength(this.receiveSequence, head);
+      const length = opener.lengthInClear
+        ? ((head[0]! << 24) | (head[1]! << 16) | (head[2]! << 8) | head[3]!) >>> 0
+        : opener.decryptLength(this.receiveSequence, head);
       if (length < 5 || length > MAX_PACKET_LENGTH) {
         throw new SshError(Code.CannotDecrypt, `bad packet length ${length}`, 'peer');
       }
@@ -252,7 +254,7 @@ export class PacketTransport {
       this.input.take(total, packet, 0);
     }
     // decryptLength may have decrypted the head (CBC/CTR with MAC-then-encrypt).
-    packet.set(this.headScratch, 0);
+    if (!opener.lengthInClear) packet.set(this.headScratch, 0);
     return this.openPacket(packet);
   }
 

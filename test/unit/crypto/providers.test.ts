@@ -35,7 +35,13 @@ function supports(provider: CryptoProvider, cipher: string, mac: string | null):
 function openPacket(provider: CryptoProvider, keys: DirectionKeys, sequence: number, sealed: Uint8Array, opener = provider.createOpener(keys)): Uint8Array {
   const packet = sealed.slice();
   const head = packet.slice(0, opener.lengthFieldBytes);
+  const received = head.slice();
   const length = opener.decryptLength(sequence, head);
+  if (opener.lengthInClear) {
+    // The transport reads such lengths itself: they must be the bytes as received.
+    expect(Buffer.from(received).readUInt32BE(0)).toBe(length);
+    expect(Buffer.from(head).equals(Buffer.from(received))).toBe(true);
+  }
   packet.set(head, 0);
   expect(4 + length + opener.macLength).toBe(packet.length);
   opener.open(sequence, packet);
@@ -121,6 +127,16 @@ describe('cross-provider equivalence', () => {
       for (const [name, provider, opener] of openers) {
         const opened = openPacket(provider, keys, sequence, hex(sealed[0]!), opener);
         expect(Buffer.from(opened).equals(Buffer.from(plain.subarray(0, plain.length - first.macLength))), name).toBe(true);
+      }
+    }
+  });
+
+  it('the Rust-core providers mark exactly AES-GCM and the -etm MACs as sending the length in clear', () => {
+    for (const [name, provider] of core) {
+      for (const [cipher, mac] of combinations) {
+        const clear = cipher.includes('-gcm@') || (mac?.endsWith('-etm@openssh.com') ?? false);
+        const opener = provider.createOpener(randomKeys(provider, cipher, mac));
+        expect(opener.lengthInClear ?? false, `${name} ${cipher} ${mac}`).toBe(clear);
       }
     }
   });
