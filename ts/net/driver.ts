@@ -25,7 +25,7 @@ export class SocketDriver {
     /** Called after each flush, so waiters can re-check conditions that raise no event. */
     private readonly afterFlush: () => void = () => undefined,
     /** The socket's reader when it was opened with one (onread); else 'data' events are used. */
-    reader?: SocketReader,
+    private readonly reader?: SocketReader,
   ) {
     if (reader) {
       reader.attach({
@@ -61,11 +61,19 @@ export class SocketDriver {
   }
 
   /**
-   * A channelData event's bytes are still referred to after its handler returned (queued in a
-   * socket, or handed to the application): the memory they were read into is not reused.
+   * A channelData event's bytes are referred to for good (handed to the application): the
+   * memory they were read into is never reused.
    */
   keepInput(): void {
     this.inputKept = true;
+  }
+
+  /**
+   * A channelData event's bytes are still needed for a while (queued in a socket): their
+   * memory is not reused until the returned function is called.
+   */
+  holdInput(): () => void {
+    return this.reader ? this.reader.hold() : () => undefined;
   }
 
   start(): void {

@@ -19,6 +19,8 @@ export interface ForwarderHost {
   send(channel: number, data: Uint8Array): boolean;
   /** Calls `forwarder.uncork()` once the received packets being handled now are all written. */
   uncorkLater(forwarder: LocalForwarder): void;
+  /** Keeps the memory the data being handled was read into until the function returned is called. */
+  holdInput(): () => void;
   sendEof(channel: number): void;
   close(channel: number): void;
   consume(channel: number, bytes: number): void;
@@ -34,6 +36,7 @@ export interface ForwarderHost {
  */
 let sharedReadBuffer: Buffer | null = null;
 const SHARED_READ_BUFFER = 256 * 1024;
+const EMPTY = Buffer.alloc(0);
 
 export class LocalForwarder {
   private socket: net.Socket | null = null;
@@ -42,6 +45,8 @@ export class LocalForwarder {
   private unflushed = 0;
   private closed = false;
   private corked = false;
+  /** The socket still had bytes queued when this batch began: the batch is written as copies. */
+  private copying = false;
 
   constructor(
     readonly channel: number,
@@ -110,10 +115,13 @@ export class LocalForwarder {
     // The packets of one read from the SSH socket leave as one writev, when the host uncorks.
     if (!this.corked) {
       this.corked = true;
+      this.copying = socket.writableLength > 0;
       socket.cork();
       this.host.uncorkLater(this);
     }
-    if (socket.write(data)) {
+    // `data` lies in the SSH socket's read buffer. A socket that is already behind gets a
+    // copy, so a slow target holds on to its own bytes, not to a whole read buffer per write.
+    if (socket.write(this.copying ? Buffer.from(data) : data)) {
       this.host.act(() => this.host.consume(this.channel, data.length + this.unflushed));
       this.unflushed = 0;
     } else {
@@ -122,15 +130,20 @@ export class LocalForwarder {
   }
 
   /**
-   * Writes what write() gathered. Returns true when the socket still holds some of it (the
-   * kernel did not take it all at once), so the memory it lies in must not be reused yet.
+   * Writes what write() gathered. When the kernel did not take all of it, the rest waits in
+   * the socket's queue, in the read buffer: that buffer is held until the queue has drained
+   * (an empty write completes after everything before it).
    */
-  uncork(): boolean {
-    if (!this.corked) return false;
+  uncork(): void {
+    if (!this.corked) return;
     this.corked = false;
     const socket = this.socket!;
     socket.uncork();
-    return socket.writableLength > 0;
+    if (!this.copying && socket.writableLength > 0 && !socket.destroyed) {
+      const release = this.host.holdInput();
+      // An ended socket takes no more writes: its buffer stays held, for the collector.
+      if (!socket.writableEnded) socket.write(EMPTY, () => release());
+    }
   }
 
   /** Bytes from the server waiting in the local socket. */

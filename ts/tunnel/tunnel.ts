@@ -616,6 +616,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
       reject: (ch, reason, description) => core.channels.reject(ch, reason, description),
       send: (ch, data) => core.channels.send(ch, data) === 0,
       uncorkLater: (forwarder) => this.corkedForwarders.push(forwarder),
+      holdInput: () => this.driver?.holdInput() ?? (() => undefined),
       sendEof: (ch) => core.channels.sendEof(ch),
       close: (ch) => core.channels.close(ch, true),
       consume: (ch, n) => core.channels.consume(ch, n),
@@ -775,13 +776,8 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   }
 
   private onProgress(): void {
-    // Local sockets write what the packets just handled gave them, one writev each. Bytes a
-    // socket could not take at once are still referred to from its queue.
-    if (this.corkedForwarders.length > 0) {
-      let kept = false;
-      for (const forwarder of this.corkedForwarders.splice(0)) kept = forwarder.uncork() || kept;
-      if (kept) this.driver?.keepInput();
-    }
+    // Local sockets write what the packets just handled gave them, one writev each.
+    for (const forwarder of this.corkedForwarders.splice(0)) forwarder.uncork();
     for (const check of [...this.progressCheckers]) check();
   }
 

@@ -113,4 +113,31 @@ describe('socket reader', () => {
     socket.read(5, 0x03);
     expect(c.taken[0]!.every((x) => x === 0x01)).toBe(true);
   });
+
+  it('a held buffer is not reused until let go of; then it waits as a spare and is reused', () => {
+    const reader = new SocketReader();
+    const c = consumer();
+    reader.attach(c.impl);
+    const socket = socketFor(reader);
+    let release: () => void = () => undefined;
+    c.impl.take = (chunk) => {
+      c.taken.push(chunk);
+      release = reader.hold(); // e.g. a local socket that could not write it all at once
+    };
+    const held = socket.read(200 * KiB, 0x11); // 56 KiB left: the next read moves on
+    c.impl.take = (chunk) => void c.taken.push(chunk);
+    const next = socket.read(10 * KiB, 0x22);
+    expect(next.buffer).not.toBe(held.buffer);
+    expect(held.every((x) => x === 0x11)).toBe(true);
+    expect(reader.spareBuffers).toBe(0);
+    release();
+    release(); // a second call changes nothing
+    expect(reader.spareBuffers).toBe(1);
+    // Fill the current buffer up; once it is pinned and full, the spare takes over.
+    c.pinned = true;
+    socket.read(200 * KiB);
+    c.pinned = false;
+    expect(reader.spareBuffers).toBe(0);
+    expect(socket.read(10 * KiB).buffer).toBe(held.buffer);
+  });
 });
