@@ -27,20 +27,7 @@ export class SocketDriver {
     /** The socket's reader when it was opened with one (onread); else 'data' events are used. */
     private readonly reader?: SocketReader,
   ) {
-    if (reader) {
-      reader.attach({
-        take: (chunk) => {
-          core.receive(chunk, Date.now());
-          this.flush();
-        },
-        settle: () => {
-          const pinned = core.takeInputPinned() || this.inputKept;
-          this.inputKept = false;
-          return { backlog: core.inputBacklog, pinned };
-        },
-        moveBacklog: (target) => core.moveInput(target),
-      });
-    } else {
+    if (!reader) {
       socket.on('data', (chunk: Buffer) => {
         core.receive(chunk, Date.now());
         this.flush();
@@ -79,6 +66,20 @@ export class SocketDriver {
   start(): void {
     this.core.start(Date.now());
     this.flush();
+    // Attached only now: bytes read before (copies the reader kept) reach a started core.
+    const core = this.core;
+    this.reader?.attach({
+      take: (chunk) => {
+        core.receive(chunk, Date.now());
+        this.flush();
+      },
+      settle: () => {
+        const pinned = core.takeInputPinned() || this.inputKept;
+        this.inputKept = false;
+        return { backlog: core.inputBacklog, pinned };
+      },
+      moveBacklog: (target) => core.moveInput(target),
+    });
   }
 
   /** Writes what the core produced, delivers its events, and re-arms its timer. */
