@@ -210,7 +210,8 @@ describe('load', () => {
     expect(got.bytes).toBe(32 * MiB);
     expect(got.sha256).toBe(sent);
     expect(peak).toBeGreaterThan(0);
-    expect(peak).toBeLessThanOrEqual(window + 64 * 1024);
+    // Credit goes back only for bytes the kernel has taken, so no more than the window waits here.
+    expect(peak).toBeLessThanOrEqual(window);
     client.destroy();
     await tunnel.sshLogoff();
     await target.close();
@@ -234,8 +235,9 @@ describe('load', () => {
     expect(got.bytes).toBe(32 * MiB);
     expect(got.sha256).toBe(await sent!);
     expect(peak).toBeGreaterThan(0);
-    // One channel's queue stays near its high-water mark (1 MiB) plus one read chunk.
-    expect(peak).toBeLessThanOrEqual(2 * MiB);
+    // The local socket stops reading once anything waits for window: at most one read
+    // (256 KiB) is ever queued on the channel.
+    expect(peak).toBeLessThanOrEqual(256 * 1024);
     client.destroy();
     await tunnel.sshLogoff();
     await target.close();

@@ -18,15 +18,30 @@ export class SocketDriver {
   /** An event handler kept a view into the chunk being received. */
   private inputKept = false;
 
+  private readonly onEvent: (event: ClientEvent) => void;
+  private readonly beforeIdle: () => boolean;
+  private readonly afterFlush: () => void;
+
   constructor(
     private readonly core: SshClientCore,
     private readonly socket: Socket,
-    private readonly onEvent: (event: ClientEvent) => void,
-    /** Called after each flush, so waiters can re-check conditions that raise no event. */
-    private readonly afterFlush: () => void = () => undefined,
+    hooks: {
+      /** Handles one event of the core. */
+      onEvent: (event: ClientEvent) => void;
+      /**
+       * Called when the core has nothing more to say, before the flush ends; may act on the
+       * core (return window credit, say). Returns true if it did, and the flush goes on.
+       */
+      beforeIdle?: () => boolean;
+      /** Called after each flush, so waiters can re-check conditions that raise no event. */
+      afterFlush?: () => void;
+    },
     /** The socket's reader when it was opened with one (onread); else 'data' events are used. */
     private readonly reader?: SocketReader,
   ) {
+    this.onEvent = hooks.onEvent;
+    this.beforeIdle = hooks.beforeIdle ?? (() => false);
+    this.afterFlush = hooks.afterFlush ?? (() => undefined);
     if (!reader) {
       socket.on('data', (chunk: Buffer) => {
         core.receive(chunk, Date.now());
@@ -98,6 +113,7 @@ export class SocketDriver {
         const event = this.core.pollEvent();
         if (!event) {
           if (this.core.pollTransmitPending()) continue;
+          if (this.beforeIdle()) continue;
           break;
         }
         this.onEvent(event);

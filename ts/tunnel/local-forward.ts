@@ -17,7 +17,10 @@ export interface ForwarderHost {
    * anything is queued (the socket stops reading until the channel is writable again).
    */
   send(channel: number, data: Uint8Array): boolean;
-  /** Calls `forwarder.uncork()` once the received packets being handled now are all written. */
+  /**
+   * Calls `forwarder.uncork()` once the received packets being handled now have all been
+   * written to it, and returns to the server the window credit it reports.
+   */
   uncorkLater(forwarder: LocalForwarder): void;
   /** Keeps the memory the data being handled was read into until the function returned is called. */
   holdInput(): () => void;
@@ -41,8 +44,8 @@ const EMPTY = Buffer.alloc(0);
 export class LocalForwarder {
   private socket: net.Socket | null = null;
   private connected = false;
-  /** Channel bytes written to the socket but not yet drained (window credit owed). */
-  private unflushed = 0;
+  /** Bytes written since the last uncork (window credit owed once the kernel has them). */
+  private batchBytes = 0;
   private closed = false;
   private corked = false;
   /** The socket still had bytes queued when this batch began: the batch is written as copies. */
@@ -80,11 +83,6 @@ export class LocalForwarder {
       this.host.log(2, `channel ${this.channel}: connected to ${host}:${port}`);
       this.host.act(() => this.host.accept(this.channel));
     });
-    socket.on('drain', () => {
-      const credit = this.unflushed;
-      this.unflushed = 0;
-      if (credit > 0) this.host.act(() => this.host.consume(this.channel, credit));
-    });
     socket.on('end', () => {
       this.host.act(() => this.host.sendEof(this.channel));
     });
@@ -121,29 +119,32 @@ export class LocalForwarder {
     }
     // `data` lies in the SSH socket's read buffer. A socket that is already behind gets a
     // copy, so a slow target holds on to its own bytes, not to a whole read buffer per write.
-    if (socket.write(this.copying ? Buffer.from(data) : data)) {
-      this.host.act(() => this.host.consume(this.channel, data.length + this.unflushed));
-      this.unflushed = 0;
-    } else {
-      this.unflushed += data.length;
-    }
+    socket.write(this.copying ? Buffer.from(data) : data);
+    this.batchBytes += data.length;
   }
 
   /**
-   * Writes what write() gathered. When the kernel did not take all of it, the rest waits in
-   * the socket's queue, in the read buffer: that buffer is held until the queue has drained
-   * (an empty write completes after everything before it).
+   * Writes what write() gathered and returns how many of those bytes the kernel took at once
+   * (all or nothing: they are owed back to the server as window now). Otherwise the rest waits
+   * in the socket's queue, the read buffer it lies in is held, and an empty write queued
+   * behind it (it completes after everything before it) releases the buffer and returns the
+   * credit once the target has taken the bytes.
    */
-  uncork(): void {
-    if (!this.corked) return;
+  uncork(): number {
+    if (!this.corked) return 0;
     this.corked = false;
     const socket = this.socket!;
     socket.uncork();
-    if (!this.copying && socket.writableLength > 0 && !socket.destroyed) {
-      const release = this.host.holdInput();
-      // An ended socket takes no more writes: its buffer stays held, for the collector.
-      if (!socket.writableEnded) socket.write(EMPTY, () => release());
-    }
+    const bytes = this.batchBytes;
+    this.batchBytes = 0;
+    if (socket.writableLength === 0 || socket.destroyed) return bytes;
+    const release = this.copying ? () => undefined : this.host.holdInput();
+    if (socket.writableEnded) return bytes; // closing: its buffer stays held, for the collector
+    socket.write(EMPTY, () => {
+      release();
+      this.host.act(() => this.host.consume(this.channel, bytes));
+    });
+    return 0;
   }
 
   /** Bytes from the server waiting in the local socket. */

@@ -305,7 +305,12 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
         const authenticated = new Promise<void>((resolve, reject) => {
           this.onAuthenticated = (error) => (error ? reject(error) : resolve());
         });
-        this.driver = new SocketDriver(core, socket, (event) => this.handleEvent(event), () => this.onProgress(), this.socketReader ?? undefined);
+        this.driver = new SocketDriver(
+          core,
+          socket,
+          { onEvent: (event) => this.handleEvent(event), beforeIdle: () => this.uncorkForwarders(core), afterFlush: () => this.onProgress() },
+          this.socketReader ?? undefined,
+        );
         this.driver.start();
         await authenticated;
       });
@@ -775,9 +780,24 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     ).finally(() => this.progressCheckers.delete(check));
   }
 
+  /**
+   * Local sockets write what the packets just handled gave them, one writev each; what the
+   * kernel took at once goes back to the server as window. Returns true if any credit was given.
+   */
+  private uncorkForwarders(core: SshClientCore): boolean {
+    if (this.corkedForwarders.length === 0) return false;
+    let credited = false;
+    for (const forwarder of this.corkedForwarders.splice(0)) {
+      const written = forwarder.uncork();
+      if (written > 0) {
+        core.act(() => core.channels.consume(forwarder.channel, written));
+        credited = true;
+      }
+    }
+    return credited;
+  }
+
   private onProgress(): void {
-    // Local sockets write what the packets just handled gave them, one writev each.
-    for (const forwarder of this.corkedForwarders.splice(0)) forwarder.uncork();
     for (const check of [...this.progressCheckers]) check();
   }
 
