@@ -60,7 +60,11 @@ describe('event mode', () => {
     const opened = new Promise<number>((resolve) => tunnel.on('sshChannelOpened', (e) => resolve(e.channelId)));
     const upDone = new Promise<void>((resolve) => tunnel.on('sshChannelEOF', () => resolve()));
     const closed = new Promise<number>((resolve) => tunnel.on('sshChannelClosed', (e) => resolve(e.channelId)));
-    tunnel.on('sshChannelData', (e) => upChunks.push(e.channelData));
+    let allBuffers = true;
+    tunnel.on('sshChannelData', (e) => {
+      allBuffers &&= Buffer.isBuffer(e.channelData);
+      upChunks.push(e.channelData);
+    });
     const requests: string[] = [];
     tunnel.on('sshChannelOpenRequest', (e) => requests.push(`${e.service} ${e.connectedPort} ${e.originAddress}`));
 
@@ -87,6 +91,7 @@ describe('event mode', () => {
     const upHash = createHash('sha256');
     for (const chunk of upChunks) upHash.update(chunk);
     expect(upChunks.reduce((n, c) => n + c.length, 0)).toBe(64 * MiB);
+    expect(allBuffers).toBe(true); // also where a packet spanned two reads
     expect(upHash.digest('hex')).toBe(await clientSent);
     const down = await clientReceived;
     expect(down.bytes).toBe(64 * MiB);

@@ -691,15 +691,19 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
         this.emit('sshChannelOpened', { channelId: event.channel });
         return;
       case 'channelData': {
+        // The core's views are plain Uint8Arrays when a packet joined two reads; hand out a
+        // Buffer (a view, not a copy) either way, as sockets and applications expect.
+        const data = event.data;
+        const view = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.length);
         const forwarder = this.forwardings.forwarder(event.channel);
         if (forwarder) {
-          forwarder.write(event.data);
+          forwarder.write(view);
           return;
         }
         this.driver?.keepInput(); // the application may hold on to what it is given
-        for (const record of this.channelRecords.push(event.channel, event.data)) this.deliverData(event.channel, record.data, record.eolFound);
+        for (const record of this.channelRecords.push(event.channel, view)) this.deliverData(event.channel, record.data, record.eolFound);
         // Records wait in a buffer bounded by MaxChannelDataLength, so credit is returned now.
-        core.channels.consume(event.channel, event.data.length);
+        core.channels.consume(event.channel, view.length);
         return;
       }
       case 'channelEof':
