@@ -19,7 +19,7 @@ import { SshError, Code } from '../protocol/errors.js';
 import { ECDSA_CURVES, ecdsaSignatureToP1363, keyTypeForAlgorithm, parsePublicKey, parseSignature } from '../protocol/publickey.js';
 import type { PublicKey } from '../protocol/publickey.js';
 import { poly1305 } from './poly1305.js';
-import { equalBytes } from '../protocol/wire.js';
+import { equalBytes, readUint32 } from '../protocol/wire.js';
 
 const OPENSSL_CIPHERS: Record<string, { openssl: string; info: CipherInfo }> = {
   'aes128-ctr': { openssl: 'aes-128-ctr', info: { keyLength: 16, ivLength: 16, blockSize: 16, aead: false } },
@@ -84,7 +84,7 @@ function seqBytes(sequence: number): Buffer {
 }
 
 function readLength(bytes: Uint8Array): number {
-  return ((bytes[0]! << 24) | (bytes[1]! << 16) | (bytes[2]! << 8) | bytes[3]!) >>> 0;
+  return readUint32(bytes, 0);
 }
 
 function writeInto(target: Uint8Array, offset: number, data: Uint8Array): void {

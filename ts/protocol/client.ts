@@ -5,7 +5,7 @@
 // range (RFC 4250 §4.1.2) and a message outside the range its state allows is a protocol error.
 
 import { SshError, Code, disconnectReasonFor, DisconnectReason } from './errors.js';
-import { copyBytes, fromUtf8, toHex, writeUint32 } from './wire.js';
+import { copyBytes, fromUtf8, readUint32, toHex, writeUint32 } from './wire.js';
 import { MSG, Debug, Disconnect, ExtInfo, Ignore, KexInit, NewKeys, Unimplemented, messageName, type KexInitMessage } from './messages.js';
 import { PacketTransport } from './transport.js';
 import {
@@ -677,7 +677,7 @@ export class SshClientCore {
 
 /** GLOBAL_REQUEST layout: byte 80, string name, boolean want_reply. */
 function wantsReply(payload: Uint8Array): boolean {
-  const nameLength = ((payload[1]! << 24) | (payload[2]! << 16) | (payload[3]! << 8) | payload[4]!) >>> 0;
+  const nameLength = readUint32(payload, 1);
   return payload[5 + nameLength] === 1;
 }
 

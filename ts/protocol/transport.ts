@@ -3,7 +3,7 @@
 // that make a hostile peer fail fast (length and padding bounds, line and banner limits).
 
 import { SshError, Code } from './errors.js';
-import { fromUtf8 } from './wire.js';
+import { fromUtf8, readUint32 } from './wire.js';
 import type { PacketOpener, PacketSealer } from '../crypto/provider.js';
 
 /** RFC 4253 §6.1 asks for at least 35000; OpenSSH accepts 256 KiB. */
@@ -18,7 +18,7 @@ export const PLAIN_OPENER: PacketOpener = {
   blockSize: 8,
   macLength: 0,
   lengthFieldBytes: 4,
-  decryptLength: (_seq, head) => ((head[0]! << 24) | (head[1]! << 16) | (head[2]! << 8) | head[3]!) >>> 0,
+  decryptLength: (_seq, head) => readUint32(head, 0),
   open() {},
 };
 
@@ -231,9 +231,7 @@ export class PacketTransport {
       if (this.headScratch.length !== opener.lengthFieldBytes) this.headScratch = new Uint8Array(opener.lengthFieldBytes);
       const head = this.headScratch;
       this.input.peek(head.length, head);
-      const length = opener.lengthInClear
-        ? ((head[0]! << 24) | (head[1]! << 16) | (head[2]! << 8) | head[3]!) >>> 0
-        : opener.decryptLength(this.receiveSequence, head);
+      const length = opener.lengthInClear ? readUint32(head, 0) : opener.decryptLength(this.receiveSequence, head);
       if (length < 5 || length > MAX_PACKET_LENGTH) {
         throw new SshError(Code.CannotDecrypt, `bad packet length ${length}`, 'peer');
       }

@@ -53,10 +53,9 @@ export class Reader {
 
   uint32(): number {
     this.need(4, 'uint32');
-    const b = this.bytes;
-    const o = this.offset;
+    const value = readUint32(this.bytes, this.offset);
     this.offset += 4;
-    return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
+    return value;
   }
 
   uint64(): bigint {
@@ -227,6 +226,11 @@ export function fromHex(hex: string): Uint8Array {
   const out = new Uint8Array(clean.length / 2);
   for (let i = 0; i < out.length; i++) out[i] = parseInt(clean.slice(i * 2, i * 2 + 2), 16);
   return out;
+}
+
+/** The big-endian uint32 at `offset`. */
+export function readUint32(bytes: Uint8Array, offset: number): number {
+  return ((bytes[offset]! << 24) | (bytes[offset + 1]! << 16) | (bytes[offset + 2]! << 8) | bytes[offset + 3]!) >>> 0;
 }
 
 export function writeUint32(target: Uint8Array, offset: number, value: number): void {
