@@ -3,13 +3,22 @@
 // a node KeyObject and a Signer that produces SSH signature blobs.
 
 import * as crypto from 'node:crypto';
-import bcryptPbkdf from 'bcrypt-pbkdf';
+import { createRequire } from 'node:module';
 import { Reader, Writer, equalBytes } from '../protocol/wire.js';
 import { SshError, Code } from '../protocol/errors.js';
 import { ECDSA_CURVES, encodeSignature, p1363ToEcdsaSignature } from '../protocol/publickey.js';
 import type { Signer } from '../protocol/auth.js';
 
 const OPENSSH_MAGIC = 'openssh-key-v1\0';
+
+/**
+ * bcrypt-pbkdf (with tweetnacl under it) is only needed for passphrase-protected key files,
+ * and compiling it costs a few MiB of resident memory, so it is loaded on first use.
+ */
+function bcryptPbkdf(): typeof import('bcrypt-pbkdf').default {
+  const require = createRequire(import.meta.url);
+  return require('bcrypt-pbkdf') as typeof import('bcrypt-pbkdf').default;
+}
 
 function keyError(message: string): SshError {
   return new SshError(Code.AuthFailed, message, 'local');
@@ -66,7 +75,7 @@ function parseOpenSshKey(data: Uint8Array, passphrase: string | undefined): cryp
     const rounds = k.uint32();
     const pass = Buffer.from(passphrase, 'utf8');
     const derived = Buffer.alloc(cipher.keyLength + cipher.ivLength);
-    if (bcryptPbkdf.pbkdf(pass, pass.length, Buffer.from(salt), salt.length, derived, derived.length, rounds) !== 0) {
+    if (bcryptPbkdf().pbkdf(pass, pass.length, Buffer.from(salt), salt.length, derived, derived.length, rounds) !== 0) {
       throw keyError('bcrypt-pbkdf failed');
     }
     const decipher = crypto
