@@ -53,9 +53,10 @@ type ChannelState = 'pendingAccept' | 'open' | 'closing' | 'closed';
 
 export class Channel {
   state: ChannelState = 'pendingAccept';
+  /** Bytes the peer may still send before we credit more. */
   localWindow: number;
-  /** Bytes the application has consumed but we have not yet returned to the peer's window. */
-  pendingCredit = 0;
+  /** Bytes received and not yet consumed by the application (delivered, or taken by its socket). */
+  unconsumed = 0;
   remoteWindow: number;
   readonly outgoing: Uint8Array[] = [];
   /** How much of `outgoing[0]` has already been sent. */
@@ -108,6 +109,16 @@ export interface ConnectionHooks {
 
 /** Opens beyond this many live channels are refused, so a hostile server cannot exhaust us. */
 export const MAX_CHANNELS = 4096;
+
+/**
+ * Received data all channels together may hold, in windows (MaxWindowSize): with more than this
+ * many channels open, each one's window shrinks to its share, so a tunnel with many slow local
+ * targets holds at most about 8 windows of data rather than one window per channel.
+ */
+export const WINDOW_BUDGET = 8;
+
+/** No channel's window shrinks below this (or MaxWindowSize, if that is smaller). */
+export const MIN_SHARED_WINDOW = 64 * 1024;
 
 /** Above this many queued outgoing bytes on a channel, the application should pause its source. */
 export const CHANNEL_HIGH_WATER = 1024 * 1024;
@@ -281,11 +292,12 @@ export class ConnectionLayer {
     if (!ch || ch.state !== 'pendingAccept') throw new SshError(Code.InvalidChannelId, `channel ${channelId} is not awaiting acceptance`, 'local');
     ch.state = 'open';
     ch.lastActivity = this.hooks.now();
+    ch.localWindow = this.windowTarget();
     this.hooks.send(
       ChannelOpenConfirmation.encode({
         recipientChannel: ch.remoteId,
         senderChannel: ch.localId,
-        initialWindow: this.settings.maxWindow,
+        initialWindow: ch.localWindow,
         maxPacket: this.settings.maxPacket,
         data: new Uint8Array(0),
       }),
@@ -311,6 +323,7 @@ export class ConnectionLayer {
       throw new SshError(Code.InvalidChannelData, `peer sent a ${length}-byte data packet; the limit is ${this.settings.maxPacket}`, 'peer');
     }
     ch.localWindow -= length;
+    ch.unconsumed += length;
   }
 
   private receiveData(ch: Channel, data: Uint8Array): void {
@@ -325,22 +338,35 @@ export class ConnectionLayer {
   }
 
   /**
+   * The window each channel is refilled to: MaxWindowSize, or an even share of
+   * WINDOW_BUDGET windows once more than WINDOW_BUDGET channels are open (never below
+   * MIN_SHARED_WINDOW). A window granted earlier is not taken back; it shrinks as the peer
+   * uses it and is refilled only to the new share.
+   */
+  windowTarget(): number {
+    const { maxWindow } = this.settings;
+    const share = Math.floor((WINDOW_BUDGET * maxWindow) / Math.max(1, this.channels.size));
+    return Math.min(maxWindow, Math.max(share, MIN_SHARED_WINDOW));
+  }
+
+  /**
    * The application has finished with `bytes` of received data (delivered it, or its local
-   * socket drained them). Returns window to the peer in chunks of at least half the window,
-   * so a slow consumer holds the peer to at most one window of buffered data. Never in
-   * smaller chunks: crediting each drain of a slow consumer made a WINDOW_ADJUST (a packet
-   * and a write) per few KiB, which cost a tenth of the tunnel's time in bulk downloads.
-   * Half the window cannot stall the peer: until that much is consumed, the other half is
-   * still open to it.
+   * socket took them). Refills the peer's window to windowTarget() once at least half of it
+   * is missing, so a slow consumer holds the peer to at most one window of buffered data.
+   * Never in smaller steps: crediting each drain of a slow consumer made a WINDOW_ADJUST (a
+   * packet and a write) per few KiB, which cost a tenth of the tunnel's time in bulk
+   * downloads. Half the window cannot stall the peer: until that much is consumed, the other
+   * half is still open to it.
    */
   consume(channelId: number, bytes: number): void {
     const ch = this.channels.get(channelId);
     if (!ch || ch.state === 'closed' || ch.closeSent) return;
-    ch.pendingCredit += bytes;
-    if (ch.pendingCredit >= this.settings.maxWindow / 2) {
-      ch.localWindow += ch.pendingCredit;
-      this.hooks.send(ChannelWindowAdjust.encode({ recipientChannel: ch.remoteId, bytesToAdd: ch.pendingCredit }));
-      ch.pendingCredit = 0;
+    ch.unconsumed = Math.max(0, ch.unconsumed - bytes);
+    const target = this.windowTarget();
+    const missing = target - ch.localWindow - ch.unconsumed;
+    if (missing >= target / 2) {
+      ch.localWindow += missing;
+      this.hooks.send(ChannelWindowAdjust.encode({ recipientChannel: ch.remoteId, bytesToAdd: missing }));
     }
   }
 

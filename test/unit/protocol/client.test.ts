@@ -219,6 +219,50 @@ describe('after authentication', () => {
     expect(Buffer.from(adjust).readUInt32BE(5)).toBe(40000);
   });
 
+  it('with many channels open, each window shrinks to its share of 8 windows and is refilled only to it', () => {
+    const window = 1024 * 1024;
+    const pair = authenticated(new TestServer(), { channels: { maxWindow: window, maxPacket: 32 * 1024 } });
+    const grantedWindow = () => Buffer.from(pair.server.receivedPayloads.at(-1)!).readUInt32BE(9);
+    // Up to 8 channels each get the whole window.
+    for (let i = 0; i < 8; i++) {
+      pair.server.send(forwardedOpen(100 + i));
+      pair.run();
+      pair.client.act(() => pair.client.channels.accept(i));
+      pair.run();
+      expect(pair.server.received.at(-1)).toBe(MSG.CHANNEL_OPEN_CONFIRMATION);
+      expect(grantedWindow()).toBe(window);
+    }
+    // The 16th open gets half a window: 16 channels share 8 windows.
+    for (let i = 8; i < 16; i++) {
+      pair.server.send(forwardedOpen(100 + i));
+      pair.run();
+      pair.client.act(() => pair.client.channels.accept(i));
+      pair.run();
+    }
+    expect(grantedWindow()).toBe(window / 2);
+    // Channel 0 was granted a whole window before; it keeps what it has, and once the server
+    // has used and we have consumed it, it is refilled to its share only.
+    for (let sent = 0; sent < window; sent += 32 * 1024) {
+      pair.server.send(new Writer().byte(MSG.CHANNEL_DATA).uint32(0).string(new Uint8Array(32 * 1024)).finish());
+    }
+    pair.run();
+    expect(pair.closedWith).toBeUndefined();
+    pair.client.act(() => pair.client.channels.consume(0, window));
+    pair.run();
+    const adjust = pair.server.receivedPayloads.at(-1)!;
+    expect(adjust[0]).toBe(MSG.CHANNEL_WINDOW_ADJUST);
+    expect(Buffer.from(adjust).readUInt32BE(5)).toBe(window / 2);
+    // Beyond that share the server may not send: one more byte past it ends the connection.
+    for (let sent = 0; sent < window / 2; sent += 32 * 1024) {
+      pair.server.send(new Writer().byte(MSG.CHANNEL_DATA).uint32(0).string(new Uint8Array(32 * 1024)).finish());
+    }
+    pair.run();
+    expect(pair.closedWith).toBeUndefined();
+    pair.server.send(new Writer().byte(MSG.CHANNEL_DATA).uint32(0).string(new Uint8Array(1)).finish());
+    pair.run();
+    expect(pair.closedWith?.code).toBe(1022);
+  });
+
   it('outgoing data waits for window and is sent as the server grants it', () => {
     const pair = authenticated();
     pair.server.send(forwardedOpen(7, 5555, 1000, 600));
