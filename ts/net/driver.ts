@@ -7,8 +7,12 @@ import type { ClientEvent, SshClientCore } from '../protocol/client.js';
 import { SshError, Code, socketErrorCode } from '../protocol/errors.js';
 import type { SocketReader } from './reader.js';
 
-/** Above this many bytes waiting in the socket, channel data stops being framed. */
-const SOCKET_HIGH_WATER = 4 * 1024 * 1024;
+/**
+ * Above this many bytes waiting in the socket, channel data stops being framed. The kernel's
+ * send buffer holds what is in flight; this only has to keep it fed, and every MiB more was a
+ * MiB of outgoing buffers alive at once in a fast upload.
+ */
+const SOCKET_HIGH_WATER = 1024 * 1024;
 
 export class SocketDriver {
   private timer: NodeJS.Timeout | null = null;
