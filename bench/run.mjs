@@ -53,7 +53,7 @@ lines.push('');
 lines.push('## Tunnel: side by side with the same sshd', '');
 lines.push(`Bulk transfers move ${tunnel.bulkBytes / 2 ** 20} MiB through one forwarded connection, checked with SHA-256; "upload" is`);
 lines.push('local service → tunnel process → sshd, "download" the reverse. CPU is the tunnel process\'s user + system time per');
-lines.push(`GiB; peak RSS is its VmHWM. Round trips: ${tunnel.roundTrips} one-byte echoes on one connection. Connections: ${tunnel.connections}`);
+lines.push(`GiB; peak RSS is its VmHWM; CPU per round trip and per connection adds up all its threads' run time (schedstat). Round trips: ${tunnel.roundTrips} one-byte echoes on one connection. Connections: ${tunnel.connections}`);
 lines.push(`sequential short request/response connections. Parallel: ${tunnel.streams} connections at once, ${tunnel.bulkBytes / tunnel.streams / 2 ** 20} MiB each.`, '');
 const openssh = (scenario) => tunnel.results.find((r) => r.tool.startsWith('OpenSSH') && r.scenario === scenario);
 const scenarios = [...new Set(tunnel.results.map((r) => r.scenario))];
@@ -62,11 +62,11 @@ for (const scenario of scenarios) {
   const rows = tunnel.results.filter((r) => r.scenario === scenario);
   lines.push(`### ${scenario}`, '');
   if ('micros' in base) {
-    lines.push('| tool | µs per round trip | ÷ OpenSSH |', '|---|---:|---:|');
-    for (const r of rows) lines.push(`| ${r.tool} | ${f(r.micros)} | ${ratio(r.micros, base.micros)} |`);
+    lines.push('| tool | µs per round trip | ÷ OpenSSH | tunnel CPU µs per round trip | CPU ÷ OpenSSH |', '|---|---:|---:|---:|---:|');
+    for (const r of rows) lines.push(`| ${r.tool} | ${f(r.micros)} | ${ratio(r.micros, base.micros)} | ${f(r.cpuMicros)} | ${ratio(r.cpuMicros, base.cpuMicros)} |`);
   } else if ('perSecond' in base) {
-    lines.push('| tool | connections/s | ÷ OpenSSH |', '|---|---:|---:|');
-    for (const r of rows) lines.push(`| ${r.tool} | ${f(r.perSecond)} | ${ratio(r.perSecond, base.perSecond)} |`);
+    lines.push('| tool | connections/s | ÷ OpenSSH | tunnel CPU µs per connection | CPU ÷ OpenSSH |', '|---|---:|---:|---:|---:|');
+    for (const r of rows) lines.push(`| ${r.tool} | ${f(r.perSecond)} | ${ratio(r.perSecond, base.perSecond)} | ${f(r.cpuMicros)} | ${ratio(r.cpuMicros, base.cpuMicros)} |`);
   } else {
     lines.push('| tool | MiB/s | CPU-s/GiB (user+sys) | CPU ÷ OpenSSH | peak RSS MiB |', '|---|---:|---:|---:|---:|');
     for (const r of rows) {
