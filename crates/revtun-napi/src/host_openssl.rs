@@ -172,21 +172,12 @@ impl ChaChaPoly {
         }
     }
 
-    /// XORs the keystream of `ctx` from block `counter` for nonce `sequence` into `data`.
-    fn stream(
-        &self,
-        ctx: *mut CipherCtx,
-        sequence: u32,
-        counter: u32,
-        data: &mut [u8],
-    ) -> Result<(), Error> {
+    /// Starts `ctx`'s keystream at block 0 for nonce `sequence`.
+    fn restart(&self, ctx: *mut CipherCtx, sequence: u32) -> Result<(), Error> {
         let mut iv = [0u8; 16];
-        iv[..4].copy_from_slice(&counter.to_le_bytes());
         iv[12..].copy_from_slice(&sequence.to_be_bytes());
-        let len = c_int::try_from(data.len()).map_err(|_| Error::Length)?;
-        let mut out_len: c_int = 0;
-        // SAFETY: ctx is a live ChaCha20 context keyed in `new`; OpenSSL allows in == out for
-        // stream ciphers and writes exactly `len` bytes.
+        // SAFETY: ctx is a live ChaCha20 context keyed in `new`; only the IV (counter and
+        // nonce) changes.
         let ok = unsafe {
             (self.api.EVP_CipherInit_ex)(
                 ctx,
@@ -196,13 +187,23 @@ impl ChaChaPoly {
                 iv.as_ptr(),
                 -1,
             ) == 1
-                && (self.api.EVP_CipherUpdate)(
-                    ctx,
-                    data.as_mut_ptr(),
-                    &mut out_len,
-                    data.as_ptr(),
-                    len,
-                ) == 1
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::Length)
+        }
+    }
+
+    /// XORs the next `data.len()` bytes of `ctx`'s keystream into `data`.
+    fn xor(&self, ctx: *mut CipherCtx, data: &mut [u8]) -> Result<(), Error> {
+        let len = c_int::try_from(data.len()).map_err(|_| Error::Length)?;
+        let mut out_len: c_int = 0;
+        // SAFETY: ctx is a live ChaCha20 context; OpenSSL allows in == out for stream ciphers
+        // and writes exactly `len` bytes.
+        let ok = unsafe {
+            (self.api.EVP_CipherUpdate)(ctx, data.as_mut_ptr(), &mut out_len, data.as_ptr(), len)
+                == 1
         };
         if ok && out_len == len {
             Ok(())
@@ -211,9 +212,17 @@ impl ChaChaPoly {
         }
     }
 
-    fn tag(&self, sequence: u32, data: &[u8]) -> Result<[u8; TAG], Error> {
-        let mut poly_key = [0u8; 32];
-        self.stream(self.main, sequence, 0, &mut poly_key)?;
+    /// Restarts the main keystream for `sequence` and takes its block 0, whose first 32 bytes
+    /// are the Poly1305 key; the stream then stands at block 1, where the payload starts.
+    fn poly_key(&self, sequence: u32) -> Result<[u8; 64], Error> {
+        let mut block = [0u8; 64];
+        self.restart(self.main, sequence)?;
+        self.xor(self.main, &mut block)?;
+        Ok(block)
+    }
+
+    fn tag(&self, poly_key: &[u8; 64], data: &[u8]) -> Result<[u8; TAG], Error> {
+        let poly_key = &poly_key[..32];
         let mut tag = [0u8; TAG];
         let mut tag_len = 0usize;
         // SAFETY: mac is a live POLY1305 context; the key is 32 bytes, the output buffer 16.
@@ -237,7 +246,8 @@ impl ChaChaPoly {
     pub fn decrypt_length(&self, sequence: u32, head: &[u8]) -> Result<u32, Error> {
         let mut length = [0u8; 4];
         length.copy_from_slice(head.get(..4).ok_or(Error::Length)?);
-        self.stream(self.length, sequence, 0, &mut length)?;
+        self.restart(self.length, sequence)?;
+        self.xor(self.length, &mut length)?;
         Ok(u32::from_be_bytes(length))
     }
 
@@ -248,9 +258,11 @@ impl ChaChaPoly {
             .checked_sub(TAG)
             .filter(|&n| n >= 4)
             .ok_or(Error::Length)?;
-        self.stream(self.length, sequence, 0, &mut packet[..4])?;
-        self.stream(self.main, sequence, 1, &mut packet[4..end])?;
-        let tag = self.tag(sequence, &packet[..end])?;
+        self.restart(self.length, sequence)?;
+        self.xor(self.length, &mut packet[..4])?;
+        let poly_key = self.poly_key(sequence)?;
+        self.xor(self.main, &mut packet[4..end])?;
+        let tag = self.tag(&poly_key, &packet[..end])?;
         packet[end..].copy_from_slice(&tag);
         Ok(())
     }
@@ -262,7 +274,8 @@ impl ChaChaPoly {
             .checked_sub(TAG)
             .filter(|&n| n >= 4)
             .ok_or(Error::Length)?;
-        let expected = self.tag(sequence, &packet[..end])?;
+        let poly_key = self.poly_key(sequence)?;
+        let expected = self.tag(&poly_key, &packet[..end])?;
         let difference = expected
             .iter()
             .zip(&packet[end..])
@@ -271,7 +284,7 @@ impl ChaChaPoly {
             return Err(Error::BadMac);
         }
         let length = self.decrypt_length(sequence, packet)?;
-        self.stream(self.main, sequence, 1, &mut packet[4..end])?;
+        self.xor(self.main, &mut packet[4..end])?;
         packet[..4].copy_from_slice(&length.to_be_bytes());
         Ok(())
     }
