@@ -53,8 +53,8 @@ type ChannelState = 'pendingAccept' | 'open' | 'closing' | 'closed';
 
 export class Channel {
   state: ChannelState = 'pendingAccept';
-  /** Bytes the peer may still send before we credit more. */
-  localWindow: number;
+  /** Bytes the peer may still send before we credit more (granted by accept()). */
+  localWindow = 0;
   /** Bytes received and not yet consumed by the application (delivered, or taken by its socket). */
   unconsumed = 0;
   remoteWindow: number;
@@ -83,10 +83,8 @@ export class Channel {
     readonly connection: ForwardedConnection,
     remoteWindow: number,
     readonly remoteMaxPacket: number,
-    settings: ChannelSettings,
   ) {
     this.remoteWindow = remoteWindow;
-    this.localWindow = settings.maxWindow;
   }
 }
 
@@ -281,7 +279,7 @@ export class ConnectionLayer {
       reject(ChannelOpenFailureReason.ResourceShortage, 'maximum packet size too small');
       return;
     }
-    const ch = new Channel(this.allocateId(), open.senderChannel, open.type, info, open.initialWindow, Math.min(open.maxPacket, 256 * 1024), this.settings);
+    const ch = new Channel(this.allocateId(), open.senderChannel, open.type, info, open.initialWindow, Math.min(open.maxPacket, 256 * 1024));
     this.channels.set(ch.localId, ch);
     this.hooks.emit({ type: 'channelOpenRequest', channel: ch.localId, service: open.type, ...info });
   }

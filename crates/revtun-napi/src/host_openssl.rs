@@ -253,11 +253,7 @@ impl ChaChaPoly {
 
     /// `packet` = length(4) || body || tag(16).
     pub fn seal(&mut self, sequence: u32, packet: &mut [u8]) -> Result<(), Error> {
-        let end = packet
-            .len()
-            .checked_sub(TAG)
-            .filter(|&n| n >= 4)
-            .ok_or(Error::Length)?;
+        let end = body_end(packet)?;
         self.restart(self.length, sequence)?;
         self.xor(self.length, &mut packet[..4])?;
         let poly_key = self.poly_key(sequence)?;
@@ -269,11 +265,7 @@ impl ChaChaPoly {
 
     /// Verifies the tag, then decrypts the body and the length field in place.
     pub fn open(&mut self, sequence: u32, packet: &mut [u8]) -> Result<(), Error> {
-        let end = packet
-            .len()
-            .checked_sub(TAG)
-            .filter(|&n| n >= 4)
-            .ok_or(Error::Length)?;
+        let end = body_end(packet)?;
         let poly_key = self.poly_key(sequence)?;
         let expected = self.tag(&poly_key, &packet[..end])?;
         let difference = expected
@@ -288,6 +280,15 @@ impl ChaChaPoly {
         packet[..4].copy_from_slice(&length.to_be_bytes());
         Ok(())
     }
+}
+
+/// Where the tag starts in length(4) || body || tag(16).
+fn body_end(packet: &[u8]) -> Result<usize, Error> {
+    packet
+        .len()
+        .checked_sub(TAG)
+        .filter(|&n| n >= 4)
+        .ok_or(Error::Length)
 }
 
 impl Drop for ChaChaPoly {
