@@ -30,6 +30,22 @@ function expectRefused(port: number): Promise<string> {
   });
 }
 
+/**
+ * Resolves with the bytes revtun holds for its channels once it holds any, checked on every
+ * event-loop turn. The slow-reader tests keep their reader still until then, so the bounds they
+ * assert are met under real backpressure, whatever the relative speed of reader and tunnel.
+ */
+function whenBuffered(tunnel: { sshChannels: { bufferedBytes: number }[] }): Promise<number> {
+  return new Promise((resolve) => {
+    const check = () => {
+      const held = Math.max(0, ...tunnel.sshChannels.map((ch) => ch.bufferedBytes));
+      if (held > 0) resolve(held);
+      else setImmediate(check);
+    };
+    check();
+  });
+}
+
 describe('forwardings', () => {
   it('port 0 gets an allocated port; a fixed port is used as asked', async () => {
     const tunnel = makeTunnel(sshd);
@@ -195,11 +211,16 @@ describe('load', () => {
     let received: Promise<{ bytes: number; sha256: string }> | undefined;
     const tunnel = makeTunnel(sshd, { config: [`MaxWindowSize=${window}`] });
     const target = await listen((s) => {
-      // Read one chunk per event-loop turn: far slower than the sender.
+      // Still until revtun queues bytes for it, then one chunk per event-loop turn.
+      s.pause();
       received = receiveHashed(s, () => {
         s.pause();
         for (const ch of tunnel.sshChannels) peak = Math.max(peak, ch.bufferedBytes);
         setImmediate(() => s.resume());
+      });
+      void whenBuffered(tunnel).then((held) => {
+        peak = Math.max(peak, held);
+        s.resume();
       });
     });
     await tunnel.sshLogon();
@@ -227,11 +248,16 @@ describe('load', () => {
     await tunnel.sshLogon();
     const port = await tunnel.requestForwarding('127.0.0.1', 0, '127.0.0.1', target.port);
     const client = await connect(port);
-    const got = await receiveHashed(client, () => {
+    // Still until revtun queues bytes for the server, then one chunk per event-loop turn.
+    client.pause();
+    const receiving = receiveHashed(client, () => {
       client.pause();
       for (const ch of tunnel.sshChannels) peak = Math.max(peak, ch.bufferedBytes);
       setImmediate(() => client.resume());
     });
+    peak = await whenBuffered(tunnel);
+    client.resume();
+    const got = await receiving;
     expect(got.bytes).toBe(32 * MiB);
     expect(got.sha256).toBe(await sent!);
     expect(peak).toBeGreaterThan(0);
