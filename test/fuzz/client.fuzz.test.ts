@@ -64,7 +64,7 @@ function runWithMutation(seed: number, chunkToMutate: number) {
   };
   pair.start();
   if (pair.has('authenticated') && !pair.client.isClosed) {
-    pair.client.act(() => pair.client.channels.globalRequest('tcpip-forward', new Writer().string('').uint32(0).finish(), () => undefined));
+    pair.client.requestForwarding('', 0, () => undefined);
     server.send(new Writer().byte(MSG.IGNORE).string('x').finish());
     pair.run();
   }

@@ -29,6 +29,8 @@ export interface ServerHooks {
   dhF?: (real: Uint8Array) => Uint8Array;
   /** Messages sent right after our NEWKEYS. */
   afterNewKeys?: Uint8Array[];
+  /** The host key (default: a fresh one per server). */
+  hostKey?: crypto.KeyObject;
 }
 
 /**
@@ -66,8 +68,8 @@ export class TestServer {
   readonly received: number[] = [];
   readonly receivedPayloads: Uint8Array[] = [];
   readonly version = 'SSH-2.0-TestServer_1.0';
-  readonly hostKey = randomEd25519Key();
-  readonly signer = createSigner(this.hostKey);
+  readonly hostKey: crypto.KeyObject;
+  readonly signer: ReturnType<typeof createSigner>;
   private clientVersion = '';
   private clientKexInit: Uint8Array | null = null;
   private serverKexInit: Uint8Array | null = null;
@@ -79,11 +81,26 @@ export class TestServer {
   /** Handles a payload after authentication; default: forwarding requests succeed. */
   onConnection: (payload: Uint8Array) => void = (payload) => this.defaultConnection(payload);
 
-  constructor(readonly hooks: ServerHooks = {}) {}
+  constructor(readonly hooks: ServerHooks = {}) {
+    this.hostKey = hooks.hostKey ?? randomEd25519Key();
+    this.signer = createSigner(this.hostKey);
+  }
 
   start(): void {
     this.out.push(new TextEncoder().encode(`${this.version}\r\n`));
     for (const p of this.hooks.beforeKexInit ?? []) this.send(p);
+    this.sendKexInit();
+  }
+
+  /** Starts a re-exchange from the server's side. */
+  rekey(): void {
+    this.rekeyStartedByUs = true;
+    this.sendKexInit();
+  }
+
+  private rekeyStartedByUs = false;
+
+  private sendKexInit(): void {
     const init = kexInit({
       kexAlgorithms: ['curve25519-sha256', 'diffie-hellman-group14-sha256', ...(this.hooks.strict ? ['kex-strict-s-v00@openssh.com'] : [])],
       ciphersClientToServer: ['aes128-gcm@openssh.com', 'aes128-ctr'],
@@ -120,6 +137,9 @@ export class TestServer {
     this.receivedPayloads.push(payload.slice());
     switch (id) {
       case MSG.KEXINIT: {
+        // A client-started re-exchange: answer with a KEXINIT of our own (RFC 4253 §9).
+        if (this.sessionId && !this.rekeyStartedByUs) this.sendKexInit();
+        this.rekeyStartedByUs = false;
         this.clientKexInit = payload.slice();
         const client = KexInit.decode(payload);
         this.strict = !!this.hooks.strict && client.kexAlgorithms.includes('kex-strict-c-v00@openssh.com');
@@ -242,7 +262,6 @@ export function clientOptions(overrides: Partial<ClientOptions> = {}): ClientOpt
     channels: { maxWindow: 64 * 1024, maxPacket: 32 * 1024 },
     keepAliveInterval: 0,
     keepAliveCountMax: 3,
-    isForwardingKnown: (_address, port) => port === 5555,
     ...overrides,
   };
 }
@@ -294,6 +313,17 @@ export class Pair {
       if (!moved) return this;
     }
     throw new Error('pair did not settle');
+  }
+
+  /** Asks for a forwarding of port 0 (the server grants 5555); returns the granted port or 0. */
+  forward(): number {
+    let port = 0;
+    const sent = this.client.requestForwarding('', 0, (outcome) => {
+      if (outcome.ok) port = outcome.grant.boundPort;
+    });
+    if (!sent.ok) throw sent.error;
+    this.run();
+    return port;
   }
 
   /** The error the client closed with, if it closed. */

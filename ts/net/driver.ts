@@ -121,7 +121,7 @@ export class SocketDriver {
           break;
         }
         this.onEvent(event);
-        if (event.type === 'closed') this.finish();
+        if (event.type === 'closed') this.finish(event.error);
       }
     } finally {
       this.flushing = false;
@@ -132,14 +132,20 @@ export class SocketDriver {
     this.afterFlush();
   }
 
-  private finish(): void {
+  private finish(error: SshError | null): void {
     if (this.ended) return;
-    // Let queued bytes (our DISCONNECT) reach the server, then close.
-    const out = this.core.pollTransmit();
-    if (out && !this.socket.destroyed) for (const packet of out) this.socket.write(packet);
     this.ended = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    // A peer that stopped answering keep-alives will not read our DISCONNECT or close its end:
+    // waiting for either would only keep a dead socket (and the process) around.
+    if (error?.code === Code.KeepAliveLimit) {
+      this.socket.destroy();
+      return;
+    }
+    // Let queued bytes (our DISCONNECT) reach the server, then close.
+    const out = this.core.pollTransmit();
+    if (out && !this.socket.destroyed) for (const packet of out) this.socket.write(packet);
     if (!this.socket.destroyed) this.socket.end();
     const socket = this.socket;
     const kill = setTimeout(() => socket.destroy(), 2000);

@@ -51,6 +51,20 @@ export interface ChannelSettings {
 
 type ChannelState = 'pendingAccept' | 'open' | 'closing' | 'closed';
 
+/** What the application may read about a channel; only the connection layer changes it. */
+export interface ChannelView {
+  readonly localId: number;
+  readonly service: string;
+  readonly connection: Readonly<ForwardedConnection>;
+  readonly state: ChannelState;
+  readonly bytesSent: number;
+  /** Bytes queued for the peer, waiting for window (or for a key exchange to end). */
+  readonly outgoingBytes: number;
+  /** The queue is at its high-water mark: wait for a channelWritable event. */
+  readonly writeBlocked: boolean;
+  readonly closeSent: boolean;
+}
+
 export class Channel {
   state: ChannelState = 'pendingAccept';
   /** Bytes the peer may still send before we credit more (granted by accept()). */
@@ -88,8 +102,15 @@ export class Channel {
   }
 }
 
+/**
+ * A global request still awaiting its reply. Replies come in request order (RFC 4254 §4), so
+ * one queue serves them all; `sequence` is the packet number it went out with (set once the
+ * transport sent it: a request queued during a key exchange has none yet), which is how an
+ * UNIMPLEMENTED answer is matched to it.
+ */
 interface PendingGlobalReply {
   name: string;
+  sequence: number | null;
   resolve: (ok: boolean, data: Uint8Array) => void;
 }
 
@@ -127,29 +148,61 @@ export class ConnectionLayer {
   private nextId = 0;
   private readonly pendingGlobalReplies: PendingGlobalReply[] = [];
 
-  constructor(
-    private readonly settings: ChannelSettings,
-    private readonly hooks: ConnectionHooks,
-  ) {}
+  private readonly settings: ChannelSettings;
 
-  get channelList(): Channel[] {
-    return [...this.channels.values()];
+  constructor(
+    settings: ChannelSettings,
+    private readonly hooks: ConnectionHooks,
+  ) {
+    this.settings = { ...settings };
   }
 
-  channel(id: number): Channel {
+  /**
+   * A new MaxWindowSize applies from each channel's next refill (a window granted is never
+   * taken back); a new idle timeout from now on. The packet size stays: the peer has it.
+   */
+  updateSettings(settings: { maxWindow: number; idleTimeout: number }): void {
+    this.settings.maxWindow = settings.maxWindow;
+    this.settings.idleTimeout = settings.idleTimeout;
+  }
+
+  /** The channel with this id, unless it is closed. */
+  view(id: number): ChannelView | undefined {
+    const ch = this.channels.get(id);
+    return ch && ch.state !== 'closed' ? ch : undefined;
+  }
+
+  views(): ChannelView[] {
+    return [...this.channels.values()].filter((ch) => ch.state !== 'closed');
+  }
+
+  private channel(id: number): Channel {
     const ch = this.channels.get(id);
     if (!ch || ch.state === 'closed') throw new SshError(Code.InvalidChannelId, `no open channel with id ${id}`, 'local');
     return ch;
   }
 
   globalRequest(name: string, data: Uint8Array, onReply?: (ok: boolean, data: Uint8Array) => void): void {
+    if (onReply) this.pendingGlobalReplies.push({ name, sequence: null, resolve: onReply });
     this.hooks.send(GlobalRequest.encode({ name, wantReply: onReply !== undefined, data }));
-    if (onReply) this.pendingGlobalReplies.push({ name, resolve: onReply });
   }
 
-  /** The server answered our oldest global request with UNIMPLEMENTED: that request failed. */
-  failOldestGlobalRequest(): void {
-    this.pendingGlobalReplies.shift()?.resolve(false, new Uint8Array(0));
+  /** The transport sent our oldest unsent global request that wants a reply, as packet `sequence`. */
+  globalRequestSent(sequence: number): void {
+    const pending = this.pendingGlobalReplies.find((p) => p.sequence === null);
+    if (pending) pending.sequence = sequence;
+  }
+
+  /**
+   * The server answered packet `sequence` with UNIMPLEMENTED (RFC 4253 §11.4). If that was our
+   * oldest global request, it failed (some servers answer unknown requests this way).
+   */
+  unimplemented(sequence: number): boolean {
+    const oldest = this.pendingGlobalReplies[0];
+    if (!oldest || oldest.sequence !== sequence) return false;
+    this.pendingGlobalReplies.shift();
+    oldest.resolve(false, new Uint8Array(0));
+    return true;
   }
 
   /** Fails every outstanding reply (the connection is going away). */
@@ -454,8 +507,10 @@ export class ConnectionLayer {
 
   /** Sends as much queued data as the peer's window and packet size allow. */
   pump(ch: Channel): void {
-    if (!this.hooks.canSendData() || ch.closeSent) return;
-    while (ch.outgoingBytes > 0 && ch.remoteWindow > 0) {
+    if (ch.closeSent) return;
+    // Checked before every packet: sending one can start a key exchange (the byte threshold),
+    // after which nothing but key exchange messages may go out until our NEWKEYS (RFC 4253 §7.1).
+    while (ch.outgoingBytes > 0 && ch.remoteWindow > 0 && this.hooks.canSendData()) {
       const head = ch.outgoing[0]!;
       const offset = ch.headOffset;
       const available = head.length - offset;

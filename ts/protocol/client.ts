@@ -19,7 +19,8 @@ import {
   type Negotiated,
 } from './kex.js';
 import { UserAuth, type AuthOptions } from './auth.js';
-import { ConnectionLayer, type ChannelEvent, type ChannelSettings } from './channels.js';
+import { ConnectionLayer, type ChannelEvent, type ChannelSettings, type ChannelView } from './channels.js';
+import { CANCEL_TCPIP_FORWARD, ForwardRequest, ForwardingGrants, grantedPort, TCPIP_FORWARD, type Grant } from './forwarding.js';
 import { keyTypeForAlgorithm, parsePublicKey, publicKeyTypeName } from './publickey.js';
 import type { CryptoProvider, HashName } from '../crypto/provider.js';
 
@@ -59,8 +60,6 @@ export interface ClientOptions {
   /** Keep-alive: seconds between probes (0 = off) and how many may go unanswered. */
   keepAliveInterval: number;
   keepAliveCountMax: number;
-  /** Which forwardings the connection layer should accept opens for. */
-  isForwardingKnown: (address: string, port: number) => boolean;
   /** Highest log level wanted (LogLevel); per-packet messages (level 3) are built only when asked for. */
   logLevel?: number;
   /**
@@ -86,6 +85,16 @@ export type ClientEvent =
   | { type: 'authenticated' }
   | { type: 'closed'; error: SshError | null; byPeer: boolean }
   | ChannelEvent;
+
+/**
+ * What a command returns. A command on a closed connection, or one the current state does not
+ * allow, fails as a value, never by throwing: commands are issued from socket and timer
+ * callbacks, where a throw would take the embedding process down.
+ */
+export type Outcome<T = void> = { ok: true; value: T } | { ok: false; error: SshError };
+
+/** The result of a tcpip-forward request: the grant, or why there is none. */
+export type ForwardOutcome = { ok: true; grant: Grant } | { ok: false; error: SshError };
 
 type KexState =
   | { kind: 'idle' }
@@ -121,23 +130,29 @@ export class SshClientCore {
   private negotiated: Negotiated | null = null;
   private now = 0;
   private lastKeepAlive = 0;
+  private keepAliveInterval: number;
+  private keepAliveCountMax: number;
   private missedKeepAlives = 0;
   private lastReceive = 0;
   private transmitBlocked = false;
   private disconnectSent = false;
+  /** Why the connection closed (null: a clean close). */
+  private closeError: SshError | null = null;
   private readonly logPackets: boolean;
-  /** Sequence numbers of our GLOBAL_REQUESTs still awaiting a reply, oldest first. */
-  private readonly globalRequestSequences: number[] = [];
+  /** The forwardings the server granted on this connection. */
+  private readonly grants = new ForwardingGrants();
 
   constructor(private readonly options: ClientOptions) {
     this.logPackets = (options.logLevel ?? 1) >= 3;
+    this.keepAliveInterval = options.keepAliveInterval;
+    this.keepAliveCountMax = options.keepAliveCountMax;
     this.transport = new PacketTransport((n) => options.provider.randomBytes(n), options.acceptServerVersion, options.allocate, options.ownsInput);
     this.connection = new ConnectionLayer(options.channels, {
       send: (payload) => this.send(payload),
       sendChannelData: (recipient, data, offset, length) => this.sendChannelData(recipient, data, offset, length),
       canSendData: () => !this.kexSending && !this.closed && !this.transmitBlocked,
       emit: (event) => this.events.push(event),
-      isForwardingKnown: options.isForwardingKnown,
+      isForwardingKnown: (address, port) => this.grants.match(address, port) !== undefined,
       now: () => this.now,
     });
   }
@@ -220,8 +235,24 @@ export class SshClientCore {
     return this.serverVersion;
   }
 
-  get channels() {
-    return this.connection;
+  /** A read-only view of an open channel, or undefined. */
+  channel(id: number): ChannelView | undefined {
+    return this.connection.view(id);
+  }
+
+  /** Read-only views of every channel not yet closed. */
+  channelViews(): ChannelView[] {
+    return this.connection.views();
+  }
+
+  /** The forwardings the server has granted on this connection. */
+  get forwardingGrants(): readonly Grant[] {
+    return this.grants.list;
+  }
+
+  /** The grant a forwarded-tcpip open for this address and port belongs to. */
+  grantFor(connectedAddress: string, connectedPort: number): Grant | undefined {
+    return this.grants.match(connectedAddress, connectedPort);
   }
 
   /** Milliseconds (absolute) when `handleTimeout` next needs to run, or null. */
@@ -234,8 +265,8 @@ export class SshClientCore {
   }
 
   private keepAliveDue(): number | null {
-    if (this.options.keepAliveInterval <= 0) return null;
-    return Math.max(this.lastReceive, this.lastKeepAlive) + this.options.keepAliveInterval * 1000;
+    if (this.keepAliveInterval <= 0) return null;
+    return Math.max(this.lastReceive, this.lastKeepAlive) + this.keepAliveInterval * 1000;
   }
 
   handleTimeout(now: number): void {
@@ -245,7 +276,7 @@ export class SshClientCore {
     const due = this.keepAliveDue();
     if (!this.authenticated || due === null || now < due) return;
     this.guard(() => {
-      if (this.missedKeepAlives >= this.options.keepAliveCountMax) {
+      if (this.missedKeepAlives >= this.keepAliveCountMax) {
         throw new SshError(Code.KeepAliveLimit, `no answer to ${this.missedKeepAlives} keep-alive requests`, 'peer');
       }
       this.missedKeepAlives++;
@@ -267,28 +298,116 @@ export class SshClientCore {
     if (!blocked && !this.closed) this.guard(() => this.connection.pumpAll());
   }
 
-  /** Runs an application action (send, accept, close...) with protocol errors turned into a clean close. */
-  act(work: () => void): void {
-    if (this.closed) throw new SshError(Code.NotConnected, 'the SSH connection is closed', 'local');
-    let thrown: unknown = null;
+  // ---- commands ---------------------------------------------------------------------
+
+  /** Confirms a forwarded channel the application accepted; `highWater` as in setHighWater. */
+  acceptChannel(id: number, highWater?: number): Outcome {
+    return this.command(() => {
+      this.connection.accept(id);
+      if (highWater !== undefined) this.connection.setHighWater(id, highWater);
+    });
+  }
+
+  /** Refuses a forwarded channel (RFC 4254 §5.1 reason codes). */
+  rejectChannel(id: number, reason: number, description: string): Outcome {
+    return this.command(() => this.connection.reject(id, reason, description));
+  }
+
+  /**
+   * Sends channel data, queueing a copy of what the window cannot take yet. The value is the
+   * number of bytes now queued on the channel (compare with the channel's high-water mark).
+   */
+  sendData(id: number, data: Uint8Array): Outcome<number> {
+    return this.command(() => this.connection.send(id, data));
+  }
+
+  /** Sends EOF once the data queued on the channel has been sent. */
+  sendEof(id: number): Outcome {
+    return this.command(() => this.connection.sendEof(id));
+  }
+
+  /** Closes a channel; with `flush`, after the data queued on it has been sent. */
+  closeChannel(id: number, flush: boolean): Outcome {
+    return this.command(() => this.connection.close(id, flush));
+  }
+
+  /** The application has finished with `bytes` received on the channel: window credit. */
+  consume(id: number, bytes: number): void {
+    this.command(() => this.connection.consume(id, bytes));
+  }
+
+  /** Answers a channel request the application decided on. */
+  replyChannelRequest(id: number, success: boolean): Outcome {
+    return this.command(() => this.connection.replyChannelRequest(id, success));
+  }
+
+  /** Sends a global request; `onReply` (if given) runs as the reply is processed. */
+  globalRequest(name: string, data: Uint8Array, onReply?: (ok: boolean, data: Uint8Array) => void): Outcome {
+    return this.command(() => this.connection.globalRequest(name, data, onReply));
+  }
+
+  /**
+   * Asks the server to listen on address:port (RFC 4254 §7.1). `onReply` runs while the reply
+   * is processed, so the grant is in the table before any later message (a CHANNEL_OPEN for
+   * it may follow in the same read); it also runs, failed, if the connection closes first.
+   */
+  requestForwarding(address: string, port: number, onReply: (outcome: ForwardOutcome) => void): Outcome {
+    return this.command(() =>
+      this.connection.globalRequest(TCPIP_FORWARD, ForwardRequest.encode(address, port), (ok, data) => {
+        if (this.closed) return onReply({ ok: false, error: closedError() });
+        if (!ok) return onReply({ ok: false, error: new SshError(Code.RequestFailure, `the server refused to listen on ${address || '*'}:${port}`, 'peer') });
+        const boundPort = grantedPort(port, data);
+        if (boundPort === null) return onReply({ ok: false, error: new SshError(Code.ProtocolError, 'server allocated an invalid port', 'peer') });
+        const grant: Grant = { address, requestedPort: port, boundPort };
+        this.grants.add(grant);
+        onReply({ ok: true, grant });
+      }),
+    );
+  }
+
+  /**
+   * Cancels a granted forwarding (RFC 4254 §7.1). The grant leaves the table at once: opens
+   * for it that cross the cancel are refused.
+   */
+  cancelForwarding(grant: Grant, onReply: (ok: boolean) => void): Outcome {
+    return this.command(() => {
+      this.grants.remove(grant);
+      this.connection.globalRequest(CANCEL_TCPIP_FORWARD, ForwardRequest.encode(grant.address, grant.boundPort), (ok) => onReply(ok && !this.closed));
+    });
+  }
+
+  /** Settings the application may change while connected; the timer follows at the next flush. */
+  updateSettings(settings: { keepAliveInterval: number; keepAliveCountMax: number; maxWindow: number; idleTimeout: number }): Outcome {
+    this.keepAliveInterval = settings.keepAliveInterval;
+    this.keepAliveCountMax = settings.keepAliveCountMax;
+    this.connection.updateSettings({ maxWindow: settings.maxWindow, idleTimeout: settings.idleTimeout });
+    return { ok: true, value: undefined };
+  }
+
+  /** Runs a command: local misuse fails as a value, a protocol error closes the connection. */
+  private command<T>(work: () => T): Outcome<T> {
+    if (this.closed || this.disconnectSent) return { ok: false, error: closedError() };
+    if (!this.authenticated) return { ok: false, error: new SshError(Code.NotConnected, 'not logged on yet', 'local') };
+    let result: Outcome<T> | null = null;
     this.guard(() => {
       try {
-        work();
+        result = { ok: true, value: work() };
       } catch (error) {
         if (error instanceof SshError && error.origin === 'local') {
-          thrown = error;
+          result = { ok: false, error };
           return;
         }
         throw error;
       }
     });
-    if (thrown) throw thrown;
+    return result ?? { ok: false, error: this.closeError ?? closedError() };
   }
 
   /** Starts a key exchange now (exchangeKeys / SSHKeyRenegotiate). No-op if one is running. */
-  rekey(): void {
-    if (this.closed || !this.firstKexDone || this.kex.kind !== 'idle') return;
-    this.guard(() => this.sendKexInit());
+  rekey(): Outcome {
+    if (this.closed || this.disconnectSent) return { ok: false, error: closedError() };
+    if (this.firstKexDone && this.kex.kind === 'idle') this.guard(() => this.sendKexInit());
+    return { ok: true, value: undefined };
   }
 
   /**
@@ -342,6 +461,7 @@ export class SshClientCore {
   private close(error: SshError | null, byPeer: boolean): void {
     if (this.closed) return;
     this.closed = true;
+    this.closeError = error;
     this.connection.failPending();
     this.events.push({ type: 'closed', error, byPeer });
   }
@@ -366,7 +486,7 @@ export class SshClientCore {
   }
 
   private sendNow(payload: Uint8Array): void {
-    if (payload[0] === MSG.GLOBAL_REQUEST && wantsReply(payload)) this.globalRequestSequences.push(this.transport.sendSequence);
+    if (payload[0] === MSG.GLOBAL_REQUEST && wantsReply(payload)) this.connection.globalRequestSent(this.transport.sendSequence);
     this.transport.queuePayload(payload);
     if (this.logPackets) this.log(3, `sent ${messageName(payload[0]!)} (${payload.length} bytes)`);
     this.maybeRekey();
@@ -469,10 +589,7 @@ export class SshClientCore {
       // request has failed (some servers answer unknown requests this way).
       const u = Unimplemented.decode(payload);
       this.log(1, `server did not implement our packet ${u.sequence}`);
-      if (this.globalRequestSequences[0] === u.sequence) {
-        this.globalRequestSequences.shift();
-        this.connection.failOldestGlobalRequest();
-      }
+      this.connection.unimplemented(u.sequence);
       return;
     }
     if (id === MSG.KEXINIT) return this.onKexInit(payload, sequence);
@@ -490,7 +607,6 @@ export class SshClientCore {
     }
     if (id >= 80 && id <= 127) {
       if (!this.authenticated) throw new SshError(Code.ProtocolError, `${messageName(id)} before authentication`, 'peer');
-      if (id === MSG.REQUEST_SUCCESS || id === MSG.REQUEST_FAILURE) this.globalRequestSequences.shift();
       this.connection.handle(id, payload);
       return;
     }
@@ -679,6 +795,10 @@ export class SshClientCore {
 function wantsReply(payload: Uint8Array): boolean {
   const nameLength = readUint32(payload, 1);
   return payload[5 + nameLength] === 1;
+}
+
+function closedError(): SshError {
+  return new SshError(Code.NotConnected, 'the SSH connection is closed', 'local');
 }
 
 function isKexMessage(id: number): boolean {

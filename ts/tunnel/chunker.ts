@@ -97,4 +97,9 @@ export class ChannelRecords {
   forget(channel: number): void {
     this.specs.delete(channel);
   }
+
+  /** The connection ended: its channel ids, and what was waiting on them, are gone. */
+  forgetAll(): void {
+    this.specs.clear();
+  }
 }

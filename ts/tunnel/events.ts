@@ -3,6 +3,7 @@
 // read back after every listener has run.
 
 import { EventEmitter } from 'node:events';
+import type { SshError } from '../protocol/errors.js';
 
 export interface ConnectedEvent {
   statusCode: number;
@@ -81,6 +82,49 @@ export interface ServerAuthenticationEvent {
 export interface StatusEvent {
   message: string;
 }
+export interface ReconnectAttemptEvent {
+  host: string;
+  port: number;
+  /** This attempt's number in the current outage, from 1. */
+  retryCount: number;
+  /** Attempts left after this one; -1 when MaxRetryCount is 0 (no limit). */
+  retriesRemaining: number;
+  maxRetryCount: number;
+  /** RetryInterval, in seconds. */
+  retryInterval: number;
+  /** 0: the SSH connection is being re-established; 1: a forwarding on a live connection. */
+  retryType: 0 | 1;
+  /** With retryType 1: the remote port the forwarding asks for. */
+  remoteListeningPort: number;
+  /** Set to true to stop retrying. */
+  cancel: boolean;
+}
+
+/**
+ * A revtun extension: where the tunnel is in its life. `down` carries why the connection was
+ * lost; `reconnecting` the attempt about to start and how long it waits first; `closed` is
+ * final (error null after a clean logoff).
+ */
+export type TunnelStateEvent =
+  | { state: 'connecting' }
+  | { state: 'up' }
+  | { state: 'down'; error: SshError }
+  | { state: 'reconnecting'; attempt: number; delayMs: number; error: SshError }
+  | { state: 'closed'; error: SshError | null };
+
+/**
+ * A revtun extension: a forwarding is listening again after a reconnect. `boundPort` differs
+ * from `previousPort` when the old port could not be had back (a port-0 forwarding whose
+ * port was taken meanwhile).
+ */
+export interface ForwardingRestoredEvent {
+  address: string;
+  requestedPort: number;
+  previousPort: number;
+  boundPort: number;
+  forwardingHost: string;
+  forwardingPort: number;
+}
 
 export interface TunnelEvents {
   connected: [ConnectedEvent];
@@ -99,6 +143,9 @@ export interface TunnelEvents {
   sshKeyboardInteractive: [KeyboardInteractiveEvent];
   sshServerAuthentication: [ServerAuthenticationEvent];
   sshStatus: [StatusEvent];
+  reconnectAttempt: [ReconnectAttemptEvent];
+  tunnelState: [TunnelStateEvent];
+  forwardingRestored: [ForwardingRestoredEvent];
 }
 
 /** EventEmitter with the tunnel's event names and parameter types. */

@@ -7,9 +7,11 @@
 import * as net from 'node:net';
 import { ChannelOpenFailureReason } from '../protocol/messages.js';
 
+/**
+ * What a forwarder may ask of its connection. Each call puts its result on the wire and never
+ * throws: on a connection that is closing it does nothing (a false/void result).
+ */
 export interface ForwarderHost {
-  /** Runs a core action and flushes the result to the wire. */
-  act(work: () => void): void;
   accept(channel: number): void;
   reject(channel: number, reason: number, description: string): void;
   /**
@@ -69,11 +71,7 @@ export class LocalForwarder {
         buffer: () => (sharedReadBuffer ??= Buffer.allocUnsafe(SHARED_READ_BUFFER)),
         callback: (bytes, buffer) => {
           const chunk = buffer.subarray(0, bytes);
-          let more = true;
-          this.host.act(() => {
-            more = this.host.send(this.channel, chunk);
-          });
-          return more; // false stops reading until resume()
+          return this.host.send(this.channel, chunk); // false stops reading until resume()
         },
       },
     });
@@ -81,15 +79,15 @@ export class LocalForwarder {
     socket.once('connect', () => {
       this.connected = true;
       this.host.log(2, `channel ${this.channel}: connected to ${host}:${port}`);
-      this.host.act(() => this.host.accept(this.channel));
+      this.host.accept(this.channel);
     });
     socket.on('end', () => {
-      this.host.act(() => this.host.sendEof(this.channel));
+      this.host.sendEof(this.channel);
     });
     socket.on('error', (error) => {
       if (!this.connected) {
         this.closed = true;
-        this.host.act(() => this.host.reject(this.channel, ChannelOpenFailureReason.ConnectFailed, `cannot connect to ${host}:${port}: ${error.message}`));
+        this.host.reject(this.channel, ChannelOpenFailureReason.ConnectFailed, `cannot connect to ${host}:${port}: ${error.message}`);
         this.host.failed(this.channel, error);
       } else {
         this.host.log(1, `channel ${this.channel}: local connection error: ${error.message}`);
@@ -99,7 +97,7 @@ export class LocalForwarder {
       if (this.closed) return;
       this.closed = true;
       // Everything the target sent is queued on the channel: close once it is flushed.
-      this.host.act(() => this.host.close(this.channel));
+      this.host.close(this.channel);
     });
   }
 
@@ -107,7 +105,7 @@ export class LocalForwarder {
   write(data: Uint8Array): void {
     const socket = this.socket;
     if (!socket || socket.destroyed || socket.writableEnded) {
-      this.host.act(() => this.host.consume(this.channel, data.length));
+      this.host.consume(this.channel, data.length);
       return;
     }
     // The packets of one read from the SSH socket leave as one writev, when the host uncorks.
@@ -142,7 +140,7 @@ export class LocalForwarder {
     if (socket.writableEnded) return bytes; // closing: its buffer stays held, for the collector
     socket.write(EMPTY, () => {
       release();
-      this.host.act(() => this.host.consume(this.channel, bytes));
+      this.host.consume(this.channel, bytes);
     });
     return 0;
   }

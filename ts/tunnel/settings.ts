@@ -84,7 +84,8 @@ export const SETTINGS: Record<string, SettingSpec> = {
   SSHAcceptServerHostKeyFingerPrint: { kind: 'string', default: '' },
   SSHFingerprintHashAlgorithm: { kind: 'string', default: 'SHA256', choices: ['MD5', 'SHA1', 'SHA256'] },
   SSHKeepAliveCountMax: { kind: 'int', default: 5, min: 0 },
-  SSHKeepAliveInterval: { kind: 'int', default: 0, min: 0 },
+  // A dead link is noticed within interval × (count + 1): 3 minutes by default.
+  SSHKeepAliveInterval: { kind: 'int', default: 30, min: 0 },
   SSHKeyExchangeAlgorithms: { kind: 'list', default: DEFAULT_KEX.join(',') },
   SSHMacAlgorithms: { kind: 'list', default: DEFAULT_MACS.join(',') },
   SSHPubKeyAuthSigAlgorithms: { kind: 'list', default: DEFAULT_PUBKEY_SIG_ALGS.join(',') },
@@ -95,11 +96,16 @@ export const SETTINGS: Record<string, SettingSpec> = {
   WaitForChannelClose: { kind: 'bool', default: true },
   WaitForServerDisconnect: { kind: 'bool', default: false },
   ConnectionTimeout: { kind: 'int', default: 0, min: 0 },
-  TCPKeepAlive: { kind: 'bool', default: false },
+  // SO_KEEPALIVE, as OpenSSH sets it (TCPKeepAlive yes): the kernel's probes notice a peer gone for good.
+  TCPKeepAlive: { kind: 'bool', default: true },
   KeepAliveTime: { kind: 'int', default: 0, min: 0 },
   TcpNoDelay: { kind: 'bool', default: true },
   UseIPv6: { kind: 'int', default: 0, min: 0, max: 2 },
   MaskSensitiveData: { kind: 'bool', default: true },
+  AutoReconnect: { kind: 'int', default: 1, min: 0, max: 2 },
+  /** Attempts per outage; 0 = no limit. */
+  MaxRetryCount: { kind: 'int', default: 0, min: 0 },
+  RetryInterval: { kind: 'int', default: 5, min: 0 },
 };
 
 /**
@@ -107,9 +113,6 @@ export const SETTINGS: Record<string, SettingSpec> = {
  * than a silent no-op, so a program never believes it got behaviour it did not.
  */
 export const NOT_YET = [
-  'AutoReconnect',
-  'MaxRetryCount',
-  'RetryInterval',
   'RecordLength',
   'SignedSSHCert',
   'SSHAcceptServerCAKey',

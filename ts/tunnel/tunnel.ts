@@ -1,21 +1,17 @@
-// SSHReverseTunnel: the documented component as an idiomatic TypeScript class. It owns one
-// SSH connection (the sans-IO core driven by a SocketDriver), the remote forwardings
-// requested on it, and the channels the server opens for them, which either surface as
-// events (event mode) or are joined to a local TCP target (local forwarding mode).
+// SSHReverseTunnel: the documented component as an idiomatic TypeScript class. It holds the
+// properties and settings, the forwardings the application requested (which outlive any one
+// connection), and the current Session (one SSH connection). When a connection that was up is
+// lost, it reconnects as AutoReconnect, MaxRetryCount and RetryInterval say and asks for every
+// forwarding again on the same remote port.
 
-import * as net from 'node:net';
-import * as dns from 'node:dns/promises';
-import { SshClientCore, type ClientEvent, type HostKeyInfo } from '../protocol/client.js';
-import { SshError, Code, socketErrorCode, DisconnectReason } from '../protocol/errors.js';
-import { Reader, Writer } from '../protocol/wire.js';
+import { type ClientOptions, type HostKeyInfo } from '../protocol/client.js';
+import { SshError, Code } from '../protocol/errors.js';
 import { CHANNEL_HIGH_WATER } from '../protocol/channels.js';
+import { toHex } from '../protocol/wire.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 import { defaultCryptoProvider, describeCryptoProvider, skippedCryptoProviders } from '../crypto/select.js';
-import { SocketDriver } from '../net/driver.js';
-import { SocketReader } from '../net/reader.js';
-import { TypedEmitter, type TunnelEvents, type ChannelOpenRequestEvent, type ServerAuthenticationEvent } from './events.js';
-import type { ForwarderHost, LocalForwarder } from './local-forward.js';
-import { ForwardingTable } from './forwardings.js';
+import { connectSocket, type OpenedSocket } from '../net/connect.js';
+import { TypedEmitter, type TunnelEvents, type ServerAuthenticationEvent, type TunnelStateEvent, type ReconnectAttemptEvent } from './events.js';
 import {
   SETTINGS,
   algorithmLists,
@@ -27,11 +23,46 @@ import {
   DEFAULT_CIPHERS,
 } from './settings.js';
 import { authOptionsFor, SshAuthMode, SshCertStoreType, type SshAuthModeValue, type SshCertStoreTypeValue } from './credentials.js';
-import { delay, withTimeout } from './timing.js';
+import { withTimeout } from './timing.js';
 import { ChannelRecords } from './chunker.js';
+import { Session, type RequestedForwarding } from './session.js';
+import { EventTranslator, type TranslatorHost } from './translate.js';
+import { isFinal, RetryCounter, AutoReconnect } from './reconnect.js';
+import { hostKeyMatches } from './hostkeys.js';
 
 export { SshAuthMode, SshCertStoreType, type SshAuthModeValue, type SshCertStoreTypeValue };
-import { hostKeyMatches } from './hostkeys.js';
+
+/**
+ * Time as the tunnel sees it: the clock, waits between reconnect attempts and the jitter's
+ * random numbers. Tests put a virtual clock here.
+ */
+export interface TunnelScheduler {
+  now(): number;
+  /** Resolves after `ms`, or rejects once `signal` aborts. */
+  sleep(ms: number, signal: AbortSignal): Promise<void>;
+  random(): number;
+}
+
+export const realScheduler: TunnelScheduler = {
+  now: () => Date.now(),
+  // Not unref'd: a tunnel waiting to reconnect is alive, and keeps its process alive.
+  sleep: (ms, signal) =>
+    new Promise<void>((resolve, reject) => {
+      if (signal.aborted) return reject(signal.reason);
+      const timer = setTimeout(() => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      }, ms);
+      const onAbort = () => {
+        clearTimeout(timer);
+        reject(signal.reason);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+    }),
+  random: () => Math.random(),
+};
+
+type Lifecycle = 'idle' | 'logon' | 'up' | 'reconnecting' | 'loggingOff';
 
 /** One entry of the documented channel list. */
 export interface SshChannelInfo {
@@ -108,31 +139,37 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   private requestedLocalHost = '';
   private requestedLocalPort = 0;
   private settings = new Map<string, boolean | number | string>();
-  private core: SshClientCore | null = null;
-  private driver: SocketDriver | null = null;
-  private socket: net.Socket | null = null;
-  /** The socket while it is still connecting, so reset() or a failure can drop it. */
-  private pendingSocket: net.Socket | null = null;
-  /** Local forwarders holding corked writes until the current flush ends. */
-  private readonly corkedForwarders: LocalForwarder[] = [];
-  /** Reads the SSH socket into reused memory; handed to the driver. */
-  private socketReader: SocketReader | null = null;
-  private connecting = false;
-  private readonly forwardings = new ForwardingTable();
-  private readonly writableWaiters = new Map<number, (() => void)[]>();
-  private closeWaiters: (() => void)[] = [];
-  private rekeyWaiters: (() => void)[] = [];
-  private readonly progressCheckers = new Set<() => void>();
-  private readonly channelRecords = new ChannelRecords();
-  /** ChannelDataEOLFound while an sshChannelData event is being delivered. */
-  private deliveringEolFound: boolean | null = null;
+  /** The current SSH connection (null between connections). */
+  private session: Session | null = null;
+  /** Aborts a connection attempt under way (logoff, reset, a timeout). */
+  private connectAbort: AbortController | null = null;
+  /** Aborts reconnecting: the wait between attempts and forwarding retries. */
+  private retryAbort: AbortController | null = null;
+  private lifecycle: Lifecycle = 'idle';
+  /** The forwardings the application asked for, in order; asked for again on every reconnect. */
+  private readonly requested: RequestedForwarding[] = [];
+  private readonly retries = new RetryCounter(() => this.retrySettings());
+  /** When the current session logged on (scheduler time). */
+  private sessionSince = 0;
+  /** The host key the first connection of this logon accepted: a reconnect must see it again. */
+  private trustedHostKey: Uint8Array | null = null;
+  private readonly records = new ChannelRecords();
+  private readonly translatorHost: TranslatorHost;
   private lastHostKey: HostKeyInfo | null = null;
   private forwardedPort = 0;
-  private onAuthenticated: ((error: SshError | null) => void) | null = null;
+  /** Clock and timers (see TunnelScheduler). */
+  scheduler: TunnelScheduler = realScheduler;
 
   constructor() {
     super();
     this.resetSettings();
+    this.translatorHost = {
+      emit: (event, ...args) => this.emit(event, ...args),
+      log: (level, message) => this.log(level, message),
+      forwardingLocalHost: () => this.setting<string>('ForwardingLocalHost'),
+      records: this.records,
+      deliveringEolFound: null,
+    };
   }
 
   private resetSettings(): void {
@@ -148,7 +185,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
    * in use; setting it only affects the next logon.
    */
   get localHost(): string {
-    return this.connected && this.socket?.localAddress ? this.socket.localAddress : this.requestedLocalHost;
+    return this.connected && this.session!.socket.localAddress ? this.session!.socket.localAddress : this.requestedLocalHost;
   }
   set localHost(value: string) {
     this.requestedLocalHost = value;
@@ -156,7 +193,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
 
   /** The local port to bind (0 = any). While connected it reads back the port in use. */
   get localPort(): number {
-    return this.connected && this.socket?.localPort ? this.socket.localPort : this.requestedLocalPort;
+    return this.connected && this.session!.socket.localPort ? this.session!.socket.localPort : this.requestedLocalPort;
   }
   set localPort(value: number) {
     this.requestedLocalPort = value;
@@ -164,17 +201,20 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
 
   // ---- read-only properties ----
 
+  /** Logged on right now (false while reconnecting). */
   get connected(): boolean {
-    return this.core !== null && this.core.isAuthenticated && !this.core.isClosed;
+    return this.session?.isLoggedOn ?? false;
   }
 
   /** The channels open right now (sshChannelCount is its length). */
   get sshChannels(): SshChannelInfo[] {
-    if (!this.core) return [];
-    return this.core.channels.channelList
+    const session = this.session;
+    if (!session?.isOpen) return [];
+    return session.core
+      .channelViews()
       .filter((ch) => ch.state === 'open' || ch.state === 'closing')
       .map((ch) => {
-        const fwd = this.forwardings.forChannel(ch.localId);
+        const fwd = session.forwardingOfChannel(ch.localId);
         return {
           channelId: ch.localId,
           bytesSent: ch.bytesSent,
@@ -185,7 +225,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
           forwardingHost: fwd?.forwardingHost ?? '',
           forwardingPort: fwd?.forwardingPort ?? 0,
           service: ch.service,
-          bufferedBytes: ch.outgoingBytes + (this.forwardings.forwarder(ch.localId)?.buffered ?? 0),
+          bufferedBytes: ch.outgoingBytes + session.localBuffered(ch.localId),
         };
       });
   }
@@ -206,9 +246,10 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
       const value = eq >= 0 ? setting.slice(eq + 1) : null;
       if (name === 'channeldataeolfound') {
         if (value !== null) throw new SshError(Code.BadArgument, 'ChannelDataEOLFound is read-only', 'local');
-        return this.deliveringEolFound === null ? '' : this.deliveringEolFound ? 'True' : 'False';
+        const found = this.translatorHost.deliveringEolFound;
+        return found === null ? '' : found ? 'True' : 'False';
       }
-      return this.channelRecords.configure(name === 'channeldataeol' ? 'ChannelDataEOL' : 'MaxChannelDataLength', Number(perChannel[2]), value);
+      return this.records.configure(name === 'channeldataeol' ? 'ChannelDataEOL' : 'MaxChannelDataLength', Number(perChannel[2]), value);
     }
     const name = canonicalSettingName(rawName);
     if (eq >= 0) {
@@ -218,24 +259,26 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
         throw new SshError(Code.BadArgument, `unknown setting ${rawName.trim()}`, 'local');
       }
       this.settings.set(name, parseSettingValue(name, value));
+      this.applyLiveSetting(name);
       return '';
     }
     if (!name) {
       if (rawName.trim().toLowerCase() === 'sshkeyrenegotiate') {
         // Starts a re-exchange and returns at once; exchangeKeys() is the awaitable form.
-        const core = this.requireConnected();
-        this.act(() => core.rekey());
+        const started = this.requireSession().run((core) => core.rekey());
+        if (!started.ok) throw started.error;
         return '';
       }
       throw new SshError(Code.BadArgument, `unknown setting ${rawName.trim()}`, 'local');
     }
+    const core = this.session?.core;
     switch (name) {
       case 'ForwardedPort':
         return String(this.forwardedPort);
       case 'NegotiatedStrictKex':
-        return this.core?.strictKexNegotiated ? 'True' : 'False';
+        return core?.strictKexNegotiated ? 'True' : 'False';
       case 'ServerSSHVersionString':
-        return this.core?.remoteVersion ?? '';
+        return core?.remoteVersion ?? '';
       case 'SSHFingerprintMD5':
         return this.lastHostKey?.fingerprints.md5 ?? '';
       case 'SSHFingerprintSHA1':
@@ -249,9 +292,30 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     }
   }
 
+  /** Keep-alive and flow-control settings changed while connected apply to the live connection. */
+  private applyLiveSetting(name: string): void {
+    const session = this.session;
+    if (!session?.isOpen) return;
+    if (name === 'SSHKeepAliveInterval' || name === 'SSHKeepAliveCountMax' || name === 'MaxWindowSize' || name === 'DefaultChannelIdleTimeout') {
+      session.run((core) =>
+        core.updateSettings({
+          keepAliveInterval: this.setting('SSHKeepAliveInterval'),
+          keepAliveCountMax: this.setting('SSHKeepAliveCountMax'),
+          maxWindow: this.setting('MaxWindowSize'),
+          idleTimeout: this.setting('DefaultChannelIdleTimeout'),
+        }),
+      );
+    }
+  }
+
   /** Resets every property and setting to its default. Closes an open connection first. */
   reset(): void {
-    this.abort(new SshError(Code.BadState, 'reset', 'local'));
+    this.stopReconnecting();
+    this.connectAbort?.abort();
+    this.session?.abort('reset');
+    this.session = null;
+    this.requested.length = 0;
+    this.lifecycle = 'idle';
     this.sshHost = '';
     this.sshPort = 22;
     this.sshUser = '';
@@ -270,90 +334,333 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     this.localPort = 0;
     this.forwardedPort = 0;
     this.lastHostKey = null;
+    this.trustedHostKey = null;
     this.resetSettings();
-  }
-
-  /** Lets pending I/O callbacks run (the Node event loop does the real work). */
-  async doEvents(): Promise<void> {
-    await new Promise<void>((resolve) => setImmediate(resolve));
   }
 
   // ---- logon / logoff ----
 
-  /** Connects, exchanges keys, verifies the host key and authenticates. */
+  /**
+   * Connects, exchanges keys, verifies the host key and authenticates. With AutoReconnect 2
+   * a failed first logon is retried like a lost connection; errors that no retry can mend
+   * (authentication, host key, algorithms, options) fail at once.
+   */
   async sshLogon(host?: string, port?: number): Promise<void> {
     if (this.connected) throw new SshError(Code.AlreadyConnected, 'already connected; call sshLogoff first', 'local');
-    if (this.connecting) throw new SshError(Code.AlreadyConnecting, 'already connecting', 'local');
+    if (this.lifecycle === 'logon') throw new SshError(Code.AlreadyConnecting, 'already connecting', 'local');
     if (host !== undefined) this.sshHost = host;
     if (port !== undefined) this.sshPort = port;
     if (!this.sshHost) throw new SshError(Code.InvalidAddress, 'sshHost is not set', 'local');
     if (!Number.isInteger(this.sshPort) || this.sshPort < 1 || this.sshPort > 65535) {
       throw new SshError(Code.BadArgument, `sshPort ${this.sshPort} is not a port number (1-65535)`, 'local');
     }
-    const coreOptions = this.buildCoreOptions(); // validates options before any network traffic
-    // Whatever a previous, dropped connection left (its forwardings, its socket) is void now.
-    this.cleanup();
-    this.connecting = true;
+    this.buildCoreOptions(); // validates options before any network traffic
+    // Whatever a previous, dropped connection left (its forwardings, its socket, a reconnect
+    // under way) is void now: the application starts afresh.
+    this.stopReconnecting();
+    this.connectAbort?.abort();
+    this.session?.abort('logging on again');
+    this.session = null;
+    this.requested.length = 0;
+    this.trustedHostKey = null;
+    this.retries.reset();
+    this.lifecycle = 'logon';
     try {
-      await withTimeout(this.setting<number>('ConnectionTimeout') || this.timeout, 'connecting and logging on', async () => {
-        const socket = await this.openSocket();
-        this.socket = socket;
-        this.emit('connected', { statusCode: 0, description: 'OK' });
-        this.emit('connectionStatus', { connectionEvent: 'Remote host connection complete.', statusCode: 0, description: 'OK' });
-        const core = new SshClientCore(coreOptions);
-        this.core = core;
-        const authenticated = new Promise<void>((resolve, reject) => {
-          this.onAuthenticated = (error) => (error ? reject(error) : resolve());
-        });
-        this.driver = new SocketDriver(
-          core,
-          socket,
-          { onEvent: (event) => this.handleEvent(event), beforeIdle: () => this.uncorkForwarders(core), afterFlush: () => this.onProgress() },
-          this.socketReader ?? undefined,
-        );
-        this.driver.start();
-        await authenticated;
-      });
+      if (this.setting<number>('AutoReconnect') === AutoReconnect.Always) await this.logonWithRetries();
+      else await this.startSession();
+      this.lifecycle = 'up';
+      this.emitState({ state: 'up' });
     } catch (error) {
-      this.abort(error instanceof SshError ? error : new SshError(Code.ConnectionFailed, String(error), 'local'));
-      throw error;
-    } finally {
-      this.connecting = false;
-      this.onAuthenticated = null;
+      this.lifecycle = 'idle';
+      this.session = null;
+      const e = asSshError(error);
+      this.emitState({ state: 'closed', error: e });
+      throw e;
     }
   }
 
-  /** Closes every channel, sends DISCONNECT and closes the connection. */
-  async sshLogoff(): Promise<void> {
-    const core = this.core;
-    if (!core || core.isClosed) {
-      this.cleanup();
+  /**
+   * Closes every channel (delivering what is queued on them, within `timeout`, or
+   * `drainSeconds` when given), sends DISCONNECT and closes the connection. Stops reconnecting.
+   */
+  async sshLogoff(options: { drainSeconds?: number } = {}): Promise<void> {
+    this.stopReconnecting();
+    this.connectAbort?.abort();
+    const session = this.session;
+    const wasActive = this.lifecycle !== 'idle';
+    this.lifecycle = 'loggingOff';
+    try {
+      await session?.logoff({
+        drainSeconds: options.drainSeconds ?? this.timeout,
+        waitForChannelClose: this.setting<boolean>('WaitForChannelClose'),
+        waitForServerDisconnect: this.setting<boolean>('WaitForServerDisconnect'),
+      });
+    } finally {
+      if (this.session === session) this.session = null;
+      this.requested.length = 0;
+      this.lifecycle = 'idle';
+      if (wasActive) this.emitState({ state: 'closed', error: null });
+    }
+  }
+
+  /** Opens a socket and logs on; the new session becomes the tunnel's. */
+  private async startSession(): Promise<Session> {
+    this.emitState({ state: 'connecting' });
+    const options = this.buildCoreOptions();
+    const abort = new AbortController();
+    this.connectAbort = abort;
+    let session: Session | null = null;
+    try {
+      await withTimeout(this.setting<number>('ConnectionTimeout') || this.timeout, 'connecting and logging on', async () => {
+        const opened = await connectSocket({
+          host: this.sshHost,
+          port: this.sshPort,
+          useIPv6: this.setting<number>('UseIPv6'),
+          localAddress: this.requestedLocalHost,
+          localPort: this.requestedLocalPort,
+          noDelay: this.setting<boolean>('TcpNoDelay'),
+          keepAlive: this.setting<boolean>('TCPKeepAlive') || this.setting<number>('KeepAliveTime') > 0,
+          keepAliveInitialDelay: this.setting<number>('KeepAliveTime'),
+          signal: abort.signal,
+        }).catch((error: unknown) => {
+          const e = asSshError(error);
+          this.emit('connected', { statusCode: e.code, description: e.message });
+          throw e;
+        });
+        if (abort.signal.aborted) {
+          opened.socket.destroy();
+          throw new SshError(Code.BadState, 'connecting was abandoned', 'local');
+        }
+        const current = this.createSession(options, opened);
+        session = current;
+        this.emit('connected', { statusCode: 0, description: 'OK' });
+        this.emit('connectionStatus', { connectionEvent: 'Remote host connection complete.', statusCode: 0, description: 'OK' });
+        await current.logon();
+      });
+    } catch (error) {
+      abort.abort();
+      (session as Session | null)?.abort('logon failed');
+      if (this.session === session) this.session = null;
+      throw asSshError(error);
+    } finally {
+      if (this.connectAbort === abort) this.connectAbort = null;
+    }
+    this.sessionSince = this.scheduler.now();
+    return session!;
+  }
+
+  private createSession(options: ClientOptions, opened: OpenedSocket): Session {
+    let translator: EventTranslator | null = null;
+    const session: Session = new Session(options, opened, {
+      onEvent: (event) => {
+        if (event.type === 'closed') this.sessionClosed(session, event.error);
+        translator!.handle(event);
+      },
+      log: (level, message) => this.log(level, message),
+      localTargetFailed: (channel, error) => this.emit('error', { errorCode: Code.ChannelOpenFailed, description: `channel ${channel}: ${error.message}` }),
+    });
+    translator = new EventTranslator(session, this.translatorHost);
+    this.session = session;
+    return session;
+  }
+
+  /** A session's connection ended: report it, and reconnect if it was up and may come back. */
+  private sessionClosed(session: Session, error: SshError | null): void {
+    if (session !== this.session) return;
+    this.records.forgetAll();
+    const wasUp = this.lifecycle === 'up';
+    if (error && wasUp) this.emit('error', { errorCode: error.code, description: error.message });
+    this.emit('disconnected', { statusCode: error ? error.code : 0, description: error ? error.message : 'OK' });
+    this.emit('connectionStatus', { connectionEvent: 'Remote host disconnected.', statusCode: error?.code ?? 0, description: error?.message ?? 'OK' });
+    if (!wasUp) return; // a logon in progress fails through its promise; a logoff is on its way
+    this.session = null;
+    if (error && this.setting<number>('AutoReconnect') !== AutoReconnect.None && !isFinal(error)) {
+      this.retries.connectionEnded(this.sessionSince, this.scheduler.now());
+      void this.reconnect(error);
       return;
     }
-    // Data already accepted by sendChannelData (or from a local target) is still delivered:
-    // each channel closes once its queue is flushed, within `timeout`.
-    const channels = core.channels.channelList.filter((ch) => ch.state !== 'closed');
-    if (channels.length > 0) {
-      this.act(() => {
-        for (const ch of channels) core.channels.close(ch.localId, true);
-      });
-      const waitForReplies = this.setting<boolean>('WaitForChannelClose');
-      const done = () => core.isClosed || channels.every((ch) => (waitForReplies ? ch.state === 'closed' : ch.closeSent));
-      await this.waitUntil(done, this.timeout, 'closing channels').catch(() => undefined);
-    }
-    if (!core.isClosed) {
-      const closed = this.waitForClose();
-      if (this.setting<boolean>('WaitForServerDisconnect')) {
-        this.act(() => core.disconnect(DisconnectReason.ByApplication, 'logged off', true));
-        if (this.timeout > 0) await Promise.race([closed, delay(this.timeout * 1000)]);
-        else await closed;
-      } else {
-        core.disconnect(DisconnectReason.ByApplication, 'logged off');
-        this.driver?.flush();
-        await closed;
+    this.lifecycle = 'idle';
+    this.emitState({ state: 'closed', error });
+  }
+
+  // ---- reconnection ----
+
+  private retrySettings() {
+    return {
+      autoReconnect: this.setting<number>('AutoReconnect'),
+      maxRetryCount: this.setting<number>('MaxRetryCount'),
+      retryInterval: this.setting<number>('RetryInterval'),
+    };
+  }
+
+  /** Stops the wait between attempts and every forwarding retry. */
+  private stopReconnecting(): void {
+    this.retryAbort?.abort(new SshError(Code.BadState, 'reconnecting was stopped', 'local'));
+    this.retryAbort = null;
+  }
+
+  private retryEvent(retryType: 0 | 1, counter: RetryCounter, remoteListeningPort: number): ReconnectAttemptEvent {
+    const { maxRetryCount, retryInterval } = this.retrySettings();
+    return {
+      host: this.sshHost,
+      port: this.sshPort,
+      retryCount: counter.count,
+      retriesRemaining: counter.remaining,
+      maxRetryCount,
+      retryInterval,
+      retryType,
+      remoteListeningPort,
+      cancel: false,
+    };
+  }
+
+  /**
+   * Waits, then tries to connect again, until a connection is up, an error no retry can mend
+   * comes, MaxRetryCount is used up (1037) or the application cancels. Returns the session, or
+   * throws the error that ends the tunnel.
+   */
+  private async connectWithRetries(lost: SshError, signal: AbortSignal): Promise<Session> {
+    let lastError = lost;
+    for (;;) {
+      if (!this.retries.next()) {
+        throw new SshError(
+          Code.ReconnectLimit,
+          `gave up reconnecting to ${this.sshHost}:${this.sshPort} after ${this.retries.count} attempts; last error: ${lastError.message}`,
+          lastError.origin,
+          { cause: lastError },
+        );
+      }
+      const delayMs = this.retries.delayMs(this.scheduler.random());
+      this.emitState({ state: 'reconnecting', attempt: this.retries.count, delayMs, error: lastError });
+      this.log(1, `connection lost: ${lastError.message}; reconnecting in ${formatSeconds(delayMs)} (attempt ${this.retries.count})`);
+      await this.scheduler.sleep(delayMs, signal);
+      const event = this.retryEvent(0, this.retries, 0);
+      this.emit('reconnectAttempt', event);
+      if (event.cancel) throw lastError;
+      try {
+        return await this.startSession();
+      } catch (error) {
+        if (signal.aborted) throw error;
+        lastError = asSshError(error);
+        if (isFinal(lastError)) throw lastError;
       }
     }
-    this.cleanup();
+  }
+
+  /** AutoReconnect 2: the first logon is retried as a reconnect would be. */
+  private async logonWithRetries(): Promise<void> {
+    try {
+      await this.startSession();
+      return;
+    } catch (error) {
+      const e = asSshError(error);
+      if (isFinal(e)) throw e;
+      const abort = new AbortController();
+      this.retryAbort = abort;
+      await this.connectWithRetries(e, abort.signal);
+      this.retries.reset();
+    }
+  }
+
+  /** The connection that was up is gone: get it back and every forwarding with it. */
+  private async reconnect(lost: SshError): Promise<void> {
+    this.lifecycle = 'reconnecting';
+    this.emitState({ state: 'down', error: lost });
+    const abort = new AbortController();
+    this.retryAbort = abort;
+    let session: Session;
+    try {
+      session = await this.connectWithRetries(lost, abort.signal);
+    } catch (error) {
+      if (abort.signal.aborted) return; // logoff or reset took over
+      const e = asSshError(error);
+      this.lifecycle = 'idle';
+      this.requested.length = 0;
+      this.emit('error', { errorCode: e.code, description: e.message });
+      this.emitState({ state: 'closed', error: e });
+      return;
+    }
+    this.lifecycle = 'up';
+    this.log(1, `reconnected to ${this.sshHost}:${this.sshPort}`);
+    for (const forwarding of [...this.requested]) {
+      if (!session.isLoggedOn) return;
+      await this.restoreForwarding(session, forwarding, abort.signal);
+    }
+    if (session.isLoggedOn) this.emitState({ state: 'up' });
+  }
+
+  /**
+   * Asks for a forwarding again on a new connection, on the port it had. A port-0 forwarding
+   * whose old port is taken gets a fresh one (reported by forwardingRestored). A fixed port the
+   * server refuses, typically because sshd still holds the dead session's listener, is retried
+   * every RetryInterval in the background (reconnectAttempt with retryType 1) while the other
+   * forwardings serve; past MaxRetryCount it is given up with 10057.
+   */
+  private async restoreForwarding(session: Session, forwarding: RequestedForwarding, signal: AbortSignal): Promise<void> {
+    const previousPort = forwarding.boundPort;
+    const granted = (boundPort: number) => {
+      forwarding.boundPort = boundPort;
+      this.forwardedPort = boundPort;
+      this.log(1, `remote forwarding ${forwarding.address || '*'}:${boundPort} restored${boundPort !== previousPort ? ` (was port ${previousPort})` : ''}`);
+      this.emit('forwardingRestored', {
+        address: forwarding.address,
+        requestedPort: forwarding.port,
+        previousPort,
+        boundPort,
+        forwardingHost: forwarding.forwardingHost,
+        forwardingPort: forwarding.forwardingPort,
+      });
+    };
+    const attempt = async (port: number): Promise<SshError | null> => {
+      try {
+        granted((await session.requestForwarding(forwarding, port, this.timeout)).boundPort);
+        return null;
+      } catch (error) {
+        return asSshError(error);
+      }
+    };
+    const first = await attempt(previousPort || forwarding.port);
+    if (!first || !session.isLoggedOn) return;
+    if (forwarding.port === 0 && (await attempt(0)) === null) return;
+    void this.retryForwarding(session, forwarding, previousPort || forwarding.port, first, signal, attempt);
+  }
+
+  private async retryForwarding(
+    session: Session,
+    forwarding: RequestedForwarding,
+    port: number,
+    firstError: SshError,
+    signal: AbortSignal,
+    attempt: (port: number) => Promise<SshError | null>,
+  ): Promise<void> {
+    const counter = new RetryCounter(() => this.retrySettings());
+    let lastError = firstError;
+    try {
+      for (;;) {
+        this.log(1, `remote forwarding of port ${port} failed (${lastError.message}); retrying in ${this.setting<number>('RetryInterval')} s`);
+        if (!counter.next()) {
+          const e = new SshError(Code.TunnelReconnectLimit, `gave up forwarding remote port ${port} after ${counter.count} attempts: ${lastError.message}`, lastError.origin);
+          this.emit('error', { errorCode: e.code, description: e.message });
+          const index = this.requested.indexOf(forwarding);
+          if (index >= 0) this.requested.splice(index, 1);
+          return;
+        }
+        await this.scheduler.sleep(counter.delayMs(this.scheduler.random()), signal);
+        if (!session.isLoggedOn || this.session !== session || !this.requested.includes(forwarding)) return;
+        const event = this.retryEvent(1, counter, port);
+        this.emit('reconnectAttempt', event);
+        if (event.cancel) return;
+        const error = await attempt(port);
+        if (!error) return;
+        lastError = error;
+      }
+    } catch {
+      return; // stopped: logoff, reset, or a new reconnect
+    }
+  }
+
+  private emitState(event: TunnelStateEvent): void {
+    this.emit('tunnelState', event);
   }
 
   // ---- forwarding ----
@@ -362,67 +669,40 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
    * Asks the server to listen on address:port and forward connections here. With
    * forwardingHost set, each connection is joined to forwardingHost:forwardingPort; otherwise
    * it surfaces through the channel events. Port 0 lets the server pick; the bound port is
-   * returned (and readable as config('ForwardedPort')).
+   * returned (and readable as config('ForwardedPort')). The forwarding is asked for again
+   * after every reconnect, on the port it was given.
    */
   async requestForwarding(address: string, port: number, forwardingHost = '', forwardingPort = 0): Promise<number> {
-    const core = this.requireConnected();
+    const session = this.requireSession();
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new SshError(Code.BadArgument, `port ${port} is out of range`, 'local');
     if (forwardingHost && (!Number.isInteger(forwardingPort) || forwardingPort < 1 || forwardingPort > 65535)) {
       throw new SshError(Code.BadArgument, `forwarding port ${forwardingPort} is out of range`, 'local');
     }
-    const data = new Writer(64).string(address).uint32(port).finish();
-    let boundPort = 0;
-    // The table is updated while the reply is being processed, not after the await: the server
-    // may forward a connection at once, and its CHANNEL_OPEN can arrive in the same read as
-    // the reply, before any promise continuation runs.
-    const reply = await this.globalRequest(core, 'tcpip-forward', data, (ok, replyData) => {
-      if (!ok) return;
-      boundPort = port;
-      if (port === 0) {
-        // RFC 4254 §7.1: the reply carries the allocated port when port 0 was asked for.
-        const r = new Reader(replyData);
-        boundPort = r.remaining >= 4 ? r.uint32() : 0;
-      }
-      if (boundPort >= 1 && boundPort <= 65535) this.forwardings.add({ address, requestedPort: port, boundPort, forwardingHost, forwardingPort });
-    });
-    if (!reply.ok) {
-      throw new SshError(Code.RequestFailure, `the server refused to listen on ${address || '*'}:${port}`, 'peer');
-    }
-    if (boundPort < 1 || boundPort > 65535) throw new SshError(Code.ProtocolError, 'server allocated an invalid port', 'peer');
-    this.forwardedPort = boundPort;
-    this.log(1, `remote forwarding ${address || '*'}:${boundPort} -> ${forwardingHost ? `${forwardingHost}:${forwardingPort}` : 'events'}`);
-    return boundPort;
+    const forwarding: RequestedForwarding = { address, port, forwardingHost, forwardingPort, boundPort: 0 };
+    const grant = await session.requestForwarding(forwarding, port, this.timeout);
+    forwarding.boundPort = grant.boundPort;
+    this.requested.push(forwarding);
+    this.forwardedPort = grant.boundPort;
+    this.log(1, `remote forwarding ${address || '*'}:${grant.boundPort} -> ${forwardingHost ? `${forwardingHost}:${forwardingPort}` : 'events'}`);
+    return grant.boundPort;
   }
 
   /** Stops a forwarding; pass the address and port given to (or returned by) requestForwarding. */
   async cancelForwarding(address: string, port: number): Promise<void> {
-    const core = this.requireConnected();
-    const fwd = this.forwardings.named(address, port);
-    if (!fwd) throw new SshError(Code.BadArgument, `no forwarding for ${address}:${port}`, 'local');
-    const data = new Writer(64).string(address).uint32(fwd.boundPort).finish();
-    const reply = await this.globalRequest(core, 'cancel-tcpip-forward', data);
-    this.forwardings.remove(fwd);
-    if (!reply.ok) throw new SshError(Code.RequestFailure, `the server refused to cancel ${address}:${port}`, 'peer');
+    const session = this.requireSession();
+    const forwarding = this.requested.find((f) => f.address === address && (f.boundPort === port || (port !== 0 && f.port === port)));
+    if (!forwarding) throw new SshError(Code.BadArgument, `no forwarding for ${address}:${port}`, 'local');
+    this.requested.splice(this.requested.indexOf(forwarding), 1);
+    const grant = session.grantOf(forwarding);
+    if (!grant) return; // not listening on this connection (a retry was still pending)
+    if (!(await session.cancelForwarding(grant, this.timeout))) {
+      throw new SshError(Code.RequestFailure, `the server refused to cancel ${address}:${port}`, 'peer');
+    }
   }
 
-  /** `onReply` runs synchronously as the reply is processed, before later messages are. */
-  private globalRequest(
-    core: SshClientCore,
-    name: string,
-    data: Uint8Array,
-    onReply?: (ok: boolean, data: Uint8Array) => void,
-  ): Promise<{ ok: boolean; data: Uint8Array }> {
-    return withTimeout(this.timeout, name, () =>
-      new Promise((resolve, reject) => {
-        this.act(() =>
-          core.channels.globalRequest(name, data, (ok, replyData) => {
-            if (!core.isClosed) onReply?.(ok, replyData);
-            if (core.isClosed) reject(new SshError(Code.NotConnected, 'the connection closed before the server answered', 'peer'));
-            else resolve({ ok, data: replyData });
-          }),
-        );
-      }),
-    );
+  /** The forwardings requested and not cancelled, with the port each listens on (or last did). */
+  get forwardings(): readonly Readonly<RequestedForwarding>[] {
+    return this.requested;
   }
 
   // ---- channels ----
@@ -432,116 +712,59 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
    * timeout 0 a full channel fails at once with error 1130 instead of waiting.
    */
   async sendChannelData(channelId: number, data: Uint8Array | string): Promise<void> {
-    const core = this.requireConnected();
+    const session = this.requireSession();
     const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data;
-    const ch = core.channels.channel(channelId);
+    const ch = session.core.channel(channelId);
+    if (!ch) throw new SshError(Code.InvalidChannelId, `no open channel with id ${channelId}`, 'local');
     if (ch.writeBlocked && this.timeout === 0) {
       throw new SshError(Code.WouldBlock, `channel ${channelId} is full; wait for sshChannelReadyToSend`, 'local');
     }
-    if (ch.writeBlocked) await this.waitWritable(channelId);
-    let queued = 0;
-    this.act(() => {
-      queued = core.channels.send(channelId, bytes);
-    });
-    if (queued >= CHANNEL_HIGH_WATER && this.timeout > 0) await this.waitWritable(channelId);
+    if (ch.writeBlocked) await session.waitWritable(channelId, this.timeout);
+    const sent = session.run((core) => core.sendData(channelId, bytes));
+    if (!sent.ok) throw sent.error;
+    if (sent.value >= CHANNEL_HIGH_WATER && this.timeout > 0) await session.waitWritable(channelId, this.timeout);
   }
 
   /** Closes a channel; data already queued on it is still delivered. */
   async closeChannel(channelId: number): Promise<void> {
-    const core = this.requireConnected();
-    core.channels.channel(channelId);
-    this.act(() => core.channels.close(channelId, true));
+    const session = this.requireSession();
+    if (!session.core.channel(channelId)) throw new SshError(Code.InvalidChannelId, `no open channel with id ${channelId}`, 'local');
+    const closed = session.run((core) => core.closeChannel(channelId, true));
+    if (!closed.ok) throw closed.error;
   }
 
   /** Starts a key re-exchange and resolves when it has finished. */
   async exchangeKeys(): Promise<void> {
-    const core = this.requireConnected();
-    const finished = this.waitForRekey();
-    this.act(() => core.rekey());
-    await withTimeout(this.timeout, 'key re-exchange', () => finished);
+    await this.requireSession().exchangeKeys(this.timeout);
   }
 
-  private waitForRekey(): Promise<void> {
-    return new Promise((resolve) => this.rekeyWaiters.push(resolve));
+  /** Lets pending I/O callbacks run (the Node event loop does the real work). */
+  async doEvents(): Promise<void> {
+    await new Promise<void>((resolve) => setImmediate(resolve));
   }
 
   // ---- internals ----
 
-  private requireConnected(): SshClientCore {
-    if (!this.core || this.core.isClosed || !this.core.isAuthenticated) {
-      throw new SshError(Code.NotConnected, 'not connected; call sshLogon first', 'local');
-    }
-    return this.core;
-  }
-
-  /** Runs an action on the core and puts the result on the wire. */
-  private act(work: () => void): void {
-    const core = this.core;
-    if (!core) throw new SshError(Code.NotConnected, 'not connected', 'local');
-    try {
-      core.act(work);
-    } finally {
-      this.driver?.flush();
-    }
+  private requireSession(): Session {
+    const session = this.session;
+    if (!session?.isLoggedOn) throw new SshError(Code.NotConnected, 'not connected; call sshLogon first', 'local');
+    return session;
   }
 
   private log(level: 1 | 2 | 3, message: string): void {
     if (level <= this.setting<number>('LogLevel')) this.emit('log', { logLevel: level, message, logType: level >= 3 ? 'Debug' : level === 2 ? 'Verbose' : 'Info' });
   }
 
-  private async openSocket(): Promise<net.Socket> {
-    const useIPv6 = this.setting<number>('UseIPv6');
-    let address = this.sshHost;
-    if (net.isIP(address) === 0) {
-      try {
-        const family = useIPv6 === 0 ? 4 : useIPv6 === 1 ? 6 : 0;
-        const found = await dns.lookup(address, family ? { family } : { order: 'ipv6first' });
-        address = found.address;
-      } catch (cause) {
-        const code = socketErrorCode((cause as NodeJS.ErrnoException).code);
-        this.emit('connected', { statusCode: code, description: `cannot resolve ${this.sshHost}` });
-        throw new SshError(code, `cannot resolve host ${this.sshHost}: ${(cause as Error).message}`, 'local', { cause });
-      }
-    }
-    return await new Promise<net.Socket>((resolve, reject) => {
-      const reader = new SocketReader();
-      const socket = net.connect({
-        onread: reader.onread,
-        host: address,
-        port: this.sshPort,
-        ...(this.requestedLocalHost ? { localAddress: this.requestedLocalHost } : {}),
-        ...(this.requestedLocalPort ? { localPort: this.requestedLocalPort } : {}),
-        noDelay: this.setting<boolean>('TcpNoDelay'),
-        keepAlive: this.setting<boolean>('TCPKeepAlive') || this.setting<number>('KeepAliveTime') > 0,
-        keepAliveInitialDelay: this.setting<number>('KeepAliveTime'),
-      });
-      const fail = (error: NodeJS.ErrnoException) => {
-        const code = socketErrorCode(error.code);
-        this.emit('connected', { statusCode: code, description: error.message });
-        socket.destroy();
-        reject(new SshError(code, `cannot connect to ${this.sshHost}:${this.sshPort}: ${error.message}`, 'local', { cause: error }));
-      };
-      socket.once('error', fail);
-      socket.once('connect', () => {
-        socket.off('error', fail);
-        this.socketReader = reader;
-        resolve(socket);
-      });
-      this.pendingSocket = socket;
-    });
-  }
-
-
-  private buildCoreOptions(): ConstructorParameters<typeof SshClientCore>[0] {
+  private buildCoreOptions(): ClientOptions {
     const provider = this.cryptoProvider; // loads the default provider on first use
     const skipped = this.providerIsDefault ? skippedCryptoProviders() : [];
     this.log(2, `crypto provider: ${describeCryptoProvider(provider)}${skipped.length ? ` (not loaded: ${skipped.join('; ')})` : ''}`);
     const versionPattern = this.setting<string>('SSHVersionPattern');
     return {
-      provider: this.cryptoProvider,
+      provider,
       clientVersion: this.setting('ClientSSHVersionString'),
       acceptServerVersion: (v) => matchesVersionPattern(versionPattern, v),
-      algorithms: algorithmLists(this.cryptoProvider, {
+      algorithms: algorithmLists(provider, {
         kex: this.setting('SSHKeyExchangeAlgorithms'),
         hostKey: this.setting('SSHPublicKeyAlgorithms'),
         cipher: this.sshEncryptionAlgorithms,
@@ -575,17 +798,23 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
       },
       keepAliveInterval: this.setting('SSHKeepAliveInterval'),
       keepAliveCountMax: this.setting('SSHKeepAliveCountMax'),
-      isForwardingKnown: (address, port) => this.forwardings.match(address, port) !== undefined,
       logLevel: this.setting<number>('LogLevel'),
     };
   }
 
   private verifyHostKey(info: HostKeyInfo): boolean {
     this.lastHostKey = info;
+    if (this.trustedHostKey && toHex(this.trustedHostKey) !== toHex(info.hostKey)) {
+      // The application trusted one key for this logon; a reconnect that meets another is
+      // refused (1030) and not retried, whatever the lists or handlers would say.
+      this.log(1, `the server's host key changed since the first connection (now ${info.keyType} SHA256:${info.fingerprints.sha256}); refusing to reconnect`);
+      return false;
+    }
     const algorithm = this.setting<string>('SSHFingerprintHashAlgorithm');
     const fingerprint = algorithm === 'MD5' ? info.fingerprints.md5 : algorithm === 'SHA1' ? info.fingerprints.sha1 : info.fingerprints.sha256;
     const trustedFingerprints = splitList(this.setting<string>('SSHAcceptServerHostKeyFingerPrint'));
     const preAccepted =
+      this.trustedHostKey !== null ||
       this.setting<boolean>('SSHAcceptAnyServerHostKey') ||
       (this.sshAcceptServerHostKey !== '' && hostKeyMatches(this.sshAcceptServerHostKey, info)) ||
       trustedFingerprints.some((f) => hostKeyMatches(f, info));
@@ -600,229 +829,16 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     };
     this.emit('sshServerAuthentication', event);
     if (!event.accept) this.log(1, `rejected server host key ${info.keyType} SHA256:${info.fingerprints.sha256}`);
+    else this.trustedHostKey ??= info.hostKey;
     return event.accept;
   }
+}
 
-  private forwarderHost(core: SshClientCore): ForwarderHost {
-    return {
-      act: (work) => {
-        if (!core.isClosed) {
-          try {
-            this.act(work);
-          } catch (error) {
-            this.log(1, `local forwarding: ${(error as Error).message}`);
-          }
-        }
-      },
-      accept: (ch) => {
-        core.channels.setHighWater(ch, 1); // see send: the socket pauses once the window is full
-        core.channels.accept(ch);
-      },
-      reject: (ch, reason, description) => core.channels.reject(ch, reason, description),
-      send: (ch, data) => core.channels.send(ch, data) === 0,
-      uncorkLater: (forwarder) => this.corkedForwarders.push(forwarder),
-      holdInput: () => this.driver?.holdInput() ?? (() => undefined),
-      sendEof: (ch) => core.channels.sendEof(ch),
-      close: (ch) => core.channels.close(ch, true),
-      consume: (ch, n) => core.channels.consume(ch, n),
-      log: (level, message) => this.log(level, message),
-      failed: (ch, error) => {
-        this.forwardings.detach(ch);
-        this.emit('error', { errorCode: Code.ChannelOpenFailed, description: `channel ${ch}: ${error.message}` });
-      },
-    };
-  }
+function asSshError(error: unknown): SshError {
+  return error instanceof SshError ? error : new SshError(Code.ConnectionFailed, String((error as Error)?.message ?? error), 'local', { cause: error });
+}
 
-  private handleEvent(event: ClientEvent): void {
-    const core = this.core!;
-    switch (event.type) {
-      case 'log':
-        this.log(event.level, event.message);
-        return;
-      case 'status':
-        this.emit('sshStatus', { message: event.message });
-        return;
-      case 'serverVersion':
-      case 'banner':
-        if (event.type === 'banner') this.log(1, `server banner: ${event.text.replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, ' ')}`);
-        return;
-      case 'keysExchanged':
-        if (event.initial) this.emit('connectionStatus', { connectionEvent: 'SSH handshake complete.', statusCode: 0, description: 'OK' });
-        for (const resolve of this.rekeyWaiters.splice(0)) resolve();
-        return;
-      case 'authenticated':
-        this.onAuthenticated?.(null);
-        return;
-      case 'closed': {
-        const error = event.error;
-        this.onAuthenticated?.(error ?? new SshError(Code.ConnectionDropped, 'connection closed during logon', 'peer'));
-        if (error && !this.connecting) this.emit('error', { errorCode: error.code, description: error.message });
-        this.forwardings.detachAll();
-        for (const waiters of this.writableWaiters.values()) for (const w of waiters) w();
-        this.writableWaiters.clear();
-        for (const resolve of this.rekeyWaiters.splice(0)) resolve();
-        this.emit('disconnected', { statusCode: error ? error.code : 0, description: error ? error.message : 'OK' });
-        this.emit('connectionStatus', { connectionEvent: 'Remote host disconnected.', statusCode: error?.code ?? 0, description: error?.message ?? 'OK' });
-        for (const resolve of this.closeWaiters.splice(0)) resolve();
-        return;
-      }
-      case 'channelOpenRequest': {
-        const fwd = this.forwardings.match(event.connectedAddress, event.connectedPort)!;
-        const request: ChannelOpenRequestEvent = {
-          channelId: event.channel,
-          service: event.service,
-          connectedAddress: event.connectedAddress,
-          connectedPort: event.connectedPort,
-          originAddress: event.originAddress,
-          originPort: event.originPort,
-          accept: true,
-        };
-        this.emit('sshChannelOpenRequest', request);
-        if (!request.accept) {
-          core.channels.reject(event.channel, 1, 'refused by the application');
-          return;
-        }
-        this.forwardings.attach(event.channel, fwd, this.setting('ForwardingLocalHost'), this.forwarderHost(core));
-        // Event mode accepts now; a local forwarder accepts once its target connection is up.
-        if (!fwd.forwardingHost) core.channels.accept(event.channel);
-        return;
-      }
-      case 'channelOpened':
-        this.emit('sshChannelOpened', { channelId: event.channel });
-        return;
-      case 'channelData': {
-        // The core's views are plain Uint8Arrays when a packet joined two reads; hand out a
-        // Buffer (a view, not a copy) either way, as sockets and applications expect.
-        const data = event.data;
-        const view = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.length);
-        const forwarder = this.forwardings.forwarder(event.channel);
-        if (forwarder) {
-          forwarder.write(view);
-          return;
-        }
-        this.driver?.keepInput(); // the application may hold on to what it is given
-        for (const record of this.channelRecords.push(event.channel, view)) this.deliverData(event.channel, record.data, record.eolFound);
-        // Records wait in a buffer bounded by MaxChannelDataLength, so credit is returned now.
-        core.channels.consume(event.channel, view.length);
-        return;
-      }
-      case 'channelEof':
-        this.flushRecords(event.channel);
-        this.forwardings.forwarder(event.channel)?.end();
-        this.emit('sshChannelEOF', { channelId: event.channel });
-        return;
-      case 'channelClosed':
-        this.flushRecords(event.channel);
-        this.channelRecords.forget(event.channel);
-        this.forwardings.detach(event.channel);
-        this.resolveWritable(event.channel);
-        this.emit('sshChannelClosed', { channelId: event.channel });
-        return;
-      case 'channelWritable':
-        this.forwardings.forwarder(event.channel)?.resume();
-        this.resolveWritable(event.channel);
-        this.emit('sshChannelReadyToSend', { channelId: event.channel });
-        return;
-      case 'channelRequest': {
-        const request = { channelId: event.channel, requestType: event.requestType, requestData: event.data, success: false };
-        this.emit('sshChannelRequest', request);
-        if (event.wantReply) core.channels.replyChannelRequest(event.channel, request.success);
-        if (request.success) this.emit('sshChannelRequested', { channelId: event.channel, requestType: event.requestType, requestData: event.data });
-        return;
-      }
-    }
-  }
-
-  private deliverData(channelId: number, channelData: Uint8Array, channelDataEOLFound: boolean): void {
-    this.deliveringEolFound = channelDataEOLFound;
-    try {
-      this.emit('sshChannelData', { channelId, channelData, channelDataEOLFound });
-    } finally {
-      this.deliveringEolFound = null;
-    }
-  }
-
-  /** Delivers what a record chunker still holds when its channel ends. */
-  private flushRecords(channel: number): void {
-    const rest = this.channelRecords.flush(channel);
-    if (rest) this.deliverData(channel, rest.data, false);
-  }
-
-  private resolveWritable(channel: number): void {
-    const waiters = this.writableWaiters.get(channel);
-    if (!waiters) return;
-    this.writableWaiters.delete(channel);
-    for (const w of waiters) w();
-  }
-
-  private waitWritable(channel: number): Promise<void> {
-    return withTimeout(this.timeout, `sending on channel ${channel}`, () =>
-      new Promise<void>((resolve) => {
-        const list = this.writableWaiters.get(channel) ?? [];
-        list.push(resolve);
-        this.writableWaiters.set(channel, list);
-      }),
-    );
-  }
-
-  private waitForClose(): Promise<void> {
-    if (!this.core || this.core.isClosed) return Promise.resolve();
-    return new Promise((resolve) => this.closeWaiters.push(resolve));
-  }
-
-  /** Resolves once `condition` holds; it is re-checked whenever the connection makes progress. */
-  private waitUntil(condition: () => boolean, seconds: number, what: string): Promise<void> {
-    if (condition()) return Promise.resolve();
-    let check: () => void = () => undefined;
-    return withTimeout(seconds, what, () =>
-      new Promise<void>((resolve) => {
-        check = () => {
-          if (condition()) resolve();
-        };
-        this.progressCheckers.add(check);
-      }),
-    ).finally(() => this.progressCheckers.delete(check));
-  }
-
-  /**
-   * Local sockets write what the packets just handled gave them, one writev each; what the
-   * kernel took at once goes back to the server as window. Returns true if any credit was given.
-   */
-  private uncorkForwarders(core: SshClientCore): boolean {
-    if (this.corkedForwarders.length === 0) return false;
-    let credited = false;
-    for (const forwarder of this.corkedForwarders.splice(0)) {
-      const written = forwarder.uncork();
-      if (written > 0) {
-        core.act(() => core.channels.consume(forwarder.channel, written));
-        credited = true;
-      }
-    }
-    return credited;
-  }
-
-  private onProgress(): void {
-    for (const check of [...this.progressCheckers]) check();
-  }
-
-  /** Drops the connection at once (failed logon, reset). */
-  private abort(reason: SshError): void {
-    this.pendingSocket?.destroy();
-    this.pendingSocket = null;
-    if (this.core && !this.core.isClosed) {
-      this.core.disconnect(DisconnectReason.ByApplication, reason.message);
-      this.driver?.flush();
-    }
-    this.cleanup();
-  }
-
-  private cleanup(): void {
-    this.forwardings.clear();
-    this.socket?.destroy();
-    this.socket = null;
-    this.pendingSocket = null;
-    this.socketReader = null;
-    this.driver = null;
-    this.core = null;
-  }
+function formatSeconds(ms: number): string {
+  const seconds = ms / 1000;
+  return `${Number.isInteger(seconds) ? seconds : seconds.toFixed(1)} s`;
 }

@@ -5,13 +5,22 @@ import { describe, expect, it } from 'vitest';
 import { Writer } from '../../../ts/protocol/wire.js';
 import { MSG } from '../../../ts/protocol/messages.js';
 import { Pair, TestServer } from '../../helpers/peer.js';
+import type { Outcome } from '../../../ts/protocol/client.js';
 
 const ignore = () => new Writer().byte(MSG.IGNORE).string('x').finish();
 
+/** A pair logged on, with the server's forwarding of port 5555 granted. */
 function authenticated(server = new TestServer(), options = {}) {
   const pair = new Pair(server, options).start();
   expect(pair.has('authenticated')).toBe(true);
+  expect(pair.forward()).toBe(5555);
   return pair;
+}
+
+/** The value of a successful command. */
+function sent<T>(outcome: Outcome<T>): T {
+  if (!outcome.ok) throw outcome.error;
+  return outcome.value;
 }
 
 function forwardedOpen(sender: number, port = 5555, window = 1 << 20, maxPacket = 32768) {
@@ -41,9 +50,9 @@ describe('handshake', () => {
     pair.start();
     expect(pair.has('authenticated')).toBe(true);
     let port = 0;
-    pair.client.act(() => pair.client.channels.globalRequest('tcpip-forward', new Writer().string('').uint32(0).finish(), (ok, data) => {
-      if (ok) port = Buffer.from(data).readUInt32BE(0);
-    }));
+    pair.client.requestForwarding('', 0, (outcome) => {
+      if (outcome.ok) port = outcome.grant.boundPort;
+    });
     pair.run();
     expect(port).toBe(5555);
     expect(pair.closedWith).toBeUndefined();
@@ -171,7 +180,7 @@ describe('after authentication', () => {
     pair.run();
     const open = pair.events.find((e) => e.type === 'channelOpenRequest');
     expect(open).toBeDefined();
-    pair.client.act(() => pair.client.channels.accept(0));
+    pair.client.acceptChannel(0);
     pair.run();
     expect(pair.server.received.at(-1)).toBe(MSG.CHANNEL_OPEN_CONFIRMATION);
     // The window is 64 KiB; send two 32 KiB packets (fine) and one more byte (not).
@@ -187,7 +196,7 @@ describe('after authentication', () => {
     const pair = authenticated();
     pair.server.send(forwardedOpen(7, 5555, 0xffff0000));
     pair.run();
-    pair.client.act(() => pair.client.channels.accept(0));
+    pair.client.acceptChannel(0);
     pair.server.send(new Writer().byte(MSG.CHANNEL_WINDOW_ADJUST).uint32(0).uint32(0x10000).finish());
     pair.run();
     expect(pair.closedWith?.code).toBe(1023);
@@ -204,15 +213,15 @@ describe('after authentication', () => {
     const pair = authenticated();
     pair.server.send(forwardedOpen(7));
     pair.run();
-    pair.client.act(() => pair.client.channels.accept(0));
+    pair.client.acceptChannel(0);
     pair.server.send(new Writer().byte(MSG.CHANNEL_DATA).uint32(0).string(new Uint8Array(20000)).finish());
     pair.run();
-    pair.client.act(() => pair.client.channels.consume(0, 20000));
+    pair.client.consume(0, 20000);
     pair.run();
     expect(pair.server.received.at(-1)).not.toBe(MSG.CHANNEL_WINDOW_ADJUST); // under half the window
     pair.server.send(new Writer().byte(MSG.CHANNEL_DATA).uint32(0).string(new Uint8Array(20000)).finish());
     pair.run();
-    pair.client.act(() => pair.client.channels.consume(0, 20000));
+    pair.client.consume(0, 20000);
     pair.run();
     const adjust = pair.server.receivedPayloads.at(-1)!;
     expect(adjust[0]).toBe(MSG.CHANNEL_WINDOW_ADJUST);
@@ -227,7 +236,7 @@ describe('after authentication', () => {
     for (let i = 0; i < 8; i++) {
       pair.server.send(forwardedOpen(100 + i));
       pair.run();
-      pair.client.act(() => pair.client.channels.accept(i));
+      pair.client.acceptChannel(i);
       pair.run();
       expect(pair.server.received.at(-1)).toBe(MSG.CHANNEL_OPEN_CONFIRMATION);
       expect(grantedWindow()).toBe(window);
@@ -236,7 +245,7 @@ describe('after authentication', () => {
     for (let i = 8; i < 16; i++) {
       pair.server.send(forwardedOpen(100 + i));
       pair.run();
-      pair.client.act(() => pair.client.channels.accept(i));
+      pair.client.acceptChannel(i);
       pair.run();
     }
     expect(grantedWindow()).toBe(window / 2);
@@ -247,7 +256,7 @@ describe('after authentication', () => {
     }
     pair.run();
     expect(pair.closedWith).toBeUndefined();
-    pair.client.act(() => pair.client.channels.consume(0, window));
+    pair.client.consume(0, window);
     pair.run();
     const adjust = pair.server.receivedPayloads.at(-1)!;
     expect(adjust[0]).toBe(MSG.CHANNEL_WINDOW_ADJUST);
@@ -267,8 +276,8 @@ describe('after authentication', () => {
     const pair = authenticated();
     pair.server.send(forwardedOpen(7, 5555, 1000, 600));
     pair.run();
-    pair.client.act(() => pair.client.channels.accept(0));
-    pair.client.act(() => pair.client.channels.send(0, new Uint8Array(2500)));
+    pair.client.acceptChannel(0);
+    pair.client.sendData(0, new Uint8Array(2500));
     pair.run();
     const sizes = () =>
       pair.server.receivedPayloads.filter((p) => p[0] === MSG.CHANNEL_DATA).map((p) => Buffer.from(p).readUInt32BE(5));
@@ -282,9 +291,9 @@ describe('after authentication', () => {
     const pair = authenticated();
     pair.server.send(forwardedOpen(7, 5555, 1000, 600));
     pair.run();
-    pair.client.act(() => pair.client.channels.accept(0));
+    pair.client.acceptChannel(0);
     const mine = new Uint8Array(2500).fill(0x41);
-    pair.client.act(() => pair.client.channels.send(0, mine));
+    pair.client.sendData(0, mine);
     mine.fill(0x42); // reused for something else before the window opens
     pair.server.send(new Writer().byte(MSG.CHANNEL_WINDOW_ADJUST).uint32(0).uint32(5000).finish());
     pair.run();
@@ -297,15 +306,14 @@ describe('after authentication', () => {
     const pair = authenticated();
     pair.server.send(forwardedOpen(7, 5555, 1000, 600));
     pair.run();
-    pair.client.act(() => pair.client.channels.accept(0));
-    pair.client.channels.setHighWater(0, 1);
+    pair.client.acceptChannel(0, 1);
     pair.run();
     const mark = pair.events.length; // accepting announced the channel writable once
     const writable = () => pair.events.slice(mark).some((e) => e.type === 'channelWritable');
     let queued = -1;
-    pair.client.act(() => (queued = pair.client.channels.send(0, new Uint8Array(800))));
+    queued = sent(pair.client.sendData(0, new Uint8Array(800)));
     expect(queued).toBe(0); // all within the window
-    pair.client.act(() => (queued = pair.client.channels.send(0, new Uint8Array(800))));
+    queued = sent(pair.client.sendData(0, new Uint8Array(800)));
     expect(queued).toBe(600);
     pair.run();
     expect(writable()).toBe(false);
@@ -324,7 +332,7 @@ describe('after authentication', () => {
     pair.run();
     expect(pair.client.takeInputPinned()).toBe(true); // the open's fields may be views
     expect(pair.client.takeInputPinned()).toBe(false); // reading clears it
-    pair.client.act(() => pair.client.channels.accept(0));
+    pair.client.acceptChannel(0);
     pair.server.send(new Writer().byte(MSG.CHANNEL_DATA).uint32(0).string(new Uint8Array(100)).finish());
     pair.server.send(new Writer().byte(MSG.CHANNEL_WINDOW_ADJUST).uint32(0).uint32(100).finish());
     pair.run();
@@ -339,13 +347,13 @@ describe('after authentication', () => {
     const pair = authenticated();
     pair.server.send(forwardedOpen(7));
     pair.run();
-    pair.client.act(() => pair.client.channels.accept(0));
+    pair.client.acceptChannel(0);
     pair.run();
-    pair.server.start(); // a fresh KEXINIT from the server
+    pair.server.rekey(); // a fresh KEXINIT from the server
     const before = pair.server.received.length;
     // Queue data while only the server's KEXINIT has arrived.
-    pair.client.receive(pair.server.out.splice(0).slice(1).reduce((a, b) => Buffer.concat([a, b]), Buffer.alloc(0)), pair.now);
-    pair.client.act(() => pair.client.channels.send(0, new Uint8Array(100)));
+    pair.client.receive(pair.server.out.splice(0).reduce((a, b) => Buffer.concat([a, b]), Buffer.alloc(0)), pair.now);
+    pair.client.sendData(0, new Uint8Array(100));
     pair.run();
     const sequence = pair.server.received.slice(before);
     expect(sequence.indexOf(MSG.KEXINIT)).toBeLessThan(sequence.indexOf(MSG.NEWKEYS));
@@ -415,10 +423,10 @@ describe('limits', () => {
       if (mode === 'unimplemented') server.send(new Writer().byte(MSG.UNIMPLEMENTED).uint32(sequence).finish());
       else server.send(new Uint8Array([MSG.REQUEST_SUCCESS]));
     };
-    pair.client.act(() => pair.client.channels.globalRequest('first@example.com', new Uint8Array(0), (ok) => answers.push(`first ${ok}`)));
+    pair.client.globalRequest('first@example.com', new Uint8Array(0), (ok) => answers.push(`first ${ok}`));
     pair.run();
     mode = 'normal';
-    pair.client.act(() => pair.client.channels.globalRequest('second@example.com', new Uint8Array(0), (ok) => answers.push(`second ${ok}`)));
+    pair.client.globalRequest('second@example.com', new Uint8Array(0), (ok) => answers.push(`second ${ok}`));
     pair.run();
     expect(answers).toEqual(['first false', 'second true']);
     expect(pair.closedWith).toBeUndefined();
@@ -437,7 +445,7 @@ describe('DefaultChannelIdleTimeout (virtual clock)', () => {
   function openChannel(pair: Pair) {
     pair.server.send(forwardedOpen(7));
     pair.run();
-    pair.client.act(() => pair.client.channels.accept(0));
+    pair.client.acceptChannel(0);
     pair.run();
   }
 
@@ -464,5 +472,99 @@ describe('DefaultChannelIdleTimeout (virtual clock)', () => {
     const pair = authenticated();
     openChannel(pair);
     expect(pair.client.nextTimeout()).toBeNull();
+  });
+});
+
+describe('re-keying and closing, as RFC 4253 §7.1 and RFC 4254 §5.3 require', () => {
+  /** What the server received between the first KEXINIT in `received` and the NEWKEYS after it. */
+  function duringOwnRekey(received: number[]): number[] {
+    const start = received.indexOf(MSG.KEXINIT);
+    expect(start).toBeGreaterThanOrEqual(0);
+    const end = received.indexOf(MSG.NEWKEYS, start);
+    expect(end).toBeGreaterThan(start);
+    return received.slice(start + 1, end);
+  }
+
+  it('no channel data leaves between our own KEXINIT and NEWKEYS when sending crosses the re-key threshold', () => {
+    const pair = authenticated(new TestServer(), { rekeyBytes: 16 * 1024 });
+    pair.server.send(forwardedOpen(7, 5555, 1 << 20, 8192));
+    pair.run();
+    pair.client.acceptChannel(0);
+    pair.run();
+    const sizeBefore = pair.server.received.length;
+    sent(pair.client.sendData(0, new Uint8Array(256 * 1024).fill(7)));
+    pair.run();
+    const after = pair.server.received.slice(sizeBefore);
+    expect(duringOwnRekey(after).filter((id) => id === MSG.CHANNEL_DATA)).toEqual([]);
+    // Everything still arrives once the new keys are in place.
+    const dataBytes = pair.server.receivedPayloads
+      .filter((p) => p[0] === MSG.CHANNEL_DATA)
+      .reduce((sum, p) => sum + Buffer.from(p).readUInt32BE(5), 0);
+    expect(dataBytes).toBe(256 * 1024);
+    expect(pair.closedWith).toBeUndefined();
+  });
+
+  it('no channel data leaves between our KEXINIT and NEWKEYS when the application starts a re-key with data queued', () => {
+    const pair = authenticated();
+    pair.server.send(forwardedOpen(7, 5555, 1000, 1000));
+    pair.run();
+    pair.client.acceptChannel(0);
+    pair.run();
+    const before = pair.server.received.length;
+    sent(pair.client.sendData(0, new Uint8Array(5000))); // 1000 go out, 4000 wait for window
+    expect(pair.client.rekey().ok).toBe(true);
+    // The window opens while the key exchange is still running.
+    pair.server.send(new Writer().byte(MSG.CHANNEL_WINDOW_ADJUST).uint32(0).uint32(4000).finish());
+    pair.run();
+    const received = pair.server.received.slice(before);
+    expect(duringOwnRekey(received).filter((id) => id === MSG.CHANNEL_DATA)).toEqual([]);
+    expect(received.slice(received.indexOf(MSG.NEWKEYS))).toContain(MSG.CHANNEL_DATA);
+    expect(pair.closedWith).toBeUndefined();
+  });
+
+  it('a window adjust, data and EOF that cross our CLOSE are ignored, not a protocol error', () => {
+    const pair = authenticated();
+    pair.server.send(forwardedOpen(7));
+    pair.run();
+    pair.client.acceptChannel(0);
+    pair.run();
+    expect(pair.client.closeChannel(0, false).ok).toBe(true);
+    pair.run();
+    expect(pair.server.received.at(-1)).toBe(MSG.CHANNEL_CLOSE);
+    // The server had sent these before it saw our CLOSE.
+    pair.server.send(new Writer().byte(MSG.CHANNEL_WINDOW_ADJUST).uint32(0).uint32(1000).finish());
+    pair.server.send(new Writer().byte(MSG.CHANNEL_DATA).uint32(0).string(new Uint8Array(100)).finish());
+    pair.server.send(new Writer().byte(MSG.CHANNEL_EOF).uint32(0).finish());
+    pair.server.send(new Writer().byte(MSG.CHANNEL_CLOSE).uint32(0).finish());
+    pair.run();
+    expect(pair.closedWith).toBeUndefined();
+    expect(pair.events.filter((e) => e.type === 'channelClosed')).toHaveLength(1);
+    expect(pair.events.some((e) => e.type === 'channelData' && e.channel === 0 && e.data.length === 100)).toBe(false);
+    // The channel id is free again and a new connection is served.
+    pair.server.send(forwardedOpen(8));
+    pair.run();
+    expect(pair.client.acceptChannel(0).ok).toBe(true);
+  });
+
+  it('commands on a closed connection fail as values instead of throwing', () => {
+    const pair = authenticated();
+    pair.server.send(forwardedOpen(7));
+    pair.run();
+    pair.client.acceptChannel(0);
+    pair.server.send(new Writer().byte(MSG.DISCONNECT).uint32(11).string('bye').string('').finish());
+    pair.run();
+    expect(pair.closedWith?.code).toBe(1001);
+    for (const outcome of [
+      pair.client.sendData(0, new Uint8Array(10)),
+      pair.client.sendEof(0),
+      pair.client.closeChannel(0, true),
+      pair.client.acceptChannel(0),
+      pair.client.requestForwarding('', 0, () => undefined),
+      pair.client.rekey(),
+    ]) {
+      expect(outcome.ok).toBe(false);
+      if (!outcome.ok) expect(outcome.error.code).toBe(212);
+    }
+    expect(() => pair.client.consume(0, 10)).not.toThrow();
   });
 });

@@ -1,13 +1,24 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalSettingName, matchesVersionPattern, parseBool, parseSettingValue } from '../../../ts/tunnel/settings.js';
+import { canonicalSettingName, matchesVersionPattern, parseBool, parseSettingValue, SETTINGS } from '../../../ts/tunnel/settings.js';
 import { matchesPromptPattern } from '../../../ts/protocol/auth.js';
 
 describe('settings', () => {
   it('finds documented names case-insensitively and refuses ones not implemented', () => {
     expect(canonicalSettingName('maxwindowsize')).toBe('MaxWindowSize');
     expect(canonicalSettingName('NoSuchSetting')).toBeUndefined();
-    expect(() => canonicalSettingName('AutoReconnect')).toThrow(/not implemented/);
+    expect(canonicalSettingName('autoreconnect')).toBe('AutoReconnect');
     expect(() => canonicalSettingName('RecordLength')).toThrow(/not implemented/);
+  });
+
+  it('reconnects by default, keeps links alive by default, and range-checks the retry settings', () => {
+    expect(SETTINGS.AutoReconnect!.default).toBe(1);
+    expect(SETTINGS.MaxRetryCount!.default).toBe(0);
+    expect(SETTINGS.RetryInterval!.default).toBe(5);
+    expect(SETTINGS.SSHKeepAliveInterval!.default).toBe(30);
+    expect(SETTINGS.SSHKeepAliveCountMax!.default).toBe(5);
+    expect(SETTINGS.TCPKeepAlive!.default).toBe(true);
+    expect(() => parseSettingValue('AutoReconnect', '3')).toThrow();
+    expect(() => parseSettingValue('RetryInterval', '-1')).toThrow();
   });
 
   it('parses booleans the documented ways', () => {

@@ -1,0 +1,101 @@
+// Every way a connection can end in-band while channel data is being delivered must end in
+// 'error' and 'disconnected' events with the documented code, never in an exception out of a
+// socket callback (which would kill the embedding process). The server is the in-memory
+// TestServer behind a real TCP socket, so it can put data and the fatal packet in one write.
+
+import { afterEach, describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
+import { SSHReverseTunnel, type DisconnectedEvent, type ErrorEvent } from '../../ts/index.js';
+import { PASSWORD } from '../helpers/peer.js';
+import { channelData, disconnect, forwardedOpen, startScriptedServer, type Script, type ScriptedServer } from '../helpers/scripted-server.js';
+import { listen, receiveHashed, type Received } from '../helpers/streams.js';
+
+const uncaught: unknown[] = [];
+const onUncaught = (error: unknown) => uncaught.push(error);
+
+let server: ScriptedServer | undefined;
+let sink: Awaited<ReturnType<typeof listen>> | undefined;
+afterEach(async () => {
+  process.off('uncaughtException', onUncaught);
+  await server?.close();
+  await sink?.close();
+  server = sink = undefined;
+});
+
+/**
+ * Runs a tunnel in local forwarding mode against a scripted server that opens one channel as
+ * soon as the forwarding is granted, then does `onConfirmed`. Resolves with the tunnel's
+ * events and what the local target received before the connection ended.
+ */
+async function runAgainst(onConfirmed: Script['channelConfirmed'], config: string[] = []) {
+  uncaught.length = 0;
+  process.on('uncaughtException', onUncaught);
+  let received: Promise<Received> = Promise.resolve({ bytes: 0, sha256: '' });
+  sink = await listen((socket) => {
+    received = receiveHashed(socket);
+  });
+  server = await startScriptedServer({
+    forwardingGranted: (c) => c.server.send(forwardedOpen(7)),
+    channelConfirmed: onConfirmed,
+  });
+  const tunnel = new SSHReverseTunnel();
+  tunnel.sshUser = 'u';
+  tunnel.sshPassword = PASSWORD;
+  tunnel.config('SSHAcceptAnyServerHostKey=True');
+  tunnel.config('AutoReconnect=0');
+  for (const c of config) tunnel.config(c);
+  const errors: ErrorEvent[] = [];
+  tunnel.on('error', (e) => errors.push(e));
+  const disconnected = new Promise<DisconnectedEvent>((resolve) => tunnel.on('disconnected', resolve));
+  await tunnel.sshLogon('127.0.0.1', server.port);
+  await tunnel.requestForwarding('', 0, '127.0.0.1', sink.port);
+  const ended = await disconnected;
+  const local = await received; // the target's connection is ended cleanly, not left open
+  expect(uncaught).toEqual([]);
+  expect(tunnel.connected).toBe(false);
+  return { ended, errors, local, tunnel };
+}
+
+const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
+
+describe('a connection that ends while channel data is being delivered', () => {
+  it('a server DISCONNECT in the same read as 64 KiB of data: 1001, and the data reaches the target (was an uncaught 212)', async () => {
+    const payload = Buffer.alloc(64 * 1024, 0x5a);
+    const { ended, errors, local } = await runAgainst((c, channel) => {
+      c.server.send(channelData(channel, payload.subarray(0, 32 * 1024)));
+      c.server.send(channelData(channel, payload.subarray(32 * 1024)));
+      c.server.send(disconnect(11, 'going away'));
+      c.flush();
+    });
+    expect(ended.statusCode).toBe(1001);
+    expect(errors.map((e) => e.errorCode)).toEqual([1001]);
+    expect(local).toEqual({ bytes: payload.length, sha256: sha256(payload) });
+  });
+
+  it('data beyond the granted window: 1022 and a clean close (was an uncaught 212)', async () => {
+    const { ended, errors, local } = await runAgainst(
+      (c, channel) => {
+        c.server.send(channelData(channel, Buffer.alloc(32 * 1024, 1)));
+        c.server.send(channelData(channel, Buffer.alloc(1, 2))); // one byte past the window
+        c.flush();
+      },
+      ['MaxWindowSize=32768'],
+    );
+    expect(ended.statusCode).toBe(1022);
+    expect(errors.map((e) => e.errorCode)).toEqual([1022]);
+    expect(local.bytes).toBe(32 * 1024);
+  });
+
+  it('one flipped bit in a packet after data: 1015 and a clean close (was an uncaught 212)', async () => {
+    const { ended, errors, local } = await runAgainst((c, channel) => {
+      c.server.send(channelData(channel, Buffer.alloc(16 * 1024, 3)));
+      const damaged = c.server.transport.framePayload(channelData(channel, Buffer.alloc(100, 4)));
+      damaged[damaged.length - 20]! ^= 0x01;
+      c.server.sendRaw(damaged);
+      c.flush();
+    });
+    expect(ended.statusCode).toBe(1015);
+    expect(errors.map((e) => e.errorCode)).toEqual([1015]);
+    expect(local.bytes).toBe(16 * 1024);
+  });
+});

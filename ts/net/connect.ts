@@ -1,0 +1,83 @@
+// Opening the TCP connection to the SSH server: name resolution (with the address family the
+// UseIPv6 setting asks for), the local bind address, socket options, and cancellation. Failures
+// are SshErrors with the documented socket codes. Proxies and jump hosts will plug in here.
+
+import * as net from 'node:net';
+import * as dns from 'node:dns/promises';
+import { SshError, Code, socketErrorCode } from '../protocol/errors.js';
+import { SocketReader } from './reader.js';
+
+export interface ConnectOptions {
+  host: string;
+  port: number;
+  /** UseIPv6: 0 IPv4 only, 1 IPv6 only, 2 either (IPv6 first). */
+  useIPv6: number;
+  localAddress?: string;
+  localPort?: number;
+  noDelay: boolean;
+  /** SO_KEEPALIVE, and the idle time before the first probe (ms; 0 = the system's). */
+  keepAlive: boolean;
+  keepAliveInitialDelay: number;
+  /** Aborting destroys a socket still connecting and rejects. */
+  signal?: AbortSignal;
+}
+
+export interface OpenedSocket {
+  socket: net.Socket;
+  /** Reads the socket into reused memory (net's onread); hand it to the SocketDriver. */
+  reader: SocketReader;
+  /** The address the host name resolved to. */
+  address: string;
+}
+
+export async function resolveHost(host: string, useIPv6: number): Promise<string> {
+  if (net.isIP(host) !== 0) return host;
+  try {
+    const family = useIPv6 === 0 ? 4 : useIPv6 === 1 ? 6 : 0;
+    const found = await dns.lookup(host, family ? { family } : { order: 'ipv6first' });
+    return found.address;
+  } catch (cause) {
+    const code = socketErrorCode((cause as NodeJS.ErrnoException).code);
+    throw new SshError(code, `cannot resolve host ${host}: ${(cause as Error).message}`, 'local', { cause });
+  }
+}
+
+export async function connectSocket(options: ConnectOptions): Promise<OpenedSocket> {
+  const { signal } = options;
+  if (signal?.aborted) throw aborted();
+  const address = await resolveHost(options.host, options.useIPv6);
+  if (signal?.aborted) throw aborted();
+  return await new Promise<OpenedSocket>((resolve, reject) => {
+    const reader = new SocketReader();
+    const socket = net.connect({
+      onread: reader.onread,
+      host: address,
+      port: options.port,
+      ...(options.localAddress ? { localAddress: options.localAddress } : {}),
+      ...(options.localPort ? { localPort: options.localPort } : {}),
+      noDelay: options.noDelay,
+      keepAlive: options.keepAlive,
+      keepAliveInitialDelay: options.keepAliveInitialDelay,
+    });
+    const onAbort = () => {
+      socket.destroy();
+      reject(aborted());
+    };
+    const fail = (error: NodeJS.ErrnoException) => {
+      signal?.removeEventListener('abort', onAbort);
+      socket.destroy();
+      reject(new SshError(socketErrorCode(error.code), `cannot connect to ${options.host}:${options.port}: ${error.message}`, 'local', { cause: error }));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    socket.once('error', fail);
+    socket.once('connect', () => {
+      signal?.removeEventListener('abort', onAbort);
+      socket.off('error', fail);
+      resolve({ socket, reader, address });
+    });
+  });
+}
+
+function aborted(): SshError {
+  return new SshError(Code.BadState, 'connecting was abandoned', 'local');
+}

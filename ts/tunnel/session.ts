@@ -1,0 +1,356 @@
+// One SSH connection of a tunnel: its socket, the SocketDriver and sans-IO core on it, the
+// local forwarders joined to its channels, and the waiters of the tunnel's methods (a
+// writable channel, a reply, the end of a key exchange, the close). A session lives from the
+// socket's connect to its close and is never reused; the tunnel starts a fresh one to
+// reconnect. Everything here runs inside socket and timer callbacks, so nothing throws: core
+// commands fail as values, and a failed command on a dying connection is simply dropped.
+
+import type * as net from 'node:net';
+import { SshClientCore, type ClientEvent, type ClientOptions, type Outcome } from '../protocol/client.js';
+import type { Grant } from '../protocol/forwarding.js';
+import { SshError, Code, DisconnectReason } from '../protocol/errors.js';
+import { SocketDriver } from '../net/driver.js';
+import type { OpenedSocket } from '../net/connect.js';
+import { LocalForwarder, type ForwarderHost } from './local-forward.js';
+import { withTimeout } from './timing.js';
+
+/** A forwarding as the application asked for it; the tunnel keeps these across sessions. */
+export interface RequestedForwarding {
+  address: string;
+  /** The port asked for (0: any). */
+  port: number;
+  /** Empty in event mode. */
+  forwardingHost: string;
+  forwardingPort: number;
+  /** The port the server listens on now, or last listened on (0 before the first grant). */
+  boundPort: number;
+}
+
+export interface SessionHandlers {
+  /** Every core event, after the session has done its own bookkeeping for it. */
+  onEvent(event: ClientEvent): void;
+  log(level: 1 | 2 | 3, message: string): void;
+  /** A local target failed for a channel (other channels carry on). */
+  localTargetFailed(channel: number, error: Error): void;
+}
+
+export class Session {
+  readonly core: SshClientCore;
+  private readonly driver: SocketDriver;
+  readonly socket: net.Socket;
+  /** The requested forwarding each grant of this connection serves. */
+  private readonly served = new Map<Grant, RequestedForwarding>();
+  private readonly forwarders = new Map<number, LocalForwarder>();
+  /** The forwarding each accepted channel came in on. */
+  private readonly channelForwardings = new Map<number, RequestedForwarding>();
+  /** Local forwarders holding corked writes until the current flush ends. */
+  private readonly corked: LocalForwarder[] = [];
+  private readonly writableWaiters = new Map<number, (() => void)[]>();
+  private readonly closeWaiters: (() => void)[] = [];
+  private readonly rekeyWaiters: (() => void)[] = [];
+  private readonly progressCheckers = new Set<() => void>();
+  private authenticatedWaiter: ((error: SshError | null) => void) | null = null;
+  /** Why the connection ended (null while open, or after a clean close). */
+  closeError: SshError | null = null;
+  private ended = false;
+
+  constructor(
+    options: ClientOptions,
+    opened: OpenedSocket,
+    private readonly handlers: SessionHandlers,
+  ) {
+    this.core = new SshClientCore(options);
+    this.socket = opened.socket;
+    this.driver = new SocketDriver(
+      this.core,
+      opened.socket,
+      { onEvent: (event) => this.handle(event), beforeIdle: () => this.uncorkForwarders(), afterFlush: () => this.onProgress() },
+      opened.reader,
+    );
+  }
+
+  /** Runs the handshake; resolves once authenticated, rejects with why it failed. */
+  logon(): Promise<void> {
+    const done = new Promise<void>((resolve, reject) => {
+      this.authenticatedWaiter = (error) => (error ? reject(error) : resolve());
+    });
+    this.driver.start();
+    return done;
+  }
+
+  get isOpen(): boolean {
+    return !this.ended && !this.core.isClosed;
+  }
+
+  get isLoggedOn(): boolean {
+    return this.isOpen && this.core.isAuthenticated;
+  }
+
+  /** Runs a core command and puts what it produced on the wire. */
+  run<T>(command: (core: SshClientCore) => Outcome<T>): Outcome<T> {
+    const outcome = command(this.core);
+    this.driver.flush();
+    return outcome;
+  }
+
+  /** Like run(), for commands issued from I/O callbacks: a failure is logged, not raised. */
+  private runQuietly(what: string, command: (core: SshClientCore) => Outcome<unknown>): boolean {
+    if (!this.isOpen) return false;
+    const outcome = this.run(command);
+    if (!outcome.ok && this.isOpen) this.handlers.log(2, `${what}: ${outcome.error.message}`);
+    return outcome.ok;
+  }
+
+  // ---- forwardings ----
+
+  /**
+   * Asks the server for a forwarding and records which request it serves. The grant is in
+   * the table before the reply's later messages are processed (see SshClientCore).
+   */
+  requestForwarding(requested: RequestedForwarding, port: number, timeout: number): Promise<Grant> {
+    return withTimeout(timeout, 'tcpip-forward', () =>
+      new Promise<Grant>((resolve, reject) => {
+        const sent = this.run((core) =>
+          core.requestForwarding(requested.address, port, (outcome) => {
+            if (!outcome.ok) return reject(outcome.error);
+            this.served.set(outcome.grant, requested);
+            resolve(outcome.grant);
+          }),
+        );
+        if (!sent.ok) reject(sent.error);
+      }),
+    );
+  }
+
+  cancelForwarding(grant: Grant, timeout: number): Promise<boolean> {
+    this.served.delete(grant);
+    return withTimeout(timeout, 'cancel-tcpip-forward', () =>
+      new Promise<boolean>((resolve, reject) => {
+        const sent = this.run((core) => core.cancelForwarding(grant, resolve));
+        if (!sent.ok) reject(sent.error);
+      }),
+    );
+  }
+
+  /** The grant of this session that serves a requested forwarding. */
+  grantOf(requested: RequestedForwarding): Grant | undefined {
+    for (const [grant, r] of this.served) if (r === requested) return grant;
+    return undefined;
+  }
+
+  /** The requested forwarding a forwarded-tcpip open belongs to. */
+  forwardingFor(connectedAddress: string, connectedPort: number): RequestedForwarding | undefined {
+    const grant = this.core.grantFor(connectedAddress, connectedPort);
+    return grant ? this.served.get(grant) : undefined;
+  }
+
+  // ---- channels ----
+
+  /** Records the forwarding an accepted channel came in on (sshChannels reports it). */
+  noteChannel(channel: number, forwarding: RequestedForwarding): void {
+    this.channelForwardings.set(channel, forwarding);
+  }
+
+  forwardingOfChannel(channel: number): RequestedForwarding | undefined {
+    return this.channelForwardings.get(channel);
+  }
+
+  /** Joins an accepted forwarded channel to its local target (local forwarding mode). */
+  attachForwarder(channel: number, target: { host: string; port: number; bindHost: string }): void {
+    const forwarder = new LocalForwarder(channel, target, this.forwarderHost());
+    this.forwarders.set(channel, forwarder);
+    forwarder.start();
+  }
+
+  forwarder(channel: number): LocalForwarder | undefined {
+    return this.forwarders.get(channel);
+  }
+
+  /** Bytes from the server waiting in a channel's local socket. */
+  localBuffered(channel: number): number {
+    return this.forwarders.get(channel)?.buffered ?? 0;
+  }
+
+  /** Lets data handed to the application keep its memory (see SocketDriver.keepInput). */
+  keepInput(): void {
+    this.driver.keepInput();
+  }
+
+  waitWritable(channel: number, timeout: number): Promise<void> {
+    return withTimeout(timeout, `sending on channel ${channel}`, () =>
+      new Promise<void>((resolve) => {
+        const list = this.writableWaiters.get(channel) ?? [];
+        list.push(resolve);
+        this.writableWaiters.set(channel, list);
+      }),
+    );
+  }
+
+  exchangeKeys(timeout: number): Promise<void> {
+    const finished = new Promise<void>((resolve) => this.rekeyWaiters.push(resolve));
+    const started = this.run((core) => core.rekey());
+    if (!started.ok) return Promise.reject(started.error);
+    return withTimeout(timeout, 'key re-exchange', () => finished);
+  }
+
+  /** Resolves once the connection has closed. */
+  closed(): Promise<void> {
+    if (!this.isOpen) return Promise.resolve();
+    return new Promise((resolve) => this.closeWaiters.push(resolve));
+  }
+
+  /** Resolves once `condition` holds; re-checked whenever the connection makes progress. */
+  waitUntil(condition: () => boolean, seconds: number, what: string): Promise<void> {
+    if (condition()) return Promise.resolve();
+    let check: () => void = () => undefined;
+    return withTimeout(seconds, what, () =>
+      new Promise<void>((resolve) => {
+        check = () => {
+          if (condition() || !this.isOpen) resolve();
+        };
+        this.progressCheckers.add(check);
+      }),
+    ).finally(() => this.progressCheckers.delete(check));
+  }
+
+  /**
+   * Logs off: closes every channel once its queued data is sent (waiting up to `drainSeconds`,
+   * for the server's CLOSE too with `waitForChannelClose`), then sends DISCONNECT.
+   */
+  async logoff(options: { drainSeconds: number; waitForChannelClose: boolean; waitForServerDisconnect: boolean }): Promise<void> {
+    if (!this.isOpen) return this.destroy();
+    const channels = this.core.channelViews();
+    if (channels.length > 0) {
+      this.run((core) => {
+        for (const ch of channels) core.closeChannel(ch.localId, true);
+        return { ok: true, value: undefined };
+      });
+      const done = () => channels.every((ch) => (options.waitForChannelClose ? ch.state === 'closed' : ch.closeSent));
+      await this.waitUntil(done, options.drainSeconds, 'closing channels').catch(() => undefined);
+    }
+    if (this.isOpen) {
+      const closed = this.closed();
+      this.core.disconnect(DisconnectReason.ByApplication, 'logged off', options.waitForServerDisconnect);
+      this.driver.flush();
+      if (options.waitForServerDisconnect && options.drainSeconds > 0) {
+        await withTimeout(options.drainSeconds, 'waiting for the server to disconnect', () => closed).catch(() => undefined);
+      } else {
+        await closed;
+      }
+    }
+    this.destroy();
+  }
+
+  /** Drops the connection at once, telling the server why if it can. */
+  abort(reason: string): void {
+    if (this.isOpen) {
+      this.core.disconnect(DisconnectReason.ByApplication, reason);
+      this.driver.flush();
+    }
+    this.destroy();
+  }
+
+  private destroy(): void {
+    for (const forwarder of this.forwarders.values()) forwarder.destroy();
+    this.forwarders.clear();
+    this.socket.destroy();
+  }
+
+  // ---- core events: the session's own bookkeeping ----
+
+  private handle(event: ClientEvent): void {
+    switch (event.type) {
+      case 'keysExchanged':
+        for (const resolve of this.rekeyWaiters.splice(0)) resolve();
+        break;
+      case 'authenticated':
+        this.authenticatedWaiter?.(null);
+        this.authenticatedWaiter = null;
+        break;
+      case 'closed':
+        this.closeError = event.error;
+        this.ended = true;
+        this.authenticatedWaiter?.(event.error ?? new SshError(Code.ConnectionDropped, 'connection closed during logon', 'peer'));
+        this.authenticatedWaiter = null;
+        break;
+      case 'channelEof':
+        // Delivered to the application first (records), then half-closes the local socket.
+        this.handlers.onEvent(event);
+        this.forwarders.get(event.channel)?.end();
+        return;
+      case 'channelClosed':
+        this.channelForwardings.delete(event.channel);
+        this.forwarders.get(event.channel)?.destroy();
+        this.forwarders.delete(event.channel);
+        this.resolveWritable(event.channel);
+        break;
+      case 'channelWritable':
+        this.forwarders.get(event.channel)?.resume();
+        this.resolveWritable(event.channel);
+        break;
+    }
+    this.handlers.onEvent(event);
+    if (event.type === 'closed') {
+      for (const forwarder of this.forwarders.values()) forwarder.destroy();
+      this.forwarders.clear();
+      for (const waiters of this.writableWaiters.values()) for (const w of waiters) w();
+      this.writableWaiters.clear();
+      for (const resolve of this.rekeyWaiters.splice(0)) resolve();
+      for (const resolve of this.closeWaiters.splice(0)) resolve();
+    }
+  }
+
+  private resolveWritable(channel: number): void {
+    const waiters = this.writableWaiters.get(channel);
+    if (!waiters) return;
+    this.writableWaiters.delete(channel);
+    for (const w of waiters) w();
+  }
+
+  private onProgress(): void {
+    for (const check of [...this.progressCheckers]) check();
+  }
+
+  /**
+   * Local sockets write what the packets just handled gave them, one writev each; what the
+   * kernel took at once goes back to the server as window. Returns true if any credit was given.
+   */
+  private uncorkForwarders(): boolean {
+    if (this.corked.length === 0) return false;
+    let credited = false;
+    for (const forwarder of this.corked.splice(0)) {
+      const written = forwarder.uncork();
+      if (written > 0 && this.isOpen) {
+        this.core.consume(forwarder.channel, written);
+        credited = true;
+      }
+    }
+    return credited;
+  }
+
+  private forwarderHost(): ForwarderHost {
+    return {
+      accept: (ch) => this.runQuietly(`channel ${ch}: accept`, (core) => core.acceptChannel(ch, 1)), // the socket pauses once the window is full
+      reject: (ch, reason, description) => this.runQuietly(`channel ${ch}: reject`, (core) => core.rejectChannel(ch, reason, description)),
+      send: (ch, data) => {
+        if (!this.isOpen) return false;
+        const outcome = this.run((core) => core.sendData(ch, data));
+        return outcome.ok && outcome.value === 0;
+      },
+      uncorkLater: (forwarder) => this.corked.push(forwarder),
+      holdInput: () => this.driver.holdInput(),
+      sendEof: (ch) => this.runQuietly(`channel ${ch}: EOF`, (core) => core.sendEof(ch)),
+      close: (ch) => this.runQuietly(`channel ${ch}: close`, (core) => core.closeChannel(ch, true)),
+      consume: (ch, n) => {
+        if (!this.isOpen) return;
+        this.core.consume(ch, n);
+        this.driver.flush();
+      },
+      log: (level, message) => this.handlers.log(level, message),
+      failed: (ch, error) => {
+        this.forwarders.delete(ch);
+        this.handlers.localTargetFailed(ch, error);
+      },
+    };
+  }
+}
