@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { generateKey, startSshd, TEST_USER, type Sshd } from '../helpers/sshd.js';
 import { makeTunnel } from '../helpers/tunnel.js';
 import { listen, roundTrip, roundTripOrReset } from '../helpers/streams.js';
-import { openReverseTunnel } from '../../ts/index.js';
+import { openReverseTunnel, type TunnelStateEvent } from '../../ts/index.js';
 
 const key = generateKey(mkdtempSync(join(tmpdir(), 'revtun-api-')), 'id', 'ed25519');
 let sshd: Sshd;
@@ -37,6 +37,50 @@ describe('openReverseTunnel', () => {
     // close() cancelled the forwarding before logging off, so the listener is already gone.
     expect(await roundTripOrReset(tunnel.port, Buffer.alloc(0)).catch((e: NodeJS.ErrnoException) => e.code)).toBe('ECONNREFUSED');
     await service.close();
+  });
+
+  it('reports its states and closes when its AbortSignal aborts', async () => {
+    const service = await listen((s) => s.end('up'));
+    const controller = new AbortController();
+    const states: TunnelStateEvent[] = [];
+    let onClosed: () => void = () => undefined;
+    const closed = new Promise<void>((resolve) => (onClosed = resolve));
+    const tunnel = await openReverseTunnel({
+      host: sshd.host,
+      port: sshd.port,
+      username: TEST_USER,
+      privateKey: key.privatePath,
+      hostKey: sshd.hostKeys.ed25519,
+      remote: { address: '127.0.0.1', port: 0 },
+      local: { host: '127.0.0.1', port: service.port },
+      onState: (e) => {
+        states.push(e);
+        if (e.state === 'closed') onClosed();
+      },
+      signal: controller.signal,
+    });
+    expect((await roundTrip(tunnel.port, Buffer.alloc(0))).toString()).toBe('up');
+    controller.abort();
+    await closed;
+    expect(states).toEqual([{ state: 'connecting' }, { state: 'up' }, { state: 'closed', error: null }]);
+    expect(tunnel.tunnel.connected).toBe(false);
+    expect(await roundTripOrReset(tunnel.port, Buffer.alloc(0)).catch((e: NodeJS.ErrnoException) => e.code)).toBe('ECONNREFUSED');
+    await service.close();
+  });
+
+  it('an already aborted signal opens nothing', async () => {
+    await expect(
+      openReverseTunnel({
+        host: sshd.host,
+        port: sshd.port,
+        username: TEST_USER,
+        privateKey: key.privatePath,
+        hostKey: sshd.hostKeys.ed25519,
+        remote: { port: 0 },
+        local: { port: 1 },
+        signal: AbortSignal.abort(),
+      }),
+    ).rejects.toMatchObject({ name: 'AbortError' });
   });
 
   it('refuses an untrusted server with 1030 and leaves nothing open', async () => {

@@ -1,10 +1,13 @@
 // The short path most users want: one call that logs on, requests one remote forwarding
-// joined to a local service, and returns the bound port and a way to close it.
+// joined to a local service, and returns the bound port and a way to close it. The tunnel
+// reconnects by itself (AutoReconnect 1 unless `config` says otherwise) and reports each
+// change through `onState`; an AbortSignal stops it like close().
 
 import { readFileSync } from 'node:fs';
 import { SSHReverseTunnel, SshAuthMode } from './tunnel.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 import { loadCryptoProvider, type CryptoProviderName } from '../crypto/select.js';
+import type { TunnelStateEvent } from './events.js';
 
 export interface OpenReverseTunnelOptions {
   host: string;
@@ -31,11 +34,21 @@ export interface OpenReverseTunnelOptions {
   config?: string[];
   /** A provider, or the name of one to load (native, wasm, node); default: the first that loads. */
   cryptoProvider?: CryptoProvider | CryptoProviderName;
+  /**
+   * Called at every change of state: connecting, up, down (with why), reconnecting (with the
+   * attempt and the wait before it) and closed (final; error null after close()).
+   */
+  onState?: (event: TunnelStateEvent) => void;
+  /** Aborting it closes the tunnel as close() does (or abandons the logon still under way). */
+  signal?: AbortSignal;
 }
 
 export interface OpenedReverseTunnel {
-  /** The port the server listens on (the allocated one when remote.port was 0). */
-  port: number;
+  /**
+   * The port the server listens on (the allocated one when remote.port was 0). After a
+   * reconnect that could not have the old port back, the new one.
+   */
+  readonly port: number;
   tunnel: SSHReverseTunnel;
   /** Cancels the forwarding (the server has stopped listening once this resolves) and logs off. */
   close(): Promise<void>;
@@ -59,17 +72,40 @@ export async function openReverseTunnel(options: OpenReverseTunnelOptions): Prom
   if (options.hostKey) tunnel.sshAcceptServerHostKey = options.hostKey;
   if (options.acceptAnyHostKey) tunnel.config('SSHAcceptAnyServerHostKey=True');
   for (const setting of options.config ?? []) tunnel.config(setting);
-  await tunnel.sshLogon();
+  if (options.onState) tunnel.on('tunnelState', options.onState);
+  const signal = options.signal;
+  signal?.throwIfAborted();
+  const abandon = () => tunnel.reset();
+  signal?.addEventListener('abort', abandon, { once: true });
   try {
-    const address = options.remote.address ?? 'localhost';
-    const port = await tunnel.requestForwarding(address, options.remote.port, options.local.host ?? 'localhost', options.local.port);
-    const close = async () => {
-      if (tunnel.connected) await tunnel.cancelForwarding(address, port).catch(() => undefined);
-      await tunnel.sshLogoff();
-    };
-    return { port, tunnel, close };
+    await tunnel.sshLogon();
+  } finally {
+    signal?.removeEventListener('abort', abandon);
+  }
+  const address = options.remote.address ?? 'localhost';
+  let port: number;
+  try {
+    signal?.throwIfAborted();
+    port = await tunnel.requestForwarding(address, options.remote.port, options.local.host ?? 'localhost', options.local.port);
   } catch (error) {
     await tunnel.sshLogoff();
     throw error;
   }
+  let closing: Promise<void> | null = null;
+  const close = () =>
+    (closing ??= (async () => {
+      signal?.removeEventListener('abort', onAbort);
+      const current = tunnel.forwardings[0];
+      if (tunnel.connected && current) await tunnel.cancelForwarding(address, current.boundPort).catch(() => undefined);
+      await tunnel.sshLogoff();
+    })());
+  const onAbort = () => void close();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  return {
+    get port() {
+      return tunnel.forwardings[0]?.boundPort ?? port;
+    },
+    tunnel,
+    close,
+  };
 }
