@@ -17,7 +17,8 @@ const key = generateKey(dir, 'id_ed25519', 'ed25519');
 let sshd: Sshd;
 let echo: EchoServer;
 beforeAll(async () => {
-  ({ sshd, echo } = await startSshdWithEcho({ authorizedKeys: [key.publicLine] }));
+  // DEBUG1 so that tests can check that sshd saw no user authentication request at all.
+  ({ sshd, echo } = await startSshdWithEcho({ authorizedKeys: [key.publicLine], config: ['LogLevel DEBUG1'] }));
 });
 afterAll(() => stopAll(echo, sshd));
 
@@ -68,6 +69,23 @@ function knownHostsFile(name: string, lines: string[]): string {
   const path = join(dir, name);
   writeFileSync(path, lines.join('\n') + '\n');
   return path;
+}
+
+/** Waits until sshd has logged `pattern` after offset `before` (it logs from another process). */
+async function sshdLogged(before: number, pattern: RegExp): Promise<void> {
+  for (let i = 0; i < 100 && !pattern.test(sshd.log().slice(before)); i++) await new Promise((r) => setTimeout(r, 50));
+}
+
+/** The exit status of a run that should fail; one that connects instead is stopped and reported. */
+async function exitStatusOrConnected(run: Run): Promise<number | 'connected'> {
+  const connected = await run.waitFor(/Allocated port/).then(
+    () => true,
+    () => false,
+  );
+  if (!connected) return run.exit;
+  run.child.kill('SIGINT');
+  await run.exit;
+  return 'connected';
 }
 
 function baseArgs(knownHosts: string, extra: string[] = []): string[] {
@@ -206,6 +224,21 @@ describe('revtun CLI', () => {
     run.child.kill('SIGINT');
     expect(await run.exit).toBe(130);
     await silent.close();
+  });
+
+  // Regression: a @revoked line in the global file was ignored when the user file trusted the key.
+  it('refuses a host key revoked in GlobalKnownHostsFile although the user file trusts it, before any authentication', async () => {
+    const known = knownHostsFile('kh-revoked-user', [`[127.0.0.1]:${sshd.port} ${sshd.hostKeys.ed25519}`]);
+    const global = knownHostsFile('kh-revoked-global', [`@revoked * ${sshd.hostKeys.ed25519}`]);
+    const before = sshd.log().length;
+    const run = revtun([...baseArgs(known, ['-v', '-o', `GlobalKnownHostsFile=${global}`]), '-R', `0:127.0.0.1:${echo.port}`, `${TEST_USER}@127.0.0.1`]);
+    expect(await exitStatusOrConnected(run)).toBe(255);
+    expect(run.stderr()).toMatch(/WARNING: REVOKED HOST KEY DETECTED!/);
+    expect(run.stderr()).toMatch(new RegExp(`The ssh-ed25519 host key for \\[127\\.0\\.0\\.1\\]:${sshd.port} is marked as revoked\\.`));
+    expect(run.stderr()).toMatch(/Host key verification failed\. \(error 1030\)/);
+    expect(run.stderr()).not.toMatch(/trying authentication method/);
+    await sshdLogged(before, /\[preauth\]|Connection closed|Disconnected/);
+    expect(sshd.log().slice(before)).not.toMatch(/userauth-request|Accepted|Failed/);
   });
 
   it('rejects a malformed command line with usage and status 255', async () => {

@@ -12,7 +12,7 @@ import { SSHReverseTunnel, SshAuthMode } from '../tunnel/tunnel.js';
 import { SshError } from '../protocol/errors.js';
 import { parsePublicKey, publicKeyTypeName } from '../protocol/publickey.js';
 import { canonicalSettingName, DEFAULT_HOST_KEY } from '../tunnel/settings.js';
-import { checkKnownHosts, knownHostsLine, parseKnownHosts, type KnownHostEntry } from '../tunnel/hostkeys.js';
+import { checkKnownHosts, knownHostsLine, knownHostsName, loadKnownHostsFiles, type KnownHostEntry } from '../tunnel/hostkeys.js';
 import { parseArgs, UsageError, USAGE, type CliArgs } from './args.js';
 import { loadPrivateKey } from '../crypto/keys.js';
 
@@ -78,10 +78,8 @@ interface HostKeyPolicy {
 function loadKnownHosts(args: CliArgs): HostKeyPolicy {
   const userFiles = (args.options.get('userknownhostsfile') ?? '~/.ssh/known_hosts ~/.ssh/known_hosts2').split(/\s+/).map(expandHome);
   const globalFiles = (args.options.get('globalknownhostsfile') ?? '/etc/ssh/ssh_known_hosts').split(/\s+/).map(expandHome);
-  const entries: KnownHostEntry[] = [];
-  for (const file of [...userFiles, ...globalFiles]) {
-    if (file !== '/dev/null' && existsSync(file)) entries.push(...parseKnownHosts(readFileSync(file, 'utf8')));
-  }
+  // One list from every file: a @revoked line in the global file must outweigh a good line in the user's.
+  const entries = loadKnownHostsFiles([...userFiles, ...globalFiles]);
   const raw = (args.options.get('stricthostkeychecking') ?? 'ask').toLowerCase();
   const strict = raw === 'accept-new' ? 'accept-new' : raw === 'no' || raw === 'off' ? 'no' : 'yes';
   return { entries, userFile: userFiles[0]!, strict };
@@ -198,7 +196,19 @@ async function run(argv: string[]): Promise<number> {
     if (verdict === 'match') {
       e.accept = true;
     } else if (verdict === 'revoked') {
-      hostKeyProblem = `Host key for ${args.host} has been revoked (${fingerprint}).`;
+      // ssh's words. ssh goes on under StrictHostKeyChecking=no, but with port forwarding
+      // disabled, which leaves a tunnel nothing to do: revtun refuses in every mode.
+      const warning = [
+        '@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@',
+        '@       WARNING: REVOKED HOST KEY DETECTED!               @',
+        '@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@',
+        `The ${keyType} host key for ${knownHostsName(args.host, port)} is marked as revoked.`,
+        'This could mean that a stolen key is being used to',
+        'impersonate this host.',
+        `The ${fingerprint}.`,
+      ];
+      process.stderr.write(warning.join('\n') + '\n');
+      hostKeyProblem = 'Host key verification failed.';
       e.accept = false;
     } else if (verdict === 'mismatch') {
       hostKeyProblem = `WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED! The ${fingerprint}. Refusing to connect.`;
