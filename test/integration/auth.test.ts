@@ -181,12 +181,12 @@ describe('key material never appears in errors or logs', () => {
   ];
   it.each(cases)('%s: named by what it is, never quoted', async (_name, make) => {
     const { error, events } = await failedLogon(make());
-    expect(error).toBeInstanceOf(SshError);
-    expect((error as SshError).code).toBe(Code.AuthFailed);
-    expect((error as SshError).message).toMatch(/PuTTY private key files are not supported; convert it with `puttygen/);
     const shown = `${errorText(error)}\n${events.join('\n')}`;
     for (const line of putty.privateLines) expect(shown).not.toContain(line);
     expect(shown).not.toContain('Private-MAC');
+    expect(error).toBeInstanceOf(SshError);
+    expect((error as SshError).code).toBe(Code.AuthFailed);
+    expect((error as SshError).message).toMatch(/PuTTY private key files are not supported; convert it with `puttygen/);
   });
 
   it('names the file when sshCertStore is a path', async () => {
@@ -207,9 +207,9 @@ describe('key material never appears in errors or logs', () => {
       remote: { port: 0 },
       local: { port: 1 },
     }).then(() => null, (e: unknown) => e);
+    for (const line of putty.privateLines) expect(errorText(error)).not.toContain(line);
     expect(error).toBeInstanceOf(SshError);
     expect((error as SshError).message).toMatch(/PuTTY private key files are not supported/);
-    for (const line of putty.privateLines) expect(errorText(error)).not.toContain(line);
   });
 
   it('a key text that is no key at all is not quoted either', async () => {

@@ -251,9 +251,9 @@ describe('revtun CLI', () => {
     const ppk = puttyKeyFile(dir, 'id_putty.ppk');
     const run = revtun(['-N', '-vvv', '-p', String(sshd.port), ...identity(ppk.path), '-o', `UserKnownHostsFile=${known}`, '-o', 'BatchMode=yes', '-R', `0:127.0.0.1:${echo.port}`, `${TEST_USER}@127.0.0.1`]);
     expect(await run.exit).toBe(255);
-    expect(run.stderr()).toContain(`Load key "${ppk.path}": PuTTY private key files are not supported; convert it with \`puttygen ${ppk.path} -O private-openssh -o`);
     for (const line of ppk.privateLines) expect(run.stderr()).not.toContain(line);
     expect(run.stderr()).not.toContain('Private-MAC');
+    expect(run.stderr()).toContain(`Load key "${ppk.path}": PuTTY private key files are not supported; convert it with \`puttygen ${ppk.path} -O private-openssh -o`);
     expect(run.stderr()).toMatch(/Permission denied|error 1032/);
   });
 
