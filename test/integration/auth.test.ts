@@ -3,12 +3,13 @@
 // and an untrusted host key that must stop the logon before any credential is sent.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generateKey, startSshd, TEST_PASSWORD, type KeyPair, type Sshd } from '../helpers/sshd.js';
+import { generateKey, startSshd, TEST_PASSWORD, TEST_USER, type KeyPair, type Sshd } from '../helpers/sshd.js';
 import { fingerprintsOf, makeTunnel } from '../helpers/tunnel.js';
-import { SshAuthMode, SshError } from '../../ts/index.js';
+import { puttyKeyFile } from '../helpers/putty.js';
+import { Code, openReverseTunnel, SshAuthMode, SshError, type SSHReverseTunnel } from '../../ts/index.js';
 
 const keyDir = mkdtempSync(join(tmpdir(), 'revtun-keys-'));
 const keys: Record<string, KeyPair> = {
@@ -27,6 +28,25 @@ const keys: Record<string, KeyPair> = {
   ed25519Pkcs8: generateKey(keyDir, 'ed25519-pkcs8', 'ed25519', { format: 'PKCS8' }),
 };
 const stranger = generateKey(keyDir, 'stranger', 'ed25519');
+const putty = puttyKeyFile(keyDir, 'putty.ppk');
+
+/** Everything an application could show a user: the message and each cause's message. */
+function errorText(error: unknown): string {
+  const parts: string[] = [];
+  for (let e = error; e; e = (e as Error).cause) parts.push(e instanceof Error ? `${e.message}\n${e.stack ?? ''}` : String(e));
+  return parts.join('\n');
+}
+
+/** Logs on, collecting the log and status events, and returns the rejection. */
+async function failedLogon(tunnel: SSHReverseTunnel): Promise<{ error: unknown; events: string[] }> {
+  const events: string[] = [];
+  tunnel.config('LogLevel=3');
+  tunnel.on('log', (e) => events.push(e.message));
+  tunnel.on('sshStatus', (e) => events.push(e.message));
+  tunnel.on('error', (e) => events.push(e.description));
+  const error = await tunnel.sshLogon().then(() => null, (e: unknown) => e);
+  return { error, events };
+}
 
 let sshd: Sshd;
 beforeAll(async () => {
@@ -149,6 +169,85 @@ describe('public key', () => {
   it('fails with 1032 for a key the server does not know', async () => {
     const tunnel = makeTunnel(sshd, { privateKey: stranger.privatePath });
     await expect(tunnel.sshLogon()).rejects.toMatchObject({ code: 1032 });
+  });
+});
+
+// Regression: a key revtun could not parse (a PuTTY file, say) was taken for a file name, and
+// the "cannot read key file <name>" error then printed the whole key, private lines included.
+describe('key material never appears in errors or logs', () => {
+  const cases: [string, () => SSHReverseTunnel][] = [
+    ['sshCertStore = the path of a PuTTY file', () => makeTunnel(sshd, { privateKey: putty.path })],
+    ['sshCertStore = the text of a PuTTY file', () => makeTunnel(sshd, { privateKey: putty.text })],
+  ];
+  it.each(cases)('%s: named by what it is, never quoted', async (_name, make) => {
+    const { error, events } = await failedLogon(make());
+    const shown = `${errorText(error)}\n${events.join('\n')}`;
+    for (const line of putty.privateLines) expect(shown).not.toContain(line);
+    expect(shown).not.toContain('Private-MAC');
+    expect(error).toBeInstanceOf(SshError);
+    expect((error as SshError).code).toBe(Code.AuthFailed);
+    expect((error as SshError).message).toMatch(/PuTTY private key files are not supported; convert it with `puttygen/);
+  });
+
+  it('names the file when sshCertStore is a path', async () => {
+    const { error } = await failedLogon(makeTunnel(sshd, { privateKey: putty.path }));
+    expect((error as SshError).message).toContain(putty.path);
+  });
+
+  it.each([
+    ['a path', putty.path],
+    ['the text', putty.text],
+  ])('openReverseTunnel({ privateKey: %s of a PuTTY file })', async (_name, privateKey) => {
+    const error = await openReverseTunnel({
+      host: sshd.host,
+      port: sshd.port,
+      username: TEST_USER,
+      privateKey,
+      hostKey: sshd.hostKeys.ed25519,
+      remote: { port: 0 },
+      local: { port: 1 },
+    }).then(() => null, (e: unknown) => e);
+    for (const line of putty.privateLines) expect(errorText(error)).not.toContain(line);
+    expect(error).toBeInstanceOf(SshError);
+    expect((error as SshError).message).toMatch(/PuTTY private key files are not supported/);
+  });
+
+  it('a key text that is no key at all is not quoted either', async () => {
+    const secret = 'AAAAthisIsNotAKeyButItIsSecret\nAndSoIsThisSecondLine\n';
+    const { error, events } = await failedLogon(makeTunnel(sshd, { privateKey: secret }));
+    expect(error).toBeInstanceOf(SshError);
+    expect(`${errorText(error)}\n${events.join('\n')}`).not.toMatch(/Secret|SecondLine/);
+  });
+});
+
+// OpenSSH ignores a private key file that group or others may access; a library given a key
+// path refuses it the same way (an application that passes the key text is not affected).
+describe('key file permissions', () => {
+  const open = join(keyDir, 'ed25519-0644');
+  copyFileSync(keys.ed25519!.privatePath, open);
+  chmodSync(open, 0o644);
+
+  it('refuses a key file others can read with 10013, before connecting', async () => {
+    const tunnel = makeTunnel(sshd, { privateKey: open });
+    const connected: string[] = [];
+    tunnel.on('connected', () => connected.push('connected'));
+    const { error } = await failedLogon(tunnel);
+    expect(error).toBeInstanceOf(SshError);
+    expect(error).toMatchObject({ code: Code.AccessDenied, origin: 'local' });
+    expect((error as SshError).message).toMatch(/Permissions 0644 for '.*ed25519-0644' are too open/);
+    expect(connected).toEqual([]);
+  });
+
+  it('openReverseTunnel refuses it too', async () => {
+    await expect(
+      openReverseTunnel({ host: sshd.host, port: sshd.port, username: TEST_USER, privateKey: open, hostKey: sshd.hostKeys.ed25519, remote: { port: 0 }, local: { port: 1 } }),
+    ).rejects.toMatchObject({ code: Code.AccessDenied });
+  });
+
+  it('the same key as text still logs on', async () => {
+    const tunnel = makeTunnel(sshd, { privateKey: keys.ed25519!.privateText });
+    await tunnel.sshLogon();
+    await tunnel.sshLogoff();
   });
 });
 

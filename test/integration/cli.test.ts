@@ -4,12 +4,13 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync, chmodSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { generateKey, TEST_PASSWORD, TEST_USER, type Sshd, startSshdWithEcho, stopAll, type EchoServer } from '../helpers/sshd.js';
 import { listen, roundTrip } from '../helpers/streams.js';
+import { puttyKeyFile } from '../helpers/putty.js';
 
 const CLI = resolve(__dirname, '../../dist/cli/main.js');
 const dir = mkdtempSync(join(tmpdir(), 'revtun-cli-'));
@@ -17,7 +18,8 @@ const key = generateKey(dir, 'id_ed25519', 'ed25519');
 let sshd: Sshd;
 let echo: EchoServer;
 beforeAll(async () => {
-  ({ sshd, echo } = await startSshdWithEcho({ authorizedKeys: [key.publicLine] }));
+  // DEBUG1 so that tests can check that sshd saw no user authentication request at all.
+  ({ sshd, echo } = await startSshdWithEcho({ authorizedKeys: [key.publicLine], config: ['LogLevel DEBUG1'] }));
 });
 afterAll(() => stopAll(echo, sshd));
 
@@ -28,8 +30,8 @@ interface Run {
   exit: Promise<number>;
 }
 
-function revtun(args: string[], env: NodeJS.ProcessEnv = {}): Run {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HOME: dir, ...env } });
+function revtun(args: string[], env: NodeJS.ProcessEnv = {}, as: { uid: number; gid: number } | {} = {}): Run {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HOME: dir, ...env }, ...as });
   let stderr = '';
   const waiters: { pattern: RegExp; resolve: (m: RegExpMatchArray) => void; reject: (e: Error) => void }[] = [];
   const check = () => {
@@ -68,6 +70,23 @@ function knownHostsFile(name: string, lines: string[]): string {
   const path = join(dir, name);
   writeFileSync(path, lines.join('\n') + '\n');
   return path;
+}
+
+/** Waits until sshd has logged `pattern` after offset `before` (it logs from another process). */
+async function sshdLogged(before: number, pattern: RegExp): Promise<void> {
+  for (let i = 0; i < 100 && !pattern.test(sshd.log().slice(before)); i++) await new Promise((r) => setTimeout(r, 50));
+}
+
+/** The exit status of a run that should fail; one that connects instead is stopped and reported. */
+async function exitStatusOrConnected(run: Run): Promise<number | 'connected'> {
+  const connected = await run.waitFor(/Allocated port/).then(
+    () => true,
+    () => false,
+  );
+  if (!connected) return run.exit;
+  run.child.kill('SIGINT');
+  await run.exit;
+  return 'connected';
 }
 
 function baseArgs(knownHosts: string, extra: string[] = []): string[] {
@@ -206,6 +225,124 @@ describe('revtun CLI', () => {
     run.child.kill('SIGINT');
     expect(await run.exit).toBe(130);
     await silent.close();
+  });
+
+  // Regression: a @revoked line in the global file was ignored when the user file trusted the key.
+  it('refuses a host key revoked in GlobalKnownHostsFile although the user file trusts it, before any authentication', async () => {
+    const known = knownHostsFile('kh-revoked-user', [`[127.0.0.1]:${sshd.port} ${sshd.hostKeys.ed25519}`]);
+    const global = knownHostsFile('kh-revoked-global', [`@revoked * ${sshd.hostKeys.ed25519}`]);
+    const before = sshd.log().length;
+    const run = revtun([...baseArgs(known, ['-v', '-o', `GlobalKnownHostsFile=${global}`]), '-R', `0:127.0.0.1:${echo.port}`, `${TEST_USER}@127.0.0.1`]);
+    expect(await exitStatusOrConnected(run)).toBe(255);
+    expect(run.stderr()).toMatch(/WARNING: REVOKED HOST KEY DETECTED!/);
+    expect(run.stderr()).toMatch(new RegExp(`The ssh-ed25519 host key for \\[127\\.0\\.0\\.1\\]:${sshd.port} is marked as revoked\\.`));
+    expect(run.stderr()).toMatch(/Host key verification failed\. \(error 1030\)/);
+    expect(run.stderr()).not.toMatch(/trying authentication method/);
+    await sshdLogged(before, /\[preauth\]|Connection closed|Disconnected/);
+    expect(sshd.log().slice(before)).not.toMatch(/userauth-request|Accepted|Failed/);
+  });
+
+  // Regression: an unparseable key file was taken for key text, and its whole content was printed.
+  it.each([
+    ['-i', (path: string) => ['-i', path]],
+    ['-o IdentityFile', (path: string) => ['-o', `IdentityFile=${path}`]],
+  ])('names a PuTTY key file given with %s by path and never prints its private lines', async (_how, identity) => {
+    const known = knownHostsFile('kh-putty', [`[127.0.0.1]:${sshd.port} ${sshd.hostKeys.ed25519}`]);
+    const ppk = puttyKeyFile(dir, 'id_putty.ppk');
+    const run = revtun(['-N', '-vvv', '-p', String(sshd.port), ...identity(ppk.path), '-o', `UserKnownHostsFile=${known}`, '-o', 'BatchMode=yes', '-R', `0:127.0.0.1:${echo.port}`, `${TEST_USER}@127.0.0.1`]);
+    expect(await run.exit).toBe(255);
+    for (const line of ppk.privateLines) expect(run.stderr()).not.toContain(line);
+    expect(run.stderr()).not.toContain('Private-MAC');
+    expect(run.stderr()).toContain(`Load key "${ppk.path}": PuTTY private key files are not supported; convert it with \`puttygen ${ppk.path} -O private-openssh -o`);
+    expect(run.stderr()).toMatch(/Permission denied|error 1032/);
+  });
+
+  // Regression: revtun used a private key that anyone could read; ssh refuses it and goes on.
+  it('ignores a private key file others can read, as ssh does, and never prompts under BatchMode', async () => {
+    const known = knownHostsFile('kh-0644', [`[127.0.0.1]:${sshd.port} ${sshd.hostKeys.ed25519}`]);
+    const open = join(dir, 'id_0644');
+    copyFileSync(key.privatePath, open); // authorized: only its permissions are wrong
+    chmodSync(open, 0o644);
+    const asked = join(dir, 'asked-0644.txt');
+    const askpass = join(dir, 'askpass-0644.sh');
+    writeFileSync(askpass, `#!/bin/sh\necho "$1" >> ${asked}\necho nope\n`);
+    chmodSync(askpass, 0o755);
+    const run = revtun(
+      ['-N', '-p', String(sshd.port), '-i', open, '-o', `UserKnownHostsFile=${known}`, '-o', 'BatchMode=yes', '-R', `0:127.0.0.1:${echo.port}`, `${TEST_USER}@127.0.0.1`],
+      { SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: 'force' },
+    );
+    expect(await exitStatusOrConnected(run)).toBe(255);
+    expect(run.stderr()).toContain(
+      [
+        '@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@',
+        '@         WARNING: UNPROTECTED PRIVATE KEY FILE!          @',
+        '@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@',
+        `Permissions 0644 for '${open}' are too open.`,
+        'It is required that your private key files are NOT accessible by others.',
+        'This private key will be ignored.',
+        `Load key "${open}": bad permissions`,
+      ].join('\n'),
+    );
+    expect(run.stderr()).toMatch(/error 1032/);
+    expect(() => readFileSync(asked, 'utf8')).toThrow();
+  });
+
+  it('goes on to the next identity file after one it ignores', async () => {
+    const known = knownHostsFile('kh-0644-next', [`[127.0.0.1]:${sshd.port} ${sshd.hostKeys.ed25519}`]);
+    const open = join(dir, 'id_0644_next');
+    copyFileSync(key.privatePath, open);
+    chmodSync(open, 0o644);
+    const run = revtun(['-N', '-p', String(sshd.port), '-i', open, ...baseArgs(known).slice(3), '-R', `0:127.0.0.1:${echo.port}`, `${TEST_USER}@127.0.0.1`]);
+    await run.waitFor(/Allocated port \d+/);
+    expect(run.stderr()).toMatch(/This private key will be ignored/);
+    run.child.kill('SIGINT');
+    expect(await run.exit).toBe(0);
+  });
+
+  // Regression: -i with a directory ended in a raw EISDIR stack trace.
+  it.each([
+    [0o700, (path: string) => [`Load key "${path}": Is a directory`]],
+    [0o755, (path: string) => [`Permissions 0755 for '${path}' are too open.`, `Load key "${path}": bad permissions`]],
+  ])('-i a directory (mode %o) prints what ssh prints, not a stack trace', async (mode, expected) => {
+    const known = knownHostsFile('kh-dir', [`[127.0.0.1]:${sshd.port} ${sshd.hostKeys.ed25519}`]);
+    const keyDir = mkdtempSync(join(dir, 'keydir-'));
+    chmodSync(keyDir, mode);
+    const run = revtun(['-N', '-p', String(sshd.port), '-i', keyDir, '-o', `UserKnownHostsFile=${known}`, '-o', 'BatchMode=yes', '-R', `0:127.0.0.1:${echo.port}`, `${TEST_USER}@127.0.0.1`]);
+    expect(await run.exit).toBe(255);
+    for (const line of expected(keyDir)) expect(run.stderr()).toContain(line);
+    expect(run.stderr()).not.toMatch(/^\s+at /m);
+    expect(run.stderr()).toMatch(/error 1032/);
+  });
+
+  it('a missing identity file is a warning, and revtun goes on as ssh does', async () => {
+    const known = knownHostsFile('kh-missing', [`[127.0.0.1]:${sshd.port} ${sshd.hostKeys.ed25519}`]);
+    const missing = join(dir, 'no-such-key');
+    const notDir = join(key.privatePath, 'sub');
+    const run = revtun(['-N', '-p', String(sshd.port), '-i', missing, '-i', notDir, '-o', `UserKnownHostsFile=${known}`, '-o', 'BatchMode=yes', '-R', `0:127.0.0.1:${echo.port}`, `${TEST_USER}@127.0.0.1`]);
+    expect(await run.exit).toBe(255);
+    expect(run.stderr()).toContain(`Warning: Identity file ${missing} not accessible: No such file or directory.`);
+    expect(run.stderr()).toContain(`Warning: Identity file ${notDir} not accessible: Not a directory.`);
+    expect(run.stderr()).not.toMatch(/^\s+at /m);
+  });
+
+  it('an identity file revtun may not read: "Permission denied", not a stack trace', async () => {
+    // As root every file is readable, so this runs revtun as nobody, on a key owned by root.
+    const nobody = { uid: Number(execFileSync('id', ['-u', 'nobody'], { encoding: 'utf8' })), gid: Number(execFileSync('id', ['-g', 'nobody'], { encoding: 'utf8' })) };
+    const home = mkdtempSync(join(tmpdir(), 'revtun-cli-nobody-'));
+    chmodSync(home, 0o755);
+    const known = join(home, 'known_hosts');
+    writeFileSync(known, `[127.0.0.1]:${sshd.port} ${sshd.hostKeys.ed25519}\n`, { mode: 0o644 });
+    const secret = join(home, 'id_root_only');
+    copyFileSync(key.privatePath, secret);
+    chmodSync(secret, 0o600);
+    const run = revtun(
+      ['-N', '-p', String(sshd.port), '-i', secret, '-o', `UserKnownHostsFile=${known}`, '-o', 'BatchMode=yes', '-R', `0:127.0.0.1:${echo.port}`, `${TEST_USER}@127.0.0.1`],
+      { HOME: home },
+      nobody,
+    );
+    expect(await run.exit).toBe(255);
+    expect(run.stderr()).toContain(`Load key "${secret}": Permission denied`);
+    expect(run.stderr()).not.toMatch(/^\s+at /m);
   });
 
   it('rejects a malformed command line with usage and status 255', async () => {

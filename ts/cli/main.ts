@@ -4,17 +4,17 @@
 // from SSH_ASKPASS or the terminal (never with BatchMode), and SIGINT/SIGTERM cancel the
 // forwardings and log off cleanly. Exit status: 0 after a clean stop, 255 on failure.
 
-import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
+import { appendFileSync, closeSync, mkdirSync, openSync, readSync, writeSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { SSHReverseTunnel, SshAuthMode } from '../tunnel/tunnel.js';
+import { SSHReverseTunnel, SshAuthMode, SshCertStoreType } from '../tunnel/tunnel.js';
 import { SshError } from '../protocol/errors.js';
 import { parsePublicKey, publicKeyTypeName } from '../protocol/publickey.js';
 import { canonicalSettingName, DEFAULT_HOST_KEY } from '../tunnel/settings.js';
-import { checkKnownHosts, knownHostsLine, parseKnownHosts, type KnownHostEntry } from '../tunnel/hostkeys.js';
+import { checkKnownHosts, knownHostsLine, knownHostsName, loadKnownHostsFiles, type KnownHostEntry } from '../tunnel/hostkeys.js';
 import { parseArgs, UsageError, USAGE, type CliArgs } from './args.js';
-import { loadPrivateKey } from '../crypto/keys.js';
+import { chooseIdentity } from './identity.js';
 
 const VERSION = 'revtun 0.1.0';
 
@@ -78,10 +78,8 @@ interface HostKeyPolicy {
 function loadKnownHosts(args: CliArgs): HostKeyPolicy {
   const userFiles = (args.options.get('userknownhostsfile') ?? '~/.ssh/known_hosts ~/.ssh/known_hosts2').split(/\s+/).map(expandHome);
   const globalFiles = (args.options.get('globalknownhostsfile') ?? '/etc/ssh/ssh_known_hosts').split(/\s+/).map(expandHome);
-  const entries: KnownHostEntry[] = [];
-  for (const file of [...userFiles, ...globalFiles]) {
-    if (file !== '/dev/null' && existsSync(file)) entries.push(...parseKnownHosts(readFileSync(file, 'utf8')));
-  }
+  // One list from every file: a @revoked line in the global file must outweigh a good line in the user's.
+  const entries = loadKnownHostsFiles([...userFiles, ...globalFiles]);
   const raw = (args.options.get('stricthostkeychecking') ?? 'ask').toLowerCase();
   const strict = raw === 'accept-new' ? 'accept-new' : raw === 'no' || raw === 'off' ? 'no' : 'yes';
   return { entries, userFile: userFiles[0]!, strict };
@@ -198,7 +196,19 @@ async function run(argv: string[]): Promise<number> {
     if (verdict === 'match') {
       e.accept = true;
     } else if (verdict === 'revoked') {
-      hostKeyProblem = `Host key for ${args.host} has been revoked (${fingerprint}).`;
+      // ssh's words. ssh goes on under StrictHostKeyChecking=no, but with port forwarding
+      // disabled, which leaves a tunnel nothing to do: revtun refuses in every mode.
+      const warning = [
+        '@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@',
+        '@       WARNING: REVOKED HOST KEY DETECTED!               @',
+        '@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@',
+        `The ${keyType} host key for ${knownHostsName(args.host, port)} is marked as revoked.`,
+        'This could mean that a stolen key is being used to',
+        'impersonate this host.',
+        `The ${fingerprint}.`,
+      ];
+      process.stderr.write(warning.join('\n') + '\n');
+      hostKeyProblem = 'Host key verification failed.';
       e.accept = false;
     } else if (verdict === 'mismatch') {
       hostKeyProblem = `WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED! The ${fingerprint}. Refusing to connect.`;
@@ -222,21 +232,20 @@ async function run(argv: string[]): Promise<number> {
   // only if the server still wants one after the key.
   const pubkey = yesNo(args.options.get('pubkeyauthentication'), true);
   const passwordAllowed = yesNo(args.options.get('passwordauthentication'), true) || yesNo(args.options.get('kbdinteractiveauthentication'), false);
-  const identityFiles = args.identityFiles.length
-    ? args.identityFiles.map(expandHome)
-    : ['~/.ssh/id_ed25519', '~/.ssh/id_ecdsa', '~/.ssh/id_rsa'].map(expandHome).filter((f) => existsSync(f));
-  const identity = pubkey ? identityFiles.find((f) => existsSync(f)) : undefined;
-  for (const f of args.identityFiles) if (!existsSync(expandHome(f))) log(args, `Warning: Identity file ${f} not accessible: No such file or directory.`);
+  // A key file that cannot be used is passed over with ssh's message (identity.ts).
+  const identity = pubkey
+    ? chooseIdentity({
+        files: (args.identityFiles.length ? args.identityFiles : ['~/.ssh/id_ed25519', '~/.ssh/id_ecdsa', '~/.ssh/id_rsa']).map(expandHome),
+        userProvided: args.identityFiles.length > 0,
+        askPassphrase: (prompt) => askSecret(prompt, batchMode),
+        warn: (line) => log(args, line),
+        warnAlways: (line) => process.stderr.write(`${line}\n`),
+      })
+    : undefined;
   if (identity) {
-    const text = readFileSync(identity, 'utf8');
-    let passphrase = '';
-    try {
-      loadPrivateKey(text);
-    } catch {
-      passphrase = askSecret(`Enter passphrase for key '${identity}': `, batchMode) ?? '';
-    }
-    tunnel.sshCertStore = text;
-    tunnel.sshCertStorePassword = passphrase;
+    tunnel.sshCertStoreType = SshCertStoreType.PEMKeyBlob; // already read and checked
+    tunnel.sshCertStore = identity.text;
+    tunnel.sshCertStorePassword = identity.passphrase;
   }
   if (!identity && !passwordAllowed) {
     process.stderr.write(`revtun: no usable authentication method for ${tunnel.sshUser}@${args.host}\n`);

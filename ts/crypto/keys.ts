@@ -1,6 +1,10 @@
 // Client private keys: the OpenSSH "openssh-key-v1" format (PROTOCOL.key), plain or protected
 // with bcrypt-pbkdf + AES, and PEM PKCS#1 / SEC1 / PKCS#8 through OpenSSL. Every form becomes
 // a node KeyObject and a Signer that produces SSH signature blobs.
+//
+// Key text is secret: no error raised here quotes it, not even a line of it. A file in another
+// format is named by what it looks like (PuTTY, SSH.COM, a public key) so that the user can
+// convert it.
 
 import * as crypto from 'node:crypto';
 import { createRequire } from 'node:module';
@@ -51,6 +55,54 @@ function decodePem(text: string): { label: string; body: Buffer } | null {
   if (!m) return null;
   const body = m[2]!.replace(/^[A-Za-z-]+:.*$/gm, '').replace(/\s+/g, '');
   return { label: m[1]!, body: Buffer.from(body, 'base64') };
+}
+
+/** What a key text looks like, judged from its marker lines alone. */
+export type KeyTextFormat = 'openssh' | 'pem' | 'putty' | 'ssh.com' | 'public' | 'unknown';
+
+export function keyTextFormat(text: string): KeyTextFormat {
+  if (/-----BEGIN OPENSSH PRIVATE KEY-----/.test(text)) return 'openssh';
+  if (/-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(text)) return 'pem';
+  if (/^\s*PuTTY-User-Key-File-\d+:/.test(text)) return 'putty';
+  if (/---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----/.test(text)) return 'ssh.com';
+  if (/^\s*(?:ssh-|ecdsa-sha2-|sk-)\S+\s+AAAA/.test(text) || /---- BEGIN SSH2 PUBLIC KEY ----|-----BEGIN (?:RSA |EC )?PUBLIC KEY-----/.test(text)) {
+    return 'public';
+  }
+  return 'unknown';
+}
+
+/**
+ * Why a text in `format` cannot be used as a private key. `fileName`, when the key came from a
+ * file, goes into the conversion command so that it can be copied as it stands.
+ */
+export function unsupportedKeyFormatMessage(format: KeyTextFormat, fileName?: string): string {
+  switch (format) {
+    case 'putty': {
+      const input = fileName ?? 'key.ppk';
+      const output = /\.ppk$/i.test(input) ? input.replace(/\.ppk$/i, '') : `${input}.openssh`;
+      return `PuTTY private key files are not supported; convert it with \`puttygen ${input} -O private-openssh -o ${output}\``;
+    }
+    case 'ssh.com':
+      return `SSH.COM private key files are not supported; convert it with \`ssh-keygen -i -f ${fileName ?? 'key'}\``;
+    case 'public':
+      return 'this is a public key; a private key is needed';
+    default:
+      return 'not a private key in a format revtun reads (OpenSSH or PEM)';
+  }
+}
+
+/** True when the key text needs a passphrase (an OpenSSH key with a cipher, or encrypted PEM). */
+export function privateKeyIsEncrypted(text: string): boolean {
+  const pem = decodePem(text);
+  if (!pem) return false;
+  if (pem.label === 'ENCRYPTED PRIVATE KEY' || /^Proc-Type:\s*4,\s*ENCRYPTED/m.test(text)) return true;
+  if (pem.label !== 'OPENSSH PRIVATE KEY') return false;
+  try {
+    const r = new Reader(pem.body, OPENSSH_MAGIC.length);
+    return r.utf8() !== 'none';
+  } catch {
+    return false; // malformed: loadPrivateKey says so
+  }
 }
 
 /** Parses an OpenSSH-format private key into a node KeyObject. */
@@ -145,12 +197,25 @@ function parseOpenSshKey(data: Uint8Array, passphrase: string | undefined): cryp
   }
 }
 
-/** Loads a private key from the text of a key file (OpenSSH or PEM). */
-export function loadPrivateKey(text: string | Uint8Array, passphrase?: string): crypto.KeyObject {
+/**
+ * Loads a private key from the text of a key file (OpenSSH or PEM). `fileName` only names the
+ * file in the advice given for a format revtun does not read.
+ */
+export function loadPrivateKey(text: string | Uint8Array, passphrase?: string, fileName?: string): crypto.KeyObject {
   const source = typeof text === 'string' ? text : Buffer.from(text).toString('utf8');
+  const format = keyTextFormat(source);
+  if (format !== 'openssh' && format !== 'pem') throw keyError(unsupportedKeyFormatMessage(format, fileName));
   const pem = decodePem(source);
-  if (!pem) throw keyError('no PEM block found in the private key');
-  if (pem.label === 'OPENSSH PRIVATE KEY') return parseOpenSshKey(pem.body, passphrase);
+  if (!pem) throw keyError('the private key is truncated (its END line is missing)');
+  if (pem.label === 'OPENSSH PRIVATE KEY') {
+    try {
+      return parseOpenSshKey(pem.body, passphrase);
+    } catch (error) {
+      // The wire reader's errors speak of messages from the peer; this is a damaged local file.
+      if (error instanceof SshError && error.code === Code.AuthFailed) throw error;
+      throw keyError('the OpenSSH private key is damaged (truncated or malformed)');
+    }
+  }
   try {
     return crypto.createPrivateKey({ key: source, format: 'pem', passphrase: passphrase ?? '' });
   } catch (cause) {

@@ -1,13 +1,14 @@
 // Turns the documented authentication properties (SSHAuthMode, SSHUser, SSHPassword, the
 // sshCert* key-file forms, PasswordPrompt, TryAllAvailableAuthMethods, ...) into the options
 // of the protocol's user-authentication state machine. Key files are read and decrypted here,
-// before any connection is made, so a bad key or passphrase fails fast.
+// before any connection is made, so a bad key or passphrase fails fast; a key file others may
+// read is refused (./keyfile.ts), and no error quotes key text.
 
-import { readFileSync } from 'node:fs';
 import { SshError, Code } from '../protocol/errors.js';
 import { matchesPromptPattern, type AuthMethodName, type AuthOptions, type KeyboardInteractiveRequest, type Signer } from '../protocol/auth.js';
 import { createSigner, loadPrivateKey } from '../crypto/keys.js';
 import { splitList } from './settings.js';
+import { looksLikeKeyText, readPrivateKeyFile } from './keyfile.js';
 import type { KeyboardInteractiveEvent } from './events.js';
 
 /** SSHAuthMode values (documented numbers). */
@@ -54,14 +55,19 @@ const METHODS_BY_MODE: Record<SshAuthModeValue, AuthMethodName[]> = {
 };
 
 function loadSigner(c: Credentials): Signer {
-  const inline = c.certStoreType === SshCertStoreType.PEMKeyBlob || /-----BEGIN /.test(c.certStore);
-  let text: string;
-  try {
-    text = inline ? c.certStore : readFileSync(c.certStore, 'utf8');
-  } catch (cause) {
-    throw new SshError(Code.BadArgument, `cannot read key file ${c.certStore}: ${(cause as Error).message}`, 'local', { cause });
+  const passphrase = c.certStorePassword || undefined;
+  // Key text is never taken for a file name, whatever sshCertStoreType says: the error for a
+  // file that cannot be read names the file, and would print the key.
+  if (c.certStoreType === SshCertStoreType.PEMKeyBlob || looksLikeKeyText(c.certStore)) {
+    return createSigner(loadPrivateKey(c.certStore, passphrase));
   }
-  return createSigner(loadPrivateKey(text, c.certStorePassword || undefined));
+  const text = readPrivateKeyFile(c.certStore);
+  try {
+    return createSigner(loadPrivateKey(text, passphrase, c.certStore));
+  } catch (error) {
+    if (!(error instanceof SshError)) throw error;
+    throw new SshError(error.code, `key file ${c.certStore}: ${error.message}`, error.origin, { cause: error });
+  }
 }
 
 export function authOptionsFor(c: Credentials): AuthOptions {

@@ -3,6 +3,7 @@
 // SHA256 base64 form), and OpenSSH known_hosts files with hashed entries and [host]:port.
 
 import { createHmac } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { HostKeyInfo } from '../protocol/client.js';
 import { equalBytes } from '../protocol/wire.js';
 
@@ -87,21 +88,39 @@ export function hostFieldMatches(field: string, name: string): boolean {
 
 export type KnownHostVerdict = 'match' | 'mismatch' | 'revoked' | 'unknown';
 
-/** Checks a presented key against known_hosts entries for host:port. */
+/**
+ * Checks a presented key against known_hosts entries for host:port (the entries of every file,
+ * user files and global ones together). A @revoked line for the host wins over any good line,
+ * whatever the order or the file, as in OpenSSH, which checks revocation before it looks for a
+ * match (hostfile.c, check_hostkeys_by_key_or_type): a revocation is appended after the line it
+ * revokes, or put in /etc/ssh/ssh_known_hosts by an administrator, and must hold in both places.
+ */
 export function checkKnownHosts(entries: KnownHostEntry[], host: string, port: number, hostKey: Uint8Array): KnownHostVerdict {
   const name = knownHostsName(host, port);
-  let sawHost = false;
-  for (const entry of entries) {
-    if (!hostFieldMatches(entry.patterns, name)) continue;
-    if (entry.marker === '@revoked') {
-      if (equalBytes(entry.key, hostKey)) return 'revoked';
+  const forHost = entries.filter((entry) => hostFieldMatches(entry.patterns, name));
+  if (forHost.some((entry) => entry.marker === '@revoked' && equalBytes(entry.key, hostKey))) return 'revoked';
+  const plain = forHost.filter((entry) => entry.marker === '');
+  if (plain.some((entry) => equalBytes(entry.key, hostKey))) return 'match';
+  return plain.length > 0 ? 'mismatch' : 'unknown';
+}
+
+/**
+ * Reads and parses known_hosts files in order (the user's files, then the global ones). A file
+ * that is missing or cannot be read (a directory, no permission) is skipped, as OpenSSH skips it.
+ */
+export function loadKnownHostsFiles(paths: string[]): KnownHostEntry[] {
+  const entries: KnownHostEntry[] = [];
+  for (const path of paths) {
+    if (path === '/dev/null' || path === 'none') continue;
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch {
       continue;
     }
-    if (entry.marker === '@cert-authority') continue;
-    sawHost = true;
-    if (equalBytes(entry.key, hostKey)) return 'match';
+    entries.push(...parseKnownHosts(text));
   }
-  return sawHost ? 'mismatch' : 'unknown';
+  return entries;
 }
 
 /** A known_hosts line for a newly accepted key (StrictHostKeyChecking=accept-new). */

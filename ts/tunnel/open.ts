@@ -3,7 +3,6 @@
 // reconnects by itself (AutoReconnect 1 unless `config` says otherwise) and reports each
 // change through `onState`; an AbortSignal stops it like close().
 
-import { readFileSync } from 'node:fs';
 import { SSHReverseTunnel, SshAuthMode } from './tunnel.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 import { loadCryptoProvider, type CryptoProviderName } from '../crypto/select.js';
@@ -14,7 +13,10 @@ export interface OpenReverseTunnelOptions {
   port?: number;
   username: string;
   password?: string;
-  /** Private key text (OpenSSH or PEM) or a path to it. */
+  /**
+   * Private key text (OpenSSH or PEM) or a path to it. A key file of yours that group or
+   * others may access is refused with error 10013, as OpenSSH refuses it (chmod 600 it).
+   */
   privateKey?: string;
   passphrase?: string;
   /**
@@ -65,7 +67,7 @@ export async function openReverseTunnel(options: OpenReverseTunnelOptions): Prom
   if (options.timeout !== undefined) tunnel.timeout = options.timeout;
   if (options.privateKey) {
     tunnel.sshAuthMode = options.password ? SshAuthMode.MultiFactor : SshAuthMode.PublicKey;
-    tunnel.sshCertStore = /-----BEGIN /.test(options.privateKey) ? options.privateKey : readFileSync(options.privateKey, 'utf8');
+    tunnel.sshCertStore = options.privateKey; // text or path: credentials.ts tells them apart and reads the file
     tunnel.sshCertStorePassword = options.passphrase ?? '';
   }
   if (options.password) tunnel.sshPassword = options.password;

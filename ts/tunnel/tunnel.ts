@@ -99,7 +99,11 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   sshUser = '';
   sshPassword = '';
   sshAuthMode: SshAuthModeValue = SshAuthMode.Password;
-  /** Where the client key comes from: a PEM/OpenSSH key file path or the key text. */
+  /**
+   * Where the client key comes from: a PEM/OpenSSH key file path or the key text. A key file
+   * of yours that group or others may access is refused at sshLogon with error 10013, as
+   * OpenSSH refuses it; key text is never checked, and never quoted in an error.
+   */
   sshCertStoreType: SshCertStoreTypeValue = SshCertStoreType.Auto;
   sshCertStore = '';
   sshCertStorePassword = '';

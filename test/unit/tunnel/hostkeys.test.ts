@@ -59,6 +59,44 @@ describe('known_hosts', () => {
     expect(checkKnownHosts(parseKnownHosts(revoked), 'gw', 22, key.hostKey)).toBe('revoked');
   });
 
+  // Regression: a @revoked line used to count only when it came before the host's good line,
+  // so a revocation appended to known_hosts, or kept in the global file (read after the user's
+  // file), was ignored. OpenSSH checks revocation over every file before anything else.
+  describe('@revoked wins whatever the order or file', () => {
+    const revoked = `@revoked ${line('gw')}`;
+
+    it('when it comes after the good line for the host', () => {
+      expect(checkKnownHosts(parseKnownHosts(`${line('gw')}\n${revoked}\n`), 'gw', 22, key.hostKey)).toBe('revoked');
+    });
+
+    it('when it comes before the good line for the host', () => {
+      expect(checkKnownHosts(parseKnownHosts(`${revoked}\n${line('gw')}\n`), 'gw', 22, key.hostKey)).toBe('revoked');
+    });
+
+    it('when it sits in the global file and the good line in the user file', () => {
+      const user = parseKnownHosts(line('gw'));
+      const global = parseKnownHosts(`@revoked * ssh-ed25519 ${Buffer.from(key.hostKey).toString('base64')}`);
+      expect(checkKnownHosts([...user, ...global], 'gw', 22, key.hostKey)).toBe('revoked');
+    });
+
+    it('for a host it has no plain entry for', () => {
+      expect(checkKnownHosts(parseKnownHosts(revoked), 'gw', 22, key.hostKey)).toBe('revoked');
+      const salt = randomBytes(20);
+      const hashed = `|1|${salt.toString('base64')}|${createHmac('sha1', salt).update('[gw]:2222').digest('base64')}`;
+      expect(checkKnownHosts(parseKnownHosts(`@revoked ${line(hashed)}`), 'gw', 2222, key.hostKey)).toBe('revoked');
+    });
+
+    it('but not for a host its patterns do not name, as in OpenSSH', () => {
+      expect(checkKnownHosts(parseKnownHosts(`${line('gw')}\n@revoked ${line('other')}\n`), 'gw', 22, key.hostKey)).toBe('match');
+    });
+
+    it('and leaves other keys alone', () => {
+      const other = hostKey();
+      const entries = parseKnownHosts(`${revoked}\n${knownHostsLine('gw', 22, 'ssh-ed25519', other.hostKey)}\n`);
+      expect(checkKnownHosts(entries, 'gw', 22, other.hostKey)).toBe('match');
+    });
+  });
+
   it('skips comments and malformed lines', () => {
     const entries = parseKnownHosts(`# comment\n\njust-one-field\n${line('gw')}\n`);
     expect(entries).toHaveLength(1);
