@@ -3,16 +3,16 @@
 // passwords through SSH_ASKPASS, ExitOnForwardFailure, and a clean stop on SIGINT/SIGTERM.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, chmodSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { generateKey, TEST_PASSWORD, TEST_USER, type Sshd, startSshdWithEcho, stopAll, type EchoServer } from '../helpers/sshd.js';
 import { listen, roundTrip } from '../helpers/streams.js';
 import { puttyKeyFile } from '../helpers/putty.js';
+import { runRevtun, type Run } from '../helpers/cli.js';
 
-const CLI = resolve(__dirname, '../../dist/cli/main.js');
 const dir = mkdtempSync(join(tmpdir(), 'revtun-cli-'));
 const key = generateKey(dir, 'id_ed25519', 'ed25519');
 let sshd: Sshd;
@@ -23,47 +23,8 @@ beforeAll(async () => {
 });
 afterAll(() => stopAll(echo, sshd));
 
-interface Run {
-  child: ChildProcess;
-  stderr: () => string;
-  waitFor: (pattern: RegExp) => Promise<RegExpMatchArray>;
-  exit: Promise<number>;
-}
-
 function revtun(args: string[], env: NodeJS.ProcessEnv = {}, as: { uid: number; gid: number } | {} = {}): Run {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HOME: dir, ...env }, ...as });
-  let stderr = '';
-  const waiters: { pattern: RegExp; resolve: (m: RegExpMatchArray) => void; reject: (e: Error) => void }[] = [];
-  const check = () => {
-    for (const w of [...waiters]) {
-      const m = stderr.match(w.pattern);
-      if (m) {
-        waiters.splice(waiters.indexOf(w), 1);
-        w.resolve(m);
-      }
-    }
-  };
-  child.stderr!.on('data', (c: Buffer) => {
-    stderr += c.toString();
-    check();
-  });
-  const exit = new Promise<number>((resolve) =>
-    child.once('exit', (code) => {
-      for (const w of waiters.splice(0)) w.reject(new Error(`revtun exited (${code}) before printing ${w.pattern}; stderr:\n${stderr}`));
-      resolve(code ?? -1);
-    }),
-  );
-  return {
-    child,
-    stderr: () => stderr,
-    exit,
-    waitFor: (pattern) =>
-      new Promise((resolve, reject) => {
-        const m = stderr.match(pattern);
-        if (m) return resolve(m);
-        waiters.push({ pattern, resolve, reject });
-      }),
-  };
+  return runRevtun(args, { HOME: dir, ...env }, as);
 }
 
 function knownHostsFile(name: string, lines: string[]): string {

@@ -1,0 +1,118 @@
+// The revtun command as autossh's replacement, against a real sshd the tests break: it
+// reconnects by default and says so in one line per change, serves the same port again,
+// exits 255 when retries run out or with -o AutoReconnect=0 as ssh does, and on SIGTERM
+// gives queued data a bounded time before it goes.
+
+import { afterEach, beforeAll, afterAll, describe, expect, it } from 'vitest';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { generateKey, startSshd, TEST_USER, type Sshd } from '../helpers/sshd.js';
+import { connect, echoServer, listen, roundTrip } from '../helpers/streams.js';
+import { runRevtun, type Run } from '../helpers/cli.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'revtun-cli-reconnect-'));
+const key = generateKey(dir, 'id_ed25519', 'ed25519');
+let echo: Awaited<ReturnType<typeof echoServer>>;
+beforeAll(async () => {
+  echo = await echoServer();
+});
+afterAll(() => echo.close());
+
+const cleanup: (() => Promise<unknown> | void)[] = [];
+afterEach(async () => {
+  for (const step of cleanup.splice(0).reverse()) await step();
+});
+
+async function ownSshd(): Promise<Sshd> {
+  const sshd = await startSshd({ authorizedKeys: [key.publicLine] });
+  cleanup.push(() => sshd.stop());
+  return sshd;
+}
+
+function revtunAgainst(sshd: Sshd, extra: string[]): Run {
+  const knownHosts = join(dir, `known_hosts_${sshd.port}`);
+  writeFileSync(knownHosts, `[${sshd.host}]:${sshd.port} ${sshd.hostKeys.ed25519}\n`);
+  const run = runRevtun(
+    ['-N', '-p', String(sshd.port), '-i', key.privatePath, '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'BatchMode=yes', ...extra, `${TEST_USER}@${sshd.host}`],
+    { HOME: dir },
+  );
+  cleanup.push(async () => {
+    if (run.child.exitCode === null && run.child.signalCode === null) run.child.kill('SIGKILL');
+    await run.exit;
+  });
+  return run;
+}
+
+async function carriesData(port: number): Promise<void> {
+  const data = randomBytes(256 * 1024);
+  const back = await roundTrip(port, data);
+  expect(createHash('sha256').update(back).digest('hex')).toBe(createHash('sha256').update(data).digest('hex'));
+}
+
+describe('revtun reconnecting', () => {
+  it('reconnects after the session is killed, prints one line per change, and serves the same port', async () => {
+    const sshd = await ownSshd();
+    const run = revtunAgainst(sshd, ['-o', 'RetryInterval=1', '-R', `127.0.0.1:0:127.0.0.1:${echo.port}`]);
+    const port = Number((await run.waitFor(/Allocated port (\d+) for remote forward/))[1]);
+    await carriesData(port);
+    await sshd.killSessions();
+    await run.waitFor(/revtun: connection lost: .*; reconnecting in 1(\.\d)? s \(attempt 1\)/);
+    await run.waitFor(/Reconnected to /);
+    await carriesData(port);
+    // The port did not change, so no second "Allocated port" line.
+    expect(run.stderr().match(/Allocated port/g)).toHaveLength(1);
+    run.child.kill('SIGTERM');
+    expect(await run.exit).toBe(0);
+  });
+
+  it('-o AutoReconnect=0 exits 255 at the first loss, as ssh does', async () => {
+    const sshd = await ownSshd();
+    const run = revtunAgainst(sshd, ['-o', 'AutoReconnect=0', '-R', `127.0.0.1:0:127.0.0.1:${echo.port}`]);
+    await run.waitFor(/Allocated port/);
+    await sshd.killSessions();
+    expect(await run.exit).toBe(255);
+    expect(run.stderr()).toMatch(/revtun: connection to 127\.0\.0\.1 lost: .* \(error 1120\)/);
+    expect(run.stderr()).not.toMatch(/reconnecting/);
+  });
+
+  it('exits 255 with 1037 once MaxRetryCount attempts have failed', async () => {
+    const sshd = await ownSshd();
+    const run = revtunAgainst(sshd, ['-o', 'MaxRetryCount=2', '-o', 'RetryInterval=0', '-R', `127.0.0.1:0:127.0.0.1:${echo.port}`]);
+    await run.waitFor(/Allocated port/);
+    await sshd.stop();
+    expect(await run.exit).toBe(255);
+    expect(run.stderr()).toMatch(/\(attempt 1\)[\s\S]*\(attempt 2\)/);
+    expect(run.stderr()).toMatch(/gave up reconnecting to 127\.0\.0\.1:\d+ after 2 attempts.*\(error 1037\)/);
+  });
+
+  it('SIGTERM with a remote reader that stopped reading gives up after a bounded drain and exits 0 (it waited the whole 60 s timeout)', { timeout: 45_000 }, async () => {
+    const sshd = await ownSshd();
+    // A local service that sends far more than any window can hold.
+    const flood = await listen((socket) => {
+      socket.on('error', () => undefined);
+      const chunk = Buffer.alloc(64 * 1024, 7);
+      const pump = () => {
+        while (socket.writable && socket.write(chunk));
+      };
+      socket.on('drain', pump);
+      pump();
+    });
+    cleanup.push(() => flood.close());
+    const run = revtunAgainst(sshd, ['-R', `127.0.0.1:0:127.0.0.1:${flood.port}`]);
+    const port = Number((await run.waitFor(/Allocated port (\d+) for remote forward/))[1]);
+    const stalled = await connect(port);
+    stalled.on('error', () => undefined);
+    stalled.pause(); // reads nothing: sshd's window to us fills, then revtun's queue
+    cleanup.push(() => stalled.destroy());
+    // Once the first bytes arrive the forwarded channel is up and data is queued behind it.
+    await new Promise<void>((resolve) => {
+      const check = () => (stalled.readableLength > 0 ? resolve() : setImmediate(check));
+      check();
+    });
+    run.child.kill('SIGTERM');
+    expect(await run.exit).toBe(0);
+    expect(run.stderr()).toMatch(/revtun: stopped after 5 s with data still queued for the server/);
+  });
+});
