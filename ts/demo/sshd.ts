@@ -46,7 +46,12 @@ export interface LoopbackSshdOptions {
   /** Users whose authorized_keys file holds `authorizedKeys`. */
   users: string[];
   authorizedKeys: string[];
-  /** Extra sshd_config lines. */
+  /**
+   * Extra sshd_config lines. A keyword given here replaces the default line for it (sshd
+   * itself keeps the first value it reads and would ignore a later one without a word);
+   * lines from the first `Match` on are appended as they are. A LogLevel below INFO is raised
+   * to INFO, since readiness is read from an INFO line.
+   */
   config?: string[];
   usePam?: boolean;
   /** Size of the ECDSA host key (256 by default). */
@@ -65,6 +70,17 @@ export interface LoopbackSshd {
   stop(): Promise<void>;
 }
 
+const keywordOf = (line: string) => line.trim().split(/\s+/)[0]!.toLowerCase();
+
+/** Defaults first, with each keyword the extra lines set taken out of them; see LoopbackSshdOptions.config. */
+export function mergeSshdConfig(defaults: string[], extra: string[]): string[] {
+  const firstMatch = extra.findIndex((line) => keywordOf(line) === 'match');
+  const global = firstMatch === -1 ? extra : extra.slice(0, firstMatch);
+  const overridden = new Set(global.filter((line) => line.trim()).map(keywordOf));
+  const lines = [...defaults.filter((line) => !overridden.has(keywordOf(line))), ...extra];
+  return lines.map((line) => (keywordOf(line) === 'loglevel' && /^\s*\S+\s+(QUIET|FATAL|ERROR)\s*$/i.test(line) ? 'LogLevel INFO' : line));
+}
+
 export async function startLoopbackSshd(options: LoopbackSshdOptions): Promise<LoopbackSshd> {
   if (process.getuid?.() === 0) mkdirSync('/run/sshd', { recursive: true });
   const dir = mkdtempSync(join(tmpdir(), 'revtun-sshd-'));
@@ -78,7 +94,7 @@ export async function startLoopbackSshd(options: LoopbackSshdOptions): Promise<L
   mkdirSync(authDir);
   for (const user of options.users) writeFileSync(join(authDir, user), options.authorizedKeys.join('\n') + '\n', { mode: 0o644 });
   const port = await freePort();
-  const config = [
+  const defaults = [
     `Port ${port}`,
     'ListenAddress 127.0.0.1',
     ...Object.values(hostKeys).map((k) => `HostKey ${k.privatePath}`),
@@ -95,8 +111,8 @@ export async function startLoopbackSshd(options: LoopbackSshdOptions): Promise<L
     'MaxStartups 1000',
     'MaxAuthTries 10',
     'LogLevel VERBOSE',
-    ...(options.config ?? []),
   ];
+  const config = mergeSshdConfig(defaults, options.config ?? []);
   const configPath = join(dir, 'sshd_config');
   writeFileSync(configPath, config.join('\n') + '\n');
   const child = spawn(SSHD_PATH, ['-D', '-e', '-f', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
