@@ -1,6 +1,7 @@
 // The integration tests' sshd: the demo's loopback sshd plus a local user with a password
 // (the tests run as root, as CI does), with every generated client key authorized for both
-// root and that user.
+// root and that user. The fault controls (stop/start on the same port, replaceHostKeys,
+// setAuthorizedKeys, setConfig, sessionPids/killSessions) are the demo sshd's own.
 
 import { execFileSync } from 'node:child_process';
 import { startLoopbackSshd, type LoopbackSshd } from '../../ts/demo/sshd.js';
@@ -8,7 +9,7 @@ import { echoServer } from './streams.js';
 
 export type EchoServer = Awaited<ReturnType<typeof echoServer>>;
 
-export { generateKey, freePort, type KeyPair } from '../../ts/demo/sshd.js';
+export { generateKey, freePort, waitForExit, type KeyPair, type HostKeyLines, type StopOptions } from '../../ts/demo/sshd.js';
 export type Sshd = LoopbackSshd;
 
 export const TEST_USER = 'revtuntest';
@@ -16,13 +17,25 @@ export const TEST_PASSWORD = 'correct horse battery staple';
 
 let userReady = false;
 
+function userExists(): boolean {
+  try {
+    execFileSync('id', [TEST_USER], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Creates the local test user with its password. */
 export function ensureTestUser(): void {
   if (userReady) return;
-  try {
-    execFileSync('id', [TEST_USER], { stdio: 'ignore' });
-  } catch {
-    execFileSync('useradd', ['-m', '-s', '/bin/sh', TEST_USER], { stdio: 'inherit' });
+  if (!userExists()) {
+    try {
+      execFileSync('useradd', ['-m', '-s', '/bin/sh', TEST_USER], { stdio: 'pipe' });
+    } catch (error) {
+      // Test files run in parallel processes: another one may have created the user meanwhile.
+      if (!userExists()) throw error;
+    }
   }
   execFileSync('chpasswd', [], { input: `${TEST_USER}:${TEST_PASSWORD}\n` });
   userReady = true;

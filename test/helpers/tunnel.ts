@@ -44,7 +44,9 @@ export function makeTunnel(sshd: Sshd, setup: TunnelSetup = {}): SSHReverseTunne
 const cache = new Map<string, string[]>();
 /** SHA256 fingerprints of all of the server's host keys, via ssh-keygen -l. */
 export function fingerprintsOf(sshd: Sshd): string[] {
-  const cached = cache.get(sshd.dir);
+  // Keyed by the keys themselves: replaceHostKeys gives the same sshd (same dir) new ones.
+  const key = Object.values(sshd.hostKeys).join('\n');
+  const cached = cache.get(key);
   if (cached) return cached;
   const out: string[] = [];
   for (const line of Object.values(sshd.hostKeys)) {
@@ -53,6 +55,6 @@ export function fingerprintsOf(sshd: Sshd): string[] {
     const printed = execFileSync('ssh-keygen', ['-l', '-E', 'sha256', '-f', file], { encoding: 'utf8' });
     out.push(printed.split(/\s+/)[1]!);
   }
-  cache.set(sshd.dir, out);
+  cache.set(key, out);
   return out;
 }
