@@ -2,8 +2,9 @@
 # Installs what revtun's demo and tests need on a fresh Debian/Ubuntu machine: OpenSSH's server
 # and tools and Dropbear from the distribution, Debian's rustc with its wasm32 standard library
 # (unless rustup already has that target), AsyncSSH from PyPI (a foreign test peer), then the
-# npm packages, the native crypto addon and the WASM module. Safe to run again. REVTUN_STRICT_BUILD=1 (CI) makes a failed Rust build fatal;
-# otherwise revtun falls back to the providers that did build.
+# npm packages, the native crypto addon, the WASM module and the russh test server (another
+# foreign peer). Safe to run again. REVTUN_STRICT_BUILD=1 (CI) makes a failed Rust build fatal;
+# otherwise revtun falls back to the providers that did build (and russh.test.ts fails).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # rustup's toolchain first: Debian's cargo (installed below for the WASM build) is too old for
@@ -52,4 +53,11 @@ node scripts/build-native.mjs "${strict[@]}"
 if ! bash scripts/build-wasm.sh; then
   [ "${REVTUN_STRICT_BUILD:-0}" = 1 ] && exit 1
   echo "setup: WASM crypto core not built; revtun will use the native or node:crypto provider" >&2
+fi
+
+# The russh server (test/peers/russh-server, a Cargo package outside the root workspace) is
+# the integration tests' strictest foreign peer; russh 0.65 needs Rust 1.89 or later.
+if ! cargo build --release --locked --manifest-path test/peers/russh-server/Cargo.toml; then
+  [ "${REVTUN_STRICT_BUILD:-0}" = 1 ] && exit 1
+  echo "setup: the russh test server did not build; test/integration/russh.test.ts will fail" >&2
 fi

@@ -22,6 +22,36 @@ export async function sendHashed(socket: net.Socket, total: number, chunkSize = 
   return hash.digest('hex');
 }
 
+/**
+ * Writes random bytes respecting backpressure until `stop` settles, then half-closes: a
+ * source that keeps a channel busy for as long as something else takes, whatever the speed.
+ */
+export async function sendUntil(socket: net.Socket, stop: Promise<unknown>, chunkSize = 64 * 1024): Promise<Received> {
+  let stopped = false;
+  const stopping = stop.then(
+    () => {
+      stopped = true;
+    },
+    () => {
+      stopped = true;
+    },
+  );
+  const hash = createHash('sha256');
+  const block = randomBytes(chunkSize);
+  let bytes = 0;
+  while (!stopped) {
+    const chunk = Buffer.from(block);
+    chunk.writeUInt32BE(bytes >>> 0, 0);
+    hash.update(chunk);
+    bytes += chunk.length;
+    // Yield to the event loop on every chunk so `stop` is seen even if the socket never fills.
+    const drained = socket.write(chunk) ? new Promise<void>((resolve) => setImmediate(resolve)) : new Promise<void>((resolve) => socket.once('drain', resolve));
+    await Promise.race([drained, stopping]);
+  }
+  socket.end();
+  return { bytes, sha256: hash.digest('hex') };
+}
+
 export interface Received {
   bytes: number;
   sha256: string;
