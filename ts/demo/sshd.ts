@@ -100,10 +100,12 @@ export interface LoopbackSshd {
    */
   sessionPids(): number[];
   /**
-   * Signals every session process, never the listener: all of them frozen first, so that none
-   * forks a successor out of reach. With SIGKILL, resolves once they have exited.
+   * Signals every session process (or those of `only` and their descendants), never the
+   * listener: all of them frozen first, so that none forks a successor out of reach. With
+   * SIGKILL, resolves once they have exited; SIGSTOP leaves them frozen (a hung server whose
+   * kernel still answers TCP) until `killSessions('SIGCONT')`. Returns the PIDs signalled.
    */
-  killSessions(signal?: NodeJS.Signals): Promise<number[]>;
+  killSessions(signal?: NodeJS.Signals, options?: { only?: number[] }): Promise<number[]>;
   /** Generates new host keys, presented from the next start on; returns their public lines. */
   replaceHostKeys(): HostKeyLines;
   /** Rewrites `user`'s authorized_keys; sshd reads it at each authentication attempt. */
@@ -340,21 +342,28 @@ class LoopbackSshdProcess implements LoopbackSshd {
     return [...orphanRoots, ...descendantsOf(roots)];
   }
 
-  async killSessions(signal: NodeJS.Signals = 'SIGKILL'): Promise<number[]> {
+  async killSessions(signal: NodeJS.Signals = 'SIGKILL', options: { only?: number[] } = {}): Promise<number[]> {
+    const wanted = (): number[] => {
+      const all = this.sessionPids();
+      if (!options.only) return all;
+      const chosen = new Set([...options.only, ...descendantsOf(options.only)]);
+      return all.filter((pid) => chosen.has(pid)); // session processes only, whatever was passed
+    };
     // Freeze first, then signal. Right after a logon sshd is still replacing the connection's
     // pre-authentication process by the session's: a process forked between listing and
     // killing would escape as an orphan holding the connection. Stopped processes cannot fork,
     // so listing again after freezing what was found is complete once nothing new turns up.
     const frozen: number[] = [];
     for (let round = 0; round < 20; round++) {
-      const fresh = this.sessionPids().filter((pid) => !frozen.includes(pid));
+      const fresh = wanted().filter((pid) => !frozen.includes(pid));
       if (fresh.length === 0) break;
       for (const pid of fresh) if (signalProcess(pid, 'SIGSTOP')) frozen.push(pid);
       for (const pid of fresh) await waitForState(pid, 'T');
     }
     const signalled = frozen.filter((pid) => signalProcess(pid, signal));
-    // Any other signal stays pending in a stopped process until it continues.
-    if (signal !== 'SIGKILL') for (const pid of frozen) signalProcess(pid, 'SIGCONT');
+    // Any other signal stays pending in a stopped process until it continues; SIGSTOP is
+    // meant to leave them frozen.
+    if (signal !== 'SIGKILL' && signal !== 'SIGSTOP') for (const pid of frozen) signalProcess(pid, 'SIGCONT');
     if (signal === 'SIGKILL') await waitForExit(signalled, 'killed sshd sessions to exit');
     return signalled;
   }

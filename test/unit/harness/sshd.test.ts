@@ -156,6 +156,22 @@ describe('sessions', () => {
     expect(await logonResult(server)).toBe(0); // and it still accepts new connections
   });
 
+  it("killSessions('SIGSTOP') freezes a session (requests wait at sshd) until killSessions('SIGCONT')", async () => {
+    const server = await sshd();
+    const { tunnel } = await loggedOn(server);
+    await tunnel.requestForwarding('127.0.0.1', 0); // a stable snapshot, as above
+    const frozen = await server.killSessions('SIGSTOP');
+    for (const pid of frozen) expect(readFileSync(`/proc/${pid}/stat`, 'utf8')).toMatch(/\) T /);
+    let answered = false;
+    const request = tunnel.requestForwarding('127.0.0.1', 0).then((port) => ((answered = true), port));
+    // The request has reached sshd's socket and sits there unread.
+    await pollUntil(() => (tcpSockets().find((s) => s.localPort === server.port && s.remotePort === tunnel.localPort)?.receiveQueue ?? 0) > 0, 'the request to reach sshd');
+    expect(answered).toBe(false);
+    await server.killSessions('SIGCONT');
+    expect(await request).toBeGreaterThan(0);
+    await tunnel.sshLogoff();
+  });
+
   it('stop({ keepSessions }) leaves sessions running and still lists them; a plain stop kills them', async () => {
     const server = await sshd();
     const { tunnel, dropped } = await loggedOn(server);
