@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { generateKey, startSshd, TEST_USER, type Sshd } from '../helpers/sshd.js';
 import { connect, echoServer, listen, roundTrip } from '../helpers/streams.js';
 import { runRevtun, type Run } from '../helpers/cli.js';
+import { pollUntil, tcpSocket } from '../helpers/kernel.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'revtun-cli-reconnect-'));
 const key = generateKey(dir, 'id_ed25519', 'ed25519');
@@ -90,8 +91,10 @@ describe('revtun reconnecting', () => {
   it('SIGTERM with a remote reader that stopped reading gives up after a bounded drain and exits 0 (it waited the whole 60 s timeout)', { timeout: 45_000 }, async () => {
     const sshd = await ownSshd();
     // A local service that sends far more than any window can hold.
+    let revtunSide = 0;
     const flood = await listen((socket) => {
       socket.on('error', () => undefined);
+      revtunSide = socket.remotePort!;
       const chunk = Buffer.alloc(64 * 1024, 7);
       const pump = () => {
         while (socket.writable && socket.write(chunk));
@@ -104,13 +107,22 @@ describe('revtun reconnecting', () => {
     const port = Number((await run.waitFor(/Allocated port (\d+) for remote forward/))[1]);
     const stalled = await connect(port);
     stalled.on('error', () => undefined);
-    stalled.pause(); // reads nothing: sshd's window to us fills, then revtun's queue
+    stalled.pause(); // reads nothing: sshd's window to revtun fills, then revtun's queue
     cleanup.push(() => stalled.destroy());
-    // Once the first bytes arrive the forwarded channel is up and data is queued behind it.
-    await new Promise<void>((resolve) => {
-      const check = () => (stalled.readableLength > 0 ? resolve() : setImmediate(check));
-      check();
-    });
+    // revtun stops reading the service once its channel queue is full: then the kernel holds
+    // a large, unchanging amount unread on revtun's socket (a reading revtun keeps it moving).
+    let last = -1;
+    let unchanged = 0;
+    await pollUntil(
+      () => {
+        const queued = revtunSide ? (tcpSocket(revtunSide, flood.port)?.receiveQueue ?? 0) : 0;
+        unchanged = queued === last && queued > 256 * 1024 ? unchanged + 1 : 0;
+        last = queued;
+        return unchanged >= 5;
+      },
+      'revtun to stop reading the local service',
+      { tries: 1000 },
+    );
     run.child.kill('SIGTERM');
     expect(await run.exit).toBe(0);
     expect(run.stderr()).toMatch(/revtun: stopped after 5 s with data still queued for the server/);

@@ -9,7 +9,7 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { SSHReverseTunnel, SshAuthMode, SshCertStoreType } from '../tunnel/tunnel.js';
-import { SshError } from '../protocol/errors.js';
+import { SshError, Code } from '../protocol/errors.js';
 import { parsePublicKey, publicKeyTypeName } from '../protocol/publickey.js';
 import { canonicalSettingName, DEFAULT_HOST_KEY } from '../tunnel/settings.js';
 import { checkKnownHosts, knownHostsLine, knownHostsName, loadKnownHostsFiles, type KnownHostEntry } from '../tunnel/hostkeys.js';
@@ -17,6 +17,9 @@ import { parseArgs, UsageError, USAGE, type CliArgs } from './args.js';
 import { chooseIdentity } from './identity.js';
 
 const VERSION = 'revtun 0.1.0';
+
+/** How long SIGINT/SIGTERM lets queued data leave before the connection is dropped. */
+const SHUTDOWN_DRAIN_SECONDS = 5;
 
 function expandHome(path: string): string {
   return path.startsWith('~/') ? join(homedir(), path.slice(2)) : path;
@@ -252,13 +255,17 @@ async function run(argv: string[]): Promise<number> {
     return 255;
   }
   tunnel.sshAuthMode = identity && passwordAllowed ? SshAuthMode.MultiFactor : identity ? SshAuthMode.PublicKey : SshAuthMode.Password;
-  if (passwordAllowed) tunnel.passwordProvider = () => askSecret(`${tunnel.sshUser}@${args.host}'s password: `, batchMode);
+  if (passwordAllowed) {
+    // Asked for once: a reconnect in the small hours must not wait at a prompt.
+    let password: string | undefined;
+    tunnel.passwordProvider = () => (password ??= askSecret(`${tunnel.sshUser}@${args.host}'s password: `, batchMode));
+  }
 
   // Signals are handled from the start: before logon they abandon the attempt, afterwards
-  // they cancel the forwardings and log off.
+  // they cancel the forwardings and log off, giving queued data SHUTDOWN_DRAIN_SECONDS to
+  // leave (a container runtime sends SIGKILL 10 s after SIGTERM).
   let stopping = false;
   let loggedOn = false;
-  const active: { address: string; port: number }[] = [];
   const stop = async () => {
     if (stopping) return;
     stopping = true;
@@ -266,18 +273,34 @@ async function run(argv: string[]): Promise<number> {
       tunnel.reset();
       process.exit(130);
     }
-    for (const fwd of active) await tunnel.cancelForwarding(fwd.address, fwd.port).catch(() => undefined);
-    await tunnel.sshLogoff().catch(() => undefined);
+    tunnel.timeout = SHUTDOWN_DRAIN_SECONDS;
+    for (const fwd of [...tunnel.forwardings]) await tunnel.cancelForwarding(fwd.address, fwd.boundPort).catch(() => undefined);
+    const { drained } = await tunnel.sshLogoff({ drainSeconds: SHUTDOWN_DRAIN_SECONDS }).catch(() => ({ drained: false }));
+    if (!drained) log(args, `revtun: stopped after ${SHUTDOWN_DRAIN_SECONDS} s with data still queued for the server`);
   };
   process.once('SIGINT', () => void stop());
   process.once('SIGTERM', () => void stop());
 
+  // One line per change of state, as autossh users expect to see in their logs.
   let lost: SshError | null = null;
   const finished = new Promise<void>((resolve) => {
-    tunnel.on('disconnected', (e) => {
-      if (!stopping && e.statusCode !== 0) lost = new SshError(e.statusCode, e.description);
-      resolve();
+    tunnel.on('tunnelState', (e) => {
+      if (e.state === 'reconnecting') {
+        log(args, `revtun: connection lost: ${e.error.message}; reconnecting in ${formatSeconds(e.delayMs)} (attempt ${e.attempt})`);
+      } else if (e.state === 'up' && loggedOn) {
+        log(args, `Reconnected to ${args.host} ([${tunnel.sshHost}]:${port}).`);
+      } else if (e.state === 'closed') {
+        if (!stopping && e.error) lost = e.error;
+        resolve();
+      }
     });
+  });
+  tunnel.on('forwardingRestored', (e) => {
+    if (e.boundPort !== e.previousPort) process.stderr.write(`Allocated port ${e.boundPort} for remote forward to ${e.forwardingHost}:${e.forwardingPort}\n`);
+  });
+  tunnel.on('error', (e) => {
+    // A forwarding that could not be had back after a reconnect; the others still serve.
+    if (e.errorCode === Code.TunnelReconnectLimit) process.stderr.write(`Warning: ${e.description}\n`);
   });
 
   try {
@@ -290,11 +313,12 @@ async function run(argv: string[]): Promise<number> {
   loggedOn = true;
   log(args, `Authenticated to ${args.host} ([${tunnel.sshHost}]:${port}).`);
 
+  // ExitOnForwardFailure is about the first connection; after a reconnect a refused
+  // forwarding is retried instead (see SSHReverseTunnel.restoreForwarding).
   const exitOnForwardFailure = yesNo(args.options.get('exitonforwardfailure'), false);
   for (const fwd of args.forwards) {
     try {
       const bound = await tunnel.requestForwarding(fwd.bindAddress, fwd.port, fwd.host, fwd.hostPort);
-      active.push({ address: fwd.bindAddress, port: bound });
       if (fwd.port === 0) process.stderr.write(`Allocated port ${bound} for remote forward to ${fwd.host}:${fwd.hostPort}\n`);
     } catch (error) {
       const message = `remote port forwarding failed for listen port ${fwd.port}`;
@@ -309,10 +333,16 @@ async function run(argv: string[]): Promise<number> {
 
   await finished;
   if (lost) {
-    process.stderr.write(`revtun: connection to ${args.host} lost: ${(lost as SshError).message}\n`);
+    const e = lost as SshError;
+    process.stderr.write(`revtun: connection to ${args.host} lost: ${e.message} (error ${e.code})\n`);
     return 255;
   }
   return 0;
+}
+
+function formatSeconds(ms: number): string {
+  const seconds = ms / 1000;
+  return `${Number.isInteger(seconds) ? seconds : seconds.toFixed(1)} s`;
 }
 
 run(process.argv.slice(2)).then(

@@ -217,9 +217,13 @@ export class Session {
    * Logs off: closes every channel once its queued data is sent (waiting up to `drainSeconds`,
    * for the server's CLOSE too with `waitForChannelClose`), then sends DISCONNECT.
    */
-  async logoff(options: { drainSeconds: number; waitForChannelClose: boolean; waitForServerDisconnect: boolean }): Promise<void> {
-    if (!this.isOpen) return this.destroy();
+  async logoff(options: { drainSeconds: number; waitForChannelClose: boolean; waitForServerDisconnect: boolean }): Promise<boolean> {
+    if (!this.isOpen) {
+      this.destroy();
+      return true;
+    }
     const channels = this.core.channelViews();
+    let drained = true;
     if (channels.length > 0) {
       this.run((core) => {
         for (const ch of channels) core.closeChannel(ch.localId, true);
@@ -227,6 +231,7 @@ export class Session {
       });
       const done = () => channels.every((ch) => (options.waitForChannelClose ? ch.state === 'closed' : ch.closeSent));
       await this.waitUntil(done, options.drainSeconds, 'closing channels').catch(() => undefined);
+      drained = channels.every((ch) => ch.outgoingBytes === 0);
     }
     if (this.isOpen) {
       const closed = this.closed();
@@ -239,6 +244,7 @@ export class Session {
       }
     }
     this.destroy();
+    return drained;
   }
 
   /** Drops the connection at once, telling the server why if it can. */

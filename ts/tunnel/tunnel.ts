@@ -386,19 +386,21 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   /**
    * Closes every channel (delivering what is queued on them, within `timeout`, or
    * `drainSeconds` when given), sends DISCONNECT and closes the connection. Stops reconnecting.
+   * `drained` is false when queued data was still waiting as the time ran out.
    */
-  async sshLogoff(options: { drainSeconds?: number } = {}): Promise<void> {
+  async sshLogoff(options: { drainSeconds?: number } = {}): Promise<{ drained: boolean }> {
     this.stopReconnecting();
     this.connectAbort?.abort();
     const session = this.session;
     const wasActive = this.lifecycle !== 'idle';
     this.lifecycle = 'loggingOff';
     try {
-      await session?.logoff({
+      const drained = await session?.logoff({
         drainSeconds: options.drainSeconds ?? this.timeout,
         waitForChannelClose: this.setting<boolean>('WaitForChannelClose'),
         waitForServerDisconnect: this.setting<boolean>('WaitForServerDisconnect'),
       });
+      return { drained: drained ?? true };
     } finally {
       if (this.session === session) this.session = null;
       this.requested.length = 0;
