@@ -125,6 +125,6 @@ describe('revtun reconnecting', () => {
     );
     run.child.kill('SIGTERM');
     expect(await run.exit).toBe(0);
-    expect(run.stderr()).toMatch(/revtun: stopped after 5 s with data still queued for the server/);
+    expect(run.stderr()).toMatch(/revtun: stopped after 5 s with forwarded connections still delivering data/);
   });
 });

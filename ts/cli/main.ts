@@ -15,6 +15,7 @@ import { canonicalSettingName, DEFAULT_HOST_KEY } from '../tunnel/settings.js';
 import { checkKnownHosts, knownHostsLine, knownHostsName, loadKnownHostsFiles, type KnownHostEntry } from '../tunnel/hostkeys.js';
 import { parseArgs, UsageError, USAGE, type CliArgs } from './args.js';
 import { chooseIdentity } from './identity.js';
+import { formatSeconds } from '../tunnel/timing.js';
 
 const VERSION = 'revtun 0.1.0';
 
@@ -276,7 +277,7 @@ async function run(argv: string[]): Promise<number> {
     tunnel.timeout = SHUTDOWN_DRAIN_SECONDS;
     for (const fwd of [...tunnel.forwardings]) await tunnel.cancelForwarding(fwd.address, fwd.boundPort).catch(() => undefined);
     const { drained } = await tunnel.sshLogoff({ drainSeconds: SHUTDOWN_DRAIN_SECONDS }).catch(() => ({ drained: false }));
-    if (!drained) log(args, `revtun: stopped after ${SHUTDOWN_DRAIN_SECONDS} s with data still queued for the server`);
+    if (!drained) log(args, `revtun: stopped after ${SHUTDOWN_DRAIN_SECONDS} s with forwarded connections still delivering data`);
   };
   process.once('SIGINT', () => void stop());
   process.once('SIGTERM', () => void stop());
@@ -338,11 +339,6 @@ async function run(argv: string[]): Promise<number> {
     return 255;
   }
   return 0;
-}
-
-function formatSeconds(ms: number): string {
-  const seconds = ms / 1000;
-  return `${Number.isInteger(seconds) ? seconds : seconds.toFixed(1)} s`;
 }
 
 run(process.argv.slice(2)).then(

@@ -297,6 +297,8 @@ export class ConnectionLayer {
   /** Replies to a channel request the application decided on. */
   replyChannelRequest(channelId: number, success: boolean): void {
     const ch = this.channel(channelId);
+    // A request that crossed our CLOSE goes unanswered: nothing may follow our CLOSE (RFC 4254 §5.3).
+    if (ch.closeSent) return;
     const reply = success ? ChannelSuccess : ChannelFailure;
     this.hooks.send(reply.encode({ recipientChannel: ch.remoteId }));
   }

@@ -171,3 +171,8 @@ export function socketErrorCode(systemCode: string | undefined): number {
       return Code.ConnectionFailed;
   }
 }
+
+/** Any thrown value as an SshError (unexpected ones as 1036, with the original as cause). */
+export function asSshError(error: unknown): SshError {
+  return error instanceof SshError ? error : new SshError(Code.ConnectionFailed, String((error as Error)?.message ?? error), 'local', { cause: error });
+}

@@ -231,7 +231,7 @@ export class Session {
       });
       const done = () => channels.every((ch) => (options.waitForChannelClose ? ch.state === 'closed' : ch.closeSent));
       await this.waitUntil(done, options.drainSeconds, 'closing channels').catch(() => undefined);
-      drained = channels.every((ch) => ch.outgoingBytes === 0);
+      drained = done();
     }
     if (this.isOpen) {
       const closed = this.closed();

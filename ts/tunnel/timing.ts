@@ -19,3 +19,9 @@ export async function withTimeout<T>(seconds: number, what: string, work: () => 
 export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
+
+/** 5000 → "5 s", 5400 → "5.4 s". */
+export function formatSeconds(ms: number): string {
+  const seconds = ms / 1000;
+  return `${Number.isInteger(seconds) ? seconds : seconds.toFixed(1)} s`;
+}

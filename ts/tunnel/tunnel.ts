@@ -5,13 +5,13 @@
 // forwarding again on the same remote port.
 
 import { type ClientOptions, type HostKeyInfo } from '../protocol/client.js';
-import { SshError, Code } from '../protocol/errors.js';
+import { SshError, Code, asSshError } from '../protocol/errors.js';
 import { CHANNEL_HIGH_WATER } from '../protocol/channels.js';
 import { toHex } from '../protocol/wire.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 import { defaultCryptoProvider, describeCryptoProvider, skippedCryptoProviders } from '../crypto/select.js';
 import { connectSocket, type OpenedSocket } from '../net/connect.js';
-import { TypedEmitter, type TunnelEvents, type ServerAuthenticationEvent, type TunnelStateEvent, type ReconnectAttemptEvent } from './events.js';
+import { TypedEmitter, type TunnelEvents, type ServerAuthenticationEvent, type TunnelStateEvent } from './events.js';
 import {
   SETTINGS,
   algorithmLists,
@@ -27,7 +27,8 @@ import { withTimeout } from './timing.js';
 import { ChannelRecords } from './chunker.js';
 import { Session, type RequestedForwarding } from './session.js';
 import { EventTranslator, type TranslatorHost } from './translate.js';
-import { isFinal, RetryCounter, AutoReconnect } from './reconnect.js';
+import { isFinal, AutoReconnect } from './reconnect.js';
+import { Reconnector, type ReconnectorHost } from './supervisor.js';
 import { hostKeyMatches } from './hostkeys.js';
 
 export { SshAuthMode, SshCertStoreType, type SshAuthModeValue, type SshCertStoreTypeValue };
@@ -147,12 +148,10 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   private session: Session | null = null;
   /** Aborts a connection attempt under way (logoff, reset, a timeout). */
   private connectAbort: AbortController | null = null;
-  /** Aborts reconnecting: the wait between attempts and forwarding retries. */
-  private retryAbort: AbortController | null = null;
   private lifecycle: Lifecycle = 'idle';
   /** The forwardings the application asked for, in order; asked for again on every reconnect. */
   private readonly requested: RequestedForwarding[] = [];
-  private readonly retries = new RetryCounter(() => this.retrySettings());
+  private readonly reconnector: Reconnector;
   /** When the current session logged on (scheduler time). */
   private sessionSince = 0;
   /** The host key the first connection of this logon accepted: a reconnect must see it again. */
@@ -167,6 +166,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   constructor() {
     super();
     this.resetSettings();
+    this.reconnector = new Reconnector(this.reconnectorHost());
     this.translatorHost = {
       emit: (event, ...args) => this.emit(event, ...args),
       log: (level, message) => this.log(level, message),
@@ -314,7 +314,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
 
   /** Resets every property and setting to its default. Closes an open connection first. */
   reset(): void {
-    this.stopReconnecting();
+    this.reconnector.stop();
     this.connectAbort?.abort();
     this.session?.abort('reset');
     this.session = null;
@@ -361,16 +361,16 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     this.buildCoreOptions(); // validates options before any network traffic
     // Whatever a previous, dropped connection left (its forwardings, its socket, a reconnect
     // under way) is void now: the application starts afresh.
-    this.stopReconnecting();
+    this.reconnector.stop();
     this.connectAbort?.abort();
     this.session?.abort('logging on again');
     this.session = null;
     this.requested.length = 0;
     this.trustedHostKey = null;
-    this.retries.reset();
+    this.reconnector.reset();
     this.lifecycle = 'logon';
     try {
-      if (this.setting<number>('AutoReconnect') === AutoReconnect.Always) await this.logonWithRetries();
+      if (this.setting<number>('AutoReconnect') === AutoReconnect.Always) await this.reconnector.logonWithRetries();
       else await this.startSession();
       this.lifecycle = 'up';
       this.emitState({ state: 'up' });
@@ -386,10 +386,11 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   /**
    * Closes every channel (delivering what is queued on them, within `timeout`, or
    * `drainSeconds` when given), sends DISCONNECT and closes the connection. Stops reconnecting.
-   * `drained` is false when queued data was still waiting as the time ran out.
+   * `drained` is false when a channel had not finished closing as the time ran out (data
+   * still queued here, or the server still delivering what it had).
    */
   async sshLogoff(options: { drainSeconds?: number } = {}): Promise<{ drained: boolean }> {
-    this.stopReconnecting();
+    this.reconnector.stop();
     this.connectAbort?.abort();
     const session = this.session;
     const wasActive = this.lifecycle !== 'idle';
@@ -481,192 +482,60 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     if (!wasUp) return; // a logon in progress fails through its promise; a logoff is on its way
     this.session = null;
     if (error && this.setting<number>('AutoReconnect') !== AutoReconnect.None && !isFinal(error)) {
-      this.retries.connectionEnded(this.sessionSince, this.scheduler.now());
-      void this.reconnect(error);
+      this.reconnector.connectionEnded(this.sessionSince, this.scheduler.now());
+      this.lifecycle = 'reconnecting';
+      this.emitState({ state: 'down', error });
+      void this.reconnector.reconnect(error);
       return;
     }
     this.lifecycle = 'idle';
     this.emitState({ state: 'closed', error });
   }
 
-  // ---- reconnection ----
-
-  private retrySettings() {
-    return {
-      autoReconnect: this.setting<number>('AutoReconnect'),
-      maxRetryCount: this.setting<number>('MaxRetryCount'),
-      retryInterval: this.setting<number>('RetryInterval'),
-    };
-  }
-
-  /** Stops the wait between attempts and every forwarding retry. */
-  private stopReconnecting(): void {
-    this.retryAbort?.abort(new SshError(Code.BadState, 'reconnecting was stopped', 'local'));
-    this.retryAbort = null;
-  }
-
-  private retryEvent(retryType: 0 | 1, counter: RetryCounter, remoteListeningPort: number): ReconnectAttemptEvent {
-    const { maxRetryCount, retryInterval } = this.retrySettings();
-    return {
-      host: this.sshHost,
-      port: this.sshPort,
-      retryCount: counter.count,
-      retriesRemaining: counter.remaining,
-      maxRetryCount,
-      retryInterval,
-      retryType,
-      remoteListeningPort,
-      cancel: false,
-    };
-  }
-
-  /**
-   * Waits, then tries to connect again, until a connection is up, an error no retry can mend
-   * comes, MaxRetryCount is used up (1037) or the application cancels. Returns the session, or
-   * throws the error that ends the tunnel.
-   */
-  private async connectWithRetries(lost: SshError, signal: AbortSignal): Promise<Session> {
-    let lastError = lost;
-    for (;;) {
-      if (!this.retries.next()) {
-        throw new SshError(
-          Code.ReconnectLimit,
-          `gave up reconnecting to ${this.sshHost}:${this.sshPort} after ${this.retries.count} attempts; last error: ${lastError.message}`,
-          lastError.origin,
-          { cause: lastError },
-        );
-      }
-      const delayMs = this.retries.delayMs(this.scheduler.random());
-      this.emitState({ state: 'reconnecting', attempt: this.retries.count, delayMs, error: lastError });
-      this.log(1, `connection lost: ${lastError.message}; reconnecting in ${formatSeconds(delayMs)} (attempt ${this.retries.count})`);
-      await this.scheduler.sleep(delayMs, signal);
-      const event = this.retryEvent(0, this.retries, 0);
-      this.emit('reconnectAttempt', event);
-      if (event.cancel) throw lastError;
-      try {
-        return await this.startSession();
-      } catch (error) {
-        if (signal.aborted) throw error;
-        lastError = asSshError(error);
-        if (isFinal(lastError)) throw lastError;
-      }
-    }
-  }
-
-  /** AutoReconnect 2: the first logon is retried as a reconnect would be. */
-  private async logonWithRetries(): Promise<void> {
-    try {
-      await this.startSession();
-      return;
-    } catch (error) {
-      const e = asSshError(error);
-      if (isFinal(e)) throw e;
-      const abort = new AbortController();
-      this.retryAbort = abort;
-      await this.connectWithRetries(e, abort.signal);
-      this.retries.reset();
-    }
-  }
-
-  /** The connection that was up is gone: get it back and every forwarding with it. */
-  private async reconnect(lost: SshError): Promise<void> {
-    this.lifecycle = 'reconnecting';
-    this.emitState({ state: 'down', error: lost });
-    const abort = new AbortController();
-    this.retryAbort = abort;
-    let session: Session;
-    try {
-      session = await this.connectWithRetries(lost, abort.signal);
-    } catch (error) {
-      if (abort.signal.aborted) return; // logoff or reset took over
-      const e = asSshError(error);
-      this.lifecycle = 'idle';
-      this.requested.length = 0;
-      this.emit('error', { errorCode: e.code, description: e.message });
-      this.emitState({ state: 'closed', error: e });
-      return;
-    }
-    this.lifecycle = 'up';
-    this.log(1, `reconnected to ${this.sshHost}:${this.sshPort}`);
-    for (const forwarding of [...this.requested]) {
-      if (!session.isLoggedOn) return;
-      await this.restoreForwarding(session, forwarding, abort.signal);
-    }
-    if (session.isLoggedOn) this.emitState({ state: 'up' });
-  }
-
-  /**
-   * Asks for a forwarding again on a new connection, on the port it had. A port-0 forwarding
-   * whose old port is taken gets a fresh one (reported by forwardingRestored). A fixed port the
-   * server refuses, typically because sshd still holds the dead session's listener, is retried
-   * every RetryInterval in the background (reconnectAttempt with retryType 1) while the other
-   * forwardings serve; past MaxRetryCount it is given up with 10057.
-   */
-  private async restoreForwarding(session: Session, forwarding: RequestedForwarding, signal: AbortSignal): Promise<void> {
-    const previousPort = forwarding.boundPort;
-    const granted = (boundPort: number) => {
-      forwarding.boundPort = boundPort;
-      this.forwardedPort = boundPort;
-      this.log(1, `remote forwarding ${forwarding.address || '*'}:${boundPort} restored${boundPort !== previousPort ? ` (was port ${previousPort})` : ''}`);
-      this.emit('forwardingRestored', {
-        address: forwarding.address,
-        requestedPort: forwarding.port,
-        previousPort,
-        boundPort,
-        forwardingHost: forwarding.forwardingHost,
-        forwardingPort: forwarding.forwardingPort,
-      });
-    };
-    const attempt = async (port: number): Promise<SshError | null> => {
-      try {
-        granted((await session.requestForwarding(forwarding, port, this.timeout)).boundPort);
-        return null;
-      } catch (error) {
-        return asSshError(error);
-      }
-    };
-    const first = await attempt(previousPort || forwarding.port);
-    if (!first || !session.isLoggedOn) return;
-    if (forwarding.port === 0 && (await attempt(0)) === null) return;
-    void this.retryForwarding(session, forwarding, previousPort || forwarding.port, first, signal, attempt);
-  }
-
-  private async retryForwarding(
-    session: Session,
-    forwarding: RequestedForwarding,
-    port: number,
-    firstError: SshError,
-    signal: AbortSignal,
-    attempt: (port: number) => Promise<SshError | null>,
-  ): Promise<void> {
-    const counter = new RetryCounter(() => this.retrySettings());
-    let lastError = firstError;
-    try {
-      for (;;) {
-        this.log(1, `remote forwarding of port ${port} failed (${lastError.message}); retrying in ${this.setting<number>('RetryInterval')} s`);
-        if (!counter.next()) {
-          const e = new SshError(Code.TunnelReconnectLimit, `gave up forwarding remote port ${port} after ${counter.count} attempts: ${lastError.message}`, lastError.origin);
-          this.emit('error', { errorCode: e.code, description: e.message });
-          const index = this.requested.indexOf(forwarding);
-          if (index >= 0) this.requested.splice(index, 1);
-          return;
-        }
-        await this.scheduler.sleep(counter.delayMs(this.scheduler.random()), signal);
-        if (!session.isLoggedOn || this.session !== session || !this.requested.includes(forwarding)) return;
-        const event = this.retryEvent(1, counter, port);
-        this.emit('reconnectAttempt', event);
-        if (event.cancel) return;
-        const error = await attempt(port);
-        if (!error) return;
-        lastError = error;
-      }
-    } catch {
-      return; // stopped: logoff, reset, or a new reconnect
-    }
-  }
-
   private emitState(event: TunnelStateEvent): void {
     this.emit('tunnelState', event);
+  }
+
+  private reconnectorHost(): ReconnectorHost {
+    const tunnel = this;
+    return {
+      get sshHost() {
+        return tunnel.sshHost;
+      },
+      get sshPort() {
+        return tunnel.sshPort;
+      },
+      get timeout() {
+        return tunnel.timeout;
+      },
+      get scheduler() {
+        return tunnel.scheduler;
+      },
+      requested: this.requested,
+      retrySettings: () => ({
+        autoReconnect: this.setting<number>('AutoReconnect'),
+        maxRetryCount: this.setting<number>('MaxRetryCount'),
+        retryInterval: this.setting<number>('RetryInterval'),
+      }),
+      startSession: () => this.startSession(),
+      currentSession: () => this.session,
+      emit: (event, ...args) => this.emit(event, ...args),
+      emitState: (event) => this.emitState(event),
+      log: (level, message) => this.log(level, message),
+      reconnected: () => {
+        this.lifecycle = 'up';
+        this.log(1, `reconnected to ${this.sshHost}:${this.sshPort}`);
+      },
+      gaveUp: (error) => {
+        this.lifecycle = 'idle';
+        this.requested.length = 0;
+        this.emit('error', { errorCode: error.code, description: error.message });
+        this.emitState({ state: 'closed', error });
+      },
+      forwardedPortChanged: (port) => {
+        this.forwardedPort = port;
+      },
+    };
   }
 
   // ---- forwarding ----
@@ -838,13 +707,4 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     else this.trustedHostKey ??= info.hostKey;
     return event.accept;
   }
-}
-
-function asSshError(error: unknown): SshError {
-  return error instanceof SshError ? error : new SshError(Code.ConnectionFailed, String((error as Error)?.message ?? error), 'local', { cause: error });
-}
-
-function formatSeconds(ms: number): string {
-  const seconds = ms / 1000;
-  return `${Number.isInteger(seconds) ? seconds : seconds.toFixed(1)} s`;
 }

@@ -535,6 +535,13 @@ describe('re-keying and closing, as RFC 4253 §7.1 and RFC 4254 §5.3 require', 
     pair.server.send(new Writer().byte(MSG.CHANNEL_WINDOW_ADJUST).uint32(0).uint32(1000).finish());
     pair.server.send(new Writer().byte(MSG.CHANNEL_DATA).uint32(0).string(new Uint8Array(100)).finish());
     pair.server.send(new Writer().byte(MSG.CHANNEL_EOF).uint32(0).finish());
+    pair.server.send(new Writer().byte(MSG.CHANNEL_REQUEST).uint32(0).string('exit-status').boolean(true).uint32(0).finish());
+    pair.run();
+    // The request is not answered: nothing may follow our CLOSE on the channel.
+    expect(pair.client.replyChannelRequest(0, false).ok).toBe(true);
+    const closeAt = pair.server.received.lastIndexOf(MSG.CHANNEL_CLOSE);
+    pair.run();
+    expect(pair.server.received.slice(closeAt + 1)).toEqual([]);
     pair.server.send(new Writer().byte(MSG.CHANNEL_CLOSE).uint32(0).finish());
     pair.run();
     expect(pair.closedWith).toBeUndefined();
@@ -544,6 +551,32 @@ describe('re-keying and closing, as RFC 4253 §7.1 and RFC 4254 §5.3 require', 
     pair.server.send(forwardedOpen(8));
     pair.run();
     expect(pair.client.acceptChannel(0).ok).toBe(true);
+  });
+
+  it('keep-alive settings changed while connected apply to the live connection', () => {
+    const pair = authenticated(new TestServer(), { keepAliveInterval: 0 });
+    expect(pair.client.nextTimeout()).toBeNull();
+    pair.client.updateSettings({ keepAliveInterval: 10, keepAliveCountMax: 1, maxWindow: 64 * 1024, idleTimeout: 0 });
+    const due = pair.client.nextTimeout();
+    expect(due).toBe(pair.now + 10_000);
+    pair.client.handleTimeout(due!);
+    pair.run();
+    expect(pair.server.receivedPayloads.at(-1)![0]).toBe(MSG.GLOBAL_REQUEST);
+  });
+
+  it('a larger MaxWindowSize set while connected is granted at the next refill', () => {
+    const pair = authenticated(new TestServer(), { channels: { maxWindow: 64 * 1024, maxPacket: 32 * 1024 } });
+    pair.server.send(forwardedOpen(7));
+    pair.run();
+    pair.client.acceptChannel(0);
+    pair.client.updateSettings({ keepAliveInterval: 0, keepAliveCountMax: 3, maxWindow: 256 * 1024, idleTimeout: 0 });
+    pair.server.send(new Writer().byte(MSG.CHANNEL_DATA).uint32(0).string(new Uint8Array(32 * 1024)).finish());
+    pair.run();
+    pair.client.consume(0, 32 * 1024);
+    pair.run();
+    const adjust = pair.server.receivedPayloads.at(-1)!;
+    expect(adjust[0]).toBe(MSG.CHANNEL_WINDOW_ADJUST);
+    expect(Buffer.from(adjust).readUInt32BE(5)).toBe(256 * 1024 - 32 * 1024); // refilled to the new size
   });
 
   it('commands on a closed connection fail as values instead of throwing', () => {
