@@ -12,6 +12,7 @@ import { generateKey, startSshd, TEST_USER, type Sshd } from '../helpers/sshd.js
 import { connect, echoServer, listen, roundTrip } from '../helpers/streams.js';
 import { runRevtun, type Run } from '../helpers/cli.js';
 import { pollUntil, tcpSocket } from '../helpers/kernel.js';
+import { startRelay } from '../helpers/relay.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'revtun-cli-reconnect-'));
 const key = generateKey(dir, 'id_ed25519', 'ed25519');
@@ -76,6 +77,27 @@ describe('revtun reconnecting', () => {
     expect(await run.exit).toBe(255);
     expect(run.stderr()).toMatch(/revtun: connection to 127\.0\.0\.1 lost: .* \(error 1120\)/);
     expect(run.stderr()).not.toMatch(/reconnecting/);
+  });
+
+  it('a dead link (no FIN, no RST) is found by keep-alive: with AutoReconnect=0 revtun exits 255 with 1039', async () => {
+    const sshd = await ownSshd();
+    const relay = await startRelay({ host: sshd.host, port: sshd.port });
+    cleanup.push(() => relay.close());
+    const knownHosts = join(dir, `known_hosts_relay_${relay.port}`);
+    writeFileSync(knownHosts, `[127.0.0.1]:${relay.port} ${sshd.hostKeys.ed25519}\n`);
+    const run = runRevtun(
+      ['-N', '-p', String(relay.port), '-i', key.privatePath, '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'BatchMode=yes',
+        '-o', 'AutoReconnect=0', '-o', 'ServerAliveInterval=1', '-o', 'ServerAliveCountMax=1', '-R', `127.0.0.1:0:127.0.0.1:${echo.port}`, `${TEST_USER}@127.0.0.1`],
+      { HOME: dir },
+    );
+    cleanup.push(async () => {
+      if (run.child.exitCode === null && run.child.signalCode === null) run.child.kill('SIGKILL');
+      await run.exit;
+    });
+    await run.waitFor(/Allocated port/);
+    relay.blackhole();
+    expect(await run.exit).toBe(255);
+    expect(run.stderr()).toMatch(/revtun: connection to 127\.0\.0\.1 lost: no answer to 1 keep-alive requests \(error 1039\)/);
   });
 
   it('exits 255 with 1037 once MaxRetryCount attempts have failed', async () => {
