@@ -231,6 +231,27 @@ describe('reconnecting to a real sshd', () => {
     expect(w.attempts.map((a) => a.retriesRemaining)).toEqual([2, 1, 0]);
   });
 
+  it('cancel set in reconnectAttempt stops the retries: the tunnel ends with the error being retried', async () => {
+    const sshd = await ownSshd();
+    const clock = virtualScheduler(0);
+    const w = watchedTunnel(sshd, [], clock);
+    w.t.on('reconnectAttempt', (e) => {
+      if (e.retryCount === 2) e.cancel = true;
+    });
+    await w.t.sshLogon();
+    await w.t.requestForwarding('127.0.0.1', 0, '127.0.0.1', echo.port);
+    const closed = w.next('closed');
+    await sshd.stop();
+    await clock.nextWait();
+    clock.pass(); // attempt 1: refused
+    await clock.nextWait();
+    clock.pass(); // attempt 2: cancelled before it connects
+    expect(closedError(await closed)?.code).toBe(10061);
+    expect(w.attempts.map((a) => a.retryCount)).toEqual([1, 2]); // and no third
+    expect(clock.pending).toBe(0);
+    expect(w.t.forwardings).toEqual([]);
+  });
+
   it('AutoReconnect=2 keeps trying the first logon until sshd is up', async () => {
     const sshd = await ownSshd();
     await sshd.stop();

@@ -133,6 +133,10 @@ export class Reconnector {
       if (!abort.signal.aborted) this.host.gaveUp(asSshError(error)); // else logoff or reset took over
       return;
     }
+    if (abort.signal.aborted) {
+      session.abort('reconnecting was stopped'); // a logoff came while this one was logging on
+      return;
+    }
     this.host.reconnected();
     for (const forwarding of [...this.host.requested]) {
       if (!session.isLoggedOn) return;

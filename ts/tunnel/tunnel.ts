@@ -440,6 +440,8 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
         }
         const current = this.createSession(options, opened);
         session = current;
+        // A logoff or reset during the handshake ends this attempt there and then.
+        abort.signal.addEventListener('abort', () => current.abort('connecting was abandoned'), { once: true });
         this.emit('connected', { statusCode: 0, description: 'OK' });
         this.emit('connectionStatus', { connectionEvent: 'Remote host connection complete.', statusCode: 0, description: 'OK' });
         await current.logon();
