@@ -35,8 +35,8 @@ export interface ScriptedServer {
   close(): Promise<void>;
 }
 
-/** A CHANNEL_OPEN for a forwarded-tcpip connection to port 5555. */
-export function forwardedOpen(sender: number, window = 1 << 20, maxPacket = 32768): Uint8Array {
+/** A CHANNEL_OPEN for a forwarded-tcpip connection to `port` (5555: the port the TestServer grants for port 0). */
+export function forwardedOpen(sender: number, port = 5555, window = 1 << 20, maxPacket = 32768): Uint8Array {
   return new Writer()
     .byte(MSG.CHANNEL_OPEN)
     .string('forwarded-tcpip')
@@ -44,8 +44,8 @@ export function forwardedOpen(sender: number, window = 1 << 20, maxPacket = 3276
     .uint32(window)
     .uint32(maxPacket)
     .string('127.0.0.1')
-    .uint32(5555)
-    .string('127.0.0.1')
+    .uint32(port)
+    .string('10.0.0.9')
     .uint32(40000)
     .finish();
 }

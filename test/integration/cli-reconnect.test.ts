@@ -33,11 +33,12 @@ async function ownSshd(): Promise<Sshd> {
   return sshd;
 }
 
-function revtunAgainst(sshd: Sshd, extra: string[]): Run {
-  const knownHosts = join(dir, `known_hosts_${sshd.port}`);
-  writeFileSync(knownHosts, `[${sshd.host}]:${sshd.port} ${sshd.hostKeys.ed25519}\n`);
+/** revtun against `sshd`, or through a relay in front of it listening on `port`. */
+function revtunAgainst(sshd: Sshd, extra: string[], port = sshd.port): Run {
+  const knownHosts = join(dir, `known_hosts_${port}`);
+  writeFileSync(knownHosts, `[${sshd.host}]:${port} ${sshd.hostKeys.ed25519}\n`);
   const run = runRevtun(
-    ['-N', '-p', String(sshd.port), '-i', key.privatePath, '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'BatchMode=yes', ...extra, `${TEST_USER}@${sshd.host}`],
+    ['-N', '-p', String(port), '-i', key.privatePath, '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'BatchMode=yes', ...extra, `${TEST_USER}@${sshd.host}`],
     { HOME: dir },
   );
   cleanup.push(async () => {
@@ -83,17 +84,7 @@ describe('revtun reconnecting', () => {
     const sshd = await ownSshd();
     const relay = await startRelay({ host: sshd.host, port: sshd.port });
     cleanup.push(() => relay.close());
-    const knownHosts = join(dir, `known_hosts_relay_${relay.port}`);
-    writeFileSync(knownHosts, `[127.0.0.1]:${relay.port} ${sshd.hostKeys.ed25519}\n`);
-    const run = runRevtun(
-      ['-N', '-p', String(relay.port), '-i', key.privatePath, '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'BatchMode=yes',
-        '-o', 'AutoReconnect=0', '-o', 'ServerAliveInterval=1', '-o', 'ServerAliveCountMax=1', '-R', `127.0.0.1:0:127.0.0.1:${echo.port}`, `${TEST_USER}@127.0.0.1`],
-      { HOME: dir },
-    );
-    cleanup.push(async () => {
-      if (run.child.exitCode === null && run.child.signalCode === null) run.child.kill('SIGKILL');
-      await run.exit;
-    });
+    const run = revtunAgainst(sshd, ['-o', 'AutoReconnect=0', '-o', 'ServerAliveInterval=1', '-o', 'ServerAliveCountMax=1', '-R', `127.0.0.1:0:127.0.0.1:${echo.port}`], relay.port);
     await run.waitFor(/Allocated port/);
     relay.blackhole();
     expect(await run.exit).toBe(255);

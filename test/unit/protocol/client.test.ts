@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { Writer } from '../../../ts/protocol/wire.js';
 import { MSG } from '../../../ts/protocol/messages.js';
 import { Pair, TestServer } from '../../helpers/peer.js';
+import { forwardedOpen } from '../../helpers/scripted-server.js';
 import type { Outcome } from '../../../ts/protocol/client.js';
 
 const ignore = () => new Writer().byte(MSG.IGNORE).string('x').finish();
@@ -21,20 +22,6 @@ function authenticated(server = new TestServer(), options = {}) {
 function sent<T>(outcome: Outcome<T>): T {
   if (!outcome.ok) throw outcome.error;
   return outcome.value;
-}
-
-function forwardedOpen(sender: number, port = 5555, window = 1 << 20, maxPacket = 32768) {
-  return new Writer()
-    .byte(MSG.CHANNEL_OPEN)
-    .string('forwarded-tcpip')
-    .uint32(sender)
-    .uint32(window)
-    .uint32(maxPacket)
-    .string('127.0.0.1')
-    .uint32(port)
-    .string('10.0.0.9')
-    .uint32(40000)
-    .finish();
 }
 
 describe('handshake', () => {
