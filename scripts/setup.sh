@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what revtun's demo and tests need on a fresh Debian/Ubuntu machine: OpenSSH's server
-# and tools and Dropbear from the distribution, Debian's rustc with its wasm32 standard library
+# and tools, Dropbear and the test proxies (tinyproxy, dante, microsocks) from the distribution, Debian's rustc with its wasm32 standard library
 # (unless rustup already has that target), AsyncSSH from PyPI (a foreign test peer), then the
 # npm packages, the native crypto addon, the WASM module and the russh test server (another
 # foreign peer). Safe to run again. REVTUN_STRICT_BUILD=1 (CI) makes a failed Rust build fatal;
@@ -16,6 +16,11 @@ need=()
 command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
 command -v useradd >/dev/null 2>&1 || need+=(passwd)
 [ -x /usr/sbin/dropbear ] || need+=(dropbear-bin)
+# Real proxies for the proxy tests: HTTP CONNECT, SOCKS4/5, SOCKS5 with a password; nc for ProxyCommand.
+command -v tinyproxy >/dev/null 2>&1 || need+=(tinyproxy)
+[ -x /usr/sbin/danted ] || need+=(dante-server)
+command -v microsocks >/dev/null 2>&1 || need+=(microsocks)
+command -v nc >/dev/null 2>&1 || need+=(netcat-openbsd)
 if ! { command -v rustup >/dev/null 2>&1 && rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; }; then
   [ -x /usr/bin/rustc ] || need+=(rustc)
   [ -x /usr/bin/cargo ] || need+=(cargo)
@@ -28,9 +33,12 @@ if [ ${#need[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
 fi
-# Debian's dropbear-bin package may enable a system service; the tests start their own.
-if command -v systemctl >/dev/null 2>&1 && systemctl is-enabled dropbear >/dev/null 2>&1; then
-  systemctl disable --now dropbear >/dev/null 2>&1 || true
+# Debian's dropbear-bin, tinyproxy and dante-server packages may enable system services; the
+# tests start their own, on ports of their own.
+if command -v systemctl >/dev/null 2>&1; then
+  for service in dropbear tinyproxy danted; do
+    systemctl is-enabled "$service" >/dev/null 2>&1 && systemctl disable --now "$service" >/dev/null 2>&1 || true
+  done
 fi
 
 # AsyncSSH (PyPI) is the foreign peer for the legacy ciphers and MACs in the interop tests.

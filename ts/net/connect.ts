@@ -1,11 +1,13 @@
 // Opening the TCP connection to the SSH server: name resolution (with the address family the
 // UseIPv6 setting asks for), the local bind address, socket options, and cancellation. Failures
-// are SshErrors with the documented socket codes. Proxies and jump hosts will plug in here.
+// are SshErrors with the documented socket codes. Through a proxy (./proxy.ts) the socket is
+// the proxy's, connected onwards to the server.
 
 import * as net from 'node:net';
 import * as dns from 'node:dns/promises';
 import { SshError, Code, socketErrorCode } from '../protocol/errors.js';
 import { SocketReader } from './reader.js';
+import { connectThroughProxy, type ProxySpec } from './proxy.js';
 
 export interface ConnectOptions {
   host: string;
@@ -20,13 +22,22 @@ export interface ConnectOptions {
   keepAliveInitialDelay: number;
   /** Aborting destroys a socket still connecting and rejects. */
   signal?: AbortSignal;
+  /** Connect through this proxy (null: directly). */
+  proxy?: ProxySpec | null;
+  /** Milliseconds the proxy may take to connect us (0: no limit of its own). */
+  proxyTimeoutMs?: number;
+  /** The proxy has connected us to the server (before any SSH byte). */
+  onProxyConnected?: (proxy: ProxySpec) => void;
 }
 
 export interface OpenedSocket {
   socket: net.Socket;
-  /** Reads the socket into reused memory (net's onread); hand it to the SocketDriver. */
-  reader: SocketReader;
-  /** The address the host name resolved to. */
+  /**
+   * Reads the socket into reused memory (net's onread); hand it to the SocketDriver. A socket
+   * that a proxy client opened has none (it was created without onread): 'data' events then.
+   */
+  reader?: SocketReader;
+  /** The address the host name resolved to (the name itself when a proxy resolves it). */
   address: string;
 }
 
@@ -45,6 +56,17 @@ export async function resolveHost(host: string, useIPv6: number): Promise<string
 export async function connectSocket(options: ConnectOptions): Promise<OpenedSocket> {
   const { signal } = options;
   if (signal?.aborted) throw aborted();
+  if (options.proxy) {
+    const socket = await connectThroughProxy(options.proxy, { host: options.host, port: options.port }, {
+      timeoutMs: options.proxyTimeoutMs ?? 0,
+      ...(signal ? { signal } : {}),
+      resolve: (host) => resolveHost(host, options.useIPv6),
+    });
+    socket.setNoDelay(options.noDelay);
+    socket.setKeepAlive(options.keepAlive, options.keepAliveInitialDelay);
+    options.onProxyConnected?.(options.proxy);
+    return { socket, address: options.host };
+  }
   const address = await resolveHost(options.host, options.useIPv6);
   if (signal?.aborted) throw aborted();
   return await new Promise<OpenedSocket>((resolve, reject) => {

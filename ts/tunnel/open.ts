@@ -43,6 +43,12 @@ export interface OpenReverseTunnelOptions {
   onState?: (event: TunnelStateEvent) => void;
   /** Aborting it closes the tunnel as close() does (or abandons the logon still under way). */
   signal?: AbortSignal;
+  /**
+   * Reach the server through a proxy: `http://[user:pass@]host[:port]` (CONNECT),
+   * `socks4://`, `socks4a://`, `socks5://` (names resolved here) or `socks5h://` (by the proxy).
+   * Reconnects go the same way.
+   */
+  proxy?: string;
 }
 
 export interface OpenedReverseTunnel {
@@ -72,6 +78,7 @@ export async function openReverseTunnel(options: OpenReverseTunnelOptions): Prom
   }
   if (options.password) tunnel.sshPassword = options.password;
   if (options.hostKey) tunnel.sshAcceptServerHostKey = options.hostKey;
+  if (options.proxy) tunnel.proxy = options.proxy;
   if (options.acceptAnyHostKey) tunnel.config('SSHAcceptAnyServerHostKey=True');
   for (const setting of options.config ?? []) tunnel.config(setting);
   if (options.onState) tunnel.on('tunnelState', options.onState);

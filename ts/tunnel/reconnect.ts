@@ -23,8 +23,8 @@ export interface RetrySettings {
 }
 
 /**
- * Errors no retry can mend: the server refused who we are or is not who we trust, we share
- * no algorithm, or an option is wrong. Everything else (refused or dropped connections,
+ * Errors no retry can mend: the server (or the proxy) refused who we are, the server is not
+ * who we trust, we share no algorithm, or an option is wrong. Everything else (refused or dropped connections,
  * timeouts, a dead peer, a server that is restarting) is worth another attempt.
  */
 const FINAL = new Set<number>([
@@ -35,6 +35,7 @@ const FINAL = new Set<number>([
   Code.UnsupportedAlgorithm,
   Code.BadVersion,
   Code.BadArgument,
+  Code.AccessDenied, // a proxy that refuses our credentials, or a key file others may read
   Code.HostNotFound,
   Code.DnsFailure,
 ]);

@@ -66,6 +66,8 @@ interface SettingSpec {
   max?: number;
   /** Values the setting accepts, for string settings with a fixed set. */
   choices?: string[];
+  /** Values the setting accepts, for int settings with a fixed set. */
+  intChoices?: number[];
 }
 
 /** Writable settings, by canonical name. */
@@ -106,6 +108,17 @@ export const SETTINGS: Record<string, SettingSpec> = {
   /** Attempts per outage; 0 = no limit. */
   MaxRetryCount: { kind: 'int', default: 0, min: 0 },
   RetryInterval: { kind: 'int', default: 5, min: 0 },
+  // Proxies (ts/net/proxy.ts). FirewallType: 0 none, 1 HTTP tunneling proxy, 2 SOCKS4, 3 SOCKS5, 10 SOCKS4A.
+  FirewallType: { kind: 'int', default: 0, intChoices: [0, 1, 2, 3, 10] },
+  FirewallHost: { kind: 'string', default: '' },
+  /** 0: the type's default (80 or 1080); setting FirewallType sets it, as documented. */
+  FirewallPort: { kind: 'int', default: 0, min: 0, max: 65535 },
+  FirewallUser: { kind: 'string', default: '' },
+  FirewallPassword: { kind: 'string', default: '' },
+  FirewallData: { kind: 'string', default: '' },
+  /** Take the proxy from https_proxy / all_proxy / no_proxy when no FirewallType is set. */
+  FirewallAutoDetect: { kind: 'bool', default: false },
+  ProxyExceptionsList: { kind: 'string', default: '' },
 };
 
 /**
@@ -120,14 +133,6 @@ export const NOT_YET = [
   'KerberosDelegation',
   'KerberosRealm',
   'KerberosSPN',
-  'FirewallAutoDetect',
-  'FirewallHost',
-  'FirewallPassword',
-  'FirewallPort',
-  'FirewallType',
-  'FirewallUser',
-  'FirewallData',
-  'ProxyExceptionsList',
   'MaxTransferRate',
   'MaxLineLength',
   'Linger',
@@ -179,6 +184,7 @@ export function parseSettingValue(name: string, text: string): boolean | number 
       if ((spec.min !== undefined && n < spec.min) || (spec.max !== undefined && n > spec.max)) {
         throw new SshError(Code.BadArgument, `${name}: ${n} is outside ${spec.min ?? '-inf'}..${spec.max ?? 'inf'}`, 'local');
       }
+      if (spec.intChoices && !spec.intChoices.includes(n)) throw new SshError(Code.BadArgument, `${name}: ${n} is not one of ${spec.intChoices.join(', ')}`, 'local');
       return n;
     }
     case 'list':

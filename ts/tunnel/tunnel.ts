@@ -11,6 +11,7 @@ import { toHex } from '../protocol/wire.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 import { defaultCryptoProvider, describeCryptoProvider, skippedCryptoProviders } from '../crypto/select.js';
 import { connectSocket, type OpenedSocket } from '../net/connect.js';
+import { defaultFirewallPort, describeProxy, isProxyException, parseProxyUrl, proxyFromEnvironment, proxyFromSettings, type ProxySpec } from '../net/proxy.js';
 import { TypedEmitter, type TunnelEvents, type ServerAuthenticationEvent, type TunnelStateEvent } from './events.js';
 import {
   SETTINGS,
@@ -121,6 +122,12 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
    * sshPassword is empty (after a refused key, say). Return undefined to skip password methods.
    */
   passwordProvider: (() => string | undefined) | null = null;
+
+  /**
+   * A revtun extension: a proxy URL (http://, socks4://, socks4a://, socks5://, socks5h://, with
+   * optional user:password@) used instead of the Firewall* settings. Empty: those settings decide.
+   */
+  proxy = '';
 
   /**
    * The crypto backend. Unless one is set, the first of the native core, the WASM core and
@@ -263,6 +270,8 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
         throw new SshError(Code.BadArgument, `unknown setting ${rawName.trim()}`, 'local');
       }
       this.settings.set(name, parseSettingValue(name, value));
+      // As documented, choosing a firewall type sets FirewallPort to that type's port.
+      if (name === 'FirewallType') this.settings.set('FirewallPort', defaultFirewallPort(this.setting<number>('FirewallType')));
       this.applyLiveSetting(name);
       return '';
     }
@@ -291,6 +300,9 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
         return this.lastHostKey?.fingerprints.sha256 ?? '';
       case 'BuildInfo':
         return `revtun ${VERSION}; crypto provider: ${describeCryptoProvider(this.cryptoProvider)}; ${runtimeVersion()}`;
+      case 'FirewallPassword':
+        // Readable back like any setting, except that MaskSensitiveData (on by default) hides it.
+        return this.setting<boolean>('MaskSensitiveData') && this.setting<string>(name) ? '********' : this.setting<string>(name);
       default:
         return formatSettingValue(this.settings.get(name)!);
     }
@@ -331,6 +343,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     this.sshCertSubject = '';
     this.sshAcceptServerHostKey = '';
     this.passwordProvider = null;
+    this.proxy = '';
     this.sshEncryptionAlgorithms = DEFAULT_CIPHERS.join(',');
     this.sshCompressionAlgorithms = 'none';
     this.timeout = 60;
@@ -359,6 +372,10 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
       throw new SshError(Code.BadArgument, `sshPort ${this.sshPort} is not a port number (1-65535)`, 'local');
     }
     this.buildCoreOptions(); // validates options before any network traffic
+    if (this.setting<number>('FirewallType') !== 0 && !this.setting<string>('FirewallHost') && !this.proxy) {
+      throw new SshError(Code.BadArgument, 'FirewallType is set but FirewallHost is empty', 'local');
+    }
+    this.proxyFor(this.sshHost); // a bad proxy URL fails here, before any traffic
     // Whatever a previous, dropped connection left (its forwardings, its socket, a reconnect
     // under way) is void now: the application starts afresh.
     this.reconnector.stop();
@@ -429,6 +446,12 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
           keepAlive: this.setting<boolean>('TCPKeepAlive') || this.setting<number>('KeepAliveTime') > 0,
           keepAliveInitialDelay: this.setting<number>('KeepAliveTime'),
           signal: abort.signal,
+          proxy: this.proxyFor(this.sshHost),
+          proxyTimeoutMs: (this.setting<number>('ConnectionTimeout') || this.timeout) * 1000,
+          onProxyConnected: (proxy) => {
+            this.log(2, `connected to ${this.sshHost}:${this.sshPort} through the ${describeProxy(proxy)}`);
+            this.emit('connectionStatus', { connectionEvent: 'Firewall connection complete.', statusCode: 0, description: 'OK' });
+          },
         }).catch((error: unknown) => {
           const e = asSshError(error);
           this.emit('connected', { statusCode: e.code, description: e.message });
@@ -630,6 +653,25 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
 
   private log(level: 1 | 2 | 3, message: string): void {
     if (level <= this.setting<number>('LogLevel')) this.emit('log', { logLevel: level, message, logType: level >= 3 ? 'Debug' : level === 2 ? 'Verbose' : 'Info' });
+  }
+
+  /**
+   * The proxy for a connection to `host`: the Firewall* settings, else (FirewallAutoDetect)
+   * the environment as curl reads it; none for a host in ProxyExceptionsList.
+   */
+  private proxyFor(host: string): ProxySpec | null {
+    if (isProxyException(host, this.setting<string>('ProxyExceptionsList'))) return null;
+    if (this.proxy) return parseProxyUrl(this.proxy);
+    const configured = proxyFromSettings({
+      type: this.setting('FirewallType'),
+      host: this.setting('FirewallHost'),
+      port: this.setting('FirewallPort'),
+      user: this.setting('FirewallUser'),
+      password: this.setting('FirewallPassword'),
+      data: this.setting('FirewallData'),
+    });
+    if (configured) return configured;
+    return this.setting<boolean>('FirewallAutoDetect') ? proxyFromEnvironment(process.env, host) : null;
   }
 
   private buildCoreOptions(): ClientOptions {

@@ -52,7 +52,7 @@ describe('RetryCounter', () => {
 
 describe('isFinal', () => {
   it('never retries refused credentials, untrusted host keys, no common algorithm or bad options', () => {
-    for (const code of [Code.AuthFailed, Code.HostKeyRejected, Code.HostKeyVerifyFailed, Code.NegotiationFailed, Code.UnsupportedAlgorithm, Code.BadArgument]) {
+    for (const code of [Code.AuthFailed, Code.HostKeyRejected, Code.HostKeyVerifyFailed, Code.NegotiationFailed, Code.UnsupportedAlgorithm, Code.BadArgument, Code.AccessDenied]) {
       expect(isFinal(new SshError(code, 'x'))).toBe(true);
     }
   });
