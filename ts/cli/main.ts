@@ -140,8 +140,10 @@ function applyOptions(tunnel: SSHReverseTunnel, args: CliArgs): void {
   const known = new Set([
     'port', 'user', 'identityfile', 'userknownhostsfile', 'globalknownhostsfile', 'stricthostkeychecking', 'exitonforwardfailure',
     'batchmode', 'passwordauthentication', 'kbdinteractiveauthentication', 'pubkeyauthentication', 'loglevel', 'compression',
-    'addressfamily', 'identitiesonly', ...map.map(([k]) => k),
+    'addressfamily', 'identitiesonly', 'proxycommand', ...map.map(([k]) => k),
   ]);
+  const proxyCommand = o.get('proxycommand');
+  if (proxyCommand !== undefined) tunnel.proxyCommand = proxyCommand;
   for (const [name, value] of o) {
     if (known.has(name)) continue;
     const setting = canonicalSettingName(name);

@@ -8,6 +8,8 @@ import * as dns from 'node:dns/promises';
 import { SshError, Code, socketErrorCode } from '../protocol/errors.js';
 import { SocketReader } from './reader.js';
 import { connectThroughProxy, type ProxySpec } from './proxy.js';
+import { spawnProxyCommand } from './proxy-command.js';
+import type { Duplex } from 'node:stream';
 
 export interface ConnectOptions {
   host: string;
@@ -28,10 +30,18 @@ export interface ConnectOptions {
   proxyTimeoutMs?: number;
   /** The proxy has connected us to the server (before any SSH byte). */
   onProxyConnected?: (proxy: ProxySpec) => void;
+  /** A ProxyCommand, tokens already expanded: used instead of any socket or proxy. */
+  proxyCommand?: string;
 }
 
+/**
+ * What carries the SSH connection: a TCP socket, or a ProxyCommand's standard input and output
+ * (which has no local address).
+ */
+export type Transport = Duplex & Partial<Pick<net.Socket, 'localAddress' | 'localPort'>>;
+
 export interface OpenedSocket {
-  socket: net.Socket;
+  socket: Transport;
   /**
    * Reads the socket into reused memory (net's onread); hand it to the SocketDriver. A socket
    * that a proxy client opened has none (it was created without onread): 'data' events then.
@@ -56,6 +66,7 @@ export async function resolveHost(host: string, useIPv6: number): Promise<string
 export async function connectSocket(options: ConnectOptions): Promise<OpenedSocket> {
   const { signal } = options;
   if (signal?.aborted) throw aborted();
+  if (options.proxyCommand) return { socket: await spawnProxyCommand(options.proxyCommand, signal), address: options.host };
   if (options.proxy) {
     const socket = await connectThroughProxy(options.proxy, { host: options.host, port: options.port }, {
       timeoutMs: options.proxyTimeoutMs ?? 0,

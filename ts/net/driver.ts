@@ -1,8 +1,9 @@
-// The thin socket layer: moves bytes between a net.Socket and the sans-IO client core,
+// The thin socket layer: moves bytes between a socket (or any duplex stream: a ProxyCommand's
+// pipes) and the sans-IO client core,
 // hands the core's events to a callback, runs its timer, and turns the socket's own
 // backpressure into the core's. Nothing here knows SSH.
 
-import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { ClientEvent, SshClientCore } from '../protocol/client.js';
 import { SshError, Code, socketErrorCode } from '../protocol/errors.js';
 import type { SocketReader } from './reader.js';
@@ -28,7 +29,7 @@ export class SocketDriver {
 
   constructor(
     private readonly core: SshClientCore,
-    private readonly socket: Socket,
+    private readonly socket: Duplex,
     hooks: {
       /** Handles one event of the core. */
       onEvent: (event: ClientEvent) => void;

@@ -5,12 +5,11 @@
 // reconnect. Everything here runs inside socket and timer callbacks, so nothing throws: core
 // commands fail as values, and a failed command on a dying connection is simply dropped.
 
-import type * as net from 'node:net';
 import { SshClientCore, type ClientEvent, type ClientOptions, type Outcome } from '../protocol/client.js';
 import type { Grant } from '../protocol/forwarding.js';
 import { SshError, Code, DisconnectReason } from '../protocol/errors.js';
 import { SocketDriver } from '../net/driver.js';
-import type { OpenedSocket } from '../net/connect.js';
+import type { OpenedSocket, Transport } from '../net/connect.js';
 import { LocalForwarder, type ForwarderHost } from './local-forward.js';
 import { withTimeout } from './timing.js';
 
@@ -37,7 +36,7 @@ export interface SessionHandlers {
 export class Session {
   readonly core: SshClientCore;
   private readonly driver: SocketDriver;
-  readonly socket: net.Socket;
+  readonly socket: Transport;
   /** The requested forwarding each grant of this connection serves. */
   private readonly served = new Map<Grant, RequestedForwarding>();
   private readonly forwarders = new Map<number, LocalForwarder>();

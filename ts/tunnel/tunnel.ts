@@ -11,6 +11,7 @@ import { toHex } from '../protocol/wire.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 import { defaultCryptoProvider, describeCryptoProvider, skippedCryptoProviders } from '../crypto/select.js';
 import { connectSocket, type OpenedSocket } from '../net/connect.js';
+import { expandProxyCommand } from '../net/proxy-command.js';
 import { defaultFirewallPort, describeProxy, isProxyException, parseProxyUrl, proxyFromEnvironment, proxyFromSettings, type ProxySpec } from '../net/proxy.js';
 import { TypedEmitter, type TunnelEvents, type ServerAuthenticationEvent, type TunnelStateEvent } from './events.js';
 import {
@@ -128,6 +129,13 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
    * optional user:password@) used instead of the Firewall* settings. Empty: those settings decide.
    */
   proxy = '';
+
+  /**
+   * A revtun extension, ssh's ProxyCommand: a shell command whose standard input and output
+   * carry the connection, with %h, %p, %r, %n and %% expanded at each connection (reconnects
+   * run it again). Empty or "none": connect directly (or through the proxy settings).
+   */
+  proxyCommand = '';
 
   /**
    * The crypto backend. Unless one is set, the first of the native core, the WASM core and
@@ -344,6 +352,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     this.sshAcceptServerHostKey = '';
     this.passwordProvider = null;
     this.proxy = '';
+    this.proxyCommand = '';
     this.sshEncryptionAlgorithms = DEFAULT_CIPHERS.join(',');
     this.sshCompressionAlgorithms = 'none';
     this.timeout = 60;
@@ -376,6 +385,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
       throw new SshError(Code.BadArgument, 'FirewallType is set but FirewallHost is empty', 'local');
     }
     this.proxyFor(this.sshHost); // a bad proxy URL fails here, before any traffic
+    this.expandedProxyCommand(); // and so does an unknown %-token
     // Whatever a previous, dropped connection left (its forwardings, its socket, a reconnect
     // under way) is void now: the application starts afresh.
     this.reconnector.stop();
@@ -447,6 +457,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
           keepAliveInitialDelay: this.setting<number>('KeepAliveTime'),
           signal: abort.signal,
           proxy: this.proxyFor(this.sshHost),
+          proxyCommand: this.expandedProxyCommand(),
           proxyTimeoutMs: (this.setting<number>('ConnectionTimeout') || this.timeout) * 1000,
           onProxyConnected: (proxy) => {
             this.log(2, `connected to ${this.sshHost}:${this.sshPort} through the ${describeProxy(proxy)}`);
@@ -653,6 +664,13 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
 
   private log(level: 1 | 2 | 3, message: string): void {
     if (level <= this.setting<number>('LogLevel')) this.emit('log', { logLevel: level, message, logType: level >= 3 ? 'Debug' : level === 2 ? 'Verbose' : 'Info' });
+  }
+
+  /** The ProxyCommand with its tokens expanded for this connection, or undefined. */
+  private expandedProxyCommand(): string | undefined {
+    const command = this.proxyCommand.trim();
+    if (!command || command.toLowerCase() === 'none') return undefined;
+    return expandProxyCommand(command, { host: this.sshHost, port: this.sshPort, user: this.sshUser, originalHost: this.sshHost });
   }
 
   /**

@@ -53,3 +53,13 @@ describe('the environment, as curl reads it', () => {
     expect(proxyFromEnvironment({ all_proxy: 'socks5h://a:1', NO_PROXY: 'h' }, 'h')).toBeNull();
   });
 });
+
+describe('ProxyCommand tokens', () => {
+  it('expands %h %p %r %n %% and refuses others', async () => {
+    const { expandProxyCommand } = await import('../../../ts/net/proxy-command.js');
+    const values = { host: 'gw.example.com', port: 2222, user: 'deploy', originalHost: 'gw' };
+    expect(expandProxyCommand('nc -X connect -x proxy:3128 %h %p # %r@%n 100%%', values)).toBe('nc -X connect -x proxy:3128 gw.example.com 2222 # deploy@gw 100%');
+    expect(() => expandProxyCommand('nc %h %x', values)).toThrow(expect.objectContaining({ code: 10022 }));
+    expect(() => expandProxyCommand('nc %', values)).toThrow(expect.objectContaining({ code: 10022 }));
+  });
+});
