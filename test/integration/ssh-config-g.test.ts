@@ -4,23 +4,21 @@
 // the keys revtun supports. The corpus is copied to a temporary directory first so that
 // `@DIR@` in it can name absolute Include paths.
 
-import { execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';import { spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { resolveConfig } from '../../ts/cli/ssh-config.js';
+import { resolveConfig, SshConfigError } from '../../ts/cli/ssh-config.js';
 import { FORMATTED_KEYS, formatResolved } from '../../ts/cli/ssh-config-format.js';
 
 const fixtures = join(import.meta.dirname, '../fixtures/ssh-config');
 const work = mkdtempSync(join(tmpdir(), 'revtun-ssh-config-'));
 cpSync(fixtures, work, { recursive: true });
-for (const dir of [work, join(work, 'inc.d')]) {
-  for (const name of readdirSync(dir)) {
-    if (!name.endsWith('.conf')) continue;
-    const path = join(dir, name);
-    writeFileSync(path, readFileSync(path, 'utf8').replaceAll('@DIR@', work), { mode: 0o600 });
-  }
+for (const entry of readdirSync(work, { recursive: true, withFileTypes: true })) {
+  if (!entry.isFile()) continue;
+  const path = join(entry.parentPath, entry.name);
+  writeFileSync(path, readFileSync(path, 'utf8').replaceAll('@DIR@', work), { mode: 0o600 });
 }
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
@@ -45,11 +43,15 @@ function sshG(file: string, argv: string[]): string[] {
   return text.split('\n').filter((line) => keys.has(line.split(' ')[0]!));
 }
 
-const cases = readdirSync(work)
-  .filter((name) => name.endsWith('.conf'))
-  .flatMap((name) =>
-    [...readFileSync(join(fixtures, name), 'utf8').matchAll(/^# case: (.*)$/gm)].map((m) => ({ name, argv: m[1]!.trim().split(/\s+/) })),
-  );
+function casesIn(dir: string) {
+  return readdirSync(join(work, dir))
+    .filter((name) => name.endsWith('.conf'))
+    .flatMap((name) =>
+      [...readFileSync(join(work, dir, name), 'utf8').matchAll(/^# case: (.*)$/gm)].map((m) => ({ name: join(dir, name), argv: m[1]!.trim().split(/\s+/) })),
+    );
+}
+const cases = casesIn('.');
+const errorCases = casesIn('errors');
 
 describe('ssh -G agrees with formatResolved', () => {
   it('has a corpus', () => {
@@ -61,5 +63,24 @@ describe('ssh -G agrees with formatResolved', () => {
     const host = argv.at(-1)!;
     const resolved = resolveConfig({ host, configFile: file, commandLine: commandLine(argv.slice(0, -1)), homeDir: home, env: { ...process.env, HOME: work } });
     expect(formatResolved(resolved).filter((line) => keys.has(line.split(' ')[0]!))).toEqual(sshG(file, argv));
+  });
+});
+
+describe('a bad configuration fails in both, naming the same file and line', () => {
+  it.each(errorCases)('$name', ({ name, argv }) => {
+    const file = join(work, name);
+    const ssh = spawnSync('ssh', ['-G', '-F', file, ...argv], { encoding: 'utf8', env: { ...process.env, HOME: work } });
+    expect(ssh.status).toBe(255);
+    // ssh words it "FILE line N: ..." or "FILE: line N: ..."; the first such line is the first error.
+    const first = /^(.*?):? line (\d+): /m.exec(ssh.stderr);
+    expect(first, ssh.stderr).not.toBeNull();
+    let error: unknown;
+    try {
+      resolveConfig({ host: argv.at(-1)!, configFile: file, homeDir: home });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(SshConfigError);
+    expect({ file: (error as SshConfigError).file, line: (error as SshConfigError).line }).toEqual({ file: first![1], line: Number(first![2]) });
   });
 });

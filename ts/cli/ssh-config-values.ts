@@ -179,10 +179,16 @@ export function parseValue(keyword: string, line: ConfigLine): string | number |
   throw new SshConfigError(`internal: no parser for ${keyword}`, line.file, line.line);
 }
 
-/** `user@host:port` or ssh://user@host:port, checked as parse_jump checks each hop. */
+/** One hop of a ProxyJump, `[user@]host[:port]` or `ssh://[user@]host[:port]`, as parse_jump accepts it. */
 export function validJumpHop(hop: string): boolean {
-  if (hop.startsWith('ssh://')) return /^ssh:\/\/(?:[^@/]+@)?(?:\[[^\]]+\]|[^:/@]+)(?::\d+)?\/?$/.test(hop);
-  return /^(?:[^@]+@)?(?:\[[^\]]+\]|[^:@[\]]+)(?::\d+)?$/.test(hop) || /^(?:[^@]+@)?[^@[\]]+$/.test(hop);
+  const portOk = (p: string | undefined) => p === undefined || (parsePortValue(p) ?? 0) > 0;
+  const uri = /^ssh:\/\/(?:([^@/]*)@)?(\[[^\]]*\]|[^:/]*)(?::([^/]*))?\/?$/.exec(hop);
+  if (hop.startsWith('ssh://')) return uri !== null && uri[1] !== '' && uri[2] !== '' && uri[2] !== '[]' && portOk(uri[3]);
+  const at = hop.lastIndexOf('@');
+  if (at === 0 || at === hop.length - 1) return false;
+  const rest = hop.slice(at + 1);
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]+))(?::(.*))?$/.exec(rest);
+  return m !== null && portOk(m[3]);
 }
 
 /** ProxyJump as `ssh -G` prints it: earlier hops as written, the last with [brackets] for an address. */

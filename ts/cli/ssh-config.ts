@@ -79,6 +79,8 @@ export interface ResolvedConfig {
   remoteCommand?: string;
   /** revtun's own settings (ts/tunnel/settings.ts) found by name, documented spelling → value. */
   revtunSettings: Map<string, string>;
+  /** What ssh would print as warnings: unsupported or deprecated keywords, a missing -i file. */
+  warnings: string[];
 }
 
 /** What {@link resolveConfig} needs; everything but `host` has the defaults ssh would use. */
@@ -129,6 +131,7 @@ interface Context {
   matchHost: string;
   finalPass: boolean;
   wantFinalPass: boolean;
+  warnings: string[];
 }
 
 /** add_identity_file and add_*_forward skip duplicates, which matters for the second pass. */
@@ -236,7 +239,10 @@ function processLine(ctx: Context, line: ConfigLine, active: boolean, userConf: 
     bad(`Bad configuration option: ${line.keyword}`);
   }
   const { keyword, kind } = known!;
-  if (kind !== 'known') return active; // ssh only warns about these, or (ignored) revtun has no use for them
+  // ssh reports unsupported keywords and quietly skips deprecated ones; the rest of
+  // `man ssh_config` is valid but means nothing to revtun.
+  if (kind === 'unsupported') ctx.warnings.push(`${line.file} line ${line.line}: Unsupported option "${line.keyword}"`);
+  if (kind !== 'known') return active;
   switch (keyword) {
     case 'host': {
       if (cmdline) bad('Host directive not supported as a command-line option');
@@ -325,7 +331,7 @@ function processLine(ctx: Context, line: ConfigLine, active: boolean, userConf: 
   return active;
 }
 
-const FLAG_KEYWORD: Record<string, string> = { '-p': 'port', '-l': 'user', '-i': 'identityfile', '-J': 'proxyjump' };
+const FLAG_KEYWORD: Record<string, string> = { '-p': 'port', '-l': 'user', '-J': 'proxyjump' };
 
 /** One command-line option: a keyword, `-o` with `Key=value`, or one of ssh's flags. */
 function applyCommandLine(ctx: Context, key: string, value: string): void {
@@ -346,8 +352,20 @@ function applyCommandLine(ctx: Context, key: string, value: string): void {
     if (!ctx.gathered.values.has('addressfamily')) ctx.gathered.values.set('addressfamily', key === '-4' ? 'inet' : 'inet6');
     return;
   }
+  if (key === '-i') {
+    // ssh -i skips a file it cannot stat, with a warning, and keeps it tilde-expanded.
+    const path = expandTilde(value, ctx.opts.homeDir, ctx.opts.localUser);
+    try {
+      statSync(path);
+    } catch (error) {
+      ctx.warnings.push(`Warning: Identity file ${path} not accessible: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'No such file or directory' : (error as Error).message}.`);
+      return;
+    }
+    pushUnique(ctx.gathered.identityFile, path);
+    return;
+  }
   const keyword = FLAG_KEYWORD[key] ?? key.toLowerCase();
-  const args = keyword === 'proxyjump' || keyword === 'identityfile' || keyword === 'user' ? [value] : splitArguments(value);
+  const args = key in FLAG_KEYWORD ? [value] : splitArguments(value);
   if (!args) throw new SshConfigError('invalid quotes', 'command-line', 0);
   apply({ keyword, args, rest: value, file: 'command-line', line: 0 });
 }
@@ -413,6 +431,7 @@ export function resolveConfig(opts: ResolveOptions): ResolvedConfig {
     matchHost: opts.host,
     finalPass: false,
     wantFinalPass: false,
+    warnings: [],
   };
   for (const [key, value] of opts.commandLine ?? []) applyCommandLine(ctx, key, value);
   const readAll = () => {
@@ -514,5 +533,6 @@ export function resolveConfig(opts: ResolveOptions): ResolvedConfig {
     ...(v.has('localcommand') ? { localCommand: v.get('localcommand') as string } : {}),
     ...(remoteCommand !== undefined ? { remoteCommand: expandedCommand(remoteCommand, 'RemoteCommand') } : {}),
     revtunSettings: g.revtun,
+    warnings: ctx.warnings,
   };
 }
