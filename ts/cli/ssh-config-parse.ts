@@ -3,13 +3,15 @@
 // keywords OpenSSH knows, and the wildcard patterns of ssh_config's PATTERNS section. No
 // evaluation happens here; ssh-config.ts decides what a line means for a destination.
 //
-// Why not the `ssh-config` npm package (5.3.0): its parser reads `Keyword value`,
-// `Keyword=value` and double-quoted values and keeps Host/Match as sections, but OpenSSH's
-// tokenizer also takes single quotes, quotes inside a word (`a"b c"`), backslash escapes and
-// `#` only at the start of a word, and ProxyCommand keeps the raw rest of the line. Matching
-// that exactly is what makes our errors carry the same file and line as ssh's; the evaluation
-// (first value wins, Include inside Match, `Match final`) has to be ours either way, so a
-// dependency would save about a hundred lines and cost a second tokenizer to reconcile.
+// Why not the `ssh-config` npm package (5.3.0 on npm; read from its source, not installed):
+// it is a round-tripping editor's parser. It takes `Keyword value`, `Keyword=value` and
+// double quotes, but not single quotes or backslash escapes other than \", keeps a trailing
+// `# comment` as part of the value, records no line numbers, compares keywords as written
+// (`host` is not `Host`), and turns Match into a criteria object that loses repeated criteria
+// and the argument-less `all`/`final`/`canonical`. Its compute() does not read Include files.
+// We need ssh's tokenizer exactly (argv_split: quotes anywhere in a word, `#` only at the
+// start of one, ProxyCommand's raw rest of line) to give ssh's errors at ssh's file and
+// line, and the evaluation has to be ours anyway, so the dependency would buy almost nothing.
 
 /** A configuration error, worded as ssh words it, with the file and line it came from. */
 export class SshConfigError extends Error {
