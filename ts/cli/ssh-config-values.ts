@@ -18,8 +18,8 @@ export interface ForwardSpec {
   connectPath?: string;
 }
 
-/** ssh's log level names, to the name `ssh -G` prints (DEBUG1 is DEBUG). */
-export const LOG_LEVELS: Record<string, string> = { quiet: 'QUIET', fatal: 'FATAL', error: 'ERROR', info: 'INFO', verbose: 'VERBOSE', debug: 'DEBUG', debug1: 'DEBUG', debug2: 'DEBUG2', debug3: 'DEBUG3' };
+/** ssh's log level names, to the name Debian's `ssh -G` prints (DEBUG1 is DEBUG; QUIET is SILENT). */
+export const LOG_LEVELS: Record<string, string> = { quiet: 'SILENT', silent: 'SILENT', fatal: 'FATAL', error: 'ERROR', info: 'INFO', verbose: 'VERBOSE', debug: 'DEBUG', debug1: 'DEBUG', debug2: 'DEBUG2', debug3: 'DEBUG3' };
 /** multistate_flag: the words ssh takes for yes and no. */
 export const FLAG: Record<string, boolean> = { yes: true, true: true, no: false, false: false };
 /** Keywords with a plain yes/no value, and keywords with one string, first value wins. */
@@ -153,8 +153,12 @@ export function parseValue(keyword: string, line: ConfigLine): string | number |
       return LOG_LEVELS[oneArg(line).toLowerCase()] ?? bad(`unsupported log level '${line.args[0]}'`);
     case 'connectionattempts':
     case 'serveralivecountmax': {
+      // atoi_err: strtonum over 0..INT_MAX, with its three words.
       const arg = oneArg(line);
-      return /^-?\d+$/.test(arg) ? Number(arg) : bad('integer value invalid.');
+      if (!/^[-+]?\d+$/.test(arg.trim())) bad('integer value invalid.');
+      const n = Number(arg);
+      if (n < 0) bad('integer value too small.');
+      return n <= 0x7fffffff ? n : bad('integer value too large.');
     }
     case 'serveraliveinterval':
     case 'connecttimeout': {

@@ -65,7 +65,7 @@ export interface ResolvedConfig {
   bindAddress?: string;
   exitOnForwardFailure: boolean;
   batchMode: boolean;
-  /** ssh's level name: QUIET FATAL ERROR INFO VERBOSE DEBUG DEBUG2 DEBUG3. */
+  /** The level name as Debian's ssh -G prints it: SILENT FATAL ERROR INFO VERBOSE DEBUG DEBUG2 DEBUG3. */
   logLevel: string;
   compression: boolean;
   tcpKeepAlive: boolean;
@@ -327,7 +327,8 @@ function processLine(ctx: Context, line: ConfigLine, active: boolean, userConf: 
     }
   }
   const value = parseValue(keyword, line);
-  if (active && !g.values.has(keyword)) g.values.set(keyword, value);
+  // A time of `none` is stored as ssh's "unset" (-1), so a later line may still set it.
+  if (active && !g.values.has(keyword) && value !== -1) g.values.set(keyword, value);
   return active;
 }
 
@@ -516,7 +517,7 @@ export function resolveConfig(opts: ResolveOptions): ResolvedConfig {
     macs: assembleAlgorithms('macs', v.get('macs') as string | undefined),
     kexAlgorithms: assembleAlgorithms('kexalgorithms', v.get('kexalgorithms') as string | undefined),
     hostKeyAlgorithms: assembleAlgorithms('hostkeyalgorithms', v.get('hostkeyalgorithms') as string | undefined),
-    ...(timeout !== undefined && timeout >= 0 ? { connectTimeout: timeout } : {}),
+    ...(timeout !== undefined ? { connectTimeout: timeout } : {}),
     connectionAttempts: (v.get('connectionattempts') as number | undefined) ?? 1,
     addressFamily: (v.get('addressfamily') as ResolvedConfig['addressFamily'] | undefined) ?? 'any',
     ...(v.has('bindaddress') ? { bindAddress: v.get('bindaddress') as string } : {}),
