@@ -192,6 +192,34 @@ describe('Match', () => {
   });
 });
 
+describe('ProxyJump and ProxyCommand', () => {
+  it('whichever comes first wins; ProxyJump none leaves ProxyCommand open', () => {
+    expect(resolveText('ProxyJump a@gw:2\nProxyCommand nc %h\n', 'x')).toMatchObject({ proxyJump: 'a@gw:2' });
+    expect(resolveText('ProxyCommand nc %h\nProxyJump gw\n', 'x')).toMatchObject({ proxyCommand: 'nc %h', proxyCommandExpanded: 'nc x' });
+    expect(resolveText('ProxyJump none\nProxyCommand nc\n', 'x').proxyCommand).toBe('nc');
+    expect(resolveText('ProxyCommand none\n', 'x').proxyCommand).toBeUndefined();
+    expect(resolveText('', 'x', { commandLine: [['-J', 'h1,u@[::1]:2']] }).proxyJump).toBe('h1,u@[::1]:2');
+  });
+
+  it('rejects a hop parse_jump would not take', () => {
+    expect(errorOf(() => resolveText('ProxyJump gw:0\n', 'x')).message).toMatch(/Invalid ProxyJump "gw:0"/);
+    expect(errorOf(() => resolveText('ProxyJump @gw\n', 'x')).message).toMatch(/Invalid ProxyJump/);
+  });
+});
+
+describe('second pass and command-line flags', () => {
+  it('CanonicalizeHostname also reads the files again (without DNS in revtun)', () => {
+    expect(resolveText('CanonicalizeHostname yes\nHost alias\n  HostName Real\nHost real\n  Port 8\n', 'alias').port).toBe(8);
+  });
+
+  it('-i skips a file that does not exist, as ssh does, with its warning', () => {
+    const r = resolveText('', 'x', { commandLine: [['-i', '/nonexistent/key'], ['-i', '/etc/hostname'], ['-4', '']] });
+    expect(r.identityFile).toEqual(['/etc/hostname']);
+    expect(r.warnings).toEqual(['Warning: Identity file /nonexistent/key not accessible: No such file or directory.']);
+    expect(r.addressFamily).toBe('inet');
+  });
+});
+
 describe('Include', () => {
   it('resolves relative paths against ~/.ssh, globs in sorted order, and keeps Host inside it local', () => {
     const h = home({
@@ -226,6 +254,13 @@ describe('Include', () => {
     writeFileSync(h.path('inc'), 'Include ~/inc\n', { mode: 0o600 });
     chmodSync(h.path('inc'), 0o600);
     expect(errorOf(() => resolveConfig(opts)).message).toMatch(/Too many recursive/);
+  });
+
+  it('anchors a system file’s relative Include in /etc/ssh and refuses ~ there', () => {
+    const h = home({ '.ssh/config': '', system: 'Include revtun-test-none-*.conf\nPort 6\n', bad: 'Include ~/x\n' });
+    const opts = { host: 'x', homeDir: h.dir, localUser: 'me', uid: process.getuid!(), env: {} };
+    expect(resolveConfig({ ...opts, systemConfigFile: h.path('system') }).port).toBe(6);
+    expect(errorOf(() => resolveConfig({ ...opts, systemConfigFile: h.path('bad') })).message).toMatch(/line 1: bad include path ~\/x/);
   });
 
   it('globs like glob(3)', () => {
