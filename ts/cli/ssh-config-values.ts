@@ -3,6 +3,7 @@
 // tables (log levels, flags). Used by the evaluator in ssh-config.ts.
 
 import { readFileSync } from 'node:fs';
+import type { RemoteForwardSpec } from './args.js';
 import { validAlgorithmList, type AlgorithmKeyword } from './ssh-config-expand.js';
 import { SshConfigError, type ConfigLine } from './ssh-config-parse.js';
 
@@ -106,6 +107,17 @@ export function parseForwardSpec(spec: string, dynamic: boolean, remote: boolean
   }
   if ((fwd.listenPort < 0 && fwd.listenPath === undefined) || (!remote && fwd.listenPort === 0)) return undefined;
   return fwd;
+}
+
+/**
+ * A RemoteForward as the tunnel takes it (args.ts's RemoteForwardSpec), with -R's defaults:
+ * no bind address is "localhost", `*` is all interfaces (""). Undefined for what revtun
+ * cannot forward: Unix sockets and dynamic (SOCKS) forwardings.
+ */
+export function toRemoteForwardSpec(f: ForwardSpec): RemoteForwardSpec | undefined {
+  if (f.listenPath !== undefined || f.connectPath !== undefined || f.connectHost === undefined || (f.connectHost === 'socks' && f.connectPort === 0)) return undefined;
+  const bind = f.listenHost ?? 'localhost';
+  return { bindAddress: bind === '*' ? '' : bind, port: f.listenPort, host: f.connectHost, hostPort: f.connectPort };
 }
 
 /** The single argument of a one-value keyword, with ssh's errors for none or more. */

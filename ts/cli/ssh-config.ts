@@ -20,7 +20,7 @@ import { canonicalKeyword, matchPattern, matchPatternList, parseConfigText, SshC
 import { formatJump, oneArg, parseForwardSpec, parseValue, validJumpHop, type ForwardSpec } from './ssh-config-values.js';
 
 export { SshConfigError } from './ssh-config-parse.js';
-export { parseForwardSpec, type ForwardSpec } from './ssh-config-values.js';
+export { parseForwardSpec, toRemoteForwardSpec, type ForwardSpec } from './ssh-config-values.js';
 
 
 /** The result of evaluating the configuration for one destination. */

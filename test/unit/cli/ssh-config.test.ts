@@ -3,7 +3,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseForwardSpec, resolveConfig, SshConfigError, type ResolveOptions } from '../../../ts/cli/ssh-config.js';
+import { parseForwardSpec, resolveConfig, SshConfigError, toRemoteForwardSpec, type ResolveOptions } from '../../../ts/cli/ssh-config.js';
 import { formatResolved } from '../../../ts/cli/ssh-config-format.js';
 import { assembleAlgorithms, expandTokens, globFiles, OPENSSH_ALGORITHMS, validAlgorithmList, type TokenValues } from '../../../ts/cli/ssh-config-expand.js';
 import { canonicalKeyword, matchPattern, matchPatternList, parseConfigText, splitArguments, splitConfigLine } from '../../../ts/cli/ssh-config-parse.js';
@@ -156,6 +156,12 @@ describe('keys that accumulate', () => {
     expect(parseForwardSpec('/tmp/s:localhost:80', false, true)).toEqual({ listenPath: '/tmp/s', listenPort: -2, connectHost: 'localhost', connectPort: 80 });
     expect(parseForwardSpec('0:h:1', false, false)).toBeUndefined(); // a local listener needs a port
     expect(parseForwardSpec('8080:h:0', false, true)).toBeUndefined();
+  });
+
+  it('converts to the tunnel’s forwarding specs with -R’s defaults', () => {
+    expect(toRemoteForwardSpec(parseForwardSpec('8080:localhost:80', false, true)!)).toEqual({ bindAddress: 'localhost', port: 8080, host: 'localhost', hostPort: 80 });
+    expect(toRemoteForwardSpec(parseForwardSpec('*:0:web:80', false, true)!)).toEqual({ bindAddress: '', port: 0, host: 'web', hostPort: 80 });
+    expect(toRemoteForwardSpec(parseForwardSpec('1080', true, true)!)).toBeUndefined();
   });
 });
 
