@@ -25,6 +25,14 @@ export const LOG_LEVELS: Record<string, string> = { quiet: 'SILENT', silent: 'SI
 export const FLAG: Record<string, boolean> = { yes: true, true: true, no: false, false: false };
 /** Keywords with a plain yes/no value, and keywords with one string, first value wins. */
 export const FLAG_KEYWORDS = new Set(['exitonforwardfailure', 'batchmode', 'identitiesonly', 'passwordauthentication', 'kbdinteractiveauthentication', 'tcpkeepalive']);
+/** Yes/no keywords revtun ignores; their values are still checked, since ssh would refuse a bad one. */
+export const IGNORED_FLAG_KEYWORDS = new Set([
+  'canonicalizefallbacklocal', 'checkhostip', 'clearallforwardings', 'enableescapecommandline', 'enablesshkeysign',
+  'forkafterauthentication', 'forwardx11', 'forwardx11trusted', 'gatewayports', 'gssapiauthentication',
+  'gssapidelegatecredentials', 'gssapikeyexchange', 'gssapirenewalforcesrekey', 'gssapitrustdns', 'hashknownhosts',
+  'hostbasedauthentication', 'nohostauthenticationforlocalhost', 'permitlocalcommand', 'proxyusefdpass', 'stdinnull',
+  'streamlocalbindunlink', 'visualhostkey',
+]);
 export const STRING_KEYWORDS = new Set(['hostname', 'user', 'hostkeyalias', 'bindaddress', 'controlpath', 'ignoreunknown']);
 export const ALGORITHM_KEYWORDS = new Set<string>(['ciphers', 'macs', 'kexalgorithms', 'hostkeyalgorithms']);
 
@@ -133,7 +141,7 @@ export function parseValue(keyword: string, line: ConfigLine): string | number |
   const bad = (msg: string): never => {
     throw new SshConfigError(msg, line.file, line.line);
   };
-  if (FLAG_KEYWORDS.has(keyword)) {
+  if (FLAG_KEYWORDS.has(keyword) || IGNORED_FLAG_KEYWORDS.has(keyword)) {
     const v = FLAG[oneArg(line).toLowerCase()];
     return v ?? bad(`unsupported option "${line.args[0]}".`);
   }

@@ -17,7 +17,7 @@ import { SETTINGS } from '../tunnel/settings.js';
 import { assembleAlgorithms, expandEnv, expandTilde, expandTokens, globFiles, TOKEN_SETS, type TokenValues } from './ssh-config-expand.js';
 import { canonicalKeyword, matchPattern, matchPatternList, parseConfigText, SshConfigError, splitArguments, splitConfigLine, type ConfigLine } from './ssh-config-parse.js';
 
-import { formatJump, oneArg, parseForwardSpec, parseValue, validJumpHop, type ForwardSpec } from './ssh-config-values.js';
+import { formatJump, IGNORED_FLAG_KEYWORDS, oneArg, parseForwardSpec, parseValue, validJumpHop, type ForwardSpec } from './ssh-config-values.js';
 
 export { SshConfigError } from './ssh-config-parse.js';
 export { parseForwardSpec, toRemoteForwardSpec, type ForwardSpec } from './ssh-config-values.js';
@@ -242,6 +242,7 @@ function processLine(ctx: Context, line: ConfigLine, active: boolean, userConf: 
   // ssh reports unsupported keywords and quietly skips deprecated ones; the rest of
   // `man ssh_config` is valid but means nothing to revtun.
   if (kind === 'unsupported') ctx.warnings.push(`${line.file} line ${line.line}: Unsupported option "${line.keyword}"`);
+  if (kind === 'ignored' && IGNORED_FLAG_KEYWORDS.has(keyword)) parseValue(keyword, line);
   if (kind !== 'known') return active;
   switch (keyword) {
     case 'host': {
