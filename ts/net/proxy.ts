@@ -170,16 +170,18 @@ export async function connectThroughProxy(
     return socket;
   } catch (cause) {
     if (cause instanceof SshError) throw cause;
-    throw socksError(cause as Error & { code?: string }, where, target);
+    throw socksError(cause as Error, where, target);
   }
 }
 
 /** The socks package's errors: refusals by the proxy, failed authentication, or no proxy at all. */
-function socksError(cause: Error & { code?: string }, where: string, target: { host: string; port: number }): SshError {
-  const text = cause.message;
+function socksError(failure: Error, where: string, target: { host: string; port: number }): SshError {
+  const text = failure.message;
   const system = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTFOUND/.exec(text)?.[0];
   const code = /authentication/i.test(text) ? Code.AccessDenied : system === 'ECONNREFUSED' ? Code.ConnectionRefused : Code.ConnectionFailed;
-  return new SshError(code, `${where} could not connect to ${target.host}:${target.port}: ${text}`, 'local', { cause });
+  // No `cause`: a SocksClientError carries its options, the proxy's password among them, and
+  // an application that logs the whole error would print it.
+  return new SshError(code, `${where} could not connect to ${target.host}:${target.port}: ${text}`, 'local');
 }
 
 function httpConnect(

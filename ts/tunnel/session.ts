@@ -49,8 +49,6 @@ export class Session {
   private readonly rekeyWaiters: (() => void)[] = [];
   private readonly progressCheckers = new Set<() => void>();
   private authenticatedWaiter: ((error: SshError | null) => void) | null = null;
-  /** Why the connection ended (null while open, or after a clean close). */
-  closeError: SshError | null = null;
   private ended = false;
 
   constructor(
@@ -273,7 +271,6 @@ export class Session {
         this.authenticatedWaiter = null;
         break;
       case 'closed':
-        this.closeError = event.error;
         this.ended = true;
         this.authenticatedWaiter?.(event.error ?? new SshError(Code.ConnectionDropped, 'connection closed during logon', 'peer'));
         this.authenticatedWaiter = null;
