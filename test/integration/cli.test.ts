@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { generateKey, TEST_PASSWORD, TEST_USER, type Sshd, startSshdWithEcho, stopAll, type EchoServer } from '../helpers/sshd.js';
 import { listen, roundTrip } from '../helpers/streams.js';
 import { puttyKeyFile } from '../helpers/putty.js';
-import { runRevtun, type Run } from '../helpers/cli.js';
+import { CLI, runRevtun, type Run } from '../helpers/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'revtun-cli-'));
 const key = generateKey(dir, 'id_ed25519', 'ed25519');
@@ -311,5 +311,52 @@ describe('revtun CLI', () => {
     expect(await run.exit).toBe(255);
     expect(run.stderr()).toMatch(/Bad remote forwarding specification 'nonsense'/);
     expect(run.stderr()).toMatch(/usage: revtun/);
+  });
+});
+
+describe('revtun and ssh_config', () => {
+  it('-F file: a Host alias carries HostName, Port, User, IdentityFile, UserKnownHostsFile and RemoteForward', async () => {
+    const knownHosts = knownHostsFile('known_hosts_config', [`[${sshd.host}]:${sshd.port} ${sshd.hostKeys.ed25519}`]);
+    const config = join(dir, 'config_alias');
+    writeFileSync(
+      config,
+      [
+        'Host gateway',
+        `  HostName ${sshd.host}`,
+        `  Port ${sshd.port}`,
+        `  User ${TEST_USER}`,
+        `  IdentityFile ${key.privatePath}`,
+        `  UserKnownHostsFile ${knownHosts}`,
+        '  BatchMode yes',
+        `  RemoteForward 127.0.0.1:0 127.0.0.1:${echo.port}`,
+        'Host *',
+        '  ServerAliveInterval 15',
+        '  ControlMaster auto', // known to ssh, not used by revtun: ignored as ssh ignores it
+      ].join('\n') + '\n',
+    );
+    const run = revtun(['-F', config, '-N', 'gateway']);
+    const port = Number((await run.waitFor(/Allocated port (\d+) for remote forward/))[1]);
+    expect((await roundTrip(port, Buffer.from('via ssh_config'))).toString()).toBe('via ssh_config');
+    run.child.kill('SIGTERM');
+    expect(await run.exit).toBe(0);
+  });
+
+  it('-G prints what ssh -G prints for the keys revtun honours', () => {
+    const config = join(dir, 'config_print');
+    writeFileSync(config, ['Host gw', '  HostName 127.0.0.1', '  Port 2222', '  User deploy', '  Ciphers -aes128-ctr', '  RemoteForward 8080 localhost:3000', ''].join('\n'));
+    const ours = execFileSync(process.execPath, [CLI, '-F', config, '-G', 'gw'], { encoding: 'utf8', env: { ...process.env, HOME: dir } }).trim().split('\n');
+    const theirs = new Set(execFileSync('ssh', ['-F', config, '-G', 'gw'], { encoding: 'utf8', env: { ...process.env, HOME: dir } }).trim().split('\n'));
+    expect(ours.length).toBeGreaterThan(20);
+    // ssh expands ~ from the password database, revtun from HOME (as for every other path it
+    // reads), so the default known_hosts paths differ here by design.
+    for (const line of ours.filter((l) => !l.startsWith('userknownhostsfile '))) expect(theirs, line).toContain(line);
+  });
+
+  it('a typo in the config file is an error naming file and line', async () => {
+    const config = join(dir, 'config_typo');
+    writeFileSync(config, 'Host *\n  ServerAliveIntervall 5\n');
+    const run = revtun(['-F', config, '-N', '-R', '1:h:2', 'host']);
+    expect(await run.exit).toBe(255);
+    expect(run.stderr()).toMatch(new RegExp(`${config.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}.*line 2.*Bad configuration option`, 'i'));
   });
 });

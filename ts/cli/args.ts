@@ -12,6 +12,15 @@ export interface RemoteForwardSpec {
 
 export interface CliArgs {
   host: string;
+  /**
+   * The options that ssh_config evaluation reads before the files, in argv order:
+   * ['-p', port], ['-l', user], ['-i', file], ['-o', 'Key=value'], ['-R', spec], ['-4'|'-6', ''].
+   */
+  commandLine: [string, string][];
+  /** -F: the only config file to read ("none": none). */
+  configFile?: string;
+  /** -G: print the resolved configuration and exit. */
+  printConfig: boolean;
   user?: string;
   port?: number;
   identityFiles: string[];
@@ -28,7 +37,7 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
-export const USAGE = `usage: revtun [-46NqTnv] [-i identity_file] [-l login_name] [-o option] [-p port]
+export const USAGE = `usage: revtun [-46GNqTnv] [-F configfile] [-i identity_file] [-l login_name] [-o option] [-p port]
               -R [bind_address:]port:host:hostport ... [user@]hostname`;
 
 function parsePort(text: string, what: string, allowZero: boolean): number {
@@ -98,8 +107,8 @@ function addOption(text: string, options: Map<string, string>): void {
 }
 
 export function parseArgs(argv: string[]): CliArgs {
-  const args: CliArgs = { host: '', identityFiles: [], options: new Map(), forwards: [], verbosity: 0, quiet: false, help: false, version: false };
-  const withValue = new Set(['p', 'i', 'l', 'o', 'R']);
+  const args: CliArgs = { host: '', commandLine: [], printConfig: false, identityFiles: [], options: new Map(), forwards: [], verbosity: 0, quiet: false, help: false, version: false };
+  const withValue = new Set(['p', 'i', 'l', 'o', 'R', 'F']);
   let i = 0;
   for (; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -125,7 +134,11 @@ export function parseArgs(argv: string[]): CliArgs {
           if (i + 1 >= argv.length) throw new UsageError(`option requires an argument -- ${flag}`);
           value = argv[++i]!;
         }
+        if (flag !== 'F') args.commandLine.push([`-${flag}`, value]);
         switch (flag) {
+          case 'F':
+            args.configFile = value;
+            break;
           case 'p':
             args.port = parsePort(value, 'port', false);
             break;
@@ -155,11 +168,16 @@ export function parseArgs(argv: string[]): CliArgs {
         case 'q':
           args.quiet = true;
           break;
+        case 'G':
+          args.printConfig = true;
+          break;
         case '4':
           args.addressFamily = 4;
+          args.commandLine.push(['-4', '']);
           break;
         case '6':
           args.addressFamily = 6;
+          args.commandLine.push(['-6', '']);
           break;
         default:
           throw new UsageError(`unknown option -- ${flag}`);
@@ -170,13 +188,16 @@ export function parseArgs(argv: string[]): CliArgs {
   const rest = argv.slice(i);
   if (rest.length === 0) throw new UsageError('missing destination [user@]hostname');
   if (rest.length > 1) throw new UsageError(`revtun runs no remote command (got '${rest.slice(1).join(' ')}')`);
+  const given = { user: args.user, port: args.port };
   parseDestination(rest[0]!, args);
+  // user@host and ssh://host:port count as -l and -p given after the others (first one wins).
+  if (args.user !== undefined && given.user === undefined) args.commandLine.push(['-l', args.user]);
+  if (args.port !== undefined && given.port === undefined) args.commandLine.push(['-p', String(args.port)]);
   const optPort = args.options.get('port');
   if (optPort !== undefined && args.port === undefined) args.port = parsePort(optPort, 'port', false);
   const optUser = args.options.get('user');
   if (optUser !== undefined && args.user === undefined) args.user = optUser;
   const optIdentity = args.options.get('identityfile');
   if (optIdentity !== undefined) args.identityFiles.push(optIdentity);
-  if (args.forwards.length === 0) throw new UsageError('no -R forwarding given; revtun only opens remote forwardings');
-  return args;
+  return args; // with no -R, the config's RemoteForward lines must give one (checked once it is read)
 }

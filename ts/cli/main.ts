@@ -15,6 +15,8 @@ import { canonicalSettingName, DEFAULT_HOST_KEY } from '../tunnel/settings.js';
 import { checkKnownHosts, knownHostsLine, knownHostsName, loadKnownHostsFiles, type KnownHostEntry } from '../tunnel/hostkeys.js';
 import { parseArgs, UsageError, USAGE, type CliArgs } from './args.js';
 import { chooseIdentity } from './identity.js';
+import { resolveConfig, SshConfigError, toRemoteForwardSpec, type ResolvedConfig } from './ssh-config.js';
+import { formatResolved } from './ssh-config-format.js';
 import { formatSeconds } from '../tunnel/timing.js';
 
 const VERSION = 'revtun 0.1.0';
@@ -152,6 +154,57 @@ function applyOptions(tunnel: SSHReverseTunnel, args: CliArgs): void {
   }
 }
 
+/**
+ * Puts the resolved configuration where the rest of the command reads it: the host ssh
+ * connects to (HostName), port and user, the config's identity files when no -i was given,
+ * its RemoteForward lines, and the -o options rebuilt from every keyword the command line or
+ * a file set (keywords ssh knows but revtun does not use are dropped, as ssh ignores them).
+ */
+function applyConfig(args: CliArgs, config: ResolvedConfig): void {
+  if (config.proxyJump !== undefined) throw new UsageError(`ProxyJump ${config.proxyJump}: jump hosts are not supported yet (ProxyCommand is)`);
+  args.host = config.hostName;
+  args.port = config.port;
+  args.user = config.user;
+  if (args.identityFiles.length === 0 && config.explicit.has('identityfile')) args.identityFiles = [...config.identityFilePaths];
+  for (const forward of config.remoteForward) {
+    const spec = toRemoteForwardSpec(forward);
+    if (!spec) throw new UsageError('a RemoteForward to a Unix socket or a dynamic (SOCKS) one is not supported yet');
+    args.forwards.push(spec);
+  }
+  if (args.forwards.length === 0) throw new UsageError('no -R forwarding given (nor a RemoteForward in the config); revtun only opens remote forwardings');
+  const yes = (b: boolean) => (b ? 'yes' : 'no');
+  const values: Record<string, () => string | undefined> = {
+    ciphers: () => config.ciphers.join(','),
+    macs: () => config.macs.join(','),
+    kexalgorithms: () => config.kexAlgorithms.join(','),
+    hostkeyalgorithms: () => config.hostKeyAlgorithms.join(','),
+    serveraliveinterval: () => String(config.serverAliveInterval),
+    serveralivecountmax: () => String(config.serverAliveCountMax),
+    connecttimeout: () => (config.connectTimeout === undefined ? undefined : String(config.connectTimeout)),
+    stricthostkeychecking: () => config.strictHostKeyChecking,
+    userknownhostsfile: () => config.userKnownHostsFile.join(' '),
+    globalknownhostsfile: () => config.globalKnownHostsFile.join(' '),
+    exitonforwardfailure: () => yes(config.exitOnForwardFailure),
+    batchmode: () => yes(config.batchMode),
+    passwordauthentication: () => yes(config.passwordAuthentication),
+    kbdinteractiveauthentication: () => yes(config.kbdInteractiveAuthentication),
+    pubkeyauthentication: () => yes(config.pubkeyAuthentication !== 'no'),
+    tcpkeepalive: () => yes(config.tcpKeepAlive),
+    compression: () => yes(config.compression),
+    addressfamily: () => config.addressFamily,
+    loglevel: () => (config.logLevel === 'SILENT' ? 'quiet' : config.logLevel.toLowerCase()),
+    proxycommand: () => config.proxyCommand ?? 'none',
+  };
+  const options = new Map<string, string>();
+  for (const [keyword, value] of Object.entries(values)) {
+    if (!config.explicit.has(keyword)) continue;
+    const text = value();
+    if (text !== undefined) options.set(keyword, text);
+  }
+  for (const [name, value] of config.revtunSettings) options.set(name.toLowerCase(), value);
+  args.options = options;
+}
+
 async function run(argv: string[]): Promise<number> {
   let args: CliArgs;
   try {
@@ -172,6 +225,33 @@ async function run(argv: string[]): Promise<number> {
     return 0;
   }
 
+  // ssh_config: the command line first, then -F's file alone, or ~/.ssh/config and
+  // /etc/ssh/ssh_config; the first value obtained wins. -R lines from the command line are
+  // parsed by parseArgs; the config's RemoteForward lines join them.
+  let config: ResolvedConfig;
+  try {
+    config = resolveConfig({
+      host: args.host,
+      ...(args.configFile !== undefined ? { configFile: args.configFile } : {}),
+      commandLine: args.printConfig ? args.commandLine : args.commandLine.filter(([flag]) => flag !== '-R'),
+      homeDir: homedir(),
+    });
+    if (args.printConfig) {
+      process.stdout.write(`${formatResolved(config).join('\n')}\n`);
+      return 0;
+    }
+    applyConfig(args, config);
+  } catch (error) {
+    if (error instanceof SshConfigError || error instanceof UsageError) {
+      process.stderr.write(`revtun: ${error.message}\n`);
+      return 255;
+    }
+    throw error;
+  }
+  for (const warning of config.warnings) if (!/^Warning: Identity file/.test(warning)) log(args, warning);
+  // known_hosts is searched for HostKeyAlias if there is one, as ssh does.
+  const hostKeyName = config.hostKeyAlias ?? args.host;
+
   const tunnel = new SSHReverseTunnel();
   const batchMode = yesNo(args.options.get('batchmode'), false);
   const port = args.port ?? 22;
@@ -180,6 +260,7 @@ async function run(argv: string[]): Promise<number> {
   tunnel.sshUser = args.user ?? process.env.USER ?? 'root';
   tunnel.timeout = 60; // per request; the tunnel itself lives until stopped
   if (args.addressFamily) tunnel.config(`UseIPv6=${args.addressFamily === 6 ? 1 : 0}`);
+  if (config.bindAddress) tunnel.localHost = config.bindAddress;
   tunnel.config(`LogLevel=${Math.min(3, args.verbosity)}`);
   tunnel.on('log', (e) => log(args, `debug${e.logLevel}: ${e.message}`));
   try {
@@ -193,11 +274,11 @@ async function run(argv: string[]): Promise<number> {
   // Host keys: known_hosts decides, as StrictHostKeyChecking says.
   const policy = loadKnownHosts(args);
   const hostKeyAlgorithms = args.options.get('hostkeyalgorithms')?.split(',') ?? DEFAULT_HOST_KEY;
-  tunnel.config(`SSHPublicKeyAlgorithms=${preferKnownKeyTypes(policy, args.host, port, hostKeyAlgorithms).join(',')}`);
+  tunnel.config(`SSHPublicKeyAlgorithms=${preferKnownKeyTypes(policy, hostKeyName, port, hostKeyAlgorithms).join(',')}`);
   let hostKeyProblem = '';
   tunnel.on('sshServerAuthentication', (e) => {
     const keyType = publicKeyTypeName(parsePublicKey(e.hostKey));
-    const verdict = checkKnownHosts(policy.entries, args.host, port, e.hostKey);
+    const verdict = checkKnownHosts(policy.entries, hostKeyName, port, e.hostKey);
     const fingerprint = `${keyType} key fingerprint is SHA256:${tunnel.config('SSHFingerprintSHA256')}`;
     if (verdict === 'match') {
       e.accept = true;
@@ -208,7 +289,7 @@ async function run(argv: string[]): Promise<number> {
         '@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@',
         '@       WARNING: REVOKED HOST KEY DETECTED!               @',
         '@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@',
-        `The ${keyType} host key for ${knownHostsName(args.host, port)} is marked as revoked.`,
+        `The ${keyType} host key for ${knownHostsName(hostKeyName, port)} is marked as revoked.`,
         'This could mean that a stolen key is being used to',
         'impersonate this host.',
         `The ${fingerprint}.`,
@@ -225,7 +306,7 @@ async function run(argv: string[]): Promise<number> {
     } else {
       try {
         mkdirSync(dirname(policy.userFile), { recursive: true, mode: 0o700 });
-        appendFileSync(policy.userFile, knownHostsLine(args.host, port, keyType, e.hostKey) + '\n', { mode: 0o600 });
+        appendFileSync(policy.userFile, knownHostsLine(hostKeyName, port, keyType, e.hostKey) + '\n', { mode: 0o600 });
         log(args, `Warning: Permanently added '${args.host}' (${keyType}) to the list of known hosts.`);
       } catch (error) {
         log(args, `Failed to add the host to the list of known hosts (${policy.userFile}): ${(error as Error).message}`);

@@ -81,6 +81,11 @@ export interface ResolvedConfig {
   revtunSettings: Map<string, string>;
   /** What ssh would print as warnings: unsupported or deprecated keywords, a missing -i file. */
   warnings: string[];
+  /**
+   * The keywords (lower case) given a value by the command line or a file, as opposed to left
+   * at ssh's default: a caller with defaults of its own keeps those for the rest.
+   */
+  explicit: ReadonlySet<string>;
 }
 
 /** What {@link resolveConfig} needs; everything but `host` has the defaults ssh would use. */
@@ -493,7 +498,11 @@ export function resolveConfig(opts: ResolveOptions): ResolvedConfig {
     if ('error' in r) throw new SshConfigError(r.error, what, 0);
     return r.value;
   };
+  const explicit = new Set(v.keys());
+  if (g.identityFile.length) explicit.add('identityfile');
+  if (g.remoteForward.length) explicit.add('remoteforward');
   return {
+    explicit,
     host: opts.host,
     hostName: host,
     port,

@@ -32,13 +32,21 @@ describe('command lines', () => {
     expect(parseArgs(['-l', 'carol', '-o', 'User=bob', '-R', '1:h:2', 'host']).user).toBe('carol');
   });
 
+  it('keeps the options ssh_config reads first in argv order, -F and -G apart', () => {
+    const args = parseArgs(['-F', 'cfg', '-G', '-p', '2200', '-o', 'User=bob', '-i', 'k', '-4', '-R', '1:h:2', 'alice@host']);
+    expect(args.configFile).toBe('cfg');
+    expect(args.printConfig).toBe(true);
+    expect(args.commandLine).toEqual([['-p', '2200'], ['-o', 'User=bob'], ['-i', 'k'], ['-4', ''], ['-R', '1:h:2'], ['-l', 'alice']]);
+    // With no -R the config may still give a RemoteForward: that is checked once it is read.
+    expect(parseArgs(['host']).forwards).toEqual([]);
+  });
+
   it('the first -o value for a name wins, as in ssh', () => {
     expect(parseArgs(['-o', 'Ciphers=a', '-o', 'ciphers=b', '-R', '1:h:2', 'h']).options.get('ciphers')).toBe('a');
   });
 
   it.each([
     [[], /missing destination/],
-    [['host'], /no -R forwarding/],
     [['-R', '1:h:2', 'host', 'uptime'], /runs no remote command/],
     [['-X', '-R', '1:h:2', 'host'], /unknown option -- X/],
     [['-p'], /requires an argument/],
