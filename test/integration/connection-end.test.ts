@@ -8,6 +8,8 @@ import { createHash } from 'node:crypto';
 import { SSHReverseTunnel, type DisconnectedEvent, type ErrorEvent } from '../../ts/index.js';
 import { PASSWORD } from '../helpers/peer.js';
 import { channelData, disconnect, forwardedOpen, startScriptedServer, type Script, type ScriptedServer } from '../helpers/scripted-server.js';
+import { Writer } from '../../ts/protocol/wire.js';
+import { MSG } from '../../ts/protocol/messages.js';
 import { listen, receiveHashed, type Received } from '../helpers/streams.js';
 
 const uncaught: unknown[] = [];
@@ -99,3 +101,47 @@ describe('a connection that ends while channel data is being delivered', () => {
     expect(local.bytes).toBe(16 * 1024);
   });
 });
+
+describe('a channel that ends while its data still waits for a slow local target', () => {
+  it('data, EOF and CLOSE in one write: the target still gets every byte (the close destroyed the socket while it was flushing)', async () => {
+    uncaught.length = 0;
+    process.on('uncaughtException', onUncaught);
+    const payload = Buffer.alloc(8 * 1024 * 1024, 0x33); // more than the kernel's socket buffers hold
+    let target: import('node:net').Socket | null = null;
+    let received: Promise<Received> = Promise.resolve({ bytes: 0, sha256: '' });
+    const targetConnected = new Promise<void>((resolve) => {
+      void listen((socket) => {
+        socket.pause(); // reads nothing until the channel is gone on revtun's side
+        target = socket;
+        received = receiveHashed(socket);
+        socket.pause();
+        resolve();
+      }).then((l) => (sink = l));
+    });
+    server = await startScriptedServer({
+      forwardingGranted: (c) => c.server.send(forwardedOpen(7)),
+      channelConfirmed: (c, channel) => {
+        for (let at = 0; at < payload.length; at += 32 * 1024) c.server.send(channelData(channel, payload.subarray(at, at + 32 * 1024)));
+        c.server.send(new Writer().byte(MSG.CHANNEL_EOF).uint32(channel).finish());
+        c.server.send(new Writer().byte(MSG.CHANNEL_CLOSE).uint32(channel).finish());
+        c.flush();
+      },
+    });
+    while (!sink) await new Promise<void>((resolve) => setImmediate(resolve));
+    const tunnel = new SSHReverseTunnel();
+    tunnel.sshUser = 'u';
+    tunnel.sshPassword = PASSWORD;
+    tunnel.config('SSHAcceptAnyServerHostKey=True');
+    tunnel.config('MaxWindowSize=8388608');
+    const closed = new Promise<void>((resolve) => tunnel.on('sshChannelClosed', () => resolve()));
+    await tunnel.sshLogon('127.0.0.1', server.port);
+    await tunnel.requestForwarding('', 0, '127.0.0.1', sink.port);
+    await targetConnected;
+    await closed; // revtun has had the data, the EOF and the CLOSE
+    target!.resume();
+    expect(await received).toEqual({ bytes: payload.length, sha256: sha256(payload) });
+    expect(uncaught).toEqual([]);
+    tunnel.reset();
+  });
+});
+

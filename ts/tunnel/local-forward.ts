@@ -160,13 +160,17 @@ export class LocalForwarder {
     if (this.socket && !this.socket.destroyed) this.socket.resume();
   }
 
-  /** The channel is closed: let pending writes drain, then drop the connection. */
+  /**
+   * The channel is closed: let pending writes drain, then drop the connection. Ended already
+   * (the server's EOF came first) is no reason to drop what is still queued: the server's
+   * CLOSE often follows its EOF in the same read, long before a slow target has read it all.
+   */
   destroy(): void {
     this.closed = true;
     const socket = this.socket;
     if (!socket || socket.destroyed) return;
-    if (socket.writableLength > 0 && !socket.writableEnded) {
-      socket.end();
+    if (socket.writableLength > 0) {
+      if (!socket.writableEnded) socket.end();
       socket.once('finish', () => socket.destroy());
     } else {
       socket.destroy();
