@@ -91,7 +91,9 @@ export function spawnProxyCommand(command: string, signal?: AbortSignal): Promis
     const stream = new ProxyCommandStream(child);
     const onAbort = () => stream.destroy();
     signal?.addEventListener('abort', onAbort, { once: true });
-    child.once('error', (error) => {
+    // `on`, not `once`: a child that cannot be killed later emits 'error' again, and an
+    // 'error' with no listener would throw out of the child-process callback.
+    child.on('error', (error) => {
       signal?.removeEventListener('abort', onAbort);
       reject(new SshError(Code.ConnectionFailed, `cannot run ProxyCommand: ${error.message}`, 'local', { cause: error }));
     });

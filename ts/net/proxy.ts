@@ -217,6 +217,8 @@ function httpConnect(
         reject(new SshError(code, `${where} refused CONNECT ${authority}: ${status}`, 'local'));
         return;
       }
+      // The request's deadline was for the CONNECT; the socket now carries SSH, with keep-alive of its own.
+      socket.setTimeout(0);
       // Bytes the proxy already passed on from the server (its version line) belong to SSH.
       if (head.length > 0) socket.unshift(head);
       resolve(socket);
