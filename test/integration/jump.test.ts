@@ -5,7 +5,7 @@
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as net from 'node:net';
@@ -15,6 +15,7 @@ import { createNetns, type Netns } from '../helpers/netns.js';
 import { virtualScheduler } from '../helpers/clock.js';
 import { SSHReverseTunnel, SshAuthMode, type JumpHost, type TunnelStateEvent } from '../../ts/index.js';
 import { fingerprintsOf } from '../helpers/tunnel.js';
+import { runRevtun } from '../helpers/cli.js';
 
 const keys = mkdtempSync(join(tmpdir(), 'revtun-jump-'));
 const key = generateKey(keys, 'id', 'ed25519');
@@ -190,5 +191,85 @@ describe('jump hosts', () => {
     expect(logons()).toBe(before + 2);
     await carriesData(port);
     expect(states.filter((s) => s === 'down')).toHaveLength(2);
+  });
+});
+
+describe('revtun -J and ProxyJump in ssh_config', () => {
+  /** A config where `target` is reached through hop2, and hop2 (by its own ProxyJump) through hop1. */
+  function writeConfig(name: string, knownHosts: string[], extra: string[] = []): string {
+    const kh = join(keys, `${name}_known_hosts`);
+    writeFileSync(kh, knownHosts.join('\n') + '\n');
+    const file = join(keys, name);
+    writeFileSync(
+      file,
+      [
+        'Host target',
+        '  HostName 127.0.0.1',
+        `  Port ${target.port}`,
+        '  ProxyJump hop2',
+        `  RemoteForward ${ns.inside}:0 127.0.0.1:${echo.port}`,
+        'Host hop2',
+        `  HostName ${ns.inside}`,
+        `  Port ${jumpInside.port}`,
+        '  ProxyJump hop1',
+        'Host hop1',
+        '  HostName 127.0.0.1',
+        `  Port ${jumpOutside.port}`,
+        ...extra,
+        'Host *',
+        '  User root',
+        `  IdentityFile ${key.privatePath}`,
+        `  UserKnownHostsFile ${kh}`,
+        '  StrictHostKeyChecking yes',
+        '  BatchMode yes',
+      ].join('\n') + '\n',
+    );
+    return file;
+  }
+  const known = () => [
+    `[127.0.0.1]:${target.port} ${target.hostKeys.ed25519}`,
+    `[${ns.inside}]:${jumpInside.port} ${jumpInside.hostKeys.ed25519}`,
+    `[127.0.0.1]:${jumpOutside.port} ${jumpOutside.hostKeys.ed25519}`,
+  ];
+
+  it('revtun -F file -N alias: ProxyJump, and the first hop\'s own ProxyJump, lead to the target', async () => {
+    const config = writeConfig('config_chain', known());
+    const from = { outside: jumpOutside.log().length, inside: jumpInside.log().length };
+    const run = runRevtun(['-F', config, '-N', 'target']);
+    cleanup.push(() => run.child.kill('SIGKILL'));
+    const port = Number((await run.waitFor(/Allocated port (\d+) for remote forward/))[1]);
+    await carriesData(port);
+    expect(jumpOutside.log().slice(from.outside)).toMatch(/Accepted publickey for root/);
+    expect(jumpInside.log().slice(from.inside)).toMatch(/Accepted publickey for root/);
+    run.child.kill('SIGTERM');
+    expect(await run.exit).toBe(0);
+  });
+
+  it('-J user@host:port on the command line, with the hop\'s settings from the config', async () => {
+    const config = writeConfig('config_cli', known());
+    const run = runRevtun(['-F', config, '-J', `root@${ns.inside}:${jumpInside.port}`, '-N', '-R', `${ns.inside}:0:127.0.0.1:${echo.port}`, '-p', String(target.port), 'root@127.0.0.1']);
+    cleanup.push(() => run.child.kill('SIGKILL'));
+    const port = Number((await run.waitFor(/Allocated port (\d+) for remote forward/))[1]);
+    await carriesData(port);
+    run.child.kill('SIGTERM');
+    expect(await run.exit).toBe(0);
+  });
+
+  it('a jump host whose key changed is refused before any credential reaches it, naming the hop', async () => {
+    const lines = known();
+    lines[1] = `[${ns.inside}]:${jumpInside.port} ${otherKey.publicLine}`;
+    const config = writeConfig('config_badkey', lines);
+    const from = jumpInside.log().length;
+    const run = runRevtun(['-F', config, '-N', 'target']);
+    expect(await run.exit).toBe(255);
+    expect(run.stderr()).toContain(`revtun: jump host ${ns.inside}:${jumpInside.port}: WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!`);
+    await jumpInside.waitForLog(/Disconnected from|Connection closed by/, from);
+    expect(jumpInside.log().slice(from)).not.toMatch(/Accepted|Failed|Postponed|authenticating user/);
+  });
+
+  it('a bad -J value is a usage error', async () => {
+    const run = runRevtun(['-J', 'root@', '-N', '-R', '1:h:2', 'host']);
+    expect(await run.exit).toBe(255);
+    expect(run.stderr()).toMatch(/Invalid ProxyJump|ProxyJump/);
   });
 });

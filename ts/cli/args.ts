@@ -26,6 +26,8 @@ export interface CliArgs {
   identityFiles: string[];
   options: Map<string, string>;
   forwards: RemoteForwardSpec[];
+  /** ProxyJump as resolved from -J and the configuration (undefined: none). */
+  proxyJump?: string;
   verbosity: number;
   quiet: boolean;
   addressFamily?: 4 | 6;
@@ -37,7 +39,7 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
-export const USAGE = `usage: revtun [-46GNqTnv] [-F configfile] [-i identity_file] [-l login_name] [-o option] [-p port]
+export const USAGE = `usage: revtun [-46GNqTnv] [-F configfile] [-i identity_file] [-J destination] [-l login_name] [-o option] [-p port]
               -R [bind_address:]port:host:hostport ... [user@]hostname`;
 
 function parsePort(text: string, what: string, allowZero: boolean): number {
@@ -108,7 +110,7 @@ function addOption(text: string, options: Map<string, string>): void {
 
 export function parseArgs(argv: string[]): CliArgs {
   const args: CliArgs = { host: '', commandLine: [], printConfig: false, identityFiles: [], options: new Map(), forwards: [], verbosity: 0, quiet: false, help: false, version: false };
-  const withValue = new Set(['p', 'i', 'l', 'o', 'R', 'F']);
+  const withValue = new Set(['p', 'i', 'l', 'o', 'R', 'F', 'J']);
   let i = 0;
   for (; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -154,6 +156,8 @@ export function parseArgs(argv: string[]): CliArgs {
           case 'R':
             args.forwards.push(parseRemoteForward(value));
             break;
+          case 'J':
+            break; // ProxyJump: resolveConfig takes it from commandLine, first one winning
         }
         break;
       }

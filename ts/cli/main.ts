@@ -4,22 +4,25 @@
 // from SSH_ASKPASS or the terminal (never with BatchMode), and SIGINT/SIGTERM cancel the
 // forwardings and log off cleanly. Exit status: 0 after a clean stop, 255 on failure.
 
-import { appendFileSync, closeSync, mkdirSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { SSHReverseTunnel, SshAuthMode, SshCertStoreType } from '../tunnel/tunnel.js';
 import { SshError, Code } from '../protocol/errors.js';
-import { parsePublicKey, publicKeyTypeName } from '../protocol/publickey.js';
 import { canonicalSettingName, DEFAULT_HOST_KEY } from '../tunnel/settings.js';
-import { checkKnownHosts, knownHostsLine, knownHostsName, loadKnownHostsFiles, type KnownHostEntry } from '../tunnel/hostkeys.js';
+import { decideHostKey, loadKnownHosts, preferKnownKeyTypes } from './host-keys.js';
 import { parseArgs, UsageError, USAGE, type CliArgs } from './args.js';
 import { chooseIdentity } from './identity.js';
 import { resolveConfig, SshConfigError, toRemoteForwardSpec, type ResolvedConfig } from './ssh-config.js';
 import { formatResolved } from './ssh-config-format.js';
+import { jumpChainFor } from './jump.js';
 import { formatSeconds } from '../tunnel/timing.js';
 
 const VERSION = 'revtun 0.1.0';
+
+/** Tried when neither -i nor IdentityFile names a key. */
+const DEFAULT_IDENTITY_FILES = ['~/.ssh/id_ed25519', '~/.ssh/id_ecdsa', '~/.ssh/id_rsa'];
 
 /** How long SIGINT/SIGTERM lets queued data leave before the connection is dropped. */
 const SHUTDOWN_DRAIN_SECONDS = 5;
@@ -73,34 +76,6 @@ function askSecret(prompt: string, batchMode: boolean): string | undefined {
     }
     closeSync(tty);
   }
-}
-
-interface HostKeyPolicy {
-  entries: KnownHostEntry[];
-  userFile: string;
-  strict: 'yes' | 'accept-new' | 'no';
-}
-
-function loadKnownHosts(args: CliArgs): HostKeyPolicy {
-  const userFiles = (args.options.get('userknownhostsfile') ?? '~/.ssh/known_hosts ~/.ssh/known_hosts2').split(/\s+/).map(expandHome);
-  const globalFiles = (args.options.get('globalknownhostsfile') ?? '/etc/ssh/ssh_known_hosts').split(/\s+/).map(expandHome);
-  // One list from every file: a @revoked line in the global file must outweigh a good line in the user's.
-  const entries = loadKnownHostsFiles([...userFiles, ...globalFiles]);
-  const raw = (args.options.get('stricthostkeychecking') ?? 'ask').toLowerCase();
-  const strict = raw === 'accept-new' ? 'accept-new' : raw === 'no' || raw === 'off' ? 'no' : 'yes';
-  return { entries, userFile: userFiles[0]!, strict };
-}
-
-/** Like ssh, prefer host key algorithms for which known_hosts already holds a key for this host. */
-function preferKnownKeyTypes(policy: HostKeyPolicy, host: string, port: number, algorithms: string[]): string[] {
-  const known = new Set<string>();
-  for (const e of policy.entries) {
-    if (e.marker !== '' || checkKnownHosts([e], host, port, e.key) !== 'match') continue;
-    known.add(e.keyType);
-  }
-  if (known.size === 0) return algorithms;
-  const usesKnown = (alg: string) => known.has(alg.startsWith('rsa-sha2-') ? 'ssh-rsa' : alg);
-  return [...algorithms.filter(usesKnown), ...algorithms.filter((a) => !usesKnown(a))];
 }
 
 function log(args: CliArgs, message: string): void {
@@ -161,7 +136,7 @@ function applyOptions(tunnel: SSHReverseTunnel, args: CliArgs): void {
  * a file set (keywords ssh knows but revtun does not use are dropped, as ssh ignores them).
  */
 function applyConfig(args: CliArgs, config: ResolvedConfig): void {
-  if (config.proxyJump !== undefined) throw new UsageError(`ProxyJump ${config.proxyJump}: jump hosts are not supported yet (ProxyCommand is)`);
+  if (config.proxyJump !== undefined && config.proxyJump.toLowerCase() !== 'none') args.proxyJump = config.proxyJump;
   args.host = config.hostName;
   args.port = config.port;
   args.user = config.user;
@@ -270,49 +245,45 @@ async function run(argv: string[]): Promise<number> {
     return 255;
   }
   if (!args.options.has('connecttimeout')) tunnel.config('ConnectionTimeout=60');
+  let hostKeyProblem = '';
+  if (args.proxyJump !== undefined) {
+    try {
+      const chain = jumpChainFor(args.proxyJump, {
+        ...(args.configFile !== undefined ? { configFile: args.configFile } : {}),
+        homeDir: homedir(),
+        expandHome,
+        defaultIdentityFiles: DEFAULT_IDENTITY_FILES,
+        askSecret,
+        log: (line) => log(args, line),
+        warnAlways: (line) => process.stderr.write(`${line}\n`),
+        hostKeyRefused: (problem) => (hostKeyProblem = problem),
+      });
+      tunnel.jumpHosts = chain.hops;
+      tunnel.proxyCommand = chain.proxyCommand ?? '';
+    } catch (error) {
+      if (!(error instanceof UsageError || error instanceof SshConfigError)) throw error;
+      process.stderr.write(`revtun: ${error.message}\n`);
+      return 255;
+    }
+  }
 
   // Host keys: known_hosts decides, as StrictHostKeyChecking says.
-  const policy = loadKnownHosts(args);
+  const policy = loadKnownHosts(
+    {
+      userKnownHostsFile: args.options.get('userknownhostsfile'),
+      globalKnownHostsFile: args.options.get('globalknownhostsfile'),
+      strictHostKeyChecking: args.options.get('stricthostkeychecking'),
+    },
+    expandHome,
+  );
   const hostKeyAlgorithms = args.options.get('hostkeyalgorithms')?.split(',') ?? DEFAULT_HOST_KEY;
   tunnel.config(`SSHPublicKeyAlgorithms=${preferKnownKeyTypes(policy, hostKeyName, port, hostKeyAlgorithms).join(',')}`);
-  let hostKeyProblem = '';
   tunnel.on('sshServerAuthentication', (e) => {
-    const keyType = publicKeyTypeName(parsePublicKey(e.hostKey));
-    const verdict = checkKnownHosts(policy.entries, hostKeyName, port, e.hostKey);
-    const fingerprint = `${keyType} key fingerprint is SHA256:${tunnel.config('SSHFingerprintSHA256')}`;
-    if (verdict === 'match') {
-      e.accept = true;
-    } else if (verdict === 'revoked') {
-      // ssh's words. ssh goes on under StrictHostKeyChecking=no, but with port forwarding
-      // disabled, which leaves a tunnel nothing to do: revtun refuses in every mode.
-      const warning = [
-        '@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@',
-        '@       WARNING: REVOKED HOST KEY DETECTED!               @',
-        '@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@',
-        `The ${keyType} host key for ${knownHostsName(hostKeyName, port)} is marked as revoked.`,
-        'This could mean that a stolen key is being used to',
-        'impersonate this host.',
-        `The ${fingerprint}.`,
-      ];
-      process.stderr.write(warning.join('\n') + '\n');
-      hostKeyProblem = 'Host key verification failed.';
-      e.accept = false;
-    } else if (verdict === 'mismatch') {
-      hostKeyProblem = `WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED! The ${fingerprint}. Refusing to connect.`;
-      e.accept = false;
-    } else if (policy.strict === 'yes') {
-      hostKeyProblem = `No ${keyType} host key is known for ${args.host} and StrictHostKeyChecking is on (${fingerprint}).`;
-      e.accept = false;
-    } else {
-      try {
-        mkdirSync(dirname(policy.userFile), { recursive: true, mode: 0o700 });
-        appendFileSync(policy.userFile, knownHostsLine(hostKeyName, port, keyType, e.hostKey) + '\n', { mode: 0o600 });
-        log(args, `Warning: Permanently added '${args.host}' (${keyType}) to the list of known hosts.`);
-      } catch (error) {
-        log(args, `Failed to add the host to the list of known hosts (${policy.userFile}): ${(error as Error).message}`);
-      }
-      e.accept = true;
-    }
+    const decision = decideHostKey(policy, { name: hostKeyName, port, shownHost: args.host, hostKey: e.hostKey, sha256: tunnel.config('SSHFingerprintSHA256') });
+    if (decision.warning) process.stderr.write(decision.warning.join('\n') + '\n');
+    if (decision.note) log(args, decision.note);
+    hostKeyProblem = decision.problem ?? '';
+    e.accept = decision.accept;
   });
 
   // Credentials, in ssh's order: the identity key if there is one, then a password, asked for
@@ -322,7 +293,7 @@ async function run(argv: string[]): Promise<number> {
   // A key file that cannot be used is passed over with ssh's message (identity.ts).
   const identity = pubkey
     ? chooseIdentity({
-        files: (args.identityFiles.length ? args.identityFiles : ['~/.ssh/id_ed25519', '~/.ssh/id_ecdsa', '~/.ssh/id_rsa']).map(expandHome),
+        files: (args.identityFiles.length ? args.identityFiles : DEFAULT_IDENTITY_FILES).map(expandHome),
         userProvided: args.identityFiles.length > 0,
         askPassphrase: (prompt) => askSecret(prompt, batchMode),
         warn: (line) => log(args, line),
