@@ -13,7 +13,7 @@ import { generateKey, startSshd, stopAll, type Sshd } from '../helpers/sshd.js';
 import { echoServer, roundTrip, type EchoServer } from '../helpers/streams.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
 import { virtualScheduler } from '../helpers/clock.js';
-import { SSHReverseTunnel, SshAuthMode, type JumpHost, type TunnelStateEvent } from '../../ts/index.js';
+import { openReverseTunnel, SSHReverseTunnel, SshAuthMode, type JumpHost, type TunnelStateEvent } from '../../ts/index.js';
 import { fingerprintsOf } from '../helpers/tunnel.js';
 import { runRevtun } from '../helpers/cli.js';
 
@@ -142,6 +142,23 @@ describe('jump hosts', () => {
     const error = await t.sshLogon().then(() => null, (e: unknown) => e as { code: number; message: string });
     expect(error?.code).toBe(1020);
     expect(error?.message).toMatch(new RegExp(`jump host 127\\.0\\.0\\.1:${jumpOutside.port}: cannot reach the next host through it: .*(refused|failed)`, 'i'));
+  });
+
+  it('openReverseTunnel takes jumpHosts, each with its own host key', async () => {
+    const opened = await openReverseTunnel({
+      host: target.host,
+      port: target.port,
+      username: 'root',
+      privateKey: key.privateText,
+      hostKey: target.hostKeys.ed25519,
+      jumpHosts: [{ host: jumpInside.host, port: jumpInside.port, user: 'root', hostKey: jumpInside.hostKeys.ed25519 }],
+      remote: { address: ns.inside, port: 0 },
+      local: { host: '127.0.0.1', port: echo.port },
+      // Only ed25519, so that each hostKey above names the key the server presents.
+      config: ['SSHPublicKeyAlgorithms=ssh-ed25519'],
+    });
+    cleanup.push(() => opened.close());
+    await carriesData(opened.port);
   });
 
   it('the hop\'s own credentials: a password for the jump host, the key for the target', async () => {
