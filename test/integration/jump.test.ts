@@ -16,6 +16,7 @@ import { virtualScheduler } from '../helpers/clock.js';
 import { openReverseTunnel, SSHReverseTunnel, SshAuthMode, type JumpHost, type TunnelStateEvent } from '../../ts/index.js';
 import { fingerprintsOf } from '../helpers/tunnel.js';
 import { runRevtun } from '../helpers/cli.js';
+import { startDropbear } from '../helpers/peers.js';
 
 const keys = mkdtempSync(join(tmpdir(), 'revtun-jump-'));
 const key = generateKey(keys, 'id', 'ed25519');
@@ -142,6 +143,18 @@ describe('jump hosts', () => {
     const error = await t.sshLogon().then(() => null, (e: unknown) => e as { code: number; message: string });
     expect(error?.code).toBe(1020);
     expect(error?.message).toMatch(new RegExp(`jump host 127\\.0\\.0\\.1:${jumpOutside.port}: cannot reach the next host through it: .*(refused|failed)`, 'i'));
+  });
+
+  it('Dropbear as the first jump host (password), OpenSSH as the second', async () => {
+    const dropbear = await startDropbear();
+    cleanup.push(() => dropbear.stop());
+    const t = tunnelThrough([
+      { host: dropbear.host, port: dropbear.port, user: 'revtuntest', password: 'correct horse battery staple', hostKey: dropbear.hostKey },
+      hop(jumpInside),
+    ]);
+    await t.sshLogon();
+    const port = await t.requestForwarding(ns.inside, 0, '127.0.0.1', echo.port);
+    await carriesData(port);
   });
 
   it('openReverseTunnel takes jumpHosts, each with its own host key', async () => {
