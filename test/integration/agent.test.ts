@@ -1,0 +1,168 @@
+// The ssh-agent client against OpenSSH's own ssh-agent, started by the test with keys added by
+// ssh-add: listing identities (and a certificate), signatures checked with our verifier for each
+// key type and both rsa-sha2 flags, a key the agent does not hold, a locked agent, an agent that
+// went away, and an agent socket that sends garbage or too much.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as net from 'node:net';
+import { AgentClient, MAX_AGENT_MESSAGE } from '../../ts/net/agent.js';
+import { NodeCryptoProvider } from '../../ts/crypto/node.js';
+import { generateKey, type KeyPair } from '../helpers/sshd.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'revtun-agent-'));
+const keys: Record<'ed25519' | 'ecdsa' | 'rsa', KeyPair> = {
+  ed25519: generateKey(dir, 'id_ed25519', 'ed25519'),
+  ecdsa: generateKey(dir, 'id_ecdsa', 'ecdsa'),
+  rsa: generateKey(dir, 'id_rsa', 'rsa', { bits: 2048 }),
+};
+const stranger = generateKey(dir, 'id_stranger', 'ed25519');
+const provider = new NodeCryptoProvider();
+const blobOf = (line: string) => new Uint8Array(Buffer.from(line.split(/\s+/)[1]!, 'base64'));
+
+let agent: ChildProcess;
+let socketPath: string;
+
+/** Starts `ssh-agent -D` on a socket of our own; resolves once it prints its environment. */
+function startAgent(path: string): Promise<ChildProcess> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('ssh-agent', ['-D', '-a', path], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      if (out.includes('SSH_AUTH_SOCK')) resolve(child);
+    });
+    child.once('exit', (code) => reject(new Error(`ssh-agent exited with ${code}: ${out}`)));
+  });
+}
+
+const sshAdd = (args: string[], input?: string) =>
+  execFileSync('ssh-add', args, { env: { ...process.env, SSH_AUTH_SOCK: socketPath }, stdio: ['pipe', 'pipe', 'pipe'], ...(input ? { input } : {}) });
+
+beforeAll(async () => {
+  socketPath = join(dir, 'agent.sock');
+  agent = await startAgent(socketPath);
+  sshAdd([keys.ed25519.privatePath, keys.ecdsa.privatePath, keys.rsa.privatePath]);
+  // A certificate for the ed25519 key, signed by a CA of the test's: ssh-add adds it beside the key.
+  const ca = generateKey(dir, 'ca', 'ed25519');
+  execFileSync('ssh-keygen', ['-q', '-s', ca.privatePath, '-I', 'agent-test', '-n', 'root', keys.ed25519.privatePath + '.pub']);
+  sshAdd([keys.ed25519.privatePath]);
+});
+afterAll(() => {
+  agent?.kill();
+});
+
+describe('ssh-agent client', () => {
+  it('lists every identity the agent holds, with its type and comment, the certificate included', async () => {
+    const client = await AgentClient.connect(socketPath);
+    const ids = await client.identities();
+    client.close();
+    const byType = new Map(ids.map((id) => [id.keyType, id]));
+    expect([...byType.keys()].sort()).toEqual(['ecdsa-sha2-nistp256', 'ssh-ed25519', 'ssh-ed25519-cert-v01@openssh.com', 'ssh-rsa']);
+    expect(Buffer.from(byType.get('ssh-ed25519')!.publicKey)).toEqual(Buffer.from(blobOf(keys.ed25519.publicLine)));
+    const cert = readFileSync(keys.ed25519.privatePath + '-cert.pub', 'utf8');
+    expect(Buffer.from(byType.get('ssh-ed25519-cert-v01@openssh.com')!.publicKey)).toEqual(Buffer.from(blobOf(cert)));
+    expect(byType.get('ssh-rsa')!.comment).toBe('id_rsa'); // ssh-keygen -C
+  });
+
+  it('signs with each key; the signatures verify, RSA with SHA-256 and SHA-512 as asked', async () => {
+    const client = await AgentClient.connect(socketPath);
+    const data = new TextEncoder().encode('session id and userauth request');
+    const cases: [KeyPair, string][] = [
+      [keys.ed25519, 'ssh-ed25519'],
+      [keys.ecdsa, 'ecdsa-sha2-nistp256'],
+      [keys.rsa, 'rsa-sha2-256'],
+      [keys.rsa, 'rsa-sha2-512'],
+    ];
+    for (const [key, algorithm] of cases) {
+      const blob = blobOf(key.publicLine);
+      const signature = await client.sign(blob, data, algorithm);
+      expect(provider.verify(blob, algorithm, signature, data), algorithm).toBe(true);
+      expect(provider.verify(blob, algorithm, signature, new TextEncoder().encode('other data')), algorithm).toBe(false);
+    }
+    client.close();
+  });
+
+  it('a key the agent does not hold: 1013, and the connection stays usable', async () => {
+    const client = await AgentClient.connect(socketPath);
+    await expect(client.sign(blobOf(stranger.publicLine), new Uint8Array(8), 'ssh-ed25519')).rejects.toMatchObject({ code: 1013, message: expect.stringContaining('refused') });
+    expect((await client.identities()).length).toBe(4);
+    client.close();
+  });
+
+  it('a locked agent lists nothing and signs nothing until unlocked', async () => {
+    const askpass = join(dir, 'askpass.sh');
+    execFileSync('sh', ['-c', `printf '#!/bin/sh\\necho lockword\\n' > ${askpass}; chmod 700 ${askpass}`]);
+    const env = { ...process.env, SSH_AUTH_SOCK: socketPath, SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: 'force', DISPLAY: ':0' };
+    execFileSync('ssh-add', ['-x'], { env, stdio: 'pipe' });
+    try {
+      const client = await AgentClient.connect(socketPath);
+      expect(await client.identities()).toEqual([]);
+      await expect(client.sign(blobOf(keys.ed25519.publicLine), new Uint8Array(8), 'ssh-ed25519')).rejects.toMatchObject({ code: 1013 });
+      client.close();
+    } finally {
+      execFileSync('ssh-add', ['-X'], { env, stdio: 'pipe' });
+    }
+    const client = await AgentClient.connect(socketPath);
+    expect((await client.identities()).length).toBe(4);
+    client.close();
+  });
+
+  it('no agent at the path: a clear error with the socket code', async () => {
+    await expect(AgentClient.connect(join(dir, 'nothing-here.sock'))).rejects.toMatchObject({ message: expect.stringContaining('cannot reach the agent') });
+  });
+});
+
+describe('a hostile agent socket', () => {
+  /** A Unix socket server answering every request with `reply`. */
+  async function fakeAgent(name: string, reply: (socket: net.Socket) => void): Promise<{ path: string; close: () => void }> {
+    const path = join(dir, name);
+    const server = net.createServer((socket) => {
+      socket.on('error', () => undefined);
+      socket.once('data', () => reply(socket));
+    });
+    await new Promise<void>((resolve) => server.listen(path, resolve));
+    return { path, close: () => server.close() };
+  }
+
+  it('an oversized frame is refused without waiting for it', async () => {
+    const fake = await fakeAgent('big.sock', (socket) => {
+      const header = Buffer.alloc(5);
+      header.writeUInt32BE(MAX_AGENT_MESSAGE + 1, 0);
+      header[4] = 12;
+      socket.write(header);
+    });
+    const client = await AgentClient.connect(fake.path);
+    await expect(client.identities()).rejects.toMatchObject({ code: 1027, message: expect.stringContaining('limit') });
+    fake.close();
+  });
+
+  it('a truncated identities answer is a malformed reply, not a crash', async () => {
+    const fake = await fakeAgent('short.sock', (socket) => {
+      // Says 2 identities, then holds a single half blob.
+      socket.write(Buffer.from([0, 0, 0, 9, 12, 0, 0, 0, 2, 0, 0, 0, 50]));
+    });
+    const client = await AgentClient.connect(fake.path);
+    await expect(client.identities()).rejects.toMatchObject({ code: 1027, message: expect.stringContaining('malformed identities answer') });
+    client.close();
+    fake.close();
+  });
+
+  it('an agent that closes mid-request fails the request', async () => {
+    const fake = await fakeAgent('gone.sock', (socket) => socket.destroy());
+    const client = await AgentClient.connect(fake.path);
+    await expect(client.identities()).rejects.toMatchObject({ message: expect.stringContaining('closed') });
+    fake.close();
+  });
+
+  it('an agent that never answers: the request times out and the client is failed for good', async () => {
+    const fake = await fakeAgent('silent.sock', () => undefined);
+    const client = await AgentClient.connect(fake.path, 200);
+    await expect(client.identities()).rejects.toMatchObject({ code: 301 });
+    await expect(client.identities()).rejects.toMatchObject({ code: 301 });
+    fake.close();
+  });
+});
