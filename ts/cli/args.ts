@@ -1,12 +1,17 @@
 // Command-line parsing for `revtun`, compatible with the `ssh -N -R` subset people already
 // use: -N -v -p -i -l -o -R -q -4 -6 -T -n, destinations as [user@]host or ssh://user@host:port,
-// and -R specs as [bind_address:]port:host:hostport with IPv6 addresses in brackets.
+// and -R specs as [bind_address:]port:host:hostport (IPv6 addresses in brackets) or
+// [bind_address:]port:/local/socket.
+
+import { parseForwardSpec, toRemoteForwardSpec } from './ssh-config-values.js';
 
 export interface RemoteForwardSpec {
   /** The address the server binds; OpenSSH sends "localhost" when none is given. */
   bindAddress: string;
   port: number;
+  /** The local target: a host, or a Unix socket path (it contains '/'). */
   host: string;
+  /** 0 for a Unix-socket target. */
   hostPort: number;
 }
 
@@ -40,7 +45,8 @@ export class UsageError extends Error {
 }
 
 export const USAGE = `usage: revtun [-46GNqTnv] [-F configfile] [-i identity_file] [-J destination] [-l login_name] [-o option] [-p port]
-              -R [bind_address:]port:host:hostport ... [user@]hostname`;
+              -R [bind_address:]port:host:hostport ... [user@]hostname
+              (or -R [bind_address:]port:local_socket)`;
 
 function parsePort(text: string, what: string, allowZero: boolean): number {
   if (!/^\d+$/.test(text)) throw new UsageError(`Bad ${what} '${text}'`);
@@ -49,37 +55,15 @@ function parsePort(text: string, what: string, allowZero: boolean): number {
   return n;
 }
 
-/** Splits a forward spec on ':' while keeping [bracketed] IPv6 addresses whole. */
-function splitSpec(spec: string): string[] {
-  const parts: string[] = [];
-  let current = '';
-  let inBrackets = false;
-  for (const c of spec) {
-    if (c === '[') inBrackets = true;
-    else if (c === ']') inBrackets = false;
-    else if (c === ':' && !inBrackets) {
-      parts.push(current);
-      current = '';
-      continue;
-    } else {
-      current += c;
-      continue;
-    }
-  }
-  parts.push(current);
-  return parts;
-}
-
+/**
+ * One -R argument, read as ssh reads it (parse_forward: a field with a '/' is a socket path,
+ * [bracketed] IPv6 addresses stay whole, ports may be service names).
+ */
 export function parseRemoteForward(spec: string): RemoteForwardSpec {
-  const parts = splitSpec(spec);
-  let bindAddress = 'localhost';
-  if (parts.length === 4) bindAddress = parts.shift()!;
-  else if (parts.length !== 3) throw new UsageError(`Bad remote forwarding specification '${spec}'`);
-  const [port, host, hostPort] = parts as [string, string, string];
-  if (host === '') throw new UsageError(`Bad remote forwarding specification '${spec}'`);
-  // OpenSSH: an empty bind address or '*' means all interfaces (subject to GatewayPorts).
-  if (bindAddress === '*') bindAddress = '';
-  return { bindAddress, port: parsePort(port, 'forwarding port', true), host, hostPort: parsePort(hostPort, 'forwarding port', false) };
+  const parsed = parseForwardSpec(spec, false, true) ?? parseForwardSpec(spec, true, true);
+  const forward = parsed && toRemoteForwardSpec(parsed);
+  if (!forward) throw new UsageError(`Bad remote forwarding specification '${spec}'`);
+  return forward;
 }
 
 function parseDestination(text: string, args: CliArgs): void {

@@ -82,7 +82,8 @@ function parseFwdFields(spec: string): { arg: string; isPath: boolean }[] | unde
       const colon = spec.indexOf(':', i);
       const end = colon < 0 ? spec.length : colon;
       const arg = spec.slice(i, end);
-      fields.push({ arg, isPath: arg.startsWith('/') });
+      // As parse_fwd_field: a '/' anywhere in an unbracketed field makes it a socket path.
+      fields.push({ arg, isPath: arg.includes('/') });
       i = end + 1;
     }
     if (i > spec.length) break;
@@ -119,13 +120,18 @@ export function parseForwardSpec(spec: string, dynamic: boolean, remote: boolean
 
 /**
  * A RemoteForward as the tunnel takes it (args.ts's RemoteForwardSpec), with -R's defaults:
- * no bind address is "localhost", `*` is all interfaces (""). Undefined for what revtun
- * cannot forward: Unix sockets and dynamic (SOCKS) forwardings.
+ * no bind address is "localhost", `*` is all interfaces (""). A Unix-socket target keeps its
+ * path as the host, with port 0. Undefined for what revtun cannot forward yet: a socket path
+ * to listen on, dynamic (SOCKS) forwardings, an empty target host.
  */
 export function toRemoteForwardSpec(f: ForwardSpec): RemoteForwardSpec | undefined {
-  if (f.listenPath !== undefined || f.connectPath !== undefined || f.connectHost === undefined || (f.connectHost === 'socks' && f.connectPort === 0)) return undefined;
+  if (f.listenPath !== undefined) return undefined;
   const bind = f.listenHost ?? 'localhost';
-  return { bindAddress: bind === '*' ? '' : bind, port: f.listenPort, host: f.connectHost, hostPort: f.connectPort };
+  const bindAddress = bind === '*' ? '' : bind;
+  if (f.connectPath !== undefined) return { bindAddress, port: f.listenPort, host: f.connectPath, hostPort: 0 };
+  // A bracketed host with a '/' ([a/b]:80) is no socket path to ssh, nor a host to anyone.
+  if (!f.connectHost || f.connectHost.includes('/') || (f.connectHost === 'socks' && f.connectPort === 0)) return undefined;
+  return { bindAddress, port: f.listenPort, host: f.connectHost, hostPort: f.connectPort };
 }
 
 /** The single argument of a one-value keyword, with ssh's errors for none or more. */

@@ -1,5 +1,6 @@
 // Local forwarding mode: each channel the server opens for a forwarding with a
-// forwardingHost is joined to a fresh TCP connection to forwardingHost:forwardingPort.
+// forwardingHost is joined to a fresh connection to its local target: TCP to
+// forwardingHost:forwardingPort, or a Unix socket when forwardingHost is a path.
 // Bytes flow both ways with backpressure: window credit goes back to the server only after
 // the local socket has taken the bytes, and the local socket is paused while the channel's
 // outgoing queue is full. Half-close travels both ways (socket end <-> channel EOF).
@@ -43,7 +44,40 @@ let sharedReadBuffer: Buffer | null = null;
 const SHARED_READ_BUFFER = 256 * 1024;
 const EMPTY = Buffer.alloc(0);
 
-export class LocalForwarder {
+/** Where a forwarded channel's local connection goes. */
+export type LocalTarget =
+  | { kind: 'tcp'; host: string; port: number; /** ForwardingLocalHost ('' = any) */ bindHost: string }
+  | { kind: 'unix'; path: string };
+
+/**
+ * A target name that is a Unix socket path. As in OpenSSH's forwarding specs, a name with a
+ * '/' in it is a path: host names and addresses never contain one.
+ */
+export function isSocketPath(name: string): boolean {
+  return name.includes('/');
+}
+
+/** The target as log lines and errors name it. */
+export function describeTarget(target: LocalTarget): string {
+  return target.kind === 'unix' ? target.path : `${target.host}:${target.port}`;
+}
+
+/** What the session drives for a channel joined to a local socket (see also socks-forward.ts). */
+export interface ChannelJoint {
+  readonly channel: number;
+  /** Data from the server side for the local end. */
+  write(data: Uint8Array): void;
+  /** The remote end sent EOF. */
+  end(): void;
+  /** The channel can take more data again. */
+  resume(): void;
+  /** The channel is closed. */
+  destroy(): void;
+  /** Bytes from the server waiting in the local socket. */
+  readonly buffered: number;
+}
+
+export class LocalForwarder implements ChannelJoint {
   private socket: net.Socket | null = null;
   private connected = false;
   /** Bytes written since the last uncork (window credit owed once the kernel has them). */
@@ -55,18 +89,20 @@ export class LocalForwarder {
 
   constructor(
     readonly channel: number,
-    private readonly target: { host: string; port: number; bindHost: string },
+    private readonly target: LocalTarget,
     private readonly host: ForwarderHost,
   ) {}
 
   start(): void {
-    const { host, port, bindHost } = this.target;
+    const target = this.target;
+    const where =
+      target.kind === 'unix'
+        ? { path: target.path }
+        : { host: target.host, port: target.port, noDelay: true, ...(target.bindHost ? { localAddress: target.bindHost } : {}) };
+    const name = describeTarget(target);
     const socket = net.connect({
-      host,
-      port,
-      ...(bindHost ? { localAddress: bindHost } : {}),
+      ...where,
       allowHalfOpen: true,
-      noDelay: true,
       onread: {
         buffer: () => (sharedReadBuffer ??= Buffer.allocUnsafe(SHARED_READ_BUFFER)),
         callback: (bytes, buffer) => {
@@ -78,7 +114,7 @@ export class LocalForwarder {
     this.socket = socket;
     socket.once('connect', () => {
       this.connected = true;
-      this.host.log(2, `channel ${this.channel}: connected to ${host}:${port}`);
+      this.host.log(2, `channel ${this.channel}: connected to ${name}`);
       this.host.accept(this.channel);
     });
     socket.on('end', () => {
@@ -87,7 +123,7 @@ export class LocalForwarder {
     socket.on('error', (error) => {
       if (!this.connected) {
         this.closed = true;
-        this.host.reject(this.channel, ChannelOpenFailureReason.ConnectFailed, `cannot connect to ${host}:${port}: ${error.message}`);
+        this.host.reject(this.channel, ChannelOpenFailureReason.ConnectFailed, `cannot connect to ${name}: ${error.message}`);
         this.host.failed(this.channel, error);
       } else {
         this.host.log(1, `channel ${this.channel}: local connection error: ${error.message}`);

@@ -29,8 +29,8 @@ export interface OpenReverseTunnelOptions {
   acceptAnyHostKey?: boolean;
   /** Where the server listens: address (default "localhost") and port (0 = any free port). */
   remote: { address?: string; port: number };
-  /** The local service each connection is joined to. */
-  local: { host?: string; port: number };
+  /** The local service each connection is joined to: a host (default "localhost") and port, or a Unix socket path. */
+  local: { host?: string; port: number } | { path: string };
   /** Seconds for logon and each request (default 60). */
   timeout?: number;
   /** Extra settings as "Name=Value" strings. */
@@ -102,7 +102,10 @@ export async function openReverseTunnel(options: OpenReverseTunnelOptions): Prom
   let port: number;
   try {
     signal?.throwIfAborted();
-    port = await tunnel.requestForwarding(address, options.remote.port, options.local.host ?? 'localhost', options.local.port);
+    const local = options.local;
+    port = await ('path' in local
+      ? tunnel.requestForwarding(address, options.remote.port, local.path.includes('/') ? local.path : `./${local.path}`, 0) // a '/' marks a path
+      : tunnel.requestForwarding(address, options.remote.port, local.host ?? 'localhost', local.port));
   } catch (error) {
     await tunnel.sshLogoff();
     throw error;

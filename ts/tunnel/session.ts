@@ -10,7 +10,7 @@ import type { Grant } from '../protocol/forwarding.js';
 import { SshError, Code, DisconnectReason } from '../protocol/errors.js';
 import { SocketDriver } from '../net/driver.js';
 import type { OpenedSocket, Transport } from '../net/connect.js';
-import { LocalForwarder, type ForwarderHost } from './local-forward.js';
+import { LocalForwarder, type ForwarderHost, type LocalTarget } from './local-forward.js';
 import { withTimeout } from './timing.js';
 
 /** A forwarding as the application asked for it; the tunnel keeps these across sessions. */
@@ -18,8 +18,9 @@ export interface RequestedForwarding {
   address: string;
   /** The port asked for (0: any). */
   port: number;
-  /** Empty in event mode. */
+  /** Empty in event mode; a path (it contains '/') for a Unix-socket target. */
   forwardingHost: string;
+  /** 0 for a Unix-socket target. */
   forwardingPort: number;
   /** The port the server listens on now, or last listened on (0 before the first grant). */
   boundPort: number;
@@ -153,7 +154,7 @@ export class Session {
   }
 
   /** Joins an accepted forwarded channel to its local target (local forwarding mode). */
-  attachForwarder(channel: number, target: { host: string; port: number; bindHost: string }): void {
+  attachForwarder(channel: number, target: LocalTarget): void {
     const forwarder = new LocalForwarder(channel, target, this.forwarderHost());
     this.forwarders.set(channel, forwarder);
     forwarder.start();

@@ -7,6 +7,7 @@ import type { ClientEvent } from '../protocol/client.js';
 import type { ChannelOpenRequestEvent, TunnelEvents } from './events.js';
 import type { ChannelRecords } from './chunker.js';
 import type { Session } from './session.js';
+import { isSocketPath } from './local-forward.js';
 
 export interface TranslatorHost {
   emit<K extends keyof TunnelEvents & string>(event: K, ...args: TunnelEvents[K]): void;
@@ -116,11 +117,12 @@ export class EventTranslator {
       core.acceptChannel(event.channel);
       return;
     }
-    this.session.attachForwarder(event.channel, {
-      host: forwarding.forwardingHost,
-      port: forwarding.forwardingPort,
-      bindHost: this.host.forwardingLocalHost(),
-    });
+    this.session.attachForwarder(
+      event.channel,
+      isSocketPath(forwarding.forwardingHost)
+        ? { kind: 'unix', path: forwarding.forwardingHost }
+        : { kind: 'tcp', host: forwarding.forwardingHost, port: forwarding.forwardingPort, bindHost: this.host.forwardingLocalHost() },
+    );
   }
 
   private deliver(channelId: number, channelData: Uint8Array, channelDataEOLFound: boolean): void {

@@ -33,6 +33,7 @@ import { EventTranslator, type TranslatorHost } from './translate.js';
 import { isFinal, AutoReconnect } from './reconnect.js';
 import { Reconnector, type ReconnectorHost } from './supervisor.js';
 import { hostKeyMatches } from './hostkeys.js';
+import { checkForwarding, describeForwarding } from './forward-request.js';
 
 export { SshAuthMode, SshCertStoreType, type SshAuthModeValue, type SshCertStoreTypeValue };
 
@@ -661,23 +662,25 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
 
   /**
    * Asks the server to listen on address:port and forward connections here. With
-   * forwardingHost set, each connection is joined to forwardingHost:forwardingPort; otherwise
-   * it surfaces through the channel events. Port 0 lets the server pick; the bound port is
-   * returned (and readable as config('ForwardedPort')). The forwarding is asked for again
-   * after every reconnect, on the port it was given.
+   * forwardingHost set, each connection is joined to forwardingHost:forwardingPort, or, when
+   * forwardingHost is a path (it contains '/', as in ssh -R) with forwardingPort 0, to that
+   * local Unix socket; otherwise it surfaces through the channel events. Port 0 lets the
+   * server pick; the bound port is returned (and readable as config('ForwardedPort')). The
+   * forwarding is asked for again after every reconnect, on the port it was given. A bad
+   * port or path fails with 10022 before anything is sent.
    */
   async requestForwarding(address: string, port: number, forwardingHost = '', forwardingPort = 0): Promise<number> {
+    return this.addForwarding({ address, port, forwardingHost, forwardingPort, boundPort: 0 });
+  }
+
+  private async addForwarding(forwarding: RequestedForwarding): Promise<number> {
     const session = this.requireSession();
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new SshError(Code.BadArgument, `port ${port} is out of range`, 'local');
-    if (forwardingHost && (!Number.isInteger(forwardingPort) || forwardingPort < 1 || forwardingPort > 65535)) {
-      throw new SshError(Code.BadArgument, `forwarding port ${forwardingPort} is out of range`, 'local');
-    }
-    const forwarding: RequestedForwarding = { address, port, forwardingHost, forwardingPort, boundPort: 0 };
-    const grant = await session.requestForwarding(forwarding, port, this.timeout);
+    checkForwarding(forwarding);
+    const grant = await session.requestForwarding(forwarding, forwarding.port, this.timeout);
     forwarding.boundPort = grant.boundPort;
     this.requested.push(forwarding);
     this.forwardedPort = grant.boundPort;
-    this.log(1, `remote forwarding ${address || '*'}:${grant.boundPort} -> ${forwardingHost ? `${forwardingHost}:${forwardingPort}` : 'events'}`);
+    this.log(1, `remote forwarding ${describeForwarding(forwarding, grant.boundPort)}`);
     return grant.boundPort;
   }
 

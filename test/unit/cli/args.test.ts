@@ -8,11 +8,14 @@ describe('-R specs', () => {
     ['*:80:web:8080', { bindAddress: '', port: 80, host: 'web', hostPort: 8080 }],
     [':80:web:8080', { bindAddress: '', port: 80, host: 'web', hostPort: 8080 }],
     ['[::1]:8080:[fe80::1]:3000', { bindAddress: '::1', port: 8080, host: 'fe80::1', hostPort: 3000 }],
+    // A field with a '/' is a Unix socket path, as in ssh's parse_fwd_field (relative ones too).
+    ['8080:/run/app.sock', { bindAddress: 'localhost', port: 8080, host: '/run/app.sock', hostPort: 0 }],
+    ['127.0.0.1:0:./app.sock', { bindAddress: '127.0.0.1', port: 0, host: './app.sock', hostPort: 0 }],
   ])('%s', (spec, expected) => {
     expect(parseRemoteForward(spec)).toEqual(expected);
   });
 
-  it.each(['8080', '8080:host', 'a:b:c:d:e', '70000:h:1', '80:h:0', '80::3000'])('rejects %s', (spec) => {
+  it.each(['8080', '8080:host', 'a:b:c:d:e', '70000:h:1', '80:h:0', '80::3000', '80:[a/b]:1'])('rejects %s', (spec) => {
     expect(() => parseRemoteForward(spec)).toThrow(UsageError);
   });
 });
