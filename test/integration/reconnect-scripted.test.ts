@@ -75,7 +75,7 @@ describe('reconnecting (virtual clock, scripted server)', () => {
         { host: '127.0.0.1', port: server.port, retryCount: 1, retriesRemaining: -1, maxRetryCount: 0, retryInterval: 5, retryType: 0, remoteListeningPort: 0, cancel: false },
       ]);
       // Asked for the port it had, not for port 0 again.
-      expect(seen.restored).toEqual([{ address: '', requestedPort: 0, previousPort: 5555, boundPort: 5555, forwardingHost: '127.0.0.1', forwardingPort: echo.port }]);
+      expect(seen.restored).toEqual([{ address: '', requestedPort: 0, previousPort: 5555, boundPort: 5555, forwardingHost: '127.0.0.1', forwardingPort: echo.port, dynamic: false }]);
       expect(t.config('ForwardedPort')).toBe('5555');
       expect(seen.errors.map((e) => e.errorCode)).toEqual([1120]);
     } finally {
@@ -96,7 +96,7 @@ describe('reconnecting (virtual clock, scripted server)', () => {
     await clock.nextWait();
     clock.pass();
     await up;
-    expect(seen.restored).toEqual([{ address: '', requestedPort: 0, previousPort: 5555, boundPort: 6000, forwardingHost: '', forwardingPort: 0 }]);
+    expect(seen.restored).toEqual([{ address: '', requestedPort: 0, previousPort: 5555, boundPort: 6000, forwardingHost: '', forwardingPort: 0, dynamic: false }]);
     expect(t.config('ForwardedPort')).toBe('6000');
     expect(t.forwardings.map((f) => f.boundPort)).toEqual([6000]);
   });

@@ -1,7 +1,7 @@
 // Command-line parsing for `revtun`, compatible with the `ssh -N -R` subset people already
 // use: -N -v -p -i -l -o -R -q -4 -6 -T -n, destinations as [user@]host or ssh://user@host:port,
-// and -R specs as [bind_address:]port:host:hostport (IPv6 addresses in brackets) or
-// [bind_address:]port:/local/socket.
+// and -R specs as [bind_address:]port:host:hostport (IPv6 addresses in brackets),
+// [bind_address:]port:/local/socket, or [bind_address:]port alone (dynamic, SOCKS).
 
 import { parseForwardSpec, toRemoteForwardSpec } from './ssh-config-values.js';
 
@@ -9,10 +9,12 @@ export interface RemoteForwardSpec {
   /** The address the server binds; OpenSSH sends "localhost" when none is given. */
   bindAddress: string;
   port: number;
-  /** The local target: a host, or a Unix socket path (it contains '/'). */
+  /** The local target: a host, or a Unix socket path (it contains '/'); '' when dynamic. */
   host: string;
   /** 0 for a Unix-socket target. */
   hostPort: number;
+  /** No target (-R [bind_address:]port): revtun answers SOCKS and connects where asked. */
+  dynamic: boolean;
 }
 
 export interface CliArgs {
@@ -45,8 +47,7 @@ export class UsageError extends Error {
 }
 
 export const USAGE = `usage: revtun [-46GNqTnv] [-F configfile] [-i identity_file] [-J destination] [-l login_name] [-o option] [-p port]
-              -R [bind_address:]port:host:hostport ... [user@]hostname
-              (or -R [bind_address:]port:local_socket)`;
+              -R [bind_address:]port[:host:hostport | :local_socket] ... [user@]hostname`;
 
 function parsePort(text: string, what: string, allowZero: boolean): number {
   if (!/^\d+$/.test(text)) throw new UsageError(`Bad ${what} '${text}'`);

@@ -31,8 +31,9 @@ function expandHome(path: string): string {
   return path.startsWith('~/') ? join(homedir(), path.slice(2)) : path;
 }
 
-/** A forwarding's local target as ssh's messages name it: host:port, or a socket path. */
-function targetName(host: string, port: number): string {
+/** A forwarding's local target as ssh's messages name it: host:port, a socket path, or socks:0. */
+function targetName(host: string, port: number, dynamic: boolean): string {
+  if (dynamic) return 'socks:0';
   return host.includes('/') ? host : `${host}:${port}`;
 }
 
@@ -148,7 +149,7 @@ function applyConfig(args: CliArgs, config: ResolvedConfig): void {
   if (args.identityFiles.length === 0 && config.explicit.has('identityfile')) args.identityFiles = [...config.identityFilePaths];
   for (const forward of config.remoteForward) {
     const spec = toRemoteForwardSpec(forward);
-    if (!spec) throw new UsageError('a RemoteForward listening on a Unix socket, or a dynamic (SOCKS) one, is not supported yet');
+    if (!spec) throw new UsageError('a RemoteForward listening on a Unix socket is not supported yet');
     args.forwards.push(spec);
   }
   if (args.forwards.length === 0) throw new UsageError('no -R forwarding given (nor a RemoteForward in the config); revtun only opens remote forwardings');
@@ -356,7 +357,7 @@ async function run(argv: string[]): Promise<number> {
     });
   });
   tunnel.on('forwardingRestored', (e) => {
-    if (e.boundPort !== e.previousPort) process.stderr.write(`Allocated port ${e.boundPort} for remote forward to ${targetName(e.forwardingHost, e.forwardingPort)}\n`);
+    if (e.boundPort !== e.previousPort) process.stderr.write(`Allocated port ${e.boundPort} for remote forward to ${targetName(e.forwardingHost, e.forwardingPort, e.dynamic)}\n`);
   });
   tunnel.on('error', (e) => {
     // A forwarding that could not be had back after a reconnect; the others still serve.
@@ -378,8 +379,10 @@ async function run(argv: string[]): Promise<number> {
   const exitOnForwardFailure = yesNo(args.options.get('exitonforwardfailure'), false);
   for (const fwd of args.forwards) {
     try {
-      const bound = await tunnel.requestForwarding(fwd.bindAddress, fwd.port, fwd.host, fwd.hostPort);
-      if (fwd.port === 0) process.stderr.write(`Allocated port ${bound} for remote forward to ${targetName(fwd.host, fwd.hostPort)}\n`);
+      const bound = fwd.dynamic
+        ? await tunnel.requestDynamicForwarding(fwd.bindAddress, fwd.port)
+        : await tunnel.requestForwarding(fwd.bindAddress, fwd.port, fwd.host, fwd.hostPort);
+      if (fwd.port === 0) process.stderr.write(`Allocated port ${bound} for remote forward to ${targetName(fwd.host, fwd.hostPort, fwd.dynamic)}\n`);
     } catch (error) {
       const message = `remote port forwarding failed for listen port ${fwd.port}`;
       if (exitOnForwardFailure) {

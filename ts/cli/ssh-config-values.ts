@@ -121,17 +121,19 @@ export function parseForwardSpec(spec: string, dynamic: boolean, remote: boolean
 /**
  * A RemoteForward as the tunnel takes it (args.ts's RemoteForwardSpec), with -R's defaults:
  * no bind address is "localhost", `*` is all interfaces (""). A Unix-socket target keeps its
- * path as the host, with port 0. Undefined for what revtun cannot forward yet: a socket path
- * to listen on, dynamic (SOCKS) forwardings, an empty target host.
+ * path as the host, with port 0; a dynamic (SOCKS) one has no host. Undefined for what revtun
+ * cannot forward yet: a socket path to listen on, an empty target host.
  */
 export function toRemoteForwardSpec(f: ForwardSpec): RemoteForwardSpec | undefined {
   if (f.listenPath !== undefined) return undefined;
   const bind = f.listenHost ?? 'localhost';
   const bindAddress = bind === '*' ? '' : bind;
-  if (f.connectPath !== undefined) return { bindAddress, port: f.listenPort, host: f.connectPath, hostPort: 0 };
+  if (f.connectPath !== undefined) return { bindAddress, port: f.listenPort, host: f.connectPath, hostPort: 0, dynamic: false };
+  // parse_forward's mark for "no target": ssh -R answers SOCKS on such a forwarding.
+  if (f.connectHost === 'socks' && f.connectPort === 0) return { bindAddress, port: f.listenPort, host: '', hostPort: 0, dynamic: true };
   // A bracketed host with a '/' ([a/b]:80) is no socket path to ssh, nor a host to anyone.
-  if (!f.connectHost || f.connectHost.includes('/') || (f.connectHost === 'socks' && f.connectPort === 0)) return undefined;
-  return { bindAddress, port: f.listenPort, host: f.connectHost, hostPort: f.connectPort };
+  if (!f.connectHost || f.connectHost.includes('/')) return undefined;
+  return { bindAddress, port: f.listenPort, host: f.connectHost, hostPort: f.connectPort, dynamic: false };
 }
 
 /** The single argument of a one-value keyword, with ssh's errors for none or more. */

@@ -124,6 +124,8 @@ export interface ForwardingRestoredEvent {
   boundPort: number;
   forwardingHost: string;
   forwardingPort: number;
+  /** A dynamic (SOCKS) forwarding (requestDynamicForwarding). */
+  dynamic: boolean;
 }
 
 export interface TunnelEvents {

@@ -30,6 +30,10 @@ function checkSocketPath(path: string, what: string): void {
 /** Throws BadArgument (10022) for a forwarding no server or local socket could serve. */
 export function checkForwarding(f: Omit<RequestedForwarding, 'boundPort'>): void {
   checkPort(f.port, 'port', true);
+  if (f.dynamic) {
+    if (f.forwardingHost || f.forwardingPort) bad('a dynamic forwarding takes no forwarding host or port');
+    return;
+  }
   if (!f.forwardingHost) return; // event mode
   if (isSocketPath(f.forwardingHost)) {
     checkSocketPath(f.forwardingHost, 'the local socket path');
@@ -42,6 +46,6 @@ export function checkForwarding(f: Omit<RequestedForwarding, 'boundPort'>): void
 /** "127.0.0.1:8080 -> localhost:3000", as the tunnel's log lines name a forwarding. */
 export function describeForwarding(f: Readonly<RequestedForwarding>, boundPort: number): string {
   const listen = `${f.address || '*'}:${boundPort}`;
-  const target = !f.forwardingHost ? 'events' : isSocketPath(f.forwardingHost) ? f.forwardingHost : `${f.forwardingHost}:${f.forwardingPort}`;
+  const target = f.dynamic ? 'SOCKS' : !f.forwardingHost ? 'events' : isSocketPath(f.forwardingHost) ? f.forwardingHost : `${f.forwardingHost}:${f.forwardingPort}`;
   return `${listen} -> ${target}`;
 }

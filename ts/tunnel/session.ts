@@ -10,7 +10,8 @@ import type { Grant } from '../protocol/forwarding.js';
 import { SshError, Code, DisconnectReason } from '../protocol/errors.js';
 import { SocketDriver } from '../net/driver.js';
 import type { OpenedSocket, Transport } from '../net/connect.js';
-import { LocalForwarder, type ForwarderHost, type LocalTarget } from './local-forward.js';
+import { LocalForwarder, type ChannelJoint, type ForwarderHost, type LocalTarget } from './local-forward.js';
+import { SocksForwarder } from './socks-forward.js';
 import { withTimeout } from './timing.js';
 
 /** A forwarding as the application asked for it; the tunnel keeps these across sessions. */
@@ -22,6 +23,8 @@ export interface RequestedForwarding {
   forwardingHost: string;
   /** 0 for a Unix-socket target. */
   forwardingPort: number;
+  /** Dynamic (SOCKS): each connection names its destination; forwardingHost is empty. */
+  dynamic: boolean;
   /** The port the server listens on now, or last listened on (0 before the first grant). */
   boundPort: number;
 }
@@ -40,7 +43,8 @@ export class Session {
   readonly socket: Transport;
   /** The requested forwarding each grant of this connection serves. */
   private readonly served = new Map<Grant, RequestedForwarding>();
-  private readonly forwarders = new Map<number, LocalForwarder>();
+  /** The local end of each channel joined to a socket here (local and SOCKS forwardings). */
+  private readonly forwarders = new Map<number, ChannelJoint>();
   /** The forwarding each accepted channel came in on. */
   private readonly channelForwardings = new Map<number, RequestedForwarding>();
   /** Local forwarders holding corked writes until the current flush ends. */
@@ -160,7 +164,14 @@ export class Session {
     forwarder.start();
   }
 
-  forwarder(channel: number): LocalForwarder | undefined {
+  /** Answers SOCKS on an accepted channel of a dynamic forwarding, then joins it to what it asks for. */
+  attachSocksForwarder(channel: number, bindHost: string): void {
+    const forwarder = new SocksForwarder(channel, bindHost, this.forwarderHost());
+    this.forwarders.set(channel, forwarder);
+    forwarder.start();
+  }
+
+  forwarder(channel: number): ChannelJoint | undefined {
     return this.forwarders.get(channel);
   }
 

@@ -165,6 +165,7 @@ export class Reconnector {
         boundPort,
         forwardingHost: forwarding.forwardingHost,
         forwardingPort: forwarding.forwardingPort,
+        dynamic: forwarding.dynamic,
       });
     };
     const attempt = async (port: number): Promise<SshError | null> => {

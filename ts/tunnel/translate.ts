@@ -112,7 +112,11 @@ export class EventTranslator {
       return;
     }
     this.session.noteChannel(event.channel, forwarding);
-    // Event mode accepts now; a local forwarder accepts once its target connection is up.
+    // Event mode and SOCKS accept now; a local forwarder accepts once its target connection is up.
+    if (forwarding.dynamic) {
+      this.session.attachSocksForwarder(event.channel, this.host.forwardingLocalHost());
+      return;
+    }
     if (!forwarding.forwardingHost) {
       core.acceptChannel(event.channel);
       return;

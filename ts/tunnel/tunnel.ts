@@ -670,7 +670,22 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
    * port or path fails with 10022 before anything is sent.
    */
   async requestForwarding(address: string, port: number, forwardingHost = '', forwardingPort = 0): Promise<number> {
-    return this.addForwarding({ address, port, forwardingHost, forwardingPort, boundPort: 0 });
+    return this.addForwarding({ address, port, forwardingHost, forwardingPort, dynamic: false, boundPort: 0 });
+  }
+
+  /**
+   * A revtun extension, ssh -R [address:]port with no target (reverse dynamic forwarding):
+   * asks the server to listen on address:port, and answers each connection as a SOCKS server
+   * (SOCKS5 without authentication, SOCKS4, SOCKS4A; CONNECT only), connecting from here to
+   * the host and port it names (from ForwardingLocalHost, if set). The SOCKS reply waits for
+   * that connect and carries its failure (connection refused, host unreachable, ...);
+   * malformed SOCKS input closes that channel alone. Returns the bound port; the forwarding is
+   * asked for again after every reconnect, and cancelForwarding(address, port) stops it.
+   * Anyone who can reach the server's port can reach whatever this machine can: bind it to
+   * localhost unless that is what you want.
+   */
+  async requestDynamicForwarding(address: string, port: number): Promise<number> {
+    return this.addForwarding({ address, port, forwardingHost: '', forwardingPort: 0, dynamic: true, boundPort: 0 });
   }
 
   private async addForwarding(forwarding: RequestedForwarding): Promise<number> {

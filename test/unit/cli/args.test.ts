@@ -3,19 +3,23 @@ import { parseArgs, parseRemoteForward, UsageError } from '../../../ts/cli/args.
 
 describe('-R specs', () => {
   it.each([
-    ['8080:localhost:3000', { bindAddress: 'localhost', port: 8080, host: 'localhost', hostPort: 3000 }],
-    ['0.0.0.0:0:127.0.0.1:22', { bindAddress: '0.0.0.0', port: 0, host: '127.0.0.1', hostPort: 22 }],
-    ['*:80:web:8080', { bindAddress: '', port: 80, host: 'web', hostPort: 8080 }],
-    [':80:web:8080', { bindAddress: '', port: 80, host: 'web', hostPort: 8080 }],
-    ['[::1]:8080:[fe80::1]:3000', { bindAddress: '::1', port: 8080, host: 'fe80::1', hostPort: 3000 }],
+    ['8080:localhost:3000', { bindAddress: 'localhost', port: 8080, host: 'localhost', hostPort: 3000, dynamic: false }],
+    ['0.0.0.0:0:127.0.0.1:22', { bindAddress: '0.0.0.0', port: 0, host: '127.0.0.1', hostPort: 22, dynamic: false }],
+    ['*:80:web:8080', { bindAddress: '', port: 80, host: 'web', hostPort: 8080, dynamic: false }],
+    [':80:web:8080', { bindAddress: '', port: 80, host: 'web', hostPort: 8080, dynamic: false }],
+    ['[::1]:8080:[fe80::1]:3000', { bindAddress: '::1', port: 8080, host: 'fe80::1', hostPort: 3000, dynamic: false }],
     // A field with a '/' is a Unix socket path, as in ssh's parse_fwd_field (relative ones too).
-    ['8080:/run/app.sock', { bindAddress: 'localhost', port: 8080, host: '/run/app.sock', hostPort: 0 }],
-    ['127.0.0.1:0:./app.sock', { bindAddress: '127.0.0.1', port: 0, host: './app.sock', hostPort: 0 }],
+    ['8080:/run/app.sock', { bindAddress: 'localhost', port: 8080, host: '/run/app.sock', hostPort: 0, dynamic: false }],
+    ['127.0.0.1:0:./app.sock', { bindAddress: '127.0.0.1', port: 0, host: './app.sock', hostPort: 0, dynamic: false }],
+    // No target: reverse dynamic forwarding (ssh -R [bind_address:]port), SOCKS answered here.
+    ['1080', { bindAddress: 'localhost', port: 1080, host: '', hostPort: 0, dynamic: true }],
+    ['*:0', { bindAddress: '', port: 0, host: '', hostPort: 0, dynamic: true }],
+    ['[::1]:1080', { bindAddress: '::1', port: 1080, host: '', hostPort: 0, dynamic: true }],
   ])('%s', (spec, expected) => {
     expect(parseRemoteForward(spec)).toEqual(expected);
   });
 
-  it.each(['8080', '8080:host', 'a:b:c:d:e', '70000:h:1', '80:h:0', '80::3000', '80:[a/b]:1'])('rejects %s', (spec) => {
+  it.each(['8080:host', '70000', 'x:y', 'a:b:c:d:e', '70000:h:1', '80:h:0', '80::3000', '80:[a/b]:1'])('rejects %s', (spec) => {
     expect(() => parseRemoteForward(spec)).toThrow(UsageError);
   });
 });

@@ -159,9 +159,10 @@ describe('keys that accumulate', () => {
   });
 
   it('converts to the tunnel’s forwarding specs with -R’s defaults', () => {
-    expect(toRemoteForwardSpec(parseForwardSpec('8080:localhost:80', false, true)!)).toEqual({ bindAddress: 'localhost', port: 8080, host: 'localhost', hostPort: 80 });
-    expect(toRemoteForwardSpec(parseForwardSpec('*:0:web:80', false, true)!)).toEqual({ bindAddress: '', port: 0, host: 'web', hostPort: 80 });
-    expect(toRemoteForwardSpec(parseForwardSpec('1080', true, true)!)).toBeUndefined();
+    expect(toRemoteForwardSpec(parseForwardSpec('8080:localhost:80', false, true)!)).toEqual({ bindAddress: 'localhost', port: 8080, host: 'localhost', hostPort: 80, dynamic: false });
+    expect(toRemoteForwardSpec(parseForwardSpec('*:0:web:80', false, true)!)).toEqual({ bindAddress: '', port: 0, host: 'web', hostPort: 80, dynamic: false });
+    expect(toRemoteForwardSpec(parseForwardSpec('1080', true, true)!)).toEqual({ bindAddress: 'localhost', port: 1080, host: '', hostPort: 0, dynamic: true });
+    expect(toRemoteForwardSpec(parseForwardSpec('8080:/run/app.sock', false, true)!)).toEqual({ bindAddress: 'localhost', port: 8080, host: '/run/app.sock', hostPort: 0, dynamic: false });
   });
 });
 

@@ -1,0 +1,192 @@
+// Reverse dynamic forwarding (ssh -R port, no target) against a real OpenSSH sshd: curl speaks
+// SOCKS5, SOCKS5 with names resolved here, SOCKS4 and SOCKS4A to the server's port and
+// reaches a local HTTP service; a refused connect gets its SOCKS failure reply; malformed,
+// truncated and oversized requests close their own channel while a transfer next to them
+// goes on; the forwarding comes back after a reconnect; the CLI takes -R port and
+// -o RemoteForward=port.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as http from 'node:http';
+import * as net from 'node:net';
+import { freePort, generateKey, startSshdWithEcho, stopAll, TEST_USER, type EchoServer, type Sshd } from '../helpers/sshd.js';
+import { makeTunnel } from '../helpers/tunnel.js';
+import { connect, receiveHashed, sendHashed } from '../helpers/streams.js';
+import { virtualScheduler } from '../helpers/clock.js';
+import { runRevtun } from '../helpers/cli.js';
+import type { SSHReverseTunnel } from '../../ts/index.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'revtun-socks-'));
+const key = generateKey(dir, 'id_ed25519', 'ed25519');
+let sshd: Sshd;
+let echo: EchoServer;
+let web: http.Server;
+let webPort: number;
+
+beforeAll(async () => {
+  ({ sshd, echo } = await startSshdWithEcho({ authorizedKeys: [key.publicLine] }));
+  web = http.createServer((req, res) => res.end(`served ${req.url}`));
+  await new Promise<void>((resolve) => web.listen(0, '127.0.0.1', resolve));
+  webPort = (web.address() as net.AddressInfo).port;
+});
+afterAll(async () => {
+  await new Promise<void>((resolve) => web.close(() => resolve()));
+  await stopAll(echo, sshd);
+});
+
+interface CurlResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function curl(args: string[]): Promise<CurlResult> {
+  return new Promise((resolve) => {
+    execFile('curl', ['-sS', '--max-time', '30', ...args], (error, stdout, stderr) => {
+      const code = error ? Number((error as { code?: unknown }).code ?? -1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+async function socksTunnel(): Promise<{ tunnel: SSHReverseTunnel; port: number; logs: string[] }> {
+  const tunnel = makeTunnel(sshd, { config: ['LogLevel=2'] });
+  const logs: string[] = [];
+  tunnel.on('log', (e) => logs.push(e.message));
+  await tunnel.sshLogon();
+  const port = await tunnel.requestDynamicForwarding('127.0.0.1', 0);
+  return { tunnel, port, logs };
+}
+
+/** Writes `data` to the SOCKS port and collects everything until the far end closes. */
+function exchange(port: number, data: Uint8Array, halfClose = false): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+    const chunks: Buffer[] = [];
+    s.on('data', (c: Buffer) => chunks.push(c));
+    s.on('end', () => {
+      s.end();
+      resolve(Buffer.concat(chunks));
+    });
+    s.on('error', reject);
+    s.write(data);
+    if (halfClose) s.end();
+  });
+}
+
+const socks5Connect = (ip: number[], port: number) => Buffer.from([0x05, 0x01, 0x00, 0x05, 0x01, 0x00, 0x01, ...ip, port >> 8, port & 0xff]);
+
+describe('reverse dynamic forwarding (SOCKS)', () => {
+  it('curl through the remote port reaches a local HTTP service with SOCKS5, 5h, 4 and 4A', async () => {
+    const { tunnel, port } = await socksTunnel();
+    expect(tunnel.forwardings[0]).toMatchObject({ dynamic: true, forwardingHost: '', forwardingPort: 0, boundPort: port });
+    const proxy = `127.0.0.1:${port}`;
+    const forms: [string, string[]][] = [
+      ['socks5h', ['--proxy', `socks5h://${proxy}`, `http://localhost:${webPort}/socks5h`]], // the name is resolved by revtun
+      ['socks5', ['--socks5', proxy, `http://127.0.0.1:${webPort}/socks5`]],
+      ['socks4a', ['--socks4a', proxy, `http://localhost:${webPort}/socks4a`]],
+      ['socks4', ['--socks4', proxy, `http://127.0.0.1:${webPort}/socks4`]],
+    ];
+    for (const [name, args] of forms) {
+      const result = await curl(args);
+      expect(result, name).toMatchObject({ code: 0, stdout: `served /${name}` });
+    }
+    await tunnel.sshLogoff();
+  });
+
+  it('a refused connect gets the SOCKS failure reply: 5 (connection refused) for SOCKS5, 91 for SOCKS4', async () => {
+    const { tunnel, port, logs } = await socksTunnel();
+    const closed = await freePort();
+    const reply5 = await exchange(port, socks5Connect([127, 0, 0, 1], closed));
+    expect([...reply5]).toEqual([0x05, 0x00, 0x05, 0x05, 0x00, 0x01, 0, 0, 0, 0, 0, 0]);
+    const reply4 = await exchange(port, Buffer.from([0x04, 0x01, closed >> 8, closed & 0xff, 127, 0, 0, 1, 0]));
+    expect([...reply4]).toEqual([0x00, 0x5b, 0, 0, 0, 0, 0, 0]);
+    const viaCurl = await curl(['--proxy', `socks5h://127.0.0.1:${port}`, `http://localhost:${closed}/`]);
+    expect(viaCurl.code).toBe(97); // CURLE_PROXY
+    expect(viaCurl.stderr).toMatch(/Can't complete SOCKS5 connection to localhost\. \(5\)/); // reply code 5: refused
+    expect(logs.some((l) => /SOCKS connect failed: .*ECONNREFUSED/.test(l))).toBe(true);
+    expect(tunnel.connected).toBe(true);
+    await tunnel.sshLogoff();
+  });
+
+  it('bytes pipelined behind the request reach the destination, and its answer comes after the reply', async () => {
+    const { tunnel, port } = await socksTunnel();
+    const request = `GET /pipelined HTTP/1.0\r\nHost: localhost\r\n\r\n`;
+    const answer = await exchange(port, Buffer.concat([socks5Connect([127, 0, 0, 1], webPort), Buffer.from(request)]));
+    expect([...answer.subarray(0, 12)]).toEqual([0x05, 0x00, 0x05, 0x00, 0x00, 0x01, 0, 0, 0, 0, 0, 0]);
+    expect(answer.subarray(12).toString()).toMatch(/^HTTP\/1\.[01] 200 OK[\s\S]*served \/pipelined$/);
+    await tunnel.sshLogoff();
+  });
+
+  it('malformed, truncated and oversized requests close their own channel; a transfer next to them goes on', async () => {
+    const { tunnel, port, logs } = await socksTunnel();
+    // 8 MiB each way through SOCKS to the echo server, busy while the bad requests come in.
+    const transfer = await connect(port);
+    const greeting = new Promise<Buffer>((resolve) => transfer.once('data', resolve));
+    transfer.write(socks5Connect([127, 0, 0, 1], echo.port));
+    const replies = await greeting;
+    // The method selection and the success reply may come in one read or two.
+    const rest = replies.length >= 12 ? replies : Buffer.concat([replies, await new Promise<Buffer>((r) => transfer.once('data', r))]);
+    expect([...rest.subarray(0, 12)]).toEqual([0x05, 0x00, 0x05, 0x00, 0x00, 0x01, 0, 0, 0, 0, 0, 0]);
+    const received = receiveHashed(transfer);
+    const sent = sendHashed(transfer, 8 * 1024 * 1024, 64 * 1024);
+
+    // Not SOCKS at all: closed without a reply.
+    expect((await exchange(port, Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'))).length).toBe(0);
+    // A request cut short, then EOF: closed after the method selection.
+    expect([...(await exchange(port, Buffer.from([0x05, 0x01, 0x00, 0x05, 0x01, 0x00, 0x03, 20, 0x61]), true))]).toEqual([0x05, 0x00]);
+    // A SOCKS4 user id that never ends: refused (91) once it passes 255 bytes.
+    expect([...(await exchange(port, Buffer.concat([Buffer.from([0x04, 0x01, 0x00, 0x50, 127, 0, 0, 1]), Buffer.alloc(64 * 1024, 0x75)])))]).toEqual([0x00, 0x5b, 0, 0, 0, 0, 0, 0]);
+    // BIND: command not supported (7).
+    expect([...(await exchange(port, Buffer.from([0x05, 0x01, 0x00, 0x05, 0x02, 0x00, 0x01, 127, 0, 0, 1, 0, 80])))]).toEqual([0x05, 0x00, 0x05, 0x07, 0x00, 0x01, 0, 0, 0, 0, 0, 0]);
+
+    const [sentHash, got] = await Promise.all([sent, received]);
+    expect(got).toEqual({ bytes: 8 * 1024 * 1024, sha256: sentHash });
+    const closings = logs.filter((l) => /closing the channel/.test(l));
+    for (const why of [
+      'SOCKS handshake failed: not a SOCKS4 or SOCKS5 request (first byte 0x47)',
+      'SOCKS client sent EOF before its request was complete',
+      'SOCKS handshake failed: SOCKS4 user id too long',
+      'SOCKS handshake failed: SOCKS5 command 2 is not supported (only CONNECT)',
+    ]) {
+      expect(closings.some((l) => l.includes(why)), why).toBe(true);
+    }
+    expect(tunnel.connected).toBe(true);
+    await tunnel.sshLogoff();
+  });
+
+  it('comes back on the same port after a reconnect', async () => {
+    const tunnel = makeTunnel(sshd);
+    const clock = virtualScheduler(0);
+    tunnel.scheduler = clock;
+    await tunnel.sshLogon();
+    const port = await tunnel.requestDynamicForwarding('127.0.0.1', 0);
+    expect((await curl(['--socks5', `127.0.0.1:${port}`, `http://127.0.0.1:${webPort}/before`])).stdout).toBe('served /before');
+    const restored = new Promise<{ boundPort: number; dynamic: boolean }>((resolve) => tunnel.once('forwardingRestored', resolve));
+    await sshd.killSessions();
+    await clock.nextWait();
+    clock.pass();
+    expect(await restored).toMatchObject({ boundPort: port, dynamic: true });
+    expect((await curl(['--socks5', `127.0.0.1:${port}`, `http://127.0.0.1:${webPort}/after`])).stdout).toBe('served /after');
+    await tunnel.sshLogoff();
+  });
+
+  it('revtun -R port and -o RemoteForward=port answer SOCKS, as ssh -R does', async () => {
+    const fixed = await freePort();
+    const run = runRevtun(
+      ['-Nv', '-p', String(sshd.port), '-i', key.privatePath, '-o', 'StrictHostKeyChecking=no', '-o', `UserKnownHostsFile=${join(dir, 'kh')}`, '-o', 'BatchMode=yes', '-o', `RemoteForward=127.0.0.1:${fixed}`, '-R', '0', `${TEST_USER}@127.0.0.1`],
+      { HOME: dir },
+    );
+    const allocated = Number((await run.waitFor(/Allocated port (\d+) for remote forward to socks:0/))[1]);
+    // The config's RemoteForward comes after the -R, and -v names it once it is granted.
+    await run.waitFor(new RegExp(`remote forwarding 127\\.0\\.0\\.1:${fixed} -> SOCKS`));
+    for (const port of [allocated, fixed]) {
+      expect((await curl(['--socks4a', `127.0.0.1:${port}`, `http://localhost:${webPort}/cli`])).stdout).toBe('served /cli');
+    }
+    run.child.kill('SIGINT');
+    expect(await run.exit).toBe(0);
+  });
+});
