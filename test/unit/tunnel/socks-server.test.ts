@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { replyForConnectError, SocksHandshake, socksReply, Socks5Reply, type HandshakeStep } from '../../../ts/tunnel/socks-server.js';
 
-const bytes = (...parts: (number[] | string)[]) => Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'latin1') : Buffer.from(p))));
+const bytes = (...parts: (number[] | string | Uint8Array)[]) => Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'latin1') : Buffer.from(p))));
 
 const socks5Greeting = bytes([0x05, 0x01, 0x00]);
 const socks5Domain = (name: string, port: number) => bytes([0x05, 0x01, 0x00, 0x03, name.length], name, [port >> 8, port & 0xff]);
