@@ -187,6 +187,8 @@ export class TestServer {
       r.utf8();
       const port = r.uint32();
       this.send(port === 0 ? new Writer().byte(MSG.REQUEST_SUCCESS).uint32(5555).finish() : new Uint8Array([MSG.REQUEST_SUCCESS]));
+    } else if (name === 'streamlocal-forward@openssh.com' || name === 'cancel-streamlocal-forward@openssh.com') {
+      this.send(new Uint8Array([MSG.REQUEST_SUCCESS]));
     } else {
       this.send(new Uint8Array([MSG.REQUEST_FAILURE]));
     }

@@ -1,23 +1,34 @@
 // Unix-socket forwardings against a real OpenSSH sshd: a remote TCP port joined to a local
-// Unix socket (ssh -R port:/local.sock), with the library and the CLI.
+// Unix socket (ssh -R port:/local.sock), and sshd listening on a Unix socket of its own
+// (ssh -R /remote.sock:host:port and -R /remote.sock:/local.sock, streamlocal-forward),
+// with the library and the CLI. The tests run on the server's machine, so they connect to
+// the server's socket directly, as a program there would.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, chmodSync } from 'node:fs';
+import { mkdtempSync, chmodSync, existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import * as net from 'node:net';
 import { generateKey, freePort, TEST_USER, type Sshd, startSshd, stopAll } from '../helpers/sshd.js';
 import { makeTunnel } from '../helpers/tunnel.js';
-import { connect, receiveHashed, roundTrip, roundTripOrReset, sendHashed } from '../helpers/streams.js';
+import { connect, echoServer, receiveHashed, roundTrip, roundTripOrReset, sendHashed } from '../helpers/streams.js';
+import { virtualScheduler } from '../helpers/clock.js';
+import type { SSHReverseTunnel } from '../../ts/index.js';
 import { runRevtun } from '../helpers/cli.js';
 import { openReverseTunnel } from '../../ts/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'revtun-unix-'));
 chmodSync(dir, 0o755);
 const key = generateKey(dir, 'id_ed25519', 'ed25519');
+/** Where sshd (running as the test user) may create its sockets. */
+const remoteDir = mkdtempSync(join(tmpdir(), 'revtun-remote-'));
 let sshd: Sshd;
 let local: UnixServer;
+let tcpEcho: Awaited<ReturnType<typeof echoServer>>;
+let remoteCount = 0;
+const remotePath = () => join(remoteDir, `r${++remoteCount}.sock`);
 
 interface UnixServer {
   path: string;
@@ -35,10 +46,37 @@ function unixEcho(name: string): Promise<UnixServer> {
 }
 
 beforeAll(async () => {
-  sshd = await startSshd({ authorizedKeys: [key.publicLine] });
+  execFileSync('chown', [TEST_USER, remoteDir]);
+  // StreamLocalBindUnlink: a reconnect binds over the socket file the dead session left.
+  sshd = await startSshd({ authorizedKeys: [key.publicLine], config: ['StreamLocalBindUnlink yes'] });
   local = await unixEcho('local.sock');
+  tcpEcho = await echoServer();
 });
-afterAll(() => stopAll(local, sshd));
+afterAll(() => stopAll(tcpEcho, local, sshd));
+
+/** Connects to a Unix socket and sends `data`; resolves with everything until the far end closes. */
+function roundTripUnix(path: string, data: Buffer): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ path });
+    const chunks: Buffer[] = [];
+    s.on('data', (c: Buffer) => chunks.push(c));
+    s.on('end', () => resolve(Buffer.concat(chunks)));
+    s.on('error', reject);
+    s.end(data);
+  });
+}
+
+/** The error code a connection to the socket path fails with, or 'connected'. */
+function unixConnectResult(path: string): Promise<string> {
+  return new Promise((resolve) => {
+    const s = net.connect({ path });
+    s.once('connect', () => {
+      s.destroy();
+      resolve('connected');
+    });
+    s.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
+  });
+}
 
 describe('a remote port joined to a local Unix socket', () => {
   it('carries data both ways with half-close (library)', async () => {
@@ -111,5 +149,103 @@ describe('a remote port joined to a local Unix socket', () => {
     expect((await roundTrip(port, Buffer.from('via a fixed port'))).toString()).toBe('via a fixed port');
     run.child.kill('SIGINT');
     expect(await run.exit).toBe(0);
+  });
+});
+
+describe('the server listening on a Unix socket (streamlocal-forward)', () => {
+  it('-R /remote.sock:host:port and -R /remote.sock:/local.sock carry data (library)', async () => {
+    const tunnel = makeTunnel(sshd);
+    await tunnel.sshLogon();
+    const toTcp = remotePath();
+    const toUnix = remotePath();
+    expect(await tunnel.requestForwarding(toTcp, 0, '127.0.0.1', tcpEcho.port)).toBe(0);
+    expect(await tunnel.requestForwarding(toUnix, 0, local.path, 0)).toBe(0);
+    expect((await roundTripUnix(toTcp, Buffer.from('to a TCP service'))).toString()).toBe('to a TCP service');
+    const socket = net.connect({ path: toUnix });
+    await new Promise((resolve) => socket.once('connect', resolve));
+    const [sent, received] = await Promise.all([sendHashed(socket, 8 * 1024 * 1024), receiveHashed(socket)]);
+    expect(received).toEqual({ bytes: 8 * 1024 * 1024, sha256: sent });
+    expect(tunnel.forwardings.map((f) => [f.address, f.boundPort])).toEqual([[toTcp, 0], [toUnix, 0]]);
+    await tunnel.sshLogoff();
+  });
+
+  it('a channel on it is reported with the socket path and the streamlocal service', async () => {
+    const tunnel = makeTunnel(sshd);
+    await tunnel.sshLogon();
+    const path = remotePath();
+    await tunnel.requestForwarding(path, 0, '127.0.0.1', tcpEcho.port);
+    const requested = new Promise<{ service: string; connectedAddress: string; connectedPort: number }>((resolve) => tunnel.once('sshChannelOpenRequest', resolve));
+    const opened = new Promise((resolve) => tunnel.once('sshChannelOpened', resolve));
+    const held = net.connect({ path });
+    expect(await requested).toMatchObject({ service: 'forwarded-streamlocal@openssh.com', connectedAddress: path, connectedPort: 0 });
+    await opened;
+    expect(tunnel.sshChannels).toMatchObject([{ service: 'forwarded-streamlocal@openssh.com', connectedAddress: path, connectedPort: 0, forwardingHost: '127.0.0.1' }]);
+    held.destroy();
+    await tunnel.sshLogoff();
+  });
+
+  it('cancelForwarding(path, 0) stops it while another forwarding carries on; a refused path is 1098', async () => {
+    const tunnel = makeTunnel(sshd);
+    await tunnel.sshLogon();
+    const gone = remotePath();
+    const kept = remotePath();
+    await tunnel.requestForwarding(gone, 0, '127.0.0.1', tcpEcho.port);
+    await tunnel.requestForwarding(kept, 0, '127.0.0.1', tcpEcho.port);
+    await tunnel.cancelForwarding(gone, 0);
+    // sshd closes the listener and leaves the file: nobody answers on it any more.
+    expect(await unixConnectResult(gone)).toMatch(/^(ECONNREFUSED|ENOENT)$/);
+    expect((await roundTripUnix(kept, Buffer.from('still here'))).toString()).toBe('still here');
+    await expect(tunnel.cancelForwarding(gone, 0)).rejects.toMatchObject({ code: 10022 });
+    // A directory that does not exist: sshd cannot bind there and says no.
+    await expect(tunnel.requestForwarding(join(remoteDir, 'no-such-dir', 'x.sock'), 0, '127.0.0.1', tcpEcho.port)).rejects.toMatchObject({ code: 1098 });
+    // Checked before anything is sent: a port with a path, a dynamic forwarding on a path.
+    await expect(tunnel.requestForwarding(remotePath(), 80, '127.0.0.1', tcpEcho.port)).rejects.toMatchObject({ code: 10022 });
+    await expect(tunnel.requestDynamicForwarding(remotePath(), 0)).rejects.toMatchObject({ code: 10022 });
+    expect(tunnel.connected).toBe(true);
+    expect(tunnel.forwardings.map((f) => f.address)).toEqual([kept]);
+    await tunnel.sshLogoff();
+  });
+
+  it('comes back after a reconnect (with StreamLocalBindUnlink on the server)', async () => {
+    const tunnel: SSHReverseTunnel = makeTunnel(sshd);
+    const clock = virtualScheduler(0);
+    tunnel.scheduler = clock;
+    await tunnel.sshLogon();
+    const path = remotePath();
+    await tunnel.requestForwarding(path, 0, local.path, 0);
+    expect((await roundTripUnix(path, Buffer.from('before'))).toString()).toBe('before');
+    const restored = new Promise<{ address: string; boundPort: number }>((resolve) => tunnel.once('forwardingRestored', resolve));
+    await sshd.killSessions();
+    await clock.nextWait();
+    clock.pass();
+    expect(await restored).toMatchObject({ address: path, boundPort: 0 });
+    expect(existsSync(path)).toBe(true);
+    expect((await roundTripUnix(path, Buffer.from('after'))).toString()).toBe('after');
+    await tunnel.sshLogoff();
+  });
+
+  it('revtun -R /remote.sock:host:port and -R /remote.sock:/local.sock, as ssh -R does', async () => {
+    const toTcp = remotePath();
+    const toUnix = remotePath();
+    const run = runRevtun(
+      ['-Nv', '-p', String(sshd.port), '-i', key.privatePath, '-o', 'StrictHostKeyChecking=no', '-o', `UserKnownHostsFile=${join(dir, 'kh')}`, '-o', 'BatchMode=yes', '-R', `${toTcp}:127.0.0.1:${tcpEcho.port}`, '-R', `${toUnix}:${local.path}`, `${TEST_USER}@127.0.0.1`],
+      { HOME: dir },
+    );
+    await run.waitFor(new RegExp(`remote forwarding ${toUnix.replace(/[.]/g, '\\.')} -> `));
+    expect((await roundTripUnix(toTcp, Buffer.from('cli to tcp'))).toString()).toBe('cli to tcp');
+    expect((await roundTripUnix(toUnix, Buffer.from('cli to unix'))).toString()).toBe('cli to unix');
+    expect(run.stderr()).not.toMatch(/Allocated port/);
+    run.child.kill('SIGINT');
+    expect(await run.exit).toBe(0);
+  });
+
+  it('revtun says which path failed, as ssh does', async () => {
+    const bad = join(remoteDir, 'no-such-dir', 'x.sock');
+    const run = runRevtun(
+      ['-N', '-p', String(sshd.port), '-i', key.privatePath, '-o', 'StrictHostKeyChecking=no', '-o', `UserKnownHostsFile=${join(dir, 'kh')}`, '-o', 'BatchMode=yes', '-o', 'ExitOnForwardFailure=yes', '-R', `${bad}:127.0.0.1:${tcpEcho.port}`, `${TEST_USER}@127.0.0.1`],
+      { HOME: dir },
+    );
+    expect(await run.exit).toBe(255);
+    expect(run.stderr()).toContain(`Error: remote port forwarding failed for listen path ${bad}`);
   });
 });

@@ -1,12 +1,16 @@
 // Command-line parsing for `revtun`, compatible with the `ssh -N -R` subset people already
 // use: -N -v -p -i -l -o -R -q -4 -6 -T -n, destinations as [user@]host or ssh://user@host:port,
 // and -R specs as [bind_address:]port:host:hostport (IPv6 addresses in brackets),
-// [bind_address:]port:/local/socket, or [bind_address:]port alone (dynamic, SOCKS).
+// [bind_address:]port:/local/socket, [bind_address:]port alone (dynamic, SOCKS), or
+// /remote/socket:host:hostport and /remote/socket:/local/socket.
 
 import { parseForwardSpec, toRemoteForwardSpec } from './ssh-config-values.js';
 
 export interface RemoteForwardSpec {
-  /** The address the server binds; OpenSSH sends "localhost" when none is given. */
+  /**
+   * The address the server binds; OpenSSH sends "localhost" when none is given. A path (it
+   * contains '/') is a Unix socket the server listens on, with port 0.
+   */
   bindAddress: string;
   port: number;
   /** The local target: a host, or a Unix socket path (it contains '/'); '' when dynamic. */
@@ -47,7 +51,9 @@ export class UsageError extends Error {
 }
 
 export const USAGE = `usage: revtun [-46GNqTnv] [-F configfile] [-i identity_file] [-J destination] [-l login_name] [-o option] [-p port]
-              -R [bind_address:]port[:host:hostport | :local_socket] ... [user@]hostname`;
+              -R forward ... [user@]hostname
+forward: [bind_address:]port:host:hostport  [bind_address:]port:local_socket
+         [bind_address:]port (SOCKS)  remote_socket:host:hostport  remote_socket:local_socket`;
 
 function parsePort(text: string, what: string, allowZero: boolean): number {
   if (!/^\d+$/.test(text)) throw new UsageError(`Bad ${what} '${text}'`);

@@ -149,7 +149,7 @@ function applyConfig(args: CliArgs, config: ResolvedConfig): void {
   if (args.identityFiles.length === 0 && config.explicit.has('identityfile')) args.identityFiles = [...config.identityFilePaths];
   for (const forward of config.remoteForward) {
     const spec = toRemoteForwardSpec(forward);
-    if (!spec) throw new UsageError('a RemoteForward listening on a Unix socket is not supported yet');
+    if (!spec) throw new UsageError('a dynamic RemoteForward on a Unix socket path is not supported (nor by ssh); give it a port');
     args.forwards.push(spec);
   }
   if (args.forwards.length === 0) throw new UsageError('no -R forwarding given (nor a RemoteForward in the config); revtun only opens remote forwardings');
@@ -382,9 +382,9 @@ async function run(argv: string[]): Promise<number> {
       const bound = fwd.dynamic
         ? await tunnel.requestDynamicForwarding(fwd.bindAddress, fwd.port)
         : await tunnel.requestForwarding(fwd.bindAddress, fwd.port, fwd.host, fwd.hostPort);
-      if (fwd.port === 0) process.stderr.write(`Allocated port ${bound} for remote forward to ${targetName(fwd.host, fwd.hostPort, fwd.dynamic)}\n`);
+      if (fwd.port === 0 && bound !== 0) process.stderr.write(`Allocated port ${bound} for remote forward to ${targetName(fwd.host, fwd.hostPort, fwd.dynamic)}\n`);
     } catch (error) {
-      const message = `remote port forwarding failed for listen port ${fwd.port}`;
+      const message = `remote port forwarding failed for ${fwd.bindAddress.includes('/') ? `listen path ${fwd.bindAddress}` : `listen port ${fwd.port}`}`;
       if (exitOnForwardFailure) {
         process.stderr.write(`Error: ${message}\n`);
         await tunnel.sshLogoff().catch(() => undefined);

@@ -120,20 +120,22 @@ export function parseForwardSpec(spec: string, dynamic: boolean, remote: boolean
 
 /**
  * A RemoteForward as the tunnel takes it (args.ts's RemoteForwardSpec), with -R's defaults:
- * no bind address is "localhost", `*` is all interfaces (""). A Unix-socket target keeps its
- * path as the host, with port 0; a dynamic (SOCKS) one has no host. Undefined for what revtun
- * cannot forward yet: a socket path to listen on, an empty target host.
+ * no bind address is "localhost", `*` is all interfaces (""); a socket path to listen on
+ * takes the bind address's place, with port 0. A Unix-socket target keeps its path as the
+ * host, with port 0; a dynamic (SOCKS) one has no host. Undefined for what revtun cannot
+ * forward: a dynamic forwarding on a socket path (ssh has no such thing either), an empty
+ * target host.
  */
 export function toRemoteForwardSpec(f: ForwardSpec): RemoteForwardSpec | undefined {
-  if (f.listenPath !== undefined) return undefined;
-  const bind = f.listenHost ?? 'localhost';
+  const bind = f.listenPath ?? f.listenHost ?? 'localhost';
   const bindAddress = bind === '*' ? '' : bind;
-  if (f.connectPath !== undefined) return { bindAddress, port: f.listenPort, host: f.connectPath, hostPort: 0, dynamic: false };
+  const port = f.listenPath !== undefined ? 0 : f.listenPort;
+  if (f.connectPath !== undefined) return { bindAddress, port, host: f.connectPath, hostPort: 0, dynamic: false };
   // parse_forward's mark for "no target": ssh -R answers SOCKS on such a forwarding.
-  if (f.connectHost === 'socks' && f.connectPort === 0) return { bindAddress, port: f.listenPort, host: '', hostPort: 0, dynamic: true };
+  if (f.connectHost === 'socks' && f.connectPort === 0) return f.listenPath !== undefined ? undefined : { bindAddress, port, host: '', hostPort: 0, dynamic: true };
   // A bracketed host with a '/' ([a/b]:80) is no socket path to ssh, nor a host to anyone.
   if (!f.connectHost || f.connectHost.includes('/')) return undefined;
-  return { bindAddress, port: f.listenPort, host: f.connectHost, hostPort: f.connectPort, dynamic: false };
+  return { bindAddress, port, host: f.connectHost, hostPort: f.connectPort, dynamic: false };
 }
 
 /** The single argument of a one-value keyword, with ssh's errors for none or more. */

@@ -24,6 +24,7 @@ import {
   GlobalRequest,
   RequestSuccess,
 } from './messages.js';
+import { FORWARDED_STREAMLOCAL, ForwardedStreamLocalData } from './forwarding.js';
 
 export interface ForwardedConnection {
   connectedAddress: string;
@@ -132,6 +133,8 @@ export interface ConnectionHooks {
   emit(event: ChannelEvent): void;
   /** Decides whether an incoming open is for a forwarding we requested. */
   isForwardingKnown(address: string, port: number): boolean;
+  /** The same for a forwarded-streamlocal open (OpenSSH's Unix-socket forwarding). */
+  isSocketForwardingKnown(socketPath: string): boolean;
   /** The core's clock (ms). */
   now(): number;
 }
@@ -333,12 +336,14 @@ export class ConnectionLayer {
       this.hooks.send(
         ChannelOpenFailure.encode({ recipientChannel: open.senderChannel, reason, description, language: new Uint8Array(0) }),
       );
-    if (open.type !== 'forwarded-tcpip') {
+    const streamLocal = open.type === FORWARDED_STREAMLOCAL;
+    if (open.type !== 'forwarded-tcpip' && !streamLocal) {
       reject(ChannelOpenFailureReason.UnknownChannelType, `channel type ${open.type} is not accepted`);
       return;
     }
-    const info = ForwardedTcpipData.decode(open.data);
-    if (!this.hooks.isForwardingKnown(info.connectedAddress, info.connectedPort)) {
+    const info = streamLocal ? ForwardedStreamLocalData.decode(open.data) : ForwardedTcpipData.decode(open.data);
+    const known = streamLocal ? this.hooks.isSocketForwardingKnown(info.connectedAddress) : this.hooks.isForwardingKnown(info.connectedAddress, info.connectedPort);
+    if (!known) {
       reject(ChannelOpenFailureReason.AdministrativelyProhibited, 'no such forwarding was requested');
       return;
     }

@@ -20,7 +20,17 @@ import {
 } from './kex.js';
 import { UserAuth, type AuthOptions } from './auth.js';
 import { ConnectionLayer, type ChannelEvent, type ChannelSettings, type ChannelView } from './channels.js';
-import { CANCEL_TCPIP_FORWARD, ForwardRequest, ForwardingGrants, grantedPort, TCPIP_FORWARD, type Grant } from './forwarding.js';
+import {
+  CANCEL_STREAMLOCAL_FORWARD,
+  CANCEL_TCPIP_FORWARD,
+  ForwardRequest,
+  ForwardingGrants,
+  grantedPort,
+  STREAMLOCAL_FORWARD,
+  StreamLocalForwardRequest,
+  TCPIP_FORWARD,
+  type Grant,
+} from './forwarding.js';
 import { keyTypeForAlgorithm, parsePublicKey, publicKeyTypeName } from './publickey.js';
 import type { CryptoProvider, HashName } from '../crypto/provider.js';
 
@@ -153,6 +163,7 @@ export class SshClientCore {
       canSendData: () => !this.kexSending && !this.closed && !this.transmitBlocked,
       emit: (event) => this.events.push(event),
       isForwardingKnown: (address, port) => this.grants.match(address, port) !== undefined,
+      isSocketForwardingKnown: (socketPath) => this.grants.matchSocket(socketPath) !== undefined,
       now: () => this.now,
     });
   }
@@ -253,6 +264,11 @@ export class SshClientCore {
   /** The grant a forwarded-tcpip open for this address and port belongs to. */
   grantFor(connectedAddress: string, connectedPort: number): Grant | undefined {
     return this.grants.match(connectedAddress, connectedPort);
+  }
+
+  /** The grant a forwarded-streamlocal open for this socket path belongs to. */
+  grantForSocket(socketPath: string): Grant | undefined {
+    return this.grants.matchSocket(socketPath);
   }
 
   /** Milliseconds (absolute) when `handleTimeout` next needs to run, or null. */
@@ -385,8 +401,28 @@ export class SshClientCore {
   cancelForwarding(grant: Grant, onReply: (ok: boolean) => void): Outcome {
     return this.command(() => {
       this.grants.remove(grant);
-      this.connection.globalRequest(CANCEL_TCPIP_FORWARD, ForwardRequest.encode(grant.address, grant.boundPort), (ok) => onReply(ok && !this.closed));
+      // OpenSSH's own client sends the streamlocal cancel without want-reply; sshd answers it when asked.
+      const [name, data] = grant.streamLocal
+        ? [CANCEL_STREAMLOCAL_FORWARD, StreamLocalForwardRequest.encode(grant.address)]
+        : [CANCEL_TCPIP_FORWARD, ForwardRequest.encode(grant.address, grant.boundPort)];
+      this.connection.globalRequest(name, data, (ok) => onReply(ok && !this.closed));
     });
+  }
+
+  /**
+   * Asks the server to listen on a Unix socket (OpenSSH's streamlocal-forward@openssh.com,
+   * PROTOCOL §2.4); the grant is in the table before later messages, as with requestForwarding.
+   */
+  requestStreamLocalForwarding(socketPath: string, onReply: (outcome: ForwardOutcome) => void): Outcome {
+    return this.command(() =>
+      this.connection.globalRequest(STREAMLOCAL_FORWARD, StreamLocalForwardRequest.encode(socketPath), (ok) => {
+        if (this.closed) return onReply({ ok: false, error: closedError() });
+        if (!ok) return onReply({ ok: false, error: new SshError(Code.RequestFailure, `the server refused to listen on ${socketPath}`, 'peer') });
+        const grant: Grant = { address: socketPath, requestedPort: 0, boundPort: 0, streamLocal: true };
+        this.grants.add(grant);
+        onReply({ ok: true, grant });
+      }),
+    );
   }
 
   /** Settings the application may change while connected; the timer follows at the next flush. */

@@ -1,7 +1,8 @@
 // Remote port forwarding, RFC 4254 §7: the `tcpip-forward` and `cancel-tcpip-forward` global
 // requests, the port a server allocates when asked for port 0, and the table of forwardings
-// one connection holds, which decides whether a `forwarded-tcpip` open (§7.2) is ours.
-// Interop notes sit where each deviation is handled.
+// one connection holds, which decides whether a `forwarded-tcpip` open (§7.2) is ours. Also
+// OpenSSH's Unix-socket form of the same (PROTOCOL §2.4, "streamlocal"): a socket path on the
+// server in place of address and port. Interop notes sit where each deviation is handled.
 
 import { Reader, Writer } from './wire.js';
 
@@ -12,6 +13,33 @@ export const CANCEL_TCPIP_FORWARD = 'cancel-tcpip-forward';
 export const ForwardRequest = {
   encode(address: string, port: number): Uint8Array {
     return new Writer(16 + address.length * 3).string(address).uint32(port).finish();
+  },
+};
+
+export const STREAMLOCAL_FORWARD = 'streamlocal-forward@openssh.com';
+export const CANCEL_STREAMLOCAL_FORWARD = 'cancel-streamlocal-forward@openssh.com';
+export const FORWARDED_STREAMLOCAL = 'forwarded-streamlocal@openssh.com';
+
+/** PROTOCOL §2.4: the data of both streamlocal requests: the socket path. */
+export const StreamLocalForwardRequest = {
+  encode(socketPath: string): Uint8Array {
+    return new Writer(8 + socketPath.length * 3).string(socketPath).finish();
+  },
+};
+
+/**
+ * PROTOCOL §2.4: the type-specific part of a `forwarded-streamlocal@openssh.com` open, the
+ * socket path and a reserved string, as the connection it names: the path in place of the
+ * address, every port 0, no origin (a Unix socket peer has no address to report). The
+ * reserved field is optional here: OpenSSH sends an empty one, other servers may omit it.
+ */
+export const ForwardedStreamLocalData = {
+  decode(data: Uint8Array) {
+    const r = new Reader(data);
+    const socketPath = r.utf8();
+    if (r.remaining > 0) r.string();
+    r.done('forwarded-streamlocal channel data');
+    return { connectedAddress: socketPath, connectedPort: 0, originAddress: '', originPort: 0 };
   },
 };
 
@@ -35,6 +63,8 @@ export interface Grant {
   /** The port we asked for (0: the server picked `boundPort`). */
   requestedPort: number;
   boundPort: number;
+  /** A streamlocal forwarding: `address` is the socket path on the server, both ports 0. */
+  streamLocal?: true;
 }
 
 /**
@@ -62,10 +92,13 @@ export class ForwardingGrants {
 
   /** The grant an incoming forwarded-tcpip open belongs to. */
   match(connectedAddress: string, connectedPort: number): Grant | undefined {
-    return (
-      this.grants.find((g) => g.boundPort === connectedPort && g.address === connectedAddress) ??
-      this.grants.find((g) => g.boundPort === connectedPort)
-    );
+    const tcp = this.grants.filter((g) => !g.streamLocal);
+    return tcp.find((g) => g.boundPort === connectedPort && g.address === connectedAddress) ?? tcp.find((g) => g.boundPort === connectedPort);
+  }
+
+  /** The grant an incoming forwarded-streamlocal open belongs to: the path exactly as requested. */
+  matchSocket(socketPath: string): Grant | undefined {
+    return this.grants.find((g) => g.streamLocal && g.address === socketPath);
   }
 
   get list(): readonly Grant[] {

@@ -5,19 +5,20 @@
 // reconnect. Everything here runs inside socket and timer callbacks, so nothing throws: core
 // commands fail as values, and a failed command on a dying connection is simply dropped.
 
-import { SshClientCore, type ClientEvent, type ClientOptions, type Outcome } from '../protocol/client.js';
-import type { Grant } from '../protocol/forwarding.js';
+import { SshClientCore, type ClientEvent, type ClientOptions, type ForwardOutcome, type Outcome } from '../protocol/client.js';
+import { FORWARDED_STREAMLOCAL, type Grant } from '../protocol/forwarding.js';
 import { SshError, Code, DisconnectReason } from '../protocol/errors.js';
 import { SocketDriver } from '../net/driver.js';
 import type { OpenedSocket, Transport } from '../net/connect.js';
-import { LocalForwarder, type ChannelJoint, type ForwarderHost, type LocalTarget } from './local-forward.js';
+import { isSocketPath, LocalForwarder, type ChannelJoint, type ForwarderHost, type LocalTarget } from './local-forward.js';
 import { SocksForwarder } from './socks-forward.js';
 import { withTimeout } from './timing.js';
 
 /** A forwarding as the application asked for it; the tunnel keeps these across sessions. */
 export interface RequestedForwarding {
+  /** The address the server binds, or a path (it contains '/'): the Unix socket it listens on. */
   address: string;
-  /** The port asked for (0: any). */
+  /** The port asked for (0: any; always 0 for a socket path). */
   port: number;
   /** Empty in event mode; a path (it contains '/') for a Unix-socket target. */
   forwardingHost: string;
@@ -25,7 +26,7 @@ export interface RequestedForwarding {
   forwardingPort: number;
   /** Dynamic (SOCKS): each connection names its destination; forwardingHost is empty. */
   dynamic: boolean;
-  /** The port the server listens on now, or last listened on (0 before the first grant). */
+  /** The port the server listens on now, or last listened on (0 before the first grant, and for a socket path). */
   boundPort: number;
 }
 
@@ -110,14 +111,16 @@ export class Session {
    * the table before the reply's later messages are processed (see SshClientCore).
    */
   requestForwarding(requested: RequestedForwarding, port: number, timeout: number): Promise<Grant> {
-    return withTimeout(timeout, 'tcpip-forward', () =>
+    return withTimeout(timeout, isSocketPath(requested.address) ? 'streamlocal-forward' : 'tcpip-forward', () =>
       new Promise<Grant>((resolve, reject) => {
+        const onReply = (outcome: ForwardOutcome) => {
+          if (!outcome.ok) return reject(outcome.error);
+          this.served.set(outcome.grant, requested);
+          resolve(outcome.grant);
+        };
+        // An address that is a path is a Unix socket on the server (OpenSSH's streamlocal).
         const sent = this.run((core) =>
-          core.requestForwarding(requested.address, port, (outcome) => {
-            if (!outcome.ok) return reject(outcome.error);
-            this.served.set(outcome.grant, requested);
-            resolve(outcome.grant);
-          }),
+          isSocketPath(requested.address) ? core.requestStreamLocalForwarding(requested.address, onReply) : core.requestForwarding(requested.address, port, onReply),
         );
         if (!sent.ok) reject(sent.error);
       }),
@@ -126,7 +129,7 @@ export class Session {
 
   cancelForwarding(grant: Grant, timeout: number): Promise<boolean> {
     this.served.delete(grant);
-    return withTimeout(timeout, 'cancel-tcpip-forward', () =>
+    return withTimeout(timeout, grant.streamLocal ? 'cancel-streamlocal-forward' : 'cancel-tcpip-forward', () =>
       new Promise<boolean>((resolve, reject) => {
         const sent = this.run((core) => core.cancelForwarding(grant, resolve));
         if (!sent.ok) reject(sent.error);
@@ -140,9 +143,9 @@ export class Session {
     return undefined;
   }
 
-  /** The requested forwarding a forwarded-tcpip open belongs to. */
-  forwardingFor(connectedAddress: string, connectedPort: number): RequestedForwarding | undefined {
-    const grant = this.core.grantFor(connectedAddress, connectedPort);
+  /** The requested forwarding a forwarded-tcpip (or forwarded-streamlocal) open belongs to. */
+  forwardingFor(service: string, connectedAddress: string, connectedPort: number): RequestedForwarding | undefined {
+    const grant = service === FORWARDED_STREAMLOCAL ? this.core.grantForSocket(connectedAddress) : this.core.grantFor(connectedAddress, connectedPort);
     return grant ? this.served.get(grant) : undefined;
   }
 

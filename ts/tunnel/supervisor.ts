@@ -8,6 +8,8 @@ import { formatSeconds } from './timing.js';
 import type { TunnelEvents, TunnelStateEvent, ReconnectAttemptEvent } from './events.js';
 import { isFinal, RetryCounter, type RetrySettings } from './reconnect.js';
 import type { RequestedForwarding, Session } from './session.js';
+import { listenName } from './forward-request.js';
+import { isSocketPath } from './local-forward.js';
 import type { TunnelScheduler } from './tunnel.js';
 
 export interface ReconnectorHost {
@@ -157,7 +159,7 @@ export class Reconnector {
     const granted = (boundPort: number) => {
       forwarding.boundPort = boundPort;
       this.host.forwardedPortChanged(boundPort);
-      this.host.log(1, `remote forwarding ${forwarding.address || '*'}:${boundPort} restored${boundPort !== previousPort ? ` (was port ${previousPort})` : ''}`);
+      this.host.log(1, `remote forwarding ${listenName(forwarding, boundPort)} restored${boundPort !== previousPort ? ` (was port ${previousPort})` : ''}`);
       this.host.emit('forwardingRestored', {
         address: forwarding.address,
         requestedPort: forwarding.port,
@@ -194,9 +196,9 @@ export class Reconnector {
     let lastError = firstError;
     try {
       for (;;) {
-        this.host.log(1, `remote forwarding of port ${port} failed (${lastError.message}); retrying in ${this.host.retrySettings().retryInterval} s`);
+        this.host.log(1, `remote forwarding of ${listenName(forwarding, port)} failed (${lastError.message}); retrying in ${this.host.retrySettings().retryInterval} s`);
         if (!counter.next()) {
-          const e = new SshError(Code.TunnelReconnectLimit, `gave up forwarding remote port ${port} after ${counter.count} attempts: ${lastError.message}`, lastError.origin);
+          const e = new SshError(Code.TunnelReconnectLimit, `gave up forwarding ${isSocketPath(forwarding.address) ? forwarding.address : `remote port ${port}`} after ${counter.count} attempts: ${lastError.message}`, lastError.origin);
           this.host.emit('error', { errorCode: e.code, description: e.message });
           return this.dropForwarding(forwarding);
         }

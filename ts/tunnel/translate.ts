@@ -92,7 +92,7 @@ export class EventTranslator {
   private openRequest(event: Extract<ClientEvent, { type: 'channelOpenRequest' }>): void {
     const core = this.session.core;
     // The core accepts opens only for its grants, and every grant serves a request.
-    const forwarding = this.session.forwardingFor(event.connectedAddress, event.connectedPort);
+    const forwarding = this.session.forwardingFor(event.service, event.connectedAddress, event.connectedPort);
     if (!forwarding) {
       core.rejectChannel(event.channel, 1, 'no such forwarding was requested');
       return;

@@ -653,7 +653,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
         this.emitState({ state: 'closed', error });
       },
       forwardedPortChanged: (port) => {
-        this.forwardedPort = port;
+        if (port) this.forwardedPort = port;
       },
     };
   }
@@ -668,6 +668,12 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
    * server pick; the bound port is returned (and readable as config('ForwardedPort')). The
    * forwarding is asked for again after every reconnect, on the port it was given. A bad
    * port or path fails with 10022 before anything is sent.
+   *
+   * A revtun extension: an address that is a path, with port 0, asks the server to listen on
+   * that Unix socket instead (OpenSSH's streamlocal-forward, ssh -R /remote.sock:...); it
+   * resolves to 0 and is cancelled with cancelForwarding(path, 0). sshd refuses to bind over
+   * an existing file (error 1098) unless its StreamLocalBindUnlink is yes, which a reconnect
+   * also needs: the dead session's socket file stays behind.
    */
   async requestForwarding(address: string, port: number, forwardingHost = '', forwardingPort = 0): Promise<number> {
     return this.addForwarding({ address, port, forwardingHost, forwardingPort, dynamic: false, boundPort: 0 });
@@ -694,7 +700,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     const grant = await session.requestForwarding(forwarding, forwarding.port, this.timeout);
     forwarding.boundPort = grant.boundPort;
     this.requested.push(forwarding);
-    this.forwardedPort = grant.boundPort;
+    if (grant.boundPort) this.forwardedPort = grant.boundPort; // a socket path has none
     this.log(1, `remote forwarding ${describeForwarding(forwarding, grant.boundPort)}`);
     return grant.boundPort;
   }

@@ -15,11 +15,14 @@ describe('-R specs', () => {
     ['1080', { bindAddress: 'localhost', port: 1080, host: '', hostPort: 0, dynamic: true }],
     ['*:0', { bindAddress: '', port: 0, host: '', hostPort: 0, dynamic: true }],
     ['[::1]:1080', { bindAddress: '::1', port: 1080, host: '', hostPort: 0, dynamic: true }],
+    // A socket path on the server to listen on (streamlocal-forward@openssh.com).
+    ['/run/user/1000/app.sock:localhost:3000', { bindAddress: '/run/user/1000/app.sock', port: 0, host: 'localhost', hostPort: 3000, dynamic: false }],
+    ['/tmp/remote.sock:/tmp/local.sock', { bindAddress: '/tmp/remote.sock', port: 0, host: '/tmp/local.sock', hostPort: 0, dynamic: false }],
   ])('%s', (spec, expected) => {
     expect(parseRemoteForward(spec)).toEqual(expected);
   });
 
-  it.each(['8080:host', '70000', 'x:y', 'a:b:c:d:e', '70000:h:1', '80:h:0', '80::3000', '80:[a/b]:1'])('rejects %s', (spec) => {
+  it.each(['8080:host', '70000', 'x:y', '/tmp/remote.sock', 'a:b:c:d:e', '70000:h:1', '80:h:0', '80::3000', '80:[a/b]:1'])('rejects %s', (spec) => {
     expect(() => parseRemoteForward(spec)).toThrow(UsageError);
   });
 });

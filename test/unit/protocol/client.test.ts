@@ -2,11 +2,12 @@
 // out-of-place input must end in a clean close with the documented code, never a crash.
 
 import { describe, expect, it } from 'vitest';
-import { Writer } from '../../../ts/protocol/wire.js';
+import { Reader, Writer } from '../../../ts/protocol/wire.js';
 import { MSG } from '../../../ts/protocol/messages.js';
 import { Pair, TestServer } from '../../helpers/peer.js';
 import { forwardedOpen } from '../../helpers/scripted-server.js';
 import type { Outcome } from '../../../ts/protocol/client.js';
+import type { Grant } from '../../../ts/protocol/forwarding.js';
 
 const ignore = () => new Writer().byte(MSG.IGNORE).string('x').finish();
 
@@ -152,6 +153,41 @@ describe('after authentication', () => {
     expect(pair.closedWith).toBeUndefined();
     expect(pair.server.received.at(-1)).toBe(MSG.CHANNEL_OPEN_FAILURE);
     expect(pair.has('channelOpenRequest')).toBe(false);
+  });
+
+  it('a forwarded-streamlocal open is offered only for a socket path we asked for, until cancelled', () => {
+    const pair = authenticated();
+    const streamLocalOpen = (sender: number, path: string, reserved = true) => {
+      const w = new Writer().byte(MSG.CHANNEL_OPEN).string('forwarded-streamlocal@openssh.com').uint32(sender).uint32(1 << 20).uint32(32768).string(path);
+      return (reserved ? w.string('') : w).finish();
+    };
+    let grant: Grant | null = null;
+    sent(pair.client.requestStreamLocalForwarding('/run/app.sock', (outcome) => (grant = outcome.ok ? outcome.grant : null)));
+    pair.run();
+    expect(grant).toEqual({ address: '/run/app.sock', requestedPort: 0, boundPort: 0, streamLocal: true });
+    // Another path, and a forwarded-tcpip open for "port 0", do not match the socket's grant.
+    pair.server.send(streamLocalOpen(7, '/run/other.sock'));
+    pair.server.send(forwardedOpen(8, 0));
+    pair.run();
+    expect(pair.server.received.slice(-2)).toEqual([MSG.CHANNEL_OPEN_FAILURE, MSG.CHANNEL_OPEN_FAILURE]);
+    expect(pair.has('channelOpenRequest')).toBe(false);
+    // The path we asked for, with the reserved string and without it (other servers may omit it).
+    pair.server.send(streamLocalOpen(9, '/run/app.sock'));
+    pair.server.send(streamLocalOpen(10, '/run/app.sock', false));
+    pair.run();
+    const opens = pair.events.filter((e) => e.type === 'channelOpenRequest');
+    expect(opens).toHaveLength(2);
+    expect(opens[0]).toMatchObject({ service: 'forwarded-streamlocal@openssh.com', connectedAddress: '/run/app.sock', connectedPort: 0, originAddress: '', originPort: 0 });
+    let cancelled = false;
+    sent(pair.client.cancelForwarding(grant!, (ok) => (cancelled = ok)));
+    pair.run();
+    expect(cancelled).toBe(true);
+    const cancel = new Reader(pair.server.receivedPayloads.at(-1)!, 1);
+    expect([cancel.utf8(), cancel.boolean(), cancel.utf8()]).toEqual(['cancel-streamlocal-forward@openssh.com', true, '/run/app.sock']);
+    pair.server.send(streamLocalOpen(11, '/run/app.sock'));
+    pair.run();
+    expect(pair.server.received.at(-1)).toBe(MSG.CHANNEL_OPEN_FAILURE);
+    expect(pair.closedWith).toBeUndefined();
   });
 
   it('a session channel open is refused as an unknown type', () => {
