@@ -69,13 +69,17 @@ export class SocksForwarder implements ChannelJoint {
       },
       reject: () => undefined, // failed() follows with the error itself
       failed: (ch, error) => {
+        if (this.finished) return; // the channel closed while connecting: nobody to tell
         host.send(ch, socksReply(version, replyForConnectError((error as NodeJS.ErrnoException).code)));
         this.fail(`SOCKS connect failed: ${error.message}`);
       },
     };
   }
 
-  /** Ends this channel only, after the reply has been sent; data still coming is dropped. */
+  /**
+   * Ends this channel only, after the reply has been sent; data still coming is dropped. The
+   * SOCKS client has been told, so this is a log line, not a tunnel error event.
+   */
   private fail(why: string): void {
     this.finished = true;
     this.host.log(1, `channel ${this.channel}: ${why}; closing the channel`);

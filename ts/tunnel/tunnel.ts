@@ -685,7 +685,8 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
    * (SOCKS5 without authentication, SOCKS4, SOCKS4A; CONNECT only), connecting from here to
    * the host and port it names (from ForwardingLocalHost, if set). The SOCKS reply waits for
    * that connect and carries its failure (connection refused, host unreachable, ...);
-   * malformed SOCKS input closes that channel alone. Returns the bound port; the forwarding is
+   * malformed SOCKS input closes that channel alone. Either is a log line (LogLevel 1), not
+   * an error event: the SOCKS client has been told. Returns the bound port; the forwarding is
    * asked for again after every reconnect, and cancelForwarding(address, port) stops it.
    * Anyone who can reach the server's port can reach whatever this machine can: bind it to
    * localhost unless that is what you want.
