@@ -4,9 +4,10 @@
 // here, and the SOCKS reply tells the client how that went. From then on a LocalForwarder
 // carries the channel, so backpressure and half-close are those of any local forwarding.
 //
-// Unlike OpenSSH, which sends success before it connects and drops the channel if the
-// connect fails, the reply waits for the connect, so a client learns "connection refused",
-// "host unreachable" or "command not supported" instead of a closed connection.
+// Where OpenSSH's ssh closes the channel without a reply when the connect fails, the command
+// is not CONNECT or "no authentication" is not offered (seen with OpenSSH 9.2: curl reports
+// "connection to proxy closed"), revtun sends the reply SOCKS has for it, so a client learns
+// "connection refused", "host unreachable" or "command not supported".
 
 import { LocalForwarder, type ChannelJoint, type ForwarderHost } from './local-forward.js';
 import { replyForConnectError, SocksHandshake, socksReply, Socks5Reply, type SocksRequest } from './socks-server.js';
