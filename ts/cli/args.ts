@@ -1,6 +1,7 @@
 // Command-line parsing for `revtun`, compatible with the `ssh -N -R` subset people already
-// use: -N -v -p -i -l -o -R -q -4 -6 -T -n, destinations as [user@]host or ssh://user@host:port,
-// and -R specs as [bind_address:]port:host:hostport with IPv6 addresses in brackets.
+// use: -N -v -p -i -l -o -R -q -4 -6 -T -n -f -E -F -G, destinations as [user@]host or
+// ssh://user@host:port, and -R specs as [bind_address:]port:host:hostport with IPv6 addresses
+// in brackets.
 
 export interface RemoteForwardSpec {
   /** The address the server binds; OpenSSH sends "localhost" when none is given. */
@@ -21,6 +22,10 @@ export interface CliArgs {
   configFile?: string;
   /** -G: print the resolved configuration and exit. */
   printConfig: boolean;
+  /** -E: append diagnostics to this file instead of standard error. */
+  logFile?: string;
+  /** -f: go to the background once the forwardings are up. */
+  background: boolean;
   user?: string;
   port?: number;
   identityFiles: string[];
@@ -37,8 +42,8 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
-export const USAGE = `usage: revtun [-46GNqTnv] [-F configfile] [-i identity_file] [-l login_name] [-o option] [-p port]
-              -R [bind_address:]port:host:hostport ... [user@]hostname`;
+export const USAGE = `usage: revtun [-46fGNqTnv] [-E log_file] [-F configfile] [-i identity_file] [-l login_name]
+              [-o option] [-p port] -R [bind_address:]port:host:hostport ... [user@]hostname`;
 
 function parsePort(text: string, what: string, allowZero: boolean): number {
   if (!/^\d+$/.test(text)) throw new UsageError(`Bad ${what} '${text}'`);
@@ -107,8 +112,8 @@ function addOption(text: string, options: Map<string, string>): void {
 }
 
 export function parseArgs(argv: string[]): CliArgs {
-  const args: CliArgs = { host: '', commandLine: [], printConfig: false, identityFiles: [], options: new Map(), forwards: [], verbosity: 0, quiet: false, help: false, version: false };
-  const withValue = new Set(['p', 'i', 'l', 'o', 'R', 'F']);
+  const args: CliArgs = { host: '', commandLine: [], printConfig: false, background: false, identityFiles: [], options: new Map(), forwards: [], verbosity: 0, quiet: false, help: false, version: false };
+  const withValue = new Set(['p', 'i', 'l', 'o', 'R', 'F', 'E']);
   let i = 0;
   for (; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -134,10 +139,13 @@ export function parseArgs(argv: string[]): CliArgs {
           if (i + 1 >= argv.length) throw new UsageError(`option requires an argument -- ${flag}`);
           value = argv[++i]!;
         }
-        if (flag !== 'F') args.commandLine.push([`-${flag}`, value]);
+        if (flag !== 'F' && flag !== 'E') args.commandLine.push([`-${flag}`, value]);
         switch (flag) {
           case 'F':
             args.configFile = value;
+            break;
+          case 'E':
+            args.logFile = value; // the last one wins, as in ssh
             break;
           case 'p':
             args.port = parsePort(value, 'port', false);
@@ -170,6 +178,9 @@ export function parseArgs(argv: string[]): CliArgs {
           break;
         case 'G':
           args.printConfig = true;
+          break;
+        case 'f':
+          args.background = true;
           break;
         case '4':
           args.addressFamily = 4;
