@@ -108,6 +108,26 @@ describe('revtun -f', () => {
     await pollUntil(() => revtunProcesses(known).length === 0, 'the background revtun to stop');
   });
 
+  it('ForkAfterAuthentication yes in the config file does what -f does', async () => {
+    const known = knownHosts('kh-fork-config');
+    const config = join(dir, 'config-fork');
+    markers.push(config);
+    writeFileSync(
+      config,
+      ['Host gateway', '  HostName 127.0.0.1', `  Port ${sshd.port}`, `  User ${TEST_USER}`, `  IdentityFile ${key.privatePath}`, `  UserKnownHostsFile ${known}`, '  BatchMode yes', '  ForkAfterAuthentication yes', `  RemoteForward 127.0.0.1:0 127.0.0.1:${echo.port}`, ''].join('\n'),
+    );
+    const run = revtun(['-F', config, '-N', 'gateway']);
+    const port = Number((await run.waitFor(/Allocated port (\d+) for remote forward/))[1]);
+    expect(await run.exit).toBe(0);
+    await run.closed;
+    expect((await roundTrip(port, Buffer.from('from the config'))).toString()).toBe('from the config');
+    const [pid, ...others] = revtunProcesses(config);
+    expect(others).toEqual([]);
+    expect(processFacts(pid!).sessionId).toBe(pid);
+    process.kill(pid!, 'SIGTERM');
+    await pollUntil(() => revtunProcesses(config).length === 0, 'the background revtun to stop');
+  });
+
   it('-f with -G prints the configuration and does not fork', async () => {
     const run = revtun(['-f', '-G', '-F', 'none', '-R', '0:127.0.0.1:1', 'example.net']);
     let stdout = '';
@@ -115,5 +135,6 @@ describe('revtun -f', () => {
     expect(await run.exit).toBe(0);
     await run.closed;
     expect(stdout).toMatch(/^hostname example\.net$/m);
+    expect(stdout).toMatch(/^forkafterauthentication yes$/m);
   });
 });

@@ -15,7 +15,7 @@ export interface CliArgs {
   host: string;
   /**
    * The options that ssh_config evaluation reads before the files, in argv order:
-   * ['-p', port], ['-l', user], ['-i', file], ['-o', 'Key=value'], ['-R', spec], ['-4'|'-6', ''].
+   * ['-p', port], ['-l', user], ['-i', file], ['-o', 'Key=value'], ['-R', spec], ['-4'|'-6', ''], ['-f', ''].
    */
   commandLine: [string, string][];
   /** -F: the only config file to read ("none": none). */
@@ -181,6 +181,7 @@ export function parseArgs(argv: string[]): CliArgs {
           break;
         case 'f':
           args.background = true;
+          args.commandLine.push(['-f', '']);
           break;
         case '4':
           args.addressFamily = 4;

@@ -200,7 +200,8 @@ async function run(argv: string[]): Promise<number> {
     return 0;
   }
   // -f: a child with the same arguments does the work; this process waits for it to report.
-  // -G prints and exits, as ssh -G never forks.
+  // -G prints and exits, as ssh -G never forks. (ForkAfterAuthentication in a file is found
+  // once the configuration is read, below; the child then reads it again.)
   const parent = ForegroundParent.take();
   if (args.background && !parent && !args.printConfig) return runInBackground(argv);
 
@@ -244,6 +245,8 @@ async function run(argv: string[]): Promise<number> {
       process.stdout.write(`${formatResolved(config).join('\n')}\n`);
       return 0;
     }
+    // ForkAfterAuthentication from a file (-f on the command line went to the background above).
+    if (config.forkAfterAuthentication && !parent) return runInBackground(argv);
     applyConfig(args, config);
   } catch (error) {
     if (error instanceof SshConfigError || error instanceof UsageError) {
@@ -424,7 +427,7 @@ async function run(argv: string[]): Promise<number> {
   // ExitOnForwardFailure is about the first connection; after a reconnect a refused
   // forwarding is retried instead (see SSHReverseTunnel.restoreForwarding).
   // With -f it is on unless switched off: `revtun -f` exits 0 only once its forwardings serve.
-  const exitOnForwardFailure = yesNo(args.options.get('exitonforwardfailure'), args.background);
+  const exitOnForwardFailure = yesNo(args.options.get('exitonforwardfailure'), parent !== null);
   for (const fwd of args.forwards) {
     try {
       const bound = await tunnel.requestForwarding(fwd.bindAddress, fwd.port, fwd.host, fwd.hostPort);

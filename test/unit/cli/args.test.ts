@@ -32,9 +32,9 @@ describe('command lines', () => {
     expect(parseArgs(['-l', 'carol', '-o', 'User=bob', '-R', '1:h:2', 'host']).user).toBe('carol');
   });
 
-  it('-f and -E (bundled or not; the last -E wins, as in ssh), neither of them for ssh_config', () => {
+  it('-f (ForkAfterAuthentication for ssh_config) and -E (bundled or not; the last one wins, as in ssh)', () => {
     const args = parseArgs(['-fN', '-E', 'first.log', '-Esecond.log', '-R', '1:h:2', 'host']);
-    expect(args).toMatchObject({ background: true, logFile: 'second.log', commandLine: [['-R', '1:h:2']] });
+    expect(args).toMatchObject({ background: true, logFile: 'second.log', commandLine: [['-f', ''], ['-R', '1:h:2']] });
     expect(parseArgs(['-R', '1:h:2', 'host'])).not.toHaveProperty('logFile');
     expect(parseArgs(['-R', '1:h:2', 'host']).background).toBe(false);
     expect(() => parseArgs(['-R', '1:h:2', 'host', '-E'])).toThrow(UsageError); // a second destination word
