@@ -108,6 +108,41 @@ describe('revtun -f', () => {
     await pollUntil(() => revtunProcesses(known).length === 0, 'the background revtun to stop');
   });
 
+  it('-f -vvv -E: nothing on stderr, and the log file goes on after the background process took over', async () => {
+    const known = knownHosts('kh-f-logfile');
+    const logFile = join(dir, 'background.log');
+    const run = revtun(['-f', '-N', '-vvv', '-E', logFile, '-p', String(sshd.port), '-i', key.privatePath, '-o', `UserKnownHostsFile=${known}`, '-o', 'BatchMode=yes', '-R', `127.0.0.1:0:127.0.0.1:${echo.port}`, `${TEST_USER}@127.0.0.1`]);
+    expect(await run.exit).toBe(0);
+    await run.closed;
+    expect(run.stderr()).toBe('');
+    const before = readFileSync(logFile, 'utf8');
+    expect(before).toMatch(/Allocated port \d+ for remote forward[\s\S]*debug1: forking to background\n/);
+    const port = Number(/Allocated port (\d+)/.exec(before)![1]);
+    expect((await roundTrip(port, Buffer.from('logged later'))).toString()).toBe('logged later');
+    const [pid] = revtunProcesses(known);
+    process.kill(pid!, 'SIGTERM');
+    await pollUntil(() => revtunProcesses(known).length === 0, 'the background revtun to stop');
+    // What it logged in the background (the forwarded connection, the logoff) is in the file too.
+    const after = readFileSync(logFile, 'utf8').slice(before.length);
+    expect(after).toContain(`debug2: channel 0: connected to 127.0.0.1:${echo.port}`);
+    expect(after).toMatch(/sent DISCONNECT/);
+  });
+
+  it('SIGINT to the foreground process while the child is still logging on ends both (status 130)', async () => {
+    const silent = await listen(() => undefined); // accepts and never answers
+    try {
+      const known = knownHosts('kh-f-sigint');
+      const run = revtun(['-f', '-N', '-v', '-p', String(silent.port), '-i', key.privatePath, '-o', `UserKnownHostsFile=${known}`, '-o', 'BatchMode=yes', '-R', `127.0.0.1:0:127.0.0.1:${echo.port}`, `${TEST_USER}@127.0.0.1`]);
+      await run.waitFor(/starting key exchange/);
+      expect(revtunProcesses(known)).toHaveLength(2);
+      run.child.kill('SIGINT');
+      expect(await run.exit).toBe(130);
+      expect(revtunProcesses(known)).toEqual([]);
+    } finally {
+      await silent.close();
+    }
+  });
+
   it('ForkAfterAuthentication yes in the config file does what -f does', async () => {
     const known = knownHosts('kh-fork-config');
     const config = join(dir, 'config-fork');
