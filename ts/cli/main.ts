@@ -397,21 +397,23 @@ async function run(argv: string[]): Promise<number> {
     if (e.errorCode === Code.TunnelReconnectLimit) out.write(`Warning: ${e.description}`);
   });
 
-  // ConnectionAttempts, as ssh counts them: only a TCP connection that could not be made is
-  // tried again (not a failed key exchange or logon, nor a ProxyCommand, which ssh never retries).
-  let connectFailed = false;
+  // ConnectionAttempts, as ssh counts them: only a TCP connection that could not be made
+  // (refused, unreachable, timed out) is tried again; not one that was made and then failed in
+  // key exchange or logon, nor a ProxyCommand, which ssh never retries. 'connected' with
+  // status 0 says the connection was made.
+  let connectionMade = false;
   tunnel.on('connected', (e) => {
-    if (e.statusCode !== 0) connectFailed = true;
+    if (e.statusCode === 0) connectionMade = true;
   });
   for (let attempt = 1; ; attempt++) {
-    connectFailed = false;
+    connectionMade = false;
     if (args.verbosity > 0) log(`debug1: Connecting to ${args.host} port ${port}.`);
     try {
       await tunnel.sshLogon();
       break;
     } catch (error) {
       const e = error as SshError;
-      const again = connectFailed && attempt < config.connectionAttempts && config.proxyCommand === undefined && !isFinal(e) && !stopping;
+      const again = !connectionMade && attempt < config.connectionAttempts && config.proxyCommand === undefined && !isFinal(e) && !stopping;
       if (!again) {
         out.write(`revtun: ${hostKeyProblem || e.message}${e.code ? ` (error ${e.code})` : ''}`);
         return 255;
