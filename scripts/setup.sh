@@ -21,6 +21,8 @@ command -v tinyproxy >/dev/null 2>&1 || need+=(tinyproxy)
 [ -x /usr/sbin/danted ] || need+=(dante-server)
 command -v microsocks >/dev/null 2>&1 || need+=(microsocks)
 command -v nc >/dev/null 2>&1 || need+=(netcat-openbsd)
+# ip: the jump-host tests put their target in a network namespace behind a veth pair.
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
 if ! { command -v rustup >/dev/null 2>&1 && rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; }; then
   [ -x /usr/bin/rustc ] || need+=(rustc)
   [ -x /usr/bin/cargo ] || need+=(cargo)

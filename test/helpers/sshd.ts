@@ -46,6 +46,8 @@ export interface SshdOptions {
   usePam?: boolean;
   authorizedKeys?: string[];
   ecdsaBits?: 256 | 384 | 521;
+  listenAddress?: string;
+  netns?: string;
 }
 
 export function startSshd(options: SshdOptions = {}): Promise<Sshd> {
@@ -56,6 +58,8 @@ export function startSshd(options: SshdOptions = {}): Promise<Sshd> {
     ...(options.config ? { config: options.config } : {}),
     ...(options.usePam ? { usePam: true } : {}),
     ...(options.ecdsaBits ? { ecdsaBits: options.ecdsaBits } : {}),
+    ...(options.listenAddress ? { listenAddress: options.listenAddress } : {}),
+    ...(options.netns ? { netns: options.netns } : {}),
   });
 }
 

@@ -110,8 +110,8 @@ export function connect(port: number, host = '127.0.0.1'): Promise<net.Socket> {
 }
 
 /** Sends `data`, half-closes, and collects the whole reply. */
-export async function roundTrip(port: number, data: Buffer): Promise<Buffer> {
-  const socket = await connect(port);
+export async function roundTrip(port: number, data: Buffer, host = '127.0.0.1'): Promise<Buffer> {
+  const socket = await connect(port, host);
   const chunks: Buffer[] = [];
   const done = new Promise<Buffer>((resolve, reject) => {
     socket.on('data', (c: Buffer) => chunks.push(c));

@@ -1,5 +1,5 @@
 // Command-line parsing for `revtun`, compatible with the `ssh -N -R` subset people already
-// use: -N -v -p -i -l -o -R -q -4 -6 -T -n -f -E -F -G, destinations as [user@]host or
+// use: -N -v -p -i -l -o -R -q -4 -6 -T -n -f -E -F -G -J, destinations as [user@]host or
 // ssh://user@host:port, and -R specs as [bind_address:]port:host:hostport with IPv6 addresses
 // in brackets.
 
@@ -31,6 +31,8 @@ export interface CliArgs {
   identityFiles: string[];
   options: Map<string, string>;
   forwards: RemoteForwardSpec[];
+  /** ProxyJump as resolved from -J and the configuration (undefined: none). */
+  proxyJump?: string;
   verbosity: number;
   quiet: boolean;
   addressFamily?: 4 | 6;
@@ -42,8 +44,8 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
-export const USAGE = `usage: revtun [-46fGNqTnv] [-E log_file] [-F configfile] [-i identity_file] [-l login_name]
-              [-o option] [-p port] -R [bind_address:]port:host:hostport ... [user@]hostname`;
+export const USAGE = `usage: revtun [-46fGNqTnv] [-E log_file] [-F configfile] [-i identity_file] [-J destination]
+              [-l login_name] [-o option] [-p port] -R [bind_address:]port:host:hostport ... [user@]hostname`;
 
 function parsePort(text: string, what: string, allowZero: boolean): number {
   if (!/^\d+$/.test(text)) throw new UsageError(`Bad ${what} '${text}'`);
@@ -113,7 +115,7 @@ function addOption(text: string, options: Map<string, string>): void {
 
 export function parseArgs(argv: string[]): CliArgs {
   const args: CliArgs = { host: '', commandLine: [], printConfig: false, background: false, identityFiles: [], options: new Map(), forwards: [], verbosity: 0, quiet: false, help: false, version: false };
-  const withValue = new Set(['p', 'i', 'l', 'o', 'R', 'F', 'E']);
+  const withValue = new Set(['p', 'i', 'l', 'o', 'R', 'F', 'E', 'J']);
   let i = 0;
   for (; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -162,6 +164,8 @@ export function parseArgs(argv: string[]): CliArgs {
           case 'R':
             args.forwards.push(parseRemoteForward(value));
             break;
+          case 'J':
+            break; // ProxyJump: resolveConfig takes it from commandLine, first one winning
         }
         break;
       }

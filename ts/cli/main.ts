@@ -7,25 +7,27 @@
 // the first TCP connection that many times, a second apart, as ssh does. Exit status: 0 after
 // a clean stop, 255 on failure (1 when the -E file cannot be opened, as in ssh).
 
-import { appendFileSync, mkdirSync } from 'node:fs';
 import { userInfo, type UserInfo } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { SSHReverseTunnel, SshAuthMode, SshCertStoreType } from '../tunnel/tunnel.js';
 import { SshError, Code } from '../protocol/errors.js';
 import { isFinal } from '../tunnel/reconnect.js';
-import { parsePublicKey, publicKeyTypeName } from '../protocol/publickey.js';
 import { canonicalSettingName, DEFAULT_HOST_KEY } from '../tunnel/settings.js';
-import { checkKnownHosts, knownHostsLine, knownHostsName, loadKnownHostsFiles, type KnownHostEntry } from '../tunnel/hostkeys.js';
+import { decideHostKey, loadKnownHosts, preferKnownKeyTypes } from './host-keys.js';
 import { parseArgs, UsageError, USAGE, type CliArgs } from './args.js';
 import { chooseIdentity } from './identity.js';
 import { resolveConfig, SshConfigError, toRemoteForwardSpec, type ResolvedConfig } from './ssh-config.js';
 import { formatResolved } from './ssh-config-format.js';
+import { jumpChainFor } from './jump.js';
 import { formatSeconds } from '../tunnel/timing.js';
 import { askSecret } from './ask-secret.js';
 import { ForegroundParent, runInBackground } from './background.js';
 import { Diagnostics } from './diagnostics.js';
 
 const VERSION = 'revtun 0.1.0';
+
+/** Tried when neither -i nor IdentityFile names a key. */
+const DEFAULT_IDENTITY_FILES = ['~/.ssh/id_ed25519', '~/.ssh/id_ecdsa', '~/.ssh/id_rsa'];
 
 /** How long SIGINT/SIGTERM lets queued data leave before the connection is dropped. */
 const SHUTDOWN_DRAIN_SECONDS = 5;
@@ -52,34 +54,6 @@ function expandHome(path: string, home: string): string {
 function yesNo(value: string | undefined, fallback: boolean): boolean {
   if (value === undefined) return fallback;
   return /^(yes|true|1|on)$/i.test(value);
-}
-
-interface HostKeyPolicy {
-  entries: KnownHostEntry[];
-  userFile: string;
-  strict: 'yes' | 'accept-new' | 'no';
-}
-
-function loadKnownHosts(args: CliArgs, home: string): HostKeyPolicy {
-  const userFiles = (args.options.get('userknownhostsfile') ?? '~/.ssh/known_hosts ~/.ssh/known_hosts2').split(/\s+/).map((p) => expandHome(p, home));
-  const globalFiles = (args.options.get('globalknownhostsfile') ?? '/etc/ssh/ssh_known_hosts').split(/\s+/).map((p) => expandHome(p, home));
-  // One list from every file: a @revoked line in the global file must outweigh a good line in the user's.
-  const entries = loadKnownHostsFiles([...userFiles, ...globalFiles]);
-  const raw = (args.options.get('stricthostkeychecking') ?? 'ask').toLowerCase();
-  const strict = raw === 'accept-new' ? 'accept-new' : raw === 'no' || raw === 'off' ? 'no' : 'yes';
-  return { entries, userFile: userFiles[0]!, strict };
-}
-
-/** Like ssh, prefer host key algorithms for which known_hosts already holds a key for this host. */
-function preferKnownKeyTypes(policy: HostKeyPolicy, host: string, port: number, algorithms: string[]): string[] {
-  const known = new Set<string>();
-  for (const e of policy.entries) {
-    if (e.marker !== '' || checkKnownHosts([e], host, port, e.key) !== 'match') continue;
-    known.add(e.keyType);
-  }
-  if (known.size === 0) return algorithms;
-  const usesKnown = (alg: string) => known.has(alg.startsWith('rsa-sha2-') ? 'ssh-rsa' : alg);
-  return [...algorithms.filter(usesKnown), ...algorithms.filter((a) => !usesKnown(a))];
 }
 
 function applyOptions(tunnel: SSHReverseTunnel, args: CliArgs): void {
@@ -136,7 +110,7 @@ function applyOptions(tunnel: SSHReverseTunnel, args: CliArgs): void {
  * a file set (keywords ssh knows but revtun does not use are dropped, as ssh ignores them).
  */
 function applyConfig(args: CliArgs, config: ResolvedConfig): void {
-  if (config.proxyJump !== undefined) throw new UsageError(`ProxyJump ${config.proxyJump}: jump hosts are not supported yet (ProxyCommand is)`);
+  if (config.proxyJump !== undefined && config.proxyJump.toLowerCase() !== 'none') args.proxyJump = config.proxyJump;
   args.host = config.hostName;
   args.port = config.port;
   args.user = config.user;
@@ -226,6 +200,7 @@ async function run(argv: string[]): Promise<number> {
     return 255;
   }
   const home = account.homedir;
+  const expand = (path: string) => expandHome(path, home);
 
   // ssh_config: the command line first, then -F's file alone, or ~/.ssh/config and
   // /etc/ssh/ssh_config; the first value obtained wins. -R lines from the command line are
@@ -277,61 +252,58 @@ async function run(argv: string[]): Promise<number> {
     return 255;
   }
   if (!args.options.has('connecttimeout')) tunnel.config('ConnectionTimeout=60');
+  // A -f child has no terminal: its parent, still in the foreground, asks.
+  const askFor = (prompt: string, batch: boolean) => (batch ? undefined : parent ? parent.ask(prompt) : askSecret(prompt));
+  let hostKeyProblem = '';
+  if (args.proxyJump !== undefined) {
+    try {
+      const chain = jumpChainFor(args.proxyJump, {
+        ...(args.configFile !== undefined ? { configFile: args.configFile } : {}),
+        homeDir: home,
+        expandHome: expand,
+        defaultIdentityFiles: DEFAULT_IDENTITY_FILES,
+        askSecret: askFor,
+        log,
+        warnAlways: (line) => out.write(line),
+        hostKeyRefused: (problem) => (hostKeyProblem = problem),
+      });
+      tunnel.jumpHosts = chain.hops;
+      tunnel.proxyCommand = chain.proxyCommand ?? '';
+    } catch (error) {
+      if (!(error instanceof UsageError || error instanceof SshConfigError)) throw error;
+      out.write(`revtun: ${error.message}`);
+      return 255;
+    }
+  }
 
   // Host keys: known_hosts decides, as StrictHostKeyChecking says.
-  const policy = loadKnownHosts(args, home);
+  const policy = loadKnownHosts(
+    {
+      userKnownHostsFile: args.options.get('userknownhostsfile'),
+      globalKnownHostsFile: args.options.get('globalknownhostsfile'),
+      strictHostKeyChecking: args.options.get('stricthostkeychecking'),
+    },
+    expand,
+  );
   const hostKeyAlgorithms = args.options.get('hostkeyalgorithms')?.split(',') ?? DEFAULT_HOST_KEY;
   tunnel.config(`SSHPublicKeyAlgorithms=${preferKnownKeyTypes(policy, hostKeyName, port, hostKeyAlgorithms).join(',')}`);
-  let hostKeyProblem = '';
   tunnel.on('sshServerAuthentication', (e) => {
-    const keyType = publicKeyTypeName(parsePublicKey(e.hostKey));
-    const verdict = checkKnownHosts(policy.entries, hostKeyName, port, e.hostKey);
-    const fingerprint = `${keyType} key fingerprint is SHA256:${tunnel.config('SSHFingerprintSHA256')}`;
-    if (verdict === 'match') {
-      e.accept = true;
-    } else if (verdict === 'revoked') {
-      // ssh's words. ssh goes on under StrictHostKeyChecking=no, but with port forwarding
-      // disabled, which leaves a tunnel nothing to do: revtun refuses in every mode.
-      const warning = [
-        '@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@',
-        '@       WARNING: REVOKED HOST KEY DETECTED!               @',
-        '@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@',
-        `The ${keyType} host key for ${knownHostsName(hostKeyName, port)} is marked as revoked.`,
-        'This could mean that a stolen key is being used to',
-        'impersonate this host.',
-        `The ${fingerprint}.`,
-      ];
-      out.write(warning.join('\n'));
-      hostKeyProblem = 'Host key verification failed.';
-      e.accept = false;
-    } else if (verdict === 'mismatch') {
-      hostKeyProblem = `WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED! The ${fingerprint}. Refusing to connect.`;
-      e.accept = false;
-    } else if (policy.strict === 'yes') {
-      hostKeyProblem = `No ${keyType} host key is known for ${args.host} and StrictHostKeyChecking is on (${fingerprint}).`;
-      e.accept = false;
-    } else {
-      try {
-        mkdirSync(dirname(policy.userFile), { recursive: true, mode: 0o700 });
-        appendFileSync(policy.userFile, knownHostsLine(hostKeyName, port, keyType, e.hostKey) + '\n', { mode: 0o600 });
-        log(`Warning: Permanently added '${args.host}' (${keyType}) to the list of known hosts.`);
-      } catch (error) {
-        log(`Failed to add the host to the list of known hosts (${policy.userFile}): ${(error as Error).message}`);
-      }
-      e.accept = true;
-    }
+    const decision = decideHostKey(policy, { name: hostKeyName, port, shownHost: args.host, hostKey: e.hostKey, sha256: tunnel.config('SSHFingerprintSHA256') });
+    if (decision.warning) out.write(decision.warning.join('\n'));
+    if (decision.note) log(decision.note);
+    hostKeyProblem = decision.problem ?? '';
+    e.accept = decision.accept;
   });
 
   // Credentials, in ssh's order: the identity key if there is one, then a password, asked for
   // only if the server still wants one after the key.
   const pubkey = yesNo(args.options.get('pubkeyauthentication'), true);
   const passwordAllowed = yesNo(args.options.get('passwordauthentication'), true) || yesNo(args.options.get('kbdinteractiveauthentication'), false);
-  // A -f child has no terminal: its parent, still in the foreground, asks.
-  const ask = (prompt: string) => (batchMode ? undefined : parent ? parent.ask(prompt) : askSecret(prompt));
+  const ask = (prompt: string) => askFor(prompt, batchMode);
   // A key file that cannot be used is passed over with ssh's message (identity.ts).
   const identity = pubkey
     ? chooseIdentity({
-        files: (args.identityFiles.length ? args.identityFiles : ['~/.ssh/id_ed25519', '~/.ssh/id_ecdsa', '~/.ssh/id_rsa']).map((p) => expandHome(p, home)),
+        files: (args.identityFiles.length ? args.identityFiles : DEFAULT_IDENTITY_FILES).map(expand),
         userProvided: args.identityFiles.length > 0,
         askPassphrase: ask,
         warn: log,
@@ -413,7 +385,8 @@ async function run(argv: string[]): Promise<number> {
       break;
     } catch (error) {
       const e = error as SshError;
-      const again = !connectionMade && attempt < config.connectionAttempts && config.proxyCommand === undefined && !isFinal(e) && !stopping;
+      // ssh runs a jump host chain as a ProxyCommand (`ssh -W`), which it does not retry either.
+      const again = !connectionMade && attempt < config.connectionAttempts && config.proxyCommand === undefined && args.proxyJump === undefined && !isFinal(e) && !stopping;
       if (!again) {
         out.write(`revtun: ${hostKeyProblem || e.message}${e.code ? ` (error ${e.code})` : ''}`);
         return 255;

@@ -61,6 +61,10 @@ export interface LoopbackSshdOptions {
   usePam?: boolean;
   /** Size of the ECDSA host key (256 by default). */
   ecdsaBits?: 256 | 384 | 521;
+  /** The address to listen on (127.0.0.1 by default). */
+  listenAddress?: string;
+  /** Run sshd inside this network namespace (`ip netns exec`), for hosts only a jump host reaches. */
+  netns?: string;
 }
 
 export type HostKeyLines = Record<'ed25519' | 'ecdsa' | 'rsa', string>;
@@ -219,7 +223,7 @@ async function waitForState(pid: number, state: string): Promise<void> {
 }
 
 class LoopbackSshdProcess implements LoopbackSshd {
-  readonly host = '127.0.0.1';
+  readonly host: string;
   hostKeys: HostKeyLines;
   private child: ChildProcess | null = null;
   private lastPid = 0;
@@ -240,6 +244,7 @@ class LoopbackSshdProcess implements LoopbackSshd {
     readonly dir: string,
     readonly port: number,
   ) {
+    this.host = options.listenAddress ?? '127.0.0.1';
     this.keys = generateHostKeys(dir, 0, options.ecdsaBits ?? 256);
     this.hostKeys = this.publicLines();
     this.extraConfig = [...(options.config ?? [])];
@@ -278,7 +283,10 @@ class LoopbackSshdProcess implements LoopbackSshd {
   async start(): Promise<void> {
     if (this.child) throw new Error(`sshd is already running (pid ${this.child.pid})`);
     writeFileSync(this.configPath, this.config().join('\n') + '\n');
-    const child = spawn(SSHD_PATH, ['-D', '-e', '-f', this.configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const argv = [SSHD_PATH, '-D', '-e', '-f', this.configPath];
+    // `ip netns exec` execs sshd in place, so the child's PID is still the listener's.
+    const [command, ...args] = this.options.netns ? ['ip', 'netns', 'exec', this.options.netns, ...argv] : argv;
+    const child = spawn(command!, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     this.child = child;
     this.lastPid = child.pid ?? 0;
     const from = this.output.length;
@@ -387,7 +395,7 @@ class LoopbackSshdProcess implements LoopbackSshd {
     const usePam = this.options.usePam ?? false;
     const defaults = [
       `Port ${this.port}`,
-      'ListenAddress 127.0.0.1',
+      `ListenAddress ${this.host}`,
       ...Object.values(this.keys).map((k) => `HostKey ${k.privatePath}`),
       `PidFile ${join(this.dir, 'sshd.pid')}`,
       `AuthorizedKeysFile ${this.authDir}/%u`,

@@ -58,7 +58,9 @@ export class SocketDriver {
       this.flush();
     });
     socket.on('error', (error: NodeJS.ErrnoException) => {
-      core.transportClosed(new SshError(socketErrorCode(error.code), `socket error: ${error.message}`, 'peer', { cause: error }));
+      // A transport that is itself an SSH channel (a jump host's) fails with the hop's SshError.
+      const why = error instanceof SshError ? error : new SshError(socketErrorCode(error.code), `socket error: ${error.message}`, 'peer', { cause: error });
+      core.transportClosed(why);
       this.flush();
     });
     socket.on('close', () => {

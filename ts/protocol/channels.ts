@@ -1,5 +1,6 @@
-// The connection protocol (RFC 4254): channels with their flow-control windows, and global
-// requests with replies matched to the request that asked for them. This layer never sees
+// The connection protocol (RFC 4254): channels with their flow-control windows (opened by the
+// server for a forwarding, or by us: §5.1), and global requests with replies matched to the
+// request that asked for them. This layer never sees
 // bytes on the wire; it hands payloads to `send` and channel data to `sendChannelData`,
 // which frames it straight into a packet buffer without an intermediate copy.
 
@@ -34,6 +35,8 @@ export interface ForwardedConnection {
 export type ChannelEvent =
   | ({ type: 'channelOpenRequest'; channel: number; service: string } & ForwardedConnection)
   | { type: 'channelOpened'; channel: number }
+  /** A channel we opened (openChannel) was refused by the server (RFC 4254 §5.1 reason code). */
+  | { type: 'channelOpenFailed'; channel: number; reason: number; description: string }
   | { type: 'channelData'; channel: number; data: Uint8Array }
   | { type: 'channelEof'; channel: number }
   | { type: 'channelClosed'; channel: number }
@@ -49,7 +52,11 @@ export interface ChannelSettings {
   idleTimeout?: number;
 }
 
-type ChannelState = 'pendingAccept' | 'open' | 'closing' | 'closed';
+/**
+ * pendingAccept: the server opened it, the application has not answered; opening: we opened
+ * it and await the server's answer; then open, closing (our CLOSE sent or queued), closed.
+ */
+type ChannelState = 'pendingAccept' | 'opening' | 'open' | 'closing' | 'closed';
 
 /** What the application may read about a channel; only the connection layer changes it. */
 export interface ChannelView {
@@ -89,14 +96,17 @@ export class Channel {
   highWater = CHANNEL_HIGH_WATER;
   /** When data last moved either way (ms, the core's clock). */
   lastActivity = 0;
+  /** The application closed a channel we opened before the server answered: close it on confirmation. */
+  closeWhenOpened = false;
 
+  /** For a channel we open, remoteId, remoteWindow and remoteMaxPacket arrive with the confirmation. */
   constructor(
     readonly localId: number,
-    readonly remoteId: number,
+    public remoteId: number,
     readonly service: string,
     readonly connection: ForwardedConnection,
     remoteWindow: number,
-    readonly remoteMaxPacket: number,
+    public remoteMaxPacket: number,
   ) {
     this.remoteWindow = remoteWindow;
   }
@@ -233,11 +243,17 @@ export class ConnectionLayer {
         this.handleOpen(payload);
         return;
       case MSG.CHANNEL_OPEN_CONFIRMATION:
+        this.handleOpenConfirmation(ChannelOpenConfirmation.decode(payload));
+        return;
       case MSG.CHANNEL_OPEN_FAILURE: {
-        const recipient = id === MSG.CHANNEL_OPEN_CONFIRMATION
-          ? ChannelOpenConfirmation.decode(payload).recipientChannel
-          : ChannelOpenFailure.decode(payload).recipientChannel;
-        throw new SshError(Code.InvalidChannelMessage, `channel open reply for channel ${recipient}, which we never opened`, 'peer');
+        const msg = ChannelOpenFailure.decode(payload);
+        const ch = this.openingChannel(msg.recipientChannel);
+        this.channels.delete(ch.localId);
+        this.freeIds.push(ch.localId);
+        ch.state = 'closed';
+        const description = msg.description.replace(/[\u0000-\u001f\u007f]/g, ' ').slice(0, 256);
+        this.hooks.emit({ type: 'channelOpenFailed', channel: ch.localId, reason: msg.reason, description });
+        return;
       }
       case MSG.CHANNEL_WINDOW_ADJUST: {
         const msg = ChannelWindowAdjust.decode(payload);
@@ -305,7 +321,7 @@ export class ConnectionLayer {
 
   private peerChannel(localId: number, what: string, allowClosing = false): Channel {
     const ch = this.channels.get(localId);
-    if (!ch || ch.state === 'pendingAccept' || ch.closeReceived || (!allowClosing && ch.state === 'closed')) {
+    if (!ch || ch.state === 'pendingAccept' || ch.state === 'opening' || ch.closeReceived || (!allowClosing && ch.state === 'closed')) {
       throw new SshError(Code.InvalidChannelId, `channel ${what} for unknown channel ${localId}`, 'peer');
     }
     return ch;
@@ -337,6 +353,53 @@ export class ConnectionLayer {
     const ch = new Channel(this.allocateId(), open.senderChannel, open.type, info, open.initialWindow, Math.min(open.maxPacket, 256 * 1024));
     this.channels.set(ch.localId, ch);
     this.hooks.emit({ type: 'channelOpenRequest', channel: ch.localId, service: open.type, ...info });
+  }
+
+  /**
+   * Opens a channel of our own (RFC 4254 §5.1), e.g. direct-tcpip (§7.2) to reach the next
+   * host through this one. Returns its id; a channelOpened or channelOpenFailed event follows.
+   */
+  open(type: string, data: Uint8Array, connection: ForwardedConnection): number {
+    if (this.channels.size >= MAX_CHANNELS) throw new SshError(Code.ChannelOpenFailed, `too many open channels (${MAX_CHANNELS})`, 'local');
+    const ch = new Channel(this.allocateId(), 0, type, connection, 0, 0);
+    ch.state = 'opening';
+    ch.localWindow = this.windowTarget();
+    this.channels.set(ch.localId, ch);
+    this.hooks.send(
+      ChannelOpen.encode({ type, senderChannel: ch.localId, initialWindow: ch.localWindow, maxPacket: this.settings.maxPacket, data }),
+    );
+    return ch.localId;
+  }
+
+  private openingChannel(localId: number): Channel {
+    const ch = this.channels.get(localId);
+    if (!ch || ch.state !== 'opening') {
+      throw new SshError(Code.InvalidChannelMessage, `channel open reply for channel ${localId}, which we are not opening`, 'peer');
+    }
+    return ch;
+  }
+
+  private handleOpenConfirmation(msg: ReturnType<typeof ChannelOpenConfirmation.decode>): void {
+    const ch = this.openingChannel(msg.recipientChannel);
+    ch.remoteId = msg.senderChannel;
+    ch.remoteWindow = msg.initialWindow;
+    // The same bounds as for channels the server opens: a tiny packet limit would make us
+    // send a packet per few bytes, a huge one is capped to what we frame at once.
+    ch.remoteMaxPacket = Math.min(msg.maxPacket, 256 * 1024);
+    if (msg.maxPacket < 64) {
+      ch.state = 'closing';
+      this.sendClose(ch);
+      this.hooks.emit({ type: 'channelOpenFailed', channel: ch.localId, reason: ChannelOpenFailureReason.ResourceShortage, description: 'the server\'s maximum packet size is too small' });
+      return;
+    }
+    ch.state = 'open';
+    ch.lastActivity = this.hooks.now();
+    if (ch.closeWhenOpened) {
+      this.close(ch.localId, true);
+      return;
+    }
+    this.hooks.emit({ type: 'channelOpened', channel: ch.localId });
+    this.hooks.emit({ type: 'channelWritable', channel: ch.localId });
   }
 
   /** Confirms an open the application accepted. */
@@ -477,6 +540,10 @@ export class ConnectionLayer {
     if (!ch || ch.state === 'closed') return;
     if (ch.state === 'pendingAccept') {
       this.reject(channelId, ChannelOpenFailureReason.ConnectFailed, 'closed by the application');
+      return;
+    }
+    if (ch.state === 'opening') {
+      ch.closeWhenOpened = true; // nothing can be sent on it before the server's answer
       return;
     }
     if (flush && ch.outgoingBytes > 0) {

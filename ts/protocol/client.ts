@@ -6,7 +6,7 @@
 
 import { SshError, Code, disconnectReasonFor, DisconnectReason } from './errors.js';
 import { copyBytes, fromUtf8, readUint32, toHex, writeUint32 } from './wire.js';
-import { MSG, Debug, Disconnect, ExtInfo, Ignore, KexInit, NewKeys, Unimplemented, messageName, type KexInitMessage } from './messages.js';
+import { MSG, Debug, DirectTcpipData, Disconnect, ExtInfo, Ignore, KexInit, NewKeys, Unimplemented, messageName, type KexInitMessage } from './messages.js';
 import { PacketTransport } from './transport.js';
 import {
   createKexMethod,
@@ -319,6 +319,19 @@ export class SshClientCore {
    */
   sendData(id: number, data: Uint8Array): Outcome<number> {
     return this.command(() => this.connection.send(id, data));
+  }
+
+  /**
+   * Asks the server to connect to host:port and carry the connection in a new channel
+   * (direct-tcpip, RFC 4254 §7.2): how a jump host reaches the next hop. The value is the
+   * channel's id; a channelOpened or a channelOpenFailed event for it follows. `origin` is
+   * where the connection comes from, as the server will log it.
+   */
+  openDirectTcpip(host: string, port: number, origin: { address: string; port: number }): Outcome<number> {
+    return this.command(() => {
+      const connection = { connectedAddress: host, connectedPort: port, originAddress: origin.address, originPort: origin.port };
+      return this.connection.open('direct-tcpip', DirectTcpipData.encode({ host, port, originAddress: origin.address, originPort: origin.port }), connection);
+    });
   }
 
   /** Sends EOF once the data queued on the channel has been sent. */

@@ -324,6 +324,19 @@ export const ForwardedTcpipData = {
   },
 };
 
+// RFC 4254 §7.2: the type-specific part of a direct-tcpip CHANNEL_OPEN (a connection the
+// client asks the server to make: how a jump host carries the next hop)
+export const DirectTcpipData = {
+  encode(fields: { host: string; port: number; originAddress: string; originPort: number }): Uint8Array {
+    return new Writer(32 + (fields.host.length + fields.originAddress.length) * 3)
+      .string(fields.host)
+      .uint32(fields.port)
+      .string(fields.originAddress)
+      .uint32(fields.originPort)
+      .finish();
+  },
+};
+
 const NAMES = new Map<number, string>();
 for (const [name, value] of Object.entries(MSG)) if (!NAMES.has(value)) NAMES.set(value, name);
 

@@ -7,6 +7,7 @@ import { SSHReverseTunnel, SshAuthMode } from './tunnel.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 import { loadCryptoProvider, type CryptoProviderName } from '../crypto/select.js';
 import type { TunnelStateEvent } from './events.js';
+import type { JumpHost } from './jump.js';
 
 export interface OpenReverseTunnelOptions {
   host: string;
@@ -49,6 +50,11 @@ export interface OpenReverseTunnelOptions {
    * Reconnects go the same way.
    */
   proxy?: string;
+  /**
+   * Reach the server through these SSH jump hosts in order (ssh's ProxyJump); each needs its
+   * hostKey or verifyHostKey. Reconnects run the chain again.
+   */
+  jumpHosts?: JumpHost[];
 }
 
 export interface OpenedReverseTunnel {
@@ -79,6 +85,7 @@ export async function openReverseTunnel(options: OpenReverseTunnelOptions): Prom
   if (options.password) tunnel.sshPassword = options.password;
   if (options.hostKey) tunnel.sshAcceptServerHostKey = options.hostKey;
   if (options.proxy) tunnel.proxy = options.proxy;
+  if (options.jumpHosts) tunnel.jumpHosts = options.jumpHosts;
   if (options.acceptAnyHostKey) tunnel.config('SSHAcceptAnyServerHostKey=True');
   for (const setting of options.config ?? []) tunnel.config(setting);
   if (options.onState) tunnel.on('tunnelState', options.onState);

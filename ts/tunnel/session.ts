@@ -168,6 +168,13 @@ export class Session {
     return this.forwarders.get(channel)?.buffered ?? 0;
   }
 
+  /** The application has finished with `bytes` received on a channel: window credit, sent now. */
+  credit(channel: number, bytes: number): void {
+    if (!this.isOpen) return;
+    this.core.consume(channel, bytes);
+    this.driver.flush();
+  }
+
   /** Lets data handed to the application keep its memory (see SocketDriver.keepInput). */
   keepInput(): void {
     this.driver.keepInput();

@@ -24,7 +24,8 @@ import {
   splitList,
   DEFAULT_CIPHERS,
 } from './settings.js';
-import { authOptionsFor, SshAuthMode, SshCertStoreType, type SshAuthModeValue, type SshCertStoreTypeValue } from './credentials.js';
+import { authOptionsFor, SshAuthMode, SshCertStoreType, type Credentials, type SshAuthModeValue, type SshCertStoreTypeValue } from './credentials.js';
+import { describeHop, openJumpChain, type JumpHost, type PreparedHop } from './jump.js';
 import { withTimeout } from './timing.js';
 import { ChannelRecords } from './chunker.js';
 import { Session, type RequestedForwarding } from './session.js';
@@ -138,6 +139,16 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   proxyCommand = '';
 
   /**
+   * A revtun extension, ssh's ProxyJump: the server is reached through these SSH servers in
+   * order, each connection carried in a direct-tcpip channel of the one before. Each hop has
+   * its own host key check (refused unless its hostKey or verifyHostKey accepts it, or
+   * SSHAcceptAnyServerHostKey is set) and credentials (by default the tunnel's own, under the
+   * hop's user). The proxy settings and ProxyCommand, if any, reach the first hop. Reconnects
+   * run the whole chain again.
+   */
+  jumpHosts: JumpHost[] = [];
+
+  /**
    * The crypto backend. Unless one is set, the first of the native core, the WASM core and
    * node:crypto that loads, or the one REVTUN_CRYPTO names (see loadCryptoProvider()).
    */
@@ -171,6 +182,8 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   private sessionSince = 0;
   /** The host key the first connection of this logon accepted: a reconnect must see it again. */
   private trustedHostKey: Uint8Array | null = null;
+  /** The same for each jump host, by its place in jumpHosts. */
+  private readonly trustedJumpKeys = new Map<number, Uint8Array>();
   private readonly records = new ChannelRecords();
   private readonly translatorHost: TranslatorHost;
   private lastHostKey: HostKeyInfo | null = null;
@@ -353,6 +366,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     this.passwordProvider = null;
     this.proxy = '';
     this.proxyCommand = '';
+    this.jumpHosts = [];
     this.sshEncryptionAlgorithms = DEFAULT_CIPHERS.join(',');
     this.sshCompressionAlgorithms = 'none';
     this.timeout = 60;
@@ -361,6 +375,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     this.forwardedPort = 0;
     this.lastHostKey = null;
     this.trustedHostKey = null;
+    this.trustedJumpKeys.clear();
     this.resetSettings();
   }
 
@@ -385,7 +400,8 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
       throw new SshError(Code.BadArgument, 'FirewallType is set but FirewallHost is empty', 'local');
     }
     this.proxyFor(this.sshHost); // a bad proxy URL fails here, before any traffic
-    this.expandedProxyCommand(); // and so does an unknown %-token
+    this.expandedProxyCommand(this.firstHop()); // and so does an unknown %-token
+    this.jumpHosts.forEach((hop, index) => this.prepareHop(hop, index)); // and a hop's bad key or port
     // Whatever a previous, dropped connection left (its forwardings, its socket, a reconnect
     // under way) is void now: the application starts afresh.
     this.reconnector.stop();
@@ -394,6 +410,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     this.session = null;
     this.requested.length = 0;
     this.trustedHostKey = null;
+    this.trustedJumpKeys.clear();
     this.reconnector.reset();
     this.lifecycle = 'logon';
     try {
@@ -446,24 +463,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     let session: Session | null = null;
     try {
       await withTimeout(this.setting<number>('ConnectionTimeout') || this.timeout, 'connecting and logging on', async () => {
-        const opened = await connectSocket({
-          host: this.sshHost,
-          port: this.sshPort,
-          useIPv6: this.setting<number>('UseIPv6'),
-          localAddress: this.requestedLocalHost,
-          localPort: this.requestedLocalPort,
-          noDelay: this.setting<boolean>('TcpNoDelay'),
-          keepAlive: this.setting<boolean>('TCPKeepAlive') || this.setting<number>('KeepAliveTime') > 0,
-          keepAliveInitialDelay: this.setting<number>('KeepAliveTime'),
-          signal: abort.signal,
-          proxy: this.proxyFor(this.sshHost),
-          proxyCommand: this.expandedProxyCommand(),
-          proxyTimeoutMs: (this.setting<number>('ConnectionTimeout') || this.timeout) * 1000,
-          onProxyConnected: (proxy) => {
-            this.log(2, `connected to ${this.sshHost}:${this.sshPort} through the ${describeProxy(proxy)}`);
-            this.emit('connectionStatus', { connectionEvent: 'Firewall connection complete.', statusCode: 0, description: 'OK' });
-          },
-        }).catch((error: unknown) => {
+        const opened = await this.openTransport(abort.signal).catch((error: unknown) => {
           const e = asSshError(error);
           this.emit('connected', { statusCode: e.code, description: e.message });
           throw e;
@@ -490,6 +490,89 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     }
     this.sessionSince = this.scheduler.now();
     return session!;
+  }
+
+  /** Where the first socket goes: the first jump host, or the server itself. */
+  private firstHop(): { host: string; port: number; user: string } {
+    const hop = this.jumpHosts[0];
+    return hop ? { host: hop.host, port: hop.port ?? 22, user: hop.user ?? this.sshUser } : { host: this.sshHost, port: this.sshPort, user: this.sshUser };
+  }
+
+  /** The transport to the SSH server: a socket (direct, through a proxy or a ProxyCommand), or a channel through the jump hosts. */
+  private openTransport(signal: AbortSignal): Promise<OpenedSocket> {
+    const first = this.firstHop();
+    const connectFirst = () =>
+      connectSocket({
+        host: first.host,
+        port: first.port,
+        useIPv6: this.setting<number>('UseIPv6'),
+        localAddress: this.requestedLocalHost,
+        localPort: this.requestedLocalPort,
+        noDelay: this.setting<boolean>('TcpNoDelay'),
+        keepAlive: this.setting<boolean>('TCPKeepAlive') || this.setting<number>('KeepAliveTime') > 0,
+        keepAliveInitialDelay: this.setting<number>('KeepAliveTime'),
+        signal,
+        proxy: this.proxyFor(first.host),
+        proxyCommand: this.expandedProxyCommand(first),
+        proxyTimeoutMs: (this.setting<number>('ConnectionTimeout') || this.timeout) * 1000,
+        onProxyConnected: (proxy) => {
+          this.log(2, `connected to ${first.host}:${first.port} through the ${describeProxy(proxy)}`);
+          this.emit('connectionStatus', { connectionEvent: 'Firewall connection complete.', statusCode: 0, description: 'OK' });
+        },
+      });
+    if (this.jumpHosts.length === 0) return connectFirst();
+    const hops = this.jumpHosts.map((hop, index) => this.prepareHop(hop, index));
+    return openJumpChain(hops, { host: this.sshHost, port: this.sshPort }, connectFirst, (level, message) => this.log(level, message), signal);
+  }
+
+  /** A jump host's core options: its credentials (or the tunnel's, under its user) and its host key check. */
+  private prepareHop(hop: JumpHost, index: number): PreparedHop {
+    const port = hop.port ?? 22;
+    if (!hop.host) throw new SshError(Code.BadArgument, `jump host ${index + 1} has no host name`, 'local');
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new SshError(Code.BadArgument, `jump host ${hop.host}: bad port ${port}`, 'local');
+    const hasKey = Boolean(hop.privateKey);
+    const hasPassword = Boolean(hop.password) || hop.passwordProvider !== undefined;
+    const own = hasKey || hasPassword;
+    const credentials: Partial<Credentials> = {
+      user: hop.user ?? this.sshUser,
+      ...(own
+        ? {
+            authMode: hasKey && hasPassword ? SshAuthMode.MultiFactor : hasKey ? SshAuthMode.PublicKey : SshAuthMode.Password,
+            certStoreType: SshCertStoreType.Auto,
+            certStore: hop.privateKey ?? '',
+            certStorePassword: hop.privateKeyPassphrase ?? '',
+            password: hop.password ?? '',
+            passwordProvider: hop.passwordProvider ?? null,
+          }
+        : {}),
+    };
+    return {
+      host: hop.host,
+      port,
+      options: this.buildCoreOptions({ credentials, verifyHostKey: (info) => this.verifyJumpHostKey(hop, index, port, info) }),
+    };
+  }
+
+  private verifyJumpHostKey(hop: JumpHost, index: number, port: number, info: HostKeyInfo): boolean {
+    const name = describeHop({ host: hop.host, port });
+    const pinned = this.trustedJumpKeys.get(index);
+    if (pinned) {
+      if (toHex(pinned) === toHex(info.hostKey)) return true;
+      this.log(1, `the host key of jump host ${name} changed since the first connection (now ${info.keyType} SHA256:${info.fingerprints.sha256}); refusing to reconnect`);
+      return false;
+    }
+    let accepted = this.setting<boolean>('SSHAcceptAnyServerHostKey') || (hop.hostKey !== undefined && hostKeyMatches(hop.hostKey, info));
+    if (!accepted && hop.verifyHostKey) {
+      try {
+        accepted = hop.verifyHostKey({ ...info, host: hop.host, port, hop: index }) === true;
+      } catch (error) {
+        this.log(1, `jump host ${name}: verifyHostKey threw (${(error as Error).message}); the key is refused`);
+        accepted = false;
+      }
+    }
+    if (!accepted) this.log(1, `rejected the host key of jump host ${name}: ${info.keyType} SHA256:${info.fingerprints.sha256}`);
+    else this.trustedJumpKeys.set(index, info.hostKey);
+    return accepted;
   }
 
   private createSession(options: ClientOptions, opened: OpenedSocket): Session {
@@ -667,10 +750,10 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   }
 
   /** The ProxyCommand with its tokens expanded for this connection, or undefined. */
-  private expandedProxyCommand(): string | undefined {
+  private expandedProxyCommand(to: { host: string; port: number; user: string }): string | undefined {
     const command = this.proxyCommand.trim();
     if (!command || command.toLowerCase() === 'none') return undefined;
-    return expandProxyCommand(command, { host: this.sshHost, port: this.sshPort, user: this.sshUser, originalHost: this.sshHost });
+    return expandProxyCommand(command, { host: to.host, port: to.port, user: to.user, originalHost: to.host });
   }
 
   /**
@@ -692,10 +775,11 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     return this.setting<boolean>('FirewallAutoDetect') ? proxyFromEnvironment(process.env, host) : null;
   }
 
-  private buildCoreOptions(): ClientOptions {
+  /** The core's options for the server, or (with `hop`) for a jump host: its credentials and host key check. */
+  private buildCoreOptions(hop?: { credentials: Partial<Credentials>; verifyHostKey: (info: HostKeyInfo) => boolean }): ClientOptions {
     const provider = this.cryptoProvider; // loads the default provider on first use
     const skipped = this.providerIsDefault ? skippedCryptoProviders() : [];
-    this.log(2, `crypto provider: ${describeCryptoProvider(provider)}${skipped.length ? ` (not loaded: ${skipped.join('; ')})` : ''}`);
+    if (!hop) this.log(2, `crypto provider: ${describeCryptoProvider(provider)}${skipped.length ? ` (not loaded: ${skipped.join('; ')})` : ''}`);
     const versionPattern = this.setting<string>('SSHVersionPattern');
     return {
       provider,
@@ -726,8 +810,9 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
         passwordPrompt: this.setting('PasswordPrompt'),
         publicKeySignatureAlgorithms: this.setting('SSHPubKeyAuthSigAlgorithms'),
         onPrompt: (event) => this.emit('sshKeyboardInteractive', event),
+        ...hop?.credentials,
       }),
-      verifyHostKey: (info) => this.verifyHostKey(info),
+      verifyHostKey: hop ? hop.verifyHostKey : (info) => this.verifyHostKey(info),
       channels: {
         maxWindow: this.setting('MaxWindowSize'),
         maxPacket: this.setting('MaxPacketSize'),
