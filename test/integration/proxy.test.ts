@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, generateKey, startSshd, TEST_USER, type Sshd } from '../helpers/sshd.js';
 import { isFinal } from '../../ts/tunnel/reconnect.js';
+import { pollUntil } from '../helpers/kernel.js';
 import { makeTunnel } from '../helpers/tunnel.js';
 import { echoServer, roundTrip } from '../helpers/streams.js';
 import { startDante, startMicrosocks, startSshDynamic, startTinyproxy, type RunningProxy } from '../helpers/proxies.js';
@@ -92,7 +93,9 @@ describe('proxies', () => {
       expect(error).toBeInstanceOf(SshError);
       expect(error!.code).toBe(code);
       expect(error!.message).toBe(`http proxy 127.0.0.1:${refusing.port} refused CONNECT 127.0.0.1:${sshd.port}: ${line}`);
-      expect(refusing.log()).toMatch(new RegExp(`CONNECT.*127\\.0\\.0\\.1:${sshd.port}`));
+      // tinyproxy logs from a process of its own: its line may arrive after the answer did.
+      const connectLine = new RegExp(`CONNECT.*127\\.0\\.0\\.1:${sshd.port}`);
+      await pollUntil(() => connectLine.test(refusing.log()), 'tinyproxy to log the CONNECT');
     } finally {
       await refusing.stop();
     }
