@@ -72,6 +72,7 @@ describe('revtun -f', () => {
       const known = knownHosts('kh-f-refused');
       const run = revtun(['-f', '-N', '-p', String(sshd.port), '-i', key.privatePath, '-o', `UserKnownHostsFile=${known}`, '-o', 'BatchMode=yes', '-R', `127.0.0.1:${busy.port}:127.0.0.1:${echo.port}`, `${TEST_USER}@127.0.0.1`]);
       expect(await run.exit).toBe(255);
+      await run.closed; // all of its stderr read
       expect(run.stderr()).toContain(`Error: remote port forwarding failed for listen port ${busy.port}`);
       expect(revtunProcesses(known)).toEqual([]);
     } finally {
@@ -84,6 +85,7 @@ describe('revtun -f', () => {
     const stranger = generateKey(dir, 'id_not_authorized', 'ed25519');
     const run = revtun(['-f', '-N', '-p', String(sshd.port), '-i', stranger.privatePath, '-o', `UserKnownHostsFile=${known}`, '-o', 'BatchMode=yes', '-R', `127.0.0.1:0:127.0.0.1:${echo.port}`, `${TEST_USER}@127.0.0.1`]);
     expect(await run.exit).toBe(255);
+    await run.closed; // all of its stderr read
     expect(run.stderr()).toMatch(/error 1032/);
     expect(revtunProcesses(known)).toEqual([]);
   });

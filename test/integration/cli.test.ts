@@ -336,6 +336,7 @@ describe('revtun -E log_file', () => {
     expect((await roundTrip(port, Buffer.from('logged'))).toString()).toBe('logged');
     run.child.kill('SIGINT');
     expect(await run.exit).toBe(0);
+    await run.closed; // all of its stderr read
     const logged = readFileSync(logFile, 'utf8');
     expect(logged.startsWith('an earlier run\n')).toBe(true);
     expect(logged).toMatch(/^debug1: Connecting to 127\.0\.0\.1 port \d+\.$/m);
@@ -351,6 +352,7 @@ describe('revtun -E log_file', () => {
     const logFile = join(dir, 'revtun-new.log');
     const run = revtun(['-N', '-E', logFile, '-p', String(port), '-R', '0:127.0.0.1:1', '127.0.0.1']);
     expect(await run.exit).toBe(255);
+    await run.closed; // all of its stderr read
     expect(readFileSync(logFile, 'utf8')).toBe(`revtun: cannot connect to 127.0.0.1:${port}: connect ECONNREFUSED 127.0.0.1:${port} (error 10061)\n`);
     expect(statSync(logFile).mode & 0o777).toBe(0o600);
     expect(run.stderr()).toBe('');
@@ -381,6 +383,7 @@ describe('revtun -E log_file', () => {
   it('a log file that cannot be opened: ssh\'s words on stderr and status 1', async () => {
     const run = revtun(['-N', '-E', join(dir, 'no-such-dir', 'x.log'), '-R', '0:127.0.0.1:1', '127.0.0.1']);
     expect(await run.exit).toBe(1);
+    await run.closed; // all of its stderr read
     expect(run.stderr()).toBe(`Couldn't open logfile ${join(dir, 'no-such-dir', 'x.log')}: No such file or directory\n`);
   });
 });
@@ -397,12 +400,14 @@ describe('revtun ConnectionAttempts', () => {
     const port = await closedPort();
     const run = revtun(['-N', '-v', '-o', 'ConnectionAttempts=3', '-p', String(port), '-R', '0:127.0.0.1:1', '127.0.0.1']);
     expect(await run.exit).toBe(255);
+    await run.closed; // all of its stderr read
     expect(run.stderr().match(/^debug1: Connecting to 127\.0\.0\.1 port \d+\.$/gm)).toHaveLength(3);
     expect(run.stderr().match(/^debug1: Trying again\.\.\.$/gm)).toHaveLength(2);
     expect(run.stderr()).toMatch(new RegExp(`revtun: cannot connect to 127\\.0\\.0\\.1:${port}: .*ECONNREFUSED.*\\(error 10061\\)\\n$`));
     // The default is one attempt.
     const once = revtun(['-N', '-v', '-p', String(port), '-R', '0:127.0.0.1:1', '127.0.0.1']);
     expect(await once.exit).toBe(255);
+    await once.closed; // all of its stderr read
     expect(once.stderr().match(/^debug1: Connecting to /gm)).toHaveLength(1);
     expect(once.stderr()).not.toMatch(/Trying again/);
   });
@@ -430,6 +435,7 @@ describe('revtun ConnectionAttempts', () => {
     const refusedKey = generateKey(dir, 'id_attempts_refused', 'ed25519');
     const run = revtun(['-N', '-v', '-p', String(sshd.port), '-i', refusedKey.privatePath, '-o', `UserKnownHostsFile=${known}`, '-o', 'BatchMode=yes', '-o', 'ConnectionAttempts=3', '-R', '0:127.0.0.1:1', `${TEST_USER}@127.0.0.1`]);
     expect(await run.exit).toBe(255);
+    await run.closed; // all of its stderr read
     expect(run.stderr().match(/^debug1: Connecting to /gm)).toHaveLength(1);
     expect(run.stderr()).toMatch(/error 1032/);
   });
@@ -437,6 +443,7 @@ describe('revtun ConnectionAttempts', () => {
   it('ConnectionAttempts=0 is refused as ssh refuses it', async () => {
     const run = revtun(['-N', '-o', 'ConnectionAttempts=0', '-R', '0:127.0.0.1:1', '127.0.0.1']);
     expect(await run.exit).toBe(255);
+    await run.closed; // all of its stderr read
     expect(run.stderr()).toContain('Invalid number of ConnectionAttempts');
   });
 });
@@ -445,6 +452,7 @@ describe('revtun and the local account', () => {
   it('a uid the password database does not know is refused as ssh refuses it', async () => {
     const run = revtun(['-N', '-R', '0:127.0.0.1:1', '127.0.0.1'], {}, { uid: 54321, gid: 54321 });
     expect(await run.exit).toBe(255);
+    await run.closed; // all of its stderr read
     expect(run.stderr()).toBe('revtun: No user exists for uid 54321\n');
   });
 });
