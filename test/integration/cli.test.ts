@@ -3,7 +3,7 @@
 // passwords through SSH_ASKPASS, ExitOnForwardFailure, a clean stop on SIGINT/SIGTERM, the -E
 // log file, ConnectionAttempts, and ssh_config.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, chmodSync, copyFileSync, statSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
@@ -26,8 +26,19 @@ beforeAll(async () => {
 });
 afterAll(() => stopAll(echo, sshd));
 
+/** Runs a test started; one that failed half-way may leave its revtun reconnecting forever. */
+const started: Run[] = [];
+afterEach(async () => {
+  for (const run of started.splice(0)) {
+    if (run.child.exitCode === null && run.child.signalCode === null) run.child.kill('SIGKILL');
+    await run.exit;
+  }
+});
+
 function revtun(args: string[], env: NodeJS.ProcessEnv = {}, as: { uid: number; gid: number } | {} = {}): Run {
-  return runRevtun(args, { HOME: dir, ...env }, as);
+  const run = runRevtun(args, { HOME: dir, ...env }, as);
+  started.push(run);
+  return run;
 }
 
 function knownHostsFile(name: string, lines: string[]): string {
