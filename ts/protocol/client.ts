@@ -572,7 +572,9 @@ export class SshClientCore {
     if (id === MSG.DISCONNECT) {
       const d = Disconnect.decode(payload);
       const text = safeText(d.description);
-      this.close(new SshError(Code.ServerDisconnected, `server disconnected (reason ${d.reason}): ${text}`, 'peer'), true);
+      // The server's limit on authentication attempts is an authentication failure (1032).
+      const authFailure = this.authenticated ? null : this.auth?.disconnectError(d.reason, text);
+      this.close(authFailure ?? new SshError(Code.ServerDisconnected, `server disconnected (reason ${d.reason}): ${text}`, 'peer'), true);
       return;
     }
     if (id === MSG.IGNORE) {

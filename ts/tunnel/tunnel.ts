@@ -24,7 +24,8 @@ import {
   splitList,
   DEFAULT_CIPHERS,
 } from './settings.js';
-import { authOptionsFor, SshAuthMode, SshCertStoreType, type SshAuthModeValue, type SshCertStoreTypeValue } from './credentials.js';
+import { authOptionsFor, SshAuthMode, SshCertStoreType, type SshAuthModeValue, type SshCertStoreTypeValue, type SshIdentity } from './credentials.js';
+import { checkIdentity } from './identities.js';
 import { withTimeout } from './timing.js';
 import { ChannelRecords } from './chunker.js';
 import { Session, type RequestedForwarding } from './session.js';
@@ -33,7 +34,7 @@ import { isFinal, AutoReconnect } from './reconnect.js';
 import { Reconnector, type ReconnectorHost } from './supervisor.js';
 import { hostKeyMatches } from './hostkeys.js';
 
-export { SshAuthMode, SshCertStoreType, type SshAuthModeValue, type SshCertStoreTypeValue };
+export { SshAuthMode, SshCertStoreType, type SshAuthModeValue, type SshCertStoreTypeValue, type SshIdentity };
 
 /**
  * Time as the tunnel sees it: the clock, waits between reconnect attempts and the jitter's
@@ -123,6 +124,17 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
    * sshPassword is empty (after a refused key, say). Return undefined to skip password methods.
    */
   passwordProvider: (() => string | undefined) | null = null;
+
+  /**
+   * A revtun extension: more client keys for publickey authentication, tried after the
+   * sshCert* key (the first identity, when sshCertStore is set) in this order within one
+   * connection, as ssh tries several identity files: each is offered, and only the one the
+   * server accepts signs. Every key file is read at sshLogon; a passphrase given as a function
+   * is asked only when its key is about to sign. Each offer counts against the server's limit
+   * of attempts (OpenSSH's MaxAuthTries, 6 by default); reaching it fails with 1032.
+   * Used when SSHAuthMode is PublicKey or MultiFactor (or with TryAllAvailableAuthMethods).
+   */
+  identities: SshIdentity[] = [];
 
   /**
    * A revtun extension: a proxy URL (http://, socks4://, socks4a://, socks5://, socks5h://, with
@@ -332,6 +344,16 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     }
   }
 
+  /**
+   * A revtun extension: appends a key to `identities` (checked at once: 10022 for a malformed
+   * one; its file is read at sshLogon). Returns the tunnel, for chaining.
+   */
+  addIdentity(identity: SshIdentity): this {
+    checkIdentity(identity);
+    this.identities.push({ ...identity });
+    return this;
+  }
+
   /** Resets every property and setting to its default. Closes an open connection first. */
   reset(): void {
     this.reconnector.stop();
@@ -351,6 +373,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     this.sshCertSubject = '';
     this.sshAcceptServerHostKey = '';
     this.passwordProvider = null;
+    this.identities = [];
     this.proxy = '';
     this.proxyCommand = '';
     this.sshEncryptionAlgorithms = DEFAULT_CIPHERS.join(',');
@@ -721,6 +744,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
         certStoreType: this.sshCertStoreType,
         certStore: this.sshCertStore,
         certStorePassword: this.sshCertStorePassword,
+        identities: this.identities,
         tryAllMethods: this.setting('TryAllAvailableAuthMethods'),
         repeatMethods: !this.setting<boolean>('DoNotRepeatAuthMethods'),
         passwordPrompt: this.setting('PasswordPrompt'),
