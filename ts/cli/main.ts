@@ -8,13 +8,13 @@ import { appendFileSync, closeSync, mkdirSync, openSync, readSync, writeSync } f
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { SSHReverseTunnel, SshAuthMode, SshCertStoreType } from '../tunnel/tunnel.js';
+import { SSHReverseTunnel, SshAuthMode } from '../tunnel/tunnel.js';
 import { SshError, Code } from '../protocol/errors.js';
 import { parsePublicKey, publicKeyTypeName } from '../protocol/publickey.js';
 import { canonicalSettingName, DEFAULT_HOST_KEY } from '../tunnel/settings.js';
 import { checkKnownHosts, knownHostsLine, knownHostsName, loadKnownHostsFiles, type KnownHostEntry } from '../tunnel/hostkeys.js';
 import { parseArgs, UsageError, USAGE, type CliArgs } from './args.js';
-import { chooseIdentity } from './identity.js';
+import { usableIdentities } from './identity.js';
 import { resolveConfig, SshConfigError, toRemoteForwardSpec, type ResolvedConfig } from './ssh-config.js';
 import { formatResolved } from './ssh-config-format.js';
 import { formatSeconds } from '../tunnel/timing.js';
@@ -156,8 +156,8 @@ function applyOptions(tunnel: SSHReverseTunnel, args: CliArgs): void {
 
 /**
  * Puts the resolved configuration where the rest of the command reads it: the host ssh
- * connects to (HostName), port and user, the config's identity files when no -i was given,
- * its RemoteForward lines, and the -o options rebuilt from every keyword the command line or
+ * connects to (HostName), port and user, the identity files (-i ones first, then the config's
+ * IdentityFile lines, or ssh's defaults when neither gives one), its RemoteForward lines, and the -o options rebuilt from every keyword the command line or
  * a file set (keywords ssh knows but revtun does not use are dropped, as ssh ignores them).
  */
 function applyConfig(args: CliArgs, config: ResolvedConfig): void {
@@ -165,7 +165,8 @@ function applyConfig(args: CliArgs, config: ResolvedConfig): void {
   args.host = config.hostName;
   args.port = config.port;
   args.user = config.user;
-  if (args.identityFiles.length === 0 && config.explicit.has('identityfile')) args.identityFiles = [...config.identityFilePaths];
+  // resolveConfig already put -i files first and dropped duplicates and -i files that do not exist.
+  args.identityFiles = [...new Set(config.identityFilePaths)];
   for (const forward of config.remoteForward) {
     const spec = toRemoteForwardSpec(forward);
     if (!spec) throw new UsageError('a RemoteForward to a Unix socket or a dynamic (SOCKS) one is not supported yet');
@@ -248,7 +249,11 @@ async function run(argv: string[]): Promise<number> {
     }
     throw error;
   }
-  for (const warning of config.warnings) if (!/^Warning: Identity file/.test(warning)) log(args, warning);
+  // ssh prints a missing -i file's warning even under -q.
+  for (const warning of config.warnings) {
+    if (/^Warning: Identity file/.test(warning)) process.stderr.write(`${warning}\n`);
+    else log(args, warning);
+  }
   // known_hosts is searched for HostKeyAlias if there is one, as ssh does.
   const hostKeyName = config.hostKeyAlias ?? args.host;
 
@@ -315,30 +320,32 @@ async function run(argv: string[]): Promise<number> {
     }
   });
 
-  // Credentials, in ssh's order: the identity key if there is one, then a password, asked for
-  // only if the server still wants one after the key.
+  // Credentials, in ssh's order: every usable identity key in turn, offered in the one
+  // connection (the server's MaxAuthTries counts each), then a password, asked for only if the
+  // server still wants one after the keys. A key file that cannot be used is passed over with
+  // ssh's message (identity.ts); an encrypted key's passphrase is asked for only when the
+  // server accepts that key. IdentitiesOnly changes nothing yet: it limits the keys an agent
+  // offers, and revtun does not talk to ssh-agent.
   const pubkey = yesNo(args.options.get('pubkeyauthentication'), true);
   const passwordAllowed = yesNo(args.options.get('passwordauthentication'), true) || yesNo(args.options.get('kbdinteractiveauthentication'), false);
-  // A key file that cannot be used is passed over with ssh's message (identity.ts).
-  const identity = pubkey
-    ? chooseIdentity({
-        files: (args.identityFiles.length ? args.identityFiles : ['~/.ssh/id_ed25519', '~/.ssh/id_ecdsa', '~/.ssh/id_rsa']).map(expandHome),
-        userProvided: args.identityFiles.length > 0,
+  const identities = pubkey
+    ? usableIdentities({
+        files: args.identityFiles.map(expandHome),
+        userProvided: config.explicit.has('identityfile'),
         askPassphrase: (prompt) => askSecret(prompt, batchMode),
         warn: (line) => log(args, line),
-        warnAlways: (line) => process.stderr.write(`${line}\n`),
+        debug: (level, line) => {
+          if (args.verbosity >= level) log(args, `debug${level}: ${line}`);
+        },
       })
-    : undefined;
-  if (identity) {
-    tunnel.sshCertStoreType = SshCertStoreType.PEMKeyBlob; // already read and checked
-    tunnel.sshCertStore = identity.text;
-    tunnel.sshCertStorePassword = identity.passphrase;
-  }
-  if (!identity && !passwordAllowed) {
+    : [];
+  for (const identity of identities) tunnel.addIdentity(identity);
+  if (identities.length === 0 && !passwordAllowed) {
     process.stderr.write(`revtun: no usable authentication method for ${tunnel.sshUser}@${args.host}\n`);
     return 255;
   }
-  tunnel.sshAuthMode = identity && passwordAllowed ? SshAuthMode.MultiFactor : identity ? SshAuthMode.PublicKey : SshAuthMode.Password;
+  const hasKey = identities.length > 0;
+  tunnel.sshAuthMode = hasKey && passwordAllowed ? SshAuthMode.MultiFactor : hasKey ? SshAuthMode.PublicKey : SshAuthMode.Password;
   if (passwordAllowed) {
     // Asked for once: a reconnect in the small hours must not wait at a prompt.
     let password: string | undefined;
