@@ -247,6 +247,23 @@ describe('SSHReverseTunnel.identities', () => {
     for (const line of privateLines(keys.lockedAccepted)) expect(shown).not.toContain(line);
   });
 
+  it('a passphrase function that throws passes over its key without quoting the error, and the next key logs on', async () => {
+    authorize(keys.lockedAccepted, keys.second);
+    const tunnel = makeTunnel(sshd, {});
+    tunnel.sshAuthMode = SshAuthMode.PublicKey;
+    tunnel.addIdentity({
+      key: keys.lockedAccepted.privatePath,
+      passphrase: () => {
+        throw new Error('keychain said: hunter2');
+      },
+    });
+    tunnel.addIdentity({ key: keys.second.privatePath });
+    const { error, shown, statuses } = await logon(tunnel);
+    expect(error).toBeNull();
+    expect(statuses).toContainEqual(expect.stringMatching(/^not using key \S+id_locked_accepted .*: the passphrase function threw an error$/));
+    expect(shown).not.toContain('hunter2');
+  });
+
   it('a passphrase given as text is still checked before connecting, for every identity', async () => {
     const tunnel = makeTunnel(sshd, {});
     tunnel.sshAuthMode = SshAuthMode.PublicKey;

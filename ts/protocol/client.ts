@@ -446,7 +446,8 @@ export class SshClientCore {
           this.sendNow(
             Disconnect.encode({
               reason: disconnectReasonFor(error),
-              description: new TextEncoder().encode(error.message),
+              // An authentication failure's message names local key files: the server is told only the reason.
+              description: new TextEncoder().encode(error.code === Code.AuthFailed ? 'no more authentication methods' : error.message),
               language: new Uint8Array(0),
             }),
           );

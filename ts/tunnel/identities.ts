@@ -98,8 +98,14 @@ export function publicKeyIdentity(identity: SshIdentity, position: number): Publ
     const load = (): LoadedSigner => {
       let reason = 'no passphrase given';
       for (let attempt = 1; attempt <= PASSPHRASE_ATTEMPTS; attempt++) {
-        const asked = passphrase(attempt);
-        if (asked === undefined || asked === '') break;
+        let asked: string | undefined;
+        try {
+          asked = passphrase(attempt);
+        } catch {
+          // The application's own error, whatever it holds, stays out of logs and the DISCONNECT.
+          return { ok: false, reason: 'the passphrase function threw an error' };
+        }
+        if (typeof asked !== 'string' || asked === '') break;
         try {
           return { ok: true, signer: createSigner(loadPrivateKey(text, asked, path)) };
         } catch (error) {

@@ -6,7 +6,7 @@
 import * as crypto from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { Writer } from '../../../ts/protocol/wire.js';
-import { MSG } from '../../../ts/protocol/messages.js';
+import { Disconnect, MSG } from '../../../ts/protocol/messages.js';
 import { createSigner } from '../../../ts/crypto/keys.js';
 import { loadedIdentity, type AuthOptions, type PublicKeyIdentity, type Signer } from '../../../ts/protocol/auth.js';
 import { Pair, PASSWORD, TestServer, randomEd25519Key, type ServerHooks } from '../../helpers/peer.js';
@@ -109,6 +109,10 @@ describe('publickey with several keys', () => {
     expect(pair.closedWith?.code).toBe(1032);
     expect(pair.closedWith?.message).toMatch(/still allows: publickey, password; keys offered: key-0, key-1$/);
     expect(requests(pair, keys)).toEqual(['query 0 ssh-ed25519', 'query 1 ssh-ed25519']);
+    // The DISCONNECT tells the server the reason, not the names of local key files.
+    const goodbye = Disconnect.decode(pair.server.receivedPayloads.at(-1)!);
+    expect(goodbye.reason).toBe(14);
+    expect(new TextDecoder().decode(goodbye.description)).not.toContain('key-0');
   });
 
   it('goes on to the password after the keys', () => {
