@@ -13,7 +13,7 @@ import { generateKey, startSshd, startSshdWithEcho, stopAll, TEST_USER, type Ech
 import { roundTrip } from '../helpers/streams.js';
 import { runRevtun, type Run } from '../helpers/cli.js';
 import { makeTunnel } from '../helpers/tunnel.js';
-import { Code, SshAuthMode, SshError, type SSHReverseTunnel } from '../../ts/index.js';
+import { Code, openReverseTunnel, SshAuthMode, SshError, type SSHReverseTunnel } from '../../ts/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'revtun-ids-'));
 const PASSPHRASE = 'open sesame';
@@ -271,6 +271,22 @@ describe('SSHReverseTunnel.identities', () => {
     const before = sshd.log().length;
     await expect(tunnel.sshLogon()).rejects.toMatchObject({ code: 1032, message: expect.stringContaining(`key file ${keys.lockedAccepted.privatePath}: wrong passphrase`) });
     expect(sshd.log().slice(before)).not.toMatch(/userauth-request|Connection from/);
+  });
+
+  it('openReverseTunnel({ identities }) logs on with the one the server accepts', async () => {
+    authorize(keys.third);
+    const opened = await openReverseTunnel({
+      host: sshd.host,
+      port: sshd.port,
+      username: TEST_USER,
+      identities: [{ key: keys.first.privatePath }, { key: keys.third.privateText, name: 'third' }],
+      hostKey: sshd.hostKeys.ed25519,
+      remote: { address: '127.0.0.1', port: 0 },
+      local: { host: '127.0.0.1', port: echo.port },
+      config: ['AutoReconnect=0'],
+    });
+    expect((await roundTrip(opened.port, Buffer.from('keys'))).toString()).toBe('keys');
+    await opened.close();
   });
 
   it('addIdentity refuses a malformed identity with 10022, and a name that is key text', () => {
