@@ -157,8 +157,9 @@ function applyOptions(tunnel: SSHReverseTunnel, args: CliArgs): void {
 /**
  * Puts the resolved configuration where the rest of the command reads it: the host ssh
  * connects to (HostName), port and user, the identity files (-i ones first, then the config's
- * IdentityFile lines, or ssh's defaults when neither gives one), its RemoteForward lines, and the -o options rebuilt from every keyword the command line or
- * a file set (keywords ssh knows but revtun does not use are dropped, as ssh ignores them).
+ * IdentityFile lines, or ssh's defaults when neither gives one), its RemoteForward lines, and
+ * the -o options rebuilt from every keyword the command line or a file set (keywords ssh
+ * knows but revtun does not use are dropped, as ssh ignores them).
  */
 function applyConfig(args: CliArgs, config: ResolvedConfig): void {
   if (config.proxyJump !== undefined) throw new UsageError(`ProxyJump ${config.proxyJump}: jump hosts are not supported yet (ProxyCommand is)`);
