@@ -9,13 +9,13 @@
 
 import { userInfo, type UserInfo } from 'node:os';
 import { join } from 'node:path';
-import { SSHReverseTunnel, SshAuthMode, SshCertStoreType } from '../tunnel/tunnel.js';
+import { SSHReverseTunnel, SshAuthMode } from '../tunnel/tunnel.js';
 import { SshError, Code } from '../protocol/errors.js';
 import { isFinal } from '../tunnel/reconnect.js';
 import { canonicalSettingName, DEFAULT_HOST_KEY } from '../tunnel/settings.js';
 import { decideHostKey, loadKnownHosts, preferKnownKeyTypes } from './host-keys.js';
 import { parseArgs, UsageError, USAGE, type CliArgs } from './args.js';
-import { chooseIdentity } from './identity.js';
+import { usableIdentities } from './identity.js';
 import { resolveConfig, SshConfigError, toRemoteForwardSpec, type ResolvedConfig } from './ssh-config.js';
 import { formatResolved } from './ssh-config-format.js';
 import { jumpChainFor } from './jump.js';
@@ -25,9 +25,6 @@ import { ForegroundParent, runInBackground } from './background.js';
 import { Diagnostics } from './diagnostics.js';
 
 const VERSION = 'revtun 0.1.0';
-
-/** Tried when neither -i nor IdentityFile names a key. */
-const DEFAULT_IDENTITY_FILES = ['~/.ssh/id_ed25519', '~/.ssh/id_ecdsa', '~/.ssh/id_rsa'];
 
 /** How long SIGINT/SIGTERM lets queued data leave before the connection is dropped. */
 const SHUTDOWN_DRAIN_SECONDS = 5;
@@ -105,16 +102,18 @@ function applyOptions(tunnel: SSHReverseTunnel, args: CliArgs): void {
 
 /**
  * Puts the resolved configuration where the rest of the command reads it: the host ssh
- * connects to (HostName), port and user, the config's identity files when no -i was given,
- * its RemoteForward lines, and the -o options rebuilt from every keyword the command line or
- * a file set (keywords ssh knows but revtun does not use are dropped, as ssh ignores them).
+ * connects to (HostName), port and user, the identity files (-i ones first, then the config's
+ * IdentityFile lines, or ssh's defaults when neither gives one), its RemoteForward lines, and
+ * the -o options rebuilt from every keyword the command line or a file set (keywords ssh
+ * knows but revtun does not use are dropped, as ssh ignores them).
  */
 function applyConfig(args: CliArgs, config: ResolvedConfig): void {
   if (config.proxyJump !== undefined && config.proxyJump.toLowerCase() !== 'none') args.proxyJump = config.proxyJump;
   args.host = config.hostName;
   args.port = config.port;
   args.user = config.user;
-  if (args.identityFiles.length === 0 && config.explicit.has('identityfile')) args.identityFiles = [...config.identityFilePaths];
+  // resolveConfig already put -i files first and dropped duplicates and -i files that do not exist.
+  args.identityFiles = [...new Set(config.identityFilePaths)];
   for (const forward of config.remoteForward) {
     const spec = toRemoteForwardSpec(forward);
     if (!spec) throw new UsageError('a RemoteForward to a Unix socket or a dynamic (SOCKS) one is not supported yet');
@@ -230,7 +229,11 @@ async function run(argv: string[]): Promise<number> {
     }
     throw error;
   }
-  for (const warning of config.warnings) if (!/^Warning: Identity file/.test(warning)) log(warning);
+  // ssh prints a missing -i file's warning even under -q.
+  for (const warning of config.warnings) {
+    if (/^Warning: Identity file/.test(warning)) out.write(warning);
+    else log(warning);
+  }
   // known_hosts is searched for HostKeyAlias if there is one, as ssh does.
   const hostKeyName = config.hostKeyAlias ?? args.host;
 
@@ -261,9 +264,11 @@ async function run(argv: string[]): Promise<number> {
         ...(args.configFile !== undefined ? { configFile: args.configFile } : {}),
         homeDir: home,
         expandHome: expand,
-        defaultIdentityFiles: DEFAULT_IDENTITY_FILES,
         askSecret: askFor,
         log,
+        debug: (level, line) => {
+          if (args.verbosity >= level) log(`debug${level}: ${line}`);
+        },
         warnAlways: (line) => out.write(line),
         hostKeyRefused: (problem) => (hostKeyProblem = problem),
       });
@@ -295,35 +300,36 @@ async function run(argv: string[]): Promise<number> {
     e.accept = decision.accept;
   });
 
-  // Credentials, in ssh's order: the identity key if there is one, then a password, asked for
-  // only if the server still wants one after the key.
+  // Credentials, in ssh's order: every usable identity key in turn, offered in the one
+  // connection (the server's MaxAuthTries counts each), then a password, asked for only if the
+  // server still wants one after the keys. A key file that cannot be used is passed over with
+  // ssh's message (identity.ts); an encrypted key's passphrase is asked for only when the
+  // server accepts that key. IdentitiesOnly changes nothing yet: it limits the keys an agent
+  // offers, and revtun does not talk to ssh-agent.
   const pubkey = yesNo(args.options.get('pubkeyauthentication'), true);
   const passwordAllowed = yesNo(args.options.get('passwordauthentication'), true) || yesNo(args.options.get('kbdinteractiveauthentication'), false);
-  const ask = (prompt: string) => askFor(prompt, batchMode);
-  // A key file that cannot be used is passed over with ssh's message (identity.ts).
-  const identity = pubkey
-    ? chooseIdentity({
-        files: (args.identityFiles.length ? args.identityFiles : DEFAULT_IDENTITY_FILES).map(expand),
-        userProvided: args.identityFiles.length > 0,
-        askPassphrase: ask,
+  const identities = pubkey
+    ? usableIdentities({
+        files: args.identityFiles.map(expand),
+        userProvided: config.explicit.has('identityfile'),
+        askPassphrase: (prompt) => askFor(prompt, batchMode),
         warn: log,
-        warnAlways: (line) => out.write(line),
+        debug: (level, line) => {
+          if (args.verbosity >= level) log(`debug${level}: ${line}`);
+        },
       })
-    : undefined;
-  if (identity) {
-    tunnel.sshCertStoreType = SshCertStoreType.PEMKeyBlob; // already read and checked
-    tunnel.sshCertStore = identity.text;
-    tunnel.sshCertStorePassword = identity.passphrase;
-  }
-  if (!identity && !passwordAllowed) {
+    : [];
+  for (const identity of identities) tunnel.addIdentity(identity);
+  if (identities.length === 0 && !passwordAllowed) {
     out.write(`revtun: no usable authentication method for ${tunnel.sshUser}@${args.host}`);
     return 255;
   }
-  tunnel.sshAuthMode = identity && passwordAllowed ? SshAuthMode.MultiFactor : identity ? SshAuthMode.PublicKey : SshAuthMode.Password;
+  const hasKey = identities.length > 0;
+  tunnel.sshAuthMode = hasKey && passwordAllowed ? SshAuthMode.MultiFactor : hasKey ? SshAuthMode.PublicKey : SshAuthMode.Password;
   if (passwordAllowed) {
     // Asked for once: a reconnect in the small hours must not wait at a prompt.
     let password: string | undefined;
-    tunnel.passwordProvider = () => (password ??= ask(`${tunnel.sshUser}@${args.host}'s password: `));
+    tunnel.passwordProvider = () => (password ??= askFor(`${tunnel.sshUser}@${args.host}'s password: `, batchMode));
   }
 
   // Signals are handled from the start: before logon they abandon the attempt, afterwards

@@ -14,6 +14,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { hostname as osHostname, userInfo } from 'node:os';
 import { SETTINGS } from '../tunnel/settings.js';
+import { strerror } from '../tunnel/keyfile.js';
 import { assembleAlgorithms, expandEnv, expandTilde, expandTokens, globFiles, TOKEN_SETS, type TokenValues } from './ssh-config-expand.js';
 import { canonicalKeyword, matchPattern, matchPatternList, parseConfigText, SshConfigError, splitArguments, splitConfigLine, type ConfigLine } from './ssh-config-parse.js';
 
@@ -371,7 +372,7 @@ function applyCommandLine(ctx: Context, key: string, value: string): void {
     try {
       statSync(path);
     } catch (error) {
-      ctx.warnings.push(`Warning: Identity file ${path} not accessible: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'No such file or directory' : (error as Error).message}.`);
+      ctx.warnings.push(`Warning: Identity file ${path} not accessible: ${strerror((error as NodeJS.ErrnoException).code ?? 'EIO')}.`);
       return;
     }
     pushUnique(ctx.gathered.identityFile, path);
