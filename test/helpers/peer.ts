@@ -1,6 +1,6 @@
 // An in-memory SSH server for unit tests of the client core: just enough of the server side
 // (curve25519 or group14 key exchange with an ed25519 host key, service accept, password
-// auth, tcpip-forward) to reach every state, with hooks to misbehave at each step. `Pair`
+// and publickey auth with sshd's MaxAuthTries, tcpip-forward) to reach every state, with hooks to misbehave at each step. `Pair`
 // joins it to an SshClientCore and moves bytes until both sides are quiet.
 
 import * as crypto from 'node:crypto';
@@ -31,6 +31,23 @@ export interface ServerHooks {
   afterNewKeys?: Uint8Array[];
   /** The host key (default: a fresh one per server). */
   hostKey?: crypto.KeyObject;
+  /** Publickey auth: the key blobs that may log on (offering publickey along with password). */
+  authorizedKeys?: Uint8Array[];
+  /** Signature algorithms accepted for publickey (default: any). */
+  publicKeyAlgorithms?: string[];
+  /** As sshd's MaxAuthTries: after this many failed requests, DISCONNECT instead of FAILURE. */
+  maxAuthTries?: number;
+  /** The DISCONNECT sent at maxAuthTries (default: sshd's, reason 2 "Too many authentication failures"). */
+  disconnect?: { reason: number; description: string };
+  /** Replace the PK_OK the server sends for an accepted query. */
+  pkOk?: (real: Uint8Array) => Uint8Array;
+}
+
+/** One publickey request the TestServer received. */
+export interface PublicKeyRequest {
+  algorithm: string;
+  blob: Uint8Array;
+  signed: boolean;
 }
 
 /**
@@ -78,6 +95,8 @@ export class TestServer {
   private negotiatedKex = 'curve25519-sha256';
   private versionSeen = false;
   strict = false;
+  readonly publicKeyRequests: PublicKeyRequest[] = [];
+  authFailures = 0;
   /** Handles a payload after authentication; default: forwarding requests succeed. */
   onConnection: (payload: Uint8Array) => void = (payload) => this.defaultConnection(payload);
 
@@ -157,24 +176,65 @@ export class TestServer {
       case MSG.SERVICE_REQUEST:
         this.send(new Writer().byte(MSG.SERVICE_ACCEPT).string('ssh-userauth').finish());
         return;
-      case MSG.USERAUTH_REQUEST: {
-        const r = new Reader(payload, 1);
-        r.utf8();
-        r.utf8();
-        const method = r.utf8();
-        if (method === 'password') {
-          r.boolean();
-          if (r.utf8() === PASSWORD) {
-            this.send(new Uint8Array([MSG.USERAUTH_SUCCESS]));
-            return;
-          }
-        }
-        this.send(new Writer().byte(MSG.USERAUTH_FAILURE).nameList(['password']).boolean(false).finish());
-        return;
-      }
+      case MSG.USERAUTH_REQUEST:
+        return this.userauth(payload);
       default:
         this.onConnection(payload);
     }
+  }
+
+  private userauth(payload: Uint8Array): void {
+    const r = new Reader(payload, 1);
+    const user = r.utf8();
+    r.utf8();
+    const method = r.utf8();
+    if (method === 'password') {
+      r.boolean();
+      if (r.utf8() === PASSWORD) {
+        this.send(new Uint8Array([MSG.USERAUTH_SUCCESS]));
+        return;
+      }
+    }
+    if (method === 'publickey' && this.hooks.authorizedKeys) {
+      const signed = r.boolean();
+      const algorithm = r.utf8();
+      const blob = r.string();
+      this.publicKeyRequests.push({ algorithm, blob: blob.slice(), signed });
+      const authorized = this.hooks.authorizedKeys.some((k) => Buffer.from(k).equals(blob));
+      const algorithmOk = !this.hooks.publicKeyAlgorithms || this.hooks.publicKeyAlgorithms.includes(algorithm);
+      if (authorized && algorithmOk && !signed) {
+        const ok = new Writer().byte(MSG.USERAUTH_PK_OK).string(algorithm).string(blob).finish();
+        this.send(this.hooks.pkOk ? this.hooks.pkOk(ok) : ok);
+        return;
+      }
+      if (authorized && algorithmOk) {
+        const signature = r.string();
+        r.done('publickey request');
+        const data = new Writer()
+          .string(this.sessionId!)
+          .byte(MSG.USERAUTH_REQUEST)
+          .string(user)
+          .string('ssh-connection')
+          .string('publickey')
+          .boolean(true)
+          .string(algorithm)
+          .string(blob)
+          .finish();
+        if (provider.verify(blob, algorithm, signature, data)) {
+          this.send(new Uint8Array([MSG.USERAUTH_SUCCESS]));
+          return;
+        }
+      }
+    }
+    // sshd counts every failed request but the first "none" and ends at MaxAuthTries.
+    if (method !== 'none') this.authFailures++;
+    if (this.hooks.maxAuthTries !== undefined && this.authFailures >= this.hooks.maxAuthTries) {
+      const { reason, description } = this.hooks.disconnect ?? { reason: 2, description: 'Too many authentication failures' };
+      this.send(new Writer().byte(MSG.DISCONNECT).uint32(reason).string(description).string('').finish());
+      return;
+    }
+    const methods = this.hooks.authorizedKeys ? ['publickey', 'password'] : ['password'];
+    this.send(new Writer().byte(MSG.USERAUTH_FAILURE).nameList(methods).boolean(false).finish());
   }
 
   private defaultConnection(payload: Uint8Array): void {

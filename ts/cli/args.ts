@@ -1,8 +1,8 @@
 // Command-line parsing for `revtun`, compatible with the `ssh -N -R` subset people already
-// use: -N -v -p -i -l -o -R -q -4 -6 -T -n, destinations as [user@]host or ssh://user@host:port,
-// and -R specs as [bind_address:]port:host:hostport (IPv6 addresses in brackets),
-// [bind_address:]port:/local/socket, [bind_address:]port alone (dynamic, SOCKS), or
-// /remote/socket:host:hostport and /remote/socket:/local/socket.
+// use: -N -v -p -i -l -o -R -q -4 -6 -T -n -f -E -F -G -J, destinations as [user@]host or
+// ssh://user@host:port, and -R specs as [bind_address:]port:host:hostport (IPv6 addresses in
+// brackets), [bind_address:]port:/local/socket, [bind_address:]port alone (dynamic, SOCKS),
+// or /remote/socket:host:hostport and /remote/socket:/local/socket.
 
 import { parseForwardSpec, toRemoteForwardSpec } from './ssh-config-values.js';
 
@@ -25,13 +25,17 @@ export interface CliArgs {
   host: string;
   /**
    * The options that ssh_config evaluation reads before the files, in argv order:
-   * ['-p', port], ['-l', user], ['-i', file], ['-o', 'Key=value'], ['-R', spec], ['-4'|'-6', ''].
+   * ['-p', port], ['-l', user], ['-i', file], ['-o', 'Key=value'], ['-R', spec], ['-4'|'-6', ''], ['-f', ''].
    */
   commandLine: [string, string][];
   /** -F: the only config file to read ("none": none). */
   configFile?: string;
   /** -G: print the resolved configuration and exit. */
   printConfig: boolean;
+  /** -E: append diagnostics to this file instead of standard error. */
+  logFile?: string;
+  /** -f: go to the background once the forwardings are up. */
+  background: boolean;
   user?: string;
   port?: number;
   identityFiles: string[];
@@ -50,8 +54,8 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
-export const USAGE = `usage: revtun [-46GNqTnv] [-F configfile] [-i identity_file] [-J destination] [-l login_name] [-o option] [-p port]
-              -R forward ... [user@]hostname
+export const USAGE = `usage: revtun [-46fGNqTnv] [-E log_file] [-F configfile] [-i identity_file] [-J destination]
+              [-l login_name] [-o option] [-p port] -R forward ... [user@]hostname
 forward: [bind_address:]port:host:hostport  [bind_address:]port:local_socket
          [bind_address:]port (SOCKS)  remote_socket:host:hostport  remote_socket:local_socket`;
 
@@ -100,8 +104,8 @@ function addOption(text: string, options: Map<string, string>): void {
 }
 
 export function parseArgs(argv: string[]): CliArgs {
-  const args: CliArgs = { host: '', commandLine: [], printConfig: false, identityFiles: [], options: new Map(), forwards: [], verbosity: 0, quiet: false, help: false, version: false };
-  const withValue = new Set(['p', 'i', 'l', 'o', 'R', 'F', 'J']);
+  const args: CliArgs = { host: '', commandLine: [], printConfig: false, background: false, identityFiles: [], options: new Map(), forwards: [], verbosity: 0, quiet: false, help: false, version: false };
+  const withValue = new Set(['p', 'i', 'l', 'o', 'R', 'F', 'E', 'J']);
   let i = 0;
   for (; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -127,10 +131,13 @@ export function parseArgs(argv: string[]): CliArgs {
           if (i + 1 >= argv.length) throw new UsageError(`option requires an argument -- ${flag}`);
           value = argv[++i]!;
         }
-        if (flag !== 'F') args.commandLine.push([`-${flag}`, value]);
+        if (flag !== 'F' && flag !== 'E') args.commandLine.push([`-${flag}`, value]);
         switch (flag) {
           case 'F':
             args.configFile = value;
+            break;
+          case 'E':
+            args.logFile = value; // the last one wins, as in ssh
             break;
           case 'p':
             args.port = parsePort(value, 'port', false);
@@ -165,6 +172,10 @@ export function parseArgs(argv: string[]): CliArgs {
           break;
         case 'G':
           args.printConfig = true;
+          break;
+        case 'f':
+          args.background = true;
+          args.commandLine.push(['-f', '']);
           break;
         case '4':
           args.addressFamily = 4;

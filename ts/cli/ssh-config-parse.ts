@@ -70,13 +70,14 @@ export const SUPPORTED_KEYWORDS = [
   'connectionattempts', 'addressfamily', 'bindaddress', 'exitonforwardfailure', 'batchmode', 'loglevel', 'compression',
   'tcpkeepalive', 'passwordauthentication', 'pubkeyauthentication', 'kbdinteractiveauthentication', 'ignoreunknown',
   'canonicalizehostname', 'localforward', 'dynamicforward', 'sendenv', 'localcommand', 'remotecommand', 'controlpath',
+  'forkafterauthentication',
 ];
 /** The rest of `man ssh_config`: accepted and ignored, as ssh ignores what it does not use. */
 const IGNORED = [
   'addkeystoagent', 'bindinterface', 'canonicaldomains', 'canonicalizefallbacklocal', 'canonicalizemaxdots',
   'canonicalizepermittedcnames', 'casignaturealgorithms', 'checkhostip', 'clearallforwardings', 'controlmaster',
   'controlpersist', 'enableescapecommandline', 'enablesshkeysign', 'escapechar', 'fingerprinthash',
-  'forkafterauthentication', 'forwardagent', 'forwardx11', 'forwardx11timeout', 'forwardx11trusted', 'gatewayports',
+  'forwardagent', 'forwardx11', 'forwardx11timeout', 'forwardx11trusted', 'gatewayports',
   'gssapiauthentication', 'gssapiclientidentity', 'gssapidelegatecredentials', 'gssapikeyexchange', 'gssapirenewalforcesrekey',
   'gssapiserveridentity', 'gssapitrustdns', 'gssapikexalgorithms', 'hashknownhosts', 'hostbasedacceptedalgorithms',
   'hostbasedauthentication', 'identityagent', 'ipqos', 'kbdinteractivedevices', 'knownhostscommand', 'logverbose',

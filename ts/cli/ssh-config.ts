@@ -14,6 +14,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { hostname as osHostname, userInfo } from 'node:os';
 import { SETTINGS } from '../tunnel/settings.js';
+import { strerror } from '../tunnel/keyfile.js';
 import { assembleAlgorithms, expandEnv, expandTilde, expandTokens, globFiles, TOKEN_SETS, type TokenValues } from './ssh-config-expand.js';
 import { canonicalKeyword, matchPattern, matchPatternList, parseConfigText, SshConfigError, splitArguments, splitConfigLine, type ConfigLine } from './ssh-config-parse.js';
 
@@ -64,6 +65,8 @@ export interface ResolvedConfig {
   addressFamily: 'any' | 'inet' | 'inet6';
   bindAddress?: string;
   exitOnForwardFailure: boolean;
+  /** ForkAfterAuthentication, or -f: go to the background once the forwardings are up. */
+  forkAfterAuthentication: boolean;
   batchMode: boolean;
   /** The level name as Debian's ssh -G prints it: SILENT FATAL ERROR INFO VERBOSE DEBUG DEBUG2 DEBUG3. */
   logLevel: string;
@@ -101,7 +104,7 @@ export interface ResolveOptions {
    * Command-line options in argv order, read before the files so that they win, each as
    * [keyword, value] (['Port', '2222']), ['-o', 'Key=value'] as ssh's -o takes it, or one of
    * ssh's flags: ['-p', port], ['-l', user], ['-i', file], ['-J', jump], ['-R', spec],
-   * ['-4', ''], ['-6', ''].
+   * ['-4', ''], ['-6', ''], ['-f', ''].
    */
   commandLine?: Iterable<readonly [string, string]>;
   localUser?: string;
@@ -359,13 +362,17 @@ function applyCommandLine(ctx: Context, key: string, value: string): void {
     if (!ctx.gathered.values.has('addressfamily')) ctx.gathered.values.set('addressfamily', key === '-4' ? 'inet' : 'inet6');
     return;
   }
+  if (key === '-f') {
+    ctx.gathered.values.set('forkafterauthentication', true); // ssh sets it outright: no file can unset it
+    return;
+  }
   if (key === '-i') {
     // ssh -i skips a file it cannot stat, with a warning, and keeps it tilde-expanded.
     const path = expandTilde(value, ctx.opts.homeDir, ctx.opts.localUser);
     try {
       statSync(path);
     } catch (error) {
-      ctx.warnings.push(`Warning: Identity file ${path} not accessible: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'No such file or directory' : (error as Error).message}.`);
+      ctx.warnings.push(`Warning: Identity file ${path} not accessible: ${strerror((error as NodeJS.ErrnoException).code ?? 'EIO')}.`);
       return;
     }
     pushUnique(ctx.gathered.identityFile, path);
@@ -532,6 +539,7 @@ export function resolveConfig(opts: ResolveOptions): ResolvedConfig {
     addressFamily: (v.get('addressfamily') as ResolvedConfig['addressFamily'] | undefined) ?? 'any',
     ...(v.has('bindaddress') ? { bindAddress: v.get('bindaddress') as string } : {}),
     exitOnForwardFailure: (v.get('exitonforwardfailure') as boolean | undefined) ?? false,
+    forkAfterAuthentication: (v.get('forkafterauthentication') as boolean | undefined) ?? false,
     batchMode: (v.get('batchmode') as boolean | undefined) ?? false,
     logLevel: (v.get('loglevel') as string | undefined) ?? 'INFO',
     compression: (v.get('compression') as boolean | undefined) ?? false,

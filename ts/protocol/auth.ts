@@ -3,8 +3,10 @@
 // method, so it is decoded only by the method that is in progress. The state machine asks
 // the server which methods remain after each failure and tries the next one it has
 // credentials for; when none is left the error names what the server would still accept.
+// Publickey goes through every key in turn, offering each before signing with it
+// (./auth-publickey.ts).
 
-import { Reader, Writer } from './wire.js';
+import { Reader, Writer, equalBytes } from './wire.js';
 import { SshError, Code } from './errors.js';
 import {
   MSG,
@@ -17,17 +19,18 @@ import {
   UserauthPkOk,
   UserauthSuccess,
 } from './messages.js';
-import { signatureAlgorithmsFor } from './publickey.js';
+import {
+  isAuthLimitDisconnect,
+  loadSignerFor,
+  publicKeyQuery,
+  signatureAlgorithmsForKey,
+  signedPublicKeyRequest,
+  type KeyInPlay,
+  type PublicKeyIdentity,
+  type Signer,
+} from './auth-publickey.js';
 
-/** A private key that can sign; the protocol never sees the key material itself. */
-export interface Signer {
-  /** The SSH public key blob. */
-  readonly publicKey: Uint8Array;
-  /** ssh-ed25519, ecdsa-sha2-nistp256, ssh-rsa, ... */
-  readonly keyType: string;
-  /** Returns an SSH signature blob made with `algorithm` over `data`. */
-  sign(algorithm: string, data: Uint8Array): Uint8Array;
-}
+export { loadedIdentity, type LoadedSigner, type PublicKeyIdentity, type Signer } from './auth-publickey.js';
 
 export interface KeyboardPrompt {
   prompt: string;
@@ -48,7 +51,8 @@ export interface AuthOptions {
   methods: AuthMethodName[];
   /** The password, or a function asked the first time one is needed (undefined: none to give). */
   password?: string | (() => string | undefined) | undefined;
-  signer?: Signer | undefined;
+  /** Keys for publickey, tried in this order within the one connection. */
+  identities?: PublicKeyIdentity[] | undefined;
   /** Signature algorithms allowed for publickey auth (SSHPubKeyAuthSigAlgorithms). */
   publicKeySignatureAlgorithms: string[];
   /** Answers keyboard-interactive prompts; returns one response per prompt. */
@@ -68,21 +72,25 @@ export interface AuthContext {
 
 type AuthState =
   | { kind: 'expectServiceAccept' }
-  | { kind: 'expectResult'; method: AuthMethodName }
+  | { kind: 'expectResult'; method: 'none' | 'password' }
   | { kind: 'expectInfoRequest' }
+  /** A key was offered without a signature: PK_OK (it may sign) or FAILURE. */
+  | { kind: 'expectPkOk'; key: KeyInPlay; algorithm: string }
+  /** A signed publickey request is out: SUCCESS or FAILURE. */
+  | { kind: 'expectSignedResult'; key: KeyInPlay; algorithm: string }
   | { kind: 'done' };
 
 export class UserAuth {
   private state: AuthState = { kind: 'expectServiceAccept' };
   private readonly tried = new Set<AuthMethodName>();
   private serverMethods: string[] | null = null;
-  /**
-   * Signature algorithms still to try for the key. A server may advertise rsa-sha2-512 in
-   * server-sig-algs yet accept only rsa-sha2-256 (OpenSSH with PubkeyAcceptedAlgorithms does),
-   * so a refused RSA signature is retried with the next algorithm before moving on.
-   */
-  private signatureAlgorithmsLeft: string[] | null = null;
   private resolvedPassword: { value: string | undefined } | null = null;
+  /** The next of options.identities to offer. */
+  private nextIdentity = 0;
+  /** Keys offered so far, by name; the failure message lists them. */
+  private readonly offeredKeys: string[] = [];
+  /** Keys passed over, with why; the failure message lists them too. */
+  private readonly unusableKeys: string[] = [];
 
   constructor(
     private readonly options: AuthOptions,
@@ -106,6 +114,20 @@ export class UserAuth {
     this.ctx.send(ServiceRequest.encode({ service: 'ssh-userauth' }));
   }
 
+  /**
+   * The error for a DISCONNECT that arrives while a request is out: an authentication failure
+   * when the server ended authentication (MaxAuthTries), else null (an ordinary disconnect).
+   */
+  disconnectError(reason: number, description: string): SshError | null {
+    const kind = this.state.kind;
+    if (kind === 'done' || kind === 'expectServiceAccept' || !isAuthLimitDisconnect(reason, description)) return null;
+    return new SshError(
+      Code.AuthFailed,
+      `authentication failed for user "${this.options.username}": the server ended authentication (${description})${this.keySummary()}`,
+      'peer',
+    );
+  }
+
   /** Handles one message numbered 5-79. Returns true when authentication succeeded. */
   handle(id: number, payload: Uint8Array): boolean {
     if (id === MSG.USERAUTH_BANNER) {
@@ -120,7 +142,9 @@ export class UserAuth {
         return false;
       }
       case 'expectResult':
-      case 'expectInfoRequest': {
+      case 'expectInfoRequest':
+      case 'expectPkOk':
+      case 'expectSignedResult': {
         if (id === MSG.USERAUTH_SUCCESS) {
           UserauthSuccess.decode(payload);
           this.state = { kind: 'done' };
@@ -130,8 +154,11 @@ export class UserAuth {
           const failure = UserauthFailure.decode(payload);
           this.serverMethods = failure.methods;
           if (failure.partialSuccess) this.ctx.status('partial success; the server wants another method');
-          if (this.retryPublicKey(state, failure.methods, failure.partialSuccess)) return false;
-          this.next();
+          if (state.kind === 'expectPkOk' || state.kind === 'expectSignedResult') {
+            this.publicKeyRefused(state, failure.methods, failure.partialSuccess);
+          } else {
+            this.next();
+          }
           return false;
         }
         if (id === 60 || id === 61) {
@@ -173,9 +200,17 @@ export class UserAuth {
     const offered = allowed.length ? allowed.join(', ') : 'none';
     throw new SshError(
       Code.AuthFailed,
-      `authentication failed for user "${this.options.username}"; the server still allows: ${offered}`,
+      `authentication failed for user "${this.options.username}"; the server still allows: ${offered}${this.keySummary()}`,
       'peer',
     );
+  }
+
+  /** "; keys offered: a, b; not used: c (why)", or nothing when no key was in play. */
+  private keySummary(): string {
+    let text = '';
+    if (this.offeredKeys.length) text += `; keys offered: ${this.offeredKeys.join(', ')}`;
+    if (this.unusableKeys.length) text += `; keys not used: ${this.unusableKeys.join('; ')}`;
+    return text;
   }
 
   private hasCredentials(method: AuthMethodName): boolean {
@@ -183,7 +218,7 @@ export class UserAuth {
       case 'password':
         return this.options.password !== undefined;
       case 'publickey':
-        return this.options.signer !== undefined;
+        return this.nextIdentity < (this.options.identities?.length ?? 0);
       case 'keyboard-interactive':
         return this.options.keyboardInteractive !== undefined || this.options.password !== undefined;
       case 'none':
@@ -209,8 +244,7 @@ export class UserAuth {
         this.ctx.send(this.requestHeader('keyboard-interactive').string('').string('').finish());
         return;
       case 'publickey':
-        this.state = { kind: 'expectResult', method };
-        this.sendSignedPublicKey();
+        if (!this.offerNextKey()) this.next();
         return;
       case 'none':
         this.sendNone();
@@ -218,55 +252,92 @@ export class UserAuth {
     }
   }
 
-  /**
-   * RFC 8332 §3.2: for RSA keys, the rsa-sha2 algorithms the server advertises in
-   * server-sig-algs, strongest first; without that extension, plain ssh-rsa.
-   */
-  private signatureAlgorithms(signer: Signer): string[] {
-    const candidates = signatureAlgorithmsFor(signer.keyType).filter((a) => this.options.publicKeySignatureAlgorithms.includes(a));
-    if (candidates.length === 0) {
-      throw new SshError(Code.AuthFailed, `no allowed signature algorithm for a ${signer.keyType} key`, 'local');
-    }
-    if (signer.keyType !== 'ssh-rsa') return candidates.slice(0, 1);
-    const serverAlgs = this.ctx.serverSignatureAlgorithms();
-    if (serverAlgs) {
-      const advertised = candidates.filter((a) => serverAlgs.includes(a));
-      if (advertised.length > 0) return advertised;
-    }
-    return candidates.includes('ssh-rsa') ? ['ssh-rsa'] : candidates.slice(0, 1);
+  private passOver(identity: PublicKeyIdentity, reason: string): void {
+    this.ctx.status(`not using key ${identity.name}: ${reason}`);
+    this.unusableKeys.push(`${identity.name} (${reason})`);
   }
 
-  private retryPublicKey(state: AuthState, methods: string[], partialSuccess: boolean): boolean {
-    if (state.kind !== 'expectResult' || state.method !== 'publickey' || partialSuccess) return false;
-    if (!methods.includes('publickey') || !this.signatureAlgorithmsLeft?.length) return false;
-    this.ctx.status(`retrying publickey with ${this.signatureAlgorithmsLeft[0]}`);
-    this.sendSignedPublicKey();
+  /**
+   * Puts the next usable key in play: a query for a key whose public half is known, else the
+   * key is loaded now and signs at once. False when no key is left.
+   */
+  private offerNextKey(): boolean {
+    const identities = this.options.identities ?? [];
+    while (this.nextIdentity < identities.length) {
+      const identity = identities[this.nextIdentity++]!;
+      let known = identity.publicKey;
+      let signer: Signer | null = null;
+      if (!known) {
+        this.ctx.status(`trying private key: ${identity.name}`);
+        const loaded = identity.load();
+        if (!loaded.ok) {
+          this.passOver(identity, loaded.reason);
+          continue;
+        }
+        signer = loaded.signer;
+        known = { blob: signer.publicKey, keyType: signer.keyType };
+      }
+      const algorithmsLeft = signatureAlgorithmsForKey(known.keyType, this.options.publicKeySignatureAlgorithms, this.ctx.serverSignatureAlgorithms());
+      if (algorithmsLeft.length === 0) {
+        this.passOver(identity, `no allowed signature algorithm for a ${known.keyType} key`);
+        continue;
+      }
+      this.offeredKeys.push(identity.name);
+      const key: KeyInPlay = { identity, blob: known.blob, keyType: known.keyType, algorithmsLeft, signer };
+      if (signer) {
+        if (!this.sendSigned(key, key.algorithmsLeft.shift()!)) continue;
+      } else {
+        this.sendQuery(key);
+      }
+      return true;
+    }
+    return false;
+  }
+
+  private sendQuery(key: KeyInPlay): void {
+    const algorithm = key.algorithmsLeft.shift()!;
+    this.ctx.status(`offering public key: ${key.identity.name} (${algorithm})`);
+    this.state = { kind: 'expectPkOk', key, algorithm };
+    this.ctx.send(publicKeyQuery(this.requestHeader('publickey', 1024), algorithm, key.blob));
+  }
+
+  /** Signs with the key (loading it first if need be); false when it could not be loaded. */
+  private sendSigned(key: KeyInPlay, algorithm: string): boolean {
+    const loaded = loadSignerFor(key);
+    if (!loaded.ok) {
+      this.passOver(key.identity, loaded.reason);
+      return false;
+    }
+    this.state = { kind: 'expectSignedResult', key, algorithm };
+    const header = () => this.requestHeader('publickey', 1024);
+    this.ctx.send(signedPublicKeyRequest(header, this.ctx.sessionId, this.options.username, algorithm, loaded.signer));
     return true;
   }
 
-  private sendSignedPublicKey(): void {
-    const signer = this.options.signer!;
-    this.signatureAlgorithmsLeft ??= this.signatureAlgorithms(signer);
-    const algorithm = this.signatureAlgorithmsLeft.shift()!;
-    const signed = new Writer(512)
-      .string(this.ctx.sessionId)
-      .byte(MSG.USERAUTH_REQUEST)
-      .string(this.options.username)
-      .string('ssh-connection')
-      .string('publickey')
-      .boolean(true)
-      .string(algorithm)
-      .string(signer.publicKey)
-      .finish();
-    let signature: Uint8Array;
-    try {
-      signature = signer.sign(algorithm, signed);
-    } catch (cause) {
-      throw new SshError(Code.CannotSign, `cannot sign with the ${signer.keyType} key: ${(cause as Error).message}`, 'local', { cause });
+  /**
+   * FAILURE for the key in play: the same key with its next signature algorithm (a query again
+   * if it was a query), else the next key, else the next method. After a partial success the
+   * key did count, and the server's list says what comes next.
+   */
+  private publicKeyRefused(
+    state: Extract<AuthState, { kind: 'expectPkOk' | 'expectSignedResult' }>,
+    methods: string[],
+    partialSuccess: boolean,
+  ): void {
+    if (partialSuccess || !methods.includes('publickey')) {
+      this.next();
+      return;
     }
-    this.ctx.send(
-      this.requestHeader('publickey', 1024).boolean(true).string(algorithm).string(signer.publicKey).string(signature).finish(),
-    );
+    const { key } = state;
+    if (key.algorithmsLeft.length > 0) {
+      this.ctx.status(`retrying public key ${key.identity.name} with ${key.algorithmsLeft[0]}`);
+      if (state.kind === 'expectPkOk') {
+        this.sendQuery(key);
+        return;
+      }
+      if (this.sendSigned(key, key.algorithmsLeft.shift()!)) return;
+    }
+    if (!this.offerNextKey()) this.next();
   }
 
   private handleMethodSpecific(id: number, payload: Uint8Array): void {
@@ -279,11 +350,19 @@ export class UserAuth {
       const change = UserauthPasswdChangeReq.decode(payload);
       throw new SshError(Code.AuthFailed, `the server requires a password change: ${change.prompt}`, 'peer');
     }
-    if (state.kind === 'expectResult' && state.method === 'publickey' && id === MSG.USERAUTH_PK_OK) {
-      UserauthPkOk.decode(payload); // only sent in reply to unsigned queries, which we do not make
+    if (state.kind === 'expectPkOk' && id === MSG.USERAUTH_PK_OK) {
+      // RFC 4252 §7: PK_OK repeats the algorithm and the blob of the query it answers.
+      const accepted = UserauthPkOk.decode(payload);
+      if (accepted.algorithm !== state.algorithm || !equalBytes(accepted.publicKey, state.key.blob)) {
+        throw new SshError(Code.ProtocolError, 'SSH_MSG_USERAUTH_PK_OK for a key or algorithm that was not offered', 'peer');
+      }
+      this.ctx.status(`server accepts key: ${state.key.identity.name}`);
+      if (!this.sendSigned(state.key, state.algorithm) && !this.offerNextKey()) this.next();
       return;
     }
-    throw new SshError(Code.ProtocolError, `unexpected message ${id} during ${state.kind === 'expectResult' ? state.method : 'keyboard-interactive'} authentication`, 'peer');
+    const method =
+      state.kind === 'expectResult' ? state.method : state.kind === 'expectPkOk' || state.kind === 'expectSignedResult' ? 'publickey' : 'keyboard-interactive';
+    throw new SshError(Code.ProtocolError, `unexpected message ${id} during ${method} authentication`, 'peer');
   }
 
   private answerInfoRequest(body: Uint8Array): void {

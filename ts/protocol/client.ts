@@ -495,7 +495,8 @@ export class SshClientCore {
           this.sendNow(
             Disconnect.encode({
               reason: disconnectReasonFor(error),
-              description: new TextEncoder().encode(error.message),
+              // An authentication failure's message names local key files: the server is told only the reason.
+              description: new TextEncoder().encode(error.code === Code.AuthFailed ? 'no more authentication methods' : error.message),
               language: new Uint8Array(0),
             }),
           );
@@ -621,7 +622,9 @@ export class SshClientCore {
     if (id === MSG.DISCONNECT) {
       const d = Disconnect.decode(payload);
       const text = safeText(d.description);
-      this.close(new SshError(Code.ServerDisconnected, `server disconnected (reason ${d.reason}): ${text}`, 'peer'), true);
+      // The server's limit on authentication attempts is an authentication failure (1032).
+      const authFailure = this.authenticated ? null : this.auth?.disconnectError(d.reason, text);
+      this.close(authFailure ?? new SshError(Code.ServerDisconnected, `server disconnected (reason ${d.reason}): ${text}`, 'peer'), true);
       return;
     }
     if (id === MSG.IGNORE) {

@@ -1,15 +1,17 @@
 // Turns the documented authentication properties (SSHAuthMode, SSHUser, SSHPassword, the
-// sshCert* key-file forms, PasswordPrompt, TryAllAvailableAuthMethods, ...) into the options
-// of the protocol's user-authentication state machine. Key files are read and decrypted here,
-// before any connection is made, so a bad key or passphrase fails fast; a key file others may
-// read is refused (./keyfile.ts), and no error quotes key text.
+// sshCert* key-file forms, PasswordPrompt, TryAllAvailableAuthMethods, ...) and the
+// `identities` extension into the options of the protocol's user-authentication state
+// machine. Key files are read here, before any connection is made, so a bad key fails fast
+// (./identities.ts says when a key is decrypted); a key file others may read is refused
+// (./keyfile.ts), and no error quotes key text.
 
 import { SshError, Code } from '../protocol/errors.js';
-import { matchesPromptPattern, type AuthMethodName, type AuthOptions, type KeyboardInteractiveRequest, type Signer } from '../protocol/auth.js';
-import { createSigner, loadPrivateKey } from '../crypto/keys.js';
+import { matchesPromptPattern, type AuthMethodName, type AuthOptions, type KeyboardInteractiveRequest } from '../protocol/auth.js';
 import { splitList } from './settings.js';
-import { looksLikeKeyText, readPrivateKeyFile } from './keyfile.js';
+import { publicKeyIdentity, SshCertStoreType, type SshCertStoreTypeValue, type SshIdentity } from './identities.js';
 import type { KeyboardInteractiveEvent } from './events.js';
+
+export { SshCertStoreType, type SshCertStoreTypeValue, type SshIdentity };
 
 /** SSHAuthMode values (documented numbers). */
 export const SshAuthMode = {
@@ -21,14 +23,6 @@ export const SshAuthMode = {
 } as const;
 export type SshAuthModeValue = (typeof SshAuthMode)[keyof typeof SshAuthMode];
 
-/** SSHCertStoreType values for the key-file forms this library reads. */
-export const SshCertStoreType = {
-  PEMKeyFile: 6,
-  PEMKeyBlob: 7,
-  Auto: 99,
-} as const;
-export type SshCertStoreTypeValue = (typeof SshCertStoreType)[keyof typeof SshCertStoreType];
-
 export interface Credentials {
   user: string;
   password: string;
@@ -38,6 +32,8 @@ export interface Credentials {
   certStoreType: SshCertStoreTypeValue;
   certStore: string;
   certStorePassword: string;
+  /** Keys tried after the certStore one, in order. */
+  identities: readonly SshIdentity[];
   tryAllMethods: boolean;
   repeatMethods: boolean;
   passwordPrompt: string;
@@ -54,22 +50,6 @@ const METHODS_BY_MODE: Record<SshAuthModeValue, AuthMethodName[]> = {
   [SshAuthMode.MultiFactor]: ['publickey', 'password', 'keyboard-interactive'],
 };
 
-function loadSigner(c: Credentials): Signer {
-  const passphrase = c.certStorePassword || undefined;
-  // Key text is never taken for a file name, whatever sshCertStoreType says: the error for a
-  // file that cannot be read names the file, and would print the key.
-  if (c.certStoreType === SshCertStoreType.PEMKeyBlob || looksLikeKeyText(c.certStore)) {
-    return createSigner(loadPrivateKey(c.certStore, passphrase));
-  }
-  const text = readPrivateKeyFile(c.certStore);
-  try {
-    return createSigner(loadPrivateKey(text, passphrase, c.certStore));
-  } catch (error) {
-    if (!(error instanceof SshError)) throw error;
-    throw new SshError(error.code, `key file ${c.certStore}: ${error.message}`, error.origin, { cause: error });
-  }
-}
-
 export function authOptionsFor(c: Credentials): AuthOptions {
   if (!c.user && c.authMode !== SshAuthMode.None) throw new SshError(Code.BadArgument, 'sshUser is not set', 'local');
   const base = METHODS_BY_MODE[c.authMode];
@@ -78,9 +58,13 @@ export function authOptionsFor(c: Credentials): AuthOptions {
   if (c.tryAllMethods) {
     for (const m of ['publickey', 'password', 'keyboard-interactive'] as const) if (!methods.includes(m)) methods.push(m);
   }
-  const signer = c.certStore && methods.includes('publickey') ? loadSigner(c) : undefined;
-  if (c.authMode === SshAuthMode.PublicKey && !signer) {
-    throw new SshError(Code.BadArgument, 'public key authentication needs sshCertStore (a private key file or its text)', 'local');
+  // The documented single key comes first; every key is read now, before connecting.
+  const keys: SshIdentity[] = [];
+  if (c.certStore) keys.push({ key: c.certStore, storeType: c.certStoreType, passphrase: c.certStorePassword });
+  keys.push(...c.identities);
+  const identities = methods.includes('publickey') ? keys.map((key, i) => publicKeyIdentity(key, i + 1)) : [];
+  if (c.authMode === SshAuthMode.PublicKey && identities.length === 0) {
+    throw new SshError(Code.BadArgument, 'public key authentication needs sshCertStore or an identity (a private key file or its text)', 'local');
   }
   // One source for both the password method and keyboard-interactive prompts; a provider is
   // asked at most once, and only if a method actually needs a password.
@@ -95,7 +79,7 @@ export function authOptionsFor(c: Credentials): AuthOptions {
     username: c.user,
     methods,
     password: c.password !== '' || c.passwordProvider ? password : undefined,
-    signer,
+    identities,
     publicKeySignatureAlgorithms: splitList(c.publicKeySignatureAlgorithms),
     repeatMethods: c.repeatMethods,
     keyboardInteractive: (request: KeyboardInteractiveRequest) =>

@@ -24,7 +24,8 @@ import {
   splitList,
   DEFAULT_CIPHERS,
 } from './settings.js';
-import { authOptionsFor, SshAuthMode, SshCertStoreType, type Credentials, type SshAuthModeValue, type SshCertStoreTypeValue } from './credentials.js';
+import { authOptionsFor, SshAuthMode, SshCertStoreType, type Credentials, type SshAuthModeValue, type SshCertStoreTypeValue, type SshIdentity } from './credentials.js';
+import { checkIdentity } from './identities.js';
 import { describeHop, openJumpChain, type JumpHost, type PreparedHop } from './jump.js';
 import { withTimeout } from './timing.js';
 import { ChannelRecords } from './chunker.js';
@@ -35,7 +36,7 @@ import { Reconnector, type ReconnectorHost } from './supervisor.js';
 import { hostKeyMatches } from './hostkeys.js';
 import { checkForwarding, describeForwarding } from './forward-request.js';
 
-export { SshAuthMode, SshCertStoreType, type SshAuthModeValue, type SshCertStoreTypeValue };
+export { SshAuthMode, SshCertStoreType, type SshAuthModeValue, type SshCertStoreTypeValue, type SshIdentity };
 
 /**
  * Time as the tunnel sees it: the clock, waits between reconnect attempts and the jitter's
@@ -125,6 +126,17 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
    * sshPassword is empty (after a refused key, say). Return undefined to skip password methods.
    */
   passwordProvider: (() => string | undefined) | null = null;
+
+  /**
+   * A revtun extension: more client keys for publickey authentication, tried after the
+   * sshCert* key (the first identity, when sshCertStore is set) in this order within one
+   * connection, as ssh tries several identity files: each is offered, and only the one the
+   * server accepts signs. Every key file is read at sshLogon; a passphrase given as a function
+   * is asked only when its key is about to sign. Each offer counts against the server's limit
+   * of attempts (OpenSSH's MaxAuthTries, 6 by default); reaching it fails with 1032.
+   * Used when SSHAuthMode is PublicKey or MultiFactor (or with TryAllAvailableAuthMethods).
+   */
+  identities: SshIdentity[] = [];
 
   /**
    * A revtun extension: a proxy URL (http://, socks4://, socks4a://, socks5://, socks5h://, with
@@ -346,6 +358,16 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     }
   }
 
+  /**
+   * A revtun extension: appends a key to `identities` (checked at once: 10022 for a malformed
+   * one; its file is read at sshLogon). Returns the tunnel, for chaining.
+   */
+  addIdentity(identity: SshIdentity): this {
+    checkIdentity(identity);
+    this.identities.push({ ...identity });
+    return this;
+  }
+
   /** Resets every property and setting to its default. Closes an open connection first. */
   reset(): void {
     this.reconnector.stop();
@@ -365,6 +387,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     this.sshCertSubject = '';
     this.sshAcceptServerHostKey = '';
     this.passwordProvider = null;
+    this.identities = [];
     this.proxy = '';
     this.proxyCommand = '';
     this.jumpHosts = [];
@@ -531,7 +554,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     const port = hop.port ?? 22;
     if (!hop.host) throw new SshError(Code.BadArgument, `jump host ${index + 1} has no host name`, 'local');
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw new SshError(Code.BadArgument, `jump host ${hop.host}: bad port ${port}`, 'local');
-    const hasKey = Boolean(hop.privateKey);
+    const hasKey = Boolean(hop.privateKey) || (hop.identities?.length ?? 0) > 0;
     const hasPassword = Boolean(hop.password) || hop.passwordProvider !== undefined;
     const own = hasKey || hasPassword;
     const credentials: Partial<Credentials> = {
@@ -544,6 +567,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
             certStorePassword: hop.privateKeyPassphrase ?? '',
             password: hop.password ?? '',
             passwordProvider: hop.passwordProvider ?? null,
+            identities: hop.identities ?? [],
           }
         : {}),
     };
@@ -830,6 +854,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
         certStoreType: this.sshCertStoreType,
         certStore: this.sshCertStore,
         certStorePassword: this.sshCertStorePassword,
+        identities: this.identities,
         tryAllMethods: this.setting('TryAllAvailableAuthMethods'),
         repeatMethods: !this.setting<boolean>('DoNotRepeatAuthMethods'),
         passwordPrompt: this.setting('PasswordPrompt'),

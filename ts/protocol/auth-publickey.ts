@@ -1,0 +1,135 @@
+// Public key user authentication (RFC 4252 §7) over several keys, tried in turn in one
+// connection as OpenSSH's client tries its identity files. A key whose public half is known is
+// first offered with a query (a request without a signature); only a key the server answers
+// with SSH_MSG_USERAUTH_PK_OK is loaded and signs, so a passphrase is asked for that key
+// alone. A key whose public half cannot be had without its private key (encrypted PEM with
+// no .pub beside it) is loaded at its turn and signs straight away, as ssh's "Trying private
+// key" does. Which signature algorithms a key may use follows RFC 8332 §3.2 for RSA.
+//
+// Every request counts against the server's limit (OpenSSH's MaxAuthTries, 6 by default):
+// queries and signed requests alike. When it is reached sshd ends the connection; that
+// DISCONNECT is reported as an authentication failure (see authDisconnectError).
+
+import { Writer, equalBytes } from './wire.js';
+import { SshError, Code, DisconnectReason } from './errors.js';
+import { MSG } from './messages.js';
+import { signatureAlgorithmsFor } from './publickey.js';
+
+/** A private key that can sign; the protocol never sees the key material itself. */
+export interface Signer {
+  /** The SSH public key blob. */
+  readonly publicKey: Uint8Array;
+  /** ssh-ed25519, ecdsa-sha2-nistp256, ssh-rsa, ... */
+  readonly keyType: string;
+  /** Returns an SSH signature blob made with `algorithm` over `data`. */
+  sign(algorithm: string, data: Uint8Array): Uint8Array;
+}
+
+/** The outcome of loading a key when it is about to sign; `reason` never quotes key material. */
+export type LoadedSigner = { ok: true; signer: Signer } | { ok: false; reason: string };
+
+/** One key publickey authentication may use. */
+export interface PublicKeyIdentity {
+  /** How logs and errors name the key: a file name, a fingerprint. Never key material. */
+  readonly name: string;
+  /**
+   * The public half, when it is known without the private key: the key is then offered with a
+   * query, and `load` is called only if the server accepts it. null: `load` is called at the
+   * key's turn and the request is signed at once.
+   */
+  readonly publicKey: { blob: Uint8Array; keyType: string } | null;
+  /**
+   * Loads the private key (this may ask for a passphrase). A key that cannot be had is passed
+   * over with its reason, as ssh passes over it; throwing ends authentication.
+   */
+  load(): LoadedSigner;
+}
+
+/** An identity for a key that is already loaded. */
+export function loadedIdentity(name: string, signer: Signer): PublicKeyIdentity {
+  return { name, publicKey: { blob: signer.publicKey, keyType: signer.keyType }, load: () => ({ ok: true, signer }) };
+}
+
+/** The key in play: what was offered, the algorithms not yet tried with it, its signer once loaded. */
+export interface KeyInPlay {
+  identity: PublicKeyIdentity;
+  blob: Uint8Array;
+  keyType: string;
+  algorithmsLeft: string[];
+  signer: Signer | null;
+}
+
+/**
+ * The signature algorithms to try with a key of `keyType`, in order: the one its type allows
+ * (if `allowed` lists it); for RSA, the rsa-sha2 algorithms the server advertises in
+ * server-sig-algs, strongest first, or plain ssh-rsa without that extension. A server may
+ * advertise rsa-sha2-512 yet accept only rsa-sha2-256 (OpenSSH with PubkeyAcceptedAlgorithms
+ * does), hence a list and not one name. Empty: the key cannot be used.
+ */
+export function signatureAlgorithmsForKey(keyType: string, allowed: string[], serverAlgorithms: string[] | undefined): string[] {
+  const candidates = signatureAlgorithmsFor(keyType).filter((a) => allowed.includes(a));
+  if (candidates.length === 0 || keyType !== 'ssh-rsa') return candidates.slice(0, 1);
+  if (serverAlgorithms) {
+    const advertised = candidates.filter((a) => serverAlgorithms.includes(a));
+    if (advertised.length > 0) return advertised;
+  }
+  return candidates.includes('ssh-rsa') ? ['ssh-rsa'] : candidates.slice(0, 1);
+}
+
+/** RFC 4252 §7: the query, "publickey" with FALSE, the algorithm and the key blob. */
+export function publicKeyQuery(header: Writer, algorithm: string, blob: Uint8Array): Uint8Array {
+  return header.boolean(false).string(algorithm).string(blob).finish();
+}
+
+/**
+ * RFC 4252 §7: the signed request. The signature covers the session identifier followed by
+ * the request itself up to the key blob.
+ */
+export function signedPublicKeyRequest(
+  header: () => Writer,
+  sessionId: Uint8Array,
+  username: string,
+  algorithm: string,
+  signer: Signer,
+): Uint8Array {
+  const signed = new Writer(512)
+    .string(sessionId)
+    .byte(MSG.USERAUTH_REQUEST)
+    .string(username)
+    .string('ssh-connection')
+    .string('publickey')
+    .boolean(true)
+    .string(algorithm)
+    .string(signer.publicKey)
+    .finish();
+  let signature: Uint8Array;
+  try {
+    signature = signer.sign(algorithm, signed);
+  } catch (cause) {
+    throw new SshError(Code.CannotSign, `cannot sign with the ${signer.keyType} key: ${(cause as Error).message}`, 'local', { cause });
+  }
+  return header().boolean(true).string(algorithm).string(signer.publicKey).string(signature).finish();
+}
+
+/**
+ * Loads the signer of the key the server accepted, checking that the private key is the one
+ * offered (a stale .pub beside a replaced key would otherwise sign with another key).
+ */
+export function loadSignerFor(key: KeyInPlay): LoadedSigner {
+  if (key.signer) return { ok: true, signer: key.signer };
+  const loaded = key.identity.load();
+  if (!loaded.ok) return loaded;
+  if (!equalBytes(loaded.signer.publicKey, key.blob)) return { ok: false, reason: 'the private key does not match its public key' };
+  key.signer = loaded.signer;
+  return loaded;
+}
+
+/**
+ * OpenSSH's sshd ends the connection once MaxAuthTries requests have failed, with reason 2
+ * (protocol error) and "Too many authentication failures"; other servers use reason 14. Either
+ * one, arriving during authentication, is an authentication failure (1032), not a lost
+ * connection: retrying would meet the same limit.
+ */
+export function isAuthLimitDisconnect(reason: number, description: string): boolean {
+  return reason === DisconnectReason.NoMoreAuthMethodsAvailable || /too many authentication failures/i.test(description);
+}
