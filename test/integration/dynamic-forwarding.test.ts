@@ -5,7 +5,7 @@
 // goes on; the forwarding comes back after a reconnect; the CLI takes -R port and
 // -o RemoteForward=port.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,7 +16,7 @@ import { freePort, generateKey, startSshdWithEcho, stopAll, TEST_USER, type Echo
 import { makeTunnel } from '../helpers/tunnel.js';
 import { connect, receiveHashed, sendHashed } from '../helpers/streams.js';
 import { virtualScheduler } from '../helpers/clock.js';
-import { runRevtun } from '../helpers/cli.js';
+import { runRevtun as startRevtun, type Run } from '../helpers/cli.js';
 import type { SSHReverseTunnel } from '../../ts/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'revtun-socks-'));
@@ -25,6 +25,19 @@ let sshd: Sshd;
 let echo: EchoServer;
 let web: http.Server;
 let webPort: number;
+
+/** Every revtun a test starts; one a failed test left running is killed after it. */
+const runs: Run[] = [];
+afterEach(() => {
+  for (const run of runs.splice(0)) if (run.child.exitCode === null && run.child.signalCode === null) run.child.kill('SIGKILL');
+});
+
+/** revtun with no config file (-F none), so the machine's ssh_config cannot change the test. */
+function runRevtun(args: string[], env: NodeJS.ProcessEnv): Run {
+  const run = startRevtun(['-F', 'none', ...args], env);
+  runs.push(run);
+  return run;
+}
 
 beforeAll(async () => {
   ({ sshd, echo } = await startSshdWithEcho({ authorizedKeys: [key.publicLine] }));

@@ -4,7 +4,7 @@
 // with the library and the CLI. The tests run on the server's machine, so they connect to
 // the server's socket directly, as a program there would.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, chmodSync, existsSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
@@ -16,7 +16,7 @@ import { makeTunnel } from '../helpers/tunnel.js';
 import { connect, echoServer, receiveHashed, roundTrip, roundTripOrReset, sendHashed } from '../helpers/streams.js';
 import { virtualScheduler } from '../helpers/clock.js';
 import type { SSHReverseTunnel } from '../../ts/index.js';
-import { runRevtun } from '../helpers/cli.js';
+import { runRevtun as startRevtun, type Run } from '../helpers/cli.js';
 import { openReverseTunnel } from '../../ts/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'revtun-unix-'));
@@ -43,6 +43,19 @@ function unixEcho(name: string): Promise<UnixServer> {
     server.once('error', reject);
     server.listen(path, () => resolve({ path, close: () => new Promise<void>((done) => server.close(() => done())) }));
   });
+}
+
+/** Every revtun a test starts; one a failed test left running is killed after it. */
+const runs: Run[] = [];
+afterEach(() => {
+  for (const run of runs.splice(0)) if (run.child.exitCode === null && run.child.signalCode === null) run.child.kill('SIGKILL');
+});
+
+/** revtun with no config file (-F none), so the machine's ssh_config cannot change the test. */
+function runRevtun(args: string[], env: NodeJS.ProcessEnv): Run {
+  const run = startRevtun(['-F', 'none', ...args], env);
+  runs.push(run);
+  return run;
 }
 
 beforeAll(async () => {
@@ -246,6 +259,7 @@ describe('the server listening on a Unix socket (streamlocal-forward)', () => {
       { HOME: dir },
     );
     expect(await run.exit).toBe(255);
+    await run.closed; // everything it wrote has been read
     expect(run.stderr()).toContain(`Error: remote port forwarding failed for listen path ${bad}`);
   });
 });
