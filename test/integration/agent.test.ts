@@ -216,6 +216,21 @@ describe('logging on with the agent\'s keys', () => {
     await expect(t.sshLogon()).rejects.toMatchObject({ message: expect.stringContaining('cannot reach the agent') });
   });
 
+  it('EnablePageantAuth=2 with an agent: a key file is not offered, even one the server would take', async () => {
+    sshd.setAuthorizedKeys(TEST_USER, [stranger.publicLine]); // a key the agent does not hold
+    try {
+      const only = makeTunnel(sshd, { user: TEST_USER, privateKey: stranger.privatePath, config: ['EnablePageantAuth=2'] });
+      only.agent = socketPath;
+      await expect(only.sshLogon()).rejects.toMatchObject({ code: 1032 });
+      const also = makeTunnel(sshd, { user: TEST_USER, privateKey: stranger.privatePath, config: ['EnablePageantAuth=1'] });
+      also.agent = socketPath;
+      await also.sshLogon();
+      await also.sshLogoff();
+    } finally {
+      sshd.setAuthorizedKeys(TEST_USER, [keys.rsa.publicLine]);
+    }
+  });
+
   it('an agent that refuses to sign (a key added with -c and no way to confirm): the key is passed over, the password logs on', async () => {
     const refusingPath = join(dir, 'refusing.sock');
     const refusing = await startAgent(refusingPath, { ...process.env, SSH_ASKPASS: '/bin/false', DISPLAY: ':0', SSH_ASKPASS_REQUIRE: 'force' });
