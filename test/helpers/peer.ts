@@ -11,6 +11,8 @@ import { MSG, KexInit, type KexInitMessage } from '../../ts/protocol/messages.js
 import { deriveKey } from '../../ts/protocol/kex.js';
 import { createSigner } from '../../ts/crypto/keys.js';
 import { SshClientCore, type ClientEvent, type ClientOptions } from '../../ts/protocol/client.js';
+import { credentialAnswerer, type CredentialAnswerer } from '../../ts/protocol/auth-answer.js';
+import type { CredentialAnswer } from '../../ts/protocol/auth.js';
 import { SshError } from '../../ts/protocol/errors.js';
 
 const provider = new NodeCryptoProvider();
@@ -41,6 +43,8 @@ export interface ServerHooks {
   disconnect?: { reason: number; description: string };
   /** Replace the PK_OK the server sends for an accepted query. */
   pkOk?: (real: Uint8Array) => Uint8Array;
+  /** Offer keyboard-interactive (RFC 4256) with these prompts; these answers log on. */
+  keyboardInteractive?: { prompts: string[]; answers: string[] };
 }
 
 /** One publickey request the TestServer received. */
@@ -178,6 +182,17 @@ export class TestServer {
         return;
       case MSG.USERAUTH_REQUEST:
         return this.userauth(payload);
+      case MSG.USERAUTH_INFO_RESPONSE: {
+        const r = new Reader(payload, 1);
+        const answers = Array.from({ length: r.uint32() }, () => r.utf8());
+        r.done('info response');
+        if (JSON.stringify(answers) === JSON.stringify(this.hooks.keyboardInteractive?.answers)) {
+          this.send(new Uint8Array([MSG.USERAUTH_SUCCESS]));
+          return;
+        }
+        this.send(new Writer().byte(MSG.USERAUTH_FAILURE).nameList(this.methods()).boolean(false).finish());
+        return;
+      }
       default:
         this.onConnection(payload);
     }
@@ -194,6 +209,13 @@ export class TestServer {
         this.send(new Uint8Array([MSG.USERAUTH_SUCCESS]));
         return;
       }
+    }
+    const kbd = this.hooks.keyboardInteractive;
+    if (method === 'keyboard-interactive' && kbd) {
+      const w = new Writer().byte(MSG.USERAUTH_INFO_REQUEST).string('').string('').string('').uint32(kbd.prompts.length);
+      for (const prompt of kbd.prompts) w.string(prompt).boolean(false);
+      this.send(w.finish());
+      return;
     }
     if (method === 'publickey' && this.hooks.authorizedKeys) {
       const signed = r.boolean();
@@ -233,8 +255,11 @@ export class TestServer {
       this.send(new Writer().byte(MSG.DISCONNECT).uint32(reason).string(description).string('').finish());
       return;
     }
-    const methods = this.hooks.authorizedKeys ? ['publickey', 'password'] : ['password'];
-    this.send(new Writer().byte(MSG.USERAUTH_FAILURE).nameList(methods).boolean(false).finish());
+    this.send(new Writer().byte(MSG.USERAUTH_FAILURE).nameList(this.methods()).boolean(false).finish());
+  }
+
+  private methods(): string[] {
+    return [...(this.hooks.authorizedKeys ? ['publickey'] : []), ...(this.hooks.keyboardInteractive ? ['keyboard-interactive'] : []), 'password'];
   }
 
   private defaultConnection(payload: Uint8Array): void {
@@ -336,12 +361,28 @@ export class Pair {
 
   /** Deliver bytes one at a time in both directions, to exercise every split point. */
   byteAtATime = false;
+  /** Leave credentialRequest events to the test instead of answering them from the options. */
+  manualCredentials = false;
+  private readonly answerer: CredentialAnswerer;
+  /** Answers whose sources answer later (Promises); settle() hands them over. */
+  private answers: Promise<{ id: number; answer: CredentialAnswer }>[] = [];
 
   constructor(
     readonly server: TestServer,
     options: Partial<ClientOptions> = {},
   ) {
-    this.client = new SshClientCore(clientOptions(options));
+    const full = clientOptions(options);
+    this.client = new SshClientCore(full);
+    this.answerer = credentialAnswerer(full.auth);
+  }
+
+  /** Waits for credential answers still to come, hands them to the client, and runs; until none are left. */
+  async settle(): Promise<this> {
+    while (this.answers.length > 0) {
+      for (const { id, answer } of await Promise.all(this.answers.splice(0))) this.client.answerCredential(id, answer);
+      this.run();
+    }
+    return this;
   }
 
   private split(chunks: Uint8Array[]): Uint8Array[] {
@@ -371,7 +412,16 @@ export class Pair {
         moved = true;
         for (const b of this.split(fromServer)) this.client.receive(b, this.now);
       }
-      for (let e = this.client.pollEvent(); e; e = this.client.pollEvent()) this.events.push(e);
+      for (let e = this.client.pollEvent(); e; e = this.client.pollEvent()) {
+        this.events.push(e);
+        if (e.type !== 'credentialRequest' || this.manualCredentials) continue;
+        // The Session's part: answer from the options' sources; an answer still to come waits in `answers`.
+        const id = e.request.id;
+        const answer = this.answerer(e.request);
+        if ('then' in answer) this.answers.push(answer.then((a) => ({ id, answer: a })));
+        else this.client.answerCredential(id, answer);
+        moved = true;
+      }
       if (!moved) return this;
     }
     throw new Error('pair did not settle');

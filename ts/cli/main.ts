@@ -159,6 +159,14 @@ function applyConfig(args: CliArgs, config: ResolvedConfig): void {
   args.options = options;
 }
 
+/** The agent's socket for IdentityAgent (undefined: SSH_AUTH_SOCK), or undefined for none. */
+function agentSocketFor(identityAgent: string | undefined): string | undefined {
+  if (identityAgent?.toLowerCase() === 'none') return undefined;
+  if (identityAgent === undefined || identityAgent === 'SSH_AUTH_SOCK') return process.env.SSH_AUTH_SOCK || undefined;
+  if (identityAgent.startsWith('$')) return process.env[identityAgent.slice(1)] || undefined;
+  return identityAgent;
+}
+
 async function run(argv: string[]): Promise<number> {
   let args: CliArgs;
   try {
@@ -310,8 +318,7 @@ async function run(argv: string[]): Promise<number> {
   // connection (the server's MaxAuthTries counts each), then a password, asked for only if the
   // server still wants one after the keys. A key file that cannot be used is passed over with
   // ssh's message (identity.ts); an encrypted key's passphrase is asked for only when the
-  // server accepts that key. IdentitiesOnly changes nothing yet: it limits the keys an agent
-  // offers, and revtun does not talk to ssh-agent.
+  // server accepts that key. The agent's keys (SSH_AUTH_SOCK, IdentityAgent) come first.
   const pubkey = yesNo(args.options.get('pubkeyauthentication'), true);
   const passwordAllowed = yesNo(args.options.get('passwordauthentication'), true) || yesNo(args.options.get('kbdinteractiveauthentication'), false);
   const identities = pubkey
@@ -326,11 +333,19 @@ async function run(argv: string[]): Promise<number> {
       })
     : [];
   for (const identity of identities) tunnel.addIdentity(identity);
-  if (identities.length === 0 && !passwordAllowed) {
+  // The agent, as ssh asks it: SSH_AUTH_SOCK unless IdentityAgent says otherwise; with
+  // IdentitiesOnly only its keys that are also identity files here.
+  const agentSocket = pubkey ? agentSocketFor(config.identityAgent) : undefined;
+  if (agentSocket) {
+    tunnel.agent = agentSocket;
+    tunnel.identitiesOnly = config.identitiesOnly;
+    if (args.verbosity >= 1) log(`debug1: will ask the agent at ${agentSocket}`);
+  }
+  if (identities.length === 0 && !agentSocket && !passwordAllowed) {
     out.write(`revtun: no usable authentication method for ${tunnel.sshUser}@${args.host}`);
     return 255;
   }
-  const hasKey = identities.length > 0;
+  const hasKey = identities.length > 0 || agentSocket !== undefined;
   tunnel.sshAuthMode = hasKey && passwordAllowed ? SshAuthMode.MultiFactor : hasKey ? SshAuthMode.PublicKey : SshAuthMode.Password;
   if (passwordAllowed) {
     // Asked for once: a reconnect in the small hours must not wait at a prompt.

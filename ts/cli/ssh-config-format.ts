@@ -51,6 +51,7 @@ export function formatResolved(r: ResolvedConfig): string[] {
   for (const f of r.remoteForward) out.push(formatForward('remoteforward', f));
   for (const p of r.identityFile) put('identityfile', p);
   for (const p of r.certificateFile) put('certificatefile', p);
+  put('identityagent', r.identityAgent);
   put('globalknownhostsfile', r.globalKnownHostsFile.join(' '));
   put('userknownhostsfile', r.userKnownHostsFile.join(' '));
   put('connecttimeout', r.connectTimeout ?? 'none');
@@ -66,5 +67,5 @@ export const FORMATTED_KEYS = [
   'kbdinteractiveauthentication', 'passwordauthentication', 'pubkeyauthentication', 'forkafterauthentication', 'stricthostkeychecking', 'tcpkeepalive',
   'connectionattempts', 'serveralivecountmax', 'serveraliveinterval', 'bindaddress', 'ciphers', 'hostkeyalgorithms',
   'hostkeyalias', 'kexalgorithms', 'loglevel', 'macs', 'remoteforward', 'identityfile', 'certificatefile',
-  'globalknownhostsfile', 'userknownhostsfile', 'connecttimeout', 'proxyjump', 'proxycommand',
+  'globalknownhostsfile', 'userknownhostsfile', 'connecttimeout', 'proxyjump', 'proxycommand', 'identityagent',
 ] as const;

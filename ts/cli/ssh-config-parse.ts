@@ -64,7 +64,7 @@ const DEPRECATED = ['protocol', 'cipher', 'fallbacktorsh', 'globalknownhostsfile
 const UNSUPPORTED = ['afstokenpassing', 'kerberosauthentication', 'kerberostgtpassing', 'rsaauthentication', 'rhostsrsaauthentication', 'compressionlevel'];
 /** Keywords from `man ssh_config` that revtun parses and gives meaning to (ssh-config.ts). */
 export const SUPPORTED_KEYWORDS = [
-  'host', 'match', 'include', 'hostname', 'port', 'user', 'identityfile', 'identitiesonly', 'certificatefile', 'proxyjump',
+  'host', 'match', 'include', 'hostname', 'port', 'user', 'identityfile', 'identitiesonly', 'identityagent', 'certificatefile', 'proxyjump',
   'proxycommand', 'remoteforward', 'serveraliveinterval', 'serveralivecountmax', 'stricthostkeychecking', 'userknownhostsfile',
   'globalknownhostsfile', 'hostkeyalias', 'ciphers', 'macs', 'kexalgorithms', 'hostkeyalgorithms', 'connecttimeout',
   'connectionattempts', 'addressfamily', 'bindaddress', 'exitonforwardfailure', 'batchmode', 'loglevel', 'compression',
@@ -80,7 +80,7 @@ const IGNORED = [
   'forwardagent', 'forwardx11', 'forwardx11timeout', 'forwardx11trusted', 'gatewayports',
   'gssapiauthentication', 'gssapiclientidentity', 'gssapidelegatecredentials', 'gssapikeyexchange', 'gssapirenewalforcesrekey',
   'gssapiserveridentity', 'gssapitrustdns', 'gssapikexalgorithms', 'hashknownhosts', 'hostbasedacceptedalgorithms',
-  'hostbasedauthentication', 'identityagent', 'ipqos', 'kbdinteractivedevices', 'knownhostscommand', 'logverbose',
+  'hostbasedauthentication', 'ipqos', 'kbdinteractivedevices', 'knownhostscommand', 'logverbose',
   'nohostauthenticationforlocalhost', 'numberofpasswordprompts', 'permitlocalcommand', 'permitremoteopen', 'pkcs11provider',
   'preferredauthentications', 'proxyusefdpass', 'pubkeyacceptedalgorithms', 'rekeylimit', 'requesttty', 'requiredrsasize',
   'revokedhostkeys', 'securitykeyprovider', 'sessiontype', 'setenv', 'stdinnull', 'streamlocalbindmask',

@@ -33,7 +33,7 @@ export const IGNORED_FLAG_KEYWORDS = new Set([
   'hostbasedauthentication', 'nohostauthenticationforlocalhost', 'permitlocalcommand', 'proxyusefdpass', 'stdinnull',
   'streamlocalbindunlink', 'visualhostkey',
 ]);
-export const STRING_KEYWORDS = new Set(['hostname', 'user', 'hostkeyalias', 'bindaddress', 'controlpath', 'ignoreunknown']);
+export const STRING_KEYWORDS = new Set(['hostname', 'user', 'hostkeyalias', 'bindaddress', 'controlpath', 'ignoreunknown', 'identityagent']);
 export const ALGORITHM_KEYWORDS = new Set<string>(['ciphers', 'macs', 'kexalgorithms', 'hostkeyalgorithms']);
 
 /** Reads a port as a2port does: 1–65535, or a TCP service name from /etc/services. */

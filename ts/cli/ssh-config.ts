@@ -37,6 +37,11 @@ export interface ResolvedConfig {
   /** identityFile with ~, %tokens and ${ENV} expanded: the paths to open. */
   identityFilePaths: string[];
   identitiesOnly: boolean;
+  /**
+   * IdentityAgent: "none", "SSH_AUTH_SOCK" (the environment's), a $VARIABLE naming one, or a
+   * socket path (expanded); undefined when not set (SSH_AUTH_SOCK then, as in ssh).
+   */
+  identityAgent?: string;
   certificateFile: string[];
   certificateFilePaths: string[];
   /** As `ssh -G` prints it: [user@]host[:port], earlier hops first. */
@@ -496,6 +501,11 @@ export function resolveConfig(opts: ResolveOptions): ResolvedConfig {
     proxyCommandExpanded = r.value;
   }
   const knownHosts = (v.get('userknownhostsfile') as string[] | undefined) ?? ['~/.ssh/known_hosts', '~/.ssh/known_hosts2'];
+  const agentRaw = v.get('identityagent') as string | undefined;
+  const identityAgent =
+    agentRaw === undefined || agentRaw.toLowerCase() === 'none' || agentRaw === 'SSH_AUTH_SOCK' || agentRaw.startsWith('$')
+      ? agentRaw
+      : expandPath(ctx, agentRaw, tokens, 'IdentityAgent');
   const remoteCommand = v.get('remotecommand') as string | undefined;
   const controlPath = v.get('controlpath') as string | undefined;
   const timeout = v.get('connecttimeout') as number | undefined;
@@ -517,6 +527,7 @@ export function resolveConfig(opts: ResolveOptions): ResolvedConfig {
     identityFile: [...identityFile],
     identityFilePaths: identityFile.map((p) => expandPath(ctx, p, tokens, 'IdentityFile')),
     identitiesOnly: (v.get('identitiesonly') as boolean | undefined) ?? false,
+    ...(identityAgent !== undefined ? { identityAgent } : {}),
     certificateFile: [...g.certificateFile],
     certificateFilePaths: g.certificateFile.map((p) => expandPath(ctx, p, tokens, 'CertificateFile')),
     ...(jump !== undefined ? { proxyJump: jump } : {}),

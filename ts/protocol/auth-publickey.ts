@@ -2,7 +2,8 @@
 // connection as OpenSSH's client tries its identity files. A key whose public half is known is
 // first offered with a query (a request without a signature); only a key the server answers
 // with SSH_MSG_USERAUTH_PK_OK is loaded and signs, so a passphrase is asked for that key
-// alone. A key whose public half cannot be had without its private key (encrypted PEM with
+// alone. Loading and signing may take time (a passphrase prompt, an agent): the core asks for
+// them as credential requests and goes on when they are answered (./auth-answer.ts). A key whose public half cannot be had without its private key (encrypted PEM with
 // no .pub beside it) is loaded at its turn and signs straight away, as ssh's "Trying private
 // key" does. Which signature algorithms a key may use follows RFC 8332 §3.2 for RSA.
 //
@@ -10,8 +11,8 @@
 // queries and signed requests alike. When it is reached sshd ends the connection; that
 // DISCONNECT is reported as an authentication failure (see authDisconnectError).
 
-import { Writer, equalBytes } from './wire.js';
-import { SshError, Code, DisconnectReason } from './errors.js';
+import { Writer } from './wire.js';
+import { DisconnectReason } from './errors.js';
 import { MSG } from './messages.js';
 import { signatureAlgorithmsFor } from './publickey.js';
 
@@ -21,8 +22,8 @@ export interface Signer {
   readonly publicKey: Uint8Array;
   /** ssh-ed25519, ecdsa-sha2-nistp256, ssh-rsa, ... */
   readonly keyType: string;
-  /** Returns an SSH signature blob made with `algorithm` over `data`. */
-  sign(algorithm: string, data: Uint8Array): Uint8Array;
+  /** Returns an SSH signature blob made with `algorithm` over `data` (an agent answers later). */
+  sign(algorithm: string, data: Uint8Array): Uint8Array | Promise<Uint8Array>;
 }
 
 /** The outcome of loading a key when it is about to sign; `reason` never quotes key material. */
@@ -39,10 +40,10 @@ export interface PublicKeyIdentity {
    */
   readonly publicKey: { blob: Uint8Array; keyType: string } | null;
   /**
-   * Loads the private key (this may ask for a passphrase). A key that cannot be had is passed
-   * over with its reason, as ssh passes over it; throwing ends authentication.
+   * Loads the private key (this may ask for a passphrase, and take its time). A key that
+   * cannot be had is passed over with its reason, as ssh passes over it.
    */
-  load(): LoadedSigner;
+  load(): LoadedSigner | Promise<LoadedSigner>;
 }
 
 /** An identity for a key that is already loaded. */
@@ -50,13 +51,14 @@ export function loadedIdentity(name: string, signer: Signer): PublicKeyIdentity 
   return { name, publicKey: { blob: signer.publicKey, keyType: signer.keyType }, load: () => ({ ok: true, signer }) };
 }
 
-/** The key in play: what was offered, the algorithms not yet tried with it, its signer once loaded. */
+/** The key in play: which identity, what was offered, the algorithms not yet tried with it. */
 export interface KeyInPlay {
-  identity: PublicKeyIdentity;
+  /** Its place in AuthOptions.identities. */
+  index: number;
+  name: string;
   blob: Uint8Array;
   keyType: string;
   algorithmsLeft: string[];
-  signer: Signer | null;
 }
 
 /**
@@ -82,17 +84,11 @@ export function publicKeyQuery(header: Writer, algorithm: string, blob: Uint8Arr
 }
 
 /**
- * RFC 4252 §7: the signed request. The signature covers the session identifier followed by
- * the request itself up to the key blob.
+ * RFC 4252 §7: what the signature of a signed request covers, the session identifier
+ * followed by the request itself up to the key blob.
  */
-export function signedPublicKeyRequest(
-  header: () => Writer,
-  sessionId: Uint8Array,
-  username: string,
-  algorithm: string,
-  signer: Signer,
-): Uint8Array {
-  const signed = new Writer(512)
+export function publicKeySignedData(sessionId: Uint8Array, username: string, algorithm: string, blob: Uint8Array): Uint8Array {
+  return new Writer(512)
     .string(sessionId)
     .byte(MSG.USERAUTH_REQUEST)
     .string(username)
@@ -100,28 +96,13 @@ export function signedPublicKeyRequest(
     .string('publickey')
     .boolean(true)
     .string(algorithm)
-    .string(signer.publicKey)
+    .string(blob)
     .finish();
-  let signature: Uint8Array;
-  try {
-    signature = signer.sign(algorithm, signed);
-  } catch (cause) {
-    throw new SshError(Code.CannotSign, `cannot sign with the ${signer.keyType} key: ${(cause as Error).message}`, 'local', { cause });
-  }
-  return header().boolean(true).string(algorithm).string(signer.publicKey).string(signature).finish();
 }
 
-/**
- * Loads the signer of the key the server accepted, checking that the private key is the one
- * offered (a stale .pub beside a replaced key would otherwise sign with another key).
- */
-export function loadSignerFor(key: KeyInPlay): LoadedSigner {
-  if (key.signer) return { ok: true, signer: key.signer };
-  const loaded = key.identity.load();
-  if (!loaded.ok) return loaded;
-  if (!equalBytes(loaded.signer.publicKey, key.blob)) return { ok: false, reason: 'the private key does not match its public key' };
-  key.signer = loaded.signer;
-  return loaded;
+/** RFC 4252 §7: the signed request, "publickey" with TRUE, the algorithm, the key blob and the signature. */
+export function signedPublicKeyRequest(header: Writer, algorithm: string, blob: Uint8Array, signature: Uint8Array): Uint8Array {
+  return header.boolean(true).string(algorithm).string(blob).string(signature).finish();
 }
 
 /**

@@ -18,7 +18,7 @@ import {
   type KexMethod,
   type Negotiated,
 } from './kex.js';
-import { UserAuth, type AuthOptions } from './auth.js';
+import { UserAuth, type AuthOptions, type CredentialAnswer, type CredentialRequest } from './auth.js';
 import { ConnectionLayer, type ChannelEvent, type ChannelSettings, type ChannelView } from './channels.js';
 import {
   CANCEL_STREAMLOCAL_FORWARD,
@@ -93,6 +93,8 @@ export type ClientEvent =
   | { type: 'banner'; text: string }
   | { type: 'keysExchanged'; negotiated: Negotiated; initial: boolean }
   | { type: 'authenticated' }
+  /** Authentication needs a password, answers, a key or a signature: reply with answerCredential. */
+  | { type: 'credentialRequest'; request: CredentialRequest }
   | { type: 'closed'; error: SshError | null; byPeer: boolean }
   | ChannelEvent;
 
@@ -151,6 +153,7 @@ export class SshClientCore {
   private readonly logPackets: boolean;
   /** The forwardings the server granted on this connection. */
   private readonly grants = new ForwardingGrants();
+  private nextCredentialRequest = 1;
 
   constructor(private readonly options: ClientOptions) {
     this.logPackets = (options.logLevel ?? 1) >= 3;
@@ -423,6 +426,19 @@ export class SshClientCore {
         onReply({ ok: true, grant });
       }),
     );
+  }
+
+  /**
+   * Answers a credentialRequest event, at once or later (a prompt, an agent). An answer for
+   * no waiting request fails as a value; one that leaves no way to authenticate ends the
+   * connection with 1032, as the server's refusals do.
+   */
+  answerCredential(id: number, answer: CredentialAnswer): Outcome {
+    if (this.closed || this.disconnectSent) return { ok: false, error: closedError() };
+    const problem = !this.auth || this.authenticated ? 'authentication is not under way' : this.auth.answerProblem(id, answer);
+    if (problem) return { ok: false, error: new SshError(Code.BadState, problem, 'local') };
+    this.guard(() => this.auth!.answer(answer));
+    return this.closed ? { ok: false, error: this.closeError ?? closedError() } : { ok: true, value: undefined };
   }
 
   /** Settings the application may change while connected; the timer follows at the next flush. */
@@ -826,6 +842,11 @@ export class SshClientCore {
         send: (p) => this.send(p),
         banner: (text) => this.events.push({ type: 'banner', text }),
         status: (m) => this.status(m),
+        request: (body) => {
+          const request = { ...body, id: this.nextCredentialRequest++ } as CredentialRequest;
+          this.events.push({ type: 'credentialRequest', request });
+          return request.id;
+        },
       });
       this.auth.start();
     }

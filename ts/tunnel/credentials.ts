@@ -6,7 +6,7 @@
 // (./keyfile.ts), and no error quotes key text.
 
 import { SshError, Code } from '../protocol/errors.js';
-import { matchesPromptPattern, type AuthMethodName, type AuthOptions, type KeyboardInteractiveRequest } from '../protocol/auth.js';
+import { matchesPromptPattern, type AuthMethodName, type AuthOptions, type KeyboardInteractiveRequest, type PublicKeyIdentity } from '../protocol/auth.js';
 import { splitList } from './settings.js';
 import { publicKeyIdentity, SshCertStoreType, type SshCertStoreTypeValue, type SshIdentity } from './identities.js';
 import type { KeyboardInteractiveEvent } from './events.js';
@@ -34,6 +34,15 @@ export interface Credentials {
   certStorePassword: string;
   /** Keys tried after the certStore one, in order. */
   identities: readonly SshIdentity[];
+  /**
+   * Keys from ssh-agent, offered before the file keys; with `agentOnly` instead of them. An
+   * agent that will be asked once connected counts as keys before it is (agentExpected).
+   */
+  agentIdentities?: readonly PublicKeyIdentity[];
+  agentOnly?: boolean;
+  agentExpected?: boolean;
+  /** ssh's IdentitiesOnly: of the agent's keys, only those that are also key files here. */
+  identitiesOnly?: boolean;
   tryAllMethods: boolean;
   repeatMethods: boolean;
   passwordPrompt: string;
@@ -62,8 +71,14 @@ export function authOptionsFor(c: Credentials): AuthOptions {
   const keys: SshIdentity[] = [];
   if (c.certStore) keys.push({ key: c.certStore, storeType: c.certStoreType, passphrase: c.certStorePassword });
   keys.push(...c.identities);
-  const identities = methods.includes('publickey') ? keys.map((key, i) => publicKeyIdentity(key, i + 1)) : [];
-  if (c.authMode === SshAuthMode.PublicKey && identities.length === 0) {
+  const allFileKeys = keys.map((key, i) => publicKeyIdentity(key, i + 1));
+  // A key both in the agent and in a file is offered once, as the agent's (it needs no passphrase).
+  const fileBlobs = allFileKeys.flatMap((k) => (k.publicKey ? [Buffer.from(k.publicKey.blob).toString('base64')] : []));
+  const agentKeys = (c.agentIdentities ?? []).filter((k) => !c.identitiesOnly || fileBlobs.includes(Buffer.from(k.publicKey!.blob).toString('base64')));
+  const agentBlobs = new Set(agentKeys.map((k) => Buffer.from(k.publicKey!.blob).toString('base64')));
+  const fileKeys = c.agentOnly ? [] : allFileKeys.filter((k) => !k.publicKey || !agentBlobs.has(Buffer.from(k.publicKey.blob).toString('base64')));
+  const identities = methods.includes('publickey') ? [...agentKeys, ...fileKeys] : [];
+  if (c.authMode === SshAuthMode.PublicKey && identities.length === 0 && !c.agentExpected) {
     throw new SshError(Code.BadArgument, 'public key authentication needs sshCertStore or an identity (a private key file or its text)', 'local');
   }
   // One source for both the password method and keyboard-interactive prompts; a provider is

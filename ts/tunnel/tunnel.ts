@@ -27,6 +27,7 @@ import {
 import { authOptionsFor, SshAuthMode, SshCertStoreType, type Credentials, type SshAuthModeValue, type SshCertStoreTypeValue, type SshIdentity } from './credentials.js';
 import { checkIdentity } from './identities.js';
 import { describeHop, openJumpChain, type JumpHost, type PreparedHop } from './jump.js';
+import { agentKeys, agentPath, type AgentKeys } from './agent-keys.js';
 import { withTimeout } from './timing.js';
 import { ChannelRecords } from './chunker.js';
 import { Session, type RequestedForwarding } from './session.js';
@@ -160,6 +161,20 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
    * run the whole chain again.
    */
   jumpHosts: JumpHost[] = [];
+
+  /**
+   * A revtun extension: offer the keys of an ssh-agent before the key files (true: the agent
+   * at SSH_AUTH_SOCK; a string: the agent's socket path). The agent signs; nothing of the key
+   * leaves it. EnablePageantAuth=1 does the same as true; EnablePageantAuth=2 offers only the
+   * agent's keys and fails the logon when no agent answers.
+   */
+  agent: boolean | string = false;
+
+  /**
+   * A revtun extension, ssh's IdentitiesOnly: of the agent's keys, offer only those that are
+   * also given as key files (sshCertStore, identities) here.
+   */
+  identitiesOnly = false;
 
   /**
    * The crypto backend. Unless one is set, the first of the native core, the WASM core and
@@ -391,6 +406,8 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     this.proxy = '';
     this.proxyCommand = '';
     this.jumpHosts = [];
+    this.agent = false;
+    this.identitiesOnly = false;
     this.sshEncryptionAlgorithms = DEFAULT_CIPHERS.join(',');
     this.sshCompressionAlgorithms = 'none';
     this.timeout = 60;
@@ -481,13 +498,20 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   /** Opens a socket and logs on; the new session becomes the tunnel's. */
   private async startSession(): Promise<Session> {
     this.emitState({ state: 'connecting' });
-    const options = this.buildCoreOptions();
+    const agent = await this.openAgent();
+    let options: ClientOptions;
+    try {
+      options = this.buildCoreOptions(undefined, agent);
+    } catch (error) {
+      agent?.close();
+      throw error;
+    }
     const abort = new AbortController();
     this.connectAbort = abort;
     let session: Session | null = null;
     try {
       await withTimeout(this.setting<number>('ConnectionTimeout') || this.timeout, 'connecting and logging on', async () => {
-        const opened = await this.openTransport(abort.signal).catch((error: unknown) => {
+        const opened = await this.openTransport(abort.signal, agent).catch((error: unknown) => {
           const e = asSshError(error);
           this.emit('connected', { statusCode: e.code, description: e.message });
           throw e;
@@ -511,9 +535,36 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
       throw asSshError(error);
     } finally {
       if (this.connectAbort === abort) this.connectAbort = null;
+      agent?.close(); // only authentication (of the server and any jump host) asks it to sign
     }
     this.sessionSince = this.scheduler.now();
     return session!;
+  }
+
+  /** Whether and where the agent is asked, from `agent` and EnablePageantAuth. */
+  private agentMode(): { path: string | null; only: boolean; required: boolean } {
+    const pageant = this.setting<number>('EnablePageantAuth');
+    const path = agentPath(this.agent !== false ? this.agent : pageant > 0);
+    return { path, only: pageant === 2, required: pageant === 2 };
+  }
+
+  /** The agent's keys for this connection attempt, or null (none asked for, or none there and not required). */
+  private async openAgent(): Promise<AgentKeys | null> {
+    const mode = this.agentMode();
+    if (mode.path === null) {
+      if (mode.required) throw new SshError(Code.BadArgument, 'EnablePageantAuth=2 needs an agent, and SSH_AUTH_SOCK is not set', 'local');
+      return null;
+    }
+    try {
+      const keys = await agentKeys(mode.path, this.timeout * 1000);
+      this.log(2, `the agent at ${mode.path} holds ${keys.identities.length} key(s)`);
+      return keys;
+    } catch (error) {
+      const e = asSshError(error);
+      if (mode.required) throw e;
+      this.log(1, `not using the agent: ${e.message}`);
+      return null;
+    }
   }
 
   /** Where the first socket goes: the first jump host, or the server itself. */
@@ -523,7 +574,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   }
 
   /** The transport to the SSH server: a socket (direct, through a proxy or a ProxyCommand), or a channel through the jump hosts. */
-  private openTransport(signal: AbortSignal): Promise<OpenedSocket> {
+  private openTransport(signal: AbortSignal, agent: AgentKeys | null): Promise<OpenedSocket> {
     const first = this.firstHop();
     const connectFirst = () =>
       connectSocket({
@@ -545,12 +596,12 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
         },
       });
     if (this.jumpHosts.length === 0) return connectFirst();
-    const hops = this.jumpHosts.map((hop, index) => this.prepareHop(hop, index));
+    const hops = this.jumpHosts.map((hop, index) => this.prepareHop(hop, index, agent));
     return openJumpChain(hops, { host: this.sshHost, port: this.sshPort }, connectFirst, (level, message) => this.log(level, message), signal);
   }
 
   /** A jump host's core options: its credentials (or the tunnel's, under its user) and its host key check. */
-  private prepareHop(hop: JumpHost, index: number): PreparedHop {
+  private prepareHop(hop: JumpHost, index: number, agent: AgentKeys | null = null): PreparedHop {
     const port = hop.port ?? 22;
     if (!hop.host) throw new SshError(Code.BadArgument, `jump host ${index + 1} has no host name`, 'local');
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw new SshError(Code.BadArgument, `jump host ${hop.host}: bad port ${port}`, 'local');
@@ -574,7 +625,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     return {
       host: hop.host,
       port,
-      options: this.buildCoreOptions({ credentials, verifyHostKey: (info) => this.verifyJumpHostKey(hop, index, port, info) }),
+      options: this.buildCoreOptions({ credentials, verifyHostKey: (info) => this.verifyJumpHostKey(hop, index, port, info) }, agent),
     };
   }
 
@@ -825,7 +876,8 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   }
 
   /** The core's options for the server, or (with `hop`) for a jump host: its credentials and host key check. */
-  private buildCoreOptions(hop?: { credentials: Partial<Credentials>; verifyHostKey: (info: HostKeyInfo) => boolean }): ClientOptions {
+  private buildCoreOptions(hop?: { credentials: Partial<Credentials>; verifyHostKey: (info: HostKeyInfo) => boolean }, agent: AgentKeys | null = null): ClientOptions {
+    const agentMode = this.agentMode();
     const provider = this.cryptoProvider; // loads the default provider on first use
     const skipped = this.providerIsDefault ? skippedCryptoProviders() : [];
     if (!hop) this.log(2, `crypto provider: ${describeCryptoProvider(provider)}${skipped.length ? ` (not loaded: ${skipped.join('; ')})` : ''}`);
@@ -860,6 +912,10 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
         passwordPrompt: this.setting('PasswordPrompt'),
         publicKeySignatureAlgorithms: this.setting('SSHPubKeyAuthSigAlgorithms'),
         onPrompt: (event) => this.emit('sshKeyboardInteractive', event),
+        agentIdentities: agent?.identities ?? [],
+        agentOnly: agentMode.only,
+        agentExpected: agentMode.path !== null && agent === null,
+        identitiesOnly: this.identitiesOnly,
         ...hop?.credentials,
       }),
       verifyHostKey: hop ? hop.verifyHostKey : (info) => this.verifyHostKey(info),
