@@ -148,21 +148,46 @@ export interface TunnelEvents {
   forwardingRestored: [ForwardingRestoredEvent];
 }
 
-/** EventEmitter with the tunnel's event names and parameter types. */
+/** Every event the tunnel emits; listening for any other name is a mistake, and throws. */
+export const TUNNEL_EVENT_NAMES = [
+  'connected', 'connectionStatus', 'disconnected', 'error', 'log', 'sshChannelClosed', 'sshChannelData', 'sshChannelEOF',
+  'sshChannelOpened', 'sshChannelOpenRequest', 'sshChannelReadyToSend', 'sshChannelRequest', 'sshChannelRequested',
+  'sshKeyboardInteractive', 'sshServerAuthentication', 'sshStatus', 'reconnectAttempt', 'tunnelState', 'forwardingRestored',
+] as const satisfies readonly (keyof TunnelEvents)[];
+// The list must name every event of TunnelEvents: this fails to compile when one is missing.
+const everyEventNamed: Exclude<keyof TunnelEvents, (typeof TUNNEL_EVENT_NAMES)[number]> extends never ? true : never = true;
+void everyEventNamed;
+
+/**
+ * EventEmitter with the tunnel's event names and parameter types. A listener for a name that
+ * is not one of them (a typo such as 'sshServerAuthenticaton', in plain JavaScript where the
+ * types do not catch it) is refused with a TypeError instead of never being called.
+ */
 export class TypedEmitter<Events extends { [K in keyof Events]: unknown[] }> {
   private readonly emitter = new EventEmitter();
 
+  constructor(private readonly eventNames: readonly string[]) {}
+
+  private checkName(event: string): void {
+    if (!this.eventNames.includes(event)) {
+      throw new TypeError(`there is no event named '${String(event)}' (the events are: ${this.eventNames.join(', ')})`);
+    }
+  }
+
   on<K extends keyof Events & string>(event: K, listener: (...args: Events[K]) => void): this {
+    this.checkName(event);
     this.emitter.on(event, listener as (...args: unknown[]) => void);
     return this;
   }
 
   once<K extends keyof Events & string>(event: K, listener: (...args: Events[K]) => void): this {
+    this.checkName(event);
     this.emitter.once(event, listener as (...args: unknown[]) => void);
     return this;
   }
 
   off<K extends keyof Events & string>(event: K, listener: (...args: Events[K]) => void): this {
+    this.checkName(event);
     this.emitter.off(event, listener as (...args: unknown[]) => void);
     return this;
   }

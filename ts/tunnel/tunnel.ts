@@ -13,7 +13,7 @@ import { defaultCryptoProvider, describeCryptoProvider, skippedCryptoProviders }
 import { connectSocket, type OpenedSocket } from '../net/connect.js';
 import { expandProxyCommand } from '../net/proxy-command.js';
 import { defaultFirewallPort, describeProxy, isProxyException, parseProxyUrl, proxyFromEnvironment, proxyFromSettings, type ProxySpec } from '../net/proxy.js';
-import { TypedEmitter, type TunnelEvents, type ServerAuthenticationEvent, type TunnelStateEvent } from './events.js';
+import { TypedEmitter, TUNNEL_EVENT_NAMES, type TunnelEvents, type ServerAuthenticationEvent, type TunnelStateEvent } from './events.js';
 import {
   SETTINGS,
   algorithmLists,
@@ -219,7 +219,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   scheduler: TunnelScheduler = realScheduler;
 
   constructor() {
-    super();
+    super(TUNNEL_EVENT_NAMES);
     this.resetSettings();
     this.reconnector = new Reconnector(this.reconnectorHost());
     this.translatorHost = {
@@ -229,6 +229,10 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
       records: this.records,
       deliveringEolFound: null,
     };
+    // An assignment to a property the class does not have (a typo such as `tunnel.sshhost`)
+    // throws a TypeError in strict code (every ES module) instead of creating a field nobody
+    // reads. Subclasses may add their own fields, so only a plain instance is closed.
+    if (new.target === SSHReverseTunnel) Object.preventExtensions(this);
   }
 
   private resetSettings(): void {
