@@ -206,6 +206,18 @@ export function verifyCertificateSignature(provider: CryptoProvider, cert: OpenS
   return provider.verify(cert.signatureKey, caSignatureAlgorithm(cert), cert.signature, cert.signedData);
 }
 
+/**
+ * Decodes a certificate the server sent as its host key and checks its CA signature: a bad
+ * one is a forgery, refused outright (1031) whichever CA it names.
+ */
+export function readVerifiedCertificate(provider: CryptoProvider, blob: Uint8Array, blobType: string): OpenSshCertificate {
+  const certificate = parseCertificate(blob, blobType);
+  if (!verifyCertificateSignature(provider, certificate)) {
+    throw new SshError(Code.HostKeyVerifyFailed, "the CA signature on the server's host certificate is invalid", 'peer');
+  }
+  return certificate;
+}
+
 /** A certificate time as people read it ("2026-12-01 17:31:20 UTC"), or "forever"/"the epoch" at the ends. */
 export function formatCertificateTime(seconds: bigint): string {
   if (seconds === FOREVER) return 'forever';
@@ -246,4 +258,59 @@ export function checkHostCertificate(cert: OpenSshCertificate, hostName: string,
   const algorithm = caSignatureAlgorithm(cert);
   if (!CA_SIGNATURE_ALGORITHMS.includes(algorithm)) return `the host certificate is signed with ${algorithm}, which is not accepted for CA signatures`;
   return null;
+}
+
+/**
+ * A host certificate whose CA signature has been verified. Whether its CA is trusted is for
+ * the verifyHostKey callback to decide; `problem` says what else is wrong with it, if anything.
+ */
+export interface HostCertificateInfo {
+  /** The certificate blob as the server sent it. */
+  blob: Uint8Array;
+  keyId: string;
+  serial: bigint;
+  principals: string[];
+  /** Seconds since the epoch (2^64-1: forever). */
+  validAfter: bigint;
+  validBefore: bigint;
+  /** "forever", "from ... to ...", as ssh -L prints it. */
+  validity: string;
+  criticalOptions: string[];
+  extensions: string[];
+  /** The CA's public key blob, its type and fingerprints, and the algorithm it signed with. */
+  caKey: Uint8Array;
+  caKeyType: string;
+  caFingerprints: { md5: string; sha1: string; sha256: string };
+  caSignatureAlgorithm: string;
+  /**
+   * Why the certificate cannot vouch for this host now (not a host certificate, not yet valid,
+   * expired, another principal, unknown critical options), or null. A certificate with a
+   * problem must not be trusted for its CA's sake; its key may still be trusted as a plain key.
+   */
+  problem: string | null;
+}
+
+/** The fields of a decoded host certificate as verifyHostKey and the application see them. */
+export function describeHostCertificate(
+  cert: OpenSshCertificate,
+  blob: Uint8Array,
+  fingerprintsOf: (blob: Uint8Array) => HostCertificateInfo['caFingerprints'],
+  problem: string | null,
+): HostCertificateInfo {
+  return {
+    blob,
+    keyId: cert.keyId,
+    serial: cert.serial,
+    principals: cert.principals,
+    validAfter: cert.validAfter,
+    validBefore: cert.validBefore,
+    validity: formatValidity(cert),
+    criticalOptions: cert.criticalOptions.map((o) => o.name),
+    extensions: cert.extensions.map((o) => o.name),
+    caKey: cert.signatureKey,
+    caKeyType: signatureKeyType(cert),
+    caFingerprints: fingerprintsOf(cert.signatureKey),
+    caSignatureAlgorithm: caSignatureAlgorithm(cert),
+    problem,
+  };
 }

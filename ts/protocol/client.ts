@@ -24,12 +24,10 @@ import { CANCEL_TCPIP_FORWARD, ForwardRequest, ForwardingGrants, grantedPort, TC
 import { keyTypeForAlgorithm, parsePublicKey, publicKeyTypeName } from './publickey.js';
 import {
   CERTIFICATE_ALGORITHMS,
-  caSignatureAlgorithm,
   checkHostCertificate,
-  formatValidity,
-  parseCertificate,
-  signatureKeyType,
-  verifyCertificateSignature,
+  describeHostCertificate,
+  readVerifiedCertificate,
+  type HostCertificateInfo,
 } from './certificates.js';
 import type { CryptoProvider, HashName } from '../crypto/provider.js';
 
@@ -56,35 +54,7 @@ export interface HostKeyInfo {
   certificate?: HostCertificateInfo;
 }
 
-/**
- * A host certificate whose CA signature has been verified. Whether its CA is trusted is for
- * the verifyHostKey callback to decide; `problem` says what else is wrong with it, if anything.
- */
-export interface HostCertificateInfo {
-  /** The certificate blob as the server sent it. */
-  blob: Uint8Array;
-  keyId: string;
-  serial: bigint;
-  principals: string[];
-  /** Seconds since the epoch (2^64-1: forever). */
-  validAfter: bigint;
-  validBefore: bigint;
-  /** "forever", "from ... to ...", as ssh -L prints it. */
-  validity: string;
-  criticalOptions: string[];
-  extensions: string[];
-  /** The CA's public key blob, its type and fingerprints, and the algorithm it signed with. */
-  caKey: Uint8Array;
-  caKeyType: string;
-  caFingerprints: { md5: string; sha1: string; sha256: string };
-  caSignatureAlgorithm: string;
-  /**
-   * Why the certificate cannot vouch for this host now (not a host certificate, not yet valid,
-   * expired, another principal, unknown critical options), or null. A certificate with a
-   * problem must not be trusted for its CA's sake; its key may still be trusted as a plain key.
-   */
-  problem: string | null;
-}
+export type { HostCertificateInfo };
 
 /**
  * What verifyHostKey answers: trust or not, or a refusal with the reason, which becomes the
@@ -775,7 +745,7 @@ export class SshClientCore {
     const provider = this.options.provider;
     const certificateAlgorithm = CERTIFICATE_ALGORITHMS[negotiated.hostKey];
     // For a certificate, the certified key signs the exchange hash, with the plain algorithm.
-    const certificate = certificateAlgorithm ? this.readHostCertificate(hostKey, certificateAlgorithm.blobType) : undefined;
+    const certificate = certificateAlgorithm ? readVerifiedCertificate(provider, hostKey, certificateAlgorithm.blobType) : undefined;
     const plainKey = certificate ? certificate.publicKeyBlob : hostKey;
     const keyType = publicKeyTypeName(certificate ? certificate.publicKey : parsePublicKey(hostKey));
     const signatureAlgorithm = certificateAlgorithm ? certificateAlgorithm.signature : negotiated.hostKey;
@@ -799,31 +769,15 @@ export class SshClientCore {
       fingerprints: fingerprints(provider, plainKey),
     };
     if (certificate) {
-      const caFingerprints = fingerprints(provider, certificate.signatureKey);
       const name = this.options.hostCertificateName;
       const problem =
         name === undefined && certificate.principals.length > 0
           ? 'the host certificate lists principals and no host name was given to check them against'
           : checkHostCertificate(certificate, name ?? '', BigInt(Math.floor(this.now / 1000)));
-      info.certificate = {
-        blob: hostKey,
-        keyId: certificate.keyId,
-        serial: certificate.serial,
-        principals: certificate.principals,
-        validAfter: certificate.validAfter,
-        validBefore: certificate.validBefore,
-        validity: formatValidity(certificate),
-        criticalOptions: certificate.criticalOptions.map((o) => o.name),
-        extensions: certificate.extensions.map((o) => o.name),
-        caKey: certificate.signatureKey,
-        caKeyType: signatureKeyType(certificate),
-        caFingerprints,
-        caSignatureAlgorithm: caSignatureAlgorithm(certificate),
-        problem,
-      };
+      info.certificate = describeHostCertificate(certificate, hostKey, (blob) => fingerprints(provider, blob), problem);
       this.status(
         `server host certificate ${negotiated.hostKey} SHA256:${info.fingerprints.sha256}, serial ${certificate.serial} ID ${JSON.stringify(printable(certificate.keyId))} ` +
-          `CA ${info.certificate.caKeyType} SHA256:${caFingerprints.sha256} valid ${info.certificate.validity}`,
+          `CA ${info.certificate.caKeyType} SHA256:${info.certificate.caFingerprints.sha256} valid ${info.certificate.validity}`,
       );
       if (problem) this.log(1, problem);
     } else {
@@ -841,15 +795,6 @@ export class SshClientCore {
       throw new SshError(Code.HostKeyRejected, reason, 'local');
     }
     this.hostKey = hostKey;
-  }
-
-  /** Decodes a host certificate and checks its CA signature: a bad one is a forgery, refused outright. */
-  private readHostCertificate(blob: Uint8Array, blobType: string) {
-    const certificate = parseCertificate(blob, blobType);
-    if (!verifyCertificateSignature(this.options.provider, certificate)) {
-      throw new SshError(Code.HostKeyVerifyFailed, "the CA signature on the server's host certificate is invalid", 'peer');
-    }
-    return certificate;
   }
 
   private directionKeys(negotiated: Negotiated, keys: PendingKeys, clientToServer: boolean) {
