@@ -17,7 +17,8 @@ import { join } from 'node:path';
 import { generateKey, startSshd, stopAll, TEST_PASSWORD, TEST_USER, type KeyPair, type Sshd } from '../helpers/sshd.js';
 import { runRevtun, type Run } from '../helpers/cli.js';
 import { fingerprintsOf } from '../helpers/tunnel.js';
-import { SSHReverseTunnel, SshError, type ServerAuthenticationEvent } from '../../ts/index.js';
+import { virtualScheduler } from '../helpers/clock.js';
+import { SSHReverseTunnel, SshError, type ServerAuthenticationEvent, type TunnelStateEvent } from '../../ts/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'revtun-hostcert-'));
 const clientKey = generateKey(dir, 'id_ed25519', 'ed25519');
@@ -141,6 +142,52 @@ describe('SSHAcceptServerCAKey', () => {
     await t.sshLogon();
     expect(t.connected).toBe(true);
     await t.sshLogoff();
+  });
+
+  it('judges the certificate again at each reconnect: a rotated key with a new certificate is accepted, an expired one ends the tunnel', async () => {
+    const sshd = await startSshd({ authorizedKeys: [clientKey.publicLine], config: ['LogLevel DEBUG1'] });
+    try {
+      sshd.setConfig(['LogLevel DEBUG1', certify(sshd, 'host_ed25519', ca, ['-n', '127.0.0.1'])]);
+      await sshd.restart();
+      const clock = virtualScheduler(0);
+      const t = caTunnel(sshd, ca.publicLine, 'ssh-ed25519');
+      t.scheduler = clock;
+      const next = (state: TunnelStateEvent['state']) =>
+        new Promise<TunnelStateEvent>((resolve) => {
+          const on = (e: TunnelStateEvent) => {
+            if (e.state !== state) return;
+            t.off('tunnelState', on);
+            resolve(e);
+          };
+          t.on('tunnelState', on);
+        });
+      const seen: string[] = [];
+      t.on('sshServerAuthentication', (e) => seen.push(e.fingerprint));
+      await t.sshLogon();
+      // A new host key, certified by the same CA: a pinned key would refuse it.
+      sshd.replaceHostKeys();
+      sshd.setConfig(['LogLevel DEBUG1', certify(sshd, 'host_ed25519_1', ca, ['-n', '127.0.0.1'])]);
+      const up = next('up');
+      await sshd.restart();
+      await clock.nextWait();
+      clock.pass();
+      await up;
+      expect(seen).toHaveLength(2);
+      expect(seen[1]).not.toBe(seen[0]);
+      // The same key with an expired certificate: refused, and not retried.
+      sshd.setConfig(['LogLevel DEBUG1', certify(sshd, 'host_ed25519_1', ca, ['-n', '127.0.0.1', '-V', '-2d:-1d'])]);
+      const closed = next('closed');
+      await sshd.restart();
+      await clock.nextWait();
+      clock.pass();
+      const end = await closed;
+      const error = end.state === 'closed' ? end.error : undefined;
+      expect(error?.code).toBe(1030);
+      expect(error?.message).toMatch(/the host certificate has expired/);
+      await t.reset();
+    } finally {
+      await sshd.stop();
+    }
   });
 
   it('refuses a CA key that is not a public key line with 10022', () => {
