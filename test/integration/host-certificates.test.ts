@@ -136,6 +136,18 @@ describe('SSHAcceptServerCAKey', () => {
     await expectNoAuthentication(sshd, before);
   });
 
+  it('says so when the server presents a plain key although a CA is trusted', async () => {
+    // A certificate algorithm the list already names keeps its place: the plain key is negotiated,
+    // as with a server that has no HostCertificate.
+    const t = caTunnel(a, ca.publicLine, 'ssh-ed25519,ssh-ed25519-cert-v01@openssh.com');
+    let algorithm = '';
+    t.on('sshServerAuthentication', (e) => (algorithm = e.keyAlgorithm));
+    const error = await t.sshLogon().then(() => null, (e: unknown) => e);
+    expect((error as SshError).code).toBe(1030);
+    expect((error as SshError).message).toMatch(/it is a plain key, not a certificate from the CA of SSHAcceptServerCAKey/);
+    expect(algorithm).toBe('ssh-ed25519');
+  });
+
   it('still accepts the certified key when the application trusts it as a plain key', async () => {
     const t = caTunnel(a, ca.publicLine, 'ecdsa-sha2-nistp256');
     t.sshAcceptServerHostKey = a.hostKeys.ecdsa;

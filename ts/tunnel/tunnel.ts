@@ -885,7 +885,9 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     this.emit('sshServerAuthentication', event);
     if (!event.accept) {
       this.log(1, `rejected server host key ${info.keyType} SHA256:${info.fingerprints.sha256}`);
-      if (certificate && !certificate.trusted) return { refused: `the server host certificate (${info.keyType} SHA256:${info.fingerprints.sha256}) was not accepted: ${certificate.reason}` };
+      const shown = `${info.keyType} SHA256:${info.fingerprints.sha256}`;
+      if (certificate && !certificate.trusted) return { refused: `the server host certificate (${shown}) was not accepted: ${certificate.reason}` };
+      if (caKeys.length > 0 && !info.certificate) return { refused: `the server host key (${shown}) was not accepted: it is a plain key, not a certificate from the CA of SSHAcceptServerCAKey` };
       return false;
     }
     // A key trusted for its CA's sake is judged again at each logon (its certificate may be
