@@ -4,6 +4,7 @@
 
 import { EventEmitter } from 'node:events';
 import type { SshError } from '../protocol/errors.js';
+import type { HostCertificateInfo } from '../protocol/client.js';
 
 export interface ConnectedEvent {
   statusCode: number;
@@ -68,13 +69,18 @@ export interface KeyboardInteractiveEvent {
   response: string;
 }
 export interface ServerAuthenticationEvent {
-  /** The SSH public key blob of the server. */
+  /** The SSH public key blob of the server (for a host certificate, the certified key). */
   hostKey: Uint8Array;
   /** Fingerprint per SSHFingerprintHashAlgorithm (SHA256 by default, base64 without padding). */
   fingerprint: string;
+  /** The negotiated host key algorithm, e.g. ssh-ed25519 or ssh-ed25519-cert-v01@openssh.com. */
   keyAlgorithm: string;
+  /** For an OpenSSH host certificate: its key ID. Empty otherwise. */
   certSubject: string;
+  /** For an OpenSSH host certificate: its CA key, as "ssh-ed25519 SHA256:...". Empty otherwise. */
   certIssuer: string;
+  /** The host certificate's fields when the server presented one (its CA signature already verified). */
+  certificate?: HostCertificateInfo;
   status: number;
   /** Set to true to trust the key. Pre-set when the key matches sshAcceptServerHostKey. */
   accept: boolean;

@@ -4,7 +4,7 @@
 // lost, it reconnects as AutoReconnect, MaxRetryCount and RetryInterval say and asks for every
 // forwarding again on the same remote port.
 
-import { type ClientOptions, type HostKeyInfo } from '../protocol/client.js';
+import { type ClientOptions, type HostKeyInfo, type HostKeyVerdict } from '../protocol/client.js';
 import { SshError, Code, asSshError } from '../protocol/errors.js';
 import { CHANNEL_HIGH_WATER } from '../protocol/channels.js';
 import { toHex } from '../protocol/wire.js';
@@ -22,6 +22,7 @@ import {
   matchesVersionPattern,
   parseSettingValue,
   splitList,
+  preferCertificateAlgorithms,
   DEFAULT_CIPHERS,
 } from './settings.js';
 import { authOptionsFor, SshAuthMode, SshCertStoreType, type Credentials, type SshAuthModeValue, type SshCertStoreTypeValue, type SshIdentity } from './credentials.js';
@@ -34,7 +35,7 @@ import { Session, type RequestedForwarding } from './session.js';
 import { EventTranslator, type TranslatorHost } from './translate.js';
 import { isFinal, AutoReconnect } from './reconnect.js';
 import { Reconnector, type ReconnectorHost } from './supervisor.js';
-import { hostKeyMatches } from './hostkeys.js';
+import { certificateSubjectAndIssuer, hostKeyMatches, judgeHostCertificate, parseCaKeys } from './hostkeys.js';
 
 export { SshAuthMode, SshCertStoreType, type SshAuthModeValue, type SshCertStoreTypeValue, type SshIdentity };
 
@@ -628,7 +629,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     return {
       host: hop.host,
       port,
-      options: this.buildCoreOptions({ credentials, verifyHostKey: (info) => this.verifyJumpHostKey(hop, index, port, info) }, agent),
+      options: this.buildCoreOptions({ host: hop.host, credentials, verifyHostKey: (info) => this.verifyJumpHostKey(hop, index, port, info) }, agent),
     };
   }
 
@@ -855,19 +856,22 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   }
 
   /** The core's options for the server, or (with `hop`) for a jump host: its credentials and host key check. */
-  private buildCoreOptions(hop?: { credentials: Partial<Credentials>; verifyHostKey: (info: HostKeyInfo) => boolean }, agent: AgentKeys | null = null): ClientOptions {
+  private buildCoreOptions(hop?: { host: string; credentials: Partial<Credentials>; verifyHostKey: (info: HostKeyInfo) => boolean }, agent: AgentKeys | null = null): ClientOptions {
     const agentMode = this.agentMode();
     const provider = this.cryptoProvider; // loads the default provider on first use
     const skipped = this.providerIsDefault ? skippedCryptoProviders() : [];
     if (!hop) this.log(2, `crypto provider: ${describeCryptoProvider(provider)}${skipped.length ? ` (not loaded: ${skipped.join('; ')})` : ''}`);
     const versionPattern = this.setting<string>('SSHVersionPattern');
+    const hostKeyAlgorithms = this.setting<string>('SSHPublicKeyAlgorithms');
+    // A trusted CA: ask for the server's host certificate first (SSHAcceptServerCAKey is the server's, not a hop's).
+    const trustsCa = !hop && this.setting<string>('SSHAcceptServerCAKey') !== '';
     return {
       provider,
       clientVersion: this.setting('ClientSSHVersionString'),
       acceptServerVersion: (v) => matchesVersionPattern(versionPattern, v),
       algorithms: algorithmLists(provider, {
         kex: this.setting('SSHKeyExchangeAlgorithms'),
-        hostKey: this.setting('SSHPublicKeyAlgorithms'),
+        hostKey: trustsCa ? preferCertificateAlgorithms(hostKeyAlgorithms) : hostKeyAlgorithms,
         cipher: this.sshEncryptionAlgorithms,
         mac: this.setting('SSHMacAlgorithms'),
         compression: this.sshCompressionAlgorithms,
@@ -898,6 +902,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
         ...hop?.credentials,
       }),
       verifyHostKey: hop ? hop.verifyHostKey : (info) => this.verifyHostKey(info),
+      hostCertificateName: hop ? hop.host : this.sshHost,
       channels: {
         maxWindow: this.setting('MaxWindowSize'),
         maxPacket: this.setting('MaxPacketSize'),
@@ -909,7 +914,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     };
   }
 
-  private verifyHostKey(info: HostKeyInfo): boolean {
+  private verifyHostKey(info: HostKeyInfo): HostKeyVerdict {
     this.lastHostKey = info;
     if (this.trustedHostKey && toHex(this.trustedHostKey) !== toHex(info.hostKey)) {
       // The application trusted one key for this logon; a reconnect that meets another is
@@ -920,23 +925,34 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     const algorithm = this.setting<string>('SSHFingerprintHashAlgorithm');
     const fingerprint = algorithm === 'MD5' ? info.fingerprints.md5 : algorithm === 'SHA1' ? info.fingerprints.sha1 : info.fingerprints.sha256;
     const trustedFingerprints = splitList(this.setting<string>('SSHAcceptServerHostKeyFingerPrint'));
+    const caKeys = parseCaKeys(this.setting<string>('SSHAcceptServerCAKey'));
+    const certificate = info.certificate && caKeys.length > 0 ? judgeHostCertificate(info.certificate, info.hostKey, caKeys) : null;
     const preAccepted =
       this.trustedHostKey !== null ||
       this.setting<boolean>('SSHAcceptAnyServerHostKey') ||
+      certificate?.trusted === true ||
       (this.sshAcceptServerHostKey !== '' && hostKeyMatches(this.sshAcceptServerHostKey, info)) ||
       trustedFingerprints.some((f) => hostKeyMatches(f, info));
     const event: ServerAuthenticationEvent = {
       hostKey: info.hostKey,
       fingerprint,
       keyAlgorithm: info.algorithm,
-      certSubject: '',
-      certIssuer: '',
+      ...certificateSubjectAndIssuer(info.certificate),
       status: 0,
       accept: preAccepted,
+      ...(info.certificate ? { certificate: info.certificate } : {}),
     };
     this.emit('sshServerAuthentication', event);
-    if (!event.accept) this.log(1, `rejected server host key ${info.keyType} SHA256:${info.fingerprints.sha256}`);
-    else this.trustedHostKey ??= info.hostKey;
-    return event.accept;
+    if (!event.accept) {
+      this.log(1, `rejected server host key ${info.keyType} SHA256:${info.fingerprints.sha256}`);
+      const shown = `${info.keyType} SHA256:${info.fingerprints.sha256}`;
+      if (certificate && !certificate.trusted) return { refused: `the server host certificate (${shown}) was not accepted: ${certificate.reason}` };
+      if (caKeys.length > 0 && !info.certificate) return { refused: `the server host key (${shown}) was not accepted: it is a plain key, not a certificate from the CA of SSHAcceptServerCAKey` };
+      return false;
+    }
+    // A key trusted for its CA's sake is judged again at each logon (its certificate may be
+    // renewed, or expire); any other trusted key is pinned for the reconnects.
+    if (!(certificate?.trusted === true)) this.trustedHostKey ??= info.hostKey;
+    return true;
   }
 }
