@@ -68,6 +68,10 @@ export interface KeyboardInteractiveEvent {
   /** Set to the answer for this prompt. */
   response: string;
 }
+/** amCustom: `packet` is the server's last message (hex); set it to the hex of the message to send, or '' to give up. */
+export interface CustomAuthEvent {
+  packet: string;
+}
 export interface ServerAuthenticationEvent {
   /** The SSH public key blob of the server (for a host certificate, the certified key). */
   hostKey: Uint8Array;
@@ -147,6 +151,7 @@ export interface TunnelEvents {
   sshChannelRequest: [ChannelRequestEvent];
   sshChannelRequested: [ChannelRequestedEvent];
   sshKeyboardInteractive: [KeyboardInteractiveEvent];
+  sshCustomAuth: [CustomAuthEvent];
   sshServerAuthentication: [ServerAuthenticationEvent];
   sshStatus: [StatusEvent];
   reconnectAttempt: [ReconnectAttemptEvent];
@@ -158,7 +163,7 @@ export interface TunnelEvents {
 export const TUNNEL_EVENT_NAMES = [
   'connected', 'connectionStatus', 'disconnected', 'error', 'log', 'sshChannelClosed', 'sshChannelData', 'sshChannelEOF',
   'sshChannelOpened', 'sshChannelOpenRequest', 'sshChannelReadyToSend', 'sshChannelRequest', 'sshChannelRequested',
-  'sshKeyboardInteractive', 'sshServerAuthentication', 'sshStatus', 'reconnectAttempt', 'tunnelState', 'forwardingRestored',
+  'sshKeyboardInteractive', 'sshCustomAuth', 'sshServerAuthentication', 'sshStatus', 'reconnectAttempt', 'tunnelState', 'forwardingRestored',
 ] as const satisfies readonly (keyof TunnelEvents)[];
 // The list must name every event of TunnelEvents: this fails to compile when one is missing.
 const everyEventNamed: Exclude<keyof TunnelEvents, (typeof TUNNEL_EVENT_NAMES)[number]> extends never ? true : never = true;

@@ -13,7 +13,8 @@ import { defaultCryptoProvider, describeCryptoProvider, skippedCryptoProviders }
 import { connectSocket, type OpenedSocket } from '../net/connect.js';
 import { expandProxyCommand } from '../net/proxy-command.js';
 import { defaultFirewallPort, describeProxy, isProxyException, parseProxyUrl, proxyFromEnvironment, proxyFromSettings, type ProxySpec } from '../net/proxy.js';
-import { TypedEmitter, TUNNEL_EVENT_NAMES, type TunnelEvents, type ServerAuthenticationEvent, type TunnelStateEvent } from './events.js';
+import { decodePacket, encodePacket, getSshParam, getSshParamBytes, setSshParam } from './ssh-params.js';
+import { TypedEmitter, TUNNEL_EVENT_NAMES, type CustomAuthEvent, type TunnelEvents, type ServerAuthenticationEvent, type TunnelStateEvent } from './events.js';
 import {
   SETTINGS,
   algorithmLists,
@@ -296,6 +297,33 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
 
   get sshChannelCount(): number {
     return this.sshChannels.length;
+  }
+
+  // ---- packet helpers, for sshCustomAuth handlers (./ssh-params.ts) ----
+
+  /** Hex-encodes a payload (the form sshCustomAuth's `packet` takes). */
+  encodePacket(packet: Uint8Array): string {
+    return encodePacket(packet);
+  }
+
+  /** Decodes a hex-encoded payload (sshCustomAuth's `packet`). */
+  decodePacket(encodedPacket: string): Uint8Array {
+    return decodePacket(encodedPacket);
+  }
+
+  /** Reads a field of a payload by its well-known name, or by a "%type,…" list; the value in setSshParam's text form. */
+  getSshParam(payload: Uint8Array, field: string): string {
+    return getSshParam(payload, field);
+  }
+
+  /** As getSshParam, as raw bytes. */
+  getSshParamBytes(payload: Uint8Array, field: string): Uint8Array {
+    return getSshParamBytes(payload, field);
+  }
+
+  /** Appends a field (type s, sb, m, i, l, b or f, value as text) to a payload; returns the new payload. */
+  setSshParam(payload: Uint8Array, fieldType: string, fieldValue: string): Uint8Array {
+    return setSshParam(payload, fieldType, fieldValue);
   }
 
   // ---- config ----
@@ -895,6 +923,15 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
         passwordPrompt: this.setting('PasswordPrompt'),
         publicKeySignatureAlgorithms: this.setting('SSHPubKeyAuthSigAlgorithms'),
         onPrompt: (event) => this.emit('sshKeyboardInteractive', event),
+        ...(this.listenerCount('sshCustomAuth') > 0
+          ? {
+              onCustomAuth: (serverMessage: Uint8Array) => {
+                const event: CustomAuthEvent = { packet: encodePacket(serverMessage) };
+                this.emit('sshCustomAuth', event);
+                return event.packet ? decodePacket(event.packet) : null;
+              },
+            }
+          : {}),
         agentIdentities: agent?.identities ?? [],
         agentOnly: agentMode.only,
         agentExpected: agentMode.path !== null && agent === null,
