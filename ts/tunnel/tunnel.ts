@@ -936,6 +936,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
         agentOnly: agentMode.only,
         agentExpected: agentMode.path !== null && agent === null,
         identitiesOnly: this.identitiesOnly,
+        signedCert: this.setting<string>('SignedSSHCert'),
         ...hop?.credentials,
       }),
       verifyHostKey: hop ? hop.verifyHostKey : (info) => this.verifyHostKey(info),
