@@ -202,4 +202,11 @@ describe('reverse dynamic forwarding (SOCKS)', () => {
     run.child.kill('SIGINT');
     expect(await run.exit).toBe(0);
   });
+
+  it('refuses a dynamic forwarding under a PermitRemoteOpen it cannot honour, before connecting', async () => {
+    const run = runRevtun(['-N', '-p', String(sshd.port), '-i', key.privatePath, '-o', 'BatchMode=yes', '-o', 'PermitRemoteOpen=127.0.0.1:80', '-R', '0', `${TEST_USER}@127.0.0.1`], { HOME: dir });
+    expect(await run.exit).toBe(255);
+    await run.closed;
+    expect(run.stderr()).toMatch(/PermitRemoteOpen 127\.0\.0\.1:80: revtun cannot limit where a dynamic forwarding connects/);
+  });
 });

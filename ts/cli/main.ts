@@ -125,6 +125,12 @@ function applyConfig(args: CliArgs, config: ResolvedConfig): void {
     if (!spec) throw new UsageError('a dynamic RemoteForward on a Unix socket path is not supported (nor by ssh); give it a port');
     args.forwards.push(spec);
   }
+  // ssh limits where a dynamic forwarding may connect by PermitRemoteOpen; revtun cannot yet,
+  // and running one unlimited where the config asks for limits would be worse than not at all.
+  const limits = config.permitRemoteOpen?.trim();
+  if (limits && !/^any$/i.test(limits) && args.forwards.some((f) => f.dynamic)) {
+    throw new UsageError(`PermitRemoteOpen ${limits}: revtun cannot limit where a dynamic forwarding connects yet; drop the setting or the dynamic -R`);
+  }
   if (args.forwards.length === 0) throw new UsageError('no -R forwarding given (nor a RemoteForward in the config); revtun only opens remote forwardings');
   const yes = (b: boolean) => (b ? 'yes' : 'no');
   const values: Record<string, () => string | undefined> = {

@@ -72,6 +72,11 @@ export interface ResolvedConfig {
   exitOnForwardFailure: boolean;
   /** ForkAfterAuthentication, or -f: go to the background once the forwardings are up. */
   forkAfterAuthentication: boolean;
+  /**
+   * PermitRemoteOpen as written (first value wins), not honoured yet: kept so that a dynamic
+   * forwarding, the only thing it limits, can refuse to run without it.
+   */
+  permitRemoteOpen?: string;
   batchMode: boolean;
   /** The level name as Debian's ssh -G prints it: SILENT FATAL ERROR INFO VERBOSE DEBUG DEBUG2 DEBUG3. */
   logLevel: string;
@@ -256,6 +261,7 @@ function processLine(ctx: Context, line: ConfigLine, active: boolean, userConf: 
   // `man ssh_config` is valid but means nothing to revtun.
   if (kind === 'unsupported') ctx.warnings.push(`${line.file} line ${line.line}: Unsupported option "${line.keyword}"`);
   if (kind === 'ignored' && IGNORED_FLAG_KEYWORDS.has(keyword)) parseValue(keyword, line);
+  if (keyword === 'permitremoteopen' && active && !g.values.has(keyword)) g.values.set(keyword, line.args.join(' '));
   if (kind !== 'known') return active;
   switch (keyword) {
     case 'host': {
@@ -551,6 +557,7 @@ export function resolveConfig(opts: ResolveOptions): ResolvedConfig {
     ...(v.has('bindaddress') ? { bindAddress: v.get('bindaddress') as string } : {}),
     exitOnForwardFailure: (v.get('exitonforwardfailure') as boolean | undefined) ?? false,
     forkAfterAuthentication: (v.get('forkafterauthentication') as boolean | undefined) ?? false,
+    ...(v.has('permitremoteopen') ? { permitRemoteOpen: v.get('permitremoteopen') as string } : {}),
     batchMode: (v.get('batchmode') as boolean | undefined) ?? false,
     logLevel: (v.get('loglevel') as string | undefined) ?? 'INFO',
     compression: (v.get('compression') as boolean | undefined) ?? false,

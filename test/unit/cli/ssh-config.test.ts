@@ -165,6 +165,11 @@ describe('keys that accumulate', () => {
     expect(parseForwardSpec('8080:h:0', false, true)).toBeUndefined();
   });
 
+  it('keeps PermitRemoteOpen as written (first value wins) for the CLI to refuse with a dynamic forwarding', () => {
+    expect(resolveText('PermitRemoteOpen localhost:80 db:5432\nPermitRemoteOpen any\n', 'x').permitRemoteOpen).toBe('localhost:80 db:5432');
+    expect(resolveText('', 'x').permitRemoteOpen).toBeUndefined();
+  });
+
   it('converts to the tunnel’s forwarding specs with -R’s defaults', () => {
     expect(toRemoteForwardSpec(parseForwardSpec('8080:localhost:80', false, true)!)).toEqual({ bindAddress: 'localhost', port: 8080, host: 'localhost', hostPort: 80, dynamic: false });
     expect(toRemoteForwardSpec(parseForwardSpec('*:0:web:80', false, true)!)).toEqual({ bindAddress: '', port: 0, host: 'web', hostPort: 80, dynamic: false });
