@@ -6,9 +6,9 @@
 
 import { SshError, Code } from '../protocol/errors.js';
 import { matchesPromptPattern, type AuthMethodName, type AuthOptions, type KeyboardInteractiveRequest, type Signer } from '../protocol/auth.js';
-import { createSigner, loadPrivateKey } from '../crypto/keys.js';
+import { createSigner } from '../crypto/keys.js';
 import { splitList } from './settings.js';
-import { looksLikeKeyText, readPrivateKeyFile } from './keyfile.js';
+import { loadCertStoreKey, type SshCertStoreTypeValue } from './cert-store.js';
 import type { KeyboardInteractiveEvent } from './events.js';
 
 /** SSHAuthMode values (documented numbers). */
@@ -21,13 +21,8 @@ export const SshAuthMode = {
 } as const;
 export type SshAuthModeValue = (typeof SshAuthMode)[keyof typeof SshAuthMode];
 
-/** SSHCertStoreType values for the key-file forms this library reads. */
-export const SshCertStoreType = {
-  PEMKeyFile: 6,
-  PEMKeyBlob: 7,
-  Auto: 99,
-} as const;
-export type SshCertStoreTypeValue = (typeof SshCertStoreType)[keyof typeof SshCertStoreType];
+// Every documented SSHCertStoreType, and how each is read or why it is refused: ./cert-store.ts.
+export { SshCertStoreType, type SshCertStoreTypeValue } from './cert-store.js';
 
 export interface Credentials {
   user: string;
@@ -36,8 +31,11 @@ export interface Credentials {
   passwordProvider?: (() => string | undefined) | null;
   authMode: SshAuthModeValue;
   certStoreType: SshCertStoreTypeValue;
-  certStore: string;
+  /** A file name or the store's content (text, base64 or bytes), as certStoreType says. */
+  certStore: string | Uint8Array;
   certStorePassword: string;
+  /** sshCertSubject: which key of a store that holds several (a PFX, a JWK Set). */
+  certSubject?: string;
   tryAllMethods: boolean;
   repeatMethods: boolean;
   passwordPrompt: string;
@@ -55,19 +53,9 @@ const METHODS_BY_MODE: Record<SshAuthModeValue, AuthMethodName[]> = {
 };
 
 function loadSigner(c: Credentials): Signer {
-  const passphrase = c.certStorePassword || undefined;
-  // Key text is never taken for a file name, whatever sshCertStoreType says: the error for a
-  // file that cannot be read names the file, and would print the key.
-  if (c.certStoreType === SshCertStoreType.PEMKeyBlob || looksLikeKeyText(c.certStore)) {
-    return createSigner(loadPrivateKey(c.certStore, passphrase));
-  }
-  const text = readPrivateKeyFile(c.certStore);
-  try {
-    return createSigner(loadPrivateKey(text, passphrase, c.certStore));
-  } catch (error) {
-    if (!(error instanceof SshError)) throw error;
-    throw new SshError(error.code, `key file ${c.certStore}: ${error.message}`, error.origin, { cause: error });
-  }
+  return createSigner(
+    loadCertStoreKey({ type: c.certStoreType, store: c.certStore, password: c.certStorePassword, subject: c.certSubject ?? '' }),
+  );
 }
 
 export function authOptionsFor(c: Credentials): AuthOptions {
@@ -78,7 +66,7 @@ export function authOptionsFor(c: Credentials): AuthOptions {
   if (c.tryAllMethods) {
     for (const m of ['publickey', 'password', 'keyboard-interactive'] as const) if (!methods.includes(m)) methods.push(m);
   }
-  const signer = c.certStore && methods.includes('publickey') ? loadSigner(c) : undefined;
+  const signer = c.certStore.length > 0 && methods.includes('publickey') ? loadSigner(c) : undefined;
   if (c.authMode === SshAuthMode.PublicKey && !signer) {
     throw new SshError(Code.BadArgument, 'public key authentication needs sshCertStore (a private key file or its text)', 'local');
   }

@@ -1,0 +1,171 @@
+// Logging on to a real OpenSSH sshd with keys from every key store revtun reads
+// (sshCertStoreType): PuTTY .ppk files from puttygen (v2 and v3, plain and encrypted),
+// PKCS#12 stores from `openssl pkcs12 -export` and keytool (file, bytes, base64; chosen by
+// sshCertSubject), JWKs exported by node:crypto (file and text). sshd's own log names the key
+// it accepted, by fingerprint, so each test proves that the key from the store signed.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as crypto from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startSshd, type Sshd } from '../helpers/sshd.js';
+import { makeTunnel } from '../helpers/tunnel.js';
+import { puttygenKey, type PuttygenKey, type PuttygenOptions } from '../helpers/putty.js';
+import { makePfx, mergePfx, type PfxStore } from '../helpers/pkcs12.js';
+import { sshPublicKeyBlob } from '../../ts/crypto/keys.js';
+import { Code, SshCertStoreType, SshError, type SSHReverseTunnel } from '../../ts/index.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'revtun-key-stores-'));
+const PASSPHRASE = 'ppk passphrase';
+const PFX_PASSWORD = 'pfx password';
+
+function ppkCase(name: string, options: PuttygenOptions): [string, PuttygenKey, string | undefined] {
+  return [name, puttygenKey(dir, `${name.replace(/[ ,]+/g, '-')}.ppk`, options), options.passphrase];
+}
+const cheap = { memory: 1024, passes: 2 };
+const ppks = [
+  ppkCase('v2 ed25519', { type: 'ed25519', version: 2 }),
+  ppkCase('v2 ed25519 encrypted', { type: 'ed25519', version: 2, passphrase: PASSPHRASE }),
+  ppkCase('v2 ecdsa nistp384 encrypted', { type: 'ecdsa', bits: 384, version: 2, passphrase: PASSPHRASE }),
+  ppkCase('v2 rsa encrypted', { type: 'rsa', bits: 2048, version: 2, passphrase: PASSPHRASE }),
+  ppkCase('v3 ed25519', { type: 'ed25519' }),
+  ppkCase('v3 ed25519 encrypted, default Argon2id', { type: 'ed25519', passphrase: PASSPHRASE }),
+  ppkCase('v3 ecdsa nistp256 encrypted, Argon2i', { type: 'ecdsa', bits: 256, passphrase: PASSPHRASE, ppkParams: { kdf: 'argon2i', ...cheap } }),
+  ppkCase('v3 ecdsa nistp521 encrypted, Argon2d', { type: 'ecdsa', bits: 521, passphrase: PASSPHRASE, ppkParams: { kdf: 'argon2d', ...cheap } }),
+  ppkCase('v3 rsa', { type: 'rsa', bits: 2048 }),
+  ppkCase('v3 rsa encrypted', { type: 'rsa', bits: 2048, passphrase: PASSPHRASE, ppkParams: cheap }),
+];
+
+const pfxRsa = makePfx(dir, 'rsa', { key: 'rsa', subject: '/C=US/O=Example/CN=deploy-rsa', password: PFX_PASSWORD });
+const pfxEc = makePfx(dir, 'ec', { key: 'ec-p256', subject: '/C=US/O=Example/CN=deploy-ec', password: PFX_PASSWORD });
+/** In a store with pfxEc, first, and not in authorized_keys: picking it cannot log on. */
+const pfxStranger = makePfx(dir, 'stranger', { key: 'rsa', subject: '/C=US/O=Example/CN=stranger', password: PFX_PASSWORD });
+const pfxBoth = mergePfx(dir, 'both', [pfxStranger, pfxEc], PFX_PASSWORD);
+
+function jwkCase(name: string, type: 'ed25519' | 'ec' | 'rsa', options: object): { name: string; text: string; path: string; publicLine: string } {
+  const { privateKey } = crypto.generateKeyPairSync(type as 'ec', options as crypto.ECKeyPairOptions<'pem', 'pem'>) as unknown as { privateKey: crypto.KeyObject };
+  const text = JSON.stringify(privateKey.export({ format: 'jwk' }));
+  const path = join(dir, `${name}.jwk`);
+  writeFileSync(path, text, { mode: 0o600 });
+  const { blob, keyType } = sshPublicKeyBlob(privateKey);
+  return { name, text, path, publicLine: `${keyType} ${Buffer.from(blob).toString('base64')}` };
+}
+const jwks = [jwkCase('ed25519', 'ed25519', {}), jwkCase('ec P-384', 'ec', { namedCurve: 'P-384' }), jwkCase('rsa', 'rsa', { modulusLength: 2048 })];
+
+/** sshd's fingerprint form for an OpenSSH public key line. */
+function fingerprint(publicLine: string): string {
+  const blob = Buffer.from(publicLine.split(' ')[1]!, 'base64');
+  return `SHA256:${crypto.createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
+}
+
+let sshd: Sshd;
+beforeAll(async () => {
+  sshd = await startSshd({
+    authorizedKeys: [...ppks.map(([, k]) => k.publicLine), pfxRsa.publicLine, pfxEc.publicLine, ...jwks.map((j) => j.publicLine)],
+  });
+});
+afterAll(async () => {
+  await sshd?.stop();
+});
+
+/** A tunnel set to use `store` as sshCertStore with `type`. */
+function storeTunnel(type: number, store: string | Uint8Array, password: string, subject = ''): SSHReverseTunnel {
+  const tunnel = makeTunnel(sshd, { privateKey: 'set below' });
+  tunnel.sshCertStoreType = type as typeof tunnel.sshCertStoreType;
+  tunnel.sshCertStore = store;
+  tunnel.sshCertStorePassword = password;
+  tunnel.sshCertSubject = subject;
+  return tunnel;
+}
+
+/** Logs on, logs off, and expects sshd to have accepted exactly the key of `publicLine`. */
+async function logsOnWith(tunnel: SSHReverseTunnel, publicLine: string): Promise<void> {
+  const before = sshd.log().length;
+  await tunnel.sshLogon();
+  expect(tunnel.connected).toBe(true);
+  await tunnel.sshLogoff();
+  // sshd logs the acceptance before it answers USERAUTH_SUCCESS, so it is there by now.
+  expect(sshd.log().slice(before)).toContain(`ssh2: ${publicLine.startsWith('ssh-rsa') ? 'RSA' : publicLine.startsWith('ssh-ed25519') ? 'ED25519' : 'ECDSA'} ${fingerprint(publicLine)}`);
+}
+
+describe('PuTTY .ppk from puttygen', () => {
+  it.each(ppks)('%s, as a file (PPKFile 14)', async (_name, ppk, passphrase) => {
+    await logsOnWith(storeTunnel(SshCertStoreType.PPKFile, ppk.path, passphrase ?? ''), ppk.publicLine);
+  });
+
+  it.each(ppks.filter(([name]) => name.startsWith('v3')))('%s, as text (PPKBlob 15)', async (_name, ppk, passphrase) => {
+    await logsOnWith(storeTunnel(SshCertStoreType.PPKBlob, ppk.text, passphrase ?? ''), ppk.publicLine);
+  });
+
+  it('the default (Auto 99) with a .ppk path, as a plain application sets it', async () => {
+    const [, ppk] = ppks[5]!;
+    await logsOnWith(makeTunnel(sshd, { privateKey: ppk.path, passphrase: PASSPHRASE }), ppk.publicLine);
+  });
+
+  it('a wrong passphrase fails before connecting, never quoting the file', async () => {
+    const [, ppk] = ppks[3]!;
+    const before = sshd.log().length;
+    const error = await storeTunnel(SshCertStoreType.PPKFile, ppk.path, 'not it').sshLogon().then(() => null, (e: unknown) => e);
+    expect(error).toBeInstanceOf(SshError);
+    expect((error as SshError).message).toBe(`key file ${ppk.path}: wrong passphrase for the PuTTY private key (or the file was altered: its MAC does not match)`);
+    for (const line of ppk.privateLines) expect(String((error as Error).stack)).not.toContain(line);
+    expect(sshd.log().slice(before)).not.toMatch(/Connection from|userauth/);
+  });
+});
+
+describe('PKCS#12 from openssl pkcs12 -export and keytool', () => {
+  const cases: [string, () => SSHReverseTunnel, PfxStore][] = [
+    ['RSA, a file (PFXFile 2)', () => storeTunnel(SshCertStoreType.PFXFile, pfxRsa.path, PFX_PASSWORD), pfxRsa],
+    ['EC, a file (PFXFile 2)', () => storeTunnel(SshCertStoreType.PFXFile, pfxEc.path, PFX_PASSWORD), pfxEc],
+    ['EC, bytes (PFXBlob 3)', () => storeTunnel(SshCertStoreType.PFXBlob, pfxEc.der, PFX_PASSWORD), pfxEc],
+    ['RSA, base64 (PFXBlob 3)', () => storeTunnel(SshCertStoreType.PFXBlob, pfxRsa.der.toString('base64'), PFX_PASSWORD), pfxRsa],
+    ['RSA, a file with Auto (99)', () => storeTunnel(SshCertStoreType.Auto, pfxRsa.path, PFX_PASSWORD), pfxRsa],
+    ['two keys, sshCertSubject "CN=deploy-ec"', () => storeTunnel(SshCertStoreType.PFXFile, pfxBoth.path, PFX_PASSWORD, 'CN=deploy-ec'), pfxEc],
+    ['two keys, the exact subject', () => storeTunnel(SshCertStoreType.PFXBlob, pfxBoth.der, PFX_PASSWORD, 'CN=deploy-ec, O=Example, C=US'), pfxEc],
+  ];
+  it.each(cases)('%s', async (_name, make, store) => {
+    await logsOnWith(make(), store.publicLine);
+  });
+
+  it('two keys, sshCertSubject "*": the first, which this server does not know (1032)', async () => {
+    const before = sshd.log().length;
+    await expect(storeTunnel(SshCertStoreType.PFXFile, pfxBoth.path, PFX_PASSWORD, '*').sshLogon()).rejects.toMatchObject({ code: Code.AuthFailed });
+    expect(sshd.log().slice(before)).not.toContain('Accepted publickey');
+  });
+
+  it('a wrong password is 10022 saying so, before connecting', async () => {
+    const before = sshd.log().length;
+    const error = await storeTunnel(SshCertStoreType.PFXFile, pfxRsa.path, 'wrong').sshLogon().then(() => null, (e: unknown) => e);
+    expect(error).toBeInstanceOf(SshError);
+    expect((error as SshError).code).toBe(Code.BadArgument);
+    expect((error as SshError).message).toBe(`key file ${pfxRsa.path}: wrong password for the PKCS#12 store (sshCertStorePassword): its MAC does not verify`);
+    expect(sshd.log().slice(before)).not.toMatch(/Connection from|userauth/);
+  });
+});
+
+describe('JWK exported by node:crypto', () => {
+  it.each(jwks)('$name, a file (JWKFile 18)', async (jwk) => {
+    await logsOnWith(storeTunnel(SshCertStoreType.JWKFile, jwk.path, ''), jwk.publicLine);
+  });
+
+  it.each(jwks)('$name, the JSON text (JWKBlob 19)', async (jwk) => {
+    await logsOnWith(storeTunnel(SshCertStoreType.JWKBlob, jwk.text, ''), jwk.publicLine);
+  });
+
+  it('the JSON text with Auto (99)', async () => {
+    await logsOnWith(storeTunnel(SshCertStoreType.Auto, jwks[0]!.text, ''), jwks[0]!.publicLine);
+  });
+});
+
+describe('a store type that cannot give a key here', () => {
+  it.each([
+    [SshCertStoreType.User, /^sshCertStoreType 0 \(cstUser\): a Windows user certificate store/],
+    [SshCertStoreType.SSHPublicKeyBlob, /^sshCertStoreType 10 \(cstSSHPublicKeyBlob\): .*signing needs the private key/],
+    [SshCertStoreType.JKSFile, /^sshCertStoreType 4 \(cstJKSFile\): Java key stores exist only on Java/],
+  ])('%i is refused with 10022 before connecting', async (type, message) => {
+    const before = sshd.log().length;
+    await expect(storeTunnel(type, jwks[0]!.path, '').sshLogon()).rejects.toMatchObject({ code: Code.BadArgument, message: expect.stringMatching(message) });
+    expect(sshd.log().slice(before)).not.toMatch(/Connection from|userauth/);
+  });
+});

@@ -1,0 +1,189 @@
+// sshCertStoreType: every documented store type, what revtun does with each, and the one
+// function that turns sshCertStore / sshCertStorePassword / sshCertSubject into a private key.
+//
+// A type says where the store is (a file name or the content itself) and what it holds. The
+// formats are read by ../crypto (keys.ts for OpenSSH, PEM and PuTTY text, pkcs12.ts, jwk.ts);
+// this file reads the files (with OpenSSH's permission check, ./keyfile.ts) and dispatches.
+// A type that cannot give a private key here (Windows system stores, Java key stores, PKCS#11,
+// public keys and certificates alone) is refused with a message saying why and what to use
+// instead: no value is accepted and then ignored.
+//
+// Errors: 10022 for a store type or store content that cannot be used; the key file formats
+// keep keys.ts's code (1032) for a wrong passphrase or a damaged key, as before; 10013 for a
+// key file others may read. No error quotes a store's content or its password.
+
+import type * as crypto from 'node:crypto';
+import { SshError, Code } from '../protocol/errors.js';
+import { isPrivateKeyTextFormat, keyTextFormat, loadPrivateKey, unsupportedKeyFormatMessage } from '../crypto/keys.js';
+import { loadPkcs12, looksLikePkcs12, selectBySubject } from '../crypto/pkcs12.js';
+import { loadJwkKey, looksLikeJwk } from '../crypto/jwk.js';
+import { looksLikeKeyText, readPrivateKeyFileBytes } from './keyfile.js';
+
+/** The documented SSHCertStoreType values (cstUser = 0 … cstAuto = 99). */
+export const SshCertStoreType = {
+  User: 0,
+  Machine: 1,
+  PFXFile: 2,
+  PFXBlob: 3,
+  JKSFile: 4,
+  JKSBlob: 5,
+  PEMKeyFile: 6,
+  PEMKeyBlob: 7,
+  PublicKeyFile: 8,
+  PublicKeyBlob: 9,
+  SSHPublicKeyBlob: 10,
+  P7BFile: 11,
+  P7BBlob: 12,
+  SSHPublicKeyFile: 13,
+  PPKFile: 14,
+  PPKBlob: 15,
+  XMLFile: 16,
+  XMLBlob: 17,
+  JWKFile: 18,
+  JWKBlob: 19,
+  BCFKSFile: 21,
+  BCFKSBlob: 22,
+  PKCS11: 23,
+  Auto: 99,
+} as const;
+export type SshCertStoreTypeValue = (typeof SshCertStoreType)[keyof typeof SshCertStoreType];
+
+/** What a store type means here: where its content is and how it is read, or why it is refused. */
+export type StoreTypeHandling =
+  | { use: 'file' | 'blob' | 'either'; format: 'pfx' | 'key-text' | 'jwk' | 'detect' }
+  | { use: 'refused'; reason: string };
+
+const NEEDS_PRIVATE_KEY =
+  'this store type holds a public key or certificates only, and signing needs the private key: use a store with the private key (PEMKeyFile 6, PFXFile 2, PPKFile 14, JWKFile 18 or Auto 99)';
+const TO_PFX = 'export the certificate with its private key to a PFX file and use PFXFile (2)';
+const JAVA_TO_PFX = 'convert it with `keytool -importkeystore -deststoretype PKCS12` and use PFXFile (2)';
+
+/** Each documented value, by number: its documented name and revtun's handling. */
+export const STORE_TYPES: Record<SshCertStoreTypeValue, { name: string } & StoreTypeHandling> = {
+  0: { name: 'cstUser', use: 'refused', reason: `a Windows user certificate store, which revtun cannot open on this platform; ${TO_PFX}` },
+  1: { name: 'cstMachine', use: 'refused', reason: `a Windows machine certificate store, which revtun cannot open on this platform; ${TO_PFX}` },
+  2: { name: 'cstPFXFile', use: 'file', format: 'pfx' },
+  3: { name: 'cstPFXBlob', use: 'blob', format: 'pfx' },
+  4: { name: 'cstJKSFile', use: 'refused', reason: `Java key stores exist only on Java; ${JAVA_TO_PFX}` },
+  5: { name: 'cstJKSBlob', use: 'refused', reason: `Java key stores exist only on Java; ${JAVA_TO_PFX}` },
+  6: { name: 'cstPEMKeyFile', use: 'file', format: 'key-text' },
+  7: { name: 'cstPEMKeyBlob', use: 'blob', format: 'key-text' },
+  8: { name: 'cstPublicKeyFile', use: 'refused', reason: NEEDS_PRIVATE_KEY },
+  9: { name: 'cstPublicKeyBlob', use: 'refused', reason: NEEDS_PRIVATE_KEY },
+  10: { name: 'cstSSHPublicKeyBlob', use: 'refused', reason: NEEDS_PRIVATE_KEY },
+  11: { name: 'cstP7BFile', use: 'refused', reason: NEEDS_PRIVATE_KEY },
+  12: { name: 'cstP7BBlob', use: 'refused', reason: NEEDS_PRIVATE_KEY },
+  13: { name: 'cstSSHPublicKeyFile', use: 'refused', reason: NEEDS_PRIVATE_KEY },
+  14: { name: 'cstPPKFile', use: 'file', format: 'key-text' },
+  15: { name: 'cstPPKBlob', use: 'blob', format: 'key-text' },
+  16: { name: 'cstXMLFile', use: 'refused', reason: 'XML key stores are not read by revtun on this platform; use a PEM, PPK, JWK or PFX store' },
+  17: { name: 'cstXMLBlob', use: 'refused', reason: 'XML key stores are not read by revtun on this platform; use a PEM, PPK, JWK or PFX store' },
+  18: { name: 'cstJWKFile', use: 'file', format: 'jwk' },
+  19: { name: 'cstJWKBlob', use: 'blob', format: 'jwk' },
+  21: { name: 'cstBCFKSFile', use: 'refused', reason: `Bouncy Castle FIPS key stores exist only on Java and .NET; ${JAVA_TO_PFX}` },
+  22: { name: 'cstBCFKSBlob', use: 'refused', reason: `Bouncy Castle FIPS key stores exist only on Java and .NET; ${JAVA_TO_PFX}` },
+  23: { name: 'cstPKCS11', use: 'refused', reason: 'PKCS#11 security keys are not available to revtun on this platform; load the key into ssh-agent or use a key file' },
+  99: { name: 'cstAuto', use: 'either', format: 'detect' },
+};
+
+function storeError(message: string): SshError {
+  return new SshError(Code.BadArgument, message, 'local');
+}
+
+export interface CertStoreSpec {
+  type: number;
+  /** A file name, or the content (text, base64 or bytes). */
+  store: string | Uint8Array;
+  password: string;
+  /** sshCertSubject: chooses within a store that holds several keys (PFX, JWK Set). */
+  subject: string;
+}
+
+const BASE64 = /^[A-Za-z0-9+/=\s]+$/;
+
+/** The bytes of a blob given as a string: base64 when it is base64, else a binary string. */
+function blobBytes(store: string | Uint8Array): Uint8Array {
+  if (typeof store !== 'string') return store;
+  return BASE64.test(store) ? Buffer.from(store, 'base64') : Buffer.from(store, 'latin1');
+}
+
+function isBase64Pkcs12(value: string): boolean {
+  return value.length >= 16 && BASE64.test(value) && looksLikePkcs12(Buffer.from(value.slice(0, 64).replace(/\s/g, ''), 'base64'));
+}
+
+/** Base64 of key text (the blob types allow it): content too, though it has no line break. */
+function isBase64KeyText(value: string): boolean {
+  return value.length >= 64 && BASE64.test(value) && keyTextFormat(Buffer.from(value, 'base64').toString('utf8')) !== 'unknown';
+}
+
+/** Whether a value is the store's content rather than a file name. */
+function isContent(store: string | Uint8Array): boolean {
+  // Content is never taken for a file name: the error for a file that cannot be read names
+  // the file, and would print the key. Bytes are content unless they read as a plain name.
+  if (typeof store !== 'string') return looksLikePkcs12(store) || store.includes(0) || isContent(Buffer.from(store).toString('utf8'));
+  return looksLikeKeyText(store) || looksLikeJwk(store) || isBase64Pkcs12(store) || isBase64KeyText(store);
+}
+
+/** The private key that a store type, store, password and subject designate. */
+export function loadCertStoreKey(spec: CertStoreSpec): crypto.KeyObject {
+  const entry = STORE_TYPES[spec.type as SshCertStoreTypeValue];
+  if (!entry) {
+    const known = Object.entries(STORE_TYPES).map(([n, t]) => `${n} ${t.name}`).join(', ');
+    throw storeError(`sshCertStoreType ${String(spec.type)} is not a documented store type (${known})`);
+  }
+  if (entry.use === 'refused') throw storeError(`sshCertStoreType ${spec.type} (${entry.name}): ${entry.reason}`);
+
+  const fromFile = entry.use !== 'blob' && !isContent(spec.store);
+  if (!fromFile) return keyFromContent(entry.format, spec.store, spec, undefined);
+  const path = typeof spec.store === 'string' ? spec.store : Buffer.from(spec.store).toString('utf8');
+  const bytes = readPrivateKeyFileBytes(path);
+  try {
+    return keyFromContent(entry.format, bytes, spec, path);
+  } catch (error) {
+    if (!(error instanceof SshError)) throw error;
+    throw new SshError(error.code, `key file ${path}: ${error.message}`, error.origin, { cause: error });
+  }
+}
+
+function keyFromContent(
+  format: 'pfx' | 'key-text' | 'jwk' | 'detect',
+  content: string | Uint8Array,
+  spec: CertStoreSpec,
+  fileName: string | undefined,
+): crypto.KeyObject {
+  const pfx = (): crypto.KeyObject => selectBySubject(loadPkcs12(blobBytes(content), spec.password), spec.subject).key;
+  const text = (): string => (typeof content === 'string' ? content : Buffer.from(content).toString('utf8'));
+  switch (format) {
+    case 'pfx':
+      return pfx();
+    case 'jwk':
+      return loadJwkKey(text(), spec.subject);
+    case 'key-text':
+      return keyText(text(), content, spec, fileName);
+    case 'detect': {
+      if (typeof content !== 'string' ? looksLikePkcs12(content) : isBase64Pkcs12(content)) return pfx();
+      if (looksLikeJwk(text())) return loadJwkKey(text(), spec.subject);
+      return keyText(text(), content, spec, fileName);
+    }
+  }
+}
+
+/** OpenSSH, PEM or PPK text (the formats name themselves by their first lines), or its base64. */
+function keyText(text: string, content: string | Uint8Array, spec: CertStoreSpec, fileName: string | undefined): crypto.KeyObject {
+  let source = text;
+  // "Binary or Base64-encoded", says the documentation of the blob types: base64 of key text.
+  if (keyTextFormat(source) === 'unknown' && BASE64.test(source.trim())) {
+    const decoded = Buffer.from(source, 'base64').toString('utf8');
+    if (isPrivateKeyTextFormat(keyTextFormat(decoded))) source = decoded;
+  }
+  if (!isPrivateKeyTextFormat(keyTextFormat(source))) {
+    // Say what it is when it is a store of another type, rather than "not a key".
+    const bytes = typeof content === 'string' ? blobBytes(content) : content;
+    if (looksLikePkcs12(bytes)) {
+      throw storeError(`this is a PKCS#12 (PFX) store, not key text: set sshCertStoreType to PFXFile (2), PFXBlob (3) or Auto (99)`);
+    }
+    if (looksLikeJwk(source)) throw storeError('this is a JWK, not key text: set sshCertStoreType to JWKFile (18), JWKBlob (19) or Auto (99)');
+    if (keyTextFormat(source) === 'unknown') throw storeError(unsupportedKeyFormatMessage('unknown', fileName));
+  }
+  return loadPrivateKey(source, spec.password || undefined, fileName);
+}
