@@ -4,7 +4,7 @@
 // that cannot be had), so that authentication goes on with the next file or the next method.
 // A key file's content never reaches the terminal: only its name and what it looks like.
 
-import { keyTextFormat, loadPrivateKey, privateKeyIsEncrypted, unsupportedKeyFormatMessage } from '../crypto/keys.js';
+import { isPrivateKeyTextFormat, keyTextFormat, loadPrivateKey, privateKeyIsEncrypted, unsupportedKeyFormatMessage } from '../crypto/keys.js';
 import { octalMode, readKeyFile, strerror } from '../tunnel/keyfile.js';
 
 export interface Identity {
@@ -68,7 +68,8 @@ function tryIdentity(path: string, choice: IdentityChoice): Identity | undefined
     }
   }
   const format = keyTextFormat(read.text);
-  if (format !== 'openssh' && format !== 'pem') {
+  // OpenSSH, PEM, and PuTTY's .ppk (which ssh itself does not read: a revtun extension).
+  if (!isPrivateKeyTextFormat(format)) {
     choice.warn(`Load key "${path}": ${unsupportedKeyFormatMessage(format, path)}`);
     return undefined;
   }
