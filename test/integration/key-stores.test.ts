@@ -1,7 +1,8 @@
 // Logging on to a real OpenSSH sshd with keys from every key store revtun reads
 // (sshCertStoreType): PuTTY .ppk files from puttygen (v2 and v3, plain and encrypted),
 // PKCS#12 stores from `openssl pkcs12 -export` and keytool (file, bytes, base64; chosen by
-// sshCertSubject), JWKs exported by node:crypto (file and text). sshd's own log names the key
+// sshCertSubject), JWKs exported by node:crypto (file and text), .NET's RSA XML (file and
+// text). sshd's own log names the key
 // it accepted, by fingerprint, so each test proves that the key from the store signed.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +14,7 @@ import { startSshd, type Sshd } from '../helpers/sshd.js';
 import { makeTunnel } from '../helpers/tunnel.js';
 import { puttygenKey, type PuttygenKey, type PuttygenOptions } from '../helpers/putty.js';
 import { makePfx, mergePfx, type PfxStore } from '../helpers/pkcs12.js';
+import { rsaKeyXml } from '../helpers/xml-key.js';
 import { sshPublicKeyBlob } from '../../ts/crypto/keys.js';
 import { Code, SshCertStoreType, SshError, type SSHReverseTunnel } from '../../ts/index.js';
 
@@ -53,6 +55,12 @@ function jwkCase(name: string, type: 'ed25519' | 'ec' | 'rsa', options: object):
 }
 const jwks = [jwkCase('ed25519', 'ed25519', {}), jwkCase('ec P-384', 'ec', { namedCurve: 'P-384' }), jwkCase('rsa', 'rsa', { modulusLength: 2048 })];
 
+const xmlKey = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+const xmlText = rsaKeyXml(xmlKey);
+const xmlPath = join(dir, 'key.xml');
+writeFileSync(xmlPath, xmlText, { mode: 0o600 });
+const xmlPublicLine = `ssh-rsa ${Buffer.from(sshPublicKeyBlob(xmlKey).blob).toString('base64')}`;
+
 /** sshd's fingerprint form for an OpenSSH public key line. */
 function fingerprint(publicLine: string): string {
   const blob = Buffer.from(publicLine.split(' ')[1]!, 'base64');
@@ -62,7 +70,7 @@ function fingerprint(publicLine: string): string {
 let sshd: Sshd;
 beforeAll(async () => {
   sshd = await startSshd({
-    authorizedKeys: [...ppks.map(([, k]) => k.publicLine), pfxRsa.publicLine, pfxEc.publicLine, ...jwks.map((j) => j.publicLine)],
+    authorizedKeys: [...ppks.map(([, k]) => k.publicLine), pfxRsa.publicLine, pfxEc.publicLine, ...jwks.map((j) => j.publicLine), xmlPublicLine],
   });
 });
 afterAll(async () => {
@@ -155,6 +163,16 @@ describe('JWK exported by node:crypto', () => {
 
   it('the JSON text with Auto (99)', async () => {
     await logsOnWith(storeTunnel(SshCertStoreType.Auto, jwks[0]!.text, ''), jwks[0]!.publicLine);
+  });
+});
+
+describe("RSA in .NET's XML form", () => {
+  it('a file (XMLFile 16)', async () => {
+    await logsOnWith(storeTunnel(SshCertStoreType.XMLFile, xmlPath, ''), xmlPublicLine);
+  });
+
+  it('the text (XMLBlob 17)', async () => {
+    await logsOnWith(storeTunnel(SshCertStoreType.XMLBlob, xmlText, ''), xmlPublicLine);
   });
 });
 

@@ -6,6 +6,7 @@
 
 import * as crypto from 'node:crypto';
 import { SshError, Code } from '../protocol/errors.js';
+import { keyPairIsConsistent } from './ssh-key-parts.js';
 
 function jwkError(message: string): SshError {
   return new SshError(Code.BadArgument, message, 'local');
@@ -56,9 +57,12 @@ export function loadJwkKey(text: string, kid: string): crypto.KeyObject {
   const unusable = usableType(jwk);
   if (unusable) throw jwkError(unusable);
   if (!('d' in jwk)) throw jwkError('this JWK is a public key; a private key (with "d") is needed to sign');
+  let key: crypto.KeyObject;
   try {
-    return crypto.createPrivateKey({ key: jwk as crypto.JsonWebKey, format: 'jwk' });
+    key = crypto.createPrivateKey({ key: jwk as crypto.JsonWebKey, format: 'jwk' });
   } catch {
     throw jwkError(`the ${jwk.kty} JWK is malformed (a member is missing or not base64url)`);
   }
+  if (!keyPairIsConsistent(key)) throw jwkError(`the ${jwk.kty} JWK is damaged: its private part does not match its public key`);
+  return key;
 }

@@ -2,8 +2,8 @@
 // function that turns sshCertStore / sshCertStorePassword / sshCertSubject into a private key.
 //
 // A type says where the store is (a file name or the content itself) and what it holds. The
-// formats are read by ../crypto (keys.ts for OpenSSH, PEM and PuTTY text, pkcs12.ts, jwk.ts);
-// this file reads the files (with OpenSSH's permission check, ./keyfile.ts) and dispatches.
+// formats are read by ../crypto (keys.ts for OpenSSH, PEM and PuTTY text, pkcs12.ts, jwk.ts,
+// xml-key.ts); this file reads the files (with OpenSSH's permission check, ./keyfile.ts) and dispatches.
 // A type that cannot give a private key here (Windows system stores, Java key stores, PKCS#11,
 // public keys and certificates alone) is refused with a message saying why and what to use
 // instead: no value is accepted and then ignored.
@@ -17,6 +17,7 @@ import { SshError, Code } from '../protocol/errors.js';
 import { isPrivateKeyTextFormat, keyTextFormat, loadPrivateKey, unsupportedKeyFormatMessage } from '../crypto/keys.js';
 import { loadPkcs12, looksLikePkcs12, selectBySubject } from '../crypto/pkcs12.js';
 import { loadJwkKey, looksLikeJwk } from '../crypto/jwk.js';
+import { loadXmlKey, looksLikeXmlKey } from '../crypto/xml-key.js';
 import { looksLikeKeyText, readPrivateKeyFileBytes } from './keyfile.js';
 
 /** The documented SSHCertStoreType values (cstUser = 0 … cstAuto = 99). */
@@ -48,13 +49,15 @@ export const SshCertStoreType = {
 } as const;
 export type SshCertStoreTypeValue = (typeof SshCertStoreType)[keyof typeof SshCertStoreType];
 
+type StoreFormat = 'pfx' | 'key-text' | 'jwk' | 'xml' | 'detect';
+
 /** What a store type means here: where its content is and how it is read, or why it is refused. */
 export type StoreTypeHandling =
-  | { use: 'file' | 'blob' | 'either'; format: 'pfx' | 'key-text' | 'jwk' | 'detect' }
+  | { use: 'file' | 'blob' | 'either'; format: StoreFormat }
   | { use: 'refused'; reason: string };
 
 const NEEDS_PRIVATE_KEY =
-  'this store type holds a public key or certificates only, and signing needs the private key: use a store with the private key (PEMKeyFile 6, PFXFile 2, PPKFile 14, JWKFile 18 or Auto 99)';
+  'this store type holds a public key or certificates only, and signing needs the private key: use a store with the private key (PEMKeyFile 6, PFXFile 2, PPKFile 14, XMLFile 16, JWKFile 18 or Auto 99)';
 const TO_PFX = 'export the certificate with its private key to a PFX file and use PFXFile (2)';
 const JAVA_TO_PFX = 'convert it with `keytool -importkeystore -deststoretype PKCS12` and use PFXFile (2)';
 
@@ -76,8 +79,8 @@ export const STORE_TYPES: Record<SshCertStoreTypeValue, { name: string } & Store
   13: { name: 'cstSSHPublicKeyFile', use: 'refused', reason: NEEDS_PRIVATE_KEY },
   14: { name: 'cstPPKFile', use: 'file', format: 'key-text' },
   15: { name: 'cstPPKBlob', use: 'blob', format: 'key-text' },
-  16: { name: 'cstXMLFile', use: 'refused', reason: 'XML key stores are not read by revtun on this platform; use a PEM, PPK, JWK or PFX store' },
-  17: { name: 'cstXMLBlob', use: 'refused', reason: 'XML key stores are not read by revtun on this platform; use a PEM, PPK, JWK or PFX store' },
+  16: { name: 'cstXMLFile', use: 'file', format: 'xml' },
+  17: { name: 'cstXMLBlob', use: 'blob', format: 'xml' },
   18: { name: 'cstJWKFile', use: 'file', format: 'jwk' },
   19: { name: 'cstJWKBlob', use: 'blob', format: 'jwk' },
   21: { name: 'cstBCFKSFile', use: 'refused', reason: `Bouncy Castle FIPS key stores exist only on Java and .NET; ${JAVA_TO_PFX}` },
@@ -121,7 +124,7 @@ function isContent(store: string | Uint8Array): boolean {
   // Content is never taken for a file name: the error for a file that cannot be read names
   // the file, and would print the key. Bytes are content unless they read as a plain name.
   if (typeof store !== 'string') return looksLikePkcs12(store) || store.includes(0) || isContent(Buffer.from(store).toString('utf8'));
-  return looksLikeKeyText(store) || looksLikeJwk(store) || isBase64Pkcs12(store) || isBase64KeyText(store);
+  return looksLikeKeyText(store) || looksLikeJwk(store) || looksLikeXmlKey(store) || isBase64Pkcs12(store) || isBase64KeyText(store);
 }
 
 /** The private key that a store type, store, password and subject designate. */
@@ -146,7 +149,7 @@ export function loadCertStoreKey(spec: CertStoreSpec): crypto.KeyObject {
 }
 
 function keyFromContent(
-  format: 'pfx' | 'key-text' | 'jwk' | 'detect',
+  format: StoreFormat,
   content: string | Uint8Array,
   spec: CertStoreSpec,
   fileName: string | undefined,
@@ -158,11 +161,14 @@ function keyFromContent(
       return pfx();
     case 'jwk':
       return loadJwkKey(text(), spec.subject);
+    case 'xml':
+      return loadXmlKey(text());
     case 'key-text':
       return keyText(text(), content, spec, fileName);
     case 'detect': {
       if (typeof content !== 'string' ? looksLikePkcs12(content) : isBase64Pkcs12(content)) return pfx();
       if (looksLikeJwk(text())) return loadJwkKey(text(), spec.subject);
+      if (looksLikeXmlKey(text())) return loadXmlKey(text());
       return keyText(text(), content, spec, fileName);
     }
   }
@@ -183,6 +189,7 @@ function keyText(text: string, content: string | Uint8Array, spec: CertStoreSpec
       throw storeError(`this is a PKCS#12 (PFX) store, not key text: set sshCertStoreType to PFXFile (2), PFXBlob (3) or Auto (99)`);
     }
     if (looksLikeJwk(source)) throw storeError('this is a JWK, not key text: set sshCertStoreType to JWKFile (18), JWKBlob (19) or Auto (99)');
+    if (looksLikeXmlKey(source)) throw storeError('this is an XML key, not key text: set sshCertStoreType to XMLFile (16), XMLBlob (17) or Auto (99)');
     if (keyTextFormat(source) === 'unknown') throw storeError(unsupportedKeyFormatMessage('unknown', fileName));
   }
   return loadPrivateKey(source, spec.password || undefined, fileName);

@@ -105,7 +105,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   sshAuthMode: SshAuthModeValue = SshAuthMode.Password;
   /**
    * How sshCertStore is read: every documented value is either read (PFX 2/3, PEM and OpenSSH
-   * 6/7, PPK 14/15, JWK 18/19, Auto 99) or refused at sshLogon with 10022 saying why
+   * 6/7, PPK 14/15, XML 16/17, JWK 18/19, Auto 99) or refused at sshLogon with 10022 saying why
    * (./cert-store.ts).
    */
   sshCertStoreType: SshCertStoreTypeValue = SshCertStoreType.Auto;

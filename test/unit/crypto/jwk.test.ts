@@ -73,6 +73,15 @@ describe('loadJwkKey', () => {
     expect(refusal(JSON.stringify({ kty: 'oct', k: 'c2VjcmV0c2VjcmV0c2VjcmV0' })).message).toMatch(/^a JWK of type oct cannot sign/);
   });
 
+  it("a private part that does not belong to the public one (node's JWK import takes it as given)", () => {
+    const ec = exported('ec', { namedCurve: 'P-256' }).jwk;
+    const other = exported('ec', { namedCurve: 'P-256' }).jwk;
+    expect(refusal(JSON.stringify({ ...ec, x: other.x, y: other.y })).message).toBe('the EC JWK is damaged: its private part does not match its public key');
+    const rsa = exported('rsa', { modulusLength: 2048 }).jwk;
+    const otherRsa = exported('rsa', { modulusLength: 2048 }).jwk;
+    expect(refusal(JSON.stringify({ ...rsa, n: otherRsa.n })).message).toBe('the RSA JWK is damaged: its private part does not match its public key');
+  });
+
   it('malformed JSON, a JSON array, a JWK with a damaged member', () => {
     expect(refusal('{"kty":"EC", "d": "c2VjcmV0c2VjcmV0"').message).toBe('the JWK is not valid JSON');
     expect(refusal('[]').message).toBe('the JWK is not a JSON object');

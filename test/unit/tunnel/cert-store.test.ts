@@ -13,6 +13,7 @@ import { sshPublicKeyBlob } from '../../../ts/crypto/keys.js';
 import { Code, SshError } from '../../../ts/protocol/errors.js';
 import { makePfx } from '../../helpers/pkcs12.js';
 import { puttygenKey } from '../../helpers/putty.js';
+import { rsaKeyXml } from '../../helpers/xml-key.js';
 
 /** The sshCertStoreType list of the documentation, by number and name. */
 const DOCUMENTED: [number, string][] = [
@@ -43,9 +44,17 @@ const pemText = pemKey.export({ type: 'pkcs8', format: 'pem' }) as string;
 const ppk = puttygenKey(dir, 'store.ppk', { type: 'ecdsa', bits: 384 });
 const jwkKey = crypto.generateKeyPairSync('ec', { namedCurve: 'P-521' }).privateKey;
 const jwkText = JSON.stringify(jwkKey.export({ format: 'jwk' }));
-const paths = { pfx: pfx.path, pem: file('key.pem', pemText), ppk: ppk.path, jwk: file('key.jwk', jwkText) };
+const xmlKey = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+const xmlText = rsaKeyXml(xmlKey);
+const paths = { pfx: pfx.path, pem: file('key.pem', pemText), ppk: ppk.path, jwk: file('key.jwk', jwkText), xml: file('key.xml', xmlText) };
 
-const expected = { pfx: pfx.publicLine, pem: publicLineOf(pemKey), ppk: ppk.publicLine.split(' ').slice(0, 2).join(' '), jwk: publicLineOf(jwkKey) };
+const expected = {
+  pfx: pfx.publicLine,
+  pem: publicLineOf(pemKey),
+  ppk: ppk.publicLine.split(' ').slice(0, 2).join(' '),
+  jwk: publicLineOf(jwkKey),
+  xml: publicLineOf(xmlKey),
+};
 
 function load(type: number, store: string | Uint8Array, extra: Partial<CertStoreSpec> = {}): string {
   return publicLineOf(loadCertStoreKey({ type, store, password: PASSWORD, subject: '', ...extra }));
@@ -80,10 +89,12 @@ describe('each documented value', () => {
     [7, 'a PEM key blob', () => load(7, pemText)],
     [14, 'a PPK file', () => load(14, paths.ppk)],
     [15, 'a PPK blob', () => load(15, ppk.text)],
+    [16, 'an XML file', () => load(16, paths.xml)],
+    [17, 'an XML blob', () => load(17, xmlText)],
     [18, 'a JWK file', () => load(18, paths.jwk)],
     [19, 'a JWK blob', () => load(19, jwkText)],
   ];
-  const format = (n: number) => (n <= 3 ? 'pfx' : n <= 7 ? 'pem' : n <= 15 ? 'ppk' : 'jwk');
+  const format = (n: number) => (n <= 3 ? 'pfx' : n <= 7 ? 'pem' : n <= 15 ? 'ppk' : n <= 17 ? 'xml' : 'jwk');
   const refused = DOCUMENTED.filter(([n]) => n !== 99 && !working.some(([w]) => w === n));
 
   it.each(working)('%i: %s gives its key', (type, _what, run) => {
@@ -108,6 +119,8 @@ describe('each documented value', () => {
     ['PEM text in base64 (one line: no file name either)', Buffer.from(pemText).toString('base64'), 'pem'],
     ['PPK text', ppk.text, 'ppk'],
     ['JWK text', jwkText, 'jwk'],
+    ['an XML file', paths.xml, 'xml'],
+    ['XML text', xmlText, 'xml'],
   ] as const)('99 (cstAuto): %s', (_what, store, kind) => {
     expect(load(99, store)).toBe(expected[kind]);
   });
@@ -133,6 +146,7 @@ describe('blob forms and misplaced stores', () => {
     expect(load(2, pfx.der)).toBe(expected.pfx);
     expect(load(14, ppk.text)).toBe(expected.ppk);
     expect(load(18, jwkText)).toBe(expected.jwk);
+    expect(load(16, xmlText)).toBe(expected.xml);
     expect(load(6, Buffer.from(pemText).toString('base64'))).toBe(expected.pem);
   });
 
