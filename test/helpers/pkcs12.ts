@@ -24,6 +24,8 @@ export interface PfxOptions {
   password: string;
   /** `openssl pkcs12 -legacy`: RC2/3DES bags and a SHA-1 MAC, as OpenSSL 1.x wrote them. */
   legacy?: boolean;
+  /** More `openssl pkcs12 -export` options (-nomac, -keypbe NONE, ...). */
+  exportOptions?: string[];
 }
 
 const NEW_KEY: Record<PfxOptions['key'], string[]> = {
@@ -49,7 +51,7 @@ export function makePfx(dir: string, name: string, options: PfxOptions): PfxStor
   const certPath = join(dir, `${name}.crt`);
   const path = join(dir, `${name}.p12`);
   run('openssl', ['req', '-x509', ...NEW_KEY[options.key], '-nodes', '-keyout', keyPath, '-out', certPath, '-subj', options.subject, '-days', '30']);
-  run('openssl', ['pkcs12', '-export', ...(options.legacy ? ['-legacy'] : []), '-inkey', keyPath, '-in', certPath, '-out', path, '-passout', `pass:${options.password}`]);
+  run('openssl', ['pkcs12', '-export', ...(options.legacy ? ['-legacy'] : []), ...(options.exportOptions ?? []), '-inkey', keyPath, '-in', certPath, '-out', path, '-passout', `pass:${options.password}`]);
   chmodSync(path, 0o600);
   return { path, der: readFileSync(path), password: options.password, publicLine: opensshPublicLine(dir, keyPath, name), subject: options.subject };
 }

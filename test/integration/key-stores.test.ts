@@ -147,7 +147,7 @@ describe('PKCS#12 from openssl pkcs12 -export and keytool', () => {
     const error = await storeTunnel(SshCertStoreType.PFXFile, pfxRsa.path, 'wrong').sshLogon().then(() => null, (e: unknown) => e);
     expect(error).toBeInstanceOf(SshError);
     expect((error as SshError).code).toBe(Code.BadArgument);
-    expect((error as SshError).message).toBe(`key file ${pfxRsa.path}: wrong password for the PKCS#12 store (sshCertStorePassword): its MAC does not verify`);
+    expect((error as SshError).message).toBe(`key file ${pfxRsa.path}: wrong password for the PKCS#12 store (sshCertStorePassword)`);
     expect(sshd.log().slice(before)).not.toMatch(/Connection from|userauth/);
   });
 });

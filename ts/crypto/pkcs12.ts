@@ -59,10 +59,11 @@ export function loadPkcs12(der: Uint8Array, password: string): Pkcs12Entry[] {
     const asn1 = f.asn1.fromDer(f.util.createBuffer(Buffer.from(der).toString('binary')));
     p12 = f.pkcs12.pkcs12FromAsn1(asn1, false, password);
   } catch (error) {
-    // forge says "Invalid password?" when the MAC or a bag's decryption fails: its own
-    // messages name no secret, but they are not passed on, to keep that a promise of ours.
+    // forge's messages speak of the password when the MAC does not verify or, in a store
+    // without a MAC, when a bag does not decrypt. They name no secret, but they are not passed
+    // on, to keep that a promise of ours.
     if (/password/i.test((error as Error).message)) {
-      throw storeError('wrong password for the PKCS#12 store (sshCertStorePassword): its MAC does not verify');
+      throw storeError('wrong password for the PKCS#12 store (sshCertStorePassword)');
     }
     throw storeError('the PKCS#12 store is damaged or uses a form revtun cannot read');
   }

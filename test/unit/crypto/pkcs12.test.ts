@@ -58,8 +58,23 @@ describe('loadPkcs12', () => {
   });
 
   it('a wrong password: 10022 saying so', () => {
-    expect(refusal(() => loadPkcs12(rsa.der, 'not it')).message).toBe('wrong password for the PKCS#12 store (sshCertStorePassword): its MAC does not verify');
+    expect(refusal(() => loadPkcs12(rsa.der, 'not it')).message).toBe('wrong password for the PKCS#12 store (sshCertStorePassword)');
     expect(refusal(() => loadPkcs12(legacy.der, '')).message).toMatch(/^wrong password/);
+  });
+
+  it.each([
+    ['without a MAC (-nomac)', ['-nomac']],
+    ['with unencrypted bags (-keypbe NONE -certpbe NONE)', ['-keypbe', 'NONE', '-certpbe', 'NONE']],
+  ])('a store %s: the key with the password, a refusal with another', (name, exportOptions) => {
+    const store = makePfx(dir, `variant-${exportOptions.length}`, { key: 'ec-p256', subject: '/CN=variant', password: PASSWORD, exportOptions });
+    expect(publicLineOf(loadPkcs12(store.der, PASSWORD)[0]!.key)).toBe(store.publicLine);
+    expect(refusal(() => loadPkcs12(store.der, 'not it')).message).toMatch(/^wrong password for the PKCS#12 store|^the PKCS#12 store is damaged/);
+  });
+
+  it('a store with an empty password', () => {
+    const store = makePfx(dir, 'empty-password', { key: 'rsa', subject: '/CN=empty', password: '' });
+    expect(publicLineOf(loadPkcs12(store.der, '')[0]!.key)).toBe(store.publicLine);
+    expect(refusal(() => loadPkcs12(store.der, PASSWORD)).message).toBe('wrong password for the PKCS#12 store (sshCertStorePassword)');
   });
 
   it('a store with certificates and no key', () => {
