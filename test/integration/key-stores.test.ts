@@ -7,13 +7,14 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as crypto from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startSshd, type Sshd } from '../helpers/sshd.js';
 import { makeTunnel } from '../helpers/tunnel.js';
 import { puttygenKey, type PuttygenKey, type PuttygenOptions } from '../helpers/putty.js';
-import { makePfx, mergePfx, type PfxStore } from '../helpers/pkcs12.js';
+import { makePfx, mergePfx, opensshPublicLine, type PfxStore } from '../helpers/pkcs12.js';
 import { rsaKeyXml } from '../helpers/xml-key.js';
 import { sshPublicKeyBlob } from '../../ts/crypto/keys.js';
 import { Code, SshCertStoreType, SshError, type SSHReverseTunnel } from '../../ts/index.js';
@@ -61,6 +62,14 @@ const xmlPath = join(dir, 'key.xml');
 writeFileSync(xmlPath, xmlText, { mode: 0o600 });
 const xmlPublicLine = `ssh-rsa ${Buffer.from(sshPublicKeyBlob(xmlKey).blob).toString('base64')}`;
 
+/** An EC key as PKCS#8 DER, by openssl, with its public line from ssh-keygen. */
+const derPem = join(dir, 'der.pem');
+execFileSync('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-384', '-out', derPem], { stdio: 'ignore' });
+const derPath = join(dir, 'key.der');
+execFileSync('openssl', ['pkcs8', '-topk8', '-nocrypt', '-in', derPem, '-outform', 'DER', '-out', derPath], { stdio: 'ignore' });
+chmodSync(derPath, 0o600);
+const derPublicLine = opensshPublicLine(dir, derPem, 'der');
+
 /** sshd's fingerprint form for an OpenSSH public key line. */
 function fingerprint(publicLine: string): string {
   const blob = Buffer.from(publicLine.split(' ')[1]!, 'base64');
@@ -70,7 +79,7 @@ function fingerprint(publicLine: string): string {
 let sshd: Sshd;
 beforeAll(async () => {
   sshd = await startSshd({
-    authorizedKeys: [...ppks.map(([, k]) => k.publicLine), pfxRsa.publicLine, pfxEc.publicLine, ...jwks.map((j) => j.publicLine), xmlPublicLine],
+    authorizedKeys: [...ppks.map(([, k]) => k.publicLine), pfxRsa.publicLine, pfxEc.publicLine, ...jwks.map((j) => j.publicLine), xmlPublicLine, derPublicLine],
   });
 });
 afterAll(async () => {
@@ -173,6 +182,16 @@ describe("RSA in .NET's XML form", () => {
 
   it('the text (XMLBlob 17)', async () => {
     await logsOnWith(storeTunnel(SshCertStoreType.XMLBlob, xmlText, ''), xmlPublicLine);
+  });
+});
+
+describe('PKCS#8 DER from openssl', () => {
+  it('a file (PEMKeyFile 6)', async () => {
+    await logsOnWith(storeTunnel(SshCertStoreType.PEMKeyFile, derPath, ''), derPublicLine);
+  });
+
+  it('bytes (PEMKeyBlob 7)', async () => {
+    await logsOnWith(storeTunnel(SshCertStoreType.PEMKeyBlob, readFileSync(derPath), ''), derPublicLine);
   });
 });
 

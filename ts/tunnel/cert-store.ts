@@ -18,6 +18,7 @@ import { isPrivateKeyTextFormat, keyTextFormat, loadPrivateKey, unsupportedKeyFo
 import { loadPkcs12, looksLikePkcs12, selectBySubject } from '../crypto/pkcs12.js';
 import { loadJwkKey, looksLikeJwk } from '../crypto/jwk.js';
 import { loadXmlKey, looksLikeXmlKey } from '../crypto/xml-key.js';
+import { loadDerPrivateKey, looksLikeDer } from '../crypto/der-key.js';
 import { looksLikeKeyText, readPrivateKeyFileBytes } from './keyfile.js';
 
 /** The documented SSHCertStoreType values (cstUser = 0 … cstAuto = 99). */
@@ -114,17 +115,21 @@ function isBase64Pkcs12(value: string): boolean {
   return value.length >= 16 && BASE64.test(value) && looksLikePkcs12(Buffer.from(value.slice(0, 64).replace(/\s/g, ''), 'base64'));
 }
 
-/** Base64 of key text (the blob types allow it): content too, though it has no line break. */
-function isBase64KeyText(value: string): boolean {
-  return value.length >= 64 && BASE64.test(value) && keyTextFormat(Buffer.from(value, 'base64').toString('utf8')) !== 'unknown';
+/** Base64 of key text or of DER (the blob types allow it): content, though it has no line break. */
+function isBase64Content(value: string): boolean {
+  if (value.length < 64 || !BASE64.test(value)) return false;
+  const bytes = Buffer.from(value, 'base64');
+  return looksLikeDer(bytes) || keyTextFormat(bytes.toString('utf8')) !== 'unknown';
 }
 
 /** Whether a value is the store's content rather than a file name. */
 function isContent(store: string | Uint8Array): boolean {
   // Content is never taken for a file name: the error for a file that cannot be read names
-  // the file, and would print the key. Bytes are content unless they read as a plain name.
-  if (typeof store !== 'string') return looksLikePkcs12(store) || store.includes(0) || isContent(Buffer.from(store).toString('utf8'));
-  return looksLikeKeyText(store) || looksLikeJwk(store) || looksLikeXmlKey(store) || isBase64Pkcs12(store) || isBase64KeyText(store);
+  // the file, and would print the key. Binary (control characters, bytes that are not UTF-8:
+  // DER, a PFX) is content; so is text that names its format or is base64 of such text.
+  const text = typeof store === 'string' ? store : Buffer.from(store).toString('utf8');
+  if (/[\x00-\x08\x0a-\x1f\x7f-\x9f\ufffd]/.test(text)) return true;
+  return looksLikeKeyText(text) || looksLikeJwk(text) || looksLikeXmlKey(text) || isBase64Pkcs12(text) || isBase64Content(text);
 }
 
 /** The private key that a store type, store, password and subject designate. */
@@ -174,7 +179,10 @@ function keyFromContent(
   }
 }
 
-/** OpenSSH, PEM or PPK text (the formats name themselves by their first lines), or its base64. */
+/**
+ * OpenSSH, PEM or PPK text (the formats name themselves by their first lines), or its base64;
+ * or a DER private key (PKCS#8, PKCS#1, SEC1), as bytes or base64.
+ */
 function keyText(text: string, content: string | Uint8Array, spec: CertStoreSpec, fileName: string | undefined): crypto.KeyObject {
   let source = text;
   // "Binary or Base64-encoded", says the documentation of the blob types: base64 of key text.
@@ -184,7 +192,12 @@ function keyText(text: string, content: string | Uint8Array, spec: CertStoreSpec
   }
   if (!isPrivateKeyTextFormat(keyTextFormat(source))) {
     // Say what it is when it is a store of another type, rather than "not a key".
-    const bytes = typeof content === 'string' ? blobBytes(content) : content;
+    // Base64 (a blob, or a file of base64) is decoded; binary content is taken as it is.
+    const bytes = BASE64.test(text.trim()) ? Buffer.from(text, 'base64') : typeof content === 'string' ? Buffer.from(content, 'latin1') : content;
+    if (looksLikeDer(bytes) && !looksLikePkcs12(bytes)) {
+      const der = loadDerPrivateKey(bytes, spec.password || undefined);
+      if (der) return der;
+    }
     if (looksLikePkcs12(bytes)) {
       throw storeError(`this is a PKCS#12 (PFX) store, not key text: set sshCertStoreType to PFXFile (2), PFXBlob (3) or Auto (99)`);
     }

@@ -5,7 +5,8 @@
 
 import { describe, expect, it } from 'vitest';
 import * as crypto from 'node:crypto';
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadCertStoreKey, SshCertStoreType, STORE_TYPES, type CertStoreSpec } from '../../../ts/tunnel/cert-store.js';
@@ -139,6 +140,48 @@ describe('blob forms and misplaced stores', () => {
 
   it('a PEM blob in base64', () => {
     expect(load(7, Buffer.from(pemText).toString('base64'))).toBe(expected.pem);
+  });
+
+  describe('DER private keys (the binary of the PEM types), made by openssl', () => {
+    const ecPem = file('der-ec.pem', crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'sec1', format: 'pem' }) as string);
+    const rsaPem = file('der-rsa.pem', crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs1', format: 'pem' }) as string);
+    const der = (name: string, args: string[]): { path: string; bytes: Buffer } => {
+      const path = join(dir, name);
+      execFileSync('openssl', [...args, '-outform', 'DER', '-out', path], { stdio: 'ignore' });
+      chmodSync(path, 0o600);
+      return { path, bytes: readFileSync(path) };
+    };
+    const forms = {
+      'PKCS#8': der('k.p8.der', ['pkcs8', '-topk8', '-nocrypt', '-in', ecPem]),
+      'PKCS#8 encrypted': der('k.p8enc.der', ['pkcs8', '-topk8', '-in', rsaPem, '-passout', `pass:${PASSWORD}`]),
+      'PKCS#1': der('k.p1.der', ['rsa', '-traditional', '-in', rsaPem]),
+      SEC1: der('k.sec1.der', ['ec', '-in', ecPem]),
+    };
+    const publicOf = (pem: string) => publicLineOf(crypto.createPrivateKey(readFileSync(pem, 'utf8')));
+
+    it.each(Object.entries(forms))('%s: a file (6), bytes and base64 (7), Auto (99)', (name, { path, bytes }) => {
+      const want = publicOf(name === 'PKCS#8' || name === 'SEC1' ? ecPem : rsaPem);
+      expect(load(6, path)).toBe(want);
+      expect(load(7, bytes)).toBe(want);
+      expect(load(7, bytes.toString('base64'))).toBe(want);
+      expect(load(99, bytes)).toBe(want);
+      expect(load(99, path)).toBe(want);
+      // Given with the file type, the bytes are content: never a file name, never quoted.
+      expect(load(6, bytes)).toBe(want);
+      expect(load(6, bytes.toString('latin1'))).toBe(want);
+    });
+
+    it('encrypted PKCS#8 with a wrong password: 1032, as an encrypted PEM key', () => {
+      expect(refusal(() => load(6, forms['PKCS#8 encrypted'].path, { password: 'wrong' }), Code.AuthFailed).message).toBe(
+        `key file ${forms['PKCS#8 encrypted'].path}: wrong or missing passphrase for the private key`,
+      );
+    });
+
+    it('DER that is no key', () => {
+      const bytes = Buffer.from([0x30, 0x08, 0x02, 0x01, 0x05, 0x04, 0x03, 0x73, 0x65, 0x63]);
+      const error = refusal(() => load(7, bytes));
+      expect(error.message).toMatch(/^not a private key in a format revtun reads/);
+    });
   });
 
   it('key content given with a file type is read as content, never as a file name', () => {
