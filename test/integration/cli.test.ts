@@ -224,7 +224,7 @@ describe('revtun CLI', () => {
     );
     const m = await run.waitFor(/Allocated port (\d+)/);
     expect(readFileSync(asked, 'utf8')).toBe(`Enter passphrase for key '${ppkKey.path}': \n`);
-    expect(sshd.log().slice(before)).toMatch(/Accepted publickey for revtuntest from 127\.0\.0\.1 port \d+ ssh2: ECDSA SHA256:/);
+    await sshd.waitForLog(/Accepted publickey for revtuntest from 127\.0\.0\.1 port \d+ ssh2: ECDSA SHA256:/, before);
     expect((await roundTrip(Number(m[1]), Buffer.from('ppk'))).toString()).toBe('ppk');
     run.child.kill('SIGINT');
     expect(await run.exit).toBe(0);

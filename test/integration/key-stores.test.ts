@@ -102,8 +102,19 @@ async function logsOnWith(tunnel: SSHReverseTunnel, publicLine: string): Promise
   await tunnel.sshLogon();
   expect(tunnel.connected).toBe(true);
   await tunnel.sshLogoff();
-  // sshd logs the acceptance before it answers USERAUTH_SUCCESS, so it is there by now.
-  expect(sshd.log().slice(before)).toContain(`ssh2: ${publicLine.startsWith('ssh-rsa') ? 'RSA' : publicLine.startsWith('ssh-ed25519') ? 'ED25519' : 'ECDSA'} ${fingerprint(publicLine)}`);
+  // sshd's stderr can reach us after the connection's bytes: wait for the line, don't race it.
+  const type = publicLine.startsWith('ssh-rsa') ? 'RSA' : publicLine.startsWith('ssh-ed25519') ? 'ED25519' : 'ECDSA';
+  const accepted = `Accepted publickey for revtuntest from 127.0.0.1 port \\d+ ssh2: ${type} ${fingerprint(publicLine).replace(/[+/]/g, '\\$&')}`;
+  await sshd.waitForLog(new RegExp(accepted), before);
+}
+
+/** The rejection of a logon that must fail before any connection is made (no event fired). */
+async function failsBeforeConnecting(tunnel: SSHReverseTunnel): Promise<unknown> {
+  const events: string[] = [];
+  for (const name of ['connected', 'connectionStatus', 'sshStatus'] as const) tunnel.on(name, () => events.push(name));
+  const error = await tunnel.sshLogon().then(() => null, (e: unknown) => e);
+  expect(events).toEqual([]);
+  return error;
 }
 
 describe('PuTTY .ppk from puttygen', () => {
@@ -122,12 +133,10 @@ describe('PuTTY .ppk from puttygen', () => {
 
   it('a wrong passphrase fails before connecting, never quoting the file', async () => {
     const [, ppk] = ppks[3]!;
-    const before = sshd.log().length;
-    const error = await storeTunnel(SshCertStoreType.PPKFile, ppk.path, 'not it').sshLogon().then(() => null, (e: unknown) => e);
+    const error = await failsBeforeConnecting(storeTunnel(SshCertStoreType.PPKFile, ppk.path, 'not it'));
     expect(error).toBeInstanceOf(SshError);
     expect((error as SshError).message).toBe(`key file ${ppk.path}: wrong passphrase for the PuTTY private key (or the file was altered: its MAC does not match)`);
     for (const line of ppk.privateLines) expect(String((error as Error).stack)).not.toContain(line);
-    expect(sshd.log().slice(before)).not.toMatch(/Connection from|userauth/);
   });
 });
 
@@ -146,18 +155,14 @@ describe('PKCS#12 from openssl pkcs12 -export and keytool', () => {
   });
 
   it('two keys, sshCertSubject "*": the first, which this server does not know (1032)', async () => {
-    const before = sshd.log().length;
     await expect(storeTunnel(SshCertStoreType.PFXFile, pfxBoth.path, PFX_PASSWORD, '*').sshLogon()).rejects.toMatchObject({ code: Code.AuthFailed });
-    expect(sshd.log().slice(before)).not.toContain('Accepted publickey');
   });
 
   it('a wrong password is 10022 saying so, before connecting', async () => {
-    const before = sshd.log().length;
-    const error = await storeTunnel(SshCertStoreType.PFXFile, pfxRsa.path, 'wrong').sshLogon().then(() => null, (e: unknown) => e);
+    const error = await failsBeforeConnecting(storeTunnel(SshCertStoreType.PFXFile, pfxRsa.path, 'wrong'));
     expect(error).toBeInstanceOf(SshError);
     expect((error as SshError).code).toBe(Code.BadArgument);
     expect((error as SshError).message).toBe(`key file ${pfxRsa.path}: wrong password for the PKCS#12 store (sshCertStorePassword)`);
-    expect(sshd.log().slice(before)).not.toMatch(/Connection from|userauth/);
   });
 });
 
@@ -201,8 +206,7 @@ describe('a store type that cannot give a key here', () => {
     [SshCertStoreType.SSHPublicKeyBlob, /^sshCertStoreType 10 \(cstSSHPublicKeyBlob\): .*signing needs the private key/],
     [SshCertStoreType.JKSFile, /^sshCertStoreType 4 \(cstJKSFile\): Java key stores exist only on Java/],
   ])('%i is refused with 10022 before connecting', async (type, message) => {
-    const before = sshd.log().length;
-    await expect(storeTunnel(type, jwks[0]!.path, '').sshLogon()).rejects.toMatchObject({ code: Code.BadArgument, message: expect.stringMatching(message) });
-    expect(sshd.log().slice(before)).not.toMatch(/Connection from|userauth/);
+    const error = await failsBeforeConnecting(storeTunnel(type, jwks[0]!.path, ''));
+    expect(error).toMatchObject({ code: Code.BadArgument, message: expect.stringMatching(message) });
   });
 });
