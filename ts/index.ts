@@ -1,7 +1,7 @@
 // Public entry point of the revtun package.
 
 export { SSHReverseTunnel, SshAuthMode, SshCertStoreType } from './tunnel/tunnel.js';
-export type { SshChannelInfo, SshAuthModeValue, SshCertStoreTypeValue, TunnelScheduler } from './tunnel/tunnel.js';
+export type { SshChannelInfo, SshAuthModeValue, SshCertStoreTypeValue, SshIdentity, TunnelScheduler } from './tunnel/tunnel.js';
 export { AutoReconnect } from './tunnel/reconnect.js';
 export type { JumpHost, JumpHostKeyInfo } from './tunnel/jump.js';
 export type * from './tunnel/events.js';

@@ -1,6 +1,8 @@
-// Runs the built revtun command (dist/cli/main.js) as a child process and watches its stderr.
+// Runs the built revtun command (dist/cli/main.js) as a child process and watches its stderr;
+// finds the processes a `revtun -f` left in the background through /proc.
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { resolve } from 'node:path';
 
 export const CLI = resolve(__dirname, '../../dist/cli/main.js');
@@ -11,6 +13,8 @@ export interface Run {
   /** Resolves with the first match of `pattern` in stderr (earlier output included). */
   waitFor: (pattern: RegExp) => Promise<RegExpMatchArray>;
   exit: Promise<number>;
+  /** Resolves once it has exited and its stdout and stderr pipes are closed (by everyone holding them). */
+  closed: Promise<void>;
 }
 
 /** Starts revtun with `args`; `env` is added to this process's environment. */
@@ -37,10 +41,12 @@ export function runRevtun(args: string[], env: NodeJS.ProcessEnv = {}, as: { uid
       resolve(code ?? -1);
     }),
   );
+  const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
   return {
     child,
     stderr: () => stderr,
     exit,
+    closed,
     waitFor: (pattern) =>
       new Promise((resolve, reject) => {
         const m = stderr.match(pattern);
@@ -50,3 +56,27 @@ export function runRevtun(args: string[], env: NodeJS.ProcessEnv = {}, as: { uid
   };
 }
 
+
+/** The PIDs of running revtun processes whose arguments include `marker` (a path unique to a test). */
+export function revtunProcesses(marker: string): number[] {
+  const pids: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let argv: string[];
+    try {
+      argv = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0');
+    } catch {
+      continue; // it exited meanwhile
+    }
+    if (argv.includes(CLI) && argv.some((arg) => arg.includes(marker))) pids.push(Number(name));
+  }
+  return pids;
+}
+
+/** What /proc says about a process: its session, and what its standard input is. */
+export function processFacts(pid: number): { sessionId: number; stdin: string } {
+  // The command name in parentheses may hold spaces: fields are counted after its closing one.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { sessionId: Number(fields[3]), stdin: readlinkSync(`/proc/${pid}/fd/0`) };
+}

@@ -1,6 +1,6 @@
 // An in-memory SSH server for unit tests of the client core: just enough of the server side
 // (curve25519 or group14 key exchange with an ed25519 host key, service accept, password
-// auth, tcpip-forward) to reach every state, with hooks to misbehave at each step. `Pair`
+// and publickey auth with sshd's MaxAuthTries, tcpip-forward) to reach every state, with hooks to misbehave at each step. `Pair`
 // joins it to an SshClientCore and moves bytes until both sides are quiet.
 
 import * as crypto from 'node:crypto';
@@ -11,6 +11,8 @@ import { MSG, KexInit, type KexInitMessage } from '../../ts/protocol/messages.js
 import { deriveKey } from '../../ts/protocol/kex.js';
 import { createSigner } from '../../ts/crypto/keys.js';
 import { SshClientCore, type ClientEvent, type ClientOptions } from '../../ts/protocol/client.js';
+import { credentialAnswerer, type CredentialAnswerer } from '../../ts/protocol/auth-answer.js';
+import type { CredentialAnswer } from '../../ts/protocol/auth.js';
 import { SshError } from '../../ts/protocol/errors.js';
 
 const provider = new NodeCryptoProvider();
@@ -31,6 +33,25 @@ export interface ServerHooks {
   afterNewKeys?: Uint8Array[];
   /** The host key (default: a fresh one per server). */
   hostKey?: crypto.KeyObject;
+  /** Publickey auth: the key blobs that may log on (offering publickey along with password). */
+  authorizedKeys?: Uint8Array[];
+  /** Signature algorithms accepted for publickey (default: any). */
+  publicKeyAlgorithms?: string[];
+  /** As sshd's MaxAuthTries: after this many failed requests, DISCONNECT instead of FAILURE. */
+  maxAuthTries?: number;
+  /** The DISCONNECT sent at maxAuthTries (default: sshd's, reason 2 "Too many authentication failures"). */
+  disconnect?: { reason: number; description: string };
+  /** Replace the PK_OK the server sends for an accepted query. */
+  pkOk?: (real: Uint8Array) => Uint8Array;
+  /** Offer keyboard-interactive (RFC 4256) with these prompts; these answers log on. */
+  keyboardInteractive?: { prompts: string[]; answers: string[] };
+}
+
+/** One publickey request the TestServer received. */
+export interface PublicKeyRequest {
+  algorithm: string;
+  blob: Uint8Array;
+  signed: boolean;
 }
 
 /**
@@ -78,6 +99,8 @@ export class TestServer {
   private negotiatedKex = 'curve25519-sha256';
   private versionSeen = false;
   strict = false;
+  readonly publicKeyRequests: PublicKeyRequest[] = [];
+  authFailures = 0;
   /** Handles a payload after authentication; default: forwarding requests succeed. */
   onConnection: (payload: Uint8Array) => void = (payload) => this.defaultConnection(payload);
 
@@ -157,24 +180,86 @@ export class TestServer {
       case MSG.SERVICE_REQUEST:
         this.send(new Writer().byte(MSG.SERVICE_ACCEPT).string('ssh-userauth').finish());
         return;
-      case MSG.USERAUTH_REQUEST: {
+      case MSG.USERAUTH_REQUEST:
+        return this.userauth(payload);
+      case MSG.USERAUTH_INFO_RESPONSE: {
         const r = new Reader(payload, 1);
-        r.utf8();
-        r.utf8();
-        const method = r.utf8();
-        if (method === 'password') {
-          r.boolean();
-          if (r.utf8() === PASSWORD) {
-            this.send(new Uint8Array([MSG.USERAUTH_SUCCESS]));
-            return;
-          }
+        const answers = Array.from({ length: r.uint32() }, () => r.utf8());
+        r.done('info response');
+        if (JSON.stringify(answers) === JSON.stringify(this.hooks.keyboardInteractive?.answers)) {
+          this.send(new Uint8Array([MSG.USERAUTH_SUCCESS]));
+          return;
         }
-        this.send(new Writer().byte(MSG.USERAUTH_FAILURE).nameList(['password']).boolean(false).finish());
+        this.send(new Writer().byte(MSG.USERAUTH_FAILURE).nameList(this.methods()).boolean(false).finish());
         return;
       }
       default:
         this.onConnection(payload);
     }
+  }
+
+  private userauth(payload: Uint8Array): void {
+    const r = new Reader(payload, 1);
+    const user = r.utf8();
+    r.utf8();
+    const method = r.utf8();
+    if (method === 'password') {
+      r.boolean();
+      if (r.utf8() === PASSWORD) {
+        this.send(new Uint8Array([MSG.USERAUTH_SUCCESS]));
+        return;
+      }
+    }
+    const kbd = this.hooks.keyboardInteractive;
+    if (method === 'keyboard-interactive' && kbd) {
+      const w = new Writer().byte(MSG.USERAUTH_INFO_REQUEST).string('').string('').string('').uint32(kbd.prompts.length);
+      for (const prompt of kbd.prompts) w.string(prompt).boolean(false);
+      this.send(w.finish());
+      return;
+    }
+    if (method === 'publickey' && this.hooks.authorizedKeys) {
+      const signed = r.boolean();
+      const algorithm = r.utf8();
+      const blob = r.string();
+      this.publicKeyRequests.push({ algorithm, blob: blob.slice(), signed });
+      const authorized = this.hooks.authorizedKeys.some((k) => Buffer.from(k).equals(blob));
+      const algorithmOk = !this.hooks.publicKeyAlgorithms || this.hooks.publicKeyAlgorithms.includes(algorithm);
+      if (authorized && algorithmOk && !signed) {
+        const ok = new Writer().byte(MSG.USERAUTH_PK_OK).string(algorithm).string(blob).finish();
+        this.send(this.hooks.pkOk ? this.hooks.pkOk(ok) : ok);
+        return;
+      }
+      if (authorized && algorithmOk) {
+        const signature = r.string();
+        r.done('publickey request');
+        const data = new Writer()
+          .string(this.sessionId!)
+          .byte(MSG.USERAUTH_REQUEST)
+          .string(user)
+          .string('ssh-connection')
+          .string('publickey')
+          .boolean(true)
+          .string(algorithm)
+          .string(blob)
+          .finish();
+        if (provider.verify(blob, algorithm, signature, data)) {
+          this.send(new Uint8Array([MSG.USERAUTH_SUCCESS]));
+          return;
+        }
+      }
+    }
+    // sshd counts every failed request but the first "none" and ends at MaxAuthTries.
+    if (method !== 'none') this.authFailures++;
+    if (this.hooks.maxAuthTries !== undefined && this.authFailures >= this.hooks.maxAuthTries) {
+      const { reason, description } = this.hooks.disconnect ?? { reason: 2, description: 'Too many authentication failures' };
+      this.send(new Writer().byte(MSG.DISCONNECT).uint32(reason).string(description).string('').finish());
+      return;
+    }
+    this.send(new Writer().byte(MSG.USERAUTH_FAILURE).nameList(this.methods()).boolean(false).finish());
+  }
+
+  private methods(): string[] {
+    return [...(this.hooks.authorizedKeys ? ['publickey'] : []), ...(this.hooks.keyboardInteractive ? ['keyboard-interactive'] : []), 'password'];
   }
 
   private defaultConnection(payload: Uint8Array): void {
@@ -274,12 +359,28 @@ export class Pair {
 
   /** Deliver bytes one at a time in both directions, to exercise every split point. */
   byteAtATime = false;
+  /** Leave credentialRequest events to the test instead of answering them from the options. */
+  manualCredentials = false;
+  private readonly answerer: CredentialAnswerer;
+  /** Answers whose sources answer later (Promises); settle() hands them over. */
+  private answers: Promise<{ id: number; answer: CredentialAnswer }>[] = [];
 
   constructor(
     readonly server: TestServer,
     options: Partial<ClientOptions> = {},
   ) {
-    this.client = new SshClientCore(clientOptions(options));
+    const full = clientOptions(options);
+    this.client = new SshClientCore(full);
+    this.answerer = credentialAnswerer(full.auth);
+  }
+
+  /** Waits for credential answers still to come, hands them to the client, and runs; until none are left. */
+  async settle(): Promise<this> {
+    while (this.answers.length > 0) {
+      for (const { id, answer } of await Promise.all(this.answers.splice(0))) this.client.answerCredential(id, answer);
+      this.run();
+    }
+    return this;
   }
 
   private split(chunks: Uint8Array[]): Uint8Array[] {
@@ -309,7 +410,16 @@ export class Pair {
         moved = true;
         for (const b of this.split(fromServer)) this.client.receive(b, this.now);
       }
-      for (let e = this.client.pollEvent(); e; e = this.client.pollEvent()) this.events.push(e);
+      for (let e = this.client.pollEvent(); e; e = this.client.pollEvent()) {
+        this.events.push(e);
+        if (e.type !== 'credentialRequest' || this.manualCredentials) continue;
+        // The Session's part: answer from the options' sources; an answer still to come waits in `answers`.
+        const id = e.request.id;
+        const answer = this.answerer(e.request);
+        if ('then' in answer) this.answers.push(answer.then((a) => ({ id, answer: a })));
+        else this.client.answerCredential(id, answer);
+        moved = true;
+      }
       if (!moved) return this;
     }
     throw new Error('pair did not settle');

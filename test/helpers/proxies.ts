@@ -53,15 +53,19 @@ function run(command: string, args: string[], port: number, ready?: RegExp): Pro
   });
 }
 
-/** tinyproxy as an HTTP tunneling proxy; with `auth`, Basic authentication is required. */
-export async function startTinyproxy(auth?: { user: string; password: string }): Promise<RunningProxy> {
+/**
+ * tinyproxy as an HTTP tunneling proxy; with `auth`, Basic authentication is required.
+ * `directives` are more lines for its config: `ConnectPort N` (CONNECT to other ports is
+ * refused with 403), `Upstream http host:port` (a proxy it goes through; 502 if it cannot).
+ */
+export async function startTinyproxy(auth?: { user: string; password: string }, directives: string[] = []): Promise<RunningProxy> {
   const dir = mkdtempSync(join(tmpdir(), 'revtun-tinyproxy-'));
   const port = await freePort();
   const config = join(dir, 'tinyproxy.conf');
   writeFileSync(
     config,
     [`Port ${port}`, 'Listen 127.0.0.1', 'Timeout 60', 'LogLevel Connect', 'MaxClients 50', 'Allow 127.0.0.1', 'User nobody', 'Group nogroup',
-      ...(auth ? [`BasicAuth ${auth.user} ${auth.password}`] : [])].join('\n') + '\n',
+      ...(auth ? [`BasicAuth ${auth.user} ${auth.password}`] : []), ...directives].join('\n') + '\n',
   );
   return run('tinyproxy', ['-d', '-c', config], port, /Initializing tinyproxy/);
 }

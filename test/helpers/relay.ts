@@ -456,14 +456,13 @@ export class Relay {
   }
 }
 
-/** Starts a relay on 127.0.0.1 (an ephemeral port) in front of `target`. */
-export async function startRelay(target: RelayTarget): Promise<Relay> {
+/** Starts a relay on 127.0.0.1 in front of `target`, on `port` (default: an ephemeral one). */
+export async function startRelay(target: RelayTarget, port = 0): Promise<Relay> {
   // pauseOnConnect: nothing is read from a client before its target connection exists.
   const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
+    server.listen(port, '127.0.0.1', () => resolve());
   });
-  const { port } = server.address() as net.AddressInfo;
-  return new Relay(server, port, target);
+  return new Relay(server, (server.address() as net.AddressInfo).port, target);
 }

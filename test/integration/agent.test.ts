@@ -11,7 +11,11 @@ import { join } from 'node:path';
 import * as net from 'node:net';
 import { AgentClient, MAX_AGENT_MESSAGE } from '../../ts/net/agent.js';
 import { NodeCryptoProvider } from '../../ts/crypto/node.js';
-import { generateKey, type KeyPair } from '../helpers/sshd.js';
+import { generateKey, startSshd, TEST_PASSWORD, TEST_USER, type KeyPair, type Sshd } from '../helpers/sshd.js';
+import { makeTunnel } from '../helpers/tunnel.js';
+import { SshAuthMode } from '../../ts/index.js';
+import { runRevtun } from '../helpers/cli.js';
+import { writeFileSync } from 'node:fs';
 
 const dir = mkdtempSync(join(tmpdir(), 'revtun-agent-'));
 const keys: Record<'ed25519' | 'ecdsa' | 'rsa', KeyPair> = {
@@ -27,9 +31,9 @@ let agent: ChildProcess;
 let socketPath: string;
 
 /** Starts `ssh-agent -D` on a socket of our own; resolves once it prints its environment. */
-function startAgent(path: string): Promise<ChildProcess> {
+function startAgent(path: string, env: NodeJS.ProcessEnv = process.env): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
-    const child = spawn('ssh-agent', ['-D', '-a', path], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('ssh-agent', ['-D', '-a', path], { stdio: ['ignore', 'pipe', 'pipe'], env });
     let out = '';
     child.stdout!.on('data', (chunk: Buffer) => {
       out += chunk.toString();
@@ -164,5 +168,129 @@ describe('a hostile agent socket', () => {
     await expect(client.identities()).rejects.toMatchObject({ code: 301 });
     await expect(client.identities()).rejects.toMatchObject({ code: 301 });
     fake.close();
+  });
+});
+
+describe('logging on with the agent\'s keys', () => {
+  let sshd: Sshd;
+  beforeAll(async () => {
+    // Only the RSA key is authorized: the agent's ed25519 and ECDSA keys are offered first and refused.
+    sshd = await startSshd({ authorizedKeys: [keys.rsa.publicLine], config: ['LogLevel DEBUG1'] });
+  });
+  afterAll(() => sshd?.stop());
+
+  it('tunnel.agent = path: no key file anywhere; the agent signs with the key sshd accepts (rsa-sha2)', async () => {
+    const from = sshd.log().length;
+    const t = makeTunnel(sshd, { user: TEST_USER, password: '' });
+    t.sshAuthMode = SshAuthMode.PublicKey;
+    t.agent = socketPath;
+    try {
+      await t.sshLogon();
+      expect(t.connected).toBe(true);
+    } finally {
+      await t.sshLogoff().catch(() => undefined);
+    }
+    await sshd.waitForLog(/Accepted publickey for revtuntest .* RSA SHA256/, from);
+    expect(sshd.log().slice(from)).toMatch(/Failed publickey for revtuntest .* ED25519|userauth_pubkey: .*ED25519/);
+  });
+
+  it('EnablePageantAuth=1 takes the agent from SSH_AUTH_SOCK', async () => {
+    const saved = process.env.SSH_AUTH_SOCK;
+    process.env.SSH_AUTH_SOCK = socketPath;
+    try {
+      const t = makeTunnel(sshd, { user: TEST_USER, password: '', config: ['EnablePageantAuth=1'] });
+      t.sshAuthMode = SshAuthMode.PublicKey;
+      await t.sshLogon();
+      expect(t.connected).toBe(true);
+      await t.sshLogoff();
+    } finally {
+      if (saved === undefined) delete process.env.SSH_AUTH_SOCK;
+      else process.env.SSH_AUTH_SOCK = saved;
+    }
+  });
+
+  it('EnablePageantAuth=2 offers only the agent\'s keys, and fails when no agent answers', async () => {
+    // The authorized key as a file, but the agent required: with no agent, no logon.
+    const t = makeTunnel(sshd, { user: TEST_USER, privateKey: keys.rsa.privatePath, config: ['EnablePageantAuth=2'] });
+    t.agent = join(dir, 'no-agent.sock');
+    await expect(t.sshLogon()).rejects.toMatchObject({ message: expect.stringContaining('cannot reach the agent') });
+  });
+
+  it('EnablePageantAuth=2 with an agent: a key file is not offered, even one the server would take', async () => {
+    sshd.setAuthorizedKeys(TEST_USER, [stranger.publicLine]); // a key the agent does not hold
+    try {
+      const only = makeTunnel(sshd, { user: TEST_USER, privateKey: stranger.privatePath, config: ['EnablePageantAuth=2'] });
+      only.agent = socketPath;
+      await expect(only.sshLogon()).rejects.toMatchObject({ code: 1032 });
+      const also = makeTunnel(sshd, { user: TEST_USER, privateKey: stranger.privatePath, config: ['EnablePageantAuth=1'] });
+      also.agent = socketPath;
+      await also.sshLogon();
+      await also.sshLogoff();
+    } finally {
+      sshd.setAuthorizedKeys(TEST_USER, [keys.rsa.publicLine]);
+    }
+  });
+
+  it('an agent that refuses to sign (a key added with -c and no way to confirm): the key is passed over, the password logs on', async () => {
+    const refusingPath = join(dir, 'refusing.sock');
+    const refusing = await startAgent(refusingPath, { ...process.env, SSH_ASKPASS: '/bin/false', DISPLAY: ':0', SSH_ASKPASS_REQUIRE: 'force' });
+    try {
+      execFileSync('ssh-add', ['-c', keys.rsa.privatePath], { env: { ...process.env, SSH_AUTH_SOCK: refusingPath }, stdio: 'pipe' });
+      const from = sshd.log().length;
+      const t = makeTunnel(sshd, { user: TEST_USER, password: TEST_PASSWORD });
+      t.sshAuthMode = SshAuthMode.MultiFactor;
+      t.agent = refusingPath;
+      const status: string[] = [];
+      t.on('sshStatus', (e) => status.push(e.message));
+      await t.sshLogon();
+      await t.sshLogoff();
+      expect(status.some((m) => /not using key .*from the agent.*cannot sign/.test(m))).toBe(true);
+      await sshd.waitForLog(/Accepted password for revtuntest/, from);
+    } finally {
+      refusing.kill();
+    }
+  });
+});
+
+describe('revtun and the agent', () => {
+  let sshd: Sshd;
+  let knownHosts: string;
+  beforeAll(async () => {
+    sshd = await startSshd({ authorizedKeys: [keys.ecdsa.publicLine] });
+    knownHosts = join(dir, 'cli_known_hosts');
+    writeFileSync(knownHosts, `[127.0.0.1]:${sshd.port} ${sshd.hostKeys.ed25519}\n`);
+  });
+  afterAll(() => sshd?.stop());
+
+  const revtun = (extra: string[], env: NodeJS.ProcessEnv) =>
+    runRevtun(['-N', '-o', 'BatchMode=yes', '-o', `UserKnownHostsFile=${knownHosts}`, '-p', String(sshd.port), ...extra, '-R', '0:127.0.0.1:9', `${TEST_USER}@127.0.0.1`], env);
+
+  it('uses the agent at SSH_AUTH_SOCK with no key file, as ssh does', async () => {
+    const run = revtun([], { SSH_AUTH_SOCK: socketPath });
+    await run.waitFor(/Allocated port \d+ for remote forward/);
+    run.child.kill('SIGTERM');
+    expect(await run.exit).toBe(0);
+  });
+
+  it('IdentityAgent none: the agent is not asked, and with no key and no password there is no way in', async () => {
+    const run = revtun(['-o', 'IdentityAgent=none'], { SSH_AUTH_SOCK: socketPath });
+    expect(await run.exit).toBe(255);
+  });
+
+  it('IdentityAgent names the socket (SSH_AUTH_SOCK unset)', async () => {
+    const run = revtun(['-o', `IdentityAgent=${socketPath}`], { SSH_AUTH_SOCK: '' });
+    await run.waitFor(/Allocated port \d+ for remote forward/);
+    run.child.kill('SIGTERM');
+    expect(await run.exit).toBe(0);
+  });
+
+  it('IdentitiesOnly: an agent key that is no identity file here is not offered', async () => {
+    // -i names the (unauthorized) ed25519 key; the agent also holds the authorized ECDSA key.
+    const only = revtun(['-o', 'IdentitiesOnly=yes', '-i', keys.ed25519.privatePath], { SSH_AUTH_SOCK: socketPath });
+    expect(await only.exit).toBe(255);
+    const all = revtun(['-i', keys.ed25519.privatePath], { SSH_AUTH_SOCK: socketPath });
+    await all.waitFor(/Allocated port \d+ for remote forward/);
+    all.child.kill('SIGTERM');
+    expect(await all.exit).toBe(0);
   });
 });

@@ -161,7 +161,8 @@ describe('public key', () => {
       const tunnel = makeTunnel(strict, { privateKey: keys.rsa!.privatePath });
       await tunnel.sshLogon();
       await tunnel.sshLogoff();
-      expect(strict.log()).toMatch(/Accepted publickey for revtuntest from 127\.0\.0\.1 port \d+ ssh2: RSA SHA256/);
+      // sshd's stderr can reach us after the connection's bytes: wait for the line, don't race it.
+      await strict.waitForLog(/Accepted publickey for revtuntest from 127\.0\.0\.1 port \d+ ssh2: RSA SHA256/);
     } finally {
       await strict.stop();
     }

@@ -1,17 +1,20 @@
 // The revtun command used as a person would, with `ssh -N -R`-style command lines against a
 // real sshd: allocated ports, known_hosts (plain, hashed, [host]:port), StrictHostKeyChecking,
-// passwords through SSH_ASKPASS, ExitOnForwardFailure, and a clean stop on SIGINT/SIGTERM.
+// passwords through SSH_ASKPASS, ExitOnForwardFailure, a clean stop on SIGINT/SIGTERM, the -E
+// log file, ConnectionAttempts, and ssh_config.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync, chmodSync, copyFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readFileSync, writeFileSync, chmodSync, copyFileSync, statSync } from 'node:fs';
+import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { generateKey, TEST_PASSWORD, TEST_USER, type Sshd, startSshdWithEcho, stopAll, type EchoServer } from '../helpers/sshd.js';
 import { listen, roundTrip } from '../helpers/streams.js';
 import { puttyKeyFile, puttygenKey } from '../helpers/putty.js';
 import { CLI, runRevtun, type Run } from '../helpers/cli.js';
+import { pollUntil } from '../helpers/kernel.js';
+import { startRelay } from '../helpers/relay.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'revtun-cli-'));
 const key = generateKey(dir, 'id_ed25519', 'ed25519');
@@ -26,8 +29,19 @@ beforeAll(async () => {
 });
 afterAll(() => stopAll(echo, sshd));
 
+/** Runs a test started; one that failed half-way may leave its revtun reconnecting forever. */
+const started: Run[] = [];
+afterEach(async () => {
+  for (const run of started.splice(0)) {
+    if (run.child.exitCode === null && run.child.signalCode === null) run.child.kill('SIGKILL');
+    await run.exit;
+  }
+});
+
 function revtun(args: string[], env: NodeJS.ProcessEnv = {}, as: { uid: number; gid: number } | {} = {}): Run {
-  return runRevtun(args, { HOME: dir, ...env }, as);
+  const run = runRevtun(args, { HOME: dir, ...env }, as);
+  started.push(run);
+  return run;
 }
 
 function knownHostsFile(name: string, lines: string[]): string {
@@ -343,6 +357,146 @@ describe('revtun CLI', () => {
   });
 });
 
+/** A log file's content so far ('' before revtun has created it). */
+function logSoFar(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+describe('revtun -E log_file', () => {
+  it('-v -E: the debug lines are appended to the file (mode 0600), nothing reaches stderr', async () => {
+    const known = knownHostsFile('kh-logfile', [`[127.0.0.1]:${sshd.port} ${sshd.hostKeys.ed25519}`]);
+    const logFile = join(dir, 'revtun.log');
+    writeFileSync(logFile, 'an earlier run\n', { mode: 0o600 });
+    const run = revtun([...baseArgs(known), '-v', '-E', logFile, '-R', `127.0.0.1:0:127.0.0.1:${echo.port}`, `${TEST_USER}@127.0.0.1`]);
+    const port = Number((await pollUntil(() => /Allocated port (\d+) for remote forward/.exec(logSoFar(logFile)) ?? undefined, 'revtun to log the allocated port'))[1]);
+    expect((await roundTrip(port, Buffer.from('logged'))).toString()).toBe('logged');
+    run.child.kill('SIGINT');
+    expect(await run.exit).toBe(0);
+    await run.closed; // all of its stderr read
+    const logged = readFileSync(logFile, 'utf8');
+    expect(logged.startsWith('an earlier run\n')).toBe(true);
+    expect(logged).toMatch(/^debug1: Connecting to 127\.0\.0\.1 port \d+\.$/m);
+    expect(logged).toMatch(/^debug1: .*starting key exchange/m);
+    expect(logged).toMatch(/^Authenticated to 127\.0\.0\.1 /m);
+    expect(run.stderr()).toBe('');
+  });
+
+  it('a new file is created 0600; an error goes there too, and the exit status is still 255', async () => {
+    const closed = await listen(() => undefined);
+    const port = closed.port;
+    await closed.close(); // nothing listens there now
+    const logFile = join(dir, 'revtun-new.log');
+    const run = revtun(['-N', '-E', logFile, '-p', String(port), '-R', '0:127.0.0.1:1', '127.0.0.1']);
+    expect(await run.exit).toBe(255);
+    await run.closed; // all of its stderr read
+    expect(readFileSync(logFile, 'utf8')).toBe(`revtun: cannot connect to 127.0.0.1:${port}: connect ECONNREFUSED 127.0.0.1:${port} (error 10061)\n`);
+    expect(statSync(logFile).mode & 0o777).toBe(0o600);
+    expect(run.stderr()).toBe('');
+  });
+
+  it('-vvv -E with a key and a password: neither the password nor the key appears in the log', async () => {
+    const known = knownHostsFile('kh-logfile-secrets', [`[127.0.0.1]:${sshd.port} ${sshd.hostKeys.ed25519}`]);
+    const refusedKey = generateKey(dir, 'id_logfile_refused', 'ed25519');
+    const askpass = join(dir, 'askpass-logfile.sh');
+    writeFileSync(askpass, `#!/bin/sh\nprintf '%s\\n' '${TEST_PASSWORD}'\n`);
+    chmodSync(askpass, 0o755);
+    const logFile = join(dir, 'revtun-secrets.log');
+    const run = revtun(
+      ['-N', '-vvv', '-E', logFile, '-p', String(sshd.port), '-i', refusedKey.privatePath, '-o', `UserKnownHostsFile=${known}`, '-R', `127.0.0.1:0:127.0.0.1:${echo.port}`, `${TEST_USER}@127.0.0.1`],
+      { SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: 'force' },
+    );
+    await pollUntil(() => /Allocated port \d+/.test(logSoFar(logFile)), 'revtun to log the allocated port');
+    run.child.kill('SIGINT');
+    expect(await run.exit).toBe(0);
+    const logged = readFileSync(logFile, 'utf8');
+    expect(logged).toMatch(/trying authentication method publickey[\s\S]*trying authentication method password/);
+    expect(logged).not.toContain(TEST_PASSWORD);
+    const privateBody = readFileSync(refusedKey.privatePath, 'utf8').split('\n').filter((l) => l && !l.startsWith('-----'));
+    expect(privateBody.length).toBeGreaterThan(0);
+    for (const line of privateBody) expect(logged).not.toContain(line);
+  });
+
+  it('a log file that cannot be opened: ssh\'s words on stderr and status 1', async () => {
+    const run = revtun(['-N', '-E', join(dir, 'no-such-dir', 'x.log'), '-R', '0:127.0.0.1:1', '127.0.0.1']);
+    expect(await run.exit).toBe(1);
+    await run.closed; // all of its stderr read
+    expect(run.stderr()).toBe(`Couldn't open logfile ${join(dir, 'no-such-dir', 'x.log')}: No such file or directory\n`);
+  });
+});
+
+describe('revtun ConnectionAttempts', () => {
+  /** A port on loopback where nothing listens (until a test puts something there). */
+  async function closedPort(): Promise<number> {
+    const probe = await listen(() => undefined);
+    await probe.close();
+    return probe.port;
+  }
+
+  it('makes N attempts against a refusing port, one second apart, then fails with the last error', async () => {
+    const port = await closedPort();
+    const run = revtun(['-N', '-v', '-o', 'ConnectionAttempts=3', '-p', String(port), '-R', '0:127.0.0.1:1', '127.0.0.1']);
+    expect(await run.exit).toBe(255);
+    await run.closed; // all of its stderr read
+    expect(run.stderr().match(/^debug1: Connecting to 127\.0\.0\.1 port \d+\.$/gm)).toHaveLength(3);
+    expect(run.stderr().match(/^debug1: Trying again\.\.\.$/gm)).toHaveLength(2);
+    expect(run.stderr()).toMatch(new RegExp(`revtun: cannot connect to 127\\.0\\.0\\.1:${port}: .*ECONNREFUSED.*\\(error 10061\\)\\n$`));
+    // The default is one attempt.
+    const once = revtun(['-N', '-v', '-p', String(port), '-R', '0:127.0.0.1:1', '127.0.0.1']);
+    expect(await once.exit).toBe(255);
+    await once.closed; // all of its stderr read
+    expect(once.stderr().match(/^debug1: Connecting to /gm)).toHaveLength(1);
+    expect(once.stderr()).not.toMatch(/Trying again/);
+  });
+
+  it('connects on a later attempt once the server is there (the first attempt refused)', async () => {
+    const port = await closedPort();
+    const known = knownHostsFile('kh-attempts', [`[127.0.0.1]:${port} ${sshd.hostKeys.ed25519}`]);
+    // Plenty of attempts: how many pass before the relay listens does not matter, only that one was refused.
+    const run = revtun(['-N', '-v', '-p', String(port), '-i', key.privatePath, '-o', `UserKnownHostsFile=${known}`, '-o', 'BatchMode=yes', '-o', 'ConnectionAttempts=30', '-R', `127.0.0.1:0:127.0.0.1:${echo.port}`, `${TEST_USER}@127.0.0.1`]);
+    await run.waitFor(/ECONNREFUSED/);
+    const relay = await startRelay({ host: sshd.host, port: sshd.port }, port);
+    try {
+      const allocated = Number((await run.waitFor(/Allocated port (\d+) for remote forward/))[1]);
+      expect((await roundTrip(allocated, Buffer.from('second try'))).toString()).toBe('second try');
+      expect(run.stderr()).toMatch(/Trying again\.\.\.[\s\S]*Authenticated to/);
+      run.child.kill('SIGINT');
+      expect(await run.exit).toBe(0);
+    } finally {
+      await relay.close();
+    }
+  });
+
+  it('a failure after the TCP connection (a refused key) is not tried again', async () => {
+    const known = knownHostsFile('kh-attempts-auth', [`[127.0.0.1]:${sshd.port} ${sshd.hostKeys.ed25519}`]);
+    const refusedKey = generateKey(dir, 'id_attempts_refused', 'ed25519');
+    const run = revtun(['-N', '-v', '-p', String(sshd.port), '-i', refusedKey.privatePath, '-o', `UserKnownHostsFile=${known}`, '-o', 'BatchMode=yes', '-o', 'ConnectionAttempts=3', '-R', '0:127.0.0.1:1', `${TEST_USER}@127.0.0.1`]);
+    expect(await run.exit).toBe(255);
+    await run.closed; // all of its stderr read
+    expect(run.stderr().match(/^debug1: Connecting to /gm)).toHaveLength(1);
+    expect(run.stderr()).toMatch(/error 1032/);
+  });
+
+  it('ConnectionAttempts=0 is refused as ssh refuses it', async () => {
+    const run = revtun(['-N', '-o', 'ConnectionAttempts=0', '-R', '0:127.0.0.1:1', '127.0.0.1']);
+    expect(await run.exit).toBe(255);
+    await run.closed; // all of its stderr read
+    expect(run.stderr()).toContain('Invalid number of ConnectionAttempts');
+  });
+});
+
+describe('revtun and the local account', () => {
+  it('a uid the password database does not know is refused as ssh refuses it', async () => {
+    const run = revtun(['-N', '-R', '0:127.0.0.1:1', '127.0.0.1'], {}, { uid: 54321, gid: 54321 });
+    expect(await run.exit).toBe(255);
+    await run.closed; // all of its stderr read
+    expect(run.stderr()).toBe('revtun: No user exists for uid 54321\n');
+  });
+});
+
 describe('revtun and ssh_config', () => {
   it('-F file: a Host alias carries HostName, Port, User, IdentityFile, UserKnownHostsFile and RemoteForward', async () => {
     const knownHosts = knownHostsFile('known_hosts_config', [`[${sshd.host}]:${sshd.port} ${sshd.hostKeys.ed25519}`]);
@@ -376,9 +530,9 @@ describe('revtun and ssh_config', () => {
     const ours = execFileSync(process.execPath, [CLI, '-F', config, '-G', 'gw'], { encoding: 'utf8', env: { ...process.env, HOME: dir } }).trim().split('\n');
     const theirs = new Set(execFileSync('ssh', ['-F', config, '-G', 'gw'], { encoding: 'utf8', env: { ...process.env, HOME: dir } }).trim().split('\n'));
     expect(ours.length).toBeGreaterThan(20);
-    // ssh expands ~ from the password database, revtun from HOME (as for every other path it
-    // reads), so the default known_hosts paths differ here by design.
-    for (const line of ours.filter((l) => !l.startsWith('userknownhostsfile '))) expect(theirs, line).toContain(line);
+    // Both expand ~ from the password database, not from HOME (set to the test's directory here).
+    expect(ours).toContain(`userknownhostsfile ${userInfo().homedir}/.ssh/known_hosts ${userInfo().homedir}/.ssh/known_hosts2`);
+    for (const line of ours) expect(theirs, line).toContain(line);
   });
 
   it('a typo in the config file is an error naming file and line', async () => {

@@ -17,7 +17,7 @@ import { puttygenKey, type PuttygenKey, type PuttygenOptions } from '../helpers/
 import { makePfx, mergePfx, opensshPublicLine, type PfxStore } from '../helpers/pkcs12.js';
 import { rsaKeyXml } from '../helpers/xml-key.js';
 import { sshPublicKeyBlob } from '../../ts/crypto/keys.js';
-import { Code, SshCertStoreType, SshError, type SSHReverseTunnel } from '../../ts/index.js';
+import { Code, SshAuthMode, SshCertStoreType, SshError, type SSHReverseTunnel } from '../../ts/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'revtun-key-stores-'));
 const PASSPHRASE = 'ppk passphrase';
@@ -197,6 +197,48 @@ describe('PKCS#8 DER from openssl', () => {
 
   it('bytes (PEMKeyBlob 7)', async () => {
     await logsOnWith(storeTunnel(SshCertStoreType.PEMKeyBlob, readFileSync(derPath), ''), derPublicLine);
+  });
+});
+
+describe('the identities extension takes every store type', () => {
+  /** A tunnel with no sshCertStore: only `identities` can log it on. */
+  function identitiesTunnel(): SSHReverseTunnel {
+    const tunnel = makeTunnel(sshd, { password: '' });
+    tunnel.sshPassword = '';
+    tunnel.sshAuthMode = SshAuthMode.PublicKey;
+    return tunnel;
+  }
+
+  it('a PFX chosen by subject, its password from a function asked once, at its turn', async () => {
+    const tunnel = identitiesTunnel();
+    const asked: number[] = [];
+    tunnel.addIdentity({ key: pfxBoth.path, storeType: SshCertStoreType.PFXFile, subject: 'CN=deploy-ec', passphrase: (attempt) => (asked.push(attempt), PFX_PASSWORD) });
+    await logsOnWith(tunnel, pfxEc.publicLine);
+    expect(asked).toEqual([1]);
+  });
+
+  it('encrypted PPKs offered by their public half: only the key the server accepts asks for its passphrase', async () => {
+    const unknown = puttygenKey(dir, 'not-authorized.ppk', { type: 'ed25519', passphrase: PASSPHRASE, ppkParams: cheap });
+    const [, known] = ppks[6]!; // encrypted, authorized
+    const asked: string[] = [];
+    const tunnel = identitiesTunnel();
+    tunnel.addIdentity({ key: unknown.path, passphrase: () => (asked.push('unknown'), PASSPHRASE) });
+    tunnel.addIdentity({ key: known.path, passphrase: () => (asked.push('known'), PASSPHRASE) });
+    await logsOnWith(tunnel, known.publicLine);
+    expect(asked).toEqual(['known']);
+  });
+
+  it('a JWK as bytes', async () => {
+    const tunnel = identitiesTunnel();
+    tunnel.addIdentity({ key: Buffer.from(jwks[2]!.text), storeType: SshCertStoreType.JWKBlob });
+    await logsOnWith(tunnel, jwks[2]!.publicLine);
+  });
+
+  it('a refused store type fails before connecting, as sshCertStoreType does', async () => {
+    const tunnel = identitiesTunnel();
+    tunnel.addIdentity({ key: jwks[0]!.path, storeType: SshCertStoreType.PKCS11 });
+    const error = await failsBeforeConnecting(tunnel);
+    expect(error).toMatchObject({ code: Code.BadArgument, message: expect.stringMatching(/^sshCertStoreType 23 \(cstPKCS11\): /) });
   });
 });
 

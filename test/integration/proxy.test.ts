@@ -2,6 +2,7 @@
 // auth), dante (SOCKS4, SOCKS5), OpenSSH's `ssh -D` (SOCKS4A, names resolved by the proxy) and
 // microsocks (SOCKS5 with user and password), set through the documented Firewall* settings, a
 // proxy URL, or the environment (FirewallAutoDetect). A reconnect goes through the proxy again.
+// tinyproxy's refusals (401, 403, 500, 502) are errors that name the proxy and its status line.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as http from 'node:http';
@@ -10,7 +11,9 @@ import { inspect } from 'node:util';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generateKey, startSshd, TEST_USER, type Sshd } from '../helpers/sshd.js';
+import { freePort, generateKey, startSshd, TEST_USER, type Sshd } from '../helpers/sshd.js';
+import { isFinal } from '../../ts/tunnel/reconnect.js';
+import { pollUntil } from '../helpers/kernel.js';
 import { makeTunnel } from '../helpers/tunnel.js';
 import { echoServer, roundTrip } from '../helpers/streams.js';
 import { startDante, startMicrosocks, startSshDynamic, startTinyproxy, type RunningProxy } from '../helpers/proxies.js';
@@ -23,7 +26,10 @@ let echo: Awaited<ReturnType<typeof echoServer>>;
 let tinyproxy: RunningProxy;
 let dante: RunningProxy;
 let microsocks: RunningProxy;
+/** A loopback port nothing listens on. */
+let closedPort: number;
 beforeAll(async () => {
+  closedPort = await freePort();
   sshd = await startSshd({ authorizedKeys: [key.publicLine] });
   echo = await echoServer();
   tinyproxy = await startTinyproxy({ user: 'alice', password: PROXY_PASSWORD });
@@ -72,6 +78,37 @@ describe('proxies', () => {
     expect(error!.code).toBe(10013);
     expect(error!.message).toMatch(new RegExp(`http proxy 127\\.0\\.0\\.1:${tinyproxy.port} refused CONNECT 127\\.0\\.0\\.1:${sshd.port}: HTTP/1\\.[01] 40[17]`));
     expect(inspect(error, { depth: 10 })).not.toContain('wrong-one');
+  });
+
+  // tinyproxy's own refusals: 403 for a port its ConnectPort lines do not allow, 502 when its
+  // upstream proxy cannot be reached, 500 when the SSH server itself cannot.
+  it.each([
+    { status: 403, code: 10013, line: 'HTTP/1.1 403 Access violation', directives: (): string[] => ['ConnectPort 443'] },
+    { status: 502, code: 1036, line: 'HTTP/1.1 502 Unable to connect to upstream proxy', directives: (): string[] => [`Upstream http 127.0.0.1:${closedPort}`] },
+  ])('a proxy answering $status: error $code naming the proxy, the target and its status line', async ({ code, line, directives }) => {
+    const refusing = await startTinyproxy(undefined, directives());
+    try {
+      const { t } = proxied(['FirewallType=1', 'FirewallHost=127.0.0.1', proxyPort(refusing)]);
+      const error = await t.sshLogon().then(() => null, (e: unknown) => e as SshError);
+      expect(error).toBeInstanceOf(SshError);
+      expect(error!.code).toBe(code);
+      expect(error!.message).toBe(`http proxy 127.0.0.1:${refusing.port} refused CONNECT 127.0.0.1:${sshd.port}: ${line}`);
+      // tinyproxy logs from a process of its own: its line may arrive after the answer did.
+      const connectLine = new RegExp(`CONNECT.*127\\.0\\.0\\.1:${sshd.port}`);
+      await pollUntil(() => connectLine.test(refusing.log()), 'tinyproxy to log the CONNECT');
+    } finally {
+      await refusing.stop();
+    }
+  });
+
+  it('a proxy that cannot reach the server (tinyproxy answers 500) is 1036, which a reconnect may mend; a 403 is final', async () => {
+    const { t } = proxied(['FirewallType=1', 'FirewallHost=127.0.0.1', proxyPort(tinyproxy), 'FirewallUser=alice', `FirewallPassword=${PROXY_PASSWORD}`]);
+    t.sshPort = closedPort;
+    const error = await t.sshLogon().then(() => null, (e: unknown) => e as SshError);
+    expect(error!.code).toBe(1036);
+    expect(error!.message).toBe(`http proxy 127.0.0.1:${tinyproxy.port} refused CONNECT 127.0.0.1:${closedPort}: HTTP/1.1 500 Unable to connect`);
+    expect(isFinal(error!)).toBe(false);
+    expect(isFinal(new SshError(10013, 'refused', 'local'))).toBe(true);
   });
 
   it('FirewallData adds request headers to the CONNECT', async () => {

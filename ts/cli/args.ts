@@ -1,6 +1,7 @@
 // Command-line parsing for `revtun`, compatible with the `ssh -N -R` subset people already
-// use: -N -v -p -i -l -o -R -q -4 -6 -T -n, destinations as [user@]host or ssh://user@host:port,
-// and -R specs as [bind_address:]port:host:hostport with IPv6 addresses in brackets.
+// use: -N -v -p -i -l -o -R -q -4 -6 -T -n -f -E -F -G -J, destinations as [user@]host or
+// ssh://user@host:port, and -R specs as [bind_address:]port:host:hostport with IPv6 addresses
+// in brackets.
 
 export interface RemoteForwardSpec {
   /** The address the server binds; OpenSSH sends "localhost" when none is given. */
@@ -14,13 +15,17 @@ export interface CliArgs {
   host: string;
   /**
    * The options that ssh_config evaluation reads before the files, in argv order:
-   * ['-p', port], ['-l', user], ['-i', file], ['-o', 'Key=value'], ['-R', spec], ['-4'|'-6', ''].
+   * ['-p', port], ['-l', user], ['-i', file], ['-o', 'Key=value'], ['-R', spec], ['-4'|'-6', ''], ['-f', ''].
    */
   commandLine: [string, string][];
   /** -F: the only config file to read ("none": none). */
   configFile?: string;
   /** -G: print the resolved configuration and exit. */
   printConfig: boolean;
+  /** -E: append diagnostics to this file instead of standard error. */
+  logFile?: string;
+  /** -f: go to the background once the forwardings are up. */
+  background: boolean;
   user?: string;
   port?: number;
   identityFiles: string[];
@@ -39,8 +44,8 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
-export const USAGE = `usage: revtun [-46GNqTnv] [-F configfile] [-i identity_file] [-J destination] [-l login_name] [-o option] [-p port]
-              -R [bind_address:]port:host:hostport ... [user@]hostname`;
+export const USAGE = `usage: revtun [-46fGNqTnv] [-E log_file] [-F configfile] [-i identity_file] [-J destination]
+              [-l login_name] [-o option] [-p port] -R [bind_address:]port:host:hostport ... [user@]hostname`;
 
 function parsePort(text: string, what: string, allowZero: boolean): number {
   if (!/^\d+$/.test(text)) throw new UsageError(`Bad ${what} '${text}'`);
@@ -109,8 +114,8 @@ function addOption(text: string, options: Map<string, string>): void {
 }
 
 export function parseArgs(argv: string[]): CliArgs {
-  const args: CliArgs = { host: '', commandLine: [], printConfig: false, identityFiles: [], options: new Map(), forwards: [], verbosity: 0, quiet: false, help: false, version: false };
-  const withValue = new Set(['p', 'i', 'l', 'o', 'R', 'F', 'J']);
+  const args: CliArgs = { host: '', commandLine: [], printConfig: false, background: false, identityFiles: [], options: new Map(), forwards: [], verbosity: 0, quiet: false, help: false, version: false };
+  const withValue = new Set(['p', 'i', 'l', 'o', 'R', 'F', 'E', 'J']);
   let i = 0;
   for (; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -136,10 +141,13 @@ export function parseArgs(argv: string[]): CliArgs {
           if (i + 1 >= argv.length) throw new UsageError(`option requires an argument -- ${flag}`);
           value = argv[++i]!;
         }
-        if (flag !== 'F') args.commandLine.push([`-${flag}`, value]);
+        if (flag !== 'F' && flag !== 'E') args.commandLine.push([`-${flag}`, value]);
         switch (flag) {
           case 'F':
             args.configFile = value;
+            break;
+          case 'E':
+            args.logFile = value; // the last one wins, as in ssh
             break;
           case 'p':
             args.port = parsePort(value, 'port', false);
@@ -174,6 +182,10 @@ export function parseArgs(argv: string[]): CliArgs {
           break;
         case 'G':
           args.printConfig = true;
+          break;
+        case 'f':
+          args.background = true;
+          args.commandLine.push(['-f', '']);
           break;
         case '4':
           args.addressFamily = 4;

@@ -1,29 +1,28 @@
-// The CLI's identity file, chosen as ssh chooses: each -i / IdentityFile in turn (or the default
-// ~/.ssh/id_* files), passing over with ssh's own messages any that cannot be used (missing,
-// unreadable, a directory, accessible by others, a format revtun does not read, a passphrase
-// that cannot be had), so that authentication goes on with the next file or the next method.
+// The CLI's identity files, taken as ssh takes them: every -i file, then the config's
+// IdentityFile lines (or, when there are none, the default ~/.ssh/id_* files), each checked in
+// turn and passed over with ssh's own messages when it cannot be used (missing, unreadable, a
+// directory, accessible by others, a format revtun does not read, damaged). The usable ones are
+// all handed to the tunnel, which offers them in order in one connection; an encrypted key's
+// passphrase is asked for only when the server accepts that key (or, for encrypted PEM without
+// a .pub file, whose public half cannot be read, at its turn), as ssh asks.
 // A key file's content never reaches the terminal: only its name and what it looks like.
 
-import { isPrivateKeyTextFormat, keyTextFormat, loadPrivateKey, privateKeyIsEncrypted, unsupportedKeyFormatMessage } from '../crypto/keys.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { isPrivateKeyTextFormat, keyTextFormat, loadPrivateKey, parsePublicKeyLine, privateKeyIsEncrypted, publicKeyOfPrivateText, unsupportedKeyFormatMessage } from '../crypto/keys.js';
 import { octalMode, readKeyFile, strerror } from '../tunnel/keyfile.js';
-
-export interface Identity {
-  path: string;
-  text: string;
-  passphrase: string;
-}
+import { SshCertStoreType, type SshIdentity } from '../tunnel/identities.js';
 
 export interface IdentityChoice {
-  /** Paths in order, already expanded. */
+  /** Paths in order, already expanded and without duplicates. */
   files: string[];
-  /** Given with -i / IdentityFile: only then is a missing file worth a warning, as in ssh. */
+  /** Given with -i / IdentityFile: only then is a missing file worth a message, as in ssh. */
   userProvided: boolean;
   /** Asks for a passphrase; undefined when there is no way to ask (BatchMode, no terminal). */
   askPassphrase: (prompt: string) => string | undefined;
   /** Prints one of ssh's warnings; the caller decides whether -q silences it. */
   warn: (line: string) => void;
-  /** Prints a warning ssh prints even under -q (an identity file that is not accessible). */
-  warnAlways: (line: string) => void;
+  /** Prints a debug line at -v level `level` (ssh's debug1..3). */
+  debug: (level: number, line: string) => void;
 }
 
 /** ssh's words for a key file that group or others may access (sshkey_perm_ok). */
@@ -38,22 +37,30 @@ export function unprotectedKeyWarning(path: string, mode: number): string[] {
   ];
 }
 
-/** The first identity file that can be used, or undefined (authentication then goes on without one). */
-export function chooseIdentity(choice: IdentityChoice): Identity | undefined {
+/**
+ * The identity files that can be used, in order, ready for SSHReverseTunnel.identities (empty:
+ * authentication goes on without a key). A passphrase given once is remembered for the
+ * process, so that a reconnect does not wait at a prompt for a key already opened.
+ */
+export function usableIdentities(choice: IdentityChoice): SshIdentity[] {
+  const identities: SshIdentity[] = [];
   for (const path of choice.files) {
+    choice.debug(1, `Will attempt key: ${path}${choice.userProvided ? ' explicit' : ''}`);
     const identity = tryIdentity(path, choice);
-    if (identity) return identity;
+    if (identity) identities.push(identity);
   }
-  return undefined;
+  return identities;
 }
 
-function tryIdentity(path: string, choice: IdentityChoice): Identity | undefined {
+function tryIdentity(path: string, choice: IdentityChoice): SshIdentity | undefined {
   const read = readKeyFile(path);
   if (!read.ok) {
     const { problem } = read;
     switch (problem.kind) {
       case 'not-accessible':
-        if (choice.userProvided) choice.warnAlways(`Warning: Identity file ${path} not accessible: ${strerror(problem.errno)}.`);
+        // ssh's load_identity_file: INFO for a file the user named, debug3 for a default one.
+        if (choice.userProvided) choice.warn(`no such identity: ${path}: ${strerror(problem.errno)}`);
+        else choice.debug(3, `no such identity: ${path}: ${strerror(problem.errno)}`);
         return undefined;
       case 'too-open':
         for (const line of unprotectedKeyWarning(path, problem.mode)) choice.warn(line);
@@ -67,24 +74,47 @@ function tryIdentity(path: string, choice: IdentityChoice): Identity | undefined
         return undefined;
     }
   }
-  const format = keyTextFormat(read.text);
+  const text = read.text;
+  const format = keyTextFormat(text);
   // OpenSSH, PEM, and PuTTY's .ppk (which ssh itself does not read: a revtun extension).
   if (!isPrivateKeyTextFormat(format)) {
     choice.warn(`Load key "${path}": ${unsupportedKeyFormatMessage(format, path)}`);
     return undefined;
   }
-  let passphrase = '';
-  if (privateKeyIsEncrypted(read.text)) {
-    const asked = choice.askPassphrase(`Enter passphrase for key '${path}': `);
-    if (asked === undefined) return undefined; // ssh, too, passes over the key without a word
-    passphrase = asked;
-  }
+  const identity: SshIdentity = { key: text, storeType: SshCertStoreType.PEMKeyBlob, name: path };
   try {
-    loadPrivateKey(read.text, passphrase || undefined, path);
+    if (!privateKeyIsEncrypted(text)) {
+      loadPrivateKey(text, undefined, path); // a damaged key is passed over now, with ssh's words
+      return identity;
+    }
+    // Offered before it is decrypted: the public half from the file itself (OpenSSH and PPK keep
+    // it in the clear), else from the .pub beside it, as ssh 9.2 reads it.
+    if (publicKeyOfPrivateText(text) === null) {
+      const publicLine = readPublicKeyFile(`${path}.pub`);
+      if (publicLine !== undefined) identity.publicKey = publicLine;
+    }
   } catch (error) {
     // keys.ts never quotes the key in its messages.
     choice.warn(`Load key "${path}": ${(error as Error).message}`);
     return undefined;
   }
-  return { path, text: read.text, passphrase };
+  let remembered: string | undefined;
+  identity.passphrase = (attempt) => {
+    if (attempt === 1 && remembered !== undefined) return remembered;
+    remembered = choice.askPassphrase(`Enter passphrase for key '${path}': `);
+    return remembered;
+  };
+  return identity;
+}
+
+/** The line of a .pub file when it holds a public key revtun can offer. */
+function readPublicKeyFile(path: string): string | undefined {
+  if (!existsSync(path)) return undefined;
+  try {
+    const line = readFileSync(path, 'utf8');
+    parsePublicKeyLine(line);
+    return line;
+  } catch {
+    return undefined; // as ssh: the key is then decrypted at its turn
+  }
 }

@@ -10,7 +10,7 @@ import { describeHop } from '../tunnel/jump.js';
 import { resolveConfig, type ResolvedConfig } from './ssh-config.js';
 import { UsageError } from './args.js';
 import { decideHostKey, loadKnownHosts } from './host-keys.js';
-import { chooseIdentity } from './identity.js';
+import { usableIdentities } from './identity.js';
 
 export interface JumpHop {
   user?: string;
@@ -61,10 +61,10 @@ export interface JumpContext {
   configFile?: string;
   homeDir: string;
   expandHome: (path: string) => string;
-  /** The identity files tried when a hop's configuration names none. */
-  defaultIdentityFiles: string[];
   askSecret: (prompt: string, batchMode: boolean) => string | undefined;
   log: (line: string) => void;
+  /** A debug line, printed at -v level `level` and above. */
+  debug: (level: number, line: string) => void;
   warnAlways: (line: string) => void;
   /** A hop's host key was refused: the line to print instead of the library's error. */
   hostKeyRefused: (problem: string) => void;
@@ -122,20 +122,17 @@ function jumpHostFrom(config: ResolvedConfig, ctx: JumpContext): JumpHost {
       return decision.accept;
     },
   };
-  if (config.pubkeyAuthentication !== 'no') {
-    const explicit = config.explicit.has('identityfile');
-    const identity = chooseIdentity({
-      files: explicit ? config.identityFilePaths : ctx.defaultIdentityFiles.map(ctx.expandHome),
-      userProvided: explicit,
-      askPassphrase: (prompt) => ctx.askSecret(prompt, config.batchMode),
-      warn: ctx.log,
-      warnAlways: ctx.warnAlways,
-    });
-    if (identity) {
-      hop.privateKey = identity.text;
-      hop.privateKeyPassphrase = identity.passphrase;
-    }
-  }
+  // The hop's IdentityFile lines, or ssh's default files when it has none, each offered in turn.
+  hop.identities =
+    config.pubkeyAuthentication === 'no'
+      ? []
+      : usableIdentities({
+          files: [...new Set(config.identityFilePaths)],
+          userProvided: config.explicit.has('identityfile'),
+          askPassphrase: (prompt) => ctx.askSecret(prompt, config.batchMode),
+          warn: ctx.log,
+          debug: ctx.debug,
+        });
   // Always a provider of the hop's own: with password methods off it gives none, so the hop
   // never falls back to the server's credentials.
   let password: string | undefined;

@@ -2,84 +2,55 @@
 // The `revtun` command: `ssh -N -R` lines work unchanged. Host keys are checked against
 // known_hosts (StrictHostKeyChecking yes / accept-new / no), passwords and passphrases come
 // from SSH_ASKPASS or the terminal (never with BatchMode), and SIGINT/SIGTERM cancel the
-// forwardings and log off cleanly. Exit status: 0 after a clean stop, 255 on failure.
+// forwardings and log off cleanly. -E sends the messages to a file (diagnostics.ts), -f goes
+// to the background once the forwardings are up (background.ts), and ConnectionAttempts tries
+// the first TCP connection that many times, a second apart, as ssh does. Exit status: 0 after
+// a clean stop, 255 on failure (1 when the -E file cannot be opened, as in ssh).
 
-import { closeSync, openSync, readSync, writeSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { userInfo, type UserInfo } from 'node:os';
 import { join } from 'node:path';
-import { execFileSync } from 'node:child_process';
-import { SSHReverseTunnel, SshAuthMode, SshCertStoreType } from '../tunnel/tunnel.js';
+import { SSHReverseTunnel, SshAuthMode } from '../tunnel/tunnel.js';
 import { SshError, Code } from '../protocol/errors.js';
+import { isFinal } from '../tunnel/reconnect.js';
 import { canonicalSettingName, DEFAULT_HOST_KEY } from '../tunnel/settings.js';
 import { decideHostKey, loadKnownHosts, preferKnownKeyTypes } from './host-keys.js';
 import { parseArgs, UsageError, USAGE, type CliArgs } from './args.js';
-import { chooseIdentity } from './identity.js';
+import { usableIdentities } from './identity.js';
 import { resolveConfig, SshConfigError, toRemoteForwardSpec, type ResolvedConfig } from './ssh-config.js';
 import { formatResolved } from './ssh-config-format.js';
 import { jumpChainFor } from './jump.js';
 import { formatSeconds } from '../tunnel/timing.js';
+import { askSecret } from './ask-secret.js';
+import { ForegroundParent, runInBackground } from './background.js';
+import { Diagnostics } from './diagnostics.js';
 
 const VERSION = 'revtun 0.1.0';
-
-/** Tried when neither -i nor IdentityFile names a key. */
-const DEFAULT_IDENTITY_FILES = ['~/.ssh/id_ed25519', '~/.ssh/id_ecdsa', '~/.ssh/id_rsa'];
 
 /** How long SIGINT/SIGTERM lets queued data leave before the connection is dropped. */
 const SHUTDOWN_DRAIN_SECONDS = 5;
 
-function expandHome(path: string): string {
-  return path.startsWith('~/') ? join(homedir(), path.slice(2)) : path;
+/** ssh pauses this long between ConnectionAttempts (sshconnect.c sleeps a second). */
+const CONNECTION_RETRY_MS = 1000;
+
+/**
+ * The local account from the password database: ssh takes the home directory behind `~` (and
+ * ~/.ssh/config) from there, not from $HOME, and gives up without one.
+ */
+function localAccount(): UserInfo<string> | undefined {
+  try {
+    return userInfo();
+  } catch {
+    return undefined;
+  }
+}
+
+function expandHome(path: string, home: string): string {
+  return path.startsWith('~/') ? join(home, path.slice(2)) : path;
 }
 
 function yesNo(value: string | undefined, fallback: boolean): boolean {
   if (value === undefined) return fallback;
   return /^(yes|true|1|on)$/i.test(value);
-}
-
-/**
- * Asks for a secret like ssh does: SSH_ASKPASS when forced or without a terminal, else the
- * terminal with echo off. Synchronous, because authentication asks for a password only at
- * the moment it needs one. Returns undefined when there is no way to ask.
- */
-function askSecret(prompt: string, batchMode: boolean): string | undefined {
-  if (batchMode) return undefined;
-  const askpass = process.env.SSH_ASKPASS;
-  const require = process.env.SSH_ASKPASS_REQUIRE ?? '';
-  if (askpass && require !== 'never' && (require === 'force' || !process.stdin.isTTY)) {
-    try {
-      return execFileSync(askpass, [prompt], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).replace(/\r?\n$/, '');
-    } catch {
-      return undefined;
-    }
-  }
-  let tty: number;
-  try {
-    tty = openSync('/dev/tty', 'r+');
-  } catch {
-    return undefined;
-  }
-  try {
-    writeSync(tty, prompt);
-    execFileSync('stty', ['-echo'], { stdio: [tty, 'ignore', 'ignore'] });
-    const bytes: number[] = [];
-    const one = Buffer.alloc(1);
-    while (readSync(tty, one, 0, 1, null) === 1 && one[0] !== 0x0a && bytes.length < 4096) bytes.push(one[0]!);
-    return Buffer.from(bytes).toString('utf8').replace(/\r$/, '');
-  } catch {
-    return undefined;
-  } finally {
-    try {
-      execFileSync('stty', ['echo'], { stdio: [tty, 'ignore', 'ignore'] });
-      writeSync(tty, '\n');
-    } catch {
-      /* the terminal went away */
-    }
-    closeSync(tty);
-  }
-}
-
-function log(args: CliArgs, message: string): void {
-  if (!args.quiet) process.stderr.write(`${message}\n`);
 }
 
 function applyOptions(tunnel: SSHReverseTunnel, args: CliArgs): void {
@@ -131,16 +102,18 @@ function applyOptions(tunnel: SSHReverseTunnel, args: CliArgs): void {
 
 /**
  * Puts the resolved configuration where the rest of the command reads it: the host ssh
- * connects to (HostName), port and user, the config's identity files when no -i was given,
- * its RemoteForward lines, and the -o options rebuilt from every keyword the command line or
- * a file set (keywords ssh knows but revtun does not use are dropped, as ssh ignores them).
+ * connects to (HostName), port and user, the identity files (-i ones first, then the config's
+ * IdentityFile lines, or ssh's defaults when neither gives one), its RemoteForward lines, and
+ * the -o options rebuilt from every keyword the command line or a file set (keywords ssh
+ * knows but revtun does not use are dropped, as ssh ignores them).
  */
 function applyConfig(args: CliArgs, config: ResolvedConfig): void {
   if (config.proxyJump !== undefined && config.proxyJump.toLowerCase() !== 'none') args.proxyJump = config.proxyJump;
   args.host = config.hostName;
   args.port = config.port;
   args.user = config.user;
-  if (args.identityFiles.length === 0 && config.explicit.has('identityfile')) args.identityFiles = [...config.identityFilePaths];
+  // resolveConfig already put -i files first and dropped duplicates and -i files that do not exist.
+  args.identityFiles = [...new Set(config.identityFilePaths)];
   for (const forward of config.remoteForward) {
     const spec = toRemoteForwardSpec(forward);
     if (!spec) throw new UsageError('a RemoteForward to a Unix socket or a dynamic (SOCKS) one is not supported yet');
@@ -180,6 +153,14 @@ function applyConfig(args: CliArgs, config: ResolvedConfig): void {
   args.options = options;
 }
 
+/** The agent's socket for IdentityAgent (undefined: SSH_AUTH_SOCK), or undefined for none. */
+function agentSocketFor(identityAgent: string | undefined): string | undefined {
+  if (identityAgent?.toLowerCase() === 'none') return undefined;
+  if (identityAgent === undefined || identityAgent === 'SSH_AUTH_SOCK') return process.env.SSH_AUTH_SOCK || undefined;
+  if (identityAgent.startsWith('$')) return process.env[identityAgent.slice(1)] || undefined;
+  return identityAgent;
+}
+
 async function run(argv: string[]): Promise<number> {
   let args: CliArgs;
   try {
@@ -199,6 +180,34 @@ async function run(argv: string[]): Promise<number> {
     process.stdout.write(`${VERSION}\n`);
     return 0;
   }
+  // -f: a child with the same arguments does the work; this process waits for it to report.
+  // -G prints and exits, as ssh -G never forks. (ForkAfterAuthentication in a file is found
+  // once the configuration is read, below; the child then reads it again.)
+  const parent = ForegroundParent.take();
+  if (args.background && !parent && !args.printConfig) return runInBackground(argv);
+
+  // Everything from here on is written through `out`: standard error, the -E file, or the
+  // parent of a -f child. Usage errors above went to standard error, as ssh's do.
+  const out = new Diagnostics();
+  if (parent) out.sendTo((line) => parent.line(line));
+  if (args.logFile !== undefined) {
+    try {
+      out.openLogFile(args.logFile);
+    } catch (error) {
+      out.write((error as Error).message);
+      return 1;
+    }
+  }
+  const log = (message: string) => {
+    if (!args.quiet) out.write(message);
+  };
+  const account = localAccount();
+  if (!account) {
+    out.write(`revtun: No user exists for uid ${process.getuid?.() ?? '?'}`);
+    return 255;
+  }
+  const home = account.homedir;
+  const expand = (path: string) => expandHome(path, home);
 
   // ssh_config: the command line first, then -F's file alone, or ~/.ssh/config and
   // /etc/ssh/ssh_config; the first value obtained wins. -R lines from the command line are
@@ -209,21 +218,30 @@ async function run(argv: string[]): Promise<number> {
       host: args.host,
       ...(args.configFile !== undefined ? { configFile: args.configFile } : {}),
       commandLine: args.printConfig ? args.commandLine : args.commandLine.filter(([flag]) => flag !== '-R'),
-      homeDir: homedir(),
+      homeDir: home,
+      localUser: account.username,
+      uid: account.uid,
     });
+    if (config.connectionAttempts <= 0) throw new UsageError('Invalid number of ConnectionAttempts');
     if (args.printConfig) {
       process.stdout.write(`${formatResolved(config).join('\n')}\n`);
       return 0;
     }
+    // ForkAfterAuthentication from a file (-f on the command line went to the background above).
+    if (config.forkAfterAuthentication && !parent) return runInBackground(argv);
     applyConfig(args, config);
   } catch (error) {
     if (error instanceof SshConfigError || error instanceof UsageError) {
-      process.stderr.write(`revtun: ${error.message}\n`);
+      out.write(`revtun: ${error.message}`);
       return 255;
     }
     throw error;
   }
-  for (const warning of config.warnings) if (!/^Warning: Identity file/.test(warning)) log(args, warning);
+  // ssh prints a missing -i file's warning even under -q.
+  for (const warning of config.warnings) {
+    if (/^Warning: Identity file/.test(warning)) out.write(warning);
+    else log(warning);
+  }
   // known_hosts is searched for HostKeyAlias if there is one, as ssh does.
   const hostKeyName = config.hostKeyAlias ?? args.host;
 
@@ -237,32 +255,36 @@ async function run(argv: string[]): Promise<number> {
   if (args.addressFamily) tunnel.config(`UseIPv6=${args.addressFamily === 6 ? 1 : 0}`);
   if (config.bindAddress) tunnel.localHost = config.bindAddress;
   tunnel.config(`LogLevel=${Math.min(3, args.verbosity)}`);
-  tunnel.on('log', (e) => log(args, `debug${e.logLevel}: ${e.message}`));
+  tunnel.on('log', (e) => log(`debug${e.logLevel}: ${e.message}`));
   try {
     applyOptions(tunnel, args);
   } catch (error) {
-    process.stderr.write(`revtun: ${(error as Error).message}\n`);
+    out.write(`revtun: ${(error as Error).message}`);
     return 255;
   }
   if (!args.options.has('connecttimeout')) tunnel.config('ConnectionTimeout=60');
+  // A -f child has no terminal: its parent, still in the foreground, asks.
+  const askFor = (prompt: string, batch: boolean) => (batch ? undefined : parent ? parent.ask(prompt) : askSecret(prompt));
   let hostKeyProblem = '';
   if (args.proxyJump !== undefined) {
     try {
       const chain = jumpChainFor(args.proxyJump, {
         ...(args.configFile !== undefined ? { configFile: args.configFile } : {}),
-        homeDir: homedir(),
-        expandHome,
-        defaultIdentityFiles: DEFAULT_IDENTITY_FILES,
-        askSecret,
-        log: (line) => log(args, line),
-        warnAlways: (line) => process.stderr.write(`${line}\n`),
+        homeDir: home,
+        expandHome: expand,
+        askSecret: askFor,
+        log,
+        debug: (level, line) => {
+          if (args.verbosity >= level) log(`debug${level}: ${line}`);
+        },
+        warnAlways: (line) => out.write(line),
         hostKeyRefused: (problem) => (hostKeyProblem = problem),
       });
       tunnel.jumpHosts = chain.hops;
       tunnel.proxyCommand = chain.proxyCommand ?? '';
     } catch (error) {
       if (!(error instanceof UsageError || error instanceof SshConfigError)) throw error;
-      process.stderr.write(`revtun: ${error.message}\n`);
+      out.write(`revtun: ${error.message}`);
       return 255;
     }
   }
@@ -274,46 +296,55 @@ async function run(argv: string[]): Promise<number> {
       globalKnownHostsFile: args.options.get('globalknownhostsfile'),
       strictHostKeyChecking: args.options.get('stricthostkeychecking'),
     },
-    expandHome,
+    expand,
   );
   const hostKeyAlgorithms = args.options.get('hostkeyalgorithms')?.split(',') ?? DEFAULT_HOST_KEY;
   tunnel.config(`SSHPublicKeyAlgorithms=${preferKnownKeyTypes(policy, hostKeyName, port, hostKeyAlgorithms).join(',')}`);
   tunnel.on('sshServerAuthentication', (e) => {
     const decision = decideHostKey(policy, { name: hostKeyName, port, shownHost: args.host, hostKey: e.hostKey, sha256: tunnel.config('SSHFingerprintSHA256') });
-    if (decision.warning) process.stderr.write(decision.warning.join('\n') + '\n');
-    if (decision.note) log(args, decision.note);
+    if (decision.warning) out.write(decision.warning.join('\n'));
+    if (decision.note) log(decision.note);
     hostKeyProblem = decision.problem ?? '';
     e.accept = decision.accept;
   });
 
-  // Credentials, in ssh's order: the identity key if there is one, then a password, asked for
-  // only if the server still wants one after the key.
+  // Credentials, in ssh's order: every usable identity key in turn, offered in the one
+  // connection (the server's MaxAuthTries counts each), then a password, asked for only if the
+  // server still wants one after the keys. A key file that cannot be used is passed over with
+  // ssh's message (identity.ts); an encrypted key's passphrase is asked for only when the
+  // server accepts that key. The agent's keys (SSH_AUTH_SOCK, IdentityAgent) come first.
   const pubkey = yesNo(args.options.get('pubkeyauthentication'), true);
   const passwordAllowed = yesNo(args.options.get('passwordauthentication'), true) || yesNo(args.options.get('kbdinteractiveauthentication'), false);
-  // A key file that cannot be used is passed over with ssh's message (identity.ts).
-  const identity = pubkey
-    ? chooseIdentity({
-        files: (args.identityFiles.length ? args.identityFiles : DEFAULT_IDENTITY_FILES).map(expandHome),
-        userProvided: args.identityFiles.length > 0,
-        askPassphrase: (prompt) => askSecret(prompt, batchMode),
-        warn: (line) => log(args, line),
-        warnAlways: (line) => process.stderr.write(`${line}\n`),
+  const identities = pubkey
+    ? usableIdentities({
+        files: args.identityFiles.map(expand),
+        userProvided: config.explicit.has('identityfile'),
+        askPassphrase: (prompt) => askFor(prompt, batchMode),
+        warn: log,
+        debug: (level, line) => {
+          if (args.verbosity >= level) log(`debug${level}: ${line}`);
+        },
       })
-    : undefined;
-  if (identity) {
-    tunnel.sshCertStoreType = SshCertStoreType.PEMKeyBlob; // already read and checked
-    tunnel.sshCertStore = identity.text;
-    tunnel.sshCertStorePassword = identity.passphrase;
+    : [];
+  for (const identity of identities) tunnel.addIdentity(identity);
+  // The agent, as ssh asks it: SSH_AUTH_SOCK unless IdentityAgent says otherwise; with
+  // IdentitiesOnly only its keys that are also identity files here.
+  const agentSocket = pubkey ? agentSocketFor(config.identityAgent) : undefined;
+  if (agentSocket) {
+    tunnel.agent = agentSocket;
+    tunnel.identitiesOnly = config.identitiesOnly;
+    if (args.verbosity >= 1) log(`debug1: will ask the agent at ${agentSocket}`);
   }
-  if (!identity && !passwordAllowed) {
-    process.stderr.write(`revtun: no usable authentication method for ${tunnel.sshUser}@${args.host}\n`);
+  if (identities.length === 0 && !agentSocket && !passwordAllowed) {
+    out.write(`revtun: no usable authentication method for ${tunnel.sshUser}@${args.host}`);
     return 255;
   }
-  tunnel.sshAuthMode = identity && passwordAllowed ? SshAuthMode.MultiFactor : identity ? SshAuthMode.PublicKey : SshAuthMode.Password;
+  const hasKey = identities.length > 0 || agentSocket !== undefined;
+  tunnel.sshAuthMode = hasKey && passwordAllowed ? SshAuthMode.MultiFactor : hasKey ? SshAuthMode.PublicKey : SshAuthMode.Password;
   if (passwordAllowed) {
     // Asked for once: a reconnect in the small hours must not wait at a prompt.
     let password: string | undefined;
-    tunnel.passwordProvider = () => (password ??= askSecret(`${tunnel.sshUser}@${args.host}'s password: `, batchMode));
+    tunnel.passwordProvider = () => (password ??= askFor(`${tunnel.sshUser}@${args.host}'s password: `, batchMode));
   }
 
   // Signals are handled from the start: before logon they abandon the attempt, afterwards
@@ -331,7 +362,7 @@ async function run(argv: string[]): Promise<number> {
     tunnel.timeout = SHUTDOWN_DRAIN_SECONDS;
     for (const fwd of [...tunnel.forwardings]) await tunnel.cancelForwarding(fwd.address, fwd.boundPort).catch(() => undefined);
     const { drained } = await tunnel.sshLogoff({ drainSeconds: SHUTDOWN_DRAIN_SECONDS }).catch(() => ({ drained: false }));
-    if (!drained) log(args, `revtun: stopped after ${SHUTDOWN_DRAIN_SECONDS} s with forwarded connections still delivering data`);
+    if (!drained) log(`revtun: stopped after ${SHUTDOWN_DRAIN_SECONDS} s with forwarded connections still delivering data`);
   };
   process.once('SIGINT', () => void stop());
   process.once('SIGTERM', () => void stop());
@@ -341,55 +372,82 @@ async function run(argv: string[]): Promise<number> {
   const finished = new Promise<void>((resolve) => {
     tunnel.on('tunnelState', (e) => {
       if (e.state === 'reconnecting') {
-        log(args, `revtun: connection lost: ${e.error.message}; reconnecting in ${formatSeconds(e.delayMs)} (attempt ${e.attempt})`);
+        log(`revtun: connection lost: ${e.error.message}; reconnecting in ${formatSeconds(e.delayMs)} (attempt ${e.attempt})`);
       } else if (e.state === 'up' && loggedOn) {
-        log(args, `Reconnected to ${args.host} ([${tunnel.sshHost}]:${port}).`);
-      } else if (e.state === 'closed') {
+        log(`Reconnected to ${args.host} ([${tunnel.sshHost}]:${port}).`);
+      } else if (e.state === 'closed' && loggedOn) {
+        // (A logon attempt that failed reports 'closed' too; the loop below handles those.)
         if (!stopping && e.error) lost = e.error;
         resolve();
       }
     });
   });
   tunnel.on('forwardingRestored', (e) => {
-    if (e.boundPort !== e.previousPort) process.stderr.write(`Allocated port ${e.boundPort} for remote forward to ${e.forwardingHost}:${e.forwardingPort}\n`);
+    if (e.boundPort !== e.previousPort) out.write(`Allocated port ${e.boundPort} for remote forward to ${e.forwardingHost}:${e.forwardingPort}`);
   });
   tunnel.on('error', (e) => {
     // A forwarding that could not be had back after a reconnect; the others still serve.
-    if (e.errorCode === Code.TunnelReconnectLimit) process.stderr.write(`Warning: ${e.description}\n`);
+    if (e.errorCode === Code.TunnelReconnectLimit) out.write(`Warning: ${e.description}`);
   });
 
-  try {
-    await tunnel.sshLogon();
-  } catch (error) {
-    const e = error as SshError;
-    process.stderr.write(`revtun: ${hostKeyProblem || e.message}${e.code ? ` (error ${e.code})` : ''}\n`);
-    return 255;
+  // ConnectionAttempts, as ssh counts them: only a TCP connection that could not be made
+  // (refused, unreachable, timed out) is tried again; not one that was made and then failed in
+  // key exchange or logon, nor a ProxyCommand, which ssh never retries. 'connected' with
+  // status 0 says the connection was made.
+  let connectionMade = false;
+  tunnel.on('connected', (e) => {
+    if (e.statusCode === 0) connectionMade = true;
+  });
+  for (let attempt = 1; ; attempt++) {
+    connectionMade = false;
+    if (args.verbosity > 0) log(`debug1: Connecting to ${args.host} port ${port}.`);
+    try {
+      await tunnel.sshLogon();
+      break;
+    } catch (error) {
+      const e = error as SshError;
+      // ssh runs a jump host chain as a ProxyCommand (`ssh -W`), which it does not retry either.
+      const again = !connectionMade && attempt < config.connectionAttempts && config.proxyCommand === undefined && args.proxyJump === undefined && !isFinal(e) && !stopping;
+      if (!again) {
+        out.write(`revtun: ${hostKeyProblem || e.message}${e.code ? ` (error ${e.code})` : ''}`);
+        return 255;
+      }
+      if (args.verbosity > 0) log(`debug1: ${e.message}`);
+      await new Promise((resolve) => setTimeout(resolve, CONNECTION_RETRY_MS));
+      if (args.verbosity > 0) log('debug1: Trying again...');
+    }
   }
   loggedOn = true;
-  log(args, `Authenticated to ${args.host} ([${tunnel.sshHost}]:${port}).`);
+  log(`Authenticated to ${args.host} ([${tunnel.sshHost}]:${port}).`);
 
   // ExitOnForwardFailure is about the first connection; after a reconnect a refused
   // forwarding is retried instead (see SSHReverseTunnel.restoreForwarding).
-  const exitOnForwardFailure = yesNo(args.options.get('exitonforwardfailure'), false);
+  // With -f it is on unless switched off: `revtun -f` exits 0 only once its forwardings serve.
+  const exitOnForwardFailure = yesNo(args.options.get('exitonforwardfailure'), parent !== null);
   for (const fwd of args.forwards) {
     try {
       const bound = await tunnel.requestForwarding(fwd.bindAddress, fwd.port, fwd.host, fwd.hostPort);
-      if (fwd.port === 0) process.stderr.write(`Allocated port ${bound} for remote forward to ${fwd.host}:${fwd.hostPort}\n`);
+      if (fwd.port === 0) out.write(`Allocated port ${bound} for remote forward to ${fwd.host}:${fwd.hostPort}`);
     } catch (error) {
       const message = `remote port forwarding failed for listen port ${fwd.port}`;
       if (exitOnForwardFailure) {
-        process.stderr.write(`Error: ${message}\n`);
+        out.write(`Error: ${message}`);
         await tunnel.sshLogoff().catch(() => undefined);
         return 255;
       }
-      process.stderr.write(`Warning: ${message} (${(error as Error).message})\n`);
+      out.write(`Warning: ${message} (${(error as Error).message})`);
     }
+  }
+  if (parent) {
+    if (args.verbosity > 0) log('debug1: forking to background');
+    out.detach();
+    parent.up();
   }
 
   await finished;
   if (lost) {
     const e = lost as SshError;
-    process.stderr.write(`revtun: connection to ${args.host} lost: ${e.message} (error ${e.code})\n`);
+    out.write(`revtun: connection to ${args.host} lost: ${e.message} (error ${e.code})`);
     return 255;
   }
   return 0;

@@ -35,6 +35,7 @@ export function formatResolved(r: ResolvedConfig): string[] {
   put('kbdinteractiveauthentication', yesNo(r.kbdInteractiveAuthentication));
   put('passwordauthentication', yesNo(r.passwordAuthentication));
   put('pubkeyauthentication', { yes: 'true', no: 'false', unbound: 'unbound', 'host-bound': 'host-bound' }[r.pubkeyAuthentication]);
+  put('forkafterauthentication', yesNo(r.forkAfterAuthentication));
   put('stricthostkeychecking', { yes: 'true', no: 'false', ask: 'ask', 'accept-new': 'accept-new' }[r.strictHostKeyChecking]);
   put('tcpkeepalive', yesNo(r.tcpKeepAlive));
   put('connectionattempts', r.connectionAttempts);
@@ -50,6 +51,7 @@ export function formatResolved(r: ResolvedConfig): string[] {
   for (const f of r.remoteForward) out.push(formatForward('remoteforward', f));
   for (const p of r.identityFile) put('identityfile', p);
   for (const p of r.certificateFile) put('certificatefile', p);
+  put('identityagent', r.identityAgent);
   put('globalknownhostsfile', r.globalKnownHostsFile.join(' '));
   put('userknownhostsfile', r.userKnownHostsFile.join(' '));
   put('connecttimeout', r.connectTimeout ?? 'none');
@@ -62,8 +64,8 @@ export function formatResolved(r: ResolvedConfig): string[] {
 /** The keywords {@link formatResolved} can print, for comparing with `ssh -G` output. */
 export const FORMATTED_KEYS = [
   'host', 'user', 'hostname', 'port', 'addressfamily', 'batchmode', 'compression', 'exitonforwardfailure', 'identitiesonly',
-  'kbdinteractiveauthentication', 'passwordauthentication', 'pubkeyauthentication', 'stricthostkeychecking', 'tcpkeepalive',
+  'kbdinteractiveauthentication', 'passwordauthentication', 'pubkeyauthentication', 'forkafterauthentication', 'stricthostkeychecking', 'tcpkeepalive',
   'connectionattempts', 'serveralivecountmax', 'serveraliveinterval', 'bindaddress', 'ciphers', 'hostkeyalgorithms',
   'hostkeyalias', 'kexalgorithms', 'loglevel', 'macs', 'remoteforward', 'identityfile', 'certificatefile',
-  'globalknownhostsfile', 'userknownhostsfile', 'connecttimeout', 'proxyjump', 'proxycommand',
+  'globalknownhostsfile', 'userknownhostsfile', 'connecttimeout', 'proxyjump', 'proxycommand', 'identityagent',
 ] as const;

@@ -64,22 +64,23 @@ const DEPRECATED = ['protocol', 'cipher', 'fallbacktorsh', 'globalknownhostsfile
 const UNSUPPORTED = ['afstokenpassing', 'kerberosauthentication', 'kerberostgtpassing', 'rsaauthentication', 'rhostsrsaauthentication', 'compressionlevel'];
 /** Keywords from `man ssh_config` that revtun parses and gives meaning to (ssh-config.ts). */
 export const SUPPORTED_KEYWORDS = [
-  'host', 'match', 'include', 'hostname', 'port', 'user', 'identityfile', 'identitiesonly', 'certificatefile', 'proxyjump',
+  'host', 'match', 'include', 'hostname', 'port', 'user', 'identityfile', 'identitiesonly', 'identityagent', 'certificatefile', 'proxyjump',
   'proxycommand', 'remoteforward', 'serveraliveinterval', 'serveralivecountmax', 'stricthostkeychecking', 'userknownhostsfile',
   'globalknownhostsfile', 'hostkeyalias', 'ciphers', 'macs', 'kexalgorithms', 'hostkeyalgorithms', 'connecttimeout',
   'connectionattempts', 'addressfamily', 'bindaddress', 'exitonforwardfailure', 'batchmode', 'loglevel', 'compression',
   'tcpkeepalive', 'passwordauthentication', 'pubkeyauthentication', 'kbdinteractiveauthentication', 'ignoreunknown',
   'canonicalizehostname', 'localforward', 'dynamicforward', 'sendenv', 'localcommand', 'remotecommand', 'controlpath',
+  'forkafterauthentication',
 ];
 /** The rest of `man ssh_config`: accepted and ignored, as ssh ignores what it does not use. */
 const IGNORED = [
   'addkeystoagent', 'bindinterface', 'canonicaldomains', 'canonicalizefallbacklocal', 'canonicalizemaxdots',
   'canonicalizepermittedcnames', 'casignaturealgorithms', 'checkhostip', 'clearallforwardings', 'controlmaster',
   'controlpersist', 'enableescapecommandline', 'enablesshkeysign', 'escapechar', 'fingerprinthash',
-  'forkafterauthentication', 'forwardagent', 'forwardx11', 'forwardx11timeout', 'forwardx11trusted', 'gatewayports',
+  'forwardagent', 'forwardx11', 'forwardx11timeout', 'forwardx11trusted', 'gatewayports',
   'gssapiauthentication', 'gssapiclientidentity', 'gssapidelegatecredentials', 'gssapikeyexchange', 'gssapirenewalforcesrekey',
   'gssapiserveridentity', 'gssapitrustdns', 'gssapikexalgorithms', 'hashknownhosts', 'hostbasedacceptedalgorithms',
-  'hostbasedauthentication', 'identityagent', 'ipqos', 'kbdinteractivedevices', 'knownhostscommand', 'logverbose',
+  'hostbasedauthentication', 'ipqos', 'kbdinteractivedevices', 'knownhostscommand', 'logverbose',
   'nohostauthenticationforlocalhost', 'numberofpasswordprompts', 'permitlocalcommand', 'permitremoteopen', 'pkcs11provider',
   'preferredauthentications', 'proxyusefdpass', 'pubkeyacceptedalgorithms', 'rekeylimit', 'requesttty', 'requiredrsasize',
   'revokedhostkeys', 'securitykeyprovider', 'sessiontype', 'setenv', 'stdinnull', 'streamlocalbindmask',

@@ -14,6 +14,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { hostname as osHostname, userInfo } from 'node:os';
 import { SETTINGS } from '../tunnel/settings.js';
+import { strerror } from '../tunnel/keyfile.js';
 import { assembleAlgorithms, expandEnv, expandTilde, expandTokens, globFiles, TOKEN_SETS, type TokenValues } from './ssh-config-expand.js';
 import { canonicalKeyword, matchPattern, matchPatternList, parseConfigText, SshConfigError, splitArguments, splitConfigLine, type ConfigLine } from './ssh-config-parse.js';
 
@@ -36,6 +37,11 @@ export interface ResolvedConfig {
   /** identityFile with ~, %tokens and ${ENV} expanded: the paths to open. */
   identityFilePaths: string[];
   identitiesOnly: boolean;
+  /**
+   * IdentityAgent: "none", "SSH_AUTH_SOCK" (the environment's), a $VARIABLE naming one, or a
+   * socket path (expanded); undefined when not set (SSH_AUTH_SOCK then, as in ssh).
+   */
+  identityAgent?: string;
   certificateFile: string[];
   certificateFilePaths: string[];
   /** As `ssh -G` prints it: [user@]host[:port], earlier hops first. */
@@ -64,6 +70,8 @@ export interface ResolvedConfig {
   addressFamily: 'any' | 'inet' | 'inet6';
   bindAddress?: string;
   exitOnForwardFailure: boolean;
+  /** ForkAfterAuthentication, or -f: go to the background once the forwardings are up. */
+  forkAfterAuthentication: boolean;
   batchMode: boolean;
   /** The level name as Debian's ssh -G prints it: SILENT FATAL ERROR INFO VERBOSE DEBUG DEBUG2 DEBUG3. */
   logLevel: string;
@@ -101,7 +109,7 @@ export interface ResolveOptions {
    * Command-line options in argv order, read before the files so that they win, each as
    * [keyword, value] (['Port', '2222']), ['-o', 'Key=value'] as ssh's -o takes it, or one of
    * ssh's flags: ['-p', port], ['-l', user], ['-i', file], ['-J', jump], ['-R', spec],
-   * ['-4', ''], ['-6', ''].
+   * ['-4', ''], ['-6', ''], ['-f', ''].
    */
   commandLine?: Iterable<readonly [string, string]>;
   localUser?: string;
@@ -359,13 +367,17 @@ function applyCommandLine(ctx: Context, key: string, value: string): void {
     if (!ctx.gathered.values.has('addressfamily')) ctx.gathered.values.set('addressfamily', key === '-4' ? 'inet' : 'inet6');
     return;
   }
+  if (key === '-f') {
+    ctx.gathered.values.set('forkafterauthentication', true); // ssh sets it outright: no file can unset it
+    return;
+  }
   if (key === '-i') {
     // ssh -i skips a file it cannot stat, with a warning, and keeps it tilde-expanded.
     const path = expandTilde(value, ctx.opts.homeDir, ctx.opts.localUser);
     try {
       statSync(path);
     } catch (error) {
-      ctx.warnings.push(`Warning: Identity file ${path} not accessible: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'No such file or directory' : (error as Error).message}.`);
+      ctx.warnings.push(`Warning: Identity file ${path} not accessible: ${strerror((error as NodeJS.ErrnoException).code ?? 'EIO')}.`);
       return;
     }
     pushUnique(ctx.gathered.identityFile, path);
@@ -489,6 +501,11 @@ export function resolveConfig(opts: ResolveOptions): ResolvedConfig {
     proxyCommandExpanded = r.value;
   }
   const knownHosts = (v.get('userknownhostsfile') as string[] | undefined) ?? ['~/.ssh/known_hosts', '~/.ssh/known_hosts2'];
+  const agentRaw = v.get('identityagent') as string | undefined;
+  const identityAgent =
+    agentRaw === undefined || agentRaw.toLowerCase() === 'none' || agentRaw === 'SSH_AUTH_SOCK' || agentRaw.startsWith('$')
+      ? agentRaw
+      : expandPath(ctx, agentRaw, tokens, 'IdentityAgent');
   const remoteCommand = v.get('remotecommand') as string | undefined;
   const controlPath = v.get('controlpath') as string | undefined;
   const timeout = v.get('connecttimeout') as number | undefined;
@@ -510,6 +527,7 @@ export function resolveConfig(opts: ResolveOptions): ResolvedConfig {
     identityFile: [...identityFile],
     identityFilePaths: identityFile.map((p) => expandPath(ctx, p, tokens, 'IdentityFile')),
     identitiesOnly: (v.get('identitiesonly') as boolean | undefined) ?? false,
+    ...(identityAgent !== undefined ? { identityAgent } : {}),
     certificateFile: [...g.certificateFile],
     certificateFilePaths: g.certificateFile.map((p) => expandPath(ctx, p, tokens, 'CertificateFile')),
     ...(jump !== undefined ? { proxyJump: jump } : {}),
@@ -532,6 +550,7 @@ export function resolveConfig(opts: ResolveOptions): ResolvedConfig {
     addressFamily: (v.get('addressfamily') as ResolvedConfig['addressFamily'] | undefined) ?? 'any',
     ...(v.has('bindaddress') ? { bindAddress: v.get('bindaddress') as string } : {}),
     exitOnForwardFailure: (v.get('exitonforwardfailure') as boolean | undefined) ?? false,
+    forkAfterAuthentication: (v.get('forkafterauthentication') as boolean | undefined) ?? false,
     batchMode: (v.get('batchmode') as boolean | undefined) ?? false,
     logLevel: (v.get('loglevel') as string | undefined) ?? 'INFO',
     compression: (v.get('compression') as boolean | undefined) ?? false,

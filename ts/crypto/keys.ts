@@ -13,7 +13,7 @@ import { SshError, Code } from '../protocol/errors.js';
 import { ECDSA_CURVES, encodeSignature, p1363ToEcdsaSignature } from '../protocol/publickey.js';
 import type { Signer } from '../protocol/auth.js';
 import { ecdsaPrivateKey, ed25519PrivateKey, rsaPrivateKey } from './ssh-key-parts.js';
-import { loadPpkKey, ppkIsEncrypted } from './ppk.js';
+import { loadPpkKey, ppkIsEncrypted, ppkPublicBlob } from './ppk.js';
 
 const OPENSSH_MAGIC = 'openssh-key-v1\0';
 
@@ -181,6 +181,61 @@ export function loadPrivateKey(text: string | Uint8Array, passphrase?: string, f
     }
     throw keyError(`cannot read the private key: ${message}`);
   }
+}
+
+/** The key types revtun can sign with. */
+const SIGNING_KEY_TYPES = new Set(['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'ssh-rsa']);
+
+function checkedBlob(blob: Uint8Array, what: string): { blob: Uint8Array; keyType: string } {
+  let keyType: string;
+  try {
+    keyType = new Reader(blob).utf8();
+  } catch {
+    throw keyError(`${what} is damaged`);
+  }
+  if (!SIGNING_KEY_TYPES.has(keyType)) throw keyError(`private key type ${keyType} is not supported`);
+  return { blob, keyType };
+}
+
+/**
+ * The public half of a private key, read without its passphrase: an OpenSSH key file carries
+ * it in the clear ahead of the encrypted part (PROTOCOL.key), so does a PPK file, and an
+ * unencrypted key gives it up on loading. Null for encrypted PEM, which hides it (ssh then
+ * reads the .pub file).
+ */
+export function publicKeyOfPrivateText(text: string): { blob: Uint8Array; keyType: string } | null {
+  if (keyTextFormat(text) === 'putty') return checkedBlob(ppkPublicBlob(text), 'the PuTTY key');
+  const pem = decodePem(text);
+  if (!pem) throw keyError('the private key is truncated (its END line is missing)');
+  if (pem.label === 'OPENSSH PRIVATE KEY') {
+    const magic = new TextEncoder().encode(OPENSSH_MAGIC);
+    if (!equalBytes(pem.body.subarray(0, magic.length), magic)) throw keyError('not an openssh-key-v1 private key');
+    let blob: Uint8Array;
+    try {
+      const r = new Reader(pem.body, magic.length);
+      r.utf8(); // cipher
+      r.utf8(); // KDF
+      r.string(); // KDF options
+      const count = r.uint32();
+      if (count !== 1) throw keyError(`key files with ${count} keys are not supported`);
+      blob = r.string();
+    } catch (error) {
+      if (error instanceof SshError && error.code === Code.AuthFailed) throw error;
+      throw keyError('the OpenSSH private key is damaged (truncated or malformed)');
+    }
+    return checkedBlob(blob, 'the OpenSSH private key');
+  }
+  if (privateKeyIsEncrypted(text)) return null;
+  return sshPublicKeyBlob(loadPrivateKey(text));
+}
+
+/** The key blob of an OpenSSH public key line ("ssh-ed25519 AAAA... comment"), as in a .pub file. */
+export function parsePublicKeyLine(line: string): { blob: Uint8Array; keyType: string } {
+  const m = /^\s*(\S+)\s+([A-Za-z0-9+/]+={0,2})(?:\s|$)/.exec(line);
+  if (!m) throw keyError('not an OpenSSH public key line ("type base64 [comment]")');
+  const parsed = checkedBlob(Buffer.from(m[2]!, 'base64'), 'the public key');
+  if (parsed.keyType !== m[1]) throw keyError(`the public key line says ${m[1]} but holds a ${parsed.keyType} key`);
+  return parsed;
 }
 
 /**

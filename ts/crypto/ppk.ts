@@ -143,6 +143,14 @@ function deriveKeys(file: PpkFile, passphrase: string): { cipherKey: Buffer; iv:
   return { cipherKey: derived.subarray(0, 32), iv: derived.subarray(32, 48), macKey: derived.subarray(48, 80) };
 }
 
+/**
+ * The SSH public key blob of a PPK file, which PPK keeps in the clear: enough to offer the key
+ * before asking for its passphrase. The MAC is checked when the key itself is loaded.
+ */
+export function ppkPublicBlob(text: string): Uint8Array {
+  return parsePpkText(text).publicBlob;
+}
+
 /** True when the PPK text says its private part is encrypted (a passphrase is needed). */
 export function ppkIsEncrypted(text: string): boolean {
   const m = /^Encryption: *(\S+)/m.exec(text);

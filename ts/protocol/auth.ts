@@ -3,8 +3,15 @@
 // method, so it is decoded only by the method that is in progress. The state machine asks
 // the server which methods remain after each failure and tries the next one it has
 // credentials for; when none is left the error names what the server would still accept.
+// Publickey goes through every key in turn, offering each before signing with it
+// (./auth-publickey.ts).
+//
+// The core never waits on the application: a password, keyboard-interactive answers, a key's
+// public half and a signature are asked for as credential requests (the `credentialRequest`
+// event), and authentication goes on when SshClientCore.answerCredential brings the answer,
+// now or later (a prompt, an agent). ./auth-answer.ts answers them from AuthOptions' sources.
 
-import { Reader, Writer } from './wire.js';
+import { Reader, Writer, equalBytes } from './wire.js';
 import { SshError, Code } from './errors.js';
 import {
   MSG,
@@ -17,17 +24,17 @@ import {
   UserauthPkOk,
   UserauthSuccess,
 } from './messages.js';
-import { signatureAlgorithmsFor } from './publickey.js';
+import {
+  isAuthLimitDisconnect,
+  publicKeyQuery,
+  publicKeySignedData,
+  signatureAlgorithmsForKey,
+  signedPublicKeyRequest,
+  type KeyInPlay,
+  type PublicKeyIdentity,
+} from './auth-publickey.js';
 
-/** A private key that can sign; the protocol never sees the key material itself. */
-export interface Signer {
-  /** The SSH public key blob. */
-  readonly publicKey: Uint8Array;
-  /** ssh-ed25519, ecdsa-sha2-nistp256, ssh-rsa, ... */
-  readonly keyType: string;
-  /** Returns an SSH signature blob made with `algorithm` over `data`. */
-  sign(algorithm: string, data: Uint8Array): Uint8Array;
-}
+export { loadedIdentity, type LoadedSigner, type PublicKeyIdentity, type Signer } from './auth-publickey.js';
 
 export interface KeyboardPrompt {
   prompt: string;
@@ -42,20 +49,49 @@ export interface KeyboardInteractiveRequest {
 
 export type AuthMethodName = 'none' | 'password' | 'publickey' | 'keyboard-interactive';
 
+/**
+ * What authentication may use. The core reads only whether each source is there (and each
+ * key's name and public half); it never calls them. It asks for what it needs with credential
+ * requests, which ./auth-answer.ts answers from these sources (the Session does that).
+ */
 export interface AuthOptions {
   username: string;
   /** Methods to try, in order. */
   methods: AuthMethodName[];
   /** The password, or a function asked the first time one is needed (undefined: none to give). */
-  password?: string | (() => string | undefined) | undefined;
-  signer?: Signer | undefined;
+  password?: string | (() => string | undefined | Promise<string | undefined>) | undefined;
+  /** Keys for publickey, tried in this order within the one connection. */
+  identities?: PublicKeyIdentity[] | undefined;
   /** Signature algorithms allowed for publickey auth (SSHPubKeyAuthSigAlgorithms). */
   publicKeySignatureAlgorithms: string[];
   /** Answers keyboard-interactive prompts; returns one response per prompt. */
-  keyboardInteractive?: ((request: KeyboardInteractiveRequest) => string[]) | undefined;
+  keyboardInteractive?: ((request: KeyboardInteractiveRequest) => string[] | Promise<string[]>) | undefined;
   /** Keep trying a method the server lists again after it already failed. */
   repeatMethods: boolean;
 }
+
+/** What the core asks the application for during authentication; answer with answerCredential. */
+export type CredentialRequest =
+  | { kind: 'password'; id: number }
+  | { kind: 'keyboardInteractive'; id: number; request: KeyboardInteractiveRequest }
+  /** The public half of identities[identity], whose public half was not known beforehand. */
+  | { kind: 'publicKey'; id: number; identity: number }
+  /** A signature by identities[identity] (whose public half is `publicKey`) over `data`. */
+  | { kind: 'signature'; id: number; identity: number; publicKey: Uint8Array; algorithm: string; data: Uint8Array };
+
+/** Distributes Omit over a union, keeping each member's own fields. */
+type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
+export type CredentialRequestBody = WithoutId<CredentialRequest>;
+
+/**
+ * An answer to a credential request. `undefined` / null means none can be had: the method (or
+ * the key, with `reason`) is passed over and authentication goes on with the next.
+ */
+export type CredentialAnswer =
+  | { kind: 'password'; password: string | undefined }
+  | { kind: 'keyboardInteractive'; responses: string[] | null }
+  | { kind: 'publicKey'; publicKey: { blob: Uint8Array; keyType: string } | null; reason?: string }
+  | { kind: 'signature'; signature: Uint8Array | null; reason?: string };
 
 export interface AuthContext {
   sessionId: Uint8Array;
@@ -64,38 +100,42 @@ export interface AuthContext {
   send(payload: Uint8Array): void;
   banner(text: string): void;
   status(message: string): void;
+  /** Emits a credential request; returns its id. */
+  request(request: CredentialRequestBody): number;
 }
 
 type AuthState =
   | { kind: 'expectServiceAccept' }
-  | { kind: 'expectResult'; method: AuthMethodName }
+  | { kind: 'expectResult'; method: 'none' | 'password' }
   | { kind: 'expectInfoRequest' }
+  /** A key was offered without a signature: PK_OK (it may sign) or FAILURE. */
+  | { kind: 'expectPkOk'; key: KeyInPlay; algorithm: string }
+  /** A signed publickey request is out: SUCCESS or FAILURE. */
+  | { kind: 'expectSignedResult'; key: KeyInPlay; algorithm: string }
+  /** Waiting for the password, to send it (password method) or to answer `prompts` with it. */
+  | { kind: 'awaitPassword'; id: number; purpose: 'password' | 'keyboardInteractive'; prompts: number }
+  | { kind: 'awaitResponses'; id: number; prompts: number }
+  | { kind: 'awaitPublicKey'; id: number; index: number }
+  | { kind: 'awaitSignature'; id: number; key: KeyInPlay; algorithm: string }
   | { kind: 'done' };
 
 export class UserAuth {
   private state: AuthState = { kind: 'expectServiceAccept' };
   private readonly tried = new Set<AuthMethodName>();
   private serverMethods: string[] | null = null;
-  /**
-   * Signature algorithms still to try for the key. A server may advertise rsa-sha2-512 in
-   * server-sig-algs yet accept only rsa-sha2-256 (OpenSSH with PubkeyAcceptedAlgorithms does),
-   * so a refused RSA signature is retried with the next algorithm before moving on.
-   */
-  private signatureAlgorithmsLeft: string[] | null = null;
+  /** The password once answered (asked for at most once per connection). */
   private resolvedPassword: { value: string | undefined } | null = null;
+  /** The next of options.identities to offer. */
+  private nextIdentity = 0;
+  /** Keys offered so far, by name; the failure message lists them. */
+  private readonly offeredKeys: string[] = [];
+  /** Keys passed over, with why; the failure message lists them too. */
+  private readonly unusableKeys: string[] = [];
 
   constructor(
     private readonly options: AuthOptions,
     private readonly ctx: AuthContext,
   ) {}
-
-  /** The password, asking the application's callback at most once. */
-  private password(): string | undefined {
-    const source = this.options.password;
-    if (typeof source !== 'function') return source;
-    this.resolvedPassword ??= { value: source() };
-    return this.resolvedPassword.value;
-  }
 
   get done(): boolean {
     return this.state.kind === 'done';
@@ -104,6 +144,20 @@ export class UserAuth {
   /** Sends ssh-userauth service request (RFC 4253 §10). */
   start(): void {
     this.ctx.send(ServiceRequest.encode({ service: 'ssh-userauth' }));
+  }
+
+  /**
+   * The error for a DISCONNECT that arrives while a request is out: an authentication failure
+   * when the server ended authentication (MaxAuthTries), else null (an ordinary disconnect).
+   */
+  disconnectError(reason: number, description: string): SshError | null {
+    const kind = this.state.kind;
+    if (kind === 'done' || kind === 'expectServiceAccept' || !isAuthLimitDisconnect(reason, description)) return null;
+    return new SshError(
+      Code.AuthFailed,
+      `authentication failed for user "${this.options.username}": the server ended authentication (${description})${this.keySummary()}`,
+      'peer',
+    );
   }
 
   /** Handles one message numbered 5-79. Returns true when authentication succeeded. */
@@ -120,7 +174,9 @@ export class UserAuth {
         return false;
       }
       case 'expectResult':
-      case 'expectInfoRequest': {
+      case 'expectInfoRequest':
+      case 'expectPkOk':
+      case 'expectSignedResult': {
         if (id === MSG.USERAUTH_SUCCESS) {
           UserauthSuccess.decode(payload);
           this.state = { kind: 'done' };
@@ -130,8 +186,11 @@ export class UserAuth {
           const failure = UserauthFailure.decode(payload);
           this.serverMethods = failure.methods;
           if (failure.partialSuccess) this.ctx.status('partial success; the server wants another method');
-          if (this.retryPublicKey(state, failure.methods, failure.partialSuccess)) return false;
-          this.next();
+          if (state.kind === 'expectPkOk' || state.kind === 'expectSignedResult') {
+            this.publicKeyRefused(state, failure.methods, failure.partialSuccess);
+          } else {
+            this.next();
+          }
           return false;
         }
         if (id === 60 || id === 61) {
@@ -140,6 +199,12 @@ export class UserAuth {
         }
         break;
       }
+      case 'awaitPassword':
+      case 'awaitResponses':
+      case 'awaitPublicKey':
+      case 'awaitSignature':
+        // We have no request out while the application is asked: the server has nothing to say.
+        break;
       case 'done':
         break;
     }
@@ -173,9 +238,17 @@ export class UserAuth {
     const offered = allowed.length ? allowed.join(', ') : 'none';
     throw new SshError(
       Code.AuthFailed,
-      `authentication failed for user "${this.options.username}"; the server still allows: ${offered}`,
+      `authentication failed for user "${this.options.username}"; the server still allows: ${offered}${this.keySummary()}`,
       'peer',
     );
+  }
+
+  /** "; keys offered: a, b; not used: c (why)", or nothing when no key was in play. */
+  private keySummary(): string {
+    let text = '';
+    if (this.offeredKeys.length) text += `; keys offered: ${this.offeredKeys.join(', ')}`;
+    if (this.unusableKeys.length) text += `; keys not used: ${this.unusableKeys.join('; ')}`;
+    return text;
   }
 
   private hasCredentials(method: AuthMethodName): boolean {
@@ -183,7 +256,7 @@ export class UserAuth {
       case 'password':
         return this.options.password !== undefined;
       case 'publickey':
-        return this.options.signer !== undefined;
+        return this.nextIdentity < (this.options.identities?.length ?? 0);
       case 'keyboard-interactive':
         return this.options.keyboardInteractive !== undefined || this.options.password !== undefined;
       case 'none':
@@ -193,24 +266,15 @@ export class UserAuth {
 
   private send(method: AuthMethodName): void {
     switch (method) {
-      case 'password': {
-        const password = this.password();
-        if (password === undefined) {
-          this.ctx.status('no password available; skipping password authentication');
-          this.next();
-          return;
-        }
-        this.state = { kind: 'expectResult', method };
-        this.ctx.send(this.requestHeader('password').boolean(false).string(password).finish());
+      case 'password':
+        this.withPassword('password', 0);
         return;
-      }
       case 'keyboard-interactive':
         this.state = { kind: 'expectInfoRequest' };
         this.ctx.send(this.requestHeader('keyboard-interactive').string('').string('').finish());
         return;
       case 'publickey':
-        this.state = { kind: 'expectResult', method };
-        this.sendSignedPublicKey();
+        if (!this.offerNextKey()) this.next();
         return;
       case 'none':
         this.sendNone();
@@ -218,55 +282,177 @@ export class UserAuth {
     }
   }
 
-  /**
-   * RFC 8332 §3.2: for RSA keys, the rsa-sha2 algorithms the server advertises in
-   * server-sig-algs, strongest first; without that extension, plain ssh-rsa.
-   */
-  private signatureAlgorithms(signer: Signer): string[] {
-    const candidates = signatureAlgorithmsFor(signer.keyType).filter((a) => this.options.publicKeySignatureAlgorithms.includes(a));
-    if (candidates.length === 0) {
-      throw new SshError(Code.AuthFailed, `no allowed signature algorithm for a ${signer.keyType} key`, 'local');
+  /** Uses the password (asked for once per connection): sends it, or answers `prompts` with it. */
+  private withPassword(purpose: 'password' | 'keyboardInteractive', prompts: number): void {
+    if (this.resolvedPassword) {
+      this.usePassword(purpose, prompts, this.resolvedPassword.value);
+      return;
     }
-    if (signer.keyType !== 'ssh-rsa') return candidates.slice(0, 1);
-    const serverAlgs = this.ctx.serverSignatureAlgorithms();
-    if (serverAlgs) {
-      const advertised = candidates.filter((a) => serverAlgs.includes(a));
-      if (advertised.length > 0) return advertised;
-    }
-    return candidates.includes('ssh-rsa') ? ['ssh-rsa'] : candidates.slice(0, 1);
+    const id = this.ctx.request({ kind: 'password' });
+    this.state = { kind: 'awaitPassword', id, purpose, prompts };
   }
 
-  private retryPublicKey(state: AuthState, methods: string[], partialSuccess: boolean): boolean {
-    if (state.kind !== 'expectResult' || state.method !== 'publickey' || partialSuccess) return false;
-    if (!methods.includes('publickey') || !this.signatureAlgorithmsLeft?.length) return false;
-    this.ctx.status(`retrying publickey with ${this.signatureAlgorithmsLeft[0]}`);
-    this.sendSignedPublicKey();
+  private usePassword(purpose: 'password' | 'keyboardInteractive', prompts: number, password: string | undefined): void {
+    if (purpose === 'keyboardInteractive') {
+      this.sendResponses(new Array<string>(prompts).fill(password ?? ''), prompts);
+      return;
+    }
+    if (password === undefined) {
+      this.ctx.status('no password available; skipping password authentication');
+      this.next();
+      return;
+    }
+    this.state = { kind: 'expectResult', method: 'password' };
+    this.ctx.send(this.requestHeader('password').boolean(false).string(password).finish());
+  }
+
+  private passOver(name: string, reason: string): void {
+    this.ctx.status(`not using key ${name}: ${reason}`);
+    this.unusableKeys.push(`${name} (${reason})`);
+  }
+
+  /**
+   * Puts the next usable key in play: a query for a key whose public half is known, else a
+   * request for its public half (the key is then loaded, and signs at once). False when no key
+   * is left.
+   */
+  private offerNextKey(): boolean {
+    const identities = this.options.identities ?? [];
+    while (this.nextIdentity < identities.length) {
+      const index = this.nextIdentity++;
+      const identity = identities[index]!;
+      if (!identity.publicKey) {
+        this.ctx.status(`trying private key: ${identity.name}`);
+        const id = this.ctx.request({ kind: 'publicKey', identity: index });
+        this.state = { kind: 'awaitPublicKey', id, index };
+        return true;
+      }
+      if (this.putInPlay(index, identity.publicKey, false)) return true;
+    }
+    return false;
+  }
+
+  /** The next key, or else the next method. */
+  private continueWithKeys(): void {
+    if (!this.offerNextKey()) this.next();
+  }
+
+  /** Offers identities[index] (or, with `signNow`, asks for its signature at once); false if it cannot be used. */
+  private putInPlay(index: number, known: { blob: Uint8Array; keyType: string }, signNow: boolean): boolean {
+    const name = this.options.identities![index]!.name;
+    const algorithmsLeft = signatureAlgorithmsForKey(known.keyType, this.options.publicKeySignatureAlgorithms, this.ctx.serverSignatureAlgorithms());
+    if (algorithmsLeft.length === 0) {
+      this.passOver(name, `no allowed signature algorithm for a ${known.keyType} key`);
+      return false;
+    }
+    this.offeredKeys.push(name);
+    const key: KeyInPlay = { index, name, blob: known.blob, keyType: known.keyType, algorithmsLeft };
+    if (signNow) this.requestSignature(key, key.algorithmsLeft.shift()!);
+    else this.sendQuery(key);
     return true;
   }
 
-  private sendSignedPublicKey(): void {
-    const signer = this.options.signer!;
-    this.signatureAlgorithmsLeft ??= this.signatureAlgorithms(signer);
-    const algorithm = this.signatureAlgorithmsLeft.shift()!;
-    const signed = new Writer(512)
-      .string(this.ctx.sessionId)
-      .byte(MSG.USERAUTH_REQUEST)
-      .string(this.options.username)
-      .string('ssh-connection')
-      .string('publickey')
-      .boolean(true)
-      .string(algorithm)
-      .string(signer.publicKey)
-      .finish();
-    let signature: Uint8Array;
-    try {
-      signature = signer.sign(algorithm, signed);
-    } catch (cause) {
-      throw new SshError(Code.CannotSign, `cannot sign with the ${signer.keyType} key: ${(cause as Error).message}`, 'local', { cause });
+  private sendQuery(key: KeyInPlay): void {
+    const algorithm = key.algorithmsLeft.shift()!;
+    this.ctx.status(`offering public key: ${key.name} (${algorithm})`);
+    this.state = { kind: 'expectPkOk', key, algorithm };
+    this.ctx.send(publicKeyQuery(this.requestHeader('publickey', 1024), algorithm, key.blob));
+  }
+
+  /** Asks for the key's signature over the request (RFC 4252 §7); the request goes out with the answer. */
+  private requestSignature(key: KeyInPlay, algorithm: string): void {
+    const data = publicKeySignedData(this.ctx.sessionId, this.options.username, algorithm, key.blob);
+    const id = this.ctx.request({ kind: 'signature', identity: key.index, publicKey: key.blob, algorithm, data });
+    this.state = { kind: 'awaitSignature', id, key, algorithm };
+  }
+
+  /**
+   * Why an answer cannot be taken (no such request is waiting, or it answers another kind),
+   * or null. Checked before answer(): a stray answer is the caller's mistake, not the
+   * connection's end.
+   */
+  answerProblem(id: number, answer: CredentialAnswer): string | null {
+    const state = this.state;
+    const expected: Partial<Record<AuthState['kind'], CredentialAnswer['kind']>> = {
+      awaitPassword: 'password',
+      awaitResponses: 'keyboardInteractive',
+      awaitPublicKey: 'publicKey',
+      awaitSignature: 'signature',
+    };
+    const kind = expected[state.kind];
+    if (!kind || !('id' in state) || state.id !== id) return `no credential request ${id} is waiting for an answer`;
+    if (answer.kind !== kind) return `credential request ${id} wants a ${kind} answer, not ${answer.kind}`;
+    return null;
+  }
+
+  /** Goes on with an answer that answerProblem() accepted. */
+  answer(answer: CredentialAnswer): void {
+    const state = this.state;
+    switch (state.kind) {
+      case 'awaitPassword':
+        if (answer.kind !== 'password') return;
+        this.resolvedPassword = { value: answer.password };
+        this.usePassword(state.purpose, state.prompts, answer.password);
+        return;
+      case 'awaitResponses':
+        if (answer.kind !== 'keyboardInteractive') return;
+        if (answer.responses === null) {
+          // RFC 4252 §5: a new request abandons the exchange under way.
+          this.ctx.status('no keyboard-interactive answers; trying the next method');
+          this.next();
+          return;
+        }
+        this.sendResponses(answer.responses, state.prompts);
+        return;
+      case 'awaitPublicKey': {
+        if (answer.kind !== 'publicKey') return;
+        const name = this.options.identities![state.index]!.name;
+        if (!answer.publicKey) {
+          this.passOver(name, answer.reason ?? 'the key cannot be loaded');
+          this.continueWithKeys();
+          return;
+        }
+        if (!this.putInPlay(state.index, answer.publicKey, true)) this.continueWithKeys();
+        return;
+      }
+      case 'awaitSignature': {
+        if (answer.kind !== 'signature') return;
+        if (!answer.signature) {
+          this.passOver(state.key.name, answer.reason ?? 'it could not sign');
+          this.continueWithKeys();
+          return;
+        }
+        this.state = { kind: 'expectSignedResult', key: state.key, algorithm: state.algorithm };
+        this.ctx.send(signedPublicKeyRequest(this.requestHeader('publickey', 1024), state.algorithm, state.key.blob, answer.signature));
+        return;
+      }
+      default:
+        return;
     }
-    this.ctx.send(
-      this.requestHeader('publickey', 1024).boolean(true).string(algorithm).string(signer.publicKey).string(signature).finish(),
-    );
+  }
+
+  /**
+   * FAILURE for the key in play: the same key with its next signature algorithm (a query again
+   * if it was a query), else the next key, else the next method. After a partial success the
+   * key did count, and the server's list says what comes next.
+   */
+  private publicKeyRefused(
+    state: Extract<AuthState, { kind: 'expectPkOk' | 'expectSignedResult' }>,
+    methods: string[],
+    partialSuccess: boolean,
+  ): void {
+    if (partialSuccess || !methods.includes('publickey')) {
+      this.next();
+      return;
+    }
+    const { key } = state;
+    if (key.algorithmsLeft.length > 0) {
+      this.ctx.status(`retrying public key ${key.name} with ${key.algorithmsLeft[0]}`);
+      if (state.kind === 'expectPkOk') this.sendQuery(key);
+      else this.requestSignature(key, key.algorithmsLeft.shift()!);
+      return;
+    }
+    this.continueWithKeys();
   }
 
   private handleMethodSpecific(id: number, payload: Uint8Array): void {
@@ -279,11 +465,18 @@ export class UserAuth {
       const change = UserauthPasswdChangeReq.decode(payload);
       throw new SshError(Code.AuthFailed, `the server requires a password change: ${change.prompt}`, 'peer');
     }
-    if (state.kind === 'expectResult' && state.method === 'publickey' && id === MSG.USERAUTH_PK_OK) {
-      UserauthPkOk.decode(payload); // only sent in reply to unsigned queries, which we do not make
+    if (state.kind === 'expectPkOk' && id === MSG.USERAUTH_PK_OK) {
+      // RFC 4252 §7: PK_OK repeats the algorithm and the blob of the query it answers.
+      const accepted = UserauthPkOk.decode(payload);
+      if (accepted.algorithm !== state.algorithm || !equalBytes(accepted.publicKey, state.key.blob)) {
+        throw new SshError(Code.ProtocolError, 'SSH_MSG_USERAUTH_PK_OK for a key or algorithm that was not offered', 'peer');
+      }
+      this.ctx.status(`server accepts key: ${state.key.name}`);
+      this.requestSignature(state.key, state.algorithm);
       return;
     }
-    throw new SshError(Code.ProtocolError, `unexpected message ${id} during ${state.kind === 'expectResult' ? state.method : 'keyboard-interactive'} authentication`, 'peer');
+    const method = state.kind === 'expectResult' ? state.method : state.kind === 'expectInfoRequest' ? 'keyboard-interactive' : 'publickey';
+    throw new SshError(Code.ProtocolError, `unexpected message ${id} during ${method} authentication`, 'peer');
   }
 
   private answerInfoRequest(body: Uint8Array): void {
@@ -296,16 +489,19 @@ export class UserAuth {
     const prompts: KeyboardPrompt[] = [];
     for (let i = 0; i < count; i++) prompts.push({ prompt: r.utf8(), echo: r.boolean() });
     r.done('SSH_MSG_USERAUTH_INFO_REQUEST');
-    let responses: string[];
     if (prompts.length === 0) {
-      responses = [];
+      this.sendResponses([], 0);
     } else if (this.options.keyboardInteractive) {
-      responses = this.options.keyboardInteractive({ name, instructions, prompts });
+      const id = this.ctx.request({ kind: 'keyboardInteractive', request: { name, instructions, prompts } });
+      this.state = { kind: 'awaitResponses', id, prompts: prompts.length };
     } else {
-      responses = prompts.map(() => this.password() ?? '');
+      this.withPassword('keyboardInteractive', prompts.length); // each prompt gets the password
     }
-    if (responses.length !== prompts.length) {
-      throw new SshError(Code.AuthFailed, `keyboard-interactive: ${prompts.length} prompts but ${responses.length} responses`, 'local');
+  }
+
+  private sendResponses(responses: string[], prompts: number): void {
+    if (responses.length !== prompts) {
+      throw new SshError(Code.AuthFailed, `keyboard-interactive: ${prompts} prompts but ${responses.length} responses`, 'local');
     }
     const w = new Writer(64).byte(MSG.USERAUTH_INFO_RESPONSE).uint32(responses.length);
     for (const response of responses) w.string(response);

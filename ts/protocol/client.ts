@@ -18,7 +18,7 @@ import {
   type KexMethod,
   type Negotiated,
 } from './kex.js';
-import { UserAuth, type AuthOptions } from './auth.js';
+import { UserAuth, type AuthOptions, type CredentialAnswer, type CredentialRequest } from './auth.js';
 import { ConnectionLayer, type ChannelEvent, type ChannelSettings, type ChannelView } from './channels.js';
 import { CANCEL_TCPIP_FORWARD, ForwardRequest, ForwardingGrants, grantedPort, TCPIP_FORWARD, type Grant } from './forwarding.js';
 import { keyTypeForAlgorithm, parsePublicKey, publicKeyTypeName } from './publickey.js';
@@ -83,6 +83,8 @@ export type ClientEvent =
   | { type: 'banner'; text: string }
   | { type: 'keysExchanged'; negotiated: Negotiated; initial: boolean }
   | { type: 'authenticated' }
+  /** Authentication needs a password, answers, a key or a signature: reply with answerCredential. */
+  | { type: 'credentialRequest'; request: CredentialRequest }
   | { type: 'closed'; error: SshError | null; byPeer: boolean }
   | ChannelEvent;
 
@@ -141,6 +143,7 @@ export class SshClientCore {
   private readonly logPackets: boolean;
   /** The forwardings the server granted on this connection. */
   private readonly grants = new ForwardingGrants();
+  private nextCredentialRequest = 1;
 
   constructor(private readonly options: ClientOptions) {
     this.logPackets = (options.logLevel ?? 1) >= 3;
@@ -389,6 +392,19 @@ export class SshClientCore {
     });
   }
 
+  /**
+   * Answers a credentialRequest event, at once or later (a prompt, an agent). An answer for
+   * no waiting request fails as a value; one that leaves no way to authenticate ends the
+   * connection with 1032, as the server's refusals do.
+   */
+  answerCredential(id: number, answer: CredentialAnswer): Outcome {
+    if (this.closed || this.disconnectSent) return { ok: false, error: closedError() };
+    const problem = !this.auth || this.authenticated ? 'authentication is not under way' : this.auth.answerProblem(id, answer);
+    if (problem) return { ok: false, error: new SshError(Code.BadState, problem, 'local') };
+    this.guard(() => this.auth!.answer(answer));
+    return this.closed ? { ok: false, error: this.closeError ?? closedError() } : { ok: true, value: undefined };
+  }
+
   /** Settings the application may change while connected; the timer follows at the next flush. */
   updateSettings(settings: { keepAliveInterval: number; keepAliveCountMax: number; maxWindow: number; idleTimeout: number }): Outcome {
     this.keepAliveInterval = settings.keepAliveInterval;
@@ -459,7 +475,8 @@ export class SshClientCore {
           this.sendNow(
             Disconnect.encode({
               reason: disconnectReasonFor(error),
-              description: new TextEncoder().encode(error.message),
+              // An authentication failure's message names local key files: the server is told only the reason.
+              description: new TextEncoder().encode(error.code === Code.AuthFailed ? 'no more authentication methods' : error.message),
               language: new Uint8Array(0),
             }),
           );
@@ -585,7 +602,9 @@ export class SshClientCore {
     if (id === MSG.DISCONNECT) {
       const d = Disconnect.decode(payload);
       const text = safeText(d.description);
-      this.close(new SshError(Code.ServerDisconnected, `server disconnected (reason ${d.reason}): ${text}`, 'peer'), true);
+      // The server's limit on authentication attempts is an authentication failure (1032).
+      const authFailure = this.authenticated ? null : this.auth?.disconnectError(d.reason, text);
+      this.close(authFailure ?? new SshError(Code.ServerDisconnected, `server disconnected (reason ${d.reason}): ${text}`, 'peer'), true);
       return;
     }
     if (id === MSG.IGNORE) {
@@ -787,6 +806,11 @@ export class SshClientCore {
         send: (p) => this.send(p),
         banner: (text) => this.events.push({ type: 'banner', text }),
         status: (m) => this.status(m),
+        request: (body) => {
+          const request = { ...body, id: this.nextCredentialRequest++ } as CredentialRequest;
+          this.events.push({ type: 'credentialRequest', request });
+          return request.id;
+        },
       });
       this.auth.start();
     }

@@ -132,31 +132,72 @@ function isContent(store: string | Uint8Array): boolean {
   return looksLikeKeyText(text) || looksLikeJwk(text) || looksLikeXmlKey(text) || isBase64Pkcs12(text) || isBase64Content(text);
 }
 
-/** The private key that a store type, store, password and subject designate. */
-export function loadCertStoreKey(spec: CertStoreSpec): crypto.KeyObject {
-  const entry = STORE_TYPES[spec.type as SshCertStoreTypeValue];
+/** A store whose type has been checked and whose file, if it is one, has been read. */
+export interface OpenedStore {
+  format: StoreFormat;
+  content: string | Uint8Array;
+  /** The file it was read from, which errors then name. */
+  path?: string;
+}
+
+/**
+ * Checks the store type (10022 for a refused or undocumented one) and reads the file when the
+ * store is a file name (10013 for one others may read, 10022 for one that cannot be read).
+ */
+export function openCertStore(type: number, store: string | Uint8Array): OpenedStore {
+  const entry = STORE_TYPES[type as SshCertStoreTypeValue];
   if (!entry) {
     const known = Object.entries(STORE_TYPES).map(([n, t]) => `${n} ${t.name}`).join(', ');
-    throw storeError(`sshCertStoreType ${String(spec.type)} is not a documented store type (${known})`);
+    throw storeError(`sshCertStoreType ${String(type)} is not a documented store type (${known})`);
   }
-  if (entry.use === 'refused') throw storeError(`sshCertStoreType ${spec.type} (${entry.name}): ${entry.reason}`);
+  if (entry.use === 'refused') throw storeError(`sshCertStoreType ${type} (${entry.name}): ${entry.reason}`);
+  if (entry.use === 'blob' || isContent(store)) return { format: entry.format, content: store };
+  const path = typeof store === 'string' ? store : Buffer.from(store).toString('utf8');
+  return { format: entry.format, content: readPrivateKeyFileBytes(path), path };
+}
 
-  const fromFile = entry.use !== 'blob' && !isContent(spec.store);
-  if (!fromFile) return keyFromContent(entry.format, spec.store, spec, undefined);
-  const path = typeof spec.store === 'string' ? spec.store : Buffer.from(spec.store).toString('utf8');
-  const bytes = readPrivateKeyFileBytes(path);
+/**
+ * The OpenSSH, PEM or PPK text an opened store holds (base64 decoded), or undefined when it
+ * holds another format (PFX, JWK, XML, DER): the caller can then read a key's public half and
+ * whether it is encrypted without a passphrase.
+ */
+export function storeKeyText(opened: OpenedStore): string | undefined {
+  if (opened.format !== 'key-text' && opened.format !== 'detect') return undefined;
+  const { content } = opened;
+  if (opened.format === 'detect' && (typeof content !== 'string' ? looksLikePkcs12(content) : isBase64Pkcs12(content))) return undefined;
+  const source = asKeyText(typeof content === 'string' ? content : Buffer.from(content).toString('utf8'));
+  return isPrivateKeyTextFormat(keyTextFormat(source)) ? source : undefined;
+}
+
+/** The private key of an opened store (errors do not name the file: the caller adds it). */
+export function keyFromStore(opened: OpenedStore, password: string, subject: string): crypto.KeyObject {
+  return keyFromContent(opened.format, opened.content, { password, subject }, opened.path);
+}
+
+/** The private key that a store type, store, password and subject designate; errors name its file. */
+export function loadCertStoreKey(spec: CertStoreSpec): crypto.KeyObject {
+  const opened = openCertStore(spec.type, spec.store);
   try {
-    return keyFromContent(entry.format, bytes, spec, path);
+    return keyFromStore(opened, spec.password, spec.subject);
   } catch (error) {
-    if (!(error instanceof SshError)) throw error;
-    throw new SshError(error.code, `key file ${path}: ${error.message}`, error.origin, { cause: error });
+    if (!(error instanceof SshError) || opened.path === undefined) throw error;
+    throw new SshError(error.code, `key file ${opened.path}: ${error.message}`, error.origin, { cause: error });
   }
+}
+
+/** Key text, or the key text that a base64 blob holds ("binary or Base64-encoded", say the blob types). */
+function asKeyText(text: string): string {
+  if (keyTextFormat(text) === 'unknown' && BASE64.test(text.trim())) {
+    const decoded = Buffer.from(text, 'base64').toString('utf8');
+    if (isPrivateKeyTextFormat(keyTextFormat(decoded))) return decoded;
+  }
+  return text;
 }
 
 function keyFromContent(
   format: StoreFormat,
   content: string | Uint8Array,
-  spec: CertStoreSpec,
+  spec: { password: string; subject: string },
   fileName: string | undefined,
 ): crypto.KeyObject {
   const pfx = (): crypto.KeyObject => selectBySubject(loadPkcs12(blobBytes(content), spec.password), spec.subject).key;
@@ -183,13 +224,8 @@ function keyFromContent(
  * OpenSSH, PEM or PPK text (the formats name themselves by their first lines), or its base64;
  * or a DER private key (PKCS#8, PKCS#1, SEC1), as bytes or base64.
  */
-function keyText(text: string, content: string | Uint8Array, spec: CertStoreSpec, fileName: string | undefined): crypto.KeyObject {
-  let source = text;
-  // "Binary or Base64-encoded", says the documentation of the blob types: base64 of key text.
-  if (keyTextFormat(source) === 'unknown' && BASE64.test(source.trim())) {
-    const decoded = Buffer.from(source, 'base64').toString('utf8');
-    if (isPrivateKeyTextFormat(keyTextFormat(decoded))) source = decoded;
-  }
+function keyText(text: string, content: string | Uint8Array, spec: { password: string }, fileName: string | undefined): crypto.KeyObject {
+  const source = asKeyText(text);
   if (!isPrivateKeyTextFormat(keyTextFormat(source))) {
     // Say what it is when it is a store of another type, rather than "not a key".
     // Base64 (a blob, or a file of base64) is decoded; binary content is taken as it is.

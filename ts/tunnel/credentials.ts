@@ -1,15 +1,17 @@
 // Turns the documented authentication properties (SSHAuthMode, SSHUser, SSHPassword, the
-// sshCert* key-file forms, PasswordPrompt, TryAllAvailableAuthMethods, ...) into the options
-// of the protocol's user-authentication state machine. Key files are read and decrypted here,
-// before any connection is made, so a bad key or passphrase fails fast; a key file others may
-// read is refused (./keyfile.ts), and no error quotes key text.
+// sshCert* key-file forms, PasswordPrompt, TryAllAvailableAuthMethods, ...) and the
+// `identities` extension into the options of the protocol's user-authentication state
+// machine. Key files are read here, before any connection is made, so a bad key fails fast
+// (./identities.ts says when a key is decrypted); a key file others may read is refused
+// (./keyfile.ts), and no error quotes key text.
 
 import { SshError, Code } from '../protocol/errors.js';
-import { matchesPromptPattern, type AuthMethodName, type AuthOptions, type KeyboardInteractiveRequest, type Signer } from '../protocol/auth.js';
-import { createSigner } from '../crypto/keys.js';
+import { matchesPromptPattern, type AuthMethodName, type AuthOptions, type KeyboardInteractiveRequest, type PublicKeyIdentity } from '../protocol/auth.js';
 import { splitList } from './settings.js';
-import { loadCertStoreKey, type SshCertStoreTypeValue } from './cert-store.js';
+import { publicKeyIdentity, SshCertStoreType, type SshCertStoreTypeValue, type SshIdentity } from './identities.js';
 import type { KeyboardInteractiveEvent } from './events.js';
+
+export { SshCertStoreType, type SshCertStoreTypeValue, type SshIdentity };
 
 /** SSHAuthMode values (documented numbers). */
 export const SshAuthMode = {
@@ -20,9 +22,6 @@ export const SshAuthMode = {
   KeyboardInteractive: 4,
 } as const;
 export type SshAuthModeValue = (typeof SshAuthMode)[keyof typeof SshAuthMode];
-
-// Every documented SSHCertStoreType, and how each is read or why it is refused: ./cert-store.ts.
-export { SshCertStoreType, type SshCertStoreTypeValue } from './cert-store.js';
 
 export interface Credentials {
   user: string;
@@ -36,6 +35,17 @@ export interface Credentials {
   certStorePassword: string;
   /** sshCertSubject: which key of a store that holds several (a PFX, a JWK Set). */
   certSubject?: string;
+  /** Keys tried after the certStore one, in order. */
+  identities: readonly SshIdentity[];
+  /**
+   * Keys from ssh-agent, offered before the file keys; with `agentOnly` instead of them. An
+   * agent that will be asked once connected counts as keys before it is (agentExpected).
+   */
+  agentIdentities?: readonly PublicKeyIdentity[];
+  agentOnly?: boolean;
+  agentExpected?: boolean;
+  /** ssh's IdentitiesOnly: of the agent's keys, only those that are also key files here. */
+  identitiesOnly?: boolean;
   tryAllMethods: boolean;
   repeatMethods: boolean;
   passwordPrompt: string;
@@ -52,12 +62,6 @@ const METHODS_BY_MODE: Record<SshAuthModeValue, AuthMethodName[]> = {
   [SshAuthMode.MultiFactor]: ['publickey', 'password', 'keyboard-interactive'],
 };
 
-function loadSigner(c: Credentials): Signer {
-  return createSigner(
-    loadCertStoreKey({ type: c.certStoreType, store: c.certStore, password: c.certStorePassword, subject: c.certSubject ?? '' }),
-  );
-}
-
 export function authOptionsFor(c: Credentials): AuthOptions {
   if (!c.user && c.authMode !== SshAuthMode.None) throw new SshError(Code.BadArgument, 'sshUser is not set', 'local');
   const base = METHODS_BY_MODE[c.authMode];
@@ -66,9 +70,21 @@ export function authOptionsFor(c: Credentials): AuthOptions {
   if (c.tryAllMethods) {
     for (const m of ['publickey', 'password', 'keyboard-interactive'] as const) if (!methods.includes(m)) methods.push(m);
   }
-  const signer = c.certStore.length > 0 && methods.includes('publickey') ? loadSigner(c) : undefined;
-  if (c.authMode === SshAuthMode.PublicKey && !signer) {
-    throw new SshError(Code.BadArgument, 'public key authentication needs sshCertStore (a private key file or its text)', 'local');
+  // The documented single key comes first; every key is read now, before connecting.
+  const keys: SshIdentity[] = [];
+  if (c.certStore.length > 0) {
+    keys.push({ key: c.certStore, storeType: c.certStoreType, passphrase: c.certStorePassword, subject: c.certSubject ?? '' });
+  }
+  keys.push(...c.identities);
+  const allFileKeys = keys.map((key, i) => publicKeyIdentity(key, i + 1));
+  // A key both in the agent and in a file is offered once, as the agent's (it needs no passphrase).
+  const fileBlobs = allFileKeys.flatMap((k) => (k.publicKey ? [Buffer.from(k.publicKey.blob).toString('base64')] : []));
+  const agentKeys = (c.agentIdentities ?? []).filter((k) => !c.identitiesOnly || fileBlobs.includes(Buffer.from(k.publicKey!.blob).toString('base64')));
+  const agentBlobs = new Set(agentKeys.map((k) => Buffer.from(k.publicKey!.blob).toString('base64')));
+  const fileKeys = c.agentOnly ? [] : allFileKeys.filter((k) => !k.publicKey || !agentBlobs.has(Buffer.from(k.publicKey.blob).toString('base64')));
+  const identities = methods.includes('publickey') ? [...agentKeys, ...fileKeys] : [];
+  if (c.authMode === SshAuthMode.PublicKey && identities.length === 0 && !c.agentExpected) {
+    throw new SshError(Code.BadArgument, 'public key authentication needs sshCertStore or an identity (a private key file or its text)', 'local');
   }
   // One source for both the password method and keyboard-interactive prompts; a provider is
   // asked at most once, and only if a method actually needs a password.
@@ -83,7 +99,7 @@ export function authOptionsFor(c: Credentials): AuthOptions {
     username: c.user,
     methods,
     password: c.password !== '' || c.passwordProvider ? password : undefined,
-    signer,
+    identities,
     publicKeySignatureAlgorithms: splitList(c.publicKeySignatureAlgorithms),
     repeatMethods: c.repeatMethods,
     keyboardInteractive: (request: KeyboardInteractiveRequest) =>

@@ -11,6 +11,7 @@ import { SshError, Code, asSshError } from '../protocol/errors.js';
 import { CHANNEL_HIGH_WATER } from '../protocol/channels.js';
 import type { OpenedSocket } from '../net/connect.js';
 import { Session } from './session.js';
+import type { SshIdentity } from './identities.js';
 
 /** One jump host, as the application names it (a revtun extension: the documented component has none). */
 export interface JumpHost {
@@ -37,6 +38,8 @@ export interface JumpHost {
   /** Private key text (OpenSSH or PEM) or a path to it. */
   privateKey?: string;
   privateKeyPassphrase?: string;
+  /** Keys offered in turn after privateKey, as SSHReverseTunnel.identities. */
+  identities?: SshIdentity[];
 }
 
 export interface JumpHostKeyInfo extends HostKeyInfo {

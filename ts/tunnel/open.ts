@@ -3,7 +3,7 @@
 // reconnects by itself (AutoReconnect 1 unless `config` says otherwise) and reports each
 // change through `onState`; an AbortSignal stops it like close().
 
-import { SSHReverseTunnel, SshAuthMode } from './tunnel.js';
+import { SSHReverseTunnel, SshAuthMode, type SshIdentity } from './tunnel.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 import { loadCryptoProvider, type CryptoProviderName } from '../crypto/select.js';
 import type { TunnelStateEvent } from './events.js';
@@ -20,6 +20,11 @@ export interface OpenReverseTunnelOptions {
    */
   privateKey?: string;
   passphrase?: string;
+  /**
+   * More keys, tried after `privateKey` in this order within one connection (see
+   * SSHReverseTunnel.identities); only the one the server accepts signs.
+   */
+  identities?: SshIdentity[];
   /**
    * The server key to trust: an OpenSSH public key line or a fingerprint ("SHA256:...").
    * Without it (or acceptAnyHostKey) the connection is refused with error 1030.
@@ -77,8 +82,11 @@ export async function openReverseTunnel(options: OpenReverseTunnelOptions): Prom
   tunnel.sshPort = options.port ?? 22;
   tunnel.sshUser = options.username;
   if (options.timeout !== undefined) tunnel.timeout = options.timeout;
-  if (options.privateKey) {
+  for (const identity of options.identities ?? []) tunnel.addIdentity(identity);
+  if (options.privateKey || tunnel.identities.length > 0) {
     tunnel.sshAuthMode = options.password ? SshAuthMode.MultiFactor : SshAuthMode.PublicKey;
+  }
+  if (options.privateKey) {
     tunnel.sshCertStore = options.privateKey; // text or path: credentials.ts tells them apart and reads the file
     tunnel.sshCertStorePassword = options.passphrase ?? '';
   }

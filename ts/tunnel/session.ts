@@ -6,6 +6,8 @@
 // commands fail as values, and a failed command on a dying connection is simply dropped.
 
 import { SshClientCore, type ClientEvent, type ClientOptions, type Outcome } from '../protocol/client.js';
+import { credentialAnswerer, type CredentialAnswerer } from '../protocol/auth-answer.js';
+import type { CredentialRequest } from '../protocol/auth.js';
 import type { Grant } from '../protocol/forwarding.js';
 import { SshError, Code, DisconnectReason } from '../protocol/errors.js';
 import { SocketDriver } from '../net/driver.js';
@@ -50,6 +52,8 @@ export class Session {
   private readonly progressCheckers = new Set<() => void>();
   private authenticatedWaiter: ((error: SshError | null) => void) | null = null;
   private ended = false;
+  /** Answers the core's credential requests from the options' sources, now or later. */
+  private readonly answerer: CredentialAnswerer;
 
   constructor(
     options: ClientOptions,
@@ -57,6 +61,7 @@ export class Session {
     private readonly handlers: SessionHandlers,
   ) {
     this.core = new SshClientCore(options);
+    this.answerer = credentialAnswerer(options.auth);
     this.socket = opened.socket;
     this.driver = new SocketDriver(
       this.core,
@@ -277,6 +282,9 @@ export class Session {
         this.authenticatedWaiter?.(null);
         this.authenticatedWaiter = null;
         break;
+      case 'credentialRequest':
+        this.answerCredential(event.request);
+        return;
       case 'closed':
         this.ended = true;
         this.authenticatedWaiter?.(event.error ?? new SshError(Code.ConnectionDropped, 'connection closed during logon', 'peer'));
@@ -307,6 +315,24 @@ export class Session {
       for (const resolve of this.rekeyWaiters.splice(0)) resolve();
       for (const resolve of this.closeWaiters.splice(0)) resolve();
     }
+  }
+
+  /**
+   * Answers a credential request: at once when its source is synchronous, else when it
+   * settles (a connection that closed meanwhile drops the answer).
+   */
+  private answerCredential(request: CredentialRequest): void {
+    const answer = this.answerer(request);
+    if (!('then' in answer)) {
+      this.run((core) => core.answerCredential(request.id, answer));
+      return;
+    }
+    answer.then(
+      (value) => {
+        if (this.isOpen) this.run((core) => core.answerCredential(request.id, value));
+      },
+      (error: unknown) => this.handlers.log(1, `answering a credential request failed: ${(error as Error)?.message ?? String(error)}`),
+    );
   }
 
   private resolveWritable(channel: number): void {

@@ -119,6 +119,8 @@ export const SETTINGS: Record<string, SettingSpec> = {
   /** Take the proxy from https_proxy / all_proxy / no_proxy when no FirewallType is set. */
   FirewallAutoDetect: { kind: 'bool', default: false },
   ProxyExceptionsList: { kind: 'string', default: '' },
+  /** Keys from ssh-agent (SSH_AUTH_SOCK; Pageant's role here): 0 no, 1 when available, 2 only those. */
+  EnablePageantAuth: { kind: 'int', default: 0, min: 0, max: 2 },
 };
 
 /**
@@ -129,7 +131,6 @@ export const NOT_YET = [
   'RecordLength',
   'SignedSSHCert',
   'SSHAcceptServerCAKey',
-  'EnablePageantAuth',
   'KerberosDelegation',
   'KerberosRealm',
   'KerberosSPN',

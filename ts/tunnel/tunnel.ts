@@ -24,8 +24,10 @@ import {
   splitList,
   DEFAULT_CIPHERS,
 } from './settings.js';
-import { authOptionsFor, SshAuthMode, SshCertStoreType, type Credentials, type SshAuthModeValue, type SshCertStoreTypeValue } from './credentials.js';
+import { authOptionsFor, SshAuthMode, SshCertStoreType, type Credentials, type SshAuthModeValue, type SshCertStoreTypeValue, type SshIdentity } from './credentials.js';
+import { checkIdentity } from './identities.js';
 import { describeHop, openJumpChain, type JumpHost, type PreparedHop } from './jump.js';
+import { agentKeys, agentPath, type AgentKeys } from './agent-keys.js';
 import { withTimeout } from './timing.js';
 import { ChannelRecords } from './chunker.js';
 import { Session, type RequestedForwarding } from './session.js';
@@ -34,7 +36,7 @@ import { isFinal, AutoReconnect } from './reconnect.js';
 import { Reconnector, type ReconnectorHost } from './supervisor.js';
 import { hostKeyMatches } from './hostkeys.js';
 
-export { SshAuthMode, SshCertStoreType, type SshAuthModeValue, type SshCertStoreTypeValue };
+export { SshAuthMode, SshCertStoreType, type SshAuthModeValue, type SshCertStoreTypeValue, type SshIdentity };
 
 /**
  * Time as the tunnel sees it: the clock, waits between reconnect attempts and the jitter's
@@ -135,6 +137,17 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   passwordProvider: (() => string | undefined) | null = null;
 
   /**
+   * A revtun extension: more client keys for publickey authentication, tried after the
+   * sshCert* key (the first identity, when sshCertStore is set) in this order within one
+   * connection, as ssh tries several identity files: each is offered, and only the one the
+   * server accepts signs. Every key file is read at sshLogon; a passphrase given as a function
+   * is asked only when its key is about to sign. Each offer counts against the server's limit
+   * of attempts (OpenSSH's MaxAuthTries, 6 by default); reaching it fails with 1032.
+   * Used when SSHAuthMode is PublicKey or MultiFactor (or with TryAllAvailableAuthMethods).
+   */
+  identities: SshIdentity[] = [];
+
+  /**
    * A revtun extension: a proxy URL (http://, socks4://, socks4a://, socks5://, socks5h://, with
    * optional user:password@) used instead of the Firewall* settings. Empty: those settings decide.
    */
@@ -156,6 +169,20 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
    * run the whole chain again.
    */
   jumpHosts: JumpHost[] = [];
+
+  /**
+   * A revtun extension: offer the keys of an ssh-agent before the key files (true: the agent
+   * at SSH_AUTH_SOCK; a string: the agent's socket path). The agent signs; nothing of the key
+   * leaves it. EnablePageantAuth=1 does the same as true; EnablePageantAuth=2 offers only the
+   * agent's keys and fails the logon when no agent answers.
+   */
+  agent: boolean | string = false;
+
+  /**
+   * A revtun extension, ssh's IdentitiesOnly: of the agent's keys, offer only those that are
+   * also given as key files (sshCertStore, identities) here.
+   */
+  identitiesOnly = false;
 
   /**
    * The crypto backend. Unless one is set, the first of the native core, the WASM core and
@@ -354,6 +381,16 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     }
   }
 
+  /**
+   * A revtun extension: appends a key to `identities` (checked at once: 10022 for a malformed
+   * one; its file is read at sshLogon). Returns the tunnel, for chaining.
+   */
+  addIdentity(identity: SshIdentity): this {
+    checkIdentity(identity);
+    this.identities.push({ ...identity });
+    return this;
+  }
+
   /** Resets every property and setting to its default. Closes an open connection first. */
   reset(): void {
     this.reconnector.stop();
@@ -373,9 +410,12 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     this.sshCertSubject = '';
     this.sshAcceptServerHostKey = '';
     this.passwordProvider = null;
+    this.identities = [];
     this.proxy = '';
     this.proxyCommand = '';
     this.jumpHosts = [];
+    this.agent = false;
+    this.identitiesOnly = false;
     this.sshEncryptionAlgorithms = DEFAULT_CIPHERS.join(',');
     this.sshCompressionAlgorithms = 'none';
     this.timeout = 60;
@@ -466,13 +506,20 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   /** Opens a socket and logs on; the new session becomes the tunnel's. */
   private async startSession(): Promise<Session> {
     this.emitState({ state: 'connecting' });
-    const options = this.buildCoreOptions();
+    const agent = await this.openAgent();
+    let options: ClientOptions;
+    try {
+      options = this.buildCoreOptions(undefined, agent);
+    } catch (error) {
+      agent?.close();
+      throw error;
+    }
     const abort = new AbortController();
     this.connectAbort = abort;
     let session: Session | null = null;
     try {
       await withTimeout(this.setting<number>('ConnectionTimeout') || this.timeout, 'connecting and logging on', async () => {
-        const opened = await this.openTransport(abort.signal).catch((error: unknown) => {
+        const opened = await this.openTransport(abort.signal, agent).catch((error: unknown) => {
           const e = asSshError(error);
           this.emit('connected', { statusCode: e.code, description: e.message });
           throw e;
@@ -496,9 +543,36 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
       throw asSshError(error);
     } finally {
       if (this.connectAbort === abort) this.connectAbort = null;
+      agent?.close(); // only authentication (of the server and any jump host) asks it to sign
     }
     this.sessionSince = this.scheduler.now();
     return session!;
+  }
+
+  /** Whether and where the agent is asked, from `agent` and EnablePageantAuth. */
+  private agentMode(): { path: string | null; only: boolean; required: boolean } {
+    const pageant = this.setting<number>('EnablePageantAuth');
+    const path = agentPath(this.agent !== false ? this.agent : pageant > 0);
+    return { path, only: pageant === 2, required: pageant === 2 };
+  }
+
+  /** The agent's keys for this connection attempt, or null (none asked for, or none there and not required). */
+  private async openAgent(): Promise<AgentKeys | null> {
+    const mode = this.agentMode();
+    if (mode.path === null) {
+      if (mode.required) throw new SshError(Code.BadArgument, 'EnablePageantAuth=2 needs an agent, and SSH_AUTH_SOCK is not set', 'local');
+      return null;
+    }
+    try {
+      const keys = await agentKeys(mode.path, this.timeout * 1000);
+      this.log(2, `the agent at ${mode.path} holds ${keys.identities.length} key(s)`);
+      return keys;
+    } catch (error) {
+      const e = asSshError(error);
+      if (mode.required) throw e;
+      this.log(1, `not using the agent: ${e.message}`);
+      return null;
+    }
   }
 
   /** Where the first socket goes: the first jump host, or the server itself. */
@@ -508,7 +582,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   }
 
   /** The transport to the SSH server: a socket (direct, through a proxy or a ProxyCommand), or a channel through the jump hosts. */
-  private openTransport(signal: AbortSignal): Promise<OpenedSocket> {
+  private openTransport(signal: AbortSignal, agent: AgentKeys | null): Promise<OpenedSocket> {
     const first = this.firstHop();
     const connectFirst = () =>
       connectSocket({
@@ -530,16 +604,16 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
         },
       });
     if (this.jumpHosts.length === 0) return connectFirst();
-    const hops = this.jumpHosts.map((hop, index) => this.prepareHop(hop, index));
+    const hops = this.jumpHosts.map((hop, index) => this.prepareHop(hop, index, agent));
     return openJumpChain(hops, { host: this.sshHost, port: this.sshPort }, connectFirst, (level, message) => this.log(level, message), signal);
   }
 
   /** A jump host's core options: its credentials (or the tunnel's, under its user) and its host key check. */
-  private prepareHop(hop: JumpHost, index: number): PreparedHop {
+  private prepareHop(hop: JumpHost, index: number, agent: AgentKeys | null = null): PreparedHop {
     const port = hop.port ?? 22;
     if (!hop.host) throw new SshError(Code.BadArgument, `jump host ${index + 1} has no host name`, 'local');
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw new SshError(Code.BadArgument, `jump host ${hop.host}: bad port ${port}`, 'local');
-    const hasKey = Boolean(hop.privateKey);
+    const hasKey = Boolean(hop.privateKey) || (hop.identities?.length ?? 0) > 0;
     const hasPassword = Boolean(hop.password) || hop.passwordProvider !== undefined;
     const own = hasKey || hasPassword;
     const credentials: Partial<Credentials> = {
@@ -552,13 +626,14 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
             certStorePassword: hop.privateKeyPassphrase ?? '',
             password: hop.password ?? '',
             passwordProvider: hop.passwordProvider ?? null,
+            identities: hop.identities ?? [],
           }
         : {}),
     };
     return {
       host: hop.host,
       port,
-      options: this.buildCoreOptions({ credentials, verifyHostKey: (info) => this.verifyJumpHostKey(hop, index, port, info) }),
+      options: this.buildCoreOptions({ credentials, verifyHostKey: (info) => this.verifyJumpHostKey(hop, index, port, info) }, agent),
     };
   }
 
@@ -785,7 +860,8 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   }
 
   /** The core's options for the server, or (with `hop`) for a jump host: its credentials and host key check. */
-  private buildCoreOptions(hop?: { credentials: Partial<Credentials>; verifyHostKey: (info: HostKeyInfo) => boolean }): ClientOptions {
+  private buildCoreOptions(hop?: { credentials: Partial<Credentials>; verifyHostKey: (info: HostKeyInfo) => boolean }, agent: AgentKeys | null = null): ClientOptions {
+    const agentMode = this.agentMode();
     const provider = this.cryptoProvider; // loads the default provider on first use
     const skipped = this.providerIsDefault ? skippedCryptoProviders() : [];
     if (!hop) this.log(2, `crypto provider: ${describeCryptoProvider(provider)}${skipped.length ? ` (not loaded: ${skipped.join('; ')})` : ''}`);
@@ -815,11 +891,16 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
         certStore: this.sshCertStore,
         certStorePassword: this.sshCertStorePassword,
         certSubject: this.sshCertSubject,
+        identities: this.identities,
         tryAllMethods: this.setting('TryAllAvailableAuthMethods'),
         repeatMethods: !this.setting<boolean>('DoNotRepeatAuthMethods'),
         passwordPrompt: this.setting('PasswordPrompt'),
         publicKeySignatureAlgorithms: this.setting('SSHPubKeyAuthSigAlgorithms'),
         onPrompt: (event) => this.emit('sshKeyboardInteractive', event),
+        agentIdentities: agent?.identities ?? [],
+        agentOnly: agentMode.only,
+        agentExpected: agentMode.path !== null && agent === null,
+        identitiesOnly: this.identitiesOnly,
         ...hop?.credentials,
       }),
       verifyHostKey: hop ? hop.verifyHostKey : (info) => this.verifyHostKey(info),

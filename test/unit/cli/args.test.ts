@@ -32,6 +32,15 @@ describe('command lines', () => {
     expect(parseArgs(['-l', 'carol', '-o', 'User=bob', '-R', '1:h:2', 'host']).user).toBe('carol');
   });
 
+  it('-f (ForkAfterAuthentication for ssh_config) and -E (bundled or not; the last one wins, as in ssh)', () => {
+    const args = parseArgs(['-fN', '-E', 'first.log', '-Esecond.log', '-R', '1:h:2', 'host']);
+    expect(args).toMatchObject({ background: true, logFile: 'second.log', commandLine: [['-f', ''], ['-R', '1:h:2']] });
+    expect(parseArgs(['-R', '1:h:2', 'host'])).not.toHaveProperty('logFile');
+    expect(parseArgs(['-R', '1:h:2', 'host']).background).toBe(false);
+    expect(() => parseArgs(['-R', '1:h:2', 'host', '-E'])).toThrow(UsageError); // a second destination word
+    expect(() => parseArgs(['-E'])).toThrow(/option requires an argument -- E/);
+  });
+
   it('keeps the options ssh_config reads first in argv order, -F and -G apart', () => {
     const args = parseArgs(['-F', 'cfg', '-G', '-p', '2200', '-o', 'User=bob', '-i', 'k', '-4', '-R', '1:h:2', 'alice@host']);
     expect(args.configFile).toBe('cfg');

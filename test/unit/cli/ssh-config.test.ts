@@ -124,6 +124,13 @@ describe('Host blocks and first value wins', () => {
     expect(r).toMatchObject({ port: 2000, user: 'cli', serverAliveInterval: 5 });
   });
 
+  it('-f sets ForkAfterAuthentication outright, as ssh does: a file cannot switch it off', () => {
+    expect(resolveText('ForkAfterAuthentication no\n', 'x', { commandLine: [['-f', '']] }).forkAfterAuthentication).toBe(true);
+    expect(resolveText('ForkAfterAuthentication yes\n', 'x').forkAfterAuthentication).toBe(true);
+    expect(resolveText('', 'x').forkAfterAuthentication).toBe(false);
+    expect(errorOf(() => resolveText('ForkAfterAuthentication maybe\n', 'x')).message).toMatch(/line 1: unsupported option "maybe"/);
+  });
+
   it('reads ~/.ssh/config before /etc/ssh/ssh_config when there is no -F', () => {
     const h = home({ '.ssh/config': 'Host x\n  Port 1\n', system: 'Port 2\nUser sys\nHost *\n  IdentityFile ~/k\n' });
     const r = resolveConfig({ host: 'x', homeDir: h.dir, localUser: 'me', uid: process.getuid!(), systemConfigFile: h.path('system'), env: {} });

@@ -1,0 +1,99 @@
+// Answers the core's credential requests (./auth.ts) from the sources in AuthOptions: the
+// password or its provider, keyboard-interactive handler, and each identity's load() and its
+// signer. Any of them may answer later (a Promise: a prompt, an agent); the answer then comes
+// as a Promise too, and the caller hands it to SshClientCore.answerCredential when it settles.
+// A source that throws or rejects gives "none" for what it was asked (the method or the key is
+// passed over); its message goes into the reason without key material, which sources never
+// put in their errors.
+
+import { equalBytes } from './wire.js';
+import type { AuthOptions, CredentialAnswer, CredentialRequest } from './auth.js';
+import type { LoadedSigner, Signer } from './auth-publickey.js';
+
+export type CredentialAnswerer = (request: CredentialRequest) => CredentialAnswer | Promise<CredentialAnswer>;
+
+function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as Promise<T> | undefined)?.then === 'function';
+}
+
+/** Runs `make` and maps its value (now or later) through `to`; a throw or rejection goes to `failed`. */
+function settle<T>(make: () => T | Promise<T>, to: (value: T) => CredentialAnswer, failed: (error: unknown) => CredentialAnswer): CredentialAnswer | Promise<CredentialAnswer> {
+  let value: T | Promise<T>;
+  try {
+    value = make();
+  } catch (error) {
+    return failed(error);
+  }
+  if (!isPromise(value)) return to(value);
+  return value.then(to, failed);
+}
+
+const why = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+/**
+ * An answerer for one connection. Each identity is loaded at most once per connection (the
+ * loaded signer serves every signature the server asks of it); the password source is the
+ * core's to ask once.
+ */
+export function credentialAnswerer(options: AuthOptions): CredentialAnswerer {
+  const loaded = new Map<number, LoadedSigner | Promise<LoadedSigner>>();
+  const load = (index: number): LoadedSigner | Promise<LoadedSigner> => {
+    let signer = loaded.get(index);
+    if (!signer) {
+      const identity = options.identities?.[index];
+      try {
+        signer = identity ? identity.load() : { ok: false, reason: 'no such identity' };
+      } catch (error) {
+        signer = { ok: false, reason: why(error) };
+      }
+      if (isPromise(signer)) signer = signer.catch((error: unknown): LoadedSigner => ({ ok: false, reason: why(error) }));
+      loaded.set(index, signer);
+    }
+    return signer;
+  };
+
+  return (request) => {
+    switch (request.kind) {
+      case 'password': {
+        const source = options.password;
+        return settle(
+          () => (typeof source === 'function' ? source() : source),
+          (password) => ({ kind: 'password', password }),
+          () => ({ kind: 'password', password: undefined }),
+        );
+      }
+      case 'keyboardInteractive': {
+        const handler = options.keyboardInteractive;
+        return settle(
+          () => (handler ? handler(request.request) : null),
+          (responses) => ({ kind: 'keyboardInteractive', responses }),
+          () => ({ kind: 'keyboardInteractive', responses: null }),
+        );
+      }
+      case 'publicKey':
+        return settle(
+          () => load(request.identity),
+          (result): CredentialAnswer =>
+            result.ok
+              ? { kind: 'publicKey', publicKey: { blob: result.signer.publicKey, keyType: result.signer.keyType } }
+              : { kind: 'publicKey', publicKey: null, reason: result.reason },
+          (error) => ({ kind: 'publicKey', publicKey: null, reason: why(error) }),
+        );
+      case 'signature': {
+        const failed = (reason: string): CredentialAnswer => ({ kind: 'signature', signature: null, reason });
+        const sign = (signer: Signer): CredentialAnswer | Promise<CredentialAnswer> => {
+          // A stale .pub beside a replaced key would otherwise sign with another key than offered.
+          if (!equalBytes(signer.publicKey, request.publicKey)) return failed('the private key does not match its public key');
+          return settle(
+            () => signer.sign(request.algorithm, request.data),
+            (signature): CredentialAnswer => ({ kind: 'signature', signature }),
+            (error) => failed(`cannot sign with the ${signer.keyType} key: ${why(error)}`),
+          );
+        };
+        const result = load(request.identity);
+        const withSigner = (value: LoadedSigner) => (value.ok ? sign(value.signer) : failed(value.reason));
+        return isPromise(result) ? result.then(withSigner) : withSigner(result);
+      }
+    }
+  };
+}
