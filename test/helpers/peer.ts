@@ -45,6 +45,8 @@ export interface ServerHooks {
   pkOk?: (real: Uint8Array) => Uint8Array;
   /** Offer keyboard-interactive (RFC 4256) with these prompts; these answers log on. */
   keyboardInteractive?: { prompts: string[]; answers: string[] };
+  /** The blob sent as the host key (default: hostKey's public blob), e.g. a certificate of hostKey. */
+  hostKeyBlob?: Uint8Array;
 }
 
 /** One publickey request the TestServer received. */
@@ -279,7 +281,7 @@ export class TestServer {
 
   private replyKex(payload: Uint8Array): void {
     const r = new Reader(payload, 1);
-    const hostKeyBlob = this.signer.publicKey;
+    const hostKeyBlob = this.hooks.hostKeyBlob ?? this.signer.publicKey;
     const prefix = new Writer(4096)
       .string(this.clientVersion)
       .string(this.version)

@@ -1,13 +1,27 @@
 // The CLI's host key decisions, as ssh makes them: known_hosts files (user and global) read
 // into one list, StrictHostKeyChecking (yes, accept-new, no; ask counts as yes without a
 // terminal to ask on), @revoked keys refused in every mode, a changed key refused, and an
-// unknown key added to the user's file when the mode allows. Used for the server and for
-// every jump host, each with the files and mode of its own configuration.
+// unknown key added to the user's file when the mode allows. A host certificate is trusted
+// when a @cert-authority line for the host names its CA and the certificate is valid for the
+// host now; otherwise, as ssh does, its key is judged again as a plain key. Used for the
+// server and for every jump host, each with the files and mode of its own configuration.
 
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { equalBytes } from '../protocol/wire.js';
 import { parsePublicKey, publicKeyTypeName } from '../protocol/publickey.js';
-import { checkKnownHosts, knownHostsLine, knownHostsName, loadKnownHostsFiles, type KnownHostEntry } from '../tunnel/hostkeys.js';
+import { certificateAlgorithmFor, checkHostCertificate, isCertificateAlgorithm, parseCertificate } from '../protocol/certificates.js';
+import type { HostCertificateInfo } from '../protocol/client.js';
+import { DEFAULT_HOST_KEY } from '../tunnel/settings.js';
+import {
+  checkKnownHosts,
+  judgeHostCertificate,
+  knownHostAuthorities,
+  knownHostsLine,
+  knownHostsName,
+  loadKnownHostsFiles,
+  type KnownHostEntry,
+} from '../tunnel/hostkeys.js';
 
 export interface HostKeyPolicy {
   entries: KnownHostEntry[];
@@ -32,16 +46,30 @@ export function loadKnownHosts(options: HostKeyOptions, expandHome: (path: strin
   return { entries, userFile: userFiles[0]!, strict };
 }
 
-/** Like ssh, prefer host key algorithms for which known_hosts already holds a key for this host. */
+/**
+ * The CLI's default HostKeyAlgorithms: the plain algorithms, then their certificate forms.
+ * ssh lists the certificates first; here they come first only for a host with a
+ * @cert-authority line (preferKnownKeyTypes), so that for any other host the key a server
+ * presents, and accept-new records, is the plain one it always was.
+ */
+export const DEFAULT_CLI_HOST_KEY = [...DEFAULT_HOST_KEY, ...DEFAULT_HOST_KEY.map(certificateAlgorithmFor).filter((n): n is string => n !== undefined)];
+
+/**
+ * Like ssh, prefer host key algorithms for which known_hosts already holds a key for this
+ * host: the certificate algorithms first when a @cert-authority line matches the host, then
+ * the algorithms of its known plain keys.
+ */
 export function preferKnownKeyTypes(policy: HostKeyPolicy, host: string, port: number, algorithms: string[]): string[] {
   const known = new Set<string>();
   for (const e of policy.entries) {
     if (e.marker !== '' || checkKnownHosts([e], host, port, e.key) !== 'match') continue;
     known.add(e.keyType);
   }
-  if (known.size === 0) return algorithms;
-  const usesKnown = (alg: string) => known.has(alg.startsWith('rsa-sha2-') ? 'ssh-rsa' : alg);
-  return [...algorithms.filter(usesKnown), ...algorithms.filter((a) => !usesKnown(a))];
+  const hasCa = knownHostAuthorities(policy.entries, host, port).caKeys.length > 0;
+  const certificates = hasCa ? algorithms.filter(isCertificateAlgorithm) : [];
+  const usesKnown = (alg: string) => !isCertificateAlgorithm(alg) && known.has(alg.startsWith('rsa-sha2-') ? 'ssh-rsa' : alg);
+  const preferred = [...certificates, ...algorithms.filter(usesKnown)];
+  return [...preferred, ...algorithms.filter((a) => !preferred.includes(a))];
 }
 
 export interface HostKeyDecision {
@@ -60,8 +88,49 @@ export interface HostKeyDecision {
  */
 export function decideHostKey(
   policy: HostKeyPolicy,
-  key: { name: string; port: number; shownHost: string; hostKey: Uint8Array; sha256: string },
+  key: { name: string; port: number; shownHost: string; hostKey: Uint8Array; sha256: string; certificate?: HostCertificateInfo | undefined },
+  now: number = Date.now(),
 ): HostKeyDecision {
+  if (!key.certificate) return decidePlainKey(policy, key);
+  const keyType = publicKeyTypeName(parsePublicKey(key.hostKey));
+  // Principals are checked against this name (HostKeyAlias or the host), as ssh checks them.
+  const certificate = { ...key.certificate, problem: checkHostCertificate(parseCertificate(key.certificate.blob), key.name, BigInt(Math.floor(now / 1000))) };
+  const { caKeys, revokedKeys } = knownHostAuthorities(policy.entries, key.name, key.port);
+  const judgement = judgeHostCertificate(certificate, key.hostKey, caKeys, revokedKeys);
+  if (judgement.trusted) return { accept: true };
+  const revoked = revokedKeys.some((k) => equalBytes(k, certificate.caKey) || equalBytes(k, key.hostKey));
+  if (revoked) {
+    // ssh's banner, and no retry with the plain key: a revoked CA revokes what it signed.
+    return {
+      accept: false,
+      problem: `Host key verification failed: ${judgement.reason}.`,
+      warning: [
+        ...REVOKED_BANNER,
+        `The ${keyType} host certificate for ${knownHostsName(key.name, key.port)} is marked as revoked: ${judgement.reason}.`,
+        'This could mean that a stolen key is being used to',
+        'impersonate this host.',
+      ],
+    };
+  }
+  // As ssh: a certificate that cannot vouch for the host leaves its key to be judged as a
+  // plain key. A problem with a certificate from a trusted CA is reported whatever follows.
+  const trustedCa = caKeys.some((k) => equalBytes(k, certificate.caKey));
+  const plain = decidePlainKey(policy, key);
+  const reason = `Host certificate refused: ${judgement.reason}.`;
+  return {
+    ...plain,
+    ...(trustedCa ? { warning: [...(plain.warning ?? []), reason] } : {}),
+    ...(plain.accept ? {} : { problem: `${reason} ${plain.problem ?? ''}`.trim() }),
+  };
+}
+
+const REVOKED_BANNER = [
+  '@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@',
+  '@       WARNING: REVOKED HOST KEY DETECTED!               @',
+  '@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@',
+];
+
+function decidePlainKey(policy: HostKeyPolicy, key: { name: string; port: number; shownHost: string; hostKey: Uint8Array; sha256: string }): HostKeyDecision {
   const keyType = publicKeyTypeName(parsePublicKey(key.hostKey));
   const verdict = checkKnownHosts(policy.entries, key.name, key.port, key.hostKey);
   const fingerprint = `${keyType} key fingerprint is SHA256:${key.sha256}`;
@@ -75,9 +144,7 @@ export function decideHostKey(
         accept: false,
         problem: 'Host key verification failed.',
         warning: [
-          '@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@',
-          '@       WARNING: REVOKED HOST KEY DETECTED!               @',
-          '@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@',
+          ...REVOKED_BANNER,
           `The ${keyType} host key for ${knownHostsName(key.name, key.port)} is marked as revoked.`,
           'This could mean that a stolen key is being used to',
           'impersonate this host.',

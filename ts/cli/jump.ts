@@ -115,7 +115,7 @@ function jumpHostFrom(config: ResolvedConfig, ctx: JumpContext): JumpHost {
     port: config.port,
     user: config.user,
     verifyHostKey: (info) => {
-      const decision = decideHostKey(policy, { name: hostKeyName, port: config.port, shownHost: config.hostName, hostKey: info.hostKey, sha256: info.fingerprints.sha256 });
+      const decision = decideHostKey(policy, { name: hostKeyName, port: config.port, shownHost: config.hostName, hostKey: info.hostKey, sha256: info.fingerprints.sha256, certificate: info.certificate });
       if (decision.warning) for (const line of decision.warning) ctx.warnAlways(line);
       if (decision.note) ctx.log(decision.note);
       if (!decision.accept) ctx.hostKeyRefused(`jump host ${name}: ${decision.problem ?? 'host key refused'}`);

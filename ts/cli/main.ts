@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { SSHReverseTunnel, SshAuthMode } from '../tunnel/tunnel.js';
 import { SshError, Code } from '../protocol/errors.js';
 import { isFinal } from '../tunnel/reconnect.js';
-import { canonicalSettingName, DEFAULT_HOST_KEY } from '../tunnel/settings.js';
-import { decideHostKey, loadKnownHosts, preferKnownKeyTypes } from './host-keys.js';
+import { canonicalSettingName } from '../tunnel/settings.js';
+import { DEFAULT_CLI_HOST_KEY, decideHostKey, loadKnownHosts, preferKnownKeyTypes } from './host-keys.js';
 import { parseArgs, UsageError, USAGE, type CliArgs } from './args.js';
 import { usableIdentities } from './identity.js';
 import { resolveConfig, SshConfigError, toRemoteForwardSpec, type ResolvedConfig } from './ssh-config.js';
@@ -298,10 +298,10 @@ async function run(argv: string[]): Promise<number> {
     },
     expand,
   );
-  const hostKeyAlgorithms = args.options.get('hostkeyalgorithms')?.split(',') ?? DEFAULT_HOST_KEY;
+  const hostKeyAlgorithms = args.options.get('hostkeyalgorithms')?.split(',') ?? DEFAULT_CLI_HOST_KEY;
   tunnel.config(`SSHPublicKeyAlgorithms=${preferKnownKeyTypes(policy, hostKeyName, port, hostKeyAlgorithms).join(',')}`);
   tunnel.on('sshServerAuthentication', (e) => {
-    const decision = decideHostKey(policy, { name: hostKeyName, port, shownHost: args.host, hostKey: e.hostKey, sha256: tunnel.config('SSHFingerprintSHA256') });
+    const decision = decideHostKey(policy, { name: hostKeyName, port, shownHost: args.host, hostKey: e.hostKey, sha256: tunnel.config('SSHFingerprintSHA256'), certificate: e.certificate });
     if (decision.warning) out.write(decision.warning.join('\n'));
     if (decision.note) log(decision.note);
     hostKeyProblem = decision.problem ?? '';

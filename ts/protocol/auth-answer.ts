@@ -79,6 +79,14 @@ export function credentialAnswerer(options: AuthOptions): CredentialAnswerer {
               : { kind: 'publicKey', publicKey: null, reason: result.reason },
           (error) => ({ kind: 'publicKey', publicKey: null, reason: why(error) }),
         );
+      case 'custom': {
+        const custom = options.custom;
+        return settle(
+          () => (custom ? custom(request.serverMessage) : null),
+          (message) => ({ kind: 'custom', message }),
+          () => ({ kind: 'custom', message: null }),
+        );
+      }
       case 'signature': {
         const failed = (reason: string): CredentialAnswer => ({ kind: 'signature', signature: null, reason });
         const sign = (signer: Signer): CredentialAnswer | Promise<CredentialAnswer> => {

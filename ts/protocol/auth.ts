@@ -68,6 +68,12 @@ export interface AuthOptions {
   keyboardInteractive?: ((request: KeyboardInteractiveRequest) => string[] | Promise<string[]>) | undefined;
   /** Keep trying a method the server lists again after it already failed. */
   repeatMethods: boolean;
+  /**
+   * Custom authentication (amCustom): the application writes every request itself. Given
+   * each server message of user authentication (SERVICE_ACCEPT first), it returns the next
+   * message to send (a payload numbered 50-79), or null to give up. `methods` is not used.
+   */
+  custom?: ((serverMessage: Uint8Array) => Uint8Array | null | Promise<Uint8Array | null>) | undefined;
 }
 
 /** What the core asks the application for during authentication; answer with answerCredential. */
@@ -77,7 +83,9 @@ export type CredentialRequest =
   /** The public half of identities[identity], whose public half was not known beforehand. */
   | { kind: 'publicKey'; id: number; identity: number }
   /** A signature by identities[identity] (whose public half is `publicKey`) over `data`. */
-  | { kind: 'signature'; id: number; identity: number; publicKey: Uint8Array; algorithm: string; data: Uint8Array };
+  | { kind: 'signature'; id: number; identity: number; publicKey: Uint8Array; algorithm: string; data: Uint8Array }
+  /** Custom authentication: the next message to send after `serverMessage`. */
+  | { kind: 'custom'; id: number; serverMessage: Uint8Array };
 
 /** Distributes Omit over a union, keeping each member's own fields. */
 type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
@@ -91,7 +99,8 @@ export type CredentialAnswer =
   | { kind: 'password'; password: string | undefined }
   | { kind: 'keyboardInteractive'; responses: string[] | null }
   | { kind: 'publicKey'; publicKey: { blob: Uint8Array; keyType: string } | null; reason?: string }
-  | { kind: 'signature'; signature: Uint8Array | null; reason?: string };
+  | { kind: 'signature'; signature: Uint8Array | null; reason?: string }
+  | { kind: 'custom'; message: Uint8Array | null };
 
 export interface AuthContext {
   sessionId: Uint8Array;
@@ -117,6 +126,9 @@ type AuthState =
   | { kind: 'awaitResponses'; id: number; prompts: number }
   | { kind: 'awaitPublicKey'; id: number; index: number }
   | { kind: 'awaitSignature'; id: number; key: KeyInPlay; algorithm: string }
+  /** Custom authentication: the application's next message is awaited, then the server's answer. */
+  | { kind: 'awaitCustom'; id: number }
+  | { kind: 'expectCustomReply' }
   | { kind: 'done' };
 
 export class UserAuth {
@@ -170,8 +182,21 @@ export class UserAuth {
     switch (state.kind) {
       case 'expectServiceAccept': {
         if (id !== MSG.SERVICE_ACCEPT || ServiceAccept.decode(payload).service !== 'ssh-userauth') break;
-        this.sendNone();
+        if (this.options.custom) this.requestCustom(payload);
+        else this.sendNone();
         return false;
+      }
+      case 'expectCustomReply': {
+        if (id === MSG.USERAUTH_SUCCESS) {
+          UserauthSuccess.decode(payload);
+          this.state = { kind: 'done' };
+          return true;
+        }
+        if (id >= 50 && id <= 79) {
+          this.requestCustom(payload);
+          return false;
+        }
+        break;
       }
       case 'expectResult':
       case 'expectInfoRequest':
@@ -203,6 +228,7 @@ export class UserAuth {
       case 'awaitResponses':
       case 'awaitPublicKey':
       case 'awaitSignature':
+      case 'awaitCustom':
         // We have no request out while the application is asked: the server has nothing to say.
         break;
       case 'done':
@@ -378,6 +404,7 @@ export class UserAuth {
       awaitResponses: 'keyboardInteractive',
       awaitPublicKey: 'publicKey',
       awaitSignature: 'signature',
+      awaitCustom: 'custom',
     };
     const kind = expected[state.kind];
     if (!kind || !('id' in state) || state.id !== id) return `no credential request ${id} is waiting for an answer`;
@@ -426,9 +453,28 @@ export class UserAuth {
         this.ctx.send(signedPublicKeyRequest(this.requestHeader('publickey', 1024), state.algorithm, state.key.blob, answer.signature));
         return;
       }
+      case 'awaitCustom': {
+        if (answer.kind !== 'custom') return;
+        const message = answer.message;
+        if (!message || message.length === 0) {
+          throw new SshError(Code.AuthFailed, `custom authentication for user "${this.options.username}" gave up`, 'local');
+        }
+        // Only user authentication messages (RFC 4250 §4.1.2: 50-79) may be written by hand here.
+        if (message[0]! < 50 || message[0]! > 79) {
+          throw new SshError(Code.AuthFailed, `custom authentication wrote message ${message[0]}, which is not a user authentication message (50-79)`, 'local');
+        }
+        this.state = { kind: 'expectCustomReply' };
+        this.ctx.send(message);
+        return;
+      }
       default:
         return;
     }
+  }
+
+  private requestCustom(serverMessage: Uint8Array): void {
+    const id = this.ctx.request({ kind: 'custom', serverMessage: serverMessage.slice() });
+    this.state = { kind: 'awaitCustom', id };
   }
 
   /**

@@ -22,6 +22,13 @@ import { UserAuth, type AuthOptions, type CredentialAnswer, type CredentialReque
 import { ConnectionLayer, type ChannelEvent, type ChannelSettings, type ChannelView } from './channels.js';
 import { CANCEL_TCPIP_FORWARD, ForwardRequest, ForwardingGrants, grantedPort, TCPIP_FORWARD, type Grant } from './forwarding.js';
 import { keyTypeForAlgorithm, parsePublicKey, publicKeyTypeName } from './publickey.js';
+import {
+  CERTIFICATE_ALGORITHMS,
+  checkHostCertificate,
+  describeHostCertificate,
+  readVerifiedCertificate,
+  type HostCertificateInfo,
+} from './certificates.js';
 import type { CryptoProvider, HashName } from '../crypto/provider.js';
 
 export interface AlgorithmLists {
@@ -33,14 +40,27 @@ export interface AlgorithmLists {
 }
 
 export interface HostKeyInfo {
-  /** The SSH public key blob. */
+  /**
+   * The SSH public key blob. For a certificate, the certified key in plain form, as OpenSSH
+   * fingerprints and compares it: a key pinned or listed in known_hosts still matches.
+   */
   hostKey: Uint8Array;
-  /** The negotiated host key algorithm (e.g. rsa-sha2-512). */
+  /** The negotiated host key algorithm (e.g. rsa-sha2-512, ssh-ed25519-cert-v01@openssh.com). */
   algorithm: string;
   /** The key's own type (e.g. ssh-rsa). */
   keyType: string;
   fingerprints: { md5: string; sha1: string; sha256: string };
+  /** Set when the server proved its identity with an OpenSSH host certificate. */
+  certificate?: HostCertificateInfo;
 }
+
+export type { HostCertificateInfo };
+
+/**
+ * What verifyHostKey answers: trust or not, or a refusal with the reason, which becomes the
+ * message of the 1030 error.
+ */
+export type HostKeyVerdict = boolean | { refused: string };
 
 export interface ClientOptions {
   provider: CryptoProvider;
@@ -55,7 +75,12 @@ export interface ClientOptions {
   rekeyBytes: number;
   auth: AuthOptions;
   /** Called once per key exchange; must return true to continue. Runs before any credential is sent. */
-  verifyHostKey: (info: HostKeyInfo) => boolean;
+  verifyHostKey: (info: HostKeyInfo) => HostKeyVerdict;
+  /**
+   * The name a host certificate must list among its principals: the host as the user named it
+   * (or its HostKeyAlias). Without it, a certificate that lists principals has a problem.
+   */
+  hostCertificateName?: string;
   channels: ChannelSettings;
   /** Keep-alive: seconds between probes (0 = off) and how many may go unanswered. */
   keepAliveInterval: number;
@@ -718,12 +743,16 @@ export class SshClientCore {
 
   private checkHostKey(hostKey: Uint8Array, signature: Uint8Array, exchangeHash: Uint8Array, negotiated: Negotiated): void {
     const provider = this.options.provider;
-    const parsed = parsePublicKey(hostKey);
-    const keyType = publicKeyTypeName(parsed);
-    if (keyType !== keyTypeForAlgorithm(negotiated.hostKey)) {
+    const certificateAlgorithm = CERTIFICATE_ALGORITHMS[negotiated.hostKey];
+    // For a certificate, the certified key signs the exchange hash, with the plain algorithm.
+    const certificate = certificateAlgorithm ? readVerifiedCertificate(provider, hostKey, certificateAlgorithm.blobType) : undefined;
+    const plainKey = certificate ? certificate.publicKeyBlob : hostKey;
+    const keyType = publicKeyTypeName(certificate ? certificate.publicKey : parsePublicKey(hostKey));
+    const signatureAlgorithm = certificateAlgorithm ? certificateAlgorithm.signature : negotiated.hostKey;
+    if (keyType !== keyTypeForAlgorithm(signatureAlgorithm)) {
       throw new SshError(Code.HostKeyVerifyFailed, `server sent a ${keyType} host key for algorithm ${negotiated.hostKey}`, 'peer');
     }
-    if (!provider.verify(hostKey, negotiated.hostKey, signature, exchangeHash)) {
+    if (!provider.verify(plainKey, signatureAlgorithm, signature, exchangeHash)) {
       throw new SshError(Code.HostKeyVerifyFailed, 'the server host key signature over the exchange hash is invalid', 'peer');
     }
     if (this.hostKey) {
@@ -734,18 +763,36 @@ export class SshClientCore {
       return;
     }
     const info: HostKeyInfo = {
-      hostKey,
+      hostKey: plainKey,
       algorithm: negotiated.hostKey,
       keyType,
-      fingerprints: fingerprints(provider, hostKey),
+      fingerprints: fingerprints(provider, plainKey),
     };
-    this.status(`server host key ${keyType} SHA256:${info.fingerprints.sha256}`);
-    if (!this.options.verifyHostKey(info)) {
-      throw new SshError(
-        Code.HostKeyRejected,
-        `the server host key (${keyType} SHA256:${info.fingerprints.sha256}) was not accepted`,
-        'local',
+    if (certificate) {
+      const name = this.options.hostCertificateName;
+      const problem =
+        name === undefined && certificate.principals.length > 0
+          ? 'the host certificate lists principals and no host name was given to check them against'
+          : checkHostCertificate(certificate, name ?? '', BigInt(Math.floor(this.now / 1000)));
+      info.certificate = describeHostCertificate(certificate, hostKey, (blob) => fingerprints(provider, blob), problem);
+      this.status(
+        `server host certificate ${negotiated.hostKey} SHA256:${info.fingerprints.sha256}, serial ${certificate.serial} ID ${JSON.stringify(printable(certificate.keyId))} ` +
+          `CA ${info.certificate.caKeyType} SHA256:${info.certificate.caFingerprints.sha256} valid ${info.certificate.validity}`,
       );
+      if (problem) this.log(1, problem);
+    } else {
+      this.status(`server host key ${keyType} SHA256:${info.fingerprints.sha256}`);
+    }
+    const verdict = this.options.verifyHostKey(info);
+    if (verdict !== true) {
+      const shown = `${keyType} SHA256:${info.fingerprints.sha256}`;
+      const reason =
+        typeof verdict === 'object'
+          ? verdict.refused
+          : info.certificate?.problem
+            ? `the server host certificate (${shown}) was not accepted: ${info.certificate.problem}`
+            : `the server host key (${shown}) was not accepted`;
+      throw new SshError(Code.HostKeyRejected, reason, 'local');
     }
     this.hostKey = hostKey;
   }
@@ -856,7 +903,11 @@ function safeText(bytes: Uint8Array): string {
   } catch {
     text = '(not UTF-8)';
   }
-  // Strip control characters a hostile server could use to forge log or terminal output.
+  return printable(text);
+}
+
+/** Strips control characters a hostile server could use to forge log or terminal output. */
+function printable(text: string): string {
   return text.replace(/[\u0000-\u001f\u007f]/g, ' ').slice(0, 1024);
 }
 

@@ -20,6 +20,8 @@ export const SshAuthMode = {
   Password: 2,
   PublicKey: 3,
   KeyboardInteractive: 4,
+  /** The application writes the requests itself, in the sshCustomAuth event. */
+  Custom: 99,
 } as const;
 export type SshAuthModeValue = (typeof SshAuthMode)[keyof typeof SshAuthMode];
 
@@ -50,6 +52,8 @@ export interface Credentials {
   repeatMethods: boolean;
   passwordPrompt: string;
   publicKeySignatureAlgorithms: string;
+  /** amCustom: fires sshCustomAuth with the server's message; returns the message to send (null: give up). */
+  onCustomAuth?: (serverMessage: Uint8Array) => Uint8Array | null;
   /** Fires the sshKeyboardInteractive event; the handler may set `response`. */
   onPrompt: (event: KeyboardInteractiveEvent) => void;
 }
@@ -60,6 +64,7 @@ const METHODS_BY_MODE: Record<SshAuthModeValue, AuthMethodName[]> = {
   [SshAuthMode.PublicKey]: ['publickey'],
   [SshAuthMode.KeyboardInteractive]: ['keyboard-interactive'],
   [SshAuthMode.MultiFactor]: ['publickey', 'password', 'keyboard-interactive'],
+  [SshAuthMode.Custom]: [],
 };
 
 export function authOptionsFor(c: Credentials): AuthOptions {
@@ -83,6 +88,10 @@ export function authOptionsFor(c: Credentials): AuthOptions {
   const agentBlobs = new Set(agentKeys.map((k) => Buffer.from(k.publicKey!.blob).toString('base64')));
   const fileKeys = c.agentOnly ? [] : allFileKeys.filter((k) => !k.publicKey || !agentBlobs.has(Buffer.from(k.publicKey.blob).toString('base64')));
   const identities = methods.includes('publickey') ? [...agentKeys, ...fileKeys] : [];
+  if (c.authMode === SshAuthMode.Custom) {
+    if (!c.onCustomAuth) throw new SshError(Code.BadArgument, 'sshAuthMode 99 (custom) needs an sshCustomAuth handler', 'local');
+    return { username: c.user, methods: [], identities: [], publicKeySignatureAlgorithms: [], repeatMethods: false, custom: c.onCustomAuth };
+  }
   if (c.authMode === SshAuthMode.PublicKey && identities.length === 0 && !c.agentExpected) {
     throw new SshError(Code.BadArgument, 'public key authentication needs sshCertStore or an identity (a private key file or its text)', 'local');
   }

@@ -4,6 +4,7 @@
 
 import { EventEmitter } from 'node:events';
 import type { SshError } from '../protocol/errors.js';
+import type { HostCertificateInfo } from '../protocol/client.js';
 
 export interface ConnectedEvent {
   statusCode: number;
@@ -67,14 +68,23 @@ export interface KeyboardInteractiveEvent {
   /** Set to the answer for this prompt. */
   response: string;
 }
+/** amCustom: `packet` is the server's last message (hex); set it to the hex of the message to send, or '' to give up. */
+export interface CustomAuthEvent {
+  packet: string;
+}
 export interface ServerAuthenticationEvent {
-  /** The SSH public key blob of the server. */
+  /** The SSH public key blob of the server (for a host certificate, the certified key). */
   hostKey: Uint8Array;
   /** Fingerprint per SSHFingerprintHashAlgorithm (SHA256 by default, base64 without padding). */
   fingerprint: string;
+  /** The negotiated host key algorithm, e.g. ssh-ed25519 or ssh-ed25519-cert-v01@openssh.com. */
   keyAlgorithm: string;
+  /** For an OpenSSH host certificate: its key ID. Empty otherwise. */
   certSubject: string;
+  /** For an OpenSSH host certificate: its CA key, as "ssh-ed25519 SHA256:...". Empty otherwise. */
   certIssuer: string;
+  /** The host certificate's fields when the server presented one (its CA signature already verified). */
+  certificate?: HostCertificateInfo;
   status: number;
   /** Set to true to trust the key. Pre-set when the key matches sshAcceptServerHostKey. */
   accept: boolean;
@@ -141,6 +151,7 @@ export interface TunnelEvents {
   sshChannelRequest: [ChannelRequestEvent];
   sshChannelRequested: [ChannelRequestedEvent];
   sshKeyboardInteractive: [KeyboardInteractiveEvent];
+  sshCustomAuth: [CustomAuthEvent];
   sshServerAuthentication: [ServerAuthenticationEvent];
   sshStatus: [StatusEvent];
   reconnectAttempt: [ReconnectAttemptEvent];
@@ -148,21 +159,46 @@ export interface TunnelEvents {
   forwardingRestored: [ForwardingRestoredEvent];
 }
 
-/** EventEmitter with the tunnel's event names and parameter types. */
+/** Every event the tunnel emits; listening for any other name is a mistake, and throws. */
+export const TUNNEL_EVENT_NAMES = [
+  'connected', 'connectionStatus', 'disconnected', 'error', 'log', 'sshChannelClosed', 'sshChannelData', 'sshChannelEOF',
+  'sshChannelOpened', 'sshChannelOpenRequest', 'sshChannelReadyToSend', 'sshChannelRequest', 'sshChannelRequested',
+  'sshKeyboardInteractive', 'sshCustomAuth', 'sshServerAuthentication', 'sshStatus', 'reconnectAttempt', 'tunnelState', 'forwardingRestored',
+] as const satisfies readonly (keyof TunnelEvents)[];
+// The list must name every event of TunnelEvents: this fails to compile when one is missing.
+const everyEventNamed: Exclude<keyof TunnelEvents, (typeof TUNNEL_EVENT_NAMES)[number]> extends never ? true : never = true;
+void everyEventNamed;
+
+/**
+ * EventEmitter with the tunnel's event names and parameter types. A listener for a name that
+ * is not one of them (a typo such as 'sshServerAuthenticaton', in plain JavaScript where the
+ * types do not catch it) is refused with a TypeError instead of never being called.
+ */
 export class TypedEmitter<Events extends { [K in keyof Events]: unknown[] }> {
   private readonly emitter = new EventEmitter();
 
+  constructor(private readonly eventNames: readonly string[]) {}
+
+  private checkName(event: string): void {
+    if (!this.eventNames.includes(event)) {
+      throw new TypeError(`there is no event named '${String(event)}' (the events are: ${this.eventNames.join(', ')})`);
+    }
+  }
+
   on<K extends keyof Events & string>(event: K, listener: (...args: Events[K]) => void): this {
+    this.checkName(event);
     this.emitter.on(event, listener as (...args: unknown[]) => void);
     return this;
   }
 
   once<K extends keyof Events & string>(event: K, listener: (...args: Events[K]) => void): this {
+    this.checkName(event);
     this.emitter.once(event, listener as (...args: unknown[]) => void);
     return this;
   }
 
   off<K extends keyof Events & string>(event: K, listener: (...args: Events[K]) => void): this {
+    this.checkName(event);
     this.emitter.off(event, listener as (...args: unknown[]) => void);
     return this;
   }

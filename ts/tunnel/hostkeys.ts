@@ -1,11 +1,15 @@
 // Host key trust material: matching a presented key against what the user said to trust
 // (an OpenSSH public key line, a base64 key blob, or a fingerprint in MD5 hex, SHA1 hex or
-// SHA256 base64 form), and OpenSSH known_hosts files with hashed entries and [host]:port.
+// SHA256 base64 form), the CA keys of SSHAcceptServerCAKey that host certificates are judged
+// by, and OpenSSH known_hosts files with hashed entries, [host]:port, @revoked and
+// @cert-authority lines.
 
 import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { HostKeyInfo } from '../protocol/client.js';
+import type { HostCertificateInfo, HostKeyInfo } from '../protocol/client.js';
 import { equalBytes } from '../protocol/wire.js';
+import { SshError, Code } from '../protocol/errors.js';
+import { parsePublicKey, publicKeyTypeName } from '../protocol/publickey.js';
 
 function normaliseHex(text: string): string {
   return text.replace(/[:\s]/g, '').toLowerCase();
@@ -33,6 +37,63 @@ export function hostKeyMatches(trusted: string, info: HostKeyInfo): boolean {
   if (/^[0-9a-f]{40}$/.test(hex)) return hex === normaliseHex(info.fingerprints.sha1);
   if (/^[0-9a-f]{64}$/.test(hex)) return Buffer.from(hex, 'hex').toString('base64').replace(/=+$/, '') === info.fingerprints.sha256;
   return t.replace(/=+$/, '') === info.fingerprints.sha256;
+}
+
+/**
+ * The CA keys of SSHAcceptServerCAKey: OpenSSH public key lines ("ssh-ed25519 AAAA... comment")
+ * or bare base64 blobs, one per line or separated by commas. A key that does not decode is
+ * error 10022, naming its position (never quoting more than its start).
+ */
+export function parseCaKeys(text: string): Uint8Array[] {
+  const keys: Uint8Array[] = [];
+  const entries = text.split(/[\r\n,]+/).map((e) => e.trim()).filter((e) => e !== '');
+  entries.forEach((entry, index) => {
+    const parts = entry.split(/\s+/);
+    const base64 = parts.length >= 2 && /^[a-z0-9@.-]+$/.test(parts[0]!) ? parts[1]! : parts[0]!;
+    const refuse = (why: string) =>
+      new SshError(Code.BadArgument, `SSHAcceptServerCAKey: CA key ${index + 1} (${JSON.stringify(entry.slice(0, 24))}...) ${why}`, 'local');
+    if (!/^[A-Za-z0-9+/]+={0,2}$/.test(base64)) throw refuse('is not an OpenSSH public key line');
+    const blob = new Uint8Array(Buffer.from(base64, 'base64'));
+    let type: string;
+    try {
+      type = publicKeyTypeName(parsePublicKey(blob));
+    } catch (error) {
+      throw refuse(`is not a usable public key (${(error as Error).message})`);
+    }
+    if (base64 !== parts[0] && type !== parts[0]) throw refuse(`is labelled ${parts[0]} but holds a ${type} key`);
+    keys.push(blob);
+  });
+  return keys;
+}
+
+/** How a host certificate stands against the trusted CA keys: trusted, or the reason not. */
+export type CertificateJudgement = { trusted: true } | { trusted: false; reason: string };
+
+/**
+ * Judges a host certificate by the trusted CA keys: its CA must be one of them and the
+ * certificate must have no problem (expired, another principal...). `revokedKeys` (known_hosts
+ * @revoked lines) revoke the CA key or the certified key, as in OpenSSH.
+ */
+export function judgeHostCertificate(
+  certificate: HostCertificateInfo,
+  certifiedKey: Uint8Array,
+  trustedCaKeys: readonly Uint8Array[],
+  revokedKeys: readonly Uint8Array[] = [],
+): CertificateJudgement {
+  const ca = `${certificate.caKeyType} SHA256:${certificate.caFingerprints.sha256}`;
+  if (revokedKeys.some((key) => equalBytes(key, certificate.caKey))) return { trusted: false, reason: `the CA key of the host certificate (${ca}) is marked as revoked` };
+  if (revokedKeys.some((key) => equalBytes(key, certifiedKey))) return { trusted: false, reason: 'the certified host key is marked as revoked' };
+  if (!trustedCaKeys.some((key) => equalBytes(key, certificate.caKey))) {
+    return { trusted: false, reason: `the host certificate is signed by a CA that is not trusted (${ca})` };
+  }
+  if (certificate.problem) return { trusted: false, reason: certificate.problem };
+  return { trusted: true };
+}
+
+/** certSubject and certIssuer of the sshServerAuthentication event for a host certificate. */
+export function certificateSubjectAndIssuer(certificate: HostCertificateInfo | undefined): { certSubject: string; certIssuer: string } {
+  if (!certificate) return { certSubject: '', certIssuer: '' };
+  return { certSubject: certificate.keyId, certIssuer: `${certificate.caKeyType} SHA256:${certificate.caFingerprints.sha256}` };
 }
 
 export interface KnownHostEntry {
@@ -102,6 +163,20 @@ export function checkKnownHosts(entries: KnownHostEntry[], host: string, port: n
   const plain = forHost.filter((entry) => entry.marker === '');
   if (plain.some((entry) => equalBytes(entry.key, hostKey))) return 'match';
   return plain.length > 0 ? 'mismatch' : 'unknown';
+}
+
+/**
+ * The keys known_hosts gives for host certificates of host:port: the CAs of the
+ * @cert-authority lines whose patterns match, and the @revoked keys (which revoke a CA key
+ * as well as a host key, as in OpenSSH's hostfile.c).
+ */
+export function knownHostAuthorities(entries: KnownHostEntry[], host: string, port: number): { caKeys: Uint8Array[]; revokedKeys: Uint8Array[] } {
+  const name = knownHostsName(host, port);
+  const forHost = entries.filter((entry) => entry.marker !== '' && hostFieldMatches(entry.patterns, name));
+  return {
+    caKeys: forHost.filter((entry) => entry.marker === '@cert-authority').map((entry) => entry.key),
+    revokedKeys: forHost.filter((entry) => entry.marker === '@revoked').map((entry) => entry.key),
+  };
 }
 
 /**

@@ -7,6 +7,8 @@ import { SshError, Code } from '../protocol/errors.js';
 import { KEX_METHODS } from '../protocol/kex.js';
 import type { AlgorithmLists } from '../protocol/client.js';
 import type { CryptoProvider } from '../crypto/provider.js';
+import { CERTIFICATE_ALGORITHMS, certificateAlgorithmFor } from '../protocol/certificates.js';
+import { parseCaKeys } from './hostkeys.js';
 
 export const DEFAULT_KEX = [
   'curve25519-sha256',
@@ -68,6 +70,8 @@ interface SettingSpec {
   choices?: string[];
   /** Values the setting accepts, for int settings with a fixed set. */
   intChoices?: number[];
+  /** Throws SshError 10022 for a value the setting cannot use. */
+  check?: (text: string) => void;
 }
 
 /** Writable settings, by canonical name. */
@@ -83,6 +87,8 @@ export const SETTINGS: Record<string, SettingSpec> = {
   PasswordPrompt: { kind: 'string', default: '' },
   PreferredDHGroupBits: { kind: 'int', default: 3072, min: 2048, max: 8192 },
   SSHAcceptAnyServerHostKey: { kind: 'bool', default: false },
+  /** CA public key lines (one per line or comma-separated): host certificates they signed are trusted. */
+  SSHAcceptServerCAKey: { kind: 'string', default: '', check: (text) => void parseCaKeys(text) },
   SSHAcceptServerHostKeyFingerPrint: { kind: 'string', default: '' },
   SSHFingerprintHashAlgorithm: { kind: 'string', default: 'SHA256', choices: ['MD5', 'SHA1', 'SHA256'] },
   SSHKeepAliveCountMax: { kind: 'int', default: 5, min: 0 },
@@ -130,7 +136,6 @@ export const SETTINGS: Record<string, SettingSpec> = {
 export const NOT_YET = [
   'RecordLength',
   'SignedSSHCert',
-  'SSHAcceptServerCAKey',
   'KerberosDelegation',
   'KerberosRealm',
   'KerberosSPN',
@@ -191,6 +196,7 @@ export function parseSettingValue(name: string, text: string): boolean | number 
     case 'list':
       return splitList(text).join(',');
     case 'string': {
+      spec.check?.(text);
       if (spec.choices) {
         const match = spec.choices.find((c) => c.toLowerCase() === text.trim().toLowerCase());
         if (!match) throw new SshError(Code.BadArgument, `${name}: "${text}" is not one of ${spec.choices.join(', ')}`, 'local');
@@ -220,7 +226,28 @@ export function matchesVersionPattern(patterns: string, version: string): boolea
   });
 }
 
-const HOST_KEY_ALGORITHMS = new Set(['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-256', 'rsa-sha2-512', 'ssh-rsa']);
+const HOST_KEY_ALGORITHMS = new Set([
+  'ssh-ed25519',
+  'ecdsa-sha2-nistp256',
+  'ecdsa-sha2-nistp384',
+  'ecdsa-sha2-nistp521',
+  'rsa-sha2-256',
+  'rsa-sha2-512',
+  'ssh-rsa',
+  ...Object.keys(CERTIFICATE_ALGORITHMS),
+]);
+
+/**
+ * The host key list with the certificate form of each plain algorithm put first, as ssh
+ * orders its list when known_hosts has a @cert-authority line for the host: used when the
+ * application trusts a CA (SSHAcceptServerCAKey), so that a server with a host certificate
+ * presents it rather than its plain key. Names already in the list keep their place.
+ */
+export function preferCertificateAlgorithms(hostKeyAlgorithms: string): string {
+  const names = splitList(hostKeyAlgorithms);
+  const certificates = names.map(certificateAlgorithmFor).filter((n): n is string => n !== undefined && !names.includes(n));
+  return [...new Set([...certificates, ...names])].join(',');
+}
 
 /** The default cipher list with the provider's fast ciphers first; any other list unchanged. */
 function preferFast(provider: CryptoProvider, ciphers: string): string {

@@ -4,7 +4,7 @@
 // lost, it reconnects as AutoReconnect, MaxRetryCount and RetryInterval say and asks for every
 // forwarding again on the same remote port.
 
-import { type ClientOptions, type HostKeyInfo } from '../protocol/client.js';
+import { type ClientOptions, type HostKeyInfo, type HostKeyVerdict } from '../protocol/client.js';
 import { SshError, Code, asSshError } from '../protocol/errors.js';
 import { CHANNEL_HIGH_WATER } from '../protocol/channels.js';
 import { toHex } from '../protocol/wire.js';
@@ -13,7 +13,8 @@ import { defaultCryptoProvider, describeCryptoProvider, skippedCryptoProviders }
 import { connectSocket, type OpenedSocket } from '../net/connect.js';
 import { expandProxyCommand } from '../net/proxy-command.js';
 import { defaultFirewallPort, describeProxy, isProxyException, parseProxyUrl, proxyFromEnvironment, proxyFromSettings, type ProxySpec } from '../net/proxy.js';
-import { TypedEmitter, type TunnelEvents, type ServerAuthenticationEvent, type TunnelStateEvent } from './events.js';
+import { decodePacket, encodePacket, getSshParam, getSshParamBytes, setSshParam } from './ssh-params.js';
+import { TypedEmitter, TUNNEL_EVENT_NAMES, type CustomAuthEvent, type TunnelEvents, type ServerAuthenticationEvent, type TunnelStateEvent } from './events.js';
 import {
   SETTINGS,
   algorithmLists,
@@ -22,6 +23,7 @@ import {
   matchesVersionPattern,
   parseSettingValue,
   splitList,
+  preferCertificateAlgorithms,
   DEFAULT_CIPHERS,
 } from './settings.js';
 import { authOptionsFor, SshAuthMode, SshCertStoreType, type Credentials, type SshAuthModeValue, type SshCertStoreTypeValue, type SshIdentity } from './credentials.js';
@@ -34,7 +36,7 @@ import { Session, type RequestedForwarding } from './session.js';
 import { EventTranslator, type TranslatorHost } from './translate.js';
 import { isFinal, AutoReconnect } from './reconnect.js';
 import { Reconnector, type ReconnectorHost } from './supervisor.js';
-import { hostKeyMatches } from './hostkeys.js';
+import { certificateSubjectAndIssuer, hostKeyMatches, judgeHostCertificate, parseCaKeys } from './hostkeys.js';
 
 export { SshAuthMode, SshCertStoreType, type SshAuthModeValue, type SshCertStoreTypeValue, type SshIdentity };
 
@@ -228,7 +230,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   scheduler: TunnelScheduler = realScheduler;
 
   constructor() {
-    super();
+    super(TUNNEL_EVENT_NAMES);
     this.resetSettings();
     this.reconnector = new Reconnector(this.reconnectorHost());
     this.translatorHost = {
@@ -238,6 +240,10 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
       records: this.records,
       deliveringEolFound: null,
     };
+    // An assignment to a property the class does not have (a typo such as `tunnel.sshhost`)
+    // throws a TypeError in strict code (every ES module) instead of creating a field nobody
+    // reads. Subclasses may add their own fields, so only a plain instance is closed.
+    if (new.target === SSHReverseTunnel) Object.preventExtensions(this);
   }
 
   private resetSettings(): void {
@@ -300,6 +306,33 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
 
   get sshChannelCount(): number {
     return this.sshChannels.length;
+  }
+
+  // ---- packet helpers, for sshCustomAuth handlers (./ssh-params.ts) ----
+
+  /** Hex-encodes a payload (the form sshCustomAuth's `packet` takes). */
+  encodePacket(packet: Uint8Array): string {
+    return encodePacket(packet);
+  }
+
+  /** Decodes a hex-encoded payload (sshCustomAuth's `packet`). */
+  decodePacket(encodedPacket: string): Uint8Array {
+    return decodePacket(encodedPacket);
+  }
+
+  /** Reads a field of a payload by its well-known name, or by a "%type,…" list; the value in setSshParam's text form. */
+  getSshParam(payload: Uint8Array, field: string): string {
+    return getSshParam(payload, field);
+  }
+
+  /** As getSshParam, as raw bytes. */
+  getSshParamBytes(payload: Uint8Array, field: string): Uint8Array {
+    return getSshParamBytes(payload, field);
+  }
+
+  /** Appends a field (type s, sb, m, i, l, b or f, value as text) to a payload; returns the new payload. */
+  setSshParam(payload: Uint8Array, fieldType: string, fieldValue: string): Uint8Array {
+    return setSshParam(payload, fieldType, fieldValue);
   }
 
   // ---- config ----
@@ -633,7 +666,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     return {
       host: hop.host,
       port,
-      options: this.buildCoreOptions({ credentials, verifyHostKey: (info) => this.verifyJumpHostKey(hop, index, port, info) }, agent),
+      options: this.buildCoreOptions({ host: hop.host, credentials, verifyHostKey: (info) => this.verifyJumpHostKey(hop, index, port, info) }, agent),
     };
   }
 
@@ -860,19 +893,22 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   }
 
   /** The core's options for the server, or (with `hop`) for a jump host: its credentials and host key check. */
-  private buildCoreOptions(hop?: { credentials: Partial<Credentials>; verifyHostKey: (info: HostKeyInfo) => boolean }, agent: AgentKeys | null = null): ClientOptions {
+  private buildCoreOptions(hop?: { host: string; credentials: Partial<Credentials>; verifyHostKey: (info: HostKeyInfo) => boolean }, agent: AgentKeys | null = null): ClientOptions {
     const agentMode = this.agentMode();
     const provider = this.cryptoProvider; // loads the default provider on first use
     const skipped = this.providerIsDefault ? skippedCryptoProviders() : [];
     if (!hop) this.log(2, `crypto provider: ${describeCryptoProvider(provider)}${skipped.length ? ` (not loaded: ${skipped.join('; ')})` : ''}`);
     const versionPattern = this.setting<string>('SSHVersionPattern');
+    const hostKeyAlgorithms = this.setting<string>('SSHPublicKeyAlgorithms');
+    // A trusted CA: ask for the server's host certificate first (SSHAcceptServerCAKey is the server's, not a hop's).
+    const trustsCa = !hop && this.setting<string>('SSHAcceptServerCAKey') !== '';
     return {
       provider,
       clientVersion: this.setting('ClientSSHVersionString'),
       acceptServerVersion: (v) => matchesVersionPattern(versionPattern, v),
       algorithms: algorithmLists(provider, {
         kex: this.setting('SSHKeyExchangeAlgorithms'),
-        hostKey: this.setting('SSHPublicKeyAlgorithms'),
+        hostKey: trustsCa ? preferCertificateAlgorithms(hostKeyAlgorithms) : hostKeyAlgorithms,
         cipher: this.sshEncryptionAlgorithms,
         mac: this.setting('SSHMacAlgorithms'),
         compression: this.sshCompressionAlgorithms,
@@ -897,6 +933,15 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
         passwordPrompt: this.setting('PasswordPrompt'),
         publicKeySignatureAlgorithms: this.setting('SSHPubKeyAuthSigAlgorithms'),
         onPrompt: (event) => this.emit('sshKeyboardInteractive', event),
+        ...(this.listenerCount('sshCustomAuth') > 0
+          ? {
+              onCustomAuth: (serverMessage: Uint8Array) => {
+                const event: CustomAuthEvent = { packet: encodePacket(serverMessage) };
+                this.emit('sshCustomAuth', event);
+                return event.packet ? decodePacket(event.packet) : null;
+              },
+            }
+          : {}),
         agentIdentities: agent?.identities ?? [],
         agentOnly: agentMode.only,
         agentExpected: agentMode.path !== null && agent === null,
@@ -904,6 +949,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
         ...hop?.credentials,
       }),
       verifyHostKey: hop ? hop.verifyHostKey : (info) => this.verifyHostKey(info),
+      hostCertificateName: hop ? hop.host : this.sshHost,
       channels: {
         maxWindow: this.setting('MaxWindowSize'),
         maxPacket: this.setting('MaxPacketSize'),
@@ -915,7 +961,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     };
   }
 
-  private verifyHostKey(info: HostKeyInfo): boolean {
+  private verifyHostKey(info: HostKeyInfo): HostKeyVerdict {
     this.lastHostKey = info;
     if (this.trustedHostKey && toHex(this.trustedHostKey) !== toHex(info.hostKey)) {
       // The application trusted one key for this logon; a reconnect that meets another is
@@ -926,23 +972,34 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     const algorithm = this.setting<string>('SSHFingerprintHashAlgorithm');
     const fingerprint = algorithm === 'MD5' ? info.fingerprints.md5 : algorithm === 'SHA1' ? info.fingerprints.sha1 : info.fingerprints.sha256;
     const trustedFingerprints = splitList(this.setting<string>('SSHAcceptServerHostKeyFingerPrint'));
+    const caKeys = parseCaKeys(this.setting<string>('SSHAcceptServerCAKey'));
+    const certificate = info.certificate && caKeys.length > 0 ? judgeHostCertificate(info.certificate, info.hostKey, caKeys) : null;
     const preAccepted =
       this.trustedHostKey !== null ||
       this.setting<boolean>('SSHAcceptAnyServerHostKey') ||
+      certificate?.trusted === true ||
       (this.sshAcceptServerHostKey !== '' && hostKeyMatches(this.sshAcceptServerHostKey, info)) ||
       trustedFingerprints.some((f) => hostKeyMatches(f, info));
     const event: ServerAuthenticationEvent = {
       hostKey: info.hostKey,
       fingerprint,
       keyAlgorithm: info.algorithm,
-      certSubject: '',
-      certIssuer: '',
+      ...certificateSubjectAndIssuer(info.certificate),
       status: 0,
       accept: preAccepted,
+      ...(info.certificate ? { certificate: info.certificate } : {}),
     };
     this.emit('sshServerAuthentication', event);
-    if (!event.accept) this.log(1, `rejected server host key ${info.keyType} SHA256:${info.fingerprints.sha256}`);
-    else this.trustedHostKey ??= info.hostKey;
-    return event.accept;
+    if (!event.accept) {
+      this.log(1, `rejected server host key ${info.keyType} SHA256:${info.fingerprints.sha256}`);
+      const shown = `${info.keyType} SHA256:${info.fingerprints.sha256}`;
+      if (certificate && !certificate.trusted) return { refused: `the server host certificate (${shown}) was not accepted: ${certificate.reason}` };
+      if (caKeys.length > 0 && !info.certificate) return { refused: `the server host key (${shown}) was not accepted: it is a plain key, not a certificate from the CA of SSHAcceptServerCAKey` };
+      return false;
+    }
+    // A key trusted for its CA's sake is judged again at each logon (its certificate may be
+    // renewed, or expire); any other trusted key is pinned for the reconnects.
+    if (!(certificate?.trusted === true)) this.trustedHostKey ??= info.hostKey;
+    return true;
   }
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createHmac, randomBytes } from 'node:crypto';
 import { randomEd25519Key } from '../../helpers/peer.js';
-import { checkKnownHosts, hostFieldMatches, hostKeyMatches, knownHostsLine, parseKnownHosts } from '../../../ts/tunnel/hostkeys.js';
+import { checkKnownHosts, hostFieldMatches, hostKeyMatches, knownHostAuthorities, knownHostsLine, parseCaKeys, parseKnownHosts } from '../../../ts/tunnel/hostkeys.js';
 import { sshPublicKeyBlob } from '../../../ts/crypto/keys.js';
 import { fingerprints } from '../../../ts/protocol/client.js';
 import { NodeCryptoProvider } from '../../../ts/crypto/node.js';
@@ -100,5 +100,45 @@ describe('known_hosts', () => {
   it('skips comments and malformed lines', () => {
     const entries = parseKnownHosts(`# comment\n\njust-one-field\n${line('gw')}\n`);
     expect(entries).toHaveLength(1);
+  });
+});
+
+describe('SSHAcceptServerCAKey values', () => {
+  const caKey = hostKey();
+  const other = hostKey();
+  const line = (info: HostKeyInfo, comment = '') => `ssh-ed25519 ${Buffer.from(info.hostKey).toString('base64')}${comment}`;
+
+  it('takes key lines (with or without a comment) and bare blobs, one per line or comma-separated', () => {
+    const keys = parseCaKeys(`${line(caKey, ' ca@example.com')}\n${Buffer.from(other.hostKey).toString('base64')}`);
+    expect(keys.map((k) => Buffer.from(k).toString('hex'))).toEqual([caKey, other].map((k) => Buffer.from(k.hostKey).toString('hex')));
+    expect(parseCaKeys(`${line(caKey)}, ${line(other)}`)).toHaveLength(2);
+    expect(parseCaKeys('')).toEqual([]);
+  });
+
+  it('refuses what is not a public key with 10022, naming which entry', () => {
+    expect(() => parseCaKeys(`${line(caKey)}\nssh-ed25519 AAAA`)).toThrow(expect.objectContaining({ code: 10022, message: expect.stringMatching(/CA key 2 .* is not a usable public key/) }));
+    expect(() => parseCaKeys('SHA256:abcdef')).toThrow(/CA key 1 .* is not an OpenSSH public key line/);
+  });
+});
+
+describe('@cert-authority and @revoked lines for host certificates', () => {
+  const ca = hostKey();
+  const b64 = (info: HostKeyInfo) => Buffer.from(info.hostKey).toString('base64');
+  const entries = parseKnownHosts(
+    [`@cert-authority *.example.com,!bad.example.com ssh-ed25519 ${b64(ca)}`, `@revoked bad.example.com ssh-ed25519 ${b64(ca)}`, `plain.example.com ssh-ed25519 ${b64(ca)}`].join('\n'),
+  );
+
+  it('gives the CA keys whose patterns match the host, and the revoked keys for it', () => {
+    const forGw = knownHostAuthorities(entries, 'gw.example.com', 22);
+    expect(forGw.caKeys).toHaveLength(1);
+    expect(forGw.revokedKeys).toHaveLength(0);
+    const forBad = knownHostAuthorities(entries, 'bad.example.com', 22);
+    expect(forBad.caKeys).toHaveLength(0);
+    expect(forBad.revokedKeys).toHaveLength(1);
+    expect(knownHostAuthorities(entries, 'gw.example.org', 22).caKeys).toHaveLength(0);
+  });
+
+  it('never counts a @cert-authority line as a plain key for the host', () => {
+    expect(checkKnownHosts(entries, 'gw.example.com', 22, ca.hostKey)).toBe('unknown');
   });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalSettingName, matchesVersionPattern, parseBool, parseSettingValue, SETTINGS } from '../../../ts/tunnel/settings.js';
+import { algorithmLists, canonicalSettingName, matchesVersionPattern, parseBool, parseSettingValue, preferCertificateAlgorithms, SETTINGS } from '../../../ts/tunnel/settings.js';
+import { NodeCryptoProvider } from '../../../ts/crypto/node.js';
 import { matchesPromptPattern } from '../../../ts/protocol/auth.js';
 
 describe('settings', () => {
@@ -55,5 +56,22 @@ describe('PasswordPrompt patterns', () => {
     ['\\*literal', 'xliteral', false],
   ])('%s vs %j -> %s', (pattern, text, expected) => {
     expect(matchesPromptPattern(pattern, text)).toBe(expected);
+  });
+});
+
+describe('host key algorithms with a trusted CA', () => {
+  it('puts the certificate form of each listed algorithm first, in the list order', () => {
+    expect(preferCertificateAlgorithms('ssh-ed25519,rsa-sha2-512')).toBe('ssh-ed25519-cert-v01@openssh.com,rsa-sha2-512-cert-v01@openssh.com,ssh-ed25519,rsa-sha2-512');
+  });
+
+  it('leaves a certificate algorithm the user placed where it is, and adds none for an unknown name', () => {
+    expect(preferCertificateAlgorithms('ssh-ed25519,ssh-ed25519-cert-v01@openssh.com,x-unknown')).toBe('ssh-ed25519,ssh-ed25519-cert-v01@openssh.com,x-unknown');
+  });
+
+  it('negotiates the certificate algorithms, and SSHAcceptServerCAKey is no longer refused as not implemented', () => {
+    const lists = algorithmLists(new NodeCryptoProvider(), { kex: 'curve25519-sha256', hostKey: 'ecdsa-sha2-nistp384-cert-v01@openssh.com,ssh-ed25519', cipher: 'aes128-ctr', mac: 'hmac-sha2-256', compression: 'none' });
+    expect(lists.hostKey).toEqual(['ecdsa-sha2-nistp384-cert-v01@openssh.com', 'ssh-ed25519']);
+    expect(canonicalSettingName('sshacceptservercakey')).toBe('SSHAcceptServerCAKey');
+    expect(() => parseSettingValue('SSHAcceptServerCAKey', 'not a key')).toThrow(expect.objectContaining({ code: 10022 }));
   });
 });
