@@ -3,6 +3,7 @@
 // and an untrusted host key that must stop the logon before any credential is sent.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -264,17 +265,34 @@ describe('host key trust', () => {
     const tunnel = makeTunnel(sshd, { trustKey: stranger.publicLine });
     const events: { accept: boolean; fingerprint: string }[] = [];
     const statuses: string[] = [];
-    tunnel.on('sshServerAuthentication', (e) => events.push({ accept: e.accept, fingerprint: e.fingerprint }));
+    tunnel.on('sshServerAuthentication', (e) => events.push({ accept: e.accept, fingerprint: e.opensshFingerprint }));
     tunnel.on('sshStatus', (e) => statuses.push(e.message));
     const before = sshd.log().length;
     await expect(tunnel.sshLogon()).rejects.toMatchObject({ code: 1030 });
     expect(events).toHaveLength(1);
     expect(events[0]!.accept).toBe(false);
-    expect(fingerprintsOf(sshd)).toContain(`SHA256:${events[0]!.fingerprint}`);
+    expect(fingerprintsOf(sshd)).toContain(events[0]!.fingerprint);
     expect(statuses.filter((s) => s.startsWith('trying authentication'))).toEqual([]);
     // sshd saw no user authentication request at all on this connection.
     expect(sshd.log().slice(before)).not.toMatch(/userauth-request/);
     expect(tunnel.connected).toBe(false);
+  });
+
+  it.each(['SHA256', 'MD5', 'SHA1'])('the event\'s fingerprint is the documented hex form of %s, and opensshFingerprint is what ssh-keygen -l prints', async (hash) => {
+    const tunnel = makeTunnel(sshd, { trustKey: sshd.hostKeys.ed25519 });
+    tunnel.config('SSHPublicKeyAlgorithms=ssh-ed25519');
+    tunnel.config(`SSHFingerprintHashAlgorithm=${hash}`);
+    const seen: { fingerprint: string; openssh: string }[] = [];
+    tunnel.on('sshServerAuthentication', (e) => seen.push({ fingerprint: e.fingerprint, openssh: e.opensshFingerprint }));
+    await tunnel.sshLogon();
+    await tunnel.sshLogoff();
+    const file = join(sshd.dir, 'host_ed25519.pub');
+    const printed = (e: string) => execFileSync('ssh-keygen', ['-l', '-E', e, '-f', file], { encoding: 'utf8' }).split(/\s+/)[1]!;
+    expect(seen[0]!.openssh).toBe(printed('sha256'));
+    // ssh-keygen prints MD5 as hex already, SHA1 and SHA256 as base64.
+    const hashed = printed(hash.toLowerCase());
+    const expected = hash === 'MD5' ? hashed.slice(4) : Buffer.from(hashed.slice(hash.length + 1), 'base64').toString('hex').replace(/(..)(?!$)/g, '$1:');
+    expect(seen[0]!.fingerprint).toBe(expected);
   });
 
   it('accepts an unknown key when the sshServerAuthentication handler sets accept', async () => {

@@ -93,7 +93,7 @@ describe('SSHAcceptServerCAKey', () => {
     expect(e.certSubject).toBe('host_ed25519@test');
     expect(e.certIssuer).toBe(`ssh-ed25519 ${sha256Of(ca)}`);
     // The host key is the certified key, whose fingerprint ssh-keygen -l prints.
-    expect(fingerprintsOf(a)).toContain(`SHA256:${e.fingerprint}`);
+    expect(fingerprintsOf(a)).toContain(e.opensshFingerprint);
     expect(e.certificate?.principals).toEqual(['127.0.0.1']);
     await t.sshLogoff();
   });

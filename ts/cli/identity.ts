@@ -8,7 +8,8 @@
 // A key file's content never reaches the terminal: only its name and what it looks like.
 
 import { existsSync, readFileSync } from 'node:fs';
-import { isPrivateKeyTextFormat, keyTextFormat, loadPrivateKey, parsePublicKeyLine, privateKeyIsEncrypted, publicKeyOfPrivateText, unsupportedKeyFormatMessage } from '../crypto/keys.js';
+import { isPrivateKeyTextFormat, keyTextFormat, loadPrivateKey, parsePublicKeyLine, privateKeyIsEncrypted, publicKeyOfPrivateText, sshPublicKeyBlob, unsupportedKeyFormatMessage } from '../crypto/keys.js';
+import { parseCertificate } from '../protocol/certificates.js';
 import { octalMode, readKeyFile, strerror } from '../tunnel/keyfile.js';
 import { SshCertStoreType, type SshIdentity } from '../tunnel/identities.js';
 
@@ -23,6 +24,8 @@ export interface IdentityChoice {
   warn: (line: string) => void;
   /** Prints a debug line at -v level `level` (ssh's debug1..3). */
   debug: (level: number, line: string) => void;
+  /** CertificateFile paths: each goes with the identity whose key it certifies. */
+  certificateFiles?: string[];
 }
 
 /** ssh's words for a key file that group or others may access (sshkey_perm_ok). */
@@ -47,9 +50,54 @@ export function usableIdentities(choice: IdentityChoice): SshIdentity[] {
   for (const path of choice.files) {
     choice.debug(1, `Will attempt key: ${path}${choice.userProvided ? ' explicit' : ''}`);
     const identity = tryIdentity(path, choice);
-    if (identity) identities.push(identity);
+    if (!identity) continue;
+    // ssh loads KEY-cert.pub beside KEY and offers the certificate before the key.
+    if (existsSync(`${path}-cert.pub`)) {
+      identity.certificate = `${path}-cert.pub`;
+      choice.debug(1, `Will attempt key: ${path} with certificate ${path}-cert.pub`);
+    }
+    identities.push(identity);
   }
+  for (const file of choice.certificateFiles ?? []) attachCertificate(file, identities, choice);
   return identities;
+}
+
+/** The key a certificate file certifies, as a base64 blob, or undefined when it cannot be read. */
+function certifiedKey(file: string): string | undefined {
+  try {
+    const m = /^(\S+)\s+([A-Za-z0-9+/]+={0,2})/.exec(readFileSync(file, 'utf8'));
+    if (!m) return undefined;
+    return Buffer.from(parseCertificate(new Uint8Array(Buffer.from(m[2]!, 'base64'))).publicKeyBlob).toString('base64');
+  } catch {
+    return undefined;
+  }
+}
+
+/** The public half of an identity's key, as a base64 blob (without decrypting it). */
+function identityKey(identity: SshIdentity): string | undefined {
+  if (typeof identity.key !== 'string') return undefined; // the CLI's identities are key text
+  try {
+    const known = identity.publicKey ? parsePublicKeyLine(identity.publicKey) : publicKeyOfPrivateText(identity.key) ?? sshPublicKeyBlob(loadPrivateKey(identity.key));
+    return Buffer.from(known.blob).toString('base64');
+  } catch {
+    return undefined;
+  }
+}
+
+/** CertificateFile: the certificate goes with the identity whose key it certifies, as in ssh. */
+function attachCertificate(file: string, identities: SshIdentity[], choice: IdentityChoice): void {
+  const key = certifiedKey(file);
+  if (key === undefined) {
+    choice.warn(`no such identity: ${file}: not a readable certificate`);
+    return;
+  }
+  const owner = identities.find((identity) => identity.certificate === undefined && identityKey(identity) === key);
+  if (!owner) {
+    choice.debug(1, `certificate ${file} matches no identity file`);
+    return;
+  }
+  owner.certificate = file;
+  choice.debug(1, `Will attempt key: ${owner.name ?? 'key'} with certificate ${file}`);
 }
 
 function tryIdentity(path: string, choice: IdentityChoice): SshIdentity | undefined {

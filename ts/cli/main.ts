@@ -319,6 +319,7 @@ async function run(argv: string[]): Promise<number> {
     ? usableIdentities({
         files: args.identityFiles.map(expand),
         userProvided: config.explicit.has('identityfile'),
+        certificateFiles: config.certificateFilePaths,
         askPassphrase: (prompt) => askFor(prompt, batchMode),
         warn: log,
         debug: (level, line) => {

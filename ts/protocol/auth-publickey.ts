@@ -15,6 +15,7 @@ import { Writer } from './wire.js';
 import { DisconnectReason } from './errors.js';
 import { MSG } from './messages.js';
 import { signatureAlgorithmsFor } from './publickey.js';
+import { CERTIFICATE_ALGORITHMS } from './certificates.js';
 
 /** A private key that can sign; the protocol never sees the key material itself. */
 export interface Signer {
@@ -69,6 +70,13 @@ export interface KeyInPlay {
  * does), hence a list and not one name. Empty: the key cannot be used.
  */
 export function signatureAlgorithmsForKey(keyType: string, allowed: string[], serverAlgorithms: string[] | undefined): string[] {
+  const certified = Object.entries(CERTIFICATE_ALGORITHMS).filter(([, a]) => a.blobType === keyType);
+  if (certified.length > 0) {
+    // A client certificate (PROTOCOL.certkeys): the request names the certificate algorithm,
+    // chosen as its certified key's signature algorithm would be; the key signs with the latter.
+    const plain = signatureAlgorithmsForKey(certified[0]![1].plainType, allowed, serverAlgorithms);
+    return plain.flatMap((signature) => certified.filter(([, a]) => a.signature === signature).map(([name]) => name));
+  }
   const candidates = signatureAlgorithmsFor(keyType).filter((a) => allowed.includes(a));
   if (candidates.length === 0 || keyType !== 'ssh-rsa') return candidates.slice(0, 1);
   if (serverAlgorithms) {
@@ -76,6 +84,11 @@ export function signatureAlgorithmsForKey(keyType: string, allowed: string[], se
     if (advertised.length > 0) return advertised;
   }
   return candidates.includes('ssh-rsa') ? ['ssh-rsa'] : candidates.slice(0, 1);
+}
+
+/** The algorithm the key itself signs with for a request algorithm (the same, but for certificates). */
+export function signingAlgorithm(requestAlgorithm: string): string {
+  return CERTIFICATE_ALGORITHMS[requestAlgorithm]?.signature ?? requestAlgorithm;
 }
 
 /** RFC 4252 §7: the query, "publickey" with FALSE, the algorithm and the key blob. */

@@ -30,6 +30,7 @@ import {
   publicKeySignedData,
   signatureAlgorithmsForKey,
   signedPublicKeyRequest,
+  signingAlgorithm,
   type KeyInPlay,
   type PublicKeyIdentity,
 } from './auth-publickey.js';
@@ -388,7 +389,7 @@ export class UserAuth {
   /** Asks for the key's signature over the request (RFC 4252 §7); the request goes out with the answer. */
   private requestSignature(key: KeyInPlay, algorithm: string): void {
     const data = publicKeySignedData(this.ctx.sessionId, this.options.username, algorithm, key.blob);
-    const id = this.ctx.request({ kind: 'signature', identity: key.index, publicKey: key.blob, algorithm, data });
+    const id = this.ctx.request({ kind: 'signature', identity: key.index, publicKey: key.blob, algorithm: signingAlgorithm(algorithm), data });
     this.state = { kind: 'awaitSignature', id, key, algorithm };
   }
 

@@ -8,7 +8,7 @@
 import { SshError, Code } from '../protocol/errors.js';
 import { matchesPromptPattern, type AuthMethodName, type AuthOptions, type KeyboardInteractiveRequest, type PublicKeyIdentity } from '../protocol/auth.js';
 import { splitList } from './settings.js';
-import { publicKeyIdentity, SshCertStoreType, type SshCertStoreTypeValue, type SshIdentity } from './identities.js';
+import { certificateIdentity, publicKeyIdentity, SshCertStoreType, type SshCertStoreTypeValue, type SshIdentity } from './identities.js';
 import type { KeyboardInteractiveEvent } from './events.js';
 
 export { SshCertStoreType, type SshCertStoreTypeValue, type SshIdentity };
@@ -46,6 +46,8 @@ export interface Credentials {
   agentIdentities?: readonly PublicKeyIdentity[];
   agentOnly?: boolean;
   agentExpected?: boolean;
+  /** SignedSSHCert: the user certificate of the sshCert* key (a certificate line or file). */
+  signedCert?: string;
   /** ssh's IdentitiesOnly: of the agent's keys, only those that are also key files here. */
   identitiesOnly?: boolean;
   tryAllMethods: boolean;
@@ -78,10 +80,20 @@ export function authOptionsFor(c: Credentials): AuthOptions {
   // The documented single key comes first; every key is read now, before connecting.
   const keys: SshIdentity[] = [];
   if (c.certStore.length > 0) {
-    keys.push({ key: c.certStore, storeType: c.certStoreType, passphrase: c.certStorePassword, subject: c.certSubject ?? '' });
+    keys.push({
+      key: c.certStore,
+      storeType: c.certStoreType,
+      passphrase: c.certStorePassword,
+      subject: c.certSubject ?? '',
+      ...(c.signedCert ? { certificate: c.signedCert } : {}),
+    });
   }
   keys.push(...c.identities);
-  const allFileKeys = keys.map((key, i) => publicKeyIdentity(key, i + 1));
+  // A key with a certificate is offered as the certificate first, then as itself (as ssh does).
+  const allFileKeys = keys.flatMap((key, i) => {
+    const plain = publicKeyIdentity(key, i + 1);
+    return key.certificate ? [certificateIdentity(plain, key.certificate), plain] : [plain];
+  });
   // A key both in the agent and in a file is offered once, as the agent's (it needs no passphrase).
   const fileBlobs = allFileKeys.flatMap((k) => (k.publicKey ? [Buffer.from(k.publicKey.blob).toString('base64')] : []));
   const agentKeys = (c.agentIdentities ?? []).filter((k) => !c.identitiesOnly || fileBlobs.includes(Buffer.from(k.publicKey!.blob).toString('base64')));

@@ -75,8 +75,10 @@ export interface CustomAuthEvent {
 export interface ServerAuthenticationEvent {
   /** The SSH public key blob of the server (for a host certificate, the certified key). */
   hostKey: Uint8Array;
-  /** Fingerprint per SSHFingerprintHashAlgorithm (SHA256 by default, base64 without padding). */
+  /** Fingerprint per SSHFingerprintHashAlgorithm (SHA256 by default) in the documented hex form, "0a:1b:2c:…". */
   fingerprint: string;
+  /** A revtun extension: the SHA-256 fingerprint as OpenSSH prints it ("SHA256:" and base64 without padding). */
+  opensshFingerprint: string;
   /** The negotiated host key algorithm, e.g. ssh-ed25519 or ssh-ed25519-cert-v01@openssh.com. */
   keyAlgorithm: string;
   /** For an OpenSSH host certificate: its key ID. Empty otherwise. */

@@ -2,14 +2,16 @@
 // the `identities` extension, each turned into the protocol's PublicKeyIdentity. Stores of
 // every sshCertStoreType are opened by ./cert-store.ts. Files are read and their format checked
 // at sshLogon, before connecting, so that a wrong path fails fast as it always has; a key with
-// a passphrase given as text is decrypted then too. A key
-// whose passphrase comes from a function stays encrypted until the server has accepted its
-// public half: the function is asked for that key alone, as ssh asks. No message here
+// a passphrase given as text is decrypted then too. A key whose passphrase comes from a
+// function stays encrypted until the server has accepted its public half: the function is
+// asked for that key alone, as ssh asks. No message here
 // quotes key text; a key is named by its file, or by its number and fingerprint.
 
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { SshError, Code } from '../protocol/errors.js';
+import { equalBytes } from '../protocol/wire.js';
+import { CERT_TYPE_USER, parseCertificate, type OpenSshCertificate } from '../protocol/certificates.js';
 import { loadedIdentity, type LoadedSigner, type PublicKeyIdentity } from '../protocol/auth.js';
 import { createSigner, parsePublicKeyLine, privateKeyIsEncrypted, publicKeyOfPrivateText } from '../crypto/keys.js';
 import { looksLikeKeyText } from './keyfile.js';
@@ -45,6 +47,11 @@ export interface SshIdentity {
   publicKey?: string;
   /** How logs and errors name the key (default: its file name, or "key N"). Never put key text here. */
   name?: string;
+  /**
+   * An OpenSSH user certificate for this key ("ssh-ed25519-cert-v01@openssh.com AAAA…", or
+   * the path of a -cert.pub file), offered before the plain key, as ssh offers KEY-cert.pub.
+   */
+  certificate?: string;
 }
 
 /** How many times a passphrase function is asked for one key: ssh's NumberOfPasswordPrompts default. */
@@ -75,6 +82,55 @@ export function checkIdentity(identity: SshIdentity): void {
   if (subject !== undefined && typeof subject !== 'string') throw bad('subject must be a string');
   if (publicKey !== undefined && typeof publicKey !== 'string') throw bad('publicKey must be an OpenSSH public key line');
   if (name !== undefined && (typeof name !== 'string' || looksLikeKeyText(name))) throw bad('name must be a short label, not key text');
+  if (identity.certificate !== undefined && (typeof identity.certificate !== 'string' || identity.certificate === '')) throw bad('certificate must be a certificate line or a file path');
+}
+
+/** A certificate line, or the text of the file it names. */
+function certificateText(certificate: string): { text: string; source: string } {
+  const trimmed = certificate.trim();
+  if (/^[a-z0-9-]+-cert-v01@openssh\.com\s/.test(trimmed)) return { text: trimmed, source: 'the certificate' };
+  try {
+    return { text: readFileSync(trimmed, 'utf8').trim(), source: trimmed };
+  } catch (error) {
+    throw new SshError(Code.BadArgument, `certificate file ${trimmed}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, 'local');
+  }
+}
+
+/**
+ * The identity of `key` with its user certificate (PROTOCOL.certkeys): offered as the
+ * certificate blob, and signed by the key. Refused (10022) when the text is no user
+ * certificate, or certifies another key than `key`'s.
+ */
+export function certificateIdentity(key: PublicKeyIdentity, certificate: string): PublicKeyIdentity {
+  const { text, source } = certificateText(certificate);
+  const bad = (what: string) => new SshError(Code.BadArgument, `${source}: ${what}`, 'local');
+  let blob: Uint8Array;
+  let cert: OpenSshCertificate;
+  try {
+    const m = /^(\S+)\s+([A-Za-z0-9+/]+={0,2})(?:\s|$)/.exec(text);
+    if (!m) throw new Error('not a "type base64 [comment]" line');
+    blob = new Uint8Array(Buffer.from(m[2]!, 'base64'));
+    cert = parseCertificate(blob);
+    if (cert.blobType !== m[1]) throw new Error(`the line says ${m[1]} but holds a ${cert.blobType}`);
+  } catch (error) {
+    throw bad(`not an OpenSSH certificate (${(error as Error).message})`);
+  }
+  if (cert.type !== CERT_TYPE_USER) throw bad('a host certificate, not a user certificate');
+  if (key.publicKey && !equalBytes(key.publicKey.blob, cert.publicKeyBlob)) throw bad(`certifies another key than ${key.name}`);
+  const wrap = (loaded: LoadedSigner): LoadedSigner => {
+    if (!loaded.ok) return loaded;
+    if (!equalBytes(loaded.signer.publicKey, cert.publicKeyBlob)) return { ok: false, reason: 'the certificate certifies another key' };
+    const inner = loaded.signer;
+    return { ok: true, signer: { publicKey: blob, keyType: cert.blobType, sign: (algorithm, data) => inner.sign(algorithm, data) } };
+  };
+  return {
+    name: `${key.name} certificate "${cert.keyId}" (serial ${cert.serial})`,
+    publicKey: { blob, keyType: cert.blobType },
+    load: () => {
+      const loaded = key.load();
+      return loaded instanceof Promise ? loaded.then(wrap) : wrap(loaded);
+    },
+  };
 }
 
 /**

@@ -125,6 +125,8 @@ export const SETTINGS: Record<string, SettingSpec> = {
   /** Take the proxy from https_proxy / all_proxy / no_proxy when no FirewallType is set. */
   FirewallAutoDetect: { kind: 'bool', default: false },
   ProxyExceptionsList: { kind: 'string', default: '' },
+  /** The OpenSSH user certificate of the sshCert* key: a certificate line or a -cert.pub file path. */
+  SignedSSHCert: { kind: 'string', default: '' },
   /** Keys from ssh-agent (SSH_AUTH_SOCK; Pageant's role here): 0 no, 1 when available, 2 only those. */
   EnablePageantAuth: { kind: 'int', default: 0, min: 0, max: 2 },
 };
@@ -135,7 +137,6 @@ export const SETTINGS: Record<string, SettingSpec> = {
  */
 export const NOT_YET = [
   'RecordLength',
-  'SignedSSHCert',
   'KerberosDelegation',
   'KerberosRealm',
   'KerberosSPN',

@@ -946,6 +946,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
         agentOnly: agentMode.only,
         agentExpected: agentMode.path !== null && agent === null,
         identitiesOnly: this.identitiesOnly,
+        signedCert: this.setting<string>('SignedSSHCert'),
         ...hop?.credentials,
       }),
       verifyHostKey: hop ? hop.verifyHostKey : (info) => this.verifyHostKey(info),
@@ -970,7 +971,10 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
       return false;
     }
     const algorithm = this.setting<string>('SSHFingerprintHashAlgorithm');
-    const fingerprint = algorithm === 'MD5' ? info.fingerprints.md5 : algorithm === 'SHA1' ? info.fingerprints.sha1 : info.fingerprints.sha256;
+    // The documented form, "0a:1b:2c:…", for each hash; OpenSSH's "SHA256:base64" form is the
+    // opensshFingerprint field (and the SSHFingerprintSHA256 setting).
+    const sha256Hex = toHex(Buffer.from(info.fingerprints.sha256, 'base64'), ':');
+    const fingerprint = algorithm === 'MD5' ? info.fingerprints.md5 : algorithm === 'SHA1' ? info.fingerprints.sha1 : sha256Hex;
     const trustedFingerprints = splitList(this.setting<string>('SSHAcceptServerHostKeyFingerPrint'));
     const caKeys = parseCaKeys(this.setting<string>('SSHAcceptServerCAKey'));
     const certificate = info.certificate && caKeys.length > 0 ? judgeHostCertificate(info.certificate, info.hostKey, caKeys) : null;
@@ -983,6 +987,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     const event: ServerAuthenticationEvent = {
       hostKey: info.hostKey,
       fingerprint,
+      opensshFingerprint: `SHA256:${info.fingerprints.sha256}`,
       keyAlgorithm: info.algorithm,
       ...certificateSubjectAndIssuer(info.certificate),
       status: 0,
