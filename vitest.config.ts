@@ -23,9 +23,10 @@ export default defineConfig({
       { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts', 'test/fuzz/**/*.test.ts'] } },
       integration('native'),
       // Bun and Deno run under the native provider's project; the WASM provider's own smoke
-      // test under both runtimes is part of that file.
-      integration('wasm', ['test/integration/runtimes.test.ts']),
-      integration('node', ['test/integration/runtimes.test.ts']),
+      // test under both runtimes is part of that file. Key stores are read before any packet
+      // is sealed, by node:crypto whatever the provider: once is enough.
+      integration('wasm', ['test/integration/runtimes.test.ts', 'test/integration/key-stores.test.ts']),
+      integration('node', ['test/integration/runtimes.test.ts', 'test/integration/key-stores.test.ts']),
     ],
   },
 });

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what revtun's demo and tests need on a fresh Debian/Ubuntu machine: OpenSSH's server
-# and tools, Dropbear and the test proxies (tinyproxy, dante, microsocks) from the distribution, Debian's rustc with its wasm32 standard library
+# and tools, Dropbear, the test proxies (tinyproxy, dante, microsocks) and the key tools (puttygen,
+# openssl, keytool) from the distribution, Debian's rustc with its wasm32 standard library
 # (unless rustup already has that target), AsyncSSH from PyPI (a foreign test peer), then the
 # npm packages, the native crypto addon, the WASM module and the russh test server (another
 # foreign peer). Safe to run again. REVTUN_STRICT_BUILD=1 (CI) makes a failed Rust build fatal;
@@ -23,6 +24,11 @@ command -v microsocks >/dev/null 2>&1 || need+=(microsocks)
 command -v nc >/dev/null 2>&1 || need+=(netcat-openbsd)
 # ip: the jump-host tests put their target in a network namespace behind a veth pair.
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
+# Key stores made by the tools people make them with: puttygen for .ppk files, openssl for
+# PKCS#12 (openssl pkcs12 -export), Java's keytool for a PKCS#12 holding several keys.
+command -v puttygen >/dev/null 2>&1 || need+=(putty-tools)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v keytool >/dev/null 2>&1 || need+=(default-jre-headless)
 if ! { command -v rustup >/dev/null 2>&1 && rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; }; then
   [ -x /usr/bin/rustc ] || need+=(rustc)
   [ -x /usr/bin/cargo ] || need+=(cargo)

@@ -1,9 +1,11 @@
-// PuTTY .ppk key files for the tests that check revtun never quotes key material: a real,
-// unencrypted PPK (version 3 or 2) for a fresh Ed25519 key, built as puttygen would (the
-// format is in PuTTY's sshpubk.c), since puttygen itself is not installed here.
+// PuTTY .ppk key files for the tests: made by Debian's puttygen (putty-tools, installed by
+// scripts/setup.sh) with the public key line it prints for authorized_keys, and one built here
+// byte by byte from PuTTY's manual (appendix C), an unencrypted Ed25519 PPK, as a second
+// opinion on the format that does not come from PuTTY's own code.
 
+import { execFileSync } from 'node:child_process';
 import { createHash, createHmac } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writer } from '../../ts/protocol/wire.js';
 import { sshPublicKeyBlob } from '../../ts/crypto/keys.js';
@@ -52,4 +54,35 @@ export function puttyKeyFile(dir: string, name: string, version: 2 | 3 = 3): Put
   const path = join(dir, name);
   writeFileSync(path, text, { mode: 0o600 });
   return { path, text, privateLines };
+}
+
+export interface PuttygenOptions {
+  type: 'ed25519' | 'ecdsa' | 'rsa' | 'dsa';
+  bits?: number;
+  version?: 2 | 3;
+  passphrase?: string;
+  /** Other --ppk-param settings (kdf, memory, passes, parallelism). */
+  ppkParams?: Record<string, string | number>;
+}
+
+export interface PuttygenKey extends PuttyKeyFile {
+  /** The OpenSSH public key line puttygen -L prints, for authorized_keys. */
+  publicLine: string;
+}
+
+/** A key made by puttygen itself, written to `dir/name` (mode 0600). */
+export function puttygenKey(dir: string, name: string, options: PuttygenOptions): PuttygenKey {
+  const path = join(dir, name);
+  const passFile = join(dir, `${name}.pass`);
+  writeFileSync(passFile, options.passphrase ?? '', { mode: 0o600 }); // empty: no encryption
+  const params = { version: options.version ?? 3, ...options.ppkParams };
+  const paramText = Object.entries(params).map(([k, v]) => `${k}=${v}`).join(',');
+  const args = ['-t', options.type, ...(options.bits ? ['-b', String(options.bits)] : []), '-C', name, '--new-passphrase', passFile, '--ppk-param', paramText, '-o', path];
+  execFileSync('puttygen', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const publicLine = execFileSync('puttygen', ['-L', path, '--old-passphrase', passFile], { encoding: 'utf8' }).trim();
+  const text = readFileSync(path, 'utf8');
+  const lines = text.split('\n');
+  const at = lines.findIndex((l) => l.startsWith('Private-Lines: '));
+  const privateLines = lines.slice(at + 1, at + 1 + Number(lines[at]!.slice('Private-Lines: '.length)));
+  return { path, text, privateLines, publicLine };
 }

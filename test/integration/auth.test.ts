@@ -4,7 +4,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdtempSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateKey, startSshd, TEST_PASSWORD, TEST_USER, type KeyPair, type Sshd } from '../helpers/sshd.js';
@@ -29,7 +29,13 @@ const keys: Record<string, KeyPair> = {
   ed25519Pkcs8: generateKey(keyDir, 'ed25519-pkcs8', 'ed25519', { format: 'PKCS8' }),
 };
 const stranger = generateKey(keyDir, 'stranger', 'ed25519');
-const putty = puttyKeyFile(keyDir, 'putty.ppk');
+/** A PuTTY file whose MAC no longer matches (its comment was changed): read, and refused. */
+const putty = (() => {
+  const file = puttyKeyFile(keyDir, 'putty.ppk');
+  const text = file.text.replace(/^Comment: .*$/m, 'Comment: altered');
+  writeFileSync(file.path, text, { mode: 0o600 });
+  return { ...file, text };
+})();
 
 /** Everything an application could show a user: the message and each cause's message. */
 function errorText(error: unknown): string {
@@ -174,8 +180,9 @@ describe('public key', () => {
   });
 });
 
-// Regression: a key revtun could not parse (a PuTTY file, say) was taken for a file name, and
-// the "cannot read key file <name>" error then printed the whole key, private lines included.
+// Regression: a key revtun could not parse (a PuTTY file, before PPK support) was taken for a
+// file name, and the "cannot read key file <name>" error then printed the whole key, private
+// lines included. A damaged PPK is what stands for a key that cannot be used now.
 describe('key material never appears in errors or logs', () => {
   const cases: [string, () => SSHReverseTunnel][] = [
     ['sshCertStore = the path of a PuTTY file', () => makeTunnel(sshd, { privateKey: putty.path })],
@@ -188,7 +195,7 @@ describe('key material never appears in errors or logs', () => {
     expect(shown).not.toContain('Private-MAC');
     expect(error).toBeInstanceOf(SshError);
     expect((error as SshError).code).toBe(Code.AuthFailed);
-    expect((error as SshError).message).toMatch(/PuTTY private key files are not supported; convert it with `puttygen/);
+    expect((error as SshError).message).toMatch(/the PuTTY key file is damaged or was altered \(its MAC does not match\)$/);
   });
 
   it('names the file when sshCertStore is a path', async () => {
@@ -211,7 +218,7 @@ describe('key material never appears in errors or logs', () => {
     }).then(() => null, (e: unknown) => e);
     for (const line of putty.privateLines) expect(errorText(error)).not.toContain(line);
     expect(error).toBeInstanceOf(SshError);
-    expect((error as SshError).message).toMatch(/PuTTY private key files are not supported/);
+    expect((error as SshError).message).toMatch(/the PuTTY key file is damaged or was altered/);
   });
 
   it('a key text that is no key at all is not quoted either', async () => {

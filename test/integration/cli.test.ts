@@ -11,18 +11,21 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { generateKey, TEST_PASSWORD, TEST_USER, type Sshd, startSshdWithEcho, stopAll, type EchoServer } from '../helpers/sshd.js';
 import { listen, roundTrip } from '../helpers/streams.js';
-import { puttyKeyFile } from '../helpers/putty.js';
+import { puttyKeyFile, puttygenKey } from '../helpers/putty.js';
 import { CLI, runRevtun, type Run } from '../helpers/cli.js';
 import { pollUntil } from '../helpers/kernel.js';
 import { startRelay } from '../helpers/relay.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'revtun-cli-'));
 const key = generateKey(dir, 'id_ed25519', 'ed25519');
+/** A PuTTY key, encrypted (PPK v3, Argon2id at small cost), authorized like `key`. */
+const PPK_PASSPHRASE = 'putty passphrase';
+const ppkKey = puttygenKey(dir, 'id_putty_ecdsa.ppk', { type: 'ecdsa', bits: 256, passphrase: PPK_PASSPHRASE, ppkParams: { memory: 1024, passes: 2 } });
 let sshd: Sshd;
 let echo: EchoServer;
 beforeAll(async () => {
   // DEBUG1 so that tests can check that sshd saw no user authentication request at all.
-  ({ sshd, echo } = await startSshdWithEcho({ authorizedKeys: [key.publicLine], config: ['LogLevel DEBUG1'] }));
+  ({ sshd, echo } = await startSshdWithEcho({ authorizedKeys: [key.publicLine, ppkKey.publicLine], config: ['LogLevel DEBUG1'] }));
 });
 afterAll(() => stopAll(echo, sshd));
 
@@ -217,18 +220,44 @@ describe('revtun CLI', () => {
     expect(sshd.log().slice(before)).not.toMatch(/userauth-request|Accepted|Failed/);
   });
 
-  // Regression: an unparseable key file was taken for key text, and its whole content was printed.
+  // ssh does not read .ppk files; revtun does (an extension), asking for the passphrase as ssh
+  // asks for an OpenSSH key's.
   it.each([
     ['-i', (path: string) => ['-i', path]],
     ['-o IdentityFile', (path: string) => ['-o', `IdentityFile=${path}`]],
-  ])('names a PuTTY key file given with %s by path and never prints its private lines', async (_how, identity) => {
+  ])('logs on with an encrypted PuTTY .ppk given with %s, the passphrase from SSH_ASKPASS', async (how, identity) => {
+    const known = knownHostsFile('kh-ppk', [`[127.0.0.1]:${sshd.port} ${sshd.hostKeys.ed25519}`]);
+    const asked = join(dir, `asked-ppk-${how.length}.txt`);
+    const askpass = join(dir, `askpass-ppk-${how.length}.sh`);
+    writeFileSync(askpass, `#!/bin/sh\necho "$1" >> ${asked}\nprintf '%s\\n' '${PPK_PASSPHRASE}'\n`);
+    chmodSync(askpass, 0o755);
+    const before = sshd.log().length;
+    const run = revtun(
+      ['-N', '-p', String(sshd.port), ...identity(ppkKey.path), '-o', `UserKnownHostsFile=${known}`, '-o', 'PasswordAuthentication=no', '-R', `0:127.0.0.1:${echo.port}`, `${TEST_USER}@127.0.0.1`],
+      { SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: 'force' },
+    );
+    const m = await run.waitFor(/Allocated port (\d+)/);
+    expect(readFileSync(asked, 'utf8')).toBe(`Enter passphrase for key '${ppkKey.path}': \n`);
+    await sshd.waitForLog(/Accepted publickey for revtuntest from 127\.0\.0\.1 port \d+ ssh2: ECDSA SHA256:/, before);
+    expect((await roundTrip(Number(m[1]), Buffer.from('ppk'))).toString()).toBe('ppk');
+    run.child.kill('SIGINT');
+    expect(await run.exit).toBe(0);
+  });
+
+  // Regression: an unparseable key file was taken for key text, and its whole content was
+  // printed. A PuTTY file whose MAC does not match stands for such a file now that .ppk is read.
+  it.each([
+    ['-i', (path: string) => ['-i', path]],
+    ['-o IdentityFile', (path: string) => ['-o', `IdentityFile=${path}`]],
+  ])('names a damaged PuTTY key file given with %s by path and never prints its private lines', async (_how, identity) => {
     const known = knownHostsFile('kh-putty', [`[127.0.0.1]:${sshd.port} ${sshd.hostKeys.ed25519}`]);
     const ppk = puttyKeyFile(dir, 'id_putty.ppk');
+    writeFileSync(ppk.path, ppk.text.replace(/^Comment: .*$/m, 'Comment: altered'), { mode: 0o600 });
     const run = revtun(['-N', '-vvv', '-p', String(sshd.port), ...identity(ppk.path), '-o', `UserKnownHostsFile=${known}`, '-o', 'BatchMode=yes', '-R', `0:127.0.0.1:${echo.port}`, `${TEST_USER}@127.0.0.1`]);
     expect(await run.exit).toBe(255);
     for (const line of ppk.privateLines) expect(run.stderr()).not.toContain(line);
     expect(run.stderr()).not.toContain('Private-MAC');
-    expect(run.stderr()).toContain(`Load key "${ppk.path}": PuTTY private key files are not supported; convert it with \`puttygen ${ppk.path} -O private-openssh -o`);
+    expect(run.stderr()).toContain(`Load key "${ppk.path}": the PuTTY key file is damaged or was altered (its MAC does not match)`);
     expect(run.stderr()).toMatch(/Permission denied|error 1032/);
   });
 

@@ -8,7 +8,7 @@
 // A key file's content never reaches the terminal: only its name and what it looks like.
 
 import { existsSync, readFileSync } from 'node:fs';
-import { keyTextFormat, loadPrivateKey, parsePublicKeyLine, privateKeyIsEncrypted, publicKeyOfPrivateText, sshPublicKeyBlob, unsupportedKeyFormatMessage } from '../crypto/keys.js';
+import { isPrivateKeyTextFormat, keyTextFormat, loadPrivateKey, parsePublicKeyLine, privateKeyIsEncrypted, publicKeyOfPrivateText, sshPublicKeyBlob, unsupportedKeyFormatMessage } from '../crypto/keys.js';
 import { parseCertificate } from '../protocol/certificates.js';
 import { octalMode, readKeyFile, strerror } from '../tunnel/keyfile.js';
 import { SshCertStoreType, type SshIdentity } from '../tunnel/identities.js';
@@ -75,6 +75,7 @@ function certifiedKey(file: string): string | undefined {
 
 /** The public half of an identity's key, as a base64 blob (without decrypting it). */
 function identityKey(identity: SshIdentity): string | undefined {
+  if (typeof identity.key !== 'string') return undefined; // the CLI's identities are key text
   try {
     const known = identity.publicKey ? parsePublicKeyLine(identity.publicKey) : publicKeyOfPrivateText(identity.key) ?? sshPublicKeyBlob(loadPrivateKey(identity.key));
     return Buffer.from(known.blob).toString('base64');
@@ -123,7 +124,8 @@ function tryIdentity(path: string, choice: IdentityChoice): SshIdentity | undefi
   }
   const text = read.text;
   const format = keyTextFormat(text);
-  if (format !== 'openssh' && format !== 'pem') {
+  // OpenSSH, PEM, and PuTTY's .ppk (which ssh itself does not read: a revtun extension).
+  if (!isPrivateKeyTextFormat(format)) {
     choice.warn(`Load key "${path}": ${unsupportedKeyFormatMessage(format, path)}`);
     return undefined;
   }
@@ -133,8 +135,8 @@ function tryIdentity(path: string, choice: IdentityChoice): SshIdentity | undefi
       loadPrivateKey(text, undefined, path); // a damaged key is passed over now, with ssh's words
       return identity;
     }
-    // Offered before it is decrypted: the public half from the file itself (OpenSSH keeps it in
-    // the clear), else from the .pub beside it, as ssh 9.2 reads it.
+    // Offered before it is decrypted: the public half from the file itself (OpenSSH and PPK keep
+    // it in the clear), else from the .pub beside it, as ssh 9.2 reads it.
     if (publicKeyOfPrivateText(text) === null) {
       const publicLine = readPublicKeyFile(`${path}.pub`);
       if (publicLine !== undefined) identity.publicKey = publicLine;

@@ -1,10 +1,10 @@
-// Client private keys: the OpenSSH "openssh-key-v1" format (PROTOCOL.key), plain or protected
-// with bcrypt-pbkdf + AES, and PEM PKCS#1 / SEC1 / PKCS#8 through OpenSSL. Every form becomes
-// a node KeyObject and a Signer that produces SSH signature blobs.
+// Client private keys given as text: the OpenSSH "openssh-key-v1" format (PROTOCOL.key), plain
+// or protected with bcrypt-pbkdf + AES, PEM PKCS#1 / SEC1 / PKCS#8 through OpenSSL, and PuTTY's
+// PPK (./ppk.ts). Every form becomes a node KeyObject and a Signer that produces SSH signature
+// blobs.
 //
 // Key text is secret: no error raised here quotes it, not even a line of it. A file in another
-// format is named by what it looks like (PuTTY, SSH.COM, a public key) so that the user can
-// convert it.
+// format is named by what it looks like (SSH.COM, a public key) so that the user can convert it.
 
 import * as crypto from 'node:crypto';
 import { createRequire } from 'node:module';
@@ -12,6 +12,8 @@ import { Reader, Writer, equalBytes } from '../protocol/wire.js';
 import { SshError, Code } from '../protocol/errors.js';
 import { ECDSA_CURVES, encodeSignature, p1363ToEcdsaSignature } from '../protocol/publickey.js';
 import type { Signer } from '../protocol/auth.js';
+import { ecdsaPrivateKey, ed25519PrivateKey, rsaPrivateKey } from './ssh-key-parts.js';
+import { loadPpkKey, ppkIsEncrypted, ppkPublicBlob } from './ppk.js';
 
 const OPENSSH_MAGIC = 'openssh-key-v1\0';
 
@@ -26,20 +28,6 @@ function bcryptPbkdf(): typeof import('bcrypt-pbkdf').default {
 
 function keyError(message: string): SshError {
   return new SshError(Code.AuthFailed, message, 'local');
-}
-
-function b64u(bytes: Uint8Array): string {
-  return Buffer.from(bytes).toString('base64url');
-}
-
-function bigint(bytes: Uint8Array): bigint {
-  return bytes.length === 0 ? 0n : BigInt('0x' + Buffer.from(bytes).toString('hex'));
-}
-
-function unbig(n: bigint): Uint8Array {
-  let hex = n.toString(16);
-  if (hex.length % 2) hex = '0' + hex;
-  return Buffer.from(hex, 'hex');
 }
 
 const SSH_CIPHERS: Record<string, { openssl: string; keyLength: number; ivLength: number }> = {
@@ -77,22 +65,18 @@ export function keyTextFormat(text: string): KeyTextFormat {
  */
 export function unsupportedKeyFormatMessage(format: KeyTextFormat, fileName?: string): string {
   switch (format) {
-    case 'putty': {
-      const input = fileName ?? 'key.ppk';
-      const output = /\.ppk$/i.test(input) ? input.replace(/\.ppk$/i, '') : `${input}.openssh`;
-      return `PuTTY private key files are not supported; convert it with \`puttygen ${input} -O private-openssh -o ${output}\``;
-    }
     case 'ssh.com':
       return `SSH.COM private key files are not supported; convert it with \`ssh-keygen -i -f ${fileName ?? 'key'}\``;
     case 'public':
       return 'this is a public key; a private key is needed';
     default:
-      return 'not a private key in a format revtun reads (OpenSSH or PEM)';
+      return 'not a private key in a format revtun reads (OpenSSH, PEM or PuTTY PPK)';
   }
 }
 
-/** True when the key text needs a passphrase (an OpenSSH key with a cipher, or encrypted PEM). */
+/** True when the key text needs a passphrase (an OpenSSH or PPK key with a cipher, or encrypted PEM). */
 export function privateKeyIsEncrypted(text: string): boolean {
+  if (keyTextFormat(text) === 'putty') return ppkIsEncrypted(text);
   const pem = decodePem(text);
   if (!pem) return false;
   if (pem.label === 'ENCRYPTED PRIVATE KEY' || /^Proc-Type:\s*4,\s*ENCRYPTED/m.test(text)) return true;
@@ -141,33 +125,14 @@ function parseOpenSshKey(data: Uint8Array, passphrase: string | undefined): cryp
   switch (type) {
     case 'ssh-ed25519': {
       const pub = p.string();
-      const priv = p.string();
-      return crypto.createPrivateKey({
-        key: { kty: 'OKP', crv: 'Ed25519', x: b64u(pub), d: b64u(priv.subarray(0, 32)) },
-        format: 'jwk',
-      });
+      return ed25519PrivateKey(pub, p.string());
     }
     case 'ecdsa-sha2-nistp256':
     case 'ecdsa-sha2-nistp384':
     case 'ecdsa-sha2-nistp521': {
-      const curve = p.utf8() as keyof typeof ECDSA_CURVES;
-      const spec = ECDSA_CURVES[curve];
-      if (!spec) throw keyError(`unknown curve ${curve}`);
+      const curve = p.utf8();
       const point = p.string();
-      const d = p.mpint();
-      const size = spec.bytes;
-      const dPadded = new Uint8Array(size);
-      dPadded.set(d, size - d.length);
-      return crypto.createPrivateKey({
-        key: {
-          kty: 'EC',
-          crv: spec.jwk,
-          x: b64u(point.subarray(1, 1 + size)),
-          y: b64u(point.subarray(1 + size)),
-          d: b64u(dPadded),
-        },
-        format: 'jwk',
-      });
+      return ecdsaPrivateKey(curve, point, p.mpint());
     }
     case 'ssh-rsa': {
       const n = p.mpint();
@@ -175,36 +140,27 @@ function parseOpenSshKey(data: Uint8Array, passphrase: string | undefined): cryp
       const d = p.mpint();
       const iqmp = p.mpint();
       const pp = p.mpint();
-      const q = p.mpint();
-      const dn = bigint(d);
-      return crypto.createPrivateKey({
-        key: {
-          kty: 'RSA',
-          n: b64u(n),
-          e: b64u(e),
-          d: b64u(d),
-          p: b64u(pp),
-          q: b64u(q),
-          dp: b64u(unbig(dn % (bigint(pp) - 1n))),
-          dq: b64u(unbig(dn % (bigint(q) - 1n))),
-          qi: b64u(iqmp),
-        },
-        format: 'jwk',
-      });
+      return rsaPrivateKey({ n, e, d, iqmp, p: pp, q: p.mpint() });
     }
     default:
       throw keyError(`private key type ${type} is not supported`);
   }
 }
 
+/** The key text formats loadPrivateKey reads. */
+export function isPrivateKeyTextFormat(format: KeyTextFormat): boolean {
+  return format === 'openssh' || format === 'pem' || format === 'putty';
+}
+
 /**
- * Loads a private key from the text of a key file (OpenSSH or PEM). `fileName` only names the
- * file in the advice given for a format revtun does not read.
+ * Loads a private key from the text of a key file (OpenSSH, PEM or PuTTY PPK). `fileName` only
+ * names the file in the advice given for a format revtun does not read.
  */
 export function loadPrivateKey(text: string | Uint8Array, passphrase?: string, fileName?: string): crypto.KeyObject {
   const source = typeof text === 'string' ? text : Buffer.from(text).toString('utf8');
   const format = keyTextFormat(source);
-  if (format !== 'openssh' && format !== 'pem') throw keyError(unsupportedKeyFormatMessage(format, fileName));
+  if (!isPrivateKeyTextFormat(format)) throw keyError(unsupportedKeyFormatMessage(format, fileName));
+  if (format === 'putty') return loadPpkKey(source, passphrase);
   const pem = decodePem(source);
   if (!pem) throw keyError('the private key is truncated (its END line is missing)');
   if (pem.label === 'OPENSSH PRIVATE KEY') {
@@ -243,10 +199,12 @@ function checkedBlob(blob: Uint8Array, what: string): { blob: Uint8Array; keyTyp
 
 /**
  * The public half of a private key, read without its passphrase: an OpenSSH key file carries
- * it in the clear ahead of the encrypted part (PROTOCOL.key), and an unencrypted key gives it
- * up on loading. Null for encrypted PEM, which hides it (ssh then reads the .pub file).
+ * it in the clear ahead of the encrypted part (PROTOCOL.key), so does a PPK file, and an
+ * unencrypted key gives it up on loading. Null for encrypted PEM, which hides it (ssh then
+ * reads the .pub file).
  */
 export function publicKeyOfPrivateText(text: string): { blob: Uint8Array; keyType: string } | null {
+  if (keyTextFormat(text) === 'putty') return checkedBlob(ppkPublicBlob(text), 'the PuTTY key');
   const pem = decodePem(text);
   if (!pem) throw keyError('the private key is truncated (its END line is missing)');
   if (pem.label === 'OPENSSH PRIVATE KEY') {

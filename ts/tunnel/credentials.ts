@@ -32,8 +32,11 @@ export interface Credentials {
   passwordProvider?: (() => string | undefined) | null;
   authMode: SshAuthModeValue;
   certStoreType: SshCertStoreTypeValue;
-  certStore: string;
+  /** A file name or the store's content (text, base64 or bytes), as certStoreType says. */
+  certStore: string | Uint8Array;
   certStorePassword: string;
+  /** sshCertSubject: which key of a store that holds several (a PFX, a JWK Set). */
+  certSubject?: string;
   /** Keys tried after the certStore one, in order. */
   identities: readonly SshIdentity[];
   /**
@@ -76,7 +79,15 @@ export function authOptionsFor(c: Credentials): AuthOptions {
   }
   // The documented single key comes first; every key is read now, before connecting.
   const keys: SshIdentity[] = [];
-  if (c.certStore) keys.push({ key: c.certStore, storeType: c.certStoreType, passphrase: c.certStorePassword, ...(c.signedCert ? { certificate: c.signedCert } : {}) });
+  if (c.certStore.length > 0) {
+    keys.push({
+      key: c.certStore,
+      storeType: c.certStoreType,
+      passphrase: c.certStorePassword,
+      subject: c.certSubject ?? '',
+      ...(c.signedCert ? { certificate: c.signedCert } : {}),
+    });
+  }
   keys.push(...c.identities);
   // A key with a certificate is offered as the certificate first, then as itself (as ssh does).
   const allFileKeys = keys.flatMap((key, i) => {

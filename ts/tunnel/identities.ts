@@ -1,9 +1,10 @@
 // The client keys publickey authentication may use: the documented sshCert* key first, then
-// the `identities` extension, each turned into the protocol's PublicKeyIdentity. Files are
-// read and their format checked at sshLogon, before connecting, so that a wrong path fails
-// fast as it always has; a key with a passphrase given as text is decrypted then too. A key
-// whose passphrase comes from a function stays encrypted until the server has accepted its
-// public half: the function is asked for that key alone, as ssh asks. No message here
+// the `identities` extension, each turned into the protocol's PublicKeyIdentity. Stores of
+// every sshCertStoreType are opened by ./cert-store.ts. Files are read and their format checked
+// at sshLogon, before connecting, so that a wrong path fails fast as it always has; a key with
+// a passphrase given as text is decrypted then too. A key whose passphrase comes from a
+// function stays encrypted until the server has accepted its public half: the function is
+// asked for that key alone, as ssh asks. No message here
 // quotes key text; a key is named by its file, or by its number and fingerprint.
 
 import { createHash } from 'node:crypto';
@@ -12,28 +13,26 @@ import { SshError, Code } from '../protocol/errors.js';
 import { equalBytes } from '../protocol/wire.js';
 import { CERT_TYPE_USER, parseCertificate, type OpenSshCertificate } from '../protocol/certificates.js';
 import { loadedIdentity, type LoadedSigner, type PublicKeyIdentity } from '../protocol/auth.js';
-import { createSigner, loadPrivateKey, parsePublicKeyLine, privateKeyIsEncrypted, publicKeyOfPrivateText } from '../crypto/keys.js';
-import { looksLikeKeyText, readPrivateKeyFile } from './keyfile.js';
+import { createSigner, parsePublicKeyLine, privateKeyIsEncrypted, publicKeyOfPrivateText } from '../crypto/keys.js';
+import { looksLikeKeyText } from './keyfile.js';
+import { keyFromStore, openCertStore, SshCertStoreType, storeKeyText, type SshCertStoreTypeValue } from './cert-store.js';
 
-/** SSHCertStoreType values for the key-file forms this library reads. */
-export const SshCertStoreType = {
-  PEMKeyFile: 6,
-  PEMKeyBlob: 7,
-  Auto: 99,
-} as const;
-export type SshCertStoreTypeValue = (typeof SshCertStoreType)[keyof typeof SshCertStoreType];
+// Every documented SSHCertStoreType, and how each is read or why it is refused: ./cert-store.ts.
+export { SshCertStoreType, type SshCertStoreTypeValue };
 
 /**
  * A client key for publickey authentication (a revtun extension): see
  * SSHReverseTunnel.identities. Keys are offered in order within one connection.
  */
 export interface SshIdentity {
-  /** A private key file (OpenSSH or PEM) or the key text itself. */
-  key: string;
-  /** How `key` is read: PEMKeyFile (a path), PEMKeyBlob (text) or Auto (the default: text is told from a path). */
+  /** A key store file (OpenSSH, PEM, PPK, PFX, JWK, ...) or its content (text, base64 or bytes). */
+  key: string | Uint8Array;
+  /** How `key` is read: any documented SshCertStoreType (default Auto: the content tells the format, and content from a path). */
   storeType?: SshCertStoreTypeValue;
+  /** Which key of a store that holds several (a PFX's certificate subject, a JWK Set's kid), as sshCertSubject. */
+  subject?: string;
   /**
-   * The passphrase of an encrypted key. Text is checked at sshLogon, before connecting. A
+   * The passphrase of an encrypted key, or a PFX's password. Text is checked at sshLogon, before connecting. A
    * function is asked only when this key is about to sign (after the server accepted its
    * public half), at every logon that gets that far; `attempt` counts from 1, and an answer
    * that does not open the key is asked for again up to PASSPHRASE_ATTEMPTS times, as ssh
@@ -72,10 +71,15 @@ function withFile(error: unknown, path: string | undefined): unknown {
 export function checkIdentity(identity: SshIdentity): void {
   const bad = (what: string) => new SshError(Code.BadArgument, `identity: ${what}`, 'local');
   if (typeof identity !== 'object' || identity === null) throw bad('expected an object with a key');
-  if (typeof identity.key !== 'string' || identity.key === '') throw bad('key must be a key file path or the key text');
-  const { passphrase, storeType, publicKey, name } = identity;
+  if (!(typeof identity.key === 'string' || identity.key instanceof Uint8Array) || identity.key.length === 0) {
+    throw bad('key must be a key file path or the key store content');
+  }
+  const { passphrase, storeType, publicKey, name, subject } = identity;
   if (passphrase !== undefined && typeof passphrase !== 'string' && typeof passphrase !== 'function') throw bad('passphrase must be a string or a function');
-  if (storeType !== undefined && !Object.values(SshCertStoreType).includes(storeType)) throw bad(`storeType ${String(storeType)} is not supported`);
+  if (storeType !== undefined && !(Object.values(SshCertStoreType) as number[]).includes(storeType)) {
+    throw bad(`storeType ${String(storeType)} is not a documented SshCertStoreType`);
+  }
+  if (subject !== undefined && typeof subject !== 'string') throw bad('subject must be a string');
   if (publicKey !== undefined && typeof publicKey !== 'string') throw bad('publicKey must be an OpenSSH public key line');
   if (name !== undefined && (typeof name !== 'string' || looksLikeKeyText(name))) throw bad('name must be a short label, not key text');
   if (identity.certificate !== undefined && (typeof identity.certificate !== 'string' || identity.certificate === '')) throw bad('certificate must be a certificate line or a file path');
@@ -136,21 +140,31 @@ export function certificateIdentity(key: PublicKeyIdentity, certificate: string)
  */
 export function publicKeyIdentity(identity: SshIdentity, position: number): PublicKeyIdentity {
   checkIdentity(identity);
-  // Key text is never taken for a file name, whatever storeType says: the error for a file
-  // that cannot be read names the file, and would print the key.
-  const isText = identity.storeType === SshCertStoreType.PEMKeyBlob || looksLikeKeyText(identity.key);
-  const path = isText ? undefined : identity.key;
+  // Content is never taken for a file name, whatever storeType says (cert-store.ts): the
+  // error for a file that cannot be read names the file, and would print the key.
+  const store = openCertStore(identity.storeType ?? SshCertStoreType.Auto, identity.key);
+  const path = store.path;
   const label = identity.name ?? path ?? `key ${position}`;
-  const text = path === undefined ? identity.key : readPrivateKeyFile(path);
+  const text = storeKeyText(store);
+  const subject = identity.subject ?? '';
+  const signerWith = (password: string | undefined) => createSigner(keyFromStore(store, password ?? '', subject));
+  const loaded = (signer: ReturnType<typeof createSigner>) => loadedIdentity(`${label} ${signer.keyType} ${fingerprint(signer.publicKey)}`, signer);
   const passphrase = identity.passphrase;
   try {
-    if (typeof passphrase !== 'function' || !privateKeyIsEncrypted(text)) {
+    // Key text tells whether it is encrypted; a PFX, JWK, XML or DER store only by trying.
+    const encrypted = text === undefined ? undefined : privateKeyIsEncrypted(text);
+    if (typeof passphrase !== 'function' || encrypted === false) {
       // Nothing to wait for: load it now, and a wrong passphrase fails before connecting.
-      const given = typeof passphrase === 'string' && passphrase !== '' ? passphrase : undefined;
-      const signer = createSigner(loadPrivateKey(text, given, path));
-      return loadedIdentity(`${label} ${signer.keyType} ${fingerprint(signer.publicKey)}`, signer);
+      return loaded(signerWith(typeof passphrase === 'string' && passphrase !== '' ? passphrase : undefined));
     }
-    const known = publicKeyOfPrivateText(text) ?? publicHalfBeside(identity, path);
+    if (encrypted === undefined) {
+      try {
+        return loaded(signerWith(undefined));
+      } catch (error) {
+        if (!(error instanceof SshError) || !NEEDS_PASSPHRASE.test(error.message)) throw error;
+      }
+    }
+    const known = (text === undefined ? null : publicKeyOfPrivateText(text)) ?? publicHalfBeside(identity, path);
     const load = (): LoadedSigner => {
       let reason = 'no passphrase given';
       for (let attempt = 1; attempt <= PASSPHRASE_ATTEMPTS; attempt++) {
@@ -163,11 +177,11 @@ export function publicKeyIdentity(identity: SshIdentity, position: number): Publ
         }
         if (typeof asked !== 'string' || asked === '') break;
         try {
-          return { ok: true, signer: createSigner(loadPrivateKey(text, asked, path)) };
+          return { ok: true, signer: signerWith(asked) };
         } catch (error) {
           if (!(error instanceof SshError)) throw error;
           reason = error.message;
-          if (!/passphrase/.test(reason)) break; // a damaged key: asking again will not help
+          if (!NEEDS_PASSPHRASE.test(reason)) break; // a damaged key: asking again will not help
         }
       }
       return { ok: false, reason };
@@ -177,6 +191,9 @@ export function publicKeyIdentity(identity: SshIdentity, position: number): Publ
     throw withFile(error, path);
   }
 }
+
+/** A key's errors that another passphrase (or a PFX's password) may mend. */
+const NEEDS_PASSPHRASE = /passphrase|password/;
 
 /** The public half from `publicKey`, or from the .pub file beside the key file. */
 function publicHalfBeside(identity: SshIdentity, path: string | undefined): { blob: Uint8Array; keyType: string } | null {

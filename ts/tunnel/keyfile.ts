@@ -17,7 +17,7 @@ export type KeyFileProblem =
   /** It exists but could not be read (EACCES, EIO, ...). */
   | { kind: 'unreadable'; errno: string };
 
-export type KeyFileRead = { ok: true; text: string } | { ok: false; problem: KeyFileProblem };
+export type KeyFileRead = { ok: true; text: string; bytes: Buffer } | { ok: false; problem: KeyFileProblem };
 
 const STRERROR: Record<string, string> = {
   ENOENT: 'No such file or directory',
@@ -61,7 +61,9 @@ export function readKeyFile(path: string): KeyFileRead {
   }
   if (stat.isDirectory()) return { ok: false, problem: { kind: 'directory' } };
   try {
-    return { ok: true, text: readFileSync(path, 'utf8') };
+    // The bytes too: a PKCS#12 store is binary.
+    const bytes = readFileSync(path);
+    return { ok: true, text: bytes.toString('utf8'), bytes };
   } catch (error) {
     return { ok: false, problem: { kind: 'unreadable', errno: errnoOf(error) } };
   }
@@ -82,8 +84,13 @@ export function looksLikeKeyText(value: string): boolean {
  * as OpenSSH refuses it; other failures are 10022 (bad argument), as before.
  */
 export function readPrivateKeyFile(path: string): string {
+  return readPrivateKeyFileBytes(path).toString('utf8');
+}
+
+/** readPrivateKeyFile for a store that may be binary (a PFX): the same checks and errors. */
+export function readPrivateKeyFileBytes(path: string): Buffer {
   const read = readKeyFile(path);
-  if (read.ok) return read.text;
+  if (read.ok) return read.bytes;
   const { problem } = read;
   switch (problem.kind) {
     case 'too-open':

@@ -109,14 +109,23 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   sshPassword = '';
   sshAuthMode: SshAuthModeValue = SshAuthMode.Password;
   /**
-   * Where the client key comes from: a PEM/OpenSSH key file path or the key text. A key file
-   * of yours that group or others may access is refused at sshLogon with error 10013, as
-   * OpenSSH refuses it; key text is never checked, and never quoted in an error.
+   * How sshCertStore is read: every documented value is either read (PFX 2/3, PEM and OpenSSH
+   * 6/7, PPK 14/15, XML 16/17, JWK 18/19, Auto 99) or refused at sshLogon with 10022 saying why
+   * (./cert-store.ts).
    */
   sshCertStoreType: SshCertStoreTypeValue = SshCertStoreType.Auto;
-  sshCertStore = '';
+  /**
+   * Where the client key comes from: a key file path, or the store's content (key text, a
+   * JWK, a PFX as bytes or base64). A key file of yours that group or others may access is
+   * refused at sshLogon with error 10013, as OpenSSH refuses it; content is never quoted in an error.
+   */
+  sshCertStore: string | Uint8Array = '';
+  /** The passphrase of an encrypted key, or the password of a PFX. */
   sshCertStorePassword = '';
-  /** Accepted for compatibility; key files carry no certificate subject to select by. */
+  /**
+   * Which key of a store that holds several: the certificate subject in a PFX (exact, else
+   * contained; `*` or empty: the first), the `kid` in a JWK Set. Ignored by single-key stores.
+   */
   sshCertSubject = '';
   /** A trusted server key: an OpenSSH public key line, a base64 key blob, or a fingerprint. */
   sshAcceptServerHostKey = '';
@@ -942,6 +951,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
         certStoreType: this.sshCertStoreType,
         certStore: this.sshCertStore,
         certStorePassword: this.sshCertStorePassword,
+        certSubject: this.sshCertSubject,
         identities: this.identities,
         tryAllMethods: this.setting('TryAllAvailableAuthMethods'),
         repeatMethods: !this.setting<boolean>('DoNotRepeatAuthMethods'),

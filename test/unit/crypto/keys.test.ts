@@ -31,13 +31,12 @@ function refusal(text: string, fileName?: string): SshError {
 }
 
 describe('loadPrivateKey never quotes what it cannot read', () => {
-  it.each([3, 2] as const)('a PuTTY-User-Key-File-%i: named, with the puttygen command', (version) => {
+  it.each([3, 2] as const)('a PuTTY-User-Key-File-%i whose MAC does not match: named as damaged, never quoted', (version) => {
     const ppk = puttyKeyFile(dir, `v${version}.ppk`, version);
     expect(keyTextFormat(ppk.text)).toBe('putty');
-    expect(refusal(ppk.text, ppk.path).message).toBe(
-      `PuTTY private key files are not supported; convert it with \`puttygen ${ppk.path} -O private-openssh -o ${ppk.path.replace(/\.ppk$/, '')}\``,
-    );
-    expect(refusal(ppk.text).message).toMatch(/puttygen key\.ppk -O private-openssh -o key`$/);
+    expect(loadPrivateKey(ppk.text).asymmetricKeyType).toBe('ed25519'); // read since PPK support
+    const altered = ppk.text.replace(/^Comment: .*$/m, 'Comment: altered');
+    expect(refusal(altered, ppk.path).message).toBe('the PuTTY key file is damaged or was altered (its MAC does not match)');
   });
 
   it('an SSH.COM key', () => {
@@ -82,6 +81,8 @@ describe('privateKeyIsEncrypted', () => {
     expect(privateKeyIsEncrypted(pemBlock('ENCRYPTED PRIVATE KEY', Buffer.from('x')))).toBe(true);
     expect(privateKeyIsEncrypted(pemBlock('RSA PRIVATE KEY', Buffer.from('x')).replace('\n', '\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n\n'))).toBe(true);
     expect(privateKeyIsEncrypted(pemBlock('PRIVATE KEY', Buffer.from('x')))).toBe(false);
-    expect(privateKeyIsEncrypted(puttyKeyFile(dir, 'enc-check.ppk').text)).toBe(false);
+    const ppk = puttyKeyFile(dir, 'enc-check.ppk').text;
+    expect(privateKeyIsEncrypted(ppk)).toBe(false);
+    expect(privateKeyIsEncrypted(ppk.replace('Encryption: none', 'Encryption: aes256-cbc'))).toBe(true);
   });
 });

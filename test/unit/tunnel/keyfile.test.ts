@@ -15,7 +15,7 @@ describe('readKeyFile', () => {
   it('reads a 0600 file', () => {
     const path = join(dir, 'ok');
     writeFileSync(path, 'text', { mode: 0o600 });
-    expect(readKeyFile(path)).toEqual({ ok: true, text: 'text' });
+    expect(readKeyFile(path)).toEqual({ ok: true, text: 'text', bytes: Buffer.from('text') });
   });
 
   it.runIf(ownsFiles).each([0o644, 0o640, 0o604, 0o620])('refuses a file of ours with mode %o, as ssh does', (mode) => {
