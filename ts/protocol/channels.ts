@@ -432,6 +432,7 @@ export class ConnectionLayer {
     const ch = this.channels.get(channelId);
     if (!ch || ch.state !== 'pendingAccept') throw new SshError(Code.InvalidChannelId, `channel ${channelId} is not awaiting acceptance`, 'local');
     this.hooks.send(ChannelOpenFailure.encode({ recipientChannel: ch.remoteId, reason, description, language: new Uint8Array(0) }));
+    ch.state = 'closed';
     this.channels.delete(ch.localId);
     this.freeIds.push(ch.localId);
   }
@@ -544,7 +545,10 @@ export class ConnectionLayer {
     const ch = this.channels.get(channelId);
     if (!ch || ch.state === 'closed') return;
     if (ch.state === 'pendingAccept') {
+      // Refused, and ended like any channel: whoever was about to accept it (a forwarder still
+      // connecting) hears channelClosed, and the freed id cannot be taken for this one.
       this.reject(channelId, ChannelOpenFailureReason.ConnectFailed, 'closed by the application');
+      this.hooks.emit({ type: 'channelClosed', channel: channelId });
       return;
     }
     if (ch.state === 'opening') {
