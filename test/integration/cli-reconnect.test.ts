@@ -121,7 +121,7 @@ describe('revtun reconnecting', () => {
     const stalled = await connect(port);
     stalled.on('error', () => undefined);
     stalled.pause(); // reads nothing: sshd's window to revtun fills, then revtun's queue
-    cleanup.push(() => stalled.destroy());
+    cleanup.push(() => void stalled.destroy());
     // revtun stops reading the service once its channel queue is full: then the kernel holds
     // a large, unchanging amount unread on revtun's socket (a reading revtun keeps it moving).
     let last = -1;

@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import { Reader, Writer, equalBytes } from '../protocol/wire.js';
 import { SshError, Code } from '../protocol/errors.js';
 import { ECDSA_CURVES, encodeSignature, p1363ToEcdsaSignature } from '../protocol/publickey.js';
-import type { Signer } from '../protocol/auth.js';
+import type { ImmediateSigner } from '../protocol/auth.js';
 import { ecdsaPrivateKey, ed25519PrivateKey, rsaPrivateKey } from './ssh-key-parts.js';
 import { loadPpkKey, ppkIsEncrypted, ppkPublicBlob } from './ppk.js';
 
@@ -276,7 +276,7 @@ const OPENSSL_CURVES: Record<keyof typeof ECDSA_CURVES, string> = {
 };
 
 /** Makes a Signer for user authentication from a private key. */
-export function createSigner(key: crypto.KeyObject): Signer {
+export function createSigner(key: crypto.KeyObject): ImmediateSigner {
   const { blob, keyType } = sshPublicKeyBlob(key);
   return {
     publicKey: blob,

@@ -27,6 +27,11 @@ export interface Signer {
   sign(algorithm: string, data: Uint8Array): Uint8Array | Promise<Uint8Array>;
 }
 
+/** A signer that signs at once (a key held here, not an agent's). */
+export interface ImmediateSigner extends Signer {
+  sign(algorithm: string, data: Uint8Array): Uint8Array;
+}
+
 /** The outcome of loading a key when it is about to sign; `reason` never quotes key material. */
 export type LoadedSigner = { ok: true; signer: Signer } | { ok: false; reason: string };
 

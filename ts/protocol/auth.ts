@@ -35,7 +35,7 @@ import {
   type PublicKeyIdentity,
 } from './auth-publickey.js';
 
-export { loadedIdentity, type LoadedSigner, type PublicKeyIdentity, type Signer } from './auth-publickey.js';
+export { loadedIdentity, type ImmediateSigner, type LoadedSigner, type PublicKeyIdentity, type Signer } from './auth-publickey.js';
 
 export interface KeyboardPrompt {
   prompt: string;

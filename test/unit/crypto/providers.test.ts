@@ -106,7 +106,9 @@ function randomKeys(provider: CryptoProvider, cipher: string, mac: string | null
 
 describe('cross-provider equivalence', () => {
   const [, reference] = core[0]!;
-  const combinations = [...reference.ciphers].flatMap(([cipher, info]) => (info.aead ? [[cipher, null] as const] : [...reference.macs.keys()].map((mac) => [cipher, mac] as const)));
+  const combinations: [string, string | null][] = [...reference.ciphers].flatMap(([cipher, info]): [string, string | null][] =>
+    info.aead ? [[cipher, null]] : [...reference.macs.keys()].map((mac): [string, string | null] => [cipher, mac]),
+  );
 
   it.each(combinations)('%s with %s: identical output from every provider, and each opens the others', (cipher, mac) => {
     const keys = randomKeys(reference, cipher, mac);

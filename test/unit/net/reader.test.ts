@@ -21,8 +21,16 @@ function socketFor(reader: SocketReader) {
 }
 
 /** A consumer that keeps `backlog` bytes queued and reports `pinned`, as told. */
-function consumer() {
-  const c = {
+interface TestConsumer {
+  backlog: number;
+  pinned: boolean;
+  taken: Buffer[];
+  moved: { target: Buffer; backlog: number }[];
+  impl: ChunkConsumer;
+}
+
+function consumer(): TestConsumer {
+  const c: TestConsumer = {
     backlog: 0,
     pinned: false,
     taken: [] as Buffer[],
