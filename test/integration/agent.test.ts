@@ -3,7 +3,7 @@
 // key type and both rsa-sha2 flags, a key the agent does not hold, a locked agent, an agent that
 // went away, and an agent socket that sends garbage or too much.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -162,6 +162,29 @@ describe('a hostile agent socket', () => {
     fake.close();
   });
 
+  it('a timeout of 0 means no deadline: a slow answer (a confirmation the user takes time over) still arrives', async () => {
+    let answer: (() => void) | null = null;
+    let requestArrived: () => void = () => undefined;
+    const asked = new Promise<void>((resolve) => (requestArrived = resolve));
+    const slow = await fakeAgent('slow.sock', (socket) => {
+      answer = () => socket.write(Buffer.from([0, 0, 0, 5, 12, 0, 0, 0, 0]));
+      requestArrived();
+    });
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const client = await AgentClient.connect(slow.path, 0);
+      const listed = client.identities();
+      await asked;
+      vi.advanceTimersByTime(24 * 3600 * 1000); // a day: no timer may fire
+      answer!();
+      expect(await listed).toEqual([]);
+      client.close();
+    } finally {
+      vi.useRealTimers();
+      slow.close();
+    }
+  });
+
   it('an agent that never answers: the request times out and the client is failed for good', async () => {
     const fake = await fakeAgent('silent.sock', () => undefined);
     const client = await AgentClient.connect(fake.path, 200);
@@ -292,5 +315,40 @@ describe('revtun and the agent', () => {
     await all.waitFor(/Allocated port \d+ for remote forward/);
     all.child.kill('SIGTERM');
     expect(await all.exit).toBe(0);
+  });
+});
+
+describe('a logoff while the agent is being asked', () => {
+  it('ends the logon attempt: no connection is made once the agent answers', async () => {
+    const sshd = await startSshd({ authorizedKeys: [keys.ed25519.publicLine] });
+    const path = join(dir, 'held.sock');
+    let release: () => void = () => undefined;
+    let heldServer: net.Server | undefined;
+    const asked = new Promise<void>((resolve) => {
+      const server = net.createServer((socket) => {
+        socket.on('error', () => undefined);
+        socket.once('data', () => {
+          release = () => socket.write(Buffer.from([0, 0, 0, 5, 12, 0, 0, 0, 0]));
+          resolve();
+        });
+      });
+      server.listen(path);
+      heldServer = server;
+    });
+    try {
+      const t = makeTunnel(sshd, { user: TEST_USER, privateKey: keys.ed25519.privatePath });
+      t.agent = path;
+      const from = sshd.log().length;
+      const logon = t.sshLogon().then(() => 'up', (e: { message: string }) => e.message);
+      await asked;
+      await t.sshLogoff();
+      release();
+      expect(await logon).toMatch(/abandoned/);
+      expect(t.connected).toBe(false);
+      expect(sshd.log().slice(from)).not.toMatch(/Connection from|Accepted/);
+    } finally {
+      heldServer?.close();
+      await sshd.stop();
+    }
   });
 });

@@ -157,6 +157,30 @@ describe('jump hosts', () => {
     await carriesData(port);
   });
 
+  it('a jump host is never given the server\'s password: a hop without credentials of its own borrows only keys', async () => {
+    // A bastion that takes passwords only; the tunnel has a key and the test user's password.
+    const passwordsOnly = await startSshd({ config: ['AuthenticationMethods password', 'LogLevel DEBUG1'] });
+    cleanup.push(() => passwordsOnly.stop());
+    const t = tunnelThrough([{ ...hop(passwordsOnly), user: 'revtuntest' }]);
+    t.sshAuthMode = SshAuthMode.MultiFactor;
+    t.sshPassword = 'correct horse battery staple';
+    const prompts: string[] = [];
+    t.on('sshKeyboardInteractive', (e) => prompts.push(e.prompt));
+    const from = passwordsOnly.log().length;
+    await expect(t.sshLogon()).rejects.toMatchObject({ code: 1032, message: expect.stringContaining(`jump host 127.0.0.1:${passwordsOnly.port}`) });
+    await passwordsOnly.waitForLog(/Disconnected from|Connection closed by/, from);
+    expect(passwordsOnly.log().slice(from)).not.toMatch(/Accepted password|Failed password/);
+    expect(prompts).toEqual([]);
+  });
+
+  it('a tunnel with only a password and a hop without credentials is refused before connecting (10022)', async () => {
+    const t = tunnelThrough([{ host: jumpOutside.host, port: jumpOutside.port, user: 'root', hostKey: jumpOutside.hostKeys.ed25519 }]);
+    t.sshCertStore = '';
+    t.sshAuthMode = SshAuthMode.Password;
+    t.sshPassword = 'a secret';
+    await expect(t.sshLogon()).rejects.toMatchObject({ code: 10022, message: expect.stringContaining('never given the server\'s password') });
+  });
+
   it('openReverseTunnel takes jumpHosts, each with its own host key', async () => {
     const opened = await openReverseTunnel({
       host: target.host,

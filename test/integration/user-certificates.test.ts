@@ -67,6 +67,23 @@ describe('user certificates, from the library', () => {
     await viaIdentity.sshLogoff();
   });
 
+  it('a jump host with its own key does not get the tunnel\'s SignedSSHCert (it certifies the tunnel\'s key)', async () => {
+    const bastion = await startSshd({ authorizedKeys: [] });
+    try {
+      const hopKey = generateKey(dir, 'id_hop', 'ed25519');
+      bastion.setAuthorizedKeys('root', [hopKey.publicLine]);
+      const key = generateKey(dir, 'id_through', 'ed25519');
+      const t = certTunnel(key, certify(key));
+      t.jumpHosts = [{ host: bastion.host, port: bastion.port, user: 'root', hostKey: bastion.hostKeys.ed25519, privateKey: hopKey.privatePath }];
+      t.config('SSHPublicKeyAlgorithms=ssh-ed25519');
+      await t.sshLogon();
+      expect(t.connected).toBe(true);
+      await t.sshLogoff();
+    } finally {
+      await bastion.stop();
+    }
+  });
+
   it('a certificate for another principal, or from a CA the server does not trust, is refused by the server (1032)', async () => {
     const key = generateKey(dir, 'id_wrong', 'ed25519');
     await expect(certTunnel(key, certify(key, { principal: 'someone-else' })).sshLogon()).rejects.toMatchObject({ code: 1032 });

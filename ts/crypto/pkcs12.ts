@@ -49,6 +49,48 @@ export function looksLikePkcs12(bytes: Uint8Array): boolean {
   return bytes[at] === 0x02 && bytes[at + 1] === 0x01 && bytes[at + 2] === 0x03;
 }
 
+/**
+ * The most key-derivation iterations a store may ask for (OpenSSL writes 2048, Windows 2000,
+ * Java 10000). forge runs them as written, synchronously: a store asking for billions would
+ * hold the event loop for hours.
+ */
+const MAX_PBE_ITERATIONS = 10_000_000;
+
+/**
+ * Refuses iteration counts above MAX_PBE_ITERATIONS wherever the store shows one before
+ * decryption: MacData (digest, salt, iterations), pkcs-12PbeParams (salt, iterations) and
+ * PBKDF2-params (salt, iterationCount, ...) all put the count right after an OCTET STRING
+ * salt. DER inside OCTET STRINGs (the store's content) is looked into too. Bags inside an
+ * encrypted part are seen only by forge, once that part decrypts with the right password.
+ */
+function checkIterationCounts(f: typeof Forge, node: Forge.asn1.Asn1, depth: number): void {
+  if (depth > 24) return;
+  const { Class, Type } = f.asn1;
+  if (Array.isArray(node.value)) {
+    const children = node.value;
+    for (let i = 1; i < children.length; i++) {
+      const salt = children[i - 1]!;
+      const count = children[i]!;
+      if (salt.tagClass !== Class.UNIVERSAL || salt.type !== Type.OCTETSTRING) continue;
+      if (count.tagClass !== Class.UNIVERSAL || count.type !== Type.INTEGER || typeof count.value !== 'string') continue;
+      let value = 0;
+      for (const c of count.value.length > 6 ? '\xff'.repeat(7) : count.value) value = value * 256 + c.charCodeAt(0);
+      if (value > MAX_PBE_ITERATIONS) throw storeError(`the PKCS#12 store asks for ${count.value.length > 6 ? 'more than 2^48' : value} key derivation iterations; at most ${MAX_PBE_ITERATIONS} are accepted`);
+    }
+    for (const child of children) checkIterationCounts(f, child, depth + 1);
+    return;
+  }
+  if (node.type === Type.OCTETSTRING && typeof node.value === 'string' && node.value.length > 2 && node.value.charCodeAt(0) === 0x30) {
+    let inner: Forge.asn1.Asn1;
+    try {
+      inner = f.asn1.fromDer(f.util.createBuffer(node.value));
+    } catch {
+      return; // not DER: plain content
+    }
+    checkIterationCounts(f, inner, depth + 1);
+  }
+}
+
 /** Opens a PFX with its password and returns every private key in it, in store order. */
 export function loadPkcs12(der: Uint8Array, password: string): Pkcs12Entry[] {
   if (der.length > MAX_PFX_BYTES) throw storeError(`the PKCS#12 store is larger than ${MAX_PFX_BYTES} bytes`);
@@ -57,8 +99,10 @@ export function loadPkcs12(der: Uint8Array, password: string): Pkcs12Entry[] {
   let p12: Forge.pkcs12.Pkcs12Pfx;
   try {
     const asn1 = f.asn1.fromDer(f.util.createBuffer(Buffer.from(der).toString('binary')));
+    checkIterationCounts(f, asn1, 0);
     p12 = f.pkcs12.pkcs12FromAsn1(asn1, false, password);
   } catch (error) {
+    if (error instanceof SshError) throw error;
     // forge's messages speak of the password when the MAC does not verify or, in a store
     // without a MAC, when a bag does not decrypt. They name no secret, but they are not passed
     // on, to keep that a promise of ours.

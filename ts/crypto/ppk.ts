@@ -31,13 +31,17 @@ function ppkError(message: string): SshError {
 
 /**
  * Bounds for values read from the file: a PPK is a few kilobytes, and Argon2's memory is
- * allocated as asked, so a damaged or hostile file must not make us allocate gigabytes.
- * PuTTY's own defaults are 8 MiB, 5 passes, parallelism 1.
+ * allocated as asked and its passes run on the event loop, so a damaged or hostile file must
+ * make us neither allocate much nor work for long. PuTTY's own defaults are 8 MiB,
+ * parallelism 1 and the passes puttygen times to about 100 ms of C (a few dozen); the total
+ * cost, memory times passes, is capped at 2^21 KiB (2 GiB of memory traffic, a few seconds of
+ * JavaScript), far above what puttygen writes.
  */
 const MAX_LINES = 512;
-const MAX_ARGON2_MEMORY_KIB = 1024 * 1024;
+const MAX_ARGON2_MEMORY_KIB = 256 * 1024;
 const MAX_ARGON2_PASSES = 1000;
-const MAX_ARGON2_PARALLELISM = 64;
+const MAX_ARGON2_PARALLELISM = 16;
+const MAX_ARGON2_COST_KIB = 2 ** 21;
 
 const ARGON2 = { Argon2id: argon2id, Argon2i: argon2i, Argon2d: argon2d } as const;
 
@@ -132,14 +136,11 @@ function deriveKeys(file: PpkFile, passphrase: string): { cipherKey: Buffer; iv:
   const parallelism = argon2Number(file, 'Argon2-Parallelism', MAX_ARGON2_PARALLELISM);
   const memory = argon2Number(file, 'Argon2-Memory', MAX_ARGON2_MEMORY_KIB);
   if (memory < 8 * parallelism) throw ppkError("the PuTTY key file's Argon2-Memory is below 8 KiB per lane");
-  const derived = Buffer.from(
-    kdf(pass, Buffer.from(saltHex, 'hex'), {
-      m: memory,
-      t: argon2Number(file, 'Argon2-Passes', MAX_ARGON2_PASSES),
-      p: parallelism,
-      dkLen: 80,
-    }),
-  );
+  const passes = argon2Number(file, 'Argon2-Passes', MAX_ARGON2_PASSES);
+  if (memory * passes > MAX_ARGON2_COST_KIB) {
+    throw ppkError(`the PuTTY key file's Argon2 cost (${memory} KiB x ${passes} passes) is beyond the ${MAX_ARGON2_COST_KIB} KiB revtun accepts`);
+  }
+  const derived = Buffer.from(kdf(pass, Buffer.from(saltHex, 'hex'), { m: memory, t: passes, p: parallelism, dkLen: 80 }));
   return { cipherKey: derived.subarray(0, 32), iv: derived.subarray(32, 48), macKey: derived.subarray(48, 80) };
 }
 

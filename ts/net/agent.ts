@@ -43,7 +43,12 @@ interface Pending {
   what: string;
   resolve: (body: Reader) => void;
   reject: (error: SshError) => void;
-  timer: NodeJS.Timeout;
+  timer: NodeJS.Timeout | undefined;
+}
+
+/** A timer, or none for 0 (no deadline: an agent that asks its user to confirm takes its time). */
+function deadline(ms: number, fire: () => void): NodeJS.Timeout | undefined {
+  return ms > 0 ? setTimeout(fire, ms) : undefined;
 }
 
 export class AgentClient {
@@ -61,14 +66,14 @@ export class AgentClient {
     socket.on('close', () => this.fail(agentError(Code.ConnectionDropped, 'the agent closed the connection')));
   }
 
-  /** Connects to the agent listening on `path` (SSH_AUTH_SOCK). */
+  /** Connects to the agent listening on `path` (SSH_AUTH_SOCK); `timeoutMs` 0 waits as long as it takes. */
   static connect(path: string, timeoutMs = 10_000): Promise<AgentClient> {
     return new Promise((resolve, reject) => {
       const socket = net.connect({ path });
-      const timer = setTimeout(() => {
+      const timer = deadline(timeoutMs, () => {
         socket.destroy();
         reject(agentError(Code.Timeout, `no answer from the agent at ${path} within ${timeoutMs} ms`));
-      }, timeoutMs);
+      });
       socket.once('error', (error: NodeJS.ErrnoException) => {
         clearTimeout(timer);
         reject(agentError(socketErrorCode(error.code), `cannot reach the agent at ${path}: ${error.message}`));
@@ -131,11 +136,11 @@ export class AgentClient {
   private request(message: Uint8Array, expect: number, what: string): Promise<Reader> {
     if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const timer = deadline(this.timeoutMs, () => {
         // Answers come in order: after a lost answer, the next one would be taken for the wrong request.
         this.socket.destroy();
         this.fail(agentError(Code.Timeout, `the agent did not answer (${what}) within ${this.timeoutMs} ms`));
-      }, this.timeoutMs);
+      });
       this.pending.push({ expect, what, resolve, reject, timer });
       const frame = Buffer.allocUnsafe(4 + message.length);
       frame.writeUInt32BE(message.length, 0);

@@ -30,6 +30,22 @@ function settle<T>(make: () => T | Promise<T>, to: (value: T) => CredentialAnswe
 
 const why = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
+/** The answer that gives nothing for `request`: its method or key is passed over. */
+export function noAnswer(request: CredentialRequest, reason: string): CredentialAnswer {
+  switch (request.kind) {
+    case 'password':
+      return { kind: 'password', password: undefined };
+    case 'keyboardInteractive':
+      return { kind: 'keyboardInteractive', responses: null };
+    case 'publicKey':
+      return { kind: 'publicKey', publicKey: null, reason };
+    case 'signature':
+      return { kind: 'signature', signature: null, reason };
+    case 'custom':
+      return { kind: 'custom', message: null };
+  }
+}
+
 /**
  * An answerer for one connection. Each identity is loaded at most once per connection (the
  * loaded signer serves every signature the server asks of it); the password source is the
@@ -100,7 +116,7 @@ export function credentialAnswerer(options: AuthOptions): CredentialAnswerer {
         };
         const result = load(request.identity);
         const withSigner = (value: LoadedSigner) => (value.ok ? sign(value.signer) : failed(value.reason));
-        return isPromise(result) ? result.then(withSigner) : withSigner(result);
+        return isPromise(result) ? result.then(withSigner).catch((error: unknown) => failed(why(error))) : withSigner(result);
       }
     }
   };

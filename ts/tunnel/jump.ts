@@ -29,8 +29,9 @@ export interface JumpHost {
   /** Decides on the hop's host key (true: trust it); consulted when hostKey does not match. */
   verifyHostKey?: (info: JumpHostKeyInfo) => boolean;
   /**
-   * Credentials for this hop. With none of these the tunnel's own credentials are used
-   * (as ssh offers a jump host the same identities), under this hop's user.
+   * Credentials for this hop. With none of these the hop borrows the tunnel's keys and agent
+   * (as ssh offers a jump host the same identities), under this hop's user; it is never given
+   * the tunnel's password or keyboard-interactive answers.
    */
   password?: string;
   /** Asked for this hop's password when the server wants one and `password` is empty. */
@@ -95,6 +96,9 @@ export async function openJumpChain(
       const stream = await ChannelTransport.open(chain, session, next).catch((error: unknown) => {
         throw hopError(hop, error);
       });
+      // Its EOF and CLOSE may have come in the same read as the confirmation: a transport that
+      // is already gone would never tell the session built on it (its 'close' is past).
+      if (stream.destroyed) throw hopError(hop, new SshError(Code.ConnectionDropped, `the connection to ${describeHop(next)} closed as soon as it opened`, 'peer'));
       opened = { socket: stream, address: next.host };
     }
     const last = opened.socket as ChannelTransport;

@@ -6,8 +6,8 @@
 // commands fail as values, and a failed command on a dying connection is simply dropped.
 
 import { SshClientCore, type ClientEvent, type ClientOptions, type ForwardOutcome, type Outcome } from '../protocol/client.js';
-import { credentialAnswerer, type CredentialAnswerer } from '../protocol/auth-answer.js';
-import type { CredentialRequest } from '../protocol/auth.js';
+import { credentialAnswerer, noAnswer, type CredentialAnswerer } from '../protocol/auth-answer.js';
+import type { CredentialAnswer, CredentialRequest } from '../protocol/auth.js';
 import { FORWARDED_STREAMLOCAL, type Grant } from '../protocol/forwarding.js';
 import { SshError, Code, DisconnectReason } from '../protocol/errors.js';
 import { SocketDriver } from '../net/driver.js';
@@ -337,17 +337,21 @@ export class Session {
    * settles (a connection that closed meanwhile drops the answer).
    */
   private answerCredential(request: CredentialRequest): void {
-    const answer = this.answerer(request);
-    if (!('then' in answer)) {
-      this.run((core) => core.answerCredential(request.id, answer));
+    const give = (value: CredentialAnswer) => {
+      if (this.isOpen) this.run((core) => core.answerCredential(request.id, value));
+    };
+    // A source that fails in a way the answerer did not foresee (it throws, it rejects) gives
+    // nothing: authentication moves on instead of waiting, and nothing throws out of here.
+    const failed = (error: unknown) => give(noAnswer(request, (error as Error)?.message ?? String(error)));
+    let answer: ReturnType<CredentialAnswerer>;
+    try {
+      answer = this.answerer(request);
+    } catch (error) {
+      failed(error);
       return;
     }
-    answer.then(
-      (value) => {
-        if (this.isOpen) this.run((core) => core.answerCredential(request.id, value));
-      },
-      (error: unknown) => this.handlers.log(1, `answering a credential request failed: ${(error as Error)?.message ?? String(error)}`),
-    );
+    if (!('then' in answer)) give(answer);
+    else answer.then(give, failed);
   }
 
   private resolveWritable(channel: number): void {

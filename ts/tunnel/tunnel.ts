@@ -540,16 +540,20 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   /** Opens a socket and logs on; the new session becomes the tunnel's. */
   private async startSession(): Promise<Session> {
     this.emitState({ state: 'connecting' });
-    const agent = await this.openAgent();
+    // Registered before the first wait (the agent), so that a logoff or reset meanwhile ends this attempt.
+    const abort = new AbortController();
+    this.connectAbort = abort;
+    let agent: AgentKeys | null = null;
     let options: ClientOptions;
     try {
+      agent = await this.openAgent();
+      if (abort.signal.aborted) throw new SshError(Code.BadState, 'connecting was abandoned', 'local');
       options = this.buildCoreOptions(undefined, agent);
     } catch (error) {
       agent?.close();
+      if (this.connectAbort === abort) this.connectAbort = null;
       throw error;
     }
-    const abort = new AbortController();
-    this.connectAbort = abort;
     let session: Session | null = null;
     try {
       await withTimeout(this.setting<number>('ConnectionTimeout') || this.timeout, 'connecting and logging on', async () => {
@@ -650,8 +654,14 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     const hasKey = Boolean(hop.privateKey) || (hop.identities?.length ?? 0) > 0;
     const hasPassword = Boolean(hop.password) || hop.passwordProvider !== undefined;
     const own = hasKey || hasPassword;
+    // What a jump host is never given: the server's password, its keyboard-interactive answers
+    // (the application's handler cannot tell a hop's prompts from the server's) or its custom
+    // authentication. A hop without credentials of its own borrows only the tunnel's keys and
+    // agent, as ssh lends a jump host its identities: publickey reveals nothing.
+    const isolated: Partial<Credentials> = { password: '', passwordProvider: null, onPrompt: () => undefined, onCustomAuth: undefined, tryAllMethods: false };
     const credentials: Partial<Credentials> = {
       user: hop.user ?? this.sshUser,
+      ...isolated,
       ...(own
         ? {
             authMode: hasKey && hasPassword ? SshAuthMode.MultiFactor : hasKey ? SshAuthMode.PublicKey : SshAuthMode.Password,
@@ -661,14 +671,25 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
             password: hop.password ?? '',
             passwordProvider: hop.passwordProvider ?? null,
             identities: hop.identities ?? [],
+            // The tunnel's certificate and store subject belong to the tunnel's key, not this one.
+            signedCert: '',
+            certSubject: '',
           }
-        : {}),
+        : { authMode: SshAuthMode.PublicKey }),
     };
-    return {
-      host: hop.host,
-      port,
-      options: this.buildCoreOptions({ host: hop.host, credentials, verifyHostKey: (info) => this.verifyJumpHostKey(hop, index, port, info) }, agent),
-    };
+    let options: ClientOptions;
+    try {
+      options = this.buildCoreOptions({ host: hop.host, credentials, verifyHostKey: (info) => this.verifyJumpHostKey(hop, index, port, info) }, agent);
+    } catch (error) {
+      const e = asSshError(error);
+      if (own || e.code !== Code.BadArgument) throw new SshError(e.code, `jump host ${describeHop({ host: hop.host, port })}: ${e.message}`, 'local', { cause: e });
+      throw new SshError(
+        Code.BadArgument,
+        `jump host ${describeHop({ host: hop.host, port })} has no credentials of its own, and the tunnel has no key to lend it (a jump host is never given the server's password)`,
+        'local',
+      );
+    }
+    return { host: hop.host, port, options };
   }
 
   private verifyJumpHostKey(hop: JumpHost, index: number, port: number, info: HostKeyInfo): boolean {

@@ -12,6 +12,7 @@ import { sshPublicKeyBlob } from '../../../ts/crypto/keys.js';
 import { Code, SshError } from '../../../ts/protocol/errors.js';
 import { certificateOnlyPfx, makePfx, mergePfx } from '../../helpers/pkcs12.js';
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 
 const dir = mkdtempSync(join(tmpdir(), 'revtun-pfx-'));
 const PASSWORD = 'pfx pass phrase';
@@ -127,5 +128,18 @@ describe('selectBySubject (sshCertSubject)', () => {
     expect(refusal(() => selectBySubject(entries, 'CN=nobody')).message).toMatch(
       /^no certificate in the PKCS#12 store matches sshCertSubject "CN=nobody" \(it holds: .*CN=deploy-rsa.*CN=deploy-ec|CN=deploy-ec.*CN=deploy-rsa/,
     );
+  });
+});
+
+describe('hostile iteration counts', () => {
+  it('a MAC iteration count of 2^31 - 1 is refused before forge would run it (it would hold the event loop for hours)', () => {
+    const forge = createRequire(import.meta.url)('node-forge') as typeof import('node-forge');
+    const asn1 = forge.asn1.fromDer(forge.util.createBuffer(rsa.der.toString('binary')));
+    // PFX ::= SEQUENCE { version, authSafe, macData SEQUENCE { mac, macSalt, iterations } }
+    const macData = (asn1.value as import('node-forge').asn1.Asn1[])[2]!;
+    const iterations = (macData.value as import('node-forge').asn1.Asn1[])[2]!;
+    iterations.value = '\x7f\xff\xff\xff';
+    const hostile = Buffer.from(forge.asn1.toDer(asn1).getBytes(), 'binary');
+    expect(refusal(() => loadPkcs12(hostile, PASSWORD)).message).toMatch(/asks for 2147483647 key derivation iterations/);
   });
 });

@@ -85,9 +85,15 @@ describe('PPK version 3 key derivations', () => {
     expect(publicLineOf(ppk.text, PASSPHRASE)).toBe(ppk.publicLine.split(' ').slice(0, 2).join(' '));
   });
 
-  it('an Argon2 memory cost beyond 1 GiB is refused before anything is allocated', () => {
+  it('Argon2 memory within bounds but memory x passes beyond them (hours of work on the event loop) is refused before any work', () => {
+    const ppk = puttygenKey(dir, 'kdf-slow.ppk', { type: 'ed25519', passphrase: PASSPHRASE, ppkParams: CHEAP_ARGON2 });
+    const hostile = ppk.text.replace(/^Argon2-Memory: \d+$/m, 'Argon2-Memory: 262144').replace(/^Argon2-Passes: \d+$/m, 'Argon2-Passes: 1000');
+    expect(refusal(hostile, PASSPHRASE).message).toMatch(/Argon2 cost \(262144 KiB x 1000 passes\) is beyond/);
+  });
+
+  it('an Argon2 memory cost beyond 256 MiB is refused before anything is allocated', () => {
     const ppk = puttygenKey(dir, 'kdf-huge.ppk', { type: 'ed25519', passphrase: PASSPHRASE, ppkParams: CHEAP_ARGON2 });
-    const hostile = ppk.text.replace(/^Argon2-Memory: \d+$/m, 'Argon2-Memory: 4294967295');
+    const hostile = ppk.text.replace(/^Argon2-Memory: \d+$/m, 'Argon2-Memory: 262145');
     expect(refusal(hostile, PASSPHRASE).message).toMatch(/Argon2-Memory is out of range/);
   });
 });
