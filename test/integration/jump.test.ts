@@ -260,6 +260,8 @@ describe('revtun -J and ProxyJump in ssh_config', () => {
         'Host target',
         '  HostName 127.0.0.1',
         `  Port ${target.port}`,
+        '  User root',
+        `  IdentityFile ${key.privatePath}`,
         '  ProxyJump hop2',
         `  RemoteForward ${ns.inside}:0 127.0.0.1:${echo.port}`,
         'Host hop2',
