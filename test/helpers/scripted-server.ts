@@ -27,6 +27,8 @@ export interface Script {
   forwardingGranted?(c: ScriptedConnection): void;
   /** The client confirmed a channel we opened: its id on the client side. */
   channelConfirmed?(c: ScriptedConnection, clientChannel: number): void;
+  /** The client opened a channel (direct-tcpip, say) with id `clientChannel`: answer it (queue the messages). */
+  channelOpen?(c: ScriptedConnection, clientChannel: number): void;
 }
 
 export interface ScriptedServer {
@@ -82,6 +84,12 @@ export async function startScriptedServer(script: Script, port = 0, hostKey: () 
         const granted = script.grant(request.uint32(), connection);
         server.send(granted === null ? new Uint8Array([MSG.REQUEST_FAILURE]) : new Writer().byte(MSG.REQUEST_SUCCESS).uint32(granted).finish());
         if (granted !== null) script.forwardingGranted?.(connection);
+        return;
+      }
+      if (payload[0] === MSG.CHANNEL_OPEN && script.channelOpen) {
+        const open = new Reader(payload, 1);
+        open.utf8(); // channel type
+        script.channelOpen(connection, open.uint32());
         return;
       }
       defaultHandler(payload);
