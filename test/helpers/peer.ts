@@ -11,7 +11,7 @@ import { MSG, KexInit, type KexInitMessage } from '../../ts/protocol/messages.js
 import { deriveKey } from '../../ts/protocol/kex.js';
 import { createSigner } from '../../ts/crypto/keys.js';
 import { SshClientCore, type ClientEvent, type ClientOptions } from '../../ts/protocol/client.js';
-import { credentialAnswerer, type CredentialAnswerer } from '../../ts/protocol/auth-answer.js';
+import { credentialAnswerer, isPromise, type CredentialAnswerer } from '../../ts/protocol/auth-answer.js';
 import type { CredentialAnswer } from '../../ts/protocol/auth.js';
 import { SshError } from '../../ts/protocol/errors.js';
 
@@ -420,7 +420,7 @@ export class Pair {
         // The Session's part: answer from the options' sources; an answer still to come waits in `answers`.
         const id = e.request.id;
         const answer = this.answerer(e.request);
-        if ('then' in answer) this.answers.push(answer.then((a) => ({ id, answer: a })));
+        if (isPromise(answer)) this.answers.push(answer.then((a) => ({ id, answer: a })));
         else this.client.answerCredential(id, answer);
         moved = true;
       }

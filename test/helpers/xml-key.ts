@@ -3,17 +3,10 @@
 // made from node:crypto's JWK export, element for element as Microsoft documents the format.
 
 import type { KeyObject } from 'node:crypto';
+import { RSA_XML_PARTS } from '../../ts/crypto/xml-key.js';
 
-const ELEMENTS = [
-  ['Modulus', 'n'],
-  ['Exponent', 'e'],
-  ['P', 'p'],
-  ['Q', 'q'],
-  ['DP', 'dp'],
-  ['DQ', 'dq'],
-  ['InverseQ', 'qi'],
-  ['D', 'd'],
-] as const;
+// The element names and their JWK members are the reader's table: a fact of the format.
+const ELEMENTS = RSA_XML_PARTS;
 
 /** `<RSAKeyValue>…</RSAKeyValue>` for an RSA key; with `publicOnly`, Modulus and Exponent alone. */
 export function rsaKeyXml(key: KeyObject, publicOnly = false): string {

@@ -9,7 +9,7 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { isPrivateKeyTextFormat, keyTextFormat, loadPrivateKey, parsePublicKeyLine, privateKeyIsEncrypted, publicKeyOfPrivateText, sshPublicKeyBlob, unsupportedKeyFormatMessage } from '../crypto/keys.js';
-import { parseCertificate } from '../protocol/certificates.js';
+import { parseCertificateLine } from '../protocol/certificates.js';
 import { octalMode, readKeyFile, strerror } from '../tunnel/keyfile.js';
 import { SshCertStoreType, type SshIdentity } from '../tunnel/identities.js';
 
@@ -65,9 +65,7 @@ export function usableIdentities(choice: IdentityChoice): SshIdentity[] {
 /** The key a certificate file certifies, as a base64 blob, or undefined when it cannot be read. */
 function certifiedKey(file: string): string | undefined {
   try {
-    const m = /^(\S+)\s+([A-Za-z0-9+/]+={0,2})/.exec(readFileSync(file, 'utf8'));
-    if (!m) return undefined;
-    return Buffer.from(parseCertificate(new Uint8Array(Buffer.from(m[2]!, 'base64'))).publicKeyBlob).toString('base64');
+    return Buffer.from(parseCertificateLine(readFileSync(file, 'utf8')).certificate.publicKeyBlob).toString('base64');
   } catch {
     return undefined;
   }

@@ -18,7 +18,7 @@ function xmlError(message: string): SshError {
 const MAX_XML_BYTES = 64 * 1024;
 
 /** The element names, in .NET's order, and the JWK member each one is. */
-const PARTS = [
+export const RSA_XML_PARTS = [
   ['Modulus', 'n'],
   ['Exponent', 'e'],
   ['P', 'p'],
@@ -45,7 +45,7 @@ export function loadXmlKey(text: string): crypto.KeyObject {
   const body = root[2]!;
   const jwk: Record<string, string> = { kty: 'RSA' };
   let rest = body;
-  for (const [element, member] of PARTS) {
+  for (const [element, member] of RSA_XML_PARTS) {
     const pattern = new RegExp(`<${element}>\\s*([A-Za-z0-9+/=\\s]*?)\\s*</${element}>`, 'g');
     const found = [...body.matchAll(pattern)];
     if (found.length > 1) throw xmlError(`the XML key has ${element} twice`);
@@ -57,7 +57,7 @@ export function loadXmlKey(text: string): crypto.KeyObject {
   if (rest.trim() !== '') throw xmlError('the XML key holds elements other than the RSA parts (Modulus, Exponent, P, Q, DP, DQ, InverseQ, D)');
   if (!jwk.n || !jwk.e) throw xmlError('the XML key has no Modulus or no Exponent');
   if (!jwk.d) throw xmlError('this XML key is a public key; a private key (with D, P, Q, DP, DQ and InverseQ) is needed to sign');
-  const missing = PARTS.filter(([, member]) => !jwk[member]).map(([element]) => element);
+  const missing = RSA_XML_PARTS.filter(([, member]) => !jwk[member]).map(([element]) => element);
   if (missing.length) throw xmlError(`the XML RSA key lacks ${missing.join(', ')}`);
   let key: crypto.KeyObject;
   try {

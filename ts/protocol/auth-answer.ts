@@ -12,7 +12,8 @@ import type { LoadedSigner, Signer } from './auth-publickey.js';
 
 export type CredentialAnswerer = (request: CredentialRequest) => CredentialAnswer | Promise<CredentialAnswer>;
 
-function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
+/** A Promise (or any thenable) rather than a value ready now. */
+export function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
   return typeof (value as Promise<T> | undefined)?.then === 'function';
 }
 

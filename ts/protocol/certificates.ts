@@ -187,6 +187,19 @@ export function parseCertificate(blob: Uint8Array, expectedBlobType?: string): O
   }
 }
 
+/**
+ * A certificate as a -cert.pub file holds it, "type base64 [comment]": the blob and its
+ * decoding. The type named on the line must be the blob's own.
+ */
+export function parseCertificateLine(line: string): { blob: Uint8Array; certificate: OpenSshCertificate } {
+  const m = /^\s*(\S+)\s+([A-Za-z0-9+/]+={0,2})(?:\s|$)/.exec(line);
+  if (!m) throw malformed('not a "type base64 [comment]" line');
+  const blob = new Uint8Array(Buffer.from(m[2]!, 'base64'));
+  const certificate = parseCertificate(blob);
+  if (certificate.blobType !== m[1]) throw malformed(`the line says ${m[1]} but holds a ${certificate.blobType}`);
+  return { blob, certificate };
+}
+
 /** The key type of the CA key (e.g. ssh-ed25519). */
 export function signatureKeyType(cert: OpenSshCertificate): string {
   return publicKeyTypeName(parsePublicKey(cert.signatureKey));

@@ -11,7 +11,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { SshError, Code } from '../protocol/errors.js';
 import { equalBytes } from '../protocol/wire.js';
-import { CERT_TYPE_USER, parseCertificate, type OpenSshCertificate } from '../protocol/certificates.js';
+import { isPromise } from '../protocol/auth-answer.js';
+import { CERT_TYPE_USER, parseCertificateLine, type OpenSshCertificate } from '../protocol/certificates.js';
 import { loadedIdentity, type LoadedSigner, type PublicKeyIdentity } from '../protocol/auth.js';
 import { createSigner, parsePublicKeyLine, privateKeyIsEncrypted, publicKeyOfPrivateText } from '../crypto/keys.js';
 import { looksLikeKeyText } from './keyfile.js';
@@ -107,11 +108,7 @@ export function certificateIdentity(key: PublicKeyIdentity, certificate: string)
   let blob: Uint8Array;
   let cert: OpenSshCertificate;
   try {
-    const m = /^(\S+)\s+([A-Za-z0-9+/]+={0,2})(?:\s|$)/.exec(text);
-    if (!m) throw new Error('not a "type base64 [comment]" line');
-    blob = new Uint8Array(Buffer.from(m[2]!, 'base64'));
-    cert = parseCertificate(blob);
-    if (cert.blobType !== m[1]) throw new Error(`the line says ${m[1]} but holds a ${cert.blobType}`);
+    ({ blob, certificate: cert } = parseCertificateLine(text));
   } catch (error) {
     throw bad(`not an OpenSSH certificate (${(error as Error).message})`);
   }
@@ -128,7 +125,7 @@ export function certificateIdentity(key: PublicKeyIdentity, certificate: string)
     publicKey: { blob, keyType: cert.blobType },
     load: () => {
       const loaded = key.load();
-      return loaded instanceof Promise ? loaded.then(wrap) : wrap(loaded);
+      return isPromise(loaded) ? loaded.then(wrap) : wrap(loaded);
     },
   };
 }

@@ -6,7 +6,7 @@
 // commands fail as values, and a failed command on a dying connection is simply dropped.
 
 import { SshClientCore, type ClientEvent, type ClientOptions, type ForwardOutcome, type Outcome } from '../protocol/client.js';
-import { credentialAnswerer, noAnswer, type CredentialAnswerer } from '../protocol/auth-answer.js';
+import { credentialAnswerer, isPromise, noAnswer, type CredentialAnswerer } from '../protocol/auth-answer.js';
 import type { CredentialAnswer, CredentialRequest } from '../protocol/auth.js';
 import { FORWARDED_STREAMLOCAL, type Grant } from '../protocol/forwarding.js';
 import { SshError, Code, DisconnectReason } from '../protocol/errors.js';
@@ -350,8 +350,8 @@ export class Session {
       failed(error);
       return;
     }
-    if (!('then' in answer)) give(answer);
-    else answer.then(give, failed);
+    if (isPromise(answer)) answer.then(give, failed);
+    else give(answer);
   }
 
   private resolveWritable(channel: number): void {
