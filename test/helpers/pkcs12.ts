@@ -26,6 +26,8 @@ export interface PfxOptions {
   legacy?: boolean;
   /** More `openssl pkcs12 -export` options (-nomac, -keypbe NONE, ...). */
   exportOptions?: string[];
+  /** Certificate extensions, as `openssl req -addext` takes them ("keyUsage=digitalSignature"). */
+  extensions?: string[];
 }
 
 const NEW_KEY: Record<PfxOptions['key'], string[]> = {
@@ -50,7 +52,8 @@ export function makePfx(dir: string, name: string, options: PfxOptions): PfxStor
   const keyPath = join(dir, `${name}.key`);
   const certPath = join(dir, `${name}.crt`);
   const path = join(dir, `${name}.p12`);
-  run('openssl', ['req', '-x509', ...NEW_KEY[options.key], '-nodes', '-keyout', keyPath, '-out', certPath, '-subj', options.subject, '-days', '30']);
+  const extensions = (options.extensions ?? []).flatMap((e) => ['-addext', e]);
+  run('openssl', ['req', '-x509', ...NEW_KEY[options.key], '-nodes', '-keyout', keyPath, '-out', certPath, '-subj', options.subject, '-days', '30', ...extensions]);
   run('openssl', ['pkcs12', '-export', ...(options.legacy ? ['-legacy'] : []), ...(options.exportOptions ?? []), '-inkey', keyPath, '-in', certPath, '-out', path, '-passout', `pass:${options.password}`]);
   chmodSync(path, 0o600);
   return { path, der: readFileSync(path), password: options.password, publicLine: opensshPublicLine(dir, keyPath, name), subject: options.subject };

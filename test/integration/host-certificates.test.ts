@@ -95,6 +95,14 @@ describe('SSHAcceptServerCAKey', () => {
     // The host key is the certified key, whose fingerprint ssh-keygen -l prints.
     expect(fingerprintsOf(a)).toContain(e.opensshFingerprint);
     expect(e.certificate?.principals).toEqual(['127.0.0.1']);
+    // The sshAcceptServerHostKey* properties describe the certificate the logon accepted.
+    expect(t.sshAcceptServerHostKeySubject).toBe('host_ed25519@test');
+    expect(t.sshAcceptServerHostKeyIssuer).toBe(e.certIssuer);
+    expect(t.sshAcceptServerHostKeySubjectAltNames).toBe('127.0.0.1');
+    expect(t.sshAcceptServerHostKeyOpensshFingerprint).toBe(e.opensshFingerprint);
+    expect(t.sshAcceptServerHostKeyFingerprintSHA256).toBe(e.fingerprint);
+    expect(t.sshAcceptServerHostKeySignatureAlgorithm).toBe('ssh-ed25519');
+    expect(t.sshAcceptServerHostKeyExpirationDate).toBe(''); // valid forever
     await t.sshLogoff();
   });
 

@@ -149,6 +149,15 @@ describe('PKCS#12 from openssl pkcs12 -export and keytool', () => {
     ['RSA, a file with Auto (99)', () => storeTunnel(SshCertStoreType.Auto, pfxRsa.path, PFX_PASSWORD), pfxRsa],
     ['two keys, sshCertSubject "CN=deploy-ec"', () => storeTunnel(SshCertStoreType.PFXFile, pfxBoth.path, PFX_PASSWORD, 'CN=deploy-ec'), pfxEc],
     ['two keys, the exact subject', () => storeTunnel(SshCertStoreType.PFXBlob, pfxBoth.der, PFX_PASSWORD, 'CN=deploy-ec, O=Example, C=US'), pfxEc],
+    [
+      'two keys, sshCertEncoded naming the second certificate',
+      () => {
+        const tunnel = storeTunnel(SshCertStoreType.PFXFile, pfxBoth.path, PFX_PASSWORD);
+        tunnel.sshCertEncoded = readFileSync(pfxEc.path.replace(/\.p12$/, '.crt'), 'utf8');
+        return tunnel;
+      },
+      pfxEc,
+    ],
   ];
   it.each(cases)('%s', async (_name, make, store) => {
     await logsOnWith(make(), store.publicLine);

@@ -20,8 +20,8 @@ import { createRequire } from 'node:module';
 import type * as Forge from 'node-forge';
 import { SshError, Code } from '../protocol/errors.js';
 
-/** node-forge is large; it is loaded the first time a PFX is opened. */
-function forge(): typeof Forge {
+/** node-forge is large; it is loaded the first time a PFX (or a certificate's extensions) is read. */
+export function forge(): typeof Forge {
   return createRequire(import.meta.url)('node-forge') as typeof Forge;
 }
 
@@ -178,15 +178,20 @@ function normalise(subject: string): string {
  * (in either RDN order), then the first subject that contains the value. No match is an error
  * listing the subjects the store does hold (subjects are not secret).
  */
-export function selectBySubject(entries: Pkcs12Entry[], subject: string): Pkcs12Entry {
-  if (entries.length === 0) throw storeError('the PKCS#12 store holds no private key');
+export function selectBySubject<Entry extends { certificate?: crypto.X509Certificate; subject: string }>(
+  entries: Entry[],
+  subject: string,
+  store = 'the PKCS#12 store',
+  property = 'sshCertSubject',
+): Entry {
+  if (entries.length === 0) throw storeError(`${store} holds no private key`);
   const wanted = subject.trim();
   if (wanted === '' || wanted === '*') return entries[0]!;
   const target = normalise(wanted);
-  const forms = (e: Pkcs12Entry): string[] =>
+  const forms = (e: Entry): string[] =>
     e.certificate ? [normalise(e.subject), normalise(joinFields(subjectFields(e.certificate).reverse()))] : [];
   const found = entries.find((e) => forms(e).includes(target)) ?? entries.find((e) => forms(e).some((f) => f.includes(target)));
   if (found) return found;
   const held = entries.map((e) => (e.subject ? `"${e.subject}"` : '(a key without a certificate)')).join('; ');
-  throw storeError(`no certificate in the PKCS#12 store matches sshCertSubject "${wanted}" (it holds: ${held})`);
+  throw storeError(`no certificate in ${store} matches ${property} "${wanted}" (it holds: ${held})`);
 }

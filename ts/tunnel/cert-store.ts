@@ -13,9 +13,10 @@
 // key file others may read. No error quotes a store's content or its password.
 
 import type * as crypto from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import { SshError, Code } from '../protocol/errors.js';
 import { isPrivateKeyTextFormat, keyTextFormat, loadPrivateKey, unsupportedKeyFormatMessage } from '../crypto/keys.js';
-import { loadPkcs12, looksLikePkcs12, selectBySubject } from '../crypto/pkcs12.js';
+import { documentedSubject, loadPkcs12, looksLikePkcs12, selectBySubject } from '../crypto/pkcs12.js';
 import { loadJwkKey, looksLikeJwk } from '../crypto/jwk.js';
 import { loadXmlKey, looksLikeXmlKey } from '../crypto/xml-key.js';
 import { loadDerPrivateKey, looksLikeDer } from '../crypto/der-key.js';
@@ -242,4 +243,35 @@ function keyText(text: string, content: string | Uint8Array, spec: { password: s
     if (keyTextFormat(source) === 'unknown') throw storeError(unsupportedKeyFormatMessage('unknown', fileName));
   }
   return loadPrivateKey(source, spec.password || undefined, fileName);
+}
+
+/** One private key of an opened store, with the X.509 certificate the store pairs it with, if any. */
+export interface PrivateStoreEntry {
+  key: crypto.KeyObject;
+  certificate?: X509Certificate;
+  /** The certificate's subject in the documented form, or "". */
+  subject: string;
+}
+
+/**
+ * Every private key an opened store holds: all of a PFX's, or the one key of the other
+ * formats (a JWK Set's by its kid, `subject`); a PEM key file's certificate ("a private key and an optional certificate", as the
+ * PEM store types are documented) is paired with its key. Errors as keyFromStore's.
+ */
+export function storeEntries(opened: OpenedStore, password: string, subject: string): PrivateStoreEntry[] {
+  const { content } = opened;
+  const isPfx = opened.format === 'pfx' || (opened.format === 'detect' && (typeof content !== 'string' ? looksLikePkcs12(content) : isBase64Pkcs12(content)));
+  if (isPfx) return loadPkcs12(blobBytes(content), password);
+  const key = keyFromStore(opened, password, subject); // a JWK Set's kid
+  const text = typeof content === 'string' ? content : Buffer.from(content).toString('latin1');
+  const pem = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/.exec(text)?.[0];
+  if (pem) {
+    try {
+      const certificate = new X509Certificate(pem);
+      if (certificate.checkPrivateKey(key)) return [{ key, certificate, subject: documentedSubject(certificate) }];
+    } catch {
+      // A damaged certificate beside the key: the key still signs, it is just not described.
+    }
+  }
+  return [{ key, subject: '' }];
 }

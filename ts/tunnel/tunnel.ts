@@ -7,7 +7,7 @@
 import { type ClientOptions, type HostKeyInfo, type HostKeyVerdict } from '../protocol/client.js';
 import { SshError, Code, asSshError } from '../protocol/errors.js';
 import { CHANNEL_HIGH_WATER } from '../protocol/channels.js';
-import { toHex } from '../protocol/wire.js';
+import { equalBytes, toHex } from '../protocol/wire.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 import { defaultCryptoProvider, describeCryptoProvider, skippedCryptoProviders } from '../crypto/select.js';
 import { connectSocket, type OpenedSocket } from '../net/connect.js';
@@ -38,6 +38,9 @@ import { isFinal, AutoReconnect } from './reconnect.js';
 import { Reconnector, type ReconnectorHost } from './supervisor.js';
 import { certificateSubjectAndIssuer, hostKeyMatches, judgeHostCertificate, parseCaKeys } from './hostkeys.js';
 import { checkForwarding, describeForwarding } from './forward-request.js';
+import { CertificateSlot, type ResolvedCertificate } from './certificate-slot.js';
+import { describeHostKey, type CertificateInfo } from './certificate-info.js';
+import { installCertificateProperties, type CertificateProperties } from './certificate-properties.js';
 
 export { SshAuthMode, SshCertStoreType, type SshAuthModeValue, type SshCertStoreTypeValue, type SshIdentity };
 
@@ -93,6 +96,11 @@ export interface SshChannelInfo {
 
 const VERSION = '0.1.0';
 
+/** An encoded certificate as the *Encoded properties read it back: text as given, bytes as base64. */
+function encodedText(value: string | Uint8Array): string {
+  return typeof value === 'string' ? value : Buffer.from(value).toString('base64');
+}
+
 /** The JavaScript runtime and its version (Bun and Deno also report a Node compatibility version). */
 function runtimeVersion(): string {
   const versions = process.versions as Record<string, string | undefined>;
@@ -125,10 +133,56 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   /**
    * Which key of a store that holds several: the certificate subject in a PFX (exact, else
    * contained; `*` or empty: the first), the `kid` in a JWK Set. Ignored by single-key stores.
+   * Reads back the full subject of the certificate it selected ("" when none matched), as
+   * documented; for a store without certificates, what was set.
    */
-  sshCertSubject = '';
-  /** A trusted server key: an OpenSSH public key line, a base64 key blob, or a fingerprint. */
+  get sshCertSubject(): string {
+    return this.clientCertificate().subject;
+  }
+  set sshCertSubject(value: string) {
+    this.requestedCertSubject = value;
+  }
+  /**
+   * A certificate or public key (PEM, DER or base64; an OpenSSH public key or certificate line)
+   * that selects the sshCertStore key it belongs to; without a store, it is only described.
+   * Reads back the selected certificate (or key blob) as base64, however it was selected.
+   */
+  get sshCertEncoded(): string {
+    return this.clientCertificate().info.encoded || encodedText(this.requestedCertEncoded);
+  }
+  set sshCertEncoded(value: string | Uint8Array) {
+    this.requestedCertEncoded = value;
+  }
+  /**
+   * A revtun shorthand for a trusted server key: an OpenSSH public key line, a base64 key
+   * blob, or a fingerprint (SHA256:…, MD5 or SHA1 hex). The documented certificate-shaped form
+   * is sshAcceptServerHostKeyEncoded / sshAcceptServerHostKeyStore; either trusts the key.
+   */
   sshAcceptServerHostKey = '';
+  /**
+   * The server key to accept, in any form sshCertEncoded takes (an X.509 certificate's key, an
+   * OpenSSH public key line, an RFC 4716 file's text…). With a store, it selects within it.
+   */
+  get sshAcceptServerHostKeyEncoded(): string {
+    return this.hostKeyCertificate().info.encoded || encodedText(this.requestedHostKeyEncoded);
+  }
+  set sshAcceptServerHostKeyEncoded(value: string | Uint8Array) {
+    this.requestedHostKeyEncoded = value;
+  }
+  /**
+   * A store holding the server key to accept: a public key or certificate file or blob
+   * (PublicKeyFile 8 … SSHPublicKeyFile 13), or any store sshCertStore takes, whose public half is used.
+   */
+  sshAcceptServerHostKeyStore: string | Uint8Array = '';
+  sshAcceptServerHostKeyStoreType: SshCertStoreTypeValue = SshCertStoreType.Auto;
+  sshAcceptServerHostKeyStorePassword = '';
+  /** Selects within a store of several certificates, as sshCertSubject does; reads back the match. */
+  get sshAcceptServerHostKeySubject(): string {
+    return this.hostKeyCertificate().subject;
+  }
+  set sshAcceptServerHostKeySubject(value: string) {
+    this.requestedHostKeySubject = value;
+  }
   sshEncryptionAlgorithms = DEFAULT_CIPHERS.join(',');
   sshCompressionAlgorithms = 'none';
   /** Seconds each method may take (0 = no deadline). */
@@ -207,6 +261,18 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   private providerIsDefault = false;
 
   private requestedLocalHost = '';
+  private requestedCertSubject = '';
+  private requestedHostKeySubject = '';
+  private requestedCertEncoded: string | Uint8Array = '';
+  private requestedHostKeyEncoded: string | Uint8Array = '';
+  private readonly clientCertificateSlot = new CertificateSlot({ encoded: 'sshCertEncoded', subject: 'sshCertSubject', store: 'sshCertStore' });
+  private readonly hostKeySlot = new CertificateSlot({
+    encoded: 'sshAcceptServerHostKeyEncoded',
+    subject: 'sshAcceptServerHostKeySubject',
+    store: 'sshAcceptServerHostKeyStore',
+  });
+  /** The server key this logon accepted, described for the sshAcceptServerHostKey* properties. */
+  private acceptedHostKey: CertificateInfo | null = null;
   private requestedLocalPort = 0;
   private settings = new Map<string, boolean | number | string>();
   /** The current SSH connection (null between connections). */
@@ -442,7 +508,16 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     this.sshCertStore = '';
     this.sshCertStorePassword = '';
     this.sshCertSubject = '';
+    this.sshCertEncoded = '';
     this.sshAcceptServerHostKey = '';
+    this.sshAcceptServerHostKeyEncoded = '';
+    this.sshAcceptServerHostKeyStore = '';
+    this.sshAcceptServerHostKeyStoreType = SshCertStoreType.Auto;
+    this.sshAcceptServerHostKeyStorePassword = '';
+    this.sshAcceptServerHostKeySubject = '';
+    this.clientCertificateSlot.clear();
+    this.hostKeySlot.clear();
+    this.acceptedHostKey = null;
     this.passwordProvider = null;
     this.identities = [];
     this.proxy = '';
@@ -479,6 +554,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
       throw new SshError(Code.BadArgument, `sshPort ${this.sshPort} is not a port number (1-65535)`, 'local');
     }
     this.buildCoreOptions(); // validates options before any network traffic
+    this.checkConfiguredHostKey(); // and a server key store that cannot be read
     if (this.setting<number>('FirewallType') !== 0 && !this.setting<string>('FirewallHost') && !this.proxy) {
       throw new SshError(Code.BadArgument, 'FirewallType is set but FirewallHost is empty', 'local');
     }
@@ -493,6 +569,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     this.session = null;
     this.requested.length = 0;
     this.trustedHostKey = null;
+    this.acceptedHostKey = null;
     this.trustedJumpKeys.clear();
     this.reconnector.reset();
     this.lifecycle = 'logon';
@@ -938,6 +1015,51 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     return this.setting<boolean>('FirewallAutoDetect') ? proxyFromEnvironment(process.env, host) : null;
   }
 
+  /** @internal The sshCert* group resolved (cached until one of its inputs changes). */
+  clientCertificate(): ResolvedCertificate {
+    return this.clientCertificateSlot.resolve({
+      storeType: this.sshCertStoreType,
+      store: this.sshCertStore,
+      password: this.sshCertStorePassword,
+      subject: this.requestedCertSubject,
+      encoded: this.requestedCertEncoded,
+      signedCert: this.setting<string>('SignedSSHCert'),
+    });
+  }
+
+  /** @internal The sshAcceptServerHostKey* group: the configured key, else the key this logon accepted. */
+  hostKeyCertificate(): ResolvedCertificate {
+    const resolved = this.hostKeySlot.resolve({
+      storeType: this.sshAcceptServerHostKeyStoreType,
+      store: this.sshAcceptServerHostKeyStore,
+      password: this.sshAcceptServerHostKeyStorePassword,
+      subject: this.requestedHostKeySubject,
+      encoded: this.requestedHostKeyEncoded,
+    });
+    if (resolved.keyBlob || resolved.error || !this.acceptedHostKey) return resolved;
+    return { ...resolved, info: this.acceptedHostKey, subject: this.acceptedHostKey.subject || resolved.subject };
+  }
+
+  /**
+   * The subject that selects the sshCert* key at logon: the one sshCertEncoded picked, else
+   * the one set. A store or sshCertEncoded that selects nothing fails the logon (10022).
+   */
+  private logonCertSubject(): string {
+    if (this.sshCertStore.length === 0) return this.requestedCertSubject;
+    const encoded = this.requestedCertEncoded;
+    const encodedSet = typeof encoded === 'string' ? encoded.trim() !== '' : encoded.length > 0;
+    if (!encodedSet) return this.requestedCertSubject;
+    const resolved = this.clientCertificate();
+    if (resolved.error) throw resolved.error;
+    return resolved.selectedSubject ?? this.requestedCertSubject;
+  }
+
+  /** Fails (10022) when sshAcceptServerHostKeyEncoded / Store are set but name no key. */
+  private checkConfiguredHostKey(): void {
+    const { error } = this.hostKeyCertificate();
+    if (error) throw error;
+  }
+
   /** The core's options for the server, or (with `hop`) for a jump host: its credentials and host key check. */
   private buildCoreOptions(hop?: { host: string; credentials: Partial<Credentials>; verifyHostKey: (info: HostKeyInfo) => boolean }, agent: AgentKeys | null = null): ClientOptions {
     const agentMode = this.agentMode();
@@ -972,7 +1094,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
         certStoreType: this.sshCertStoreType,
         certStore: this.sshCertStore,
         certStorePassword: this.sshCertStorePassword,
-        certSubject: this.sshCertSubject,
+        certSubject: this.logonCertSubject(),
         identities: this.identities,
         tryAllMethods: this.setting('TryAllAvailableAuthMethods'),
         repeatMethods: !this.setting<boolean>('DoNotRepeatAuthMethods'),
@@ -1024,11 +1146,14 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     const trustedFingerprints = splitList(this.setting<string>('SSHAcceptServerHostKeyFingerPrint'));
     const caKeys = parseCaKeys(this.setting<string>('SSHAcceptServerCAKey'));
     const certificate = info.certificate && caKeys.length > 0 ? judgeHostCertificate(info.certificate, info.hostKey, caKeys) : null;
+    const configuredKey = this.hostKeyCertificate().keyBlob;
     const preAccepted =
       this.trustedHostKey !== null ||
       this.setting<boolean>('SSHAcceptAnyServerHostKey') ||
       certificate?.trusted === true ||
       (this.sshAcceptServerHostKey !== '' && hostKeyMatches(this.sshAcceptServerHostKey, info)) ||
+      // Checked readable at sshLogon; a store that has gone since matches nothing (no throw here).
+      (configuredKey !== null && equalBytes(configuredKey, info.hostKey)) ||
       trustedFingerprints.some((f) => hostKeyMatches(f, info));
     const event: ServerAuthenticationEvent = {
       hostKey: info.hostKey,
@@ -1051,6 +1176,14 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     // A key trusted for its CA's sake is judged again at each logon (its certificate may be
     // renewed, or expire); any other trusted key is pinned for the reconnects.
     if (!(certificate?.trusted === true)) this.trustedHostKey ??= info.hostKey;
+    this.acceptedHostKey = describeHostKey(info);
     return true;
   }
 }
+
+// The documented read-only certificate properties (sshCertFingerprint, sshCertIssuer, …,
+// sshAcceptServerHostKeyFingerprint, …): getters made from one table, ./certificate-properties.ts.
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
+export interface SSHReverseTunnel extends CertificateProperties<'sshCert'>, CertificateProperties<'sshAcceptServerHostKey'> {}
+installCertificateProperties(SSHReverseTunnel.prototype, 'sshCert', (tunnel) => tunnel.clientCertificate().info);
+installCertificateProperties(SSHReverseTunnel.prototype, 'sshAcceptServerHostKey', (tunnel) => tunnel.hostKeyCertificate().info);
