@@ -180,6 +180,24 @@ describe('sshCert* from a PKCS#12 store', () => {
   });
 });
 
+describe('sshCert* from a PEM key file with its certificate beside it (PEMKeyFile 6)', () => {
+  it('pairs the certificate with the key, in either order in the file', () => {
+    const store = makePfx(dir, 'combo', { key: 'ec-p384', subject: '/O=Example/CN=combo', password: PASSWORD });
+    const keyText = readFileSync(store.path.replace(/\.p12$/, '.key'), 'utf8');
+    const certText = readFileSync(store.path.replace(/\.p12$/, '.crt'), 'utf8');
+    for (const [name, content] of [['cert-first.pem', certText + keyText], ['key-first.pem', keyText + certText]]) {
+      const path = join(dir, name!);
+      writeFileSync(path, content!, { mode: 0o600 });
+      const t = new SSHReverseTunnel();
+      t.sshCertStoreType = SshCertStoreType.PEMKeyFile;
+      t.sshCertStore = path;
+      expect(t.sshCertSubject, name).toBe('CN=combo, O=Example');
+      expect(t.sshCertPublicKeyLength).toBe(384);
+      expect(t.sshCertPrivateKeyAvailable).toBe(true);
+    }
+  });
+});
+
 describe('sshCert* from OpenSSH keys', () => {
   it('describes a plain key by its fingerprints, algorithm and length', () => {
     const key = generateKey(dir, 'plain_rsa', 'rsa', { bits: 3072 });
