@@ -128,4 +128,57 @@ describe('ChannelDataEOL and MaxChannelDataLength', () => {
     client.destroy();
     await tunnel.sshLogoff();
   });
+
+  it('ChannelDataEOLFound[id] answers only for the channel being delivered', async () => {
+    const tunnel = makeTunnel(sshd);
+    await tunnel.sshLogon();
+    const port = await tunnel.requestForwarding('127.0.0.1', 0, '', 0);
+    tunnel.on('sshChannelOpened', (e) => tunnel.config(`ChannelDataEOL[${e.channelId}]=\n`));
+    const answers: string[] = [];
+    tunnel.on('sshChannelData', (e) => answers.push(`${tunnel.config(`ChannelDataEOLFound[${e.channelId}]`)}/${tunnel.config(`ChannelDataEOLFound[${e.channelId + 1}]`)}`));
+    const eof = new Promise<void>((resolve) => tunnel.on('sshChannelEOF', () => resolve()));
+    const client = await connect(port);
+    client.end('line\n');
+    await eof;
+    expect(answers).toEqual(['True/']);
+    expect(tunnel.config('ChannelDataEOLFound[0]')).toBe(''); // outside the event
+    client.destroy();
+    await tunnel.sshLogoff();
+  });
+});
+
+describe('RecordLength and MaxLineLength', () => {
+  it('RecordLength cuts fixed records, and a handler that changes it cuts the next record by the new length', async () => {
+    const tunnel = makeTunnel(sshd, { config: ['RecordLength=4'] });
+    await tunnel.sshLogon();
+    const port = await tunnel.requestForwarding('127.0.0.1', 0, '', 0);
+    const records: string[] = [];
+    tunnel.on('sshChannelData', (e) => {
+      records.push(Buffer.from(e.channelData).toString());
+      if (records.length === 2) tunnel.config('RecordLength=6');
+    });
+    const eof = new Promise<void>((resolve) => tunnel.on('sshChannelEOF', () => resolve()));
+    const client = await connect(port);
+    client.end('aaaabbbbccccccddddddee');
+    await eof;
+    expect(records).toEqual(['aaaa', 'bbbb', 'cccccc', 'dddddd', 'ee']);
+    client.destroy();
+    await tunnel.sshLogoff();
+  });
+
+  it('MaxLineLength bounds the lines of a channel that has ChannelDataEOL but no MaxChannelDataLength', async () => {
+    const tunnel = makeTunnel(sshd, { config: ['MaxLineLength=256'] });
+    await tunnel.sshLogon();
+    const port = await tunnel.requestForwarding('127.0.0.1', 0, '', 0);
+    tunnel.on('sshChannelOpened', (e) => tunnel.config(`ChannelDataEOL[${e.channelId}]=\n`));
+    const records: [number, boolean][] = [];
+    tunnel.on('sshChannelData', (e) => records.push([e.channelData.length, e.channelDataEOLFound]));
+    const eof = new Promise<void>((resolve) => tunnel.on('sshChannelEOF', () => resolve()));
+    const client = await connect(port);
+    client.end(`${'x'.repeat(300)}\nshort\n`);
+    await eof;
+    expect(records).toEqual([[256, false], [45, true], [6, true]]);
+    client.destroy();
+    await tunnel.sshLogoff();
+  });
 });

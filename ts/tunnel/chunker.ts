@@ -1,6 +1,7 @@
-// ChannelDataEOL / MaxChannelDataLength: in event mode, a channel's incoming bytes can be cut
-// into records that end at an EOL string (kept at the end of the record, so no byte is lost)
-// or at MaxChannelDataLength bytes when no EOL turns up first. Whatever is left when the
+// Event-mode records: a channel's incoming bytes can be cut into records that end at its
+// ChannelDataEOL string (kept at the end of the record, so no byte is lost) or at
+// MaxChannelDataLength bytes (MaxLineLength when that is 0) when no EOL turns up first; or,
+// for channels without an EOL, into fixed RecordLength records. Whatever is left when the
 // channel ends is delivered as a last, unterminated record.
 
 import { SshError, Code } from '../protocol/errors.js';
@@ -13,62 +14,98 @@ export interface Record {
   eolFound: boolean;
 }
 
+/** How the next record is cut: at `eol` (when set) or at `maxLength` bytes; 0 = records are off. */
+export interface RecordCut {
+  eol: Uint8Array | null;
+  maxLength: number;
+}
+
+const EMPTY = Buffer.alloc(0);
+
 export class ChannelChunker {
-  private pending: Buffer = Buffer.alloc(0);
+  private pending: Buffer = EMPTY;
 
-  constructor(
-    private readonly eol: Uint8Array,
-    private readonly maxLength: number,
-  ) {}
+  /** `cut` is asked before each record, so a setting changed by a handler applies to the next one. */
+  constructor(private readonly cut: () => RecordCut) {}
 
-  /** Adds received bytes; returns the complete records they finish. */
-  push(data: Uint8Array): Record[] {
+  /** True while bytes wait for the rest of their record. */
+  get holding(): boolean {
+    return this.pending.length > 0;
+  }
+
+  /**
+   * Adds received bytes and yields the records they complete, one at a time: the state is
+   * kept between records, so a handler that changes RecordLength (as documented, even inside
+   * the event) cuts the next record by the new length, and nothing is lost if it throws.
+   */
+  *push(data: Uint8Array): Generator<Record, void, undefined> {
     this.pending = this.pending.length ? Buffer.concat([this.pending, data]) : Buffer.from(data);
-    const records: Record[] = [];
-    let start = 0;
-    for (;;) {
-      const rest = this.pending.subarray(start);
-      const at = rest.indexOf(this.eol);
-      const end = at >= 0 ? at + this.eol.length : -1;
-      if (end >= 0 && end <= this.maxLength) {
-        records.push({ data: rest.subarray(0, end), eolFound: true });
-        start += end;
-      } else if (rest.length >= this.maxLength) {
-        records.push({ data: rest.subarray(0, this.maxLength), eolFound: false });
-        start += this.maxLength;
-      } else {
-        break;
+    for (let record = this.next(); record; record = this.next()) yield record;
+  }
+
+  private next(): Record | null {
+    const { eol, maxLength } = this.cut();
+    const rest = this.pending;
+    if (rest.length === 0) return null;
+    if (maxLength <= 0) {
+      // Records were turned off while bytes waited: they go out as they are, as unchunked data does.
+      this.pending = EMPTY;
+      return { data: rest, eolFound: true };
+    }
+    if (eol) {
+      const at = rest.indexOf(eol);
+      const end = at >= 0 ? at + eol.length : -1;
+      if (end >= 0 && end <= maxLength) {
+        this.pending = rest.subarray(end);
+        return { data: rest.subarray(0, end), eolFound: true };
       }
     }
-    this.pending = this.pending.subarray(start);
-    return records;
+    if (rest.length < maxLength) return null;
+    this.pending = rest.subarray(maxLength);
+    return { data: rest.subarray(0, maxLength), eolFound: false };
   }
 
   /** The unterminated remainder, if any (the channel is ending). */
   flush(): Record | null {
     if (this.pending.length === 0) return null;
     const data = this.pending;
-    this.pending = Buffer.alloc(0);
+    this.pending = EMPTY;
     return { data, eolFound: false };
   }
 }
 
 interface RecordSpec {
   eol: string;
+  eolBytes: Uint8Array | null;
   maxLength: number;
-  chunker?: ChannelChunker;
 }
 
-/** The per-channel ChannelDataEOL[id] / MaxChannelDataLength[id] settings and their chunkers. */
+/** The tunnel-wide settings records fall back on (RecordLength, MaxLineLength). */
+export interface RecordDefaults {
+  /** RecordLength: fixed-length records for every channel without a ChannelDataEOL of its own; 0 = off. */
+  recordLength(): number;
+  /** MaxLineLength: the longest record a ChannelDataEOL channel holds when MaxChannelDataLength is 0. */
+  maxLineLength(): number;
+}
+
+/**
+ * The per-channel ChannelDataEOL[id] / MaxChannelDataLength[id] settings, the tunnel-wide
+ * RecordLength and MaxLineLength, and the chunker of each channel that needs one. A channel's
+ * own EOL wins over RecordLength; an EOL with MaxChannelDataLength 0 is bounded by MaxLineLength.
+ */
 export class ChannelRecords {
   private readonly specs = new Map<number, RecordSpec>();
+  private readonly chunkers = new Map<number, ChannelChunker>();
+
+  constructor(private readonly defaults: RecordDefaults) {}
 
   /** Reads (value null) or sets one of the two settings for a channel id. */
   configure(setting: 'ChannelDataEOL' | 'MaxChannelDataLength', channel: number, value: string | null): string {
-    const spec = this.specs.get(channel) ?? { eol: '', maxLength: 0 };
+    const spec = this.specs.get(channel) ?? { eol: '', eolBytes: null, maxLength: 0 };
     if (value === null) return setting === 'ChannelDataEOL' ? spec.eol : String(spec.maxLength);
     if (setting === 'ChannelDataEOL') {
       spec.eol = value;
+      spec.eolBytes = value === '' ? null : new TextEncoder().encode(value);
     } else {
       const n = /^\d+$/.test(value.trim()) ? Number(value.trim()) : NaN;
       if (!Number.isSafeInteger(n) || n > MAX_RECORD_LENGTH) {
@@ -76,30 +113,41 @@ export class ChannelRecords {
       }
       spec.maxLength = n;
     }
-    delete spec.chunker; // applies to data that arrives from now on
+    // Bytes already held stay held: the next record is cut by the new settings.
     this.specs.set(channel, spec);
     return '';
   }
 
-  /** The records `data` completes; without both settings, the data itself with eolFound true. */
-  push(channel: number, data: Uint8Array): Record[] {
+  private cutFor(channel: number): RecordCut {
     const spec = this.specs.get(channel);
-    if (!spec || spec.eol === '' || spec.maxLength <= 0) return [{ data, eolFound: true }];
-    spec.chunker ??= new ChannelChunker(new TextEncoder().encode(spec.eol), spec.maxLength);
-    return spec.chunker.push(data);
+    if (spec?.eolBytes) return { eol: spec.eolBytes, maxLength: spec.maxLength > 0 ? spec.maxLength : this.defaults.maxLineLength() };
+    return { eol: null, maxLength: this.defaults.recordLength() };
+  }
+
+  /** The records `data` completes; without any record setting, the data itself with eolFound true. */
+  push(channel: number, data: Uint8Array): Iterable<Record> {
+    let chunker = this.chunkers.get(channel);
+    if (!chunker) {
+      if (!this.specs.get(channel)?.eolBytes && this.defaults.recordLength() <= 0) return [{ data, eolFound: true }];
+      chunker = new ChannelChunker(() => this.cutFor(channel));
+      this.chunkers.set(channel, chunker);
+    }
+    return chunker.push(data);
   }
 
   /** What is left for a channel that is ending. */
   flush(channel: number): Record | null {
-    return this.specs.get(channel)?.chunker?.flush() ?? null;
+    return this.chunkers.get(channel)?.flush() ?? null;
   }
 
   forget(channel: number): void {
     this.specs.delete(channel);
+    this.chunkers.delete(channel);
   }
 
-  /** The connection ended: its channel ids, and what was waiting on them, are gone. */
+  /** The connection ended, or reset(): its channel ids, their settings and what waited on them are gone. */
   forgetAll(): void {
     this.specs.clear();
+    this.chunkers.clear();
   }
 }

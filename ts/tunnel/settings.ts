@@ -9,6 +9,7 @@ import type { AlgorithmLists } from '../protocol/client.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 import { CERTIFICATE_ALGORITHMS, certificateAlgorithmFor } from '../protocol/certificates.js';
 import { parseCaKeys } from './hostkeys.js';
+import { MAX_RECORD_LENGTH } from './chunker.js';
 
 export const DEFAULT_KEX = [
   'curve25519-sha256',
@@ -129,6 +130,10 @@ export const SETTINGS: Record<string, SettingSpec> = {
   SignedSSHCert: { kind: 'string', default: '' },
   /** Keys from ssh-agent (SSH_AUTH_SOCK; Pageant's role here): 0 no, 1 when available, 2 only those. */
   EnablePageantAuth: { kind: 'int', default: 0, min: 0, max: 2 },
+  /** Event mode: fixed-length sshChannelData records for channels without a ChannelDataEOL; 0 = off. */
+  RecordLength: { kind: 'int', default: 0, min: 0, max: MAX_RECORD_LENGTH },
+  /** Event mode: the longest record of a channel with a ChannelDataEOL and no MaxChannelDataLength. */
+  MaxLineLength: { kind: 'int', default: 2048, min: 256, max: MAX_RECORD_LENGTH },
 };
 
 /**
@@ -136,12 +141,10 @@ export const SETTINGS: Record<string, SettingSpec> = {
  * than a silent no-op, so a program never believes it got behaviour it did not.
  */
 export const NOT_YET = [
-  'RecordLength',
   'KerberosDelegation',
   'KerberosRealm',
   'KerberosSPN',
   'MaxTransferRate',
-  'MaxLineLength',
   'Linger',
   'LingerTime',
   'InBufferSize',

@@ -16,7 +16,8 @@ export interface TranslatorHost {
   forwardingLocalHost(): string;
   readonly records: ChannelRecords;
   /** ChannelDataEOLFound while an sshChannelData event is being delivered (null otherwise). */
-  deliveringEolFound: boolean | null;
+  /** The record sshChannelData is delivering right now (ChannelDataEOLFound[id] reads it), or null. */
+  delivering: { channel: number; eolFound: boolean } | null;
 }
 
 export class EventTranslator {
@@ -130,11 +131,11 @@ export class EventTranslator {
   }
 
   private deliver(channelId: number, channelData: Uint8Array, channelDataEOLFound: boolean): void {
-    this.host.deliveringEolFound = channelDataEOLFound;
+    this.host.delivering = { channel: channelId, eolFound: channelDataEOLFound };
     try {
       this.host.emit('sshChannelData', { channelId, channelData, channelDataEOLFound });
     } finally {
-      this.host.deliveringEolFound = null;
+      this.host.delivering = null;
     }
   }
 

@@ -289,7 +289,10 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   private trustedHostKey: Uint8Array | null = null;
   /** The same for each jump host, by its place in jumpHosts. */
   private readonly trustedJumpKeys = new Map<number, Uint8Array>();
-  private readonly records = new ChannelRecords();
+  private readonly records = new ChannelRecords({
+    recordLength: () => this.setting<number>('RecordLength'),
+    maxLineLength: () => this.setting<number>('MaxLineLength'),
+  });
   private readonly translatorHost: TranslatorHost;
   private lastHostKey: HostKeyInfo | null = null;
   private forwardedPort = 0;
@@ -305,7 +308,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
       log: (level, message) => this.log(level, message),
       forwardingLocalHost: () => this.setting<string>('ForwardingLocalHost'),
       records: this.records,
-      deliveringEolFound: null,
+      delivering: null,
     };
     // An assignment to a property the class does not have (a typo such as `tunnel.sshhost`)
     // throws a TypeError in strict code (every ES module) instead of creating a field nobody
@@ -414,8 +417,10 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
       const value = eq >= 0 ? setting.slice(eq + 1) : null;
       if (name === 'channeldataeolfound') {
         if (value !== null) throw new SshError(Code.BadArgument, 'ChannelDataEOLFound is read-only', 'local');
-        const found = this.translatorHost.deliveringEolFound;
-        return found === null ? '' : found ? 'True' : 'False';
+        // Meaningful only inside sshChannelData, and only for the channel being delivered.
+        const delivering = this.translatorHost.delivering;
+        if (!delivering || delivering.channel !== Number(perChannel[2])) return '';
+        return delivering.eolFound ? 'True' : 'False';
       }
       return this.records.configure(name === 'channeldataeol' ? 'ChannelDataEOL' : 'MaxChannelDataLength', Number(perChannel[2]), value);
     }
@@ -534,6 +539,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     this.lastHostKey = null;
     this.trustedHostKey = null;
     this.trustedJumpKeys.clear();
+    this.records.forgetAll(); // the per-channel ChannelDataEOL / MaxChannelDataLength settings
     this.resetSettings();
   }
 

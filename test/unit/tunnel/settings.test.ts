@@ -8,7 +8,7 @@ describe('settings', () => {
     expect(canonicalSettingName('maxwindowsize')).toBe('MaxWindowSize');
     expect(canonicalSettingName('NoSuchSetting')).toBeUndefined();
     expect(canonicalSettingName('autoreconnect')).toBe('AutoReconnect');
-    expect(() => canonicalSettingName('RecordLength')).toThrow(/not implemented/);
+    expect(() => canonicalSettingName('MaxTransferRate')).toThrow(/not implemented/);
   });
 
   it('reconnects by default, keeps links alive by default, and range-checks the retry settings', () => {
