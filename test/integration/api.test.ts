@@ -2,7 +2,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateKey, startSshd, TEST_USER, type Sshd } from '../helpers/sshd.js';
 import { makeTunnel } from '../helpers/tunnel.js';
@@ -96,6 +96,41 @@ describe('openReverseTunnel', () => {
         local: { port: 1 },
       }),
     ).rejects.toMatchObject({ code: 1030 });
+  });
+});
+
+describe('the connection properties while connected', () => {
+  it('refuse changes with their documented codes, read back the live values, and free up after sshLogoff', async () => {
+    const tunnel = makeTunnel(sshd);
+    tunnel.config('LocalHost=127.0.0.4');
+    expect(tunnel.localHost).toBe('127.0.0.4');
+    await tunnel.sshLogon();
+    const port = await tunnel.requestForwarding('127.0.0.1', 0, '', 0);
+    expect(tunnel.config('ForwardedPort')).toBe(String(port));
+    expect(tunnel.config('LocalHost')).toBe('127.0.0.4');
+    expect(tunnel.config('LocalPort')).toBe(String(tunnel.localPort));
+    const refusals: [() => unknown, number][] = [
+      [() => (tunnel.sshHost = 'elsewhere'), 101],
+      [() => (tunnel.sshPort = 2222), 100],
+      [() => (tunnel.localPort = 4000), 106],
+      [() => (tunnel.localHost = '127.0.0.5'), 107],
+      [() => tunnel.config('LocalPort=4000'), 106],
+    ];
+    for (const [change, code] of refusals) expect(change).toThrow(expect.objectContaining({ code }));
+    expect(tunnel.sshHost).toBe(sshd.host);
+    expect(tunnel.localHost).toBe('127.0.0.4');
+    await tunnel.sshLogoff();
+    expect(tunnel.config('ForwardedPort')).toBe('0');
+    tunnel.sshPort = 2222;
+    expect(tunnel.sshPort).toBe(2222);
+    expect(() => (tunnel.sshPort = 0)).toThrow(expect.objectContaining({ code: 116 }));
+    expect(() => tunnel.config('LocalPort=70000')).toThrow(expect.objectContaining({ code: 10022 }));
+  });
+
+  it('localHost reads the machine name until an address is set', () => {
+    const tunnel = makeTunnel(sshd);
+    tunnel.sshHost = '';
+    expect(tunnel.localHost).toBe(hostname());
   });
 });
 

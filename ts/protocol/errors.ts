@@ -41,6 +41,8 @@ export const Code = {
   CannotChangeHost: 101,
   InvalidAddress: 102,
   AlreadyConnected: 104,
+  CannotChangeLocalPort: 106,
+  CannotChangeLocalHost: 107,
   PortZero: 116,
   Timeout: 301,
   BadState: 211,

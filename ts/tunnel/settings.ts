@@ -162,8 +162,11 @@ export const NOT_YET = [
 /** Settings answered from live state; setting them is an error. */
 export const READ_ONLY = ['ForwardedPort', 'NegotiatedStrictKex', 'ServerSSHVersionString', 'SSHFingerprintMD5', 'SSHFingerprintSHA1', 'SSHFingerprintSHA256', 'BuildInfo'];
 
+/** Settings that are the same values as properties (localHost, localPort), read and set through them. */
+export const PROPERTY_SETTINGS = ['LocalHost', 'LocalPort'];
+
 const byLowerName = new Map<string, string>(
-  [...Object.keys(SETTINGS), ...READ_ONLY].map((name) => [name.toLowerCase(), name]),
+  [...Object.keys(SETTINGS), ...READ_ONLY, ...PROPERTY_SETTINGS].map((name) => [name.toLowerCase(), name]),
 );
 const notYetByLowerName = new Map<string, string>(NOT_YET.map((name) => [name.toLowerCase(), name]));
 

@@ -5,7 +5,8 @@
 // forwarding again on the same remote port.
 
 import { type ClientOptions, type HostKeyInfo, type HostKeyVerdict } from '../protocol/client.js';
-import { SshError, Code, asSshError } from '../protocol/errors.js';
+import { hostname } from 'node:os';
+import { SshError, Code, asSshError, type ErrorCode } from '../protocol/errors.js';
 import { CHANNEL_HIGH_WATER } from '../protocol/channels.js';
 import { equalBytes, toHex } from '../protocol/wire.js';
 import type { CryptoProvider } from '../crypto/provider.js';
@@ -111,8 +112,23 @@ function runtimeVersion(): string {
 
 export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   // ---- documented properties ----
-  sshHost = '';
-  sshPort = 22;
+  /** The SSH server's name or address. Changing it during a connection fails with 101. */
+  get sshHost(): string {
+    return this.host;
+  }
+  set sshHost(value: string) {
+    this.refuseWhileConnected(Code.CannotChangeHost, 'sshHost');
+    this.host = value;
+  }
+  /** The SSH server's port. Changing it during a connection fails with 100; 0 fails with 116. */
+  get sshPort(): number {
+    return this.port;
+  }
+  set sshPort(value: number) {
+    this.refuseWhileConnected(Code.CannotChangePort, 'sshPort');
+    if (value === 0) throw new SshError(Code.PortZero, 'sshPort cannot be 0: give the port the SSH server listens on', 'local');
+    this.port = value;
+  }
   sshUser = '';
   sshPassword = '';
   sshAuthMode: SshAuthModeValue = SshAuthMode.Password;
@@ -260,6 +276,8 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   private chosenProvider: CryptoProvider | null = null;
   private providerIsDefault = false;
 
+  private host = '';
+  private port = 22;
   private requestedLocalHost = '';
   private requestedCertSubject = '';
   private requestedHostKeySubject = '';
@@ -329,9 +347,12 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
    * in use; setting it only affects the next logon.
    */
   get localHost(): string {
-    return this.connected && this.session!.socket.localAddress ? this.session!.socket.localAddress : this.requestedLocalHost;
+    if (this.connected && this.session!.socket.localAddress) return this.session!.socket.localAddress;
+    // As documented, the machine's name (gethostname) until an address is set; only a set one binds.
+    return this.requestedLocalHost || hostname();
   }
   set localHost(value: string) {
+    this.refuseWhileConnected(Code.CannotChangeLocalHost, 'localHost');
     this.requestedLocalHost = value;
   }
 
@@ -340,7 +361,17 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     return this.connected && this.session!.socket.localPort ? this.session!.socket.localPort : this.requestedLocalPort;
   }
   set localPort(value: number) {
+    this.refuseWhileConnected(Code.CannotChangeLocalPort, 'localPort');
     this.requestedLocalPort = value;
+  }
+
+  /**
+   * The connection's endpoints are fixed while a logon, a connection or a reconnect is under
+   * way (as documented, with the property's own code); sshLogoff or reset() frees them.
+   */
+  private refuseWhileConnected(code: ErrorCode, property: string): void {
+    if (this.lifecycle === 'idle') return;
+    throw new SshError(code, `${property} cannot change while a connection is in progress; call sshLogoff first`, 'local');
   }
 
   // ---- read-only properties ----
@@ -427,6 +458,16 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     const name = canonicalSettingName(rawName);
     if (eq >= 0) {
       const value = setting.slice(eq + 1);
+      if (name === 'LocalHost') {
+        this.localHost = value.trim();
+        return '';
+      }
+      if (name === 'LocalPort') {
+        const port = /^\d+$/.test(value.trim()) ? Number(value.trim()) : NaN;
+        if (!(port >= 0 && port <= 65535)) throw new SshError(Code.BadArgument, `LocalPort: "${value}" is not a port number (0-65535)`, 'local');
+        this.localPort = port;
+        return '';
+      }
       if (!name || !(name in SETTINGS)) {
         if (name) throw new SshError(Code.BadArgument, `${name} is read-only`, 'local');
         throw new SshError(Code.BadArgument, `unknown setting ${rawName.trim()}`, 'local');
@@ -450,6 +491,10 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     switch (name) {
       case 'ForwardedPort':
         return String(this.forwardedPort);
+      case 'LocalHost':
+        return this.localHost;
+      case 'LocalPort':
+        return String(this.localPort);
       case 'NegotiatedStrictKex':
         return core?.strictKexNegotiated ? 'True' : 'False';
       case 'ServerSSHVersionString':
@@ -553,8 +598,11 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   async sshLogon(host?: string, port?: number): Promise<void> {
     if (this.connected) throw new SshError(Code.AlreadyConnected, 'already connected; call sshLogoff first', 'local');
     if (this.lifecycle === 'logon') throw new SshError(Code.AlreadyConnecting, 'already connecting', 'local');
-    if (host !== undefined) this.sshHost = host;
-    if (port !== undefined) this.sshPort = port;
+    // A logon replaces whatever a dropped connection left, a reconnect under way included: the
+    // endpoints are set directly, past the while-connected guard of their setters.
+    if (host !== undefined) this.host = host;
+    if (port === 0) throw new SshError(Code.PortZero, 'sshPort cannot be 0: give the port the SSH server listens on', 'local');
+    if (port !== undefined) this.port = port;
     if (!this.sshHost) throw new SshError(Code.InvalidAddress, 'sshHost is not set', 'local');
     if (!Number.isInteger(this.sshPort) || this.sshPort < 1 || this.sshPort > 65535) {
       throw new SshError(Code.BadArgument, `sshPort ${this.sshPort} is not a port number (1-65535)`, 'local');
@@ -615,6 +663,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     } finally {
       if (this.session === session) this.session = null;
       this.requested.length = 0;
+      this.forwardedPort = 0; // ForwardedPort describes a connection; there is none now
       this.lifecycle = 'idle';
       if (wasActive) this.emitState({ state: 'closed', error: null });
     }
