@@ -9,6 +9,7 @@ import { startSshd, freePort, TEST_PASSWORD, type Sshd, startSshdWithEcho, stopA
 import { makeTunnel } from '../helpers/tunnel.js';
 import { connect, listen, roundTrip } from '../helpers/streams.js';
 import { SSHReverseTunnel, SshError } from '../../ts/index.js';
+import { virtualScheduler } from '../helpers/clock.js';
 
 let sshd: Sshd;
 let echo: EchoServer;
@@ -150,6 +151,73 @@ describe('config', () => {
     for (const bad of ['MaxWindowSize=lots', 'LogLevel=9', 'UseStrictKeyExchange=4', 'SSHFingerprintHashAlgorithm=CRC32', 'NoSuchThing=1', 'ForwardedPort=5', 'AutoReconnect=3', 'MaxTransferRate=1', 'RecordLength=-1', 'MaxLineLength=100', 'TcpNoDelay=maybe']) {
       expect(() => t.config(bad), bad).toThrow(expect.objectContaining({ code: 10022 }));
     }
+  });
+
+  it('CodePage decides the bytes of sendChannelData text; a page that cannot encode is refused by name', async () => {
+    const t = makeTunnel(sshd, { config: ['CodePage=1252'] });
+    await t.sshLogon();
+    const port = await t.requestForwarding('127.0.0.1', 0, '', 0);
+    t.on('sshChannelOpened', (e) => void t.sendChannelData(e.channelId, '€uro'));
+    const client = await connect(port);
+    const received: Buffer[] = [];
+    await new Promise<void>((resolve) =>
+      client.on('data', (chunk: Buffer) => {
+        received.push(chunk);
+        if (Buffer.concat(received).length >= 4) resolve();
+      }),
+    );
+    expect(Buffer.concat(received)).toEqual(Buffer.from([0x80, 0x75, 0x72, 0x6f]));
+    client.destroy();
+    expect(() => t.config('CodePage=932')).toThrow(expect.objectContaining({ code: 10022, message: expect.stringMatching(/Shift_JIS/) }));
+    expect(t.config('CodePage')).toBe('1252');
+    await t.sshLogoff();
+  });
+
+  it('UseInternalSecurityAPI=False logs on with node:crypto; LicenseInfo is read-only; UseFIPSCompliantAPI works or says why not', async () => {
+    const t = makeTunnel(sshd, { config: ['UseInternalSecurityAPI=False', 'LogLevel=2'] });
+    const logs: string[] = [];
+    t.on('log', (e) => logs.push(e.message));
+    expect(t.config('UseInternalSecurityAPI')).toBe('False');
+    await t.sshLogon();
+    expect(logs.some((m) => /^crypto provider: node\b/.test(m))).toBe(true);
+    expect(t.config('BuildInfo')).toContain('crypto provider: node');
+    await t.sshLogoff();
+    t.config('UseInternalSecurityAPI=True');
+    if (process.env['REVTUN_CRYPTO'] !== 'node') expect(t.config('UseInternalSecurityAPI')).toBe('True');
+    expect(t.config('LicenseInfo')).toMatch(/MIT License/);
+    expect(() => t.config('LicenseInfo=anything')).toThrow(expect.objectContaining({ code: 10022 }));
+    // FIPS mode exists only where the runtime's OpenSSL has a FIPS provider; either it turns
+    // on (and the system's crypto is used), or the setting says why not and stays off.
+    let fips: unknown = null;
+    try {
+      t.config('UseFIPSCompliantAPI=True');
+    } catch (error) {
+      fips = error;
+    }
+    if (fips) {
+      expect(fips).toMatchObject({ code: 10022, message: expect.stringMatching(/cannot enter FIPS mode/) });
+      expect(t.config('UseFIPSCompliantAPI')).toBe('False');
+    } else {
+      expect(t.config('UseFIPSCompliantAPI')).toBe('True');
+      expect(t.config('BuildInfo')).toContain('crypto provider: node');
+      t.config('UseFIPSCompliantAPI=False');
+    }
+  });
+
+  it('doEvents waits SelectWaitMillis when no event was ready, and not at all with 0', async () => {
+    const t = new SSHReverseTunnel();
+    const clock = virtualScheduler();
+    t.scheduler = clock;
+    t.config('SelectWaitMillis=35');
+    const done = t.doEvents();
+    expect(await clock.nextWait()).toBe(35);
+    clock.pass();
+    await done;
+    t.config('SelectWaitMillis=0');
+    await t.doEvents();
+    expect(clock.pending).toBe(0);
+    t.config('ProcessIdleEvents=False'); // accepted: there is no internal event loop to stop
+    expect(t.config('ProcessIdleEvents')).toBe('False');
   });
 
   it('reset() restores defaults', () => {

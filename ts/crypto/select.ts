@@ -2,6 +2,7 @@
 // unless the caller or REVTUN_CRYPTO names one. A provider that was asked for by name and
 // cannot load is an error; in automatic mode the reasons are kept for the logs.
 
+import * as crypto from 'node:crypto';
 import type { CryptoProvider } from './provider.js';
 import { NodeCryptoProvider } from './node.js';
 import { CoreCryptoProvider } from './core.js';
@@ -73,4 +74,25 @@ export function defaultCryptoProvider(): CryptoProvider {
 /** One line naming a provider and, for the Rust core, its build. */
 export function describeCryptoProvider(provider: CryptoProvider): string {
   return provider instanceof CoreCryptoProvider ? `${provider.name} (${provider.description})` : provider.name;
+}
+
+/** Whether node:crypto runs in FIPS mode (process-wide: `node --enable-fips`, or setFipsMode). */
+export function fipsMode(): boolean {
+  return crypto.getFips() === 1;
+}
+
+/**
+ * Turns node:crypto's FIPS mode on or off for the whole process, as UseFIPSCompliantAPI is
+ * documented to. Only OpenSSL's FIPS provider is FIPS-validated, so while it is on revtun's own
+ * Rust core is not used (see SSHReverseTunnel.cryptoProvider). A runtime whose OpenSSL has no
+ * FIPS provider (Node's bundled OpenSSL, unless built for it) refuses with 10022.
+ */
+export function setFipsMode(on: boolean): void {
+  if (fipsMode() === on) return;
+  try {
+    crypto.setFips(on);
+  } catch (error) {
+    const reason = (error as Error).message.split('\n')[0];
+    throw new SshError(Code.BadArgument, `UseFIPSCompliantAPI: this runtime's OpenSSL cannot ${on ? 'enter' : 'leave'} FIPS mode (${reason})`, 'local');
+  }
 }

@@ -76,7 +76,9 @@ export class ChannelChunker {
 
 interface RecordSpec {
   eol: string;
+  /** The EOL in bytes, and the encoder (CodePage) that made them. */
   eolBytes: Uint8Array | null;
+  encodedBy: ((text: string) => Uint8Array) | null;
   maxLength: number;
 }
 
@@ -86,6 +88,8 @@ export interface RecordDefaults {
   recordLength(): number;
   /** MaxLineLength: the longest record a ChannelDataEOL channel holds when MaxChannelDataLength is 0. */
   maxLineLength(): number;
+  /** CodePage's encoder, which turns a ChannelDataEOL string into the bytes it matches. */
+  encoder(): (text: string) => Uint8Array;
 }
 
 /**
@@ -101,11 +105,13 @@ export class ChannelRecords {
 
   /** Reads (value null) or sets one of the two settings for a channel id. */
   configure(setting: 'ChannelDataEOL' | 'MaxChannelDataLength', channel: number, value: string | null): string {
-    const spec = this.specs.get(channel) ?? { eol: '', eolBytes: null, maxLength: 0 };
+    const spec: RecordSpec = this.specs.get(channel) ?? { eol: '', eolBytes: null, encodedBy: null, maxLength: 0 };
     if (value === null) return setting === 'ChannelDataEOL' ? spec.eol : String(spec.maxLength);
     if (setting === 'ChannelDataEOL') {
+      const encoder = this.defaults.encoder();
       spec.eol = value;
-      spec.eolBytes = value === '' ? null : new TextEncoder().encode(value);
+      spec.eolBytes = value === '' ? null : encoder(value); // 10022 for a character CodePage lacks
+      spec.encodedBy = encoder;
     } else {
       const n = /^\d+$/.test(value.trim()) ? Number(value.trim()) : NaN;
       if (!Number.isSafeInteger(n) || n > MAX_RECORD_LENGTH) {
@@ -120,6 +126,15 @@ export class ChannelRecords {
 
   private cutFor(channel: number): RecordCut {
     const spec = this.specs.get(channel);
+    if (spec?.eolBytes && spec.encodedBy !== this.defaults.encoder()) {
+      // CodePage changed since the EOL was set: match the bytes it now stands for.
+      spec.encodedBy = this.defaults.encoder();
+      try {
+        spec.eolBytes = spec.encodedBy(spec.eol);
+      } catch {
+        // The new code page has no bytes for the EOL: it keeps its old ones (this runs on the data path, and must not throw).
+      }
+    }
     if (spec?.eolBytes) return { eol: spec.eolBytes, maxLength: spec.maxLength > 0 ? spec.maxLength : this.defaults.maxLineLength() };
     return { eol: null, maxLength: this.defaults.recordLength() };
   }

@@ -180,6 +180,8 @@ void everyEventNamed;
  */
 export class TypedEmitter<Events extends { [K in keyof Events]: unknown[] }> {
   private readonly emitter = new EventEmitter();
+  /** How many events have been emitted: doEvents() tells from it whether any were ready. */
+  protected eventsEmitted = 0;
 
   constructor(private readonly eventNames: readonly string[]) {}
 
@@ -213,6 +215,7 @@ export class TypedEmitter<Events extends { [K in keyof Events]: unknown[] }> {
 
   protected emit<K extends keyof Events & string>(event: K, ...args: Events[K]): void {
     // 'error' without a listener must not throw: failures also reject the pending promise.
+    this.eventsEmitted++;
     if (event === 'error' && this.emitter.listenerCount('error') === 0) return;
     this.emitter.emit(event, ...args);
   }

@@ -10,6 +10,7 @@ import type { CryptoProvider } from '../crypto/provider.js';
 import { CERTIFICATE_ALGORITHMS, certificateAlgorithmFor } from '../protocol/certificates.js';
 import { parseCaKeys } from './hostkeys.js';
 import { MAX_RECORD_LENGTH } from './chunker.js';
+import { encoderFor } from './code-page.js';
 
 export const DEFAULT_KEX = [
   'curve25519-sha256',
@@ -134,6 +135,16 @@ export const SETTINGS: Record<string, SettingSpec> = {
   RecordLength: { kind: 'int', default: 0, min: 0, max: MAX_RECORD_LENGTH },
   /** Event mode: the longest record of a channel with a ChannelDataEOL and no MaxChannelDataLength. */
   MaxLineLength: { kind: 'int', default: 2048, min: 256, max: MAX_RECORD_LENGTH },
+  /** How sendChannelData(string) and ChannelDataEOL become bytes (./code-page.ts); SSH's own strings stay UTF-8. */
+  CodePage: { kind: 'int', default: 65001, min: 1, check: (text) => void encoderFor(Number(text)) },
+  /** node:crypto in FIPS mode (process-wide, as documented); refused where the runtime's OpenSSL has no FIPS provider. */
+  UseFIPSCompliantAPI: { kind: 'bool', default: false },
+  /** True: the Rust core (native, else WASM) does the packet crypto; False: node:crypto (the system's OpenSSL). */
+  UseInternalSecurityAPI: { kind: 'bool', default: true },
+  /** revtun has no event loop of its own (the runtime's runs everything), so there are no idle events to turn off. */
+  ProcessIdleEvents: { kind: 'bool', default: true },
+  /** How long doEvents() waits when no event was ready. */
+  SelectWaitMillis: { kind: 'int', default: 20, min: 0, max: 60_000 },
 };
 
 /**
@@ -150,17 +161,20 @@ export const NOT_YET = [
   'InBufferSize',
   'OutBufferSize',
   'AbsoluteTimeout',
-  'CodePage',
-  'ProcessIdleEvents',
-  'SelectWaitMillis',
-  'UseFIPSCompliantAPI',
-  'UseInternalSecurityAPI',
-  'LicenseInfo',
   'KeepAliveInterval',
 ];
 
 /** Settings answered from live state; setting them is an error. */
-export const READ_ONLY = ['ForwardedPort', 'NegotiatedStrictKex', 'ServerSSHVersionString', 'SSHFingerprintMD5', 'SSHFingerprintSHA1', 'SSHFingerprintSHA256', 'BuildInfo'];
+export const READ_ONLY = [
+  'ForwardedPort',
+  'NegotiatedStrictKex',
+  'ServerSSHVersionString',
+  'SSHFingerprintMD5',
+  'SSHFingerprintSHA1',
+  'SSHFingerprintSHA256',
+  'BuildInfo',
+  'LicenseInfo',
+];
 
 /** Settings that are the same values as properties (localHost, localPort), read and set through them. */
 export const PROPERTY_SETTINGS = ['LocalHost', 'LocalPort'];
@@ -198,6 +212,7 @@ export function parseSettingValue(name: string, text: string): boolean | number 
         throw new SshError(Code.BadArgument, `${name}: ${n} is outside ${spec.min ?? '-inf'}..${spec.max ?? 'inf'}`, 'local');
       }
       if (spec.intChoices && !spec.intChoices.includes(n)) throw new SshError(Code.BadArgument, `${name}: ${n} is not one of ${spec.intChoices.join(', ')}`, 'local');
+      spec.check?.(String(n));
       return n;
     }
     case 'list':

@@ -10,7 +10,7 @@ import { SshError, Code, asSshError, type ErrorCode } from '../protocol/errors.j
 import { CHANNEL_HIGH_WATER } from '../protocol/channels.js';
 import { equalBytes, toHex } from '../protocol/wire.js';
 import type { CryptoProvider } from '../crypto/provider.js';
-import { defaultCryptoProvider, describeCryptoProvider, skippedCryptoProviders } from '../crypto/select.js';
+import { defaultCryptoProvider, describeCryptoProvider, fipsMode, loadCryptoProvider, setFipsMode, skippedCryptoProviders } from '../crypto/select.js';
 import { connectSocket, type OpenedSocket } from '../net/connect.js';
 import { expandProxyCommand } from '../net/proxy-command.js';
 import { defaultFirewallPort, describeProxy, isProxyException, parseProxyUrl, proxyFromEnvironment, proxyFromSettings, type ProxySpec } from '../net/proxy.js';
@@ -40,6 +40,7 @@ import { Reconnector, type ReconnectorHost } from './supervisor.js';
 import { certificateSubjectAndIssuer, hostKeyMatches, judgeHostCertificate, parseCaKeys } from './hostkeys.js';
 import { checkForwarding, describeForwarding } from './forward-request.js';
 import { CertificateSlot, type ResolvedCertificate } from './certificate-slot.js';
+import { encoderFor } from './code-page.js';
 import { describeHostKey, type CertificateInfo } from './certificate-info.js';
 import { installCertificateProperties, type CertificateProperties } from './certificate-properties.js';
 
@@ -263,7 +264,9 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
    */
   get cryptoProvider(): CryptoProvider {
     if (!this.chosenProvider) {
-      this.chosenProvider = defaultCryptoProvider();
+      // UseInternalSecurityAPI=False, or FIPS mode, asks for the system's OpenSSL rather than revtun's own core.
+      const system = !this.setting<boolean>('UseInternalSecurityAPI') || fipsMode();
+      this.chosenProvider = system ? loadCryptoProvider('node') : defaultCryptoProvider();
       this.providerIsDefault = true;
     }
     return this.chosenProvider;
@@ -310,6 +313,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   private readonly records = new ChannelRecords({
     recordLength: () => this.setting<number>('RecordLength'),
     maxLineLength: () => this.setting<number>('MaxLineLength'),
+    encoder: () => encoderFor(this.setting<number>('CodePage')),
   });
   private readonly translatorHost: TranslatorHost;
   private lastHostKey: HostKeyInfo | null = null;
@@ -472,7 +476,12 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
         if (name) throw new SshError(Code.BadArgument, `${name} is read-only`, 'local');
         throw new SshError(Code.BadArgument, `unknown setting ${rawName.trim()}`, 'local');
       }
-      this.settings.set(name, parseSettingValue(name, value));
+      const parsed = parseSettingValue(name, value);
+      if (name === 'UseFIPSCompliantAPI') setFipsMode(parsed as boolean); // process-wide, as documented
+      this.settings.set(name, parsed);
+      // The crypto backend follows these at the next logon, unless the application chose one.
+      if ((name === 'UseInternalSecurityAPI' || name === 'UseFIPSCompliantAPI') && this.providerIsDefault) this.chosenProvider = null;
+      if (name === 'ProcessIdleEvents') this.log(2, 'ProcessIdleEvents: revtun has no event loop of its own (the runtime runs the I/O), so there are no idle events to turn on or off');
       // As documented, choosing a firewall type sets FirewallPort to that type's port.
       if (name === 'FirewallType') this.settings.set('FirewallPort', defaultFirewallPort(this.setting<number>('FirewallType')));
       this.applyLiveSetting(name);
@@ -505,6 +514,13 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
         return this.lastHostKey?.fingerprints.sha1 ?? '';
       case 'SSHFingerprintSHA256':
         return this.lastHostKey?.fingerprints.sha256 ?? '';
+      case 'LicenseInfo':
+        return `revtun ${VERSION}: open source under the MIT License; no license key is needed or read`;
+      case 'UseFIPSCompliantAPI':
+        return fipsMode() ? 'True' : 'False';
+      case 'UseInternalSecurityAPI':
+        // What the next logon uses: the Rust core, or node:crypto.
+        return this.cryptoProvider.name === 'node' ? 'False' : 'True';
       case 'BuildInfo':
         return `revtun ${VERSION}; crypto provider: ${describeCryptoProvider(this.cryptoProvider)}; ${runtimeVersion()}`;
       case 'FirewallPassword':
@@ -1002,7 +1018,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
    */
   async sendChannelData(channelId: number, data: Uint8Array | string): Promise<void> {
     const session = this.requireSession();
-    const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data;
+    const bytes = typeof data === 'string' ? encoderFor(this.setting<number>('CodePage'))(data) : data;
     const ch = session.core.channel(channelId);
     if (!ch) throw new SshError(Code.InvalidChannelId, `no open channel with id ${channelId}`, 'local');
     if (ch.writeBlocked && this.timeout === 0) {
@@ -1027,9 +1043,15 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     await this.requireSession().exchangeKeys(this.timeout);
   }
 
-  /** Lets pending I/O callbacks run (the Node event loop does the real work). */
+  /**
+   * Lets pending I/O callbacks run (the runtime's event loop does the real work); when none of
+   * them raised an event, waits SelectWaitMillis before resolving, as documented.
+   */
   async doEvents(): Promise<void> {
+    const before = this.eventsEmitted;
     await new Promise<void>((resolve) => setImmediate(resolve));
+    const wait = this.setting<number>('SelectWaitMillis');
+    if (this.eventsEmitted === before && wait > 0) await this.scheduler.sleep(wait, new AbortController().signal);
   }
 
   // ---- internals ----

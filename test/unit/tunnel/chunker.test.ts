@@ -50,7 +50,8 @@ describe('ChannelChunker', () => {
 });
 
 describe('ChannelRecords', () => {
-  const defaults = (recordLength = 0, maxLineLength = 2048) => ({ recordLength: () => recordLength, maxLineLength: () => maxLineLength });
+  const utf8 = (text: string) => new TextEncoder().encode(text);
+  const defaults = (recordLength = 0, maxLineLength = 2048) => ({ recordLength: () => recordLength, maxLineLength: () => maxLineLength, encoder: () => utf8 });
 
   it('passes data through untouched without any record setting, and validates the length', () => {
     const r = new ChannelRecords(defaults());
