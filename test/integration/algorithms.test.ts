@@ -35,7 +35,7 @@ beforeAll(async () => {
   ({ sshd, echo } = await startSshdWithEcho({
     config: [
       // Debian's sshd leaves a few of these out by default; offer everything we test.
-      'KexAlgorithms curve25519-sha256,curve25519-sha256@libssh.org,ecdh-sha2-nistp256,ecdh-sha2-nistp384,ecdh-sha2-nistp521,diffie-hellman-group-exchange-sha256,diffie-hellman-group16-sha512,diffie-hellman-group18-sha512,diffie-hellman-group14-sha256',
+      'KexAlgorithms curve25519-sha256,curve25519-sha256@libssh.org,ecdh-sha2-nistp256,ecdh-sha2-nistp384,ecdh-sha2-nistp521,diffie-hellman-group-exchange-sha256,diffie-hellman-group16-sha512,diffie-hellman-group18-sha512,diffie-hellman-group14-sha256,diffie-hellman-group14-sha1,diffie-hellman-group1-sha1,diffie-hellman-group-exchange-sha1',
       `Ciphers ${[...CIPHERS, ...LEGACY_CIPHERS].join(',')}`,
       `MACs ${[...MACS, ...LEGACY_MACS].join(',')}`,
     ],
@@ -65,6 +65,10 @@ const KEX = [
   'diffie-hellman-group16-sha512',
   'diffie-hellman-group18-sha512',
   'diffie-hellman-group-exchange-sha256',
+  // Legacy, on request only: not in the default list.
+  'diffie-hellman-group14-sha1',
+  'diffie-hellman-group1-sha1',
+  'diffie-hellman-group-exchange-sha1',
 ];
 
 describe('key exchange', () => {

@@ -336,7 +336,8 @@ export class NodeCryptoProvider implements CryptoProvider {
         };
       }
       case 'modp': {
-        const names = { group14: 'modp14', group16: 'modp16', group18: 'modp18' } as const;
+        // RFC 4253 §8.1's group1 is the Second Oakley Group (RFC 2409 §6.2), node's modp2.
+        const names = { group1: 'modp2', group14: 'modp14', group16: 'modp16', group18: 'modp18' } as const;
         return dhAgreement(crypto.getDiffieHellman(names[kind.group]));
       }
       case 'dh':

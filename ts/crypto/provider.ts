@@ -81,7 +81,7 @@ export interface KeyAgreement {
 export type KeyAgreementKind =
   | { kind: 'x25519' }
   | { kind: 'ecdh'; curve: 'nistp256' | 'nistp384' | 'nistp521' }
-  | { kind: 'modp'; group: 'group14' | 'group16' | 'group18' }
+  | { kind: 'modp'; group: 'group1' | 'group14' | 'group16' | 'group18' }
   | { kind: 'dh'; prime: Uint8Array; generator: Uint8Array };
 
 export interface CryptoProvider {

@@ -38,7 +38,9 @@ export const KEX_METHODS: Record<string, KexFamily> = {
   'diffie-hellman-group14-sha256': { hash: 'sha256', kind: 'dh', agreement: { kind: 'modp', group: 'group14' } },
   'diffie-hellman-group16-sha512': { hash: 'sha512', kind: 'dh', agreement: { kind: 'modp', group: 'group16' } },
   'diffie-hellman-group18-sha512': { hash: 'sha512', kind: 'dh', agreement: { kind: 'modp', group: 'group18' } },
+  // SHA-1 and the 1024-bit group: only when SSHKeyExchangeAlgorithms lists them (legacy servers).
   'diffie-hellman-group14-sha1': { hash: 'sha1', kind: 'dh', agreement: { kind: 'modp', group: 'group14' } },
+  'diffie-hellman-group1-sha1': { hash: 'sha1', kind: 'dh', agreement: { kind: 'modp', group: 'group1' } },
   'diffie-hellman-group-exchange-sha256': { hash: 'sha256', kind: 'gex' },
   'diffie-hellman-group-exchange-sha1': { hash: 'sha1', kind: 'gex' },
 };

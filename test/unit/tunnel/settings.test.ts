@@ -1,9 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { algorithmLists, canonicalSettingName, matchesVersionPattern, parseBool, parseSettingValue, preferCertificateAlgorithms, SETTINGS } from '../../../ts/tunnel/settings.js';
+import { algorithmLists, canonicalSettingName, DEFAULT_KEX, matchesVersionPattern, parseBool, parseSettingValue, preferCertificateAlgorithms, SETTINGS } from '../../../ts/tunnel/settings.js';
 import { NodeCryptoProvider } from '../../../ts/crypto/node.js';
 import { matchesPromptPattern } from '../../../ts/protocol/auth.js';
 
 describe('settings', () => {
+  it('offers no SHA-1 key exchange by default: they exist for servers that list them only', () => {
+    expect(DEFAULT_KEX.filter((name) => name.endsWith('-sha1'))).toEqual([]);
+    expect(SETTINGS['SSHKeyExchangeAlgorithms']!.default).not.toMatch(/sha1/);
+  });
+
   it('finds documented names case-insensitively and refuses ones not implemented', () => {
     expect(canonicalSettingName('maxwindowsize')).toBe('MaxWindowSize');
     expect(canonicalSettingName('NoSuchSetting')).toBeUndefined();
