@@ -10,47 +10,59 @@ export interface VirtualScheduler extends TunnelScheduler {
   pass(): void;
   /** Waits requested and not yet passed. */
   readonly pending: number;
+  /** Resolves with the length of the next method deadline the tunnel waits on (kept apart from the other waits). */
+  nextDeadline(): Promise<number>;
+  /** Ends the oldest pending deadline wait, advancing the clock by its length. */
+  passDeadline(): void;
   time: number;
 }
 
 export function virtualScheduler(random = 0): VirtualScheduler {
-  const waits: { ms: number; resolve: () => void }[] = [];
-  const unclaimed: number[] = [];
-  const claimers: ((ms: number) => void)[] = [];
+  type Queue = { waits: { ms: number; due: number; resolve: () => void }[]; unclaimed: number[]; claimers: ((ms: number) => void)[] };
+  const queue = (): Queue => ({ waits: [], unclaimed: [], claimers: [] });
+  const retries = queue();
+  const deadlines = queue();
+  const next = (q: Queue) => (q.unclaimed.length > 0 ? Promise.resolve(q.unclaimed.shift()!) : new Promise<number>((resolve) => q.claimers.push(resolve)));
+  const passOne = (q: Queue) => {
+    const wait = q.waits.shift();
+    if (!wait) throw new Error('no wait is pending');
+    // Retry waits advance the clock by their length; a deadline ends at its due time (a test
+    // may have moved the clock on by hand meanwhile, to say when bytes moved).
+    scheduler.time = q === deadlines ? Math.max(scheduler.time, wait.due) : scheduler.time + wait.ms;
+    wait.resolve();
+  };
   const scheduler: VirtualScheduler = {
     time: 1_000_000,
     now: () => scheduler.time,
     random: () => random,
-    sleep: (ms, signal) =>
+    sleep: (ms, signal, purpose) =>
       new Promise<void>((resolve, reject) => {
         if (signal.aborted) return reject(signal.reason);
-        const wait = { ms, resolve };
-        waits.push(wait);
+        const q = purpose === 'deadline' ? deadlines : retries;
+        const wait = { ms, due: scheduler.time + ms, resolve };
+        q.waits.push(wait);
         signal.addEventListener(
           'abort',
           () => {
-            const i = waits.indexOf(wait);
-            if (i >= 0) waits.splice(i, 1);
+            const i = q.waits.indexOf(wait);
+            if (i >= 0) q.waits.splice(i, 1);
+            // A deadline the work beat was never seen: it is not left for nextDeadline() to find.
+            const u = q.unclaimed.indexOf(ms);
+            if (purpose === 'deadline' && u >= 0 && i >= 0) q.unclaimed.splice(u, 1);
             reject(signal.reason);
           },
           { once: true },
         );
-        const claimer = claimers.shift();
+        const claimer = q.claimers.shift();
         if (claimer) claimer(ms);
-        else unclaimed.push(ms);
+        else q.unclaimed.push(ms);
       }),
-    nextWait: () => {
-      if (unclaimed.length > 0) return Promise.resolve(unclaimed.shift()!);
-      return new Promise<number>((resolve) => claimers.push(resolve));
-    },
-    pass: () => {
-      const wait = waits.shift();
-      if (!wait) throw new Error('no wait is pending');
-      scheduler.time += wait.ms;
-      wait.resolve();
-    },
+    nextWait: () => next(retries),
+    pass: () => passOne(retries),
+    nextDeadline: () => next(deadlines),
+    passDeadline: () => passOne(deadlines),
     get pending() {
-      return waits.length;
+      return retries.waits.length;
     },
   };
   return scheduler;

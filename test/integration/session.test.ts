@@ -10,6 +10,7 @@ import { makeTunnel } from '../helpers/tunnel.js';
 import { connect, listen, roundTrip } from '../helpers/streams.js';
 import { SSHReverseTunnel, SshError } from '../../ts/index.js';
 import { virtualScheduler } from '../helpers/clock.js';
+import { startRelay } from '../helpers/relay.js';
 
 let sshd: Sshd;
 let echo: EchoServer;
@@ -218,6 +219,37 @@ describe('config', () => {
     expect(clock.pending).toBe(0);
     t.config('ProcessIdleEvents=False'); // accepted: there is no internal event loop to stop
     expect(t.config('ProcessIdleEvents')).toBe('False');
+  });
+
+  it('a method fails only after `timeout` seconds in which nothing moved; with AbsoluteTimeout, after `timeout` seconds', async () => {
+    const relay = await startRelay({ host: sshd.host, port: sshd.port });
+    for (const absolute of [false, true]) {
+      const t = makeTunnel(sshd, { config: [`AbsoluteTimeout=${absolute}`] });
+      const clock = virtualScheduler();
+      t.scheduler = clock;
+      t.sshPort = relay.port;
+      await t.sshLogon();
+      relay.stall(); // the forwarding's reply is held back
+      const start = clock.time;
+      const request = t.requestForwarding('127.0.0.1', 0, '', 0).then(() => 'granted', (e: SshError) => e);
+      expect(await clock.nextDeadline()).toBe(60_000);
+      clock.time = start + 30_000;
+      t.config('SSHKeyRenegotiate'); // 30 s in, bytes move: our KEXINIT goes out
+      clock.passDeadline();
+      if (!absolute) {
+        // The deadline moved on with the bytes: 30 s more of silence are needed.
+        expect(await clock.nextDeadline()).toBe(30_000);
+        clock.passDeadline();
+      }
+      const error = (await request) as SshError;
+      expect(error).toBeInstanceOf(SshError);
+      expect(error.code).toBe(301);
+      expect(error.message).toMatch(absolute ? /timed out after 60 s while tcpip-forward/ : /nothing moved for 60 s while tcpip-forward/);
+      expect(clock.time).toBe(start + (absolute ? 60_000 : 90_000));
+      t.reset();
+      relay.resume();
+    }
+    await relay.close();
   });
 
   it('reset() restores defaults', () => {

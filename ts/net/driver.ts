@@ -22,6 +22,8 @@ export class SocketDriver {
   private ended = false;
   /** An event handler kept a view into the chunk being received. */
   private inputKept = false;
+  /** Bytes read from and written to the socket so far: inactivity timeouts watch it move. */
+  bytesMoved = 0;
 
   private readonly onEvent: (event: ClientEvent) => void;
   private readonly beforeIdle: () => boolean;
@@ -49,6 +51,7 @@ export class SocketDriver {
     this.afterFlush = hooks.afterFlush ?? (() => undefined);
     if (!reader) {
       socket.on('data', (chunk: Buffer) => {
+        this.bytesMoved += chunk.length;
         core.receive(chunk, Date.now());
         this.flush();
       });
@@ -92,6 +95,7 @@ export class SocketDriver {
     const core = this.core;
     this.reader?.attach({
       take: (chunk) => {
+        this.bytesMoved += chunk.length;
         core.receive(chunk, Date.now());
         this.flush();
       },
@@ -113,7 +117,10 @@ export class SocketDriver {
         const out = this.core.pollTransmit();
         if (out && !this.ended && !this.socket.destroyed) {
           this.socket.cork();
-          for (const packet of out) this.socket.write(packet);
+          for (const packet of out) {
+            this.bytesMoved += packet.length;
+            this.socket.write(packet);
+          }
           this.socket.uncork();
           if (this.socket.writableLength > SOCKET_HIGH_WATER) this.core.setTransmitBlocked(true);
         }

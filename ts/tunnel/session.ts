@@ -14,7 +14,16 @@ import { SocketDriver } from '../net/driver.js';
 import type { OpenedSocket, Transport } from '../net/connect.js';
 import { isSocketPath, LocalForwarder, type ChannelJoint, type ForwarderHost, type LocalTarget } from './local-forward.js';
 import { SocksForwarder } from './socks-forward.js';
-import { withTimeout } from './timing.js';
+import { realScheduler, withDeadline, type TunnelScheduler } from './timing.js';
+
+/** How a session's method deadlines run: on which clock, and whether bytes moving extends them. */
+export interface SessionTiming {
+  clock: Pick<TunnelScheduler, 'now' | 'sleep'>;
+  /** AbsoluteTimeout: read at each deadline's start, so a change applies to the next method. */
+  absolute: () => boolean;
+}
+
+const DEFAULT_TIMING: SessionTiming = { clock: realScheduler, absolute: () => false };
 
 /** A forwarding as the application asked for it; the tunnel keeps these across sessions. */
 export interface RequestedForwarding {
@@ -60,21 +69,44 @@ export class Session {
   private ended = false;
   /** Answers the core's credential requests from the options' sources, now or later. */
   private readonly answerer: CredentialAnswerer;
+  /** When bytes last moved on the socket (clock time), and the count that moved by then. */
+  private lastActivity: number;
+  private bytesSeen = 0;
 
   constructor(
     options: ClientOptions,
     opened: OpenedSocket,
     private readonly handlers: SessionHandlers,
+    private readonly timing: SessionTiming = DEFAULT_TIMING,
   ) {
+    this.lastActivity = timing.clock.now();
     this.core = new SshClientCore(options);
     this.answerer = credentialAnswerer(options.auth);
     this.socket = opened.socket;
     this.driver = new SocketDriver(
       this.core,
       opened.socket,
-      { onEvent: (event) => this.handle(event), beforeIdle: () => this.uncorkForwarders(), afterFlush: () => this.onProgress() },
+      {
+        onEvent: (event) => this.handle(event),
+        beforeIdle: () => this.uncorkForwarders(),
+        afterFlush: () => {
+          this.noteActivity();
+          this.onProgress();
+        },
+      },
       opened.reader,
     );
+  }
+
+  private noteActivity(): void {
+    if (this.driver.bytesMoved === this.bytesSeen) return;
+    this.bytesSeen = this.driver.bytesMoved;
+    this.lastActivity = this.timing.clock.now();
+  }
+
+  /** A method's deadline: `seconds` of inactivity on this connection (or absolute, as AbsoluteTimeout says). */
+  deadline<T>(seconds: number, what: string, work: () => Promise<T>): Promise<T> {
+    return withDeadline({ seconds, clock: this.timing.clock, absolute: this.timing.absolute(), lastActivity: () => this.lastActivity }, what, work);
   }
 
   /** Runs the handshake; resolves once authenticated, rejects with why it failed. */
@@ -116,7 +148,7 @@ export class Session {
    * the table before the reply's later messages are processed (see SshClientCore).
    */
   requestForwarding(requested: RequestedForwarding, port: number, timeout: number): Promise<Grant> {
-    return withTimeout(timeout, isSocketPath(requested.address) ? 'streamlocal-forward' : 'tcpip-forward', () =>
+    return this.deadline(timeout, isSocketPath(requested.address) ? 'streamlocal-forward' : 'tcpip-forward', () =>
       new Promise<Grant>((resolve, reject) => {
         const onReply = (outcome: ForwardOutcome) => {
           if (!outcome.ok) return reject(outcome.error);
@@ -134,7 +166,7 @@ export class Session {
 
   cancelForwarding(grant: Grant, timeout: number): Promise<boolean> {
     this.served.delete(grant);
-    return withTimeout(timeout, grant.streamLocal ? 'cancel-streamlocal-forward' : 'cancel-tcpip-forward', () =>
+    return this.deadline(timeout, grant.streamLocal ? 'cancel-streamlocal-forward' : 'cancel-tcpip-forward', () =>
       new Promise<boolean>((resolve, reject) => {
         const sent = this.run((core) => core.cancelForwarding(grant, resolve));
         if (!sent.ok) reject(sent.error);
@@ -201,7 +233,7 @@ export class Session {
   }
 
   waitWritable(channel: number, timeout: number): Promise<void> {
-    return withTimeout(timeout, `sending on channel ${channel}`, () =>
+    return this.deadline(timeout, `sending on channel ${channel}`, () =>
       new Promise<void>((resolve) => {
         const list = this.writableWaiters.get(channel) ?? [];
         list.push(resolve);
@@ -214,7 +246,7 @@ export class Session {
     const finished = new Promise<void>((resolve) => this.rekeyWaiters.push(resolve));
     const started = this.run((core) => core.rekey());
     if (!started.ok) return Promise.reject(started.error);
-    return withTimeout(timeout, 'key re-exchange', () => finished);
+    return this.deadline(timeout, 'key re-exchange', () => finished);
   }
 
   /** Resolves once the connection has closed. */
@@ -227,7 +259,7 @@ export class Session {
   waitUntil(condition: () => boolean, seconds: number, what: string): Promise<void> {
     if (condition()) return Promise.resolve();
     let check: () => void = () => undefined;
-    return withTimeout(seconds, what, () =>
+    return this.deadline(seconds, what, () =>
       new Promise<void>((resolve) => {
         check = () => {
           if (condition() || !this.isOpen) resolve();
@@ -262,7 +294,7 @@ export class Session {
       this.core.disconnect(DisconnectReason.ByApplication, 'logged off', options.waitForServerDisconnect);
       this.driver.flush();
       if (options.waitForServerDisconnect && options.drainSeconds > 0) {
-        await withTimeout(options.drainSeconds, 'waiting for the server to disconnect', () => closed).catch(() => undefined);
+        await this.deadline(options.drainSeconds, 'waiting for the server to disconnect', () => closed).catch(() => undefined);
       } else {
         await closed;
       }

@@ -106,6 +106,8 @@ export const SETTINGS: Record<string, SettingSpec> = {
   WaitForChannelClose: { kind: 'bool', default: true },
   WaitForServerDisconnect: { kind: 'bool', default: false },
   ConnectionTimeout: { kind: 'int', default: 0, min: 0 },
+  /** False: timeouts are inactivity timeouts (extended whenever bytes move); True: fixed deadlines. */
+  AbsoluteTimeout: { kind: 'bool', default: false },
   // SO_KEEPALIVE, as OpenSSH sets it (TCPKeepAlive yes): the kernel's probes notice a peer gone for good.
   TCPKeepAlive: { kind: 'bool', default: true },
   KeepAliveTime: { kind: 'int', default: 0, min: 0 },
@@ -160,7 +162,6 @@ export const NOT_YET = [
   'LingerTime',
   'InBufferSize',
   'OutBufferSize',
-  'AbsoluteTimeout',
   'KeepAliveInterval',
 ];
 

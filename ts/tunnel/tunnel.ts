@@ -31,7 +31,7 @@ import { authOptionsFor, SshAuthMode, SshCertStoreType, type Credentials, type S
 import { checkIdentity } from './identities.js';
 import { describeHop, openJumpChain, type JumpHost, type PreparedHop } from './jump.js';
 import { agentKeys, agentPath, type AgentKeys } from './agent-keys.js';
-import { withTimeout } from './timing.js';
+import { realScheduler, withDeadline, type TunnelScheduler } from './timing.js';
 import { ChannelRecords } from './chunker.js';
 import { Session, type RequestedForwarding } from './session.js';
 import { EventTranslator, type TranslatorHost } from './translate.js';
@@ -46,35 +46,7 @@ import { installCertificateProperties, type CertificateProperties } from './cert
 
 export { SshAuthMode, SshCertStoreType, type SshAuthModeValue, type SshCertStoreTypeValue, type SshIdentity };
 
-/**
- * Time as the tunnel sees it: the clock, waits between reconnect attempts and the jitter's
- * random numbers. Tests put a virtual clock here.
- */
-export interface TunnelScheduler {
-  now(): number;
-  /** Resolves after `ms`, or rejects once `signal` aborts. */
-  sleep(ms: number, signal: AbortSignal): Promise<void>;
-  random(): number;
-}
-
-export const realScheduler: TunnelScheduler = {
-  now: () => Date.now(),
-  // Not unref'd: a tunnel waiting to reconnect is alive, and keeps its process alive.
-  sleep: (ms, signal) =>
-    new Promise<void>((resolve, reject) => {
-      if (signal.aborted) return reject(signal.reason);
-      const timer = setTimeout(() => {
-        signal.removeEventListener('abort', onAbort);
-        resolve();
-      }, ms);
-      const onAbort = () => {
-        clearTimeout(timer);
-        reject(signal.reason);
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-    }),
-  random: () => Math.random(),
-};
+export { realScheduler, type TunnelScheduler };
 
 type Lifecycle = 'idle' | 'logon' | 'up' | 'reconnecting' | 'loggingOff';
 
@@ -704,24 +676,31 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     }
     let session: Session | null = null;
     try {
-      await withTimeout(this.setting<number>('ConnectionTimeout') || this.timeout, 'connecting and logging on', async () => {
-        const opened = await this.openTransport(abort.signal, agent).catch((error: unknown) => {
+      // Establishing the connection has its own limit (ConnectionTimeout, else timeout), fixed:
+      // nothing of the session moves before it exists.
+      const connectSeconds = this.setting<number>('ConnectionTimeout') || this.timeout;
+      const opened = await withDeadline({ seconds: connectSeconds, clock: this.scheduler }, 'connecting', () => this.openTransport(abort.signal, agent)).catch(
+        (error: unknown) => {
+          abort.abort(); // a socket still connecting when the deadline passed is given up
           const e = asSshError(error);
           this.emit('connected', { statusCode: e.code, description: e.message });
           throw e;
-        });
-        if (abort.signal.aborted) {
-          opened.socket.destroy();
-          throw new SshError(Code.BadState, 'connecting was abandoned', 'local');
-        }
-        const current = this.createSession(options, opened);
-        session = current;
-        // A logoff or reset during the handshake ends this attempt there and then.
-        abort.signal.addEventListener('abort', () => current.abort('connecting was abandoned'), { once: true });
-        this.emit('connected', { statusCode: 0, description: 'OK' });
-        this.emit('connectionStatus', { connectionEvent: 'Remote host connection complete.', statusCode: 0, description: 'OK' });
-        await current.logon();
-      });
+        },
+      );
+      if (abort.signal.aborted) {
+        opened.socket.destroy();
+        throw new SshError(Code.BadState, 'connecting was abandoned', 'local');
+      }
+      const current = this.createSession(options, opened);
+      session = current;
+      // A logoff or reset during the handshake ends this attempt there and then.
+      abort.signal.addEventListener('abort', () => current.abort('connecting was abandoned'), { once: true });
+      this.emit('connected', { statusCode: 0, description: 'OK' });
+      this.emit('connectionStatus', { connectionEvent: 'Remote host connection complete.', statusCode: 0, description: 'OK' });
+      // The handshake and authentication are data: `timeout` of inactivity (or AbsoluteTimeout);
+      // with timeout 0, ConnectionTimeout still bounds them.
+      if (this.timeout > 0) await current.deadline(this.timeout, 'logging on', () => current.logon());
+      else await withDeadline({ seconds: connectSeconds, clock: this.scheduler }, 'logging on', () => current.logon());
     } catch (error) {
       abort.abort();
       (session as Session | null)?.abort('logon failed');
@@ -864,14 +843,19 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
 
   private createSession(options: ClientOptions, opened: OpenedSocket): Session {
     let translator: EventTranslator | null = null;
-    const session: Session = new Session(options, opened, {
-      onEvent: (event) => {
-        if (event.type === 'closed') this.sessionClosed(session, event.error);
-        translator!.handle(event);
+    const session: Session = new Session(
+      options,
+      opened,
+      {
+        onEvent: (event) => {
+          if (event.type === 'closed') this.sessionClosed(session, event.error);
+          translator!.handle(event);
+        },
+        log: (level, message) => this.log(level, message),
+        localTargetFailed: (channel, error) => this.emit('error', { errorCode: Code.ChannelOpenFailed, description: `channel ${channel}: ${error.message}` }),
       },
-      log: (level, message) => this.log(level, message),
-      localTargetFailed: (channel, error) => this.emit('error', { errorCode: Code.ChannelOpenFailed, description: `channel ${channel}: ${error.message}` }),
-    });
+      { clock: this.scheduler, absolute: () => this.setting<boolean>('AbsoluteTimeout') },
+    );
     translator = new EventTranslator(session, this.translatorHost);
     this.session = session;
     return session;
