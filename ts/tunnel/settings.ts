@@ -134,6 +134,10 @@ export const SETTINGS: Record<string, SettingSpec> = {
   RecordLength: { kind: 'int', default: 0, min: 0, max: MAX_RECORD_LENGTH },
   /** Event mode: the longest record of a channel with a ChannelDataEOL and no MaxChannelDataLength. */
   MaxLineLength: { kind: 'int', default: 2048, min: 256, max: MAX_RECORD_LENGTH },
+  // GSSAPI (sshAuthMode 5 and 6; ../crypto/gssapi.ts says how they name the server).
+  KerberosDelegation: { kind: 'bool', default: true },
+  KerberosRealm: { kind: 'string', default: '' },
+  KerberosSPN: { kind: 'string', default: '' },
 };
 
 /**
@@ -141,9 +145,6 @@ export const SETTINGS: Record<string, SettingSpec> = {
  * than a silent no-op, so a program never believes it got behaviour it did not.
  */
 export const NOT_YET = [
-  'KerberosDelegation',
-  'KerberosRealm',
-  'KerberosSPN',
   'MaxTransferRate',
   'Linger',
   'LingerTime',

@@ -1170,6 +1170,13 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
         agentExpected: agentMode.path !== null && agent === null,
         identitiesOnly: this.identitiesOnly,
         signedCert: this.setting<string>('SignedSSHCert'),
+        // KerberosSPN and KerberosRealm name the server's service; a jump host's is made from its name.
+        kerberos: {
+          host: hop ? hop.host : this.sshHost,
+          spn: hop ? '' : this.setting<string>('KerberosSPN'),
+          realm: this.setting<string>('KerberosRealm'),
+          delegate: this.setting<boolean>('KerberosDelegation'),
+        },
         ...hop?.credentials,
       }),
       verifyHostKey: hop ? hop.verifyHostKey : (info) => this.verifyHostKey(info),

@@ -1,0 +1,172 @@
+// GSSAPI (Kerberos) authentication against a real MIT KDC and OpenSSH's sshd (Debian's, with
+// the GSSAPI key exchange patch): gssapi-with-mic with a reverse forwarding through it, the
+// failures a user meets (no ticket, a wrong service name), credential delegation as the KDC
+// sees it, gssapi-keyex, the CLI's -K, and the refusal where the native addon is not used.
+//
+// sshd allows only the GSSAPI methods (AuthenticationMethods), so nothing else can let the user
+// in. The client finds its realm through KRB5_CONFIG and its tickets through KRB5CCNAME, as
+// ssh does; each test points KRB5CCNAME at the ccache it needs.
+
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { startKdc, type Kdc } from '../helpers/kdc.js';
+import { startSshd, stopAll, TEST_USER, type Sshd } from '../helpers/sshd.js';
+import { echoServer, roundTrip } from '../helpers/streams.js';
+import { makeTunnel } from '../helpers/tunnel.js';
+import { Code, SshAuthMode, SshError, type SSHReverseTunnel } from '../../ts/index.js';
+
+const USER_PASSWORD = 'kerberos test password';
+
+let kdc: Kdc;
+let sshd: Sshd;
+let echo: Awaited<ReturnType<typeof echoServer>>;
+/** A ccache holding revtuntest's forwardable TGT. */
+let ticket: string;
+const savedEnv = { KRB5_CONFIG: process.env['KRB5_CONFIG'], KRB5CCNAME: process.env['KRB5CCNAME'] };
+
+beforeAll(async () => {
+  kdc = await startKdc();
+  kdc.addUser(TEST_USER, USER_PASSWORD);
+  kdc.addHost('127.0.0.1');
+  ticket = kdc.kinit(TEST_USER, USER_PASSWORD);
+  process.env['KRB5_CONFIG'] = kdc.krb5Config;
+  sshd = await startSshd({
+    env: { KRB5_CONFIG: kdc.krb5Config, KRB5_KTNAME: `FILE:${kdc.keytab}` },
+    config: [
+      'GSSAPIAuthentication yes',
+      'GSSAPIKeyExchange yes',
+      // The keytab holds host/127.0.0.1, not host/<this machine's name>, which the strict check wants.
+      'GSSAPIStrictAcceptorCheck no',
+      'AuthenticationMethods gssapi-with-mic gssapi-keyex',
+      'LogLevel DEBUG1',
+    ],
+  });
+  echo = await echoServer();
+});
+
+afterAll(async () => {
+  for (const [name, value] of Object.entries(savedEnv)) {
+    if (value === undefined) delete process.env[name];
+    else process.env[name] = value;
+  }
+  await stopAll(echo, sshd, kdc);
+});
+
+afterEach(() => {
+  process.env['KRB5CCNAME'] = ticket;
+});
+
+/** A tunnel for the test user in a GSSAPI mode, with no password to fall back on. */
+function kerberosTunnel(mode: number = SshAuthMode.GSSAPIWithMic): SSHReverseTunnel {
+  const tunnel = makeTunnel(sshd, { password: '' });
+  tunnel.sshAuthMode = mode as typeof tunnel.sshAuthMode;
+  tunnel.config('KerberosDelegation=False');
+  return tunnel;
+}
+
+async function logonError(tunnel: SSHReverseTunnel): Promise<SshError> {
+  const error = await tunnel.sshLogon().then(() => null, (e: unknown) => e);
+  expect(error).toBeInstanceOf(SshError);
+  return error as SshError;
+}
+
+describe('gssapi-with-mic', () => {
+  it('logs on with the ticket and carries a reverse forwarding', async () => {
+    process.env['KRB5CCNAME'] = ticket;
+    const tunnel = kerberosTunnel();
+    const statuses: string[] = [];
+    tunnel.on('sshStatus', (e) => statuses.push(e.message));
+    const logged = sshd.log().length;
+    await tunnel.sshLogon();
+    expect(statuses).toContain('trying authentication method gssapi-with-mic');
+    await sshd.waitForLog(new RegExp(`Accepted gssapi-with-mic for ${TEST_USER}`), logged);
+    const port = await tunnel.requestForwarding('127.0.0.1', 0, '127.0.0.1', echo.port);
+    const data = randomBytes(64 * 1024);
+    expect((await roundTrip(port, data)).equals(data)).toBe(true);
+    await tunnel.sshLogoff();
+  });
+
+  it('without a ticket fails with 1032 saying no Kerberos credentials are there', async () => {
+    process.env['KRB5CCNAME'] = kdc.emptyCcache();
+    const error = await logonError(kerberosTunnel());
+    expect(error.code).toBe(Code.AuthFailed);
+    expect(error.message).toMatch(/gssapi-with-mic: .*No Kerberos credentials available/);
+  });
+
+  it('with a service principal the KDC does not know fails with 1032 naming it', async () => {
+    const tunnel = kerberosTunnel();
+    tunnel.config(`KerberosSPN=host/nowhere.invalid@${kdc.realm}`);
+    const error = await logonError(tunnel);
+    expect(error.code).toBe(Code.AuthFailed);
+    expect(error.message).toMatch(/Server host\/nowhere\.invalid@REVTUN\.TEST not found in Kerberos database/);
+  });
+
+  it('KerberosRealm names the server principal host/<sshHost>@REALM', async () => {
+    const tunnel = kerberosTunnel();
+    tunnel.config(`KerberosRealm=${kdc.realm}`);
+    await tunnel.sshLogon();
+    await tunnel.sshLogoff();
+    const missing = kerberosTunnel();
+    missing.config('KerberosRealm=OTHER.INVALID');
+    // The KDC has no way to that realm: it is asked for the cross-realm ticket and says so.
+    const error = await logonError(missing);
+    expect(error.message).toMatch(/GSSAPI context for host\/127\.0\.0\.1@OTHER\.INVALID: .*krbtgt\/OTHER\.INVALID@REVTUN\.TEST not found/);
+  });
+
+  it('with sshPassword, gets its own credentials for sshUser instead of the ticket cache', async () => {
+    process.env['KRB5CCNAME'] = kdc.emptyCcache();
+    const tunnel = kerberosTunnel();
+    tunnel.sshPassword = USER_PASSWORD;
+    const asRequests = () => kdc.log().split('\n').filter((line) => line.includes(`AS_REQ`) && line.includes('ISSUE') && line.includes(`${TEST_USER}@`)).length;
+    const before = asRequests();
+    await tunnel.sshLogon();
+    await tunnel.sshLogoff();
+    expect(asRequests()).toBe(before + 1);
+    const wrong = kerberosTunnel();
+    wrong.sshPassword = 'not the password';
+    const error = await logonError(wrong);
+    expect(error.code).toBe(Code.AuthFailed);
+    expect(error.message).toMatch(/gss_acquire_cred_with_password\(revtuntest\) failed/);
+  });
+
+  it('with KerberosDelegation the TGT is forwarded: the KDC issues a krbtgt ticket for it, and sshd receives it', async () => {
+    const tgsFor = (log: string) => log.split('\n').filter((line) => /TGS_REQ .* for krbtgt\//.test(line)).length;
+    const undelegated = kerberosTunnel();
+    const before = tgsFor(kdc.log());
+    await undelegated.sshLogon();
+    await undelegated.sshLogoff();
+    expect(tgsFor(kdc.log())).toBe(before);
+
+    const delegated = kerberosTunnel();
+    delegated.config('KerberosDelegation=True');
+    const statuses: string[] = [];
+    delegated.on('sshStatus', (e) => statuses.push(e.message));
+    const logged = sshd.log().length;
+    await delegated.sshLogon();
+    await sshd.waitForLog(/Received some client credentials/, logged);
+    await delegated.sshLogoff();
+    expect(tgsFor(kdc.log())).toBe(before + 1);
+    expect(statuses).toContain('GSSAPI credentials delegated to the server');
+  });
+});
+
+describe('where GSSAPI cannot be had', () => {
+  it('without the native addon (REVTUN_CRYPTO=wasm) sshAuthMode 5 is refused with 1005 before connecting', async () => {
+    const saved = process.env['REVTUN_CRYPTO'];
+    process.env['REVTUN_CRYPTO'] = 'wasm';
+    try {
+      const tunnel = kerberosTunnel();
+      let connected = false;
+      tunnel.on('connected', () => (connected = true));
+      const error = await logonError(tunnel);
+      expect(error.code).toBe(Code.UnsupportedAlgorithm);
+      expect(error.message).toBe(
+        'GSSAPI (Kerberos) authentication is not available: the native addon is not in use (REVTUN_CRYPTO=wasm), and GSSAPI needs it: neither WASM nor node:crypto has GSSAPI',
+      );
+      expect(connected).toBe(false);
+    } finally {
+      if (saved === undefined) delete process.env['REVTUN_CRYPTO'];
+      else process.env['REVTUN_CRYPTO'] = saved;
+    }
+  });
+});

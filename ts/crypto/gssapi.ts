@@ -1,0 +1,120 @@
+// GSSAPI (Kerberos 5) security contexts for SSH, on the native addon's binding of the
+// system's MIT krb5 library (crates/revtun-napi/src/gssapi.rs). The addon opens
+// libgssapi_krb5.so.2 only when asked, so a machine without Kerberos still loads it; GSSAPI
+// is then refused with the reason. Without the addon (REVTUN_CRYPTO naming the WASM or
+// node:crypto provider keeps it out of the process, or it was never built) GSSAPI is refused
+// too: there is no GSSAPI in WASM or in node:crypto.
+//
+// Which name the server's service has (RFC 4462 §3.1's "host@<fqdn>", or a Kerberos principal
+// from KerberosSPN) is worked out here too, from the documented settings.
+
+import { createRequire } from 'node:module';
+import { SshError, Code } from '../protocol/errors.js';
+import type { GssapiSource, GssSecurityContext } from '../protocol/auth-gssapi.js';
+
+interface NativeGssInitiator {
+  step(input: Uint8Array | null): Promise<{ token: Uint8Array; complete: boolean; flags: number }>;
+  getMic(data: Uint8Array): Uint8Array;
+  verifyMic(data: Uint8Array, mic: Uint8Array): void;
+  dispose(): void;
+}
+
+interface NativeGssBinding {
+  gssapiUnavailable(): string | null;
+  GssInitiator: new (target: string, principal: boolean, delegate: boolean, user: string | null, password: string | null) => NativeGssInitiator;
+}
+
+/** GSS_C_DELEG_FLAG in ret_flags (RFC 2744 §5.19): the credentials were delegated. */
+const DELEGATED = 1;
+
+/** The server's service name as GSSAPI imports it. */
+export interface GssTarget {
+  /** "host@server.example" (host-based service), or a principal "host/server.example@REALM". */
+  name: string;
+  principal: boolean;
+}
+
+export interface KerberosSettings {
+  /** The host the name is made from when no SPN is given (as connected to, or canonicalised). */
+  host: string;
+  /** KerberosSPN: "host/fqdn[@REALM]" (a principal), or "service@host" (host-based). */
+  spn: string;
+  /** KerberosRealm: the realm of the server's principal (and of `user` with a password). */
+  realm: string;
+  /** KerberosDelegation: ask for the credentials to be delegated (GSS_C_DELEG_FLAG). */
+  delegate: boolean;
+  /** Alternate credentials (sshUser with sshPassword) instead of the ticket cache. */
+  user?: string;
+  password?: string;
+}
+
+/**
+ * The target name for the settings. With a realm and no SPN the name is the principal
+ * host/<host>@<realm>, since a host-based name would take the realm from the host's
+ * domain_realm mapping, which is what KerberosRealm is there to override.
+ */
+export function gssTarget(settings: Pick<KerberosSettings, 'host' | 'spn' | 'realm'>): GssTarget {
+  const spn = settings.spn.trim();
+  const realm = settings.realm.trim();
+  if (spn) {
+    if (spn.includes('/')) return { name: spn.includes('@') || !realm ? spn : `${spn}@${realm}`, principal: true };
+    if (spn.includes('@')) return { name: spn, principal: false };
+    throw new SshError(Code.BadArgument, `KerberosSPN "${spn}" is neither a principal (host/fqdn[@REALM]) nor a service name (host@fqdn)`, 'local');
+  }
+  if (!settings.host) throw new SshError(Code.BadArgument, 'GSSAPI needs the server host name to name its service', 'local');
+  return realm ? { name: `host/${settings.host}@${realm}`, principal: true } : { name: `host@${settings.host}`, principal: false };
+}
+
+let binding: NativeGssBinding | Error | null = null;
+
+/** The addon's GSSAPI binding, or why there is none. */
+function loadBinding(): NativeGssBinding | Error {
+  const provider = (typeof process !== 'undefined' ? process.env['REVTUN_CRYPTO'] : undefined)?.trim().toLowerCase();
+  if (provider && provider !== 'native') {
+    return new Error(`the native addon is not in use (REVTUN_CRYPTO=${provider}), and GSSAPI needs it: neither WASM nor node:crypto has GSSAPI`);
+  }
+  if (binding) return binding;
+  try {
+    const require = createRequire(import.meta.url);
+    binding = require('../../bindings/native.cjs') as NativeGssBinding;
+    if (typeof binding.GssInitiator !== 'function') binding = new Error('the native addon was built without GSSAPI support');
+  } catch (error) {
+    binding = new Error(`the native addon did not load (${(error as Error).message.split('\n')[0]}), and GSSAPI needs it`);
+  }
+  return binding;
+}
+
+/**
+ * A GSSAPI source for the settings, or SshError 1005 saying why GSSAPI cannot be used here.
+ * 1005 ("selected algorithm unsupported") is the documented code closest to "the chosen
+ * authentication mechanism is not available in this process": nothing was tried yet, so it is
+ * not an authentication failure (1032), and the settings themselves are fine (not 10022).
+ */
+export function kerberosSource(settings: KerberosSettings): GssapiSource {
+  const loaded = loadBinding();
+  const unavailable = loaded instanceof Error ? loaded.message : loaded.gssapiUnavailable();
+  if (unavailable !== null) throw new SshError(Code.UnsupportedAlgorithm, `GSSAPI (Kerberos) authentication is not available: ${unavailable}`, 'local');
+  const native = loaded as NativeGssBinding;
+  const target = gssTarget(settings);
+  const alternate = settings.user && settings.password ? { user: userPrincipal(settings.user, settings.realm), password: settings.password } : null;
+  return {
+    target: target.name,
+    createContext(): GssSecurityContext {
+      const initiator = new native.GssInitiator(target.name, target.principal, settings.delegate, alternate?.user ?? null, alternate?.password ?? null);
+      return {
+        async step(input) {
+          const step = await initiator.step(input);
+          return { token: step.token, complete: step.complete, delegated: (step.flags & DELEGATED) !== 0 };
+        },
+        getMic: (data) => initiator.getMic(data),
+        verifyMic: (data, mic) => initiator.verifyMic(data, mic),
+        dispose: () => initiator.dispose(),
+      };
+    },
+  };
+}
+
+/** sshUser as a principal: with KerberosRealm appended when it names none. */
+function userPrincipal(user: string, realm: string): string {
+  return user.includes('@') || !realm.trim() ? user : `${user}@${realm.trim()}`;
+}
