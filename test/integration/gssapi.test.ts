@@ -150,6 +150,53 @@ describe('gssapi-with-mic', () => {
   });
 });
 
+describe('gssapi-keyex', () => {
+  const names = ['gss-curve25519-sha256-', 'gss-nistp256-sha256-', 'gss-group14-sha256-'].map((prefix) => `${prefix}toWM5Slw5Ew8Mqkay+al2g==`);
+
+  for (const name of names) {
+    it(`${name.split('-').slice(0, 3).join('-')}: the server proves itself with GSSAPI, the user logs on with gssapi-keyex, and a forwarding carries data`, async () => {
+      const tunnel = kerberosTunnel(SshAuthMode.GSSAPIKeyex);
+      tunnel.config(`SSHKeyExchangeAlgorithms=${name},curve25519-sha256`);
+      const statuses: string[] = [];
+      tunnel.on('sshStatus', (e) => statuses.push(e.message));
+      const logged = sshd.log().length;
+      await tunnel.sshLogon();
+      expect(statuses).toContain(`GSSAPI key exchange ${name}: the server's MIC over the exchange hash verifies`);
+      expect(statuses).toContain('trying authentication method gssapi-keyex');
+      await sshd.waitForLog(new RegExp(`Accepted gssapi-keyex for ${TEST_USER}`), logged);
+      const port = await tunnel.requestForwarding('127.0.0.1', 0, '127.0.0.1', echo.port);
+      const data = randomBytes(32 * 1024);
+      expect((await roundTrip(port, data)).equals(data)).toBe(true);
+      await tunnel.sshLogoff();
+    });
+  }
+
+  it('a re-exchange is a GSSAPI one again, and the connection carries on', async () => {
+    const tunnel = kerberosTunnel(SshAuthMode.GSSAPIKeyex);
+    const statuses: string[] = [];
+    tunnel.on('sshStatus', (e) => statuses.push(e.message));
+    await tunnel.sshLogon();
+    const port = await tunnel.requestForwarding('127.0.0.1', 0, '127.0.0.1', echo.port);
+    await tunnel.exchangeKeys();
+    expect(statuses.filter((m) => /^GSSAPI key exchange gss-curve25519-sha256-.*verifies$/.test(m))).toHaveLength(2);
+    const data = randomBytes(16 * 1024);
+    expect((await roundTrip(port, data)).equals(data)).toBe(true);
+    await tunnel.sshLogoff();
+  });
+
+  it('without a ticket the GSSAPI key exchanges are not offered, and the logon fails with 1032 saying why', async () => {
+    process.env['KRB5CCNAME'] = kdc.emptyCcache();
+    const tunnel = kerberosTunnel(SshAuthMode.GSSAPIKeyex);
+    const logs: string[] = [];
+    tunnel.on('log', (e) => logs.push(e.message));
+    const error = await logonError(tunnel);
+    expect(logs.some((m) => /^not offering the GSSAPI key exchanges: .*No Kerberos credentials available/.test(m))).toBe(true);
+    expect(logs.some((m) => /negotiated kex=curve25519-sha256 /.test(m))).toBe(true);
+    expect(error.code).toBe(Code.AuthFailed);
+    expect(error.message).toMatch(/gssapi-with-mic: .*No Kerberos credentials available/);
+  });
+});
+
 describe('where GSSAPI cannot be had', () => {
   it('without the native addon (REVTUN_CRYPTO=wasm) sshAuthMode 5 is refused with 1005 before connecting', async () => {
     const saved = process.env['REVTUN_CRYPTO'];

@@ -11,6 +11,8 @@
 import { createRequire } from 'node:module';
 import { SshError, Code } from '../protocol/errors.js';
 import type { GssapiSource, GssSecurityContext } from '../protocol/auth-gssapi.js';
+import { isGssKex, NULL_HOST_KEY } from '../protocol/kex-gss.js';
+import type { ClientOptions } from '../protocol/client.js';
 
 interface NativeGssInitiator {
   step(input: Uint8Array | null): Promise<{ token: Uint8Array; complete: boolean; flags: number }>;
@@ -24,8 +26,10 @@ interface NativeGssBinding {
   GssInitiator: new (target: string, principal: boolean, delegate: boolean, user: string | null, password: string | null) => NativeGssInitiator;
 }
 
-/** GSS_C_DELEG_FLAG in ret_flags (RFC 2744 §5.19): the credentials were delegated. */
+// ret_flags bits (RFC 2744 §5.19): credentials delegated, mutual authentication, integrity.
 const DELEGATED = 1;
+const MUTUAL = 2;
+const INTEGRITY = 32;
 
 /** The server's service name as GSSAPI imports it. */
 export interface GssTarget {
@@ -104,6 +108,11 @@ export function kerberosSource(settings: KerberosSettings): GssapiSource {
       return {
         async step(input) {
           const step = await initiator.step(input);
+          // RFC 4462 §2.1 and §3.4: the context must authenticate the server and protect integrity.
+          if (step.complete && (step.flags & (MUTUAL | INTEGRITY)) !== (MUTUAL | INTEGRITY)) {
+            initiator.dispose();
+            throw new Error('the GSSAPI context offers no mutual authentication or no integrity protection');
+          }
           return { token: step.token, complete: step.complete, delegated: (step.flags & DELEGATED) !== 0 };
         },
         getMic: (data) => initiator.getMic(data),
@@ -117,4 +126,34 @@ export function kerberosSource(settings: KerberosSettings): GssapiSource {
 /** sshUser as a principal: with KerberosRealm appended when it names none. */
 function userPrincipal(user: string, realm: string): string {
   return user.includes('@') || !realm.trim() ? user : `${user}@${realm.trim()}`;
+}
+
+/**
+ * The options with the GSSAPI key exchanges (and the "null" host key) taken out unless a
+ * context towards the server can be started now: what ssh does before offering them, since a
+ * GSSAPI key exchange that fails (no ticket, an unknown service) ends the connection, where
+ * an ordinary one would have let other authentication go on. The first token is thrown away;
+ * the service ticket it brought stays in the ticket cache for the real exchange.
+ */
+export async function withoutUnusableGssKex(options: ClientOptions, log: (message: string) => void): Promise<ClientOptions> {
+  const offered = options.algorithms.kex.filter(isGssKex);
+  if (offered.length === 0) return options;
+  let problem = options.auth.gssapi ? null : 'GSSAPI is not available';
+  if (!problem) {
+    let context: GssSecurityContext | null = null;
+    try {
+      context = options.auth.gssapi!.createContext();
+      await context.step(null);
+    } catch (error) {
+      problem = (error as Error).message;
+    } finally {
+      context?.dispose();
+    }
+  }
+  if (!problem) return options;
+  log(`not offering the GSSAPI key exchanges: ${problem}`);
+  const kex = options.algorithms.kex.filter((name) => !isGssKex(name));
+  const hostKey = options.algorithms.hostKey.filter((name) => name !== NULL_HOST_KEY);
+  if (kex.length === 0) throw new SshError(Code.UnsupportedAlgorithm, `only GSSAPI key exchanges are allowed, and GSSAPI cannot be used: ${problem}`, 'local');
+  return { ...options, algorithms: { ...options.algorithms, kex, hostKey } };
 }

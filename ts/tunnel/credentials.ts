@@ -66,8 +66,8 @@ export interface Credentials {
   onPrompt: (event: KeyboardInteractiveEvent) => void;
   /** KerberosSPN, KerberosRealm, KerberosDelegation and the host the service name is made from. */
   kerberos?: { host: string; spn: string; realm: string; delegate: boolean };
-  /** Try GSSAPI first in the other modes too, as ssh's GSSAPIAuthentication does (skipped where GSSAPI cannot be had). */
-  alsoGssapi?: boolean;
+  /** In the other modes, try GSSAPI first too, as ssh's GSSAPIAuthentication and GSSAPIKeyExchange do (skipped where GSSAPI cannot be had). */
+  alsoGssapi?: { withMic: boolean; keyExchange: boolean };
 }
 
 const METHODS_BY_MODE: Record<SshAuthModeValue, AuthMethodName[]> = {
@@ -164,7 +164,8 @@ const isGssapi = (m: AuthMethodName) => m === 'gssapi-with-mic' || m === 'gssapi
  */
 function gssapiFor(c: Credentials, methods: AuthMethodName[]): AuthOptions['gssapi'] {
   const gssapiMode = c.authMode === SshAuthMode.GSSAPIWithMic || c.authMode === SshAuthMode.GSSAPIKeyex;
-  if (!gssapiMode && c.alsoGssapi) methods.unshift('gssapi-with-mic');
+  if (!gssapiMode && c.alsoGssapi?.withMic) methods.unshift('gssapi-with-mic');
+  if (!gssapiMode && c.alsoGssapi?.keyExchange) methods.unshift('gssapi-keyex');
   if (!methods.some(isGssapi)) return undefined;
   const kerberos = c.kerberos ?? { host: '', spn: '', realm: '', delegate: false };
   const alternate = gssapiMode && c.password !== '' ? { user: c.user, password: c.password } : {};

@@ -5,6 +5,7 @@
 
 import { SshError, Code } from '../protocol/errors.js';
 import { KEX_METHODS } from '../protocol/kex.js';
+import { isGssKex, NULL_HOST_KEY } from '../protocol/kex-gss.js';
 import type { AlgorithmLists } from '../protocol/client.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 import { CERTIFICATE_ALGORITHMS, certificateAlgorithmFor } from '../protocol/certificates.js';
@@ -243,6 +244,7 @@ const HOST_KEY_ALGORITHMS = new Set([
   'rsa-sha2-512',
   'ssh-rsa',
   ...Object.keys(CERTIFICATE_ALGORITHMS),
+  NULL_HOST_KEY,
 ]);
 
 /**
@@ -281,7 +283,7 @@ export function algorithmLists(
     return kept;
   };
   return {
-    kex: usable(lists.kex, (n) => n in KEX_METHODS, 'key exchange'),
+    kex: usable(lists.kex, (n) => n in KEX_METHODS || isGssKex(n), 'key exchange'),
     hostKey: usable(lists.hostKey, (n) => HOST_KEY_ALGORITHMS.has(n), 'host key'),
     cipher: usable(preferFast(provider, lists.cipher), (n) => provider.ciphers.has(n), 'encryption'),
     mac: usable(lists.mac, (n) => provider.macs.has(n), 'MAC'),
