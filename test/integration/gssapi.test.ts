@@ -8,7 +8,12 @@
 // ssh does; each test points KRB5CCNAME at the ccache it needs.
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CLI, runRevtun, type Run } from '../helpers/cli.js';
 import { startKdc, type Kdc } from '../helpers/kdc.js';
 import { startSshd, stopAll, TEST_USER, type Sshd } from '../helpers/sshd.js';
 import { echoServer, roundTrip } from '../helpers/streams.js';
@@ -28,6 +33,7 @@ beforeAll(async () => {
   kdc = await startKdc();
   kdc.addUser(TEST_USER, USER_PASSWORD);
   kdc.addHost('127.0.0.1');
+  kdc.addHost('localhost'); // the name GSSAPITrustDns finds for 127.0.0.1 in /etc/hosts
   ticket = kdc.kinit(TEST_USER, USER_PASSWORD);
   process.env['KRB5_CONFIG'] = kdc.krb5Config;
   sshd = await startSshd({
@@ -194,6 +200,88 @@ describe('gssapi-keyex', () => {
     expect(logs.some((m) => /negotiated kex=curve25519-sha256 /.test(m))).toBe(true);
     expect(error.code).toBe(Code.AuthFailed);
     expect(error.message).toMatch(/gssapi-with-mic: .*No Kerberos credentials available/);
+  });
+});
+
+describe('the revtun command', () => {
+  const home = mkdtempSync(join(tmpdir(), 'revtun-gssapi-cli-'));
+  const runs: Run[] = [];
+  afterEach(async () => {
+    for (const run of runs.splice(0)) {
+      if (run.child.exitCode === null && run.child.signalCode === null) run.child.kill('SIGKILL');
+      await run.exit;
+    }
+  });
+
+  /** revtun with Kerberos the only way in: no keys, no passwords, ssh_config from -F none. */
+  function revtunKerberos(extra: string[]): Run {
+    const knownHosts = join(home, 'known_hosts');
+    writeFileSync(knownHosts, `[127.0.0.1]:${sshd.port} ${sshd.hostKeys.ed25519}\n`);
+    const args = ['-N', '-F', 'none', '-p', String(sshd.port), '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'BatchMode=yes'];
+    args.push('-o', 'PasswordAuthentication=no', '-o', 'KbdInteractiveAuthentication=no', '-o', 'PubkeyAuthentication=no');
+    const run = runRevtun([...args, ...extra, '-R', `0:127.0.0.1:${echo.port}`, `${TEST_USER}@127.0.0.1`], { HOME: home, KRB5_CONFIG: kdc.krb5Config, KRB5CCNAME: ticket });
+    runs.push(run);
+    return run;
+  }
+
+  async function forwardsAndStops(run: Run): Promise<void> {
+    const port = Number((await run.waitFor(/Allocated port (\d+) for remote forward/))[1]);
+    const data = randomBytes(20_000);
+    expect((await roundTrip(port, data)).equals(data)).toBe(true);
+    run.child.kill('SIGINT');
+    expect(await run.exit).toBe(0);
+  }
+
+  it('-K logs on with gssapi-with-mic and delegates the credentials', async () => {
+    const logged = sshd.log().length;
+    const run = revtunKerberos(['-K']);
+    await forwardsAndStops(run);
+    await sshd.waitForLog(new RegExp(`Accepted gssapi-with-mic for ${TEST_USER}`), logged);
+    expect(sshd.log().slice(logged)).toMatch(/Received some client credentials/);
+  });
+
+  it('-o GSSAPIAuthentication=yes alone does not delegate, as in ssh', async () => {
+    const logged = sshd.log().length;
+    await forwardsAndStops(revtunKerberos(['-o', 'GSSAPIAuthentication=yes']));
+    await sshd.waitForLog(new RegExp(`Accepted gssapi-with-mic for ${TEST_USER}`), logged);
+    expect(sshd.log().slice(logged)).not.toMatch(/Received some client credentials/);
+  });
+
+  it('-o GSSAPIKeyExchange=yes uses the GSSAPI key exchange and gssapi-keyex', async () => {
+    const logged = sshd.log().length;
+    await forwardsAndStops(revtunKerberos(['-o', 'GSSAPIKeyExchange=yes', '-v']));
+    await sshd.waitForLog(new RegExp(`Accepted gssapi-keyex for ${TEST_USER}`), logged);
+  });
+
+  it('GSSAPITrustDns asks for the service of the name the resolver gives (host/localhost), not of the address', async () => {
+    const ticketsFor = (name: string) => kdc.log().split('\n').filter((line) => line.includes(`for host/${name}@${kdc.realm}`) && line.includes('ISSUE')).length;
+    const before = ticketsFor('localhost');
+    await forwardsAndStops(revtunKerberos(['-o', 'GSSAPIAuthentication=yes', '-o', 'GSSAPITrustDns=yes']));
+    expect(ticketsFor('localhost')).toBe(before + 1);
+  });
+
+  it('GSSAPIServerIdentity names the service; an unknown one fails saying so', async () => {
+    const run = revtunKerberos(['-K', '-o', 'GSSAPIServerIdentity=nowhere.invalid']);
+    expect(await run.exit).toBe(255);
+    // krb5 takes the realm from the name's domain (INVALID), which the KDC has no way to.
+    expect(run.stderr()).toMatch(/GSSAPI context for host@nowhere\.invalid: .*krbtgt\/INVALID@REVTUN\.TEST not found in Kerberos database.*\(error 1032\)/);
+  });
+
+  it('without libgssapi_krb5.so.2 Kerberos is refused with 1005 naming the library', async () => {
+    // The library is hidden in a mount namespace of the child's own.
+    const library = /\s=>\s(\S*libgssapi_krb5\.so\.2)$/m.exec(execFileSync('ldconfig', ['-p'], { encoding: 'utf8' }))?.[1];
+    expect(library).toBeDefined();
+    const script = 'mount --bind /dev/null "$1" && shift && exec "$@"';
+    const args = ['-N', '-F', 'none', '-K', '-p', String(sshd.port), '-o', 'BatchMode=yes', '-o', 'PasswordAuthentication=no', '-o', 'KbdInteractiveAuthentication=no', '-o', 'PubkeyAuthentication=no'];
+    const child = spawn('unshare', ['-m', 'sh', '-c', script, 'sh', library!, process.execPath, CLI, ...args, '-R', '0:127.0.0.1:1', '127.0.0.1'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, HOME: home },
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    expect(stderr).toMatch(/GSSAPI \(Kerberos\) authentication is not available: cannot load libgssapi_krb5\.so\.2: .*\(error 1005\)/);
+    expect(code).toBe(255);
   });
 });
 
