@@ -9,7 +9,7 @@ use napi::bindgen_prelude::{Uint32Array, Uint8Array};
 use napi::{Error, Result, Status};
 use napi_derive::napi;
 
-mod gssapi;
+pub mod gssapi;
 mod host_openssl;
 
 const CHACHA: &str = "chacha20-poly1305@openssh.com";
