@@ -36,6 +36,7 @@ beforeAll(async () => {
   kdc.addHost('localhost'); // the name GSSAPITrustDns finds for 127.0.0.1 in /etc/hosts
   ticket = kdc.kinit(TEST_USER, USER_PASSWORD);
   process.env['KRB5_CONFIG'] = kdc.krb5Config;
+  process.env['KRB5CCNAME'] = ticket;
   sshd = await startSshd({
     env: { KRB5_CONFIG: kdc.krb5Config, KRB5_KTNAME: `FILE:${kdc.keytab}` },
     config: [
@@ -213,11 +214,16 @@ describe('the revtun command', () => {
     }
   });
 
+  /** A known_hosts file trusting the sshd's ed25519 key. */
+  function knownHosts(): string {
+    const path = join(home, 'known_hosts');
+    writeFileSync(path, `[127.0.0.1]:${sshd.port} ${sshd.hostKeys.ed25519}\n`);
+    return path;
+  }
+
   /** revtun with Kerberos the only way in: no keys, no passwords, ssh_config from -F none. */
   function revtunKerberos(extra: string[]): Run {
-    const knownHosts = join(home, 'known_hosts');
-    writeFileSync(knownHosts, `[127.0.0.1]:${sshd.port} ${sshd.hostKeys.ed25519}\n`);
-    const args = ['-N', '-F', 'none', '-p', String(sshd.port), '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'BatchMode=yes'];
+    const args = ['-N', '-F', 'none', '-p', String(sshd.port), '-o', `UserKnownHostsFile=${knownHosts()}`, '-o', 'BatchMode=yes'];
     args.push('-o', 'PasswordAuthentication=no', '-o', 'KbdInteractiveAuthentication=no', '-o', 'PubkeyAuthentication=no');
     const run = runRevtun([...args, ...extra, '-R', `0:127.0.0.1:${echo.port}`, `${TEST_USER}@127.0.0.1`], { HOME: home, KRB5_CONFIG: kdc.krb5Config, KRB5CCNAME: ticket });
     runs.push(run);
@@ -267,28 +273,42 @@ describe('the revtun command', () => {
     expect(run.stderr()).toMatch(/GSSAPI context for host@nowhere\.invalid: .*krbtgt\/INVALID@REVTUN\.TEST not found in Kerberos database.*\(error 1032\)/);
   });
 
-  it('without libgssapi_krb5.so.2 Kerberos is refused with 1005 naming the library', async () => {
-    // The library is hidden in a mount namespace of the child's own.
+  /** Runs revtun with `extra` where libgssapi_krb5.so.2 is hidden (in a mount namespace of its own); resolves with its status and stderr. */
+  async function revtunWithoutLibrary(extra: string[]): Promise<{ code: number | null; stderr: string }> {
     const library = /\s=>\s(\S*libgssapi_krb5\.so\.2)$/m.exec(execFileSync('ldconfig', ['-p'], { encoding: 'utf8' }))?.[1];
     expect(library).toBeDefined();
     const script = 'mount --bind /dev/null "$1" && shift && exec "$@"';
-    const args = ['-N', '-F', 'none', '-K', '-p', String(sshd.port), '-o', 'BatchMode=yes', '-o', 'PasswordAuthentication=no', '-o', 'KbdInteractiveAuthentication=no', '-o', 'PubkeyAuthentication=no'];
-    const child = spawn('unshare', ['-m', 'sh', '-c', script, 'sh', library!, process.execPath, CLI, ...args, '-R', '0:127.0.0.1:1', '127.0.0.1'], {
+    const args = ['-N', '-F', 'none', '-p', String(sshd.port), '-o', 'BatchMode=yes', '-o', `UserKnownHostsFile=${knownHosts()}`, ...extra];
+    const child = spawn('unshare', ['-m', 'sh', '-c', script, 'sh', library!, process.execPath, CLI, ...args, '-R', '0:127.0.0.1:1', `${TEST_USER}@127.0.0.1`], {
       stdio: ['ignore', 'ignore', 'pipe'],
-      env: { ...process.env, HOME: home },
+      env: { ...process.env, HOME: home, KRB5_CONFIG: kdc.krb5Config, KRB5CCNAME: ticket },
     });
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    return { code, stderr };
+  }
+
+  it('without libgssapi_krb5.so.2, Kerberos alone is refused with 1005 naming the library', async () => {
+    const { code, stderr } = await revtunWithoutLibrary(['-K', '-o', 'PasswordAuthentication=no', '-o', 'KbdInteractiveAuthentication=no', '-o', 'PubkeyAuthentication=no']);
     expect(stderr).toMatch(/GSSAPI \(Kerberos\) authentication is not available: cannot load libgssapi_krb5\.so\.2: .*\(error 1005\)/);
+    expect(code).toBe(255);
+  });
+
+  it('without libgssapi_krb5.so.2, -K next to other methods is left out, and -vv says why', async () => {
+    const { code, stderr } = await revtunWithoutLibrary(['-K', '-vv']);
+    expect(stderr).toMatch(/debug2: not trying GSSAPI: GSSAPI \(Kerberos\) authentication is not available: cannot load libgssapi_krb5\.so\.2/);
+    expect(stderr).not.toMatch(/trying authentication method gssapi/);
+    // It got as far as user authentication, where sshd allows nothing else.
+    expect(stderr).toMatch(/the server still allows: gssapi-keyex, gssapi-with-mic.*\(error 1032\)/);
     expect(code).toBe(255);
   });
 });
 
 describe('where GSSAPI cannot be had', () => {
-  it('without the native addon (REVTUN_CRYPTO=wasm) sshAuthMode 5 is refused with 1005 before connecting', async () => {
+  it('without the native addon (REVTUN_CRYPTO=node) sshAuthMode 5 is refused with 1005 before connecting', async () => {
     const saved = process.env['REVTUN_CRYPTO'];
-    process.env['REVTUN_CRYPTO'] = 'wasm';
+    process.env['REVTUN_CRYPTO'] = 'node';
     try {
       const tunnel = kerberosTunnel();
       let connected = false;
@@ -296,7 +316,7 @@ describe('where GSSAPI cannot be had', () => {
       const error = await logonError(tunnel);
       expect(error.code).toBe(Code.UnsupportedAlgorithm);
       expect(error.message).toBe(
-        'GSSAPI (Kerberos) authentication is not available: the native addon is not in use (REVTUN_CRYPTO=wasm), and GSSAPI needs it: neither WASM nor node:crypto has GSSAPI',
+        'GSSAPI (Kerberos) authentication is not available: the native addon is not in use (REVTUN_CRYPTO=node), and GSSAPI needs it: neither WASM nor node:crypto has GSSAPI',
       );
       expect(connected).toBe(false);
     } finally {

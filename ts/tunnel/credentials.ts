@@ -68,6 +68,8 @@ export interface Credentials {
   kerberos?: { host: string; spn: string; realm: string; delegate: boolean };
   /** In the other modes, try GSSAPI first too, as ssh's GSSAPIAuthentication and GSSAPIKeyExchange do (skipped where GSSAPI cannot be had). */
   alsoGssapi?: { withMic: boolean; keyExchange: boolean };
+  /** Told why alsoGssapi's methods were left out. */
+  gssapiLeftOut?: (reason: string) => void;
 }
 
 const METHODS_BY_MODE: Record<SshAuthModeValue, AuthMethodName[]> = {
@@ -173,6 +175,7 @@ function gssapiFor(c: Credentials, methods: AuthMethodName[]): AuthOptions['gssa
     return kerberosSource({ ...kerberos, ...alternate });
   } catch (error) {
     if (gssapiMode) throw error;
+    c.gssapiLeftOut?.((error as Error).message);
     methods.splice(0, methods.length, ...methods.filter((m) => !isGssapi(m)));
     return undefined;
   }

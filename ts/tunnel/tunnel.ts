@@ -1185,6 +1185,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
         agentExpected: agentMode.path !== null && agent === null,
         identitiesOnly: this.identitiesOnly,
         alsoGssapi: hop ? { withMic: false, keyExchange: false } : this.alsoGssapi,
+        gssapiLeftOut: (reason) => this.log(2, `not trying GSSAPI: ${reason}`),
         signedCert: this.setting<string>('SignedSSHCert'),
         // KerberosSPN and KerberosRealm name the server's service; a jump host's is made from its name.
         kerberos: {
