@@ -108,9 +108,9 @@ describe('gssapi-with-mic', () => {
     expect(error.message).toMatch(/Server host\/nowhere\.invalid@REVTUN\.TEST not found in Kerberos database/);
   });
 
-  it('KerberosRealm names the server principal host/<sshHost>@REALM', async () => {
+  it('KerberosRealm names the server principal host/<sshHost>@REALM (a DNS name, in capitals)', async () => {
     const tunnel = kerberosTunnel();
-    tunnel.config(`KerberosRealm=${kdc.realm}`);
+    tunnel.config(`KerberosRealm=${kdc.realm.toLowerCase()}`);
     await tunnel.sshLogon();
     await tunnel.sshLogoff();
     const missing = kerberosTunnel();

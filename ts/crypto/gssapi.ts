@@ -43,7 +43,10 @@ export interface KerberosSettings {
   host: string;
   /** KerberosSPN: "host/fqdn[@REALM]" (a principal), or "service@host" (host-based). */
   spn: string;
-  /** KerberosRealm: the realm of the server's principal (and of `user` with a password). */
+  /**
+   * KerberosRealm: the realm of the server's principal (and of `user` with a password). It is
+   * documented as the realm's DNS name (an AD domain name): Kerberos spells that in capitals.
+   */
   realm: string;
   /** KerberosDelegation: ask for the credentials to be delegated (GSS_C_DELEG_FLAG). */
   delegate: boolean;
@@ -59,7 +62,7 @@ export interface KerberosSettings {
  */
 export function gssTarget(settings: Pick<KerberosSettings, 'host' | 'spn' | 'realm'>): GssTarget {
   const spn = settings.spn.trim();
-  const realm = settings.realm.trim();
+  const realm = settings.realm.trim().toUpperCase();
   if (spn) {
     if (spn.includes('/')) return { name: spn.includes('@') || !realm ? spn : `${spn}@${realm}`, principal: true };
     if (spn.includes('@')) return { name: spn, principal: false };
@@ -125,7 +128,7 @@ export function kerberosSource(settings: KerberosSettings): GssapiSource {
 
 /** sshUser as a principal: with KerberosRealm appended when it names none. */
 function userPrincipal(user: string, realm: string): string {
-  return user.includes('@') || !realm.trim() ? user : `${user}@${realm.trim()}`;
+  return user.includes('@') || !realm.trim() ? user : `${user}@${realm.trim().toUpperCase()}`;
 }
 
 /**
@@ -135,19 +138,25 @@ function userPrincipal(user: string, realm: string): string {
  * an ordinary one would have let other authentication go on. The first token is thrown away;
  * the service ticket it brought stays in the ticket cache for the real exchange.
  */
-export async function withoutUnusableGssKex(options: ClientOptions, log: (message: string) => void): Promise<ClientOptions> {
+export async function withoutUnusableGssKex(options: ClientOptions, log: (message: string) => void, timeoutSeconds: number): Promise<ClientOptions> {
   const offered = options.algorithms.kex.filter(isGssKex);
   if (offered.length === 0) return options;
   let problem = options.auth.gssapi ? null : 'GSSAPI is not available';
   if (!problem) {
     let context: GssSecurityContext | null = null;
+    let timer: NodeJS.Timeout | undefined;
     try {
       context = options.auth.gssapi!.createContext();
-      await context.step(null);
+      // A KDC that does not answer leaves the exchanges out rather than holding up the logon.
+      const late = new Promise<never>((_, reject) => {
+        if (timeoutSeconds > 0) timer = setTimeout(() => reject(new Error(`no answer from the KDC within ${timeoutSeconds} s`)), timeoutSeconds * 1000);
+      });
+      await Promise.race([context.step(null), late]);
     } catch (error) {
       problem = (error as Error).message;
     } finally {
-      context?.dispose();
+      clearTimeout(timer);
+      context?.dispose(); // a step still running releases the context when it ends
     }
   }
   if (!problem) return options;

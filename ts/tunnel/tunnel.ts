@@ -690,7 +690,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     try {
       agent = await this.openAgent();
       if (abort.signal.aborted) throw new SshError(Code.BadState, 'connecting was abandoned', 'local');
-      options = await withoutUnusableGssKex(this.buildCoreOptions(undefined, agent), (message) => this.log(1, message));
+      options = await withoutUnusableGssKex(this.buildCoreOptions(undefined, agent), (message) => this.log(1, message), this.timeout);
     } catch (error) {
       agent?.close();
       if (this.connectAbort === abort) this.connectAbort = null;
