@@ -119,7 +119,10 @@ export type ClientEvent =
   | { type: 'banner'; text: string }
   | { type: 'keysExchanged'; negotiated: Negotiated; initial: boolean }
   | { type: 'authenticated' }
-  /** Authentication needs a password, answers, a key or a signature: reply with answerCredential. */
+  /**
+   * Authentication needs a password, answers, a key or a signature, or a GSSAPI call (also
+   * during a GSSAPI key exchange, which reads no input until it is answered): reply with answerCredential.
+   */
   | { type: 'credentialRequest'; request: CredentialRequest }
   | { type: 'closed'; error: SshError | null; byPeer: boolean }
   | ChannelEvent;
