@@ -201,7 +201,8 @@ pub fn gssapi_unavailable() -> Option<String> {
     api().err().map(|e| e.reason)
 }
 
-/// A buffer the caller owns, lent to GSSAPI as input.
+/// A buffer the caller owns, lent to GSSAPI as input. gss_buffer_desc has no const form, but
+/// RFC 2744 input buffers are only read, so the `*mut` here is never written through.
 fn lend(bytes: &[u8]) -> GssBuffer {
     GssBuffer {
         length: bytes.len(),
