@@ -12,11 +12,12 @@ import { Writer, equalBytes } from './wire.js';
 import { SshError, Code } from './errors.js';
 import { MSG, message, UserauthSuccess } from './messages.js';
 
-// RFC 4462 §3.9-3.12, numbered in the method-specific range of RFC 4252 §6.
+// RFC 4462 §3.9-3.12, numbered in the method-specific range of RFC 4252 §6. 63
+// (EXCHANGE_COMPLETE) is what a client sends instead of a MIC when its context has no
+// integrity protection; revtun requires integrity (../crypto/gssapi.ts), so it never does.
 export const GSSAPI_MSG = {
   RESPONSE: 60,
   TOKEN: 61,
-  EXCHANGE_COMPLETE: 63,
   ERROR: 64,
   ERRTOK: 65,
   MIC: 66,
@@ -24,7 +25,6 @@ export const GSSAPI_MSG = {
 
 export const GssapiResponse = message(GSSAPI_MSG.RESPONSE, 'SSH_MSG_USERAUTH_GSSAPI_RESPONSE', { mechanism: 'string' });
 export const GssapiToken = message(GSSAPI_MSG.TOKEN, 'SSH_MSG_USERAUTH_GSSAPI_TOKEN', { token: 'string' });
-export const GssapiExchangeComplete = message(GSSAPI_MSG.EXCHANGE_COMPLETE, 'SSH_MSG_USERAUTH_GSSAPI_EXCHANGE_COMPLETE', {});
 export const GssapiError = message(GSSAPI_MSG.ERROR, 'SSH_MSG_USERAUTH_GSSAPI_ERROR', {
   major: 'uint32',
   minor: 'uint32',

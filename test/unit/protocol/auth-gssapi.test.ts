@@ -156,6 +156,8 @@ describe('gssapi-with-mic exchange', () => {
     answer(early, { kind: 'gssapiToken', token: bytes('t'), complete: false });
     expect(thrown(() => deliver(early, SUCCESS)).code).toBe(Code.ProtocolError);
     expect(thrown(() => deliver(early, GssapiMic.encode({ mic: bytes('m') }))).code).toBe(Code.ProtocolError);
+    // 63 (EXCHANGE_COMPLETE) and 66 (MIC) go from client to server only.
+    expect(thrown(() => deliver(early, Uint8Array.of(63))).message).toMatch(/unexpected message 63 during gssapi-with-mic authentication \(expectToken\)/);
   });
 
   it('a local GSSAPI failure moves on to the next method, and the final error quotes it', () => {
