@@ -76,9 +76,9 @@ export type GssapiAnswer =
 
 type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
 
+/** What the exchange needs of user authentication (./auth.ts's AuthContext is one). */
 export interface GssapiExchangeContext {
   sessionId: Uint8Array;
-  username: string;
   send(payload: Uint8Array): void;
   status(message: string): void;
   request(request: WithoutId<GssapiRequest>): number;
@@ -128,17 +128,19 @@ export class GssapiExchange {
   /** The server's SSH_MSG_USERAUTH_GSSAPI_ERROR text, if it sent one. */
   private serverError: string | null = null;
 
+  /** Starts the attempt: sends the request (gssapi-with-mic), or asks for the MIC (gssapi-keyex). */
   constructor(
     readonly method: 'gssapi-with-mic' | 'gssapi-keyex',
+    private readonly username: string,
     private readonly ctx: GssapiExchangeContext,
   ) {
     if (method === 'gssapi-with-mic') {
       // RFC 4462 §3.2: the mechanisms we support, one OID each; Kerberos 5 is the one here.
       this.state = { kind: 'expectResponse' };
-      ctx.send(requestHeader(ctx.username, method).uint32(1).string(KRB5_MECHANISM_OID).finish());
+      ctx.send(requestHeader(username, method).uint32(1).string(KRB5_MECHANISM_OID).finish());
     } else {
       // §4: no exchange, only a MIC with the key exchange's context.
-      const id = ctx.request({ kind: 'gssapiMic', purpose: 'kex', data: gssapiMicData(ctx.sessionId, ctx.username, method) });
+      const id = ctx.request({ kind: 'gssapiMic', purpose: 'kex', data: gssapiMicData(ctx.sessionId, username, method) });
       this.state = { kind: 'awaitMic', id };
     }
   }
@@ -231,7 +233,7 @@ export class GssapiExchange {
       }
       if (answer.delegated) this.ctx.status('GSSAPI credentials delegated to the server');
       // §3.5: with the context established, prove it with a MIC over the request.
-      const id = this.ctx.request({ kind: 'gssapiMic', purpose: 'userauth', data: gssapiMicData(this.ctx.sessionId, this.ctx.username, this.method) });
+      const id = this.ctx.request({ kind: 'gssapiMic', purpose: 'userauth', data: gssapiMicData(this.ctx.sessionId, this.username, this.method) });
       this.state = { kind: 'awaitMic', id };
       return { kind: 'continue' };
     }
@@ -241,7 +243,7 @@ export class GssapiExchange {
       this.ctx.send(
         this.method === 'gssapi-with-mic'
           ? GssapiMic.encode({ mic: answer.mic })
-          : requestHeader(this.ctx.username, this.method).string(answer.mic).finish(),
+          : requestHeader(this.username, this.method).string(answer.mic).finish(),
       );
       return { kind: 'continue' };
     }

@@ -326,16 +326,7 @@ export class UserAuth {
         return;
       case 'gssapi-with-mic':
       case 'gssapi-keyex':
-        this.state = {
-          kind: 'gssapi',
-          exchange: new GssapiExchange(method, {
-            sessionId: this.ctx.sessionId,
-            username: this.options.username,
-            send: (payload) => this.ctx.send(payload),
-            status: (message) => this.ctx.status(message),
-            request: (body) => this.ctx.request(body),
-          }),
-        };
+        this.state = { kind: 'gssapi', exchange: new GssapiExchange(method, this.options.username, this.ctx) };
         return;
       case 'none':
         this.sendNone();
