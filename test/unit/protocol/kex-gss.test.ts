@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { Writer } from '../../../ts/protocol/wire.js';
 import { Code, SshError } from '../../../ts/protocol/errors.js';
 import { NodeCryptoProvider } from '../../../ts/crypto/node.js';
-import { KRB5_MECHANISM_OID } from '../../../ts/protocol/auth-gssapi.js';
+import { KRB5_MECHANISM_OID, type GssapiSource } from '../../../ts/protocol/auth-gssapi.js';
+import { Pair, PASSWORD, TestServer } from '../../helpers/peer.js';
 import {
   decodeKexgssComplete,
   encodeKexgssInit,
@@ -164,5 +165,62 @@ describe('the client state machine', () => {
 
   it('an unknown mechanism suffix is not a method', () => {
     expect(() => new GssKexMethod('gss-curve25519-sha256-AAAAAAAAAAAAAAAAAAAAAA==', context)).toThrow(/not implemented/);
+  });
+});
+
+describe('in the client core', () => {
+  const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest();
+  /** GSSAPI contexts that take the server's one token and check its MIC as sha256(H). */
+  function source(tokensSeen: (Uint8Array | null)[]): GssapiSource {
+    return {
+      target: 'host@server.test',
+      createContext: () => ({
+        step: async (input) => {
+          tokensSeen.push(input);
+          return input === null ? { token: bytes('AP-REQ'), complete: false, delegated: false } : { token: new Uint8Array(0), complete: true, delegated: false };
+        },
+        getMic: () => new Uint8Array(0),
+        verifyMic: (data, mic) => {
+          if (!Buffer.from(mic).equals(sha256(data))) throw new Error('Token has been modified');
+        },
+        dispose: () => undefined,
+      }),
+    };
+  }
+
+  function pair(mic: (h: Uint8Array) => Uint8Array, tokensSeen: (Uint8Array | null)[], byteAtATime = false): Pair {
+    const server = new TestServer({ gssKex: { name: CURVE, token: bytes('AP-REP'), mic } });
+    const p = new Pair(server, {
+      algorithms: { kex: [CURVE, 'curve25519-sha256'], hostKey: ['ssh-ed25519', 'null'], cipher: ['aes128-gcm@openssh.com'], mac: ['hmac-sha2-256'], compression: ['none'] },
+      auth: { username: 'u', methods: ['password'], password: PASSWORD, publicKeySignatureAlgorithms: [], repeatMethods: false, gssapi: source(tokensSeen) },
+    });
+    p.byteAtATime = byteAtATime;
+    return p;
+  }
+
+  // Regression: COMPLETE and NEWKEYS came in one read while the context was still reading the
+  // server's last token; NEWKEYS was taken as "outside a key exchange" and the logon failed.
+  for (const byteAtATime of [false, true]) {
+    it(`reads nothing while a GSSAPI call is out, so NEWKEYS right after COMPLETE waits for it${byteAtATime ? ' (bytes one at a time)' : ''}`, async () => {
+      const tokensSeen: (Uint8Array | null)[] = [];
+      const p = pair(sha256, tokensSeen, byteAtATime);
+      p.start();
+      await p.settle();
+      expect(p.closedWith).toBeUndefined();
+      expect(tokensSeen).toEqual([null, bytes('AP-REP')]);
+      const exchanged = p.events.find((e) => e.type === 'keysExchanged');
+      expect(exchanged?.type === 'keysExchanged' && exchanged.negotiated.kex).toBe(CURVE);
+      expect(p.events.some((e) => e.type === 'status' && e.message === `GSSAPI key exchange ${CURVE}: the server's MIC over the exchange hash verifies`)).toBe(true);
+      expect(p.has('authenticated')).toBe(true);
+    });
+  }
+
+  it("a server MIC that does not verify ends the connection with 1031 before NEWKEYS is sent", async () => {
+    const p = pair(() => bytes('forged'), []);
+    p.start();
+    await p.settle();
+    expect(p.closedWith?.code).toBe(Code.HostKeyVerifyFailed);
+    expect(p.closedWith?.message).toMatch(/does not verify: Token has been modified/);
+    expect(p.server.received).not.toContain(21); // no NEWKEYS from the client
   });
 });
