@@ -1,5 +1,5 @@
 // An in-memory SSH server for unit tests of the client core: just enough of the server side
-// (curve25519 or group14 key exchange with an ed25519 host key, service accept, password
+// (curve25519 or group14 key exchange with an ed25519 host key, or a GSSAPI one, service accept, password
 // and publickey auth with sshd's MaxAuthTries, tcpip-forward) to reach every state, with hooks to misbehave at each step. `Pair`
 // joins it to an SshClientCore and moves bytes until both sides are quiet.
 
