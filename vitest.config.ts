@@ -25,8 +25,9 @@ export default defineConfig({
       // Bun and Deno run under the native provider's project; the WASM provider's own smoke
       // test under both runtimes is part of that file. Key stores are read before any packet
       // is sealed, by node:crypto whatever the provider: once is enough.
-      integration('wasm', ['test/integration/runtimes.test.ts', 'test/integration/key-stores.test.ts']),
-      integration('node', ['test/integration/runtimes.test.ts', 'test/integration/key-stores.test.ts']),
+      // GSSAPI runs on the native addon alone (its own test checks the refusal without it).
+      integration('wasm', ['test/integration/runtimes.test.ts', 'test/integration/key-stores.test.ts', 'test/integration/gssapi.test.ts']),
+      integration('node', ['test/integration/runtimes.test.ts', 'test/integration/key-stores.test.ts', 'test/integration/gssapi.test.ts']),
     ],
   },
 });

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what revtun's demo and tests need on a fresh Debian/Ubuntu machine: OpenSSH's server
 # and tools, Dropbear, the test proxies (tinyproxy, dante, microsocks) and the key tools (puttygen,
-# openssl, keytool) from the distribution, Debian's rustc with its wasm32 standard library
+# openssl, keytool) and a Kerberos KDC with its tools (krb5-kdc, krb5-admin-server, krb5-user)
+# from the distribution, Debian's rustc with its wasm32 standard library
 # (unless rustup already has that target), AsyncSSH from PyPI (a foreign test peer), then the
 # npm packages, the native crypto addon, the WASM module and the russh test server (another
 # foreign peer). Safe to run again. REVTUN_STRICT_BUILD=1 (CI) makes a failed Rust build fatal;
@@ -29,6 +30,12 @@ command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v puttygen >/dev/null 2>&1 || need+=(putty-tools)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v keytool >/dev/null 2>&1 || need+=(default-jre-headless)
+# A throwaway Kerberos realm for the GSSAPI tests (test/helpers/kdc.ts): the KDC, its database
+# tools (kdb5_util, kadmin.local), kinit, and MIT's GSSAPI library that the addon loads.
+[ -x /usr/sbin/krb5kdc ] || need+=(krb5-kdc)
+[ -x /usr/sbin/kadmin.local ] || need+=(krb5-admin-server)
+command -v kinit >/dev/null 2>&1 || need+=(krb5-user)
+ls /usr/lib/*/libgssapi_krb5.so.2 >/dev/null 2>&1 || need+=(libgssapi-krb5-2)
 if ! { command -v rustup >/dev/null 2>&1 && rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; }; then
   [ -x /usr/bin/rustc ] || need+=(rustc)
   [ -x /usr/bin/cargo ] || need+=(cargo)
@@ -41,10 +48,10 @@ if [ ${#need[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
 fi
-# Debian's dropbear-bin, tinyproxy and dante-server packages may enable system services; the
-# tests start their own, on ports of their own.
+# Debian's dropbear-bin, tinyproxy, dante-server and krb5 packages may enable system services;
+# the tests start their own, on ports of their own.
 if command -v systemctl >/dev/null 2>&1; then
-  for service in dropbear tinyproxy danted; do
+  for service in dropbear tinyproxy danted krb5-kdc krb5-admin-server; do
     systemctl is-enabled "$service" >/dev/null 2>&1 && systemctl disable --now "$service" >/dev/null 2>&1 || true
   done
 fi

@@ -1,5 +1,5 @@
 // An in-memory SSH server for unit tests of the client core: just enough of the server side
-// (curve25519 or group14 key exchange with an ed25519 host key, service accept, password
+// (curve25519 or group14 key exchange with an ed25519 host key, or a GSSAPI one, service accept, password
 // and publickey auth with sshd's MaxAuthTries, tcpip-forward) to reach every state, with hooks to misbehave at each step. `Pair`
 // joins it to an SshClientCore and moves bytes until both sides are quiet.
 
@@ -47,6 +47,11 @@ export interface ServerHooks {
   keyboardInteractive?: { prompts: string[]; answers: string[] };
   /** The blob sent as the host key (default: hostKey's public blob), e.g. a certificate of hostKey. */
   hostKeyBlob?: Uint8Array;
+  /**
+   * Offer gss-curve25519-sha256 (RFC 4462 §2, RFC 8732) before the others, as a GSSAPI
+   * acceptor that needs one token and answers with `token` and `mic(H)`, no host key sent.
+   */
+  gssKex?: { name: string; token: Uint8Array; mic: (exchangeHash: Uint8Array) => Uint8Array };
 }
 
 /** One publickey request the TestServer received. */
@@ -127,7 +132,7 @@ export class TestServer {
 
   private sendKexInit(): void {
     const init = kexInit({
-      kexAlgorithms: ['curve25519-sha256', 'diffie-hellman-group14-sha256', ...(this.hooks.strict ? ['kex-strict-s-v00@openssh.com'] : [])],
+      kexAlgorithms: [...(this.hooks.gssKex ? [this.hooks.gssKex.name] : []), 'curve25519-sha256', 'diffie-hellman-group14-sha256', ...(this.hooks.strict ? ['kex-strict-s-v00@openssh.com'] : [])],
       ciphersClientToServer: ['aes128-gcm@openssh.com', 'aes128-ctr'],
       ciphersServerToClient: ['aes128-gcm@openssh.com', 'aes128-ctr'],
       ...this.hooks.kexInit,
@@ -168,7 +173,7 @@ export class TestServer {
         this.clientKexInit = payload.slice();
         const client = KexInit.decode(payload);
         this.strict = !!this.hooks.strict && client.kexAlgorithms.includes('kex-strict-c-v00@openssh.com');
-        this.negotiatedKex = client.kexAlgorithms.find((k) => k === 'curve25519-sha256' || k === 'diffie-hellman-group14-sha256') ?? '';
+        this.negotiatedKex = client.kexAlgorithms.find((k) => k === 'curve25519-sha256' || k === 'diffie-hellman-group14-sha256' || k === this.hooks.gssKex?.name) ?? '';
         return;
       }
       case 30:
@@ -282,6 +287,7 @@ export class TestServer {
   }
 
   private replyKex(payload: Uint8Array): void {
+    if (this.hooks.gssKex && this.negotiatedKex === this.hooks.gssKex.name) return this.replyGssKex(payload, this.hooks.gssKex);
     const r = new Reader(payload, 1);
     const hostKeyBlob = this.hooks.hostKeyBlob ?? this.signer.publicKey;
     const prefix = new Writer(4096)
@@ -312,6 +318,36 @@ export class TestServer {
     const signature = this.signer.sign('ssh-ed25519', h);
     reply.string(this.hooks.signature ? this.hooks.signature(signature) : signature);
     this.send(reply.finish());
+    this.send(new Uint8Array([MSG.NEWKEYS]));
+    this.pendingKeys = { k, h, kex: this.negotiatedKex };
+    this.transport.setSealer(provider.createSealer(this.directionKeys(this.pendingKeys, false)));
+    if (this.strict) this.transport.sendSequence = 0;
+    for (const p of this.hooks.afterNewKeys ?? []) this.send(p);
+  }
+
+  /** KEXGSS_INIT (token, Q_C) → KEXGSS_COMPLETE (Q_S, MIC of H, the last token), then NEWKEYS, in one write. */
+  private replyGssKex(payload: Uint8Array, gss: NonNullable<ServerHooks['gssKex']>): void {
+    const r = new Reader(payload, 1);
+    r.string(); // the client's token: this acceptor takes any
+    const qc = r.string();
+    r.done('KEXGSS_INIT');
+    const agreement = provider.keyAgreement({ kind: 'x25519' });
+    const k = agreement.computeSecret(qc);
+    const h = provider.hash(
+      'sha256',
+      new Writer(4096)
+        .string(this.clientVersion)
+        .string(this.version)
+        .string(this.clientKexInit!)
+        .string(this.serverKexInit!)
+        .string(new Uint8Array(0))
+        .string(qc)
+        .string(agreement.publicValue)
+        .mpint(k)
+        .finish(),
+    );
+    this.sessionId ??= h;
+    this.send(new Writer().byte(32).string(agreement.publicValue).string(gss.mic(h)).boolean(true).string(gss.token).finish());
     this.send(new Uint8Array([MSG.NEWKEYS]));
     this.pendingKeys = { k, h, kex: this.negotiatedKex };
     this.transport.setSealer(provider.createSealer(this.directionKeys(this.pendingKeys, false)));

@@ -48,6 +48,7 @@ export interface SshdOptions {
   ecdsaBits?: 256 | 384 | 521;
   listenAddress?: string;
   netns?: string;
+  env?: Record<string, string>;
 }
 
 export function startSshd(options: SshdOptions = {}): Promise<Sshd> {
@@ -60,6 +61,7 @@ export function startSshd(options: SshdOptions = {}): Promise<Sshd> {
     ...(options.ecdsaBits ? { ecdsaBits: options.ecdsaBits } : {}),
     ...(options.listenAddress ? { listenAddress: options.listenAddress } : {}),
     ...(options.netns ? { netns: options.netns } : {}),
+    ...(options.env ? { env: options.env } : {}),
   });
 }
 

@@ -1,5 +1,5 @@
 // Command-line parsing for `revtun`, compatible with the `ssh -N -R` subset people already
-// use: -N -v -p -i -l -o -R -q -4 -6 -T -n -f -E -F -G -J, destinations as [user@]host or
+// use: -N -v -p -i -l -o -R -q -4 -6 -T -n -f -E -F -G -J -K -k, destinations as [user@]host or
 // ssh://user@host:port, and -R specs as [bind_address:]port:host:hostport (IPv6 addresses in
 // brackets), [bind_address:]port:/local/socket, [bind_address:]port alone (dynamic, SOCKS),
 // or /remote/socket:host:hostport and /remote/socket:/local/socket.
@@ -54,7 +54,7 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
-export const USAGE = `usage: revtun [-46fGNqTnv] [-E log_file] [-F configfile] [-i identity_file] [-J destination]
+export const USAGE = `usage: revtun [-46fGKkNqTnv] [-E log_file] [-F configfile] [-i identity_file] [-J destination]
               [-l login_name] [-o option] [-p port] -R forward ... [user@]hostname
 forward: [bind_address:]port:host:hostport  [bind_address:]port:local_socket
          [bind_address:]port (SOCKS)  remote_socket:host:hostport  remote_socket:local_socket`;
@@ -176,6 +176,10 @@ export function parseArgs(argv: string[]): CliArgs {
         case 'f':
           args.background = true;
           args.commandLine.push(['-f', '']);
+          break;
+        case 'K':
+        case 'k':
+          args.commandLine.push([`-${flag}`, '']); // GSSAPI: resolveConfig sets them outright
           break;
         case '4':
           args.addressFamily = 4;

@@ -23,6 +23,7 @@ import { formatSeconds } from '../tunnel/timing.js';
 import { askSecret } from './ask-secret.js';
 import { ForegroundParent, runInBackground } from './background.js';
 import { Diagnostics } from './diagnostics.js';
+import { applyGssapi, wantsGssapi } from './gssapi.js';
 
 const VERSION = 'revtun 0.1.0';
 
@@ -348,12 +349,19 @@ async function run(argv: string[]): Promise<number> {
     tunnel.identitiesOnly = config.identitiesOnly;
     if (args.verbosity >= 1) log(`debug1: will ask the agent at ${agentSocket}`);
   }
-  if (identities.length === 0 && !agentSocket && !passwordAllowed) {
+  // GSSAPI (Kerberos) first when asked for (-K, GSSAPIAuthentication, GSSAPIKeyExchange), as in ssh.
+  const gssapi = wantsGssapi(config);
+  await applyGssapi(tunnel, config, args.host, (line) => {
+    if (args.verbosity >= 1) log(`debug1: ${line}`);
+  });
+  if (identities.length === 0 && !agentSocket && !passwordAllowed && !gssapi) {
     out.write(`revtun: no usable authentication method for ${tunnel.sshUser}@${args.host}`);
     return 255;
   }
   const hasKey = identities.length > 0 || agentSocket !== undefined;
   tunnel.sshAuthMode = hasKey && passwordAllowed ? SshAuthMode.MultiFactor : hasKey ? SshAuthMode.PublicKey : SshAuthMode.Password;
+  // Kerberos alone: its own mode, which says plainly why it cannot be had (no GSSAPI library, ...).
+  if (gssapi && !hasKey && !passwordAllowed) tunnel.sshAuthMode = config.gssapiKeyExchange ? SshAuthMode.GSSAPIKeyex : SshAuthMode.GSSAPIWithMic;
   if (passwordAllowed) {
     // Asked for once: a reconnect in the small hours must not wait at a prompt.
     let password: string | undefined;

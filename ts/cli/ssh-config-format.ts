@@ -31,6 +31,11 @@ export function formatResolved(r: ResolvedConfig): string[] {
   put('batchmode', yesNo(r.batchMode));
   put('compression', yesNo(r.compression));
   put('exitonforwardfailure', yesNo(r.exitOnForwardFailure));
+  put('gssapiauthentication', yesNo(r.gssapiAuthentication));
+  put('gssapikeyexchange', yesNo(r.gssapiKeyExchange));
+  put('gssapidelegatecredentials', yesNo(r.gssapiDelegateCredentials));
+  put('gssapitrustdns', yesNo(r.gssapiTrustDns));
+  put('gssapiserveridentity', r.gssapiServerIdentity);
   put('identitiesonly', yesNo(r.identitiesOnly));
   put('kbdinteractiveauthentication', yesNo(r.kbdInteractiveAuthentication));
   put('passwordauthentication', yesNo(r.passwordAuthentication));
@@ -63,7 +68,8 @@ export function formatResolved(r: ResolvedConfig): string[] {
 
 /** The keywords {@link formatResolved} can print, for comparing with `ssh -G` output. */
 export const FORMATTED_KEYS = [
-  'host', 'user', 'hostname', 'port', 'addressfamily', 'batchmode', 'compression', 'exitonforwardfailure', 'identitiesonly',
+  'host', 'user', 'hostname', 'port', 'addressfamily', 'batchmode', 'compression', 'exitonforwardfailure',
+  'gssapiauthentication', 'gssapikeyexchange', 'gssapidelegatecredentials', 'gssapitrustdns', 'gssapiserveridentity', 'identitiesonly',
   'kbdinteractiveauthentication', 'passwordauthentication', 'pubkeyauthentication', 'forkafterauthentication', 'stricthostkeychecking', 'tcpkeepalive',
   'connectionattempts', 'serveralivecountmax', 'serveraliveinterval', 'bindaddress', 'ciphers', 'hostkeyalgorithms',
   'hostkeyalias', 'kexalgorithms', 'loglevel', 'macs', 'remoteforward', 'identityfile', 'certificatefile',

@@ -70,7 +70,8 @@ export const SUPPORTED_KEYWORDS = [
   'connectionattempts', 'addressfamily', 'bindaddress', 'exitonforwardfailure', 'batchmode', 'loglevel', 'compression',
   'tcpkeepalive', 'passwordauthentication', 'pubkeyauthentication', 'kbdinteractiveauthentication', 'ignoreunknown',
   'canonicalizehostname', 'localforward', 'dynamicforward', 'sendenv', 'localcommand', 'remotecommand', 'controlpath',
-  'forkafterauthentication',
+  'forkafterauthentication', 'gssapiauthentication', 'gssapidelegatecredentials', 'gssapikeyexchange', 'gssapiserveridentity',
+  'gssapitrustdns',
 ];
 /** The rest of `man ssh_config`: accepted and ignored, as ssh ignores what it does not use. */
 const IGNORED = [
@@ -78,8 +79,7 @@ const IGNORED = [
   'canonicalizepermittedcnames', 'casignaturealgorithms', 'checkhostip', 'clearallforwardings', 'controlmaster',
   'controlpersist', 'enableescapecommandline', 'enablesshkeysign', 'escapechar', 'fingerprinthash',
   'forwardagent', 'forwardx11', 'forwardx11timeout', 'forwardx11trusted', 'gatewayports',
-  'gssapiauthentication', 'gssapiclientidentity', 'gssapidelegatecredentials', 'gssapikeyexchange', 'gssapirenewalforcesrekey',
-  'gssapiserveridentity', 'gssapitrustdns', 'gssapikexalgorithms', 'hashknownhosts', 'hostbasedacceptedalgorithms',
+  'gssapiclientidentity', 'gssapirenewalforcesrekey', 'gssapikexalgorithms', 'hashknownhosts', 'hostbasedacceptedalgorithms',
   'hostbasedauthentication', 'ipqos', 'kbdinteractivedevices', 'knownhostscommand', 'logverbose',
   'nohostauthenticationforlocalhost', 'numberofpasswordprompts', 'permitlocalcommand', 'permitremoteopen', 'pkcs11provider',
   'preferredauthentications', 'proxyusefdpass', 'pubkeyacceptedalgorithms', 'rekeylimit', 'requesttty', 'requiredrsasize',

@@ -24,16 +24,18 @@ export const LOG_LEVELS: Record<string, string> = { quiet: 'SILENT', silent: 'SI
 /** multistate_flag: the words ssh takes for yes and no. */
 export const FLAG: Record<string, boolean> = { yes: true, true: true, no: false, false: false };
 /** Keywords with a plain yes/no value, and keywords with one string, first value wins. */
-export const FLAG_KEYWORDS = new Set(['exitonforwardfailure', 'batchmode', 'identitiesonly', 'passwordauthentication', 'kbdinteractiveauthentication', 'tcpkeepalive', 'forkafterauthentication']);
+export const FLAG_KEYWORDS = new Set([
+  'exitonforwardfailure', 'batchmode', 'identitiesonly', 'passwordauthentication', 'kbdinteractiveauthentication', 'tcpkeepalive', 'forkafterauthentication',
+  'gssapiauthentication', 'gssapidelegatecredentials', 'gssapikeyexchange', 'gssapitrustdns',
+]);
 /** Yes/no keywords revtun ignores; their values are still checked, since ssh would refuse a bad one. */
 export const IGNORED_FLAG_KEYWORDS = new Set([
   'canonicalizefallbacklocal', 'checkhostip', 'clearallforwardings', 'enableescapecommandline', 'enablesshkeysign',
-  'forwardx11', 'forwardx11trusted', 'gatewayports', 'gssapiauthentication',
-  'gssapidelegatecredentials', 'gssapikeyexchange', 'gssapirenewalforcesrekey', 'gssapitrustdns', 'hashknownhosts',
+  'forwardx11', 'forwardx11trusted', 'gatewayports', 'gssapirenewalforcesrekey', 'hashknownhosts',
   'hostbasedauthentication', 'nohostauthenticationforlocalhost', 'permitlocalcommand', 'proxyusefdpass', 'stdinnull',
   'streamlocalbindunlink', 'visualhostkey',
 ]);
-export const STRING_KEYWORDS = new Set(['hostname', 'user', 'hostkeyalias', 'bindaddress', 'controlpath', 'ignoreunknown', 'identityagent']);
+export const STRING_KEYWORDS = new Set(['hostname', 'user', 'hostkeyalias', 'bindaddress', 'controlpath', 'ignoreunknown', 'identityagent', 'gssapiserveridentity']);
 export const ALGORITHM_KEYWORDS = new Set<string>(['ciphers', 'macs', 'kexalgorithms', 'hostkeyalgorithms']);
 
 /** Reads a port as a2port does: 1–65535, or a TCP service name from /etc/services. */

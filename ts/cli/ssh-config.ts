@@ -85,6 +85,12 @@ export interface ResolvedConfig {
   passwordAuthentication: boolean;
   pubkeyAuthentication: 'yes' | 'no' | 'unbound' | 'host-bound';
   kbdInteractiveAuthentication: boolean;
+  /** GSSAPIAuthentication, GSSAPIKeyExchange, GSSAPIDelegateCredentials, GSSAPITrustDns (-K, -k). */
+  gssapiAuthentication: boolean;
+  gssapiKeyExchange: boolean;
+  gssapiDelegateCredentials: boolean;
+  gssapiTrustDns: boolean;
+  gssapiServerIdentity?: string;
   sendEnv: string[];
   /** ControlPath, LocalCommand, RemoteCommand as ssh keeps them (RemoteCommand and ControlPath expanded). */
   controlPath?: string;
@@ -377,6 +383,16 @@ function applyCommandLine(ctx: Context, key: string, value: string): void {
     ctx.gathered.values.set('forkafterauthentication', true); // ssh sets it outright: no file can unset it
     return;
   }
+  // -K and -k set their options outright too, overriding -o; the later of the two wins.
+  if (key === '-K') {
+    ctx.gathered.values.set('gssapiauthentication', true);
+    ctx.gathered.values.set('gssapidelegatecredentials', true);
+    return;
+  }
+  if (key === '-k') {
+    ctx.gathered.values.set('gssapidelegatecredentials', false);
+    return;
+  }
   if (key === '-i') {
     // ssh -i skips a file it cannot stat, with a warning, and keeps it tilde-expanded.
     const path = expandTilde(value, ctx.opts.homeDir, ctx.opts.localUser);
@@ -565,6 +581,11 @@ export function resolveConfig(opts: ResolveOptions): ResolvedConfig {
     passwordAuthentication: (v.get('passwordauthentication') as boolean | undefined) ?? true,
     pubkeyAuthentication: (v.get('pubkeyauthentication') as ResolvedConfig['pubkeyAuthentication'] | undefined) ?? 'yes',
     kbdInteractiveAuthentication: (v.get('kbdinteractiveauthentication') as boolean | undefined) ?? true,
+    gssapiAuthentication: (v.get('gssapiauthentication') as boolean | undefined) ?? false,
+    gssapiKeyExchange: (v.get('gssapikeyexchange') as boolean | undefined) ?? false,
+    gssapiDelegateCredentials: (v.get('gssapidelegatecredentials') as boolean | undefined) ?? false,
+    gssapiTrustDns: (v.get('gssapitrustdns') as boolean | undefined) ?? false,
+    ...(v.has('gssapiserveridentity') ? { gssapiServerIdentity: v.get('gssapiserveridentity') as string } : {}),
     sendEnv: g.sendEnv,
     ...(controlPath !== undefined && controlPath !== 'none' ? { controlPath: expandPath(ctx, controlPath, tokens, 'ControlPath') } : {}),
     ...(v.has('localcommand') ? { localCommand: v.get('localcommand') as string } : {}),

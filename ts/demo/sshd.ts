@@ -65,6 +65,8 @@ export interface LoopbackSshdOptions {
   listenAddress?: string;
   /** Run sshd inside this network namespace (`ip netns exec`), for hosts only a jump host reaches. */
   netns?: string;
+  /** Extra environment for sshd (KRB5_KTNAME and KRB5_CONFIG for GSSAPI). */
+  env?: Record<string, string>;
 }
 
 export type HostKeyLines = Record<'ed25519' | 'ecdsa' | 'rsa', string>;
@@ -286,7 +288,8 @@ class LoopbackSshdProcess implements LoopbackSshd {
     const argv = [SSHD_PATH, '-D', '-e', '-f', this.configPath];
     // `ip netns exec` execs sshd in place, so the child's PID is still the listener's.
     const [command, ...args] = this.options.netns ? ['ip', 'netns', 'exec', this.options.netns, ...argv] : argv;
-    const child = spawn(command!, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const env = this.options.env ? { ...process.env, ...this.options.env } : process.env;
+    const child = spawn(command!, args, { stdio: ['ignore', 'ignore', 'pipe'], env });
     this.child = child;
     this.lastPid = child.pid ?? 0;
     const from = this.output.length;

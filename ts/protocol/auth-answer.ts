@@ -4,13 +4,18 @@
 // as a Promise too, and the caller hands it to SshClientCore.answerCredential when it settles.
 // A source that throws or rejects gives "none" for what it was asked (the method or the key is
 // passed over); its message goes into the reason without key material, which sources never
-// put in their errors.
+// put in their errors. GSSAPI requests go to the connection's security contexts
+// (./auth-gssapi.ts), which the answerer's dispose() releases when the connection ends.
 
 import { equalBytes } from './wire.js';
 import type { AuthOptions, CredentialAnswer, CredentialRequest } from './auth.js';
 import type { LoadedSigner, Signer } from './auth-publickey.js';
+import { GssapiContexts } from './auth-gssapi.js';
 
-export type CredentialAnswerer = (request: CredentialRequest) => CredentialAnswer | Promise<CredentialAnswer>;
+export type CredentialAnswerer = ((request: CredentialRequest) => CredentialAnswer | Promise<CredentialAnswer>) & {
+  /** Releases what answering holds for the connection (GSSAPI contexts); call once it has closed. */
+  dispose?: () => void;
+};
 
 /** A Promise (or any thenable) rather than a value ready now. */
 export function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
@@ -44,6 +49,12 @@ export function noAnswer(request: CredentialRequest, reason: string): Credential
       return { kind: 'signature', signature: null, reason };
     case 'custom':
       return { kind: 'custom', message: null };
+    case 'gssapiToken':
+      return { kind: 'gssapiToken', token: null, complete: false, reason };
+    case 'gssapiMic':
+      return { kind: 'gssapiMic', mic: null, reason };
+    case 'gssapiVerifyMic':
+      return { kind: 'gssapiVerifyMic', valid: false, reason };
   }
 }
 
@@ -69,8 +80,13 @@ export function credentialAnswerer(options: AuthOptions): CredentialAnswerer {
     return signer;
   };
 
-  return (request) => {
+  const gssapi = new GssapiContexts(options.gssapi);
+  const answerer: CredentialAnswerer = (request) => {
     switch (request.kind) {
+      case 'gssapiToken':
+      case 'gssapiMic':
+      case 'gssapiVerifyMic':
+        return gssapi.answer(request);
       case 'password': {
         const source = options.password;
         return settle(
@@ -121,4 +137,6 @@ export function credentialAnswerer(options: AuthOptions): CredentialAnswerer {
       }
     }
   };
+  answerer.dispose = () => gssapi.dispose();
+  return answerer;
 }

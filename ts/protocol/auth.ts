@@ -4,7 +4,7 @@
 // the server which methods remain after each failure and tries the next one it has
 // credentials for; when none is left the error names what the server would still accept.
 // Publickey goes through every key in turn, offering each before signing with it
-// (./auth-publickey.ts).
+// (./auth-publickey.ts); gssapi-with-mic and gssapi-keyex (RFC 4462) run in ./auth-gssapi.ts.
 //
 // The core never waits on the application: a password, keyboard-interactive answers, a key's
 // public half and a signature are asked for as credential requests (the `credentialRequest`
@@ -35,6 +35,8 @@ import {
   type PublicKeyIdentity,
 } from './auth-publickey.js';
 
+import { GssapiExchange, type GssapiAnswer, type GssapiOutcome, type GssapiRequest, type GssapiSource } from './auth-gssapi.js';
+
 export { loadedIdentity, type ImmediateSigner, type LoadedSigner, type PublicKeyIdentity, type Signer } from './auth-publickey.js';
 
 export interface KeyboardPrompt {
@@ -48,7 +50,7 @@ export interface KeyboardInteractiveRequest {
   prompts: KeyboardPrompt[];
 }
 
-export type AuthMethodName = 'none' | 'password' | 'publickey' | 'keyboard-interactive';
+export type AuthMethodName = 'none' | 'password' | 'publickey' | 'keyboard-interactive' | 'gssapi-with-mic' | 'gssapi-keyex';
 
 /**
  * What authentication may use. The core reads only whether each source is there (and each
@@ -75,6 +77,8 @@ export interface AuthOptions {
    * message to send (a payload numbered 50-79), or null to give up. `methods` is not used.
    */
   custom?: ((serverMessage: Uint8Array) => Uint8Array | null | Promise<Uint8Array | null>) | undefined;
+  /** GSSAPI (Kerberos) security contexts, for gssapi-with-mic and gssapi-keyex. */
+  gssapi?: GssapiSource | undefined;
 }
 
 /** What the core asks the application for during authentication; answer with answerCredential. */
@@ -86,7 +90,9 @@ export type CredentialRequest =
   /** A signature by identities[identity] (whose public half is `publicKey`) over `data`. */
   | { kind: 'signature'; id: number; identity: number; publicKey: Uint8Array; algorithm: string; data: Uint8Array }
   /** Custom authentication: the next message to send after `serverMessage`. */
-  | { kind: 'custom'; id: number; serverMessage: Uint8Array };
+  | { kind: 'custom'; id: number; serverMessage: Uint8Array }
+  /** A GSSAPI call: a token, a MIC, a MIC check (./auth-gssapi.ts). */
+  | GssapiRequest;
 
 /** Distributes Omit over a union, keeping each member's own fields. */
 type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
@@ -101,7 +107,8 @@ export type CredentialAnswer =
   | { kind: 'keyboardInteractive'; responses: string[] | null }
   | { kind: 'publicKey'; publicKey: { blob: Uint8Array; keyType: string } | null; reason?: string }
   | { kind: 'signature'; signature: Uint8Array | null; reason?: string }
-  | { kind: 'custom'; message: Uint8Array | null };
+  | { kind: 'custom'; message: Uint8Array | null }
+  | GssapiAnswer;
 
 export interface AuthContext {
   sessionId: Uint8Array;
@@ -112,6 +119,8 @@ export interface AuthContext {
   status(message: string): void;
   /** Emits a credential request; returns its id. */
   request(request: CredentialRequestBody): number;
+  /** Whether the key exchange was a GSSAPI one (RFC 4462 §2), whose context gssapi-keyex uses. */
+  gssapiKeyExchanged?: () => boolean;
 }
 
 type AuthState =
@@ -130,6 +139,8 @@ type AuthState =
   /** Custom authentication: the application's next message is awaited, then the server's answer. */
   | { kind: 'awaitCustom'; id: number }
   | { kind: 'expectCustomReply' }
+  /** A gssapi-with-mic or gssapi-keyex attempt, which reads its own messages. */
+  | { kind: 'gssapi'; exchange: GssapiExchange }
   | { kind: 'done' };
 
 export class UserAuth {
@@ -144,6 +155,8 @@ export class UserAuth {
   private readonly offeredKeys: string[] = [];
   /** Keys passed over, with why; the failure message lists them too. */
   private readonly unusableKeys: string[] = [];
+  /** Why GSSAPI did not get us in, by method; the failure message says it. */
+  private readonly gssapiProblems = new Map<string, string>();
 
   constructor(
     private readonly options: AuthOptions,
@@ -225,6 +238,9 @@ export class UserAuth {
         }
         break;
       }
+      case 'gssapi':
+        if (id === MSG.USERAUTH_SUCCESS || id === MSG.USERAUTH_FAILURE || (id >= 60 && id <= 79)) return this.afterGssapi(state.exchange, state.exchange.handle(id, payload));
+        break;
       case 'awaitPassword':
       case 'awaitResponses':
       case 'awaitPublicKey':
@@ -275,6 +291,7 @@ export class UserAuth {
     let text = '';
     if (this.offeredKeys.length) text += `; keys offered: ${this.offeredKeys.join(', ')}`;
     if (this.unusableKeys.length) text += `; keys not used: ${this.unusableKeys.join('; ')}`;
+    for (const [method, problem] of this.gssapiProblems) text += `; ${method}: ${problem}`;
     return text;
   }
 
@@ -286,6 +303,10 @@ export class UserAuth {
         return this.nextIdentity < (this.options.identities?.length ?? 0);
       case 'keyboard-interactive':
         return this.options.keyboardInteractive !== undefined || this.options.password !== undefined;
+      case 'gssapi-with-mic':
+        return this.options.gssapi !== undefined;
+      case 'gssapi-keyex':
+        return this.options.gssapi !== undefined && (this.ctx.gssapiKeyExchanged?.() ?? false);
       case 'none':
         return true;
     }
@@ -303,9 +324,37 @@ export class UserAuth {
       case 'publickey':
         if (!this.offerNextKey()) this.next();
         return;
+      case 'gssapi-with-mic':
+      case 'gssapi-keyex':
+        this.state = { kind: 'gssapi', exchange: new GssapiExchange(method, this.options.username, this.ctx) };
+        return;
       case 'none':
         this.sendNone();
         return;
+    }
+  }
+
+  /** Carries out what the GSSAPI exchange decided; true when authentication succeeded. */
+  private afterGssapi(exchange: GssapiExchange, outcome: GssapiOutcome): boolean {
+    switch (outcome.kind) {
+      case 'continue':
+        return false;
+      case 'success':
+        this.state = { kind: 'done' };
+        return true;
+      case 'failure': {
+        const failure = UserauthFailure.decode(outcome.payload);
+        this.serverMethods = failure.methods;
+        if (failure.partialSuccess) this.ctx.status('partial success; the server wants another method');
+        else this.gssapiProblems.set(exchange.method, exchange.refusal);
+        this.next();
+        return false;
+      }
+      case 'abandon':
+        this.ctx.status(`${exchange.method} cannot go on: ${outcome.reason}`);
+        this.gssapiProblems.set(exchange.method, outcome.reason);
+        this.next();
+        return false;
     }
   }
 
@@ -407,8 +456,10 @@ export class UserAuth {
       awaitSignature: 'signature',
       awaitCustom: 'custom',
     };
-    const kind = expected[state.kind];
-    if (!kind || !('id' in state) || state.id !== id) return `no credential request ${id} is waiting for an answer`;
+    const pending = state.kind === 'gssapi' ? state.exchange.pending : null;
+    const kind = pending ? pending.kind : expected[state.kind];
+    const waitingId = pending ? pending.id : 'id' in state ? state.id : undefined;
+    if (!kind || waitingId !== id) return `no credential request ${id} is waiting for an answer`;
     if (answer.kind !== kind) return `credential request ${id} wants a ${kind} answer, not ${answer.kind}`;
     return null;
   }
@@ -468,6 +519,9 @@ export class UserAuth {
         this.ctx.send(message);
         return;
       }
+      case 'gssapi':
+        if (answer.kind === 'gssapiToken' || answer.kind === 'gssapiMic' || answer.kind === 'gssapiVerifyMic') this.afterGssapi(state.exchange, state.exchange.answer(answer));
+        return;
       default:
         return;
     }

@@ -19,6 +19,7 @@ import {
   type Negotiated,
 } from './kex.js';
 import { UserAuth, type AuthOptions, type CredentialAnswer, type CredentialRequest } from './auth.js';
+import { GssKexMethod, isGssKex, NULL_HOST_KEY, type GssKexStep } from './kex-gss.js';
 import { ConnectionLayer, type ChannelEvent, type ChannelSettings, type ChannelView } from './channels.js';
 import {
   CANCEL_STREAMLOCAL_FORWARD,
@@ -118,7 +119,10 @@ export type ClientEvent =
   | { type: 'banner'; text: string }
   | { type: 'keysExchanged'; negotiated: Negotiated; initial: boolean }
   | { type: 'authenticated' }
-  /** Authentication needs a password, answers, a key or a signature: reply with answerCredential. */
+  /**
+   * Authentication needs a password, answers, a key or a signature, or a GSSAPI call (also
+   * during a GSSAPI key exchange, which reads no input until it is answered): reply with answerCredential.
+   */
   | { type: 'credentialRequest'; request: CredentialRequest }
   | { type: 'closed'; error: SshError | null; byPeer: boolean }
   | ChannelEvent;
@@ -136,7 +140,8 @@ export type ForwardOutcome = { ok: true; grant: Grant } | { ok: false; error: Ss
 type KexState =
   | { kind: 'idle' }
   | { kind: 'expectKexInit'; ours: Uint8Array; oursDecoded: KexInitMessage }
-  | { kind: 'expectKexReply'; method: KexMethod; negotiated: Negotiated; ignoreNext: boolean }
+  /** `pending`: a GSSAPI call the method waits on (a GSSAPI key exchange, ./kex-gss.ts). */
+  | { kind: 'expectKexReply'; method: KexMethod | GssKexMethod; negotiated: Negotiated; ignoreNext: boolean; pending: { id: number; kind: string } | null }
   | { kind: 'expectNewKeys'; negotiated: Negotiated; keys: PendingKeys };
 
 interface PendingKeys {
@@ -460,6 +465,19 @@ export class SshClientCore {
    */
   answerCredential(id: number, answer: CredentialAnswer): Outcome {
     if (this.closed || this.disconnectSent) return { ok: false, error: closedError() };
+    const kex = this.kex;
+    if (kex.kind === 'expectKexReply' && kex.pending?.id === id && kex.method instanceof GssKexMethod) {
+      if (answer.kind !== kex.pending.kind) return { ok: false, error: new SshError(Code.BadState, `credential request ${id} wants a ${kex.pending.kind} answer, not ${answer.kind}`, 'local') };
+      const method = kex.method;
+      kex.pending = null;
+      if (answer.kind === 'gssapiToken' || answer.kind === 'gssapiVerifyMic') {
+        this.guard(() => {
+          this.afterKexStep(kex, method.answer(answer));
+          this.process(); // what arrived meanwhile
+        });
+      }
+      return this.closed ? { ok: false, error: this.closeError ?? closedError() } : { ok: true, value: undefined };
+    }
     const problem = !this.auth || this.authenticated ? 'authentication is not under way' : this.auth.answerProblem(id, answer);
     if (problem) return { ok: false, error: new SshError(Code.BadState, problem, 'local') };
     this.guard(() => this.auth!.answer(answer));
@@ -644,6 +662,9 @@ export class SshClientCore {
     }
     for (;;) {
       if (this.closed) return;
+      // While the key exchange waits on a GSSAPI call, what follows stays unread: it may be the
+      // server's NEWKEYS and packets under the new keys, which can be opened only afterwards.
+      if (this.kex.kind === 'expectKexReply' && this.kex.pending) return;
       const sequence = this.transport.receiveSequence;
       const payload = this.transport.readPacket();
       if (!payload) return;
@@ -742,18 +763,23 @@ export class SshClientCore {
       throw new SshError(Code.UnsupportedAlgorithm, 'only compression "none" is implemented', 'local');
     }
     this.log(1, `negotiated kex=${negotiated.kex} hostkey=${negotiated.hostKey} cipher=${negotiated.cipherClientToServer}/${negotiated.cipherServerToClient} mac=${negotiated.macClientToServer ?? 'aead'}/${negotiated.macServerToClient ?? 'aead'}`);
-    const method = createKexMethod(negotiated.kex, {
+    const kexContext = {
       provider,
       clientVersion: this.options.clientVersion,
       serverVersion: this.serverVersion!,
       clientKexInit: state.ours,
       serverKexInit: copyBytes(payload),
       groupBits: { min: 2048, preferred: Math.max(2048, this.options.dhGroupBits), max: 8192 },
-    });
+    };
+    if (negotiated.hostKey === NULL_HOST_KEY && !isGssKex(negotiated.kex)) {
+      throw new SshError(Code.NegotiationFailed, `host key algorithm "null" with key exchange ${negotiated.kex}, which needs a host key (RFC 4462 §5)`, 'peer');
+    }
+    const method = isGssKex(negotiated.kex) ? new GssKexMethod(negotiated.kex, kexContext) : createKexMethod(negotiated.kex, kexContext);
     // RFC 4253 §7: a wrong guess by the server means its first kex packet must be ignored.
     const guessedRight = server.kexAlgorithms[0] === negotiated.kex && server.hostKeyAlgorithms[0] === negotiated.hostKey;
-    this.kex = { kind: 'expectKexReply', method, negotiated, ignoreNext: server.firstKexPacketFollows && !guessedRight };
-    for (const p of method.start().send) this.sendNow(p);
+    const kexState = { kind: 'expectKexReply' as const, method, negotiated, ignoreNext: server.firstKexPacketFollows && !guessedRight, pending: null };
+    this.kex = kexState;
+    this.afterKexStep(kexState, method.start());
   }
 
   private onKexMethodMessage(payload: Uint8Array): void {
@@ -765,11 +791,38 @@ export class SshClientCore {
       state.ignoreNext = false;
       return;
     }
-    const step = state.method.handle(payload);
+    this.afterKexStep(state, state.method.handle(payload));
+  }
+
+  /**
+   * Sends what a key exchange step produced, asks for the GSSAPI call it waits on, and once
+   * the server is proven (its signature, or its GSSAPI MIC over H) sends NEWKEYS.
+   */
+  private afterKexStep(state: Extract<KexState, { kind: 'expectKexReply' }>, step: GssKexStep): void {
     for (const p of step.send) this.sendNow(p);
-    if (!step.outcome) return;
-    const { hostKey, signature, sharedSecret, exchangeHash } = step.outcome;
-    this.checkHostKey(hostKey, signature, exchangeHash, state.negotiated);
+    if (step.request) {
+      const request = { ...step.request, id: this.nextCredentialRequest++ } as CredentialRequest;
+      state.pending = { id: request.id, kind: request.kind };
+      this.events.push({ type: 'credentialRequest', request });
+      return;
+    }
+    let hostKey: Uint8Array | null;
+    let signature: Uint8Array | null = null;
+    let sharedSecret: Uint8Array;
+    let exchangeHash: Uint8Array;
+    if (state.method instanceof GssKexMethod) {
+      const outcome = state.method.gssOutcome;
+      if (!outcome) return;
+      ({ hostKey, sharedSecret, exchangeHash } = outcome);
+      this.status(`GSSAPI key exchange ${state.negotiated.kex}: the server's MIC over the exchange hash verifies`);
+    } else {
+      if (!step.outcome) return;
+      ({ hostKey, signature, sharedSecret, exchangeHash } = step.outcome);
+    }
+    // A GSSAPI key exchange may leave the host key out (OpenSSH's sshd does, whatever host key
+    // algorithm was negotiated): the GSSAPI context has authenticated the server instead. One
+    // that is sent is judged as any host key is (it cannot be with "null").
+    if (hostKey && state.negotiated.hostKey !== NULL_HOST_KEY) this.checkHostKey(hostKey, signature, exchangeHash, state.negotiated);
     this.sendNow(NewKeys.encode({}));
     const keys: PendingKeys = { hash: state.method.hash, sharedSecret, exchangeHash };
     if (!this.sessionId) this.sessionId = exchangeHash;
@@ -777,7 +830,8 @@ export class SshClientCore {
     this.kex = { kind: 'expectNewKeys', negotiated: state.negotiated, keys };
   }
 
-  private checkHostKey(hostKey: Uint8Array, signature: Uint8Array, exchangeHash: Uint8Array, negotiated: Negotiated): void {
+  /** `signature` null: the exchange hash is proven otherwise (a GSSAPI MIC, RFC 4462 §2). */
+  private checkHostKey(hostKey: Uint8Array, signature: Uint8Array | null, exchangeHash: Uint8Array, negotiated: Negotiated): void {
     const provider = this.options.provider;
     const certificateAlgorithm = CERTIFICATE_ALGORITHMS[negotiated.hostKey];
     // For a certificate, the certified key signs the exchange hash, with the plain algorithm.
@@ -788,7 +842,7 @@ export class SshClientCore {
     if (keyType !== keyTypeForAlgorithm(signatureAlgorithm)) {
       throw new SshError(Code.HostKeyVerifyFailed, `server sent a ${keyType} host key for algorithm ${negotiated.hostKey}`, 'peer');
     }
-    if (!provider.verify(plainKey, signatureAlgorithm, signature, exchangeHash)) {
+    if (signature && !provider.verify(plainKey, signatureAlgorithm, signature, exchangeHash)) {
       throw new SshError(Code.HostKeyVerifyFailed, 'the server host key signature over the exchange hash is invalid', 'peer');
     }
     if (this.hostKey) {
@@ -894,6 +948,7 @@ export class SshClientCore {
           this.events.push({ type: 'credentialRequest', request });
           return request.id;
         },
+        gssapiKeyExchanged: () => isGssKex(state.negotiated.kex),
       });
       this.auth.start();
     }

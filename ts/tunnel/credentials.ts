@@ -3,13 +3,15 @@
 // `identities` extension into the options of the protocol's user-authentication state
 // machine. Key files are read here, before any connection is made, so a bad key fails fast
 // (./identities.ts says when a key is decrypted); a key file others may read is refused
-// (./keyfile.ts), and no error quotes key text.
+// (./keyfile.ts), and no error quotes key text. The GSSAPI modes get their security contexts
+// from ../crypto/gssapi.ts, which refuses them (1005) where GSSAPI cannot be had.
 
 import { SshError, Code } from '../protocol/errors.js';
 import { matchesPromptPattern, type AuthMethodName, type AuthOptions, type KeyboardInteractiveRequest, type PublicKeyIdentity } from '../protocol/auth.js';
 import { splitList } from './settings.js';
 import { certificateIdentity, publicKeyIdentity, SshCertStoreType, type SshCertStoreTypeValue, type SshIdentity } from './identities.js';
 import type { KeyboardInteractiveEvent } from './events.js';
+import { kerberosSource } from '../crypto/gssapi.js';
 
 export { SshCertStoreType, type SshCertStoreTypeValue, type SshIdentity };
 
@@ -20,6 +22,10 @@ export const SshAuthMode = {
   Password: 2,
   PublicKey: 3,
   KeyboardInteractive: 4,
+  /** Kerberos through GSSAPI, gssapi-with-mic (RFC 4462 §3). */
+  GSSAPIWithMic: 5,
+  /** Kerberos through a GSSAPI key exchange and gssapi-keyex (RFC 4462 §2, §4); gssapi-with-mic if the exchange was not one. */
+  GSSAPIKeyex: 6,
   /** The application writes the requests itself, in the sshCustomAuth event. */
   Custom: 99,
 } as const;
@@ -58,6 +64,12 @@ export interface Credentials {
   onCustomAuth?: (serverMessage: Uint8Array) => Uint8Array | null;
   /** Fires the sshKeyboardInteractive event; the handler may set `response`. */
   onPrompt: (event: KeyboardInteractiveEvent) => void;
+  /** KerberosSPN, KerberosRealm, KerberosDelegation and the host the service name is made from. */
+  kerberos?: { host: string; spn: string; realm: string; delegate: boolean };
+  /** In the other modes, try GSSAPI first too, as ssh's GSSAPIAuthentication and GSSAPIKeyExchange do (skipped where GSSAPI cannot be had). */
+  alsoGssapi?: { withMic: boolean; keyExchange: boolean };
+  /** Told why alsoGssapi's methods were left out. */
+  gssapiLeftOut?: (reason: string) => void;
 }
 
 const METHODS_BY_MODE: Record<SshAuthModeValue, AuthMethodName[]> = {
@@ -66,6 +78,8 @@ const METHODS_BY_MODE: Record<SshAuthModeValue, AuthMethodName[]> = {
   [SshAuthMode.PublicKey]: ['publickey'],
   [SshAuthMode.KeyboardInteractive]: ['keyboard-interactive'],
   [SshAuthMode.MultiFactor]: ['publickey', 'password', 'keyboard-interactive'],
+  [SshAuthMode.GSSAPIWithMic]: ['gssapi-with-mic'],
+  [SshAuthMode.GSSAPIKeyex]: ['gssapi-keyex', 'gssapi-with-mic'],
   [SshAuthMode.Custom]: [],
 };
 
@@ -77,6 +91,7 @@ export function authOptionsFor(c: Credentials): AuthOptions {
   if (c.tryAllMethods) {
     for (const m of ['publickey', 'password', 'keyboard-interactive'] as const) if (!methods.includes(m)) methods.push(m);
   }
+  const gssapi = gssapiFor(c, methods);
   // The documented single key comes first; every key is read now, before connecting.
   const keys: SshIdentity[] = [];
   if (c.certStore.length > 0) {
@@ -121,6 +136,7 @@ export function authOptionsFor(c: Credentials): AuthOptions {
     methods,
     password: c.password !== '' || c.passwordProvider ? password : undefined,
     identities,
+    gssapi,
     publicKeySignatureAlgorithms: splitList(c.publicKeySignatureAlgorithms),
     repeatMethods: c.repeatMethods,
     keyboardInteractive: (request: KeyboardInteractiveRequest) =>
@@ -138,4 +154,29 @@ export function authOptionsFor(c: Credentials): AuthOptions {
         return event.response;
       }),
   };
+}
+
+const isGssapi = (m: AuthMethodName) => m === 'gssapi-with-mic' || m === 'gssapi-keyex';
+
+/**
+ * The GSSAPI source for the modes that use it (the methods list gains them first with
+ * alsoGssapi). In the GSSAPI modes a password makes it alternate credentials, as documented:
+ * sshUser's own, instead of the ticket cache. Where GSSAPI cannot be had, those modes fail
+ * now (1005) and alsoGssapi drops the methods again.
+ */
+function gssapiFor(c: Credentials, methods: AuthMethodName[]): AuthOptions['gssapi'] {
+  const gssapiMode = c.authMode === SshAuthMode.GSSAPIWithMic || c.authMode === SshAuthMode.GSSAPIKeyex;
+  if (!gssapiMode && c.alsoGssapi?.withMic) methods.unshift('gssapi-with-mic');
+  if (!gssapiMode && c.alsoGssapi?.keyExchange) methods.unshift('gssapi-keyex');
+  if (!methods.some(isGssapi)) return undefined;
+  const kerberos = c.kerberos ?? { host: '', spn: '', realm: '', delegate: false };
+  const alternate = gssapiMode && c.password !== '' ? { user: c.user, password: c.password } : {};
+  try {
+    return kerberosSource({ ...kerberos, ...alternate });
+  } catch (error) {
+    if (gssapiMode) throw error;
+    c.gssapiLeftOut?.((error as Error).message);
+    methods.splice(0, methods.length, ...methods.filter((m) => !isGssapi(m)));
+    return undefined;
+  }
 }

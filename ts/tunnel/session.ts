@@ -334,6 +334,7 @@ export class Session {
         return;
       case 'closed':
         this.ended = true;
+        this.answerer.dispose?.(); // GSSAPI contexts end with the connection
         this.authenticatedWaiter?.(event.error ?? new SshError(Code.ConnectionDropped, 'connection closed during logon', 'peer'));
         this.authenticatedWaiter = null;
         break;

@@ -5,6 +5,7 @@
 
 import { SshError, Code } from '../protocol/errors.js';
 import { KEX_METHODS } from '../protocol/kex.js';
+import { isGssKex, NULL_HOST_KEY } from '../protocol/kex-gss.js';
 import type { AlgorithmLists } from '../protocol/client.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 import { CERTIFICATE_ALGORITHMS, certificateAlgorithmFor } from '../protocol/certificates.js';
@@ -147,6 +148,10 @@ export const SETTINGS: Record<string, SettingSpec> = {
   ProcessIdleEvents: { kind: 'bool', default: true },
   /** How long doEvents() waits when no event was ready. */
   SelectWaitMillis: { kind: 'int', default: 20, min: 0, max: 60_000 },
+  // GSSAPI (sshAuthMode 5 and 6; ../crypto/gssapi.ts says how they name the server).
+  KerberosDelegation: { kind: 'bool', default: true },
+  KerberosRealm: { kind: 'string', default: '' },
+  KerberosSPN: { kind: 'string', default: '' },
 };
 
 /**
@@ -154,9 +159,6 @@ export const SETTINGS: Record<string, SettingSpec> = {
  * than a silent no-op, so a program never believes it got behaviour it did not.
  */
 export const NOT_YET = [
-  'KerberosDelegation',
-  'KerberosRealm',
-  'KerberosSPN',
   'MaxTransferRate',
   'Linger',
   'LingerTime',
@@ -258,6 +260,7 @@ const HOST_KEY_ALGORITHMS = new Set([
   'rsa-sha2-512',
   'ssh-rsa',
   ...Object.keys(CERTIFICATE_ALGORITHMS),
+  NULL_HOST_KEY,
 ]);
 
 /**
@@ -296,7 +299,7 @@ export function algorithmLists(
     return kept;
   };
   return {
-    kex: usable(lists.kex, (n) => n in KEX_METHODS, 'key exchange'),
+    kex: usable(lists.kex, (n) => n in KEX_METHODS || isGssKex(n), 'key exchange'),
     hostKey: usable(lists.hostKey, (n) => HOST_KEY_ALGORITHMS.has(n), 'host key'),
     cipher: usable(preferFast(provider, lists.cipher), (n) => provider.ciphers.has(n), 'encryption'),
     mac: usable(lists.mac, (n) => provider.macs.has(n), 'MAC'),

@@ -27,6 +27,8 @@ import {
   preferCertificateAlgorithms,
   DEFAULT_CIPHERS,
 } from './settings.js';
+import { GSS_KEX_ALGORITHMS, isGssKex, NULL_HOST_KEY } from '../protocol/kex-gss.js';
+import { withoutUnusableGssKex } from '../crypto/gssapi.js';
 import { authOptionsFor, SshAuthMode, SshCertStoreType, type Credentials, type SshAuthModeValue, type SshCertStoreTypeValue, type SshIdentity } from './credentials.js';
 import { checkIdentity } from './identities.js';
 import { describeHop, openJumpChain, type JumpHost, type PreparedHop } from './jump.js';
@@ -229,6 +231,13 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
    * also given as key files (sshCertStore, identities) here.
    */
   identitiesOnly = false;
+
+  /**
+   * A revtun extension, ssh's GSSAPIAuthentication (withMic) and GSSAPIKeyExchange
+   * (keyExchange): in the modes other than 5 and 6, try Kerberos first, and offer the GSSAPI
+   * key exchanges; passed over where GSSAPI cannot be had. The Kerberos* settings apply.
+   */
+  alsoGssapi: { withMic: boolean; keyExchange: boolean } = { withMic: false, keyExchange: false };
 
   /**
    * The crypto backend. Unless one is set, the first of the native core, the WASM core and
@@ -563,6 +572,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     this.jumpHosts = [];
     this.agent = false;
     this.identitiesOnly = false;
+    this.alsoGssapi = { withMic: false, keyExchange: false };
     this.sshEncryptionAlgorithms = DEFAULT_CIPHERS.join(',');
     this.sshCompressionAlgorithms = 'none';
     this.timeout = 60;
@@ -668,7 +678,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     try {
       agent = await this.openAgent();
       if (abort.signal.aborted) throw new SshError(Code.BadState, 'connecting was abandoned', 'local');
-      options = this.buildCoreOptions(undefined, agent);
+      options = await withoutUnusableGssKex(this.buildCoreOptions(undefined, agent), (message) => this.log(1, message), this.timeout);
     } catch (error) {
       agent?.close();
       if (this.connectAbort === abort) this.connectAbort = null;
@@ -1131,13 +1141,18 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     const hostKeyAlgorithms = this.setting<string>('SSHPublicKeyAlgorithms');
     // A trusted CA: ask for the server's host certificate first (SSHAcceptServerCAKey is the server's, not a hop's).
     const trustsCa = !hop && this.setting<string>('SSHAcceptServerCAKey') !== '';
+    // GSSAPI key exchange (RFC 4462 §2) with the server, not with a jump host; "null" lets a server without host keys take part.
+    const gssKex = !hop && (this.sshAuthMode === SshAuthMode.GSSAPIKeyex || this.alsoGssapi.keyExchange);
+    const kexAlgorithms = this.setting<string>('SSHKeyExchangeAlgorithms');
+    const hostKeyList = trustsCa ? preferCertificateAlgorithms(hostKeyAlgorithms) : hostKeyAlgorithms;
     return {
       provider,
       clientVersion: this.setting('ClientSSHVersionString'),
       acceptServerVersion: (v) => matchesVersionPattern(versionPattern, v),
       algorithms: algorithmLists(provider, {
-        kex: this.setting('SSHKeyExchangeAlgorithms'),
-        hostKey: trustsCa ? preferCertificateAlgorithms(hostKeyAlgorithms) : hostKeyAlgorithms,
+        // Unless SSHKeyExchangeAlgorithms names GSSAPI ones itself, they all come first.
+        kex: gssKex && !splitList(kexAlgorithms).some(isGssKex) ? [...GSS_KEX_ALGORITHMS, kexAlgorithms].join(',') : kexAlgorithms,
+        hostKey: gssKex ? `${hostKeyList},${NULL_HOST_KEY}` : hostKeyList,
         cipher: this.sshEncryptionAlgorithms,
         mac: this.setting('SSHMacAlgorithms'),
         compression: this.sshCompressionAlgorithms,
@@ -1175,7 +1190,16 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
         agentOnly: agentMode.only,
         agentExpected: agentMode.path !== null && agent === null,
         identitiesOnly: this.identitiesOnly,
+        alsoGssapi: hop ? { withMic: false, keyExchange: false } : this.alsoGssapi,
+        gssapiLeftOut: (reason) => this.log(2, `not trying GSSAPI: ${reason}`),
         signedCert: this.setting<string>('SignedSSHCert'),
+        // KerberosSPN and KerberosRealm name the server's service; a jump host's is made from its name.
+        kerberos: {
+          host: hop ? hop.host : this.sshHost,
+          spn: hop ? '' : this.setting<string>('KerberosSPN'),
+          realm: this.setting<string>('KerberosRealm'),
+          delegate: this.setting<boolean>('KerberosDelegation'),
+        },
         ...hop?.credentials,
       }),
       verifyHostKey: hop ? hop.verifyHostKey : (info) => this.verifyHostKey(info),

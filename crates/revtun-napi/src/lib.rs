@@ -2,12 +2,14 @@
 //! classes. Packets are passed as the caller's own Uint8Array and transformed in place, so
 //! nothing is copied across the boundary. Failures come back as status numbers (see
 //! `revtun_core::Error`) rather than exceptions, because a bad MAC is an expected event on
-//! the data path.
+//! the data path. The addon also carries the client side of GSSAPI for Kerberos logons
+//! (`gssapi`), on the system's MIT krb5 library, opened only when asked for.
 
 use napi::bindgen_prelude::{Uint32Array, Uint8Array};
 use napi::{Error, Result, Status};
 use napi_derive::napi;
 
+pub mod gssapi;
 mod host_openssl;
 
 const CHACHA: &str = "chacha20-poly1305@openssh.com";
