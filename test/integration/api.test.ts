@@ -115,6 +115,7 @@ describe('the connection properties while connected', () => {
       [() => (tunnel.localPort = 4000), 106],
       [() => (tunnel.localHost = '127.0.0.5'), 107],
       [() => tunnel.config('LocalPort=4000'), 106],
+      [() => tunnel.config('MaxLineLength=4096'), 112],
     ];
     for (const [change, code] of refusals) expect(change).toThrow(expect.objectContaining({ code }));
     expect(tunnel.sshHost).toBe(sshd.host);
@@ -127,10 +128,21 @@ describe('the connection properties while connected', () => {
     expect(() => tunnel.config('LocalPort=70000')).toThrow(expect.objectContaining({ code: 10022 }));
   });
 
-  it('localHost reads the machine name until an address is set', () => {
+  it('localHost reads the machine name until an address is set, and a name binds to its address', async () => {
     const tunnel = makeTunnel(sshd);
-    tunnel.sshHost = '';
     expect(tunnel.localHost).toBe(hostname());
+    tunnel.config('LocalHost=localhost'); // a name, as the property reads back: bound to its address
+    await tunnel.sshLogon();
+    expect(tunnel.localHost).toBe('127.0.0.1');
+    await tunnel.sshLogoff();
+  });
+
+  it('sshLogon(host, port) that fails its checks leaves sshHost and sshPort as they were', async () => {
+    const tunnel = makeTunnel(sshd);
+    await expect(tunnel.sshLogon('elsewhere.example', 0)).rejects.toMatchObject({ code: 116 });
+    tunnel.sshUser = '';
+    await expect(tunnel.sshLogon('elsewhere.example', 2222)).rejects.toMatchObject({ code: 10022 });
+    expect([tunnel.sshHost, tunnel.sshPort]).toEqual([sshd.host, sshd.port]);
   });
 });
 

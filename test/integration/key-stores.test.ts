@@ -45,6 +45,10 @@ const pfxEc = makePfx(dir, 'ec', { key: 'ec-p256', subject: '/C=US/O=Example/CN=
 /** In a store with pfxEc, first, and not in authorized_keys: picking it cannot log on. */
 const pfxStranger = makePfx(dir, 'stranger', { key: 'rsa', subject: '/C=US/O=Example/CN=stranger', password: PFX_PASSWORD });
 const pfxBoth = mergePfx(dir, 'both', [pfxStranger, pfxEc], PFX_PASSWORD);
+/** A renewed certificate: a new key under the same subject as the old one, first in the store. */
+const pfxOld = makePfx(dir, 'old', { key: 'ec-p256', subject: '/C=US/O=Example/CN=renewed', password: PFX_PASSWORD });
+const pfxRenewed = makePfx(dir, 'renewed', { key: 'ec-p256', subject: '/C=US/O=Example/CN=renewed', password: PFX_PASSWORD });
+const pfxSameSubject = mergePfx(dir, 'same-subject', [pfxOld, pfxRenewed], PFX_PASSWORD);
 
 function jwkCase(name: string, type: 'ed25519' | 'ec' | 'rsa', options: object): { name: string; text: string; path: string; publicLine: string } {
   const { privateKey } = crypto.generateKeyPairSync(type as 'ec', options as crypto.ECKeyPairOptions<'pem', 'pem'>) as unknown as { privateKey: crypto.KeyObject };
@@ -79,7 +83,7 @@ function fingerprint(publicLine: string): string {
 let sshd: Sshd;
 beforeAll(async () => {
   sshd = await startSshd({
-    authorizedKeys: [...ppks.map(([, k]) => k.publicLine), pfxRsa.publicLine, pfxEc.publicLine, ...jwks.map((j) => j.publicLine), xmlPublicLine, derPublicLine],
+    authorizedKeys: [...ppks.map(([, k]) => k.publicLine), pfxRsa.publicLine, pfxEc.publicLine, pfxRenewed.publicLine, ...jwks.map((j) => j.publicLine), xmlPublicLine, derPublicLine],
   });
 });
 afterAll(async () => {
@@ -157,6 +161,15 @@ describe('PKCS#12 from openssl pkcs12 -export and keytool', () => {
         return tunnel;
       },
       pfxEc,
+    ],
+    [
+      'two certificates with one subject, sshCertEncoded naming the second (regression: the first signed)',
+      () => {
+        const tunnel = storeTunnel(SshCertStoreType.PFXFile, pfxSameSubject.path, PFX_PASSWORD);
+        tunnel.sshCertEncoded = readFileSync(pfxRenewed.path.replace(/\.p12$/, '.crt'));
+        return tunnel;
+      },
+      pfxRenewed,
     ],
   ];
   it.each(cases)('%s', async (_name, make, store) => {

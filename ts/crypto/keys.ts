@@ -45,6 +45,24 @@ function decodePem(text: string): { label: string; body: Buffer } | null {
   return { label: m[1]!, body: Buffer.from(body, 'base64') };
 }
 
+/**
+ * The complete `-----BEGIN label-----` … `-----END label-----` blocks of a text, in order, at
+ * most `max`. Found with indexOf, in one pass: a lazy regular expression rescans the rest of the
+ * text for every BEGIN without an END, which makes a hostile file of BEGIN lines quadratic.
+ */
+export function findPemBlocks(text: string, label: string, max: number): string[] {
+  const begin = `-----BEGIN ${label}-----`;
+  const end = `-----END ${label}-----`;
+  const blocks: string[] = [];
+  for (let at = text.indexOf(begin); at >= 0 && blocks.length < max; ) {
+    const stop = text.indexOf(end, at + begin.length);
+    if (stop < 0) break; // no END after this BEGIN: none after any later one either
+    blocks.push(text.slice(at, stop + end.length));
+    at = text.indexOf(begin, stop + end.length);
+  }
+  return blocks;
+}
+
 /** What a key text looks like, judged from its marker lines alone. */
 export type KeyTextFormat = 'openssh' | 'pem' | 'putty' | 'ssh.com' | 'public' | 'unknown';
 

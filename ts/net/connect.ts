@@ -79,6 +79,8 @@ export async function connectSocket(options: ConnectOptions): Promise<OpenedSock
     return { socket, address: options.host };
   }
   const address = await resolveHost(options.host, options.useIPv6);
+  // LocalHost may be a name (it reads as the machine's name until set): bind to its address.
+  const localAddress = options.localAddress ? await resolveHost(options.localAddress, options.useIPv6) : '';
   if (signal?.aborted) throw aborted();
   return await new Promise<OpenedSocket>((resolve, reject) => {
     const reader = new SocketReader();
@@ -86,7 +88,7 @@ export async function connectSocket(options: ConnectOptions): Promise<OpenedSock
       onread: reader.onread,
       host: address,
       port: options.port,
-      ...(options.localAddress ? { localAddress: options.localAddress } : {}),
+      ...(localAddress ? { localAddress } : {}),
       ...(options.localPort ? { localPort: options.localPort } : {}),
       noDelay: options.noDelay,
       keepAlive: options.keepAlive,

@@ -44,6 +44,8 @@ export const Code = {
   CannotChangeLocalPort: 106,
   CannotChangeLocalHost: 107,
   PortZero: 116,
+  CannotChangeMaxLineLength: 112,
+  CodePageConversion: 434,
   Timeout: 301,
   BadState: 211,
   NotConnected: 212,

@@ -15,7 +15,8 @@
 import type * as crypto from 'node:crypto';
 import { X509Certificate } from 'node:crypto';
 import { SshError, Code } from '../protocol/errors.js';
-import { isPrivateKeyTextFormat, keyTextFormat, loadPrivateKey, unsupportedKeyFormatMessage } from '../crypto/keys.js';
+import { findPemBlocks, isPrivateKeyTextFormat, keyTextFormat, loadPrivateKey, sshPublicKeyBlob, unsupportedKeyFormatMessage } from '../crypto/keys.js';
+import { equalBytes } from '../protocol/wire.js';
 import { documentedSubject, loadPkcs12, looksLikePkcs12, selectBySubject } from '../crypto/pkcs12.js';
 import { loadJwkKey, looksLikeJwk } from '../crypto/jwk.js';
 import { loadXmlKey, looksLikeXmlKey } from '../crypto/xml-key.js';
@@ -123,8 +124,8 @@ function isBase64Content(value: string): boolean {
   return looksLikeDer(bytes) || keyTextFormat(bytes.toString('utf8')) !== 'unknown';
 }
 
-/** Whether a value is the store's content rather than a file name. */
-function isContent(store: string | Uint8Array): boolean {
+/** Whether a value is the store's content rather than a file name (never to be quoted in an error). */
+export function isStoreContent(store: string | Uint8Array): boolean {
   // Content is never taken for a file name: the error for a file that cannot be read names
   // the file, and would print the key. Binary (control characters, bytes that are not UTF-8:
   // DER, a PFX) is content; so is text that names its format or is base64 of such text.
@@ -152,7 +153,7 @@ export function openCertStore(type: number, store: string | Uint8Array): OpenedS
     throw storeError(`sshCertStoreType ${String(type)} is not a documented store type (${known})`);
   }
   if (entry.use === 'refused') throw storeError(`sshCertStoreType ${type} (${entry.name}): ${entry.reason}`);
-  if (entry.use === 'blob' || isContent(store)) return { format: entry.format, content: store };
+  if (entry.use === 'blob' || isStoreContent(store)) return { format: entry.format, content: store };
   const path = typeof store === 'string' ? store : Buffer.from(store).toString('utf8');
   return { format: entry.format, content: readPrivateKeyFileBytes(path), path };
 }
@@ -171,8 +172,8 @@ export function storeKeyText(opened: OpenedStore): string | undefined {
 }
 
 /** The private key of an opened store (errors do not name the file: the caller adds it). */
-export function keyFromStore(opened: OpenedStore, password: string, subject: string): crypto.KeyObject {
-  return keyFromContent(opened.format, opened.content, { password, subject }, opened.path);
+export function keyFromStore(opened: OpenedStore, password: string, subject: string, keyBlob?: Uint8Array): crypto.KeyObject {
+  return keyFromContent(opened.format, opened.content, { password, subject, ...(keyBlob ? { keyBlob } : {}) }, opened.path);
 }
 
 /** The private key that a store type, store, password and subject designate; errors name its file. */
@@ -198,10 +199,17 @@ function asKeyText(text: string): string {
 function keyFromContent(
   format: StoreFormat,
   content: string | Uint8Array,
-  spec: { password: string; subject: string },
+  spec: { password: string; subject: string; keyBlob?: Uint8Array },
   fileName: string | undefined,
 ): crypto.KeyObject {
-  const pfx = (): crypto.KeyObject => selectBySubject(loadPkcs12(blobBytes(content), spec.password), spec.subject).key;
+  const pfx = (): crypto.KeyObject => {
+    const entries = loadPkcs12(blobBytes(content), spec.password);
+    if (!spec.keyBlob) return selectBySubject(entries, spec.subject).key;
+    const wanted = spec.keyBlob;
+    const found = entries.find((e) => equalBytes(sshPublicKeyBlob(e.key).blob, wanted));
+    if (!found) throw storeError('the PKCS#12 store holds no key of the certificate sshCertEncoded names');
+    return found.key;
+  };
   const text = (): string => (typeof content === 'string' ? content : Buffer.from(content).toString('utf8'));
   switch (format) {
     case 'pfx':
@@ -264,7 +272,7 @@ export function storeEntries(opened: OpenedStore, password: string, subject: str
   if (isPfx) return loadPkcs12(blobBytes(content), password);
   const key = keyFromStore(opened, password, subject); // a JWK Set's kid
   const text = typeof content === 'string' ? content : Buffer.from(content).toString('latin1');
-  const pem = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/.exec(text)?.[0];
+  const pem = findPemBlocks(text, 'CERTIFICATE', 1)[0];
   if (pem) {
     try {
       const certificate = new X509Certificate(pem);

@@ -16,14 +16,14 @@
 // store that cannot be read describes nothing, and the error is kept for sshLogon to report.
 
 import type { KeyObject } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { SshError, Code } from '../protocol/errors.js';
 import { equalBytes } from '../protocol/wire.js';
-import { caSignatureAlgorithm, parseCertificateLine } from '../protocol/certificates.js';
+import { caSignatureAlgorithm, parseCertificateLine, type OpenSshCertificate } from '../protocol/certificates.js';
 import { publicKeyOfPrivateText, sshPublicKeyBlob } from '../crypto/keys.js';
 import { selectBySubject } from '../crypto/pkcs12.js';
-import { openCertStore, storeEntries, storeKeyText } from './cert-store.js';
-import { isPublicStoreType, readPublicKeyContent, readPublicStore, type PublicStoreEntry } from './public-key-store.js';
+import { isStoreContent, openCertStore, SshCertStoreType, storeEntries, storeKeyText } from './cert-store.js';
+import { isPublicStoreType, readPublicKeyContent, readPublicStore, readPublicStoreFile, type PublicStoreEntry } from './public-key-store.js';
 import {
   describeKey,
   describeOpenSshCertificate,
@@ -47,10 +47,8 @@ export interface ResolvedCertificate {
   info: Readonly<CertificateInfo>;
   /** What the subject property reads back. */
   subject: string;
-  /** The selected key's SSH public key blob (plain, even for a certificate), or null. */
+  /** The selected key's SSH public key blob (plain, even for a certificate), or null; logon selects the same key by it. */
   keyBlob: Uint8Array | null;
-  /** The selected entry's subject, to select it again at logon (null: the store holds no certificates). */
-  selectedSubject: string | null;
   /** Why nothing is described, when something was set but cannot be used. */
   error: SshError | null;
 }
@@ -71,9 +69,24 @@ function isSet(value: string | Uint8Array): boolean {
 /** Errors a passphrase (or a PFX password) would mend: the public half is then still described. */
 const NEEDS_PASSPHRASE = /passphrase|password/;
 
-/** The entries of the store the inputs name, private or public. */
-function readEntries(inputs: CertificateSlotInputs): SlotEntry[] {
-  if (isPublicStoreType(inputs.storeType)) return readPublicStore(inputs.storeType, inputs.store).map((e) => ({ ...e, privateKey: null }));
+const publicEntries = (entries: PublicStoreEntry[]): SlotEntry[] => entries.map((e) => ({ ...e, privateKey: null }));
+
+/**
+ * The entries of the store the inputs name, private or public. For a server key (`publicFirst`)
+ * the automatic type reads public key files and lines first, without the private key file's
+ * permission check: a .pub file is world-readable, as it should be.
+ */
+function readEntries(inputs: CertificateSlotInputs, publicFirst: boolean): SlotEntry[] {
+  if (isPublicStoreType(inputs.storeType)) return publicEntries(readPublicStore(inputs.storeType, inputs.store));
+  if (publicFirst && inputs.storeType === SshCertStoreType.Auto) {
+    try {
+      const { store } = inputs;
+      const content = isStoreContent(store) ? store : readPublicStoreFile(typeof store === 'string' ? store : Buffer.from(store).toString('utf8'));
+      return publicEntries(readPublicKeyContent(content, 'the store'));
+    } catch {
+      // Not a public key: a key store with a private key (a PFX, a key file), read as for the client.
+    }
+  }
   const opened = openCertStore(inputs.storeType, inputs.store);
   try {
     return storeEntries(opened, inputs.password, inputs.subject).map((e) => {
@@ -86,7 +99,7 @@ function readEntries(inputs: CertificateSlotInputs): SlotEntry[] {
     const text = storeKeyText(opened);
     const half = text === undefined ? null : publicKeyOfPrivateText(text);
     if (!half) throw error;
-    return readPublicKeyContent(half.blob, 'the key').map((e) => ({ ...e, privateKey: null }));
+    return publicEntries(readPublicKeyContent(half.blob, 'the key'));
   }
 }
 
@@ -96,24 +109,22 @@ function sameKey(entry: PublicStoreEntry, wanted: PublicStoreEntry): boolean {
   return entry.sshBlob !== null && wanted.sshBlob !== null && equalBytes(entry.sshBlob, wanted.sshBlob);
 }
 
-/** The text of a SignedSSHCert value: the line, or the file it names. */
-function signedCertText(value: string): string {
+/** The SignedSSHCert value (the line, or the file it names: a regular file, bounded), decoded. */
+function signedCertificate(value: string): { blob: Uint8Array; certificate: OpenSshCertificate } {
   const trimmed = value.trim();
-  if (/^\S+-cert-v01@openssh\.com\s/.test(trimmed)) return trimmed;
-  return readFileSync(trimmed, 'utf8');
+  if (/^\S+-cert-v01@openssh\.com\s/.test(trimmed)) return parseCertificateLine(trimmed);
+  return parseCertificateLine(Buffer.from(readPublicStoreFile(trimmed)).toString('utf8'));
+}
+
+function describeCertificate({ blob, certificate }: { blob: Uint8Array; certificate: OpenSshCertificate }, privateKeyAvailable: boolean): CertificateInfo {
+  return describeOpenSshCertificate(blob, certificate.publicKeyBlob, openSshCertificateFields(certificate, caSignatureAlgorithm(certificate)), privateKeyAvailable);
 }
 
 function describeEntry(entry: SlotEntry, signedCert: string | undefined): CertificateInfo {
   const available = entry.privateKey !== null;
-  if (signedCert) {
-    const { blob, certificate } = parseCertificateLine(signedCertText(signedCert));
-    return describeOpenSshCertificate(blob, certificate.publicKeyBlob, openSshCertificateFields(certificate, caSignatureAlgorithm(certificate)), available);
-  }
+  if (signedCert) return describeCertificate(signedCertificate(signedCert), available);
   if (entry.certificate) return describeX509(entry.certificate, available);
-  if (entry.openssh) {
-    const { blob, certificate } = entry.openssh;
-    return describeOpenSshCertificate(blob, certificate.publicKeyBlob, openSshCertificateFields(certificate, caSignatureAlgorithm(certificate)), available);
-  }
+  if (entry.openssh) return describeCertificate(entry.openssh, available);
   if (entry.privateKey) return describeKey(entry.privateKey, true);
   if (entry.publicKey) return describeKey(entry.publicKey, false);
   return entry.sshBlob ? describeKey(entry.sshBlob, false) : { ...EMPTY_CERTIFICATE_INFO };
@@ -123,19 +134,20 @@ function describeEntry(entry: SlotEntry, signedCert: string | undefined): Certif
  * Selects and describes the key the inputs name. `names` says how errors name the properties
  * (e.g. "sshCertEncoded", "sshCertSubject").
  */
-export function resolveCertificate(inputs: CertificateSlotInputs, names: { encoded: string; subject: string; store: string }): ResolvedCertificate {
+export function resolveCertificate(inputs: CertificateSlotInputs, names: SlotNames): ResolvedCertificate {
   const storeSet = isSet(inputs.store);
   const encodedSet = isSet(inputs.encoded);
-  const nothing = (subject: string, error: SshError | null = null): ResolvedCertificate => ({ info: EMPTY_CERTIFICATE_INFO, subject, keyBlob: null, selectedSubject: null, error });
+  const nothing = (subject: string, error: SshError | null = null): ResolvedCertificate => ({ info: EMPTY_CERTIFICATE_INFO, subject, keyBlob: null, error });
   if (!storeSet && !encodedSet && !inputs.signedCert) return nothing(inputs.subject);
   try {
     if (!storeSet && !encodedSet) {
       // A SignedSSHCert alone: its key is elsewhere (an identity, the agent); described without one.
-      const { blob, certificate } = parseCertificateLine(signedCertText(inputs.signedCert!));
-      const info = describeOpenSshCertificate(blob, certificate.publicKeyBlob, openSshCertificateFields(certificate, caSignatureAlgorithm(certificate)), false);
-      return { info, subject: info.subject, keyBlob: certificate.publicKeyBlob, selectedSubject: null, error: null };
+      const signed = signedCertificate(inputs.signedCert!);
+      const info = describeCertificate(signed, false);
+      return { info, subject: info.subject, keyBlob: signed.certificate.publicKeyBlob, error: null };
     }
-    const entries: SlotEntry[] = storeSet ? readEntries(inputs) : readPublicKeyContent(inputs.encoded, names.encoded).map((e) => ({ ...e, privateKey: null }));
+    const entries: SlotEntry[] = storeSet ? readEntries(inputs, names.publicFirst) : publicEntries(readPublicKeyContent(inputs.encoded, names.encoded));
+    if (entries.length === 0) return nothing('', badArgument(`${names.store} holds no key`));
     let chosen: SlotEntry;
     if (storeSet && encodedSet) {
       const wanted = readPublicKeyContent(inputs.encoded, names.encoded)[0]!;
@@ -149,7 +161,7 @@ export function resolveCertificate(inputs: CertificateSlotInputs, names: { encod
     }
     const info = describeEntry(chosen, inputs.signedCert);
     const subject = chosen.certificate ? chosen.subject : info.subject !== '' ? info.subject : inputs.subject;
-    return { info, subject, keyBlob: chosen.sshBlob, selectedSubject: chosen.certificate ? chosen.subject : null, error: null };
+    return { info, subject, keyBlob: chosen.sshBlob, error: null };
   } catch (error) {
     const failure = error instanceof SshError ? error : badArgument(`${names.store}: ${(error as Error).message}`);
     return nothing('', failure);
@@ -172,14 +184,24 @@ function sameInput(a: unknown, b: unknown): boolean {
   return a === b;
 }
 
+/** How errors name a group's properties; `publicFirst` for the server key group (see readEntries). */
+export interface SlotNames {
+  encoded: string;
+  subject: string;
+  store: string;
+  publicFirst: boolean;
+}
+
 /** One group's cache: the last inputs and what they resolved to. */
 export class CertificateSlot {
   private last: { inputs: unknown[]; resolved: ResolvedCertificate } | null = null;
 
-  constructor(private readonly names: { encoded: string; subject: string; store: string }) {}
+  constructor(private readonly names: SlotNames) {}
 
   resolve(inputs: CertificateSlotInputs): ResolvedCertificate {
-    const key = [inputs.storeType, inputs.store, inputs.password, inputs.subject, inputs.encoded, inputs.signedCert ?? '', fileStamp(inputs.store), fileStamp(inputs.signedCert ?? '')];
+    // Bytes are copied into the key: a buffer the application changes afterwards is a new input.
+    const copy = (value: string | Uint8Array) => (typeof value === 'string' ? value : new Uint8Array(value));
+    const key = [inputs.storeType, copy(inputs.store), inputs.password, inputs.subject, copy(inputs.encoded), inputs.signedCert ?? '', fileStamp(inputs.store), fileStamp(inputs.signedCert ?? '')];
     if (this.last && this.last.inputs.length === key.length && this.last.inputs.every((v, i) => sameInput(v, key[i]))) return this.last.resolved;
     const resolved = resolveCertificate(inputs, this.names);
     this.last = { inputs: key, resolved };

@@ -62,7 +62,8 @@ export class ChannelChunker {
     }
     if (rest.length < maxLength) return null;
     this.pending = rest.subarray(maxLength);
-    return { data: rest.subarray(0, maxLength), eolFound: false };
+    // A fixed-length record (no EOL) reports True, as data delivered without an EOL setting does.
+    return { data: rest.subarray(0, maxLength), eolFound: eol === null };
   }
 
   /** The unterminated remainder, if any (the channel is ending). */
@@ -109,8 +110,9 @@ export class ChannelRecords {
     if (value === null) return setting === 'ChannelDataEOL' ? spec.eol : String(spec.maxLength);
     if (setting === 'ChannelDataEOL') {
       const encoder = this.defaults.encoder();
+      // Encoded first: an EOL CodePage cannot write (434) leaves the setting as it was.
+      spec.eolBytes = value === '' ? null : encoder(value);
       spec.eol = value;
-      spec.eolBytes = value === '' ? null : encoder(value); // 10022 for a character CodePage lacks
       spec.encodedBy = encoder;
     } else {
       const n = /^\d+$/.test(value.trim()) ? Number(value.trim()) : NaN;

@@ -83,7 +83,10 @@ function tableEncoder(codePage: number, label: string): TextEncoderFn {
   const decoded = decodingTable(label);
   const byteOf = new Map<number, number>();
   // Every byte of a single-byte code page decodes to one BMP character (or U+FFFD, unmapped).
-  for (let i = 0; i < 256; i++) if (decoded[i] !== '\ufffd' && !byteOf.has(decoded.charCodeAt(i))) byteOf.set(decoded.charCodeAt(i), i);
+  // Bytes 0x00-0x7F are ASCII in all of them (Encoding Standard §9); ICU's ibm866 disagrees for
+  // three control characters, so the low half is taken as ASCII rather than from the decoder.
+  for (let i = 0; i < 0x80; i++) byteOf.set(i, i);
+  for (let i = 0x80; i < 256; i++) if (decoded[i] !== '\ufffd' && !byteOf.has(decoded.charCodeAt(i))) byteOf.set(decoded.charCodeAt(i), i);
   return byteEncoder(codePage, label, (c) => byteOf.get(c));
 }
 
@@ -94,7 +97,7 @@ function byteEncoder(codePage: number, name: string, byteOf: (codeUnit: number) 
       const byte = byteOf(text.charCodeAt(i));
       if (byte === undefined) {
         const unit = text.charCodeAt(i).toString(16).toUpperCase().padStart(4, '0');
-        throw new SshError(Code.BadArgument, `character U+${unit} at position ${i} has no byte in code page ${codePage} (${name})`, 'local');
+        throw new SshError(Code.CodePageConversion, `character U+${unit} at position ${i} has no byte in code page ${codePage} (${name})`, 'local');
       }
       out[i] = byte;
     }

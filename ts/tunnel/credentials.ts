@@ -41,6 +41,8 @@ export interface Credentials {
   /** A file name or the store's content (text, base64 or bytes), as certStoreType says. */
   certStore: string | Uint8Array;
   certStorePassword: string;
+  /** sshCertEncoded's choice within the store, by the key's SSH public key blob (wins over certSubject). */
+  certKey?: Uint8Array | undefined;
   /** sshCertSubject: which key of a store that holds several (a PFX, a JWK Set). */
   certSubject?: string;
   /** Keys tried after the certStore one, in order. */
@@ -100,6 +102,7 @@ export function authOptionsFor(c: Credentials): AuthOptions {
       storeType: c.certStoreType,
       passphrase: c.certStorePassword,
       subject: c.certSubject ?? '',
+      ...(c.certKey ? { selectKey: c.certKey } : {}),
       ...(c.signedCert ? { certificate: c.signedCert } : {}),
     });
   }

@@ -8,14 +8,14 @@
 // quotes key text; a key is named by its file, or by its number and fingerprint.
 
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { SshError, Code } from '../protocol/errors.js';
 import { equalBytes } from '../protocol/wire.js';
 import { isPromise } from '../protocol/auth-answer.js';
 import { CERT_TYPE_USER, parseCertificateLine, type OpenSshCertificate } from '../protocol/certificates.js';
 import { loadedIdentity, type LoadedSigner, type PublicKeyIdentity } from '../protocol/auth.js';
 import { createSigner, parsePublicKeyLine, privateKeyIsEncrypted, publicKeyOfPrivateText } from '../crypto/keys.js';
-import { looksLikeKeyText } from './keyfile.js';
+import { looksLikeKeyText, readRegularFile } from './keyfile.js';
 import { keyFromStore, openCertStore, SshCertStoreType, storeKeyText, type SshCertStoreTypeValue } from './cert-store.js';
 
 // Every documented SSHCertStoreType, and how each is read or why it is refused: ./cert-store.ts.
@@ -53,6 +53,8 @@ export interface SshIdentity {
    * the path of a -cert.pub file), offered before the plain key, as ssh offers KEY-cert.pub.
    */
   certificate?: string;
+  /** @internal The store's key with this SSH public key blob (sshCertEncoded's choice), rather than by subject. */
+  selectKey?: Uint8Array;
 }
 
 /** How many times a passphrase function is asked for one key: ssh's NumberOfPasswordPrompts default. */
@@ -91,7 +93,7 @@ function certificateText(certificate: string): { text: string; source: string } 
   const trimmed = certificate.trim();
   if (/^[a-z0-9-]+-cert-v01@openssh\.com\s/.test(trimmed)) return { text: trimmed, source: 'the certificate' };
   try {
-    return { text: readFileSync(trimmed, 'utf8').trim(), source: trimmed };
+    return { text: readRegularFile(trimmed).toString('utf8').trim(), source: trimmed };
   } catch (error) {
     throw new SshError(Code.BadArgument, `certificate file ${trimmed}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, 'local');
   }
@@ -144,7 +146,7 @@ export function publicKeyIdentity(identity: SshIdentity, position: number): Publ
   const label = identity.name ?? path ?? `key ${position}`;
   const text = storeKeyText(store);
   const subject = identity.subject ?? '';
-  const signerWith = (password: string | undefined) => createSigner(keyFromStore(store, password ?? '', subject));
+  const signerWith = (password: string | undefined) => createSigner(keyFromStore(store, password ?? '', subject, identity.selectKey));
   const loaded = (signer: ReturnType<typeof createSigner>) => loadedIdentity(`${label} ${signer.keyType} ${fingerprint(signer.publicKey)}`, signer);
   const passphrase = identity.passphrase;
   try {
@@ -197,7 +199,7 @@ function publicHalfBeside(identity: SshIdentity, path: string | undefined): { bl
   if (identity.publicKey !== undefined) return parsePublicKeyLine(identity.publicKey);
   if (path === undefined || !existsSync(`${path}.pub`)) return null;
   try {
-    return parsePublicKeyLine(readFileSync(`${path}.pub`, 'utf8'));
+    return parsePublicKeyLine(readRegularFile(`${path}.pub`).toString('utf8'));
   } catch {
     return null; // as ssh: an unreadable .pub only means the key is decrypted at its turn
   }

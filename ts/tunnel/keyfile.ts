@@ -3,7 +3,7 @@
 // already have copied it. Also tells key text from a file name, so that the error for a file
 // that cannot be read, which names the file, is never raised for key text.
 
-import { readFileSync, statSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { Code, SshError } from '../protocol/errors.js';
 import { keyTextFormat } from '../crypto/keys.js';
 
@@ -28,7 +28,40 @@ const STRERROR: Record<string, string> = {
   ELOOP: 'Too many levels of symbolic links',
   ENAMETOOLONG: 'File name too long',
   EIO: 'Input/output error',
+  ENOTREG: 'Not a regular file',
+  EFBIG: 'File too large',
 };
+
+/**
+ * Key, certificate and key store files are small (a PFX is a few kilobytes); this bounds what
+ * a wrong path (a disk image, a log) makes us read.
+ */
+export const MAX_KEY_FILE_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Reads a regular file of at most `maxBytes`. A device, a FIFO or a socket is refused (ENOTREG)
+ * before anything is read from it: /dev/zero would never end and a FIFO would block the event
+ * loop. Errors carry a Node-style `code` (ENOENT, EISDIR, ENOTREG, EFBIG, ...).
+ */
+export function readRegularFile(path: string, maxBytes = MAX_KEY_FILE_BYTES): Buffer {
+  const fail = (code: string) => Object.assign(new Error(strerror(code)), { code });
+  // O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it.
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    const stat = fstatSync(fd);
+    if (stat.isDirectory()) throw fail('EISDIR');
+    if (!stat.isFile()) throw fail('ENOTREG');
+    if (stat.size > maxBytes) throw fail('EFBIG');
+    // One byte more than allowed tells a file that grew since the fstat.
+    const buffer = Buffer.alloc(Math.min(stat.size, maxBytes) + 1);
+    let length = 0;
+    for (let n; length < buffer.length && (n = readSync(fd, buffer, length, buffer.length - length, null)) > 0; ) length += n;
+    if (length > maxBytes) throw fail('EFBIG');
+    return buffer.subarray(0, length);
+  } finally {
+    closeSync(fd);
+  }
+}
 
 /** The C library's words for a Node error code, as ssh prints them. */
 export function strerror(errno: string): string {
@@ -62,7 +95,7 @@ export function readKeyFile(path: string): KeyFileRead {
   if (stat.isDirectory()) return { ok: false, problem: { kind: 'directory' } };
   try {
     // The bytes too: a PKCS#12 store is binary.
-    const bytes = readFileSync(path);
+    const bytes = readRegularFile(path);
     return { ok: true, text: bytes.toString('utf8'), bytes };
   } catch (error) {
     return { ok: false, problem: { kind: 'unreadable', errno: errnoOf(error) } };

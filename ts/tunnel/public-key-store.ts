@@ -12,12 +12,13 @@
 // Errors are 10022 and describe what was found, never quoting the content.
 
 import { createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
 import type * as Forge from 'node-forge';
 import { SshError, Code } from '../protocol/errors.js';
 import { parsePublicKey } from '../protocol/publickey.js';
 import { parseCertificate, parseCertificateLine, type OpenSshCertificate } from '../protocol/certificates.js';
-import { parsePublicKeyLine, sshPublicKeyBlob } from '../crypto/keys.js';
+import { findPemBlocks, parsePublicKeyLine, sshPublicKeyBlob } from '../crypto/keys.js';
+import { isStoreContent } from './cert-store.js';
+import { MAX_KEY_FILE_BYTES, readRegularFile, strerror } from './keyfile.js';
 import { toKeyObject } from '../crypto/node.js';
 import { documentedSubject, forge } from '../crypto/pkcs12.js';
 import { readDer } from '../crypto/x509-info.js';
@@ -32,8 +33,6 @@ export interface PublicStoreEntry {
   subject: string;
 }
 
-/** Public key files are small; this bounds what a wrong path (a log, a disk image) makes us read. */
-const MAX_PUBLIC_STORE_BYTES = 1024 * 1024;
 /** A PKCS#7 bundle or PEM file with more certificates than this is not a key store. */
 const MAX_CERTIFICATES = 64;
 
@@ -156,7 +155,11 @@ function rfc4716Blob(text: string): Uint8Array {
  */
 export function readPublicKeyContent(content: string | Uint8Array, what: string): PublicStoreEntry[] {
   const notKey = () => storeError(`${what} is not a public key or certificate revtun can read (X.509 PEM or DER, a PEM public key, an OpenSSH public key or certificate line, an SSH2 public key file or a PKCS#7 bundle)`);
+  if (content.length > MAX_KEY_FILE_BYTES) throw storeError(`${what} is larger than ${MAX_KEY_FILE_BYTES} bytes: not a public key or certificate`);
   if (typeof content !== 'string') {
+    // A copy: what is read from here (the key blob trusted for a server) must not change if
+    // the application reuses its buffer.
+    content = new Uint8Array(content);
     const text = Buffer.from(content).toString('latin1');
     if (/-----BEGIN |---- BEGIN SSH2|^\s*\S+\s+AAAA/.test(text)) return readPublicKeyContent(text, what);
     const entries = entriesOfBytes(content);
@@ -166,12 +169,15 @@ export function readPublicKeyContent(content: string | Uint8Array, what: string)
   const text = content.trim();
   try {
     if (text.includes('-----BEGIN CERTIFICATE-----')) {
-      const blocks = text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+      const blocks = findPemBlocks(text, 'CERTIFICATE', MAX_CERTIFICATES + 1);
       if (blocks.length > MAX_CERTIFICATES) throw storeError(`${what} holds more than ${MAX_CERTIFICATES} certificates`);
+      if (blocks.length === 0) throw notKey();
       return blocks.map((block) => entryOfCertificate(new X509Certificate(block)));
     }
-    if (/-----BEGIN PKCS7-----/.test(text)) {
-      const body = /-----BEGIN PKCS7-----([\s\S]*?)-----END PKCS7-----/.exec(text)?.[1] ?? '';
+    if (text.includes('-----BEGIN PKCS7-----')) {
+      const block = findPemBlocks(text, 'PKCS7', 1)[0];
+      if (!block) throw notKey();
+      const body = block.slice('-----BEGIN PKCS7-----'.length, -'-----END PKCS7-----'.length);
       const bundle = pkcs7Certificates(Buffer.from(body.replace(/\s+/g, ''), 'base64'));
       if (!bundle || bundle.length === 0) throw notKey();
       return bundle.map(entryOfCertificate);
@@ -208,15 +214,15 @@ export function isPublicStoreType(type: number): boolean {
   return type in PUBLIC_STORE_TYPES;
 }
 
-/** Reads a file of a public store, bounded; errors name the file (it holds nothing secret). */
+/**
+ * Reads a file of a public store: a regular file (never a device or a FIFO), bounded. Errors
+ * name the file; the caller has made sure the value is a file name, not content.
+ */
 export function readPublicStoreFile(path: string): Uint8Array {
-  const size = statSync(path, { throwIfNoEntry: false })?.size;
-  if (size === undefined) throw storeError(`public key file ${path}: no such file`);
-  if (size > MAX_PUBLIC_STORE_BYTES) throw storeError(`public key file ${path}: larger than ${MAX_PUBLIC_STORE_BYTES} bytes, not a key store`);
   try {
-    return new Uint8Array(readFileSync(path));
+    return new Uint8Array(readRegularFile(path));
   } catch (error) {
-    throw storeError(`public key file ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw storeError(`public key file ${path}: ${strerror((error as NodeJS.ErrnoException).code ?? 'EIO')}`);
   }
 }
 
@@ -224,7 +230,8 @@ export function readPublicStoreFile(path: string): Uint8Array {
 export function readPublicStore(type: number, store: string | Uint8Array): PublicStoreEntry[] {
   const spec = PUBLIC_STORE_TYPES[type];
   if (!spec) throw storeError(`store type ${type} is not a public key store`);
-  if (spec.file) {
+  // Content is never taken for a file name (the error would quote it), whatever the type says.
+  if (spec.file && !isStoreContent(store)) {
     const path = typeof store === 'string' ? store : Buffer.from(store).toString('utf8');
     return readPublicKeyContent(readPublicStoreFile(path), `public key file ${path}`);
   }

@@ -15,7 +15,6 @@ export interface TranslatorHost {
   /** ForwardingLocalHost: the address local forwarders bind to. */
   forwardingLocalHost(): string;
   readonly records: ChannelRecords;
-  /** ChannelDataEOLFound while an sshChannelData event is being delivered (null otherwise). */
   /** The record sshChannelData is delivering right now (ChannelDataEOLFound[id] reads it), or null. */
   delivering: { channel: number; eolFound: boolean } | null;
 }
@@ -63,9 +62,22 @@ export class EventTranslator {
           return;
         }
         this.session.keepInput(); // the application may hold on to what it is given
-        for (const record of host.records.push(event.channel, view)) this.deliver(event.channel, record.data, record.eolFound);
-        // Records wait in a buffer bounded by MaxChannelDataLength, so credit is returned now.
-        this.session.core.consume(event.channel, view.length);
+        // Every record is delivered and the credit returned even when a handler throws (the
+        // application's own error, raised again once the data is accounted for).
+        let thrown: { error: unknown } | null = null;
+        try {
+          for (const record of host.records.push(event.channel, view)) {
+            try {
+              this.deliver(event.channel, record.data, record.eolFound);
+            } catch (error) {
+              thrown ??= { error };
+            }
+          }
+        } finally {
+          // Records wait in a buffer bounded by MaxChannelDataLength, so credit is returned now.
+          this.session.core.consume(event.channel, view.length);
+        }
+        if (thrown) throw thrown.error;
         return;
       }
       case 'channelEof':

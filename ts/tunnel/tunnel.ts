@@ -267,11 +267,12 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   private requestedHostKeySubject = '';
   private requestedCertEncoded: string | Uint8Array = '';
   private requestedHostKeyEncoded: string | Uint8Array = '';
-  private readonly clientCertificateSlot = new CertificateSlot({ encoded: 'sshCertEncoded', subject: 'sshCertSubject', store: 'sshCertStore' });
+  private readonly clientCertificateSlot = new CertificateSlot({ encoded: 'sshCertEncoded', subject: 'sshCertSubject', store: 'sshCertStore', publicFirst: false });
   private readonly hostKeySlot = new CertificateSlot({
     encoded: 'sshAcceptServerHostKeyEncoded',
     subject: 'sshAcceptServerHostKeySubject',
     store: 'sshAcceptServerHostKeyStore',
+    publicFirst: true,
   });
   /** The server key this logon accepted, described for the sshAcceptServerHostKey* properties. */
   private acceptedHostKey: CertificateInfo | null = null;
@@ -457,6 +458,9 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
         if (name) throw new SshError(Code.BadArgument, `${name} is read-only`, 'local');
         throw new SshError(Code.BadArgument, `unknown setting ${rawName.trim()}`, 'local');
       }
+      if (name === 'MaxLineLength' && this.lifecycle !== 'idle') {
+        throw new SshError(Code.CannotChangeMaxLineLength, 'MaxLineLength cannot change while a connection is in progress', 'local');
+      }
       const parsed = parseSettingValue(name, value);
       if (name === 'UseFIPSCompliantAPI') setFipsMode(parsed as boolean); // process-wide, as documented
       this.settings.set(name, parsed);
@@ -597,22 +601,19 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     if (this.connected) throw new SshError(Code.AlreadyConnected, 'already connected; call sshLogoff first', 'local');
     if (this.lifecycle === 'logon') throw new SshError(Code.AlreadyConnecting, 'already connecting', 'local');
     // A logon replaces whatever a dropped connection left, a reconnect under way included: the
-    // endpoints are set directly, past the while-connected guard of their setters.
-    if (host !== undefined) this.host = host;
-    if (port === 0) throw new SshError(Code.PortZero, 'sshPort cannot be 0: give the port the SSH server listens on', 'local');
-    if (port !== undefined) this.port = port;
-    if (!this.sshHost) throw new SshError(Code.InvalidAddress, 'sshHost is not set', 'local');
-    if (!Number.isInteger(this.sshPort) || this.sshPort < 1 || this.sshPort > 65535) {
-      throw new SshError(Code.BadArgument, `sshPort ${this.sshPort} is not a port number (1-65535)`, 'local');
+    // endpoints are set directly, past the while-connected guard of their setters, and put
+    // back if the options do not check out (a reconnect under way then carries on unchanged).
+    const previous = { host: this.host, port: this.port };
+    try {
+      if (host !== undefined) this.host = host;
+      if (port === 0) throw new SshError(Code.PortZero, 'sshPort cannot be 0: give the port the SSH server listens on', 'local');
+      if (port !== undefined) this.port = port;
+      this.checkLogonOptions();
+    } catch (error) {
+      this.host = previous.host;
+      this.port = previous.port;
+      throw error;
     }
-    this.buildCoreOptions(); // validates options before any network traffic
-    this.checkConfiguredHostKey(); // and a server key store that cannot be read
-    if (this.setting<number>('FirewallType') !== 0 && !this.setting<string>('FirewallHost') && !this.proxy) {
-      throw new SshError(Code.BadArgument, 'FirewallType is set but FirewallHost is empty', 'local');
-    }
-    this.proxyFor(this.sshHost); // a bad proxy URL fails here, before any traffic
-    this.expandedProxyCommand(this.firstHop()); // and so does an unknown %-token
-    this.jumpHosts.forEach((hop, index) => this.prepareHop(hop, index)); // and a hop's bad key or port
     // Whatever a previous, dropped connection left (its forwardings, its socket, a reconnect
     // under way) is void now: the application starts afresh.
     this.reconnector.stop();
@@ -639,6 +640,22 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     }
   }
 
+  /** Everything that can be checked before any network traffic; throws the error for the first problem. */
+  private checkLogonOptions(): void {
+    if (!this.sshHost) throw new SshError(Code.InvalidAddress, 'sshHost is not set', 'local');
+    if (!Number.isInteger(this.sshPort) || this.sshPort < 1 || this.sshPort > 65535) {
+      throw new SshError(Code.BadArgument, `sshPort ${this.sshPort} is not a port number (1-65535)`, 'local');
+    }
+    this.buildCoreOptions(); // credentials, algorithms, settings
+    this.checkConfiguredHostKey(); // a server key store that cannot be read
+    if (this.setting<number>('FirewallType') !== 0 && !this.setting<string>('FirewallHost') && !this.proxy) {
+      throw new SshError(Code.BadArgument, 'FirewallType is set but FirewallHost is empty', 'local');
+    }
+    this.proxyFor(this.sshHost); // a bad proxy URL
+    this.expandedProxyCommand(this.firstHop()); // an unknown %-token
+    this.jumpHosts.forEach((hop, index) => this.prepareHop(hop, index)); // a hop's bad key or port
+  }
+
   /**
    * Closes every channel (delivering what is queued on them, within `timeout`, or
    * `drainSeconds` when given), sends DISCONNECT and closes the connection. Stops reconnecting.
@@ -659,11 +676,14 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
       });
       return { drained: drained ?? true };
     } finally {
-      if (this.session === session) this.session = null;
-      this.requested.length = 0;
-      this.forwardedPort = 0; // ForwardedPort describes a connection; there is none now
-      this.lifecycle = 'idle';
-      if (wasActive) this.emitState({ state: 'closed', error: null });
+      // A logon started while this one drained owns the tunnel now: leave its state alone.
+      if (this.lifecycle === 'loggingOff') {
+        if (this.session === session) this.session = null;
+        this.requested.length = 0;
+        this.forwardedPort = 0; // ForwardedPort describes a connection; there is none now
+        this.lifecycle = 'idle';
+        if (wasActive) this.emitState({ state: 'closed', error: null });
+      }
     }
   }
 
@@ -1112,17 +1132,16 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   }
 
   /**
-   * The subject that selects the sshCert* key at logon: the one sshCertEncoded picked, else
-   * the one set. A store or sshCertEncoded that selects nothing fails the logon (10022).
+   * The key sshCertEncoded picked in the sshCertStore store, which logon then signs with (by
+   * its public key: two certificates may share a subject), or undefined when sshCertEncoded is
+   * not set. One that selects nothing fails the logon (10022).
    */
-  private logonCertSubject(): string {
-    if (this.sshCertStore.length === 0) return this.requestedCertSubject;
+  private logonCertKey(): Uint8Array | undefined {
     const encoded = this.requestedCertEncoded;
-    const encodedSet = typeof encoded === 'string' ? encoded.trim() !== '' : encoded.length > 0;
-    if (!encodedSet) return this.requestedCertSubject;
+    if (this.sshCertStore.length === 0 || (typeof encoded === 'string' ? encoded.trim() === '' : encoded.length === 0)) return undefined;
     const resolved = this.clientCertificate();
     if (resolved.error) throw resolved.error;
-    return resolved.selectedSubject ?? this.requestedCertSubject;
+    return resolved.keyBlob ?? undefined;
   }
 
   /** Fails (10022) when sshAcceptServerHostKeyEncoded / Store are set but name no key. */
@@ -1170,7 +1189,8 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
         certStoreType: this.sshCertStoreType,
         certStore: this.sshCertStore,
         certStorePassword: this.sshCertStorePassword,
-        certSubject: this.logonCertSubject(),
+        certSubject: this.requestedCertSubject,
+        certKey: this.logonCertKey(),
         identities: this.identities,
         tryAllMethods: this.setting('TryAllAvailableAuthMethods'),
         repeatMethods: !this.setting<boolean>('DoNotRepeatAuthMethods'),

@@ -306,6 +306,45 @@ describe('sshAcceptServerHostKey* from public key stores', () => {
     expect(t.sshAcceptServerHostKeyEncoded).toBe(host.publicLine.split(' ')[1]);
   });
 
+  it('never quotes key text given as the store of a file type, and reads no device or FIFO (regressions)', async () => {
+    const secret = generateKey(dir, 'secret_key', 'ed25519');
+    const fifo = join(dir, 'a.fifo');
+    run('mkfifo', [fifo]);
+    for (const [type, store] of [[8, secret.privateText], [13, secret.privateText], [8, '/dev/zero'], [13, fifo]] as const) {
+      const t = accepting(type, store);
+      t.sshUser = 'someone';
+      t.sshPassword = 'x';
+      expect(t.sshAcceptServerHostKeyFingerprint).toBe('');
+      const error = (await t.sshLogon('127.0.0.1', 1).catch((e: unknown) => e)) as SshError;
+      expect(error.code, String(store)).toBe(Code.BadArgument);
+      expect(error.message).not.toContain(secret.privateText.split('\n')[1]!);
+      if (store === '/dev/zero' || store === fifo) expect(error.message).toMatch(/Not a regular file/);
+    }
+  });
+
+  it('reads a file of BEGIN lines without END in one pass, and says it is not a key (regression: quadratic scan)', () => {
+    const hostile = join(dir, 'begins.pem');
+    writeFileSync(hostile, '-----BEGIN CERTIFICATE-----\n'.repeat(36_000)); // about 1 MiB
+    const t = accepting(8, hostile);
+    expect(t.sshAcceptServerHostKeyFingerprint).toBe('');
+  });
+
+  it('reads a .pub file with the default store type, without the private key permission check', () => {
+    const t = new SSHReverseTunnel();
+    t.sshAcceptServerHostKeyStore = hostPub; // 0644, as ssh-keygen writes it
+    expect(t.sshAcceptServerHostKeyOpensshFingerprint).toBe(expected);
+  });
+
+  it('a buffer changed after it was set is read again (regression: the trusted key and its description drifted apart)', () => {
+    const other = generateKey(dir, 'other_ecdsa', 'ecdsa', { bits: 256 });
+    const bytes = Buffer.from(host.publicLine.split(' ')[1]!, 'base64');
+    const t = new SSHReverseTunnel();
+    t.sshAcceptServerHostKeyEncoded = bytes;
+    expect(t.sshAcceptServerHostKeyOpensshFingerprint).toBe(expected);
+    Buffer.from(other.publicLine.split(' ')[1]!, 'base64').copy(bytes);
+    expect(t.sshAcceptServerHostKeyOpensshFingerprint).toBe(keygenFingerprint(`${other.privatePath}.pub`, 'sha256'));
+  });
+
   it('fails sshLogon with 10022 before connecting when the store names no key', async () => {
     const notKey = join(dir, 'notes.txt');
     writeFileSync(notKey, 'a file of notes, not a certificate\n');

@@ -77,9 +77,21 @@ describe('ChannelRecords', () => {
   it('cuts every channel without an EOL into RecordLength records; a channel EOL wins', () => {
     const r = new ChannelRecords(defaults(3));
     r.configure('ChannelDataEOL', 2, ';');
-    expect(text(r.push(1, Buffer.from('abcdefg')))).toEqual(['abc|false', 'def|false']);
+    expect(text(r.push(1, Buffer.from('abcdefg')))).toEqual(['abc|true', 'def|true']);
     expect(text(r.push(2, Buffer.from('ab;cdefg')))).toEqual(['ab;|true']);
     expect(r.flush(1)?.data).toEqual(Buffer.from('g'));
+  });
+
+  it('an EOL the code page cannot write is refused and the old one stays (regression: it read back as set)', () => {
+    const ascii = (text: string) => {
+      if (/[^\x00-\x7f]/.test(text)) throw Object.assign(new Error('no byte'), { code: 434 });
+      return new TextEncoder().encode(text);
+    };
+    const r = new ChannelRecords({ recordLength: () => 0, maxLineLength: () => 2048, encoder: () => ascii });
+    r.configure('ChannelDataEOL', 1, '\n');
+    expect(() => r.configure('ChannelDataEOL', 1, '§')).toThrow(expect.objectContaining({ code: 434 }));
+    expect(r.configure('ChannelDataEOL', 1, null)).toBe('\n');
+    expect(text(r.push(1, Buffer.from('a\nb')))).toEqual(['a\n|true']);
   });
 
   it('keeps the bytes a channel holds when its settings change (regression: they were dropped)', () => {
