@@ -205,6 +205,18 @@ describe('config', () => {
     }
   });
 
+  it('MaskSensitiveData=False unmasks FirewallPassword, saying so in the log', () => {
+    const t = new SSHReverseTunnel();
+    const logs: string[] = [];
+    t.on('log', (e) => logs.push(e.message));
+    t.config('FirewallPassword=hunter2');
+    expect(t.config('FirewallPassword')).toBe('********');
+    t.config('MaskSensitiveData=False');
+    expect(t.config('FirewallPassword')).toBe('hunter2');
+    expect(logs).toEqual([expect.stringMatching(/MaskSensitiveData is off/)]);
+    expect(logs.join('\n')).not.toContain('hunter2');
+  });
+
   it('doEvents waits SelectWaitMillis when no event was ready, and not at all with 0', async () => {
     const t = new SSHReverseTunnel();
     const clock = virtualScheduler();

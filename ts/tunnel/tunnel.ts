@@ -466,6 +466,10 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
       this.settings.set(name, parsed);
       // The crypto backend follows these at the next logon, unless the application chose one.
       if ((name === 'UseInternalSecurityAPI' || name === 'UseFIPSCompliantAPI') && this.providerIsDefault) this.chosenProvider = null;
+      if (name === 'MaskSensitiveData' && parsed === false) {
+        // No log line of revtun's holds a secret at any LogLevel; what this unmasks is reading FirewallPassword back.
+        this.log(1, 'MaskSensitiveData is off: config("FirewallPassword") now reads back the password itself');
+      }
       if (name === 'ProcessIdleEvents') this.log(2, 'ProcessIdleEvents: revtun has no event loop of its own (the runtime runs the I/O), so there are no idle events to turn on or off');
       // As documented, choosing a firewall type sets FirewallPort to that type's port.
       if (name === 'FirewallType') this.settings.set('FirewallPort', defaultFirewallPort(this.setting<number>('FirewallType')));
