@@ -12,6 +12,7 @@ import { CERTIFICATE_ALGORITHMS, certificateAlgorithmFor } from '../protocol/cer
 import { parseCaKeys } from './hostkeys.js';
 import { MAX_RECORD_LENGTH } from './chunker.js';
 import { encoderFor } from './code-page.js';
+import { DEFAULT_HOST_KEY_ALGORITHMS, DEFAULT_PUBKEY_SIGNATURE_ALGORITHMS, SIGNATURE_ALGORITHMS } from '../protocol/key-types.js';
 
 export const DEFAULT_KEX = [
   'curve25519-sha256',
@@ -24,14 +25,8 @@ export const DEFAULT_KEX = [
   'diffie-hellman-group18-sha512',
   'diffie-hellman-group14-sha256',
 ];
-export const DEFAULT_HOST_KEY = [
-  'ssh-ed25519',
-  'ecdsa-sha2-nistp256',
-  'ecdsa-sha2-nistp384',
-  'ecdsa-sha2-nistp521',
-  'rsa-sha2-512',
-  'rsa-sha2-256',
-];
+/** SSHPublicKeyAlgorithms' default: the non-legacy host key algorithms of ./protocol/key-types.ts. */
+export const DEFAULT_HOST_KEY: readonly string[] = DEFAULT_HOST_KEY_ALGORITHMS;
 export const DEFAULT_CIPHERS = [
   'aes128-gcm@openssh.com',
   'aes256-gcm@openssh.com',
@@ -50,15 +45,7 @@ export const DEFAULT_MACS = [
   'hmac-sha2-512',
   'hmac-sha1',
 ];
-export const DEFAULT_PUBKEY_SIG_ALGS = [
-  'ssh-rsa',
-  'rsa-sha2-256',
-  'rsa-sha2-512',
-  'ecdsa-sha2-nistp256',
-  'ecdsa-sha2-nistp384',
-  'ecdsa-sha2-nistp521',
-  'ssh-ed25519',
-];
+export const DEFAULT_PUBKEY_SIG_ALGS: readonly string[] = DEFAULT_PUBKEY_SIGNATURE_ALGORITHMS;
 
 export const CLIENT_VERSION = 'SSH-2.0-revtun_0.1';
 
@@ -251,17 +238,11 @@ export function matchesVersionPattern(patterns: string, version: string): boolea
   });
 }
 
-const HOST_KEY_ALGORITHMS = new Set([
-  'ssh-ed25519',
-  'ecdsa-sha2-nistp256',
-  'ecdsa-sha2-nistp384',
-  'ecdsa-sha2-nistp521',
-  'rsa-sha2-256',
-  'rsa-sha2-512',
-  'ssh-rsa',
-  ...Object.keys(CERTIFICATE_ALGORITHMS),
-  NULL_HOST_KEY,
-]);
+/**
+ * Every host key algorithm the client can verify: the signature algorithms, their certificate
+ * forms, and the "null" host key of a GSSAPI key exchange (RFC 4462 §5).
+ */
+const HOST_KEY_ALGORITHMS = new Set([...SIGNATURE_ALGORITHMS.map((spec) => spec.name), ...Object.keys(CERTIFICATE_ALGORITHMS), NULL_HOST_KEY]);
 
 /**
  * The host key list with the certificate form of each plain algorithm put first, as ssh
