@@ -1,5 +1,6 @@
 // Client private keys given as text: the OpenSSH "openssh-key-v1" format (PROTOCOL.key), plain
-// or protected with bcrypt-pbkdf + AES, PEM PKCS#1 / SEC1 / PKCS#8 through OpenSSL, and PuTTY's
+// or protected with bcrypt-pbkdf + AES, PEM PKCS#1 / SEC1 / PKCS#8 / "DSA PRIVATE KEY" through
+// OpenSSL, and PuTTY's
 // PPK (./ppk.ts). Every form becomes a node KeyObject and a Signer that produces SSH signature
 // blobs.
 //
@@ -11,9 +12,10 @@ import { createRequire } from 'node:module';
 import { Reader, Writer, equalBytes } from '../protocol/wire.js';
 import { SshError, Code } from '../protocol/errors.js';
 import { ECDSA_CURVES, encodeSignature, p1363ToEcdsaSignature } from '../protocol/publickey.js';
-import { keyTypeForNodeKey, keyTypeSpec, signatureAlgorithmSpec } from '../protocol/key-types.js';
+import { DSA_Q_BITS, bitLength, keyTypeForNodeKey, keyTypeSpec, signatureAlgorithmSpec } from '../protocol/key-types.js';
+import { readDsaSpki } from './dsa-der.js';
 import type { ImmediateSigner } from '../protocol/auth.js';
-import { ecdsaPrivateKey, ed25519PrivateKey, rsaPrivateKey } from './ssh-key-parts.js';
+import { dsaPrivateKey, ecdsaPrivateKey, ed25519PrivateKey, rsaPrivateKey } from './ssh-key-parts.js';
 import { loadPpkKey, ppkIsEncrypted, ppkPublicBlob } from './ppk.js';
 
 const OPENSSH_MAGIC = 'openssh-key-v1\0';
@@ -143,6 +145,13 @@ function parseOpenSshKey(data: Uint8Array, passphrase: string | undefined): cryp
       const pp = p.mpint();
       return rsaPrivateKey({ n, e, d, iqmp, p: pp, q: p.mpint() });
     }
+    case 'ssh-dss': {
+      const dsaP = p.mpint();
+      const q = p.mpint();
+      const g = p.mpint();
+      const y = p.mpint();
+      return dsaPrivateKey({ p: dsaP, q, g, y }, p.mpint());
+    }
     default:
       throw keyError(`private key type ${type} is not supported`);
   }
@@ -264,6 +273,13 @@ export function sshPublicKeyBlob(key: crypto.KeyObject): { blob: Uint8Array; key
       w.mpint(Buffer.from(jwk.e!, 'base64url')).mpint(Buffer.from(jwk.n!, 'base64url'));
       break;
     }
+    case 'dsa': {
+      // node:crypto has no JWK for DSA: the numbers come out of SubjectPublicKeyInfo.
+      const numbers = readDsaSpki(publicKey.export({ type: 'spki', format: 'der' }));
+      if (bitLength(numbers.q) !== DSA_Q_BITS) throw keyError(`ssh-dss needs a DSA key with a ${DSA_Q_BITS}-bit subgroup (ssh-keygen -t dsa makes one); this one has ${bitLength(numbers.q)} bits`);
+      w.mpint(numbers.p).mpint(numbers.q).mpint(numbers.g).mpint(numbers.y);
+      break;
+    }
   }
   return { blob: w.finish(), keyType: spec.name };
 }
@@ -284,6 +300,9 @@ export function createSigner(key: crypto.KeyObject): ImmediateSigner {
           return encodeSignature(algorithm, p1363ToEcdsaSignature(crypto.sign(spec.hash, data, { key, dsaEncoding: 'ieee-p1363' })));
         case 'rsa-pkcs1':
           return encodeSignature(algorithm, crypto.sign(spec.hash, data, key));
+        case 'dsa':
+          // RFC 4253 §6.6: r || s, 20 bytes each (the key's q has 160 bits, checked above).
+          return encodeSignature(algorithm, crypto.sign(spec.hash, data, { key, dsaEncoding: 'ieee-p1363' }));
       }
     },
   };

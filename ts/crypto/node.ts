@@ -17,7 +17,8 @@ import type {
 } from './provider.js';
 import { SshError, Code } from '../protocol/errors.js';
 import { ECDSA_CURVES, ecdsaSignatureToP1363, parsePublicKey, parseSignature, publicKeyTypeName } from '../protocol/publickey.js';
-import { signatureAlgorithmSpec, type PublicKey, type SignatureAlgorithmSpec } from '../protocol/key-types.js';
+import { DSA_Q_BITS, signatureAlgorithmSpec, type PublicKey, type SignatureAlgorithmSpec } from '../protocol/key-types.js';
+import { dsaSpki } from './dsa-der.js';
 import { poly1305 } from './poly1305.js';
 import { equalBytes, readUint32 } from '../protocol/wire.js';
 
@@ -377,6 +378,10 @@ export function verifyWithScheme(spec: SignatureAlgorithmSpec, key: PublicKey, s
       }
       return crypto.verify(spec.hash, data, { key: keyObject, padding: crypto.constants.RSA_PKCS1_PADDING }, s);
     }
+    case 'dsa':
+      // RFC 4253 §6.6: r and s as two 20-byte unsigned integers, which is IEEE P1363's form.
+      if (key.type !== 'ssh-dss' || signature.length !== 2 * (DSA_Q_BITS / 8)) return false;
+      return crypto.verify(spec.hash, data, { key: keyObject, dsaEncoding: 'ieee-p1363' }, signature);
   }
 }
 
@@ -408,6 +413,9 @@ export function toKeyObject(key: PublicKey): crypto.KeyObject {
     }
     case 'ssh-rsa':
       return crypto.createPublicKey({ key: { kty: 'RSA', n: b64u(key.n), e: b64u(key.e) }, format: 'jwk' });
+    case 'ssh-dss':
+      // No JWK form exists for DSA: the numbers go in as SubjectPublicKeyInfo.
+      return crypto.createPublicKey({ key: Buffer.from(dsaSpki(key)), format: 'der', type: 'spki' });
   }
 }
 

@@ -25,15 +25,25 @@ export const ECDSA_CURVES = {
 export type PublicKey =
   | { type: 'ssh-ed25519'; key: Uint8Array }
   | { type: 'ecdsa'; curve: EcdsaCurve; point: Uint8Array }
-  | { type: 'ssh-rsa'; e: Uint8Array; n: Uint8Array };
+  | { type: 'ssh-rsa'; e: Uint8Array; n: Uint8Array }
+  | { type: 'ssh-dss'; p: Uint8Array; q: Uint8Array; g: Uint8Array; y: Uint8Array };
 
 /** As OpenSSH's SSHBUF_MAX_BIGNUM / OPENSSL_RSA_MAX_MODULUS_BITS: a larger modulus is no one's real key. */
 export const RSA_MAX_MODULUS_BITS = 16384;
 /** As OpenSSH's SSH_RSA_MINIMUM_MODULUS_SIZE before 9.x raised it: older keys still log on. */
 export const RSA_MIN_MODULUS_BITS = 1024;
 
+/**
+ * DSA as SSH has it (RFC 4253 §6.6): r and s of 160 bits each, so q must have 160 bits; p of
+ * 1024 bits is what ssh-keygen makes, up to 3072 is accepted (FIPS 186's largest with that q
+ * does not exist, but a larger p only costs more to check, so it is bounded).
+ */
+export const DSA_Q_BITS = 160;
+export const DSA_MIN_P_BITS = 1024;
+export const DSA_MAX_P_BITS = 3072;
+
 /** How a signature is made and checked; each crypto provider implements every scheme. */
-export type SignatureScheme = 'ed25519' | 'ecdsa' | 'rsa-pkcs1';
+export type SignatureScheme = 'ed25519' | 'ecdsa' | 'rsa-pkcs1' | 'dsa';
 
 export type SignatureHash = 'sha1' | 'sha256' | 'sha384' | 'sha512';
 
@@ -41,7 +51,7 @@ export interface KeyTypeSpec {
   /** The name at the start of the public key blob. */
   readonly name: string;
   /** node:crypto's KeyObject.asymmetricKeyType for such a key. */
-  readonly nodeKeyType: 'ed25519' | 'ec' | 'rsa';
+  readonly nodeKeyType: 'ed25519' | 'ec' | 'rsa' | 'dsa';
   readonly curve?: EcdsaCurve;
   /**
    * How many string/mpint fields follow the name in the blob; a certificate carries the same
@@ -54,6 +64,8 @@ export interface KeyTypeSpec {
   read(r: Reader): PublicKey;
   /** The key's size as ssh-keygen -l reports it. */
   bits(key: PublicKey): number;
+  /** A type whose every algorithm is legacy (DSA): its keys are used only when one is listed. */
+  readonly legacy: boolean;
 }
 
 export interface SignatureAlgorithmSpec {
@@ -115,6 +127,29 @@ function readRsa(r: Reader): PublicKey {
   return { type: 'ssh-rsa', e, n };
 }
 
+/** a < b for big-endian magnitudes. */
+function lessThan(a: Uint8Array, b: Uint8Array): boolean {
+  const x = a.subarray(a.length - Math.ceil(bitLength(a) / 8));
+  const y = b.subarray(b.length - Math.ceil(bitLength(b) / 8));
+  if (x.length !== y.length) return x.length < y.length;
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return x[i]! < y[i]!;
+  return false;
+}
+
+function readDsa(r: Reader): PublicKey {
+  const p = r.mpint();
+  const q = r.mpint();
+  const g = r.mpint();
+  const y = r.mpint();
+  const pBits = bitLength(p);
+  // Bounded before use, as RSA is: the numbers come from the peer.
+  if (pBits < DSA_MIN_P_BITS || pBits > DSA_MAX_P_BITS) throw badKey(`DSA key of ${pBits} bits (${DSA_MIN_P_BITS} to ${DSA_MAX_P_BITS} are accepted)`);
+  if (bitLength(q) !== DSA_Q_BITS) throw badKey(`DSA subgroup order of ${bitLength(q)} bits (ssh-dss needs ${DSA_Q_BITS})`);
+  const one = Uint8Array.of(1);
+  if (!lessThan(one, g) || !lessThan(g, p) || !lessThan(one, y) || !lessThan(y, p)) throw badKey('DSA generator or public value out of range');
+  return { type: 'ssh-dss', p, q, g, y };
+}
+
 function ecdsaType(curve: EcdsaCurve): KeyTypeSpec {
   return {
     name: `ecdsa-sha2-${curve}`,
@@ -124,6 +159,7 @@ function ecdsaType(curve: EcdsaCurve): KeyTypeSpec {
     certificateType: `ecdsa-sha2-${curve}-cert-v01@openssh.com`,
     read: ecdsaReader(curve),
     bits: () => ECDSA_CURVES[curve].bits,
+    legacy: false,
   };
 }
 
@@ -136,6 +172,7 @@ export const KEY_TYPES: readonly KeyTypeSpec[] = [
     certificateType: 'ssh-ed25519-cert-v01@openssh.com',
     read: readEd25519,
     bits: () => 256,
+    legacy: false,
   },
   ecdsaType('nistp256'),
   ecdsaType('nistp384'),
@@ -147,6 +184,16 @@ export const KEY_TYPES: readonly KeyTypeSpec[] = [
     certificateType: 'ssh-rsa-cert-v01@openssh.com',
     read: readRsa,
     bits: (key) => (key.type === 'ssh-rsa' ? bitLength(key.n) : 0),
+    legacy: false,
+  },
+  {
+    name: 'ssh-dss',
+    nodeKeyType: 'dsa',
+    publicFields: 4, // p, q, g, y
+    certificateType: 'ssh-dss-cert-v01@openssh.com',
+    read: readDsa,
+    bits: (key) => (key.type === 'ssh-dss' ? bitLength(key.p) : 0),
+    legacy: true,
   },
 ];
 
@@ -168,6 +215,8 @@ export const SIGNATURE_ALGORITHMS: readonly SignatureAlgorithmSpec[] = [
   { name: 'rsa-sha2-512', keyType: 'ssh-rsa', scheme: 'rsa-pkcs1', hash: 'sha512', certificate: 'rsa-sha2-512-cert-v01@openssh.com', legacy: false, agentSignFlag: 4 },
   { name: 'rsa-sha2-256', keyType: 'ssh-rsa', scheme: 'rsa-pkcs1', hash: 'sha256', certificate: 'rsa-sha2-256-cert-v01@openssh.com', legacy: false, agentSignFlag: 2 },
   { name: 'ssh-rsa', keyType: 'ssh-rsa', scheme: 'rsa-pkcs1', hash: 'sha1', certificate: 'ssh-rsa-cert-v01@openssh.com', legacy: true },
+  // RFC 4253 §6.6: SHA-1, the signature 40 bytes of r || s.
+  { name: 'ssh-dss', keyType: 'ssh-dss', scheme: 'dsa', hash: 'sha1', certificate: 'ssh-dss-cert-v01@openssh.com', legacy: true },
 ];
 
 const keyTypesByName = new Map(KEY_TYPES.map((spec) => [spec.name, spec]));

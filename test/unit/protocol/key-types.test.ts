@@ -33,6 +33,7 @@ const KEYS: { keyType: string; make: () => ReturnType<typeof generateKey> }[] = 
   { keyType: 'ecdsa-sha2-nistp384', make: () => generateKey(dir, 'ecdsa384', 'ecdsa', { bits: 384 }) },
   { keyType: 'ecdsa-sha2-nistp521', make: () => generateKey(dir, 'ecdsa521', 'ecdsa', { bits: 521 }) },
   { keyType: 'ssh-rsa', make: () => generateKey(dir, 'rsa3072', 'rsa', { bits: 3072 }) },
+  { keyType: 'ssh-dss', make: () => generateKey(dir, 'dsa', 'dsa') },
 ];
 
 function sshKeygenBits(path: string): number {
@@ -62,7 +63,7 @@ describe('the key-type registry', () => {
     expect(CA_SIGNATURE_ALGORITHMS).toEqual(DEFAULT_HOST_KEY_ALGORITHMS);
     expect(DEFAULT_PUBKEY_SIGNATURE_ALGORITHMS).toEqual(['ssh-rsa', 'rsa-sha2-256', 'rsa-sha2-512', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'ssh-ed25519']);
     const legacy = SIGNATURE_ALGORITHMS.filter((a) => a.legacy).map((a) => a.name);
-    expect(legacy).toContain('ssh-rsa');
+    expect(legacy).toEqual(['ssh-rsa', 'ssh-dss']);
     expect(DEFAULT_HOST_KEY_ALGORITHMS.filter((a) => legacy.includes(a))).toEqual([]);
   });
 
