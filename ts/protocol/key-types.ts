@@ -3,8 +3,10 @@
 // is read and bounded, its length in bits, node:crypto's name for it and its certificate type;
 // for each signature algorithm, the key type that makes it, the hash, the scheme a crypto
 // provider implements it with, its certificate algorithm, and whether it is on by default or
-// legacy (used only when the user lists it). Everything else that knows about key types
-// (publickey.ts, certificates.ts, the providers, the key loaders, the settings) reads it here.
+// legacy (used only when the user lists it); and the X.509 host key algorithms of RFC 6187, each
+// with the key type and plain signature algorithm it rests on. Everything else that knows about
+// key types (publickey.ts, certificates.ts, x509-chain.ts, the providers, the key loaders, the
+// settings) reads it here.
 //
 // Nothing here does cryptography: the protocol core stays free of node:crypto, and each
 // provider implements the schemes named here (ts/crypto/node.ts verifies, ts/crypto/keys.ts
@@ -263,6 +265,50 @@ export const DEFAULT_PUBKEY_SIGNATURE_ALGORITHMS: readonly string[] = [
   'ecdsa-sha2-nistp521',
   'ssh-ed25519',
 ];
+
+/** An X.509 host key algorithm (RFC 6187 §3); the chain blob itself is ./x509-chain.ts's. */
+export interface X509AlgorithmSpec {
+  /** The host key algorithm name negotiated (RFC 6187 §3). */
+  readonly name: string;
+  /** The SSH key type the leaf certificate's public key must have. */
+  readonly keyType: string;
+  /** The name the signature blob starts with (§3: not always a plain SSH algorithm name). */
+  readonly signatureName: string;
+  /** The plain SSH signature algorithm whose scheme and hash verify it. */
+  readonly verifyAs: string;
+  /** Smallest key allowed, in bits (§3.3: 2048 for x509v3-rsa2048-sha256). */
+  readonly minimumBits?: number;
+  /** DSA: offered only when the user lists the name itself. */
+  readonly legacy: boolean;
+}
+
+/**
+ * The X.509 host key algorithms, in the order they are offered when X.509 trust is configured.
+ * x509v3-ssh-rsa signs with SHA-1 (RFC 6187 §3.1) yet is not legacy here: it is offered only to
+ * a server whose certificate chains to a CA the user trusts, after the SHA-256 form, because it
+ * is the one RSA form servers older than RFC 6187's SHA-256 algorithm have.
+ */
+export const X509_ALGORITHMS: readonly X509AlgorithmSpec[] = [
+  { name: 'x509v3-ecdsa-sha2-nistp256', keyType: 'ecdsa-sha2-nistp256', signatureName: 'ecdsa-sha2-nistp256', verifyAs: 'ecdsa-sha2-nistp256', legacy: false },
+  { name: 'x509v3-ecdsa-sha2-nistp384', keyType: 'ecdsa-sha2-nistp384', signatureName: 'ecdsa-sha2-nistp384', verifyAs: 'ecdsa-sha2-nistp384', legacy: false },
+  { name: 'x509v3-ecdsa-sha2-nistp521', keyType: 'ecdsa-sha2-nistp521', signatureName: 'ecdsa-sha2-nistp521', verifyAs: 'ecdsa-sha2-nistp521', legacy: false },
+  { name: 'x509v3-rsa2048-sha256', keyType: 'ssh-rsa', signatureName: 'rsa2048-sha256', verifyAs: 'rsa-sha2-256', minimumBits: 2048, legacy: false },
+  { name: 'x509v3-ssh-rsa', keyType: 'ssh-rsa', signatureName: 'ssh-rsa', verifyAs: 'ssh-rsa', legacy: false },
+  { name: 'x509v3-ssh-dss', keyType: 'ssh-dss', signatureName: 'ssh-dss', verifyAs: 'ssh-dss', legacy: true },
+];
+
+const x509ByName = new Map(X509_ALGORITHMS.map((spec) => [spec.name, spec]));
+
+export function x509AlgorithmSpec(name: string): X509AlgorithmSpec | undefined {
+  return x509ByName.get(name);
+}
+
+export function isX509Algorithm(name: string): boolean {
+  return x509ByName.has(name);
+}
+
+/** The X.509 algorithms offered when the user configures X.509 trust: every one but the legacy ones. */
+export const DEFAULT_X509_ALGORITHMS: readonly string[] = X509_ALGORITHMS.filter((spec) => !spec.legacy).map((spec) => spec.name);
 
 /** An OpenSSH certificate algorithm: the type its blob starts with, the plain key type in it, and the signature the key makes. */
 export interface CertificateAlgorithmSpec {

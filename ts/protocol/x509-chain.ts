@@ -8,47 +8,10 @@
 import { Reader, Writer } from './wire.js';
 import { SshError, Code } from './errors.js';
 import { parseSignature } from './publickey.js';
+import type { X509AlgorithmSpec } from './key-types.js';
 
-export interface X509AlgorithmSpec {
-  /** The host key algorithm name negotiated (RFC 6187 §3). */
-  readonly name: string;
-  /** The SSH key type the leaf certificate's public key must have. */
-  readonly keyType: string;
-  /** The name the signature blob starts with (§3: not always a plain SSH algorithm name). */
-  readonly signatureName: string;
-  /** The plain SSH signature algorithm whose scheme and hash verify it. */
-  readonly verifyAs: string;
-  /** Smallest key allowed, in bits (§3.3: 2048 for x509v3-rsa2048-sha256). */
-  readonly minimumBits?: number;
-  /** SHA-1 or DSA: offered only when the user lists the name itself. */
-  readonly legacy: boolean;
-}
-
-/**
- * The X.509 host key algorithms, in the order they are offered when X.509 trust is configured.
- * x509v3-ssh-rsa signs with SHA-1, as RFC 6187 §3.1 defines it; it comes after the SHA-256 form.
- */
-export const X509_ALGORITHMS: readonly X509AlgorithmSpec[] = [
-  { name: 'x509v3-ecdsa-sha2-nistp256', keyType: 'ecdsa-sha2-nistp256', signatureName: 'ecdsa-sha2-nistp256', verifyAs: 'ecdsa-sha2-nistp256', legacy: false },
-  { name: 'x509v3-ecdsa-sha2-nistp384', keyType: 'ecdsa-sha2-nistp384', signatureName: 'ecdsa-sha2-nistp384', verifyAs: 'ecdsa-sha2-nistp384', legacy: false },
-  { name: 'x509v3-ecdsa-sha2-nistp521', keyType: 'ecdsa-sha2-nistp521', signatureName: 'ecdsa-sha2-nistp521', verifyAs: 'ecdsa-sha2-nistp521', legacy: false },
-  { name: 'x509v3-rsa2048-sha256', keyType: 'ssh-rsa', signatureName: 'rsa2048-sha256', verifyAs: 'rsa-sha2-256', minimumBits: 2048, legacy: false },
-  { name: 'x509v3-ssh-rsa', keyType: 'ssh-rsa', signatureName: 'ssh-rsa', verifyAs: 'ssh-rsa', legacy: false },
-  { name: 'x509v3-ssh-dss', keyType: 'ssh-dss', signatureName: 'ssh-dss', verifyAs: 'ssh-dss', legacy: true },
-];
-
-const byName = new Map(X509_ALGORITHMS.map((spec) => [spec.name, spec]));
-
-export function x509AlgorithmSpec(name: string): X509AlgorithmSpec | undefined {
-  return byName.get(name);
-}
-
-export function isX509Algorithm(name: string): boolean {
-  return byName.has(name);
-}
-
-/** The X.509 algorithms offered when the user configures X.509 trust: every one but the legacy ones. */
-export const DEFAULT_X509_ALGORITHMS: readonly string[] = X509_ALGORITHMS.filter((spec) => !spec.legacy).map((spec) => spec.name);
+// The x509v3-* algorithms themselves are in the one table of ./key-types.ts.
+export { DEFAULT_X509_ALGORITHMS, X509_ALGORITHMS, isX509Algorithm, x509AlgorithmSpec, type X509AlgorithmSpec } from './key-types.js';
 
 /**
  * Bounds on what a server may send: real chains are a leaf and one or two intermediates. A

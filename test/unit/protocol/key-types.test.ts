@@ -16,6 +16,7 @@ import {
   DEFAULT_PUBKEY_SIGNATURE_ALGORITHMS,
   KEY_TYPES,
   SIGNATURE_ALGORITHMS,
+  X509_ALGORITHMS,
   algorithmsOfKeyType,
   keyTypeSpec,
   signatureAlgorithmSpec,
@@ -56,6 +57,14 @@ describe('the key-type registry', () => {
     expect(new Set(SIGNATURE_ALGORITHMS.map((a) => a.name)).size).toBe(SIGNATURE_ALGORITHMS.length);
     for (const algorithm of SIGNATURE_ALGORITHMS) expect(keyTypeSpec(algorithm.keyType), algorithm.name).toBeDefined();
     for (const keyType of KEY_TYPES) expect(algorithmsOfKeyType(keyType.name).length, keyType.name).toBeGreaterThan(0);
+  });
+
+  it('rests every X.509 algorithm on a known key type and a signature algorithm of that type', () => {
+    for (const x509 of X509_ALGORITHMS) {
+      expect(keyTypeSpec(x509.keyType), x509.name).toBeDefined();
+      expect(signatureAlgorithmSpec(x509.verifyAs)?.keyType, x509.name).toBe(x509.keyType);
+    }
+    expect(X509_ALGORITHMS.filter((a) => a.legacy).map((a) => a.name)).toEqual(['x509v3-ssh-dss']);
   });
 
   it('keeps the default lists revtun has always had', () => {

@@ -1,7 +1,8 @@
 // X.509 host keys (RFC 6187): the chain blob is bounded and validated before any certificate
 // reaches OpenSSL; the leaf's key becomes the SSH key that signs the exchange hash; the leaf's
-// validity window, names and purpose are checked; and a chain is trusted only when signatures
-// lead from the leaf to a trusted CA certificate. Certificates are made with openssl.
+// validity window, names and purpose are checked; a chain is trusted only when signatures
+// lead from the leaf to a trusted CA certificate; and the client core refuses a hostile chain
+// before the application is asked. Certificates are made with openssl.
 
 import { describe, expect, it } from 'vitest';
 import { mkdtempSync } from 'node:fs';
@@ -22,6 +23,8 @@ import { checkX509Leaf, decodeX509HostKey, describeX509HostKey, verifyX509Chain 
 import { parseCaCertificates, parseCaKeys } from '../../../ts/tunnel/hostkeys.js';
 import { DEFAULT_HOST_KEY, preferX509Algorithms } from '../../../ts/tunnel/settings.js';
 import { makeCa, makeLeaf } from '../../helpers/x509.js';
+import { Pair, TestServer } from '../../helpers/peer.js';
+import { MSG } from '../../../ts/protocol/messages.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'revtun-x509-unit-'));
 const ca = makeCa(dir, 'ca', 'revtun test CA');
@@ -189,5 +192,28 @@ describe('the host key list with X.509 trust', () => {
     const key = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPz2dZ8Vd8ZXqQ8n6l2mJc3WqkqgC4mYQ0kF0Hr8yTkD ca';
     expect(parseCaCertificates(`${key}\n${ca.pem}\n${otherCa.pem}`).map((c) => c.subject)).toEqual([new crypto.X509Certificate(ca.pem).subject, new crypto.X509Certificate(otherCa.pem).subject]);
     expect(parseCaKeys(`${ca.pem}\n${key}`)).toHaveLength(1);
+  });
+});
+
+describe('the client core with an X.509 host key', () => {
+  const algorithms = { kex: ['curve25519-sha256'], hostKey: ['x509v3-ecdsa-sha2-nistp256'], cipher: ['aes128-gcm@openssh.com'], mac: ['hmac-sha2-256'], compression: ['none'] };
+  const server = (blob: Uint8Array) => new TestServer({ hostKeyBlob: blob, kexInit: { hostKeyAlgorithms: ['x509v3-ecdsa-sha2-nistp256'] } });
+
+  it('refuses an oversized chain (1031) before decoding any certificate, without asking the application', () => {
+    let asked = false;
+    const blob = new Writer(64).string(P256.name).uint32(100_000).finish();
+    const pair = new Pair(server(blob), { algorithms, verifyHostKey: () => (asked = true) }).start();
+    expect(pair.closedWith?.code).toBe(1031);
+    expect(pair.closedWith?.message).toMatch(/100000 certificates \(at most 8/);
+    expect(asked).toBe(false);
+  });
+
+  it('refuses a signature that is not the one RFC 6187 names for the algorithm (1031)', () => {
+    // The test server signs with its Ed25519 key whatever the chain says.
+    const blob = encodeX509ChainBlob({ algorithm: P256.name, certificates: [leaf.der, ca.der], ocspResponses: [] });
+    const pair = new Pair(server(blob), { algorithms, hostCertificateName: 'localhost', verifyHostKey: () => true }).start();
+    expect(pair.closedWith?.code).toBe(1031);
+    expect(pair.closedWith?.message).toMatch(/signed with "ssh-ed25519" for x509v3-ecdsa-sha2-nistp256/);
+    expect(pair.server.received).not.toContain(MSG.USERAUTH_REQUEST);
   });
 });
