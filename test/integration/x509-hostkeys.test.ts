@@ -92,9 +92,12 @@ describe('X.509 host keys with the CA certificate in SSHAcceptServerCAKey', () =
       const e = events[0]!;
       expect(e.accept).toBe(true);
       expect(e.keyAlgorithm).toBe('x509v3-ecdsa-sha2-nistp256');
-      expect(e.certSubject).toBe('O=revtun test, CN=localhost');
-      expect(e.certIssuer).toBe('O=revtun test, CN=revtun test CA');
+      expect(e.certSubject).toBe('CN=localhost, O=revtun test');
+      expect(e.certIssuer).toBe('CN=revtun test CA, O=revtun test');
       expect(e.opensshFingerprint).toBe(keyFingerprint(p256.pem));
+      // The sshAcceptServerHostKey* properties describe the same certificate, in the same words.
+      expect(t.sshAcceptServerHostKeySubject).toBe(e.certSubject);
+      expect(t.sshAcceptServerHostKeySubjectAltNames).toBe('DNS:localhost, IP Address:127.0.0.1');
       // The chain as AsyncSSH sent it: the leaf, then its CA.
       expect(e.x509?.certificates.map((der) => new X509Certificate(Buffer.from(der)).fingerprint256)).toEqual([
         new X509Certificate(p256.pem).fingerprint256,
@@ -143,7 +146,7 @@ describe('X.509 host keys with the CA certificate in SSHAcceptServerCAKey', () =
   it('refuse a chain from a CA that is not trusted, saying so', async () => {
     const { t, events } = tunnel({ trust: otherCa.pem });
     const error = await refusal(t);
-    expect(error.message).toMatch(/X\.509 host certificate .* was not accepted: the X\.509 host certificate is not signed by a trusted CA \(the chain ends at issuer "O=revtun test, CN=revtun test CA"\)/);
+    expect(error.message).toMatch(/X\.509 host certificate .* was not accepted: the X\.509 host certificate is not signed by a trusted CA \(the chain ends at issuer "CN=revtun test CA, O=revtun test"\)/);
     expect(events[0]?.accept).toBe(false);
   });
 
@@ -174,7 +177,7 @@ describe('X.509 host keys without X.509 trust', () => {
     await t.sshLogon();
     try {
       expect(events[0]?.keyAlgorithm).toBe('x509v3-ecdsa-sha2-nistp256');
-      expect(events[0]?.certIssuer).toBe('O=revtun test, CN=revtun test CA');
+      expect(events[0]?.certIssuer).toBe('CN=revtun test CA, O=revtun test');
       await bytesThrough(t);
     } finally {
       await t.sshLogoff();
@@ -190,7 +193,7 @@ describe('X.509 host keys without X.509 trust', () => {
 describe('SSHAcceptServerCAKey with certificates', () => {
   it('refuses a server certificate given as a CA (10022), pointing to the fingerprint instead', () => {
     const t = new SSHReverseTunnel();
-    expect(() => t.config(`SSHAcceptServerCAKey=${p256.pem}`)).toThrow(/certificate 1 \("O=revtun test, CN=localhost"\) is not a CA certificate; to trust one server's certificate, accept its key by fingerprint/);
+    expect(() => t.config(`SSHAcceptServerCAKey=${p256.pem}`)).toThrow(/certificate 1 \("CN=localhost, O=revtun test"\) is not a CA certificate; to trust one server's certificate, accept its key by fingerprint/);
   });
 
   it('refuses a damaged PEM certificate (10022)', () => {

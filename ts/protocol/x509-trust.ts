@@ -13,6 +13,7 @@ import { isIP } from 'node:net';
 import { SshError, Code } from './errors.js';
 import { parsePublicKey, publicKeyBits } from './publickey.js';
 import { sshPublicKeyBlob } from '../crypto/keys.js';
+import { documentedSubject } from '../crypto/pkcs12.js';
 import { parseX509ChainBlob, x509SignatureAsPlain, type X509AlgorithmSpec, type X509ChainBlob } from './x509-chain.js';
 
 /** id-kp-secureShellServer (RFC 6187 §2.2) and anyExtendedKeyUsage (RFC 5280 §4.2.1.12). */
@@ -23,7 +24,7 @@ const ANY_PURPOSE = '2.5.29.37.0';
 export interface X509HostKeyInfo {
   /** The DER certificates as the server sent them, its own first. */
   certificates: Uint8Array[];
-  /** The leaf's subject and issuer distinguished names, one line each ("CN=gw, O=Example"). */
+  /** The leaf's subject and issuer distinguished names, in the documented form ("CN=gw, O=Example"). */
   subject: string;
   issuer: string;
   validFrom: Date;
@@ -50,12 +51,14 @@ function x509Class(): typeof crypto.X509Certificate {
   return X509;
 }
 
-/** OpenSSL's multi-line DN ("C=US\nCN=x") as one line, control characters a server could forge logs with removed. */
+/**
+ * A DN as node:crypto gives it (one "NAME=value" a line) in the documented "CN=gw, O=Example"
+ * form that sshCertSubject and sshAcceptServerHostKeySubject use, with the control characters
+ * a server could forge log lines with replaced.
+ */
 export function oneLineDn(dn: string): string {
-  return dn
-    .split('\n')
-    .filter((part) => part !== '')
-    .join(', ')
+  // documentedSubject reads `subject`; a look-alike whose subject is `dn` gives that DN.
+  return documentedSubject({ subject: dn } as crypto.X509Certificate)
     .replace(/[\u0000-\u001f\u007f]/g, ' ')
     .slice(0, 1024);
 }

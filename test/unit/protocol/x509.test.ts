@@ -136,14 +136,14 @@ describe('the leaf checks', () => {
 
   it('describe the leaf with one-line DNs', () => {
     const info = describeX509HostKey(decodeX509HostKey({ algorithm: P256.name, certificates: [leaf.der], ocspResponses: [] }, P256), null, now);
-    expect(info.subject).toBe('O=revtun test, CN=localhost');
-    expect(info.issuer).toBe('O=revtun test, CN=revtun test CA');
+    expect(info.subject).toBe('CN=localhost, O=revtun test');
+    expect(info.issuer).toBe('CN=revtun test CA, O=revtun test');
   });
 });
 
 describe('the chain', () => {
   it('is trusted when the leaf is signed by a trusted CA certificate', () => {
-    expect(verifyX509Chain([leaf.der], trusted(ca.pem), now)).toEqual({ trusted: true, anchor: 'O=revtun test, CN=revtun test CA' });
+    expect(verifyX509Chain([leaf.der], trusted(ca.pem), now)).toEqual({ trusted: true, anchor: 'CN=revtun test CA, O=revtun test' });
     expect(verifyX509Chain([leaf.der, ca.der], trusted(otherCa.pem, ca.pem), now).trusted).toBe(true);
   });
 
@@ -154,7 +154,7 @@ describe('the chain', () => {
   it('is not trusted without the intermediate, nor by another CA, and says where it ends', () => {
     expect(verifyX509Chain([viaIntermediate.der], trusted(ca.pem), now)).toEqual({
       trusted: false,
-      reason: 'the X.509 host certificate is not signed by a trusted CA (the chain ends at issuer "O=revtun test, CN=revtun test intermediate")',
+      reason: 'the X.509 host certificate is not signed by a trusted CA (the chain ends at issuer "CN=revtun test intermediate, O=revtun test")',
     });
     expect(verifyX509Chain([leaf.der, ca.der], trusted(otherCa.pem), now)).toMatchObject({ trusted: false, reason: expect.stringMatching(/not signed by a trusted CA/) });
   });
