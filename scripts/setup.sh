@@ -3,9 +3,9 @@
 # and tools, Dropbear, the test proxies (tinyproxy, dante, microsocks) and the key tools (puttygen,
 # openssl, keytool) and a Kerberos KDC with its tools (krb5-kdc, krb5-admin-server, krb5-user)
 # from the distribution, Debian's rustc with its wasm32 standard library
-# (unless rustup already has that target), AsyncSSH from PyPI (a foreign test peer), then the
-# npm packages, the native crypto addon, the WASM module and the russh test server (another
-# foreign peer). Safe to run again. REVTUN_STRICT_BUILD=1 (CI) makes a failed Rust build fatal;
+# (unless rustup already has that target), AsyncSSH and pyOpenSSL from PyPI (a foreign test
+# peer), then the npm packages, the native crypto addon, the WASM module and the russh test
+# server (another foreign peer). Safe to run again. REVTUN_STRICT_BUILD=1 (CI) makes a failed Rust build fatal;
 # otherwise revtun falls back to the providers that did build (and russh.test.ts fails).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,13 +56,21 @@ if command -v systemctl >/dev/null 2>&1; then
   done
 fi
 
-# AsyncSSH (PyPI) is the foreign peer for the legacy ciphers and MACs in the interop tests.
+# AsyncSSH (PyPI) is the foreign peer for the legacy ciphers and MACs in the interop tests, and
+# with pyOpenSSL it serves the X.509 host certificates (RFC 6187) of x509-hostkeys.test.ts.
+pip_install() {
+  # A plain pip install, or past Debian's externally-managed marker, or Debian's own package ($2).
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "$1" 2>/dev/null \
+    || python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --break-system-packages "$1" \
+    || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
+}
 if ! python3 -c 'import asyncssh' >/dev/null 2>&1; then
   echo "setup: installing asyncssh from PyPI"
-  # A plain pip install, or past Debian's externally-managed marker, or Debian's own package.
-  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore asyncssh 2>/dev/null \
-    || python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --break-system-packages asyncssh \
-    || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-asyncssh >/dev/null
+  pip_install asyncssh python3-asyncssh
+fi
+if ! python3 -c 'import OpenSSL' >/dev/null 2>&1; then
+  echo "setup: installing pyOpenSSL from PyPI"
+  pip_install pyOpenSSL python3-openssl
 fi
 
 # `npm install` follows package-lock.json; `npm ci` is avoided because some npm 11 setups

@@ -13,4 +13,4 @@ export { NodeCryptoProvider } from './crypto/node.js';
 export { CoreCryptoProvider } from './crypto/core.js';
 export { loadCryptoProvider, defaultCryptoProvider, type CryptoProviderName } from './crypto/select.js';
 export { SshClientCore } from './protocol/client.js';
-export type { ClientEvent, ClientOptions, HostKeyInfo } from './protocol/client.js';
+export type { ClientEvent, ClientOptions, HostCertificateInfo, HostKeyInfo, X509HostKeyInfo } from './protocol/client.js';

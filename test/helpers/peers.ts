@@ -56,14 +56,26 @@ export async function startDropbear(): Promise<Peer> {
   return { name: 'dropbear', host: '127.0.0.1', port, hostKey, stop: stopper(child) };
 }
 
-export async function startAsyncSsh(ciphers: string[], macs: string[]): Promise<Peer> {
+/** A host key AsyncSSH serves, with the PEM file of its X.509 certificate chain (leaf first) if it has one. */
+export interface AsyncSshHostKey {
+  privatePath: string;
+  certificatePath?: string;
+}
+
+/**
+ * AsyncSSH with a fresh ed25519 host key (the Peer's hostKey), or with the `hostKeys` given,
+ * X.509 certificates included (the Peer's hostKey is then empty).
+ */
+export async function startAsyncSsh(ciphers: string[], macs: string[], hostKeys?: AsyncSshHostKey[]): Promise<Peer> {
   ensureTestUser();
   const dir = mkdtempSync(join(tmpdir(), 'revtun-asyncssh-'));
-  const key = generateKey(dir, 'host_ed25519', 'ed25519');
+  const key = hostKeys ? undefined : generateKey(dir, 'host_ed25519', 'ed25519');
+  const keys = hostKeys ?? [{ privatePath: key!.privatePath }];
+  const keyArgument = keys.map((k) => (k.certificatePath ? `${k.privatePath}=${k.certificatePath}` : k.privatePath)).join(',');
   const script = resolve(__dirname, '../peers/asyncssh_server.py');
-  const child = spawn('python3', [script, TEST_USER, TEST_PASSWORD, key.privatePath, ciphers.join(','), macs.join(',')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('python3', [script, TEST_USER, TEST_PASSWORD, keyArgument, ciphers.join(','), macs.join(',')], { stdio: ['ignore', 'pipe', 'pipe'] });
   const match = await started(child, /listening on (\d+)/, 'the AsyncSSH server');
-  return { name: 'asyncssh', host: '127.0.0.1', port: Number(match[1]), hostKey: key.publicLine, stop: stopper(child) };
+  return { name: 'asyncssh', host: '127.0.0.1', port: Number(match[1]), hostKey: key?.publicLine ?? '', stop: stopper(child) };
 }
 
 /** A tunnel to `peer` trusting its host key, logging on as the test user with the password. */

@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
 """A foreign SSH server for revtun's interop tests: AsyncSSH (PyPI), which still speaks the legacy
-ciphers and MACs that OpenSSH dropped (blowfish-cbc, cast128-cbc, arcfour*, the -96 HMACs).
+ciphers and MACs that OpenSSH dropped (blowfish-cbc, cast128-cbc, arcfour*, the -96 HMACs), and
+serves X.509 host certificates (RFC 6187, with pyOpenSSL installed).
 It accepts one user by password and lets the client open remote forwardings.
 
-Usage: asyncssh_server.py USER PASSWORD HOST_KEY_FILE CIPHERS MACS   (comma-separated lists)
+Usage: asyncssh_server.py USER PASSWORD HOST_KEYS CIPHERS MACS   (comma-separated lists)
+HOST_KEYS: KEY_FILE or KEY_FILE=CERT_FILE entries; a CERT_FILE of PEM certificates (the
+server's own first, then the CAs above it) makes the key an x509v3-* host key as well.
 Prints "listening on PORT" once it accepts connections; runs until killed.
 """
 
@@ -12,7 +15,12 @@ import sys
 
 import asyncssh
 
-user, password, host_key, ciphers, macs = sys.argv[1:6]
+user, password, host_keys, ciphers, macs = sys.argv[1:6]
+
+
+def host_key_entry(entry):
+    key, _, cert = entry.partition("=")
+    return (key, cert) if cert else key
 
 
 class Server(asyncssh.SSHServer):
@@ -35,7 +43,7 @@ async def main():
         Server,
         "127.0.0.1",
         0,
-        server_host_keys=[host_key],
+        server_host_keys=[host_key_entry(e) for e in host_keys.split(",")],
         encryption_algs=ciphers.split(","),
         mac_algs=macs.split(","),
         compression_algs=["none"],

@@ -9,7 +9,7 @@
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { equalBytes } from '../protocol/wire.js';
-import { parsePublicKey, publicKeyTypeName } from '../protocol/publickey.js';
+import { keyTypeForAlgorithm, parsePublicKey, publicKeyTypeName } from '../protocol/publickey.js';
 import { certificateAlgorithmFor, checkHostCertificate, isCertificateAlgorithm, parseCertificate } from '../protocol/certificates.js';
 import type { HostCertificateInfo } from '../protocol/client.js';
 import { DEFAULT_HOST_KEY } from '../tunnel/settings.js';
@@ -67,7 +67,7 @@ export function preferKnownKeyTypes(policy: HostKeyPolicy, host: string, port: n
   }
   const hasCa = knownHostAuthorities(policy.entries, host, port).caKeys.length > 0;
   const certificates = hasCa ? algorithms.filter(isCertificateAlgorithm) : [];
-  const usesKnown = (alg: string) => !isCertificateAlgorithm(alg) && known.has(alg.startsWith('rsa-sha2-') ? 'ssh-rsa' : alg);
+  const usesKnown = (alg: string) => !isCertificateAlgorithm(alg) && known.has(keyTypeForAlgorithm(alg));
   const preferred = [...certificates, ...algorithms.filter(usesKnown)];
   return [...preferred, ...algorithms.filter((a) => !preferred.includes(a))];
 }

@@ -55,6 +55,24 @@ export const OPENSSH_ALGORITHMS = {
       'rsa-sha2-512', 'rsa-sha2-512-cert-v01@openssh.com',
     ],
   },
+  // The signature algorithms ssh may use for publickey authentication (`ssh -Q PubkeyAcceptedAlgorithms`).
+  pubkeyacceptedalgorithms: {
+    defaults: [
+      'ssh-ed25519-cert-v01@openssh.com', 'ecdsa-sha2-nistp256-cert-v01@openssh.com', 'ecdsa-sha2-nistp384-cert-v01@openssh.com',
+      'ecdsa-sha2-nistp521-cert-v01@openssh.com', 'sk-ssh-ed25519-cert-v01@openssh.com', 'sk-ecdsa-sha2-nistp256-cert-v01@openssh.com',
+      'rsa-sha2-512-cert-v01@openssh.com', 'rsa-sha2-256-cert-v01@openssh.com', 'ssh-ed25519', 'ecdsa-sha2-nistp256',
+      'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'sk-ssh-ed25519@openssh.com', 'sk-ecdsa-sha2-nistp256@openssh.com',
+      'rsa-sha2-512', 'rsa-sha2-256',
+    ],
+    all: [
+      'ssh-ed25519', 'ssh-ed25519-cert-v01@openssh.com', 'sk-ssh-ed25519@openssh.com', 'sk-ssh-ed25519-cert-v01@openssh.com',
+      'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp256-cert-v01@openssh.com', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp384-cert-v01@openssh.com',
+      'ecdsa-sha2-nistp521', 'ecdsa-sha2-nistp521-cert-v01@openssh.com', 'sk-ecdsa-sha2-nistp256@openssh.com',
+      'sk-ecdsa-sha2-nistp256-cert-v01@openssh.com', 'webauthn-sk-ecdsa-sha2-nistp256@openssh.com', 'ssh-dss',
+      'ssh-dss-cert-v01@openssh.com', 'ssh-rsa', 'ssh-rsa-cert-v01@openssh.com', 'rsa-sha2-256', 'rsa-sha2-256-cert-v01@openssh.com',
+      'rsa-sha2-512', 'rsa-sha2-512-cert-v01@openssh.com',
+    ],
+  },
 } as const;
 
 /** The algorithm-list keywords, as lowercase ssh_config names. */
@@ -71,7 +89,7 @@ export function validAlgorithmList(keyword: AlgorithmKeyword, text: string): boo
   const all: readonly string[] = OPENSSH_ALGORITHMS[keyword].all;
   return body.split(',').every((name) => {
     if (name === '') return false;
-    if (keyword === 'hostkeyalgorithms' && /[*?]/.test(name)) return !name.startsWith('!');
+    if ((keyword === 'hostkeyalgorithms' || keyword === 'pubkeyacceptedalgorithms') && /[*?]/.test(name)) return !name.startsWith('!');
     return all.includes(name);
   });
 }

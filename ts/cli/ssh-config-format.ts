@@ -53,6 +53,7 @@ export function formatResolved(r: ResolvedConfig): string[] {
   put('kexalgorithms', r.kexAlgorithms.join(','));
   put('loglevel', r.logLevel);
   put('macs', r.macs.join(','));
+  put('pubkeyacceptedalgorithms', r.pubkeyAcceptedAlgorithms.join(','));
   for (const f of r.remoteForward) out.push(formatForward('remoteforward', f));
   for (const p of r.identityFile) put('identityfile', p);
   for (const p of r.certificateFile) put('certificatefile', p);
@@ -72,6 +73,6 @@ export const FORMATTED_KEYS = [
   'gssapiauthentication', 'gssapikeyexchange', 'gssapidelegatecredentials', 'gssapitrustdns', 'gssapiserveridentity', 'identitiesonly',
   'kbdinteractiveauthentication', 'passwordauthentication', 'pubkeyauthentication', 'forkafterauthentication', 'stricthostkeychecking', 'tcpkeepalive',
   'connectionattempts', 'serveralivecountmax', 'serveraliveinterval', 'bindaddress', 'ciphers', 'hostkeyalgorithms',
-  'hostkeyalias', 'kexalgorithms', 'loglevel', 'macs', 'remoteforward', 'identityfile', 'certificatefile',
+  'pubkeyacceptedalgorithms', 'hostkeyalias', 'kexalgorithms', 'loglevel', 'macs', 'remoteforward', 'identityfile', 'certificatefile',
   'globalknownhostsfile', 'userknownhostsfile', 'connecttimeout', 'proxyjump', 'proxycommand', 'identityagent',
 ] as const;

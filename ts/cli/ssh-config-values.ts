@@ -36,7 +36,7 @@ export const IGNORED_FLAG_KEYWORDS = new Set([
   'streamlocalbindunlink', 'visualhostkey',
 ]);
 export const STRING_KEYWORDS = new Set(['hostname', 'user', 'hostkeyalias', 'bindaddress', 'controlpath', 'ignoreunknown', 'identityagent', 'gssapiserveridentity']);
-export const ALGORITHM_KEYWORDS = new Set<string>(['ciphers', 'macs', 'kexalgorithms', 'hostkeyalgorithms']);
+export const ALGORITHM_KEYWORDS = new Set<string>(['ciphers', 'macs', 'kexalgorithms', 'hostkeyalgorithms', 'pubkeyacceptedalgorithms']);
 
 /** Reads a port as a2port does: 1–65535, or a TCP service name from /etc/services. */
 export function parsePortValue(text: string, allowZero = false): number | undefined {
@@ -207,7 +207,7 @@ export function parseValue(keyword: string, line: ConfigLine): string | number |
   if (ALGORITHM_KEYWORDS.has(keyword)) {
     const arg = oneArg(line);
     if (!validAlgorithmList(keyword as AlgorithmKeyword, arg)) {
-      const what: Record<string, string> = { ciphers: 'Bad SSH2 cipher spec', macs: 'Bad SSH2 MAC spec', kexalgorithms: 'Bad SSH2 KexAlgorithms', hostkeyalgorithms: 'Bad key types' };
+      const what: Record<string, string> = { ciphers: 'Bad SSH2 cipher spec', macs: 'Bad SSH2 MAC spec', kexalgorithms: 'Bad SSH2 KexAlgorithms', hostkeyalgorithms: 'Bad key types', pubkeyacceptedalgorithms: 'Bad key types' };
       bad(`${what[keyword]} '${arg}'.`);
     }
     return arg;

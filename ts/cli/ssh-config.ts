@@ -64,6 +64,7 @@ export interface ResolvedConfig {
   macs: string[];
   kexAlgorithms: string[];
   hostKeyAlgorithms: string[];
+  pubkeyAcceptedAlgorithms: string[];
   /** Seconds; undefined for none (the system's TCP timeout). */
   connectTimeout?: number;
   connectionAttempts: number;
@@ -567,6 +568,7 @@ export function resolveConfig(opts: ResolveOptions): ResolvedConfig {
     macs: assembleAlgorithms('macs', v.get('macs') as string | undefined),
     kexAlgorithms: assembleAlgorithms('kexalgorithms', v.get('kexalgorithms') as string | undefined),
     hostKeyAlgorithms: assembleAlgorithms('hostkeyalgorithms', v.get('hostkeyalgorithms') as string | undefined),
+    pubkeyAcceptedAlgorithms: assembleAlgorithms('pubkeyacceptedalgorithms', v.get('pubkeyacceptedalgorithms') as string | undefined),
     ...(timeout !== undefined ? { connectTimeout: timeout } : {}),
     connectionAttempts: (v.get('connectionattempts') as number | undefined) ?? 1,
     addressFamily: (v.get('addressfamily') as ResolvedConfig['addressFamily'] | undefined) ?? 'any',

@@ -1,8 +1,8 @@
 // Private keys in binary DER, the "binary" of the PEM key store types: PKCS#8 (RFC 5958,
-// plain or encrypted with PBES2), PKCS#1 RSAPrivateKey (RFC 8017 §A.1.2) and SEC1
-// ECPrivateKey (RFC 5915), what `openssl pkcs8 -outform DER`, `openssl rsa -outform DER` and
-// `openssl ec -outform DER` write. OpenSSL (through node:crypto) parses them; this file only
-// tries the three forms in turn and keeps OpenSSL's messages, which may describe the bytes,
+// plain or encrypted with PBES2), PKCS#1 RSAPrivateKey (RFC 8017 §A.1.2), SEC1 ECPrivateKey
+// (RFC 5915) and OpenSSL's DSAPrivateKey, what `openssl pkcs8 -outform DER`, `openssl rsa
+// -outform DER`, `openssl ec -outform DER` and `openssl dsa -outform DER` write. OpenSSL (through node:crypto) parses them; this file only
+// tries the forms in turn and keeps OpenSSL's messages, which may describe the bytes,
 // out of the errors.
 
 import * as crypto from 'node:crypto';
@@ -24,7 +24,7 @@ export function looksLikeDer(bytes: Uint8Array): boolean {
 }
 
 /**
- * The private key in DER `bytes`, or undefined when they are none of the three forms. A wrong
+ * The private key in DER `bytes`, or undefined when they are none of these forms. A wrong
  * or missing passphrase for encrypted PKCS#8 is an error (1032, as for an encrypted PEM key).
  */
 export function loadDerPrivateKey(bytes: Uint8Array, passphrase: string | undefined): crypto.KeyObject | undefined {
@@ -43,5 +43,12 @@ export function loadDerPrivateKey(bytes: Uint8Array, passphrase: string | undefi
       // not this form
     }
   }
-  return undefined;
+  // OpenSSL's traditional DSAPrivateKey (`openssl dsa -outform DER`), which node:crypto takes
+  // only as PEM: a legacy key, used only when ssh-dss is listed.
+  try {
+    const pem = `-----BEGIN DSA PRIVATE KEY-----\n${key.toString('base64').replace(/.{64}/g, '$&\n')}\n-----END DSA PRIVATE KEY-----\n`;
+    return crypto.createPrivateKey({ key: pem, format: 'pem' });
+  } catch {
+    return undefined;
+  }
 }

@@ -1,5 +1,6 @@
 // Client private keys given as text: the OpenSSH "openssh-key-v1" format (PROTOCOL.key), plain
-// or protected with bcrypt-pbkdf + AES, PEM PKCS#1 / SEC1 / PKCS#8 through OpenSSL, and PuTTY's
+// or protected with bcrypt-pbkdf + AES, PEM PKCS#1 / SEC1 / PKCS#8 / "DSA PRIVATE KEY" through
+// OpenSSL, and PuTTY's
 // PPK (./ppk.ts). Every form becomes a node KeyObject and a Signer that produces SSH signature
 // blobs.
 //
@@ -11,8 +12,10 @@ import { createRequire } from 'node:module';
 import { Reader, Writer, equalBytes } from '../protocol/wire.js';
 import { SshError, Code } from '../protocol/errors.js';
 import { ECDSA_CURVES, encodeSignature, p1363ToEcdsaSignature } from '../protocol/publickey.js';
+import { DSA_Q_BITS, bitLength, keyTypeForNodeKey, keyTypeSpec, signatureAlgorithmSpec } from '../protocol/key-types.js';
+import { readDsaSpki } from './dsa-der.js';
 import type { ImmediateSigner } from '../protocol/auth.js';
-import { ecdsaPrivateKey, ed25519PrivateKey, rsaPrivateKey } from './ssh-key-parts.js';
+import { dsaPrivateKey, ecdsaPrivateKey, ed25519PrivateKey, rsaPrivateKey } from './ssh-key-parts.js';
 import { loadPpkKey, ppkIsEncrypted, ppkPublicBlob } from './ppk.js';
 
 const OPENSSH_MAGIC = 'openssh-key-v1\0';
@@ -160,6 +163,13 @@ function parseOpenSshKey(data: Uint8Array, passphrase: string | undefined): cryp
       const pp = p.mpint();
       return rsaPrivateKey({ n, e, d, iqmp, p: pp, q: p.mpint() });
     }
+    case 'ssh-dss': {
+      const dsaP = p.mpint();
+      const q = p.mpint();
+      const g = p.mpint();
+      const y = p.mpint();
+      return dsaPrivateKey({ p: dsaP, q, g, y }, p.mpint());
+    }
     default:
       throw keyError(`private key type ${type} is not supported`);
   }
@@ -201,9 +211,6 @@ export function loadPrivateKey(text: string | Uint8Array, passphrase?: string, f
   }
 }
 
-/** The key types revtun can sign with. */
-const SIGNING_KEY_TYPES = new Set(['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'ssh-rsa']);
-
 function checkedBlob(blob: Uint8Array, what: string): { blob: Uint8Array; keyType: string } {
   let keyType: string;
   try {
@@ -211,7 +218,7 @@ function checkedBlob(blob: Uint8Array, what: string): { blob: Uint8Array; keyTyp
   } catch {
     throw keyError(`${what} is damaged`);
   }
-  if (!SIGNING_KEY_TYPES.has(keyType)) throw keyError(`private key type ${keyType} is not supported`);
+  if (!keyTypeSpec(keyType)) throw keyError(`private key type ${keyType} is not supported`);
   return { blob, keyType };
 }
 
@@ -263,35 +270,37 @@ export function parsePublicKeyLine(line: string): { blob: Uint8Array; keyType: s
  */
 export function sshPublicKeyBlob(key: crypto.KeyObject): { blob: Uint8Array; keyType: string } {
   const publicKey = key.type === 'private' ? crypto.createPublicKey(key) : key;
-  const w = new Writer(600);
   const type = publicKey.asymmetricKeyType;
-  if (type === 'ed25519') {
-    const spki = publicKey.export({ type: 'spki', format: 'der' });
-    w.string('ssh-ed25519').string(spki.subarray(spki.length - 32));
-    return { blob: w.finish(), keyType: 'ssh-ed25519' };
+  const spec = keyTypeForNodeKey(type, publicKey.asymmetricKeyDetails?.namedCurve);
+  if (!spec) throw keyError(type === 'ec' ? `unsupported EC curve ${publicKey.asymmetricKeyDetails?.namedCurve}` : `unsupported key type ${type}`);
+  const w = new Writer(600).string(spec.name);
+  switch (spec.nodeKeyType) {
+    case 'ed25519': {
+      const spki = publicKey.export({ type: 'spki', format: 'der' });
+      w.string(spki.subarray(spki.length - 32));
+      break;
+    }
+    case 'ec': {
+      const curve = spec.curve!;
+      const spki = publicKey.export({ type: 'spki', format: 'der' });
+      w.string(curve).string(spki.subarray(spki.length - (1 + 2 * ECDSA_CURVES[curve].bytes)));
+      break;
+    }
+    case 'rsa': {
+      const jwk = publicKey.export({ format: 'jwk' });
+      w.mpint(Buffer.from(jwk.e!, 'base64url')).mpint(Buffer.from(jwk.n!, 'base64url'));
+      break;
+    }
+    case 'dsa': {
+      // node:crypto has no JWK for DSA: the numbers come out of SubjectPublicKeyInfo.
+      const numbers = readDsaSpki(publicKey.export({ type: 'spki', format: 'der' }));
+      if (bitLength(numbers.q) !== DSA_Q_BITS) throw keyError(`ssh-dss needs a DSA key with a ${DSA_Q_BITS}-bit subgroup (ssh-keygen -t dsa makes one); this one has ${bitLength(numbers.q)} bits`);
+      w.mpint(numbers.p).mpint(numbers.q).mpint(numbers.g).mpint(numbers.y);
+      break;
+    }
   }
-  if (type === 'ec') {
-    const named = publicKey.asymmetricKeyDetails?.namedCurve;
-    const curve = (Object.keys(ECDSA_CURVES) as (keyof typeof ECDSA_CURVES)[]).find((c) => OPENSSL_CURVES[c] === named);
-    if (!curve) throw keyError(`unsupported EC curve ${named}`);
-    const spki = publicKey.export({ type: 'spki', format: 'der' });
-    const point = spki.subarray(spki.length - (1 + 2 * ECDSA_CURVES[curve].bytes));
-    w.string(`ecdsa-sha2-${curve}`).string(curve).string(point);
-    return { blob: w.finish(), keyType: `ecdsa-sha2-${curve}` };
-  }
-  if (type === 'rsa') {
-    const jwk = publicKey.export({ format: 'jwk' });
-    w.string('ssh-rsa').mpint(Buffer.from(jwk.e!, 'base64url')).mpint(Buffer.from(jwk.n!, 'base64url'));
-    return { blob: w.finish(), keyType: 'ssh-rsa' };
-  }
-  throw keyError(`unsupported key type ${type}`);
+  return { blob: w.finish(), keyType: spec.name };
 }
-
-const OPENSSL_CURVES: Record<keyof typeof ECDSA_CURVES, string> = {
-  nistp256: 'prime256v1',
-  nistp384: 'secp384r1',
-  nistp521: 'secp521r1',
-};
 
 /** Makes a Signer for user authentication from a private key. */
 export function createSigner(key: crypto.KeyObject): ImmediateSigner {
@@ -300,14 +309,19 @@ export function createSigner(key: crypto.KeyObject): ImmediateSigner {
     publicKey: blob,
     keyType,
     sign(algorithm, data) {
-      if (keyType === 'ssh-ed25519') return encodeSignature(algorithm, crypto.sign(null, data, key));
-      if (keyType.startsWith('ecdsa-sha2-')) {
-        const curve = ECDSA_CURVES[keyType.slice('ecdsa-sha2-'.length) as keyof typeof ECDSA_CURVES];
-        const raw = crypto.sign(curve.hash, data, { key, dsaEncoding: 'ieee-p1363' });
-        return encodeSignature(algorithm, p1363ToEcdsaSignature(raw));
+      const spec = signatureAlgorithmSpec(algorithm);
+      if (!spec || spec.keyType !== keyType) throw new SshError(Code.CannotSign, `a ${keyType} key cannot make ${algorithm} signatures`, 'local');
+      switch (spec.scheme) {
+        case 'ed25519':
+          return encodeSignature(algorithm, crypto.sign(null, data, key));
+        case 'ecdsa':
+          return encodeSignature(algorithm, p1363ToEcdsaSignature(crypto.sign(spec.hash, data, { key, dsaEncoding: 'ieee-p1363' })));
+        case 'rsa-pkcs1':
+          return encodeSignature(algorithm, crypto.sign(spec.hash, data, key));
+        case 'dsa':
+          // RFC 4253 §6.6: r || s, 20 bytes each (the key's q has 160 bits, checked above).
+          return encodeSignature(algorithm, crypto.sign(spec.hash, data, { key, dsaEncoding: 'ieee-p1363' }));
       }
-      const hash = algorithm === 'rsa-sha2-512' ? 'sha512' : algorithm === 'rsa-sha2-256' ? 'sha256' : 'sha1';
-      return encodeSignature(algorithm, crypto.sign(hash, data, key));
     },
   };
 }

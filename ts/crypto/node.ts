@@ -16,8 +16,9 @@ import type {
   PacketSealer,
 } from './provider.js';
 import { SshError, Code } from '../protocol/errors.js';
-import { ECDSA_CURVES, ecdsaSignatureToP1363, keyTypeForAlgorithm, parsePublicKey, parseSignature } from '../protocol/publickey.js';
-import type { PublicKey } from '../protocol/publickey.js';
+import { ECDSA_CURVES, ecdsaSignatureToP1363, parsePublicKey, parseSignature, publicKeyTypeName } from '../protocol/publickey.js';
+import { DSA_Q_BITS, signatureAlgorithmSpec, type PublicKey, type SignatureAlgorithmSpec } from '../protocol/key-types.js';
+import { dsaSpki } from './dsa-der.js';
 import { poly1305 } from './poly1305.js';
 import { equalBytes, readUint32 } from '../protocol/wire.js';
 
@@ -349,29 +350,38 @@ export class NodeCryptoProvider implements CryptoProvider {
     const key = parsePublicKey(publicKey);
     const sig = parseSignature(signature);
     if (sig.algorithm !== signatureAlgorithm) return false;
-    const keyType = key.type === 'ecdsa' ? `ecdsa-sha2-${key.curve}` : key.type;
-    if (keyTypeForAlgorithm(signatureAlgorithm) !== keyType) return false;
-    const keyObject = toKeyObject(key);
-    switch (key.type) {
-      case 'ssh-ed25519':
-        return crypto.verify(null, data, keyObject, sig.signature);
-      case 'ecdsa': {
-        const curve = ECDSA_CURVES[key.curve];
-        const raw = ecdsaSignatureToP1363(sig.signature, curve.bytes);
-        return crypto.verify(curve.hash, data, { key: keyObject, dsaEncoding: 'ieee-p1363' }, raw);
-      }
-      case 'ssh-rsa': {
-        const hash = signatureAlgorithm === 'rsa-sha2-512' ? 'sha512' : signatureAlgorithm === 'rsa-sha2-256' ? 'sha256' : 'sha1';
-        // RFC 8332 §3: a signature shorter than the modulus is left-padded with zeros.
-        let s = sig.signature;
-        if (s.length < key.n.length) {
-          const padded = new Uint8Array(key.n.length);
-          padded.set(s, key.n.length - s.length);
-          s = padded;
-        }
-        return crypto.verify(hash, data, { key: keyObject, padding: crypto.constants.RSA_PKCS1_PADDING }, s);
-      }
+    const spec = signatureAlgorithmSpec(signatureAlgorithm);
+    if (!spec || spec.keyType !== publicKeyTypeName(key)) return false;
+    return verifyWithScheme(spec, key, sig.signature, data);
+  }
+}
+
+/** Checks a raw signature (the bytes inside the SSH signature blob) by the algorithm's scheme. */
+export function verifyWithScheme(spec: SignatureAlgorithmSpec, key: PublicKey, signature: Uint8Array, data: Uint8Array): boolean {
+  const keyObject = toKeyObject(key);
+  switch (spec.scheme) {
+    case 'ed25519':
+      return crypto.verify(null, data, keyObject, signature);
+    case 'ecdsa': {
+      if (key.type !== 'ecdsa') return false;
+      const raw = ecdsaSignatureToP1363(signature, ECDSA_CURVES[key.curve].bytes);
+      return crypto.verify(spec.hash, data, { key: keyObject, dsaEncoding: 'ieee-p1363' }, raw);
     }
+    case 'rsa-pkcs1': {
+      if (key.type !== 'ssh-rsa') return false;
+      // RFC 8332 §3: a signature shorter than the modulus is left-padded with zeros.
+      let s = signature;
+      if (s.length < key.n.length) {
+        const padded = new Uint8Array(key.n.length);
+        padded.set(s, key.n.length - s.length);
+        s = padded;
+      }
+      return crypto.verify(spec.hash, data, { key: keyObject, padding: crypto.constants.RSA_PKCS1_PADDING }, s);
+    }
+    case 'dsa':
+      // RFC 4253 §6.6: r and s as two 20-byte unsigned integers, which is IEEE P1363's form.
+      if (key.type !== 'ssh-dss' || signature.length !== 2 * (DSA_Q_BITS / 8)) return false;
+      return crypto.verify(spec.hash, data, { key: keyObject, dsaEncoding: 'ieee-p1363' }, signature);
   }
 }
 
@@ -403,6 +413,9 @@ export function toKeyObject(key: PublicKey): crypto.KeyObject {
     }
     case 'ssh-rsa':
       return crypto.createPublicKey({ key: { kty: 'RSA', n: b64u(key.n), e: b64u(key.e) }, format: 'jwk' });
+    case 'ssh-dss':
+      // No JWK form exists for DSA: the numbers go in as SubjectPublicKeyInfo.
+      return crypto.createPublicKey({ key: Buffer.from(dsaSpki(key)), format: 'der', type: 'spki' });
   }
 }
 

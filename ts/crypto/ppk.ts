@@ -21,7 +21,7 @@ import * as crypto from 'node:crypto';
 import { argon2d, argon2i, argon2id } from '@noble/hashes/argon2.js';
 import { Reader, Writer } from '../protocol/wire.js';
 import { SshError, Code } from '../protocol/errors.js';
-import { ecdsaPrivateKey, ed25519PrivateKey, rsaPrivateKey } from './ssh-key-parts.js';
+import { dsaPrivateKey, ecdsaPrivateKey, ed25519PrivateKey, rsaPrivateKey } from './ssh-key-parts.js';
 
 function ppkError(message: string): SshError {
   // Code: the same as for the other key files (./keys.ts), so a caller sees one code for "the
@@ -227,7 +227,12 @@ function keyFromBlobs(algorithm: string, publicBlob: Uint8Array, privateBlob: Ui
       const q = priv.mpint();
       return rsaPrivateKey({ n, e, d, p, q, iqmp: priv.mpint() });
     }
+    case 'ssh-dss': {
+      // A legacy key: used only when ssh-dss is listed in SSHPubKeyAuthSigAlgorithms.
+      const [p, q, g, y] = [pub.mpint(), pub.mpint(), pub.mpint(), pub.mpint()];
+      return dsaPrivateKey({ p, q, g, y }, priv.mpint());
+    }
     default:
-      throw ppkError(`PuTTY keys of type ${algorithm} are not supported (ssh-ed25519, ecdsa-sha2-nistp256/384/521 and ssh-rsa are)`);
+      throw ppkError(`PuTTY keys of type ${algorithm} are not supported (ssh-ed25519, ecdsa-sha2-nistp256/384/521, ssh-rsa and ssh-dss are)`);
   }
 }

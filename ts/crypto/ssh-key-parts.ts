@@ -1,11 +1,13 @@
-// Private keys built from the numbers an SSH key file stores (RFC 4253 §6.6 for RSA, RFC 5656
-// §3.1 for ECDSA, RFC 8709 for Ed25519). OpenSSH's openssh-key-v1 and PuTTY's PPK both keep a
-// key as these parts, in different orders; both hand them here, and the key becomes a node
-// KeyObject through JWK, the one import form that takes raw parts for every type.
+// Private keys built from the numbers an SSH key file stores (RFC 4253 §6.6 for RSA and DSA,
+// RFC 5656 §3.1 for ECDSA, RFC 8709 for Ed25519). OpenSSH's openssh-key-v1 and PuTTY's PPK both
+// keep a key as these parts, in different orders; both hand them here, and the key becomes a
+// node KeyObject through JWK, the one import form that takes raw parts for every type but DSA
+// (which goes through PKCS#8, ./dsa-der.ts).
 
 import * as crypto from 'node:crypto';
 import { SshError, Code } from '../protocol/errors.js';
 import { ECDSA_CURVES } from '../protocol/publickey.js';
+import { dsaPkcs8, dsaSpki, type DsaNumbers } from './dsa-der.js';
 
 export type EcdsaCurveName = keyof typeof ECDSA_CURVES;
 
@@ -106,4 +108,19 @@ export function rsaPrivateKey(parts: RsaParts): crypto.KeyObject {
     format: 'jwk',
   });
   return checked(key, 'RSA');
+}
+
+/** A DSA key from p, q, g, y and the private x, as OpenSSH stores it. */
+export function dsaPrivateKey(numbers: DsaNumbers, x: Uint8Array): crypto.KeyObject {
+  if (bigint(x) === 0n || bigint(x) >= bigint(numbers.q)) throw partsError('the DSA key is malformed');
+  let key: crypto.KeyObject;
+  try {
+    key = crypto.createPrivateKey({ key: Buffer.from(dsaPkcs8(numbers, x)), format: 'der', type: 'pkcs8' });
+  } catch {
+    throw partsError('the DSA key is malformed');
+  }
+  // PKCS#8 carries no y: the one OpenSSL derives from x must be the file's public key.
+  const derived = crypto.createPublicKey(key).export({ type: 'spki', format: 'der' });
+  if (!Buffer.from(derived).equals(Buffer.from(dsaSpki(numbers)))) throw partsError('the DSA key is damaged: its private part does not match its public key');
+  return key;
 }

@@ -23,7 +23,7 @@ export interface KeyPair {
 export function generateKey(
   dir: string,
   name: string,
-  type: 'ed25519' | 'ecdsa' | 'rsa',
+  type: 'ed25519' | 'ecdsa' | 'rsa' | 'dsa',
   options: { bits?: number; passphrase?: string; format?: 'openssh' | 'PEM' | 'PKCS8' } = {},
 ): KeyPair {
   const path = join(dir, name);

@@ -9,6 +9,7 @@
 import * as net from 'node:net';
 import { Reader, Writer } from '../protocol/wire.js';
 import { SshError, Code, socketErrorCode } from '../protocol/errors.js';
+import { signatureAlgorithmSpec } from '../protocol/key-types.js';
 
 /** Message numbers of draft-miller-ssh-agent §5.1. */
 const AGENT = {
@@ -21,8 +22,6 @@ const AGENT = {
   EXTENSION_FAILURE: 28,
 } as const;
 
-/** §4.5.1 signature flags. */
-const SIGN_FLAGS: Record<string, number> = { 'rsa-sha2-256': 2, 'rsa-sha2-512': 4 };
 
 /** The largest message we take from an agent (OpenSSH's own agent limit). */
 export const MAX_AGENT_MESSAGE = 256 * 1024;
@@ -114,7 +113,7 @@ export class AgentClient {
       .byte(AGENT.SIGN_REQUEST)
       .string(publicKey)
       .string(data)
-      .uint32(SIGN_FLAGS[algorithm] ?? 0)
+      .uint32(signatureAlgorithmSpec(algorithm)?.agentSignFlag ?? 0) // §4.5.1 flags
       .finish();
     const r = await this.request(request, AGENT.SIGN_RESPONSE, `signing with ${algorithm}`);
     return parseReply('sign response', () => {

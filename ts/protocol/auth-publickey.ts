@@ -16,6 +16,7 @@ import { DisconnectReason } from './errors.js';
 import { MSG } from './messages.js';
 import { signatureAlgorithmsFor } from './publickey.js';
 import { CERTIFICATE_ALGORITHMS } from './certificates.js';
+import { algorithmsOfKeyType } from './key-types.js';
 
 /** A private key that can sign; the protocol never sees the key material itself. */
 export interface Signer {
@@ -83,12 +84,15 @@ export function signatureAlgorithmsForKey(keyType: string, allowed: string[], se
     return plain.flatMap((signature) => certified.filter(([, a]) => a.signature === signature).map(([name]) => name));
   }
   const candidates = signatureAlgorithmsFor(keyType).filter((a) => allowed.includes(a));
-  if (candidates.length === 0 || keyType !== 'ssh-rsa') return candidates.slice(0, 1);
+  // One algorithm per key type, but for RSA (RFC 8332), whose choice the server's list decides.
+  if (candidates.length === 0 || algorithmsOfKeyType(keyType).length < 2) return candidates.slice(0, 1);
   if (serverAlgorithms) {
     const advertised = candidates.filter((a) => serverAlgorithms.includes(a));
     if (advertised.length > 0) return advertised;
   }
-  return candidates.includes('ssh-rsa') ? ['ssh-rsa'] : candidates.slice(0, 1);
+  // Without server-sig-algs: the key type's original algorithm (ssh-rsa), which every server knows.
+  const original = candidates.find((a) => a === keyType);
+  return original ? [original] : candidates.slice(0, 1);
 }
 
 /** The algorithm the key itself signs with for a request algorithm (the same, but for certificates). */

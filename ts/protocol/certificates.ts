@@ -7,6 +7,7 @@
 import { Reader, Writer } from './wire.js';
 import { SshError, Code } from './errors.js';
 import { parsePublicKey, parseSignature, publicKeyTypeName, type PublicKey } from './publickey.js';
+import { CA_SIGNATURE_ALGORITHMS, CERTIFICATE_ALGORITHM_SPECS, keyTypeSpec } from './key-types.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 
 export const CERT_TYPE_USER = 1;
@@ -19,18 +20,11 @@ export const FOREVER = 0xffffffffffffffffn;
  * Host key algorithm names for certificates and what each means: the key type written at
  * the start of the certificate blob, the plain key type inside it, and the signature
  * algorithm the certified key signs the exchange hash with. The rsa-sha2 names exist only in
- * negotiation: on the wire their certificates are ssh-rsa-cert-v01 (PROTOCOL.certkeys).
+ * negotiation: on the wire their certificates are ssh-rsa-cert-v01 (PROTOCOL.certkeys). The
+ * table is derived from ./key-types.ts; the legacy ones (ssh-rsa-cert-v01, SHA-1 signatures)
+ * are negotiated only when the application lists them itself.
  */
-export const CERTIFICATE_ALGORITHMS: Record<string, { blobType: string; plainType: string; signature: string }> = {
-  'ssh-ed25519-cert-v01@openssh.com': { blobType: 'ssh-ed25519-cert-v01@openssh.com', plainType: 'ssh-ed25519', signature: 'ssh-ed25519' },
-  'ecdsa-sha2-nistp256-cert-v01@openssh.com': { blobType: 'ecdsa-sha2-nistp256-cert-v01@openssh.com', plainType: 'ecdsa-sha2-nistp256', signature: 'ecdsa-sha2-nistp256' },
-  'ecdsa-sha2-nistp384-cert-v01@openssh.com': { blobType: 'ecdsa-sha2-nistp384-cert-v01@openssh.com', plainType: 'ecdsa-sha2-nistp384', signature: 'ecdsa-sha2-nistp384' },
-  'ecdsa-sha2-nistp521-cert-v01@openssh.com': { blobType: 'ecdsa-sha2-nistp521-cert-v01@openssh.com', plainType: 'ecdsa-sha2-nistp521', signature: 'ecdsa-sha2-nistp521' },
-  'rsa-sha2-512-cert-v01@openssh.com': { blobType: 'ssh-rsa-cert-v01@openssh.com', plainType: 'ssh-rsa', signature: 'rsa-sha2-512' },
-  'rsa-sha2-256-cert-v01@openssh.com': { blobType: 'ssh-rsa-cert-v01@openssh.com', plainType: 'ssh-rsa', signature: 'rsa-sha2-256' },
-  // SHA-1 signatures: negotiated only when the application lists this name itself.
-  'ssh-rsa-cert-v01@openssh.com': { blobType: 'ssh-rsa-cert-v01@openssh.com', plainType: 'ssh-rsa', signature: 'ssh-rsa' },
-};
+export const CERTIFICATE_ALGORITHMS = CERTIFICATE_ALGORITHM_SPECS;
 
 export function isCertificateAlgorithm(algorithm: string): boolean {
   return algorithm in CERTIFICATE_ALGORITHMS;
@@ -46,7 +40,7 @@ export function certificateAlgorithmFor(plainAlgorithm: string): string | undefi
  * The signature algorithms a CA may have signed a host certificate with: OpenSSH's default
  * CASignatureAlgorithms, which leaves out ssh-rsa (SHA-1).
  */
-export const CA_SIGNATURE_ALGORITHMS = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256'];
+export { CA_SIGNATURE_ALGORITHMS };
 
 /** As OpenSSH's SSHKEY_CERT_MAX_PRINCIPALS: more than this is not a certificate anyone made. */
 const MAX_PRINCIPALS = 256;
@@ -96,7 +90,7 @@ function position(blob: Uint8Array, r: Reader): number {
  */
 function readCertifiedKey(blob: Uint8Array, r: Reader, plainType: string): { key: PublicKey; blob: Uint8Array } {
   const start = position(blob, r);
-  const fields = plainType === 'ssh-ed25519' ? 1 : 2; // pk | curve, Q | e, n
+  const fields = keyTypeSpec(plainType)!.publicFields;
   for (let i = 0; i < fields; i++) r.string();
   const plain = new Writer(64 + position(blob, r) - start).string(plainType).raw(blob.subarray(start, position(blob, r))).finish();
   return { key: parsePublicKey(plain), blob: plain };

@@ -40,6 +40,8 @@ import {
   readVerifiedCertificate,
   type HostCertificateInfo,
 } from './certificates.js';
+import { x509AlgorithmSpec } from './x509-chain.js';
+import { readX509HostKey, type X509HostKeyInfo } from './x509-trust.js';
 import type { CryptoProvider, HashName } from '../crypto/provider.js';
 
 export interface AlgorithmLists {
@@ -63,9 +65,11 @@ export interface HostKeyInfo {
   fingerprints: { md5: string; sha1: string; sha256: string };
   /** Set when the server proved its identity with an OpenSSH host certificate. */
   certificate?: HostCertificateInfo;
+  /** Set for an X.509 host key (RFC 6187): the chain, its leaf's DNs, and what is wrong with the leaf. */
+  x509?: X509HostKeyInfo;
 }
 
-export type { HostCertificateInfo };
+export type { HostCertificateInfo, X509HostKeyInfo };
 
 /**
  * What verifyHostKey answers: trust or not, or a refusal with the reason, which becomes the
@@ -834,15 +838,19 @@ export class SshClientCore {
   private checkHostKey(hostKey: Uint8Array, signature: Uint8Array | null, exchangeHash: Uint8Array, negotiated: Negotiated): void {
     const provider = this.options.provider;
     const certificateAlgorithm = CERTIFICATE_ALGORITHMS[negotiated.hostKey];
-    // For a certificate, the certified key signs the exchange hash, with the plain algorithm.
+    const x509Algorithm = x509AlgorithmSpec(negotiated.hostKey);
+    // For a certificate, the certified key signs the exchange hash, with the plain algorithm;
+    // for an X.509 chain, the leaf's key, with the signature named as RFC 6187 §3 names it.
     const certificate = certificateAlgorithm ? readVerifiedCertificate(provider, hostKey, certificateAlgorithm.blobType) : undefined;
-    const plainKey = certificate ? certificate.publicKeyBlob : hostKey;
-    const keyType = publicKeyTypeName(certificate ? certificate.publicKey : parsePublicKey(hostKey));
-    const signatureAlgorithm = certificateAlgorithm ? certificateAlgorithm.signature : negotiated.hostKey;
+    const x509 = x509Algorithm ? readX509HostKey(hostKey, signature, x509Algorithm, this.options.hostCertificateName, this.now) : undefined;
+    const plainKey = certificate ? certificate.publicKeyBlob : x509 ? x509.keyBlob : hostKey;
+    const keyType = x509 ? x509.keyType : publicKeyTypeName(certificate ? certificate.publicKey : parsePublicKey(hostKey));
+    const signatureAlgorithm = certificateAlgorithm ? certificateAlgorithm.signature : x509 ? x509.signatureAlgorithm : negotiated.hostKey;
     if (keyType !== keyTypeForAlgorithm(signatureAlgorithm)) {
       throw new SshError(Code.HostKeyVerifyFailed, `server sent a ${keyType} host key for algorithm ${negotiated.hostKey}`, 'peer');
     }
-    if (signature && !provider.verify(plainKey, signatureAlgorithm, signature, exchangeHash)) {
+    const signed = x509 ? x509.signature : signature;
+    if (signed && !provider.verify(plainKey, signatureAlgorithm, signed, exchangeHash)) {
       throw new SshError(Code.HostKeyVerifyFailed, 'the server host key signature over the exchange hash is invalid', 'peer');
     }
     if (this.hostKey) {
@@ -870,6 +878,10 @@ export class SshClientCore {
           `CA ${info.certificate.caKeyType} SHA256:${info.certificate.caFingerprints.sha256} valid ${info.certificate.validity}`,
       );
       if (problem) this.log(1, problem);
+    } else if (x509) {
+      info.x509 = x509.info;
+      this.status(`server X.509 host certificate ${negotiated.hostKey} SHA256:${info.fingerprints.sha256}, subject ${JSON.stringify(x509.info.subject)} issuer ${JSON.stringify(x509.info.issuer)}`);
+      if (x509.info.problem) this.log(1, x509.info.problem);
     } else {
       this.status(`server host key ${keyType} SHA256:${info.fingerprints.sha256}`);
     }
@@ -881,7 +893,9 @@ export class SshClientCore {
           ? verdict.refused
           : info.certificate?.problem
             ? `the server host certificate (${shown}) was not accepted: ${info.certificate.problem}`
-            : `the server host key (${shown}) was not accepted`;
+            : info.x509?.problem
+              ? `the server's X.509 host certificate (${shown}) was not accepted: ${info.x509.problem}`
+              : `the server host key (${shown}) was not accepted`;
       throw new SshError(Code.HostKeyRejected, reason, 'local');
     }
     this.hostKey = hostKey;

@@ -24,6 +24,7 @@
 import { createHash, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { toHex } from '../protocol/wire.js';
 import { FOREVER, type HostCertificateInfo, type OpenSshCertificate } from '../protocol/certificates.js';
+import type { X509HostKeyInfo } from '../protocol/x509-trust.js';
 import { parsePublicKey, publicKeyTypeName } from '../protocol/publickey.js';
 import { toKeyObject } from '../crypto/node.js';
 import { sshPublicKeyBlob } from '../crypto/keys.js';
@@ -261,8 +262,10 @@ export function describeX509(certificate: X509Certificate, privateKeyAvailable: 
   };
 }
 
-/** A server's host key as the connection presented it: a plain key, or its OpenSSH host certificate. */
-export function describeHostKey(info: { hostKey: Uint8Array; certificate?: HostCertificateInfo }): CertificateInfo {
+/** A server's host key as the connection presented it: a plain key, its OpenSSH host certificate, or its X.509 certificate (RFC 6187). */
+export function describeHostKey(info: { hostKey: Uint8Array; certificate?: HostCertificateInfo; x509?: X509HostKeyInfo }): CertificateInfo {
+  // The server's own certificate, first in the chain it sent (decoded once already by the core).
+  if (info.x509) return describeX509(new X509Certificate(Buffer.from(info.x509.certificates[0]!)), false);
   const cert = info.certificate;
   if (!cert) return describeKey(info.hostKey, false);
   return describeOpenSshCertificate(

@@ -4,7 +4,7 @@
 
 import { EventEmitter } from 'node:events';
 import type { SshError } from '../protocol/errors.js';
-import type { HostCertificateInfo } from '../protocol/client.js';
+import type { HostCertificateInfo, X509HostKeyInfo } from '../protocol/client.js';
 
 export interface ConnectedEvent {
   statusCode: number;
@@ -81,12 +81,14 @@ export interface ServerAuthenticationEvent {
   opensshFingerprint: string;
   /** The negotiated host key algorithm, e.g. ssh-ed25519 or ssh-ed25519-cert-v01@openssh.com. */
   keyAlgorithm: string;
-  /** For an OpenSSH host certificate: its key ID. Empty otherwise. */
+  /** For an X.509 host key: the leaf certificate's subject DN ("O=Example, CN=gw"); for an OpenSSH host certificate: its key ID. Empty otherwise. */
   certSubject: string;
-  /** For an OpenSSH host certificate: its CA key, as "ssh-ed25519 SHA256:...". Empty otherwise. */
+  /** For an X.509 host key: the leaf's issuer DN; for an OpenSSH host certificate: its CA key, as "ssh-ed25519 SHA256:...". Empty otherwise. */
   certIssuer: string;
   /** The host certificate's fields when the server presented one (its CA signature already verified). */
   certificate?: HostCertificateInfo;
+  /** The X.509 chain's fields when the server presented an x509v3-* host key (its signature already verified, its chain not judged). */
+  x509?: X509HostKeyInfo;
   status: number;
   /** Set to true to trust the key. Pre-set when the key matches sshAcceptServerHostKey. */
   accept: boolean;

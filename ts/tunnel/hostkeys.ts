@@ -1,15 +1,16 @@
 // Host key trust material: matching a presented key against what the user said to trust
 // (an OpenSSH public key line, a base64 key blob, or a fingerprint in MD5 hex, SHA1 hex or
-// SHA256 base64 form), the CA keys of SSHAcceptServerCAKey that host certificates are judged
-// by, and OpenSSH known_hosts files with hashed entries, [host]:port, @revoked and
-// @cert-authority lines.
+// SHA256 base64 form), the trust anchors of SSHAcceptServerCAKey (OpenSSH CA keys for host
+// certificates, PEM CA certificates for X.509 host keys, RFC 6187), and OpenSSH known_hosts
+// files with hashed entries, [host]:port, @revoked and @cert-authority lines.
 
-import { createHmac } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { HostCertificateInfo, HostKeyInfo } from '../protocol/client.js';
 import { equalBytes } from '../protocol/wire.js';
 import { SshError, Code } from '../protocol/errors.js';
 import { parsePublicKey, publicKeyTypeName } from '../protocol/publickey.js';
+import { oneLineDn, verifyX509Chain, type X509HostKeyInfo } from '../protocol/x509-trust.js';
 
 function normaliseHex(text: string): string {
   return text.replace(/[:\s]/g, '').toLowerCase();
@@ -39,14 +40,46 @@ export function hostKeyMatches(trusted: string, info: HostKeyInfo): boolean {
   return t.replace(/=+$/, '') === info.fingerprints.sha256;
 }
 
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
+
+/** At most this many CA certificates: each is tried against each certificate of a chain. */
+const MAX_CA_CERTIFICATES = 64;
+
+/**
+ * The PEM CA certificates of SSHAcceptServerCAKey ("-----BEGIN CERTIFICATE-----" blocks, among
+ * or instead of OpenSSH CA keys): the trust anchors of X.509 host keys. A block OpenSSL cannot
+ * read, or a certificate that is not a CA's (basicConstraints CA:TRUE), is error 10022.
+ */
+export function parseCaCertificates(text: string): crypto.X509Certificate[] {
+  const blocks = text.match(PEM_CERTIFICATE) ?? [];
+  if (blocks.length > MAX_CA_CERTIFICATES) throw new SshError(Code.BadArgument, `SSHAcceptServerCAKey: more than ${MAX_CA_CERTIFICATES} CA certificates`, 'local');
+  return blocks.map((block, index) => {
+    let certificate: crypto.X509Certificate;
+    try {
+      certificate = new crypto.X509Certificate(block);
+    } catch {
+      throw new SshError(Code.BadArgument, `SSHAcceptServerCAKey: CA certificate ${index + 1} is not a readable PEM certificate`, 'local');
+    }
+    if (!certificate.ca) {
+      throw new SshError(
+        Code.BadArgument,
+        `SSHAcceptServerCAKey: certificate ${index + 1} (${JSON.stringify(oneLineDn(certificate.subject))}) is not a CA certificate; to trust one server's certificate, accept its key by fingerprint`,
+        'local',
+      );
+    }
+    return certificate;
+  });
+}
+
 /**
  * The CA keys of SSHAcceptServerCAKey: OpenSSH public key lines ("ssh-ed25519 AAAA... comment")
- * or bare base64 blobs, one per line or separated by commas. A key that does not decode is
- * error 10022, naming its position (never quoting more than its start).
+ * or bare base64 blobs, one per line or separated by commas. PEM certificates in the text are
+ * parseCaCertificates' and skipped here. A key that does not decode is error 10022, naming its
+ * position (never quoting more than its start).
  */
 export function parseCaKeys(text: string): Uint8Array[] {
   const keys: Uint8Array[] = [];
-  const entries = text.split(/[\r\n,]+/).map((e) => e.trim()).filter((e) => e !== '');
+  const entries = text.replace(PEM_CERTIFICATE, '\n').split(/[\r\n,]+/).map((e) => e.trim()).filter((e) => e !== '');
   entries.forEach((entry, index) => {
     const parts = entry.split(/\s+/);
     const base64 = parts.length >= 2 && /^[a-z0-9@.-]+$/.test(parts[0]!) ? parts[1]! : parts[0]!;
@@ -90,8 +123,24 @@ export function judgeHostCertificate(
   return { trusted: true };
 }
 
-/** certSubject and certIssuer of the sshServerAuthentication event for a host certificate. */
-export function certificateSubjectAndIssuer(certificate: HostCertificateInfo | undefined): { certSubject: string; certIssuer: string } {
+/**
+ * Judges an X.509 host key by the trusted CA certificates: its chain must lead to one of them,
+ * then the leaf must have no problem (expired, another name...). The chain is judged first, so
+ * that a certificate from an unknown CA is reported as such whatever else is wrong with it.
+ */
+export function judgeX509HostKey(x509: X509HostKeyInfo, trustedCertificates: readonly crypto.X509Certificate[]): CertificateJudgement {
+  const chain = verifyX509Chain(x509.certificates, trustedCertificates, x509.checkedAt);
+  if (!chain.trusted) return chain;
+  if (x509.problem) return { trusted: false, reason: x509.problem };
+  return { trusted: true };
+}
+
+/**
+ * certSubject and certIssuer of the sshServerAuthentication event: for an X.509 host key the
+ * leaf's subject and issuer DNs; for an OpenSSH host certificate its key ID and CA key.
+ */
+export function certificateSubjectAndIssuer(certificate: HostCertificateInfo | undefined, x509?: X509HostKeyInfo): { certSubject: string; certIssuer: string } {
+  if (x509) return { certSubject: x509.subject, certIssuer: x509.issuer };
   if (!certificate) return { certSubject: '', certIssuer: '' };
   return { certSubject: certificate.keyId, certIssuer: `${certificate.caKeyType} SHA256:${certificate.caFingerprints.sha256}` };
 }
@@ -133,7 +182,7 @@ export function hostFieldMatches(field: string, name: string): boolean {
   if (field.startsWith('|1|')) {
     const [, , salt, hash] = field.split('|');
     if (!salt || !hash) return false;
-    const mac = createHmac('sha1', Buffer.from(salt, 'base64')).update(name).digest('base64');
+    const mac = crypto.createHmac('sha1', Buffer.from(salt, 'base64')).update(name).digest('base64');
     return mac === hash;
   }
   let matched = false;

@@ -9,9 +9,12 @@ import { isGssKex, NULL_HOST_KEY } from '../protocol/kex-gss.js';
 import type { AlgorithmLists } from '../protocol/client.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 import { CERTIFICATE_ALGORITHMS, certificateAlgorithmFor } from '../protocol/certificates.js';
-import { parseCaKeys } from './hostkeys.js';
+import { parseCaCertificates, parseCaKeys } from './hostkeys.js';
 import { MAX_RECORD_LENGTH } from './chunker.js';
 import { encoderFor } from './code-page.js';
+import { DEFAULT_X509_ALGORITHMS, X509_ALGORITHMS, isX509Algorithm, x509AlgorithmSpec } from '../protocol/x509-chain.js';
+import { keyTypeForAlgorithm } from '../protocol/publickey.js';
+import { DEFAULT_HOST_KEY_ALGORITHMS, DEFAULT_PUBKEY_SIGNATURE_ALGORITHMS, SIGNATURE_ALGORITHMS } from '../protocol/key-types.js';
 
 export const DEFAULT_KEX = [
   'curve25519-sha256',
@@ -24,14 +27,8 @@ export const DEFAULT_KEX = [
   'diffie-hellman-group18-sha512',
   'diffie-hellman-group14-sha256',
 ];
-export const DEFAULT_HOST_KEY = [
-  'ssh-ed25519',
-  'ecdsa-sha2-nistp256',
-  'ecdsa-sha2-nistp384',
-  'ecdsa-sha2-nistp521',
-  'rsa-sha2-512',
-  'rsa-sha2-256',
-];
+/** SSHPublicKeyAlgorithms' default: the non-legacy host key algorithms of ./protocol/key-types.ts. */
+export const DEFAULT_HOST_KEY: readonly string[] = DEFAULT_HOST_KEY_ALGORITHMS;
 export const DEFAULT_CIPHERS = [
   'aes128-gcm@openssh.com',
   'aes256-gcm@openssh.com',
@@ -50,15 +47,7 @@ export const DEFAULT_MACS = [
   'hmac-sha2-512',
   'hmac-sha1',
 ];
-export const DEFAULT_PUBKEY_SIG_ALGS = [
-  'ssh-rsa',
-  'rsa-sha2-256',
-  'rsa-sha2-512',
-  'ecdsa-sha2-nistp256',
-  'ecdsa-sha2-nistp384',
-  'ecdsa-sha2-nistp521',
-  'ssh-ed25519',
-];
+export const DEFAULT_PUBKEY_SIG_ALGS: readonly string[] = DEFAULT_PUBKEY_SIGNATURE_ALGORITHMS;
 
 export const CLIENT_VERSION = 'SSH-2.0-revtun_0.1';
 
@@ -90,8 +79,11 @@ export const SETTINGS: Record<string, SettingSpec> = {
   PasswordPrompt: { kind: 'string', default: '' },
   PreferredDHGroupBits: { kind: 'int', default: 3072, min: 2048, max: 8192 },
   SSHAcceptAnyServerHostKey: { kind: 'bool', default: false },
-  /** CA public key lines (one per line or comma-separated): host certificates they signed are trusted. */
-  SSHAcceptServerCAKey: { kind: 'string', default: '', check: (text) => void parseCaKeys(text) },
+  /**
+   * CA public key lines (one per line or comma-separated): host certificates they signed are
+   * trusted; and PEM CA certificates: X.509 host keys whose chain leads to one are trusted.
+   */
+  SSHAcceptServerCAKey: { kind: 'string', default: '', check: (text) => void (parseCaKeys(text), parseCaCertificates(text)) },
   SSHAcceptServerHostKeyFingerPrint: { kind: 'string', default: '' },
   SSHFingerprintHashAlgorithm: { kind: 'string', default: 'SHA256', choices: ['MD5', 'SHA1', 'SHA256'] },
   SSHKeepAliveCountMax: { kind: 'int', default: 5, min: 0 },
@@ -251,15 +243,14 @@ export function matchesVersionPattern(patterns: string, version: string): boolea
   });
 }
 
+/**
+ * Every host key algorithm the client can verify: the signature algorithms, their certificate
+ * forms, the X.509 ones, and the "null" host key of a GSSAPI key exchange (RFC 4462 §5).
+ */
 const HOST_KEY_ALGORITHMS = new Set([
-  'ssh-ed25519',
-  'ecdsa-sha2-nistp256',
-  'ecdsa-sha2-nistp384',
-  'ecdsa-sha2-nistp521',
-  'rsa-sha2-256',
-  'rsa-sha2-512',
-  'ssh-rsa',
+  ...SIGNATURE_ALGORITHMS.map((spec) => spec.name),
   ...Object.keys(CERTIFICATE_ALGORITHMS),
+  ...X509_ALGORITHMS.map((spec) => spec.name),
   NULL_HOST_KEY,
 ]);
 
@@ -273,6 +264,21 @@ export function preferCertificateAlgorithms(hostKeyAlgorithms: string): string {
   const names = splitList(hostKeyAlgorithms);
   const certificates = names.map(certificateAlgorithmFor).filter((n): n is string => n !== undefined && !names.includes(n));
   return [...new Set([...certificates, ...names])].join(',');
+}
+
+/**
+ * The host key list with X.509 algorithms (RFC 6187) put first: used when the application
+ * trusts a CA certificate (a PEM certificate in SSHAcceptServerCAKey), so that a server with an
+ * X.509 host certificate presents it. Each non-legacy X.509 algorithm whose key type the list
+ * has a plain algorithm for comes in (x509v3-ssh-dss only when listed); a list that already
+ * names an X.509 algorithm is the user's choice and stays as it is.
+ */
+export function preferX509Algorithms(hostKeyAlgorithms: string): string {
+  const names = splitList(hostKeyAlgorithms);
+  if (names.some(isX509Algorithm)) return names.join(',');
+  const keyTypes = new Set(names.map(keyTypeForAlgorithm));
+  const x509 = DEFAULT_X509_ALGORITHMS.filter((name) => keyTypes.has(x509AlgorithmSpec(name)!.keyType));
+  return [...x509, ...names].join(',');
 }
 
 /** The default cipher list with the provider's fast ciphers first; any other list unchanged. */

@@ -25,6 +25,7 @@ import {
   parseSettingValue,
   splitList,
   preferCertificateAlgorithms,
+  preferX509Algorithms,
   DEFAULT_CIPHERS,
 } from './settings.js';
 import { GSS_KEX_ALGORITHMS, isGssKex, NULL_HOST_KEY } from '../protocol/kex-gss.js';
@@ -39,7 +40,7 @@ import { Session, type RequestedForwarding } from './session.js';
 import { EventTranslator, type TranslatorHost } from './translate.js';
 import { isFinal, AutoReconnect } from './reconnect.js';
 import { Reconnector, type ReconnectorHost } from './supervisor.js';
-import { certificateSubjectAndIssuer, hostKeyMatches, judgeHostCertificate, parseCaKeys } from './hostkeys.js';
+import { certificateSubjectAndIssuer, hostKeyMatches, judgeHostCertificate, judgeX509HostKey, parseCaCertificates, parseCaKeys } from './hostkeys.js';
 import { checkForwarding, describeForwarding } from './forward-request.js';
 import { CertificateSlot, type ResolvedCertificate } from './certificate-slot.js';
 import { encoderFor } from './code-page.js';
@@ -1161,13 +1162,15 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     const skipped = this.providerIsDefault ? skippedCryptoProviders() : [];
     if (!hop) this.log(2, `crypto provider: ${describeCryptoProvider(provider)}${skipped.length ? ` (not loaded: ${skipped.join('; ')})` : ''}`);
     const versionPattern = this.setting<string>('SSHVersionPattern');
-    const hostKeyAlgorithms = this.setting<string>('SSHPublicKeyAlgorithms');
-    // A trusted CA: ask for the server's host certificate first (SSHAcceptServerCAKey is the server's, not a hop's).
-    const trustsCa = !hop && this.setting<string>('SSHAcceptServerCAKey') !== '';
+    // A trusted CA: ask for the server's host certificate first, OpenSSH or X.509 as the CA is
+    // (SSHAcceptServerCAKey is the server's, not a hop's).
+    const trust = hop ? '' : this.setting<string>('SSHAcceptServerCAKey');
+    let hostKeyList = this.setting<string>('SSHPublicKeyAlgorithms');
+    if (parseCaCertificates(trust).length > 0) hostKeyList = preferX509Algorithms(hostKeyList);
+    if (parseCaKeys(trust).length > 0) hostKeyList = preferCertificateAlgorithms(hostKeyList);
     // GSSAPI key exchange (RFC 4462 §2) with the server, not with a jump host; "null" lets a server without host keys take part.
     const gssKex = !hop && (this.sshAuthMode === SshAuthMode.GSSAPIKeyex || this.alsoGssapi.keyExchange);
     const kexAlgorithms = this.setting<string>('SSHKeyExchangeAlgorithms');
-    const hostKeyList = trustsCa ? preferCertificateAlgorithms(hostKeyAlgorithms) : hostKeyAlgorithms;
     return {
       provider,
       clientVersion: this.setting('ClientSSHVersionString'),
@@ -1254,7 +1257,13 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     const fingerprint = algorithm === 'MD5' ? info.fingerprints.md5 : algorithm === 'SHA1' ? info.fingerprints.sha1 : sha256Hex;
     const trustedFingerprints = splitList(this.setting<string>('SSHAcceptServerHostKeyFingerPrint'));
     const caKeys = parseCaKeys(this.setting<string>('SSHAcceptServerCAKey'));
-    const certificate = info.certificate && caKeys.length > 0 ? judgeHostCertificate(info.certificate, info.hostKey, caKeys) : null;
+    const caCertificates = parseCaCertificates(this.setting<string>('SSHAcceptServerCAKey'));
+    const certificate =
+      info.certificate && caKeys.length > 0
+        ? judgeHostCertificate(info.certificate, info.hostKey, caKeys)
+        : info.x509 && caCertificates.length > 0
+          ? judgeX509HostKey(info.x509, caCertificates)
+          : null;
     const configuredKey = this.hostKeyCertificate().keyBlob;
     const preAccepted =
       this.trustedHostKey !== null ||
@@ -1269,17 +1278,26 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
       fingerprint,
       opensshFingerprint: `SHA256:${info.fingerprints.sha256}`,
       keyAlgorithm: info.algorithm,
-      ...certificateSubjectAndIssuer(info.certificate),
+      ...certificateSubjectAndIssuer(info.certificate, info.x509),
       status: 0,
       accept: preAccepted,
       ...(info.certificate ? { certificate: info.certificate } : {}),
+      ...(info.x509 ? { x509: info.x509 } : {}),
     };
     this.emit('sshServerAuthentication', event);
     if (!event.accept) {
       this.log(1, `rejected server host key ${info.keyType} SHA256:${info.fingerprints.sha256}`);
       const shown = `${info.keyType} SHA256:${info.fingerprints.sha256}`;
-      if (certificate && !certificate.trusted) return { refused: `the server host certificate (${shown}) was not accepted: ${certificate.reason}` };
-      if (caKeys.length > 0 && !info.certificate) return { refused: `the server host key (${shown}) was not accepted: it is a plain key, not a certificate from the CA of SSHAcceptServerCAKey` };
+      const what = info.x509 ? "the server's X.509 host certificate" : 'the server host certificate';
+      if (certificate && !certificate.trusted) return { refused: `${what} (${shown}) was not accepted: ${certificate.reason}` };
+      if ((caKeys.length > 0 || caCertificates.length > 0) && !certificate) {
+        const why = info.certificate
+          ? 'it is an OpenSSH host certificate, and SSHAcceptServerCAKey holds no OpenSSH CA key'
+          : info.x509
+            ? 'it is an X.509 host certificate, and SSHAcceptServerCAKey holds no CA certificate'
+            : 'it is a plain key, not a certificate from the CA of SSHAcceptServerCAKey';
+        return { refused: `the server host key (${shown}) was not accepted: ${why}` };
+      }
       return false;
     }
     // A key trusted for its CA's sake is judged again at each logon (its certificate may be

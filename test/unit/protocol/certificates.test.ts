@@ -173,7 +173,7 @@ describe('malformed certificates', () => {
 
   it('refuses an unknown certificate type, an unknown key type and a key type other than negotiated', () => {
     expect(malformedMessage(buildCertificate({ type: 3 }))).toMatch(/unknown certificate type 3/);
-    expect(malformedMessage(buildCertificate({ blobType: 'ssh-dss-cert-v01@openssh.com' }))).toMatch(/unknown certificate key type "ssh-dss-cert-v01@openssh.com"/);
+    expect(malformedMessage(buildCertificate({ blobType: 'sk-ssh-ed25519-cert-v01@openssh.com' }))).toMatch(/unknown certificate key type "sk-ssh-ed25519-cert-v01@openssh.com"/);
     expect(() => parseCertificate(buildCertificate(), 'ssh-rsa-cert-v01@openssh.com')).toThrow(/the server sent a ssh-ed25519-cert-v01@openssh.com for the negotiated ssh-rsa-cert-v01@openssh.com/);
   });
 
