@@ -62,6 +62,20 @@ describe('Dropbear', () => {
 
   it.each(['chacha20-poly1305@openssh.com', 'aes128-ctr', 'aes256-ctr'])('cipher %s', (cipher) => connectWith(dropbear, cipher, 'hmac-sha2-256'));
   it.each(['hmac-sha1', 'hmac-sha2-256'])('MAC %s', (mac) => connectWith(dropbear, 'aes128-ctr', mac));
+
+  it('UseStrictKeyExchange=2 answers the server KEXINIT and logs on, with chacha20-poly1305 first in the list', async () => {
+    const t = peerTunnel(dropbear);
+    t.sshEncryptionAlgorithms = 'chacha20-poly1305@openssh.com,aes128-ctr';
+    t.config('UseStrictKeyExchange=2');
+    const logs: string[] = [];
+    t.config('LogLevel=2');
+    t.on('log', (e) => logs.push(e.message));
+    await t.sshLogon();
+    // With strict kex chacha20 stays; without it (an unpatched Dropbear) the offer left it out.
+    const negotiated = logs.find((m) => m.startsWith('negotiated kex='))!;
+    expect(negotiated).toMatch(t.config('NegotiatedStrictKex') === 'True' ? /cipher=chacha20-poly1305/ : /cipher=aes128-ctr/);
+    await t.sshLogoff();
+  });
 });
 
 const LEGACY_CIPHERS = ['aes128-cbc', 'aes192-cbc', 'aes256-cbc', '3des-cbc', 'blowfish-cbc', 'cast128-cbc', 'arcfour', 'arcfour128', 'arcfour256'];

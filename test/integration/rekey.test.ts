@@ -117,6 +117,13 @@ describe('strict key exchange', () => {
     await tunnel.sshLogoff();
   });
 
+  it('UseStrictKeyExchange=2 waits for the server KEXINIT and still negotiates strict kex with OpenSSH', async () => {
+    const tunnel = makeTunnel(sshd, { config: ['UseStrictKeyExchange=2'] });
+    await tunnel.sshLogon();
+    expect(tunnel.config('NegotiatedStrictKex')).toBe('True');
+    await tunnel.sshLogoff();
+  });
+
   it('is not offered with UseStrictKeyExchange=0', async () => {
     const tunnel = makeTunnel(sshd, { config: ['UseStrictKeyExchange=0'] });
     await tunnel.sshLogon();

@@ -15,6 +15,7 @@ import {
   negotiate,
   parseExtensions,
   STRICT_KEX_CLIENT,
+  STRICT_KEX_SERVER,
   type KexMethod,
   type Negotiated,
 } from './kex.js';
@@ -161,6 +162,8 @@ export class SshClientCore {
   private kex: KexState = { kind: 'idle' };
   /** Between our KEXINIT and our NEWKEYS, only key exchange messages may be sent. */
   private kexSending = false;
+  /** UseStrictKeyExchange=2: our first KEXINIT waits for the server's (see start). */
+  private firstKexInitDeferred = false;
   private readonly deferred: Uint8Array[] = [];
   private readonly events: ClientEvent[] = [];
   private serverVersion: string | null = null;
@@ -212,7 +215,11 @@ export class SshClientCore {
     this.now = now;
     this.lastReceive = now;
     this.transport.queueRaw(new TextEncoder().encode(`${this.options.clientVersion}\r\n`));
-    this.guard(() => this.sendKexInit());
+    // UseStrictKeyExchange=2 answers the server's KEXINIT rather than sending ours at once: the
+    // offer can then leave out the algorithms Terrapin affects when the server has no strict
+    // kex. RFC 4253 §7.1 has each side send its KEXINIT without waiting, so the server's comes.
+    if (this.options.strictKex === 2) this.firstKexInitDeferred = true;
+    else this.guard(() => this.sendKexInit());
   }
 
   receive(bytes: Uint8Array, now: number): void {
@@ -622,8 +629,8 @@ export class SshClientCore {
     }
   }
 
-  private buildKexInit(): KexInitMessage {
-    const a = this.options.algorithms;
+  private buildKexInit(server?: KexInitMessage): KexInitMessage {
+    const a = server ? this.terrapinSafeOffer(server) : this.options.algorithms;
     const kex = [...a.kex];
     if (!this.firstKexDone) {
       kex.push(EXT_INFO_CLIENT);
@@ -646,8 +653,28 @@ export class SshClientCore {
     };
   }
 
-  private sendKexInit(): void {
-    const decoded = this.buildKexInit();
+  /**
+   * Our algorithm lists for a server that has no strict kex (UseStrictKeyExchange=2): without
+   * chacha20-poly1305, and without the EtM MACs if a CBC cipher would be chosen, so that the
+   * connection goes on with algorithms prefix truncation cannot touch (CVE-2023-48795).
+   */
+  private terrapinSafeOffer(server: KexInitMessage): ClientOptions['algorithms'] {
+    const a = this.options.algorithms;
+    if (server.kexAlgorithms.includes(STRICT_KEX_SERVER)) return a;
+    const cipher = a.cipher.filter((c) => !c.startsWith('chacha20-poly1305'));
+    const isAead = (c: string) => this.options.provider.ciphers.get(c)?.aead ?? false;
+    const firstCommon = (ours: readonly string[], theirs: readonly string[]) => ours.find((c) => theirs.includes(c));
+    const choices = [firstCommon(cipher, server.ciphersClientToServer), firstCommon(cipher, server.ciphersServerToClient)];
+    const cbcWithMac = choices.some((c) => c !== undefined && c.endsWith('-cbc') && !isAead(c));
+    const mac = cbcWithMac ? a.mac.filter((m) => !m.includes('-etm@')) : a.mac;
+    if (cipher.length !== a.cipher.length || mac.length !== a.mac.length) {
+      this.log(1, 'the server has no strict key exchange: leaving chacha20-poly1305 and EtM MACs with CBC out of the offer (UseStrictKeyExchange=2)');
+    }
+    return { ...a, cipher, mac };
+  }
+
+  private sendKexInit(server?: KexInitMessage): void {
+    const decoded = this.buildKexInit(server);
     const ours = KexInit.encode(decoded);
     this.kexSending = true;
     this.kex = { kind: 'expectKexInit', ours, oursDecoded: decoded };
@@ -736,7 +763,10 @@ export class SshClientCore {
   }
 
   private onKexInit(payload: Uint8Array, sequence: number): void {
-    if (this.kex.kind === 'idle') {
+    if (this.firstKexInitDeferred) {
+      this.firstKexInitDeferred = false;
+      this.sendKexInit(KexInit.decode(payload));
+    } else if (this.kex.kind === 'idle') {
       if (!this.firstKexDone) throw new SshError(Code.ProtocolError, 'KEXINIT out of order', 'peer');
       this.sendKexInit(); // server-initiated re-exchange
     }

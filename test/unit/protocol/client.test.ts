@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { Reader, Writer } from '../../../ts/protocol/wire.js';
-import { MSG } from '../../../ts/protocol/messages.js';
+import { KexInit, MSG } from '../../../ts/protocol/messages.js';
 import { Pair, TestServer } from '../../helpers/peer.js';
 import { forwardedOpen } from '../../helpers/scripted-server.js';
 import type { Outcome } from '../../../ts/protocol/client.js';
@@ -95,6 +95,37 @@ describe('handshake', () => {
   it('UseStrictKeyExchange=3 refuses a server without strict kex', () => {
     const pair = new Pair(new TestServer(), { strictKex: 3 }).start();
     expect(pair.closedWith?.code).toBe(1003);
+  });
+
+  describe('UseStrictKeyExchange=2 against a server without strict kex', () => {
+    const algorithms = (cipher: string[], mac: string[]) => ({ kex: ['curve25519-sha256'], hostKey: ['ssh-ed25519'], cipher, mac, compression: ['none'] });
+    const clientKexInit = (pair: Pair) => KexInit.decode(pair.server.receivedPayloads.find((p) => p[0] === MSG.KEXINIT)!);
+
+    it('leaves chacha20-poly1305 out of the offer and goes on with an unaffected cipher (it used to fail with 1003)', () => {
+      const server = new TestServer({ kexInit: { ciphersClientToServer: ['chacha20-poly1305@openssh.com', 'aes128-gcm@openssh.com'], ciphersServerToClient: ['chacha20-poly1305@openssh.com', 'aes128-gcm@openssh.com'] } });
+      const pair = new Pair(server, { strictKex: 2, algorithms: algorithms(['chacha20-poly1305@openssh.com', 'aes128-gcm@openssh.com'], ['hmac-sha2-256']) }).start();
+      expect(pair.closedWith).toBeUndefined();
+      expect(pair.has('authenticated')).toBe(true);
+      expect(clientKexInit(pair).ciphersClientToServer).toEqual(['aes128-gcm@openssh.com']);
+    });
+
+    it('leaves the EtM MACs out when a CBC cipher would be chosen', () => {
+      const server = new TestServer({ kexInit: { ciphersClientToServer: ['aes128-cbc'], ciphersServerToClient: ['aes128-cbc'] } });
+      const pair = new Pair(server, { strictKex: 2, algorithms: algorithms(['aes128-cbc'], ['hmac-sha2-256-etm@openssh.com', 'hmac-sha2-256']) });
+      try {
+        pair.start();
+      } catch {
+        // The in-memory server keys itself for AES-GCM only; the offer it received is what counts here.
+      }
+      expect(clientKexInit(pair).macsClientToServer).toEqual(['hmac-sha2-256']);
+    });
+
+    it('offers everything to a server that has strict kex', () => {
+      const server = new TestServer({ strict: true });
+      const pair = new Pair(server, { strictKex: 2, algorithms: algorithms(['chacha20-poly1305@openssh.com', 'aes128-gcm@openssh.com'], ['hmac-sha2-256']) }).start();
+      expect(clientKexInit(pair).ciphersClientToServer).toEqual(['chacha20-poly1305@openssh.com', 'aes128-gcm@openssh.com']);
+      expect(pair.closedWith).toBeUndefined();
+    });
   });
 
   it('a connection-layer message before authentication ends with 1027', () => {
