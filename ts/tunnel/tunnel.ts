@@ -46,6 +46,7 @@ import { CertificateSlot, type ResolvedCertificate } from './certificate-slot.js
 import { encoderFor } from './code-page.js';
 import { describeHostKey, type CertificateInfo } from './certificate-info.js';
 import { installCertificateProperties, type CertificateProperties } from './certificate-properties.js';
+import { socksLimits, type DynamicForwardingOptions } from './socks-forward.js';
 
 export { SshAuthMode, SshCertStoreType, type SshAuthModeValue, type SshCertStoreTypeValue, type SshIdentity };
 
@@ -312,6 +313,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
       emit: (event, ...args) => this.emit(event, ...args),
       log: (level, message) => this.log(level, message),
       forwardingLocalHost: () => this.setting<string>('ForwardingLocalHost'),
+      scheduler: () => this.scheduler,
       records: this.records,
       delivering: null,
     };
@@ -994,10 +996,13 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
    * an error event: the SOCKS client has been told. Returns the bound port; the forwarding is
    * asked for again after every reconnect, and cancelForwarding(address, port) stops it.
    * Anyone who can reach the server's port can reach whatever this machine can: bind it to
-   * localhost unless that is what you want.
+   * localhost, or limit the destinations with `options.permitRemoteOpen` (ssh's
+   * PermitRemoteOpen), unless that is what you want. A client that has not sent its whole
+   * request within `options.handshakeTimeout` seconds (30) is closed. Bad options: 10022.
    */
-  async requestDynamicForwarding(address: string, port: number): Promise<number> {
-    return this.addForwarding({ address, port, forwardingHost: '', forwardingPort: 0, dynamic: true, boundPort: 0 });
+  async requestDynamicForwarding(address: string, port: number, options: DynamicForwardingOptions = {}): Promise<number> {
+    const socks = socksLimits(options);
+    return this.addForwarding({ address, port, forwardingHost: '', forwardingPort: 0, dynamic: true, socks, boundPort: 0 });
   }
 
   private async addForwarding(forwarding: RequestedForwarding): Promise<number> {
