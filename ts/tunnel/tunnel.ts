@@ -32,7 +32,7 @@ import { GSS_KEX_ALGORITHMS, isGssKex, NULL_HOST_KEY } from '../protocol/kex-gss
 import { withoutUnusableGssKex } from '../crypto/gssapi.js';
 import { authOptionsFor, SshAuthMode, SshCertStoreType, type Credentials, type SshAuthModeValue, type SshCertStoreTypeValue, type SshIdentity } from './credentials.js';
 import { checkIdentity } from './identities.js';
-import { describeHop, openJumpChain, type JumpHost, type PreparedHop } from './jump.js';
+import { describeHop, hopCaKeys, hopKeyRefusal, judgeHopCertificate, openJumpChain, type JumpHost, type PreparedHop } from './jump.js';
 import { agentKeys, agentPath, type AgentKeys } from './agent-keys.js';
 import { realScheduler, withDeadline, type TunnelScheduler } from './timing.js';
 import { ChannelRecords } from './chunker.js';
@@ -841,9 +841,13 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
           }
         : { authMode: SshAuthMode.PublicKey }),
     };
+    const caKeys = hopCaKeys(hop, port);
     let options: ClientOptions;
     try {
-      options = this.buildCoreOptions({ host: hop.host, credentials, verifyHostKey: (info) => this.verifyJumpHostKey(hop, index, port, info) }, agent);
+      options = this.buildCoreOptions(
+        { host: hop.host, credentials, trustsCa: caKeys.length > 0, hostKeyAlgorithms: hop.hostKeyAlgorithms, verifyHostKey: (info) => this.verifyJumpHostKey(hop, index, port, caKeys, info) },
+        agent,
+      );
     } catch (error) {
       const e = asSshError(error);
       if (own || e.code !== Code.BadArgument) throw new SshError(e.code, `jump host ${describeHop({ host: hop.host, port })}: ${e.message}`, 'local', { cause: e });
@@ -856,7 +860,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     return { host: hop.host, port, options };
   }
 
-  private verifyJumpHostKey(hop: JumpHost, index: number, port: number, info: HostKeyInfo): boolean {
+  private verifyJumpHostKey(hop: JumpHost, index: number, port: number, caKeys: readonly Uint8Array[], info: HostKeyInfo): HostKeyVerdict {
     const name = describeHop({ host: hop.host, port });
     const pinned = this.trustedJumpKeys.get(index);
     if (pinned) {
@@ -864,7 +868,8 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
       this.log(1, `the host key of jump host ${name} changed since the first connection (now ${info.keyType} SHA256:${info.fingerprints.sha256}); refusing to reconnect`);
       return false;
     }
-    let accepted = this.setting<boolean>('SSHAcceptAnyServerHostKey') || (hop.hostKey !== undefined && hostKeyMatches(hop.hostKey, info));
+    const certificate = judgeHopCertificate(caKeys, info);
+    let accepted = this.setting<boolean>('SSHAcceptAnyServerHostKey') || certificate?.trusted === true || (hop.hostKey !== undefined && hostKeyMatches(hop.hostKey, info));
     if (!accepted && hop.verifyHostKey) {
       try {
         accepted = hop.verifyHostKey({ ...info, host: hop.host, port, hop: index }) === true;
@@ -873,9 +878,13 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
         accepted = false;
       }
     }
-    if (!accepted) this.log(1, `rejected the host key of jump host ${name}: ${info.keyType} SHA256:${info.fingerprints.sha256}`);
-    else this.trustedJumpKeys.set(index, info.hostKey);
-    return accepted;
+    if (!accepted) {
+      this.log(1, `rejected the host key of jump host ${name}: ${info.keyType} SHA256:${info.fingerprints.sha256}`);
+      return hopKeyRefusal(caKeys, info, certificate);
+    }
+    // As for the server: a key trusted for its CA's sake is judged again at each connection.
+    if (certificate?.trusted !== true) this.trustedJumpKeys.set(index, info.hostKey);
+    return true;
   }
 
   private createSession(options: ClientOptions, opened: OpenedSocket): Session {
@@ -1161,18 +1170,21 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   }
 
   /** The core's options for the server, or (with `hop`) for a jump host: its credentials and host key check. */
-  private buildCoreOptions(hop?: { host: string; credentials: Partial<Credentials>; verifyHostKey: (info: HostKeyInfo) => boolean }, agent: AgentKeys | null = null): ClientOptions {
+  private buildCoreOptions(
+    hop?: { host: string; credentials: Partial<Credentials>; trustsCa: boolean; hostKeyAlgorithms: string | undefined; verifyHostKey: (info: HostKeyInfo) => HostKeyVerdict },
+    agent: AgentKeys | null = null,
+  ): ClientOptions {
     const agentMode = this.agentMode();
     const provider = this.cryptoProvider; // loads the default provider on first use
     const skipped = this.providerIsDefault ? skippedCryptoProviders() : [];
     if (!hop) this.log(2, `crypto provider: ${describeCryptoProvider(provider)}${skipped.length ? ` (not loaded: ${skipped.join('; ')})` : ''}`);
     const versionPattern = this.setting<string>('SSHVersionPattern');
-    // A trusted CA: ask for the server's host certificate first, OpenSSH or X.509 as the CA is
-    // (SSHAcceptServerCAKey is the server's, not a hop's).
+    // A trusted CA: ask for the host certificate first, OpenSSH or X.509 as the CA is
+    // (SSHAcceptServerCAKey is the server's; a hop has its own caKeys, OpenSSH CA keys).
     const trust = hop ? '' : this.setting<string>('SSHAcceptServerCAKey');
-    let hostKeyList = this.setting<string>('SSHPublicKeyAlgorithms');
+    let hostKeyList = hop?.hostKeyAlgorithms ?? this.setting<string>('SSHPublicKeyAlgorithms');
     if (parseCaCertificates(trust).length > 0) hostKeyList = preferX509Algorithms(hostKeyList);
-    if (parseCaKeys(trust).length > 0) hostKeyList = preferCertificateAlgorithms(hostKeyList);
+    if (hop ? hop.trustsCa : parseCaKeys(trust).length > 0) hostKeyList = preferCertificateAlgorithms(hostKeyList);
     // GSSAPI key exchange (RFC 4462 §2) with the server, not with a jump host; "null" lets a server without host keys take part.
     const gssKex = !hop && (this.sshAuthMode === SshAuthMode.GSSAPIKeyex || this.alsoGssapi.keyExchange);
     const kexAlgorithms = this.setting<string>('SSHKeyExchangeAlgorithms');
