@@ -54,7 +54,7 @@ export interface JumpHost {
    */
   password?: string;
   /** Asked for this hop's password when the server wants one and `password` is empty. */
-  passwordProvider?: () => string | undefined;
+  passwordProvider?: () => string | undefined | Promise<string | undefined>;
   /** Private key text (OpenSSH or PEM) or a path to it. */
   privateKey?: string;
   privateKeyPassphrase?: string;

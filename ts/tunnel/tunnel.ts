@@ -47,6 +47,7 @@ import { encoderFor } from './code-page.js';
 import { describeHostKey, type CertificateInfo } from './certificate-info.js';
 import { installCertificateProperties, type CertificateProperties } from './certificate-properties.js';
 import { socksLimits, type DynamicForwardingOptions } from './socks-forward.js';
+import { keySources, UnlockedKeys } from './unlocked-keys.js';
 
 export { SshAuthMode, SshCertStoreType, type SshAuthModeValue, type SshCertStoreTypeValue, type SshIdentity };
 
@@ -182,9 +183,10 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   timeout = 60;
   /**
    * A revtun extension: asked for the password the first time authentication needs one while
-   * sshPassword is empty (after a refused key, say). Return undefined to skip password methods.
+   * sshPassword is empty (after a refused key, say). Return undefined to skip password methods,
+   * or a Promise of the answer (a prompt); authentication waits for it.
    */
-  passwordProvider: (() => string | undefined) | null = null;
+  passwordProvider: (() => string | undefined | Promise<string | undefined>) | null = null;
 
   /**
    * A revtun extension: more client keys for publickey authentication, tried after the
@@ -304,6 +306,8 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   private forwardedPort = 0;
   /** Clock and timers (see TunnelScheduler). */
   scheduler: TunnelScheduler = realScheduler;
+  /** The encrypted keys this logon has decrypted: its reconnects sign without deriving again. */
+  private readonly unlockedKeys = new UnlockedKeys((level, message) => this.log(level, message));
 
   constructor() {
     super(TUNNEL_EVENT_NAMES);
@@ -594,6 +598,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     this.trustedHostKey = null;
     this.trustedJumpKeys.clear();
     this.records.forgetAll(); // the per-channel ChannelDataEOL / MaxChannelDataLength settings
+    this.unlockedKeys.clear();
     this.resetSettings();
   }
 
@@ -610,6 +615,11 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     // A logon replaces whatever a dropped connection left, a reconnect under way included: the
     // endpoints are set directly, past the while-connected guard of their setters, and put
     // back if the options do not check out (a reconnect under way then carries on unchanged).
+    // Encrypted keys with a passphrase given are decrypted now, once for this logon, their
+    // costly KDF in a worker thread so that other tunnels and timers keep running meanwhile;
+    // the checks below then find them decrypted.
+    const own = { certStore: this.sshCertStore, certStoreType: this.sshCertStoreType, certStorePassword: this.sshCertStorePassword, certSubject: this.requestedCertSubject, certKey: this.logonCertKey(), identities: this.identities };
+    await this.unlockedKeys.unlock(keySources(own, this.jumpHosts));
     const previous = { host: this.host, port: this.port };
     try {
       if (host !== undefined) this.host = host;
@@ -641,6 +651,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     } catch (error) {
       this.lifecycle = 'idle';
       this.session = null;
+      this.unlockedKeys.clear();
       const e = asSshError(error);
       this.emitState({ state: 'closed', error: e });
       throw e;
@@ -689,6 +700,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
         this.requested.length = 0;
         this.forwardedPort = 0; // ForwardedPort describes a connection; there is none now
         this.lifecycle = 'idle';
+        this.unlockedKeys.clear();
         if (wasActive) this.emitState({ state: 'closed', error: null });
       }
     }
@@ -925,6 +937,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
       return;
     }
     this.lifecycle = 'idle';
+    this.unlockedKeys.clear();
     this.emitState({ state: 'closed', error });
   }
 
@@ -965,6 +978,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
       gaveUp: (error) => {
         this.lifecycle = 'idle';
         this.requested.length = 0;
+        this.unlockedKeys.clear();
         this.emit('error', { errorCode: error.code, description: error.message });
         this.emitState({ state: 'closed', error });
       },
@@ -1216,6 +1230,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
         certSubject: this.requestedCertSubject,
         certKey: this.logonCertKey(),
         identities: this.identities,
+        unlockedKeys: this.unlockedKeys,
         tryAllMethods: this.setting('TryAllAvailableAuthMethods'),
         repeatMethods: !this.setting<boolean>('DoNotRepeatAuthMethods'),
         passwordPrompt: this.setting('PasswordPrompt'),
