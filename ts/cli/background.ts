@@ -135,8 +135,10 @@ export function runInBackground(argv: string[]): Promise<number> {
     const handle = (message: ChildMessage) => {
       if ('line' in message) process.stderr.write(message.line);
       else if ('ask' in message) {
-        const answer = askSecret(message.ask);
-        channel.write(`${JSON.stringify({ answer: answer ?? null })}\n`);
+        // The child waits for this line; the parent's loop keeps relaying its output meanwhile.
+        void askSecret(message.ask).then((answer) => {
+          if (!channel.destroyed) channel.write(`${JSON.stringify({ answer: answer ?? null })}\n`);
+        });
       } else if ('up' in message) {
         // Let go of everything that ties us to the child, so that this process can exit.
         channel.destroy();

@@ -61,7 +61,8 @@ export interface JumpContext {
   configFile?: string;
   homeDir: string;
   expandHome: (path: string) => string;
-  askSecret: (prompt: string, batchMode: boolean) => string | undefined;
+  /** The answer now, or later (a prompt on the terminal does not block). */
+  askSecret: (prompt: string, batchMode: boolean) => string | undefined | Promise<string | undefined>;
   log: (line: string) => void;
   /** A debug line, printed at -v level `level` and above. */
   debug: (level: number, line: string) => void;
@@ -140,7 +141,7 @@ function jumpHostFrom(config: ResolvedConfig, ctx: JumpContext): JumpHost {
         });
   // Always a provider of the hop's own: with password methods off it gives none, so the hop
   // never falls back to the server's credentials.
-  let password: string | undefined;
+  let password: string | undefined | Promise<string | undefined>;
   const passwordAllowed = config.passwordAuthentication || config.kbdInteractiveAuthentication;
   hop.passwordProvider = () => (passwordAllowed ? (password ??= ctx.askSecret(`${config.user}@${config.hostName}'s password: `, config.batchMode)) : undefined);
   return hop;

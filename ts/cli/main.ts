@@ -274,7 +274,7 @@ async function run(argv: string[]): Promise<number> {
   }
   if (!args.options.has('connecttimeout')) tunnel.config('ConnectionTimeout=60');
   // A -f child has no terminal: its parent, still in the foreground, asks.
-  const askFor = (prompt: string, batch: boolean) => (batch ? undefined : parent ? parent.ask(prompt) : askSecret(prompt));
+  const askFor = (prompt: string, batch: boolean): string | undefined | Promise<string | undefined> => (batch ? undefined : parent ? parent.ask(prompt) : askSecret(prompt));
   let hostKeyProblem = '';
   if (args.proxyJump !== undefined) {
     try {
@@ -361,7 +361,7 @@ async function run(argv: string[]): Promise<number> {
   if (gssapi && !hasKey && !passwordAllowed) tunnel.sshAuthMode = config.gssapiKeyExchange ? SshAuthMode.GSSAPIKeyex : SshAuthMode.GSSAPIWithMic;
   if (passwordAllowed) {
     // Asked for once: a reconnect in the small hours must not wait at a prompt.
-    let password: string | undefined;
+    let password: string | undefined | Promise<string | undefined>;
     tunnel.passwordProvider = () => (password ??= askFor(`${tunnel.sshUser}@${args.host}'s password: `, batchMode));
   }
 
