@@ -305,7 +305,7 @@ describe('PermitRemoteOpen on a dynamic forwarding', () => {
   it('a bad PermitRemoteOpen or handshake timeout fails with 10022 before anything is asked', async () => {
     const { tunnel } = await socksTunnel();
     try {
-      for (const options of [{ permitRemoteOpen: 'localhost' }, { permitRemoteOpen: ['any', 'localhost:80'] }, { permitRemoteOpen: [] }, { handshakeTimeout: 0 }, { handshakeTimeout: Number.NaN }]) {
+      for (const options of [{ permitRemoteOpen: 'localhost' }, { permitRemoteOpen: ['any', 'localhost:80'] }, { permitRemoteOpen: [] }, { permitRemoteOpen: 42 as unknown as string }, { handshakeTimeout: 0 }, { handshakeTimeout: Number.NaN }]) {
         const error = await tunnel.requestDynamicForwarding('127.0.0.1', 0, options).catch((e: unknown) => e);
         expect(error, JSON.stringify(options)).toBeInstanceOf(SshError);
         expect((error as SshError).code).toBe(10022);

@@ -307,6 +307,9 @@ describe('a jump host with a host certificate (caKeys)', () => {
     const error = await tunnelThrough([caHop({ caKeys: 'ssh-ed25519 not-base64!' })]).sshLogon().then(() => null, (e: unknown) => e);
     expect((error as SshError).code).toBe(10022);
     expect((error as SshError).message).toMatch(new RegExp(`^jump host ${ns.inside.replaceAll('.', '\\.')}:${certifiedHop.port}: caKeys: CA key 1 `));
+    const notText = await tunnelThrough([caHop({ caKeys: [hostCa.publicLine] as unknown as string })]).sshLogon().then(() => null, (e: unknown) => e);
+    expect((notText as SshError).code).toBe(10022);
+    expect((notText as SshError).message).toMatch(/caKeys must be text/);
   });
 
   it('is judged again at each reconnect: the hop may rotate its key under a new certificate', async () => {

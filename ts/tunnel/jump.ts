@@ -85,6 +85,9 @@ export function describeHop(hop: { host: string; port: number }): string {
 
 /** A hop's caKeys, decoded; 10022 naming the hop for one that does not decode. */
 export function hopCaKeys(hop: JumpHost, port: number): Uint8Array[] {
+  if (hop.caKeys !== undefined && typeof hop.caKeys !== 'string') {
+    throw new SshError(Code.BadArgument, `jump host ${describeHop({ host: hop.host, port })}: caKeys must be text (public key lines)`, 'local');
+  }
   try {
     return parseCaKeys(hop.caKeys ?? '', 'caKeys');
   } catch (error) {

@@ -50,7 +50,11 @@ export function socksLimits(options: DynamicForwardingOptions): { permitOpen: Pe
   if (typeof handshakeTimeout !== 'number' || !Number.isFinite(handshakeTimeout) || handshakeTimeout <= 0) {
     throw new SshError(Code.BadArgument, `handshakeTimeout ${String(handshakeTimeout)} is not a number of seconds above 0`, 'local');
   }
-  const permitOpen = options.permitRemoteOpen === undefined ? PERMIT_ANY : parsePermitRemoteOpen(options.permitRemoteOpen);
+  const permit = options.permitRemoteOpen;
+  if (permit !== undefined && typeof permit !== 'string' && !(Array.isArray(permit) && permit.every((e) => typeof e === 'string'))) {
+    throw new SshError(Code.BadArgument, 'permitRemoteOpen must be a string in ssh\'s form or a list of host:port entries', 'local');
+  }
+  const permitOpen = permit === undefined ? PERMIT_ANY : parsePermitRemoteOpen(permit);
   return { permitOpen, handshakeTimeout };
 }
 

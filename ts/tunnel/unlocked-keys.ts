@@ -15,7 +15,7 @@ import { createHash, type KeyObject } from 'node:crypto';
 import { SshError, Code } from '../protocol/errors.js';
 import { keyKdfRequest, loadPrivateKey, privateKeyIsEncrypted } from '../crypto/keys.js';
 import { deriveOffThread, describeKdf } from '../crypto/kdf-worker.js';
-import { openCertStore, SshCertStoreType, storeKeyText, type OpenedStore } from './cert-store.js';
+import { openCertStore, SshCertStoreType, storeKeyText, type OpenedStore, type SshCertStoreTypeValue } from './cert-store.js';
 import type { SshIdentity } from './identities.js';
 import type { JumpHost } from './jump.js';
 
@@ -33,7 +33,7 @@ export function keySource(store: OpenedStore, storeType: number, subject: string
 /** The key files and store of a set of credentials, as authOptionsFor lists them. */
 export interface KeySet {
   certStore: string | Uint8Array;
-  certStoreType: number;
+  certStoreType: SshCertStoreTypeValue;
   certStorePassword: string;
   certSubject: string;
   /** sshCertEncoded's choice of the store's key, as authOptionsFor passes it. */
@@ -44,7 +44,7 @@ export interface KeySet {
 /** Every key the tunnel (`own`) and its jump hosts may decrypt with a passphrase given as text. */
 export function keySources(own: KeySet, hops: readonly JumpHost[]): SshIdentity[] {
   const of = (set: KeySet): SshIdentity[] => [
-    ...(set.certStore.length > 0 ? [{ key: set.certStore, storeType: set.certStoreType as SshIdentity['storeType'] & number, passphrase: set.certStorePassword, subject: set.certSubject, ...(set.certKey ? { selectKey: set.certKey } : {}) }] : []),
+    ...(set.certStore.length > 0 ? [{ key: set.certStore, storeType: set.certStoreType, passphrase: set.certStorePassword, subject: set.certSubject, ...(set.certKey ? { selectKey: set.certKey } : {}) }] : []),
     ...set.identities,
   ];
   return [
