@@ -4,6 +4,7 @@ export { SSHReverseTunnel, SshAuthMode, SshCertStoreType } from './tunnel/tunnel
 export type { SshChannelInfo, SshAuthModeValue, SshCertStoreTypeValue, SshIdentity, TunnelScheduler } from './tunnel/tunnel.js';
 export { AutoReconnect } from './tunnel/reconnect.js';
 export type { JumpHost, JumpHostKeyInfo } from './tunnel/jump.js';
+export type { DynamicForwardingOptions } from './tunnel/socks-forward.js';
 export type * from './tunnel/events.js';
 export { openReverseTunnel } from './tunnel/open.js';
 export type { OpenReverseTunnelOptions, OpenedReverseTunnel } from './tunnel/open.js';

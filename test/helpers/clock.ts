@@ -14,6 +14,8 @@ export interface VirtualScheduler extends TunnelScheduler {
   nextDeadline(): Promise<number>;
   /** Ends the oldest pending deadline wait, advancing the clock by its length. */
   passDeadline(): void;
+  /** Deadline waits requested and neither passed nor given up. */
+  readonly pendingDeadlines: number;
   time: number;
 }
 
@@ -63,6 +65,9 @@ export function virtualScheduler(random = 0): VirtualScheduler {
     passDeadline: () => passOne(deadlines),
     get pending() {
       return retries.waits.length;
+    },
+    get pendingDeadlines() {
+      return deadlines.waits.length;
     },
   };
   return scheduler;

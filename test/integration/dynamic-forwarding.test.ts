@@ -17,7 +17,8 @@ import { makeTunnel } from '../helpers/tunnel.js';
 import { connect, receiveHashed, sendHashed } from '../helpers/streams.js';
 import { virtualScheduler } from '../helpers/clock.js';
 import { runRevtun as startRevtun, type Run } from '../helpers/cli.js';
-import type { SSHReverseTunnel } from '../../ts/index.js';
+import { pollUntil } from '../helpers/kernel.js';
+import { SshError, type DynamicForwardingOptions, type SSHReverseTunnel, type TunnelScheduler } from '../../ts/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'revtun-socks-'));
 const key = generateKey(dir, 'id_ed25519', 'ed25519');
@@ -65,13 +66,29 @@ function curl(args: string[]): Promise<CurlResult> {
   });
 }
 
-async function socksTunnel(): Promise<{ tunnel: SSHReverseTunnel; port: number; logs: string[] }> {
+async function socksTunnel(options: DynamicForwardingOptions = {}, scheduler?: TunnelScheduler): Promise<{ tunnel: SSHReverseTunnel; port: number; logs: string[] }> {
   const tunnel = makeTunnel(sshd, { config: ['LogLevel=2'] });
+  if (scheduler) tunnel.scheduler = scheduler;
   const logs: string[] = [];
   tunnel.on('log', (e) => logs.push(e.message));
   await tunnel.sshLogon();
-  const port = await tunnel.requestDynamicForwarding('127.0.0.1', 0);
+  const port = await tunnel.requestDynamicForwarding('127.0.0.1', 0, options);
   return { tunnel, port, logs };
+}
+
+/** A local TCP listener that counts the connections it is offered (and closes them). */
+async function countingListener(): Promise<{ port: number; connections: () => number; close: () => Promise<void> }> {
+  let count = 0;
+  const server = net.createServer((socket) => {
+    count++;
+    socket.destroy();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    connections: () => count,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
 }
 
 /** Writes `data` to the SOCKS port and collects everything until the far end closes. */
@@ -203,10 +220,165 @@ describe('reverse dynamic forwarding (SOCKS)', () => {
     expect(await run.exit).toBe(0);
   });
 
-  it('refuses a dynamic forwarding under a PermitRemoteOpen it cannot honour, before connecting', async () => {
-    const run = runRevtun(['-N', '-p', String(sshd.port), '-i', key.privatePath, '-o', 'BatchMode=yes', '-o', 'PermitRemoteOpen=127.0.0.1:80', '-R', '0', `${TEST_USER}@127.0.0.1`], { HOME: dir });
-    expect(await run.exit).toBe(255);
-    await run.closed;
-    expect(run.stderr()).toMatch(/PermitRemoteOpen 127\.0\.0\.1:80: revtun cannot limit where a dynamic forwarding connects/);
+  it('revtun -o PermitRemoteOpen limits where -R port connects, and a bad value fails as ssh fails', async () => {
+    const guarded = await countingListener();
+    try {
+      const run = runRevtun(
+        ['-Nv', '-p', String(sshd.port), '-i', key.privatePath, '-o', 'StrictHostKeyChecking=no', '-o', `UserKnownHostsFile=${join(dir, 'kh')}`, '-o', 'BatchMode=yes', '-o', `PermitRemoteOpen=127.0.0.1:${webPort}`, '-R', '0', `${TEST_USER}@127.0.0.1`],
+        { HOME: dir },
+      );
+      const port = Number((await run.waitFor(/Allocated port (\d+) for remote forward to socks:0/))[1]);
+      expect((await curl(['--socks5', `127.0.0.1:${port}`, `http://127.0.0.1:${webPort}/permitted`])).stdout).toBe('served /permitted');
+      const refused = await curl(['--socks5', `127.0.0.1:${port}`, `http://127.0.0.1:${guarded.port}/`]);
+      expect(refused.stderr).toMatch(/\(2\)/); // SOCKS5 reply 2: not allowed by ruleset
+      await run.waitFor(new RegExp(`SOCKS5 CONNECT 127\\.0\\.0\\.1:${guarded.port} refused: not permitted by PermitRemoteOpen 127\\.0\\.0\\.1:${webPort}`));
+      expect(guarded.connections()).toBe(0);
+      run.child.kill('SIGINT');
+      expect(await run.exit).toBe(0);
+    } finally {
+      await guarded.close();
+    }
+    const bad = runRevtun(['-N', '-p', String(sshd.port), '-o', 'PermitRemoteOpen=127.0.0.1', '-R', '0', `${TEST_USER}@127.0.0.1`], { HOME: dir });
+    expect(await bad.exit).toBe(255);
+    await bad.closed;
+    expect(bad.stderr()).toMatch(/bad port number in permitremoteopen/);
+  });
+});
+
+describe('PermitRemoteOpen on a dynamic forwarding', () => {
+  it('lets a listed destination through and refuses another with SOCKS\'s "not allowed", connecting nowhere', async () => {
+    const guarded = await countingListener();
+    const { tunnel, port, logs } = await socksTunnel({ permitRemoteOpen: `localhost:${webPort} 127.0.0.1:${webPort}` });
+    try {
+      expect(tunnel.forwardings[0]?.socks?.permitOpen).toMatchObject({ kind: 'list' });
+      expect((await curl(['--socks5', `127.0.0.1:${port}`, `http://127.0.0.1:${webPort}/listed`])).stdout).toBe('served /listed');
+      expect((await curl(['--proxy', `socks5h://127.0.0.1:${port}`, `http://localhost:${webPort}/named`])).stdout).toBe('served /named');
+      // Same port, another host; and the listed host on another port.
+      const viaCurl = await curl(['--socks5', `127.0.0.1:${port}`, `http://127.0.0.1:${guarded.port}/`]);
+      expect(viaCurl.code).toBe(97); // CURLE_PROXY
+      expect(viaCurl.stderr).toMatch(/Can't complete SOCKS5 connection to 127\.0\.0\.1\. \(2\)/);
+      expect([...(await exchange(port, socks5Connect([127, 0, 0, 1], guarded.port)))]).toEqual([0x05, 0x00, 0x05, 0x02, 0x00, 0x01, 0, 0, 0, 0, 0, 0]);
+      expect([...(await exchange(port, Buffer.from([0x04, 0x01, guarded.port >> 8, guarded.port & 0xff, 127, 0, 0, 1, 0])))]).toEqual([0x00, 0x5b, 0, 0, 0, 0, 0, 0]);
+      // Names are compared as written: 127.0.0.1 is listed, "127.0.0.2" and a name for it are not.
+      const otherName = await curl(['--proxy', `socks5h://127.0.0.1:${port}`, `http://localhost.localdomain:${webPort}/`]);
+      expect(otherName.stderr).toMatch(/\(2\)/);
+      expect(guarded.connections()).toBe(0);
+      expect(logs.filter((l) => /refused: not permitted by PermitRemoteOpen/.test(l)).length).toBe(4);
+      expect(logs.some((l) => l.includes(`SOCKS4 CONNECT 127.0.0.1:${guarded.port} refused: not permitted by PermitRemoteOpen localhost:${webPort} 127.0.0.1:${webPort}; closing the channel`))).toBe(true);
+      expect(tunnel.connected).toBe(true);
+    } finally {
+      await tunnel.sshLogoff();
+      await guarded.close();
+    }
+  });
+
+  it('none refuses every request, SOCKS4A and 5h alike', async () => {
+    const guarded = await countingListener();
+    const { tunnel, port } = await socksTunnel({ permitRemoteOpen: 'none' });
+    try {
+      expect((await curl(['--socks4a', `127.0.0.1:${port}`, `http://localhost:${webPort}/`])).stderr).toMatch(/SOCKS4.*(rejected|failed|91)/i);
+      expect((await curl(['--proxy', `socks5h://127.0.0.1:${port}`, `http://127.0.0.1:${guarded.port}/`])).stderr).toMatch(/\(2\)/);
+      expect(guarded.connections()).toBe(0);
+    } finally {
+      await tunnel.sshLogoff();
+      await guarded.close();
+    }
+  });
+
+  it('* stands for any host or any port', async () => {
+    const guarded = await countingListener();
+    const { tunnel, port } = await socksTunnel({ permitRemoteOpen: [`*:${webPort}`, 'localhost:*'] });
+    try {
+      // *:webPort: any host on that port; localhost:*: that name on any port.
+      expect((await curl(['--socks5', `127.0.0.1:${port}`, `http://127.0.0.1:${webPort}/any-host`])).stdout).toBe('served /any-host');
+      expect((await curl(['--socks4a', `127.0.0.1:${port}`, `http://localhost:${guarded.port}/`])).code).not.toBe(97); // reached: the listener hangs up
+      await pollUntil(() => guarded.connections() === 1, 'the listener to see the permitted connection');
+      // Neither: an address on another port.
+      expect((await curl(['--socks5', `127.0.0.1:${port}`, `http://127.0.0.1:${guarded.port}/`])).stderr).toMatch(/\(2\)/);
+      expect(guarded.connections()).toBe(1);
+    } finally {
+      await tunnel.sshLogoff();
+      await guarded.close();
+    }
+  });
+
+  it('a bad PermitRemoteOpen or handshake timeout fails with 10022 before anything is asked', async () => {
+    const { tunnel } = await socksTunnel();
+    try {
+      for (const options of [{ permitRemoteOpen: 'localhost' }, { permitRemoteOpen: ['any', 'localhost:80'] }, { permitRemoteOpen: [] }, { permitRemoteOpen: 42 as unknown as string }, { handshakeTimeout: 0 }, { handshakeTimeout: Number.NaN }]) {
+        const error = await tunnel.requestDynamicForwarding('127.0.0.1', 0, options).catch((e: unknown) => e);
+        expect(error, JSON.stringify(options)).toBeInstanceOf(SshError);
+        expect((error as SshError).code).toBe(10022);
+      }
+      expect(tunnel.forwardings.length).toBe(1);
+    } finally {
+      await tunnel.sshLogoff();
+    }
+  });
+});
+
+describe('the SOCKS handshake deadline', () => {
+  /** A socket to the SOCKS port, and a promise of everything it reads until the far end ends. */
+  async function opener(port: number): Promise<{ socket: net.Socket; received: Promise<Buffer> }> {
+    const socket = await connect(port);
+    const chunks: Buffer[] = [];
+    const received = new Promise<Buffer>((resolve) => {
+      socket.on('data', (c: Buffer) => chunks.push(c));
+      socket.on('end', () => {
+        socket.end();
+        resolve(Buffer.concat(chunks));
+      });
+    });
+    return { socket, received };
+  }
+
+  it('closes a channel whose client sends nothing, or half a request, once 30 s have passed', async () => {
+    const clock = virtualScheduler(0);
+    const { tunnel, port, logs } = await socksTunnel({}, clock);
+    try {
+      const silent = await opener(port);
+      expect(await clock.nextDeadline()).toBe(30_000);
+      const half = await opener(port);
+      half.socket.write(Buffer.from([0x05, 0x01, 0x00, 0x05, 0x01, 0x00, 0x03, 20, 0x61]));
+      expect(await clock.nextDeadline()).toBe(30_000);
+      await pollUntil(() => tunnel.sshChannelCount === 2, 'both channels to be open');
+      clock.passDeadline(); // the silent one's deadline
+      expect((await silent.received).length).toBe(0);
+      clock.passDeadline();
+      expect([...(await half.received)]).toEqual([0x05, 0x00]); // the method selection, then the close
+      await pollUntil(() => tunnel.sshChannelCount === 0, 'the channels to be closed');
+      expect(logs.filter((l) => /no complete SOCKS request within 30 s; closing the channel/.test(l)).length).toBe(2);
+      expect(tunnel.connected).toBe(true);
+    } finally {
+      await tunnel.sshLogoff();
+    }
+  });
+
+  it('takes handshakeTimeout, and a request that completes in time ends its deadline', async () => {
+    const clock = virtualScheduler(0);
+    const { tunnel, port, logs } = await socksTunnel({ handshakeTimeout: 5 }, clock);
+    try {
+      expect((await curl(['--socks5', `127.0.0.1:${port}`, `http://127.0.0.1:${webPort}/in-time`])).stdout).toBe('served /in-time');
+      expect(clock.pendingDeadlines).toBe(0); // the deadline's wait was given up once the request was in
+      const silent = await opener(port);
+      expect(await clock.nextDeadline()).toBe(5_000);
+      clock.passDeadline();
+      expect((await silent.received).length).toBe(0);
+      expect(logs.some((l) => /no complete SOCKS request within 5 s/.test(l))).toBe(true);
+    } finally {
+      await tunnel.sshLogoff();
+    }
+  });
+
+  it('an oversized request is refused at the protocol\'s limit, not buffered', async () => {
+    const { tunnel, port, logs } = await socksTunnel();
+    try {
+      // A SOCKS4A host name that never ends: refused (91) once it passes 255 bytes.
+      const endless = Buffer.concat([Buffer.from([0x04, 0x01, 0x00, 0x50, 0, 0, 0, 1, 0x75, 0]), Buffer.alloc(256 * 1024, 0x68)]);
+      expect([...(await exchange(port, endless))]).toEqual([0x00, 0x5b, 0, 0, 0, 0, 0, 0]);
+      expect(logs.some((l) => /SOCKS4A host name too long; closing the channel/.test(l))).toBe(true);
+    } finally {
+      await tunnel.sshLogoff();
+    }
   });
 });

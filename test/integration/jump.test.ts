@@ -5,6 +5,7 @@
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createHash, randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +14,7 @@ import { generateKey, startSshd, stopAll, type EchoServer, type Sshd } from '../
 import { echoServer, roundTrip } from '../helpers/streams.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
 import { virtualScheduler } from '../helpers/clock.js';
-import { openReverseTunnel, SSHReverseTunnel, SshAuthMode, type JumpHost, type TunnelStateEvent } from '../../ts/index.js';
+import { openReverseTunnel, SSHReverseTunnel, SshAuthMode, SshError, type JumpHost, type TunnelStateEvent } from '../../ts/index.js';
 import { fingerprintsOf } from '../helpers/tunnel.js';
 import { runRevtun } from '../helpers/cli.js';
 import { startDropbear } from '../helpers/peers.js';
@@ -21,12 +22,22 @@ import { startDropbear } from '../helpers/peers.js';
 const keys = mkdtempSync(join(tmpdir(), 'revtun-jump-'));
 const key = generateKey(keys, 'id', 'ed25519');
 const otherKey = generateKey(keys, 'other', 'ed25519');
+const hostCa = generateKey(keys, 'host_ca', 'ed25519');
+const otherCa = generateKey(keys, 'other_ca', 'ed25519');
 
 let ns: Netns;
 let jumpOutside: Sshd; // this namespace's loopback
 let jumpInside: Sshd; // in the namespace, on its veth address
 let target: Sshd; // in the namespace, on its loopback only
 let echo: EchoServer;
+let certifiedHop: Sshd; // in the namespace, on its veth address, with an ed25519 host certificate from hostCa
+
+/** Signs the sshd's host key `name` with hostCa for the principal `principal`; the HostCertificate line. */
+function certify(sshd: Sshd, name: string, principal: string): string {
+  const keyPath = join(sshd.dir, name);
+  execFileSync('ssh-keygen', ['-q', '-s', hostCa.privatePath, '-h', '-I', `${name}@bastion`, '-n', principal, `${keyPath}.pub`], { stdio: 'pipe' });
+  return `HostCertificate ${keyPath}-cert.pub`;
+}
 
 beforeAll(async () => {
   ns = createNetns();
@@ -38,9 +49,12 @@ beforeAll(async () => {
     startSshd({ authorizedKeys, netns: ns.name, config: ['GatewayPorts clientspecified'] }),
     echoServer(),
   ]);
+  certifiedHop = await startSshd({ authorizedKeys, netns: ns.name, listenAddress: ns.inside, config: ['LogLevel DEBUG1'] });
+  certifiedHop.setConfig(['LogLevel DEBUG1', certify(certifiedHop, 'host_ed25519', ns.inside)]);
+  await certifiedHop.restart();
 });
 afterAll(async () => {
-  await stopAll(jumpOutside, jumpInside, target, echo);
+  await stopAll(jumpOutside, jumpInside, target, echo, certifiedHop);
   ns?.remove();
 });
 
@@ -248,6 +262,85 @@ describe('jump hosts', () => {
   });
 });
 
+describe('a jump host with a host certificate (caKeys)', () => {
+  const caHop = (extra: Partial<JumpHost> = {}): JumpHost => ({ host: certifiedHop.host, port: certifiedHop.port, user: 'root', caKeys: hostCa.publicLine, ...extra });
+
+  it('is trusted for its CA without its key being given, and is asked for its certificate first', async () => {
+    const from = certifiedHop.log().length;
+    const t = tunnelThrough([caHop()]);
+    await t.sshLogon();
+    const port = await t.requestForwarding(ns.inside, 0, '127.0.0.1', echo.port);
+    await carriesData(port);
+    const log = certifiedHop.log().slice(from);
+    expect(log).toMatch(/kex: host key algorithm: ssh-ed25519-cert-v01@openssh\.com/);
+    expect(log).toMatch(/Accepted publickey for root/);
+    await t.sshLogoff();
+  });
+
+  it('a certificate from a CA it does not list is refused (1030), saying so, before any credential reaches the hop', async () => {
+    const from = certifiedHop.log().length;
+    const t = tunnelThrough([caHop({ caKeys: otherCa.publicLine })]);
+    const error = await t.sshLogon().then(() => null, (e: unknown) => e);
+    expect(error).toBeInstanceOf(SshError);
+    expect((error as SshError).code).toBe(1030);
+    expect((error as SshError).message).toMatch(
+      new RegExp(`^jump host ${ns.inside.replaceAll('.', '\\.')}:${certifiedHop.port}: the host certificate \\(ssh-ed25519 SHA256:\\S+\\) was not accepted: the host certificate is signed by a CA that is not trusted \\(ssh-ed25519 SHA256:`),
+    );
+    await certifiedHop.waitForLog(/Disconnected from|Connection closed by/, from);
+    expect(certifiedHop.log().slice(from)).not.toMatch(/userauth-request|Accepted|Failed/);
+  });
+
+  it('a plain key where a certificate was expected is refused, saying so; hostKey still trusts the key', async () => {
+    // jumpInside has no certificate: with caKeys alone it is refused, with its key given it is taken.
+    const refused = await tunnelThrough([hop(jumpInside, { caKeys: hostCa.publicLine, verifyHostKey: () => false })])
+      .sshLogon()
+      .then(() => null, (e: unknown) => e);
+    expect((refused as SshError).code).toBe(1030);
+    expect((refused as SshError).message).toMatch(/the host key \(ssh-ed25519 SHA256:\S+\) was not accepted: it is a plain key, not a certificate from a CA of caKeys/);
+    const t = tunnelThrough([hop(jumpInside, { caKeys: hostCa.publicLine, verifyHostKey: undefined, hostKey: jumpInside.hostKeys.ed25519 })]);
+    await t.sshLogon();
+    expect(t.connected).toBe(true);
+    await t.sshLogoff();
+  });
+
+  it('a CA key that does not decode is 10022 naming the hop, before connecting', async () => {
+    const error = await tunnelThrough([caHop({ caKeys: 'ssh-ed25519 not-base64!' })]).sshLogon().then(() => null, (e: unknown) => e);
+    expect((error as SshError).code).toBe(10022);
+    expect((error as SshError).message).toMatch(new RegExp(`^jump host ${ns.inside.replaceAll('.', '\\.')}:${certifiedHop.port}: caKeys: CA key 1 `));
+    const notText = await tunnelThrough([caHop({ caKeys: [hostCa.publicLine] as unknown as string })]).sshLogon().then(() => null, (e: unknown) => e);
+    expect((notText as SshError).code).toBe(10022);
+    expect((notText as SshError).message).toMatch(/caKeys must be text/);
+  });
+
+  it('is judged again at each reconnect: the hop may rotate its key under a new certificate', async () => {
+    const clock = virtualScheduler(0);
+    const t = tunnelThrough([caHop()], ['SSHKeepAliveInterval=0']);
+    t.scheduler = clock;
+    await t.sshLogon();
+    const port = await t.requestForwarding(ns.inside, 0, '127.0.0.1', echo.port);
+    // Up again, or closed for good (a refused key is final).
+    const settled = new Promise<TunnelStateEvent>((resolve) => {
+      const on = (e: TunnelStateEvent) => {
+        if (e.state !== 'up' && e.state !== 'closed') return;
+        t.off('tunnelState', on);
+        resolve(e);
+      };
+      t.on('tunnelState', on);
+    });
+    // A new host key for the bastion, certified by the same CA: a pinned key would refuse it.
+    const before = certifiedHop.hostKeys.ed25519;
+    certifiedHop.replaceHostKeys();
+    certifiedHop.setConfig(['LogLevel DEBUG1', certify(certifiedHop, 'host_ed25519_1', ns.inside)]);
+    await certifiedHop.restart();
+    expect(certifiedHop.hostKeys.ed25519).not.toBe(before);
+    await clock.nextWait();
+    clock.pass();
+    expect((await settled).state).toBe('up');
+    await carriesData(port);
+    await t.sshLogoff();
+  });
+});
+
 describe('revtun -J and ProxyJump in ssh_config', () => {
   /** A config where `target` is reached through hop2, and hop2 (by its own ProxyJump) through hop1. */
   function writeConfig(name: string, knownHosts: string[], extra: string[] = []): string {
@@ -321,6 +414,47 @@ describe('revtun -J and ProxyJump in ssh_config', () => {
     expect(run.stderr()).toContain(`revtun: jump host ${ns.inside}:${jumpInside.port}: WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!`);
     await jumpInside.waitForLog(/Disconnected from|Connection closed by/, from);
     expect(jumpInside.log().slice(from)).not.toMatch(/Accepted|Failed|Postponed|authenticating user/);
+  });
+
+  it('a jump host with a host certificate is trusted through a @cert-authority line, its key unknown; another CA is refused', async () => {
+    const write = (name: string, caLine: string) => {
+      const kh = join(keys, `${name}_known_hosts`);
+      writeFileSync(kh, [`[127.0.0.1]:${target.port} ${target.hostKeys.ed25519}`, `@cert-authority [${ns.inside}]:* ${caLine}`].join('\n') + '\n');
+      const file = join(keys, name);
+      writeFileSync(
+        file,
+        [
+          'Host target',
+          '  HostName 127.0.0.1',
+          `  Port ${target.port}`,
+          '  ProxyJump bastion',
+          `  RemoteForward ${ns.inside}:0 127.0.0.1:${echo.port}`,
+          'Host bastion',
+          `  HostName ${ns.inside}`,
+          `  Port ${certifiedHop.port}`,
+          'Host *',
+          '  User root',
+          `  IdentityFile ${key.privatePath}`,
+          `  UserKnownHostsFile ${kh}`,
+          '  StrictHostKeyChecking yes',
+          '  BatchMode yes',
+        ].join('\n') + '\n',
+      );
+      return file;
+    };
+    const from = certifiedHop.log().length;
+    const run = runRevtun(['-F', write('config_ca', hostCa.publicLine), '-N', 'target']);
+    cleanup.push(() => run.child.kill('SIGKILL'));
+    const port = Number((await run.waitFor(/Allocated port (\d+) for remote forward/))[1]);
+    await carriesData(port);
+    expect(certifiedHop.log().slice(from)).toMatch(/kex: host key algorithm: ssh-ed25519-cert-v01@openssh\.com/);
+    run.child.kill('SIGTERM');
+    expect(await run.exit).toBe(0);
+
+    const refused = runRevtun(['-F', write('config_other_ca', otherCa.publicLine), '-N', 'target']);
+    expect(await refused.exit).toBe(255);
+    expect(refused.stderr()).toContain(`revtun: jump host ${ns.inside}:${certifiedHop.port}: `);
+    expect(refused.stderr()).toMatch(/Host certificate refused: the host certificate is signed by a CA that is not trusted \(ssh-ed25519 SHA256:\S+\)\. No ssh-ed25519 host key is known for/);
   });
 
   it('a bad -J value is a usage error', async () => {

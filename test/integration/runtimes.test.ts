@@ -50,6 +50,7 @@ describe('the WASM provider under other runtimes', () => {
     const { code, output } = await run(resolve(root, binary), [...args], { REVTUN_CRYPTO: 'wasm' });
     expect(output).toContain('crypto provider: wasm (revtun-core');
     expect(output).toContain('moved 16777216 bytes, sha256 matches');
+    expect(output).toContain('argon2id in a worker thread: matches');
     expect(code).toBe(0);
   });
 });

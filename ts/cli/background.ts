@@ -9,7 +9,7 @@
 // asks them. Messages are JSON lines: child → parent {line} {ask} {up}; parent → child {answer}.
 
 import { spawn } from 'node:child_process';
-import { closeSync, readSync, writeSync } from 'node:fs';
+import { closeSync, read, writeSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { askSecret } from './ask-secret.js';
 
@@ -24,6 +24,8 @@ type ChildMessage = { line: string } | { ask: string } | { up: true };
 /** The child's end: this process was started by a foreground `revtun -f`. */
 export class ForegroundParent {
   private open = true;
+  /** The question being asked: the next waits for its answer (one line each, in order). */
+  private asking: Promise<unknown> = Promise.resolve();
 
   /** The parent's channel if this process is a -f child, else null. */
   static take(): ForegroundParent | null {
@@ -40,21 +42,29 @@ export class ForegroundParent {
   }
 
   /**
-   * Has the parent ask the question and waits for the answer (synchronously, as askSecret
-   * does). Undefined when the parent cannot ask, or has already gone (after `up`).
+   * Has the parent ask the question and resolves with the answer; undefined when the parent
+   * cannot ask, or has already gone (after `up`). The channel is read off the event loop (a
+   * thread of libuv's pool waits on it), so this process runs on while the person types.
    */
-  ask(prompt: string): string | undefined {
+  ask(prompt: string): Promise<string | undefined> {
+    const answer = this.asking.then(() => this.askNow(prompt));
+    this.asking = answer;
+    return answer;
+  }
+
+  private async askNow(prompt: string): Promise<string | undefined> {
     if (!this.send({ ask: prompt })) return undefined;
     const chunks: Buffer[] = [];
     let total = 0;
     const buffer = Buffer.alloc(4096);
     for (;;) {
-      let n: number;
-      try {
-        n = readSync(CHANNEL_FD, buffer, 0, buffer.length, null);
-      } catch {
-        n = 0;
-      }
+      const n = await new Promise<number>((resolve) => {
+        try {
+          read(CHANNEL_FD, buffer, 0, buffer.length, null, (error, bytes) => resolve(error ? 0 : bytes));
+        } catch {
+          resolve(0);
+        }
+      });
       if (n === 0) {
         this.close();
         return undefined;
@@ -135,8 +145,10 @@ export function runInBackground(argv: string[]): Promise<number> {
     const handle = (message: ChildMessage) => {
       if ('line' in message) process.stderr.write(message.line);
       else if ('ask' in message) {
-        const answer = askSecret(message.ask);
-        channel.write(`${JSON.stringify({ answer: answer ?? null })}\n`);
+        // The child waits for this line; the parent's loop keeps relaying its output meanwhile.
+        void askSecret(message.ask).then((answer) => {
+          if (!channel.destroyed) channel.write(`${JSON.stringify({ answer: answer ?? null })}\n`);
+        });
       } else if ('up' in message) {
         // Let go of everything that ties us to the child, so that this process can exit.
         channel.destroy();

@@ -19,7 +19,7 @@ export interface IdentityChoice {
   /** Given with -i / IdentityFile: only then is a missing file worth a message, as in ssh. */
   userProvided: boolean;
   /** Asks for a passphrase; undefined when there is no way to ask (BatchMode, no terminal). */
-  askPassphrase: (prompt: string) => string | undefined;
+  askPassphrase: (prompt: string) => string | undefined | Promise<string | undefined>;
   /** Prints one of ssh's warnings; the caller decides whether -q silences it. */
   warn: (line: string) => void;
   /** Prints a debug line at -v level `level` (ssh's debug1..3). */
@@ -144,7 +144,7 @@ function tryIdentity(path: string, choice: IdentityChoice): SshIdentity | undefi
     choice.warn(`Load key "${path}": ${(error as Error).message}`);
     return undefined;
   }
-  let remembered: string | undefined;
+  let remembered: string | undefined | Promise<string | undefined>;
   identity.passphrase = (attempt) => {
     if (attempt === 1 && remembered !== undefined) return remembered;
     remembered = choice.askPassphrase(`Enter passphrase for key '${path}': `);

@@ -9,7 +9,7 @@ import type { JumpHost } from '../tunnel/jump.js';
 import { describeHop } from '../tunnel/jump.js';
 import { resolveConfig, type ResolvedConfig } from './ssh-config.js';
 import { UsageError } from './args.js';
-import { decideHostKey, loadKnownHosts } from './host-keys.js';
+import { DEFAULT_CLI_HOST_KEY, decideHostKey, loadKnownHosts, preferKnownKeyTypes } from './host-keys.js';
 import { usableIdentities } from './identity.js';
 
 export interface JumpHop {
@@ -61,7 +61,8 @@ export interface JumpContext {
   configFile?: string;
   homeDir: string;
   expandHome: (path: string) => string;
-  askSecret: (prompt: string, batchMode: boolean) => string | undefined;
+  /** The answer now, or later (a prompt on the terminal does not block). */
+  askSecret: (prompt: string, batchMode: boolean) => string | undefined | Promise<string | undefined>;
   log: (line: string) => void;
   /** A debug line, printed at -v level `level` and above. */
   debug: (level: number, line: string) => void;
@@ -110,10 +111,15 @@ function jumpHostFrom(config: ResolvedConfig, ctx: JumpContext): JumpHost {
     ctx.expandHome,
   );
   const hostKeyName = config.hostKeyAlias ?? config.hostName;
+  // The hop's own HostKeyAlgorithms, ordered by its own known_hosts as ssh -W would order them:
+  // the certificate forms first for a hop with a @cert-authority line, so that it shows its
+  // certificate rather than a plain key nobody listed.
+  const algorithms = config.explicit.has('hostkeyalgorithms') ? config.hostKeyAlgorithms : DEFAULT_CLI_HOST_KEY;
   const hop: JumpHost = {
     host: config.hostName,
     port: config.port,
     user: config.user,
+    hostKeyAlgorithms: preferKnownKeyTypes(policy, hostKeyName, config.port, algorithms).join(','),
     verifyHostKey: (info) => {
       const decision = decideHostKey(policy, { name: hostKeyName, port: config.port, shownHost: config.hostName, hostKey: info.hostKey, sha256: info.fingerprints.sha256, certificate: info.certificate });
       if (decision.warning) for (const line of decision.warning) ctx.warnAlways(line);
@@ -135,7 +141,7 @@ function jumpHostFrom(config: ResolvedConfig, ctx: JumpContext): JumpHost {
         });
   // Always a provider of the hop's own: with password methods off it gives none, so the hop
   // never falls back to the server's credentials.
-  let password: string | undefined;
+  let password: string | undefined | Promise<string | undefined>;
   const passwordAllowed = config.passwordAuthentication || config.kbdInteractiveAuthentication;
   hop.passwordProvider = () => (passwordAllowed ? (password ??= ctx.askSecret(`${config.user}@${config.hostName}'s password: `, config.batchMode)) : undefined);
   return hop;

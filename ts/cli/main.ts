@@ -96,7 +96,7 @@ function applyOptions(tunnel: SSHReverseTunnel, args: CliArgs): void {
   const known = new Set([
     'port', 'user', 'identityfile', 'userknownhostsfile', 'globalknownhostsfile', 'stricthostkeychecking', 'exitonforwardfailure',
     'batchmode', 'passwordauthentication', 'kbdinteractiveauthentication', 'pubkeyauthentication', 'loglevel', 'compression',
-    'addressfamily', 'identitiesonly', 'proxycommand', ...map.map(([k]) => k),
+    'addressfamily', 'identitiesonly', 'proxycommand', 'permitremoteopen', ...map.map(([k]) => k),
   ]);
   const proxyCommand = o.get('proxycommand');
   if (proxyCommand !== undefined) tunnel.proxyCommand = proxyCommand;
@@ -127,12 +127,6 @@ function applyConfig(args: CliArgs, config: ResolvedConfig): void {
     if (!spec) throw new UsageError('a dynamic RemoteForward on a Unix socket path is not supported (nor by ssh); give it a port');
     args.forwards.push(spec);
   }
-  // ssh limits where a dynamic forwarding may connect by PermitRemoteOpen; revtun cannot yet,
-  // and running one unlimited where the config asks for limits would be worse than not at all.
-  const limits = config.permitRemoteOpen?.trim();
-  if (limits && !/^any$/i.test(limits) && args.forwards.some((f) => f.dynamic)) {
-    throw new UsageError(`PermitRemoteOpen ${limits}: revtun cannot limit where a dynamic forwarding connects yet; drop the setting or the dynamic -R`);
-  }
   if (args.forwards.length === 0) throw new UsageError('no -R forwarding given (nor a RemoteForward in the config); revtun only opens remote forwardings');
   const yes = (b: boolean) => (b ? 'yes' : 'no');
   const values: Record<string, () => string | undefined> = {
@@ -157,6 +151,7 @@ function applyConfig(args: CliArgs, config: ResolvedConfig): void {
     addressfamily: () => config.addressFamily,
     loglevel: () => (config.logLevel === 'SILENT' ? 'quiet' : config.logLevel.toLowerCase()),
     proxycommand: () => config.proxyCommand ?? 'none',
+    permitremoteopen: () => config.permitRemoteOpen,
   };
   const options = new Map<string, string>();
   for (const [keyword, value] of Object.entries(values)) {
@@ -279,7 +274,7 @@ async function run(argv: string[]): Promise<number> {
   }
   if (!args.options.has('connecttimeout')) tunnel.config('ConnectionTimeout=60');
   // A -f child has no terminal: its parent, still in the foreground, asks.
-  const askFor = (prompt: string, batch: boolean) => (batch ? undefined : parent ? parent.ask(prompt) : askSecret(prompt));
+  const askFor = (prompt: string, batch: boolean): string | undefined | Promise<string | undefined> => (batch ? undefined : parent ? parent.ask(prompt) : askSecret(prompt));
   let hostKeyProblem = '';
   if (args.proxyJump !== undefined) {
     try {
@@ -366,7 +361,7 @@ async function run(argv: string[]): Promise<number> {
   if (gssapi && !hasKey && !passwordAllowed) tunnel.sshAuthMode = config.gssapiKeyExchange ? SshAuthMode.GSSAPIKeyex : SshAuthMode.GSSAPIWithMic;
   if (passwordAllowed) {
     // Asked for once: a reconnect in the small hours must not wait at a prompt.
-    let password: string | undefined;
+    let password: string | undefined | Promise<string | undefined>;
     tunnel.passwordProvider = () => (password ??= askFor(`${tunnel.sshUser}@${args.host}'s password: `, batchMode));
   }
 
@@ -447,10 +442,12 @@ async function run(argv: string[]): Promise<number> {
   // forwarding is retried instead (see SSHReverseTunnel.restoreForwarding).
   // With -f it is on unless switched off: `revtun -f` exits 0 only once its forwardings serve.
   const exitOnForwardFailure = yesNo(args.options.get('exitonforwardfailure'), parent !== null);
+  // PermitRemoteOpen limits every dynamic forwarding of the connection, as in ssh.
+  const permitRemoteOpen = args.options.get('permitremoteopen');
   for (const fwd of args.forwards) {
     try {
       const bound = fwd.dynamic
-        ? await tunnel.requestDynamicForwarding(fwd.bindAddress, fwd.port)
+        ? await tunnel.requestDynamicForwarding(fwd.bindAddress, fwd.port, permitRemoteOpen === undefined ? {} : { permitRemoteOpen })
         : await tunnel.requestForwarding(fwd.bindAddress, fwd.port, fwd.host, fwd.hostPort);
       if (fwd.port === 0 && bound !== 0) out.write(`Allocated port ${bound} for remote forward to ${targetName(fwd.host, fwd.hostPort, fwd.dynamic)}`);
     } catch (error) {

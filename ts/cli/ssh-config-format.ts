@@ -60,6 +60,7 @@ export function formatResolved(r: ResolvedConfig): string[] {
   put('identityagent', r.identityAgent);
   put('globalknownhostsfile', r.globalKnownHostsFile.join(' '));
   put('userknownhostsfile', r.userKnownHostsFile.join(' '));
+  put('permitremoteopen', r.permitRemoteOpen ?? 'any');
   put('connecttimeout', r.connectTimeout ?? 'none');
   if (r.proxyJump !== undefined) put('proxyjump', r.proxyJump);
   else put('proxycommand', r.proxyCommand);
@@ -74,5 +75,5 @@ export const FORMATTED_KEYS = [
   'kbdinteractiveauthentication', 'passwordauthentication', 'pubkeyauthentication', 'forkafterauthentication', 'stricthostkeychecking', 'tcpkeepalive',
   'connectionattempts', 'serveralivecountmax', 'serveraliveinterval', 'bindaddress', 'ciphers', 'hostkeyalgorithms',
   'pubkeyacceptedalgorithms', 'hostkeyalias', 'kexalgorithms', 'loglevel', 'macs', 'remoteforward', 'identityfile', 'certificatefile',
-  'globalknownhostsfile', 'userknownhostsfile', 'connecttimeout', 'proxyjump', 'proxycommand', 'identityagent',
+  'globalknownhostsfile', 'userknownhostsfile', 'permitremoteopen', 'connecttimeout', 'proxyjump', 'proxycommand', 'identityagent',
 ] as const;

@@ -71,7 +71,7 @@ export const SUPPORTED_KEYWORDS = [
   'tcpkeepalive', 'passwordauthentication', 'pubkeyauthentication', 'kbdinteractiveauthentication', 'ignoreunknown',
   'canonicalizehostname', 'localforward', 'dynamicforward', 'sendenv', 'localcommand', 'remotecommand', 'controlpath',
   'forkafterauthentication', 'gssapiauthentication', 'gssapidelegatecredentials', 'gssapikeyexchange', 'gssapiserveridentity',
-  'gssapitrustdns', 'pubkeyacceptedalgorithms',
+  'gssapitrustdns', 'pubkeyacceptedalgorithms', 'permitremoteopen',
 ];
 /** The rest of `man ssh_config`: accepted and ignored, as ssh ignores what it does not use. */
 const IGNORED = [
@@ -81,7 +81,7 @@ const IGNORED = [
   'forwardagent', 'forwardx11', 'forwardx11timeout', 'forwardx11trusted', 'gatewayports',
   'gssapiclientidentity', 'gssapirenewalforcesrekey', 'gssapikexalgorithms', 'hashknownhosts', 'hostbasedacceptedalgorithms',
   'hostbasedauthentication', 'ipqos', 'kbdinteractivedevices', 'knownhostscommand', 'logverbose',
-  'nohostauthenticationforlocalhost', 'numberofpasswordprompts', 'permitlocalcommand', 'permitremoteopen', 'pkcs11provider',
+  'nohostauthenticationforlocalhost', 'numberofpasswordprompts', 'permitlocalcommand', 'pkcs11provider',
   'preferredauthentications', 'proxyusefdpass', 'rekeylimit', 'requesttty', 'requiredrsasize',
   'revokedhostkeys', 'securitykeyprovider', 'sessiontype', 'setenv', 'stdinnull', 'streamlocalbindmask',
   'streamlocalbindunlink', 'syslogfacility', 'tunnel', 'tunneldevice', 'updatehostkeys', 'verifyhostkeydns',

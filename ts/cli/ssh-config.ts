@@ -14,6 +14,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { hostname as osHostname, userInfo } from 'node:os';
 import { SETTINGS } from '../tunnel/settings.js';
+import { permitOpenEntryProblem } from '../tunnel/permit-open.js';
 import { strerror } from '../tunnel/keyfile.js';
 import { assembleAlgorithms, expandEnv, expandTilde, expandTokens, globFiles, TOKEN_SETS, type TokenValues } from './ssh-config-expand.js';
 import { canonicalKeyword, matchPattern, matchPatternList, parseConfigText, SshConfigError, splitArguments, splitConfigLine, type ConfigLine } from './ssh-config-parse.js';
@@ -74,8 +75,8 @@ export interface ResolvedConfig {
   /** ForkAfterAuthentication, or -f: go to the background once the forwardings are up. */
   forkAfterAuthentication: boolean;
   /**
-   * PermitRemoteOpen as written (first value wins), not honoured yet: kept so that a dynamic
-   * forwarding, the only thing it limits, can refuse to run without it.
+   * PermitRemoteOpen as written (first value wins; entries joined by a space), checked as ssh
+   * checks it; undefined when not set (any). It limits where dynamic forwardings connect.
    */
   permitRemoteOpen?: string;
   batchMode: boolean;
@@ -268,7 +269,6 @@ function processLine(ctx: Context, line: ConfigLine, active: boolean, userConf: 
   // `man ssh_config` is valid but means nothing to revtun.
   if (kind === 'unsupported') ctx.warnings.push(`${line.file} line ${line.line}: Unsupported option "${line.keyword}"`);
   if (kind === 'ignored' && IGNORED_FLAG_KEYWORDS.has(keyword)) parseValue(keyword, line);
-  if (keyword === 'permitremoteopen' && active && !g.values.has(keyword)) g.values.set(keyword, line.args.join(' '));
   if (kind !== 'known') return active;
   switch (keyword) {
     case 'host': {
@@ -322,6 +322,21 @@ function processLine(ctx: Context, line: ConfigLine, active: boolean, userConf: 
       const fwd = parseForwardSpec(dynamic ? first! : `${first}:${second}`, dynamic, keyword === 'remoteforward');
       if (!fwd) bad('Bad forwarding specification.');
       if (active) pushUnique(keyword === 'remoteforward' ? g.remoteForward : g.localForward, fwd!);
+      return active;
+    }
+    case 'permitremoteopen': {
+      // Checked in inactive blocks too, as ssh does; any and none stand alone.
+      const words = line.args.filter((a) => a !== '');
+      if (words.length === 0) bad('missing permitremoteopen specification');
+      for (const word of words) {
+        if (/^(any|none)$/i.test(word)) {
+          if (words.length > 1) bad(`keyword permitremoteopen "${word}" argument must appear alone.`);
+          continue;
+        }
+        const problem = permitOpenEntryProblem(word);
+        if (problem) bad(`${problem} in permitremoteopen`);
+      }
+      if (active && !g.values.has(keyword)) g.values.set(keyword, words.join(' '));
       return active;
     }
     case 'sendenv':

@@ -8,7 +8,6 @@
 // format is named by what it looks like (SSH.COM, a public key) so that the user can convert it.
 
 import * as crypto from 'node:crypto';
-import { createRequire } from 'node:module';
 import { Reader, Writer, equalBytes } from '../protocol/wire.js';
 import { SshError, Code } from '../protocol/errors.js';
 import { ECDSA_CURVES, encodeSignature, p1363ToEcdsaSignature } from '../protocol/publickey.js';
@@ -16,18 +15,10 @@ import { DSA_Q_BITS, bitLength, keyTypeForNodeKey, keyTypeSpec, signatureAlgorit
 import { readDsaSpki } from './dsa-der.js';
 import type { ImmediateSigner } from '../protocol/auth.js';
 import { dsaPrivateKey, ecdsaPrivateKey, ed25519PrivateKey, rsaPrivateKey } from './ssh-key-parts.js';
-import { loadPpkKey, ppkIsEncrypted, ppkPublicBlob } from './ppk.js';
+import { loadPpkKey, ppkIsEncrypted, ppkKdfRequest, ppkPublicBlob } from './ppk.js';
+import { deriveSync, type KdfRequest } from './kdf-worker.js';
 
 const OPENSSH_MAGIC = 'openssh-key-v1\0';
-
-/**
- * bcrypt-pbkdf (with tweetnacl under it) is only needed for passphrase-protected key files,
- * and compiling it costs a few MiB of resident memory, so it is loaded on first use.
- */
-function bcryptPbkdf(): typeof import('bcrypt-pbkdf').default {
-  const require = createRequire(import.meta.url);
-  return require('bcrypt-pbkdf') as typeof import('bcrypt-pbkdf').default;
-}
 
 function keyError(message: string): SshError {
   return new SshError(Code.AuthFailed, message, 'local');
@@ -110,8 +101,34 @@ export function privateKeyIsEncrypted(text: string): boolean {
   }
 }
 
+/** The bcrypt-pbkdf an encrypted openssh-key-v1 key asks for, or null (plain, or not that format). */
+function openSshKdfRequest(data: Uint8Array): KdfRequest | null {
+  const magic = new TextEncoder().encode(OPENSSH_MAGIC);
+  if (!equalBytes(data.subarray(0, magic.length), magic)) return null;
+  const r = new Reader(data, magic.length);
+  const cipher = SSH_CIPHERS[r.utf8()];
+  if (!cipher || r.utf8() !== 'bcrypt') return null; // parseOpenSshKey says what is wrong
+  const k = new Reader(r.string());
+  return { kind: 'bcrypt', salt: k.string(), rounds: k.uint32(), length: cipher.keyLength + cipher.ivLength };
+}
+
+/**
+ * What an encrypted key text asks of its passphrase when that is costly (OpenSSH's
+ * bcrypt-pbkdf, PPK v3's Argon2), so that the caller can derive it off the event loop
+ * (./kdf-worker.ts) and pass the result to loadPrivateKey; null for any other key.
+ */
+export function keyKdfRequest(text: string): KdfRequest | null {
+  try {
+    if (keyTextFormat(text) === 'putty') return ppkKdfRequest(text);
+    const pem = decodePem(text);
+    return pem?.label === 'OPENSSH PRIVATE KEY' ? openSshKdfRequest(pem.body) : null;
+  } catch {
+    return null; // damaged: loadPrivateKey says how
+  }
+}
+
 /** Parses an OpenSSH-format private key into a node KeyObject. */
-function parseOpenSshKey(data: Uint8Array, passphrase: string | undefined): crypto.KeyObject {
+function parseOpenSshKey(data: Uint8Array, passphrase: string | undefined, derivedKey?: Uint8Array): crypto.KeyObject {
   const magic = new TextEncoder().encode(OPENSSH_MAGIC);
   if (!equalBytes(data.subarray(0, magic.length), magic)) throw keyError('not an openssh-key-v1 private key');
   const r = new Reader(data, magic.length);
@@ -128,13 +145,8 @@ function parseOpenSshKey(data: Uint8Array, passphrase: string | undefined): cryp
     if (kdfName !== 'bcrypt') throw keyError(`private key KDF ${kdfName} is not supported`);
     if (passphrase === undefined || passphrase === '') throw keyError('the private key is encrypted and no passphrase was given');
     const k = new Reader(kdfOptions);
-    const salt = k.string();
-    const rounds = k.uint32();
-    const pass = Buffer.from(passphrase, 'utf8');
-    const derived = Buffer.alloc(cipher.keyLength + cipher.ivLength);
-    if (bcryptPbkdf().pbkdf(pass, pass.length, Buffer.from(salt), salt.length, derived, derived.length, rounds) !== 0) {
-      throw keyError('bcrypt-pbkdf failed');
-    }
+    const request: KdfRequest = { kind: 'bcrypt', salt: k.string(), rounds: k.uint32(), length: cipher.keyLength + cipher.ivLength };
+    const derived = Buffer.from(derivedKey?.length === request.length ? derivedKey : deriveSync(request, Buffer.from(passphrase, 'utf8')));
     const decipher = crypto
       .createDecipheriv(cipher.openssl, derived.subarray(0, cipher.keyLength), derived.subarray(cipher.keyLength))
       .setAutoPadding(false);
@@ -182,18 +194,19 @@ export function isPrivateKeyTextFormat(format: KeyTextFormat): boolean {
 
 /**
  * Loads a private key from the text of a key file (OpenSSH, PEM or PuTTY PPK). `fileName` only
- * names the file in the advice given for a format revtun does not read.
+ * names the file in the advice given for a format revtun does not read. `derived`: what
+ * keyKdfRequest asked for, already derived from this passphrase (else it is derived here).
  */
-export function loadPrivateKey(text: string | Uint8Array, passphrase?: string, fileName?: string): crypto.KeyObject {
+export function loadPrivateKey(text: string | Uint8Array, passphrase?: string, fileName?: string, derived?: Uint8Array): crypto.KeyObject {
   const source = typeof text === 'string' ? text : Buffer.from(text).toString('utf8');
   const format = keyTextFormat(source);
   if (!isPrivateKeyTextFormat(format)) throw keyError(unsupportedKeyFormatMessage(format, fileName));
-  if (format === 'putty') return loadPpkKey(source, passphrase);
+  if (format === 'putty') return loadPpkKey(source, passphrase, derived);
   const pem = decodePem(source);
   if (!pem) throw keyError('the private key is truncated (its END line is missing)');
   if (pem.label === 'OPENSSH PRIVATE KEY') {
     try {
-      return parseOpenSshKey(pem.body, passphrase);
+      return parseOpenSshKey(pem.body, passphrase, derived);
     } catch (error) {
       // The wire reader's errors speak of messages from the peer; this is a damaged local file.
       if (error instanceof SshError && error.code === Code.AuthFailed) throw error;

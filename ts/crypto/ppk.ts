@@ -15,11 +15,12 @@
 //
 // Argon2 comes from @noble/hashes (audited, pure JS, no native build): node:crypto has no
 // Argon2 before Node 24.7 and revtun supports Node 20. PuTTY's default parameters (8 MiB,
-// 5 passes) cost it under a second, once, when the key is loaded.
+// 5 passes) cost it under a second. ppkKdfRequest says what a file asks for, so that a caller
+// can derive in a worker (./kdf-worker.ts) and hand the result to loadPpkKey.
 
 import * as crypto from 'node:crypto';
-import { argon2d, argon2i, argon2id } from '@noble/hashes/argon2.js';
 import { Reader, Writer } from '../protocol/wire.js';
+import { deriveSync, type KdfRequest } from './kdf-worker.js';
 import { SshError, Code } from '../protocol/errors.js';
 import { dsaPrivateKey, ecdsaPrivateKey, ed25519PrivateKey, rsaPrivateKey } from './ssh-key-parts.js';
 
@@ -31,8 +32,8 @@ function ppkError(message: string): SshError {
 
 /**
  * Bounds for values read from the file: a PPK is a few kilobytes, and Argon2's memory is
- * allocated as asked and its passes run on the event loop, so a damaged or hostile file must
- * make us neither allocate much nor work for long. PuTTY's own defaults are 8 MiB,
+ * allocated as asked and its passes take CPU (in a worker thread at logon, ./kdf-worker.ts),
+ * so a damaged or hostile file must make us neither allocate much nor work for long. PuTTY's own defaults are 8 MiB,
  * parallelism 1 and the passes puttygen times to about 100 ms of C (a few dozen); the total
  * cost, memory times passes, is capped at 2^21 KiB (2 GiB of memory traffic, a few seconds of
  * JavaScript), far above what puttygen writes.
@@ -43,7 +44,9 @@ const MAX_ARGON2_PASSES = 1000;
 const MAX_ARGON2_PARALLELISM = 16;
 const MAX_ARGON2_COST_KIB = 2 ** 21;
 
-const ARGON2 = { Argon2id: argon2id, Argon2i: argon2i, Argon2d: argon2d } as const;
+const ARGON2_VARIANTS = ['Argon2id', 'Argon2i', 'Argon2d'] as const;
+/** Argon2's output: the AES-256 key, its IV and the HMAC-SHA-256 key. */
+const ARGON2_OUTPUT = 32 + 16 + 32;
 
 /** The parsed text of a PPK file: headers and the two decoded blobs, nothing interpreted yet. */
 interface PpkFile {
@@ -111,8 +114,37 @@ function argon2Number(file: PpkFile, name: string, max: number): number {
   return Number(value);
 }
 
-/** The AES key, IV and MAC key for a file and passphrase (version-specific derivations above). */
-function deriveKeys(file: PpkFile, passphrase: string): { cipherKey: Buffer; iv: Buffer; macKey: Buffer } {
+/** The Argon2 parameters of an encrypted v3 file, checked against the bounds above; null for v2 or a plain file. */
+function argon2Request(file: PpkFile): KdfRequest | null {
+  if (file.version !== 3 || file.encryption === 'none') return null;
+  const kdfName = file.headers.get('Key-Derivation')!;
+  const variant = ARGON2_VARIANTS.find((v) => v === kdfName);
+  if (!variant) throw ppkError(`the PuTTY key file's key derivation ${kdfName} is not supported (Argon2id, Argon2i or Argon2d)`);
+  const saltHex = file.headers.get('Argon2-Salt')!;
+  if (!/^(?:[0-9a-fA-F]{2}){1,256}$/.test(saltHex)) throw ppkError("the PuTTY key file's Argon2-Salt is malformed");
+  const parallelism = argon2Number(file, 'Argon2-Parallelism', MAX_ARGON2_PARALLELISM);
+  const memory = argon2Number(file, 'Argon2-Memory', MAX_ARGON2_MEMORY_KIB);
+  if (memory < 8 * parallelism) throw ppkError("the PuTTY key file's Argon2-Memory is below 8 KiB per lane");
+  const passes = argon2Number(file, 'Argon2-Passes', MAX_ARGON2_PASSES);
+  if (memory * passes > MAX_ARGON2_COST_KIB) {
+    throw ppkError(`the PuTTY key file's Argon2 cost (${memory} KiB x ${passes} passes) is beyond the ${MAX_ARGON2_COST_KIB} KiB revtun accepts`);
+  }
+  return { kind: 'argon2', variant, memoryKib: memory, passes, parallelism, salt: Buffer.from(saltHex, 'hex'), length: ARGON2_OUTPUT };
+}
+
+/**
+ * What an encrypted PPK v3 file asks of its passphrase (Argon2 and its parameters), or null
+ * when it needs no costly derivation (a plain file, or v2's two SHA-1s). Errors as loadPpkKey's.
+ */
+export function ppkKdfRequest(text: string): KdfRequest | null {
+  return argon2Request(parsePpkText(text));
+}
+
+/**
+ * The AES key, IV and MAC key for a file and passphrase (version-specific derivations above).
+ * `argon2Output`, when given, is the v3 derivation already made for this passphrase.
+ */
+function deriveKeys(file: PpkFile, passphrase: string, argon2Output?: Uint8Array): { cipherKey: Buffer; iv: Buffer; macKey: Buffer } {
   const pass = Buffer.from(passphrase, 'utf8');
   const encrypted = file.encryption !== 'none';
   if (file.version === 2) {
@@ -127,20 +159,10 @@ function deriveKeys(file: PpkFile, passphrase: string): { cipherKey: Buffer; iv:
       macKey: sha1(Buffer.from('putty-private-key-file-mac-key'), encrypted ? pass : Buffer.alloc(0)),
     };
   }
-  if (!encrypted) return { cipherKey: Buffer.alloc(0), iv: Buffer.alloc(0), macKey: Buffer.alloc(0) };
-  const kdfName = file.headers.get('Key-Derivation')!;
-  const kdf = ARGON2[kdfName as keyof typeof ARGON2];
-  if (!kdf) throw ppkError(`the PuTTY key file's key derivation ${kdfName} is not supported (Argon2id, Argon2i or Argon2d)`);
-  const saltHex = file.headers.get('Argon2-Salt')!;
-  if (!/^(?:[0-9a-fA-F]{2}){1,256}$/.test(saltHex)) throw ppkError("the PuTTY key file's Argon2-Salt is malformed");
-  const parallelism = argon2Number(file, 'Argon2-Parallelism', MAX_ARGON2_PARALLELISM);
-  const memory = argon2Number(file, 'Argon2-Memory', MAX_ARGON2_MEMORY_KIB);
-  if (memory < 8 * parallelism) throw ppkError("the PuTTY key file's Argon2-Memory is below 8 KiB per lane");
-  const passes = argon2Number(file, 'Argon2-Passes', MAX_ARGON2_PASSES);
-  if (memory * passes > MAX_ARGON2_COST_KIB) {
-    throw ppkError(`the PuTTY key file's Argon2 cost (${memory} KiB x ${passes} passes) is beyond the ${MAX_ARGON2_COST_KIB} KiB revtun accepts`);
-  }
-  const derived = Buffer.from(kdf(pass, Buffer.from(saltHex, 'hex'), { m: memory, t: passes, p: parallelism, dkLen: 80 }));
+  const request = argon2Request(file);
+  if (!request) return { cipherKey: Buffer.alloc(0), iv: Buffer.alloc(0), macKey: Buffer.alloc(0) };
+  const given = argon2Output !== undefined && argon2Output.length === ARGON2_OUTPUT ? argon2Output : undefined;
+  const derived = Buffer.from(given ?? deriveSync(request, pass));
   return { cipherKey: derived.subarray(0, 32), iv: derived.subarray(32, 48), macKey: derived.subarray(48, 80) };
 }
 
@@ -161,15 +183,17 @@ export function ppkIsEncrypted(text: string): boolean {
 /**
  * Decrypts and checks a PPK file and returns its private key. A wrong passphrase, a missing
  * one, an altered or truncated file each give an SshError saying which; none quotes the file.
+ * `argon2Output`: the derivation ppkKdfRequest asked for, made elsewhere (a worker) with this
+ * passphrase; without it the derivation runs here.
  */
-export function loadPpkKey(text: string, passphrase: string | undefined): crypto.KeyObject {
+export function loadPpkKey(text: string, passphrase: string | undefined, argon2Output?: Uint8Array): crypto.KeyObject {
   const file = parsePpkText(text);
   if (file.encryption !== 'none' && file.encryption !== 'aes256-cbc') {
     throw ppkError(`the PuTTY key file's encryption ${file.encryption} is not supported (aes256-cbc)`);
   }
   const encrypted = file.encryption !== 'none';
   if (encrypted && !passphrase) throw ppkError('the private key is encrypted and no passphrase was given');
-  const { cipherKey, iv, macKey } = deriveKeys(file, encrypted ? passphrase! : '');
+  const { cipherKey, iv, macKey } = deriveKeys(file, encrypted ? passphrase! : '', argon2Output);
 
   let plain = file.privateBlob;
   if (encrypted) {

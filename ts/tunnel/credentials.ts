@@ -9,9 +9,11 @@
 import { SshError, Code } from '../protocol/errors.js';
 import { matchesPromptPattern, type AuthMethodName, type AuthOptions, type KeyboardInteractiveRequest, type PublicKeyIdentity } from '../protocol/auth.js';
 import { splitList } from './settings.js';
+import { isPromise } from '../protocol/auth-answer.js';
 import { certificateIdentity, publicKeyIdentity, SshCertStoreType, type SshCertStoreTypeValue, type SshIdentity } from './identities.js';
 import type { KeyboardInteractiveEvent } from './events.js';
 import { kerberosSource } from '../crypto/gssapi.js';
+import type { UnlockedKeys } from './unlocked-keys.js';
 
 export { SshCertStoreType, type SshCertStoreTypeValue, type SshIdentity };
 
@@ -34,8 +36,8 @@ export type SshAuthModeValue = (typeof SshAuthMode)[keyof typeof SshAuthMode];
 export interface Credentials {
   user: string;
   password: string;
-  /** Asked for a password the first time one is needed while `password` is empty. */
-  passwordProvider?: (() => string | undefined) | null;
+  /** Asked for a password the first time one is needed while `password` is empty (the answer may come later: a Promise). */
+  passwordProvider?: (() => string | undefined | Promise<string | undefined>) | null;
   authMode: SshAuthModeValue;
   certStoreType: SshCertStoreTypeValue;
   /** A file name or the store's content (text, base64 or bytes), as certStoreType says. */
@@ -47,6 +49,8 @@ export interface Credentials {
   certSubject?: string;
   /** Keys tried after the certStore one, in order. */
   identities: readonly SshIdentity[];
+  /** The keys this logon has decrypted already, reused instead of decrypting again (./unlocked-keys.ts). */
+  unlockedKeys?: UnlockedKeys;
   /**
    * Keys from ssh-agent, offered before the file keys; with `agentOnly` instead of them. An
    * agent that will be asked once connected counts as keys before it is (agentExpected).
@@ -109,7 +113,7 @@ export function authOptionsFor(c: Credentials): AuthOptions {
   keys.push(...c.identities);
   // A key with a certificate is offered as the certificate first, then as itself (as ssh does).
   const allFileKeys = keys.flatMap((key, i) => {
-    const plain = publicKeyIdentity(key, i + 1);
+    const plain = publicKeyIdentity(key, i + 1, c.unlockedKeys);
     return key.certificate ? [certificateIdentity(plain, key.certificate), plain] : [plain];
   });
   // A key both in the agent and in a file is offered once, as the agent's (it needs no passphrase).
@@ -127,8 +131,8 @@ export function authOptionsFor(c: Credentials): AuthOptions {
   }
   // One source for both the password method and keyboard-interactive prompts; a provider is
   // asked at most once, and only if a method actually needs a password.
-  let provided: { value: string | undefined } | null = null;
-  const password = (): string | undefined => {
+  let provided: { value: string | undefined | Promise<string | undefined> } | null = null;
+  const password = (): string | undefined | Promise<string | undefined> => {
     if (c.password !== '') return c.password;
     if (!c.passwordProvider) return undefined;
     provided ??= { value: c.passwordProvider() };
@@ -142,20 +146,25 @@ export function authOptionsFor(c: Credentials): AuthOptions {
     gssapi,
     publicKeySignatureAlgorithms: splitList(c.publicKeySignatureAlgorithms),
     repeatMethods: c.repeatMethods,
-    keyboardInteractive: (request: KeyboardInteractiveRequest) =>
-      request.prompts.map((p) => {
-        // PasswordPrompt (or, without one, any prompt that asks for a password) gets the password.
-        const matches = c.passwordPrompt ? matchesPromptPattern(c.passwordPrompt, p.prompt.trim()) : /password/i.test(p.prompt);
-        const event: KeyboardInteractiveEvent = {
-          name: request.name,
-          instructions: request.instructions,
-          prompt: p.prompt,
-          echoResponse: p.echo,
-          response: matches ? (password() ?? '') : '',
-        };
-        c.onPrompt(event);
-        return event.response;
-      }),
+    keyboardInteractive: (request: KeyboardInteractiveRequest) => {
+      // PasswordPrompt (or, without one, any prompt that asks for a password) gets the password.
+      const matches = request.prompts.map((p) => (c.passwordPrompt ? matchesPromptPattern(c.passwordPrompt, p.prompt.trim()) : /password/i.test(p.prompt)));
+      const respond = (known: string | undefined) =>
+        request.prompts.map((p, i) => {
+          const event: KeyboardInteractiveEvent = {
+            name: request.name,
+            instructions: request.instructions,
+            prompt: p.prompt,
+            echoResponse: p.echo,
+            response: matches[i] ? (known ?? '') : '',
+          };
+          c.onPrompt(event);
+          return event.response;
+        });
+      // The provider's answer may come later (a prompt): the responses wait for it.
+      const answer = matches.some(Boolean) ? password() : undefined;
+      return isPromise(answer) ? answer.then(respond) : respond(answer);
+    },
   };
 }
 

@@ -7,6 +7,7 @@
 import { SshError, Code } from '../protocol/errors.js';
 import { isSocketPath } from './local-forward.js';
 import type { RequestedForwarding } from './session.js';
+import { describePermitOpen } from './permit-open.js';
 
 /**
  * The longest Unix socket path connect() takes: sun_path holds 108 bytes on Linux, 104 on
@@ -57,6 +58,7 @@ export function listenName(f: Readonly<RequestedForwarding>, boundPort: number):
 /** "127.0.0.1:8080 -> localhost:3000", as the tunnel's log lines name a forwarding. */
 export function describeForwarding(f: Readonly<RequestedForwarding>, boundPort: number): string {
   const listen = listenName(f, boundPort);
-  const target = f.dynamic ? 'SOCKS' : !f.forwardingHost ? 'events' : isSocketPath(f.forwardingHost) ? f.forwardingHost : `${f.forwardingHost}:${f.forwardingPort}`;
+  const limits = f.socks && f.socks.permitOpen.kind !== 'any' ? ` (PermitRemoteOpen ${describePermitOpen(f.socks.permitOpen)})` : '';
+  const target = f.dynamic ? `SOCKS${limits}` : !f.forwardingHost ? 'events' : isSocketPath(f.forwardingHost) ? f.forwardingHost : `${f.forwardingHost}:${f.forwardingPort}`;
   return `${listen} -> ${target}`;
 }

@@ -77,14 +77,14 @@ export function parseCaCertificates(text: string): crypto.X509Certificate[] {
  * parseCaCertificates' and skipped here. A key that does not decode is error 10022, naming its
  * position (never quoting more than its start).
  */
-export function parseCaKeys(text: string): Uint8Array[] {
+export function parseCaKeys(text: string, what = 'SSHAcceptServerCAKey'): Uint8Array[] {
   const keys: Uint8Array[] = [];
   const entries = text.replace(PEM_CERTIFICATE, '\n').split(/[\r\n,]+/).map((e) => e.trim()).filter((e) => e !== '');
   entries.forEach((entry, index) => {
     const parts = entry.split(/\s+/);
     const base64 = parts.length >= 2 && /^[a-z0-9@.-]+$/.test(parts[0]!) ? parts[1]! : parts[0]!;
     const refuse = (why: string) =>
-      new SshError(Code.BadArgument, `SSHAcceptServerCAKey: CA key ${index + 1} (${JSON.stringify(entry.slice(0, 24))}...) ${why}`, 'local');
+      new SshError(Code.BadArgument, `${what}: CA key ${index + 1} (${JSON.stringify(entry.slice(0, 24))}...) ${why}`, 'local');
     if (!/^[A-Za-z0-9+/]+={0,2}$/.test(base64)) throw refuse('is not an OpenSSH public key line');
     const blob = new Uint8Array(Buffer.from(base64, 'base64'));
     let type: string;

@@ -17,6 +17,8 @@ import { loadedIdentity, type LoadedSigner, type PublicKeyIdentity } from '../pr
 import { createSigner, parsePublicKeyLine, privateKeyIsEncrypted, publicKeyOfPrivateText } from '../crypto/keys.js';
 import { looksLikeKeyText, readRegularFile } from './keyfile.js';
 import { keyFromStore, openCertStore, SshCertStoreType, storeKeyText, type SshCertStoreTypeValue } from './cert-store.js';
+import { keySource, type UnlockedKeys } from './unlocked-keys.js';
+import { keyKdfRequest } from '../crypto/keys.js';
 
 // Every documented SSHCertStoreType, and how each is read or why it is refused: ./cert-store.ts.
 export { SshCertStoreType, type SshCertStoreTypeValue };
@@ -37,9 +39,11 @@ export interface SshIdentity {
    * function is asked only when this key is about to sign (after the server accepted its
    * public half), at every logon that gets that far; `attempt` counts from 1, and an answer
    * that does not open the key is asked for again up to PASSPHRASE_ATTEMPTS times, as ssh
-   * asks. Return undefined or '' to pass over the key.
+   * asks. Return undefined or '' to pass over the key (or a Promise of the answer: a prompt).
+   * Once a passphrase has opened the key, the rest of the logon (reconnects) uses the key
+   * without asking again.
    */
-  passphrase?: string | ((attempt: number) => string | undefined);
+  passphrase?: string | ((attempt: number) => string | undefined | Promise<string | undefined>);
   /**
    * The public half as an OpenSSH line ("ssh-ed25519 AAAA… comment"), for an encrypted PEM key
    * whose public half cannot be read without the passphrase. By default `<key file>.pub` is
@@ -137,16 +141,19 @@ export function certificateIdentity(key: PublicKeyIdentity, certificate: string)
  * text. Throws SshError for a file that cannot be read, a key that is not one, or a
  * passphrase given as text that does not open the key.
  */
-export function publicKeyIdentity(identity: SshIdentity, position: number): PublicKeyIdentity {
+export function publicKeyIdentity(identity: SshIdentity, position: number, unlocked?: UnlockedKeys): PublicKeyIdentity {
   checkIdentity(identity);
   // Content is never taken for a file name, whatever storeType says (cert-store.ts): the
   // error for a file that cannot be read names the file, and would print the key.
-  const store = openCertStore(identity.storeType ?? SshCertStoreType.Auto, identity.key);
+  const storeType = identity.storeType ?? SshCertStoreType.Auto;
+  const store = openCertStore(storeType, identity.key);
   const path = store.path;
   const label = identity.name ?? path ?? `key ${position}`;
   const text = storeKeyText(store);
   const subject = identity.subject ?? '';
-  const signerWith = (password: string | undefined) => createSigner(keyFromStore(store, password ?? '', subject, identity.selectKey));
+  const source = keySource(store, storeType, subject, identity.selectKey);
+  // A key this logon has decrypted already (./unlocked-keys.ts) is not decrypted again.
+  const signerWith = (password: string | undefined) => createSigner(unlocked?.get(source, password ?? '') ?? keyFromStore(store, password ?? '', subject, identity.selectKey));
   const loaded = (signer: ReturnType<typeof createSigner>) => loadedIdentity(`${label} ${signer.keyType} ${fingerprint(signer.publicKey)}`, signer);
   const passphrase = identity.passphrase;
   try {
@@ -164,19 +171,30 @@ export function publicKeyIdentity(identity: SshIdentity, position: number): Publ
       }
     }
     const known = (text === undefined ? null : publicKeyOfPrivateText(text)) ?? publicHalfBeside(identity, path);
-    const load = (): LoadedSigner => {
+    // Decrypting with an answer: in a worker when the key's KDF is costly, and kept for the logon.
+    const open = async (asked: string, epoch: number) => {
+      if (!unlocked) return signerWith(asked);
+      if (text !== undefined && keyKdfRequest(text)) return createSigner(await unlocked.open(source, text, asked, label, true, undefined, epoch));
+      const key = keyFromStore(store, asked, subject, identity.selectKey);
+      unlocked.rememberAsked(source, key, epoch);
+      return createSigner(key);
+    };
+    const load = async (): Promise<LoadedSigner> => {
+      const opened = unlocked?.getAsked(source);
+      if (opened) return { ok: true, signer: createSigner(opened) };
+      const epoch = unlocked?.epoch ?? 0;
       let reason = 'no passphrase given';
       for (let attempt = 1; attempt <= PASSPHRASE_ATTEMPTS; attempt++) {
         let asked: string | undefined;
         try {
-          asked = passphrase(attempt);
+          asked = await passphrase(attempt);
         } catch {
           // The application's own error, whatever it holds, stays out of logs and the DISCONNECT.
           return { ok: false, reason: 'the passphrase function threw an error' };
         }
         if (typeof asked !== 'string' || asked === '') break;
         try {
-          return { ok: true, signer: signerWith(asked) };
+          return { ok: true, signer: await open(asked, epoch) };
         } catch (error) {
           if (!(error instanceof SshError)) throw error;
           reason = error.message;

@@ -6,12 +6,13 @@
 // whole chain down, and a hop that dies ends every connection carried through it.
 
 import { Duplex } from 'node:stream';
-import type { ClientEvent, ClientOptions, HostKeyInfo } from '../protocol/client.js';
+import type { ClientEvent, ClientOptions, HostKeyInfo, HostKeyVerdict } from '../protocol/client.js';
 import { SshError, Code, asSshError } from '../protocol/errors.js';
 import { CHANNEL_HIGH_WATER } from '../protocol/channels.js';
 import type { OpenedSocket } from '../net/connect.js';
 import { Session } from './session.js';
 import type { SshIdentity } from './identities.js';
+import { judgeHostCertificate, parseCaKeys, type CertificateJudgement } from './hostkeys.js';
 
 /** One jump host, as the application names it (a revtun extension: the documented component has none). */
 export interface JumpHost {
@@ -29,13 +30,31 @@ export interface JumpHost {
   /** Decides on the hop's host key (true: trust it); consulted when hostKey does not match. */
   verifyHostKey?: (info: JumpHostKeyInfo) => boolean;
   /**
+   * The CA keys this hop's OpenSSH host certificate may be signed by, in the forms
+   * SSHAcceptServerCAKey takes (public key lines or base64 blobs, one per line or
+   * comma-separated; 10022 for one that does not decode). The tunnel's SSHAcceptServerCAKey is
+   * the server's alone: a fleet whose bastions have host certificates names its CA here. With
+   * it the hop is asked for its certificate first, and one signed by a listed CA, valid now
+   * and for `host`, is trusted without its key being pinned: it is judged again at every
+   * connection, so a bastion may rotate its key. A certificate that fails (another CA, expired,
+   * another principal) or a plain key is refused with 1030 saying why, unless hostKey or
+   * verifyHostKey accepts the key.
+   */
+  caKeys?: string;
+  /**
+   * This hop's host key algorithms, in SSHPublicKeyAlgorithms's form; by default the tunnel's
+   * (with the certificate forms first when caKeys is set). For an application that decides on
+   * certificates itself in verifyHostKey, as the revtun command does from known_hosts.
+   */
+  hostKeyAlgorithms?: string;
+  /**
    * Credentials for this hop. With none of these the hop borrows the tunnel's keys and agent
    * (as ssh offers a jump host the same identities), under this hop's user; it is never given
    * the tunnel's password or keyboard-interactive answers.
    */
   password?: string;
   /** Asked for this hop's password when the server wants one and `password` is empty. */
-  passwordProvider?: () => string | undefined;
+  passwordProvider?: () => string | undefined | Promise<string | undefined>;
   /** Private key text (OpenSSH or PEM) or a path to it. */
   privateKey?: string;
   privateKeyPassphrase?: string;
@@ -62,6 +81,34 @@ const ORIGIN = { address: '127.0.0.1', port: 65535 };
 
 export function describeHop(hop: { host: string; port: number }): string {
   return hop.port === 22 ? hop.host : `${hop.host}:${hop.port}`;
+}
+
+/** A hop's caKeys, decoded; 10022 naming the hop for one that does not decode. */
+export function hopCaKeys(hop: JumpHost, port: number): Uint8Array[] {
+  if (hop.caKeys !== undefined && typeof hop.caKeys !== 'string') {
+    throw new SshError(Code.BadArgument, `jump host ${describeHop({ host: hop.host, port })}: caKeys must be text (public key lines)`, 'local');
+  }
+  try {
+    return parseCaKeys(hop.caKeys ?? '', 'caKeys');
+  } catch (error) {
+    throw new SshError(Code.BadArgument, `jump host ${describeHop({ host: hop.host, port })}: ${(error as Error).message}`, 'local', { cause: error });
+  }
+}
+
+/**
+ * How a hop's host certificate stands against its CA keys; null when it presented a plain key
+ * or has no CA keys. The core has already checked validity and principals against `host`.
+ */
+export function judgeHopCertificate(caKeys: readonly Uint8Array[], info: HostKeyInfo): CertificateJudgement | null {
+  return info.certificate && caKeys.length > 0 ? judgeHostCertificate(info.certificate, info.hostKey, caKeys) : null;
+}
+
+/** The 1030 refusal of a hop's key that nothing accepted: what was wrong with its certificate, if that is why. */
+export function hopKeyRefusal(caKeys: readonly Uint8Array[], info: HostKeyInfo, judgement: CertificateJudgement | null): HostKeyVerdict {
+  const shown = `${info.keyType} SHA256:${info.fingerprints.sha256}`;
+  if (judgement && !judgement.trusted) return { refused: `the host certificate (${shown}) was not accepted: ${judgement.reason}` };
+  if (caKeys.length > 0 && !info.certificate) return { refused: `the host key (${shown}) was not accepted: it is a plain key, not a certificate from a CA of caKeys` };
+  return false;
 }
 
 /**

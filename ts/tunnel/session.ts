@@ -13,7 +13,8 @@ import { SshError, Code, DisconnectReason } from '../protocol/errors.js';
 import { SocketDriver } from '../net/driver.js';
 import type { OpenedSocket, Transport } from '../net/connect.js';
 import { isSocketPath, LocalForwarder, type ChannelJoint, type ForwarderHost, type LocalTarget } from './local-forward.js';
-import { SocksForwarder } from './socks-forward.js';
+import { SocksForwarder, type SocksOptions } from './socks-forward.js';
+import type { PermitOpenPolicy } from './permit-open.js';
 import { realScheduler, withDeadline, type TunnelScheduler } from './timing.js';
 
 /** How a session's method deadlines run: on which clock, and whether bytes moving extends them. */
@@ -37,6 +38,8 @@ export interface RequestedForwarding {
   forwardingPort: number;
   /** Dynamic (SOCKS): each connection names its destination; forwardingHost is empty. */
   dynamic: boolean;
+  /** A dynamic forwarding's limits: where its requests may go, and how long a handshake may take (seconds). */
+  socks?: { permitOpen: PermitOpenPolicy; handshakeTimeout: number };
   /** The port the server listens on now, or last listened on (0 before the first grant, and for a socket path). */
   boundPort: number;
 }
@@ -205,8 +208,8 @@ export class Session {
   }
 
   /** Answers SOCKS on an accepted channel of a dynamic forwarding, then joins it to what it asks for. */
-  attachSocksForwarder(channel: number, bindHost: string): void {
-    const forwarder = new SocksForwarder(channel, bindHost, this.forwarderHost());
+  attachSocksForwarder(channel: number, options: SocksOptions): void {
+    const forwarder = new SocksForwarder(channel, options, this.forwarderHost());
     this.forwarders.set(channel, forwarder);
     forwarder.start();
   }

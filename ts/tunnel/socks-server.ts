@@ -107,10 +107,11 @@ function validHostName(bytes: Uint8Array): string | null {
   return String.fromCharCode(...bytes);
 }
 
+/** An IPv6 address in its canonical text (RFC 5952: "::1"), as log lines and PermitRemoteOpen show it. */
 function ipv6Text(bytes: Uint8Array): string {
   const groups: string[] = [];
   for (let i = 0; i < 16; i += 2) groups.push(((bytes[i]! << 8) | bytes[i + 1]!).toString(16));
-  return groups.join(':');
+  return new URL(`http://[${groups.join(':')}]/`).hostname.slice(1, -1);
 }
 
 /** SOCKS4 and 4A: VN CD DSTPORT(2) DSTIP(4) USERID NUL [HOST NUL when DSTIP is 0.0.0.x, x > 0]. */

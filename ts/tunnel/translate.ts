@@ -8,12 +8,17 @@ import type { ChannelOpenRequestEvent, TunnelEvents } from './events.js';
 import type { ChannelRecords } from './chunker.js';
 import type { Session } from './session.js';
 import { isSocketPath } from './local-forward.js';
+import { DEFAULT_SOCKS_HANDSHAKE_TIMEOUT } from './socks-forward.js';
+import { PERMIT_ANY } from './permit-open.js';
+import type { TunnelScheduler } from './timing.js';
 
 export interface TranslatorHost {
   emit<K extends keyof TunnelEvents & string>(event: K, ...args: TunnelEvents[K]): void;
   log(level: 1 | 2 | 3, message: string): void;
   /** ForwardingLocalHost: the address local forwarders bind to. */
   forwardingLocalHost(): string;
+  /** The tunnel's clock, for the SOCKS handshake deadline. */
+  scheduler(): TunnelScheduler;
   readonly records: ChannelRecords;
   /** The record sshChannelData is delivering right now (ChannelDataEOLFound[id] reads it), or null. */
   delivering: { channel: number; eolFound: boolean } | null;
@@ -127,7 +132,12 @@ export class EventTranslator {
     this.session.noteChannel(event.channel, forwarding);
     // Event mode and SOCKS accept now; a local forwarder accepts once its target connection is up.
     if (forwarding.dynamic) {
-      this.session.attachSocksForwarder(event.channel, this.host.forwardingLocalHost());
+      this.session.attachSocksForwarder(event.channel, {
+        bindHost: this.host.forwardingLocalHost(),
+        permitOpen: forwarding.socks?.permitOpen ?? PERMIT_ANY,
+        handshakeTimeout: forwarding.socks?.handshakeTimeout ?? DEFAULT_SOCKS_HANDSHAKE_TIMEOUT,
+        scheduler: this.host.scheduler(),
+      });
       return;
     }
     if (!forwarding.forwardingHost) {

@@ -32,7 +32,7 @@ import { GSS_KEX_ALGORITHMS, isGssKex, NULL_HOST_KEY } from '../protocol/kex-gss
 import { withoutUnusableGssKex } from '../crypto/gssapi.js';
 import { authOptionsFor, SshAuthMode, SshCertStoreType, type Credentials, type SshAuthModeValue, type SshCertStoreTypeValue, type SshIdentity } from './credentials.js';
 import { checkIdentity } from './identities.js';
-import { describeHop, openJumpChain, type JumpHost, type PreparedHop } from './jump.js';
+import { describeHop, hopCaKeys, hopKeyRefusal, judgeHopCertificate, openJumpChain, type JumpHost, type PreparedHop } from './jump.js';
 import { agentKeys, agentPath, type AgentKeys } from './agent-keys.js';
 import { realScheduler, withDeadline, type TunnelScheduler } from './timing.js';
 import { ChannelRecords } from './chunker.js';
@@ -46,6 +46,8 @@ import { CertificateSlot, type ResolvedCertificate } from './certificate-slot.js
 import { encoderFor } from './code-page.js';
 import { describeHostKey, type CertificateInfo } from './certificate-info.js';
 import { installCertificateProperties, type CertificateProperties } from './certificate-properties.js';
+import { socksLimits, type DynamicForwardingOptions } from './socks-forward.js';
+import { keySources, UnlockedKeys } from './unlocked-keys.js';
 
 export { SshAuthMode, SshCertStoreType, type SshAuthModeValue, type SshCertStoreTypeValue, type SshIdentity };
 
@@ -181,9 +183,10 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   timeout = 60;
   /**
    * A revtun extension: asked for the password the first time authentication needs one while
-   * sshPassword is empty (after a refused key, say). Return undefined to skip password methods.
+   * sshPassword is empty (after a refused key, say). Return undefined to skip password methods,
+   * or a Promise of the answer (a prompt); authentication waits for it.
    */
-  passwordProvider: (() => string | undefined) | null = null;
+  passwordProvider: (() => string | undefined | Promise<string | undefined>) | null = null;
 
   /**
    * A revtun extension: more client keys for publickey authentication, tried after the
@@ -303,6 +306,8 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   private forwardedPort = 0;
   /** Clock and timers (see TunnelScheduler). */
   scheduler: TunnelScheduler = realScheduler;
+  /** The encrypted keys this logon has decrypted: its reconnects sign without deriving again. */
+  private readonly unlockedKeys = new UnlockedKeys((level, message) => this.log(level, message));
 
   constructor() {
     super(TUNNEL_EVENT_NAMES);
@@ -312,6 +317,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
       emit: (event, ...args) => this.emit(event, ...args),
       log: (level, message) => this.log(level, message),
       forwardingLocalHost: () => this.setting<string>('ForwardingLocalHost'),
+      scheduler: () => this.scheduler,
       records: this.records,
       delivering: null,
     };
@@ -592,6 +598,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     this.trustedHostKey = null;
     this.trustedJumpKeys.clear();
     this.records.forgetAll(); // the per-channel ChannelDataEOL / MaxChannelDataLength settings
+    this.unlockedKeys.clear();
     this.resetSettings();
   }
 
@@ -608,6 +615,11 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     // A logon replaces whatever a dropped connection left, a reconnect under way included: the
     // endpoints are set directly, past the while-connected guard of their setters, and put
     // back if the options do not check out (a reconnect under way then carries on unchanged).
+    // Encrypted keys with a passphrase given are decrypted now, once for this logon, their
+    // costly KDF in a worker thread so that other tunnels and timers keep running meanwhile;
+    // the checks below then find them decrypted.
+    const own = { certStore: this.sshCertStore, certStoreType: this.sshCertStoreType, certStorePassword: this.sshCertStorePassword, certSubject: this.requestedCertSubject, certKey: this.logonCertKey(), identities: this.identities };
+    await this.unlockedKeys.unlock(keySources(own, this.jumpHosts));
     const previous = { host: this.host, port: this.port };
     try {
       if (host !== undefined) this.host = host;
@@ -639,6 +651,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     } catch (error) {
       this.lifecycle = 'idle';
       this.session = null;
+      this.unlockedKeys.clear();
       const e = asSshError(error);
       this.emitState({ state: 'closed', error: e });
       throw e;
@@ -687,6 +700,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
         this.requested.length = 0;
         this.forwardedPort = 0; // ForwardedPort describes a connection; there is none now
         this.lifecycle = 'idle';
+        this.unlockedKeys.clear();
         if (wasActive) this.emitState({ state: 'closed', error: null });
       }
     }
@@ -839,9 +853,13 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
           }
         : { authMode: SshAuthMode.PublicKey }),
     };
+    const caKeys = hopCaKeys(hop, port);
     let options: ClientOptions;
     try {
-      options = this.buildCoreOptions({ host: hop.host, credentials, verifyHostKey: (info) => this.verifyJumpHostKey(hop, index, port, info) }, agent);
+      options = this.buildCoreOptions(
+        { host: hop.host, credentials, trustsCa: caKeys.length > 0, hostKeyAlgorithms: hop.hostKeyAlgorithms, verifyHostKey: (info) => this.verifyJumpHostKey(hop, index, port, caKeys, info) },
+        agent,
+      );
     } catch (error) {
       const e = asSshError(error);
       if (own || e.code !== Code.BadArgument) throw new SshError(e.code, `jump host ${describeHop({ host: hop.host, port })}: ${e.message}`, 'local', { cause: e });
@@ -854,7 +872,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     return { host: hop.host, port, options };
   }
 
-  private verifyJumpHostKey(hop: JumpHost, index: number, port: number, info: HostKeyInfo): boolean {
+  private verifyJumpHostKey(hop: JumpHost, index: number, port: number, caKeys: readonly Uint8Array[], info: HostKeyInfo): HostKeyVerdict {
     const name = describeHop({ host: hop.host, port });
     const pinned = this.trustedJumpKeys.get(index);
     if (pinned) {
@@ -862,7 +880,8 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
       this.log(1, `the host key of jump host ${name} changed since the first connection (now ${info.keyType} SHA256:${info.fingerprints.sha256}); refusing to reconnect`);
       return false;
     }
-    let accepted = this.setting<boolean>('SSHAcceptAnyServerHostKey') || (hop.hostKey !== undefined && hostKeyMatches(hop.hostKey, info));
+    const certificate = judgeHopCertificate(caKeys, info);
+    let accepted = this.setting<boolean>('SSHAcceptAnyServerHostKey') || certificate?.trusted === true || (hop.hostKey !== undefined && hostKeyMatches(hop.hostKey, info));
     if (!accepted && hop.verifyHostKey) {
       try {
         accepted = hop.verifyHostKey({ ...info, host: hop.host, port, hop: index }) === true;
@@ -871,9 +890,13 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
         accepted = false;
       }
     }
-    if (!accepted) this.log(1, `rejected the host key of jump host ${name}: ${info.keyType} SHA256:${info.fingerprints.sha256}`);
-    else this.trustedJumpKeys.set(index, info.hostKey);
-    return accepted;
+    if (!accepted) {
+      this.log(1, `rejected the host key of jump host ${name}: ${info.keyType} SHA256:${info.fingerprints.sha256}`);
+      return hopKeyRefusal(caKeys, info, certificate);
+    }
+    // As for the server: a key trusted for its CA's sake is judged again at each connection.
+    if (certificate?.trusted !== true) this.trustedJumpKeys.set(index, info.hostKey);
+    return true;
   }
 
   private createSession(options: ClientOptions, opened: OpenedSocket): Session {
@@ -914,6 +937,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
       return;
     }
     this.lifecycle = 'idle';
+    this.unlockedKeys.clear();
     this.emitState({ state: 'closed', error });
   }
 
@@ -954,6 +978,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
       gaveUp: (error) => {
         this.lifecycle = 'idle';
         this.requested.length = 0;
+        this.unlockedKeys.clear();
         this.emit('error', { errorCode: error.code, description: error.message });
         this.emitState({ state: 'closed', error });
       },
@@ -994,10 +1019,13 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
    * an error event: the SOCKS client has been told. Returns the bound port; the forwarding is
    * asked for again after every reconnect, and cancelForwarding(address, port) stops it.
    * Anyone who can reach the server's port can reach whatever this machine can: bind it to
-   * localhost unless that is what you want.
+   * localhost, or limit the destinations with `options.permitRemoteOpen` (ssh's
+   * PermitRemoteOpen), unless that is what you want. A client that has not sent its whole
+   * request within `options.handshakeTimeout` seconds (30) is closed. Bad options: 10022.
    */
-  async requestDynamicForwarding(address: string, port: number): Promise<number> {
-    return this.addForwarding({ address, port, forwardingHost: '', forwardingPort: 0, dynamic: true, boundPort: 0 });
+  async requestDynamicForwarding(address: string, port: number, options: DynamicForwardingOptions = {}): Promise<number> {
+    const socks = socksLimits(options);
+    return this.addForwarding({ address, port, forwardingHost: '', forwardingPort: 0, dynamic: true, socks, boundPort: 0 });
   }
 
   private async addForwarding(forwarding: RequestedForwarding): Promise<number> {
@@ -1156,18 +1184,21 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   }
 
   /** The core's options for the server, or (with `hop`) for a jump host: its credentials and host key check. */
-  private buildCoreOptions(hop?: { host: string; credentials: Partial<Credentials>; verifyHostKey: (info: HostKeyInfo) => boolean }, agent: AgentKeys | null = null): ClientOptions {
+  private buildCoreOptions(
+    hop?: { host: string; credentials: Partial<Credentials>; trustsCa: boolean; hostKeyAlgorithms: string | undefined; verifyHostKey: (info: HostKeyInfo) => HostKeyVerdict },
+    agent: AgentKeys | null = null,
+  ): ClientOptions {
     const agentMode = this.agentMode();
     const provider = this.cryptoProvider; // loads the default provider on first use
     const skipped = this.providerIsDefault ? skippedCryptoProviders() : [];
     if (!hop) this.log(2, `crypto provider: ${describeCryptoProvider(provider)}${skipped.length ? ` (not loaded: ${skipped.join('; ')})` : ''}`);
     const versionPattern = this.setting<string>('SSHVersionPattern');
-    // A trusted CA: ask for the server's host certificate first, OpenSSH or X.509 as the CA is
-    // (SSHAcceptServerCAKey is the server's, not a hop's).
+    // A trusted CA: ask for the host certificate first, OpenSSH or X.509 as the CA is
+    // (SSHAcceptServerCAKey is the server's; a hop has its own caKeys, OpenSSH CA keys).
     const trust = hop ? '' : this.setting<string>('SSHAcceptServerCAKey');
-    let hostKeyList = this.setting<string>('SSHPublicKeyAlgorithms');
+    let hostKeyList = hop?.hostKeyAlgorithms ?? this.setting<string>('SSHPublicKeyAlgorithms');
     if (parseCaCertificates(trust).length > 0) hostKeyList = preferX509Algorithms(hostKeyList);
-    if (parseCaKeys(trust).length > 0) hostKeyList = preferCertificateAlgorithms(hostKeyList);
+    if (hop ? hop.trustsCa : parseCaKeys(trust).length > 0) hostKeyList = preferCertificateAlgorithms(hostKeyList);
     // GSSAPI key exchange (RFC 4462 §2) with the server, not with a jump host; "null" lets a server without host keys take part.
     const gssKex = !hop && (this.sshAuthMode === SshAuthMode.GSSAPIKeyex || this.alsoGssapi.keyExchange);
     const kexAlgorithms = this.setting<string>('SSHKeyExchangeAlgorithms');
@@ -1199,6 +1230,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
         certSubject: this.requestedCertSubject,
         certKey: this.logonCertKey(),
         identities: this.identities,
+        unlockedKeys: this.unlockedKeys,
         tryAllMethods: this.setting('TryAllAvailableAuthMethods'),
         repeatMethods: !this.setting<boolean>('DoNotRepeatAuthMethods'),
         passwordPrompt: this.setting('PasswordPrompt'),

@@ -165,9 +165,12 @@ describe('keys that accumulate', () => {
     expect(parseForwardSpec('8080:h:0', false, true)).toBeUndefined();
   });
 
-  it('keeps PermitRemoteOpen as written (first value wins) for the CLI to refuse with a dynamic forwarding', () => {
+  it('keeps PermitRemoteOpen as written (first value wins) and checks it as ssh does', () => {
     expect(resolveText('PermitRemoteOpen localhost:80 db:5432\nPermitRemoteOpen any\n', 'x').permitRemoteOpen).toBe('localhost:80 db:5432');
     expect(resolveText('', 'x').permitRemoteOpen).toBeUndefined();
+    expect(() => resolveText('PermitRemoteOpen none db:1\n', 'x')).toThrow(/"none" argument must appear alone/);
+    expect(() => resolveText('PermitRemoteOpen db\n', 'x')).toThrow(/bad port number in permitremoteopen/);
+    expect(() => resolveText('Host other\n  PermitRemoteOpen db:99999\n', 'x')).toThrow(/line 2: bad port number/); // inactive blocks too
   });
 
   it('converts to the tunnel’s forwarding specs with -R’s defaults', () => {

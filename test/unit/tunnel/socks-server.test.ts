@@ -26,7 +26,7 @@ describe('SOCKS server handshake', () => {
   it.each([
     ['SOCKS5, IPv4', bytes(socks5Greeting, [0x05, 0x01, 0x00, 0x01, 127, 0, 0, 1, 0x1f, 0x90]), { version: 5, host: '127.0.0.1', port: 8080 }],
     ['SOCKS5, domain', bytes(socks5Greeting, socks5Domain('example.org', 443)), { version: 5, host: 'example.org', port: 443 }],
-    ['SOCKS5, IPv6', bytes(socks5Greeting, [0x05, 0x01, 0x00, 0x04, ...new Array<number>(15).fill(0), 1, 0, 80]), { version: 5, host: '0:0:0:0:0:0:0:1', port: 80 }],
+    ['SOCKS5, IPv6', bytes(socks5Greeting, [0x05, 0x01, 0x00, 0x04, ...new Array<number>(15).fill(0), 1, 0, 80]), { version: 5, host: '::1', port: 80 }],
     ['SOCKS4', bytes([0x04, 0x01, 0x00, 0x50, 10, 1, 2, 3], 'user', [0]), { version: 4, host: '10.1.2.3', port: 80 }],
     ['SOCKS4A', socks4a('localhost', 3000), { version: 4, host: 'localhost', port: 3000 }],
   ])('%s, fed a byte at a time, decides on the last byte of the request', (_name, input, request) => {
