@@ -60,15 +60,17 @@ fi
 # with pyOpenSSL it serves the X.509 host certificates (RFC 6187) of x509-hostkeys.test.ts.
 pip_install() {
   # A plain pip install, or past Debian's externally-managed marker, or Debian's own package ($2).
-  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "$1" 2>/dev/null \
-    || python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --break-system-packages "$1" \
+  # --upgrade: an older copy may be there already (Debian's python3-openssl 23, pulled in by
+  # another package, does not work with the cryptography that AsyncSSH brings from PyPI).
+  python3 -m pip install --quiet --upgrade --disable-pip-version-check --root-user-action=ignore "$1" 2>/dev/null \
+    || python3 -m pip install --quiet --upgrade --disable-pip-version-check --root-user-action=ignore --break-system-packages "$1" \
     || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
 }
 if ! python3 -c 'import asyncssh' >/dev/null 2>&1; then
   echo "setup: installing asyncssh from PyPI"
   pip_install asyncssh python3-asyncssh
 fi
-if ! python3 -c 'import OpenSSL' >/dev/null 2>&1; then
+if ! python3 -c 'import OpenSSL.crypto' >/dev/null 2>&1; then
   echo "setup: installing pyOpenSSL from PyPI"
   pip_install pyOpenSSL python3-openssl
 fi

@@ -73,6 +73,8 @@ export interface LeafOptions {
   extendedKeyUsage?: string;
   /** Sign as an intermediate CA rather than a server. */
   ca?: boolean;
+  /** The extension lines themselves (openssl's -extfile form), instead of the CA or server ones. */
+  extensions?: string[];
 }
 
 /** A certificate signed by `issuer`, for a new key. */
@@ -82,7 +84,9 @@ export function makeLeaf(dir: string, name: string, issuer: X509Identity, option
   const certPath = join(dir, `${name}.pem`);
   const extPath = join(dir, `${name}.ext`);
   openssl(['req', ...keyArgs(options.kind ?? 'ec-256', dir, name), '-nodes', '-keyout', keyPath, '-out', csrPath, '-subj', `/O=revtun test/CN=${options.cn}`], dir);
-  const extensions = options.ca
+  const extensions = options.extensions
+    ? options.extensions
+    : options.ca
     ? ['basicConstraints=critical,CA:TRUE', 'keyUsage=critical,keyCertSign']
     : [`subjectAltName=${options.altNames}`, 'basicConstraints=CA:FALSE', `extendedKeyUsage=${options.extendedKeyUsage ?? '1.3.6.1.5.5.7.3.22'}`];
   writeFileSync(extPath, extensions.join('\n') + '\n');

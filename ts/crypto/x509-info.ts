@@ -125,3 +125,52 @@ export function x509Details(der: Uint8Array): X509Details {
   }
   return { version, signatureAlgorithm: signatureName, usageFlags, usage: usages.join(', '), extendedKeyUsage: extendedKeyUsages.join(',') };
 }
+
+/** One extension of a certificate: its OID, whether it is critical, and its DER value. */
+export interface X509Extension {
+  oid: string;
+  critical: boolean;
+  value: string;
+}
+
+/** The extensions of a DER certificate (RFC 5280 §4.1: tbsCertificate's [3] EXPLICIT Extensions). */
+export function x509Extensions(der: Uint8Array): X509Extension[] {
+  const f = forge();
+  const { Class, Type } = f.asn1;
+  let certificate: Forge.asn1.Asn1;
+  try {
+    certificate = readDer(Buffer.from(der).toString('binary'));
+  } catch {
+    return [];
+  }
+  const children = (node: Forge.asn1.Asn1 | undefined): Forge.asn1.Asn1[] => (node && Array.isArray(node.value) ? node.value : []);
+  const tbs = children(certificate)[0];
+  const tagged = children(tbs).find((n) => n.tagClass === Class.CONTEXT_SPECIFIC && n.type === 3);
+  return children(children(tagged)[0]).flatMap((extension) => {
+    const fields = children(extension);
+    const id = fields[0];
+    const value = fields[fields.length - 1];
+    if (!id || id.type !== Type.OID || typeof id.value !== 'string' || !value || typeof value.value !== 'string') return [];
+    const flag = fields.length === 3 ? fields[1] : undefined;
+    const critical = flag?.type === Type.BOOLEAN && typeof flag.value === 'string' && flag.value.charCodeAt(0) !== 0;
+    return [{ oid: f.asn1.derToOid(f.util.createBuffer(id.value)), critical, value: value.value }];
+  });
+}
+
+/** basicConstraints' pathLenConstraint (RFC 5280 §4.2.1.9), or undefined when there is none. */
+export function pathLengthConstraint(extensions: readonly X509Extension[]): number | undefined {
+  const basic = extensions.find((e) => e.oid === '2.5.29.19');
+  if (!basic) return undefined;
+  const f = forge();
+  try {
+    const sequence = readDer(basic.value);
+    const fields = Array.isArray(sequence.value) ? sequence.value : [];
+    const length = fields.find((n) => n.type === f.asn1.Type.INTEGER);
+    if (!length || typeof length.value !== 'string') return undefined;
+    let n = 0;
+    for (const c of length.value.slice(0, 4)) n = n * 256 + c.charCodeAt(0);
+    return n;
+  } catch {
+    return 0; // unreadable: as strict as can be
+  }
+}

@@ -293,7 +293,7 @@ export const X509_ALGORITHMS: readonly X509AlgorithmSpec[] = [
   { name: 'x509v3-ecdsa-sha2-nistp384', keyType: 'ecdsa-sha2-nistp384', signatureName: 'ecdsa-sha2-nistp384', verifyAs: 'ecdsa-sha2-nistp384', legacy: false },
   { name: 'x509v3-ecdsa-sha2-nistp521', keyType: 'ecdsa-sha2-nistp521', signatureName: 'ecdsa-sha2-nistp521', verifyAs: 'ecdsa-sha2-nistp521', legacy: false },
   { name: 'x509v3-rsa2048-sha256', keyType: 'ssh-rsa', signatureName: 'rsa2048-sha256', verifyAs: 'rsa-sha2-256', minimumBits: 2048, legacy: false },
-  { name: 'x509v3-ssh-rsa', keyType: 'ssh-rsa', signatureName: 'ssh-rsa', verifyAs: 'ssh-rsa', legacy: false },
+  { name: 'x509v3-ssh-rsa', keyType: 'ssh-rsa', signatureName: 'ssh-rsa', verifyAs: 'ssh-rsa', legacy: true }, // SHA-1, as ssh-rsa: only when listed,
   { name: 'x509v3-ssh-dss', keyType: 'ssh-dss', signatureName: 'ssh-dss', verifyAs: 'ssh-dss', legacy: true },
 ];
 

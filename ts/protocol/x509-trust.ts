@@ -14,6 +14,7 @@ import { SshError, Code } from './errors.js';
 import { parsePublicKey, publicKeyBits } from './publickey.js';
 import { sshPublicKeyBlob } from '../crypto/keys.js';
 import { documentedSubject } from '../crypto/pkcs12.js';
+import { pathLengthConstraint, x509Details, x509Extensions } from '../crypto/x509-info.js';
 import { parseX509ChainBlob, x509SignatureAsPlain, type X509AlgorithmSpec, type X509ChainBlob } from './x509-chain.js';
 
 /** id-kp-secureShellServer (RFC 6187 §2.2) and anyExtendedKeyUsage (RFC 5280 §4.2.1.12). */
@@ -116,7 +117,7 @@ export function checkX509Leaf(leaf: crypto.X509Certificate, hostName: string | u
   if (nowMs > validTo.getTime()) return `the X.509 host certificate has expired (${validity})`;
   if (hostName === undefined || hostName === '') return 'no host name was given to check the X.509 host certificate against';
   const name = hostName.replace(/^\[(.*)\]$/, '$1');
-  const matches = isIP(name) !== 0 ? leaf.checkIP(name) !== undefined : leaf.checkHost(name, { subject: 'never' }) !== undefined;
+  const matches = isIP(name) !== 0 ? leaf.checkIP(name) !== undefined : leaf.checkHost(name, { subject: 'never', partialWildcards: false }) !== undefined;
   if (!matches) {
     const alt = (leaf.subjectAltName ?? '').replace(/[\u0000-\u001f\u007f]/g, ' ').slice(0, 256);
     return `the X.509 host certificate is not valid for ${JSON.stringify(hostName)} (its subjectAltName: ${alt === '' ? 'none' : alt})`;
@@ -145,6 +146,39 @@ export function describeX509HostKey(decoded: DecodedX509HostKey, problem: string
 
 export type X509ChainJudgement = { trusted: true; anchor: string } | { trusted: false; reason: string };
 
+/**
+ * Extensions this check understands, and so may let through when critical (RFC 5280 §4.2:
+ * a certificate with a critical extension the verifier does not process must be refused).
+ * Name constraints are not among them: a CA that carries them is refused rather than trusted
+ * beyond its constraints.
+ */
+const UNDERSTOOD_EXTENSIONS = new Set(['2.5.29.19', '2.5.29.15', '2.5.29.37', '2.5.29.17', '2.5.29.14', '2.5.29.35']);
+const NAME_CONSTRAINTS = '2.5.29.30';
+
+/**
+ * The limits the CAs of a verified path put on it (RFC 5280 §6.1.4): each CA's pathLenConstraint
+ * bounds the intermediate CAs below it, an intermediate with key usage must allow certificate
+ * signing, and no certificate may carry a critical extension this check does not process (name
+ * constraints are refused in any form). `path` is leaf first, the anchor last.
+ */
+function pathProblem(path: readonly crypto.X509Certificate[]): string | null {
+  for (let i = 0; i < path.length; i++) {
+    const certificate = path[i]!;
+    const name = JSON.stringify(oneLineDn(certificate.subject));
+    const extensions = x509Extensions(certificate.raw);
+    if (extensions.some((e) => e.oid === NAME_CONSTRAINTS)) return `the X.509 certificate ${name} carries name constraints, which revtun does not check: refused`;
+    const unknown = extensions.find((e) => e.critical && !UNDERSTOOD_EXTENSIONS.has(e.oid));
+    if (unknown) return `the X.509 certificate ${name} has a critical extension revtun does not process (${unknown.oid})`;
+    if (i === 0) continue;
+    const flags = x509Details(certificate.raw);
+    if (flags.usage !== '' && (flags.usageFlags & 0x04) === 0) return `the X.509 CA certificate ${name} is not allowed to sign certificates (its key usage lacks keyCertSign)`;
+    const limit = pathLengthConstraint(extensions);
+    const below = i - 1; // the intermediate CAs between this CA and the leaf
+    if (limit !== undefined && below > limit) return `the X.509 CA certificate ${name} allows ${limit} CA certificate(s) below it, and the chain has ${below}`;
+  }
+  return null;
+}
+
 function signedBy(certificate: crypto.X509Certificate, issuer: crypto.X509Certificate): boolean {
   try {
     return certificate.checkIssued(issuer) && certificate.verify(issuer.publicKey);
@@ -169,13 +203,17 @@ export function verifyX509Chain(chainDer: readonly Uint8Array[], trusted: readon
   for (let i = 0; i < chain.length; i++) {
     const certificate = chain[i]!;
     const same = trusted.find((anchor) => anchor.fingerprint256 === certificate.fingerprint256);
-    if (same && i > 0) return { trusted: true, anchor: oneLineDn(same.subject) };
+    if (same && i > 0) {
+      const problem = pathProblem([...chain.slice(0, i), same]);
+      return problem ? { trusted: false, reason: problem } : { trusted: true, anchor: oneLineDn(same.subject) };
+    }
     const anchor = trusted.find((candidate) => signedBy(certificate, candidate));
     if (anchor) {
       if (!currentlyValid(anchor, nowMs)) {
         return { trusted: false, reason: `the trusted CA certificate ${JSON.stringify(oneLineDn(anchor.subject))} is not valid now (valid from ${anchor.validFrom} to ${anchor.validTo})` };
       }
-      return { trusted: true, anchor: oneLineDn(anchor.subject) };
+      const problem = pathProblem([...chain.slice(0, i + 1), anchor]);
+      return problem ? { trusted: false, reason: problem } : { trusted: true, anchor: oneLineDn(anchor.subject) };
     }
     const next = chain[i + 1];
     if (!next) break;

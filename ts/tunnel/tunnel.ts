@@ -280,6 +280,8 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   });
   /** The server key this logon accepted, described for the sshAcceptServerHostKey* properties. */
   private acceptedHostKey: CertificateInfo | null = null;
+  /** Whether the connection being set up showed a host key (a GSSAPI key exchange may show none). */
+  private hostKeyChecked = false;
   private requestedLocalPort = 0;
   private settings = new Map<string, boolean | number | string>();
   /** The current SSH connection (null between connections). */
@@ -748,8 +750,13 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
       this.emit('connectionStatus', { connectionEvent: 'Remote host connection complete.', statusCode: 0, description: 'OK' });
       // The handshake and authentication are data: `timeout` of inactivity (or AbsoluteTimeout);
       // with timeout 0, ConnectionTimeout still bounds them.
+      this.hostKeyChecked = false;
       if (this.timeout > 0) await current.deadline(this.timeout, 'logging on', () => current.logon());
       else await withDeadline({ seconds: connectSeconds, clock: this.scheduler }, 'logging on', () => current.logon());
+      if (!this.hostKeyChecked && this.hostKeyTrustConfigured()) {
+        // A GSSAPI key exchange with no host key: Kerberos authenticated the server instead.
+        this.log(1, 'the server was authenticated by Kerberos (GSSAPI key exchange) and sent no host key: the configured host key trust (SSHAcceptServerHostKey, fingerprints, CA keys) was not applied');
+      }
     } catch (error) {
       abort.abort();
       (session as Session | null)?.abort('logon failed');
@@ -1208,7 +1215,8 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
       acceptServerVersion: (v) => matchesVersionPattern(versionPattern, v),
       algorithms: algorithmLists(provider, {
         // Unless SSHKeyExchangeAlgorithms names GSSAPI ones itself, they all come first.
-        kex: gssKex && !splitList(kexAlgorithms).some(isGssKex) ? [...GSS_KEX_ALGORITHMS, kexAlgorithms].join(',') : kexAlgorithms,
+        // A jump host never runs a GSSAPI key exchange (it has no Kerberos source): even listed names are left out for it.
+        kex: hop ? splitList(kexAlgorithms).filter((name) => !isGssKex(name)).join(',') : gssKex && !splitList(kexAlgorithms).some(isGssKex) ? [...GSS_KEX_ALGORITHMS, kexAlgorithms].join(',') : kexAlgorithms,
         hostKey: gssKex ? `${hostKeyList},${NULL_HOST_KEY}` : hostKeyList,
         cipher: this.sshEncryptionAlgorithms,
         mac: this.setting('SSHMacAlgorithms'),
@@ -1274,7 +1282,18 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     };
   }
 
+  /** Whether the application named host keys or CAs to trust (rather than a handler, or accepting any). */
+  private hostKeyTrustConfigured(): boolean {
+    return (
+      this.sshAcceptServerHostKey !== '' ||
+      this.hostKeyCertificate().keyBlob !== null ||
+      this.setting<string>('SSHAcceptServerHostKeyFingerPrint') !== '' ||
+      this.setting<string>('SSHAcceptServerCAKey') !== ''
+    );
+  }
+
   private verifyHostKey(info: HostKeyInfo): HostKeyVerdict {
+    this.hostKeyChecked = true;
     this.lastHostKey = info;
     if (this.trustedHostKey && toHex(this.trustedHostKey) !== toHex(info.hostKey)) {
       // The application trusted one key for this logon; a reconnect that meets another is

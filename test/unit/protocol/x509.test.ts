@@ -170,14 +170,48 @@ describe('the chain', () => {
   });
 });
 
+describe('the limits CAs put on a path (RFC 5280 §6.1.4)', () => {
+  // Read after the certificates are made: they are valid from the second they were signed.
+  const now = () => Date.now() + 1000;
+  const server = (issuer: ReturnType<typeof makeCa>, name: string, cn: string) => makeLeaf(dir, name, issuer, { cn, altNames: `DNS:${cn}` });
+
+  it('refuses a CA with name constraints (regression: a leaf outside them was trusted)', () => {
+    const constrained = makeLeaf(dir, 'constrained-ca', ca, { cn: 'constrained', altNames: '', extensions: ['basicConstraints=critical,CA:TRUE', 'keyUsage=critical,keyCertSign', 'nameConstraints=critical,permitted;DNS:.good.example'] });
+    const outside = server(constrained, 'outside', 'bank.example');
+    const judgement = verifyX509Chain([outside.der, constrained.der], [new crypto.X509Certificate(ca.pem)], now());
+    expect(judgement).toMatchObject({ trusted: false, reason: expect.stringMatching(/name constraints/) });
+  });
+
+  it('honours pathLenConstraint (regression: a CA below a pathlen:0 CA was trusted)', () => {
+    const noSubCa = makeLeaf(dir, 'pathlen0-ca', ca, { cn: 'pathlen0', altNames: '', extensions: ['basicConstraints=critical,CA:TRUE,pathlen:0', 'keyUsage=critical,keyCertSign'] });
+    const subCa = makeLeaf(dir, 'sub-ca', noSubCa, { cn: 'sub', altNames: '', ca: true });
+    const below = server(subCa, 'below-sub', 'gw.example');
+    const judgement = verifyX509Chain([below.der, subCa.der, noSubCa.der], [new crypto.X509Certificate(ca.pem)], now());
+    expect(judgement).toMatchObject({ trusted: false, reason: expect.stringMatching(/allows 0 CA certificate\(s\) below it, and the chain has 1/) });
+    // One level is allowed.
+    const direct = server(noSubCa, 'below-pathlen0', 'gw.example');
+    expect(verifyX509Chain([direct.der, noSubCa.der], [new crypto.X509Certificate(ca.pem)], now())).toMatchObject({ trusted: true });
+  });
+
+  it('refuses an intermediate whose key usage does not allow certificate signing', () => {
+    const noSign = makeLeaf(dir, 'nosign-ca', ca, { cn: 'nosign', altNames: '', extensions: ['basicConstraints=critical,CA:TRUE', 'keyUsage=critical,digitalSignature'] });
+    const issued = server(noSign, 'by-nosign', 'gw.example');
+    expect(verifyX509Chain([issued.der, noSign.der], [new crypto.X509Certificate(ca.pem)], now())).toMatchObject({ trusted: false, reason: expect.stringMatching(/keyCertSign|is not signed by the next certificate/) }); // OpenSSL's issuer check already looks at key usage
+  });
+
+  it('matches no partial wildcard (b*.example is not bank.example)', () => {
+    const wild = makeLeaf(dir, 'partial-wild', ca, { cn: 'wild', altNames: 'DNS:b*.example' });
+    expect(checkX509Leaf(new crypto.X509Certificate(wild.pem), 'bank.example', now())).toMatch(/not valid for "bank.example"/);
+  });
+});
+
 describe('the host key list with X.509 trust', () => {
-  it('puts the X.509 forms of the listed key types first, x509v3-ssh-dss only when listed', () => {
+  it('puts the X.509 forms of the listed key types first, the SHA-1 ones (x509v3-ssh-rsa, x509v3-ssh-dss) only when listed', () => {
     expect(preferX509Algorithms(DEFAULT_HOST_KEY.join(',')).split(',')).toEqual([
       'x509v3-ecdsa-sha2-nistp256',
       'x509v3-ecdsa-sha2-nistp384',
       'x509v3-ecdsa-sha2-nistp521',
       'x509v3-rsa2048-sha256',
-      'x509v3-ssh-rsa',
       ...DEFAULT_HOST_KEY,
     ]);
     expect(preferX509Algorithms('ssh-ed25519,ssh-dss')).toBe('ssh-ed25519,ssh-dss');
