@@ -168,6 +168,11 @@ export class SshClientCore {
   private readonly events: ClientEvent[] = [];
   private serverVersion: string | null = null;
   private sessionId: Uint8Array | null = null;
+  /**
+   * The key that signed the first exchange hash (for a certificate or an X.509 chain, the
+   * certified key): a re-exchange must be signed by it again. The certificate around it may
+   * change meanwhile (renewed, a fresh OCSP response stapled) without the identity changing.
+   */
   private hostKey: Uint8Array | null = null;
   private firstKexDone = false;
   private strict = false;
@@ -885,7 +890,7 @@ export class SshClientCore {
     }
     if (this.hostKey) {
       // Re-exchange: the server must keep proving the same identity.
-      if (toHex(this.hostKey) !== toHex(hostKey)) {
+      if (toHex(this.hostKey) !== toHex(plainKey)) {
         throw new SshError(Code.HostKeyRejected, 'the server presented a different host key during key re-exchange', 'peer');
       }
       return;
@@ -928,7 +933,7 @@ export class SshClientCore {
               : `the server host key (${shown}) was not accepted`;
       throw new SshError(Code.HostKeyRejected, reason, 'local');
     }
-    this.hostKey = hostKey;
+    this.hostKey = plainKey;
   }
 
   private directionKeys(negotiated: Negotiated, keys: PendingKeys, clientToServer: boolean) {
