@@ -64,6 +64,11 @@ export function readDer(bytes: string): Forge.asn1.Asn1 {
   return f.asn1.fromDer(f.util.createBuffer(bytes), options);
 }
 
+/** The elements of a constructed ASN.1 node (none for a primitive or a missing one). */
+function children(node: Forge.asn1.Asn1 | undefined): Forge.asn1.Asn1[] {
+  return node && Array.isArray(node.value) ? node.value : [];
+}
+
 export const EMPTY_X509_DETAILS: X509Details = { version: '', signatureAlgorithm: '', usageFlags: 0, usage: '', extendedKeyUsage: '' };
 
 /** The details of a DER certificate (`raw` of an X509Certificate). */
@@ -76,7 +81,6 @@ export function x509Details(der: Uint8Array): X509Details {
   } catch {
     return EMPTY_X509_DETAILS;
   }
-  const children = (node: Forge.asn1.Asn1 | undefined): Forge.asn1.Asn1[] => (node && Array.isArray(node.value) ? node.value : []);
   const [tbs, signatureAlgorithm] = children(certificate);
   const tbsFields = children(tbs);
   const tagged = (tag: number) => tbsFields.find((n) => n.tagClass === Class.CONTEXT_SPECIFIC && n.type === tag);
@@ -96,14 +100,10 @@ export function x509Details(der: Uint8Array): X509Details {
   let usageFlags = 0;
   const usages: string[] = [];
   const extendedKeyUsages: string[] = [];
-  for (const extension of children(children(tagged(3))[0])) {
-    const fields = children(extension);
-    const oid = fields[0]?.type === Type.OID && typeof fields[0].value === 'string' ? f.asn1.derToOid(f.util.createBuffer(fields[0].value)) : '';
-    const value = fields[fields.length - 1];
-    if (!value || value.type !== Type.OCTETSTRING || typeof value.value !== 'string') continue;
+  for (const { oid, value } of x509Extensions(der)) {
     let inner: Forge.asn1.Asn1;
     try {
-      inner = readDer(value.value);
+      inner = readDer(value);
     } catch {
       continue;
     }
@@ -143,14 +143,13 @@ export function x509Extensions(der: Uint8Array): X509Extension[] {
   } catch {
     return [];
   }
-  const children = (node: Forge.asn1.Asn1 | undefined): Forge.asn1.Asn1[] => (node && Array.isArray(node.value) ? node.value : []);
   const tbs = children(certificate)[0];
   const tagged = children(tbs).find((n) => n.tagClass === Class.CONTEXT_SPECIFIC && n.type === 3);
   return children(children(tagged)[0]).flatMap((extension) => {
     const fields = children(extension);
     const id = fields[0];
     const value = fields[fields.length - 1];
-    if (!id || id.type !== Type.OID || typeof id.value !== 'string' || !value || typeof value.value !== 'string') return [];
+    if (!id || id.type !== Type.OID || typeof id.value !== 'string' || !value || value.type !== Type.OCTETSTRING || typeof value.value !== 'string') return [];
     const flag = fields.length === 3 ? fields[1] : undefined;
     const critical = flag?.type === Type.BOOLEAN && typeof flag.value === 'string' && flag.value.charCodeAt(0) !== 0;
     return [{ oid: f.asn1.derToOid(f.util.createBuffer(id.value)), critical, value: value.value }];
