@@ -931,9 +931,13 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     if (session !== this.session) return;
     this.records.forgetAll();
     const wasUp = this.lifecycle === 'up';
-    if (error && wasUp) this.emit('error', { errorCode: error.code, description: error.message });
-    this.emit('disconnected', { statusCode: error ? error.code : 0, description: error ? error.message : 'OK' });
-    this.emit('connectionStatus', { connectionEvent: 'Remote host disconnected.', statusCode: error?.code ?? 0, description: error?.message ?? 'OK' });
+    // A server that closes normally ("by application") ended the connection without a fault:
+    // status 0 and "OK", as for our own logoff; the tunnel still comes back below.
+    const fault = error && !(wasUp && error.normalClose) ? error : null;
+    if (error && !fault) this.log(1, error.message);
+    if (fault && wasUp) this.emit('error', { errorCode: fault.code, description: fault.message });
+    this.emit('disconnected', { statusCode: fault ? fault.code : 0, description: fault ? fault.message : 'OK' });
+    this.emit('connectionStatus', { connectionEvent: 'Remote host disconnected.', statusCode: fault?.code ?? 0, description: fault?.message ?? 'OK' });
     if (!wasUp) return; // a logon in progress fails through its promise; a logoff is on its way
     this.session = null;
     if (error && this.setting<number>('AutoReconnect') !== AutoReconnect.None && !isFinal(error)) {
