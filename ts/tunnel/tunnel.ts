@@ -823,6 +823,9 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
           this.log(2, `connected to ${first.host}:${first.port} through the ${describeProxy(proxy)}`);
           this.emit('connectionStatus', { connectionEvent: 'Firewall connection complete.', statusCode: 0, description: 'OK' });
         },
+      }).then((opened) => {
+        if (opened.address !== first.host) this.log(2, `connected to ${first.host}:${first.port} at ${opened.address}`);
+        return opened;
       });
     if (this.jumpHosts.length === 0) return connectFirst();
     const hops = this.jumpHosts.map((hop, index) => this.prepareHop(hop, index, agent));
