@@ -46,6 +46,7 @@ import { CertificateSlot, type ResolvedCertificate } from './certificate-slot.js
 import { encoderFor } from './code-page.js';
 import { describeHostKey, type CertificateInfo } from './certificate-info.js';
 import { installCertificateProperties, type CertificateProperties } from './certificate-properties.js';
+import { installFirewallProperties, type FirewallProperties } from './firewall-properties.js';
 import { socksLimits, type DynamicForwardingOptions } from './socks-forward.js';
 import { keySources, UnlockedKeys } from './unlocked-keys.js';
 
@@ -337,6 +338,11 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     return this.settings.get(name) as T;
   }
 
+  /** @internal A setting's parsed value, unmasked (for the firewall properties). */
+  settingValue<T extends boolean | number | string>(name: string): T {
+    return this.setting<T>(name);
+  }
+
   /**
    * The local address the SSH connection binds to. While connected it reads back the address
    * in use; setting it only affects the next logon.
@@ -592,6 +598,9 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     this.alsoGssapi = { withMic: false, keyExchange: false };
     this.sshEncryptionAlgorithms = DEFAULT_CIPHERS.join(',');
     this.sshCompressionAlgorithms = 'none';
+    // The crypto backend is chosen again from the (reset) settings, as on a new tunnel.
+    this.chosenProvider = null;
+    this.providerIsDefault = false;
     this.timeout = 60;
     this.localHost = '';
     this.localPort = 0;
@@ -1369,6 +1378,8 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
 // The documented read-only certificate properties (sshCertFingerprint, sshCertIssuer, …,
 // sshAcceptServerHostKeyFingerprint, …): getters made from one table, ./certificate-properties.ts.
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
-export interface SSHReverseTunnel extends CertificateProperties<'sshCert'>, CertificateProperties<'sshAcceptServerHostKey'> {}
+export interface SSHReverseTunnel extends CertificateProperties<'sshCert'>, CertificateProperties<'sshAcceptServerHostKey'>, FirewallProperties {}
 installCertificateProperties(SSHReverseTunnel.prototype, 'sshCert', (tunnel) => tunnel.clientCertificate().info);
 installCertificateProperties(SSHReverseTunnel.prototype, 'sshAcceptServerHostKey', (tunnel) => tunnel.hostKeyCertificate().info);
+// firewallType, firewallHost, …: the documented firewall properties, views of the Firewall* settings.
+installFirewallProperties(SSHReverseTunnel.prototype);
