@@ -36,7 +36,7 @@ export const ERROR_TABLE = {
   AuthFailed: [1032, 'Authentication failed; the description says which methods were tried.'],
   ChannelRequestFailed: [1033, 'The server refused a channel request.'],
   DhFailed: [1034, 'A Diffie-Hellman exchange failed (a bad group or public value).'],
-  ConnectionFailed: [1036, 'The SSH connection failed for a reason not covered by another code.'],
+  ConnectionFailed: [1036, 'The SSH connection failed for a reason not covered by another code; also an application event listener that threw (reported, and the tunnel carries on).'],
   ReconnectLimit: [1037, 'Reconnecting gave up after MaxRetryCount attempts.'],
   EcdhFailed: [1038, 'An elliptic-curve (or hybrid post-quantum) key exchange failed: a bad public value or shared secret.'],
   KeepAliveLimit: [1039, 'The server left SSHKeepAliveCountMax keep-alives in a row unanswered.'],

@@ -930,12 +930,28 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
         },
         log: (level, message) => this.log(level, message),
         localTargetFailed: (channel, error) => this.emit('error', { errorCode: Code.ChannelOpenFailed, description: `channel ${channel}: ${error.message}` }),
+        eventFailed: (event, error) => this.listenerFailed(event.type, error),
       },
       { clock: this.scheduler, absolute: () => this.setting<boolean>('AbsoluteTimeout') },
     );
     translator = new EventTranslator(session, this.translatorHost);
     this.session = session;
     return session;
+  }
+
+  /**
+   * An application listener threw while the connection's events were being delivered. The
+   * tunnel carries on (the data was accounted for, the credit returned); the error is
+   * reported as an error event, and only logged if the error listener throws too.
+   */
+  private listenerFailed(what: string, error: unknown): void {
+    const description = `a listener for ${what} threw: ${(error as Error)?.message ?? String(error)}`;
+    this.log(1, description);
+    try {
+      this.emit('error', { errorCode: Code.ConnectionFailed, description });
+    } catch (again) {
+      this.log(1, `the error listener threw too: ${(again as Error)?.message ?? String(again)}`);
+    }
   }
 
   /** A session's connection ended: report it, and reconnect if it was up and may come back. */
