@@ -435,8 +435,16 @@ impl Task for StepTask {
         }
         let result = self.run(api, &mut handles);
         // A failed context cannot be continued (RFC 2744 §5.19); one disposed meanwhile is done.
-        if result.is_err() || self.state.release_when_idle.load(Ordering::Acquire) {
+        if result.is_err() || self.state.release_when_idle.load(Ordering::SeqCst) {
             handles.release();
+        }
+        drop(handles);
+        // dispose() may have come between the check above and the unlock, and found the lock
+        // still held: it set the flag before trying, so looking again after the unlock sees it.
+        if self.state.release_when_idle.load(Ordering::SeqCst) {
+            if let Ok(mut handles) = self.state.handles.try_lock() {
+                handles.release();
+            }
         }
         result
     }
@@ -549,7 +557,7 @@ impl GssInitiator {
     /// During a step, the step releases them as it ends.
     #[napi]
     pub fn dispose(&self) {
-        self.state.release_when_idle.store(true, Ordering::Release);
+        self.state.release_when_idle.store(true, Ordering::SeqCst);
         match self.state.handles.try_lock() {
             Ok(mut handles) => handles.release(),
             Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner().release(),
