@@ -11,6 +11,7 @@ import type { CredentialAnswer, CredentialRequest } from '../protocol/auth.js';
 import { FORWARDED_STREAMLOCAL, type Grant } from '../protocol/forwarding.js';
 import { SshError, Code, DisconnectReason } from '../protocol/errors.js';
 import { SocketDriver } from '../net/driver.js';
+import { TransferLimiter } from '../net/rate-limit.js';
 import type { OpenedSocket, Transport } from '../net/connect.js';
 import { isSocketPath, LocalForwarder, type ChannelJoint, type ForwarderHost, type LocalTarget } from './local-forward.js';
 import { SocksForwarder, type SocksOptions } from './socks-forward.js';
@@ -22,6 +23,8 @@ export interface SessionTiming {
   clock: Pick<TunnelScheduler, 'now' | 'sleep'>;
   /** AbsoluteTimeout: read at each deadline's start, so a change applies to the next method. */
   absolute: () => boolean;
+  /** MaxTransferRate at the connect, bytes per second each way (0 or absent: no limit). */
+  maxTransferRate?: number;
 }
 
 const DEFAULT_TIMING: SessionTiming = { clock: realScheduler, absolute: () => false };
@@ -55,6 +58,8 @@ export interface SessionHandlers {
 export class Session {
   readonly core: SshClientCore;
   private readonly driver: SocketDriver;
+  /** MaxTransferRate's buckets on this connection (see ../net/rate-limit.ts). */
+  readonly transferLimiter: TransferLimiter;
   readonly socket: Transport;
   /** The requested forwarding each grant of this connection serves. */
   private readonly served = new Map<Grant, RequestedForwarding>();
@@ -86,6 +91,7 @@ export class Session {
     this.core = new SshClientCore(options);
     this.answerer = credentialAnswerer(options.auth);
     this.socket = opened.socket;
+    this.transferLimiter = new TransferLimiter(timing.clock, timing.maxTransferRate ?? 0);
     this.driver = new SocketDriver(
       this.core,
       opened.socket,
@@ -98,7 +104,14 @@ export class Session {
         },
       },
       opened.reader,
+      this.transferLimiter,
     );
+  }
+
+  /** MaxTransferRate changed while connected: applies at once, and held-back bytes move on. */
+  setMaxTransferRate(bytesPerSecond: number): void {
+    this.transferLimiter.setRate(bytesPerSecond);
+    if (this.isOpen) this.driver.flush();
   }
 
   private noteActivity(): void {
