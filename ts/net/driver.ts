@@ -36,6 +36,7 @@ export class SocketDriver {
   private readonly onEvent: (event: ClientEvent) => void;
   private readonly beforeIdle: () => boolean;
   private readonly afterFlush: () => void;
+  private readonly resetOnClose: () => boolean;
 
   constructor(
     private readonly core: SshClientCore,
@@ -50,6 +51,8 @@ export class SocketDriver {
       beforeIdle?: () => boolean;
       /** Called after each flush, so waiters can re-check conditions that raise no event. */
       afterFlush?: () => void;
+      /** Linger=False: the socket has SO_LINGER {on, 0}, and closing is a reset, not a FIN. */
+      resetOnClose?: () => boolean;
     },
     /** The socket's reader when it was opened with one (onread); else 'data' events are used. */
     private readonly reader?: SocketReader,
@@ -59,6 +62,7 @@ export class SocketDriver {
     this.onEvent = hooks.onEvent;
     this.beforeIdle = hooks.beforeIdle ?? (() => false);
     this.afterFlush = hooks.afterFlush ?? (() => undefined);
+    this.resetOnClose = hooks.resetOnClose ?? (() => false);
     if (!reader) {
       socket.on('data', (chunk: Buffer) => {
         this.bytesMoved += chunk.length;
@@ -225,6 +229,10 @@ export class SocketDriver {
     // what the core had framed.
     const out = [...this.throttled.splice(0), ...(this.core.pollTransmit() ?? [])];
     if (!this.socket.destroyed) for (const packet of out) this.socket.write(packet);
+    if (this.resetOnClose()) {
+      closeWithReset(this.socket);
+      return;
+    }
     if (!this.socket.destroyed) this.socket.end();
     const socket = this.socket;
     const kill = setTimeout(() => socket.destroy(), 2000);
@@ -252,4 +260,14 @@ export class SocketDriver {
     }, Math.max(0, due - Date.now()));
     this.timer.unref();
   }
+}
+
+/**
+ * Closes a socket whose SO_LINGER is {on, 0} (Linger=False) so that the kernel resets the
+ * connection. No end(): a FIN would make the close orderly. The close waits one turn of the
+ * event loop, so that what was just written (our DISCONNECT) has left: a socket destroyed in
+ * the same turn as a write was seen to close with a FIN all the same (Node 20, Linux 6).
+ */
+export function closeWithReset(socket: Duplex): void {
+  setImmediate(() => socket.destroy());
 }

@@ -10,7 +10,7 @@ import { credentialAnswerer, isPromise, noAnswer, type CredentialAnswerer } from
 import type { CredentialAnswer, CredentialRequest } from '../protocol/auth.js';
 import { FORWARDED_STREAMLOCAL, type Grant } from '../protocol/forwarding.js';
 import { SshError, Code, DisconnectReason } from '../protocol/errors.js';
-import { SocketDriver } from '../net/driver.js';
+import { closeWithReset, SocketDriver } from '../net/driver.js';
 import { TransferLimiter } from '../net/rate-limit.js';
 import type { OpenedSocket, Transport } from '../net/connect.js';
 import { isSocketPath, LocalForwarder, type ChannelJoint, type ForwarderHost, type LocalTarget } from './local-forward.js';
@@ -25,6 +25,8 @@ export interface SessionTiming {
   absolute: () => boolean;
   /** MaxTransferRate at the connect, bytes per second each way (0 or absent: no limit). */
   maxTransferRate?: number;
+  /** Linger=False, read when the connection closes: the close is a reset (see closeWithReset). */
+  resetOnClose?: () => boolean;
 }
 
 const DEFAULT_TIMING: SessionTiming = { clock: realScheduler, absolute: () => false };
@@ -102,6 +104,7 @@ export class Session {
           this.noteActivity();
           this.onProgress();
         },
+        resetOnClose: () => this.timing.resetOnClose?.() ?? false,
       },
       opened.reader,
       this.transferLimiter,
@@ -331,7 +334,8 @@ export class Session {
   private destroy(): void {
     for (const forwarder of this.forwarders.values()) forwarder.destroy();
     this.forwarders.clear();
-    this.socket.destroy();
+    if (this.timing.resetOnClose?.()) closeWithReset(this.socket);
+    else this.socket.destroy();
   }
 
   // ---- core events: the session's own bookkeeping ----
