@@ -8,6 +8,7 @@
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { startSshd, stopAll, type Sshd } from '../helpers/sshd.js';
 import { makeTunnel } from '../helpers/tunnel.js';
@@ -140,7 +141,7 @@ describe('socket options on the SSH connection (native addon)', () => {
 
   it('a size the kernel clamps reads back as what it kept', async () => {
     useProvider('native');
-    const rmemMax = Number(execFileSync('sysctl', ['-n', 'net.core.rmem_max'], { encoding: 'utf8' }).trim());
+    const rmemMax = Number(readFileSync('/proc/sys/net/core/rmem_max', 'utf8').trim());
     const t = makeTunnel(sshd, { config: [`InBufferSize=${rmemMax * 4}`] });
     await t.sshLogon();
     try {

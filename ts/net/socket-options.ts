@@ -117,9 +117,11 @@ export function wholeSeconds(ms: number): number {
  * kernel refused; the caller decides whether that ends anything.
  */
 export function applySocketOptions(socket: Socket, settings: SocketOptionSettings): void {
-  // Keep-alive and its idle time through net.Socket, which needs no addon (libuv then sets
-  // TCP_KEEPINTVL to 1 s and TCP_KEEPCNT to 10 on Linux, so KeepAliveInterval comes after it).
-  socket.setKeepAlive(settings.keepAlive, settings.keepAliveTime);
+  // Keep-alive and its idle time through net.Socket, which needs no addon. Node counts whole
+  // seconds, rounding down: a time under a second would be 0, which sets no idle time at all.
+  // With an idle time, libuv also sets TCP_KEEPINTVL to 1 s and TCP_KEEPCNT to 10 on Linux,
+  // so KeepAliveInterval is set after it.
+  socket.setKeepAlive(settings.keepAlive, settings.keepAliveTime > 0 ? Math.max(1000, settings.keepAliveTime) : 0);
   const needed = settingsNeedingAddon(settings);
   if (needed.length === 0 && !hasAddon()) return;
   const fd = socketDescriptor(socket);
