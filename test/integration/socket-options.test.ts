@@ -202,6 +202,24 @@ describe('socket options on the SSH connection (native addon)', () => {
   });
 });
 
+describe('socket options over a ProxyCommand', () => {
+  it('are not applied (its pipes are no socket of revtun\'s), and the log says so at level 1', async () => {
+    useProvider('native');
+    const t = makeTunnel(sshd, { config: ['InBufferSize=65536', 'Linger=False', 'KeepAliveTime=9000'] });
+    t.proxyCommand = 'nc %h %p';
+    const logs: string[] = [];
+    t.on('log', (event) => event.logLevel === 1 && logs.push(event.message));
+    await t.sshLogon();
+    try {
+      expect(logs).toContain("KeepAliveTime, Linger, InBufferSize not applied: the connection runs over a ProxyCommand, which has no TCP socket of revtun's");
+      expect(t.socketOptions()).toBeNull();
+      expect(t.config('InBufferSize')).toBe('65536'); // what was set: there is no socket to read it from
+    } finally {
+      await t.sshLogoff();
+    }
+  });
+});
+
 describe('socket options without the native addon (REVTUN_CRYPTO=wasm)', () => {
   it('a value only the addon can apply is refused with 10022 when set; defaults, keep-alive time and MaxTransferRate are accepted', async () => {
     useProvider('wasm');

@@ -52,7 +52,7 @@ export function checkSocketSetting(name: string, value: boolean | number | strin
  */
 export function applyAtConnect(transport: unknown, settings: SocketOptionSettings, log: (level: 1 | 2 | 3, message: string) => void): boolean {
   if (socketDescriptor(transport) === null || typeof (transport as Socket).setKeepAlive !== 'function') {
-    const asked = ADDON_SETTINGS.filter((name) => isSet(name, settings));
+    const asked = ['KeepAliveTime', ...ADDON_SETTINGS].filter((name) => isSet(name, settings));
     if (asked.length > 0) log(1, `${asked.join(', ')} not applied: the connection runs over a ProxyCommand, which has no TCP socket of revtun's`);
     return false;
   }
@@ -91,8 +91,11 @@ export function effectiveBufferSize(name: string, transport: Socket | null): num
   return name === 'InBufferSize' ? values.receiveBuffer : values.sendBuffer;
 }
 
+/** Whether a setting asks for something other than the system's behaviour. */
 function isSet(name: string, settings: SocketOptionSettings): boolean {
   switch (name) {
+    case 'KeepAliveTime':
+      return settings.keepAliveTime > 0;
     case 'KeepAliveInterval':
       return settings.keepAliveInterval > 0;
     case 'Linger':
