@@ -10,16 +10,23 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import * as net from 'node:net';
-import { startSshd, stopAll, type Sshd } from '../helpers/sshd.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { generateKey, startSshdWithEcho, stopAll, TEST_USER, type EchoServer, type Sshd } from '../helpers/sshd.js';
+import { runRevtun } from '../helpers/cli.js';
 import { makeTunnel } from '../helpers/tunnel.js';
 import { pollUntil } from '../helpers/kernel.js';
 import { SSHReverseTunnel, type SocketOptionValues } from '../../ts/index.js';
 
+const dir = mkdtempSync(join(tmpdir(), 'revtun-sockopt-'));
+const key = generateKey(dir, 'id_ed25519', 'ed25519');
 let sshd: Sshd;
+let echo: EchoServer;
 beforeAll(async () => {
-  sshd = await startSshd();
+  ({ sshd, echo } = await startSshdWithEcho({ authorizedKeys: [key.publicLine] }));
 });
-afterAll(() => stopAll(sshd));
+afterAll(() => stopAll(echo, sshd));
 
 const savedProvider = process.env['REVTUN_CRYPTO'];
 afterEach(() => {
@@ -217,6 +224,36 @@ describe('socket options over a ProxyCommand', () => {
     } finally {
       await t.sshLogoff();
     }
+  });
+});
+
+describe('socket options from the command line (-o)', () => {
+  const cliArgs = (extra: string[]) => {
+    const knownHosts = join(dir, 'known_hosts');
+    writeFileSync(knownHosts, `[127.0.0.1]:${sshd.port} ${sshd.hostKeys.ed25519}\n`);
+    return ['-N', '-p', String(sshd.port), '-i', key.privatePath, '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'BatchMode=yes', ...extra, '-R', `0:127.0.0.1:${echo.port}`, `${TEST_USER}@127.0.0.1`];
+  };
+
+  it('revtun -o InBufferSize=… -o MaxTransferRate=… applies them to its connection (ss shows the buffer)', async () => {
+    const run = runRevtun(cliArgs(['-o', 'InBufferSize=65536', '-o', 'MaxTransferRate=1000000']), { HOME: dir, REVTUN_CRYPTO: 'native' });
+    try {
+      await run.waitFor(/Allocated port \d+/);
+      // The revtun process's own connection to sshd: ss -p names the process that holds it.
+      const out = execFileSync('ss', ['-tiempnH', 'state', 'established', `( dport = :${sshd.port} )`], { encoding: 'utf8' });
+      const entry = out.split(/\n(?=\S)/).find((block) => block.includes(`pid=${run.child.pid},`));
+      expect(entry, out).toBeDefined();
+      expect(/skmem:\([^)]*rb(\d+)/.exec(entry!)![1]).toBe('131072');
+    } finally {
+      run.child.kill('SIGINT');
+      expect(await run.exit).toBe(0);
+    }
+  });
+
+  it('without the native addon, revtun -o InBufferSize=… stops before connecting with the reason', async () => {
+    const run = runRevtun(cliArgs(['-o', 'InBufferSize=65536']), { HOME: dir, REVTUN_CRYPTO: 'wasm' });
+    expect(await run.exit).not.toBe(0);
+    expect(run.stderr()).toContain("InBufferSize cannot be set: the native addon is not in use (REVTUN_CRYPTO=wasm), and Node's sockets cannot set this option without it");
+    expect(run.stderr()).not.toMatch(/Allocated port/);
   });
 });
 
