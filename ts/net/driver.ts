@@ -266,7 +266,9 @@ export class SocketDriver {
  * Closes a socket whose SO_LINGER is {on, 0} (Linger=False) so that the kernel resets the
  * connection. No end(): a FIN would make the close orderly. The close waits one turn of the
  * event loop, so that what was just written (our DISCONNECT) has left: a socket destroyed in
- * the same turn as a write was seen to close with a FIN all the same (Node 20, Linux 6).
+ * the same turn as a write was seen to reach the server as an orderly end all the same (Node
+ * 20, Linux 6), and so was one closed while earlier data was still unacknowledged; the reset
+ * is what the kernel makes of it, not something revtun can promise.
  */
 export function closeWithReset(socket: Duplex): void {
   setImmediate(() => socket.destroy());
