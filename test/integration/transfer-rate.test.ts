@@ -40,8 +40,7 @@ async function receiveSampled(socket: net.Socket, samples: Sample[]): Promise<{ 
  * The samples that break "at most burst + rate × elapsed" since `start`. Slack: Date.now()
  * (the buckets' clock) counts whole milliseconds, and a read at an empty bucket is one byte.
  */
-function overBudget(samples: Sample[], start: number, rate: number, until = Infinity): Sample[] {
-  const burst = burstFor(rate);
+function overBudget(samples: Sample[], start: number, rate: number, until = Infinity, burst = burstFor(rate)): Sample[] {
   return samples.filter((s) => s.at <= until && s.bytes > burst + (rate * (s.at - start + 10)) / 1000 + 64);
 }
 
@@ -64,6 +63,32 @@ describe('MaxTransferRate through a tunnel', () => {
       const got = await received;
       expect(got).toEqual({ bytes: TOTAL, sha256: sent });
       expect(overBudget(samples, start, RATE)).toEqual([]);
+      client.destroy();
+    } finally {
+      await t.sshLogoff();
+      await sink.close();
+    }
+  });
+
+  it('limits what comes in over a ProxyCommand too (a stream whose reads cannot be sized: each may overdraw the bucket by one chunk)', async () => {
+    const samples: Sample[] = [];
+    let received!: Promise<{ bytes: number; sha256: string }>;
+    const sink = await listen((socket) => {
+      received = receiveSampled(socket, samples);
+      socket.on('end', () => socket.end());
+    });
+    const t = makeTunnel(sshd, { config: [`MaxTransferRate=${RATE}`] });
+    t.proxyCommand = 'nc %h %p';
+    await t.sshLogon();
+    try {
+      const port = await t.requestForwarding('127.0.0.1', 0, '127.0.0.1', sink.port);
+      const start = performance.now();
+      const client = await connect(port);
+      const sent = await sendHashed(client, TOTAL, 16 * 1024);
+      await new Promise<void>((resolve) => client.once('end', resolve).resume());
+      expect(await received).toEqual({ bytes: TOTAL, sha256: sent });
+      // A pipe read is at most 64 KiB: the most a single read can overdraw the bucket by.
+      expect(overBudget(samples, start, RATE, Infinity, burstFor(RATE) + 64 * 1024)).toEqual([]);
       client.destroy();
     } finally {
       await t.sshLogoff();
