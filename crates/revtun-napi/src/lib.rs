@@ -11,6 +11,8 @@ use napi_derive::napi;
 
 pub mod gssapi;
 mod host_openssl;
+// setsockopt/getsockopt for the options Node's net.Socket lacks (buffer sizes, keep-alive timing, linger).
+pub mod sockopt;
 
 const CHACHA: &str = "chacha20-poly1305@openssh.com";
 
