@@ -105,6 +105,39 @@ describe('reconnecting (virtual clock, scripted server)', () => {
     expect(down.error.message).toContain('server restarting');
   });
 
+  it('listeners that throw (disconnected, and log too) neither stop the reconnect nor escape (was stuck "up", or an uncaught exception)', async () => {
+    server = await startScriptedServer({});
+    const clock = virtualScheduler(0);
+    const { t, seen } = makeTunnel(clock);
+    const uncaught: unknown[] = [];
+    const onUncaught = (error: unknown) => uncaught.push(error);
+    process.on('uncaughtException', onUncaught);
+    try {
+      await t.sshLogon('127.0.0.1', server.port);
+      t.on('disconnected', () => {
+        throw new Error('disconnected listener failed');
+      });
+      t.on('log', () => {
+        throw new Error('log sink closed');
+      });
+      const up = untilState(t, 'up');
+      server.connections[0]!.socket.destroy();
+      expect(await clock.nextWait()).toBe(5000);
+      clock.pass();
+      await up;
+      expect(seen.states.map((s) => s.state)).toEqual(['connecting', 'up', 'down', 'reconnecting', 'connecting', 'up']);
+      expect(seen.errors[0]!.errorCode).toBe(1120);
+      // Each failure is reported once, as 1036 naming its event (the log listener fails at every line).
+      const reports = seen.errors.slice(1);
+      expect(reports.every((e) => e.errorCode === 1036)).toBe(true);
+      expect(reports.filter((e) => e.description === 'a listener for disconnected threw: disconnected listener failed')).toHaveLength(1);
+      expect(reports.every((e) => /^a listener for (disconnected|log) threw: /.test(e.description))).toBe(true);
+      expect(uncaught).toEqual([]);
+    } finally {
+      process.off('uncaughtException', onUncaught);
+    }
+  });
+
   it('a port-0 forwarding whose old port is refused gets a fresh one, reported as changed', async () => {
     let refuseOld = false;
     server = await startScriptedServer({ grant: (port) => (port === 0 ? (refuseOld ? 6000 : 5555) : refuseOld ? null : port) });

@@ -46,9 +46,9 @@ export class SocketDriver {
       /** Handles one event of the core. */
       onEvent: (event: ClientEvent) => void;
       /**
-       * onEvent threw (an application's listener, in the end). The flush goes on: the error
-       * is reported here rather than thrown out of a socket callback, where it would abandon
-       * the events and bytes still queued (window credit among them) or end the process.
+       * onEvent threw. The flush goes on: the error is reported here rather than thrown out
+       * of a socket callback, where it would abandon the events and bytes still queued
+       * (window credit among them) or end the process.
        */
       onEventFailed?: (event: ClientEvent, error: unknown) => void;
       /**
@@ -161,7 +161,11 @@ export class SocketDriver {
         try {
           this.onEvent(event);
         } catch (error) {
-          this.onEventFailed(event, error);
+          try {
+            this.onEventFailed(event, error);
+          } catch {
+            // Reporting failed as well: nothing more can be done from a socket callback.
+          }
         }
         if (event.type === 'closed') this.finish(event.error);
       }

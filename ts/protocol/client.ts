@@ -546,6 +546,16 @@ export class SshClientCore {
     else this.close(null, false);
   }
 
+  /**
+   * Ends the connection because of a failure on our side that no protocol rule names (an
+   * internal error): DISCONNECT with the reason, then closed with `error`.
+   */
+  fail(error: SshError): void {
+    this.guard(() => {
+      throw error;
+    });
+  }
+
   /** Marks the connection gone (the socket closed under us). */
   transportClosed(error: SshError | null): void {
     if (this.closed) return;

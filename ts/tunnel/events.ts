@@ -215,10 +215,24 @@ export class TypedEmitter<Events extends { [K in keyof Events]: unknown[] }> {
     return this.emitter.listenerCount(event);
   }
 
+  /**
+   * Calls each listener in turn. One that throws does not stop the others, and its error does
+   * not travel up into revtun's socket callbacks (where it would abandon the connection's
+   * work, or end the process): it goes to listenerThrew. 'error' without a listener is not an
+   * exception either: failures also reject the pending promise.
+   */
   protected emit<K extends keyof Events & string>(event: K, ...args: Events[K]): void {
-    // 'error' without a listener must not throw: failures also reject the pending promise.
     this.eventsEmitted++;
-    if (event === 'error' && this.emitter.listenerCount('error') === 0) return;
-    this.emitter.emit(event, ...args);
+    // rawListeners: once() wrappers included, which remove themselves when called.
+    for (const listener of this.emitter.rawListeners(event) as ((...a: unknown[]) => void)[]) {
+      try {
+        listener.apply(this, args);
+      } catch (error) {
+        this.listenerThrew(event, error);
+      }
+    }
   }
+
+  /** A listener for `event` threw `error`; the emitter carries on. */
+  protected listenerThrew(_event: string, _error: unknown): void {}
 }

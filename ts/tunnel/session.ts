@@ -55,8 +55,6 @@ export interface SessionHandlers {
   log(level: 1 | 2 | 3, message: string): void;
   /** A local target failed for a channel (other channels carry on). */
   localTargetFailed(channel: number, error: Error): void;
-  /** An event's handling threw (the application's listener): the connection carries on. */
-  eventFailed(event: ClientEvent, error: unknown): void;
 }
 
 export class Session {
@@ -101,7 +99,7 @@ export class Session {
       opened.socket,
       {
         onEvent: (event) => this.handle(event),
-        onEventFailed: (event, error) => this.handlers.eventFailed(event, error),
+        onEventFailed: (event, error) => this.internalFailure(event, error),
         beforeIdle: () => this.uncorkForwarders(),
         afterFlush: () => {
           this.noteActivity();
@@ -114,13 +112,26 @@ export class Session {
     );
   }
 
-  /** Hands an event on; a listener that throws does not skip the bookkeeping that follows. */
+  /**
+   * Hands an event on. Application listeners cannot throw here (the tunnel's emitter catches
+   * them); an exception is revtun's own failure, and must not skip the bookkeeping after it.
+   */
   private deliver(event: ClientEvent): void {
     try {
       this.handlers.onEvent(event);
     } catch (error) {
-      this.handlers.eventFailed(event, error);
+      this.internalFailure(event, error);
     }
+  }
+
+  /**
+   * Handling an event failed inside revtun: the connection's state is no longer known to be
+   * sound, so it ends with 1036 (DISCONNECT sent; the tunnel reconnects as for any loss).
+   */
+  private internalFailure(event: ClientEvent, error: unknown): void {
+    const failure = new SshError(Code.ConnectionFailed, `internal error while handling ${event.type}: ${(error as Error)?.message ?? String(error)}`, 'local', { cause: error });
+    this.handlers.log(1, failure.message);
+    if (event.type !== 'closed') this.core.fail(failure);
   }
 
   /** MaxTransferRate changed while connected: applies at once, and held-back bytes move on. */

@@ -67,22 +67,13 @@ export class EventTranslator {
           return;
         }
         this.session.keepInput(); // the application may hold on to what it is given
-        // Every record is delivered and the credit returned even when a handler throws (the
-        // application's own error, raised again once the data is accounted for).
-        let thrown: { error: unknown } | null = null;
+        // (A listener that throws is caught by the tunnel's emitter: every record is delivered.)
         try {
-          for (const record of host.records.push(event.channel, view)) {
-            try {
-              this.deliver(event.channel, record.data, record.eolFound);
-            } catch (error) {
-              thrown ??= { error };
-            }
-          }
+          for (const record of host.records.push(event.channel, view)) this.deliver(event.channel, record.data, record.eolFound);
         } finally {
           // Records wait in a buffer bounded by MaxChannelDataLength, so credit is returned now.
           this.session.core.consume(event.channel, view.length);
         }
-        if (thrown) throw thrown.error;
         return;
       }
       case 'channelEof':

@@ -962,7 +962,6 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
         },
         log: (level, message) => this.log(level, message),
         localTargetFailed: (channel, error) => this.emit('error', { errorCode: Code.ChannelOpenFailed, description: `channel ${channel}: ${error.message}` }),
-        eventFailed: (event, error) => this.listenerFailed(event.type, error),
       },
       {
         clock: this.scheduler,
@@ -976,18 +975,23 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     return session;
   }
 
+  /** A listener failing while another's failure is being reported is not reported again (no loop). */
+  private reportingListenerError = false;
+
   /**
-   * An application listener threw while the connection's events were being delivered. The
-   * tunnel carries on (the data was accounted for, the credit returned); the error is
-   * reported as an error event, and only logged if the error listener throws too.
+   * An application listener threw. The tunnel carries on (the event's other listeners ran,
+   * and the connection's work goes on: data accounted for, credit returned); the error is
+   * logged and reported as an error event, except for an error listener's own, only logged.
    */
-  private listenerFailed(what: string, error: unknown): void {
-    const description = `a listener for ${what} threw: ${(error as Error)?.message ?? String(error)}`;
-    this.log(1, description);
+  protected override listenerThrew(event: string, error: unknown): void {
+    if (this.reportingListenerError) return;
+    this.reportingListenerError = true;
     try {
-      this.emit('error', { errorCode: Code.ConnectionFailed, description });
-    } catch (again) {
-      this.log(1, `the error listener threw too: ${(again as Error)?.message ?? String(again)}`);
+      const description = `a listener for ${event} threw: ${(error as Error)?.message ?? String(error)}`;
+      this.log(1, description);
+      if (event !== 'error') this.emit('error', { errorCode: Code.ConnectionFailed, description });
+    } finally {
+      this.reportingListenerError = false;
     }
   }
 
