@@ -8,7 +8,7 @@ import { SshError, Code, disconnectReasonFor, DisconnectReason } from './errors.
 import { copyBytes, fromUtf8, readUint32, toHex, writeUint32 } from './wire.js';
 import { MSG, Debug, DirectTcpipData, Disconnect, ExtInfo, Ignore, KexInit, NewKeys, Unimplemented, messageName, type KexInitMessage } from './messages.js';
 import { MAX_PACKET_LENGTH, PacketTransport } from './transport.js';
-import { CompressionSchedule } from './compression.js';
+import { CompressionSchedule, compressionSummary } from './compression.js';
 import {
   createKexMethod,
   deriveKey,
@@ -597,6 +597,7 @@ export class SshClientCore {
     this.closed = true;
     this.closeError = error;
     this.connection.failPending();
+    for (const line of compressionSummary(this.transport.compressionCounters)) this.log(1, line);
     this.events.push({ type: 'closed', error, byPeer });
   }
 

@@ -211,3 +211,13 @@ export class CompressionSchedule {
     return new PayloadInflater(this.inflateLimit);
   }
 }
+
+/** The lines ssh -v prints at the end of a compressed connection, from the transport's counters. */
+export function compressionSummary(c: { plainSent: number; packedSent: number; plainReceived: number; packedReceived: number }): string[] {
+  if (c.plainSent === 0 && c.plainReceived === 0) return [];
+  const factor = (packed: number, plain: number) => (plain === 0 ? 0 : packed / plain).toFixed(2);
+  return [
+    `compress outgoing: raw data ${c.plainSent}, compressed ${c.packedSent}, factor ${factor(c.packedSent, c.plainSent)}`,
+    `compress incoming: raw data ${c.plainReceived}, compressed ${c.packedReceived}, factor ${factor(c.packedReceived, c.plainReceived)}`,
+  ];
+}

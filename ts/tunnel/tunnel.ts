@@ -178,7 +178,8 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     this.requestedHostKeySubject = value;
   }
   sshEncryptionAlgorithms = DEFAULT_CIPHERS.join(',');
-  sshCompressionAlgorithms = 'none';
+  /** Offered, not preferred: "none" first, so zlib is used only with a server that insists (see README). */
+  sshCompressionAlgorithms = 'none,zlib';
   /** Seconds each method may take (0 = no deadline). */
   timeout = 60;
   /**
@@ -591,7 +592,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     this.identitiesOnly = false;
     this.alsoGssapi = { withMic: false, keyExchange: false };
     this.sshEncryptionAlgorithms = DEFAULT_CIPHERS.join(',');
-    this.sshCompressionAlgorithms = 'none';
+    this.sshCompressionAlgorithms = 'none,zlib';
     this.timeout = 60;
     this.localHost = '';
     this.localPort = 0;
