@@ -9,7 +9,7 @@
 // buffers we own (so the inflater can be stopped at the size bound instead of checked after)
 // and has zlib's own Z_PARTIAL_FLUSH. node:zlib has no documented synchronous streaming call,
 // and fflate's streaming inflater hands out fresh buffers of any size. Measured on this machine
-// (2 cores, Node 22, 32 KiB packets, level 6, one partial flush per packet, 64 MiB):
+// (2 cores, Node 20, 32 KiB packets, level 6, one partial flush per packet, 64 MiB):
 //   text    pako 27 MB/s deflate, 23 MB/s deflate+inflate; fflate 27 / 16; node:zlib (async) 57
 //   random  pako  9 MB/s deflate,  9 MB/s deflate+inflate; fflate  3 /  3; node:zlib (async) 20
 // A Rust engine in the crypto core would need a second one for the node provider anyway.
