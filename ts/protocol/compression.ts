@@ -1,6 +1,6 @@
 // Payload compression (RFC 4253 §6.2): "zlib", which starts with the NEWKEYS that negotiated it,
-// and OpenSSH's "zlib@openssh.com", which waits for SSH_MSG_USERAUTH_SUCCESS (OpenSSH PROTOCOL §2.2)
-// so that nothing an unauthenticated peer sends reaches an inflater. One zlib stream per
+// and OpenSSH's "zlib@openssh.com", which waits for SSH_MSG_USERAUTH_SUCCESS (OpenSSH's PROTOCOL
+// file) so that nothing an unauthenticated peer sends reaches an inflater. One zlib stream per
 // direction, a partial flush (Z_PARTIAL_FLUSH) at the end of every packet, each packet inflated
 // whole before the next is read, so the sans-IO core keeps its packet order.
 //
@@ -16,8 +16,8 @@
 //
 // Re-keying: OpenSSH ends and restarts both streams at every NEWKEYS that keeps compression on
 // (its comp state belongs to the keys being replaced), as RFC 4253 §6.2 says ("initialized after
-// each key exchange"); a stream kept across NEWKEYS would refer back into a window the peer has
-// dropped. So each NEWKEYS makes new streams here too, and a re-exchange that negotiates another
+// each key exchange"); a stream kept across NEWKEYS would refer back to bytes the peer's fresh
+// inflater never saw (the sshd tests re-key every 256 KiB to hold us to this). So each NEWKEYS makes new streams here too, and a re-exchange that negotiates another
 // algorithm (or "none") simply takes effect at that NEWKEYS.
 
 import {
