@@ -127,6 +127,10 @@ describe('against OpenSSH sshd with Compression yes', () => {
   it('the default list ("none,zlib": offered, not preferred) negotiates none', async () => {
     const tunnel = makeTunnel(sshd);
     expect(tunnel.sshCompressionAlgorithms).toBe('none,zlib');
+    const other = new SSHReverseTunnel();
+    other.sshCompressionAlgorithms = 'zlib@openssh.com';
+    other.reset();
+    expect(other.sshCompressionAlgorithms).toBe('none,zlib');
     const t = await throughTunnel(tunnel, logText(100_000, 4), logText(100_000, 5));
     expect(t.negotiated).toBe('none/none');
     expect(t.outgoing.raw).toBe(0); // no summary: nothing was compressed
