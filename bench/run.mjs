@@ -1,6 +1,7 @@
 // `npm run bench`: runs the provider micro-benchmark and the side-by-side tunnel benchmark,
 // then writes bench/RESULTS.md with this machine's details and every figure also as a ratio
-// to OpenSSH (`openssl speed` for the micro-benchmark). `--quick` shrinks the sizes.
+// to OpenSSH (`openssl speed` for the micro-benchmark). `--quick` shrinks the sizes; `--compression`
+// also runs bench/compression.mjs (none vs zlib@openssh.com) and records its section.
 
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpus, totalmem, release } from 'node:os';
@@ -78,5 +79,14 @@ for (const scenario of scenarios) {
   }
   lines.push('');
 }
-writeFileSync(join(here, 'RESULTS.md'), lines.join('\n'));
-console.error(`wrote ${join(here, 'RESULTS.md')}`);
+// The compression section is bench/compression.mjs's: keep the one recorded, or record it anew with --compression.
+const resultsPath = join(here, 'RESULTS.md');
+let previous = '';
+try {
+  previous = readFileSync(resultsPath, 'utf8');
+} catch {}
+const compressionSection = previous.match(/<!-- compression:start -->[\s\S]*<!-- compression:end -->/)?.[0];
+if (compressionSection) lines.push(compressionSection, '');
+writeFileSync(resultsPath, lines.join('\n'));
+console.error(`wrote ${resultsPath}`);
+if (process.argv.includes('--compression')) execFileSync(process.execPath, [join(here, 'compression.mjs'), ...extra], { stdio: 'inherit' });

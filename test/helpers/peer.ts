@@ -14,6 +14,7 @@ import { SshClientCore, type ClientEvent, type ClientOptions } from '../../ts/pr
 import { credentialAnswerer, isPromise, type CredentialAnswerer } from '../../ts/protocol/auth-answer.js';
 import type { CredentialAnswer } from '../../ts/protocol/auth.js';
 import { SshError } from '../../ts/protocol/errors.js';
+import { CompressionSchedule } from '../../ts/protocol/compression.js';
 
 const provider = new NodeCryptoProvider();
 export const PASSWORD = 'pw';
@@ -52,6 +53,12 @@ export interface ServerHooks {
    * acceptor that needs one token and answers with `token` and `mic(H)`, no host key sent.
    */
   gssKex?: { name: string; token: Uint8Array; mic: (exchangeHash: Uint8Array) => Uint8Array };
+  /**
+   * The one compression algorithm offered (default "none"), used from our NEWKEYS for what we
+   * send and from the client's for what we read; zlib@openssh.com waits, as in sshd, until we
+   * have sent USERAUTH_SUCCESS.
+   */
+  compression?: string;
 }
 
 /** One publickey request the TestServer received. */
@@ -141,6 +148,8 @@ export class TestServer {
       kexAlgorithms: [...(this.hooks.gssKex ? [this.hooks.gssKex.name] : []), 'curve25519-sha256', 'diffie-hellman-group14-sha256', ...(this.hooks.strict ? ['kex-strict-s-v00@openssh.com'] : [])],
       ciphersClientToServer: ['aes128-gcm@openssh.com', 'aes128-ctr'],
       ciphersServerToClient: ['aes128-gcm@openssh.com', 'aes128-ctr'],
+      compressionClientToServer: [this.hooks.compression ?? 'none'],
+      compressionServerToClient: [this.hooks.compression ?? 'none'],
       ...this.hooks.kexInit,
     });
     this.serverKexInit = KexInit.encode(init);
@@ -149,6 +158,15 @@ export class TestServer {
 
   send(payload: Uint8Array): void {
     this.out.push(this.transport.framePayload(payload));
+  }
+
+  /** Compression the way sshd schedules it (the same schedule as the client's, in the server role). */
+  readonly compression = new CompressionSchedule(this.transport, 256 * 1024, () => undefined);
+
+  /** USERAUTH_SUCCESS; a delayed compression starts right after it in both directions, as in sshd. */
+  private sendUserAuthSuccess(): void {
+    this.send(new Uint8Array([MSG.USERAUTH_SUCCESS]));
+    this.compression.userAuthenticated();
   }
 
   /** Sends a raw, already framed byte string (for malformed-packet tests). */
@@ -187,6 +205,7 @@ export class TestServer {
       case MSG.NEWKEYS: {
         const keys = this.pendingKeys!;
         this.transport.setOpener(provider.createOpener(this.directionKeys(keys, true)));
+        this.compression.incomingKeysChanged(this.hooks.compression ?? 'none');
         if (this.strict) this.transport.receiveSequence = 0;
         return;
       }
@@ -200,7 +219,7 @@ export class TestServer {
         const answers = Array.from({ length: r.uint32() }, () => r.utf8());
         r.done('info response');
         if (JSON.stringify(answers) === JSON.stringify(this.hooks.keyboardInteractive?.answers)) {
-          this.send(new Uint8Array([MSG.USERAUTH_SUCCESS]));
+          this.sendUserAuthSuccess();
           return;
         }
         this.send(new Writer().byte(MSG.USERAUTH_FAILURE).nameList(this.methods()).boolean(false).finish());
@@ -219,7 +238,7 @@ export class TestServer {
     if (method === 'password') {
       r.boolean();
       if (r.utf8() === PASSWORD) {
-        this.send(new Uint8Array([MSG.USERAUTH_SUCCESS]));
+        this.sendUserAuthSuccess();
         return;
       }
     }
@@ -256,7 +275,7 @@ export class TestServer {
           .string(blob)
           .finish();
         if (provider.verify(blob, algorithm, signature, data)) {
-          this.send(new Uint8Array([MSG.USERAUTH_SUCCESS]));
+          this.sendUserAuthSuccess();
           return;
         }
       }
@@ -327,6 +346,7 @@ export class TestServer {
     this.send(new Uint8Array([MSG.NEWKEYS]));
     this.pendingKeys = { k, h, kex: this.negotiatedKex };
     this.transport.setSealer(provider.createSealer(this.directionKeys(this.pendingKeys, false)));
+    this.compression.outgoingKeysChanged(this.hooks.compression ?? 'none');
     if (this.strict) this.transport.sendSequence = 0;
     for (const p of this.hooks.afterNewKeys ?? []) this.send(p);
   }
@@ -357,6 +377,7 @@ export class TestServer {
     this.send(new Uint8Array([MSG.NEWKEYS]));
     this.pendingKeys = { k, h, kex: this.negotiatedKex };
     this.transport.setSealer(provider.createSealer(this.directionKeys(this.pendingKeys, false)));
+    this.compression.outgoingKeysChanged(this.hooks.compression ?? 'none');
     if (this.strict) this.transport.sendSequence = 0;
     for (const p of this.hooks.afterNewKeys ?? []) this.send(p);
   }

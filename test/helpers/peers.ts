@@ -64,16 +64,16 @@ export interface AsyncSshHostKey {
 
 /**
  * AsyncSSH with a fresh ed25519 host key (the Peer's hostKey), or with the `hostKeys` given,
- * X.509 certificates included (the Peer's hostKey is then empty).
+ * X.509 certificates included (the Peer's hostKey is then empty), offering `compression`.
  */
-export async function startAsyncSsh(ciphers: string[], macs: string[], hostKeys?: AsyncSshHostKey[]): Promise<Peer> {
+export async function startAsyncSsh(ciphers: string[], macs: string[], hostKeys?: AsyncSshHostKey[], compression: string[] = ['none']): Promise<Peer> {
   ensureTestUser();
   const dir = mkdtempSync(join(tmpdir(), 'revtun-asyncssh-'));
   const key = hostKeys ? undefined : generateKey(dir, 'host_ed25519', 'ed25519');
   const keys = hostKeys ?? [{ privatePath: key!.privatePath }];
   const keyArgument = keys.map((k) => (k.certificatePath ? `${k.privatePath}=${k.certificatePath}` : k.privatePath)).join(',');
   const script = resolve(__dirname, '../peers/asyncssh_server.py');
-  const child = spawn('python3', [script, TEST_USER, TEST_PASSWORD, keyArgument, ciphers.join(','), macs.join(',')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('python3', [script, TEST_USER, TEST_PASSWORD, keyArgument, ciphers.join(','), macs.join(','), compression.join(',')], { stdio: ['ignore', 'pipe', 'pipe'] });
   const match = await started(child, /listening on (\d+)/, 'the AsyncSSH server');
   return { name: 'asyncssh', host: '127.0.0.1', port: Number(match[1]), hostKey: key?.publicLine ?? '', stop: stopper(child) };
 }

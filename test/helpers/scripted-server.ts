@@ -6,7 +6,7 @@ import * as net from 'node:net';
 import { MSG } from '../../ts/protocol/messages.js';
 import { Reader, Writer } from '../../ts/protocol/wire.js';
 import type { KeyObject } from 'node:crypto';
-import { randomEd25519Key, TestServer } from './peer.js';
+import { randomEd25519Key, TestServer, type ServerHooks } from './peer.js';
 
 const once = (key: KeyObject) => () => key;
 
@@ -18,6 +18,8 @@ export interface ScriptedConnection {
 }
 
 export interface Script {
+  /** Hooks for each connection's TestServer (compression, say); the host key comes from startScriptedServer. */
+  serverHooks?: ServerHooks;
   /**
    * Answers a tcpip-forward for `port` with the port granted, or null to refuse it (default:
    * port 0 gets 5555, any other port is granted as asked).
@@ -64,7 +66,7 @@ export function disconnect(reason: number, description: string): Uint8Array {
 export async function startScriptedServer(script: Script, port = 0, hostKey: () => KeyObject = once(randomEd25519Key())): Promise<ScriptedServer> {
   const connections: ScriptedConnection[] = [];
   const listener = net.createServer((socket) => {
-    const server = new TestServer({ hostKey: hostKey() });
+    const server = new TestServer({ ...script.serverHooks, hostKey: hostKey() });
     const connection: ScriptedConnection = {
       server,
       socket,

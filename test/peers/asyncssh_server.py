@@ -16,6 +16,8 @@ import sys
 import asyncssh
 
 user, password, host_keys, ciphers, macs = sys.argv[1:6]
+# Optional: the compression algorithms offered (default none).
+compression = sys.argv[6] if len(sys.argv) > 6 else "none"
 
 
 def host_key_entry(entry):
@@ -46,7 +48,7 @@ async def main():
         server_host_keys=[host_key_entry(e) for e in host_keys.split(",")],
         encryption_algs=ciphers.split(","),
         mac_algs=macs.split(","),
-        compression_algs=["none"],
+        compression_algs=compression.split(","),
     )
     print(f"listening on {server.sockets[0].getsockname()[1]}", flush=True)
     await asyncio.Event().wait()

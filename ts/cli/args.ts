@@ -25,7 +25,7 @@ export interface CliArgs {
   host: string;
   /**
    * The options that ssh_config evaluation reads before the files, in argv order:
-   * ['-p', port], ['-l', user], ['-i', file], ['-o', 'Key=value'], ['-R', spec], ['-4'|'-6', ''], ['-f', ''].
+   * ['-p', port], ['-l', user], ['-i', file], ['-o', 'Key=value'], ['-R', spec], ['-4'|'-6', ''], ['-f', ''], ['-C', ''].
    */
   commandLine: [string, string][];
   /** -F: the only config file to read ("none": none). */
@@ -54,7 +54,7 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
-export const USAGE = `usage: revtun [-46fGKkNqTnv] [-E log_file] [-F configfile] [-i identity_file] [-J destination]
+export const USAGE = `usage: revtun [-46CfGKkNqTnv] [-E log_file] [-F configfile] [-i identity_file] [-J destination]
               [-l login_name] [-o option] [-p port] -R forward ... [user@]hostname
 forward: [bind_address:]port:host:hostport  [bind_address:]port:local_socket
          [bind_address:]port (SOCKS)  remote_socket:host:hostport  remote_socket:local_socket`;
@@ -180,6 +180,9 @@ export function parseArgs(argv: string[]): CliArgs {
         case 'K':
         case 'k':
           args.commandLine.push([`-${flag}`, '']); // GSSAPI: resolveConfig sets them outright
+          break;
+        case 'C':
+          args.commandLine.push(['-C', '']); // Compression=yes: resolveConfig sets it outright, as ssh does
           break;
         case '4':
           args.addressFamily = 4;

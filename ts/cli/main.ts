@@ -87,7 +87,9 @@ function applyOptions(tunnel: SSHReverseTunnel, args: CliArgs): void {
     if (level === undefined) throw new UsageError(`Unsupported LogLevel ${logLevel}`);
     tunnel.config(`LogLevel=${Math.max(level, Math.min(3, args.verbosity))}`);
   }
-  if (yesNo(o.get('compression'), false)) throw new UsageError('Compression=yes is not supported yet (zlib arrives in a later version)');
+  // ssh's offers (OpenSSH kex.c): with Compression=yes it prefers zlib@openssh.com, otherwise it
+  // still lists both zlib names after "none".
+  tunnel.sshCompressionAlgorithms = yesNo(o.get('compression'), false) ? 'zlib@openssh.com,zlib,none' : 'none,zlib@openssh.com,zlib';
   const family = o.get('addressfamily')?.toLowerCase();
   if (family !== undefined) {
     if (!['any', 'inet', 'inet6'].includes(family)) throw new UsageError(`Bad AddressFamily ${family}`);

@@ -122,7 +122,7 @@ export interface ResolveOptions {
    * Command-line options in argv order, read before the files so that they win, each as
    * [keyword, value] (['Port', '2222']), ['-o', 'Key=value'] as ssh's -o takes it, or one of
    * ssh's flags: ['-p', port], ['-l', user], ['-i', file], ['-J', jump], ['-R', spec],
-   * ['-4', ''], ['-6', ''], ['-f', ''].
+   * ['-4', ''], ['-6', ''], ['-f', ''], ['-C', ''].
    */
   commandLine?: Iterable<readonly [string, string]>;
   localUser?: string;
@@ -393,6 +393,10 @@ function applyCommandLine(ctx: Context, key: string, value: string): void {
   }
   if (key === '-4' || key === '-6') {
     if (!ctx.gathered.values.has('addressfamily')) ctx.gathered.values.set('addressfamily', key === '-4' ? 'inet' : 'inet6');
+    return;
+  }
+  if (key === '-C') {
+    ctx.gathered.values.set('compression', true); // ssh sets it outright: -o Compression=no cannot undo it
     return;
   }
   if (key === '-f') {

@@ -7,7 +7,8 @@
 import { SshError, Code, disconnectReasonFor, DisconnectReason } from './errors.js';
 import { copyBytes, fromUtf8, readUint32, toHex, writeUint32 } from './wire.js';
 import { MSG, Debug, DirectTcpipData, Disconnect, ExtInfo, Ignore, KexInit, NewKeys, Unimplemented, messageName, type KexInitMessage } from './messages.js';
-import { PacketTransport } from './transport.js';
+import { MAX_PACKET_LENGTH, PacketTransport } from './transport.js';
+import { CompressionSchedule, compressionSummary } from './compression.js';
 import {
   createKexMethod,
   deriveKey,
@@ -193,6 +194,8 @@ export class SshClientCore {
   /** Why the connection closed (null: a clean close). */
   private closeError: SshError | null = null;
   private readonly logPackets: boolean;
+  /** When each direction starts compressing (RFC 4253 §6.2, zlib@openssh.com after USERAUTH_SUCCESS). */
+  private readonly compression: CompressionSchedule;
   /** The forwardings the server granted on this connection. */
   private readonly grants = new ForwardingGrants();
   private nextCredentialRequest = 1;
@@ -202,6 +205,7 @@ export class SshClientCore {
     this.keepAliveInterval = options.keepAliveInterval;
     this.keepAliveCountMax = options.keepAliveCountMax;
     this.transport = new PacketTransport((n) => options.provider.randomBytes(n), options.acceptServerVersion, options.allocate, options.ownsInput);
+    this.compression = new CompressionSchedule(this.transport, MAX_PACKET_LENGTH, (message) => this.log(1, message));
     this.connection = new ConnectionLayer(options.channels, {
       send: (payload) => this.send(payload),
       sendChannelData: (recipient, data, offset, length) => this.sendChannelData(recipient, data, offset, length),
@@ -285,6 +289,11 @@ export class SshClientCore {
 
   get negotiatedAlgorithms(): Negotiated | null {
     return this.negotiated;
+  }
+
+  /** Payload bytes before and after compression since the connection began (all zero without it). */
+  get compressionCounters(): Readonly<{ plainSent: number; packedSent: number; plainReceived: number; packedReceived: number }> {
+    return this.transport.compressionCounters;
   }
 
   get strictKexNegotiated(): boolean {
@@ -598,6 +607,7 @@ export class SshClientCore {
     this.closed = true;
     this.closeError = error;
     this.connection.failPending();
+    for (const line of compressionSummary(this.transport.compressionCounters)) this.log(1, line);
     this.events.push({ type: 'closed', error, byPeer });
   }
 
@@ -761,6 +771,7 @@ export class SshClientCore {
       if (!this.auth || this.authenticated) throw new SshError(Code.ProtocolError, `${messageName(id)} outside user authentication`, 'peer');
       if (this.auth.handle(id, payload)) {
         this.authenticated = true;
+        this.compression.userAuthenticated();
         this.status('authentication succeeded');
         this.events.push({ type: 'authenticated' });
       }
@@ -809,10 +820,7 @@ export class SshClientCore {
         );
       }
     }
-    if (negotiated.compressionClientToServer !== 'none' || negotiated.compressionServerToClient !== 'none') {
-      throw new SshError(Code.UnsupportedAlgorithm, 'only compression "none" is implemented', 'local');
-    }
-    this.log(1, `negotiated kex=${negotiated.kex} hostkey=${negotiated.hostKey} cipher=${negotiated.cipherClientToServer}/${negotiated.cipherServerToClient} mac=${negotiated.macClientToServer ?? 'aead'}/${negotiated.macServerToClient ?? 'aead'}`);
+    this.log(1, `negotiated kex=${negotiated.kex} hostkey=${negotiated.hostKey} cipher=${negotiated.cipherClientToServer}/${negotiated.cipherServerToClient} mac=${negotiated.macClientToServer ?? 'aead'}/${negotiated.macServerToClient ?? 'aead'} compression=${negotiated.compressionClientToServer}/${negotiated.compressionServerToClient}`);
     const kexContext = {
       provider,
       clientVersion: this.options.clientVersion,
@@ -973,6 +981,7 @@ export class SshClientCore {
       if (cause instanceof SshError) throw cause;
       throw new SshError(Code.CannotSetKeys, `cannot set outgoing keys: ${(cause as Error).message}`, 'local', { cause });
     }
+    this.compression.outgoingKeysChanged(negotiated.compressionClientToServer);
     if (this.strict) this.transport.sendSequence = 0;
     this.kexSending = false;
     for (const p of this.deferred.splice(0)) this.sendNow(p);
@@ -989,6 +998,7 @@ export class SshClientCore {
       if (cause instanceof SshError) throw cause;
       throw new SshError(Code.CannotSetKeys, `cannot set incoming keys: ${(cause as Error).message}`, 'local', { cause });
     }
+    this.compression.incomingKeysChanged(state.negotiated.compressionServerToClient);
     if (this.strict) this.transport.receiveSequence = 0;
     const initial = !this.firstKexDone;
     this.firstKexDone = true;

@@ -5,6 +5,7 @@
 import { SshError, Code } from './errors.js';
 import { fromUtf8, readUint32 } from './wire.js';
 import type { PacketOpener, PacketSealer } from '../crypto/provider.js';
+import type { PayloadDeflater, PayloadInflater } from './compression.js';
 
 /** RFC 4253 §6.1 asks for at least 35000; OpenSSH accepts 256 KiB. */
 export const MAX_PACKET_LENGTH = 256 * 1024;
@@ -149,6 +150,13 @@ export class PacketTransport {
   private readonly ready: Uint8Array[] = [];
   private readonly randomPool: Uint8Array;
   private randomOffset = 0;
+  /** Compression of payloads sent / received (RFC 4253 §6.2); null: none. */
+  private deflater: PayloadDeflater | null = null;
+  private inflater: PayloadInflater | null = null;
+  private packed: Uint8Array = new Uint8Array(0);
+  private readonly copyPacked = (packet: Uint8Array, offset: number) => packet.set(this.packed, offset);
+  /** Payload bytes before and after compression, both directions, for the whole connection. */
+  readonly compressionCounters = { plainSent: 0, packedSent: 0, plainReceived: 0, packedReceived: 0 };
 
   constructor(
     private readonly randomBytes: (n: number) => Uint8Array,
@@ -214,6 +222,19 @@ export class PacketTransport {
     this.sealPending(); // packets queued before the switch go out under the old keys
     this.sealer = sealer;
     this.bytesSentSinceKex = 0;
+  }
+
+  /**
+   * Compresses the payloads queued from now on (null: sends them as they are). Packets already
+   * queued keep the form they were framed in, so the switch lands between two packets.
+   */
+  setDeflater(deflater: PayloadDeflater | null): void {
+    this.deflater = deflater;
+  }
+
+  /** Inflates the payloads read from now on (null: takes them as they are). */
+  setInflater(inflater: PayloadInflater | null): void {
+    this.inflater = inflater;
   }
 
   get encrypted(): boolean {
@@ -285,7 +306,12 @@ export class PacketTransport {
     }
     this.bytesReceivedSinceKex += length;
     this.packetsReceivedSinceKex++;
-    return packet.subarray(5, 4 + length - padding);
+    const payload = packet.subarray(5, 4 + length - padding);
+    if (!this.inflater) return payload;
+    const plain = this.inflater.inflate(payload);
+    this.compressionCounters.packedReceived += payload.length;
+    this.compressionCounters.plainReceived += plain.length;
+    return plain;
   }
 
   private fillPadding(target: Uint8Array, offset: number, count: number): void {
@@ -303,6 +329,16 @@ export class PacketTransport {
    * a time (one call to the sealer, one write for the socket) when `drain` collects them.
    */
   queue(size: number, fill: (packet: Uint8Array, offset: number) => void): void {
+    const deflater = this.deflater;
+    if (deflater) {
+      // The plain payload is written into the deflater's own buffer, then framed compressed.
+      fill(deflater.input(size), 0);
+      this.packed = deflater.compress(size);
+      this.compressionCounters.plainSent += size;
+      this.compressionCounters.packedSent += this.packed.length;
+      size = this.packed.length;
+      fill = this.copyPacked;
+    }
     const sealer = this.sealer;
     const block = Math.max(sealer.blockSize, 8);
     const unpadded = sealer.lengthOutsidePadding ? 1 + size : 5 + size;

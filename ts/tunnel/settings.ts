@@ -15,6 +15,7 @@ import { encoderFor } from './code-page.js';
 import { DEFAULT_X509_ALGORITHMS, X509_ALGORITHMS, isX509Algorithm, x509AlgorithmSpec } from '../protocol/x509-chain.js';
 import { keyTypeForAlgorithm } from '../protocol/publickey.js';
 import { DEFAULT_HOST_KEY_ALGORITHMS, DEFAULT_PUBKEY_SIGNATURE_ALGORITHMS, SIGNATURE_ALGORITHMS } from '../protocol/key-types.js';
+import { isCompressionAlgorithm } from '../protocol/compression.js';
 
 export const DEFAULT_KEX = [
   'curve25519-sha256',
@@ -315,6 +316,6 @@ export function algorithmLists(
     hostKey: usable(lists.hostKey, (n) => HOST_KEY_ALGORITHMS.has(n), 'host key'),
     cipher: usable(preferFast(provider, lists.cipher), (n) => provider.ciphers.has(n), 'encryption'),
     mac: usable(lists.mac, (n) => provider.macs.has(n), 'MAC'),
-    compression: usable(lists.compression || 'none', (n) => n === 'none', 'compression'),
+    compression: usable(lists.compression || 'none', isCompressionAlgorithm, 'compression'),
   };
 }

@@ -182,7 +182,8 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     this.requestedHostKeySubject = value;
   }
   sshEncryptionAlgorithms = DEFAULT_CIPHERS.join(',');
-  sshCompressionAlgorithms = 'none';
+  /** Offered, not preferred: "none" first, so zlib is used only with a server that insists (see README). */
+  sshCompressionAlgorithms = 'none,zlib';
   /** Seconds each method may take (0 = no deadline). */
   timeout = 60;
   /**
@@ -625,7 +626,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     this.identitiesOnly = false;
     this.alsoGssapi = { withMic: false, keyExchange: false };
     this.sshEncryptionAlgorithms = DEFAULT_CIPHERS.join(',');
-    this.sshCompressionAlgorithms = 'none';
+    this.sshCompressionAlgorithms = 'none,zlib';
     // The crypto backend is chosen again from the (reset) settings, as on a new tunnel.
     this.chosenProvider = null;
     this.providerIsDefault = false;
