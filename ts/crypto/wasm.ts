@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import type { CipherInfo, DirectionKeys, MacInfo, PacketOpener, PacketSealer } from './provider.js';
 import { keyFailure, lengthInClear, openFailure, sealFailure } from './core.js';
 import type { PacketCore } from './core.js';
+import { wasmKemCore } from './wasm-kem.js';
 
 // The few WebAssembly APIs used here (the project compiles without the DOM library).
 interface WasmApi {
@@ -152,6 +153,7 @@ export function loadWasmCore(): PacketCore {
     description: core.describe(2),
     ciphers: parseCiphers(core.describe(0)),
     macs: parseMacs(core.describe(1)),
+    kem: wasmKemCore(instance.exports),
     createSealer(keys): PacketSealer {
       const handle = core.newHandle('sealer', keys);
       const layout = exports.revtun_sealer_layout(handle);
