@@ -11,7 +11,7 @@ use napi_derive::napi;
 
 pub mod gssapi;
 mod host_openssl;
-mod kem;
+pub mod kem;
 
 const CHACHA: &str = "chacha20-poly1305@openssh.com";
 
