@@ -31,11 +31,11 @@ pub const SHARED_SECRET_BYTES: usize = 32;
 type Poly = [u32; N];
 
 /// 7-bit bit reversal, for the NTT's twiddle order.
-fn bitrev7(i: usize) -> u32 {
+const fn bitrev7(i: usize) -> u32 {
     (i as u32).reverse_bits() >> 25
 }
 
-fn pow_mod(base: u32, mut exponent: u32) -> u32 {
+const fn pow_mod(base: u32, mut exponent: u32) -> u32 {
     let (mut result, mut b) = (1u32, base % Q);
     while exponent > 0 {
         if exponent & 1 == 1 {
@@ -47,16 +47,27 @@ fn pow_mod(base: u32, mut exponent: u32) -> u32 {
     result
 }
 
-/// ζ^BitRev7(i) for i in 0..128, ζ = 17 the primitive 256th root of unity mod q (FIPS 203 §4.3).
-fn zetas() -> [u32; 128] {
+/// ζ^BitRev7(i) (`odd` false) or ζ^(2·BitRev7(i)+1) (`odd` true) for i in 0..128, with
+/// ζ = 17 the primitive 256th root of unity mod q (FIPS 203 §4.3 and Appendix A).
+const fn root_table(odd: bool) -> [u32; 128] {
     let mut out = [0u32; 128];
-    for (i, z) in out.iter_mut().enumerate() {
-        *z = pow_mod(17, bitrev7(i));
+    let mut i = 0;
+    while i < 128 {
+        out[i] = if odd {
+            pow_mod(17, 2 * bitrev7(i) + 1)
+        } else {
+            pow_mod(17, bitrev7(i))
+        };
+        i += 1;
     }
     out
 }
 
-fn ntt(f: &mut Poly, zetas: &[u32; 128]) {
+const ZETAS: [u32; 128] = root_table(false);
+const GAMMAS: [u32; 128] = root_table(true);
+
+fn ntt(f: &mut Poly) {
+    let zetas = &ZETAS;
     let mut i = 1;
     let mut len = 128;
     while len >= 2 {
@@ -73,7 +84,8 @@ fn ntt(f: &mut Poly, zetas: &[u32; 128]) {
     }
 }
 
-fn ntt_inverse(f: &mut Poly, zetas: &[u32; 128]) {
+fn ntt_inverse(f: &mut Poly) {
+    let zetas = &ZETAS;
     let mut i = 127;
     let mut len = 2;
     while len <= 128 {
@@ -97,7 +109,7 @@ fn ntt_inverse(f: &mut Poly, zetas: &[u32; 128]) {
 /// Product of two NTT-domain polynomials (FIPS 203 Algorithms 11 and 12), added to `acc`.
 fn multiply_ntts_add(acc: &mut Poly, a: &Poly, b: &Poly) {
     for i in 0..128 {
-        let gamma = pow_mod(17, 2 * bitrev7(i) + 1);
+        let gamma = GAMMAS[i];
         let (a0, a1, b0, b1) = (a[2 * i], a[2 * i + 1], b[2 * i], b[2 * i + 1]);
         let c0 = (a0 * b0 % Q + a1 * b1 % Q * gamma) % Q;
         let c1 = (a0 * b1 + a1 * b0) % Q;
@@ -238,18 +250,17 @@ fn sha3_512(parts: &[&[u8]]) -> ([u8; 32], [u8; 32]) {
 
 /// ML-KEM.KeyGen_internal(d, z) (FIPS 203 Algorithm 16): returns (ek, dk).
 pub fn keygen(d: &[u8; 32], z: &[u8; 32]) -> (Vec<u8>, Vec<u8>) {
-    let zetas = zetas();
     let (rho, sigma) = sha3_512(&[d, &[K as u8]]);
     let a = matrix(&rho);
     let mut s = [[0u32; N]; K];
     let mut e = [[0u32; N]; K];
     for (i, si) in s.iter_mut().enumerate() {
         *si = sample_cbd(&sigma, i as u8);
-        ntt(si, &zetas);
+        ntt(si);
     }
     for (i, ei) in e.iter_mut().enumerate() {
         *ei = sample_cbd(&sigma, (K + i) as u8);
-        ntt(ei, &zetas);
+        ntt(ei);
     }
     let mut ek = vec![0u8; PUBLIC_KEY_BYTES];
     let mut dk = vec![0u8; SECRET_KEY_BYTES];
@@ -272,7 +283,6 @@ pub fn keygen(d: &[u8; 32], z: &[u8; 32]) -> (Vec<u8>, Vec<u8>) {
 
 /// K-PKE.Encrypt(ek, m, r) (FIPS 203 Algorithm 14).
 fn pke_encrypt(ek: &[u8], m: &[u8; 32], r: &[u8; 32]) -> Vec<u8> {
-    let zetas = zetas();
     let rho = &ek[384 * K..];
     let a = matrix(rho);
     let mut t = [[0u32; N]; K];
@@ -282,7 +292,7 @@ fn pke_encrypt(ek: &[u8], m: &[u8; 32], r: &[u8; 32]) -> Vec<u8> {
     let mut y = [[0u32; N]; K];
     for (i, yi) in y.iter_mut().enumerate() {
         *yi = sample_cbd(r, i as u8);
-        ntt(yi, &zetas);
+        ntt(yi);
     }
     let mut c = vec![0u8; CIPHERTEXT_BYTES];
     let u_bytes = 32 * DU as usize;
@@ -292,7 +302,7 @@ fn pke_encrypt(ek: &[u8], m: &[u8; 32], r: &[u8; 32]) -> Vec<u8> {
         for j in 0..K {
             multiply_ntts_add(&mut u, &a[j][i], &y[j]);
         }
-        ntt_inverse(&mut u, &zetas);
+        ntt_inverse(&mut u);
         add(&mut u, &sample_cbd(r, (K + i) as u8));
         for x in u.iter_mut() {
             *x = compress(*x, DU);
@@ -303,7 +313,7 @@ fn pke_encrypt(ek: &[u8], m: &[u8; 32], r: &[u8; 32]) -> Vec<u8> {
     for j in 0..K {
         multiply_ntts_add(&mut v, &t[j], &y[j]);
     }
-    ntt_inverse(&mut v, &zetas);
+    ntt_inverse(&mut v);
     add(&mut v, &sample_cbd(r, (2 * K) as u8));
     let mu = byte_decode(m, 1);
     for (x, bit) in v.iter_mut().zip(mu.iter()) {
@@ -315,7 +325,6 @@ fn pke_encrypt(ek: &[u8], m: &[u8; 32], r: &[u8; 32]) -> Vec<u8> {
 
 /// K-PKE.Decrypt(dk_PKE, c) (FIPS 203 Algorithm 15).
 fn pke_decrypt(dk_pke: &[u8], c: &[u8]) -> [u8; 32] {
-    let zetas = zetas();
     let u_bytes = 32 * DU as usize;
     let mut w = [0u32; N];
     for i in 0..K {
@@ -323,11 +332,11 @@ fn pke_decrypt(dk_pke: &[u8], c: &[u8]) -> [u8; 32] {
         for x in u.iter_mut() {
             *x = decompress(*x, DU);
         }
-        ntt(&mut u, &zetas);
+        ntt(&mut u);
         let s = byte_decode(&dk_pke[384 * i..384 * (i + 1)], 12);
         multiply_ntts_add(&mut w, &s, &u);
     }
-    ntt_inverse(&mut w, &zetas);
+    ntt_inverse(&mut w);
     let v = byte_decode(&c[u_bytes * K..], DV);
     let mut bits = [0u32; N];
     for ((b, x), y) in bits.iter_mut().zip(v.iter()).zip(w.iter()) {
