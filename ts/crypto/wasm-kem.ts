@@ -61,7 +61,8 @@ export function wasmKemCore(raw: unknown): KemCore | undefined {
     kems,
     createKeyPair(name: KemName, seed: Uint8Array): KemKeyPair {
       const info = kems.get(name);
-      const handle = withBuffers([encoder.encode(name), seed], [], ([n, s]) => api.revtun_kem_new(n!, name.length, s!, seed.length));
+      const nameBytes = encoder.encode(name);
+      const handle = withBuffers([nameBytes, seed], [], ([n, s]) => api.revtun_kem_new(n!, nameBytes.length, s!, seed.length));
       if (handle === 0) throw new KemCoreError(api.revtun_last_status());
       const publicKey = withBuffers([], [info!.publicKeyLength], ([out]) => {
         api.revtun_kem_public_key(handle, out!, info!.publicKeyLength);
@@ -82,9 +83,10 @@ export function wasmKemCore(raw: unknown): KemCore | undefined {
     },
     encapsulate(name, publicKey, randomness) {
       const capacity = kems.get(name)?.ciphertextLength ?? 0;
-      return withBuffers([encoder.encode(name), publicKey, randomness], [capacity, 32], ([n, pk, r, c, k]) => {
+      const nameBytes = encoder.encode(name);
+      return withBuffers([nameBytes, publicKey, randomness], [capacity, 32], ([n, pk, r, c, k]) => {
         if (randomness.length !== 32) throw new KemCoreError(3);
-        const status = api.revtun_kem_encapsulate(n!, name.length, pk!, publicKey.length, r!, c!, capacity, k!);
+        const status = api.revtun_kem_encapsulate(n!, nameBytes.length, pk!, publicKey.length, r!, c!, capacity, k!);
         if (status !== 0) throw new KemCoreError(status);
         return { ciphertext: view(c!, capacity).slice(), secret: view(k!, 32).slice() };
       });
