@@ -119,11 +119,13 @@ impl Drop for KemKeyPair {
     }
 }
 
-/// Overwrites secret bytes in a way the optimiser may not drop.
-fn wipe(bytes: &mut [u8]) {
-    for b in bytes.iter_mut() {
-        // SAFETY: `b` is a valid, aligned, exclusive reference.
-        unsafe { core::ptr::write_volatile(b, 0) };
+/// Overwrites secret values (key bytes, polynomial coefficients) in a way the optimiser may not
+/// drop, before their memory is freed. Copies the compiler made in registers or elsewhere are
+/// beyond its reach; this limits what a later read of freed heap memory could find.
+pub(crate) fn wipe<T: Copy + Default>(values: &mut [T]) {
+    for v in values.iter_mut() {
+        // SAFETY: `v` is a valid, aligned, exclusive reference.
+        unsafe { core::ptr::write_volatile(v, T::default()) };
     }
     core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
 }

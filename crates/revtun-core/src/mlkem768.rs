@@ -13,6 +13,8 @@
 use sha3::digest::{ExtendableOutput, Update, XofReader};
 use sha3::{Digest, Sha3_256, Sha3_512, Shake128, Shake256};
 
+use crate::kem::wipe;
+
 const N: usize = 256;
 const Q: u32 = 3329;
 const K: usize = 3;
@@ -250,7 +252,7 @@ fn sha3_512(parts: &[&[u8]]) -> ([u8; 32], [u8; 32]) {
 
 /// ML-KEM.KeyGen_internal(d, z) (FIPS 203 Algorithm 16): returns (ek, dk).
 pub fn keygen(d: &[u8; 32], z: &[u8; 32]) -> (Vec<u8>, Vec<u8>) {
-    let (rho, sigma) = sha3_512(&[d, &[K as u8]]);
+    let (rho, mut sigma) = sha3_512(&[d, &[K as u8]]);
     let a = matrix(&rho);
     let mut s = [[0u32; N]; K];
     let mut e = [[0u32; N]; K];
@@ -278,6 +280,10 @@ pub fn keygen(d: &[u8; 32], z: &[u8; 32]) -> (Vec<u8>, Vec<u8>) {
     dk[dk_pke + PUBLIC_KEY_BYTES..dk_pke + PUBLIC_KEY_BYTES + 32]
         .copy_from_slice(&sha3_256(&[&ek]));
     dk[SECRET_KEY_BYTES - 32..].copy_from_slice(z);
+    for poly in s.iter_mut().chain(e.iter_mut()) {
+        wipe(poly);
+    }
+    wipe(&mut sigma);
     (ek, dk)
 }
 
@@ -361,8 +367,8 @@ pub fn decapsulate(dk: &[u8], c: &[u8]) -> [u8; 32] {
     let ek = &dk[384 * K..384 * K + PUBLIC_KEY_BYTES];
     let h = &dk[768 * K + 32..768 * K + 64];
     let z = &dk[768 * K + 64..];
-    let m = pke_decrypt(dk_pke, c);
-    let (key, r) = sha3_512(&[&m, h]);
+    let mut m = pke_decrypt(dk_pke, c);
+    let (mut key, mut r) = sha3_512(&[&m, h]);
     let mut rejected = [0u8; 32];
     let mut j = Shake256::default();
     j.update(z);
@@ -379,5 +385,9 @@ pub fn decapsulate(dk: &[u8], c: &[u8]) -> [u8; 32] {
     for i in 0..32 {
         out[i] = key[i] ^ (mask & (key[i] ^ rejected[i]));
     }
+    wipe(&mut m);
+    wipe(&mut key);
+    wipe(&mut r);
+    wipe(&mut rejected);
     out
 }

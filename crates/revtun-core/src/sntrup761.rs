@@ -13,6 +13,8 @@
 
 use sha2::{Digest, Sha512};
 
+use crate::kem::wipe;
+
 const P: usize = 761;
 const Q: i32 = 4591;
 const Q12: i32 = (Q - 1) / 2;
@@ -392,13 +394,14 @@ fn hide(r: &[i8], pk: &[u8], pk_hash: &[u8]) -> (Vec<u8>, [u8; HASH_BYTES]) {
 
 /// Key generation; returns (public key, secret key).
 pub fn keygen(rng: &mut dyn RandomSource) -> (Vec<u8>, Vec<u8>) {
-    let (g, g_inverse) = loop {
-        let g = small_random(rng);
+    let (mut g, mut g_inverse) = loop {
+        let mut g = small_random(rng);
         if let Some(inverse) = r3_recip(&g) {
             break (g, inverse);
         }
+        wipe(&mut g);
     };
-    let f = short_random(rng);
+    let mut f = short_random(rng);
     let h = rq_mult_small(&rq_recip3(&f), &g);
     let pk = rq_encode(&h);
     let mut sk = Vec::with_capacity(SECRET_KEY_BYTES);
@@ -409,6 +412,10 @@ pub fn keygen(rng: &mut dyn RandomSource) -> (Vec<u8>, Vec<u8>) {
     rng.fill(&mut rho);
     sk.extend_from_slice(&rho);
     sk.extend_from_slice(&hash_prefix(4, &[&pk]));
+    wipe(&mut g);
+    wipe(&mut g_inverse);
+    wipe(&mut f);
+    wipe(&mut rho);
     (pk, sk)
 }
 
@@ -423,16 +430,16 @@ pub fn encapsulate(pk: &[u8], rng: &mut dyn RandomSource) -> (Vec<u8>, [u8; 32])
 /// Decapsulation of `c` (CIPHERTEXT_BYTES long) with `sk`. A ciphertext that does not
 /// re-encrypt to itself gives the session key of ρ instead (implicit rejection).
 pub fn decapsulate(sk: &[u8], c: &[u8]) -> [u8; 32] {
-    let f = small_decode(&sk[..SMALL_BYTES]);
-    let v = small_decode(&sk[SMALL_BYTES..2 * SMALL_BYTES]);
+    let mut f = small_decode(&sk[..SMALL_BYTES]);
+    let mut v = small_decode(&sk[SMALL_BYTES..2 * SMALL_BYTES]);
     let pk = &sk[2 * SMALL_BYTES..2 * SMALL_BYTES + PUBLIC_KEY_BYTES];
     let rho =
         &sk[2 * SMALL_BYTES + PUBLIC_KEY_BYTES..2 * SMALL_BYTES + PUBLIC_KEY_BYTES + SMALL_BYTES];
     let pk_hash = &sk[SECRET_KEY_BYTES - HASH_BYTES..];
 
-    let d = rq_mult_small(&rounded_decode(&c[..ROUNDED_BYTES]), &f);
-    let e: Vec<i8> = d.iter().map(|&x| freeze3(freeze_q(3 * x))).collect();
-    let r = weight_force(r3_mult(&e, &v));
+    let mut d = rq_mult_small(&rounded_decode(&c[..ROUNDED_BYTES]), &f);
+    let mut e: Vec<i8> = d.iter().map(|&x| freeze3(freeze_q(3 * x))).collect();
+    let mut r = weight_force(r3_mult(&e, &v));
 
     let (again, _) = hide(&r, pk, pk_hash);
     let differs = again
@@ -445,6 +452,12 @@ pub fn decapsulate(sk: &[u8], c: &[u8]) -> [u8; 32] {
         *x ^= mask & (*x ^ y);
     }
     let r_hash = hash_prefix(3, &[&r_enc]);
+    wipe(&mut f);
+    wipe(&mut v);
+    wipe(&mut d);
+    wipe(&mut e);
+    wipe(&mut r);
+    wipe(&mut r_enc);
     hash_prefix(1u8.wrapping_add(mask), &[&r_hash, c])
 }
 
