@@ -96,8 +96,8 @@ export class TestServer {
   readonly received: number[] = [];
   readonly receivedPayloads: Uint8Array[] = [];
   readonly version = 'SSH-2.0-TestServer_1.0';
-  readonly hostKey: crypto.KeyObject;
-  readonly signer: ReturnType<typeof createSigner>;
+  hostKey: crypto.KeyObject;
+  signer: ReturnType<typeof createSigner>;
   private clientVersion = '';
   private clientKexInit: Uint8Array | null = null;
   private serverKexInit: Uint8Array | null = null;
@@ -120,6 +120,12 @@ export class TestServer {
     this.out.push(new TextEncoder().encode(`${this.version}\r\n`));
     for (const p of this.hooks.beforeKexInit ?? []) this.send(p);
     this.sendKexInit();
+  }
+
+  /** Signs the exchanges from now on with `key` (a server whose host key changed mid-connection). */
+  useHostKey(key: crypto.KeyObject): void {
+    this.hostKey = key;
+    this.signer = createSigner(key);
   }
 
   /** Starts a re-exchange from the server's side. */

@@ -6,6 +6,9 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateKey, startSshd, TEST_USER, type Sshd } from '../helpers/sshd.js';
 import { makeTunnel } from '../helpers/tunnel.js';
+import { READS_BACK, sampleFor } from '../helpers/setting-samples.js';
+import { SETTINGS } from '../../ts/tunnel/settings.js';
+import { SETTING_DOCS } from '../../ts/tunnel/settings-doc.js';
 import { listen, roundTrip, roundTripOrReset } from '../helpers/streams.js';
 import { openReverseTunnel, type TunnelStateEvent } from '../../ts/index.js';
 
@@ -126,6 +129,30 @@ describe('the connection properties while connected', () => {
     expect(tunnel.sshPort).toBe(2222);
     expect(() => (tunnel.sshPort = 0)).toThrow(expect.objectContaining({ code: 116 }));
     expect(() => tunnel.config('LocalPort=70000')).toThrow(expect.objectContaining({ code: 10022 }));
+  });
+
+  it('every setting is either taken while connected (the connection still carries data after) or refused with its documented code', async () => {
+    const target = await listen((socket) => socket.end('still up'));
+    const tunnel = makeTunnel(sshd);
+    await tunnel.sshLogon();
+    const refusedWhileConnected: Record<string, number> = { MaxLineLength: 112, LocalHost: 107, LocalPort: 106 };
+    const idle = Object.entries(SETTING_DOCS).filter(([, doc]) => doc.applies === 'idle').map(([name]) => name);
+    expect(idle.sort()).toEqual(Object.keys(refusedWhileConnected).sort());
+    for (const [name, code] of Object.entries(refusedWhileConnected)) {
+      const value = name === 'LocalHost' ? '127.0.0.9' : name === 'LocalPort' ? '4000' : sampleFor(name);
+      expect(() => tunnel.config(`${name}=${value}`), name).toThrow(expect.objectContaining({ code }));
+    }
+    const taken = Object.keys(SETTINGS).filter((name) => !idle.includes(name) && name !== 'UseFIPSCompliantAPI');
+    for (const name of taken) {
+      const value = sampleFor(name);
+      tunnel.config(`${name}=${value}`);
+      if (!READS_BACK[name] && name !== 'UseInternalSecurityAPI') expect(tunnel.config(name).toLowerCase(), name).toBe(value.toLowerCase());
+    }
+    expect(tunnel.connected).toBe(true);
+    const port = await tunnel.requestForwarding('127.0.0.1', 0, '127.0.0.1', target.port);
+    expect((await roundTrip(port, Buffer.alloc(0))).toString()).toBe('still up');
+    await tunnel.sshLogoff();
+    await target.close();
   });
 
   it('localHost reads the machine name until an address is set, and a name binds to its address', async () => {

@@ -66,11 +66,24 @@ describe('a connection that ends while channel data is being delivered', () => {
     const { ended, errors, local } = await runAgainst((c, channel) => {
       c.server.send(channelData(channel, payload.subarray(0, 32 * 1024)));
       c.server.send(channelData(channel, payload.subarray(32 * 1024)));
-      c.server.send(disconnect(11, 'going away'));
+      c.server.send(disconnect(2, 'protocol error'));
       c.flush();
     });
     expect(ended.statusCode).toBe(1001);
     expect(errors.map((e) => e.errorCode)).toEqual([1001]);
+    expect(local).toEqual({ bytes: payload.length, sha256: sha256(payload) });
+  });
+
+  it('a normal server DISCONNECT ("by application") after data is status 0 "OK" with no error event (was 1001 and an error), and the data still arrives', async () => {
+    const payload = Buffer.alloc(48 * 1024, 0x33);
+    const { ended, errors, local } = await runAgainst((c, channel) => {
+      c.server.send(channelData(channel, payload.subarray(0, 24 * 1024)));
+      c.server.send(channelData(channel, payload.subarray(24 * 1024)));
+      c.server.send(disconnect(11, 'going away'));
+      c.flush();
+    });
+    expect(ended).toEqual({ statusCode: 0, description: 'OK' });
+    expect(errors).toEqual([]);
     expect(local).toEqual({ bytes: payload.length, sha256: sha256(payload) });
   });
 

@@ -182,6 +182,32 @@ describe('gssapi-keyex', () => {
     });
   }
 
+  it('with sshPassword the password goes to the KDC once per logon, right or wrong, though the logon starts several GSSAPI contexts (was once per context)', async () => {
+    process.env['KRB5CCNAME'] = kdc.emptyCcache();
+    // One line per password the KDC judged: issued, or refused (a first request without
+    // pre-authentication is answered "NEEDED_PREAUTH" and is not counted).
+    const judged = () => kdc.log().split('\n').filter((line) => line.includes('AS_REQ') && line.includes(`${TEST_USER}@`) && /ISSUE|PREAUTH_FAILED/.test(line)).length;
+    const right = kerberosTunnel(SshAuthMode.GSSAPIKeyex);
+    right.sshPassword = USER_PASSWORD;
+    const statuses: string[] = [];
+    right.on('sshStatus', (e) => statuses.push(e.message));
+    let before = judged();
+    await right.sshLogon();
+    // Three contexts: the probe before offering GSSAPI key exchanges, the exchange, and gssapi-keyex's.
+    expect(statuses.some((m) => /^GSSAPI key exchange gss-.*verifies$/.test(m))).toBe(true);
+    expect(statuses).toContain('trying authentication method gssapi-keyex');
+    await right.sshLogoff();
+    expect(judged()).toBe(before + 1);
+
+    const wrong = kerberosTunnel(SshAuthMode.GSSAPIKeyex);
+    wrong.sshPassword = 'not the password';
+    before = judged();
+    const error = await logonError(wrong);
+    expect(error.code).toBe(Code.AuthFailed);
+    expect(error.message).toMatch(/gss_acquire_cred_with_password\(revtuntest\) failed/);
+    expect(judged()).toBe(before + 1);
+  });
+
   it('a re-exchange is a GSSAPI one again, and the connection carries on', async () => {
     const tunnel = kerberosTunnel(SshAuthMode.GSSAPIKeyex);
     const statuses: string[] = [];

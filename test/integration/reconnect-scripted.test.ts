@@ -5,7 +5,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { SSHReverseTunnel, type ReconnectAttemptEvent, type TunnelStateEvent, type ForwardingRestoredEvent, type ErrorEvent } from '../../ts/index.js';
 import { PASSWORD, randomEd25519Key } from '../helpers/peer.js';
-import { startScriptedServer, type ScriptedServer } from '../helpers/scripted-server.js';
+import { disconnect, startScriptedServer, type ScriptedServer } from '../helpers/scripted-server.js';
 import { virtualScheduler, type VirtualScheduler } from '../helpers/clock.js';
 import { echoServer } from '../helpers/streams.js';
 
@@ -81,6 +81,28 @@ describe('reconnecting (virtual clock, scripted server)', () => {
     } finally {
       await echo.close();
     }
+  });
+
+  it('a server that closes normally (DISCONNECT by application) is reconnected to, with no error event and disconnected status 0', async () => {
+    server = await startScriptedServer({});
+    const clock = virtualScheduler(0);
+    const { t, seen } = makeTunnel(clock);
+    const disconnected: { statusCode: number; description: string }[] = [];
+    t.on('disconnected', (e) => disconnected.push(e));
+    await t.sshLogon('127.0.0.1', server.port);
+    const up = untilState(t, 'up');
+    const c = server.connections[0]!;
+    c.server.send(disconnect(11, 'server restarting'));
+    c.flush();
+    expect(await clock.nextWait()).toBe(5000);
+    clock.pass();
+    await up;
+    expect(server.connections).toHaveLength(2);
+    expect(disconnected).toEqual([{ statusCode: 0, description: 'OK' }]);
+    expect(seen.errors).toEqual([]);
+    const down = seen.states.find((s) => s.state === 'down') as Extract<TunnelStateEvent, { state: 'down' }>;
+    expect(down.error.code).toBe(1001); // why it went down is still there for the supervisor and the log
+    expect(down.error.message).toContain('server restarting');
   });
 
   it('a port-0 forwarding whose old port is refused gets a fresh one, reported as changed', async () => {

@@ -129,6 +129,35 @@ describe('ChannelDataEOL and MaxChannelDataLength', () => {
     await tunnel.sshLogoff();
   });
 
+  it('a data handler that throws every time still lets 8 MiB through a 256 KiB window, the process lives, and the error is reported (was a stalled channel: the window credit never left)', async () => {
+    const tunnel = makeTunnel(sshd, { config: ['MaxWindowSize=262144'] });
+    await tunnel.sshLogon();
+    const port = await tunnel.requestForwarding('127.0.0.1', 0, '', 0);
+    const uncaught: unknown[] = [];
+    const onUncaught = (error: unknown) => uncaught.push(error);
+    process.on('uncaughtException', onUncaught);
+    const errors: string[] = [];
+    tunnel.on('error', (e) => errors.push(e.description));
+    let bytes = 0;
+    tunnel.on('sshChannelData', (e) => {
+      bytes += e.channelData.length;
+      throw new Error('the application failed on this record');
+    });
+    const eof = new Promise<void>((resolve) => tunnel.on('sshChannelEOF', () => resolve()));
+    const client = await connect(port);
+    await sendHashed(client, 8 * MiB);
+    client.end();
+    await eof;
+    process.off('uncaughtException', onUncaught);
+    expect(bytes).toBe(8 * MiB);
+    expect(uncaught).toEqual([]);
+    expect(errors.length).toBeGreaterThan(0);
+    expect(errors[0]).toMatch(/the application failed on this record/);
+    expect(tunnel.connected).toBe(true);
+    client.destroy();
+    await tunnel.sshLogoff();
+  });
+
   it('ChannelDataEOLFound[id] answers only for the channel being delivered', async () => {
     const tunnel = makeTunnel(sshd);
     await tunnel.sshLogon();

@@ -262,12 +262,14 @@ async function run(argv: string[]): Promise<number> {
   tunnel.sshPort = port;
   tunnel.sshUser = args.user ?? process.env.USER ?? 'root';
   tunnel.timeout = 60; // per request; the tunnel itself lives until stopped
-  if (args.addressFamily) tunnel.config(`UseIPv6=${args.addressFamily === 6 ? 1 : 0}`);
+  tunnel.config('UseIPv6=2'); // ssh's AddressFamily any: either family, as the name resolves
   if (config.bindAddress) tunnel.localHost = config.bindAddress;
   tunnel.config(`LogLevel=${Math.min(3, args.verbosity)}`);
   tunnel.on('log', (e) => log(`debug${e.logLevel}: ${e.message}`));
   try {
     applyOptions(tunnel, args);
+    // -4 and -6 win over an AddressFamily from a configuration file, as in ssh.
+    if (args.addressFamily) tunnel.config(`UseIPv6=${args.addressFamily === 6 ? 1 : 0}`);
   } catch (error) {
     out.write(`revtun: ${(error as Error).message}`);
     return 255;

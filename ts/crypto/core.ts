@@ -15,35 +15,42 @@ export interface PacketCore {
   readonly description: string;
   readonly ciphers: ReadonlyMap<string, CipherInfo>;
   readonly macs: ReadonlyMap<string, MacInfo>;
+  readonly statuses: CoreStatuses;
   createSealer(keys: DirectionKeys): PacketSealer;
   createOpener(keys: DirectionKeys): PacketOpener;
   /** The post-quantum KEMs (./kem.ts), when the loaded build has them. */
   readonly kem?: KemCore | undefined;
 }
 
-/** Status numbers returned by the core (revtun_core::Error). */
-export const CoreStatus = { Ok: 0, UnknownAlgorithm: 1, KeyLength: 2, Length: 3, BadMac: 4 } as const;
+/**
+ * What the loaded core's failure statuses mean, read from the core itself (revtun_core::Error
+ * is the one table), so that no status number is copied into TypeScript. 0 is success.
+ */
+export type CoreStatuses = ReadonlyMap<number, string>;
 
-/** The SshError for a failed open (a packet from the peer). */
+function statusText(statuses: CoreStatuses, status: number): string {
+  return statuses.get(status) ?? `core status ${status}`;
+}
+
 /** Whether a direction's packet length field is sent unencrypted (see PacketOpener.lengthInClear). */
 export function lengthInClear(keys: DirectionKeys): boolean {
   if (keys.cipher === 'aes128-gcm@openssh.com' || keys.cipher === 'aes256-gcm@openssh.com') return true;
   return keys.cipher !== 'chacha20-poly1305@openssh.com' && (keys.mac?.endsWith('-etm@openssh.com') ?? false);
 }
 
-export function openFailure(status: number): SshError {
-  if (status === CoreStatus.BadMac) {
-    return new SshError(Code.CannotDecrypt, 'message authentication code is invalid (corrupted or forged packet)', 'peer');
-  }
-  if (status === CoreStatus.Length) {
-    return new SshError(Code.CannotDecrypt, 'packet length is not a whole number of cipher blocks', 'peer');
-  }
-  return new SshError(Code.CannotDecrypt, `packet could not be decrypted (core status ${status})`, 'peer');
+/** The SshError for a failed open (a packet from the peer). */
+export function openFailure(statuses: CoreStatuses, status: number): SshError {
+  return new SshError(Code.CannotDecrypt, `packet could not be opened: ${statusText(statuses, status)}`, 'peer');
 }
 
 /** The SshError for a failed seal: our own framing handed the core a packet it cannot take. */
-export function sealFailure(status: number): SshError {
-  return new SshError(Code.CannotEncrypt, `packet could not be encrypted (core status ${status})`, 'local');
+export function sealFailure(statuses: CoreStatuses, status: number): SshError {
+  return new SshError(Code.CannotEncrypt, `packet could not be sealed: ${statusText(statuses, status)}`, 'local');
+}
+
+/** The SshError for keys the core refused when a sealer or opener was made. */
+export function keyFailureStatus(keys: DirectionKeys, statuses: CoreStatuses, status: number): SshError {
+  return keyFailure(keys, statusText(statuses, status));
 }
 
 export function keyFailure(keys: DirectionKeys, detail: string): SshError {
@@ -108,6 +115,10 @@ interface MacSpec {
 
 export function cipherTable(specs: CipherSpec[]): Map<string, CipherInfo> {
   return new Map(specs.map((c) => [c.name, { keyLength: c.keyLength, ivLength: c.ivLength, blockSize: c.blockSize, aead: c.aead }]));
+}
+
+export function statusTable(specs: { status: number; message: string }[]): Map<number, string> {
+  return new Map(specs.map((s) => [s.status, s.message]));
 }
 
 export function macTable(specs: MacSpec[]): Map<string, MacInfo> {

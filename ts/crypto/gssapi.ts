@@ -21,9 +21,13 @@ interface NativeGssInitiator {
   dispose(): void;
 }
 
+/** sshUser's credential from a password: acquired once, by the first context that steps. */
+type NativeGssCredential = object;
+
 interface NativeGssBinding {
   gssapiUnavailable(): string | null;
-  GssInitiator: new (target: string, principal: boolean, delegate: boolean, user: string | null, password: string | null) => NativeGssInitiator;
+  GssCredential: new (user: string, password: string) => NativeGssCredential;
+  GssInitiator: new (target: string, principal: boolean, delegate: boolean, credential: NativeGssCredential | null) => NativeGssInitiator;
 }
 
 // ret_flags bits (RFC 2744 §5.19): credentials delegated, mutual authentication, integrity.
@@ -103,11 +107,14 @@ export function kerberosSource(settings: KerberosSettings): GssapiSource {
   if (unavailable !== null) throw new SshError(Code.UnsupportedAlgorithm, `GSSAPI (Kerberos) authentication is not available: ${unavailable}`, 'local');
   const native = loaded as NativeGssBinding;
   const target = gssTarget(settings);
-  const alternate = settings.user && settings.password ? { user: userPrincipal(settings.user, settings.realm), password: settings.password } : null;
+  // One credential for every context of this connection (the probe, the key exchange,
+  // gssapi-with-mic): the password goes to the KDC once, so a wrong one counts once against
+  // an account lockout policy.
+  const credential = settings.user && settings.password ? new native.GssCredential(userPrincipal(settings.user, settings.realm), settings.password) : null;
   return {
     target: target.name,
     createContext(): GssSecurityContext {
-      const initiator = new native.GssInitiator(target.name, target.principal, settings.delegate, alternate?.user ?? null, alternate?.password ?? null);
+      const initiator = new native.GssInitiator(target.name, target.principal, settings.delegate, credential);
       return {
         async step(input) {
           const step = await initiator.step(input);

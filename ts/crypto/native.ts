@@ -4,7 +4,7 @@
 
 import { createRequire } from 'node:module';
 import type { DirectionKeys, PacketOpener, PacketSealer } from './provider.js';
-import { cipherTable, keyFailure, lengthInClear, macTable, openFailure, sealFailure } from './core.js';
+import { cipherTable, keyFailure, lengthInClear, macTable, openFailure, sealFailure, statusTable } from './core.js';
 import type { PacketCore } from './core.js';
 import type { KemCore, KemInfo } from './kem.js';
 
@@ -30,6 +30,7 @@ interface NativeBinding {
   ciphers(): { name: string; keyLength: number; ivLength: number; blockSize: number; aead: boolean }[];
   macs(): { name: string; keyLength: number; length: number; etm: boolean }[];
   buildInfo(): string;
+  statuses(): { status: number; message: string }[];
   NativeSealer: new (...args: KeyArgs) => NativeSealer;
   NativeOpener: new (...args: KeyArgs) => NativeOpener;
   // Absent from an addon built before the hybrid key exchanges.
@@ -68,11 +69,13 @@ function construct<T>(keys: DirectionKeys, make: () => T): T {
 export function loadNativeCore(): PacketCore {
   const require = createRequire(import.meta.url);
   const binding = require('../../bindings/native.cjs') as NativeBinding;
+  const statuses = statusTable(binding.statuses());
   return {
     kind: 'native',
     description: binding.buildInfo(),
     ciphers: cipherTable(binding.ciphers()),
     macs: macTable(binding.macs()),
+    statuses,
     kem: nativeKemCore(binding),
     createSealer(keys): PacketSealer {
       const sealer = construct(keys, () => new binding.NativeSealer(...keyArgs(keys)));
@@ -82,11 +85,11 @@ export function loadNativeCore(): PacketCore {
         lengthOutsidePadding: sealer.lengthOutsidePadding,
         seal(sequence, packet) {
           const status = sealer.seal(sequence >>> 0, packet);
-          if (status !== 0) throw sealFailure(status);
+          if (status !== 0) throw sealFailure(statuses, status);
         },
         sealBatch(firstSequence, buffer, ends) {
           const status = sealer.sealBatch(firstSequence >>> 0, buffer, ends);
-          if (status !== 0) throw sealFailure(status);
+          if (status !== 0) throw sealFailure(statuses, status);
         },
       };
     },
@@ -99,12 +102,12 @@ export function loadNativeCore(): PacketCore {
         lengthInClear: lengthInClear(keys),
         decryptLength(sequence, head) {
           const length = opener.decryptLength(sequence >>> 0, head);
-          if (length < 0) throw openFailure(-length);
+          if (length < 0) throw openFailure(statuses, -length);
           return length;
         },
         open(sequence, packet) {
           const status = opener.open(sequence >>> 0, packet);
-          if (status !== 0) throw openFailure(status);
+          if (status !== 0) throw openFailure(statuses, status);
         },
       };
     },

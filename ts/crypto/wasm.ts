@@ -6,8 +6,8 @@
 
 import { readFileSync } from 'node:fs';
 import type { CipherInfo, DirectionKeys, MacInfo, PacketOpener, PacketSealer } from './provider.js';
-import { keyFailure, lengthInClear, openFailure, sealFailure } from './core.js';
-import type { PacketCore } from './core.js';
+import { keyFailureStatus, lengthInClear, openFailure, sealFailure } from './core.js';
+import type { CoreStatuses, PacketCore } from './core.js';
 import { wasmKemCore } from './wasm-kem.js';
 
 // The few WebAssembly APIs used here (the project compiles without the DOM library).
@@ -35,8 +35,6 @@ interface CoreExports {
   revtun_opener_free(handle: number): void;
 }
 
-const KEY_STATUS: Record<number, string> = { 1: 'unknown cipher or MAC', 2: 'key, IV or MAC key has the wrong length' };
-
 /** One WASM instance and a packet buffer in its memory that grows to the largest packet seen. */
 class WasmCore {
   private scratch = 0;
@@ -44,7 +42,18 @@ class WasmCore {
   private readonly sealers = new FinalizationRegistry<number>((handle) => this.exports.revtun_sealer_free(handle));
   private readonly openers = new FinalizationRegistry<number>((handle) => this.exports.revtun_opener_free(handle));
 
-  constructor(readonly exports: CoreExports) {}
+  /** The core's failure statuses (revtun_describe(3)). */
+  readonly statuses: CoreStatuses;
+
+  constructor(readonly exports: CoreExports) {
+    this.statuses = new Map(
+      this.describe(3)
+        .trim()
+        .split('\n')
+        .filter((line) => line !== '')
+        .map((line) => [Number(line.slice(0, line.indexOf(' '))), line.slice(line.indexOf(' ') + 1)] as const),
+    );
+  }
 
   private memory = new Uint8Array(0);
 
@@ -87,7 +96,7 @@ class WasmCore {
       const handle = kind === 'sealer' ? this.exports.revtun_sealer_new(pairsPtr) : this.exports.revtun_opener_new(pairsPtr);
       if (handle === 0) {
         const status = this.exports.revtun_last_status();
-        throw keyFailure(keys, KEY_STATUS[status] ?? `core status ${status}`);
+        throw keyFailureStatus(keys, this.statuses, status);
       }
       return handle;
     } finally {
@@ -153,6 +162,7 @@ export function loadWasmCore(): PacketCore {
     description: core.describe(2),
     ciphers: parseCiphers(core.describe(0)),
     macs: parseMacs(core.describe(1)),
+    statuses: core.statuses,
     kem: wasmKemCore(instance.exports),
     createSealer(keys): PacketSealer {
       const handle = core.newHandle('sealer', keys);
@@ -163,7 +173,7 @@ export function loadWasmCore(): PacketCore {
         lengthOutsidePadding: ((layout >>> 16) & 1) === 1,
         seal(sequence, packet) {
           const status = core.inPlace(packet, (ptr, len) => exports.revtun_seal(handle, sequence >>> 0, ptr, len));
-          if (status !== 0) throw sealFailure(status);
+          if (status !== 0) throw sealFailure(core.statuses, status);
         },
         sealBatch(firstSequence, buffer, ends) {
           // One copy in and out for the burst; the ends go in a buffer of their own.
@@ -171,7 +181,7 @@ export function loadWasmCore(): PacketCore {
           const status = core.withBytes(endBytes, (endsPtr) =>
             core.inPlace(buffer, (ptr, len) => exports.revtun_seal_batch(handle, firstSequence >>> 0, ptr, len, endsPtr, ends.length)),
           );
-          if (status !== 0) throw sealFailure(status);
+          if (status !== 0) throw sealFailure(core.statuses, status);
         },
       };
       core.track('sealer', sealer, handle);
@@ -187,12 +197,12 @@ export function loadWasmCore(): PacketCore {
         lengthInClear: lengthInClear(keys),
         decryptLength(sequence, head) {
           const length = core.inPlace(head, (ptr, len) => exports.revtun_decrypt_length(handle, sequence >>> 0, ptr, len));
-          if (length < 0) throw openFailure(-length);
+          if (length < 0) throw openFailure(core.statuses, -length);
           return length;
         },
         open(sequence, packet) {
           const status = core.inPlace(packet, (ptr, len) => exports.revtun_open(handle, sequence >>> 0, ptr, len));
-          if (status !== 0) throw openFailure(status);
+          if (status !== 0) throw openFailure(core.statuses, status);
         },
       };
       core.track('opener', opener, handle);

@@ -26,6 +26,7 @@ export class SocketDriver {
   bytesMoved = 0;
 
   private readonly onEvent: (event: ClientEvent) => void;
+  private readonly onEventFailed: (event: ClientEvent, error: unknown) => void;
   private readonly beforeIdle: () => boolean;
   private readonly afterFlush: () => void;
 
@@ -35,6 +36,12 @@ export class SocketDriver {
     hooks: {
       /** Handles one event of the core. */
       onEvent: (event: ClientEvent) => void;
+      /**
+       * onEvent threw (an application's listener, in the end). The flush goes on: the error
+       * is reported here rather than thrown out of a socket callback, where it would abandon
+       * the events and bytes still queued (window credit among them) or end the process.
+       */
+      onEventFailed?: (event: ClientEvent, error: unknown) => void;
       /**
        * Called when the core has nothing more to say, before the flush ends; may act on the
        * core (return window credit, say). Returns true if it did, and the flush goes on.
@@ -47,6 +54,7 @@ export class SocketDriver {
     private readonly reader?: SocketReader,
   ) {
     this.onEvent = hooks.onEvent;
+    this.onEventFailed = hooks.onEventFailed ?? (() => undefined);
     this.beforeIdle = hooks.beforeIdle ?? (() => false);
     this.afterFlush = hooks.afterFlush ?? (() => undefined);
     if (!reader) {
@@ -130,7 +138,11 @@ export class SocketDriver {
           if (this.beforeIdle()) continue;
           break;
         }
-        this.onEvent(event);
+        try {
+          this.onEvent(event);
+        } catch (error) {
+          this.onEventFailed(event, error);
+        }
         if (event.type === 'closed') this.finish(event.error);
       }
     } finally {

@@ -724,7 +724,8 @@ export class SshClientCore {
       const text = safeText(d.description);
       // The server's limit on authentication attempts is an authentication failure (1032).
       const authFailure = this.authenticated ? null : this.auth?.disconnectError(d.reason, text);
-      this.close(authFailure ?? new SshError(Code.ServerDisconnected, `server disconnected (reason ${d.reason}): ${text}`, 'peer'), true);
+      const normalClose = d.reason === DisconnectReason.ByApplication;
+      this.close(authFailure ?? new SshError(Code.ServerDisconnected, `server disconnected (reason ${d.reason}): ${text}`, 'peer', { normalClose }), true);
       return;
     }
     if (id === MSG.IGNORE) {

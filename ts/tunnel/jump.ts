@@ -180,6 +180,7 @@ class JumpChain {
       onEvent: (event) => this.route(transports, label, event),
       log: (level, message) => this.log(level, `${label}: ${message}`),
       localTargetFailed: () => undefined, // a hop has no forwardings
+      eventFailed: (event, error) => this.log(1, `${label}: handling ${event.type} failed: ${(error as Error)?.message ?? String(error)}`),
     });
     this.sessions.push(session);
     this.transports.set(session, transports);

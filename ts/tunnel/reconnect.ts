@@ -38,6 +38,7 @@ const FINAL = new Set<number>([
   Code.AccessDenied, // a proxy that refuses our credentials, or a key file others may read
   Code.HostNotFound,
   Code.DnsFailure,
+  Code.NoAddressOfFamily, // the name has no address of the family UseIPv6 allows
 ]);
 
 export function isFinal(error: SshError): boolean {

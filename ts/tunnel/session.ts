@@ -50,6 +50,8 @@ export interface SessionHandlers {
   log(level: 1 | 2 | 3, message: string): void;
   /** A local target failed for a channel (other channels carry on). */
   localTargetFailed(channel: number, error: Error): void;
+  /** An event's handling threw (the application's listener): the connection carries on. */
+  eventFailed(event: ClientEvent, error: unknown): void;
 }
 
 export class Session {
@@ -91,6 +93,7 @@ export class Session {
       opened.socket,
       {
         onEvent: (event) => this.handle(event),
+        onEventFailed: (event, error) => this.handlers.eventFailed(event, error),
         beforeIdle: () => this.uncorkForwarders(),
         afterFlush: () => {
           this.noteActivity();
@@ -99,6 +102,15 @@ export class Session {
       },
       opened.reader,
     );
+  }
+
+  /** Hands an event on; a listener that throws does not skip the bookkeeping that follows. */
+  private deliver(event: ClientEvent): void {
+    try {
+      this.handlers.onEvent(event);
+    } catch (error) {
+      this.handlers.eventFailed(event, error);
+    }
   }
 
   private noteActivity(): void {
@@ -343,7 +355,7 @@ export class Session {
         break;
       case 'channelEof':
         // Delivered to the application first (records), then half-closes the local socket.
-        this.handlers.onEvent(event);
+        this.deliver(event);
         this.forwarders.get(event.channel)?.end();
         return;
       case 'channelClosed':
@@ -357,7 +369,7 @@ export class Session {
         this.resolveWritable(event.channel);
         break;
     }
-    this.handlers.onEvent(event);
+    this.deliver(event);
     if (event.type === 'closed') {
       for (const forwarder of this.forwarders.values()) forwarder.destroy();
       this.forwarders.clear();

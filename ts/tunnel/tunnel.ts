@@ -46,6 +46,7 @@ import { CertificateSlot, type ResolvedCertificate } from './certificate-slot.js
 import { encoderFor } from './code-page.js';
 import { describeHostKey, type CertificateInfo } from './certificate-info.js';
 import { installCertificateProperties, type CertificateProperties } from './certificate-properties.js';
+import { installFirewallProperties, type FirewallProperties } from './firewall-properties.js';
 import { socksLimits, type DynamicForwardingOptions } from './socks-forward.js';
 import { keySources, UnlockedKeys } from './unlocked-keys.js';
 
@@ -337,6 +338,11 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     return this.settings.get(name) as T;
   }
 
+  /** @internal A setting's parsed value, unmasked (for the firewall properties). */
+  settingValue<T extends boolean | number | string>(name: string): T {
+    return this.setting<T>(name);
+  }
+
   /**
    * The local address the SSH connection binds to. While connected it reads back the address
    * in use; setting it only affects the next logon.
@@ -592,6 +598,9 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     this.alsoGssapi = { withMic: false, keyExchange: false };
     this.sshEncryptionAlgorithms = DEFAULT_CIPHERS.join(',');
     this.sshCompressionAlgorithms = 'none';
+    // The crypto backend is chosen again from the (reset) settings, as on a new tunnel.
+    this.chosenProvider = null;
+    this.providerIsDefault = false;
     this.timeout = 60;
     this.localHost = '';
     this.localPort = 0;
@@ -823,6 +832,9 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
           this.log(2, `connected to ${first.host}:${first.port} through the ${describeProxy(proxy)}`);
           this.emit('connectionStatus', { connectionEvent: 'Firewall connection complete.', statusCode: 0, description: 'OK' });
         },
+      }).then((opened) => {
+        if (opened.address !== first.host) this.log(2, `connected to ${first.host}:${first.port} at ${opened.address}`);
+        return opened;
       });
     if (this.jumpHosts.length === 0) return connectFirst();
     const hops = this.jumpHosts.map((hop, index) => this.prepareHop(hop, index, agent));
@@ -918,6 +930,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
         },
         log: (level, message) => this.log(level, message),
         localTargetFailed: (channel, error) => this.emit('error', { errorCode: Code.ChannelOpenFailed, description: `channel ${channel}: ${error.message}` }),
+        eventFailed: (event, error) => this.listenerFailed(event.type, error),
       },
       { clock: this.scheduler, absolute: () => this.setting<boolean>('AbsoluteTimeout') },
     );
@@ -926,14 +939,33 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     return session;
   }
 
+  /**
+   * An application listener threw while the connection's events were being delivered. The
+   * tunnel carries on (the data was accounted for, the credit returned); the error is
+   * reported as an error event, and only logged if the error listener throws too.
+   */
+  private listenerFailed(what: string, error: unknown): void {
+    const description = `a listener for ${what} threw: ${(error as Error)?.message ?? String(error)}`;
+    this.log(1, description);
+    try {
+      this.emit('error', { errorCode: Code.ConnectionFailed, description });
+    } catch (again) {
+      this.log(1, `the error listener threw too: ${(again as Error)?.message ?? String(again)}`);
+    }
+  }
+
   /** A session's connection ended: report it, and reconnect if it was up and may come back. */
   private sessionClosed(session: Session, error: SshError | null): void {
     if (session !== this.session) return;
     this.records.forgetAll();
     const wasUp = this.lifecycle === 'up';
-    if (error && wasUp) this.emit('error', { errorCode: error.code, description: error.message });
-    this.emit('disconnected', { statusCode: error ? error.code : 0, description: error ? error.message : 'OK' });
-    this.emit('connectionStatus', { connectionEvent: 'Remote host disconnected.', statusCode: error?.code ?? 0, description: error?.message ?? 'OK' });
+    // A server that closes normally ("by application") ended the connection without a fault:
+    // status 0 and "OK", as for our own logoff; the tunnel still comes back below.
+    const fault = error && !(wasUp && error.normalClose) ? error : null;
+    if (error && !fault) this.log(1, error.message);
+    if (fault && wasUp) this.emit('error', { errorCode: fault.code, description: fault.message });
+    this.emit('disconnected', { statusCode: fault ? fault.code : 0, description: fault ? fault.message : 'OK' });
+    this.emit('connectionStatus', { connectionEvent: 'Remote host disconnected.', statusCode: fault?.code ?? 0, description: fault?.message ?? 'OK' });
     if (!wasUp) return; // a logon in progress fails through its promise; a logoff is on its way
     this.session = null;
     if (error && this.setting<number>('AutoReconnect') !== AutoReconnect.None && !isFinal(error)) {
@@ -1362,6 +1394,8 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
 // The documented read-only certificate properties (sshCertFingerprint, sshCertIssuer, …,
 // sshAcceptServerHostKeyFingerprint, …): getters made from one table, ./certificate-properties.ts.
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
-export interface SSHReverseTunnel extends CertificateProperties<'sshCert'>, CertificateProperties<'sshAcceptServerHostKey'> {}
+export interface SSHReverseTunnel extends CertificateProperties<'sshCert'>, CertificateProperties<'sshAcceptServerHostKey'>, FirewallProperties {}
 installCertificateProperties(SSHReverseTunnel.prototype, 'sshCert', (tunnel) => tunnel.clientCertificate().info);
 installCertificateProperties(SSHReverseTunnel.prototype, 'sshAcceptServerHostKey', (tunnel) => tunnel.hostKeyCertificate().info);
+// firewallType, firewallHost, …: the documented firewall properties, views of the Firewall* settings.
+installFirewallProperties(SSHReverseTunnel.prototype);

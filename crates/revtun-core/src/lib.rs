@@ -30,14 +30,34 @@ pub enum Error {
     BadMac = 4,
 }
 
-impl core::fmt::Display for Error {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str(match self {
+impl Error {
+    /// Every failure, for the bindings' status table: TypeScript reads the numbers and
+    /// messages from the loaded core instead of keeping a copy of its own.
+    pub const ALL: [Error; 4] = [
+        Error::UnknownAlgorithm,
+        Error::KeyLength,
+        Error::Length,
+        Error::BadMac,
+    ];
+
+    /// The status number the bindings return (0 is success).
+    pub fn status(self) -> u32 {
+        self as u32
+    }
+
+    pub fn message(self) -> &'static str {
+        match self {
             Error::UnknownAlgorithm => "unknown cipher or MAC",
             Error::KeyLength => "key, IV or MAC key has the wrong length",
             Error::Length => "packet length is not valid for this cipher",
             Error::BadMac => "message authentication code is invalid",
-        })
+        }
+    }
+}
+
+impl core::fmt::Display for Error {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.message())
     }
 }
 
@@ -49,3 +69,17 @@ pub const BACKEND: &str = if cfg!(feature = "ring") {
 } else {
     "rustcrypto"
 };
+
+#[cfg(test)]
+mod tests {
+    use super::Error;
+
+    #[test]
+    fn statuses_are_distinct_nonzero_and_described() {
+        for (i, e) in Error::ALL.iter().enumerate() {
+            assert_ne!(e.status(), 0, "0 is success");
+            assert!(!e.message().is_empty());
+            assert!(Error::ALL[..i].iter().all(|o| o.status() != e.status()));
+        }
+    }
+}

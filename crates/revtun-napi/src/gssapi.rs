@@ -20,6 +20,9 @@ use napi::bindgen_prelude::{AsyncTask, Buffer, Uint8Array};
 use napi::{Env, Error, Result, Status, Task};
 use napi_derive::napi;
 
+mod credential;
+pub use credential::GssCredential;
+
 const LIBRARY: &str = "libgssapi_krb5.so.2";
 
 type OmUint32 = u32;
@@ -286,7 +289,6 @@ fn failure(api: &Api, routine: &str, major: OmUint32, minor: OmUint32) -> Error 
 struct Handles {
     context: GssCtx,
     target: GssName,
-    credential: GssCred,
 }
 
 // SAFETY: GSS handles are plain pointers into MIT krb5's heap, which is thread-safe for
@@ -295,7 +297,7 @@ struct Handles {
 unsafe impl Send for Handles {}
 
 impl Handles {
-    /// gss_delete_sec_context, gss_release_name, gss_release_cred: each handle once.
+    /// gss_delete_sec_context and gss_release_name: each handle once.
     fn release(&mut self) {
         let Ok(api) = api() else { return };
         let mut minor = 0;
@@ -308,13 +310,9 @@ impl Handles {
             if !self.target.is_null() {
                 (api.release_name)(&mut minor, &mut self.target);
             }
-            if !self.credential.is_null() {
-                (api.release_cred)(&mut minor, &mut self.credential);
-            }
         }
         self.context = core::ptr::null_mut();
         self.target = core::ptr::null_mut();
-        self.credential = core::ptr::null_mut();
     }
 }
 
@@ -329,8 +327,9 @@ pub struct State {
     /// dispose() came while a step held the handles: the step releases them as it ends.
     release_when_idle: AtomicBool,
     flags: OmUint32,
-    /// Alternate credentials (sshUser and sshPassword): acquired by the first step.
-    password_login: Option<(String, String)>,
+    /// Alternate credentials (sshUser and sshPassword), shared with the connection's other
+    /// contexts (./gssapi/credential.rs); none: the ticket cache.
+    credential: Option<Arc<credential::Shared>>,
 }
 
 /// Imports a name of `kind` (RFC 2744 §5.16).
@@ -376,50 +375,10 @@ pub struct StepOutput {
 
 impl StepTask {
     fn run(&self, api: &Api, handles: &mut Handles) -> Result<StepOutput> {
-        if let (Some((user, password)), true) =
-            (&self.state.password_login, handles.credential.is_null())
-        {
-            let acquire = api.acquire_cred_with_password.ok_or_else(|| {
-                Error::new(
-                    Status::GenericFailure,
-                    format!("{LIBRARY} has no gss_acquire_cred_with_password"),
-                )
-            })?;
-            let mut principal = import_name(api, user, NT_KRB5_PRINCIPAL)?;
-            let mechanism = oid(KRB5_MECHANISM);
-            let mechanisms = OidSet {
-                count: 1,
-                elements: &mechanism,
-            };
-            let secret = lend(password.as_bytes());
-            let mut minor = 0;
-            // SAFETY: every pointer outlives the call; `credential` receives a new handle.
-            // This asks the KDC (AS exchange), which is why it runs on the worker thread.
-            let major = unsafe {
-                acquire(
-                    &mut minor,
-                    principal,
-                    &secret,
-                    GSS_C_INDEFINITE,
-                    &mechanisms,
-                    GSS_C_INITIATE,
-                    &mut handles.credential,
-                    core::ptr::null_mut(),
-                    core::ptr::null_mut(),
-                )
-            };
-            let mut ignored = 0;
-            // SAFETY: the principal name was imported above and is released once.
-            unsafe { (api.release_name)(&mut ignored, &mut principal) };
-            if is_error(major) {
-                return Err(failure(
-                    api,
-                    &format!("gss_acquire_cred_with_password({user})"),
-                    major,
-                    minor,
-                ));
-            }
-        }
+        let credential = match &self.state.credential {
+            Some(shared) => shared.get(api)?,
+            None => core::ptr::null_mut(),
+        };
         let mechanism = oid(KRB5_MECHANISM);
         let input = self.input.as_deref().map(lend);
         let mut output = empty_buffer();
@@ -430,7 +389,7 @@ impl StepTask {
         let major = unsafe {
             (api.init_sec_context)(
                 &mut minor,
-                handles.credential,
+                credential,
                 &mut handles.context,
                 handles.target,
                 &mechanism,
@@ -476,8 +435,16 @@ impl Task for StepTask {
         }
         let result = self.run(api, &mut handles);
         // A failed context cannot be continued (RFC 2744 §5.19); one disposed meanwhile is done.
-        if result.is_err() || self.state.release_when_idle.load(Ordering::Acquire) {
+        if result.is_err() || self.state.release_when_idle.load(Ordering::SeqCst) {
             handles.release();
+        }
+        drop(handles);
+        // dispose() may have come between the check above and the unlock, and found the lock
+        // still held: it set the flag before trying, so looking again after the unlock sees it.
+        if self.state.release_when_idle.load(Ordering::SeqCst) {
+            if let Ok(mut handles) = self.state.handles.try_lock() {
+                handles.release();
+            }
         }
         result
     }
@@ -500,15 +467,14 @@ pub struct GssInitiator {
 #[napi]
 impl GssInitiator {
     /// `target`: "service@host" (host-based), or with `principal` a Kerberos principal name
-    /// ("host/fqdn@REALM"). `delegate` asks for GSS_C_DELEG_FLAG. `user` and `password`, when
-    /// both given, acquire credentials for that principal instead of using the ticket cache.
+    /// ("host/fqdn@REALM"). `delegate` asks for GSS_C_DELEG_FLAG. `credential`: sshUser's
+    /// credential from a password (shared by the connection's contexts) instead of the ticket cache.
     #[napi(constructor)]
     pub fn new(
         target: String,
         principal: bool,
         delegate: bool,
-        user: Option<String>,
-        password: Option<String>,
+        credential: Option<&GssCredential>,
     ) -> Result<Self> {
         let api = api()?;
         let name = import_name(
@@ -527,11 +493,10 @@ impl GssInitiator {
                 handles: Mutex::new(Handles {
                     context: core::ptr::null_mut(),
                     target: name,
-                    credential: core::ptr::null_mut(),
                 }),
                 release_when_idle: AtomicBool::new(false),
                 flags,
-                password_login: user.zip(password),
+                credential: credential.map(|c| Arc::clone(&c.shared)),
             }),
         })
     }
@@ -592,7 +557,7 @@ impl GssInitiator {
     /// During a step, the step releases them as it ends.
     #[napi]
     pub fn dispose(&self) {
-        self.state.release_when_idle.store(true, Ordering::Release);
+        self.state.release_when_idle.store(true, Ordering::SeqCst);
         match self.state.handles.try_lock() {
             Ok(mut handles) => handles.release(),
             Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner().release(),

@@ -22,7 +22,7 @@ fn bad_keys(e: revtun_core::Error) -> Error {
 fn status(result: core::result::Result<(), revtun_core::Error>) -> u32 {
     match result {
         Ok(()) => 0,
-        Err(e) => e as u32,
+        Err(e) => e.status(),
     }
 }
 
@@ -68,6 +68,25 @@ pub fn macs() -> Vec<MacSpec> {
             key_length: m.key_len as u32,
             length: m.tag_len as u32,
             etm: m.etm,
+        })
+        .collect()
+}
+
+/// One failure status of the core and what it means.
+#[napi(object)]
+pub struct StatusSpec {
+    pub status: u32,
+    pub message: String,
+}
+
+/// The core's failure statuses: the table TypeScript turns status numbers into messages with.
+#[napi]
+pub fn statuses() -> Vec<StatusSpec> {
+    revtun_core::Error::ALL
+        .iter()
+        .map(|e| StatusSpec {
+            status: e.status(),
+            message: e.message().into(),
         })
         .collect()
 }
@@ -247,7 +266,7 @@ impl NativeOpener {
         };
         match length {
             Ok(length) => i64::from(length),
-            Err(e) => -(e as i64),
+            Err(e) => -i64::from(e.status()),
         }
     }
 

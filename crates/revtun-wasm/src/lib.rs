@@ -37,7 +37,7 @@ unsafe fn bytes_mut<'a>(ptr: *mut u8, len: usize) -> &'a mut [u8] {
 fn status(result: Result<(), Error>) -> u32 {
     match result {
         Ok(()) => 0,
-        Err(e) => e as u32,
+        Err(e) => e.status(),
     }
 }
 
@@ -64,8 +64,8 @@ pub extern "C" fn revtun_last_status() -> u32 {
 }
 
 /// The algorithm tables as text, one `name key_len iv_len block_size aead` (cipher) or
-/// `name key_len tag_len etm` (MAC) per line; `which` is 0 for ciphers, 1 for MACs, 2 for the
-/// build description. Writes at most `capacity` bytes to `out` and returns the full length.
+/// `name key_len tag_len etm` (MAC) per line; `which` is 0 for ciphers, 1 for MACs, 3 for the
+/// failure statuses (`status message`), anything else for the build description. Writes at most `capacity` bytes to `out` and returns the full length.
 ///
 /// # Safety
 /// `out` must point to `capacity` writable bytes.
@@ -96,6 +96,10 @@ pub unsafe extern "C" fn revtun_describe(which: u32, out: *mut u8, capacity: usi
                     u8::from(m.etm)
                 )
             })
+            .collect(),
+        3 => revtun_core::Error::ALL
+            .iter()
+            .map(|e| format!("{} {}\n", e.status(), e.message()))
             .collect(),
         _ => format!(
             "revtun-core {} ({}, wasm32)",
@@ -142,7 +146,7 @@ fn handle<T>(result: Result<T, Error>) -> usize {
     match result {
         Ok(value) => Box::into_raw(Box::new(value)) as usize,
         Err(e) => {
-            LAST_STATUS.store(e as u32, Ordering::Relaxed);
+            LAST_STATUS.store(e.status(), Ordering::Relaxed);
             0
         }
     }
@@ -231,7 +235,7 @@ pub unsafe extern "C" fn revtun_decrypt_length(
 ) -> f64 {
     match (*(opener as *mut Opener)).decrypt_length(sequence, bytes_mut(head, len)) {
         Ok(length) => f64::from(length),
-        Err(e) => -f64::from(e as u32),
+        Err(e) => -f64::from(e.status()),
     }
 }
 

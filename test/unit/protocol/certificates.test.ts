@@ -248,6 +248,27 @@ describe('the client core with a host certificate', () => {
     expect(asked).toBe(false);
   });
 
+  it('a re-exchange that shows a renewed certificate of the same key goes on (was 1030: the certificate bytes were compared)', () => {
+    const hooks = { hostKey: hostPrivate, hostKeyBlob: buildCertificate({ keyId: 'first' }), kexInit: { hostKeyAlgorithms: ['ssh-ed25519-cert-v01@openssh.com'] } };
+    const pair = new Pair(new TestServer(hooks), { algorithms, hostCertificateName: 'gw.example.com', verifyHostKey: () => true }).start();
+    expect(pair.has('authenticated')).toBe(true);
+    hooks.hostKeyBlob = buildCertificate({ keyId: 'renewed' }); // a fresh nonce and key ID: other bytes, same key
+    expect(pair.client.rekey().ok).toBe(true);
+    pair.run();
+    expect(pair.closedWith).toBeUndefined();
+    expect(pair.server.received.filter((id) => id === MSG.NEWKEYS)).toHaveLength(2);
+  });
+
+  it('a re-exchange signed by another host key ends with 1030', () => {
+    const pair = new Pair(new TestServer({ hostKey: hostPrivate, kexInit: { hostKeyAlgorithms: ['ssh-ed25519'] } }), { algorithms, verifyHostKey: () => true }).start();
+    expect(pair.has('authenticated')).toBe(true);
+    pair.server.useHostKey(randomEd25519Key());
+    expect(pair.client.rekey().ok).toBe(true);
+    pair.run();
+    expect(pair.closedWith?.code).toBe(1030);
+    expect(pair.closedWith?.message).toMatch(/different host key during key re-exchange/);
+  });
+
   it('a certificate for another key than the one that signs the exchange ends with 1031', () => {
     const pair = new Pair(new TestServer({ hostKeyBlob: buildCertificate(), kexInit: { hostKeyAlgorithms: ['ssh-ed25519-cert-v01@openssh.com'] } }), { algorithms }).start();
     expect(pair.closedWith?.code).toBe(1031);
