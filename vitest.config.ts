@@ -26,8 +26,9 @@ export default defineConfig({
       // test under both runtimes is part of that file. Key stores are read before any packet
       // is sealed, by node:crypto whatever the provider: once is enough.
       // GSSAPI runs on the native addon alone (its own test checks the refusal without it).
-      integration('wasm', ['test/integration/runtimes.test.ts', 'test/integration/key-stores.test.ts', 'test/integration/gssapi.test.ts']),
-      integration('node', ['test/integration/runtimes.test.ts', 'test/integration/key-stores.test.ts', 'test/integration/gssapi.test.ts']),
+      // The socket options test names the provider of each of its tests itself.
+      integration('wasm', ['test/integration/runtimes.test.ts', 'test/integration/key-stores.test.ts', 'test/integration/gssapi.test.ts', 'test/integration/socket-options.test.ts']),
+      integration('node', ['test/integration/runtimes.test.ts', 'test/integration/key-stores.test.ts', 'test/integration/gssapi.test.ts', 'test/integration/socket-options.test.ts']),
     ],
   },
 });

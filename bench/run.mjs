@@ -17,6 +17,8 @@ execFileSync(process.execPath, [join(here, 'crypto.mjs'), ...extra, '--json', cr
 // Each tunnel row is the median of three runs (one with --quick): single runs vary by 10-15% here.
 const repeat = process.env.BENCH_REPEAT ?? (quick ? '1' : '3');
 execFileSync(process.execPath, [join(here, 'tunnel.mjs'), ...extra, '--json', tunnelJson], { stdio: 'inherit', env: { ...process.env, BENCH_REPEAT: repeat } });
+// MaxTransferRate's achieved rates: a file of their own (bench/RATE-LIMIT.md).
+execFileSync(process.execPath, [join(here, 'rate-limit.mjs'), ...extra], { stdio: 'inherit' });
 const crypto = JSON.parse(readFileSync(cryptoJson, 'utf8'));
 const tunnel = JSON.parse(readFileSync(tunnelJson, 'utf8'));
 

@@ -8,6 +8,7 @@ export type { DynamicForwardingOptions } from './tunnel/socks-forward.js';
 export type * from './tunnel/events.js';
 export { openReverseTunnel } from './tunnel/open.js';
 export type { OpenReverseTunnelOptions, OpenedReverseTunnel } from './tunnel/open.js';
+export type { SocketOptionValues } from './net/socket-options.js';
 export { SshError, Code, type ErrorCode, type ErrorOrigin } from './protocol/errors.js';
 export type { CryptoProvider, PacketSealer, PacketOpener } from './crypto/provider.js';
 export { NodeCryptoProvider } from './crypto/node.js';

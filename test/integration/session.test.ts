@@ -147,9 +147,9 @@ describe('config', () => {
     if (provider === 'wasm') expect(t.config('BuildInfo')).toContain('revtun-core 0.1.0 (rustcrypto, wasm32)');
   });
 
-  it('rejects bad values, unknown and read-only names, and settings not implemented yet, with 10022', () => {
+  it('rejects bad values, unknown and read-only names with 10022', () => {
     const t = new SSHReverseTunnel();
-    for (const bad of ['MaxWindowSize=lots', 'LogLevel=9', 'UseStrictKeyExchange=4', 'SSHFingerprintHashAlgorithm=CRC32', 'NoSuchThing=1', 'ForwardedPort=5', 'AutoReconnect=3', 'MaxTransferRate=1', 'RecordLength=-1', 'MaxLineLength=100', 'TcpNoDelay=maybe']) {
+    for (const bad of ['MaxWindowSize=lots', 'LogLevel=9', 'UseStrictKeyExchange=4', 'SSHFingerprintHashAlgorithm=CRC32', 'NoSuchThing=1', 'ForwardedPort=5', 'AutoReconnect=3', 'MaxTransferRate=-1', 'LingerTime=-5', 'Linger=sometimes', 'RecordLength=-1', 'MaxLineLength=100', 'TcpNoDelay=maybe']) {
       expect(() => t.config(bad), bad).toThrow(expect.objectContaining({ code: 10022 }));
     }
   });

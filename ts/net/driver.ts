@@ -1,12 +1,16 @@
 // The thin socket layer: moves bytes between a socket (or any duplex stream: a ProxyCommand's
 // pipes) and the sans-IO client core,
 // hands the core's events to a callback, runs its timer, and turns the socket's own
-// backpressure into the core's. Nothing here knows SSH.
+// backpressure into the core's. Nothing here knows SSH. With a TransferLimiter
+// (MaxTransferRate, ./rate-limit.ts) bytes pass each way only as fast as it allows: reads stop
+// while the inbound bucket is empty, and what the core framed waits here (with the core's
+// channel data held back) until the outbound bucket lets it go.
 
 import type { Duplex } from 'node:stream';
 import type { ClientEvent, SshClientCore } from '../protocol/client.js';
 import { SshError, Code, socketErrorCode } from '../protocol/errors.js';
 import type { SocketReader } from './reader.js';
+import type { TransferLimiter } from './rate-limit.js';
 
 /**
  * Above this many bytes waiting in the socket, channel data stops being framed. The kernel's
@@ -24,11 +28,16 @@ export class SocketDriver {
   private inputKept = false;
   /** Bytes read from and written to the socket so far: inactivity timeouts watch it move. */
   bytesMoved = 0;
+  /** Framed bytes the rate limit has not let go yet, oldest first (views into the core's output). */
+  private readonly throttled: Uint8Array[] = [];
+  /** Reading is paused until the inbound bucket has tokens again. */
+  private readPaused = false;
 
   private readonly onEvent: (event: ClientEvent) => void;
   private readonly onEventFailed: (event: ClientEvent, error: unknown) => void;
   private readonly beforeIdle: () => boolean;
   private readonly afterFlush: () => void;
+  private readonly resetOnClose: () => boolean;
 
   constructor(
     private readonly core: SshClientCore,
@@ -49,23 +58,31 @@ export class SocketDriver {
       beforeIdle?: () => boolean;
       /** Called after each flush, so waiters can re-check conditions that raise no event. */
       afterFlush?: () => void;
+      /** Linger=False: the socket has SO_LINGER {on, 0}, and closing is a reset, not a FIN. */
+      resetOnClose?: () => boolean;
     },
     /** The socket's reader when it was opened with one (onread); else 'data' events are used. */
     private readonly reader?: SocketReader,
+    /** MaxTransferRate's buckets; its rate may change at any time (0: no limit). */
+    private readonly limiter?: TransferLimiter,
   ) {
     this.onEvent = hooks.onEvent;
     this.onEventFailed = hooks.onEventFailed ?? (() => undefined);
     this.beforeIdle = hooks.beforeIdle ?? (() => false);
     this.afterFlush = hooks.afterFlush ?? (() => undefined);
+    this.resetOnClose = hooks.resetOnClose ?? (() => false);
     if (!reader) {
       socket.on('data', (chunk: Buffer) => {
         this.bytesMoved += chunk.length;
+        this.chargeRead(chunk.length);
         core.receive(chunk, Date.now());
         this.flush();
       });
     }
+    // A read is never larger than the inbound bucket allows (libuv reads into the view it is given).
+    if (limiter) reader?.limitReads(() => limiter.inbound.available());
     socket.on('drain', () => {
-      core.setTransmitBlocked(false);
+      if (this.throttled.length === 0) core.setTransmitBlocked(false);
       this.flush();
     });
     socket.on('error', (error: NodeJS.ErrnoException) => {
@@ -104,6 +121,7 @@ export class SocketDriver {
     this.reader?.attach({
       take: (chunk) => {
         this.bytesMoved += chunk.length;
+        this.chargeRead(chunk.length);
         core.receive(chunk, Date.now());
         this.flush();
       },
@@ -124,13 +142,15 @@ export class SocketDriver {
       for (;;) {
         const out = this.core.pollTransmit();
         if (out && !this.ended && !this.socket.destroyed) {
-          this.socket.cork();
-          for (const packet of out) {
-            this.bytesMoved += packet.length;
-            this.socket.write(packet);
+          if (this.limiter?.limited || this.throttled.length > 0) {
+            this.throttled.push(...out);
+            this.writeThrottled();
+          } else {
+            this.socket.cork();
+            for (const packet of out) this.writeBytes(packet);
+            this.socket.uncork();
           }
-          this.socket.uncork();
-          if (this.socket.writableLength > SOCKET_HIGH_WATER) this.core.setTransmitBlocked(true);
+          if (this.socket.writableLength > SOCKET_HIGH_WATER || this.throttled.length > 0) this.core.setTransmitBlocked(true);
         }
         const event = this.core.pollEvent();
         if (!event) {
@@ -149,14 +169,65 @@ export class SocketDriver {
       this.flushing = false;
     }
     // Everything handed to the socket has reached the kernel: the core reuses that memory.
-    if (this.socket.writableLength === 0) this.core.transmitted();
+    if (this.socket.writableLength === 0 && this.throttled.length === 0) this.core.transmitted();
     this.armTimer();
     this.afterFlush();
+  }
+
+  private writeBytes(bytes: Uint8Array): void {
+    this.bytesMoved += bytes.length;
+    this.socket.write(bytes);
+  }
+
+  /**
+   * Writes as much of the throttled bytes as the outbound bucket allows, splitting a packet
+   * where the tokens run out (TCP carries bytes, not packets), and waits for the rest.
+   */
+  private writeThrottled(): void {
+    const bucket = this.limiter!.outbound;
+    this.socket.cork();
+    while (this.throttled.length > 0) {
+      const allowed = bucket.available();
+      if (allowed <= 0) break;
+      const head = this.throttled[0]!;
+      const part = Math.min(allowed, head.length);
+      this.writeBytes(part === head.length ? head : head.subarray(0, part));
+      bucket.take(part);
+      if (part === head.length) this.throttled.shift();
+      else this.throttled[0] = head.subarray(part);
+    }
+    this.socket.uncork();
+    if (this.throttled.length === 0) return;
+    const waiting = this.throttled.reduce((sum, bytes) => sum + bytes.length, 0);
+    bucket.whenAvailable(waiting, () => {
+      if (this.ended || this.socket.destroyed) return;
+      this.writeThrottled();
+      // All out: channel data may be framed again, unless the socket itself is full.
+      if (this.throttled.length === 0 && this.socket.writableLength <= SOCKET_HIGH_WATER) this.core.setTransmitBlocked(false);
+      this.flush();
+    });
+  }
+
+  /** Charges a read to the inbound bucket; an empty bucket pauses reading until it refills. */
+  private chargeRead(bytes: number): void {
+    const limiter = this.limiter;
+    if (!limiter?.limited) return;
+    const bucket = limiter.inbound;
+    bucket.take(bytes);
+    if (this.readPaused || bucket.available() > 0) return;
+    this.readPaused = true;
+    this.socket.pause();
+    // Resume once a worthwhile read fits (half a burst), not for every token.
+    bucket.whenAvailable(bucket.burstSize / 2, () => {
+      this.readPaused = false;
+      if (!this.ended && !this.socket.destroyed) this.socket.resume();
+    });
   }
 
   private finish(error: SshError | null): void {
     if (this.ended) return;
     this.ended = true;
+    this.limiter?.stop();
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     // A peer that stopped answering keep-alives will not read our DISCONNECT or close its end:
@@ -165,9 +236,15 @@ export class SocketDriver {
       this.socket.destroy();
       return;
     }
-    // Let queued bytes (our DISCONNECT) reach the server, then close.
-    const out = this.core.pollTransmit();
-    if (out && !this.socket.destroyed) for (const packet of out) this.socket.write(packet);
+    // Let queued bytes (our DISCONNECT) reach the server, then close. Bytes the rate limit
+    // held back go first, at once: the stream must stay in order, and they are bounded by
+    // what the core had framed.
+    const out = [...this.throttled.splice(0), ...(this.core.pollTransmit() ?? [])];
+    if (!this.socket.destroyed) for (const packet of out) this.socket.write(packet);
+    if (this.resetOnClose()) {
+      closeWithReset(this.socket);
+      return;
+    }
     if (!this.socket.destroyed) this.socket.end();
     const socket = this.socket;
     const kill = setTimeout(() => socket.destroy(), 2000);
@@ -195,4 +272,16 @@ export class SocketDriver {
     }, Math.max(0, due - Date.now()));
     this.timer.unref();
   }
+}
+
+/**
+ * Closes a socket whose SO_LINGER is {on, 0} (Linger=False) so that the kernel resets the
+ * connection. No end(): a FIN would make the close orderly. The close waits one turn of the
+ * event loop, so that what was just written (our DISCONNECT) has left: a socket destroyed in
+ * the same turn as a write was seen to reach the server as an orderly end all the same (Node
+ * 20, Linux 6), and so was one closed while earlier data was still unacknowledged; the reset
+ * is what the kernel makes of it, not something revtun can promise.
+ */
+export function closeWithReset(socket: Duplex): void {
+  setImmediate(() => socket.destroy());
 }

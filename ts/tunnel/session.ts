@@ -10,7 +10,8 @@ import { credentialAnswerer, isPromise, noAnswer, type CredentialAnswerer } from
 import type { CredentialAnswer, CredentialRequest } from '../protocol/auth.js';
 import { FORWARDED_STREAMLOCAL, type Grant } from '../protocol/forwarding.js';
 import { SshError, Code, DisconnectReason } from '../protocol/errors.js';
-import { SocketDriver } from '../net/driver.js';
+import { closeWithReset, SocketDriver } from '../net/driver.js';
+import { TransferLimiter } from '../net/rate-limit.js';
 import type { OpenedSocket, Transport } from '../net/connect.js';
 import { isSocketPath, LocalForwarder, type ChannelJoint, type ForwarderHost, type LocalTarget } from './local-forward.js';
 import { SocksForwarder, type SocksOptions } from './socks-forward.js';
@@ -22,6 +23,10 @@ export interface SessionTiming {
   clock: Pick<TunnelScheduler, 'now' | 'sleep'>;
   /** AbsoluteTimeout: read at each deadline's start, so a change applies to the next method. */
   absolute: () => boolean;
+  /** MaxTransferRate at the connect, bytes per second each way (0 or absent: no limit). */
+  maxTransferRate?: number;
+  /** Linger=False, read when the connection closes: the close is a reset (see closeWithReset). */
+  resetOnClose?: () => boolean;
 }
 
 const DEFAULT_TIMING: SessionTiming = { clock: realScheduler, absolute: () => false };
@@ -57,6 +62,8 @@ export interface SessionHandlers {
 export class Session {
   readonly core: SshClientCore;
   private readonly driver: SocketDriver;
+  /** MaxTransferRate's buckets on this connection (see ../net/rate-limit.ts). */
+  readonly transferLimiter: TransferLimiter;
   readonly socket: Transport;
   /** The requested forwarding each grant of this connection serves. */
   private readonly served = new Map<Grant, RequestedForwarding>();
@@ -88,6 +95,7 @@ export class Session {
     this.core = new SshClientCore(options);
     this.answerer = credentialAnswerer(options.auth);
     this.socket = opened.socket;
+    this.transferLimiter = new TransferLimiter(timing.clock, timing.maxTransferRate ?? 0);
     this.driver = new SocketDriver(
       this.core,
       opened.socket,
@@ -99,8 +107,10 @@ export class Session {
           this.noteActivity();
           this.onProgress();
         },
+        resetOnClose: () => this.timing.resetOnClose?.() ?? false,
       },
       opened.reader,
+      this.transferLimiter,
     );
   }
 
@@ -111,6 +121,12 @@ export class Session {
     } catch (error) {
       this.handlers.eventFailed(event, error);
     }
+  }
+
+  /** MaxTransferRate changed while connected: applies at once, and held-back bytes move on. */
+  setMaxTransferRate(bytesPerSecond: number): void {
+    this.transferLimiter.setRate(bytesPerSecond);
+    if (this.isOpen) this.driver.flush();
   }
 
   private noteActivity(): void {
@@ -330,7 +346,8 @@ export class Session {
   private destroy(): void {
     for (const forwarder of this.forwarders.values()) forwarder.destroy();
     this.forwarders.clear();
-    this.socket.destroy();
+    if (this.timing.resetOnClose?.()) closeWithReset(this.socket);
+    else this.socket.destroy();
   }
 
   // ---- core events: the session's own bookkeeping ----

@@ -124,13 +124,13 @@ export const SETTING_DOCS: Record<string, SettingDoc> = {
   // The same values as the localHost and localPort properties.
   LocalHost: { summary: 'The local address to connect from (the localHost property).', applies: 'idle' },
   LocalPort: { summary: 'The local port to connect from (the localPort property).', applies: 'idle' },
-  // Not implemented yet: naming one is 10022.
-  MaxTransferRate: { summary: 'Bytes per second through the connection.', applies: 'live' },
-  Linger: { summary: 'SO_LINGER on the server connection.', applies: 'live' },
-  LingerTime: { summary: 'Seconds to linger.', applies: 'live' },
-  InBufferSize: { summary: 'SO_RCVBUF of the server connection.', applies: 'live' },
-  OutBufferSize: { summary: 'SO_SNDBUF of the server connection.', applies: 'live' },
-  KeepAliveInterval: { summary: 'Milliseconds between TCP keep-alive probes.', applies: 'live' },
+  // Socket options of the server connection (./socket-settings.ts; through the native addon).
+  MaxTransferRate: { summary: 'Bytes per second through the connection, each direction (token buckets); 0 no limit.', applies: 'live' },
+  Linger: { summary: 'True: a close sends what is queued (LingerTime bounds it); False: the connection ends with a reset.', applies: 'live' },
+  LingerTime: { summary: 'Seconds a close may linger sending queued data (SO_LINGER); 0 the system’s.', applies: 'live' },
+  InBufferSize: { summary: 'SO_RCVBUF of the server connection; reads back what the kernel kept.', applies: 'live' },
+  OutBufferSize: { summary: 'SO_SNDBUF of the server connection; reads back what the kernel kept.', applies: 'live' },
+  KeepAliveInterval: { summary: 'Milliseconds between unanswered TCP keep-alive probes (TCP_KEEPINTVL); turns TCPKeepAlive on.', applies: 'live' },
 };
 
 /** Settings with an index, and the one-shot command; documented in the README's prose. */

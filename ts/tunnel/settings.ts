@@ -110,6 +110,19 @@ export const SETTINGS: Record<string, SettingSpec> = {
   // SO_KEEPALIVE, as OpenSSH sets it (TCPKeepAlive yes): the kernel's probes notice a peer gone for good.
   TCPKeepAlive: { kind: 'bool', default: true },
   KeepAliveTime: { kind: 'int', default: 0, min: 0 },
+  // Socket options the native addon sets (./socket-settings.ts): 0 leaves the system's value.
+  /** TCP_KEEPINTVL, ms (the kernel keeps whole seconds, at most 32767). */
+  KeepAliveInterval: { kind: 'int', default: 0, min: 0, max: 32_767_000 },
+  /** False: SO_LINGER {on, 0}, the connection is reset at close. */
+  Linger: { kind: 'bool', default: true },
+  /** Seconds a close waits for unsent data (SO_LINGER {on, LingerTime}); 0: SO_LINGER off. */
+  LingerTime: { kind: 'int', default: 0, min: 0, max: 65_535 },
+  /** SO_RCVBUF, bytes; reads back as the kernel's effective size once connected. */
+  InBufferSize: { kind: 'int', default: 0, min: 0, max: 0x7fffffff },
+  /** SO_SNDBUF, bytes; as InBufferSize. */
+  OutBufferSize: { kind: 'int', default: 0, min: 0, max: 0x7fffffff },
+  /** Bytes per second each way through the SSH connection (../net/rate-limit.ts); 0: no limit. */
+  MaxTransferRate: { kind: 'int', default: 0, min: 0, max: 0x7fffffff },
   TcpNoDelay: { kind: 'bool', default: true },
   UseIPv6: { kind: 'int', default: 0, min: 0, max: 2 },
   MaskSensitiveData: { kind: 'bool', default: true },
@@ -156,14 +169,7 @@ export const SETTINGS: Record<string, SettingSpec> = {
  * Documented settings this version does not implement yet. Naming one is an error rather
  * than a silent no-op, so a program never believes it got behaviour it did not.
  */
-export const NOT_YET = [
-  'MaxTransferRate',
-  'Linger',
-  'LingerTime',
-  'InBufferSize',
-  'OutBufferSize',
-  'KeepAliveInterval',
-];
+export const NOT_YET: string[] = [];
 
 /** Settings answered from live state; setting them is an error. */
 export const READ_ONLY = [

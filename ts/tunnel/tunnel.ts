@@ -11,7 +11,10 @@ import { CHANNEL_HIGH_WATER } from '../protocol/channels.js';
 import { equalBytes, toHex } from '../protocol/wire.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 import { defaultCryptoProvider, describeCryptoProvider, fipsMode, loadCryptoProvider, setFipsMode, skippedCryptoProviders } from '../crypto/select.js';
+import { Socket } from 'node:net';
 import { connectSocket, type OpenedSocket } from '../net/connect.js';
+import { readSocketOptions, type SocketOptionValues } from '../net/socket-options.js';
+import { applyAtConnect, applyLive, checkSocketSetting, effectiveBufferSize, SOCKET_SETTINGS, socketOptionSettings } from './socket-settings.js';
 import { expandProxyCommand } from '../net/proxy-command.js';
 import { defaultFirewallPort, describeProxy, isProxyException, parseProxyUrl, proxyFromEnvironment, proxyFromSettings, type ProxySpec } from '../net/proxy.js';
 import { decodePacket, encodePacket, getSshParam, getSshParamBytes, setSshParam } from './ssh-params.js';
@@ -287,6 +290,10 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   private settings = new Map<string, boolean | number | string>();
   /** The current SSH connection (null between connections). */
   private session: Session | null = null;
+  /** The TCP socket the current connection runs over (the first jump host's with jump hosts), if it has one. */
+  private tcpSocket: Socket | null = null;
+  /** Linger=False is in force on tcpSocket (SO_LINGER {on, 0} was set): closing it is a reset. */
+  private resetOnClose = false;
   /** Aborts a connection attempt under way (logoff, reset, a timeout). */
   private connectAbort: AbortController | null = null;
   private lifecycle: Lifecycle = 'idle';
@@ -477,6 +484,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
         throw new SshError(Code.CannotChangeMaxLineLength, 'MaxLineLength cannot change while a connection is in progress', 'local');
       }
       const parsed = parseSettingValue(name, value);
+      checkSocketSetting(name, parsed, SETTINGS[name]!.default);
       if (name === 'UseFIPSCompliantAPI') setFipsMode(parsed as boolean); // process-wide, as documented
       this.settings.set(name, parsed);
       // The crypto backend follows these at the next logon, unless the application chose one.
@@ -527,6 +535,12 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
         return this.cryptoProvider.name === 'node' ? 'False' : 'True';
       case 'BuildInfo':
         return `revtun ${VERSION}; crypto provider: ${describeCryptoProvider(this.cryptoProvider)}; ${runtimeVersion()}`;
+      case 'InBufferSize':
+      case 'OutBufferSize': {
+        // Once connected, what the kernel kept (see effectiveBufferSize); before, what was set.
+        const effective = this.session?.isOpen ? effectiveBufferSize(name, this.tcpSocket) : null;
+        return String(effective ?? this.setting<number>(name));
+      }
       case 'FirewallPassword':
         // Readable back like any setting, except that MaskSensitiveData (on by default) hides it.
         return this.setting<boolean>('MaskSensitiveData') && this.setting<string>(name) ? '********' : this.setting<string>(name);
@@ -539,6 +553,11 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   private applyLiveSetting(name: string): void {
     const session = this.session;
     if (!session?.isOpen) return;
+    if (SOCKET_SETTINGS.includes(name)) {
+      const options = socketOptionSettings((n) => this.setting(n));
+      if (applyLive(this.tcpSocket, options)) this.resetOnClose = !options.linger;
+    }
+    if (name === 'MaxTransferRate') session.setMaxTransferRate(this.setting<number>('MaxTransferRate'));
     if (name === 'SSHKeepAliveInterval' || name === 'SSHKeepAliveCountMax' || name === 'MaxWindowSize' || name === 'DefaultChannelIdleTimeout') {
       session.run((core) =>
         core.updateSettings({
@@ -549,6 +568,15 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
         }),
       );
     }
+  }
+
+  /**
+   * A revtun extension: the SSH connection's TCP socket options as the kernel holds them now
+   * (getsockopt through the native addon), or null when not connected over such a socket or
+   * without the addon. Times are in seconds, as the kernel keeps them.
+   */
+  socketOptions(): SocketOptionValues | null {
+    return this.session?.isOpen && this.tcpSocket && !this.tcpSocket.destroyed ? readSocketOptions(this.tcpSocket) : null;
   }
 
   /**
@@ -822,7 +850,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
         localAddress: this.requestedLocalHost,
         localPort: this.requestedLocalPort,
         noDelay: this.setting<boolean>('TcpNoDelay'),
-        keepAlive: this.setting<boolean>('TCPKeepAlive') || this.setting<number>('KeepAliveTime') > 0,
+        keepAlive: socketOptionSettings((n) => this.setting(n)).keepAlive,
         keepAliveInitialDelay: this.setting<number>('KeepAliveTime'),
         signal,
         proxy: this.proxyFor(first.host),
@@ -834,6 +862,10 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
         },
       }).then((opened) => {
         if (opened.address !== first.host) this.log(2, `connected to ${first.host}:${first.port} at ${opened.address}`);
+        // The TCP socket towards the server (or the first jump host): the socket options go there.
+        this.tcpSocket = opened.socket instanceof Socket ? opened.socket : null;
+        const options = socketOptionSettings((n) => this.setting(n));
+        this.resetOnClose = applyAtConnect(opened.socket, options, (level, message) => this.log(level, message)) && !options.linger;
         return opened;
       });
     if (this.jumpHosts.length === 0) return connectFirst();
@@ -932,7 +964,12 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
         localTargetFailed: (channel, error) => this.emit('error', { errorCode: Code.ChannelOpenFailed, description: `channel ${channel}: ${error.message}` }),
         eventFailed: (event, error) => this.listenerFailed(event.type, error),
       },
-      { clock: this.scheduler, absolute: () => this.setting<boolean>('AbsoluteTimeout') },
+      {
+        clock: this.scheduler,
+        absolute: () => this.setting<boolean>('AbsoluteTimeout'),
+        maxTransferRate: this.setting<number>('MaxTransferRate'),
+        resetOnClose: () => this.resetOnClose,
+      },
     );
     translator = new EventTranslator(session, this.translatorHost);
     this.session = session;

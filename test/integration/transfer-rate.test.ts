@@ -1,0 +1,163 @@
+// MaxTransferRate through a real tunnel (OpenSSH sshd, a remote forwarding to a local
+// target). What is asserted is only an upper bound that slowness cannot break: by any moment
+// t after the start t0, the far end has received at most burst + rate × (t - t0) bytes (each
+// bucket holds at most a burst when the transfer starts, and bytes seen later than they
+// passed only make the bound looser). Unlimited, the same transfers break the bound at once.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as net from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { type Sshd, startSshd, stopAll } from '../helpers/sshd.js';
+import { makeTunnel } from '../helpers/tunnel.js';
+import { connect, listen, receiveHashed, sendHashed } from '../helpers/streams.js';
+import { burstFor } from '../../ts/net/rate-limit.js';
+
+const RATE = 100_000; // bytes per second
+const TOTAL = 300_000; // three seconds' worth at RATE
+
+let sshd: Sshd;
+beforeAll(async () => {
+  sshd = await startSshd();
+});
+afterAll(() => stopAll(sshd));
+
+/** Cumulative bytes seen at each moment (performance.now() ms). */
+interface Sample {
+  at: number;
+  bytes: number;
+}
+
+/** Receives everything on `socket`, noting the running total at each chunk. */
+async function receiveSampled(socket: net.Socket, samples: Sample[]): Promise<{ bytes: number; sha256: string }> {
+  let bytes = 0;
+  return receiveHashed(socket, (chunk) => {
+    bytes += chunk.length;
+    samples.push({ at: performance.now(), bytes });
+  });
+}
+
+/**
+ * The samples that break "at most burst + rate × elapsed" since `start`. Slack: Date.now()
+ * (the buckets' clock) counts whole milliseconds, and a read at an empty bucket is one byte.
+ */
+function overBudget(samples: Sample[], start: number, rate: number, until = Infinity, burst = burstFor(rate)): Sample[] {
+  return samples.filter((s) => s.at <= until && s.bytes > burst + (rate * (s.at - start + 10)) / 1000 + 64);
+}
+
+describe('MaxTransferRate through a tunnel', () => {
+  it('limits what comes in from the server (remote client → sshd → revtun → local target)', async () => {
+    const samples: Sample[] = [];
+    let received!: Promise<{ bytes: number; sha256: string }>;
+    const sink = await listen((socket) => {
+      received = receiveSampled(socket, samples);
+      socket.on('end', () => socket.end());
+    });
+    const t = makeTunnel(sshd, { config: [`MaxTransferRate=${RATE}`] });
+    await t.sshLogon();
+    try {
+      const port = await t.requestForwarding('127.0.0.1', 0, '127.0.0.1', sink.port);
+      const start = performance.now();
+      const client = await connect(port);
+      const sent = await sendHashed(client, TOTAL, 16 * 1024);
+      await new Promise<void>((resolve) => client.once('end', resolve).resume());
+      const got = await received;
+      expect(got).toEqual({ bytes: TOTAL, sha256: sent });
+      expect(overBudget(samples, start, RATE)).toEqual([]);
+      client.destroy();
+    } finally {
+      await t.sshLogoff();
+      await sink.close();
+    }
+  });
+
+  it('limits what comes in over a ProxyCommand too (a stream whose reads cannot be sized: each may overdraw the bucket by one chunk)', async () => {
+    const samples: Sample[] = [];
+    let received!: Promise<{ bytes: number; sha256: string }>;
+    const sink = await listen((socket) => {
+      received = receiveSampled(socket, samples);
+      socket.on('end', () => socket.end());
+    });
+    const t = makeTunnel(sshd, { config: [`MaxTransferRate=${RATE}`] });
+    t.proxyCommand = 'nc %h %p';
+    await t.sshLogon();
+    try {
+      const port = await t.requestForwarding('127.0.0.1', 0, '127.0.0.1', sink.port);
+      const start = performance.now();
+      const client = await connect(port);
+      const sent = await sendHashed(client, TOTAL, 16 * 1024);
+      await new Promise<void>((resolve) => client.once('end', resolve).resume());
+      expect(await received).toEqual({ bytes: TOTAL, sha256: sent });
+      // A pipe read is at most 64 KiB: the most a single read can overdraw the bucket by.
+      expect(overBudget(samples, start, RATE, Infinity, burstFor(RATE) + 64 * 1024)).toEqual([]);
+      client.destroy();
+    } finally {
+      await t.sshLogoff();
+      await sink.close();
+    }
+  });
+
+  it('limits what goes out to the server (local target → revtun → sshd → remote client)', async () => {
+    let sent!: Promise<string>;
+    const source = await listen((socket) => {
+      sent = sendHashed(socket, TOTAL, 16 * 1024);
+      socket.on('error', () => undefined);
+    });
+    const t = makeTunnel(sshd, { config: [`MaxTransferRate=${RATE}`] });
+    await t.sshLogon();
+    try {
+      const port = await t.requestForwarding('127.0.0.1', 0, '127.0.0.1', source.port);
+      const samples: Sample[] = [];
+      const start = performance.now();
+      const client = await connect(port);
+      client.end();
+      const got = await receiveSampled(client, samples);
+      expect(got).toEqual({ bytes: TOTAL, sha256: await sent });
+      expect(overBudget(samples, start, RATE)).toEqual([]);
+      client.destroy();
+    } finally {
+      await t.sshLogoff();
+      await source.close();
+    }
+  });
+
+  it('set while connected it applies at once, and lifted (0) the rest of the transfer goes unthrottled', async () => {
+    const slowRate = 32 * 1024;
+    // At slowRate this would take over eight minutes: it can only finish within the test's
+    // timeout once the limit is lifted.
+    const total = 16 * 1024 * 1024;
+    let sent!: Promise<string>;
+    const source = await listen((socket) => {
+      sent = sendHashed(socket, total);
+      socket.on('error', () => undefined);
+    });
+    const t = makeTunnel(sshd);
+    await t.sshLogon();
+    try {
+      const port = await t.requestForwarding('127.0.0.1', 0, '127.0.0.1', source.port);
+      expect(t.config('MaxTransferRate')).toBe('0');
+      t.config(`MaxTransferRate=${slowRate}`);
+      const samples: Sample[] = [];
+      const start = performance.now();
+      let liftedAt = Infinity;
+      const client = await connect(port);
+      client.end();
+      const got = receiveHashed(client, (chunk) => {
+        const bytes = (samples.at(-1)?.bytes ?? 0) + chunk.length;
+        samples.push({ at: performance.now(), bytes });
+        // Two seconds' worth arrived under the limit: lift it.
+        if (liftedAt === Infinity && bytes >= 2 * slowRate) {
+          liftedAt = performance.now();
+          t.config('MaxTransferRate=0');
+        }
+      });
+      expect(await got).toEqual({ bytes: total, sha256: await sent });
+      expect(liftedAt).toBeLessThan(Infinity);
+      // Until it was lifted, the limit set on the live connection held.
+      expect(overBudget(samples, start, slowRate, liftedAt)).toEqual([]);
+      client.destroy();
+    } finally {
+      await t.sshLogoff();
+      await source.close();
+    }
+  });
+});

@@ -1,0 +1,167 @@
+// MaxTransferRate: a token bucket per direction of the SSH connection. Each bucket fills at
+// the rate (bytes per second) up to a small burst, and a byte passes only with a token, so
+// over any span of T seconds at most burst + rate × T bytes pass each way. The socket driver
+// (./driver.ts) asks how much may pass now, passes that much, and otherwise waits here for
+// tokens: reading stops (TCP's own flow control then holds the sender back) and channel data
+// stops being framed (the channels' windows hold the application back). Nothing is buffered
+// beyond what the core had already framed.
+//
+// Time comes from a TunnelScheduler-shaped clock, so unit tests run the buckets on virtual
+// time. A token bucket is a few lines, and none of the npm rate limiters both take an
+// injected clock and answer "how many bytes may pass now" without queueing the bytes
+// themselves, so it is written here.
+
+/** The clock the buckets run on: TunnelScheduler's now() and sleep(). */
+export interface LimiterClock {
+  now(): number;
+  sleep(ms: number, signal: AbortSignal): Promise<void>;
+}
+
+/** The smallest burst: a couple of full-size TCP segments, so that a low rate is not sent a byte at a time. */
+export const MIN_BURST = 4096;
+/** The burst is this many milliseconds of the rate: small enough to be smooth, large enough to need few timer wakes. */
+export const BURST_MS = 50;
+
+/** The burst a rate allows (bytes). */
+export function burstFor(rate: number): number {
+  return Math.max(MIN_BURST, Math.ceil((rate * BURST_MS) / 1000));
+}
+
+/** What one direction has let through: for tests, benchmarks and logs. */
+export interface DirectionCounters {
+  /** Bytes passed while a rate was set. */
+  bytes: number;
+  /** The most bytes that passed at one instant (one clock reading): never above the burst. */
+  largestBurst: number;
+  /** Times the direction had to wait for tokens. */
+  waits: number;
+}
+
+/** One direction's bucket, and the one party waiting on it (the driver's reader or writer). */
+export class TokenBucket {
+  private rate = 0;
+  private burst = MIN_BURST;
+  private tokens = 0;
+  private stamp: number;
+  /** Bytes taken at clock time `burstAt`, for largestBurst. */
+  private burstAt = -1;
+  private takenAtBurst = 0;
+  private waiter: { want: number; ready: () => void; stop: AbortController } | null = null;
+  readonly counters: DirectionCounters = { bytes: 0, largestBurst: 0, waits: 0 };
+
+  constructor(private readonly clock: LimiterClock) {
+    this.stamp = clock.now();
+  }
+
+  /** 0: no limit. */
+  get limited(): boolean {
+    return this.rate > 0;
+  }
+
+  get burstSize(): number {
+    return this.burst;
+  }
+
+  /** Changes the rate at once; a waiter is woken (no limit) or its wait is planned again. */
+  setRate(rate: number): void {
+    this.refill();
+    const wasLimited = this.rate > 0;
+    this.rate = rate;
+    this.burst = burstFor(rate);
+    // Coming from no limit, the bucket starts full; otherwise it keeps what it had saved up.
+    this.tokens = wasLimited ? Math.min(this.tokens, this.burst) : this.burst;
+    const waiter = this.waiter;
+    if (!waiter) return;
+    waiter.stop.abort();
+    this.waiter = null;
+    if (rate === 0) waiter.ready();
+    else this.whenAvailable(waiter.want, waiter.ready, false);
+  }
+
+  /** Whole bytes that may pass now (Infinity with no limit). */
+  available(): number {
+    if (this.rate === 0) return Infinity;
+    this.refill();
+    return Math.max(0, Math.floor(this.tokens));
+  }
+
+  /**
+   * `bytes` passed. They may exceed what was available (a read that could not be sized to
+   * it): the debt is paid off before anything else passes.
+   */
+  take(bytes: number): void {
+    if (this.rate === 0 || bytes <= 0) return;
+    this.refill();
+    this.tokens -= bytes;
+    this.counters.bytes += bytes;
+    const at = this.clock.now();
+    this.takenAtBurst = at === this.burstAt ? this.takenAtBurst + bytes : bytes;
+    this.burstAt = at;
+    this.counters.largestBurst = Math.max(this.counters.largestBurst, this.takenAtBurst);
+  }
+
+  /**
+   * Calls `ready` (once) when `want` bytes may pass, `want` being capped at the burst: at once
+   * when they already may, or when no limit is set. One waiter at a time; a new one replaces it.
+   */
+  whenAvailable(want: number, ready: () => void, counted = true): void {
+    this.cancel();
+    const needed = Math.max(1, Math.min(want, this.burst));
+    if (this.available() >= needed) return ready();
+    if (counted) this.counters.waits++;
+    const stop = new AbortController();
+    const waiter = { want, ready, stop };
+    this.waiter = waiter;
+    const ms = Math.max(1, Math.ceil(((needed - this.tokens) * 1000) / this.rate));
+    this.clock.sleep(ms, stop.signal).then(
+      () => {
+        if (this.waiter !== waiter) return;
+        this.waiter = null;
+        // Rounding may leave it a token short: wait that out too.
+        this.whenAvailable(want, ready, false);
+      },
+      () => undefined, // cancelled, or replanned by setRate
+    );
+  }
+
+  /** Drops the waiter without calling it (the connection ended). */
+  cancel(): void {
+    this.waiter?.stop.abort();
+    this.waiter = null;
+  }
+
+  private refill(): void {
+    const now = this.clock.now();
+    const elapsed = now - this.stamp;
+    this.stamp = now;
+    if (this.rate > 0 && elapsed > 0) this.tokens = Math.min(this.burst, this.tokens + (this.rate * elapsed) / 1000);
+  }
+}
+
+/** MaxTransferRate for one connection: a bucket each way, sharing the rate. */
+export class TransferLimiter {
+  readonly inbound: TokenBucket;
+  readonly outbound: TokenBucket;
+
+  constructor(clock: LimiterClock, rate = 0) {
+    this.inbound = new TokenBucket(clock);
+    this.outbound = new TokenBucket(clock);
+    this.setRate(rate);
+  }
+
+  /** Bytes per second each way; 0 lifts the limit. Takes effect at once. */
+  setRate(rate: number): void {
+    this.inbound.setRate(rate);
+    this.outbound.setRate(rate);
+  }
+
+  get limited(): boolean {
+    return this.outbound.limited;
+  }
+
+  /** Drops both waiters: the connection has ended. */
+  stop(): void {
+    this.inbound.cancel();
+    this.outbound.cancel();
+  }
+}
