@@ -6,6 +6,7 @@
 import type { CipherInfo, DirectionKeys, MacInfo, PacketOpener, PacketSealer } from './provider.js';
 import { NodeCryptoProvider } from './node.js';
 import { SshError, Code } from '../protocol/errors.js';
+import type { KemCore, KemKeyPair, KemName } from './kem.js';
 
 /** What a loaded core offers: its algorithm tables and keyed packet transforms. */
 export interface PacketCore {
@@ -17,6 +18,8 @@ export interface PacketCore {
   readonly statuses: CoreStatuses;
   createSealer(keys: DirectionKeys): PacketSealer;
   createOpener(keys: DirectionKeys): PacketOpener;
+  /** The post-quantum KEMs (./kem.ts), when the loaded build has them. */
+  readonly kem?: KemCore | undefined;
 }
 
 /**
@@ -71,6 +74,17 @@ export class CoreCryptoProvider extends NodeCryptoProvider {
 
   get description(): string {
     return this.core.description;
+  }
+
+  override get kems(): ReadonlySet<string> {
+    return new Set(this.core.kem?.kems.keys() ?? []);
+  }
+
+  /** A fresh ephemeral KEM key pair, seeded from node:crypto's CSPRNG. */
+  override createKem(name: KemName): KemKeyPair {
+    const info = this.core.kem?.kems.get(name);
+    if (!this.core.kem || !info) throw new SshError(Code.UnsupportedAlgorithm, `KEM ${name} is not available`, 'local');
+    return this.core.kem.createKeyPair(name, this.randomBytes(info.seedLength));
   }
 
   override createSealer(keys: DirectionKeys): PacketSealer {

@@ -6,6 +6,7 @@ import { createRequire } from 'node:module';
 import type { DirectionKeys, PacketOpener, PacketSealer } from './provider.js';
 import { cipherTable, keyFailure, lengthInClear, macTable, openFailure, sealFailure, statusTable } from './core.js';
 import type { PacketCore } from './core.js';
+import type { KemCore, KemInfo } from './kem.js';
 
 interface NativeSealer {
   readonly blockSize: number;
@@ -32,6 +33,24 @@ interface NativeBinding {
   statuses(): { status: number; message: string }[];
   NativeSealer: new (...args: KeyArgs) => NativeSealer;
   NativeOpener: new (...args: KeyArgs) => NativeOpener;
+  // Absent from an addon built before the hybrid key exchanges.
+  kems?(): { name: string; seedLength: number; publicKeyLength: number; ciphertextLength: number }[];
+  NativeKem?: new (name: string, seed: Uint8Array) => { readonly publicKey: Uint8Array; decapsulate(ciphertext: Uint8Array): Uint8Array };
+  kemEncapsulate?(name: string, publicKey: Uint8Array, randomness: Uint8Array): [Uint8Array, Uint8Array];
+}
+
+/** The addon's KEMs (crates/revtun-napi/src/kem.rs); the secret key stays in the Rust object. */
+function nativeKemCore(binding: NativeBinding): KemCore | undefined {
+  const { kems, NativeKem, kemEncapsulate } = binding;
+  if (!kems || !NativeKem || !kemEncapsulate) return undefined;
+  return {
+    kems: new Map<string, KemInfo>(kems().map(({ name, ...info }) => [name, info])),
+    createKeyPair: (name, seed) => new NativeKem(name, seed),
+    encapsulate(name, publicKey, randomness) {
+      const [ciphertext, secret] = kemEncapsulate(name, publicKey, randomness);
+      return { ciphertext, secret };
+    },
+  };
 }
 
 function keyArgs(keys: DirectionKeys): KeyArgs {
@@ -57,6 +76,7 @@ export function loadNativeCore(): PacketCore {
     ciphers: cipherTable(binding.ciphers()),
     macs: macTable(binding.macs()),
     statuses,
+    kem: nativeKemCore(binding),
     createSealer(keys): PacketSealer {
       const sealer = construct(keys, () => new binding.NativeSealer(...keyArgs(keys)));
       return {

@@ -3,6 +3,7 @@
 // need a fresh context per packet because the nonce changes. ChaCha20 comes from OpenSSL,
 // Poly1305 from ./poly1305.ts.
 
+import type { KemKeyPair, KemName } from './kem.js';
 import * as crypto from 'node:crypto';
 import type {
   CipherInfo,
@@ -215,6 +216,15 @@ export class NodeCryptoProvider implements CryptoProvider {
   readonly name: string = 'node';
   readonly ciphers: ReadonlyMap<string, CipherInfo> = available();
   readonly macs: ReadonlyMap<string, MacInfo> = new Map(Object.entries(HMACS).map(([k, v]) => [k, v.info]));
+
+  /** node:crypto (Node 20) has no ML-KEM or sntrup761: the hybrid key exchanges need the Rust core. */
+  get kems(): ReadonlySet<string> {
+    return new Set();
+  }
+
+  createKem(name: KemName): KemKeyPair {
+    throw new SshError(Code.UnsupportedAlgorithm, `KEM ${name} needs the native or WASM crypto provider`, 'local');
+  }
 
   createSealer(keys: DirectionKeys): PacketSealer {
     const spec = OPENSSL_CIPHERS[keys.cipher];

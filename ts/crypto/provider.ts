@@ -4,6 +4,8 @@
 // protocol code noticing. The rest (hashes, key agreement, signatures) is used only during
 // key exchange and authentication.
 
+import type { KemKeyPair, KemName } from './kem.js';
+
 export type HashName = 'sha1' | 'sha256' | 'sha384' | 'sha512' | 'md5';
 
 /** Seals outgoing packets for one direction of one set of keys. */
@@ -109,4 +111,8 @@ export interface CryptoProvider {
    * blob) over `data`. `signatureAlgorithm` is what the negotiation expects.
    */
   verify(publicKey: Uint8Array, signatureAlgorithm: string, signature: Uint8Array, data: Uint8Array): boolean;
+  /** Post-quantum KEMs this provider implements (./kem.ts); none when absent. */
+  readonly kems?: ReadonlySet<string>;
+  /** A fresh ephemeral KEM key pair for a hybrid key exchange; throws 1005 when not available. */
+  createKem?(name: KemName): KemKeyPair;
 }

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import type { CipherInfo, DirectionKeys, MacInfo, PacketOpener, PacketSealer } from './provider.js';
 import { keyFailureStatus, lengthInClear, openFailure, sealFailure } from './core.js';
 import type { CoreStatuses, PacketCore } from './core.js';
+import { wasmKemCore } from './wasm-kem.js';
 
 // The few WebAssembly APIs used here (the project compiles without the DOM library).
 interface WasmApi {
@@ -162,6 +163,7 @@ export function loadWasmCore(): PacketCore {
     ciphers: parseCiphers(core.describe(0)),
     macs: parseMacs(core.describe(1)),
     statuses: core.statuses,
+    kem: wasmKemCore(instance.exports),
     createSealer(keys): PacketSealer {
       const handle = core.newHandle('sealer', keys);
       const layout = exports.revtun_sealer_layout(handle);

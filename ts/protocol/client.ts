@@ -19,6 +19,7 @@ import {
   STRICT_KEX_SERVER,
   type KexMethod,
   type Negotiated,
+  type SharedSecretEncoding,
 } from './kex.js';
 import { UserAuth, type AuthOptions, type CredentialAnswer, type CredentialRequest } from './auth.js';
 import { GssKexMethod, isGssKex, NULL_HOST_KEY, type GssKexStep } from './kex-gss.js';
@@ -153,6 +154,7 @@ type KexState =
 interface PendingKeys {
   hash: HashName;
   sharedSecret: Uint8Array;
+  sharedSecretEncoding?: SharedSecretEncoding;
   exchangeHash: Uint8Array;
 }
 
@@ -867,6 +869,7 @@ export class SshClientCore {
     let hostKey: Uint8Array | null;
     let signature: Uint8Array | null = null;
     let sharedSecret: Uint8Array;
+    let sharedSecretEncoding: SharedSecretEncoding | undefined;
     let exchangeHash: Uint8Array;
     if (state.method instanceof GssKexMethod) {
       const outcome = state.method.gssOutcome;
@@ -875,14 +878,14 @@ export class SshClientCore {
       this.status(`GSSAPI key exchange ${state.negotiated.kex}: the server's MIC over the exchange hash verifies`);
     } else {
       if (!step.outcome) return;
-      ({ hostKey, signature, sharedSecret, exchangeHash } = step.outcome);
+      ({ hostKey, signature, sharedSecret, sharedSecretEncoding, exchangeHash } = step.outcome);
     }
     // A GSSAPI key exchange may leave the host key out (OpenSSH's sshd does, whatever host key
     // algorithm was negotiated): the GSSAPI context has authenticated the server instead. One
     // that is sent is judged as any host key is (it cannot be with "null").
     if (hostKey && state.negotiated.hostKey !== NULL_HOST_KEY) this.checkHostKey(hostKey, signature, exchangeHash, state.negotiated);
     this.sendNow(NewKeys.encode({}));
-    const keys: PendingKeys = { hash: state.method.hash, sharedSecret, exchangeHash };
+    const keys: PendingKeys = { hash: state.method.hash, sharedSecret, sharedSecretEncoding, exchangeHash };
     if (!this.sessionId) this.sessionId = exchangeHash;
     this.installSealer(state.negotiated, keys);
     this.kex = { kind: 'expectNewKeys', negotiated: state.negotiated, keys };
@@ -964,7 +967,7 @@ export class SshClientCore {
     const macInfo = mac ? provider.macs.get(mac) : undefined;
     if (mac && !macInfo) throw new SshError(Code.UnsupportedAlgorithm, `MAC ${mac} is not available`, 'local');
     const derive = (letter: string, length: number) =>
-      deriveKey(provider, keys.hash, keys.sharedSecret, keys.exchangeHash, letter, this.sessionId!, length);
+      deriveKey(provider, keys.hash, keys.sharedSecret, keys.exchangeHash, letter, this.sessionId!, length, keys.sharedSecretEncoding);
     return {
       cipher,
       mac,

@@ -18,6 +18,7 @@ import {
   type KexInitMessage,
 } from './messages.js';
 import type { CryptoProvider, HashName, KeyAgreement, KeyAgreementKind } from '../crypto/provider.js';
+import { HYBRID_KEX_METHODS, createHybridKexMethod } from './kex-hybrid.js';
 
 export const STRICT_KEX_CLIENT = 'kex-strict-c-v00@openssh.com';
 export const STRICT_KEX_SERVER = 'kex-strict-s-v00@openssh.com';
@@ -25,11 +26,14 @@ export const EXT_INFO_CLIENT = 'ext-info-c';
 
 interface KexFamily {
   hash: HashName;
-  kind: 'ecdh' | 'dh' | 'gex';
+  /** 'hybrid': a post-quantum KEM with X25519 (./kex-hybrid.ts). */
+  kind: 'ecdh' | 'dh' | 'gex' | 'hybrid';
   agreement?: KeyAgreementKind;
 }
 
 export const KEX_METHODS: Record<string, KexFamily> = {
+  // Offered only when the crypto provider has the KEM (see hybridKexAvailable).
+  ...Object.fromEntries(Object.entries(HYBRID_KEX_METHODS).map(([name, m]) => [name, { hash: m.hash, kind: 'hybrid' as const }])),
   'curve25519-sha256': { hash: 'sha256', kind: 'ecdh', agreement: { kind: 'x25519' } },
   'curve25519-sha256@libssh.org': { hash: 'sha256', kind: 'ecdh', agreement: { kind: 'x25519' } },
   'ecdh-sha2-nistp256': { hash: 'sha256', kind: 'ecdh', agreement: { kind: 'ecdh', curve: 'nistp256' } },
@@ -103,8 +107,13 @@ export interface KexOutcome {
   hostKey: Uint8Array;
   signature: Uint8Array;
   sharedSecret: Uint8Array;
+  /** How K is encoded in the exchange hash and key derivation: mpint (RFC 4253) unless said. */
+  sharedSecretEncoding?: SharedSecretEncoding;
   exchangeHash: Uint8Array;
 }
+
+/** The hybrid post-quantum methods send K as a string; all the others as an mpint. */
+export type SharedSecretEncoding = 'mpint' | 'string';
 
 export interface KexContext {
   provider: CryptoProvider;
@@ -142,6 +151,8 @@ export function createKexMethod(name: string, ctx: KexContext): KexMethod {
   if (!family) throw new SshError(Code.UnsupportedAlgorithm, `key exchange ${name} is not implemented`, 'local');
   const { provider } = ctx;
   switch (family.kind) {
+    case 'hybrid':
+      return createHybridKexMethod(name, provider, (hostKey) => exchangePrefix(ctx, hostKey));
     case 'ecdh':
     case 'dh': {
       // One round: send our value, get the server's value, host key and signature. ECDH and
@@ -236,8 +247,10 @@ export function deriveKey(
   letter: string,
   sessionId: Uint8Array,
   length: number,
+  encoding: SharedSecretEncoding = 'mpint',
 ): Uint8Array {
-  const k = new Writer(sharedSecret.length + 8).mpint(sharedSecret).finish();
+  const writer = new Writer(sharedSecret.length + 8);
+  const k = (encoding === 'string' ? writer.string(sharedSecret) : writer.mpint(sharedSecret)).finish();
   const out = new Uint8Array(length);
   let have = provider.hash(hash, k, exchangeHash, new Uint8Array([letter.charCodeAt(0)]), sessionId);
   let filled = Math.min(have.length, length);

@@ -49,7 +49,10 @@ export const SETTING_DOCS: Record<string, SettingDoc> = {
   SSHKeyExchangeAlgorithms: {
     summary: 'Key exchange algorithms, in order of preference.',
     applies: 'next',
-    differs: { reference: 'includes the SHA-1 and 1024-bit exchanges', why: 'SHA-1 and 1024-bit groups are offered only when listed (see "What it speaks")' },
+    differs: {
+      reference: 'curve25519-sha256 first; includes the SHA-1 and 1024-bit exchanges',
+      why: 'the post-quantum hybrids (mlkem768x25519-sha256, sntrup761x25519-sha512) come first, as in OpenSSH 10, when the crypto provider has their KEMs; SHA-1 and 1024-bit groups are offered only when listed (see "What it speaks")',
+    },
   },
   SSHMacAlgorithms: {
     summary: 'MAC algorithms, in order of preference.',

@@ -5,6 +5,7 @@
 
 import { SshError, Code } from '../protocol/errors.js';
 import { KEX_METHODS } from '../protocol/kex.js';
+import { hybridKexAvailable, isHybridKex } from '../protocol/kex-hybrid.js';
 import { isGssKex, NULL_HOST_KEY } from '../protocol/kex-gss.js';
 import type { AlgorithmLists } from '../protocol/client.js';
 import type { CryptoProvider } from '../crypto/provider.js';
@@ -18,6 +19,11 @@ import { DEFAULT_HOST_KEY_ALGORITHMS, DEFAULT_PUBKEY_SIGNATURE_ALGORITHMS, SIGNA
 import { isCompressionAlgorithm } from '../protocol/compression.js';
 
 export const DEFAULT_KEX = [
+  // Post-quantum hybrids first, as OpenSSH 10 orders them; algorithmLists keeps them only when
+  // the crypto provider has the KEM (the native or WASM core, not node:crypto).
+  'mlkem768x25519-sha256',
+  'sntrup761x25519-sha512',
+  'sntrup761x25519-sha512@openssh.com',
   'curve25519-sha256',
   'curve25519-sha256@libssh.org',
   'ecdh-sha2-nistp256',
@@ -312,7 +318,7 @@ export function algorithmLists(
     return kept;
   };
   return {
-    kex: usable(lists.kex, (n) => n in KEX_METHODS || isGssKex(n), 'key exchange'),
+    kex: usable(lists.kex, (n) => (n in KEX_METHODS && (!isHybridKex(n) || hybridKexAvailable(provider, n))) || isGssKex(n), 'key exchange'),
     hostKey: usable(lists.hostKey, (n) => HOST_KEY_ALGORITHMS.has(n), 'host key'),
     cipher: usable(preferFast(provider, lists.cipher), (n) => provider.ciphers.has(n), 'encryption'),
     mac: usable(lists.mac, (n) => provider.macs.has(n), 'MAC'),

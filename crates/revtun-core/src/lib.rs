@@ -6,11 +6,15 @@
 mod aead;
 mod algorithms;
 mod cipher;
+pub mod kem;
 mod mac;
+pub mod mlkem768;
 mod packet;
+pub mod sntrup761;
 pub mod umac;
 
 pub use algorithms::{cipher_info, mac_info, CipherInfo, MacInfo, CIPHERS, MACS};
+pub use kem::{kem_info, KemInfo, KemKeyPair, KEMS};
 pub use packet::{for_each_packet, Opener, Sealer};
 
 /// Why a packet operation failed. The numbers are the status codes the bindings return.

@@ -11,6 +11,7 @@ use napi_derive::napi;
 
 pub mod gssapi;
 mod host_openssl;
+pub mod kem;
 // setsockopt/getsockopt for the options Node's net.Socket lacks (buffer sizes, keep-alive timing, linger).
 pub mod sockopt;
 

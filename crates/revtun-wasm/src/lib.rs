@@ -8,6 +8,8 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
+mod kem;
+
 use revtun_core::{Error, Opener, Sealer};
 
 static LAST_STATUS: AtomicU32 = AtomicU32::new(0);
