@@ -392,7 +392,8 @@ function applyCommandLine(ctx: Context, key: string, value: string): void {
     return;
   }
   if (key === '-4' || key === '-6') {
-    if (!ctx.gathered.values.has('addressfamily')) ctx.gathered.values.set('addressfamily', key === '-4' ? 'inet' : 'inet6');
+    // ssh sets it outright, the last of -4/-6 winning over each other and over -o AddressFamily.
+    ctx.gathered.values.set('addressfamily', key === '-4' ? 'inet' : 'inet6');
     return;
   }
   if (key === '-C') {

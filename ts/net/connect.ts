@@ -1,6 +1,6 @@
 // Opening the TCP connection to the SSH server: name resolution (with the address families the
-// UseIPv6 setting allows), trying every address a name has (Happy Eyeballs, RFC 8305, between
-// families), the local bind address, socket options, and cancellation. Failures are SshErrors
+// UseIPv6 setting allows), trying every address a name has (./happy-eyeballs.ts), the local bind
+// address of each address's family, socket options, and cancellation. Failures are SshErrors
 // with the documented socket codes. Through a proxy (./proxy.ts) the socket is
 // the proxy's, connected onwards to the server.
 
@@ -8,13 +8,11 @@ import * as net from 'node:net';
 import * as dns from 'node:dns/promises';
 import type { LookupAddress } from 'node:dns';
 import { SshError, Code, socketErrorCode } from '../protocol/errors.js';
-import { SocketReader } from './reader.js';
+import type { SocketReader } from './reader.js';
+import { Abandoned, connectFirst, type AttemptsFailed } from './happy-eyeballs.js';
 import { connectThroughProxy, type ProxySpec } from './proxy.js';
 import { spawnProxyCommand } from './proxy-command.js';
 import type { Duplex } from 'node:stream';
-
-/** RFC 8305's recommended wait before the next address is tried alongside the first. */
-const HAPPY_EYEBALLS_DELAY_MS = 250;
 
 export interface ConnectOptions {
   host: string;
@@ -37,6 +35,8 @@ export interface ConnectOptions {
   onProxyConnected?: (proxy: ProxySpec) => void;
   /** A ProxyCommand, tokens already expanded: used instead of any socket or proxy. */
   proxyCommand?: string;
+  /** Each failed attempt when a name has several addresses (for the log). */
+  onAttemptFailed?: (address: string, error: Error) => void;
 }
 
 /**
@@ -62,23 +62,34 @@ function familiesFor(useIPv6: number): readonly (4 | 6)[] {
 }
 
 /**
- * Every address of `host` that UseIPv6 allows, IPv6 first where both are (UseIPv6=2). A name that
+ * Every address of `host` that UseIPv6 allows, IPv6 first where both are (UseIPv6=2). A literal
+ * address of a family the setting excludes is 10047, as ssh -4 refuses an IPv6 one. A name that
  * has addresses, but none of an allowed family, is 11004 rather than "not found": the name is
  * right and the setting is what to change.
  */
 export async function resolveAddresses(host: string, useIPv6: number): Promise<LookupAddress[]> {
-  const ipFamily = net.isIP(host);
-  if (ipFamily !== 0) return [{ address: host, family: ipFamily }];
   const families = familiesFor(useIPv6);
+  const ipFamily = net.isIP(host);
+  if (ipFamily !== 0) {
+    if (!families.includes(ipFamily as 4 | 6)) {
+      throw new SshError(Code.AddressFamilyNotSupported, `${host} is an IPv${ipFamily} address, and UseIPv6=${useIPv6} allows IPv${families[0]} only`, 'local');
+    }
+    return [{ address: host, family: ipFamily }];
+  }
   let found: LookupAddress[];
   try {
     found = await dns.lookup(host, { all: true, ...(families.length === 1 ? { family: families[0] } : { order: 'ipv6first' as const }) });
   } catch (cause) {
     const code = (cause as NodeJS.ErrnoException).code;
-    // glibc reports a name /etc/hosts has only for the other family as not found, or as "try again" when it
-    // then could not reach a name server: either way, a lookup of both families tells.
-    if (families.length === 1 && (code === 'ENOTFOUND' || code === 'EAI_AGAIN') && (await hasAnyAddress(host))) {
-      throw new SshError(Code.NoAddressOfFamily, `host ${host} has no IPv${families[0]} address (UseIPv6=${useIPv6}; 2 allows both families)`, 'local', { cause });
+    // glibc reports a name /etc/hosts has only for the other family as not found, or as "try
+    // again" when it then could not reach a name server: a lookup of both families tells which.
+    // If that one finds an address of the allowed family after all, the first answer was lost
+    // (a dropped DNS packet) and this one serves.
+    if (families.length === 1 && (code === 'ENOTFOUND' || code === 'EAI_AGAIN')) {
+      const any = await anyAddresses(host);
+      const allowed = any.filter((a) => a.family === families[0]);
+      if (allowed.length > 0) return allowed;
+      if (any.length > 0) throw new SshError(Code.NoAddressOfFamily, `host ${host} has no IPv${families[0]} address (UseIPv6=${useIPv6}; 2 allows both families)`, 'local', { cause });
     }
     throw new SshError(socketErrorCode(code), `cannot resolve host ${host}: ${(cause as Error).message}`, 'local', { cause });
   }
@@ -87,34 +98,17 @@ export async function resolveAddresses(host: string, useIPv6: number): Promise<L
   return allowed;
 }
 
-async function hasAnyAddress(host: string): Promise<boolean> {
+async function anyAddresses(host: string): Promise<LookupAddress[]> {
   try {
-    return (await dns.lookup(host, { all: true })).length > 0;
+    return await dns.lookup(host, { all: true });
   } catch {
-    return false;
+    return [];
   }
 }
 
-/** The first address of `host` that UseIPv6 allows (for a bind address, or a proxy that wants one). */
+/** The first address of `host` that UseIPv6 allows (for a proxy that wants one). */
 export async function resolveHost(host: string, useIPv6: number): Promise<string> {
   return (await resolveAddresses(host, useIPv6))[0]!.address;
-}
-
-/**
- * A `lookup` for net.connect that answers with addresses already resolved, so that Node's
- * Happy Eyeballs (autoSelectFamily, RFC 8305: the next address is tried after 250 ms, or at once
- * when one fails) walks our list in our order.
- */
-function resolvedLookup(addresses: LookupAddress[]): net.LookupFunction {
-  return (_host, options, callback) => {
-    if (options.all) (callback as unknown as (error: null, all: LookupAddress[]) => void)(null, addresses);
-    else callback(null, addresses[0]!.address, addresses[0]!.family);
-  };
-}
-
-/** Node's error after every address failed is an AggregateError with an empty message: say what each attempt got. */
-function attemptsText(error: NodeJS.ErrnoException & { errors?: Error[] }): string {
-  return error.errors?.length ? error.errors.map((e) => e.message).join('; ') : error.message;
 }
 
 export async function connectSocket(options: ConnectOptions): Promise<OpenedSocket> {
@@ -125,54 +119,41 @@ export async function connectSocket(options: ConnectOptions): Promise<OpenedSock
     const socket = await connectThroughProxy(options.proxy, { host: options.host, port: options.port }, {
       timeoutMs: options.proxyTimeoutMs ?? 0,
       ...(signal ? { signal } : {}),
-      resolve: (host) => resolveHost(host, options.useIPv6),
+      // SOCKS4 carries an IPv4 destination only: its name is resolved to one whatever UseIPv6 says.
+      resolve: (host) => resolveHost(host, options.proxy?.type === 'socks4' ? 0 : options.useIPv6),
     });
     socket.setNoDelay(options.noDelay);
     socket.setKeepAlive(options.keepAlive, options.keepAliveInitialDelay);
     options.onProxyConnected?.(options.proxy);
     return { socket, address: options.host };
   }
-  // LocalHost may be a name (it reads as the machine's name until set): bind to its address,
-  // and try only server addresses of the same family (a socket bound to one cannot reach the other).
-  const localAddress = options.localAddress ? await resolveHost(options.localAddress, options.useIPv6) : '';
-  const localFamily = localAddress ? net.isIP(localAddress) : 0;
+  // LocalHost may be a name (it reads as the machine's name until set), with addresses of both
+  // families: each server address is reached from a local address of its own family, as ssh
+  // binds BindAddress per address; server addresses of a family LocalHost lacks are left out.
+  const locals = options.localAddress ? await resolveAddresses(options.localAddress, options.useIPv6) : [];
   let addresses = await resolveAddresses(options.host, options.useIPv6);
-  if (localFamily !== 0) {
-    addresses = addresses.filter((a) => a.family === localFamily);
-    if (addresses.length === 0) throw new SshError(Code.AddressFamilyNotSupported, `${options.host} has no IPv${localFamily} address to reach from LocalHost ${localAddress}`, 'local');
+  if (locals.length > 0) {
+    addresses = addresses.filter((a) => locals.some((l) => l.family === a.family));
+    if (addresses.length === 0) throw new SshError(Code.AddressFamilyNotSupported, `${options.host} has no address of the family of LocalHost ${options.localAddress} (${locals.map((l) => l.address).join(', ')})`, 'local');
   }
   if (signal?.aborted) throw aborted();
-  return await new Promise<OpenedSocket>((resolve, reject) => {
-    const reader = new SocketReader();
-    const socket = net.connect({
-      onread: reader.onread,
-      // A literal address when there is one; otherwise the name, with our resolved list as its lookup.
-      host: addresses.length === 1 ? addresses[0]!.address : options.host,
-      ...(addresses.length > 1 ? { lookup: resolvedLookup(addresses), autoSelectFamily: true, autoSelectFamilyAttemptTimeout: HAPPY_EYEBALLS_DELAY_MS } : {}),
+  try {
+    return await connectFirst({
+      addresses,
       port: options.port,
-      ...(localAddress ? { localAddress } : {}),
+      localAddressFor: (family) => locals.find((l) => l.family === family)?.address,
       ...(options.localPort ? { localPort: options.localPort } : {}),
       noDelay: options.noDelay,
       keepAlive: options.keepAlive,
       keepAliveInitialDelay: options.keepAliveInitialDelay,
+      ...(signal ? { signal } : {}),
+      ...(options.onAttemptFailed ? { onAttemptFailed: options.onAttemptFailed } : {}),
     });
-    const onAbort = () => {
-      socket.destroy();
-      reject(aborted());
-    };
-    const fail = (error: NodeJS.ErrnoException) => {
-      signal?.removeEventListener('abort', onAbort);
-      socket.destroy();
-      reject(new SshError(socketErrorCode(error.code), `cannot connect to ${options.host}:${options.port}: ${attemptsText(error)}`, 'local', { cause: error }));
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-    socket.once('error', fail);
-    socket.once('connect', () => {
-      signal?.removeEventListener('abort', onAbort);
-      socket.off('error', fail);
-      resolve({ socket, reader, address: socket.remoteAddress ?? addresses[0]!.address });
-    });
-  });
+  } catch (error) {
+    if (error instanceof Abandoned) throw aborted();
+    const failed = error as AttemptsFailed;
+    throw new SshError(socketErrorCode(failed.code), `cannot connect to ${options.host}:${options.port}: ${failed.message}`, 'local', { cause: error });
+  }
 }
 
 function aborted(): SshError {

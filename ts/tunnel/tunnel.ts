@@ -857,6 +857,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
         proxy: this.proxyFor(first.host),
         proxyCommand: this.expandedProxyCommand(first),
         proxyTimeoutMs: (this.setting<number>('ConnectionTimeout') || this.timeout) * 1000,
+        onAttemptFailed: (address, error) => this.log(2, `connecting to ${first.host} at ${address} failed: ${error.message}`),
         onProxyConnected: (proxy) => {
           this.log(2, `connected to ${first.host}:${first.port} through the ${describeProxy(proxy)}`);
           this.emit('connectionStatus', { connectionEvent: 'Firewall connection complete.', statusCode: 0, description: 'OK' });
