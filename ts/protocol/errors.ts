@@ -13,7 +13,7 @@
  */
 export const ERROR_TABLE = {
   // ---- the SSH layer
-  ServerDisconnected: [1001, 'The server ended the connection with a DISCONNECT message for a reason other than a normal close.'],
+  ServerDisconnected: [1001, 'The server ended the connection with a DISCONNECT message (once the tunnel is up, a normal close "by application" is status 0 instead).'],
   BadVersion: [1002, 'The server\'s version line is not SSH-2.0 (or SSH-1.99), or is malformed.'],
   NegotiationFailed: [1003, 'No algorithm in some category is acceptable to both sides.'],
   UnsupportedAlgorithm: [1005, 'An algorithm was named that this build or crypto provider does not implement.'],

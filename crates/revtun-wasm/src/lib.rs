@@ -64,8 +64,9 @@ pub extern "C" fn revtun_last_status() -> u32 {
 }
 
 /// The algorithm tables as text, one `name key_len iv_len block_size aead` (cipher) or
-/// `name key_len tag_len etm` (MAC) per line; `which` is 0 for ciphers, 1 for MACs, 3 for the
-/// failure statuses (`status message`), anything else for the build description. Writes at most `capacity` bytes to `out` and returns the full length.
+/// `name key_len tag_len etm` (MAC) per line; `which` is 0 for ciphers, 1 for MACs, 2 (or any
+/// other number) for the build description, 3 for the failure statuses (`status message`).
+/// Writes at most `capacity` bytes to `out` and returns the full length.
 ///
 /// # Safety
 /// `out` must point to `capacity` writable bytes.
