@@ -36,6 +36,8 @@ export const OPENSSH_ALGORITHMS = {
       'diffie-hellman-group18-sha512', 'diffie-hellman-group-exchange-sha1', 'diffie-hellman-group-exchange-sha256',
       'ecdh-sha2-nistp256', 'ecdh-sha2-nistp384', 'ecdh-sha2-nistp521', 'curve25519-sha256', 'curve25519-sha256@libssh.org',
       'sntrup761x25519-sha512', 'sntrup761x25519-sha512@openssh.com',
+      // Past ssh 9.2 (OpenSSH 9.9): revtun speaks it, so a command line may name it.
+      'mlkem768x25519-sha256',
     ],
   },
   hostkeyalgorithms: {

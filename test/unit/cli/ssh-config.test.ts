@@ -332,6 +332,12 @@ describe('algorithm lists', () => {
     expect(assembleAlgorithms('hostkeyalgorithms', 'ssh-ed25519*')).toEqual(['ssh-ed25519', 'ssh-ed25519-cert-v01@openssh.com']);
   });
 
+  it('takes mlkem768x25519-sha256 (newer than ssh 9.2, which would refuse it), alone or added (was "Bad SSH2 KexAlgorithms")', () => {
+    expect(validAlgorithmList('kexalgorithms', 'mlkem768x25519-sha256')).toBe(true);
+    expect(assembleAlgorithms('kexalgorithms', '^mlkem768x25519-sha256')[0]).toBe('mlkem768x25519-sha256');
+    expect(assembleAlgorithms('kexalgorithms', 'mlkem768x25519-sha256')).toEqual(['mlkem768x25519-sha256']);
+  });
+
   it('checks names as ssh does while reading', () => {
     expect(validAlgorithmList('ciphers', 'aes*')).toBe(false);
     expect(validAlgorithmList('ciphers', '-aes*')).toBe(true);
