@@ -18,7 +18,8 @@ use super::{
 };
 
 enum Slot {
-    NotYet,
+    /// The password, until the KDC has been asked (then wiped and dropped).
+    NotYet(String),
     Acquired(GssCred),
     /// The KDC's refusal, as it was reported the first time.
     Failed(String),
@@ -30,7 +31,6 @@ unsafe impl Send for Slot {}
 
 pub(super) struct Shared {
     user: String,
-    password: String,
     slot: Mutex<Slot>,
 }
 
@@ -42,12 +42,13 @@ impl Shared {
             .slot
             .lock()
             .map_err(|_| Error::new(Status::GenericFailure, "the GSSAPI credential is unusable"))?;
-        match &*slot {
+        let mut password = match &mut *slot {
             Slot::Acquired(credential) => return Ok(*credential),
             Slot::Failed(reason) => return Err(Error::new(Status::GenericFailure, reason.clone())),
-            Slot::NotYet => {}
-        }
-        let result = self.acquire(api);
+            Slot::NotYet(password) => core::mem::take(password),
+        };
+        let result = self.acquire(api, &password);
+        wipe(&mut password);
         *slot = match &result {
             Ok(credential) => Slot::Acquired(*credential),
             Err(error) => Slot::Failed(error.reason.clone()),
@@ -55,7 +56,7 @@ impl Shared {
         result
     }
 
-    fn acquire(&self, api: &Api) -> Result<GssCred> {
+    fn acquire(&self, api: &Api, password: &str) -> Result<GssCred> {
         let acquire = api.acquire_cred_with_password.ok_or_else(|| {
             Error::new(
                 Status::GenericFailure,
@@ -68,7 +69,7 @@ impl Shared {
             count: 1,
             elements: &mechanism,
         };
-        let secret = lend(self.password.as_bytes());
+        let secret = lend(password.as_bytes());
         let mut credential: GssCred = core::ptr::null_mut();
         let mut minor = 0;
         // SAFETY: every pointer outlives the call; `credential` receives a new handle.
@@ -100,11 +101,20 @@ impl Shared {
     }
 }
 
+/// Overwrites the password's bytes before they are freed (the allocator would leave them).
+fn wipe(password: &mut str) {
+    // SAFETY: zero bytes are valid UTF-8, so the text stays valid.
+    unsafe { password.as_bytes_mut() }.fill(0);
+}
+
 impl Drop for Shared {
     fn drop(&mut self) {
         let Ok(slot) = self.slot.get_mut() else {
             return;
         };
+        if let Slot::NotYet(password) = slot {
+            wipe(password);
+        }
         if let (Slot::Acquired(credential), Ok(api)) = (slot, api()) {
             let mut minor = 0;
             // SAFETY: the handle is GSSAPI's own and this is its only release: every context
@@ -128,8 +138,7 @@ impl GssCredential {
         GssCredential {
             shared: Arc::new(Shared {
                 user,
-                password,
-                slot: Mutex::new(Slot::NotYet),
+                slot: Mutex::new(Slot::NotYet(password)),
             }),
         }
     }
