@@ -20,6 +20,8 @@ export interface KemKeyPair {
    * ciphertext of the right length yields an unrelated secret (implicit rejection).
    */
   decapsulate(ciphertext: Uint8Array): Uint8Array;
+  /** Wipes and frees the secret key now (a key exchange uses it once), rather than at garbage collection. */
+  dispose(): void;
 }
 
 /** What a loaded core offers for KEMs. */

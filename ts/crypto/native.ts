@@ -35,7 +35,7 @@ interface NativeBinding {
   NativeOpener: new (...args: KeyArgs) => NativeOpener;
   // Absent from an addon built before the hybrid key exchanges.
   kems?(): { name: string; seedLength: number; publicKeyLength: number; ciphertextLength: number }[];
-  NativeKem?: new (name: string, seed: Uint8Array) => { readonly publicKey: Uint8Array; decapsulate(ciphertext: Uint8Array): Uint8Array };
+  NativeKem?: new (name: string, seed: Uint8Array) => { readonly publicKey: Uint8Array; decapsulate(ciphertext: Uint8Array): Uint8Array; dispose(): void };
   kemEncapsulate?(name: string, publicKey: Uint8Array, randomness: Uint8Array): [Uint8Array, Uint8Array];
 }
 

@@ -48,7 +48,11 @@ export function wasmKemCore(raw: unknown): KemCore | undefined {
       inputs.forEach((bytes, i) => view(ptrs[i]!, bytes.length).set(bytes));
       return run(ptrs);
     } finally {
-      ptrs.forEach((ptr, i) => api.revtun_free(ptr, sizes[i]!));
+      // Zeroed first: an output may be a shared secret, and freed module memory is reused as it is.
+      ptrs.forEach((ptr, i) => {
+        view(ptr, sizes[i]!).fill(0);
+        api.revtun_free(ptr, sizes[i]!);
+      });
     }
   };
   const kems = withBuffers([], [4096], ([out]) => {
@@ -68,17 +72,25 @@ export function wasmKemCore(raw: unknown): KemCore | undefined {
         api.revtun_kem_public_key(handle, out!, info!.publicKeyLength);
         return view(out!, info!.publicKeyLength).slice();
       });
+      let live = true;
       const pair: KemKeyPair = {
         publicKey,
         decapsulate(ciphertext) {
+          if (!live) throw new KemCoreError(3);
           return withBuffers([ciphertext], [32], ([c, out]) => {
             const status = api.revtun_kem_decapsulate(handle, c!, ciphertext.length, out!);
             if (status !== 0) throw new KemCoreError(status);
             return view(out!, 32).slice();
           });
         },
+        dispose() {
+          if (!live) return;
+          live = false;
+          handles.unregister(pair);
+          api.revtun_kem_free(handle); // the core wipes the secret key as it drops it
+        },
       };
-      handles.register(pair, handle);
+      handles.register(pair, handle, pair);
       return pair;
     },
     encapsulate(name, publicKey, randomness) {

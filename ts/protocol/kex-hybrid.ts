@@ -88,6 +88,7 @@ export function createHybridKexMethod(name: string, provider: CryptoProvider, ex
         );
       }
       const kemSecret = kem.decapsulate(serverReply.subarray(0, sizes.ciphertext));
+      kem.dispose(); // one use: the secret key goes now, not at garbage collection
       // Refuses a low-order X25519 point (all-zero secret) with 1038, as curve25519-sha256 does.
       const ecdhSecret = fixedLength(x25519.computeSecret(serverReply.subarray(sizes.ciphertext)));
       const sharedSecret = provider.hash(method.hash, kemSecret, ecdhSecret);

@@ -34,32 +34,46 @@ pub fn kems() -> Vec<KemSpec> {
 
 #[napi]
 pub struct NativeKem {
-    pair: revtun_core::KemKeyPair,
+    /// None once disposed (the core wiped the secret key as it dropped it).
+    pair: Option<revtun_core::KemKeyPair>,
+    public_key: Vec<u8>,
 }
 
 #[napi]
 impl NativeKem {
     #[napi(constructor)]
     pub fn new(name: String, seed: Uint8Array) -> Result<Self> {
+        let pair = revtun_core::KemKeyPair::generate(&name, &seed).map_err(failure)?;
         Ok(NativeKem {
-            pair: revtun_core::KemKeyPair::generate(&name, &seed).map_err(failure)?,
+            public_key: pair.public_key().to_vec(),
+            pair: Some(pair),
         })
     }
 
     #[napi(getter)]
     pub fn public_key(&self) -> Buffer {
-        self.pair.public_key().to_vec().into()
+        self.public_key.clone().into()
     }
 
-    /// The shared secret of `ciphertext`; an error only for a ciphertext of the wrong length.
+    /// The shared secret of `ciphertext`; an error for a ciphertext of the wrong length, or
+    /// after dispose().
     #[napi]
     pub fn decapsulate(&self, ciphertext: Uint8Array) -> Result<Buffer> {
-        Ok(self
+        let pair = self
             .pair
+            .as_ref()
+            .ok_or_else(|| Error::new(Status::GenericFailure, "the KEM key pair was disposed"))?;
+        Ok(pair
             .decapsulate(&ciphertext)
             .map_err(failure)?
             .to_vec()
             .into())
+    }
+
+    /// Drops (and so wipes) the secret key now rather than when the object is collected.
+    #[napi]
+    pub fn dispose(&mut self) {
+        self.pair = None;
     }
 }
 

@@ -92,6 +92,19 @@ describe('native and WASM cores agree', () => {
   });
 });
 
+describe('disposing a key pair', () => {
+  it.each(cores)('%s: the secret key is gone at once, the public key stays readable, and disposing twice is harmless', (_name, kem) => {
+    const pair = kem.createKeyPair('mlkem768', randomBytes(64));
+    const { ciphertext, secret } = kem.encapsulate('mlkem768', pair.publicKey, randomBytes(32));
+    expect(toHex(pair.decapsulate(ciphertext))).toBe(toHex(secret));
+    const publicKey = toHex(pair.publicKey);
+    pair.dispose();
+    expect(() => pair.decapsulate(ciphertext)).toThrow();
+    expect(toHex(pair.publicKey)).toBe(publicKey);
+    pair.dispose();
+  });
+});
+
 describe('providers', () => {
   it('the Rust cores offer both KEMs; node:crypto offers none and says why', () => {
     expect([...loadCryptoProvider('native').kems!].sort()).toEqual(['mlkem768', 'sntrup761']);
