@@ -11,6 +11,7 @@ import type { ClientEvent, SshClientCore } from '../protocol/client.js';
 import { SshError, Code, socketErrorCode } from '../protocol/errors.js';
 import type { SocketReader } from './reader.js';
 import type { TransferLimiter } from './rate-limit.js';
+import { closeSocket, ORDERLY_CLOSE, type ClosePolicy } from './close.js';
 
 /**
  * Above this many bytes waiting in the socket, channel data stops being framed. The kernel's
@@ -37,7 +38,7 @@ export class SocketDriver {
   private readonly onEventFailed: (event: ClientEvent, error: unknown) => void;
   private readonly beforeIdle: () => boolean;
   private readonly afterFlush: () => void;
-  private readonly resetOnClose: () => boolean;
+  private readonly closePolicy: () => ClosePolicy;
 
   constructor(
     private readonly core: SshClientCore,
@@ -58,8 +59,8 @@ export class SocketDriver {
       beforeIdle?: () => boolean;
       /** Called after each flush, so waiters can re-check conditions that raise no event. */
       afterFlush?: () => void;
-      /** Linger=False: the socket has SO_LINGER {on, 0}, and closing is a reset, not a FIN. */
-      resetOnClose?: () => boolean;
+      /** Linger and LingerTime, read when the connection closes (./close.ts). */
+      closePolicy?: () => ClosePolicy;
     },
     /** The socket's reader when it was opened with one (onread); else 'data' events are used. */
     private readonly reader?: SocketReader,
@@ -70,7 +71,7 @@ export class SocketDriver {
     this.onEventFailed = hooks.onEventFailed ?? (() => undefined);
     this.beforeIdle = hooks.beforeIdle ?? (() => false);
     this.afterFlush = hooks.afterFlush ?? (() => undefined);
-    this.resetOnClose = hooks.resetOnClose ?? (() => false);
+    this.closePolicy = hooks.closePolicy ?? (() => ORDERLY_CLOSE);
     if (!reader) {
       socket.on('data', (chunk: Buffer) => {
         this.bytesMoved += chunk.length;
@@ -245,15 +246,8 @@ export class SocketDriver {
     // what the core had framed.
     const out = [...this.throttled.splice(0), ...(this.core.pollTransmit() ?? [])];
     if (!this.socket.destroyed) for (const packet of out) this.socket.write(packet);
-    if (this.resetOnClose()) {
-      closeWithReset(this.socket);
-      return;
-    }
-    if (!this.socket.destroyed) this.socket.end();
-    const socket = this.socket;
-    const kill = setTimeout(() => socket.destroy(), 2000);
-    kill.unref();
-    socket.once('close', () => clearTimeout(kill));
+    // A server that never closes its end gets 2 s, or LingerTime when that is set.
+    closeSocket(this.socket, this.closePolicy(), 2000);
   }
 
   private armTimer(): void {
@@ -276,16 +270,4 @@ export class SocketDriver {
     }, Math.max(0, due - Date.now()));
     this.timer.unref();
   }
-}
-
-/**
- * Closes a socket whose SO_LINGER is {on, 0} (Linger=False) so that the kernel resets the
- * connection. No end(): a FIN would make the close orderly. The close waits one turn of the
- * event loop, so that what was just written (our DISCONNECT) has left: a socket destroyed in
- * the same turn as a write was seen to reach the server as an orderly end all the same (Node
- * 20, Linux 6), and so was one closed while earlier data was still unacknowledged; the reset
- * is what the kernel makes of it, not something revtun can promise.
- */
-export function closeWithReset(socket: Duplex): void {
-  setImmediate(() => socket.destroy());
 }

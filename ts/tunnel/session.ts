@@ -10,7 +10,8 @@ import { credentialAnswerer, isPromise, noAnswer, type CredentialAnswerer } from
 import type { CredentialAnswer, CredentialRequest } from '../protocol/auth.js';
 import { FORWARDED_STREAMLOCAL, type Grant } from '../protocol/forwarding.js';
 import { SshError, Code, DisconnectReason } from '../protocol/errors.js';
-import { closeWithReset, SocketDriver } from '../net/driver.js';
+import { SocketDriver } from '../net/driver.js';
+import { closeSocket, ORDERLY_CLOSE, type ClosePolicy } from '../net/close.js';
 import { TransferLimiter } from '../net/rate-limit.js';
 import type { OpenedSocket, Transport } from '../net/connect.js';
 import { isSocketPath, LocalForwarder, type ChannelJoint, type ForwarderHost, type LocalTarget } from './local-forward.js';
@@ -25,8 +26,8 @@ export interface SessionTiming {
   absolute: () => boolean;
   /** MaxTransferRate at the connect, bytes per second each way (0 or absent: no limit). */
   maxTransferRate?: number;
-  /** Linger=False, read when the connection closes: the close is a reset (see closeWithReset). */
-  resetOnClose?: () => boolean;
+  /** Linger and LingerTime, read when the connection closes (../net/close.ts). */
+  closePolicy?: () => ClosePolicy;
 }
 
 const DEFAULT_TIMING: SessionTiming = { clock: realScheduler, absolute: () => false };
@@ -105,7 +106,7 @@ export class Session {
           this.noteActivity();
           this.onProgress();
         },
-        resetOnClose: () => this.timing.resetOnClose?.() ?? false,
+        closePolicy: () => this.timing.closePolicy?.() ?? ORDERLY_CLOSE,
       },
       opened.reader,
       this.transferLimiter,
@@ -357,8 +358,9 @@ export class Session {
   private destroy(): void {
     for (const forwarder of this.forwarders.values()) forwarder.destroy();
     this.forwarders.clear();
-    if (this.timing.resetOnClose?.()) closeWithReset(this.socket);
-    else this.socket.destroy();
+    // With no LingerTime the socket goes at once (what is still queued is dropped); with one,
+    // queued bytes get that long to leave, and a close the driver already began goes on.
+    closeSocket(this.socket, this.timing.closePolicy?.() ?? ORDERLY_CLOSE, null);
   }
 
   // ---- core events: the session's own bookkeeping ----
