@@ -20,6 +20,9 @@ import { closeSocket, ORDERLY_CLOSE, type ClosePolicy } from './close.js';
  */
 const SOCKET_HIGH_WATER = 1024 * 1024;
 
+/** The longest a MaxTransferRate pause of reading lasts when the owner does not say. */
+const DEFAULT_MAX_READ_PAUSE_MS = 5000;
+
 export class SocketDriver {
   private timer: NodeJS.Timeout | null = null;
   private timerDue = 0;
@@ -39,6 +42,7 @@ export class SocketDriver {
   private readonly beforeIdle: () => boolean;
   private readonly afterFlush: () => void;
   private readonly closePolicy: () => ClosePolicy;
+  private readonly maxReadPauseMs: () => number;
 
   constructor(
     private readonly core: SshClientCore,
@@ -61,6 +65,11 @@ export class SocketDriver {
       afterFlush?: () => void;
       /** Linger and LingerTime, read when the connection closes (./close.ts). */
       closePolicy?: () => ClosePolicy;
+      /**
+       * The longest reading may stay paused for MaxTransferRate (ms): reading paused holds
+       * back the server's control messages (keep-alive replies among them) with the data.
+       */
+      maxReadPauseMs?: () => number;
     },
     /** The socket's reader when it was opened with one (onread); else 'data' events are used. */
     private readonly reader?: SocketReader,
@@ -72,6 +81,7 @@ export class SocketDriver {
     this.beforeIdle = hooks.beforeIdle ?? (() => false);
     this.afterFlush = hooks.afterFlush ?? (() => undefined);
     this.closePolicy = hooks.closePolicy ?? (() => ORDERLY_CLOSE);
+    this.maxReadPauseMs = hooks.maxReadPauseMs ?? (() => DEFAULT_MAX_READ_PAUSE_MS);
     if (!reader) {
       socket.on('data', (chunk: Buffer) => {
         this.bytesMoved += chunk.length;
@@ -216,23 +226,34 @@ export class SocketDriver {
   /** Charges a read to the inbound bucket; an empty bucket pauses reading until it refills. */
   private chargeRead(bytes: number): void {
     const limiter = this.limiter;
-    if (!limiter?.limited) return;
+    // After the end, bytes still arriving are not paced: no wait may keep the process alive.
+    if (!limiter?.inbound.limited || this.ended) return;
     const bucket = limiter.inbound;
     bucket.take(bytes);
     if (this.readPaused || bucket.available() > 0) return;
     this.readPaused = true;
     this.socket.pause();
-    // Resume once a worthwhile read fits (half a burst), not for every token.
-    bucket.whenAvailable(bucket.burstSize / 2, () => {
-      this.readPaused = false;
-      if (!this.ended && !this.socket.destroyed) this.socket.resume();
-    });
+    // Resume once a worthwhile read fits (half a burst), not for every token; and at the
+    // latest after maxReadPauseMs, so that the server's keep-alive replies are not held back
+    // past what its keep-alive check (and ours) allows.
+    bucket.whenAvailable(bucket.burstSize / 2, () => this.resumeReading(), true, this.maxReadPauseMs());
+  }
+
+  private resumeReading(): void {
+    if (!this.readPaused) return;
+    this.readPaused = false;
+    if (!this.ended && !this.socket.destroyed) this.socket.resume();
   }
 
   private finish(error: SshError | null): void {
     if (this.ended) return;
     this.ended = true;
     this.limiter?.stop();
+    // Reading paused for the limit would not see the server's FIN: read on to the end.
+    if (this.readPaused) {
+      this.readPaused = false;
+      if (!this.socket.destroyed) this.socket.resume();
+    }
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     // A peer that stopped answering keep-alives will not read our DISCONNECT or close its end:

@@ -28,6 +28,8 @@ export interface SessionTiming {
   maxTransferRate?: number;
   /** Linger and LingerTime, read when the connection closes (../net/close.ts). */
   closePolicy?: () => ClosePolicy;
+  /** The longest reading may pause for MaxTransferRate, ms (see SocketDriver). */
+  maxReadPauseMs?: () => number;
 }
 
 const DEFAULT_TIMING: SessionTiming = { clock: realScheduler, absolute: () => false };
@@ -94,7 +96,8 @@ export class Session {
     this.core = new SshClientCore(options);
     this.answerer = credentialAnswerer(options.auth);
     this.socket = opened.socket;
-    this.transferLimiter = new TransferLimiter(timing.clock, timing.maxTransferRate ?? 0);
+    // A limiter callback that throws is revtun's own failure: the connection ends with 1036.
+    this.transferLimiter = new TransferLimiter(timing.clock, timing.maxTransferRate ?? 0, (error) => this.limiterFailure(error));
     this.driver = new SocketDriver(
       this.core,
       opened.socket,
@@ -107,6 +110,7 @@ export class Session {
           this.onProgress();
         },
         closePolicy: () => this.timing.closePolicy?.() ?? ORDERLY_CLOSE,
+        ...(timing.maxReadPauseMs ? { maxReadPauseMs: timing.maxReadPauseMs } : {}),
       },
       opened.reader,
       this.transferLimiter,
@@ -133,6 +137,14 @@ export class Session {
     const failure = new SshError(Code.ConnectionFailed, `internal error while handling ${event.type}: ${(error as Error)?.message ?? String(error)}`, 'local', { cause: error });
     this.handlers.log(1, failure.message);
     if (event.type !== 'closed') this.core.fail(failure);
+  }
+
+  private limiterFailure(error: unknown): void {
+    const failure = new SshError(Code.ConnectionFailed, `internal error in MaxTransferRate's pacing: ${(error as Error)?.message ?? String(error)}`, 'local', { cause: error });
+    this.handlers.log(1, failure.message);
+    if (!this.isOpen) return;
+    this.core.fail(failure);
+    this.driver.flush();
   }
 
   /** MaxTransferRate changed while connected: applies at once, and held-back bytes move on. */
@@ -321,6 +333,10 @@ export class Session {
       this.destroy();
       return true;
     }
+    // From here on nothing inbound is held back for the rate: the server's CHANNEL_CLOSE and
+    // DISCONNECT must not wait behind data queued at the rate.
+    this.transferLimiter.liftInbound();
+    this.driver.flush();
     const channels = this.core.channelViews();
     let drained = true;
     if (channels.length > 0) {
