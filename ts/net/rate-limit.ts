@@ -22,6 +22,9 @@ export const MIN_BURST = 4096;
 /** The burst is this many milliseconds of the rate: small enough to be smooth, large enough to need few timer wakes. */
 export const BURST_MS = 50;
 
+/** The most a bucket may owe: one pipe read (Linux pipes hand over at most 64 KiB at once). */
+export const MAX_DEBT = 64 * 1024;
+
 /** The burst a rate allows (bytes). */
 export function burstFor(rate: number): number {
   return Math.max(MIN_BURST, Math.ceil((rate * BURST_MS) / 1000));
@@ -106,14 +109,16 @@ export class TokenBucket {
 
   /**
    * `bytes` passed. They may exceed what was available (a read that could not be sized to
-   * it): the debt is paid off before anything else passes. The debt is capped at one burst:
-   * Node sizes a read before a newly set limit can size it (a whole 256 KiB read at a low
-   * rate was a debt of minutes, and the connection's keep-alive failed meanwhile).
+   * it): the debt is paid off before anything else passes. The debt is capped at one burst or
+   * one unsized read (MAX_DEBT), whichever is more: Node sizes a read before a newly set limit
+   * can size it, and a whole 256 KiB read at a low rate was a debt of minutes (the
+   * connection's keep-alive failed meanwhile); a pipe's reads (a ProxyCommand) are at most
+   * 64 KiB, and are still paid for in full.
    */
   take(bytes: number): void {
     if (this.rate === 0 || bytes <= 0) return;
     this.refill();
-    this.tokens = Math.max(this.tokens - bytes, -this.burst);
+    this.tokens = Math.max(this.tokens - bytes, -Math.max(this.burst, MAX_DEBT));
     this.counters.bytes += bytes;
     const at = this.clock.now();
     this.takenAtBurst = at === this.burstAt ? this.takenAtBurst + bytes : bytes;

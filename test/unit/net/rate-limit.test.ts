@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { burstFor, MIN_BURST, TokenBucket, TransferLimiter } from '../../../ts/net/rate-limit.js';
+import { burstFor, MAX_DEBT, MIN_BURST, TokenBucket, TransferLimiter } from '../../../ts/net/rate-limit.js';
 import { SocketReader } from '../../../ts/net/reader.js';
 import { virtualScheduler, type VirtualScheduler } from '../../helpers/clock.js';
 
@@ -79,7 +79,7 @@ describe('MaxTransferRate token bucket (virtual time)', () => {
     expect(limiter.inbound.available()).toBe(MIN_BURST);
   });
 
-  it('a read larger than the tokens (a stream that cannot size its reads) is a debt paid off before anything else passes, capped at one burst', async () => {
+  it('a read larger than the tokens (a stream that cannot size its reads) is a debt paid off before anything else passes, capped at one pipe read', async () => {
     const clock = virtualScheduler();
     const limiter = new TransferLimiter(clock, 10_000);
     const bucket = limiter.inbound;
@@ -88,8 +88,8 @@ describe('MaxTransferRate token bucket (virtual time)', () => {
     expect(bucket.available()).toBe(0);
     let ready = false;
     bucket.whenAvailable(1000, () => (ready = true));
-    // The debt is one burst (4096 bytes): paying it off and earning 1000 more at 10 000 B/s is 510 ms.
-    expect(await clock.nextWait()).toBe(Math.ceil(((MIN_BURST + 1000) * 1000) / 10_000));
+    // The debt is one pipe read (64 KiB): paying it off and earning 1000 more at 10 000 B/s is 6.65 s.
+    expect(await clock.nextWait()).toBe(Math.ceil(((MAX_DEBT + 1000) * 1000) / 10_000));
     clock.pass();
     await Promise.resolve();
     await Promise.resolve();
