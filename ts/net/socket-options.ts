@@ -80,11 +80,25 @@ export function settingsNeedingAddon(settings: SocketOptionSettings): string[] {
  * the program at the line that asked, as settings not implemented at all are refused: a log
  * line is easily missed, and the connection would run without what was asked for.
  */
-export function socketOptionProviderMissing(name: string): SshError | null {
+export function socketOptionProviderMissing(name: string, runtime: RuntimeVersions = process.versions): SshError | null {
   if (process.platform === 'win32') return new SshError(Code.BadArgument, `${name} cannot be set on ${process.platform}: revtun sets it on Unix socket descriptors only`, 'local');
+  const opaque = runtimeWithoutDescriptors(runtime);
+  if (opaque) return new SshError(Code.BadArgument, `${name} cannot be set on ${opaque}: its sockets expose no descriptor to set it on`, 'local');
   const found = binding();
   if (!(found instanceof Error)) return null;
   return new SshError(Code.BadArgument, `${name} cannot be set: ${found.message}, and Node's sockets cannot set this option without it`, 'local');
+}
+
+/** process.versions, or the part of it that names the runtime. */
+export type RuntimeVersions = Partial<Record<string, string | undefined>>;
+
+/**
+ * The runtime's name when its net.Socket has no descriptor for setsockopt (Deno: its TCPWrap's
+ * fd is undefined, so the addon would load and have nothing to act on), else null. Bun's
+ * sockets have one.
+ */
+export function runtimeWithoutDescriptors(runtime: RuntimeVersions = process.versions): string | null {
+  return runtime['deno'] ? `Deno ${runtime['deno']}` : null;
 }
 
 /**

@@ -9,7 +9,7 @@
 
 import type { Socket } from 'node:net';
 import { SshError, Code } from '../protocol/errors.js';
-import { applySocketOptions, readSocketOptions, socketDescriptor, socketOptionProviderMissing, type SocketOptionSettings } from '../net/socket-options.js';
+import { applySocketOptions, readSocketOptions, runtimeWithoutDescriptors, socketDescriptor, socketOptionProviderMissing, type SocketOptionSettings } from '../net/socket-options.js';
 
 /** The settings this file applies to the socket. */
 export const SOCKET_SETTINGS: readonly string[] = ['TCPKeepAlive', 'KeepAliveTime', 'KeepAliveInterval', 'InBufferSize', 'OutBufferSize'];
@@ -50,9 +50,17 @@ export function checkSocketSetting(name: string, value: boolean | number | strin
  * on: a buffer size or keep-alive timing is a tuning, not a condition of the connection.
  */
 export function applyAtConnect(transport: unknown, settings: SocketOptionSettings, log: (level: 1 | 2 | 3, message: string) => void): boolean {
-  if (socketDescriptor(transport) === null || typeof (transport as Socket).setKeepAlive !== 'function') {
+  const isSocket = typeof (transport as Socket).setKeepAlive === 'function';
+  if (socketDescriptor(transport) === null || !isSocket) {
     const asked = ['KeepAliveTime', ...ADDON_SETTINGS].filter((name) => isSet(name, settings));
-    if (asked.length > 0) log(1, `${asked.join(', ')} not applied: the connection runs over a ProxyCommand, which has no TCP socket of revtun's`);
+    // A TCP socket without a descriptor is the runtime's doing (refused when set, so only a
+    // default can reach here); net.Socket can still set the keep-alive itself.
+    const opaque = isSocket ? runtimeWithoutDescriptors() : null;
+    if (opaque) {
+      (transport as Socket).setKeepAlive(settings.keepAlive, settings.keepAliveTime > 0 ? Math.max(1000, settings.keepAliveTime) : 0);
+      return true;
+    }
+    if (asked.length > 0) log(1, `${asked.join(', ')} not applied: ${isSocket ? 'the socket has no descriptor' : "the connection runs over a ProxyCommand, which has no TCP socket of revtun's"}`);
     return false;
   }
   try {

@@ -35,6 +35,14 @@ describe('socket options (native addon, real loopback sockets)', () => {
     expect(settingsNeedingAddon({ ...DEFAULTS, inBufferSize: 1, keepAliveInterval: 1 })).toEqual(['KeepAliveInterval', 'InBufferSize']);
   });
 
+  it('on a runtime whose sockets expose no descriptor (Deno) an option the addon sets is refused, with that reason', () => {
+    process.env['REVTUN_CRYPTO'] = 'native';
+    expect(socketOptionProviderMissing('InBufferSize', { node: '20.0.0', deno: '2.9.6' })).toEqual(
+      expect.objectContaining({ code: 10022, message: 'InBufferSize cannot be set on Deno 2.9.6: its sockets expose no descriptor to set it on' }),
+    );
+    expect(socketOptionProviderMissing('InBufferSize', { node: '20.0.0', bun: '1.4.5' })).toBeNull(); // Bun's sockets have one
+  });
+
   it('keep-alive times become whole seconds, at least one', () => {
     expect(wholeSeconds(1)).toBe(1);
     expect(wholeSeconds(1000)).toBe(1);
