@@ -144,7 +144,7 @@ describe('the connection properties while connected', () => {
     }
     const taken = Object.keys(SETTINGS).filter((name) => !idle.includes(name) && name !== 'UseFIPSCompliantAPI');
     // Socket options Node cannot set itself need the native addon: with another provider they are refused, with the reason.
-    const needAddon = ['KeepAliveInterval', 'Linger', 'LingerTime', 'InBufferSize', 'OutBufferSize'];
+    const needAddon = ['KeepAliveInterval', 'InBufferSize', 'OutBufferSize'];
     // The kernel keeps its own idea of a buffer size (doubled, clamped): that is what reads back.
     const kernelValue = ['InBufferSize', 'OutBufferSize'];
     const native = tunnel.cryptoProvider.name === 'native';

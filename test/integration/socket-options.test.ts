@@ -84,8 +84,8 @@ describe('socket options on the SSH connection (native addon)', () => {
       expect(values.keepAlive).toBe(true);
       expect(values.keepAliveIdle).toBe(7);
       expect(values.keepAliveInterval).toBe(3);
-      expect(values.linger).toBe(true);
-      expect(values.lingerSeconds).toBe(9);
+      // LingerTime is how revtun closes (linger.test.ts), not SO_LINGER: that stays off.
+      expect(values.linger).toBe(false);
       // Once connected, the setting reads back the effective value.
       expect(t.config('InBufferSize')).toBe('300000');
       expect(t.config('OutBufferSize')).toBe('180000');
@@ -126,20 +126,18 @@ describe('socket options on the SSH connection (native addon)', () => {
       t.config('OutBufferSize=40000');
       t.config('KeepAliveTime=5000');
       t.config('KeepAliveInterval=2000');
-      t.config('LingerTime=4');
       const values = optionsOf(t);
-      expect(values).toMatchObject({ receiveBuffer: 100000, sendBuffer: 80000, keepAliveIdle: 5, keepAliveInterval: 2, linger: true, lingerSeconds: 4 });
+      expect(values).toMatchObject({ receiveBuffer: 100000, sendBuffer: 80000, keepAliveIdle: 5, keepAliveInterval: 2 });
       const ss = ssView(t.localPort);
       expect(ss.receiveBuffer).toBe(100000);
       expect(ss.sendBuffer).toBe(80000);
       // Linux re-arms the keep-alive timer when the idle time changes: at most the new 5 s now.
       expect(ss.keepAliveTimerMs!).toBeLessThanOrEqual(5000);
-      // Back to the default: SO_LINGER off again; TCPKeepAlive=False stops the probes.
-      t.config('LingerTime=0');
+      // TCPKeepAlive=False stops the probes.
       t.config('KeepAliveTime=0');
       t.config('KeepAliveInterval=0');
       t.config('TCPKeepAlive=False');
-      expect(optionsOf(t)).toMatchObject({ linger: false, keepAlive: false });
+      expect(optionsOf(t)).toMatchObject({ keepAlive: false });
       expect(ssView(t.localPort).keepAliveTimerMs).toBeNull();
     } finally {
       await t.sshLogoff();
@@ -197,7 +195,8 @@ describe('socket options on the SSH connection (native addon)', () => {
       // flight; once the client has read it, nothing of the client's is unacknowledged (a
       // reset overtaking unacknowledged data was seen to reach a Node server as an EOF).
       await pollUntil(() => t.config('ServerSSHVersionString') !== '', 'the client to read the server version line');
-      if (config.includes('Linger=False')) expect(optionsOf(t)).toMatchObject({ linger: true, lingerSeconds: 0 });
+      // No SO_LINGER before the close: the reset is resetAndDestroy's, at the close.
+      if (config.includes('Linger=False')) expect(optionsOf(t)).toMatchObject({ linger: false });
       t.reset(); // closes the socket at once, in the middle of the handshake
       const how = await outcome;
       await logon;
@@ -218,7 +217,7 @@ describe('socket options over a ProxyCommand', () => {
     t.on('log', (event) => event.logLevel === 1 && logs.push(event.message));
     await t.sshLogon();
     try {
-      expect(logs).toContain("KeepAliveTime, Linger, InBufferSize not applied: the connection runs over a ProxyCommand, which has no TCP socket of revtun's");
+      expect(logs).toContain("KeepAliveTime, InBufferSize not applied: the connection runs over a ProxyCommand, which has no TCP socket of revtun's");
       expect(t.socketOptions()).toBeNull();
       expect(t.config('InBufferSize')).toBe('65536'); // what was set: there is no socket to read it from
     } finally {
@@ -261,14 +260,15 @@ describe('socket options without the native addon (REVTUN_CRYPTO=wasm)', () => {
   it('a value only the addon can apply is refused with 10022 when set; defaults, keep-alive time and MaxTransferRate are accepted', async () => {
     useProvider('wasm');
     const t = makeTunnel(sshd);
-    for (const setting of ['InBufferSize=65536', 'OutBufferSize=65536', 'KeepAliveInterval=2000', 'Linger=False', 'LingerTime=5']) {
+    for (const setting of ['InBufferSize=65536', 'OutBufferSize=65536', 'KeepAliveInterval=2000']) {
       const name = setting.split('=')[0]!;
       expect(() => t.config(setting), setting).toThrow(
         expect.objectContaining({ code: 10022, message: `${name} cannot be set: the native addon is not in use (REVTUN_CRYPTO=wasm), and Node's sockets cannot set this option without it` }),
       );
     }
-    // Defaults need nothing, and are accepted; so is what net.Socket sets itself.
-    for (const setting of ['InBufferSize=0', 'Linger=True', 'LingerTime=0', 'KeepAliveInterval=0', 'KeepAliveTime=9000', 'TCPKeepAlive=True', 'MaxTransferRate=1000000']) t.config(setting);
+    // Defaults need nothing, and are accepted; so is what net.Socket does itself (keep-alive
+    // time, and Linger/LingerTime, which are how the socket is closed).
+    for (const setting of ['InBufferSize=0', 'Linger=False', 'LingerTime=5', 'Linger=True', 'LingerTime=0', 'KeepAliveInterval=0', 'KeepAliveTime=9000', 'TCPKeepAlive=True', 'MaxTransferRate=1000000']) t.config(setting);
     expect(t.config('InBufferSize')).toBe('0');
     await t.sshLogon();
     try {

@@ -10,6 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { type Sshd, startSshd, stopAll } from '../helpers/sshd.js';
 import { makeTunnel } from '../helpers/tunnel.js';
 import { connect, listen, receiveHashed, sendHashed } from '../helpers/streams.js';
+import { pollUntil } from '../helpers/kernel.js';
 import { burstFor } from '../../ts/net/rate-limit.js';
 
 const RATE = 100_000; // bytes per second
@@ -158,6 +159,32 @@ describe('MaxTransferRate through a tunnel', () => {
     } finally {
       await t.sshLogoff();
       await source.close();
+    }
+  });
+
+  it('a logoff does not wait for inbound data queued at a low rate: the server\'s CHANNEL_CLOSE and DISCONNECT get through', async () => {
+    // 2 MiB queued towards revtun at 10 000 B/s take 3.5 minutes to read at the rate; reading
+    // paused for the limit held the server's answers behind it all (the test's timeout is what
+    // fails then).
+    let sinkBytes = 0;
+    const sink = await listen((socket) => {
+      socket.on('data', (chunk: Buffer) => (sinkBytes += chunk.length));
+      socket.on('error', () => undefined);
+    });
+    const t = makeTunnel(sshd, { config: ['MaxTransferRate=10000'] });
+    await t.sshLogon();
+    const port = await t.requestForwarding('127.0.0.1', 0, '127.0.0.1', sink.port);
+    const client = await connect(port);
+    client.on('error', () => undefined);
+    try {
+      client.write(Buffer.alloc(2 * 1024 * 1024));
+      // The first 32 KiB packet takes some 3 s to come in at the rate.
+      await pollUntil(() => sinkBytes > 0, 'the first bytes to reach the local target', { tries: 3000 });
+      await t.sshLogoff({ drainSeconds: 1 });
+      expect(t.connected).toBe(false);
+    } finally {
+      client.destroy();
+      await sink.close();
     }
   });
 });

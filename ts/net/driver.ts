@@ -11,6 +11,7 @@ import type { ClientEvent, SshClientCore } from '../protocol/client.js';
 import { SshError, Code, socketErrorCode } from '../protocol/errors.js';
 import type { SocketReader } from './reader.js';
 import type { TransferLimiter } from './rate-limit.js';
+import { closeSocket, ORDERLY_CLOSE, type ClosePolicy } from './close.js';
 
 /**
  * Above this many bytes waiting in the socket, channel data stops being framed. The kernel's
@@ -18,6 +19,9 @@ import type { TransferLimiter } from './rate-limit.js';
  * MiB of outgoing buffers alive at once in a fast upload.
  */
 const SOCKET_HIGH_WATER = 1024 * 1024;
+
+/** The longest a MaxTransferRate pause of reading lasts when the owner does not say. */
+const DEFAULT_MAX_READ_PAUSE_MS = 5000;
 
 export class SocketDriver {
   private timer: NodeJS.Timeout | null = null;
@@ -37,7 +41,8 @@ export class SocketDriver {
   private readonly onEventFailed: (event: ClientEvent, error: unknown) => void;
   private readonly beforeIdle: () => boolean;
   private readonly afterFlush: () => void;
-  private readonly resetOnClose: () => boolean;
+  private readonly closePolicy: () => ClosePolicy;
+  private readonly maxReadPauseMs: () => number;
 
   constructor(
     private readonly core: SshClientCore,
@@ -58,8 +63,13 @@ export class SocketDriver {
       beforeIdle?: () => boolean;
       /** Called after each flush, so waiters can re-check conditions that raise no event. */
       afterFlush?: () => void;
-      /** Linger=False: the socket has SO_LINGER {on, 0}, and closing is a reset, not a FIN. */
-      resetOnClose?: () => boolean;
+      /** Linger and LingerTime, read when the connection closes (./close.ts). */
+      closePolicy?: () => ClosePolicy;
+      /**
+       * The longest reading may stay paused for MaxTransferRate (ms): reading paused holds
+       * back the server's control messages (keep-alive replies among them) with the data.
+       */
+      maxReadPauseMs?: () => number;
     },
     /** The socket's reader when it was opened with one (onread); else 'data' events are used. */
     private readonly reader?: SocketReader,
@@ -70,7 +80,8 @@ export class SocketDriver {
     this.onEventFailed = hooks.onEventFailed ?? (() => undefined);
     this.beforeIdle = hooks.beforeIdle ?? (() => false);
     this.afterFlush = hooks.afterFlush ?? (() => undefined);
-    this.resetOnClose = hooks.resetOnClose ?? (() => false);
+    this.closePolicy = hooks.closePolicy ?? (() => ORDERLY_CLOSE);
+    this.maxReadPauseMs = hooks.maxReadPauseMs ?? (() => DEFAULT_MAX_READ_PAUSE_MS);
     if (!reader) {
       socket.on('data', (chunk: Buffer) => {
         this.bytesMoved += chunk.length;
@@ -215,23 +226,34 @@ export class SocketDriver {
   /** Charges a read to the inbound bucket; an empty bucket pauses reading until it refills. */
   private chargeRead(bytes: number): void {
     const limiter = this.limiter;
-    if (!limiter?.limited) return;
+    // After the end, bytes still arriving are not paced: no wait may keep the process alive.
+    if (!limiter?.inbound.limited || this.ended) return;
     const bucket = limiter.inbound;
     bucket.take(bytes);
     if (this.readPaused || bucket.available() > 0) return;
     this.readPaused = true;
     this.socket.pause();
-    // Resume once a worthwhile read fits (half a burst), not for every token.
-    bucket.whenAvailable(bucket.burstSize / 2, () => {
-      this.readPaused = false;
-      if (!this.ended && !this.socket.destroyed) this.socket.resume();
-    });
+    // Resume once a worthwhile read fits (half a burst), not for every token; and at the
+    // latest after maxReadPauseMs, so that the server's keep-alive replies are not held back
+    // past what its keep-alive check (and ours) allows.
+    bucket.whenAvailable(bucket.burstSize / 2, () => this.resumeReading(), true, this.maxReadPauseMs());
+  }
+
+  private resumeReading(): void {
+    if (!this.readPaused) return;
+    this.readPaused = false;
+    if (!this.ended && !this.socket.destroyed) this.socket.resume();
   }
 
   private finish(error: SshError | null): void {
     if (this.ended) return;
     this.ended = true;
     this.limiter?.stop();
+    // Reading paused for the limit would not see the server's FIN: read on to the end.
+    if (this.readPaused) {
+      this.readPaused = false;
+      if (!this.socket.destroyed) this.socket.resume();
+    }
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     // A peer that stopped answering keep-alives will not read our DISCONNECT or close its end:
@@ -245,15 +267,8 @@ export class SocketDriver {
     // what the core had framed.
     const out = [...this.throttled.splice(0), ...(this.core.pollTransmit() ?? [])];
     if (!this.socket.destroyed) for (const packet of out) this.socket.write(packet);
-    if (this.resetOnClose()) {
-      closeWithReset(this.socket);
-      return;
-    }
-    if (!this.socket.destroyed) this.socket.end();
-    const socket = this.socket;
-    const kill = setTimeout(() => socket.destroy(), 2000);
-    kill.unref();
-    socket.once('close', () => clearTimeout(kill));
+    // A server that never closes its end gets 2 s, or LingerTime when that is set.
+    closeSocket(this.socket, this.closePolicy(), 2000);
   }
 
   private armTimer(): void {
@@ -276,16 +291,4 @@ export class SocketDriver {
     }, Math.max(0, due - Date.now()));
     this.timer.unref();
   }
-}
-
-/**
- * Closes a socket whose SO_LINGER is {on, 0} (Linger=False) so that the kernel resets the
- * connection. No end(): a FIN would make the close orderly. The close waits one turn of the
- * event loop, so that what was just written (our DISCONNECT) has left: a socket destroyed in
- * the same turn as a write was seen to reach the server as an orderly end all the same (Node
- * 20, Linux 6), and so was one closed while earlier data was still unacknowledged; the reset
- * is what the kernel makes of it, not something revtun can promise.
- */
-export function closeWithReset(socket: Duplex): void {
-  setImmediate(() => socket.destroy());
 }

@@ -22,6 +22,9 @@ export const MIN_BURST = 4096;
 /** The burst is this many milliseconds of the rate: small enough to be smooth, large enough to need few timer wakes. */
 export const BURST_MS = 50;
 
+/** The most a bucket may owe: one pipe read (Linux pipes hand over at most 64 KiB at once). */
+export const MAX_DEBT = 64 * 1024;
+
 /** The burst a rate allows (bytes). */
 export function burstFor(rate: number): number {
   return Math.max(MIN_BURST, Math.ceil((rate * BURST_MS) / 1000));
@@ -31,7 +34,10 @@ export function burstFor(rate: number): number {
 export interface DirectionCounters {
   /** Bytes passed while a rate was set. */
   bytes: number;
-  /** The most bytes that passed at one instant (one clock reading): never above the burst. */
+  /**
+   * The most bytes that passed at one instant (one clock reading): at most the burst for what
+   * was sized to the tokens, more for a read that could not be (the debt is paid off after).
+   */
   largestBurst: number;
   /** Times the direction had to wait for tokens. */
   waits: number;
@@ -46,10 +52,16 @@ export class TokenBucket {
   /** Bytes taken at clock time `burstAt`, for largestBurst. */
   private burstAt = -1;
   private takenAtBurst = 0;
-  private waiter: { want: number; ready: () => void; stop: AbortController } | null = null;
+  private waiter: { want: number; ready: () => void; stop: AbortController; deadline: number } | null = null;
+  /** The connection ended: no waiter is kept or called from now on (no timer keeps the process alive). */
+  private stopped = false;
   readonly counters: DirectionCounters = { bytes: 0, largestBurst: 0, waits: 0 };
 
-  constructor(private readonly clock: LimiterClock) {
+  constructor(
+    private readonly clock: LimiterClock,
+    /** A waiter's callback threw: reported here, never thrown out of a timer or the caller of setRate. */
+    private readonly onFailure: (error: unknown) => void = () => undefined,
+  ) {
     this.stamp = clock.now();
   }
 
@@ -74,8 +86,18 @@ export class TokenBucket {
     if (!waiter) return;
     waiter.stop.abort();
     this.waiter = null;
-    if (rate === 0) waiter.ready();
-    else this.whenAvailable(waiter.want, waiter.ready, false);
+    // Not from inside the caller's config(): the waiter runs once the caller is done.
+    if (rate === 0) queueMicrotask(() => this.call(waiter.ready));
+    else this.whenAvailable(waiter.want, waiter.ready, false, waiter.deadline - this.clock.now());
+  }
+
+  private call(ready: () => void): void {
+    if (this.stopped) return;
+    try {
+      ready();
+    } catch (error) {
+      this.onFailure(error);
+    }
   }
 
   /** Whole bytes that may pass now (Infinity with no limit). */
@@ -87,12 +109,16 @@ export class TokenBucket {
 
   /**
    * `bytes` passed. They may exceed what was available (a read that could not be sized to
-   * it): the debt is paid off before anything else passes.
+   * it): the debt is paid off before anything else passes. The debt is capped at one burst or
+   * one unsized read (MAX_DEBT), whichever is more: Node sizes a read before a newly set limit
+   * can size it, and a whole 256 KiB read at a low rate was a debt of minutes (the
+   * connection's keep-alive failed meanwhile); a pipe's reads (a ProxyCommand) are at most
+   * 64 KiB, and are still paid for in full.
    */
   take(bytes: number): void {
     if (this.rate === 0 || bytes <= 0) return;
     this.refill();
-    this.tokens -= bytes;
+    this.tokens = Math.max(this.tokens - bytes, -Math.max(this.burst, MAX_DEBT));
     this.counters.bytes += bytes;
     const at = this.clock.now();
     this.takenAtBurst = at === this.burstAt ? this.takenAtBurst + bytes : bytes;
@@ -102,32 +128,41 @@ export class TokenBucket {
 
   /**
    * Calls `ready` (once) when `want` bytes may pass, `want` being capped at the burst: at once
-   * when they already may, or when no limit is set. One waiter at a time; a new one replaces it.
+   * when they already may, or when no limit is set; and at the latest after `maxWaitMs`,
+   * tokens or not. One waiter at a time; a new one replaces it. Nothing after stop().
    */
-  whenAvailable(want: number, ready: () => void, counted = true): void {
+  whenAvailable(want: number, ready: () => void, counted = true, maxWaitMs = Infinity): void {
     this.cancel();
+    if (this.stopped) return;
     const needed = Math.max(1, Math.min(want, this.burst));
-    if (this.available() >= needed) return ready();
+    if (this.available() >= needed || maxWaitMs <= 0) return this.call(ready);
     if (counted) this.counters.waits++;
     const stop = new AbortController();
-    const waiter = { want, ready, stop };
+    const deadline = this.clock.now() + maxWaitMs;
+    const waiter = { want, ready, stop, deadline };
     this.waiter = waiter;
-    const ms = Math.max(1, Math.ceil(((needed - this.tokens) * 1000) / this.rate));
+    const ms = Math.max(1, Math.min(maxWaitMs, Math.ceil(((needed - this.tokens) * 1000) / this.rate)));
     this.clock.sleep(ms, stop.signal).then(
       () => {
         if (this.waiter !== waiter) return;
         this.waiter = null;
-        // Rounding may leave it a token short: wait that out too.
-        this.whenAvailable(want, ready, false);
+        // Rounding may leave it a token short: wait that out too (within the deadline).
+        this.whenAvailable(want, ready, false, deadline - this.clock.now());
       },
       () => undefined, // cancelled, or replanned by setRate
     );
   }
 
-  /** Drops the waiter without calling it (the connection ended). */
+  /** Drops the waiter without calling it. */
   cancel(): void {
     this.waiter?.stop.abort();
     this.waiter = null;
+  }
+
+  /** The connection ended: drops the waiter, and whenAvailable does nothing from now on. */
+  stop(): void {
+    this.stopped = true;
+    this.cancel();
   }
 
   private refill(): void {
@@ -143,15 +178,15 @@ export class TransferLimiter {
   readonly inbound: TokenBucket;
   readonly outbound: TokenBucket;
 
-  constructor(clock: LimiterClock, rate = 0) {
-    this.inbound = new TokenBucket(clock);
-    this.outbound = new TokenBucket(clock);
+  constructor(clock: LimiterClock, rate = 0, onFailure?: (error: unknown) => void) {
+    this.inbound = new TokenBucket(clock, onFailure);
+    this.outbound = new TokenBucket(clock, onFailure);
     this.setRate(rate);
   }
 
   /** Bytes per second each way; 0 lifts the limit. Takes effect at once. */
   setRate(rate: number): void {
-    this.inbound.setRate(rate);
+    if (!this.inboundLifted) this.inbound.setRate(rate);
     this.outbound.setRate(rate);
   }
 
@@ -159,9 +194,21 @@ export class TransferLimiter {
     return this.outbound.limited;
   }
 
-  /** Drops both waiters: the connection has ended. */
+  /**
+   * Lifts the inbound limit only, for good (a logoff has begun): reading paused for the limit
+   * holds back the server's control messages too (its CHANNEL_CLOSE, its DISCONNECT), and a
+   * logoff must not wait for the data queued ahead of them to trickle in at the rate.
+   */
+  liftInbound(): void {
+    this.inboundLifted = true;
+    this.inbound.setRate(0);
+  }
+
+  private inboundLifted = false;
+
+  /** Drops both waiters for good: the connection has ended. */
   stop(): void {
-    this.inbound.cancel();
-    this.outbound.cancel();
+    this.inbound.stop();
+    this.outbound.stop();
   }
 }

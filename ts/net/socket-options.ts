@@ -1,10 +1,10 @@
 // The TCP socket options of the SSH connection that net.Socket cannot set: the kernel's
 // buffer sizes (InBufferSize → SO_RCVBUF, OutBufferSize → SO_SNDBUF), the keep-alive probe
-// interval (KeepAliveInterval → TCP_KEEPINTVL) and lingering on close (Linger, LingerTime →
-// SO_LINGER). The native addon (crates/revtun-napi/src/sockopt.rs) sets them with
+// interval (KeepAliveInterval → TCP_KEEPINTVL). The native addon (crates/revtun-napi/src/sockopt.rs) sets them with
 // setsockopt(2) on the socket's descriptor and reads them back with getsockopt(2). SO_KEEPALIVE
 // and the idle time (TCPKeepAlive, KeepAliveTime → TCP_KEEPIDLE) stay with net.Socket's
-// setKeepAlive, which needs no addon.
+// setKeepAlive, which needs no addon. Linger and LingerTime are no socket options here: they
+// are how the socket is closed (./close.ts), and SO_LINGER is never set with a time.
 //
 // Without the addon nothing can set these options, and a value other than the default is
 // refused when it is set (error 10022): see socketOptionProviderMissing.
@@ -21,10 +21,6 @@ export interface SocketOptionSettings {
   keepAliveTime: number;
   /** KeepAliveInterval, ms. */
   keepAliveInterval: number;
-  /** Linger: False resets the connection at close. */
-  linger: boolean;
-  /** LingerTime, seconds. */
-  lingerTime: number;
   /** InBufferSize, bytes. */
   inBufferSize: number;
   /** OutBufferSize, bytes. */
@@ -45,7 +41,6 @@ export interface SocketOptionValues {
 
 interface SocketOptionBinding {
   setSocketOption(fd: number, name: 'receiveBuffer' | 'sendBuffer' | 'keepAliveInterval', value: number): void;
-  setSocketLinger(fd: number, on: boolean, seconds: number): void;
   getSocketOptions(fd: number): SocketOptionValues;
 }
 
@@ -74,8 +69,6 @@ function binding(): SocketOptionBinding | Error {
 export function settingsNeedingAddon(settings: SocketOptionSettings): string[] {
   const names: string[] = [];
   if (settings.keepAliveInterval > 0) names.push('KeepAliveInterval');
-  if (!settings.linger) names.push('Linger');
-  if (settings.lingerTime > 0) names.push('LingerTime');
   if (settings.inBufferSize > 0) names.push('InBufferSize');
   if (settings.outBufferSize > 0) names.push('OutBufferSize');
   return names;
@@ -87,11 +80,25 @@ export function settingsNeedingAddon(settings: SocketOptionSettings): string[] {
  * the program at the line that asked, as settings not implemented at all are refused: a log
  * line is easily missed, and the connection would run without what was asked for.
  */
-export function socketOptionProviderMissing(name: string): SshError | null {
+export function socketOptionProviderMissing(name: string, runtime: RuntimeVersions = process.versions): SshError | null {
   if (process.platform === 'win32') return new SshError(Code.BadArgument, `${name} cannot be set on ${process.platform}: revtun sets it on Unix socket descriptors only`, 'local');
+  const opaque = runtimeWithoutDescriptors(runtime);
+  if (opaque) return new SshError(Code.BadArgument, `${name} cannot be set on ${opaque}: its sockets expose no descriptor to set it on`, 'local');
   const found = binding();
   if (!(found instanceof Error)) return null;
   return new SshError(Code.BadArgument, `${name} cannot be set: ${found.message}, and Node's sockets cannot set this option without it`, 'local');
+}
+
+/** process.versions, or the part of it that names the runtime. */
+export type RuntimeVersions = Partial<Record<string, string | undefined>>;
+
+/**
+ * The runtime's name when its net.Socket has no descriptor for setsockopt (Deno: its TCPWrap's
+ * fd is undefined, so the addon would load and have nothing to act on), else null. Bun's
+ * sockets have one.
+ */
+export function runtimeWithoutDescriptors(runtime: RuntimeVersions = process.versions): string | null {
+  return runtime['deno'] ? `Deno ${runtime['deno']}` : null;
 }
 
 /**
@@ -140,10 +147,6 @@ export function applySocketOptions(socket: Socket, settings: SocketOptionSetting
   if (settings.keepAlive && settings.keepAliveInterval > 0) {
     attempt('KeepAliveInterval', () => found.setSocketOption(fd, 'keepAliveInterval', wholeSeconds(settings.keepAliveInterval)));
   }
-  // Linger True with LingerTime 0 is the socket's default (close returns, the kernel sends
-  // what is left in the background): SO_LINGER off. Applied whatever the value, so that a
-  // live change back to the default takes effect.
-  attempt('Linger', () => found.setSocketLinger(fd, !settings.linger || settings.lingerTime > 0, settings.linger ? settings.lingerTime : 0));
   if (settings.inBufferSize > 0) attempt('InBufferSize', () => found.setSocketOption(fd, 'receiveBuffer', settings.inBufferSize));
   if (settings.outBufferSize > 0) attempt('OutBufferSize', () => found.setSocketOption(fd, 'sendBuffer', settings.outBufferSize));
 }

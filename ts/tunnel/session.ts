@@ -10,7 +10,8 @@ import { credentialAnswerer, isPromise, noAnswer, type CredentialAnswerer } from
 import type { CredentialAnswer, CredentialRequest } from '../protocol/auth.js';
 import { FORWARDED_STREAMLOCAL, type Grant } from '../protocol/forwarding.js';
 import { SshError, Code, DisconnectReason } from '../protocol/errors.js';
-import { closeWithReset, SocketDriver } from '../net/driver.js';
+import { SocketDriver } from '../net/driver.js';
+import { closeSocket, ORDERLY_CLOSE, type ClosePolicy } from '../net/close.js';
 import { TransferLimiter } from '../net/rate-limit.js';
 import type { OpenedSocket, Transport } from '../net/connect.js';
 import { isSocketPath, LocalForwarder, type ChannelJoint, type ForwarderHost, type LocalTarget } from './local-forward.js';
@@ -25,8 +26,10 @@ export interface SessionTiming {
   absolute: () => boolean;
   /** MaxTransferRate at the connect, bytes per second each way (0 or absent: no limit). */
   maxTransferRate?: number;
-  /** Linger=False, read when the connection closes: the close is a reset (see closeWithReset). */
-  resetOnClose?: () => boolean;
+  /** Linger and LingerTime, read when the connection closes (../net/close.ts). */
+  closePolicy?: () => ClosePolicy;
+  /** The longest reading may pause for MaxTransferRate, ms (see SocketDriver). */
+  maxReadPauseMs?: () => number;
 }
 
 const DEFAULT_TIMING: SessionTiming = { clock: realScheduler, absolute: () => false };
@@ -93,7 +96,8 @@ export class Session {
     this.core = new SshClientCore(options);
     this.answerer = credentialAnswerer(options.auth);
     this.socket = opened.socket;
-    this.transferLimiter = new TransferLimiter(timing.clock, timing.maxTransferRate ?? 0);
+    // A limiter callback that throws is revtun's own failure: the connection ends with 1036.
+    this.transferLimiter = new TransferLimiter(timing.clock, timing.maxTransferRate ?? 0, (error) => this.limiterFailure(error));
     this.driver = new SocketDriver(
       this.core,
       opened.socket,
@@ -105,7 +109,8 @@ export class Session {
           this.noteActivity();
           this.onProgress();
         },
-        resetOnClose: () => this.timing.resetOnClose?.() ?? false,
+        closePolicy: () => this.timing.closePolicy?.() ?? ORDERLY_CLOSE,
+        ...(timing.maxReadPauseMs ? { maxReadPauseMs: timing.maxReadPauseMs } : {}),
       },
       opened.reader,
       this.transferLimiter,
@@ -132,6 +137,14 @@ export class Session {
     const failure = new SshError(Code.ConnectionFailed, `internal error while handling ${event.type}: ${(error as Error)?.message ?? String(error)}`, 'local', { cause: error });
     this.handlers.log(1, failure.message);
     if (event.type !== 'closed') this.core.fail(failure);
+  }
+
+  private limiterFailure(error: unknown): void {
+    const failure = new SshError(Code.ConnectionFailed, `internal error in MaxTransferRate's pacing: ${(error as Error)?.message ?? String(error)}`, 'local', { cause: error });
+    this.handlers.log(1, failure.message);
+    if (!this.isOpen) return;
+    this.core.fail(failure);
+    this.driver.flush();
   }
 
   /** MaxTransferRate changed while connected: applies at once, and held-back bytes move on. */
@@ -320,6 +333,10 @@ export class Session {
       this.destroy();
       return true;
     }
+    // From here on nothing inbound is held back for the rate: the server's CHANNEL_CLOSE and
+    // DISCONNECT must not wait behind data queued at the rate.
+    this.transferLimiter.liftInbound();
+    this.driver.flush();
     const channels = this.core.channelViews();
     let drained = true;
     if (channels.length > 0) {
@@ -357,8 +374,9 @@ export class Session {
   private destroy(): void {
     for (const forwarder of this.forwarders.values()) forwarder.destroy();
     this.forwarders.clear();
-    if (this.timing.resetOnClose?.()) closeWithReset(this.socket);
-    else this.socket.destroy();
+    // With no LingerTime the socket goes at once (what is still queued is dropped); with one,
+    // queued bytes get that long to leave, and a close the driver already began goes on.
+    closeSocket(this.socket, this.timing.closePolicy?.() ?? ORDERLY_CLOSE, null);
   }
 
   // ---- core events: the session's own bookkeeping ----

@@ -127,7 +127,7 @@ export const SETTING_DOCS: Record<string, SettingDoc> = {
   // Socket options of the server connection (./socket-settings.ts; through the native addon).
   MaxTransferRate: { summary: 'Bytes per second through the connection, each direction (token buckets); 0 no limit.', applies: 'live' },
   Linger: { summary: 'True: a close sends what is queued (LingerTime bounds it); False: the connection ends with a reset.', applies: 'live' },
-  LingerTime: { summary: 'Seconds a close may linger sending queued data (SO_LINGER); 0 the system’s.', applies: 'live' },
+  LingerTime: { summary: 'Seconds a close may linger sending queued data, then the connection is reset; 0 the system’s.', applies: 'live' },
   InBufferSize: { summary: 'SO_RCVBUF of the server connection; reads back what the kernel kept.', applies: 'live' },
   OutBufferSize: { summary: 'SO_SNDBUF of the server connection; reads back what the kernel kept.', applies: 'live' },
   KeepAliveInterval: { summary: 'Milliseconds between unanswered TCP keep-alive probes (TCP_KEEPINTVL); turns TCPKeepAlive on.', applies: 'live' },

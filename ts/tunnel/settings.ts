@@ -110,13 +110,14 @@ export const SETTINGS: Record<string, SettingSpec> = {
   AbsoluteTimeout: { kind: 'bool', default: false },
   // SO_KEEPALIVE, as OpenSSH sets it (TCPKeepAlive yes): the kernel's probes notice a peer gone for good.
   TCPKeepAlive: { kind: 'bool', default: true },
-  KeepAliveTime: { kind: 'int', default: 0, min: 0 },
+  // At most what TCP_KEEPIDLE takes (32 767 s): above it libuv's setsockopt fails and Node ignores the failure.
+  KeepAliveTime: { kind: 'int', default: 0, min: 0, max: 32_767_000 },
   // Socket options the native addon sets (./socket-settings.ts): 0 leaves the system's value.
   /** TCP_KEEPINTVL, ms (the kernel keeps whole seconds, at most 32767). */
   KeepAliveInterval: { kind: 'int', default: 0, min: 0, max: 32_767_000 },
-  /** False: SO_LINGER {on, 0}, the connection is reset at close. */
+  /** False: the connection is reset at close (resetAndDestroy, ../net/close.ts). */
   Linger: { kind: 'bool', default: true },
-  /** Seconds a close waits for unsent data (SO_LINGER {on, LingerTime}); 0: SO_LINGER off. */
+  /** Seconds an orderly close may take before revtun resets the connection (../net/close.ts); 0: no bound of revtun's. */
   LingerTime: { kind: 'int', default: 0, min: 0, max: 65_535 },
   /** SO_RCVBUF, bytes; reads back as the kernel's effective size once connected. */
   InBufferSize: { kind: 'int', default: 0, min: 0, max: 0x7fffffff },

@@ -1,20 +1,21 @@
-// The tunnel's socket settings (TCPKeepAlive, KeepAliveTime, KeepAliveInterval, Linger,
-// LingerTime, InBufferSize, OutBufferSize) as they reach the SSH connection's TCP socket: the
+// The tunnel's socket settings (TCPKeepAlive, KeepAliveTime, KeepAliveInterval,
+// InBufferSize, OutBufferSize) as they reach the SSH connection's TCP socket: the
 // check when one is set, the application at the connect, the re-application while connected
 // (each of them may change on a live socket), and the effective buffer sizes read back. They
 // apply to the socket revtun opens towards the SSH server (the first jump host's, with jump
 // hosts; the proxy's, through a proxy), not to the forwarded connections to local targets.
-// The socket work itself is ../net/socket-options.ts.
+// The socket work itself is ../net/socket-options.ts. Linger and LingerTime are read when the
+// connection closes (../net/close.ts) and need nothing here.
 
 import type { Socket } from 'node:net';
 import { SshError, Code } from '../protocol/errors.js';
-import { applySocketOptions, readSocketOptions, socketDescriptor, socketOptionProviderMissing, type SocketOptionSettings } from '../net/socket-options.js';
+import { applySocketOptions, readSocketOptions, runtimeWithoutDescriptors, socketDescriptor, socketOptionProviderMissing, type SocketOptionSettings } from '../net/socket-options.js';
 
 /** The settings this file applies to the socket. */
-export const SOCKET_SETTINGS: readonly string[] = ['TCPKeepAlive', 'KeepAliveTime', 'KeepAliveInterval', 'Linger', 'LingerTime', 'InBufferSize', 'OutBufferSize'];
+export const SOCKET_SETTINGS: readonly string[] = ['TCPKeepAlive', 'KeepAliveTime', 'KeepAliveInterval', 'InBufferSize', 'OutBufferSize'];
 
 /** Those that only the native addon can set (KeepAliveTime and TCPKeepAlive go through net.Socket). */
-const ADDON_SETTINGS: readonly string[] = ['KeepAliveInterval', 'Linger', 'LingerTime', 'InBufferSize', 'OutBufferSize'];
+const ADDON_SETTINGS: readonly string[] = ['KeepAliveInterval', 'InBufferSize', 'OutBufferSize'];
 
 type Setting = <T extends boolean | number | string>(name: string) => T;
 
@@ -27,8 +28,6 @@ export function socketOptionSettings(setting: Setting): SocketOptionSettings {
     keepAlive: setting<boolean>('TCPKeepAlive') || keepAliveTime > 0 || keepAliveInterval > 0,
     keepAliveTime,
     keepAliveInterval,
-    linger: setting<boolean>('Linger'),
-    lingerTime: setting<number>('LingerTime'),
     inBufferSize: setting<number>('InBufferSize'),
     outBufferSize: setting<number>('OutBufferSize'),
   };
@@ -51,9 +50,17 @@ export function checkSocketSetting(name: string, value: boolean | number | strin
  * on: a buffer size or keep-alive timing is a tuning, not a condition of the connection.
  */
 export function applyAtConnect(transport: unknown, settings: SocketOptionSettings, log: (level: 1 | 2 | 3, message: string) => void): boolean {
-  if (socketDescriptor(transport) === null || typeof (transport as Socket).setKeepAlive !== 'function') {
+  const isSocket = typeof (transport as Socket).setKeepAlive === 'function';
+  if (socketDescriptor(transport) === null || !isSocket) {
     const asked = ['KeepAliveTime', ...ADDON_SETTINGS].filter((name) => isSet(name, settings));
-    if (asked.length > 0) log(1, `${asked.join(', ')} not applied: the connection runs over a ProxyCommand, which has no TCP socket of revtun's`);
+    // A TCP socket without a descriptor is the runtime's doing (refused when set, so only a
+    // default can reach here); net.Socket can still set the keep-alive itself.
+    const opaque = isSocket ? runtimeWithoutDescriptors() : null;
+    if (opaque) {
+      (transport as Socket).setKeepAlive(settings.keepAlive, settings.keepAliveTime > 0 ? Math.max(1000, settings.keepAliveTime) : 0);
+      return true;
+    }
+    if (asked.length > 0) log(1, `${asked.join(', ')} not applied: ${isSocket ? 'the socket has no descriptor' : "the connection runs over a ProxyCommand, which has no TCP socket of revtun's"}`);
     return false;
   }
   try {
@@ -98,10 +105,6 @@ function isSet(name: string, settings: SocketOptionSettings): boolean {
       return settings.keepAliveTime > 0;
     case 'KeepAliveInterval':
       return settings.keepAliveInterval > 0;
-    case 'Linger':
-      return !settings.linger;
-    case 'LingerTime':
-      return settings.lingerTime > 0;
     case 'InBufferSize':
       return settings.inBufferSize > 0;
     default:

@@ -293,8 +293,6 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   private session: Session | null = null;
   /** The TCP socket the current connection runs over (the first jump host's with jump hosts), if it has one. */
   private tcpSocket: Socket | null = null;
-  /** Linger=False is in force on tcpSocket (SO_LINGER {on, 0} was set): closing it is a reset. */
-  private resetOnClose = false;
   /** Aborts a connection attempt under way (logoff, reset, a timeout). */
   private connectAbort: AbortController | null = null;
   private lifecycle: Lifecycle = 'idle';
@@ -556,7 +554,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     if (!session?.isOpen) return;
     if (SOCKET_SETTINGS.includes(name)) {
       const options = socketOptionSettings((n) => this.setting(n));
-      if (applyLive(this.tcpSocket, options)) this.resetOnClose = !options.linger;
+      applyLive(this.tcpSocket, options);
     }
     if (name === 'MaxTransferRate') session.setMaxTransferRate(this.setting<number>('MaxTransferRate'));
     if (name === 'SSHKeepAliveInterval' || name === 'SSHKeepAliveCountMax' || name === 'MaxWindowSize' || name === 'DefaultChannelIdleTimeout') {
@@ -867,7 +865,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
         // The TCP socket towards the server (or the first jump host): the socket options go there.
         this.tcpSocket = opened.socket instanceof Socket ? opened.socket : null;
         const options = socketOptionSettings((n) => this.setting(n));
-        this.resetOnClose = applyAtConnect(opened.socket, options, (level, message) => this.log(level, message)) && !options.linger;
+        applyAtConnect(opened.socket, options, (level, message) => this.log(level, message));
         return opened;
       });
     if (this.jumpHosts.length === 0) return connectFirst();
@@ -969,7 +967,13 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
         clock: this.scheduler,
         absolute: () => this.setting<boolean>('AbsoluteTimeout'),
         maxTransferRate: this.setting<number>('MaxTransferRate'),
-        resetOnClose: () => this.resetOnClose,
+        closePolicy: () => ({ reset: !this.setting<boolean>('Linger'), lingerSeconds: this.setting<number>('LingerTime') }),
+        // Half the keep-alive interval: a reply held back by a MaxTransferRate pause still
+        // arrives before the next keep-alive is due.
+        maxReadPauseMs: () => {
+          const interval = this.setting<number>('SSHKeepAliveInterval');
+          return interval > 0 ? Math.max(500, interval * 500) : 5000;
+        },
       },
     );
     translator = new EventTranslator(session, this.translatorHost);

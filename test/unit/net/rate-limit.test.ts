@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { burstFor, MIN_BURST, TokenBucket, TransferLimiter } from '../../../ts/net/rate-limit.js';
+import { burstFor, MAX_DEBT, MIN_BURST, TokenBucket, TransferLimiter } from '../../../ts/net/rate-limit.js';
 import { SocketReader } from '../../../ts/net/reader.js';
 import { virtualScheduler, type VirtualScheduler } from '../../helpers/clock.js';
 
@@ -79,21 +79,77 @@ describe('MaxTransferRate token bucket (virtual time)', () => {
     expect(limiter.inbound.available()).toBe(MIN_BURST);
   });
 
-  it('a read larger than the tokens (a stream that cannot size its reads) is a debt paid off before anything else passes', async () => {
+  it('a read larger than the tokens (a stream that cannot size its reads) is a debt paid off before anything else passes, capped at one pipe read', async () => {
     const clock = virtualScheduler();
     const limiter = new TransferLimiter(clock, 10_000);
     const bucket = limiter.inbound;
-    bucket.take(MIN_BURST + 10_000); // one second of debt beyond the burst
+    // A whole 256 KiB read, sized before the limit applied: 26 s of debt at this rate, uncapped.
+    bucket.take(256 * 1024);
     expect(bucket.available()).toBe(0);
     let ready = false;
     bucket.whenAvailable(1000, () => (ready = true));
-    // Paying off 10 000 bytes of debt and earning 1000 more at 10 000 B/s: 1.1 s.
-    expect(await clock.nextWait()).toBe(1100);
+    // The debt is one pipe read (64 KiB): paying it off and earning 1000 more at 10 000 B/s is 6.65 s.
+    expect(await clock.nextWait()).toBe(Math.ceil(((MAX_DEBT + 1000) * 1000) / 10_000));
     clock.pass();
     await Promise.resolve();
     await Promise.resolve();
     expect(ready).toBe(true);
-    expect(bucket.available()).toBe(1000);
+    expect(bucket.available()).toBeGreaterThanOrEqual(1000); // and a few more from rounding the wait up
+    expect(bucket.available()).toBeLessThan(1010);
+  });
+
+  it('a wait ends at its maxWaitMs, tokens or not', async () => {
+    const clock = virtualScheduler();
+    const limiter = new TransferLimiter(clock, 100);
+    const bucket = limiter.inbound;
+    bucket.take(bucket.available() + 5000);
+    let ready = false;
+    bucket.whenAvailable(2048, () => (ready = true), true, 1500);
+    expect(await clock.nextWait()).toBe(1500); // not the 61 s the tokens would take
+    clock.pass();
+    await Promise.resolve();
+    await Promise.resolve();
+    expect(ready).toBe(true);
+    expect(clock.pending).toBe(0);
+  });
+
+  it('liftInbound() lifts the inbound limit for good and wakes its waiter; outbound stays limited', async () => {
+    const clock = virtualScheduler();
+    const limiter = new TransferLimiter(clock, 1000);
+    limiter.inbound.take(limiter.inbound.available());
+    let woken = false;
+    limiter.inbound.whenAvailable(500, () => (woken = true));
+    await clock.nextWait();
+    limiter.liftInbound();
+    await Promise.resolve();
+    expect(woken).toBe(true);
+    expect(clock.pending).toBe(0);
+    limiter.setRate(2000);
+    expect(limiter.inbound.limited).toBe(false);
+    expect(limiter.outbound.available()).toBe(burstFor(2000));
+  });
+
+  it('a waiter that throws is reported to onFailure, from a timer and from setRate alike, and is never thrown to the caller', async () => {
+    const clock = virtualScheduler();
+    const failures: unknown[] = [];
+    const limiter = new TransferLimiter(clock, 1000, (error) => failures.push(error));
+    const bucket = limiter.outbound;
+    bucket.take(bucket.available());
+    bucket.whenAvailable(100, () => {
+      throw new Error('from the timer');
+    });
+    await clock.nextWait();
+    clock.pass();
+    await Promise.resolve();
+    await Promise.resolve();
+    expect(failures.map((e) => (e as Error).message)).toEqual(['from the timer']);
+    bucket.take(bucket.available());
+    bucket.whenAvailable(100, () => {
+      throw new Error('from setRate');
+    });
+    expect(() => limiter.setRate(0)).not.toThrow();
+    await Promise.resolve();
+    expect(failures.map((e) => (e as Error).message)).toEqual(['from the timer', 'from setRate']);
   });
 
   it('a rate change takes effect at once: 0 wakes the waiter without any time passing, a new rate replans its wait', async () => {
@@ -109,6 +165,8 @@ describe('MaxTransferRate token bucket (virtual time)', () => {
     expect(await clock.nextWait()).toBe(10);
     expect(woken).toBe(0);
     limiter.setRate(0);
+    expect(woken).toBe(0); // not inside the caller's setRate (the user's config())
+    await Promise.resolve();
     expect(woken).toBe(1);
     expect(bucket.available()).toBe(Infinity);
     // Limited again: the bucket starts from a full burst.
@@ -126,6 +184,12 @@ describe('MaxTransferRate token bucket (virtual time)', () => {
     limiter.stop();
     expect(clock.pending).toBe(0);
     limiter.setRate(0);
+    // A read charged after the end arms nothing that would keep the process alive.
+    limiter.setRate(1000);
+    limiter.inbound.take(10_000);
+    limiter.inbound.whenAvailable(500, () => (woken = true));
+    expect(clock.pending).toBe(0);
+    await Promise.resolve();
     expect(woken).toBe(false);
   });
 

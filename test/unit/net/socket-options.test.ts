@@ -3,7 +3,7 @@ import * as net from 'node:net';
 import { PassThrough } from 'node:stream';
 import { applySocketOptions, readSocketOptions, settingsNeedingAddon, socketDescriptor, socketOptionProviderMissing, wholeSeconds, type SocketOptionSettings } from '../../../ts/net/socket-options.js';
 
-const DEFAULTS: SocketOptionSettings = { keepAlive: true, keepAliveTime: 0, keepAliveInterval: 0, linger: true, lingerTime: 0, inBufferSize: 0, outBufferSize: 0 };
+const DEFAULTS: SocketOptionSettings = { keepAlive: true, keepAliveTime: 0, keepAliveInterval: 0, inBufferSize: 0, outBufferSize: 0 };
 
 /** A connected loopback pair: the client end, and a function closing both. */
 async function loopbackPair(): Promise<{ client: net.Socket; close: () => Promise<void> }> {
@@ -32,7 +32,15 @@ describe('socket options (native addon, real loopback sockets)', () => {
   it('only non-default values need the addon', () => {
     expect(settingsNeedingAddon(DEFAULTS)).toEqual([]);
     expect(settingsNeedingAddon({ ...DEFAULTS, keepAliveTime: 5000 })).toEqual([]); // net.Socket sets that
-    expect(settingsNeedingAddon({ ...DEFAULTS, linger: false, inBufferSize: 1, keepAliveInterval: 1 })).toEqual(['KeepAliveInterval', 'Linger', 'InBufferSize']);
+    expect(settingsNeedingAddon({ ...DEFAULTS, inBufferSize: 1, keepAliveInterval: 1 })).toEqual(['KeepAliveInterval', 'InBufferSize']);
+  });
+
+  it('on a runtime whose sockets expose no descriptor (Deno) an option the addon sets is refused, with that reason', () => {
+    process.env['REVTUN_CRYPTO'] = 'native';
+    expect(socketOptionProviderMissing('InBufferSize', { node: '20.0.0', deno: '2.9.6' })).toEqual(
+      expect.objectContaining({ code: 10022, message: 'InBufferSize cannot be set on Deno 2.9.6: its sockets expose no descriptor to set it on' }),
+    );
+    expect(socketOptionProviderMissing('InBufferSize', { node: '20.0.0', bun: '1.4.5' })).toBeNull(); // Bun's sockets have one
   });
 
   it('keep-alive times become whole seconds, at least one', () => {
@@ -59,7 +67,7 @@ describe('socket options (native addon, real loopback sockets)', () => {
     expect(socketOptionProviderMissing('InBufferSize')).toBeNull();
     const { client, close } = await loopbackPair();
     try {
-      applySocketOptions(client, { keepAlive: true, keepAliveTime: 500, keepAliveInterval: 2500, linger: true, lingerTime: 3, inBufferSize: 70000, outBufferSize: 60000 });
+      applySocketOptions(client, { keepAlive: true, keepAliveTime: 500, keepAliveInterval: 2500, inBufferSize: 70000, outBufferSize: 60000 });
       expect(readSocketOptions(client)).toEqual({
         receiveBuffer: 140000, // Linux doubles what it is asked (socket(7))
         sendBuffer: 120000,
@@ -67,11 +75,11 @@ describe('socket options (native addon, real loopback sockets)', () => {
         keepAliveIdle: 1, // 500 ms: at least a second
         keepAliveInterval: 3, // 2.5 s rounded up
         keepAliveCount: 10, // what libuv sets with an idle time
-        linger: true,
-        lingerSeconds: 3,
+        linger: false, // never set: Linger and LingerTime are done at close (close.ts)
+        lingerSeconds: 0,
       });
-      applySocketOptions(client, { ...DEFAULTS, linger: false, keepAlive: false });
-      expect(readSocketOptions(client)).toMatchObject({ keepAlive: false, linger: true, lingerSeconds: 0 });
+      applySocketOptions(client, { ...DEFAULTS, keepAlive: false });
+      expect(readSocketOptions(client)).toMatchObject({ keepAlive: false, linger: false });
       applySocketOptions(client, DEFAULTS);
       expect(readSocketOptions(client)).toMatchObject({ keepAlive: true, linger: false, lingerSeconds: 0 });
     } finally {

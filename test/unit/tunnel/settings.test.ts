@@ -38,6 +38,9 @@ describe('settings', () => {
     expect(parseSettingValue('PreferredDHGroupBits', '4096')).toBe(4096);
     expect(() => parseSettingValue('PreferredDHGroupBits', '1024')).toThrow(/outside/);
     expect(parseSettingValue('KeyRenegotiationThreshold', '0x100000')).toBe(1048576);
+    // TCP_KEEPIDLE takes at most 32 767 s; above it the kernel refused and Node said nothing.
+    expect(parseSettingValue('KeepAliveTime', '32767000')).toBe(32_767_000);
+    expect(() => parseSettingValue('KeepAliveTime', '32767001')).toThrow(/outside/);
   });
 
   it('matches SSHVersionPattern globs', () => {
