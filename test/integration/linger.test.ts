@@ -12,6 +12,7 @@ import { startSshd, stopAll, type Sshd } from '../helpers/sshd.js';
 import { makeTunnel } from '../helpers/tunnel.js';
 import { connect, listen } from '../helpers/streams.js';
 import { pollUntil } from '../helpers/kernel.js';
+import { applySocketOptions } from '../../ts/net/socket-options.js';
 
 let sshd: Sshd;
 beforeAll(async () => {
@@ -29,12 +30,15 @@ afterEach(() => {
  * A relay from a local port to the sshd whose reading from the client (revtun) can be
  * stopped; it records how the client's side ended ('end', or the socket error's code).
  */
-async function startHoldingRelay(target: Sshd) {
+async function startHoldingRelay(target: Sshd, options: { smallReceiveBuffer?: boolean } = {}) {
   const ends: string[] = [];
   const sockets: net.Socket[] = [];
   let fromClient: net.Socket | null = null;
   const server = net.createServer({ allowHalfOpen: true }, (client) => {
     fromClient = client;
+    // A small, fixed receive buffer (no autotuning): once the relay stops reading, what
+    // revtun still has to send cannot all vanish into this end's queue (it could grow to MiBs).
+    if (options.smallReceiveBuffer) applySocketOptions(client, { keepAlive: false, keepAliveTime: 0, keepAliveInterval: 0, inBufferSize: 8192, outBufferSize: 0 });
     const upstream = net.connect(target.port, target.host);
     sockets.push(client, upstream);
     client.pipe(upstream);
@@ -76,7 +80,7 @@ function relayEnd(localPort: number): string | null {
 describe('LingerTime', () => {
   it('a close waiting for queued bytes leaves the event loop running, and resets the connection after LingerTime', async () => {
     process.env['REVTUN_CRYPTO'] = 'native';
-    const relay = await startHoldingRelay(sshd);
+    const relay = await startHoldingRelay(sshd, { smallReceiveBuffer: true });
     // A local target that sends more than the kernel's queues hold once the relay stops reading.
     const flood = await listen((socket) => {
       socket.on('error', () => undefined);
