@@ -4,9 +4,9 @@
 // exchange reply from a server it has not authenticated yet. Records what the client sent back.
 
 import * as net from 'node:net';
-import { randomBytes } from 'node:crypto';
 import { KexInit, MSG } from '../../ts/protocol/messages.js';
 import { Reader, Writer } from '../../ts/protocol/wire.js';
+import { kexInit } from './peer.js';
 
 export interface KexReplyServer {
   port: number;
@@ -42,21 +42,7 @@ export function startKexReplyServer(kex: string, reply: (clientPublic: Uint8Arra
     socket.write('SSH-2.0-revtun_test_kex_reply\r\n');
     socket.write(
       packet(
-        KexInit.encode({
-          cookie: randomBytes(16),
-          kexAlgorithms: [kex],
-          hostKeyAlgorithms: ['ssh-ed25519'],
-          ciphersClientToServer: ['aes128-ctr'],
-          ciphersServerToClient: ['aes128-ctr'],
-          macsClientToServer: ['hmac-sha2-256'],
-          macsServerToClient: ['hmac-sha2-256'],
-          compressionClientToServer: ['none'],
-          compressionServerToClient: ['none'],
-          languagesClientToServer: [],
-          languagesServerToClient: [],
-          firstKexPacketFollows: false,
-          reserved: 0,
-        }),
+        KexInit.encode(kexInit({ kexAlgorithms: [kex] })),
       ),
     );
     socket.on('data', (chunk: Buffer) => {
