@@ -84,7 +84,21 @@ export function connectFirst(attempts: Attempts): Promise<Connected> {
       const target = attempts.addresses[next++]!;
       const reader = new SocketReader();
       const localAddress = attempts.localAddressFor(target.family);
-      const socket = net.connect({
+      let socket: net.Socket;
+      try {
+        socket = connectOne();
+      } catch (error) {
+        // net.connect throws for options it refuses; from the timer this must not escape.
+        errors.push(error as NodeJS.ErrnoException);
+        if (next < attempts.addresses.length) start();
+        else if (pending.size === 0) {
+          finish();
+          reject(new AttemptsFailed(errors.reverse()));
+        }
+        return;
+      }
+      function connectOne(): net.Socket {
+        return net.connect({
         onread: reader.onread,
         host: target.address,
         port: attempts.port,
@@ -93,7 +107,8 @@ export function connectFirst(attempts: Attempts): Promise<Connected> {
         noDelay: attempts.noDelay,
         keepAlive: attempts.keepAlive,
         keepAliveInitialDelay: attempts.keepAliveInitialDelay,
-      });
+        });
+      }
       pending.set(socket, reader);
       socket.once('error', (error: NodeJS.ErrnoException) => {
         pending.delete(socket);
