@@ -319,7 +319,7 @@ describe('PermitRemoteOpen on a dynamic forwarding', () => {
 
 describe('the SOCKS handshake deadline', () => {
   /** A socket to the SOCKS port, and a promise of everything it reads until the far end ends. */
-  async function opener(port: number): Promise<{ socket: net.Socket; received: Promise<Buffer> }> {
+  async function opener(port: number): Promise<{ socket: net.Socket; received: Promise<Buffer>; bytesRead: () => number }> {
     const socket = await connect(port);
     const chunks: Buffer[] = [];
     const received = new Promise<Buffer>((resolve) => {
@@ -329,7 +329,7 @@ describe('the SOCKS handshake deadline', () => {
         resolve(Buffer.concat(chunks));
       });
     });
-    return { socket, received };
+    return { socket, received, bytesRead: () => chunks.reduce((n, c) => n + c.length, 0) };
   }
 
   it('closes a channel whose client sends nothing, or half a request, once 30 s have passed', async () => {
@@ -342,6 +342,9 @@ describe('the SOCKS handshake deadline', () => {
       half.socket.write(Buffer.from([0x05, 0x01, 0x00, 0x05, 0x01, 0x00, 0x03, 20, 0x61]));
       expect(await clock.nextDeadline()).toBe(30_000);
       await pollUntil(() => tunnel.sshChannelCount === 2, 'both channels to be open');
+      // The greeting has crossed the tunnel and been answered before any deadline passes; otherwise
+      // the half-request's channel could close before its bytes were read at all.
+      await pollUntil(() => half.bytesRead() === 2, 'the method selection for the half request');
       clock.passDeadline(); // the silent one's deadline
       expect((await silent.received).length).toBe(0);
       clock.passDeadline();
