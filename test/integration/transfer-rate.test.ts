@@ -71,7 +71,7 @@ describe('MaxTransferRate through a tunnel', () => {
     }
   });
 
-  it('limits what comes in over a ProxyCommand too (a stream whose reads cannot be sized: each may overdraw the bucket by one chunk)', async () => {
+  it('limits what comes in over a ProxyCommand too, to the same bound (the credit is paced, not the pipe\'s reads)', async () => {
     const samples: Sample[] = [];
     let received!: Promise<{ bytes: number; sha256: string }>;
     const sink = await listen((socket) => {
@@ -88,8 +88,7 @@ describe('MaxTransferRate through a tunnel', () => {
       const sent = await sendHashed(client, TOTAL, 16 * 1024);
       await new Promise<void>((resolve) => client.once('end', resolve).resume());
       expect(await received).toEqual({ bytes: TOTAL, sha256: sent });
-      // A pipe read is at most 64 KiB: the most a single read can overdraw the bucket by.
-      expect(overBudget(samples, start, RATE, Infinity, burstFor(RATE) + 64 * 1024)).toEqual([]);
+      expect(overBudget(samples, start, RATE)).toEqual([]);
       client.destroy();
     } finally {
       await t.sshLogoff();
@@ -159,6 +158,36 @@ describe('MaxTransferRate through a tunnel', () => {
     } finally {
       await t.sshLogoff();
       await source.close();
+    }
+  });
+
+  it('the server\'s replies are not held behind inbound data queued at a low rate: a second forwarding is answered at once', async () => {
+    // Regression: the inbound limit paused reading the socket, and the server had a whole
+    // window (2 MiB) in flight ahead of its REQUEST_SUCCESS: at 10 000 B/s, minutes. Paced
+    // credit leaves the server at most a few KiB of window, so the reply comes at once (on
+    // the old code this test ran into its own timeout).
+    let sinkBytes = 0;
+    const sink = await listen((socket) => {
+      socket.on('data', (chunk: Buffer) => (sinkBytes += chunk.length));
+      socket.on('error', () => undefined);
+    });
+    const t = makeTunnel(sshd, { config: ['MaxTransferRate=10000'] });
+    await t.sshLogon();
+    const port = await t.requestForwarding('127.0.0.1', 0, '127.0.0.1', sink.port);
+    const client = await connect(port);
+    client.on('error', () => undefined);
+    try {
+      client.write(Buffer.alloc(2 * 1024 * 1024));
+      await pollUntil(() => sinkBytes > 0, 'the first bytes to reach the local target', { tries: 3000 });
+      const second = await t.requestForwarding('127.0.0.1', 0, '127.0.0.1', sink.port);
+      expect(second).toBeGreaterThan(0);
+      expect(t.connected).toBe(true);
+      // Still paced: nowhere near the 2 MiB the client sent has arrived.
+      expect(sinkBytes).toBeLessThan(512 * 1024);
+    } finally {
+      client.destroy();
+      await t.sshLogoff({ drainSeconds: 1 });
+      await sink.close();
     }
   });
 

@@ -2,9 +2,9 @@
 // pipes) and the sans-IO client core,
 // hands the core's events to a callback, runs its timer, and turns the socket's own
 // backpressure into the core's. Nothing here knows SSH. With a TransferLimiter
-// (MaxTransferRate, ./rate-limit.ts) bytes pass each way only as fast as it allows: reads stop
-// while the inbound bucket is empty, and what the core framed waits here (with the core's
-// channel data held back) until the outbound bucket lets it go.
+// (MaxTransferRate, ./rate-limit.ts): what the core framed waits here (with the core's channel
+// data held back) until the outbound bucket lets it go; and the inbound bucket paces the
+// window credit the core gives the server, while the socket is always read.
 
 import type { Duplex } from 'node:stream';
 import type { ClientEvent, SshClientCore } from '../protocol/client.js';
@@ -20,9 +20,6 @@ import { closeSocket, ORDERLY_CLOSE, type ClosePolicy } from './close.js';
  */
 const SOCKET_HIGH_WATER = 1024 * 1024;
 
-/** The longest a MaxTransferRate pause of reading lasts when the owner does not say. */
-const DEFAULT_MAX_READ_PAUSE_MS = 5000;
-
 export class SocketDriver {
   private timer: NodeJS.Timeout | null = null;
   private timerDue = 0;
@@ -34,15 +31,12 @@ export class SocketDriver {
   bytesMoved = 0;
   /** Framed bytes the rate limit has not let go yet, oldest first (views into the core's output). */
   private readonly throttled: Uint8Array[] = [];
-  /** Reading is paused until the inbound bucket has tokens again. */
-  private readPaused = false;
 
   private readonly onEvent: (event: ClientEvent) => void;
   private readonly onEventFailed: (event: ClientEvent, error: unknown) => void;
   private readonly beforeIdle: () => boolean;
   private readonly afterFlush: () => void;
   private readonly closePolicy: () => ClosePolicy;
-  private readonly maxReadPauseMs: () => number;
 
   constructor(
     private readonly core: SshClientCore,
@@ -65,11 +59,6 @@ export class SocketDriver {
       afterFlush?: () => void;
       /** Linger and LingerTime, read when the connection closes (./close.ts). */
       closePolicy?: () => ClosePolicy;
-      /**
-       * The longest reading may stay paused for MaxTransferRate (ms): reading paused holds
-       * back the server's control messages (keep-alive replies among them) with the data.
-       */
-      maxReadPauseMs?: () => number;
     },
     /** The socket's reader when it was opened with one (onread); else 'data' events are used. */
     private readonly reader?: SocketReader,
@@ -81,17 +70,27 @@ export class SocketDriver {
     this.beforeIdle = hooks.beforeIdle ?? (() => false);
     this.afterFlush = hooks.afterFlush ?? (() => undefined);
     this.closePolicy = hooks.closePolicy ?? (() => ORDERLY_CLOSE);
-    this.maxReadPauseMs = hooks.maxReadPauseMs ?? (() => DEFAULT_MAX_READ_PAUSE_MS);
     if (!reader) {
       socket.on('data', (chunk: Buffer) => {
         this.bytesMoved += chunk.length;
-        this.chargeRead(chunk.length);
         core.receive(chunk, Date.now());
         this.flush();
       });
     }
-    // A read is never larger than the inbound bucket allows (libuv reads into the view it is given).
-    if (limiter) reader?.limitReads(() => limiter.inbound.available());
+    if (limiter) {
+      const bucket = limiter.inbound;
+      core.setInboundCredit({
+        available: () => bucket.available(),
+        take: (bytes) => bucket.take(bytes),
+        step: () => bucket.burstSize / 2,
+        wait: (bytes) =>
+          bucket.whenAvailable(bytes, () => {
+            if (this.ended) return;
+            core.grantWithheldCredit();
+            this.flush();
+          }),
+      });
+    }
     socket.on('drain', () => {
       if (this.throttled.length === 0) core.setTransmitBlocked(false);
       this.flush();
@@ -132,7 +131,6 @@ export class SocketDriver {
     this.reader?.attach({
       take: (chunk) => {
         this.bytesMoved += chunk.length;
-        this.chargeRead(chunk.length);
         core.receive(chunk, Date.now());
         this.flush();
       },
@@ -223,37 +221,10 @@ export class SocketDriver {
     });
   }
 
-  /** Charges a read to the inbound bucket; an empty bucket pauses reading until it refills. */
-  private chargeRead(bytes: number): void {
-    const limiter = this.limiter;
-    // After the end, bytes still arriving are not paced: no wait may keep the process alive.
-    if (!limiter?.inbound.limited || this.ended) return;
-    const bucket = limiter.inbound;
-    bucket.take(bytes);
-    if (this.readPaused || bucket.available() > 0) return;
-    this.readPaused = true;
-    this.socket.pause();
-    // Resume once a worthwhile read fits (half a burst), not for every token; and at the
-    // latest after maxReadPauseMs, so that the server's keep-alive replies are not held back
-    // past what its keep-alive check (and ours) allows.
-    bucket.whenAvailable(bucket.burstSize / 2, () => this.resumeReading(), true, this.maxReadPauseMs());
-  }
-
-  private resumeReading(): void {
-    if (!this.readPaused) return;
-    this.readPaused = false;
-    if (!this.ended && !this.socket.destroyed) this.socket.resume();
-  }
-
   private finish(error: SshError | null): void {
     if (this.ended) return;
     this.ended = true;
     this.limiter?.stop();
-    // Reading paused for the limit would not see the server's FIN: read on to the end.
-    if (this.readPaused) {
-      this.readPaused = false;
-      if (!this.socket.destroyed) this.socket.resume();
-    }
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     // A peer that stopped answering keep-alives will not read our DISCONNECT or close its end:

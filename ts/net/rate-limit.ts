@@ -1,10 +1,13 @@
 // MaxTransferRate: a token bucket per direction of the SSH connection. Each bucket fills at
 // the rate (bytes per second) up to a small burst, and a byte passes only with a token, so
-// over any span of T seconds at most burst + rate × T bytes pass each way. The socket driver
-// (./driver.ts) asks how much may pass now, passes that much, and otherwise waits here for
-// tokens: reading stops (TCP's own flow control then holds the sender back) and channel data
-// stops being framed (the channels' windows hold the application back). Nothing is buffered
-// beyond what the core had already framed.
+// over any span of T seconds at most burst + rate × T bytes pass each way. Outbound, the
+// socket driver (./driver.ts) asks how much may be written now, writes that much, and
+// otherwise waits here for tokens while channel data stops being framed (the channels'
+// windows hold the application back); nothing is buffered beyond what the core had already
+// framed. Inbound, the tokens pace the window credit the connection layer gives the server
+// (InboundCredit in ../protocol/channels.ts): the server cannot send channel data faster than
+// the rate, and the socket is read as fast as ever, so its control messages never wait behind
+// that data.
 //
 // Time comes from a TunnelScheduler-shaped clock, so unit tests run the buckets on virtual
 // time. A token bucket is a few lines, and none of the npm rate limiters both take an
@@ -22,7 +25,7 @@ export const MIN_BURST = 4096;
 /** The burst is this many milliseconds of the rate: small enough to be smooth, large enough to need few timer wakes. */
 export const BURST_MS = 50;
 
-/** The most a bucket may owe: one pipe read (Linux pipes hand over at most 64 KiB at once). */
+/** The most a bucket may owe (bytes). */
 export const MAX_DEBT = 64 * 1024;
 
 /** The burst a rate allows (bytes). */
@@ -36,7 +39,7 @@ export interface DirectionCounters {
   bytes: number;
   /**
    * The most bytes that passed at one instant (one clock reading): at most the burst for what
-   * was sized to the tokens, more for a read that could not be (the debt is paid off after).
+   * was sized to the tokens, more for what could not be (a first window: the debt is paid off after).
    */
   largestBurst: number;
   /** Times the direction had to wait for tokens. */
@@ -108,12 +111,10 @@ export class TokenBucket {
   }
 
   /**
-   * `bytes` passed. They may exceed what was available (a read that could not be sized to
-   * it): the debt is paid off before anything else passes. The debt is capped at one burst or
-   * one unsized read (MAX_DEBT), whichever is more: Node sizes a read before a newly set limit
-   * can size it, and a whole 256 KiB read at a low rate was a debt of minutes (the
-   * connection's keep-alive failed meanwhile); a pipe's reads (a ProxyCommand) are at most
-   * 64 KiB, and are still paid for in full.
+   * `bytes` passed. They may exceed what was available (a new channel's first window is at
+   * least one step): the debt is paid off before anything else passes. The debt is capped at
+   * one burst or MAX_DEBT, whichever is more, so that no burst of new channels can hold the
+   * rest back for minutes.
    */
   take(bytes: number): void {
     if (this.rate === 0 || bytes <= 0) return;
@@ -186,25 +187,13 @@ export class TransferLimiter {
 
   /** Bytes per second each way; 0 lifts the limit. Takes effect at once. */
   setRate(rate: number): void {
-    if (!this.inboundLifted) this.inbound.setRate(rate);
+    this.inbound.setRate(rate);
     this.outbound.setRate(rate);
   }
 
   get limited(): boolean {
     return this.outbound.limited;
   }
-
-  /**
-   * Lifts the inbound limit only, for good (a logoff has begun): reading paused for the limit
-   * holds back the server's control messages too (its CHANNEL_CLOSE, its DISCONNECT), and a
-   * logoff must not wait for the data queued ahead of them to trickle in at the rate.
-   */
-  liftInbound(): void {
-    this.inboundLifted = true;
-    this.inbound.setRate(0);
-  }
-
-  private inboundLifted = false;
 
   /** Drops both waiters for good: the connection has ended. */
   stop(): void {

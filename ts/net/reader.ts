@@ -50,17 +50,11 @@ export class SocketReader {
   private consumer: ChunkConsumer | null = null;
   /** Chunks that arrived before a consumer was attached (copies). */
   private early: Buffer[] = [];
-  /** The most one read may take (MaxTransferRate's inbound tokens), when limited. */
-  private readLimit: (() => number) | null = null;
 
   /** The `onread` option for net.connect. */
   readonly onread: OnReadOpts = {
     buffer: () => {
-      const room = this.current.bytes.subarray(this.end);
-      const limit = this.readLimit?.() ?? Infinity;
-      // Never an empty view (libuv needs room to read into); a read at an empty bucket is
-      // one byte, and the driver pauses reading after it.
-      return limit < room.length ? room.subarray(0, Math.max(1, limit)) : room;
+      return this.current.bytes.subarray(this.end);
     },
     callback: (bytes, buffer) => {
       this.received(buffer as Buffer, bytes);
@@ -70,11 +64,6 @@ export class SocketReader {
 
   private static fresh(size: number): ReadBuffer {
     return { bytes: Buffer.allocUnsafe(size), holds: 0, pinned: false, retired: false };
-  }
-
-  /** Caps each read at `limit()` bytes from now on. */
-  limitReads(limit: () => number): void {
-    this.readLimit = limit;
   }
 
   attach(consumer: ChunkConsumer): void {

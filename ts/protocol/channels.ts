@@ -139,6 +139,23 @@ export interface ConnectionHooks {
   now(): number;
 }
 
+/**
+ * MaxTransferRate for what the server sends (../net/rate-limit.ts's inbound bucket). The
+ * window credit we give is what is paced, not the reading of the socket: the server can send
+ * channel data only as fast as it is given credit, and its control messages (keep-alive
+ * replies, CHANNEL_CLOSE, DISCONNECT) are read at once rather than waiting behind that data.
+ */
+export interface InboundCredit {
+  /** Bytes of window that may be given now; Infinity: no limit. */
+  available(): number;
+  /** `bytes` of window were given (more than available() for an initial window: paid off later). */
+  take(bytes: number): void;
+  /** The smallest grant worth a WINDOW_ADJUST packet, while limited. */
+  step(): number;
+  /** A channel is owed `bytes` of window: ConnectionLayer.grantWithheld() is to be called once there are tokens. */
+  wait(bytes: number): void;
+}
+
 /** Opens beyond this many live channels are refused, so a hostile server cannot exhaust us. */
 export const MAX_CHANNELS = 4096;
 
@@ -162,6 +179,11 @@ export class ConnectionLayer {
   private readonly pendingGlobalReplies: PendingGlobalReply[] = [];
 
   private readonly settings: ChannelSettings;
+  /** MaxTransferRate's pacing of window credit; null: credit is given as data is consumed. */
+  private credit: InboundCredit | null = null;
+  /** Open channels whose window is short of its target for want of credit, waiting for tokens. */
+  private readonly owed = new Set<Channel>();
+  private granting = false;
 
   constructor(
     settings: ChannelSettings,
@@ -177,6 +199,40 @@ export class ConnectionLayer {
   updateSettings(settings: { maxWindow: number; idleTimeout: number }): void {
     this.settings.maxWindow = settings.maxWindow;
     this.settings.idleTimeout = settings.idleTimeout;
+  }
+
+  /** Paces the window credit from now on (MaxTransferRate); null gives it freely again. */
+  setInboundCredit(credit: InboundCredit | null): void {
+    this.credit = credit;
+  }
+
+  /**
+   * Tokens came in (or the limit changed): the channels owed credit get it, each its share
+   * of what is available, so that one busy channel cannot starve the others.
+   */
+  grantWithheld(): void {
+    if (this.granting || this.owed.size === 0) return;
+    this.granting = true;
+    try {
+      const owed = [...this.owed];
+      this.owed.clear();
+      const available = this.credit?.available() ?? Infinity;
+      const share = available === Infinity ? Infinity : Math.max(this.credit!.step(), Math.floor(available / owed.length));
+      // Those given nothing this time come first the next time.
+      const starved: Channel[] = [];
+      const fed: Channel[] = [];
+      for (const ch of owed) {
+        if (ch.state !== 'open' || ch.closeSent) continue;
+        const given = this.refill(ch, share);
+        if (this.owed.has(ch)) (given > 0 ? fed : starved).push(ch);
+      }
+      this.owed.clear();
+      for (const ch of [...starved, ...fed]) this.owed.add(ch);
+    } finally {
+      this.granting = false;
+    }
+    // Those still short wait for the next tokens together: a step each.
+    if (this.owed.size > 0 && this.credit) this.credit.wait(this.credit.step() * this.owed.size);
   }
 
   /** The channel with this id, unless it is closed. */
@@ -252,6 +308,7 @@ export class ConnectionLayer {
         const msg = ChannelOpenFailure.decode(payload);
         const ch = this.openingChannel(msg.recipientChannel);
         this.channels.delete(ch.localId);
+        this.owed.delete(ch);
         this.freeIds.push(ch.localId);
         ch.state = 'closed';
         const description = msg.description.replace(/[\u0000-\u001f\u007f]/g, ' ').slice(0, 256);
@@ -368,7 +425,7 @@ export class ConnectionLayer {
     if (this.channels.size >= MAX_CHANNELS) throw new SshError(Code.ChannelOpenFailed, `too many open channels (${MAX_CHANNELS})`, 'local');
     const ch = new Channel(this.allocateId(), 0, type, connection, 0, 0);
     ch.state = 'opening';
-    ch.localWindow = this.windowTarget();
+    ch.localWindow = this.initialWindow();
     this.channels.set(ch.localId, ch);
     this.hooks.send(
       ChannelOpen.encode({ type, senderChannel: ch.localId, initialWindow: ch.localWindow, maxPacket: this.settings.maxPacket, data }),
@@ -403,6 +460,7 @@ export class ConnectionLayer {
       this.close(ch.localId, true);
       return;
     }
+    this.refill(ch);
     this.hooks.emit({ type: 'channelOpened', channel: ch.localId });
     this.hooks.emit({ type: 'channelWritable', channel: ch.localId });
   }
@@ -413,7 +471,7 @@ export class ConnectionLayer {
     if (!ch || ch.state !== 'pendingAccept') throw new SshError(Code.InvalidChannelId, `channel ${channelId} is not awaiting acceptance`, 'local');
     ch.state = 'open';
     ch.lastActivity = this.hooks.now();
-    ch.localWindow = this.windowTarget();
+    ch.localWindow = this.initialWindow();
     this.hooks.send(
       ChannelOpenConfirmation.encode({
         recipientChannel: ch.remoteId,
@@ -423,6 +481,7 @@ export class ConnectionLayer {
         data: new Uint8Array(0),
       }),
     );
+    this.refill(ch);
     this.hooks.emit({ type: 'channelOpened', channel: ch.localId });
     this.hooks.emit({ type: 'channelWritable', channel: ch.localId });
   }
@@ -434,6 +493,7 @@ export class ConnectionLayer {
     this.hooks.send(ChannelOpenFailure.encode({ recipientChannel: ch.remoteId, reason, description, language: new Uint8Array(0) }));
     ch.state = 'closed';
     this.channels.delete(ch.localId);
+    this.owed.delete(ch);
     this.freeIds.push(ch.localId);
   }
 
@@ -484,12 +544,61 @@ export class ConnectionLayer {
     const ch = this.channels.get(channelId);
     if (!ch || ch.state === 'closed' || ch.closeSent) return;
     ch.unconsumed = Math.max(0, ch.unconsumed - bytes);
+    // Credit for a channel still opening goes with its confirmation's refill.
+    if (ch.state === 'opening') return;
+    this.refill(ch);
+  }
+
+  /**
+   * Gives the channel the window it is missing, as consume() describes. Under MaxTransferRate
+   * only as much as the inbound tokens allow (at most `limit`), in steps of at least
+   * credit.step(); what is still missing is owed, and comes with grantWithheld().
+   */
+  private refill(ch: Channel, limit = Infinity): number {
     const target = this.windowTarget();
     const missing = target - ch.localWindow - ch.unconsumed;
-    if (missing >= target / 2) {
-      ch.localWindow += missing;
-      this.hooks.send(ChannelWindowAdjust.encode({ recipientChannel: ch.remoteId, bytesToAdd: missing }));
+    const credit = this.credit;
+    const available = credit?.available() ?? Infinity;
+    if (!credit || available === Infinity) {
+      this.owed.delete(ch);
+      if (missing < target / 2) return 0;
+      this.giveWindow(ch, missing);
+      return missing;
     }
+    const step = Math.min(credit.step(), target / 2);
+    let given = 0;
+    const grant = Math.min(missing, Math.floor(available), limit);
+    if (missing >= step && grant >= step) {
+      this.giveWindow(ch, grant);
+      credit.take(grant);
+      given = grant;
+    }
+    if (missing - given < step) {
+      this.owed.delete(ch);
+      return given;
+    }
+    this.owed.add(ch);
+    if (!this.granting) credit.wait(missing - given);
+    return given;
+  }
+
+  private giveWindow(ch: Channel, bytes: number): void {
+    ch.localWindow += bytes;
+    this.hooks.send(ChannelWindowAdjust.encode({ recipientChannel: ch.remoteId, bytesToAdd: bytes }));
+  }
+
+  /**
+   * A new channel's window: windowTarget(), or under MaxTransferRate what the inbound tokens
+   * allow now (at least one step), the rest following as credit.
+   */
+  private initialWindow(): number {
+    const target = this.windowTarget();
+    const credit = this.credit;
+    const available = credit?.available() ?? Infinity;
+    if (!credit || available === Infinity) return target;
+    const window = Math.min(target, Math.max(credit.step(), Math.floor(available)));
+    credit.take(window);
+    return window;
   }
 
   /**
@@ -579,6 +688,7 @@ export class ConnectionLayer {
     if (ch.state === 'closed') return;
     ch.state = 'closed';
     this.channels.delete(ch.localId);
+    this.owed.delete(ch);
     this.freeIds.push(ch.localId);
     this.hooks.emit({ type: 'channelClosed', channel: ch.localId });
   }

@@ -23,7 +23,7 @@ import {
 } from './kex.js';
 import { UserAuth, type AuthOptions, type CredentialAnswer, type CredentialRequest } from './auth.js';
 import { GssKexMethod, isGssKex, NULL_HOST_KEY, type GssKexStep } from './kex-gss.js';
-import { ConnectionLayer, type ChannelEvent, type ChannelSettings, type ChannelView } from './channels.js';
+import { ConnectionLayer, type ChannelEvent, type ChannelSettings, type ChannelView, type InboundCredit } from './channels.js';
 import {
   CANCEL_STREAMLOCAL_FORWARD,
   CANCEL_TCPIP_FORWARD,
@@ -372,6 +372,20 @@ export class SshClientCore {
     if (this.transmitBlocked === blocked) return;
     this.transmitBlocked = blocked;
     if (!blocked && !this.closed) this.guard(() => this.connection.pumpAll());
+  }
+
+  /**
+   * MaxTransferRate for what the server sends: the window credit given to it is paced by
+   * `credit` from now on (see InboundCredit); null gives it freely again.
+   */
+  setInboundCredit(credit: InboundCredit | null): void {
+    this.connection.setInboundCredit(credit);
+  }
+
+  /** The inbound tokens came in: the channels owed window credit get it. */
+  grantWithheldCredit(): void {
+    if (this.closed || this.disconnectSent) return;
+    this.guard(() => this.connection.grantWithheld());
   }
 
   // ---- commands ---------------------------------------------------------------------

@@ -28,8 +28,6 @@ export interface SessionTiming {
   maxTransferRate?: number;
   /** Linger and LingerTime, read when the connection closes (../net/close.ts). */
   closePolicy?: () => ClosePolicy;
-  /** The longest reading may pause for MaxTransferRate, ms (see SocketDriver). */
-  maxReadPauseMs?: () => number;
 }
 
 const DEFAULT_TIMING: SessionTiming = { clock: realScheduler, absolute: () => false };
@@ -110,7 +108,6 @@ export class Session {
           this.onProgress();
         },
         closePolicy: () => this.timing.closePolicy?.() ?? ORDERLY_CLOSE,
-        ...(timing.maxReadPauseMs ? { maxReadPauseMs: timing.maxReadPauseMs } : {}),
       },
       opened.reader,
       this.transferLimiter,
@@ -333,10 +330,6 @@ export class Session {
       this.destroy();
       return true;
     }
-    // From here on nothing inbound is held back for the rate: the server's CHANNEL_CLOSE and
-    // DISCONNECT must not wait behind data queued at the rate.
-    this.transferLimiter.liftInbound();
-    this.driver.flush();
     const channels = this.core.channelViews();
     let drained = true;
     if (channels.length > 0) {

@@ -125,7 +125,7 @@ export const SETTING_DOCS: Record<string, SettingDoc> = {
   LocalHost: { summary: 'The local address to connect from (the localHost property).', applies: 'idle' },
   LocalPort: { summary: 'The local port to connect from (the localPort property).', applies: 'idle' },
   // Socket options of the server connection (./socket-settings.ts; through the native addon).
-  MaxTransferRate: { summary: 'Bytes per second through the connection, each direction (token buckets); 0 no limit.', applies: 'live' },
+  MaxTransferRate: { summary: 'Bytes per second each way (token buckets): what revtun sends, and the window credit the server is given; 0 no limit.', applies: 'live' },
   Linger: { summary: 'True: a close sends what is queued (LingerTime bounds it); False: the connection ends with a reset.', applies: 'live' },
   LingerTime: { summary: 'Seconds a close may linger sending queued data, then the connection is reset; 0 the system’s.', applies: 'live' },
   InBufferSize: { summary: 'SO_RCVBUF of the server connection; reads back what the kernel kept.', applies: 'live' },

@@ -968,12 +968,6 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
         absolute: () => this.setting<boolean>('AbsoluteTimeout'),
         maxTransferRate: this.setting<number>('MaxTransferRate'),
         closePolicy: () => ({ reset: !this.setting<boolean>('Linger'), lingerSeconds: this.setting<number>('LingerTime') }),
-        // Half the keep-alive interval: a reply held back by a MaxTransferRate pause still
-        // arrives before the next keep-alive is due.
-        maxReadPauseMs: () => {
-          const interval = this.setting<number>('SSHKeepAliveInterval');
-          return interval > 0 ? Math.max(500, interval * 500) : 5000;
-        },
       },
     );
     translator = new EventTranslator(session, this.translatorHost);

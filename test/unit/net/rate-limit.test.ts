@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { burstFor, MAX_DEBT, MIN_BURST, TokenBucket, TransferLimiter } from '../../../ts/net/rate-limit.js';
-import { SocketReader } from '../../../ts/net/reader.js';
 import { virtualScheduler, type VirtualScheduler } from '../../helpers/clock.js';
 
 /** A grant: `bytes` passed at virtual time `at`. */
@@ -113,22 +112,6 @@ describe('MaxTransferRate token bucket (virtual time)', () => {
     expect(clock.pending).toBe(0);
   });
 
-  it('liftInbound() lifts the inbound limit for good and wakes its waiter; outbound stays limited', async () => {
-    const clock = virtualScheduler();
-    const limiter = new TransferLimiter(clock, 1000);
-    limiter.inbound.take(limiter.inbound.available());
-    let woken = false;
-    limiter.inbound.whenAvailable(500, () => (woken = true));
-    await clock.nextWait();
-    limiter.liftInbound();
-    await Promise.resolve();
-    expect(woken).toBe(true);
-    expect(clock.pending).toBe(0);
-    limiter.setRate(2000);
-    expect(limiter.inbound.limited).toBe(false);
-    expect(limiter.outbound.available()).toBe(burstFor(2000));
-  });
-
   it('a waiter that throws is reported to onFailure, from a timer and from setRate alike, and is never thrown to the caller', async () => {
     const clock = virtualScheduler();
     const failures: unknown[] = [];
@@ -191,22 +174,5 @@ describe('MaxTransferRate token bucket (virtual time)', () => {
     expect(clock.pending).toBe(0);
     await Promise.resolve();
     expect(woken).toBe(false);
-  });
-
-  it('the socket reader sizes each read to the inbound tokens (never an empty view)', () => {
-    const clock = virtualScheduler();
-    const limiter = new TransferLimiter(clock, 40_000);
-    const reader = new SocketReader();
-    reader.limitReads(() => limiter.inbound.available());
-    const view = () => (reader.onread.buffer as () => Uint8Array)();
-    expect(view().length).toBe(burstFor(40_000));
-    limiter.inbound.take(1500);
-    expect(view().length).toBe(burstFor(40_000) - 1500);
-    limiter.inbound.take(limiter.inbound.available());
-    expect(view().length).toBe(1);
-    clock.time += 100; // 100 ms at 40 000 B/s
-    expect(view().length).toBe(4000);
-    limiter.setRate(0);
-    expect(view().length).toBe(256 * 1024);
   });
 });
