@@ -27,8 +27,20 @@ export default defineConfig({
       // is sealed, by node:crypto whatever the provider: once is enough.
       // GSSAPI runs on the native addon alone (its own test checks the refusal without it).
       // The socket options test names the provider of each of its tests itself.
-      integration('wasm', ['test/integration/runtimes.test.ts', 'test/integration/key-stores.test.ts', 'test/integration/gssapi.test.ts', 'test/integration/socket-options.test.ts', 'test/integration/linger.test.ts']),
-      integration('node', ['test/integration/runtimes.test.ts', 'test/integration/key-stores.test.ts', 'test/integration/gssapi.test.ts', 'test/integration/socket-options.test.ts', 'test/integration/linger.test.ts']),
+      integration('wasm', [
+        'test/integration/runtimes.test.ts',
+        'test/integration/key-stores.test.ts',
+        'test/integration/gssapi.test.ts',
+        'test/integration/socket-options.test.ts',
+        'test/integration/linger.test.ts',
+      ]),
+      integration('node', [
+        'test/integration/runtimes.test.ts',
+        'test/integration/key-stores.test.ts',
+        'test/integration/gssapi.test.ts',
+        'test/integration/socket-options.test.ts',
+        'test/integration/linger.test.ts',
+      ]),
     ],
   },
 });

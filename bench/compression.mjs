@@ -103,13 +103,18 @@ async function transfer(compression, direction, data) {
 
 const rows = [];
 try {
-  for (const [kind, data] of [['text', logText(size)], ['random', randomBytes(size)]]) {
+  for (const [kind, data] of [
+    ['text', logText(size)],
+    ['random', randomBytes(size)],
+  ]) {
     for (const direction of ['upload', 'download']) {
       for (const compression of ['none', 'zlib@openssh.com']) {
         await transfer(compression, direction, data.subarray(0, MiB)); // warm-up
         const r = await transfer(compression, direction, data);
         rows.push({ kind, direction, compression, ...r });
-        console.error(`${kind.padEnd(7)} ${direction.padEnd(9)} ${compression.padEnd(17)} ${r.MiBps.toFixed(1)} MiB/s  ${r.cpuMsPerMiB.toFixed(1)} CPU-ms/MiB  wire ${(r.wireRatio * 100).toFixed(1)}%`);
+        console.error(
+          `${kind.padEnd(7)} ${direction.padEnd(9)} ${compression.padEnd(17)} ${r.MiBps.toFixed(1)} MiB/s  ${r.cpuMsPerMiB.toFixed(1)} CPU-ms/MiB  wire ${(r.wireRatio * 100).toFixed(1)}%`,
+        );
       }
     }
   }
@@ -133,7 +138,10 @@ const section = [
   '',
   '| data | direction | compression | MiB/s (loopback) | CPU-ms per MiB | wire | MiB/s over 10 Mbit/s | MiB/s over 1 Gbit/s |',
   '|---|---|---|---:|---:|---:|---:|---:|',
-  ...rows.map((r) => `| ${r.kind} | ${r.direction} | ${r.compression} | ${f(r.MiBps)} | ${f(r.cpuMsPerMiB)} | ${f(r.wireRatio * 100)}% | ${f(overLink(r, 10 / 8 / 1.048576), 2)} | ${f(overLink(r, 1000 / 8 / 1.048576))} |`),
+  ...rows.map(
+    (r) =>
+      `| ${r.kind} | ${r.direction} | ${r.compression} | ${f(r.MiBps)} | ${f(r.cpuMsPerMiB)} | ${f(r.wireRatio * 100)}% | ${f(overLink(r, 10 / 8 / 1.048576), 2)} | ${f(overLink(r, 1000 / 8 / 1.048576))} |`,
+  ),
   '<!-- compression:end -->',
 ].join('\n');
 const results = join(import.meta.dirname, 'RESULTS.md');

@@ -102,7 +102,9 @@ for (const [cipher, mac, evp] of CASES) {
     }
     rows.push(row);
     const fmt = (r) => (r ? `${r.seal.toFixed(0)}/${r.open.toFixed(0)}` : '-');
-    console.error(`${row.algorithm.padEnd(46)} ${String(size).padStart(6)}  native ${fmt(row.native).padEnd(11)} wasm ${fmt(row.wasm).padEnd(9)} node ${fmt(row.node).padEnd(11)} openssl ${row.openssl?.toFixed(0) ?? '-'}`);
+    console.error(
+      `${row.algorithm.padEnd(46)} ${String(size).padStart(6)}  native ${fmt(row.native).padEnd(11)} wasm ${fmt(row.wasm).padEnd(9)} node ${fmt(row.node).padEnd(11)} openssl ${row.openssl?.toFixed(0) ?? '-'}`,
+    );
   }
 }
 if (jsonOut) writeFileSync(jsonOut, JSON.stringify({ unit: 'MB/s (seal/open)', rows }, null, 1));

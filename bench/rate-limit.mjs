@@ -29,7 +29,7 @@ const SECONDS = quick ? 2 : 4;
 async function send(socket, total) {
   const hash = createHash('sha256');
   const block = randomBytes(64 * KiB);
-  for (let sent = 0; sent < total; ) {
+  for (let sent = 0; sent < total;) {
     const chunk = block.subarray(0, Math.min(block.length, total - sent));
     hash.update(chunk);
     sent += chunk.length;
@@ -129,7 +129,9 @@ async function main() {
       for (const direction of ['in', 'out']) {
         const row = await measure(sshd, key, limit, direction);
         rows.push(row);
-        console.error(`${String(limit / KiB).padStart(6)} KiB/s ${direction.padEnd(3)} achieved ${(row.achieved / KiB).toFixed(1)} KiB/s = ${row.ratio.toFixed(3)} of the limit; largest 100 ms ${row.largest100ms.toFixed(2)}`);
+        console.error(
+          `${String(limit / KiB).padStart(6)} KiB/s ${direction.padEnd(3)} achieved ${(row.achieved / KiB).toFixed(1)} KiB/s = ${row.ratio.toFixed(3)} of the limit; largest 100 ms ${row.largest100ms.toFixed(2)}`,
+        );
       }
     }
   } finally {

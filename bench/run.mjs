@@ -56,8 +56,13 @@ lines.push('');
 lines.push('## Tunnel: side by side with the same sshd', '');
 lines.push(`Bulk transfers move ${tunnel.bulkBytes / 2 ** 20} MiB through one forwarded connection, checked with SHA-256; "upload" is`);
 lines.push('local service → tunnel process → sshd, "download" the reverse. CPU is the tunnel process\'s user + system time per');
-lines.push(`GiB; peak RSS is its VmHWM; CPU per round trip and per connection adds up all its threads' run time (schedstat). Round trips: ${tunnel.roundTrips} one-byte echoes on one connection. Connections: ${tunnel.connections}`);
-lines.push(`sequential short request/response connections. Both follow an uncounted warm-up of twice as many (a JavaScript tunnel takes several thousand round trips to reach its optimised code), the same for every tool. Parallel: ${tunnel.streams} connections at once, ${tunnel.bulkBytes / tunnel.streams / 2 ** 20} MiB each.`, '');
+lines.push(
+  `GiB; peak RSS is its VmHWM; CPU per round trip and per connection adds up all its threads' run time (schedstat). Round trips: ${tunnel.roundTrips} one-byte echoes on one connection. Connections: ${tunnel.connections}`,
+);
+lines.push(
+  `sequential short request/response connections. Both follow an uncounted warm-up of twice as many (a JavaScript tunnel takes several thousand round trips to reach its optimised code), the same for every tool. Parallel: ${tunnel.streams} connections at once, ${tunnel.bulkBytes / tunnel.streams / 2 ** 20} MiB each.`,
+  '',
+);
 const openssh = (scenario) => tunnel.results.find((r) => r.tool.startsWith('OpenSSH') && r.scenario === scenario);
 const scenarios = [...new Set(tunnel.results.map((r) => r.scenario))];
 for (const scenario of scenarios) {

@@ -193,7 +193,9 @@ function threadCpuSeconds(pid) {
 }
 
 function peakRssMiB(pid) {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmHWM:'));
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('VmHWM:'));
   return Number(line.split(/\s+/)[1]) / 1024;
 }
 
@@ -204,7 +206,11 @@ function toolCommand(tool, sshd, keyPath, remotePort, localPort, cipher) {
     case 'openssh':
       return ['ssh', [...sshArgs, ...target], {}];
     case 'revtun':
-      return [process.execPath, [...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), join(root, 'dist/cli/main.js'), ...sshArgs, ...(process.env.BENCH_DEBUG ? ['-vv'] : []), ...target], { REVTUN_CRYPTO: tool.provider }];
+      return [
+        process.execPath,
+        [...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), join(root, 'dist/cli/main.js'), ...sshArgs, ...(process.env.BENCH_DEBUG ? ['-vv'] : []), ...target],
+        { REVTUN_CRYPTO: tool.provider },
+      ];
     case 'ssh2':
       return [process.execPath, [join(root, 'bench/ssh2-tunnel.mjs'), sshd.host, String(sshd.port), 'root', keyPath, String(remotePort), String(localPort), cipher], {}];
   }
@@ -296,26 +302,64 @@ async function main() {
     for (const tool of TOOLS.filter((t) => !only || only.some((o) => t.name.includes(o)))) {
       for (const cipher of ciphers) {
         const short = cipher.split('@')[0];
-        for (const [direction, run] of [['upload', upload], ['download', download]]) {
+        for (const [direction, run] of [
+          ['upload', upload],
+          ['download', download],
+        ]) {
           if (!wanted(`${direction} ${short}`)) continue;
           const r = await medianRun(() => withTunnel(tool, sshd, key.privatePath, cipher, (port) => run(port, BULK)));
           const gib = BULK / 1024 / MiB;
-          record(tool, `${direction} ${short}`, { MiBps: BULK / MiB / r.seconds, cpuPerGiB: r.cpu / gib, userPerGiB: r.user / gib, systemPerGiB: r.system / gib, faultsPerMiB: r.faults / (BULK / MiB), rssMiB: r.rss });
+          record(tool, `${direction} ${short}`, {
+            MiBps: BULK / MiB / r.seconds,
+            cpuPerGiB: r.cpu / gib,
+            userPerGiB: r.user / gib,
+            systemPerGiB: r.system / gib,
+            faultsPerMiB: r.faults / (BULK / MiB),
+            rssMiB: r.rss,
+          });
         }
       }
       const cipher = ciphers[0];
       if (wanted('round trip')) {
-        const rtt = await medianRun(() => withTunnel(tool, sshd, key.privatePath, cipher, async (port) => ({ micros: await roundTrips(port, ROUND_TRIPS) }), (port) => roundTrips(port, ROUND_TRIPS * 2)), (r) => r.micros);
+        const rtt = await medianRun(
+          () =>
+            withTunnel(
+              tool,
+              sshd,
+              key.privatePath,
+              cipher,
+              async (port) => ({ micros: await roundTrips(port, ROUND_TRIPS) }),
+              (port) => roundTrips(port, ROUND_TRIPS * 2),
+            ),
+          (r) => r.micros,
+        );
         record(tool, '1-byte round trip', { micros: rtt.micros, cpuMicros: (rtt.threadCpu / ROUND_TRIPS) * 1e6 });
       }
       if (wanted('sequential connections')) {
-        const conns = await medianRun(() => withTunnel(tool, sshd, key.privatePath, cipher, (port) => shortConnections(port, CONNECTIONS), (port) => shortConnections(port, CONNECTIONS * 2)), (r) => r.seconds);
+        const conns = await medianRun(
+          () =>
+            withTunnel(
+              tool,
+              sshd,
+              key.privatePath,
+              cipher,
+              (port) => shortConnections(port, CONNECTIONS),
+              (port) => shortConnections(port, CONNECTIONS * 2),
+            ),
+          (r) => r.seconds,
+        );
         record(tool, 'sequential connections', { perSecond: CONNECTIONS / conns.seconds, cpuMicros: (conns.threadCpu / CONNECTIONS) * 1e6 });
       }
       if (wanted(`${STREAMS} parallel streams`)) {
         const parallel = await medianRun(() => withTunnel(tool, sshd, key.privatePath, cipher, (port) => Promise.all(Array.from({ length: STREAMS }, () => download(port, PER_STREAM)))));
         const gib = BULK / 1024 / MiB;
-        record(tool, `${STREAMS} parallel streams`, { MiBps: BULK / MiB / parallel.seconds, cpuPerGiB: parallel.cpu / gib, userPerGiB: parallel.user / gib, systemPerGiB: parallel.system / gib, rssMiB: parallel.rss });
+        record(tool, `${STREAMS} parallel streams`, {
+          MiBps: BULK / MiB / parallel.seconds,
+          cpuPerGiB: parallel.cpu / gib,
+          userPerGiB: parallel.user / gib,
+          systemPerGiB: parallel.system / gib,
+          rssMiB: parallel.rss,
+        });
       }
     }
   } catch (error) {

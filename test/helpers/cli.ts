@@ -56,7 +56,6 @@ export function runRevtun(args: string[], env: NodeJS.ProcessEnv = {}, as: { uid
   };
 }
 
-
 /** The PIDs of running revtun processes whose arguments include `marker` (a path unique to a test). */
 export function revtunProcesses(marker: string): number[] {
   const pids: number[] = [];

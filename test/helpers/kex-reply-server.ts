@@ -21,7 +21,14 @@ function packet(payload: Uint8Array): Buffer {
   // Padding to a multiple of 8 with at least 4 bytes (RFC 4253 §6); no MAC before NEWKEYS.
   let padding = 8 - ((5 + payload.length) % 8);
   if (padding < 4) padding += 8;
-  return Buffer.from(new Writer(payload.length + 32).uint32(1 + payload.length + padding).byte(padding).raw(payload).raw(new Uint8Array(padding)).finish());
+  return Buffer.from(
+    new Writer(payload.length + 32)
+      .uint32(1 + payload.length + padding)
+      .byte(padding)
+      .raw(payload)
+      .raw(new Uint8Array(padding))
+      .finish(),
+  );
 }
 
 /**
@@ -40,11 +47,7 @@ export function startKexReplyServer(kex: string, reply: (clientPublic: Uint8Arra
     socket.on('error', () => undefined);
     socket.on('close', () => markClosed());
     socket.write('SSH-2.0-revtun_test_kex_reply\r\n');
-    socket.write(
-      packet(
-        KexInit.encode(kexInit({ kexAlgorithms: [kex] })),
-      ),
-    );
+    socket.write(packet(KexInit.encode(kexInit({ kexAlgorithms: [kex] }))));
     socket.on('data', (chunk: Buffer) => {
       buffer = Buffer.concat([buffer, chunk]);
       if (!versionSeen) {

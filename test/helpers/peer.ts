@@ -98,7 +98,10 @@ export function kexInit(overrides: Partial<KexInitMessage> = {}): KexInitMessage
 }
 
 export class TestServer {
-  readonly transport = new PacketTransport((n) => crypto.randomBytes(n), (v) => v.startsWith('SSH-2.0-'));
+  readonly transport = new PacketTransport(
+    (n) => crypto.randomBytes(n),
+    (v) => v.startsWith('SSH-2.0-'),
+  );
   readonly out: Uint8Array[] = [];
   readonly received: number[] = [];
   readonly receivedPayloads: Uint8Array[] = [];
@@ -264,16 +267,7 @@ export class TestServer {
       if (authorized && algorithmOk) {
         const signature = r.string();
         r.done('publickey request');
-        const data = new Writer()
-          .string(this.sessionId!)
-          .byte(MSG.USERAUTH_REQUEST)
-          .string(user)
-          .string('ssh-connection')
-          .string('publickey')
-          .boolean(true)
-          .string(algorithm)
-          .string(blob)
-          .finish();
+        const data = new Writer().string(this.sessionId!).byte(MSG.USERAUTH_REQUEST).string(user).string('ssh-connection').string('publickey').boolean(true).string(algorithm).string(blob).finish();
         if (provider.verify(blob, algorithm, signature, data)) {
           this.sendUserAuthSuccess();
           return;
@@ -315,12 +309,7 @@ export class TestServer {
     if (this.hooks.gssKex && this.negotiatedKex === this.hooks.gssKex.name) return this.replyGssKex(payload, this.hooks.gssKex);
     const r = new Reader(payload, 1);
     const hostKeyBlob = this.hooks.hostKeyBlob ?? this.signer.publicKey;
-    const prefix = new Writer(4096)
-      .string(this.clientVersion)
-      .string(this.version)
-      .string(this.clientKexInit!)
-      .string(this.serverKexInit!)
-      .string(hostKeyBlob);
+    const prefix = new Writer(4096).string(this.clientVersion).string(this.version).string(this.clientKexInit!).string(this.serverKexInit!).string(hostKeyBlob);
     let reply: Writer;
     let k: Uint8Array;
     if (this.negotiatedKex === 'curve25519-sha256') {

@@ -48,7 +48,12 @@ export async function startDropbear(): Promise<Peer> {
   const dir = mkdtempSync(join(tmpdir(), 'revtun-dropbear-'));
   const keyFile = join(dir, 'host_ed25519');
   const printed = execFileSync('dropbearkey', ['-t', 'ed25519', '-f', keyFile], { encoding: 'utf8' });
-  const hostKey = printed.split('\n').find((line) => line.startsWith('ssh-ed25519 '))!.split(' ').slice(0, 2).join(' ');
+  const hostKey = printed
+    .split('\n')
+    .find((line) => line.startsWith('ssh-ed25519 '))!
+    .split(' ')
+    .slice(0, 2)
+    .join(' ');
   const port = await freePort();
   // -F foreground, -E log to stderr, -s never (password auth stays on), -j/-k not given: forwarding allowed.
   const child = spawn('dropbear', ['-F', '-E', '-p', `127.0.0.1:${port}`, '-r', keyFile, '-P', join(dir, 'pid')], { stdio: ['ignore', 'pipe', 'pipe'] });

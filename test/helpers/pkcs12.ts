@@ -54,7 +54,20 @@ export function makePfx(dir: string, name: string, options: PfxOptions): PfxStor
   const path = join(dir, `${name}.p12`);
   const extensions = (options.extensions ?? []).flatMap((e) => ['-addext', e]);
   run('openssl', ['req', '-x509', ...NEW_KEY[options.key], '-nodes', '-keyout', keyPath, '-out', certPath, '-subj', options.subject, '-days', '30', ...extensions]);
-  run('openssl', ['pkcs12', '-export', ...(options.legacy ? ['-legacy'] : []), ...(options.exportOptions ?? []), '-inkey', keyPath, '-in', certPath, '-out', path, '-passout', `pass:${options.password}`]);
+  run('openssl', [
+    'pkcs12',
+    '-export',
+    ...(options.legacy ? ['-legacy'] : []),
+    ...(options.exportOptions ?? []),
+    '-inkey',
+    keyPath,
+    '-in',
+    certPath,
+    '-out',
+    path,
+    '-passout',
+    `pass:${options.password}`,
+  ]);
   chmodSync(path, 0o600);
   return { path, der: readFileSync(path), password: options.password, publicLine: opensshPublicLine(dir, keyPath, name), subject: options.subject };
 }
@@ -72,9 +85,24 @@ export function mergePfx(dir: string, name: string, stores: PfxStore[], password
   const path = join(dir, `${name}.p12`);
   stores.forEach((store, i) => {
     run('keytool', [
-      '-importkeystore', '-noprompt',
-      '-srckeystore', store.path, '-srcstoretype', 'PKCS12', '-srcstorepass', store.password, '-srcalias', '1',
-      '-destkeystore', path, '-deststoretype', 'PKCS12', '-deststorepass', password, '-destalias', `entry${i}`,
+      '-importkeystore',
+      '-noprompt',
+      '-srckeystore',
+      store.path,
+      '-srcstoretype',
+      'PKCS12',
+      '-srcstorepass',
+      store.password,
+      '-srcalias',
+      '1',
+      '-destkeystore',
+      path,
+      '-deststoretype',
+      'PKCS12',
+      '-deststorepass',
+      password,
+      '-destalias',
+      `entry${i}`,
     ]);
   });
   chmodSync(path, 0o600); // keytool leaves it as the umask says; revtun, like ssh, wants 0600

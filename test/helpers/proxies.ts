@@ -47,9 +47,7 @@ function run(command: string, args: string[], port: number, ready?: RegExp): Pro
           child.stderr!.on('data', check);
         })
       : Promise.resolve();
-    waitForLog
-      .then(() => pollUntil(listening, `${command} to listen on ${port}`))
-      .then(() => resolve(proxy), reject);
+    waitForLog.then(() => pollUntil(listening, `${command} to listen on ${port}`)).then(() => resolve(proxy), reject);
   });
 }
 
@@ -64,8 +62,18 @@ export async function startTinyproxy(auth?: { user: string; password: string }, 
   const config = join(dir, 'tinyproxy.conf');
   writeFileSync(
     config,
-    [`Port ${port}`, 'Listen 127.0.0.1', 'Timeout 60', 'LogLevel Connect', 'MaxClients 50', 'Allow 127.0.0.1', 'User nobody', 'Group nogroup',
-      ...(auth ? [`BasicAuth ${auth.user} ${auth.password}`] : []), ...directives].join('\n') + '\n',
+    [
+      `Port ${port}`,
+      'Listen 127.0.0.1',
+      'Timeout 60',
+      'LogLevel Connect',
+      'MaxClients 50',
+      'Allow 127.0.0.1',
+      'User nobody',
+      'Group nogroup',
+      ...(auth ? [`BasicAuth ${auth.user} ${auth.password}`] : []),
+      ...directives,
+    ].join('\n') + '\n',
   );
   return run('tinyproxy', ['-d', '-c', config], port, /Initializing tinyproxy/);
 }
@@ -110,7 +118,23 @@ export async function startSshDynamic(sshd: { host: string; port: number }, key:
   const port = await freePort();
   return run(
     'ssh',
-    ['-N', '-v', '-D', `127.0.0.1:${port}`, '-p', String(sshd.port), '-i', key.privatePath, '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', `${user}@${sshd.host}`],
+    [
+      '-N',
+      '-v',
+      '-D',
+      `127.0.0.1:${port}`,
+      '-p',
+      String(sshd.port),
+      '-i',
+      key.privatePath,
+      '-o',
+      'StrictHostKeyChecking=no',
+      '-o',
+      'UserKnownHostsFile=/dev/null',
+      '-o',
+      'BatchMode=yes',
+      `${user}@${sshd.host}`,
+    ],
     port,
     /Local forwarding listening on 127\.0\.0\.1 port \d+/,
   );

@@ -76,7 +76,9 @@ export function puttygenKey(dir: string, name: string, options: PuttygenOptions)
   const passFile = join(dir, `${name}.pass`);
   writeFileSync(passFile, options.passphrase ?? '', { mode: 0o600 }); // empty: no encryption
   const params = { version: options.version ?? 3, ...options.ppkParams };
-  const paramText = Object.entries(params).map(([k, v]) => `${k}=${v}`).join(',');
+  const paramText = Object.entries(params)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
   const args = ['-t', options.type, ...(options.bits ? ['-b', String(options.bits)] : []), '-C', name, '--new-passphrase', passFile, '--ppk-param', paramText, '-o', path];
   execFileSync('puttygen', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const publicLine = execFileSync('puttygen', ['-L', path, '--old-passphrase', passFile], { encoding: 'utf8' }).trim();

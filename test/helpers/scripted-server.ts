@@ -41,17 +41,7 @@ export interface ScriptedServer {
 
 /** A CHANNEL_OPEN for a forwarded-tcpip connection to `port` (5555: the port the TestServer grants for port 0). */
 export function forwardedOpen(sender: number, port = 5555, window = 1 << 20, maxPacket = 32768): Uint8Array {
-  return new Writer()
-    .byte(MSG.CHANNEL_OPEN)
-    .string('forwarded-tcpip')
-    .uint32(sender)
-    .uint32(window)
-    .uint32(maxPacket)
-    .string('127.0.0.1')
-    .uint32(port)
-    .string('10.0.0.9')
-    .uint32(40000)
-    .finish();
+  return new Writer().byte(MSG.CHANNEL_OPEN).string('forwarded-tcpip').uint32(sender).uint32(window).uint32(maxPacket).string('127.0.0.1').uint32(port).string('10.0.0.9').uint32(40000).finish();
 }
 
 export function channelData(recipient: number, data: Uint8Array): Uint8Array {

@@ -42,4 +42,3 @@ export function sampleFor(name: string): string {
       return spec.choices ? spec.choices.find((c) => c !== spec.default)! : 'sample-value';
   }
 }
-

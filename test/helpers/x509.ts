@@ -54,8 +54,24 @@ export function makeCa(dir: string, name: string, cn: string, kind: X509KeyKind 
   const keyPath = join(dir, `${name}.key`);
   const certPath = join(dir, `${name}.pem`);
   openssl(
-    ['req', '-x509', ...keyArgs(kind, dir, name), '-nodes', '-keyout', keyPath, '-out', certPath, '-days', '30', '-subj', `/O=revtun test/CN=${cn}`,
-      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'],
+    [
+      'req',
+      '-x509',
+      ...keyArgs(kind, dir, name),
+      '-nodes',
+      '-keyout',
+      keyPath,
+      '-out',
+      certPath,
+      '-days',
+      '30',
+      '-subj',
+      `/O=revtun test/CN=${cn}`,
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+    ],
     dir,
   );
   return read(keyPath, certPath);
@@ -87,8 +103,8 @@ export function makeLeaf(dir: string, name: string, issuer: X509Identity, option
   const extensions = options.extensions
     ? options.extensions
     : options.ca
-    ? ['basicConstraints=critical,CA:TRUE', 'keyUsage=critical,keyCertSign']
-    : [`subjectAltName=${options.altNames}`, 'basicConstraints=CA:FALSE', `extendedKeyUsage=${options.extendedKeyUsage ?? '1.3.6.1.5.5.7.3.22'}`];
+      ? ['basicConstraints=critical,CA:TRUE', 'keyUsage=critical,keyCertSign']
+      : [`subjectAltName=${options.altNames}`, 'basicConstraints=CA:FALSE', `extendedKeyUsage=${options.extendedKeyUsage ?? '1.3.6.1.5.5.7.3.22'}`];
   writeFileSync(extPath, extensions.join('\n') + '\n');
   if (options.notBefore === undefined) {
     openssl(['x509', '-req', '-in', csrPath, '-CA', issuer.certPath, '-CAkey', issuer.keyPath, '-CAcreateserial', '-days', '10', '-extfile', extPath, '-out', certPath], dir);
@@ -100,11 +116,45 @@ export function makeLeaf(dir: string, name: string, issuer: X509Identity, option
     writeFileSync(join(caDir, 'serial'), '1000\n');
     writeFileSync(
       join(caDir, 'ca.cnf'),
-      ['[ca]', 'default_ca = test_ca', '[test_ca]', `database = ${caDir}/index.txt`, `new_certs_dir = ${caDir}`, `serial = ${caDir}/serial`,
-        'default_md = sha256', 'policy = any', 'unique_subject = no', '[any]', 'organizationName = optional', 'commonName = supplied'].join('\n') + '\n',
+      [
+        '[ca]',
+        'default_ca = test_ca',
+        '[test_ca]',
+        `database = ${caDir}/index.txt`,
+        `new_certs_dir = ${caDir}`,
+        `serial = ${caDir}/serial`,
+        'default_md = sha256',
+        'policy = any',
+        'unique_subject = no',
+        '[any]',
+        'organizationName = optional',
+        'commonName = supplied',
+      ].join('\n') + '\n',
     );
-    openssl(['ca', '-batch', '-config', join(caDir, 'ca.cnf'), '-cert', issuer.certPath, '-keyfile', issuer.keyPath, '-in', csrPath, '-out', certPath,
-      '-startdate', options.notBefore, '-enddate', options.notAfter!, '-extfile', extPath, '-notext'], dir);
+    openssl(
+      [
+        'ca',
+        '-batch',
+        '-config',
+        join(caDir, 'ca.cnf'),
+        '-cert',
+        issuer.certPath,
+        '-keyfile',
+        issuer.keyPath,
+        '-in',
+        csrPath,
+        '-out',
+        certPath,
+        '-startdate',
+        options.notBefore,
+        '-enddate',
+        options.notAfter!,
+        '-extfile',
+        extPath,
+        '-notext',
+      ],
+      dir,
+    );
   }
   return read(keyPath, certPath);
 }

@@ -11,8 +11,6 @@ const ELEMENTS = RSA_XML_PARTS;
 /** `<RSAKeyValue>…</RSAKeyValue>` for an RSA key; with `publicOnly`, Modulus and Exponent alone. */
 export function rsaKeyXml(key: KeyObject, publicOnly = false): string {
   const jwk = key.export({ format: 'jwk' }) as Record<string, string>;
-  const parts = (publicOnly ? ELEMENTS.slice(0, 2) : ELEMENTS).map(
-    ([element, member]) => `<${element}>${Buffer.from(jwk[member]!, 'base64url').toString('base64')}</${element}>`,
-  );
+  const parts = (publicOnly ? ELEMENTS.slice(0, 2) : ELEMENTS).map(([element, member]) => `<${element}>${Buffer.from(jwk[member]!, 'base64url').toString('base64')}</${element}>`);
   return `<RSAKeyValue>${parts.join('')}</RSAKeyValue>`;
 }

@@ -117,7 +117,10 @@ beforeAll(async () => {
   const ip = (...args: string[]) => execFileSync('ip', ['netns', 'exec', ns.name, 'ip', ...args], { stdio: 'pipe' });
   // 2001:db8::99 sits on the veth behind a made-up link-layer address: frames to it leave the
   // namespace and are dropped by the other end (not its MAC), so the connect never hears back.
-  const veth = String(ip('-o', 'link', 'show')).split('\n').map((line) => /^\d+: ([^:@]+)/.exec(line)?.[1]).find((name) => name && name !== 'lo')!;
+  const veth = String(ip('-o', 'link', 'show'))
+    .split('\n')
+    .map((line) => /^\d+: ([^:@]+)/.exec(line)?.[1])
+    .find((name) => name && name !== 'lo')!;
   ip('-6', 'addr', 'add', '2001:db8::1/64', 'dev', veth, 'nodad');
   ip('-6', 'neigh', 'add', '2001:db8::99', 'lladdr', '02:00:00:00:00:99', 'dev', veth, 'nud', 'permanent');
   sshd = await startSshd({ netns: ns.name, listenAddress: '127.0.0.1' });

@@ -43,8 +43,7 @@ function startAgent(path: string, env: NodeJS.ProcessEnv = process.env): Promise
   });
 }
 
-const sshAdd = (args: string[], input?: string) =>
-  execFileSync('ssh-add', args, { env: { ...process.env, SSH_AUTH_SOCK: socketPath }, stdio: ['pipe', 'pipe', 'pipe'], ...(input ? { input } : {}) });
+const sshAdd = (args: string[], input?: string) => execFileSync('ssh-add', args, { env: { ...process.env, SSH_AUTH_SOCK: socketPath }, stdio: ['pipe', 'pipe', 'pipe'], ...(input ? { input } : {}) });
 
 beforeAll(async () => {
   socketPath = join(dir, 'agent.sock');
@@ -194,7 +193,7 @@ describe('a hostile agent socket', () => {
   });
 });
 
-describe('logging on with the agent\'s keys', () => {
+describe("logging on with the agent's keys", () => {
   let sshd: Sshd;
   beforeAll(async () => {
     // Only the RSA key is authorized: the agent's ed25519 and ECDSA keys are offered first and refused.
@@ -232,7 +231,7 @@ describe('logging on with the agent\'s keys', () => {
     }
   });
 
-  it('EnablePageantAuth=2 offers only the agent\'s keys, and fails when no agent answers', async () => {
+  it("EnablePageantAuth=2 offers only the agent's keys, and fails when no agent answers", async () => {
     // The authorized key as a file, but the agent required: with no agent, no logon.
     const t = makeTunnel(sshd, { user: TEST_USER, privateKey: keys.rsa.privatePath, config: ['EnablePageantAuth=2'] });
     t.agent = join(dir, 'no-agent.sock');
@@ -339,7 +338,10 @@ describe('a logoff while the agent is being asked', () => {
       const t = makeTunnel(sshd, { user: TEST_USER, privateKey: keys.ed25519.privatePath });
       t.agent = path;
       const from = sshd.log().length;
-      const logon = t.sshLogon().then(() => 'up', (e: { message: string }) => e.message);
+      const logon = t.sshLogon().then(
+        () => 'up',
+        (e: { message: string }) => e.message,
+      );
       await asked;
       await t.sshLogoff();
       release();

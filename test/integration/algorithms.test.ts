@@ -119,7 +119,6 @@ describe('ECDSA host keys on larger curves', () => {
   });
 });
 
-
 describe('ciphers', () => {
   it.each(CIPHERS)('%s', async (cipher) => {
     const logs: string[] = [];
@@ -192,17 +191,14 @@ describe('MACs', () => {
     await tunnel.sshLogoff();
   });
 
-  it.each(['aes128-gcm@openssh.com', 'aes256-gcm@openssh.com', 'chacha20-poly1305@openssh.com'].flatMap((c) => MACS.map((m) => [c, m])))(
-    'AEAD %s ignores MAC %s',
-    async (cipher, mac) => {
-      const logs: string[] = [];
-      const tunnel = await connectAndMove((t) => {
-        t.sshEncryptionAlgorithms = cipher!;
-        t.config(`SSHMacAlgorithms=${mac}`);
-        t.on('log', (e) => logs.push(e.message));
-      });
-      expect(logs.some((s) => s.includes(`cipher=${cipher}/${cipher} mac=aead/aead`))).toBe(true);
-      await tunnel.sshLogoff();
-    },
-  );
+  it.each(['aes128-gcm@openssh.com', 'aes256-gcm@openssh.com', 'chacha20-poly1305@openssh.com'].flatMap((c) => MACS.map((m) => [c, m])))('AEAD %s ignores MAC %s', async (cipher, mac) => {
+    const logs: string[] = [];
+    const tunnel = await connectAndMove((t) => {
+      t.sshEncryptionAlgorithms = cipher!;
+      t.config(`SSHMacAlgorithms=${mac}`);
+      t.on('log', (e) => logs.push(e.message));
+    });
+    expect(logs.some((s) => s.includes(`cipher=${cipher}/${cipher} mac=aead/aead`))).toBe(true);
+    await tunnel.sshLogoff();
+  });
 });

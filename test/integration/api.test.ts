@@ -136,7 +136,9 @@ describe('the connection properties while connected', () => {
     const tunnel = makeTunnel(sshd);
     await tunnel.sshLogon();
     const refusedWhileConnected: Record<string, number> = { MaxLineLength: 112, LocalHost: 107, LocalPort: 106 };
-    const idle = Object.entries(SETTING_DOCS).filter(([, doc]) => doc.applies === 'idle').map(([name]) => name);
+    const idle = Object.entries(SETTING_DOCS)
+      .filter(([, doc]) => doc.applies === 'idle')
+      .map(([name]) => name);
     expect(idle.sort()).toEqual(Object.keys(refusedWhileConnected).sort());
     for (const [name, code] of Object.entries(refusedWhileConnected)) {
       const value = name === 'LocalHost' ? '127.0.0.9' : name === 'LocalPort' ? '4000' : sampleFor(name);
@@ -219,10 +221,6 @@ describe('binding', () => {
     tunnel.on('disconnected', (e) => seen.push(`disconnected ${e.statusCode}`));
     await tunnel.sshLogoff();
     expect(tunnel.connected).toBe(false);
-    expect(seen).toEqual([
-      'sent DISCONNECT; waiting for the server to close the connection',
-      'the server closed the connection',
-      'disconnected 0',
-    ]);
+    expect(seen).toEqual(['sent DISCONNECT; waiting for the server to close the connection', 'the server closed the connection', 'disconnected 0']);
   });
 });

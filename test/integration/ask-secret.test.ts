@@ -56,11 +56,9 @@ describe('the secret prompt', () => {
     // Answers only once the prompt's caller has shown it can run (the marker file exists); a
     // blocking prompt would leave it to give up after its bounded number of checks.
     const marker = join(dir, 'loop-ran');
-    writeFileSync(
-      askpass,
-      `#!/bin/sh\ni=0\nwhile [ ! -e '${marker}' ] && [ $i -lt 1000000 ]; do i=$((i+1)); done\n[ -e '${marker}' ] && printf 'from askpass\\n' || printf 'gave up\\n'\n`,
-      { mode: 0o755 },
-    );
+    writeFileSync(askpass, `#!/bin/sh\ni=0\nwhile [ ! -e '${marker}' ] && [ $i -lt 1000000 ]; do i=$((i+1)); done\n[ -e '${marker}' ] && printf 'from askpass\\n' || printf 'gave up\\n'\n`, {
+      mode: 0o755,
+    });
     const saved = { askpass: process.env.SSH_ASKPASS, require: process.env.SSH_ASKPASS_REQUIRE };
     process.env.SSH_ASKPASS = askpass;
     process.env.SSH_ASKPASS_REQUIRE = 'force';

@@ -51,7 +51,10 @@ async function failedLogon(tunnel: SSHReverseTunnel): Promise<{ error: unknown; 
   tunnel.on('log', (e) => events.push(e.message));
   tunnel.on('sshStatus', (e) => events.push(e.message));
   tunnel.on('error', (e) => events.push(e.description));
-  const error = await tunnel.sshLogon().then(() => null, (e: unknown) => e);
+  const error = await tunnel.sshLogon().then(
+    () => null,
+    (e: unknown) => e,
+  );
   return { error, events };
 }
 
@@ -78,7 +81,10 @@ describe('password', () => {
     const tunnel = makeTunnel(sshd, { password: 'wrong password' });
     tunnel.sshAuthMode = SshAuthMode.Password;
     tunnel.config('TryAllAvailableAuthMethods=False');
-    const error = await tunnel.sshLogon().then(() => null, (e: unknown) => e);
+    const error = await tunnel.sshLogon().then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(SshError);
     expect((error as SshError).code).toBe(1032);
     expect((error as SshError).message).toMatch(/publickey/);
@@ -215,7 +221,10 @@ describe('key material never appears in errors or logs', () => {
       hostKey: sshd.hostKeys.ed25519,
       remote: { port: 0 },
       local: { port: 1 },
-    }).then(() => null, (e: unknown) => e);
+    }).then(
+      () => null,
+      (e: unknown) => e,
+    );
     for (const line of putty.privateLines) expect(errorText(error)).not.toContain(line);
     expect(error).toBeInstanceOf(SshError);
     expect((error as SshError).message).toMatch(/the PuTTY key file is damaged or was altered/);
@@ -278,7 +287,7 @@ describe('host key trust', () => {
     expect(tunnel.connected).toBe(false);
   });
 
-  it.each(['SHA256', 'MD5', 'SHA1'])('the event\'s fingerprint is the documented hex form of %s, and opensshFingerprint is what ssh-keygen -l prints', async (hash) => {
+  it.each(['SHA256', 'MD5', 'SHA1'])("the event's fingerprint is the documented hex form of %s, and opensshFingerprint is what ssh-keygen -l prints", async (hash) => {
     const tunnel = makeTunnel(sshd, { trustKey: sshd.hostKeys.ed25519 });
     tunnel.config('SSHPublicKeyAlgorithms=ssh-ed25519');
     tunnel.config(`SSHFingerprintHashAlgorithm=${hash}`);
@@ -291,7 +300,12 @@ describe('host key trust', () => {
     expect(seen[0]!.openssh).toBe(printed('sha256'));
     // ssh-keygen prints MD5 as hex already, SHA1 and SHA256 as base64.
     const hashed = printed(hash.toLowerCase());
-    const expected = hash === 'MD5' ? hashed.slice(4) : Buffer.from(hashed.slice(hash.length + 1), 'base64').toString('hex').replace(/(..)(?!$)/g, '$1:');
+    const expected =
+      hash === 'MD5'
+        ? hashed.slice(4)
+        : Buffer.from(hashed.slice(hash.length + 1), 'base64')
+            .toString('hex')
+            .replace(/(..)(?!$)/g, '$1:');
     expect(seen[0]!.fingerprint).toBe(expected);
   });
 

@@ -47,7 +47,21 @@ function revtun(args: string[], env: NodeJS.ProcessEnv = {}): Run {
 describe('revtun -f', () => {
   it('returns 0 once the forwarding is up; the background process serves it, detached, and stops on SIGTERM', async () => {
     const known = knownHosts('kh-f');
-    const run = revtun(['-f', '-N', '-p', String(sshd.port), '-i', key.privatePath, '-o', `UserKnownHostsFile=${known}`, '-o', 'BatchMode=yes', '-R', `127.0.0.1:0:127.0.0.1:${echo.port}`, `${TEST_USER}@127.0.0.1`]);
+    const run = revtun([
+      '-f',
+      '-N',
+      '-p',
+      String(sshd.port),
+      '-i',
+      key.privatePath,
+      '-o',
+      `UserKnownHostsFile=${known}`,
+      '-o',
+      'BatchMode=yes',
+      '-R',
+      `127.0.0.1:0:127.0.0.1:${echo.port}`,
+      `${TEST_USER}@127.0.0.1`,
+    ]);
     const port = Number((await run.waitFor(/Allocated port (\d+) for remote forward/))[1]);
     expect(await run.exit).toBe(0);
     // Nothing of revtun holds the caller's stderr pipe any more, or this would never resolve.
@@ -70,7 +84,21 @@ describe('revtun -f', () => {
     const busy = await listen(() => undefined);
     try {
       const known = knownHosts('kh-f-refused');
-      const run = revtun(['-f', '-N', '-p', String(sshd.port), '-i', key.privatePath, '-o', `UserKnownHostsFile=${known}`, '-o', 'BatchMode=yes', '-R', `127.0.0.1:${busy.port}:127.0.0.1:${echo.port}`, `${TEST_USER}@127.0.0.1`]);
+      const run = revtun([
+        '-f',
+        '-N',
+        '-p',
+        String(sshd.port),
+        '-i',
+        key.privatePath,
+        '-o',
+        `UserKnownHostsFile=${known}`,
+        '-o',
+        'BatchMode=yes',
+        '-R',
+        `127.0.0.1:${busy.port}:127.0.0.1:${echo.port}`,
+        `${TEST_USER}@127.0.0.1`,
+      ]);
       expect(await run.exit).toBe(255);
       await run.closed; // all of its stderr read
       expect(run.stderr()).toContain(`Error: remote port forwarding failed for listen port ${busy.port}`);
@@ -83,7 +111,21 @@ describe('revtun -f', () => {
   it('a failed logon is reported by the foreground process with 255', async () => {
     const known = knownHosts('kh-f-denied');
     const stranger = generateKey(dir, 'id_not_authorized', 'ed25519');
-    const run = revtun(['-f', '-N', '-p', String(sshd.port), '-i', stranger.privatePath, '-o', `UserKnownHostsFile=${known}`, '-o', 'BatchMode=yes', '-R', `127.0.0.1:0:127.0.0.1:${echo.port}`, `${TEST_USER}@127.0.0.1`]);
+    const run = revtun([
+      '-f',
+      '-N',
+      '-p',
+      String(sshd.port),
+      '-i',
+      stranger.privatePath,
+      '-o',
+      `UserKnownHostsFile=${known}`,
+      '-o',
+      'BatchMode=yes',
+      '-R',
+      `127.0.0.1:0:127.0.0.1:${echo.port}`,
+      `${TEST_USER}@127.0.0.1`,
+    ]);
     expect(await run.exit).toBe(255);
     await run.closed; // all of its stderr read
     expect(run.stderr()).toMatch(/error 1032/);
@@ -97,10 +139,13 @@ describe('revtun -f', () => {
     // $PPID: the process that ran the askpass program.
     writeFileSync(askpass, `#!/bin/sh\necho "$PPID $1" >> ${asked}\nprintf '%s\\n' '${TEST_PASSWORD}'\n`);
     chmodSync(askpass, 0o755);
-    const run = revtun(['-f', '-N', '-p', String(sshd.port), '-o', `UserKnownHostsFile=${known}`, '-o', 'PubkeyAuthentication=no', '-R', `127.0.0.1:0:127.0.0.1:${echo.port}`, `${TEST_USER}@127.0.0.1`], {
-      SSH_ASKPASS: askpass,
-      SSH_ASKPASS_REQUIRE: 'force',
-    });
+    const run = revtun(
+      ['-f', '-N', '-p', String(sshd.port), '-o', `UserKnownHostsFile=${known}`, '-o', 'PubkeyAuthentication=no', '-R', `127.0.0.1:0:127.0.0.1:${echo.port}`, `${TEST_USER}@127.0.0.1`],
+      {
+        SSH_ASKPASS: askpass,
+        SSH_ASKPASS_REQUIRE: 'force',
+      },
+    );
     const port = Number((await run.waitFor(/Allocated port (\d+) for remote forward/))[1]);
     expect(await run.exit).toBe(0);
     expect(readFileSync(asked, 'utf8')).toBe(`${run.child.pid} ${TEST_USER}@127.0.0.1's password: \n`);
@@ -113,7 +158,24 @@ describe('revtun -f', () => {
   it('-f -vvv -E: nothing on stderr, and the log file goes on after the background process took over', async () => {
     const known = knownHosts('kh-f-logfile');
     const logFile = join(dir, 'background.log');
-    const run = revtun(['-f', '-N', '-vvv', '-E', logFile, '-p', String(sshd.port), '-i', key.privatePath, '-o', `UserKnownHostsFile=${known}`, '-o', 'BatchMode=yes', '-R', `127.0.0.1:0:127.0.0.1:${echo.port}`, `${TEST_USER}@127.0.0.1`]);
+    const run = revtun([
+      '-f',
+      '-N',
+      '-vvv',
+      '-E',
+      logFile,
+      '-p',
+      String(sshd.port),
+      '-i',
+      key.privatePath,
+      '-o',
+      `UserKnownHostsFile=${known}`,
+      '-o',
+      'BatchMode=yes',
+      '-R',
+      `127.0.0.1:0:127.0.0.1:${echo.port}`,
+      `${TEST_USER}@127.0.0.1`,
+    ]);
     expect(await run.exit).toBe(0);
     await run.closed;
     expect(run.stderr()).toBe('');
@@ -134,7 +196,22 @@ describe('revtun -f', () => {
     const silent = await listen(() => undefined); // accepts and never answers
     try {
       const known = knownHosts('kh-f-sigint');
-      const run = revtun(['-f', '-N', '-v', '-p', String(silent.port), '-i', key.privatePath, '-o', `UserKnownHostsFile=${known}`, '-o', 'BatchMode=yes', '-R', `127.0.0.1:0:127.0.0.1:${echo.port}`, `${TEST_USER}@127.0.0.1`]);
+      const run = revtun([
+        '-f',
+        '-N',
+        '-v',
+        '-p',
+        String(silent.port),
+        '-i',
+        key.privatePath,
+        '-o',
+        `UserKnownHostsFile=${known}`,
+        '-o',
+        'BatchMode=yes',
+        '-R',
+        `127.0.0.1:0:127.0.0.1:${echo.port}`,
+        `${TEST_USER}@127.0.0.1`,
+      ]);
       await run.waitFor(/starting key exchange/);
       expect(revtunProcesses(known)).toHaveLength(2);
       run.child.kill('SIGINT');
@@ -151,7 +228,18 @@ describe('revtun -f', () => {
     markers.push(config);
     writeFileSync(
       config,
-      ['Host gateway', '  HostName 127.0.0.1', `  Port ${sshd.port}`, `  User ${TEST_USER}`, `  IdentityFile ${key.privatePath}`, `  UserKnownHostsFile ${known}`, '  BatchMode yes', '  ForkAfterAuthentication yes', `  RemoteForward 127.0.0.1:0 127.0.0.1:${echo.port}`, ''].join('\n'),
+      [
+        'Host gateway',
+        '  HostName 127.0.0.1',
+        `  Port ${sshd.port}`,
+        `  User ${TEST_USER}`,
+        `  IdentityFile ${key.privatePath}`,
+        `  UserKnownHostsFile ${known}`,
+        '  BatchMode yes',
+        '  ForkAfterAuthentication yes',
+        `  RemoteForward 127.0.0.1:0 127.0.0.1:${echo.port}`,
+        '',
+      ].join('\n'),
     );
     const run = revtun(['-F', config, '-N', 'gateway']);
     const port = Number((await run.waitFor(/Allocated port (\d+) for remote forward/))[1]);

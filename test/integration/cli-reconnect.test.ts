@@ -37,10 +37,7 @@ async function ownSshd(): Promise<Sshd> {
 function revtunAgainst(sshd: Sshd, extra: string[], port = sshd.port): Run {
   const knownHosts = join(dir, `known_hosts_${port}`);
   writeFileSync(knownHosts, `[${sshd.host}]:${port} ${sshd.hostKeys.ed25519}\n`);
-  const run = runRevtun(
-    ['-N', '-p', String(port), '-i', key.privatePath, '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'BatchMode=yes', ...extra, `${TEST_USER}@${sshd.host}`],
-    { HOME: dir },
-  );
+  const run = runRevtun(['-N', '-p', String(port), '-i', key.privatePath, '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'BatchMode=yes', ...extra, `${TEST_USER}@${sshd.host}`], { HOME: dir });
   cleanup.push(async () => {
     if (run.child.exitCode === null && run.child.signalCode === null) run.child.kill('SIGKILL');
     await run.exit;

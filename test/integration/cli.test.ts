@@ -140,10 +140,10 @@ describe('revtun CLI', () => {
     const askpass = join(dir, 'askpass.sh');
     writeFileSync(askpass, `#!/bin/sh\necho "$1" >> ${join(dir, 'asked.txt')}\nprintf '%s\\n' '${TEST_PASSWORD}'\n`);
     chmodSync(askpass, 0o755);
-    const run = revtun(
-      ['-N', '-p', String(sshd.port), '-o', `UserKnownHostsFile=${known}`, '-R', `0:127.0.0.1:${echo.port}`, `${TEST_USER}@127.0.0.1`],
-      { SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: 'force' },
-    );
+    const run = revtun(['-N', '-p', String(sshd.port), '-o', `UserKnownHostsFile=${known}`, '-R', `0:127.0.0.1:${echo.port}`, `${TEST_USER}@127.0.0.1`], {
+      SSH_ASKPASS: askpass,
+      SSH_ASKPASS_REQUIRE: 'force',
+    });
     const m = await run.waitFor(/Allocated port (\d+)/);
     expect((await roundTrip(Number(m[1]), Buffer.from('pw'))).toString()).toBe('pw');
     expect(readFileSync(join(dir, 'asked.txt'), 'utf8')).toMatch(/revtuntest@127\.0\.0\.1's password/);
@@ -158,10 +158,10 @@ describe('revtun CLI', () => {
     const askpass = join(dir, 'askpass-fallback.sh');
     writeFileSync(askpass, `#!/bin/sh\necho "$1" >> ${asked}\nprintf '%s\\n' '${TEST_PASSWORD}'\n`);
     chmodSync(askpass, 0o755);
-    const run = revtun(
-      ['-N', '-v', '-p', String(sshd.port), '-i', unknownKey.privatePath, '-o', `UserKnownHostsFile=${known}`, '-R', `0:127.0.0.1:${echo.port}`, `${TEST_USER}@127.0.0.1`],
-      { SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: 'force' },
-    );
+    const run = revtun(['-N', '-v', '-p', String(sshd.port), '-i', unknownKey.privatePath, '-o', `UserKnownHostsFile=${known}`, '-R', `0:127.0.0.1:${echo.port}`, `${TEST_USER}@127.0.0.1`], {
+      SSH_ASKPASS: askpass,
+      SSH_ASKPASS_REQUIRE: 'force',
+    });
     const m = await run.waitFor(/Allocated port (\d+)/);
     expect(run.stderr()).toMatch(/trying authentication method publickey[\s\S]*trying authentication method password/);
     expect(readFileSync(asked, 'utf8')).toMatch(/revtuntest@127\.0\.0\.1's password/);
@@ -253,7 +253,20 @@ describe('revtun CLI', () => {
     const known = knownHostsFile('kh-putty', [`[127.0.0.1]:${sshd.port} ${sshd.hostKeys.ed25519}`]);
     const ppk = puttyKeyFile(dir, 'id_putty.ppk');
     writeFileSync(ppk.path, ppk.text.replace(/^Comment: .*$/m, 'Comment: altered'), { mode: 0o600 });
-    const run = revtun(['-N', '-vvv', '-p', String(sshd.port), ...identity(ppk.path), '-o', `UserKnownHostsFile=${known}`, '-o', 'BatchMode=yes', '-R', `0:127.0.0.1:${echo.port}`, `${TEST_USER}@127.0.0.1`]);
+    const run = revtun([
+      '-N',
+      '-vvv',
+      '-p',
+      String(sshd.port),
+      ...identity(ppk.path),
+      '-o',
+      `UserKnownHostsFile=${known}`,
+      '-o',
+      'BatchMode=yes',
+      '-R',
+      `0:127.0.0.1:${echo.port}`,
+      `${TEST_USER}@127.0.0.1`,
+    ]);
     expect(await run.exit).toBe(255);
     for (const line of ppk.privateLines) expect(run.stderr()).not.toContain(line);
     expect(run.stderr()).not.toContain('Private-MAC');
@@ -271,10 +284,10 @@ describe('revtun CLI', () => {
     const askpass = join(dir, 'askpass-0644.sh');
     writeFileSync(askpass, `#!/bin/sh\necho "$1" >> ${asked}\necho nope\n`);
     chmodSync(askpass, 0o755);
-    const run = revtun(
-      ['-N', '-p', String(sshd.port), '-i', open, '-o', `UserKnownHostsFile=${known}`, '-o', 'BatchMode=yes', '-R', `0:127.0.0.1:${echo.port}`, `${TEST_USER}@127.0.0.1`],
-      { SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: 'force' },
-    );
+    const run = revtun(['-N', '-p', String(sshd.port), '-i', open, '-o', `UserKnownHostsFile=${known}`, '-o', 'BatchMode=yes', '-R', `0:127.0.0.1:${echo.port}`, `${TEST_USER}@127.0.0.1`], {
+      SSH_ASKPASS: askpass,
+      SSH_ASKPASS_REQUIRE: 'force',
+    });
     expect(await exitStatusOrConnected(run)).toBe(255);
     expect(run.stderr()).toContain(
       [
@@ -322,7 +335,22 @@ describe('revtun CLI', () => {
     const known = knownHostsFile('kh-missing', [`[127.0.0.1]:${sshd.port} ${sshd.hostKeys.ed25519}`]);
     const missing = join(dir, 'no-such-key');
     const notDir = join(key.privatePath, 'sub');
-    const run = revtun(['-N', '-p', String(sshd.port), '-i', missing, '-i', notDir, '-o', `UserKnownHostsFile=${known}`, '-o', 'BatchMode=yes', '-R', `0:127.0.0.1:${echo.port}`, `${TEST_USER}@127.0.0.1`]);
+    const run = revtun([
+      '-N',
+      '-p',
+      String(sshd.port),
+      '-i',
+      missing,
+      '-i',
+      notDir,
+      '-o',
+      `UserKnownHostsFile=${known}`,
+      '-o',
+      'BatchMode=yes',
+      '-R',
+      `0:127.0.0.1:${echo.port}`,
+      `${TEST_USER}@127.0.0.1`,
+    ]);
     expect(await run.exit).toBe(255);
     expect(run.stderr()).toContain(`Warning: Identity file ${missing} not accessible: No such file or directory.`);
     expect(run.stderr()).toContain(`Warning: Identity file ${notDir} not accessible: Not a directory.`);
@@ -415,12 +443,14 @@ describe('revtun -E log_file', () => {
     const logged = readFileSync(logFile, 'utf8');
     expect(logged).toMatch(/trying authentication method publickey[\s\S]*trying authentication method password/);
     expect(logged).not.toContain(TEST_PASSWORD);
-    const privateBody = readFileSync(refusedKey.privatePath, 'utf8').split('\n').filter((l) => l && !l.startsWith('-----'));
+    const privateBody = readFileSync(refusedKey.privatePath, 'utf8')
+      .split('\n')
+      .filter((l) => l && !l.startsWith('-----'));
     expect(privateBody.length).toBeGreaterThan(0);
     for (const line of privateBody) expect(logged).not.toContain(line);
   });
 
-  it('a log file that cannot be opened: ssh\'s words on stderr and status 1', async () => {
+  it("a log file that cannot be opened: ssh's words on stderr and status 1", async () => {
     const run = revtun(['-N', '-E', join(dir, 'no-such-dir', 'x.log'), '-R', '0:127.0.0.1:1', '127.0.0.1']);
     expect(await run.exit).toBe(1);
     await run.closed; // all of its stderr read
@@ -456,7 +486,23 @@ describe('revtun ConnectionAttempts', () => {
     const port = await closedPort();
     const known = knownHostsFile('kh-attempts', [`[127.0.0.1]:${port} ${sshd.hostKeys.ed25519}`]);
     // Plenty of attempts: how many pass before the relay listens does not matter, only that one was refused.
-    const run = revtun(['-N', '-v', '-p', String(port), '-i', key.privatePath, '-o', `UserKnownHostsFile=${known}`, '-o', 'BatchMode=yes', '-o', 'ConnectionAttempts=30', '-R', `127.0.0.1:0:127.0.0.1:${echo.port}`, `${TEST_USER}@127.0.0.1`]);
+    const run = revtun([
+      '-N',
+      '-v',
+      '-p',
+      String(port),
+      '-i',
+      key.privatePath,
+      '-o',
+      `UserKnownHostsFile=${known}`,
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      'ConnectionAttempts=30',
+      '-R',
+      `127.0.0.1:0:127.0.0.1:${echo.port}`,
+      `${TEST_USER}@127.0.0.1`,
+    ]);
     await run.waitFor(/ECONNREFUSED/);
     const relay = await startRelay({ host: sshd.host, port: sshd.port }, port);
     try {
@@ -473,7 +519,23 @@ describe('revtun ConnectionAttempts', () => {
   it('a failure after the TCP connection (a refused key) is not tried again', async () => {
     const known = knownHostsFile('kh-attempts-auth', [`[127.0.0.1]:${sshd.port} ${sshd.hostKeys.ed25519}`]);
     const refusedKey = generateKey(dir, 'id_attempts_refused', 'ed25519');
-    const run = revtun(['-N', '-v', '-p', String(sshd.port), '-i', refusedKey.privatePath, '-o', `UserKnownHostsFile=${known}`, '-o', 'BatchMode=yes', '-o', 'ConnectionAttempts=3', '-R', '0:127.0.0.1:1', `${TEST_USER}@127.0.0.1`]);
+    const run = revtun([
+      '-N',
+      '-v',
+      '-p',
+      String(sshd.port),
+      '-i',
+      refusedKey.privatePath,
+      '-o',
+      `UserKnownHostsFile=${known}`,
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      'ConnectionAttempts=3',
+      '-R',
+      '0:127.0.0.1:1',
+      `${TEST_USER}@127.0.0.1`,
+    ]);
     expect(await run.exit).toBe(255);
     await run.closed; // all of its stderr read
     expect(run.stderr().match(/^debug1: Connecting to /gm)).toHaveLength(1);
@@ -527,8 +589,14 @@ describe('revtun and ssh_config', () => {
   it('-G prints what ssh -G prints for the keys revtun honours', () => {
     const config = join(dir, 'config_print');
     writeFileSync(config, ['Host gw', '  HostName 127.0.0.1', '  Port 2222', '  User deploy', '  Ciphers -aes128-ctr', '  RemoteForward 8080 localhost:3000', ''].join('\n'));
-    const ours = execFileSync(process.execPath, [CLI, '-F', config, '-G', 'gw'], { encoding: 'utf8', env: { ...process.env, HOME: dir } }).trim().split('\n');
-    const theirs = new Set(execFileSync('ssh', ['-F', config, '-G', 'gw'], { encoding: 'utf8', env: { ...process.env, HOME: dir } }).trim().split('\n'));
+    const ours = execFileSync(process.execPath, [CLI, '-F', config, '-G', 'gw'], { encoding: 'utf8', env: { ...process.env, HOME: dir } })
+      .trim()
+      .split('\n');
+    const theirs = new Set(
+      execFileSync('ssh', ['-F', config, '-G', 'gw'], { encoding: 'utf8', env: { ...process.env, HOME: dir } })
+        .trim()
+        .split('\n'),
+    );
     expect(ours.length).toBeGreaterThan(20);
     // Both expand ~ from the password database, not from HOME (set to the test's directory here).
     expect(ours).toContain(`userknownhostsfile ${userInfo().homedir}/.ssh/known_hosts ${userInfo().homedir}/.ssh/known_hosts2`);

@@ -143,7 +143,10 @@ describe('against OpenSSH sshd with Compression yes', () => {
     expect(t.negotiated).toBe('zlib@openssh.com/zlib@openssh.com');
     const refused = makeTunnel(sshd);
     refused.sshCompressionAlgorithms = 'zstd@openssh.com,lz4';
-    const error = await refused.sshLogon().then(() => null, (e: unknown) => e);
+    const error = await refused.sshLogon().then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(SshError);
     expect((error as SshError).code).toBe(1005);
     expect((error as SshError).message).toMatch(/compression/);
@@ -177,7 +180,10 @@ describe('against Dropbear (Debian offers zlib@openssh.com only)', () => {
   it('plain zlib, which it does not offer, is a negotiation failure (1003) naming both lists', async () => {
     const tunnel = peerTunnel(dropbear);
     tunnel.sshCompressionAlgorithms = 'zlib';
-    const error = await tunnel.sshLogon().then(() => null, (e: unknown) => e);
+    const error = await tunnel.sshLogon().then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect((error as SshError).code).toBe(1003);
     expect((error as SshError).message).toMatch(/compression.*we offer zlib; the server offers zlib@openssh.com/);
   });

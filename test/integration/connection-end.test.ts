@@ -157,4 +157,3 @@ describe('a channel that ends while its data still waits for a slow local target
     tunnel.reset();
   });
 });
-

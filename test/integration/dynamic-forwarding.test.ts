@@ -182,7 +182,10 @@ describe('reverse dynamic forwarding (SOCKS)', () => {
       'SOCKS handshake failed: SOCKS4 user id too long',
       'SOCKS handshake failed: SOCKS5 command 2 is not supported (only CONNECT)',
     ]) {
-      expect(closings.some((l) => l.includes(why)), why).toBe(true);
+      expect(
+        closings.some((l) => l.includes(why)),
+        why,
+      ).toBe(true);
     }
     expect(tunnel.connected).toBe(true);
     await tunnel.sshLogoff();
@@ -207,7 +210,24 @@ describe('reverse dynamic forwarding (SOCKS)', () => {
   it('revtun -R port and -o RemoteForward=port answer SOCKS, as ssh -R does', async () => {
     const fixed = await freePort();
     const run = runRevtun(
-      ['-Nv', '-p', String(sshd.port), '-i', key.privatePath, '-o', 'StrictHostKeyChecking=no', '-o', `UserKnownHostsFile=${join(dir, 'kh')}`, '-o', 'BatchMode=yes', '-o', `RemoteForward=127.0.0.1:${fixed}`, '-R', '0', `${TEST_USER}@127.0.0.1`],
+      [
+        '-Nv',
+        '-p',
+        String(sshd.port),
+        '-i',
+        key.privatePath,
+        '-o',
+        'StrictHostKeyChecking=no',
+        '-o',
+        `UserKnownHostsFile=${join(dir, 'kh')}`,
+        '-o',
+        'BatchMode=yes',
+        '-o',
+        `RemoteForward=127.0.0.1:${fixed}`,
+        '-R',
+        '0',
+        `${TEST_USER}@127.0.0.1`,
+      ],
       { HOME: dir },
     );
     const allocated = Number((await run.waitFor(/Allocated port (\d+) for remote forward to socks:0/))[1]);
@@ -224,7 +244,24 @@ describe('reverse dynamic forwarding (SOCKS)', () => {
     const guarded = await countingListener();
     try {
       const run = runRevtun(
-        ['-Nv', '-p', String(sshd.port), '-i', key.privatePath, '-o', 'StrictHostKeyChecking=no', '-o', `UserKnownHostsFile=${join(dir, 'kh')}`, '-o', 'BatchMode=yes', '-o', `PermitRemoteOpen=127.0.0.1:${webPort}`, '-R', '0', `${TEST_USER}@127.0.0.1`],
+        [
+          '-Nv',
+          '-p',
+          String(sshd.port),
+          '-i',
+          key.privatePath,
+          '-o',
+          'StrictHostKeyChecking=no',
+          '-o',
+          `UserKnownHostsFile=${join(dir, 'kh')}`,
+          '-o',
+          'BatchMode=yes',
+          '-o',
+          `PermitRemoteOpen=127.0.0.1:${webPort}`,
+          '-R',
+          '0',
+          `${TEST_USER}@127.0.0.1`,
+        ],
         { HOME: dir },
       );
       const port = Number((await run.waitFor(/Allocated port (\d+) for remote forward to socks:0/))[1]);
@@ -264,7 +301,9 @@ describe('PermitRemoteOpen on a dynamic forwarding', () => {
       expect(otherName.stderr).toMatch(/\(2\)/);
       expect(guarded.connections()).toBe(0);
       expect(logs.filter((l) => /refused: not permitted by PermitRemoteOpen/.test(l)).length).toBe(4);
-      expect(logs.some((l) => l.includes(`SOCKS4 CONNECT 127.0.0.1:${guarded.port} refused: not permitted by PermitRemoteOpen localhost:${webPort} 127.0.0.1:${webPort}; closing the channel`))).toBe(true);
+      expect(logs.some((l) => l.includes(`SOCKS4 CONNECT 127.0.0.1:${guarded.port} refused: not permitted by PermitRemoteOpen localhost:${webPort} 127.0.0.1:${webPort}; closing the channel`))).toBe(
+        true,
+      );
       expect(tunnel.connected).toBe(true);
     } finally {
       await tunnel.sshLogoff();
@@ -305,7 +344,14 @@ describe('PermitRemoteOpen on a dynamic forwarding', () => {
   it('a bad PermitRemoteOpen or handshake timeout fails with 10022 before anything is asked', async () => {
     const { tunnel } = await socksTunnel();
     try {
-      for (const options of [{ permitRemoteOpen: 'localhost' }, { permitRemoteOpen: ['any', 'localhost:80'] }, { permitRemoteOpen: [] }, { permitRemoteOpen: 42 as unknown as string }, { handshakeTimeout: 0 }, { handshakeTimeout: Number.NaN }]) {
+      for (const options of [
+        { permitRemoteOpen: 'localhost' },
+        { permitRemoteOpen: ['any', 'localhost:80'] },
+        { permitRemoteOpen: [] },
+        { permitRemoteOpen: 42 as unknown as string },
+        { handshakeTimeout: 0 },
+        { handshakeTimeout: Number.NaN },
+      ]) {
         const error = await tunnel.requestDynamicForwarding('127.0.0.1', 0, options).catch((e: unknown) => e);
         expect(error, JSON.stringify(options)).toBeInstanceOf(SshError);
         expect((error as SshError).code).toBe(10022);
@@ -373,7 +419,7 @@ describe('the SOCKS handshake deadline', () => {
     }
   });
 
-  it('an oversized request is refused at the protocol\'s limit, not buffered', async () => {
+  it("an oversized request is refused at the protocol's limit, not buffered", async () => {
     const { tunnel, port, logs } = await socksTunnel();
     try {
       // A SOCKS4A host name that never ends: refused (91) once it passes 255 bytes.

@@ -93,7 +93,10 @@ describe('forwardings', () => {
     const busy = await listen(() => undefined);
     const tunnel = makeTunnel(sshd);
     await tunnel.sshLogon();
-    const error = await tunnel.requestForwarding('127.0.0.1', busy.port, '127.0.0.1', echo.port).then(() => null, (e: unknown) => e);
+    const error = await tunnel.requestForwarding('127.0.0.1', busy.port, '127.0.0.1', echo.port).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(SshError);
     expect((error as SshError).code).toBe(1098);
     expect(tunnel.connected).toBe(true);

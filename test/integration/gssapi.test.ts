@@ -72,7 +72,10 @@ function kerberosTunnel(mode: number = SshAuthMode.GSSAPIWithMic): SSHReverseTun
 }
 
 async function logonError(tunnel: SSHReverseTunnel): Promise<SshError> {
-  const error = await tunnel.sshLogon().then(() => null, (e: unknown) => e);
+  const error = await tunnel.sshLogon().then(
+    () => null,
+    (e: unknown) => e,
+  );
   expect(error).toBeInstanceOf(SshError);
   return error as SshError;
 }
@@ -124,7 +127,11 @@ describe('gssapi-with-mic', () => {
     process.env['KRB5CCNAME'] = kdc.emptyCcache();
     const tunnel = kerberosTunnel();
     tunnel.sshPassword = USER_PASSWORD;
-    const asRequests = () => kdc.log().split('\n').filter((line) => line.includes(`AS_REQ`) && line.includes('ISSUE') && line.includes(`${TEST_USER}@`)).length;
+    const asRequests = () =>
+      kdc
+        .log()
+        .split('\n')
+        .filter((line) => line.includes(`AS_REQ`) && line.includes('ISSUE') && line.includes(`${TEST_USER}@`)).length;
     const before = asRequests();
     await tunnel.sshLogon();
     await tunnel.sshLogoff();
@@ -186,7 +193,11 @@ describe('gssapi-keyex', () => {
     process.env['KRB5CCNAME'] = kdc.emptyCcache();
     // One line per password the KDC judged: issued, or refused (a first request without
     // pre-authentication is answered "NEEDED_PREAUTH" and is not counted).
-    const judged = () => kdc.log().split('\n').filter((line) => line.includes('AS_REQ') && line.includes(`${TEST_USER}@`) && /ISSUE|PREAUTH_FAILED/.test(line)).length;
+    const judged = () =>
+      kdc
+        .log()
+        .split('\n')
+        .filter((line) => line.includes('AS_REQ') && line.includes(`${TEST_USER}@`) && /ISSUE|PREAUTH_FAILED/.test(line)).length;
     const right = kerberosTunnel(SshAuthMode.GSSAPIKeyex);
     right.sshPassword = USER_PASSWORD;
     const statuses: string[] = [];
@@ -291,7 +302,11 @@ describe('the revtun command', () => {
   });
 
   it('GSSAPITrustDns asks for the service of the name the resolver gives (host/localhost), not of the address', async () => {
-    const ticketsFor = (name: string) => kdc.log().split('\n').filter((line) => line.includes(`for host/${name}@${kdc.realm}`) && line.includes('ISSUE')).length;
+    const ticketsFor = (name: string) =>
+      kdc
+        .log()
+        .split('\n')
+        .filter((line) => line.includes(`for host/${name}@${kdc.realm}`) && line.includes('ISSUE')).length;
     const before = ticketsFor('localhost');
     await forwardsAndStops(revtunKerberos(['-o', 'GSSAPIAuthentication=yes', '-o', 'GSSAPITrustDns=yes']));
     expect(ticketsFor('localhost')).toBe(before + 1);

@@ -135,7 +135,10 @@ describe('SSHAcceptServerCAKey', () => {
     const sshd = server();
     const before = sshd.log().length;
     const t = caTunnel(sshd, signer().publicLine, plain);
-    const error = await t.sshLogon().then(() => null, (e: unknown) => e);
+    const error = await t.sshLogon().then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(SshError);
     expect((error as SshError).code).toBe(1030);
     expect((error as SshError).message).toMatch(/^the server host certificate \(\S+ SHA256:\S+\) was not accepted: /);
@@ -150,7 +153,10 @@ describe('SSHAcceptServerCAKey', () => {
     const t = caTunnel(a, ca.publicLine, 'ssh-ed25519,ssh-ed25519-cert-v01@openssh.com');
     let algorithm = '';
     t.on('sshServerAuthentication', (e) => (algorithm = e.keyAlgorithm));
-    const error = await t.sshLogon().then(() => null, (e: unknown) => e);
+    const error = await t.sshLogon().then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect((error as SshError).code).toBe(1030);
     expect((error as SshError).message).toMatch(/it is a plain key, not a certificate from the CA of SSHAcceptServerCAKey/);
     expect(algorithm).toBe('ssh-ed25519');
@@ -226,7 +232,24 @@ describe('revtun with @cert-authority in known_hosts', () => {
 
   function revtun(sshd: Sshd, known: string, extra: string[] = []): Run {
     return runRevtun(
-      ['-N', '-v', '-p', String(sshd.port), '-i', clientKey.privatePath, '-o', `UserKnownHostsFile=${known}`, '-o', 'GlobalKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', ...extra, '-R', '0:127.0.0.1:9', `root@${sshd.host}`],
+      [
+        '-N',
+        '-v',
+        '-p',
+        String(sshd.port),
+        '-i',
+        clientKey.privatePath,
+        '-o',
+        `UserKnownHostsFile=${known}`,
+        '-o',
+        'GlobalKnownHostsFile=/dev/null',
+        '-o',
+        'BatchMode=yes',
+        ...extra,
+        '-R',
+        '0:127.0.0.1:9',
+        `root@${sshd.host}`,
+      ],
       { HOME: dir },
     );
   }

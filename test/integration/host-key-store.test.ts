@@ -42,7 +42,10 @@ function keygenSha256(publicPath: string): string {
 }
 
 async function refusal(t: SSHReverseTunnel): Promise<SshError> {
-  const error = await t.sshLogon().then(() => null, (e: unknown) => e);
+  const error = await t.sshLogon().then(
+    () => null,
+    (e: unknown) => e,
+  );
   expect(error).toBeInstanceOf(SshError);
   return error as SshError;
 }

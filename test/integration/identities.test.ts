@@ -45,14 +45,17 @@ beforeAll(async () => {
 afterAll(() => stopAll(echo, sshd));
 
 function authorize(...authorized: KeyPair[]): void {
-  sshd.setAuthorizedKeys(TEST_USER, authorized.map((k) => k.publicLine));
+  sshd.setAuthorizedKeys(
+    TEST_USER,
+    authorized.map((k) => k.publicLine),
+  );
 }
 
 function revtun(args: string[], env: NodeJS.ProcessEnv = {}): Run {
-  return runRevtun(
-    ['-N', '-p', String(sshd.port), '-o', `UserKnownHostsFile=${knownHosts}`, ...args, '-R', `0:127.0.0.1:${echo.port}`, `${TEST_USER}@127.0.0.1`],
-    { HOME: join(dir, 'empty-home'), ...env },
-  );
+  return runRevtun(['-N', '-p', String(sshd.port), '-o', `UserKnownHostsFile=${knownHosts}`, ...args, '-R', `0:127.0.0.1:${echo.port}`, `${TEST_USER}@127.0.0.1`], {
+    HOME: join(dir, 'empty-home'),
+    ...env,
+  });
 }
 
 /** Waits for the forwarding, checks it carries data, stops revtun; returns its stderr. */
@@ -74,7 +77,10 @@ function askpass(name: string): { env: NodeJS.ProcessEnv; asked: () => string[] 
     env: { SSH_ASKPASS: script, SSH_ASKPASS_REQUIRE: 'force' },
     asked: () => {
       try {
-        return readFileSync(record, 'utf8').split('\n').map((l) => l.trimEnd()).filter(Boolean);
+        return readFileSync(record, 'utf8')
+          .split('\n')
+          .map((l) => l.trimEnd())
+          .filter(Boolean);
       } catch {
         return [];
       }
@@ -109,10 +115,13 @@ describe('revtun with several identity files', () => {
     expect(sshd.log().slice(before)).toMatch(new RegExp(`Accepted publickey for ${TEST_USER} .*${escape(fingerprint(keys.third))}`));
   });
 
-  it('with no -i nor IdentityFile, the default files in ssh order (id_rsa, id_ecdsa, …, id_ed25519) from the user\'s ~/.ssh', async () => {
+  it("with no -i nor IdentityFile, the default files in ssh order (id_rsa, id_ecdsa, …, id_ed25519) from the user's ~/.ssh", async () => {
     authorize(keys.second);
     // ~ is the home the password database gives, as in ssh (not $HOME): run as the test user.
-    const [uid, gid, home] = execFileSync('getent', ['passwd', TEST_USER], { encoding: 'utf8' }).trim().split(':').filter((_, i) => [2, 3, 5].includes(i));
+    const [uid, gid, home] = execFileSync('getent', ['passwd', TEST_USER], { encoding: 'utf8' })
+      .trim()
+      .split(':')
+      .filter((_, i) => [2, 3, 5].includes(i));
     const sshDir = join(home!, '.ssh');
     rmSync(sshDir, { recursive: true, force: true });
     mkdirSync(sshDir, { mode: 0o700 });
@@ -191,10 +200,9 @@ describe("the server's MaxAuthTries", () => {
     const known = join(dir, 'known_hosts_strict');
     writeFileSync(known, `[127.0.0.1]:${strict.port} ${strict.hostKeys.ed25519}\n`);
     const ids = [keys.first, keys.second, keys.third, keys.fourth].flatMap((k) => ['-i', k.privatePath]);
-    const run = runRevtun(
-      ['-N', '-v', '-p', String(strict.port), '-o', `UserKnownHostsFile=${known}`, '-o', 'BatchMode=yes', ...ids, '-R', `0:127.0.0.1:${echo.port}`, `${TEST_USER}@127.0.0.1`],
-      { HOME: join(dir, 'empty-home') },
-    );
+    const run = runRevtun(['-N', '-v', '-p', String(strict.port), '-o', `UserKnownHostsFile=${known}`, '-o', 'BatchMode=yes', ...ids, '-R', `0:127.0.0.1:${echo.port}`, `${TEST_USER}@127.0.0.1`], {
+      HOME: join(dir, 'empty-home'),
+    });
     expect(await run.exit).toBe(255);
     expect(run.stderr()).toMatch(/Too many authentication failures.*\(error 1032\)/);
     expect(run.stderr()).not.toContain(`offering public key: ${keys.fourth.privatePath}`);
@@ -205,7 +213,10 @@ describe("the server's MaxAuthTries", () => {
     const tunnel = makeTunnel(strict, {});
     tunnel.sshAuthMode = SshAuthMode.PublicKey;
     for (const k of [keys.first, keys.second, keys.third, keys.fourth]) tunnel.addIdentity({ key: k.privatePath });
-    const error = (await tunnel.sshLogon().then(() => null, (e: unknown) => e)) as SshError;
+    const error = (await tunnel.sshLogon().then(
+      () => null,
+      (e: unknown) => e,
+    )) as SshError;
     expect(error).toBeInstanceOf(SshError);
     expect(error.code).toBe(Code.AuthFailed);
     expect(error.message).toMatch(/Too many authentication failures/);
@@ -222,7 +233,10 @@ describe('SSHReverseTunnel.identities', () => {
     tunnel.config('LogLevel=3');
     tunnel.on('log', (e) => logs.push(e.message));
     tunnel.on('sshStatus', (e) => statuses.push(e.message));
-    const error = await tunnel.sshLogon().then(() => null, (e: unknown) => e);
+    const error = await tunnel.sshLogon().then(
+      () => null,
+      (e: unknown) => e,
+    );
     if (!error) await tunnel.sshLogoff();
     const text = error instanceof Error ? `${error.message}\n${error.stack ?? ''}` : '';
     return { error, statuses, shown: `${text}\n${logs.join('\n')}\n${statuses.join('\n')}` };

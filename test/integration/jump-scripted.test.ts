@@ -19,7 +19,15 @@ describe('a jump host whose next-hop channel closes in the read that confirms it
   it('fails the logon at once with the reason, and the connection to the jump host is closed', async () => {
     const server = await startScriptedServer({
       channelOpen: (c, clientChannel) => {
-        c.server.send(new Writer().byte(MSG.CHANNEL_OPEN_CONFIRMATION).uint32(clientChannel).uint32(9).uint32(1 << 20).uint32(32768).finish());
+        c.server.send(
+          new Writer()
+            .byte(MSG.CHANNEL_OPEN_CONFIRMATION)
+            .uint32(clientChannel)
+            .uint32(9)
+            .uint32(1 << 20)
+            .uint32(32768)
+            .finish(),
+        );
         c.server.send(new Writer().byte(MSG.CHANNEL_EOF).uint32(clientChannel).finish());
         c.server.send(new Writer().byte(MSG.CHANNEL_CLOSE).uint32(clientChannel).finish());
       },

@@ -138,7 +138,10 @@ describe('jump hosts', () => {
   it('a jump host whose key is not trusted is refused (1030) before any credential reaches it', async () => {
     const from = jumpOutside.log().length;
     const t = tunnelThrough([hop(jumpOutside, { verifyHostKey: undefined, hostKey: otherKey.publicLine })]);
-    const error = await t.sshLogon().then(() => null, (e: unknown) => e as { code: number; message: string });
+    const error = await t.sshLogon().then(
+      () => null,
+      (e: unknown) => e as { code: number; message: string },
+    );
     expect(error?.code).toBe(1030);
     expect(error?.message).toContain(`jump host 127.0.0.1:${jumpOutside.port}`);
     await jumpOutside.waitForLog(/Disconnected from|Connection closed by/, from);
@@ -151,10 +154,13 @@ describe('jump hosts', () => {
     await expect(t.sshLogon()).rejects.toMatchObject({ code: 1030 });
   });
 
-  it('a jump host that cannot reach the next host: 1020 with the server\'s reason', async () => {
+  it("a jump host that cannot reach the next host: 1020 with the server's reason", async () => {
     // From this namespace, the target's port on 127.0.0.1 has no listener.
     const t = tunnelThrough([hop(jumpOutside)]);
-    const error = await t.sshLogon().then(() => null, (e: unknown) => e as { code: number; message: string });
+    const error = await t.sshLogon().then(
+      () => null,
+      (e: unknown) => e as { code: number; message: string },
+    );
     expect(error?.code).toBe(1020);
     expect(error?.message).toMatch(new RegExp(`jump host 127\\.0\\.0\\.1:${jumpOutside.port}: cannot reach the next host through it: .*(refused|failed)`, 'i'));
   });
@@ -162,16 +168,13 @@ describe('jump hosts', () => {
   it('Dropbear as the first jump host (password), OpenSSH as the second', async () => {
     const dropbear = await startDropbear();
     cleanup.push(() => dropbear.stop());
-    const t = tunnelThrough([
-      { host: dropbear.host, port: dropbear.port, user: 'revtuntest', password: 'correct horse battery staple', hostKey: dropbear.hostKey },
-      hop(jumpInside),
-    ]);
+    const t = tunnelThrough([{ host: dropbear.host, port: dropbear.port, user: 'revtuntest', password: 'correct horse battery staple', hostKey: dropbear.hostKey }, hop(jumpInside)]);
     await t.sshLogon();
     const port = await t.requestForwarding(ns.inside, 0, '127.0.0.1', echo.port);
     await carriesData(port);
   });
 
-  it('a jump host is never given the server\'s password: a hop without credentials of its own borrows only keys', async () => {
+  it("a jump host is never given the server's password: a hop without credentials of its own borrows only keys", async () => {
     // A bastion that takes passwords only; the tunnel has a key and the test user's password.
     const passwordsOnly = await startSshd({ config: ['AuthenticationMethods password', 'LogLevel DEBUG1'] });
     cleanup.push(() => passwordsOnly.stop());
@@ -192,7 +195,7 @@ describe('jump hosts', () => {
     t.sshCertStore = '';
     t.sshAuthMode = SshAuthMode.Password;
     t.sshPassword = 'a secret';
-    await expect(t.sshLogon()).rejects.toMatchObject({ code: 10022, message: expect.stringContaining('never given the server\'s password') });
+    await expect(t.sshLogon()).rejects.toMatchObject({ code: 10022, message: expect.stringContaining("never given the server's password") });
   });
 
   it('openReverseTunnel takes jumpHosts, each with its own host key', async () => {
@@ -212,7 +215,7 @@ describe('jump hosts', () => {
     await carriesData(opened.port);
   });
 
-  it('the hop\'s own credentials: a password for the jump host, the key for the target', async () => {
+  it("the hop's own credentials: a password for the jump host, the key for the target", async () => {
     const t = tunnelThrough([hop(jumpInside, { user: 'revtuntest', password: 'correct horse battery staple' })]);
     await t.sshLogon();
     expect(jumpInside.log()).toMatch(/Accepted password for revtuntest/);
@@ -280,11 +283,16 @@ describe('a jump host with a host certificate (caKeys)', () => {
   it('a certificate from a CA it does not list is refused (1030), saying so, before any credential reaches the hop', async () => {
     const from = certifiedHop.log().length;
     const t = tunnelThrough([caHop({ caKeys: otherCa.publicLine })]);
-    const error = await t.sshLogon().then(() => null, (e: unknown) => e);
+    const error = await t.sshLogon().then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(SshError);
     expect((error as SshError).code).toBe(1030);
     expect((error as SshError).message).toMatch(
-      new RegExp(`^jump host ${ns.inside.replaceAll('.', '\\.')}:${certifiedHop.port}: the host certificate \\(ssh-ed25519 SHA256:\\S+\\) was not accepted: the host certificate is signed by a CA that is not trusted \\(ssh-ed25519 SHA256:`),
+      new RegExp(
+        `^jump host ${ns.inside.replaceAll('.', '\\.')}:${certifiedHop.port}: the host certificate \\(ssh-ed25519 SHA256:\\S+\\) was not accepted: the host certificate is signed by a CA that is not trusted \\(ssh-ed25519 SHA256:`,
+      ),
     );
     await certifiedHop.waitForLog(/Disconnected from|Connection closed by/, from);
     expect(certifiedHop.log().slice(from)).not.toMatch(/userauth-request|Accepted|Failed/);
@@ -294,7 +302,10 @@ describe('a jump host with a host certificate (caKeys)', () => {
     // jumpInside has no certificate: with caKeys alone it is refused, with its key given it is taken.
     const refused = await tunnelThrough([hop(jumpInside, { caKeys: hostCa.publicLine, verifyHostKey: () => false })])
       .sshLogon()
-      .then(() => null, (e: unknown) => e);
+      .then(
+        () => null,
+        (e: unknown) => e,
+      );
     expect((refused as SshError).code).toBe(1030);
     expect((refused as SshError).message).toMatch(/the host key \(ssh-ed25519 SHA256:\S+\) was not accepted: it is a plain key, not a certificate from a CA of caKeys/);
     const t = tunnelThrough([hop(jumpInside, { caKeys: hostCa.publicLine, verifyHostKey: undefined, hostKey: jumpInside.hostKeys.ed25519 })]);
@@ -304,10 +315,20 @@ describe('a jump host with a host certificate (caKeys)', () => {
   });
 
   it('a CA key that does not decode is 10022 naming the hop, before connecting', async () => {
-    const error = await tunnelThrough([caHop({ caKeys: 'ssh-ed25519 not-base64!' })]).sshLogon().then(() => null, (e: unknown) => e);
+    const error = await tunnelThrough([caHop({ caKeys: 'ssh-ed25519 not-base64!' })])
+      .sshLogon()
+      .then(
+        () => null,
+        (e: unknown) => e,
+      );
     expect((error as SshError).code).toBe(10022);
     expect((error as SshError).message).toMatch(new RegExp(`^jump host ${ns.inside.replaceAll('.', '\\.')}:${certifiedHop.port}: caKeys: CA key 1 `));
-    const notText = await tunnelThrough([caHop({ caKeys: [hostCa.publicLine] as unknown as string })]).sshLogon().then(() => null, (e: unknown) => e);
+    const notText = await tunnelThrough([caHop({ caKeys: [hostCa.publicLine] as unknown as string })])
+      .sshLogon()
+      .then(
+        () => null,
+        (e: unknown) => e,
+      );
     expect((notText as SshError).code).toBe(10022);
     expect((notText as SshError).message).toMatch(/caKeys must be text/);
   });
@@ -381,7 +402,7 @@ describe('revtun -J and ProxyJump in ssh_config', () => {
     `[127.0.0.1]:${jumpOutside.port} ${jumpOutside.hostKeys.ed25519}`,
   ];
 
-  it('revtun -F file -N alias: ProxyJump, and the first hop\'s own ProxyJump, lead to the target', async () => {
+  it("revtun -F file -N alias: ProxyJump, and the first hop's own ProxyJump, lead to the target", async () => {
     const config = writeConfig('config_chain', known());
     const from = { outside: jumpOutside.log().length, inside: jumpInside.log().length };
     const run = runRevtun(['-F', config, '-N', 'target']);
@@ -394,7 +415,7 @@ describe('revtun -J and ProxyJump in ssh_config', () => {
     expect(await run.exit).toBe(0);
   });
 
-  it('-J user@host:port on the command line, with the hop\'s settings from the config', async () => {
+  it("-J user@host:port on the command line, with the hop's settings from the config", async () => {
     const config = writeConfig('config_cli', known());
     const run = runRevtun(['-F', config, '-J', `root@${ns.inside}:${jumpInside.port}`, '-N', '-R', `${ns.inside}:0:127.0.0.1:${echo.port}`, '-p', String(target.port), 'root@127.0.0.1']);
     cleanup.push(() => run.child.kill('SIGKILL'));

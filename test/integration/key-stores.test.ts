@@ -116,7 +116,10 @@ async function logsOnWith(tunnel: SSHReverseTunnel, publicLine: string): Promise
 async function failsBeforeConnecting(tunnel: SSHReverseTunnel): Promise<unknown> {
   const events: string[] = [];
   for (const name of ['connected', 'connectionStatus', 'sshStatus'] as const) tunnel.on(name, () => events.push(name));
-  const error = await tunnel.sshLogon().then(() => null, (e: unknown) => e);
+  const error = await tunnel.sshLogon().then(
+    () => null,
+    (e: unknown) => e,
+  );
   expect(events).toEqual([]);
   return error;
 }

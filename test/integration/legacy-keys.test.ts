@@ -205,7 +205,24 @@ describe('revtun -o HostKeyAlgorithms=+ssh-dss -o PubkeyAcceptedAlgorithms=+ssh-
 
   function revtun(extra: string[]) {
     return runRevtun(
-      ['-N', '-v', '-p', String(dsaServer.port), '-i', dsaClientKey.privatePath, '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'GlobalKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', ...extra, '-R', '0:127.0.0.1:9', `${TEST_USER}@127.0.0.1`],
+      [
+        '-N',
+        '-v',
+        '-p',
+        String(dsaServer.port),
+        '-i',
+        dsaClientKey.privatePath,
+        '-o',
+        `UserKnownHostsFile=${knownHosts}`,
+        '-o',
+        'GlobalKnownHostsFile=/dev/null',
+        '-o',
+        'BatchMode=yes',
+        ...extra,
+        '-R',
+        '0:127.0.0.1:9',
+        `${TEST_USER}@127.0.0.1`,
+      ],
       { HOME: dir },
     );
   }

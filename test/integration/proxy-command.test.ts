@@ -31,7 +31,17 @@ function wrapper(name: string): { script: string; marker: string; runs: () => st
   const marker = join(dir, `${name}.runs`);
   const script = join(dir, `${name}.sh`);
   writeFileSync(script, `echo "$$ $*" >> ${marker}\nexec nc "$1" "$2"\n`, { mode: 0o755 });
-  return { script, marker, runs: () => (existsSync(marker) ? readFileSync(marker, 'utf8').trim().split('\n').map((l) => l.split(' ')) : []) };
+  return {
+    script,
+    marker,
+    runs: () =>
+      existsSync(marker)
+        ? readFileSync(marker, 'utf8')
+            .trim()
+            .split('\n')
+            .map((l) => l.split(' '))
+        : [],
+  };
 }
 
 const alive = (pid: number) => existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -86,7 +96,22 @@ describe('ProxyCommand', () => {
     const knownHosts = join(dir, 'known_hosts');
     writeFileSync(knownHosts, `[${sshd.host}]:${sshd.port} ${sshd.hostKeys.ed25519}\n`);
     const run = runRevtun(
-      ['-N', '-p', String(sshd.port), '-i', key.privatePath, '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'BatchMode=yes', '-o', `ProxyCommand=sh ${w.script} %h %p`, '-R', `127.0.0.1:0:127.0.0.1:${echo.port}`, `${TEST_USER}@${sshd.host}`],
+      [
+        '-N',
+        '-p',
+        String(sshd.port),
+        '-i',
+        key.privatePath,
+        '-o',
+        `UserKnownHostsFile=${knownHosts}`,
+        '-o',
+        'BatchMode=yes',
+        '-o',
+        `ProxyCommand=sh ${w.script} %h %p`,
+        '-R',
+        `127.0.0.1:0:127.0.0.1:${echo.port}`,
+        `${TEST_USER}@${sshd.host}`,
+      ],
       { HOME: dir },
     );
     try {

@@ -73,7 +73,10 @@ describe('proxies', () => {
 
   it('a wrong proxy password is 10013 naming the proxy and its refusal (tinyproxy answers 401), without the password', async () => {
     const { t } = proxied(['FirewallType=1', 'FirewallHost=127.0.0.1', proxyPort(tinyproxy), 'FirewallUser=alice', 'FirewallPassword=wrong-one']);
-    const error = await t.sshLogon().then(() => null, (e: unknown) => e as SshError);
+    const error = await t.sshLogon().then(
+      () => null,
+      (e: unknown) => e as SshError,
+    );
     expect(error).toBeInstanceOf(SshError);
     expect(error!.code).toBe(10013);
     expect(error!.message).toMatch(new RegExp(`http proxy 127\\.0\\.0\\.1:${tinyproxy.port} refused CONNECT 127\\.0\\.0\\.1:${sshd.port}: HTTP/1\\.[01] 40[17]`));
@@ -89,7 +92,10 @@ describe('proxies', () => {
     const refusing = await startTinyproxy(undefined, directives());
     try {
       const { t } = proxied(['FirewallType=1', 'FirewallHost=127.0.0.1', proxyPort(refusing)]);
-      const error = await t.sshLogon().then(() => null, (e: unknown) => e as SshError);
+      const error = await t.sshLogon().then(
+        () => null,
+        (e: unknown) => e as SshError,
+      );
       expect(error).toBeInstanceOf(SshError);
       expect(error!.code).toBe(code);
       expect(error!.message).toBe(`http proxy 127.0.0.1:${refusing.port} refused CONNECT 127.0.0.1:${sshd.port}: ${line}`);
@@ -104,7 +110,10 @@ describe('proxies', () => {
   it('a proxy that cannot reach the server (tinyproxy answers 500) is 1036, which a reconnect may mend; a 403 is final', async () => {
     const { t } = proxied(['FirewallType=1', 'FirewallHost=127.0.0.1', proxyPort(tinyproxy), 'FirewallUser=alice', `FirewallPassword=${PROXY_PASSWORD}`]);
     t.sshPort = closedPort;
-    const error = await t.sshLogon().then(() => null, (e: unknown) => e as SshError);
+    const error = await t.sshLogon().then(
+      () => null,
+      (e: unknown) => e as SshError,
+    );
     expect(error!.code).toBe(1036);
     expect(error!.message).toBe(`http proxy 127.0.0.1:${tinyproxy.port} refused CONNECT 127.0.0.1:${closedPort}: HTTP/1.1 500 Unable to connect`);
     expect(isFinal(error!)).toBe(false);
@@ -186,7 +195,10 @@ describe('proxies', () => {
       remote: { port: 0 },
       local: { port: 1 },
       proxy: `socks5h://bob:nope@127.0.0.1:${microsocks.port}`,
-    }).then(() => null, (e: unknown) => e as SshError);
+    }).then(
+      () => null,
+      (e: unknown) => e as SshError,
+    );
     expect(refused?.code).toBe(10013);
     expect(refused?.message).toContain(`socks5h proxy 127.0.0.1:${microsocks.port}`);
     // Not in the message, nor anywhere in the error an application might log whole.
@@ -238,7 +250,11 @@ describe('proxies', () => {
   it('a reconnect goes through the proxy again and serves the same port', async () => {
     const own = await startSshd({ authorizedKeys: [key.publicLine] });
     try {
-      const t = makeTunnel(own, { privateKey: key.privateText, user: TEST_USER, config: ['FirewallType=1', 'FirewallHost=127.0.0.1', proxyPort(tinyproxy), 'FirewallUser=alice', `FirewallPassword=${PROXY_PASSWORD}`, 'RetryInterval=0'] });
+      const t = makeTunnel(own, {
+        privateKey: key.privateText,
+        user: TEST_USER,
+        config: ['FirewallType=1', 'FirewallHost=127.0.0.1', proxyPort(tinyproxy), 'FirewallUser=alice', `FirewallPassword=${PROXY_PASSWORD}`, 'RetryInterval=0'],
+      });
       await t.sshLogon();
       const port = await t.requestForwarding('127.0.0.1', 0, '127.0.0.1', echo.port);
       const before = (tinyproxy.log().match(new RegExp(`CONNECT.*127\\.0\\.0\\.1:${own.port}`, 'g')) ?? []).length;

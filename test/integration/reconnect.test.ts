@@ -91,9 +91,7 @@ describe('reconnecting to a real sshd', () => {
     expect(await clock.nextWait()).toBe(5000);
     clock.pass();
     await up;
-    expect(w.attempts).toEqual([
-      { host: sshd.host, port: sshd.port, retryCount: 1, retriesRemaining: -1, maxRetryCount: 0, retryInterval: 5, retryType: 0, remoteListeningPort: 0, cancel: false },
-    ]);
+    expect(w.attempts).toEqual([{ host: sshd.host, port: sshd.port, retryCount: 1, retriesRemaining: -1, maxRetryCount: 0, retryInterval: 5, retryType: 0, remoteListeningPort: 0, cancel: false }]);
     expect(w.restored.map((r) => [r.previousPort, r.boundPort])).toEqual([[port, port]]);
     await carriesData(port);
   });

@@ -20,7 +20,10 @@ beforeAll(async () => {
 afterAll(() => stopAll(echo, sshd));
 
 async function failure(promise: Promise<unknown>): Promise<SshError> {
-  const error = await promise.then(() => null, (e: unknown) => e);
+  const error = await promise.then(
+    () => null,
+    (e: unknown) => e,
+  );
   expect(error).toBeInstanceOf(SshError);
   return error as SshError;
 }
@@ -149,7 +152,21 @@ describe('config', () => {
 
   it('rejects bad values, unknown and read-only names with 10022', () => {
     const t = new SSHReverseTunnel();
-    for (const bad of ['MaxWindowSize=lots', 'LogLevel=9', 'UseStrictKeyExchange=4', 'SSHFingerprintHashAlgorithm=CRC32', 'NoSuchThing=1', 'ForwardedPort=5', 'AutoReconnect=3', 'MaxTransferRate=-1', 'LingerTime=-5', 'Linger=sometimes', 'RecordLength=-1', 'MaxLineLength=100', 'TcpNoDelay=maybe']) {
+    for (const bad of [
+      'MaxWindowSize=lots',
+      'LogLevel=9',
+      'UseStrictKeyExchange=4',
+      'SSHFingerprintHashAlgorithm=CRC32',
+      'NoSuchThing=1',
+      'ForwardedPort=5',
+      'AutoReconnect=3',
+      'MaxTransferRate=-1',
+      'LingerTime=-5',
+      'Linger=sometimes',
+      'RecordLength=-1',
+      'MaxLineLength=100',
+      'TcpNoDelay=maybe',
+    ]) {
       expect(() => t.config(bad), bad).toThrow(expect.objectContaining({ code: 10022 }));
     }
   });
@@ -243,7 +260,10 @@ describe('config', () => {
       await t.sshLogon();
       relay.stall(); // the forwarding's reply is held back
       const start = clock.time;
-      const request = t.requestForwarding('127.0.0.1', 0, '', 0).then(() => 'granted', (e: SshError) => e);
+      const request = t.requestForwarding('127.0.0.1', 0, '', 0).then(
+        () => 'granted',
+        (e: SshError) => e,
+      );
       expect(await clock.nextDeadline()).toBe(60_000);
       clock.time = start + 30_000;
       t.config('SSHKeyRenegotiate'); // 30 s in, bytes move: our KEXINIT goes out
@@ -286,7 +306,10 @@ describe('config', () => {
 function killDescendants(pid: number): void {
   let children: string[] = [];
   try {
-    children = execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).trim().split(/\s+/).filter(Boolean);
+    children = execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean);
   } catch {
     return; // pgrep exits 1 when there are none
   }
@@ -361,7 +384,6 @@ describe('logoff', () => {
     expect(received).toBe(total);
     client.destroy();
   });
-
 
   it('closes open channels first, then fires disconnected with code 0', async () => {
     const t = makeTunnel(sshd);

@@ -209,7 +209,7 @@ describe('socket options on the SSH connection (native addon)', () => {
 });
 
 describe('socket options over a ProxyCommand', () => {
-  it('are not applied (its pipes are no socket of revtun\'s), and the log says so at level 1', async () => {
+  it("are not applied (its pipes are no socket of revtun's), and the log says so at level 1", async () => {
     useProvider('native');
     const t = makeTunnel(sshd, { config: ['InBufferSize=65536', 'Linger=False', 'KeepAliveTime=9000'] });
     t.proxyCommand = 'nc %h %p';
@@ -230,7 +230,21 @@ describe('socket options from the command line (-o)', () => {
   const cliArgs = (extra: string[]) => {
     const knownHosts = join(dir, 'known_hosts');
     writeFileSync(knownHosts, `[127.0.0.1]:${sshd.port} ${sshd.hostKeys.ed25519}\n`);
-    return ['-N', '-p', String(sshd.port), '-i', key.privatePath, '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'BatchMode=yes', ...extra, '-R', `0:127.0.0.1:${echo.port}`, `${TEST_USER}@127.0.0.1`];
+    return [
+      '-N',
+      '-p',
+      String(sshd.port),
+      '-i',
+      key.privatePath,
+      '-o',
+      `UserKnownHostsFile=${knownHosts}`,
+      '-o',
+      'BatchMode=yes',
+      ...extra,
+      '-R',
+      `0:127.0.0.1:${echo.port}`,
+      `${TEST_USER}@127.0.0.1`,
+    ];
   };
 
   it('revtun -o InBufferSize=… -o MaxTransferRate=… applies them to its connection (ss shows the buffer)', async () => {
@@ -268,7 +282,18 @@ describe('socket options without the native addon (REVTUN_CRYPTO=wasm)', () => {
     }
     // Defaults need nothing, and are accepted; so is what net.Socket does itself (keep-alive
     // time, and Linger/LingerTime, which are how the socket is closed).
-    for (const setting of ['InBufferSize=0', 'Linger=False', 'LingerTime=5', 'Linger=True', 'LingerTime=0', 'KeepAliveInterval=0', 'KeepAliveTime=9000', 'TCPKeepAlive=True', 'MaxTransferRate=1000000']) t.config(setting);
+    for (const setting of [
+      'InBufferSize=0',
+      'Linger=False',
+      'LingerTime=5',
+      'Linger=True',
+      'LingerTime=0',
+      'KeepAliveInterval=0',
+      'KeepAliveTime=9000',
+      'TCPKeepAlive=True',
+      'MaxTransferRate=1000000',
+    ])
+      t.config(setting);
     expect(t.config('InBufferSize')).toBe('0');
     await t.sshLogon();
     try {

@@ -4,7 +4,8 @@
 // the keys revtun supports. The corpus is copied to a temporary directory first so that
 // `@DIR@` in it can name absolute Include paths.
 
-import { execFileSync } from 'node:child_process';import { spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -46,9 +47,7 @@ function sshG(file: string, argv: string[]): string[] {
 function casesIn(dir: string) {
   return readdirSync(join(work, dir))
     .filter((name) => name.endsWith('.conf'))
-    .flatMap((name) =>
-      [...readFileSync(join(work, dir, name), 'utf8').matchAll(/^# case: (.*)$/gm)].map((m) => ({ name: join(dir, name), argv: m[1]!.trim().split(/\s+/) })),
-    );
+    .flatMap((name) => [...readFileSync(join(work, dir, name), 'utf8').matchAll(/^# case: (.*)$/gm)].map((m) => ({ name: join(dir, name), argv: m[1]!.trim().split(/\s+/) })));
 }
 const cases = casesIn('.');
 const errorCases = casesIn('errors');

@@ -71,7 +71,7 @@ describe('MaxTransferRate through a tunnel', () => {
     }
   });
 
-  it('limits what comes in over a ProxyCommand too, to the same bound (the credit is paced, not the pipe\'s reads)', async () => {
+  it("limits what comes in over a ProxyCommand too, to the same bound (the credit is paced, not the pipe's reads)", async () => {
     const samples: Sample[] = [];
     let received!: Promise<{ bytes: number; sha256: string }>;
     const sink = await listen((socket) => {
@@ -161,7 +161,7 @@ describe('MaxTransferRate through a tunnel', () => {
     }
   });
 
-  it('the server\'s replies are not held behind inbound data queued at a low rate: a second forwarding is answered at once', async () => {
+  it("the server's replies are not held behind inbound data queued at a low rate: a second forwarding is answered at once", async () => {
     // Regression: the inbound limit paused reading the socket, and the server had a whole
     // window (2 MiB) in flight ahead of its REQUEST_SUCCESS: at 10 000 B/s, minutes. Paced
     // credit leaves the server at most a few KiB of window, so the reply comes at once (on
@@ -191,7 +191,7 @@ describe('MaxTransferRate through a tunnel', () => {
     }
   });
 
-  it('a logoff does not wait for inbound data queued at a low rate: the server\'s CHANNEL_CLOSE and DISCONNECT get through', async () => {
+  it("a logoff does not wait for inbound data queued at a low rate: the server's CHANNEL_CLOSE and DISCONNECT get through", async () => {
     // 2 MiB queued towards revtun at 10 000 B/s take 3.5 minutes to read at the rate; reading
     // paused for the limit held the server's answers behind it all (the test's timeout is what
     // fails then).

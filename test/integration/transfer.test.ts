@@ -206,7 +206,11 @@ describe('RecordLength and MaxLineLength', () => {
     const client = await connect(port);
     client.end(`${'x'.repeat(300)}\nshort\n`);
     await eof;
-    expect(records).toEqual([[256, false], [45, true], [6, true]]);
+    expect(records).toEqual([
+      [256, false],
+      [45, true],
+      [6, true],
+    ]);
     client.destroy();
     await tunnel.sshLogoff();
   });

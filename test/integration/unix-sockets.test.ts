@@ -152,7 +152,24 @@ describe('a remote port joined to a local Unix socket', () => {
   it('revtun -R port:/path reaches the socket, as ssh -R does', async () => {
     const port = await freePort();
     const run = runRevtun(
-      ['-N', '-p', String(sshd.port), '-i', key.privatePath, '-o', 'StrictHostKeyChecking=no', '-o', `UserKnownHostsFile=${join(dir, 'kh')}`, '-o', 'BatchMode=yes', '-R', `${port}:${local.path}`, '-R', `0:${local.path}`, `${TEST_USER}@127.0.0.1`],
+      [
+        '-N',
+        '-p',
+        String(sshd.port),
+        '-i',
+        key.privatePath,
+        '-o',
+        'StrictHostKeyChecking=no',
+        '-o',
+        `UserKnownHostsFile=${join(dir, 'kh')}`,
+        '-o',
+        'BatchMode=yes',
+        '-R',
+        `${port}:${local.path}`,
+        '-R',
+        `0:${local.path}`,
+        `${TEST_USER}@127.0.0.1`,
+      ],
       { HOME: dir },
     );
     const allocated = await run.waitFor(/Allocated port (\d+) for remote forward to (\S+)/);
@@ -178,7 +195,10 @@ describe('the server listening on a Unix socket (streamlocal-forward)', () => {
     await new Promise((resolve) => socket.once('connect', resolve));
     const [sent, received] = await Promise.all([sendHashed(socket, 8 * 1024 * 1024), receiveHashed(socket)]);
     expect(received).toEqual({ bytes: 8 * 1024 * 1024, sha256: sent });
-    expect(tunnel.forwardings.map((f) => [f.address, f.boundPort])).toEqual([[toTcp, 0], [toUnix, 0]]);
+    expect(tunnel.forwardings.map((f) => [f.address, f.boundPort])).toEqual([
+      [toTcp, 0],
+      [toUnix, 0],
+    ]);
     await tunnel.sshLogoff();
   });
 
@@ -241,7 +261,24 @@ describe('the server listening on a Unix socket (streamlocal-forward)', () => {
     const toTcp = remotePath();
     const toUnix = remotePath();
     const run = runRevtun(
-      ['-Nv', '-p', String(sshd.port), '-i', key.privatePath, '-o', 'StrictHostKeyChecking=no', '-o', `UserKnownHostsFile=${join(dir, 'kh')}`, '-o', 'BatchMode=yes', '-R', `${toTcp}:127.0.0.1:${tcpEcho.port}`, '-R', `${toUnix}:${local.path}`, `${TEST_USER}@127.0.0.1`],
+      [
+        '-Nv',
+        '-p',
+        String(sshd.port),
+        '-i',
+        key.privatePath,
+        '-o',
+        'StrictHostKeyChecking=no',
+        '-o',
+        `UserKnownHostsFile=${join(dir, 'kh')}`,
+        '-o',
+        'BatchMode=yes',
+        '-R',
+        `${toTcp}:127.0.0.1:${tcpEcho.port}`,
+        '-R',
+        `${toUnix}:${local.path}`,
+        `${TEST_USER}@127.0.0.1`,
+      ],
       { HOME: dir },
     );
     await run.waitFor(new RegExp(`remote forwarding ${toUnix.replace(/[.]/g, '\\.')} -> `));
@@ -255,7 +292,24 @@ describe('the server listening on a Unix socket (streamlocal-forward)', () => {
   it('revtun says which path failed, as ssh does', async () => {
     const bad = join(remoteDir, 'no-such-dir', 'x.sock');
     const run = runRevtun(
-      ['-N', '-p', String(sshd.port), '-i', key.privatePath, '-o', 'StrictHostKeyChecking=no', '-o', `UserKnownHostsFile=${join(dir, 'kh')}`, '-o', 'BatchMode=yes', '-o', 'ExitOnForwardFailure=yes', '-R', `${bad}:127.0.0.1:${tcpEcho.port}`, `${TEST_USER}@127.0.0.1`],
+      [
+        '-N',
+        '-p',
+        String(sshd.port),
+        '-i',
+        key.privatePath,
+        '-o',
+        'StrictHostKeyChecking=no',
+        '-o',
+        `UserKnownHostsFile=${join(dir, 'kh')}`,
+        '-o',
+        'BatchMode=yes',
+        '-o',
+        'ExitOnForwardFailure=yes',
+        '-R',
+        `${bad}:127.0.0.1:${tcpEcho.port}`,
+        `${TEST_USER}@127.0.0.1`,
+      ],
       { HOME: dir },
     );
     expect(await run.exit).toBe(255);

@@ -67,7 +67,7 @@ describe('user certificates, from the library', () => {
     await viaIdentity.sshLogoff();
   });
 
-  it('a jump host with its own key does not get the tunnel\'s SignedSSHCert (it certifies the tunnel\'s key)', async () => {
+  it("a jump host with its own key does not get the tunnel's SignedSSHCert (it certifies the tunnel's key)", async () => {
     const bastion = await startSshd({ authorizedKeys: [] });
     try {
       const hopKey = generateKey(dir, 'id_hop', 'ed25519');
@@ -105,7 +105,10 @@ describe('user certificates, from the command line and the agent', () => {
     writeFileSync(knownHosts, `[127.0.0.1]:${sshd.port} ${sshd.hostKeys.ed25519}\n`);
   });
   const revtun = (extra: string[], env: NodeJS.ProcessEnv = {}) =>
-    runRevtun(['-N', '-o', 'BatchMode=yes', '-o', `UserKnownHostsFile=${knownHosts}`, '-p', String(sshd.port), ...extra, '-R', '0:127.0.0.1:9', `${TEST_USER}@127.0.0.1`], { SSH_AUTH_SOCK: '', ...env });
+    runRevtun(['-N', '-o', 'BatchMode=yes', '-o', `UserKnownHostsFile=${knownHosts}`, '-p', String(sshd.port), ...extra, '-R', '0:127.0.0.1:9', `${TEST_USER}@127.0.0.1`], {
+      SSH_AUTH_SOCK: '',
+      ...env,
+    });
   async function logsOn(run: ReturnType<typeof revtun>): Promise<void> {
     await run.waitFor(/Allocated port \d+ for remote forward/);
     run.child.kill('SIGTERM');

@@ -36,13 +36,17 @@ let server: Peer;
 let echo: EchoServer;
 beforeAll(async () => {
   echo = await echoServer();
-  server = await startAsyncSsh(['aes128-gcm@openssh.com', 'aes128-ctr'], ['hmac-sha2-256'], [
-    { privatePath: p256.keyPath, certificatePath: chainFile(dir, 'p256', [p256, ca]) },
-    { privatePath: rsa.keyPath, certificatePath: rsa.certPath },
-    { privatePath: expired.keyPath, certificatePath: expired.certPath },
-    { privatePath: otherName.keyPath, certificatePath: otherName.certPath },
-    { privatePath: dsa.keyPath, certificatePath: dsa.certPath },
-  ]);
+  server = await startAsyncSsh(
+    ['aes128-gcm@openssh.com', 'aes128-ctr'],
+    ['hmac-sha2-256'],
+    [
+      { privatePath: p256.keyPath, certificatePath: chainFile(dir, 'p256', [p256, ca]) },
+      { privatePath: rsa.keyPath, certificatePath: rsa.certPath },
+      { privatePath: expired.keyPath, certificatePath: expired.certPath },
+      { privatePath: otherName.keyPath, certificatePath: otherName.certPath },
+      { privatePath: dsa.keyPath, certificatePath: dsa.certPath },
+    ],
+  );
 });
 afterAll(() => stopAll(server, echo));
 
@@ -146,7 +150,9 @@ describe('X.509 host keys with the CA certificate in SSHAcceptServerCAKey', () =
   it('refuse a chain from a CA that is not trusted, saying so', async () => {
     const { t, events } = tunnel({ trust: otherCa.pem });
     const error = await refusal(t);
-    expect(error.message).toMatch(/X\.509 host certificate .* was not accepted: the X\.509 host certificate is not signed by a trusted CA \(the chain ends at issuer "CN=revtun test CA, O=revtun test"\)/);
+    expect(error.message).toMatch(
+      /X\.509 host certificate .* was not accepted: the X\.509 host certificate is not signed by a trusted CA \(the chain ends at issuer "CN=revtun test CA, O=revtun test"\)/,
+    );
     expect(events[0]?.accept).toBe(false);
   });
 
@@ -193,7 +199,9 @@ describe('X.509 host keys without X.509 trust', () => {
 describe('SSHAcceptServerCAKey with certificates', () => {
   it('refuses a server certificate given as a CA (10022), pointing to the fingerprint instead', () => {
     const t = new SSHReverseTunnel();
-    expect(() => t.config(`SSHAcceptServerCAKey=${p256.pem}`)).toThrow(/certificate 1 \("CN=localhost, O=revtun test"\) is not a CA certificate; to trust one server's certificate, accept its key by fingerprint/);
+    expect(() => t.config(`SSHAcceptServerCAKey=${p256.pem}`)).toThrow(
+      /certificate 1 \("CN=localhost, O=revtun test"\) is not a CA certificate; to trust one server's certificate, accept its key by fingerprint/,
+    );
   });
 
   it('refuses a damaged PEM certificate (10022)', () => {

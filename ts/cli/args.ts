@@ -104,7 +104,19 @@ function addOption(text: string, options: Map<string, string>): void {
 }
 
 export function parseArgs(argv: string[]): CliArgs {
-  const args: CliArgs = { host: '', commandLine: [], printConfig: false, background: false, identityFiles: [], options: new Map(), forwards: [], verbosity: 0, quiet: false, help: false, version: false };
+  const args: CliArgs = {
+    host: '',
+    commandLine: [],
+    printConfig: false,
+    background: false,
+    identityFiles: [],
+    options: new Map(),
+    forwards: [],
+    verbosity: 0,
+    quiet: false,
+    help: false,
+    version: false,
+  };
   const withValue = new Set(['p', 'i', 'l', 'o', 'R', 'F', 'E', 'J']);
   let i = 0;
   for (; i < argv.length; i++) {

@@ -13,15 +13,7 @@ import { keyTypeForAlgorithm, parsePublicKey, publicKeyTypeName } from '../proto
 import { certificateAlgorithmFor, checkHostCertificate, isCertificateAlgorithm, parseCertificate } from '../protocol/certificates.js';
 import type { HostCertificateInfo } from '../protocol/client.js';
 import { DEFAULT_HOST_KEY } from '../tunnel/settings.js';
-import {
-  checkKnownHosts,
-  judgeHostCertificate,
-  knownHostAuthorities,
-  knownHostsLine,
-  knownHostsName,
-  loadKnownHostsFiles,
-  type KnownHostEntry,
-} from '../tunnel/hostkeys.js';
+import { checkKnownHosts, judgeHostCertificate, knownHostAuthorities, knownHostsLine, knownHostsName, loadKnownHostsFiles, type KnownHostEntry } from '../tunnel/hostkeys.js';
 
 export interface HostKeyPolicy {
   entries: KnownHostEntry[];

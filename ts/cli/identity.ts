@@ -8,7 +8,16 @@
 // A key file's content never reaches the terminal: only its name and what it looks like.
 
 import { existsSync, readFileSync } from 'node:fs';
-import { isPrivateKeyTextFormat, keyTextFormat, loadPrivateKey, parsePublicKeyLine, privateKeyIsEncrypted, publicKeyOfPrivateText, sshPublicKeyBlob, unsupportedKeyFormatMessage } from '../crypto/keys.js';
+import {
+  isPrivateKeyTextFormat,
+  keyTextFormat,
+  loadPrivateKey,
+  parsePublicKeyLine,
+  privateKeyIsEncrypted,
+  publicKeyOfPrivateText,
+  sshPublicKeyBlob,
+  unsupportedKeyFormatMessage,
+} from '../crypto/keys.js';
 import { parseCertificateLine } from '../protocol/certificates.js';
 import { octalMode, readKeyFile, strerror } from '../tunnel/keyfile.js';
 import { SshCertStoreType, type SshIdentity } from '../tunnel/identities.js';
@@ -75,7 +84,7 @@ function certifiedKey(file: string): string | undefined {
 function identityKey(identity: SshIdentity): string | undefined {
   if (typeof identity.key !== 'string') return undefined; // the CLI's identities are key text
   try {
-    const known = identity.publicKey ? parsePublicKeyLine(identity.publicKey) : publicKeyOfPrivateText(identity.key) ?? sshPublicKeyBlob(loadPrivateKey(identity.key));
+    const known = identity.publicKey ? parsePublicKeyLine(identity.publicKey) : (publicKeyOfPrivateText(identity.key) ?? sshPublicKeyBlob(loadPrivateKey(identity.key)));
     return Buffer.from(known.blob).toString('base64');
   } catch {
     return undefined;

@@ -121,7 +121,14 @@ function jumpHostFrom(config: ResolvedConfig, ctx: JumpContext): JumpHost {
     user: config.user,
     hostKeyAlgorithms: preferKnownKeyTypes(policy, hostKeyName, config.port, algorithms).join(','),
     verifyHostKey: (info) => {
-      const decision = decideHostKey(policy, { name: hostKeyName, port: config.port, shownHost: config.hostName, hostKey: info.hostKey, sha256: info.fingerprints.sha256, certificate: info.certificate });
+      const decision = decideHostKey(policy, {
+        name: hostKeyName,
+        port: config.port,
+        shownHost: config.hostName,
+        hostKey: info.hostKey,
+        sha256: info.fingerprints.sha256,
+        certificate: info.certificate,
+      });
       if (decision.warning) for (const line of decision.warning) ctx.warnAlways(line);
       if (decision.note) ctx.log(decision.note);
       if (!decision.accept) ctx.hostKeyRefused(`jump host ${name}: ${decision.problem ?? 'host key refused'}`);

@@ -96,9 +96,24 @@ function applyOptions(tunnel: SSHReverseTunnel, args: CliArgs): void {
     tunnel.config(`UseIPv6=${family === 'inet6' ? 1 : family === 'any' ? 2 : 0}`);
   }
   const known = new Set([
-    'port', 'user', 'identityfile', 'userknownhostsfile', 'globalknownhostsfile', 'stricthostkeychecking', 'exitonforwardfailure',
-    'batchmode', 'passwordauthentication', 'kbdinteractiveauthentication', 'pubkeyauthentication', 'loglevel', 'compression',
-    'addressfamily', 'identitiesonly', 'proxycommand', 'permitremoteopen', ...map.map(([k]) => k),
+    'port',
+    'user',
+    'identityfile',
+    'userknownhostsfile',
+    'globalknownhostsfile',
+    'stricthostkeychecking',
+    'exitonforwardfailure',
+    'batchmode',
+    'passwordauthentication',
+    'kbdinteractiveauthentication',
+    'pubkeyauthentication',
+    'loglevel',
+    'compression',
+    'addressfamily',
+    'identitiesonly',
+    'proxycommand',
+    'permitremoteopen',
+    ...map.map(([k]) => k),
   ]);
   const proxyCommand = o.get('proxycommand');
   if (proxyCommand !== undefined) tunnel.proxyCommand = proxyCommand;

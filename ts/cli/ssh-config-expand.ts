@@ -15,64 +15,154 @@ export const OPENSSH_ALGORITHMS = {
   },
   macs: {
     defaults: [
-      'umac-64-etm@openssh.com', 'umac-128-etm@openssh.com', 'hmac-sha2-256-etm@openssh.com', 'hmac-sha2-512-etm@openssh.com',
-      'hmac-sha1-etm@openssh.com', 'umac-64@openssh.com', 'umac-128@openssh.com', 'hmac-sha2-256', 'hmac-sha2-512', 'hmac-sha1',
+      'umac-64-etm@openssh.com',
+      'umac-128-etm@openssh.com',
+      'hmac-sha2-256-etm@openssh.com',
+      'hmac-sha2-512-etm@openssh.com',
+      'hmac-sha1-etm@openssh.com',
+      'umac-64@openssh.com',
+      'umac-128@openssh.com',
+      'hmac-sha2-256',
+      'hmac-sha2-512',
+      'hmac-sha1',
     ],
     all: [
-      'hmac-sha1', 'hmac-sha1-96', 'hmac-sha2-256', 'hmac-sha2-512', 'hmac-md5', 'hmac-md5-96', 'umac-64@openssh.com',
-      'umac-128@openssh.com', 'hmac-sha1-etm@openssh.com', 'hmac-sha1-96-etm@openssh.com', 'hmac-sha2-256-etm@openssh.com',
-      'hmac-sha2-512-etm@openssh.com', 'hmac-md5-etm@openssh.com', 'hmac-md5-96-etm@openssh.com', 'umac-64-etm@openssh.com',
+      'hmac-sha1',
+      'hmac-sha1-96',
+      'hmac-sha2-256',
+      'hmac-sha2-512',
+      'hmac-md5',
+      'hmac-md5-96',
+      'umac-64@openssh.com',
+      'umac-128@openssh.com',
+      'hmac-sha1-etm@openssh.com',
+      'hmac-sha1-96-etm@openssh.com',
+      'hmac-sha2-256-etm@openssh.com',
+      'hmac-sha2-512-etm@openssh.com',
+      'hmac-md5-etm@openssh.com',
+      'hmac-md5-96-etm@openssh.com',
+      'umac-64-etm@openssh.com',
       'umac-128-etm@openssh.com',
     ],
   },
   kexalgorithms: {
     defaults: [
-      'sntrup761x25519-sha512', 'sntrup761x25519-sha512@openssh.com', 'curve25519-sha256', 'curve25519-sha256@libssh.org',
-      'ecdh-sha2-nistp256', 'ecdh-sha2-nistp384', 'ecdh-sha2-nistp521', 'diffie-hellman-group-exchange-sha256',
-      'diffie-hellman-group16-sha512', 'diffie-hellman-group18-sha512', 'diffie-hellman-group14-sha256',
+      'sntrup761x25519-sha512',
+      'sntrup761x25519-sha512@openssh.com',
+      'curve25519-sha256',
+      'curve25519-sha256@libssh.org',
+      'ecdh-sha2-nistp256',
+      'ecdh-sha2-nistp384',
+      'ecdh-sha2-nistp521',
+      'diffie-hellman-group-exchange-sha256',
+      'diffie-hellman-group16-sha512',
+      'diffie-hellman-group18-sha512',
+      'diffie-hellman-group14-sha256',
     ],
     all: [
-      'diffie-hellman-group1-sha1', 'diffie-hellman-group14-sha1', 'diffie-hellman-group14-sha256', 'diffie-hellman-group16-sha512',
-      'diffie-hellman-group18-sha512', 'diffie-hellman-group-exchange-sha1', 'diffie-hellman-group-exchange-sha256',
-      'ecdh-sha2-nistp256', 'ecdh-sha2-nistp384', 'ecdh-sha2-nistp521', 'curve25519-sha256', 'curve25519-sha256@libssh.org',
-      'sntrup761x25519-sha512', 'sntrup761x25519-sha512@openssh.com',
+      'diffie-hellman-group1-sha1',
+      'diffie-hellman-group14-sha1',
+      'diffie-hellman-group14-sha256',
+      'diffie-hellman-group16-sha512',
+      'diffie-hellman-group18-sha512',
+      'diffie-hellman-group-exchange-sha1',
+      'diffie-hellman-group-exchange-sha256',
+      'ecdh-sha2-nistp256',
+      'ecdh-sha2-nistp384',
+      'ecdh-sha2-nistp521',
+      'curve25519-sha256',
+      'curve25519-sha256@libssh.org',
+      'sntrup761x25519-sha512',
+      'sntrup761x25519-sha512@openssh.com',
       // Past ssh 9.2 (OpenSSH 9.9): revtun speaks it, so a command line may name it.
       'mlkem768x25519-sha256',
     ],
   },
   hostkeyalgorithms: {
     defaults: [
-      'ssh-ed25519-cert-v01@openssh.com', 'ecdsa-sha2-nistp256-cert-v01@openssh.com', 'ecdsa-sha2-nistp384-cert-v01@openssh.com',
-      'ecdsa-sha2-nistp521-cert-v01@openssh.com', 'sk-ssh-ed25519-cert-v01@openssh.com', 'sk-ecdsa-sha2-nistp256-cert-v01@openssh.com',
-      'rsa-sha2-512-cert-v01@openssh.com', 'rsa-sha2-256-cert-v01@openssh.com', 'ssh-ed25519', 'ecdsa-sha2-nistp256',
-      'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'sk-ssh-ed25519@openssh.com', 'sk-ecdsa-sha2-nistp256@openssh.com',
-      'rsa-sha2-512', 'rsa-sha2-256',
+      'ssh-ed25519-cert-v01@openssh.com',
+      'ecdsa-sha2-nistp256-cert-v01@openssh.com',
+      'ecdsa-sha2-nistp384-cert-v01@openssh.com',
+      'ecdsa-sha2-nistp521-cert-v01@openssh.com',
+      'sk-ssh-ed25519-cert-v01@openssh.com',
+      'sk-ecdsa-sha2-nistp256-cert-v01@openssh.com',
+      'rsa-sha2-512-cert-v01@openssh.com',
+      'rsa-sha2-256-cert-v01@openssh.com',
+      'ssh-ed25519',
+      'ecdsa-sha2-nistp256',
+      'ecdsa-sha2-nistp384',
+      'ecdsa-sha2-nistp521',
+      'sk-ssh-ed25519@openssh.com',
+      'sk-ecdsa-sha2-nistp256@openssh.com',
+      'rsa-sha2-512',
+      'rsa-sha2-256',
     ],
     all: [
-      'ssh-ed25519', 'ssh-ed25519-cert-v01@openssh.com', 'sk-ssh-ed25519@openssh.com', 'sk-ssh-ed25519-cert-v01@openssh.com',
-      'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp256-cert-v01@openssh.com', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp384-cert-v01@openssh.com',
-      'ecdsa-sha2-nistp521', 'ecdsa-sha2-nistp521-cert-v01@openssh.com', 'sk-ecdsa-sha2-nistp256@openssh.com',
-      'sk-ecdsa-sha2-nistp256-cert-v01@openssh.com', 'webauthn-sk-ecdsa-sha2-nistp256@openssh.com', 'ssh-dss',
-      'ssh-dss-cert-v01@openssh.com', 'ssh-rsa', 'ssh-rsa-cert-v01@openssh.com', 'rsa-sha2-256', 'rsa-sha2-256-cert-v01@openssh.com',
-      'rsa-sha2-512', 'rsa-sha2-512-cert-v01@openssh.com',
+      'ssh-ed25519',
+      'ssh-ed25519-cert-v01@openssh.com',
+      'sk-ssh-ed25519@openssh.com',
+      'sk-ssh-ed25519-cert-v01@openssh.com',
+      'ecdsa-sha2-nistp256',
+      'ecdsa-sha2-nistp256-cert-v01@openssh.com',
+      'ecdsa-sha2-nistp384',
+      'ecdsa-sha2-nistp384-cert-v01@openssh.com',
+      'ecdsa-sha2-nistp521',
+      'ecdsa-sha2-nistp521-cert-v01@openssh.com',
+      'sk-ecdsa-sha2-nistp256@openssh.com',
+      'sk-ecdsa-sha2-nistp256-cert-v01@openssh.com',
+      'webauthn-sk-ecdsa-sha2-nistp256@openssh.com',
+      'ssh-dss',
+      'ssh-dss-cert-v01@openssh.com',
+      'ssh-rsa',
+      'ssh-rsa-cert-v01@openssh.com',
+      'rsa-sha2-256',
+      'rsa-sha2-256-cert-v01@openssh.com',
+      'rsa-sha2-512',
+      'rsa-sha2-512-cert-v01@openssh.com',
     ],
   },
   // The signature algorithms ssh may use for publickey authentication (`ssh -Q PubkeyAcceptedAlgorithms`).
   pubkeyacceptedalgorithms: {
     defaults: [
-      'ssh-ed25519-cert-v01@openssh.com', 'ecdsa-sha2-nistp256-cert-v01@openssh.com', 'ecdsa-sha2-nistp384-cert-v01@openssh.com',
-      'ecdsa-sha2-nistp521-cert-v01@openssh.com', 'sk-ssh-ed25519-cert-v01@openssh.com', 'sk-ecdsa-sha2-nistp256-cert-v01@openssh.com',
-      'rsa-sha2-512-cert-v01@openssh.com', 'rsa-sha2-256-cert-v01@openssh.com', 'ssh-ed25519', 'ecdsa-sha2-nistp256',
-      'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'sk-ssh-ed25519@openssh.com', 'sk-ecdsa-sha2-nistp256@openssh.com',
-      'rsa-sha2-512', 'rsa-sha2-256',
+      'ssh-ed25519-cert-v01@openssh.com',
+      'ecdsa-sha2-nistp256-cert-v01@openssh.com',
+      'ecdsa-sha2-nistp384-cert-v01@openssh.com',
+      'ecdsa-sha2-nistp521-cert-v01@openssh.com',
+      'sk-ssh-ed25519-cert-v01@openssh.com',
+      'sk-ecdsa-sha2-nistp256-cert-v01@openssh.com',
+      'rsa-sha2-512-cert-v01@openssh.com',
+      'rsa-sha2-256-cert-v01@openssh.com',
+      'ssh-ed25519',
+      'ecdsa-sha2-nistp256',
+      'ecdsa-sha2-nistp384',
+      'ecdsa-sha2-nistp521',
+      'sk-ssh-ed25519@openssh.com',
+      'sk-ecdsa-sha2-nistp256@openssh.com',
+      'rsa-sha2-512',
+      'rsa-sha2-256',
     ],
     all: [
-      'ssh-ed25519', 'ssh-ed25519-cert-v01@openssh.com', 'sk-ssh-ed25519@openssh.com', 'sk-ssh-ed25519-cert-v01@openssh.com',
-      'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp256-cert-v01@openssh.com', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp384-cert-v01@openssh.com',
-      'ecdsa-sha2-nistp521', 'ecdsa-sha2-nistp521-cert-v01@openssh.com', 'sk-ecdsa-sha2-nistp256@openssh.com',
-      'sk-ecdsa-sha2-nistp256-cert-v01@openssh.com', 'webauthn-sk-ecdsa-sha2-nistp256@openssh.com', 'ssh-dss',
-      'ssh-dss-cert-v01@openssh.com', 'ssh-rsa', 'ssh-rsa-cert-v01@openssh.com', 'rsa-sha2-256', 'rsa-sha2-256-cert-v01@openssh.com',
-      'rsa-sha2-512', 'rsa-sha2-512-cert-v01@openssh.com',
+      'ssh-ed25519',
+      'ssh-ed25519-cert-v01@openssh.com',
+      'sk-ssh-ed25519@openssh.com',
+      'sk-ssh-ed25519-cert-v01@openssh.com',
+      'ecdsa-sha2-nistp256',
+      'ecdsa-sha2-nistp256-cert-v01@openssh.com',
+      'ecdsa-sha2-nistp384',
+      'ecdsa-sha2-nistp384-cert-v01@openssh.com',
+      'ecdsa-sha2-nistp521',
+      'ecdsa-sha2-nistp521-cert-v01@openssh.com',
+      'sk-ecdsa-sha2-nistp256@openssh.com',
+      'sk-ecdsa-sha2-nistp256-cert-v01@openssh.com',
+      'webauthn-sk-ecdsa-sha2-nistp256@openssh.com',
+      'ssh-dss',
+      'ssh-dss-cert-v01@openssh.com',
+      'ssh-rsa',
+      'ssh-rsa-cert-v01@openssh.com',
+      'rsa-sha2-256',
+      'rsa-sha2-256-cert-v01@openssh.com',
+      'rsa-sha2-512',
+      'rsa-sha2-512-cert-v01@openssh.com',
     ],
   },
 } as const;
@@ -120,7 +210,11 @@ export function assembleAlgorithms(keyword: AlgorithmKeyword, written: string | 
   else if (written.startsWith('^')) list = concatNames(written.slice(1).split(','), defaults);
   else list = written.split(',');
   let out: string[] = [];
-  for (const pattern of list) out = concatNames(out, all.filter((name) => matchPattern(name, pattern)));
+  for (const pattern of list)
+    out = concatNames(
+      out,
+      all.filter((name) => matchPattern(name, pattern)),
+    );
   return out;
 }
 
@@ -179,19 +273,45 @@ export function expandTokens(text: string, allowed: string, v: TokenValues): { v
     if (t === undefined) return { error: `invalid format "${text}": % at end` };
     if (!allowed.includes(t)) return { error: `unknown key %${t} in "${text}"` };
     switch (t) {
-      case '%': out += '%'; break;
-      case 'h': out += v.host; break;
-      case 'n': out += v.originalHost; break;
-      case 'p': out += String(v.port); break;
-      case 'r': out += v.remoteUser; break;
-      case 'u': out += v.localUser; break;
-      case 'd': out += v.homeDir; break;
-      case 'l': out += v.localHostname; break;
-      case 'L': out += v.localHostname.split('.')[0]!; break;
-      case 'i': out += String(v.uid); break;
-      case 'k': out += v.keyAlias; break;
-      case 'C': out += connectionHash(v); break;
-      case 'T': out += 'NONE'; break;
+      case '%':
+        out += '%';
+        break;
+      case 'h':
+        out += v.host;
+        break;
+      case 'n':
+        out += v.originalHost;
+        break;
+      case 'p':
+        out += String(v.port);
+        break;
+      case 'r':
+        out += v.remoteUser;
+        break;
+      case 'u':
+        out += v.localUser;
+        break;
+      case 'd':
+        out += v.homeDir;
+        break;
+      case 'l':
+        out += v.localHostname;
+        break;
+      case 'L':
+        out += v.localHostname.split('.')[0]!;
+        break;
+      case 'i':
+        out += String(v.uid);
+        break;
+      case 'k':
+        out += v.keyAlias;
+        break;
+      case 'C':
+        out += connectionHash(v);
+        break;
+      case 'T':
+        out += 'NONE';
+        break;
     }
   }
   return { value: out };

@@ -20,20 +20,53 @@ export interface ForwardSpec {
 }
 
 /** ssh's log level names, to the name Debian's `ssh -G` prints (DEBUG1 is DEBUG; QUIET is SILENT). */
-export const LOG_LEVELS: Record<string, string> = { quiet: 'SILENT', silent: 'SILENT', fatal: 'FATAL', error: 'ERROR', info: 'INFO', verbose: 'VERBOSE', debug: 'DEBUG', debug1: 'DEBUG', debug2: 'DEBUG2', debug3: 'DEBUG3' };
+export const LOG_LEVELS: Record<string, string> = {
+  quiet: 'SILENT',
+  silent: 'SILENT',
+  fatal: 'FATAL',
+  error: 'ERROR',
+  info: 'INFO',
+  verbose: 'VERBOSE',
+  debug: 'DEBUG',
+  debug1: 'DEBUG',
+  debug2: 'DEBUG2',
+  debug3: 'DEBUG3',
+};
 /** multistate_flag: the words ssh takes for yes and no. */
 export const FLAG: Record<string, boolean> = { yes: true, true: true, no: false, false: false };
 /** Keywords with a plain yes/no value, and keywords with one string, first value wins. */
 export const FLAG_KEYWORDS = new Set([
-  'exitonforwardfailure', 'batchmode', 'identitiesonly', 'passwordauthentication', 'kbdinteractiveauthentication', 'tcpkeepalive', 'forkafterauthentication',
-  'gssapiauthentication', 'gssapidelegatecredentials', 'gssapikeyexchange', 'gssapitrustdns',
+  'exitonforwardfailure',
+  'batchmode',
+  'identitiesonly',
+  'passwordauthentication',
+  'kbdinteractiveauthentication',
+  'tcpkeepalive',
+  'forkafterauthentication',
+  'gssapiauthentication',
+  'gssapidelegatecredentials',
+  'gssapikeyexchange',
+  'gssapitrustdns',
 ]);
 /** Yes/no keywords revtun ignores; their values are still checked, since ssh would refuse a bad one. */
 export const IGNORED_FLAG_KEYWORDS = new Set([
-  'canonicalizefallbacklocal', 'checkhostip', 'clearallforwardings', 'enableescapecommandline', 'enablesshkeysign',
-  'forwardx11', 'forwardx11trusted', 'gatewayports', 'gssapirenewalforcesrekey', 'hashknownhosts',
-  'hostbasedauthentication', 'nohostauthenticationforlocalhost', 'permitlocalcommand', 'proxyusefdpass', 'stdinnull',
-  'streamlocalbindunlink', 'visualhostkey',
+  'canonicalizefallbacklocal',
+  'checkhostip',
+  'clearallforwardings',
+  'enableescapecommandline',
+  'enablesshkeysign',
+  'forwardx11',
+  'forwardx11trusted',
+  'gatewayports',
+  'gssapirenewalforcesrekey',
+  'hashknownhosts',
+  'hostbasedauthentication',
+  'nohostauthenticationforlocalhost',
+  'permitlocalcommand',
+  'proxyusefdpass',
+  'stdinnull',
+  'streamlocalbindunlink',
+  'visualhostkey',
 ]);
 export const STRING_KEYWORDS = new Set(['hostname', 'user', 'hostkeyalias', 'bindaddress', 'controlpath', 'ignoreunknown', 'identityagent', 'gssapiserveridentity']);
 export const ALGORITHM_KEYWORDS = new Set<string>(['ciphers', 'macs', 'kexalgorithms', 'hostkeyalgorithms', 'pubkeyacceptedalgorithms']);
@@ -207,7 +240,13 @@ export function parseValue(keyword: string, line: ConfigLine): string | number |
   if (ALGORITHM_KEYWORDS.has(keyword)) {
     const arg = oneArg(line);
     if (!validAlgorithmList(keyword as AlgorithmKeyword, arg)) {
-      const what: Record<string, string> = { ciphers: 'Bad SSH2 cipher spec', macs: 'Bad SSH2 MAC spec', kexalgorithms: 'Bad SSH2 KexAlgorithms', hostkeyalgorithms: 'Bad key types', pubkeyacceptedalgorithms: 'Bad key types' };
+      const what: Record<string, string> = {
+        ciphers: 'Bad SSH2 cipher spec',
+        macs: 'Bad SSH2 MAC spec',
+        kexalgorithms: 'Bad SSH2 KexAlgorithms',
+        hostkeyalgorithms: 'Bad key types',
+        pubkeyacceptedalgorithms: 'Bad key types',
+      };
       bad(`${what[keyword]} '${arg}'.`);
     }
     return arg;
@@ -253,4 +292,3 @@ export function formatJump(spec: string): string {
   const hostPart = numeric ? `[${last}]` : last;
   return `${extra !== undefined ? `${extra},` : ''}${user !== undefined ? `${user}@` : ''}${hostPart}${port !== undefined ? `:${Number(port)}` : ''}`;
 }
-

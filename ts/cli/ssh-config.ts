@@ -24,7 +24,6 @@ import { formatJump, IGNORED_FLAG_KEYWORDS, oneArg, parseForwardSpec, parseValue
 export { SshConfigError } from './ssh-config-parse.js';
 export { parseForwardSpec, toRemoteForwardSpec, type ForwardSpec } from './ssh-config-values.js';
 
-
 /** The result of evaluating the configuration for one destination. */
 export interface ResolvedConfig {
   /** The destination as given. */
@@ -172,8 +171,15 @@ function tokenValues(ctx: Context, host: string): TokenValues {
   const user = (g.get('user') as string | undefined) ?? ctx.opts.localUser;
   const alias = g.get('hostkeyalias') as string | undefined;
   return {
-    host, originalHost: ctx.opts.host, port, remoteUser: user, localUser: ctx.opts.localUser, homeDir: ctx.opts.homeDir,
-    localHostname: ctx.opts.localHostname, uid: ctx.opts.uid, keyAlias: alias ?? host,
+    host,
+    originalHost: ctx.opts.host,
+    port,
+    remoteUser: user,
+    localUser: ctx.opts.localUser,
+    homeDir: ctx.opts.homeDir,
+    localHostname: ctx.opts.localHostname,
+    uid: ctx.opts.uid,
+    keyAlias: alias ?? host,
   };
 }
 
@@ -359,7 +365,10 @@ function processLine(ctx: Context, line: ConfigLine, active: boolean, userConf: 
       return active;
     }
     case 'proxyjump': {
-      const spec = line.rest.replace(/^[ \t=]+/, '').replace(/#.*$/, '').trimEnd();
+      const spec = line.rest
+        .replace(/^[ \t=]+/, '')
+        .replace(/#.*$/, '')
+        .trimEnd();
       if (spec.toLowerCase() !== 'none' && !spec.split(',').every(validJumpHop)) bad(`Invalid ProxyJump "${spec}"`);
       if (active && !g.values.has('proxyjump') && !g.values.has('proxycommand')) {
         g.values.set('proxyjump', spec);
@@ -546,9 +555,7 @@ export function resolveConfig(opts: ResolveOptions): ResolvedConfig {
   const knownHosts = (v.get('userknownhostsfile') as string[] | undefined) ?? ['~/.ssh/known_hosts', '~/.ssh/known_hosts2'];
   const agentRaw = v.get('identityagent') as string | undefined;
   const identityAgent =
-    agentRaw === undefined || agentRaw.toLowerCase() === 'none' || agentRaw === 'SSH_AUTH_SOCK' || agentRaw.startsWith('$')
-      ? agentRaw
-      : expandPath(ctx, agentRaw, tokens, 'IdentityAgent');
+    agentRaw === undefined || agentRaw.toLowerCase() === 'none' || agentRaw === 'SSH_AUTH_SOCK' || agentRaw.startsWith('$') ? agentRaw : expandPath(ctx, agentRaw, tokens, 'IdentityAgent');
   const remoteCommand = v.get('remotecommand') as string | undefined;
   const controlPath = v.get('controlpath') as string | undefined;
   const timeout = v.get('connecttimeout') as number | undefined;

@@ -40,9 +40,6 @@ export function parseKemTable(text: string): Map<string, KemInfo> {
       .split('\n')
       .filter((line) => line.length > 0)
       .map((line) => line.split(' '))
-      .map(([name, seed, publicKey, ciphertext]) => [
-        name!,
-        { seedLength: Number(seed), publicKeyLength: Number(publicKey), ciphertextLength: Number(ciphertext) },
-      ]),
+      .map(([name, seed, publicKey, ciphertext]) => [name!, { seedLength: Number(seed), publicKeyLength: Number(publicKey), ciphertextLength: Number(ciphertext) }]),
   );
 }

@@ -48,7 +48,7 @@ export function findPemBlocks(text: string, label: string, max: number): string[
   const begin = `-----BEGIN ${label}-----`;
   const end = `-----END ${label}-----`;
   const blocks: string[] = [];
-  for (let at = text.indexOf(begin); at >= 0 && blocks.length < max; ) {
+  for (let at = text.indexOf(begin); at >= 0 && blocks.length < max;) {
     const stop = text.indexOf(end, at + begin.length);
     if (stop < 0) break; // no END after this BEGIN: none after any later one either
     blocks.push(text.slice(at, stop + end.length));
@@ -147,9 +147,7 @@ function parseOpenSshKey(data: Uint8Array, passphrase: string | undefined, deriv
     const k = new Reader(kdfOptions);
     const request: KdfRequest = { kind: 'bcrypt', salt: k.string(), rounds: k.uint32(), length: cipher.keyLength + cipher.ivLength };
     const derived = Buffer.from(derivedKey?.length === request.length ? derivedKey : deriveSync(request, Buffer.from(passphrase, 'utf8')));
-    const decipher = crypto
-      .createDecipheriv(cipher.openssl, derived.subarray(0, cipher.keyLength), derived.subarray(cipher.keyLength))
-      .setAutoPadding(false);
+    const decipher = crypto.createDecipheriv(cipher.openssl, derived.subarray(0, cipher.keyLength), derived.subarray(cipher.keyLength)).setAutoPadding(false);
     secret = Buffer.concat([decipher.update(secret), decipher.final()]);
   }
   const p = new Reader(secret);

@@ -5,17 +5,7 @@
 
 import type { KemKeyPair, KemName } from './kem.js';
 import * as crypto from 'node:crypto';
-import type {
-  CipherInfo,
-  CryptoProvider,
-  DirectionKeys,
-  HashName,
-  KeyAgreement,
-  KeyAgreementKind,
-  MacInfo,
-  PacketOpener,
-  PacketSealer,
-} from './provider.js';
+import type { CipherInfo, CryptoProvider, DirectionKeys, HashName, KeyAgreement, KeyAgreementKind, MacInfo, PacketOpener, PacketSealer } from './provider.js';
 import { SshError, Code } from '../protocol/errors.js';
 import { ECDSA_CURVES, ecdsaSignatureToP1363, parsePublicKey, parseSignature, publicKeyTypeName } from '../protocol/publickey.js';
 import { DSA_Q_BITS, signatureAlgorithmSpec, type PublicKey, type SignatureAlgorithmSpec } from '../protocol/key-types.js';

@@ -75,7 +75,8 @@ function checkIterationCounts(f: typeof Forge, node: Forge.asn1.Asn1, depth: num
       if (count.tagClass !== Class.UNIVERSAL || count.type !== Type.INTEGER || typeof count.value !== 'string') continue;
       let value = 0;
       for (const c of count.value.length > 6 ? '\xff'.repeat(7) : count.value) value = value * 256 + c.charCodeAt(0);
-      if (value > MAX_PBE_ITERATIONS) throw storeError(`the PKCS#12 store asks for ${count.value.length > 6 ? 'more than 2^48' : value} key derivation iterations; at most ${MAX_PBE_ITERATIONS} are accepted`);
+      if (value > MAX_PBE_ITERATIONS)
+        throw storeError(`the PKCS#12 store asks for ${count.value.length > 6 ? 'more than 2^48' : value} key derivation iterations; at most ${MAX_PBE_ITERATIONS} are accepted`);
     }
     for (const child of children) checkIterationCounts(f, child, depth + 1);
     return;
@@ -170,7 +171,10 @@ export function documentedSubject(certificate: crypto.X509Certificate): string {
 
 /** Spaces around the separators and letter case do not make two subjects differ. */
 function normalise(subject: string): string {
-  return subject.replace(/\s*([,=])\s*/g, '$1').trim().toLowerCase();
+  return subject
+    .replace(/\s*([,=])\s*/g, '$1')
+    .trim()
+    .toLowerCase();
 }
 
 /**
@@ -188,8 +192,7 @@ export function selectBySubject<Entry extends { certificate?: crypto.X509Certifi
   const wanted = subject.trim();
   if (wanted === '' || wanted === '*') return entries[0]!;
   const target = normalise(wanted);
-  const forms = (e: Entry): string[] =>
-    e.certificate ? [normalise(e.subject), normalise(joinFields(subjectFields(e.certificate).reverse()))] : [];
+  const forms = (e: Entry): string[] => (e.certificate ? [normalise(e.subject), normalise(joinFields(subjectFields(e.certificate).reverse()))] : []);
   const found = entries.find((e) => forms(e).includes(target)) ?? entries.find((e) => forms(e).some((f) => f.includes(target)));
   if (found) return found;
   const held = entries.map((e) => (e.subject ? `"${e.subject}"` : '(a key without a certificate)')).join('; ');

@@ -21,8 +21,14 @@ export function poly1305(key: Uint8Array, message: Uint8Array): Uint8Array {
   k[4]! &= 252;
   k[8]! &= 252;
   k[12]! &= 252;
-  let w0 = k[0]! | (k[1]! << 8), w1 = k[2]! | (k[3]! << 8), w2 = k[4]! | (k[5]! << 8), w3 = k[6]! | (k[7]! << 8);
-  let w4 = k[8]! | (k[9]! << 8), w5 = k[10]! | (k[11]! << 8), w6 = k[12]! | (k[13]! << 8), w7 = k[14]! | (k[15]! << 8);
+  let w0 = k[0]! | (k[1]! << 8),
+    w1 = k[2]! | (k[3]! << 8),
+    w2 = k[4]! | (k[5]! << 8),
+    w3 = k[6]! | (k[7]! << 8);
+  let w4 = k[8]! | (k[9]! << 8),
+    w5 = k[10]! | (k[11]! << 8),
+    w6 = k[12]! | (k[13]! << 8),
+    w7 = k[14]! | (k[15]! << 8);
   const r0 = w0 & 0x1fff;
   const r1 = ((w0 >>> 13) | (w1 << 3)) & 0x1fff;
   const r2 = ((w1 >>> 10) | (w2 << 6)) & 0x1fff;
@@ -33,9 +39,26 @@ export function poly1305(key: Uint8Array, message: Uint8Array): Uint8Array {
   const r7 = ((w5 >>> 11) | (w6 << 5)) & 0x1fff;
   const r8 = ((w6 >>> 8) | (w7 << 8)) & 0x1fff;
   const r9 = w7 >>> 5;
-  const s1 = r1 * 5, s2 = r2 * 5, s3 = r3 * 5, s4 = r4 * 5, s5 = r5 * 5, s6 = r6 * 5, s7 = r7 * 5, s8 = r8 * 5, s9 = r9 * 5;
+  const s1 = r1 * 5,
+    s2 = r2 * 5,
+    s3 = r3 * 5,
+    s4 = r4 * 5,
+    s5 = r5 * 5,
+    s6 = r6 * 5,
+    s7 = r7 * 5,
+    s8 = r8 * 5,
+    s9 = r9 * 5;
 
-  let h0 = 0, h1 = 0, h2 = 0, h3 = 0, h4 = 0, h5 = 0, h6 = 0, h7 = 0, h8 = 0, h9 = 0;
+  let h0 = 0,
+    h1 = 0,
+    h2 = 0,
+    h3 = 0,
+    h4 = 0,
+    h5 = 0,
+    h6 = 0,
+    h7 = 0,
+    h8 = 0,
+    h9 = 0;
   const length = message.length;
   for (let pos = 0; pos < length; pos += 16) {
     let m = message;
@@ -135,7 +158,16 @@ export function poly1305(key: Uint8Array, message: Uint8Array): Uint8Array {
       d0 = c & 0x1fff;
       c >>>= 13;
       d1 += c;
-      h0 = d0; h1 = d1; h2 = d2; h3 = d3; h4 = d4; h5 = d5; h6 = d6; h7 = d7; h8 = d8; h9 = d9;
+      h0 = d0;
+      h1 = d1;
+      h2 = d2;
+      h3 = d3;
+      h4 = d4;
+      h5 = d5;
+      h6 = d6;
+      h7 = d7;
+      h8 = d8;
+      h9 = d9;
     }
   }
 

@@ -201,20 +201,15 @@ export function loadPpkKey(text: string, passphrase: string | undefined, argon2O
     const decipher = crypto.createDecipheriv('aes-256-cbc', cipherKey, iv).setAutoPadding(false);
     plain = Buffer.concat([decipher.update(plain), decipher.final()]);
   }
-  const macInput = new Writer(256 + file.publicBlob.length + plain.length)
-    .string(file.algorithm)
-    .string(file.encryption)
-    .string(file.comment)
-    .string(file.publicBlob)
-    .string(plain)
-    .finish();
-  const expected = crypto.createHmac(file.version === 3 ? 'sha256' : 'sha1', macKey).update(macInput).digest();
+  const macInput = new Writer(256 + file.publicBlob.length + plain.length).string(file.algorithm).string(file.encryption).string(file.comment).string(file.publicBlob).string(plain).finish();
+  const expected = crypto
+    .createHmac(file.version === 3 ? 'sha256' : 'sha1', macKey)
+    .update(macInput)
+    .digest();
   const given = Buffer.from(file.mac, 'hex');
   if (given.length !== expected.length || !crypto.timingSafeEqual(given, expected)) {
     throw ppkError(
-      encrypted
-        ? 'wrong passphrase for the PuTTY private key (or the file was altered: its MAC does not match)'
-        : 'the PuTTY key file is damaged or was altered (its MAC does not match)',
+      encrypted ? 'wrong passphrase for the PuTTY private key (or the file was altered: its MAC does not match)' : 'the PuTTY key file is damaged or was altered (its MAC does not match)',
     );
   }
 

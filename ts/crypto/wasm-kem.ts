@@ -15,16 +15,7 @@ interface KemExports {
   revtun_kem_public_key(handle: number, out: number, capacity: number): number;
   revtun_kem_decapsulate(handle: number, ciphertext: number, len: number, out: number): number;
   revtun_kem_free(handle: number): void;
-  revtun_kem_encapsulate(
-    name: number,
-    nameLen: number,
-    publicKey: number,
-    publicKeyLen: number,
-    randomness: number,
-    ciphertext: number,
-    ciphertextCapacity: number,
-    secret: number,
-  ): number;
+  revtun_kem_encapsulate(name: number, nameLen: number, publicKey: number, publicKeyLen: number, randomness: number, ciphertext: number, ciphertextCapacity: number, secret: number): number;
 }
 
 /** Thrown for a core status; the key exchange turns it into an SshError with context. */

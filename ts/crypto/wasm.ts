@@ -178,9 +178,7 @@ export function loadWasmCore(): PacketCore {
         sealBatch(firstSequence, buffer, ends) {
           // One copy in and out for the burst; the ends go in a buffer of their own.
           const endBytes = new Uint8Array(ends.buffer, ends.byteOffset, ends.byteLength);
-          const status = core.withBytes(endBytes, (endsPtr) =>
-            core.inPlace(buffer, (ptr, len) => exports.revtun_seal_batch(handle, firstSequence >>> 0, ptr, len, endsPtr, ends.length)),
-          );
+          const status = core.withBytes(endBytes, (endsPtr) => core.inPlace(buffer, (ptr, len) => exports.revtun_seal_batch(handle, firstSequence >>> 0, ptr, len, endsPtr, ends.length)));
           if (status !== 0) throw sealFailure(core.statuses, status);
         },
       };

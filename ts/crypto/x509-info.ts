@@ -26,17 +26,7 @@ export interface X509Details {
 }
 
 /** The key usage names, first bit first (RFC 5280 §4.2.1.3: digitalSignature is bit 0). */
-const KEY_USAGE_NAMES = [
-  'Digital Signature',
-  'Non-Repudiation',
-  'Key Encipherment',
-  'Data Encipherment',
-  'Key Agreement',
-  'Certificate Signing',
-  'CRL Signing',
-  'Encipher Only',
-  'Decipher Only',
-];
+const KEY_USAGE_NAMES = ['Digital Signature', 'Non-Repudiation', 'Key Encipherment', 'Data Encipherment', 'Key Agreement', 'Certificate Signing', 'CRL Signing', 'Encipher Only', 'Decipher Only'];
 
 /** Names for the signature algorithms forge's table lacks or names unlike OpenSSL. */
 const SIGNATURE_NAMES: Record<string, string> = {
@@ -115,7 +105,7 @@ export function x509Details(der: Uint8Array): X509Details {
       usageFlags = first | (second & 0x80 ? 0x8000 : 0);
       KEY_USAGE_NAMES.forEach((name, bit) => {
         const byte = bit < 8 ? first : second;
-        if (byte & (0x80 >> bit % 8)) usages.push(name);
+        if (byte & (0x80 >> (bit % 8))) usages.push(name);
       });
     } else if (oid === EXT_KEY_USAGE_OID) {
       for (const purpose of children(inner)) {

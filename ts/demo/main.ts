@@ -43,11 +43,13 @@ async function main(): Promise<void> {
   console.log(tunnel.tunnel.config('BuildInfo'));
 
   const body = await new Promise<string>((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port: tunnel.port, path: '/through-the-tunnel' }, (res) => {
-      let text = '';
-      res.on('data', (c: Buffer) => (text += c.toString()));
-      res.on('end', () => resolve(text));
-    }).on('error', reject);
+    http
+      .get({ host: '127.0.0.1', port: tunnel.port, path: '/through-the-tunnel' }, (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString()));
+        res.on('end', () => resolve(text));
+      })
+      .on('error', reject);
   });
   process.stdout.write(`GET http://127.0.0.1:${tunnel.port}/through-the-tunnel -> ${body}`);
 

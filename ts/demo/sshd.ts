@@ -20,12 +20,7 @@ export interface KeyPair {
 }
 
 /** Generates a key pair with ssh-keygen; `format` picks the private key encoding. */
-export function generateKey(
-  dir: string,
-  name: string,
-  type: 'ed25519' | 'ecdsa' | 'rsa' | 'dsa',
-  options: { bits?: number; passphrase?: string; format?: 'openssh' | 'PEM' | 'PKCS8' } = {},
-): KeyPair {
+export function generateKey(dir: string, name: string, type: 'ed25519' | 'ecdsa' | 'rsa' | 'dsa', options: { bits?: number; passphrase?: string; format?: 'openssh' | 'PEM' | 'PKCS8' } = {}): KeyPair {
   const path = join(dir, name);
   const args = ['-q', '-t', type, '-f', path, '-N', options.passphrase ?? '', '-C', name];
   if (options.bits) args.push('-b', String(options.bits));
@@ -200,7 +195,12 @@ export async function waitForExit(pids: number[], what = 'processes to exit'): P
     if (known.every(({ pid, startTime }) => isGone(pid, startTime))) return;
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
-  throw new Error(`timed out waiting for ${what}: ${known.filter(({ pid, startTime }) => !isGone(pid, startTime)).map((k) => k.pid).join(', ')}`);
+  throw new Error(
+    `timed out waiting for ${what}: ${known
+      .filter(({ pid, startTime }) => !isGone(pid, startTime))
+      .map((k) => k.pid)
+      .join(', ')}`,
+  );
 }
 
 /** Sends a signal; false if the process is already gone. */

@@ -22,7 +22,6 @@ const AGENT = {
   EXTENSION_FAILURE: 28,
 } as const;
 
-
 /** The largest message we take from an agent (OpenSSH's own agent limit). */
 export const MAX_AGENT_MESSAGE = 256 * 1024;
 

@@ -116,12 +116,16 @@ export async function connectSocket(options: ConnectOptions): Promise<OpenedSock
   if (signal?.aborted) throw aborted();
   if (options.proxyCommand) return { socket: await spawnProxyCommand(options.proxyCommand, signal), address: options.host };
   if (options.proxy) {
-    const socket = await connectThroughProxy(options.proxy, { host: options.host, port: options.port }, {
-      timeoutMs: options.proxyTimeoutMs ?? 0,
-      ...(signal ? { signal } : {}),
-      // SOCKS4 carries an IPv4 destination only: its name is resolved to one whatever UseIPv6 says.
-      resolve: (host) => resolveHost(host, options.proxy?.type === 'socks4' ? 0 : options.useIPv6),
-    });
+    const socket = await connectThroughProxy(
+      options.proxy,
+      { host: options.host, port: options.port },
+      {
+        timeoutMs: options.proxyTimeoutMs ?? 0,
+        ...(signal ? { signal } : {}),
+        // SOCKS4 carries an IPv4 destination only: its name is resolved to one whatever UseIPv6 says.
+        resolve: (host) => resolveHost(host, options.proxy?.type === 'socks4' ? 0 : options.useIPv6),
+      },
+    );
     socket.setNoDelay(options.noDelay);
     socket.setKeepAlive(options.keepAlive, options.keepAliveInitialDelay);
     options.onProxyConnected?.(options.proxy);
@@ -134,7 +138,8 @@ export async function connectSocket(options: ConnectOptions): Promise<OpenedSock
   let addresses = await resolveAddresses(options.host, options.useIPv6);
   if (locals.length > 0) {
     addresses = addresses.filter((a) => locals.some((l) => l.family === a.family));
-    if (addresses.length === 0) throw new SshError(Code.AddressFamilyNotSupported, `${options.host} has no address of the family of LocalHost ${options.localAddress} (${locals.map((l) => l.address).join(', ')})`, 'local');
+    if (addresses.length === 0)
+      throw new SshError(Code.AddressFamilyNotSupported, `${options.host} has no address of the family of LocalHost ${options.localAddress} (${locals.map((l) => l.address).join(', ')})`, 'local');
   }
   if (signal?.aborted) throw aborted();
   try {

@@ -255,11 +255,14 @@ export class SocketDriver {
     if (this.timer && this.timerDue <= due) return;
     if (this.timer) clearTimeout(this.timer);
     this.timerDue = due;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.core.handleTimeout(Date.now());
-      this.flush();
-    }, Math.max(0, due - Date.now()));
+    this.timer = setTimeout(
+      () => {
+        this.timer = null;
+        this.core.handleTimeout(Date.now());
+        this.flush();
+      },
+      Math.max(0, due - Date.now()),
+    );
     this.timer.unref();
   }
 }

@@ -99,14 +99,14 @@ export function connectFirst(attempts: Attempts): Promise<Connected> {
       }
       function connectOne(): net.Socket {
         return net.connect({
-        onread: reader.onread,
-        host: target.address,
-        port: attempts.port,
-        ...(localAddress ? { localAddress } : {}),
-        ...(attempts.localPort ? { localPort: attempts.localPort } : {}),
-        noDelay: attempts.noDelay,
-        keepAlive: attempts.keepAlive,
-        keepAliveInitialDelay: attempts.keepAliveInitialDelay,
+          onread: reader.onread,
+          host: target.address,
+          port: attempts.port,
+          ...(localAddress ? { localAddress } : {}),
+          ...(attempts.localPort ? { localPort: attempts.localPort } : {}),
+          noDelay: attempts.noDelay,
+          keepAlive: attempts.keepAlive,
+          keepAliveInitialDelay: attempts.keepAliveInitialDelay,
         });
       }
       pending.set(socket, reader);
@@ -116,7 +116,8 @@ export function connectFirst(attempts: Attempts): Promise<Connected> {
         if (settled) return;
         errors.push(error);
         attempts.onAttemptFailed?.(target.address, error);
-        if (next < attempts.addresses.length) start(); // a failure starts the next at once
+        if (next < attempts.addresses.length)
+          start(); // a failure starts the next at once
         else if (pending.size === 0) {
           finish();
           reject(new AttemptsFailed(errors.reverse()));

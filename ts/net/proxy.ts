@@ -184,12 +184,7 @@ function socksError(failure: Error, where: string, target: { host: string; port:
   return new SshError(code, `${where} could not connect to ${target.host}:${target.port}: ${text}`, 'local');
 }
 
-function httpConnect(
-  proxy: ProxySpec,
-  target: { host: string; port: number },
-  where: string,
-  options: { timeoutMs: number; signal?: AbortSignal },
-): Promise<net.Socket> {
+function httpConnect(proxy: ProxySpec, target: { host: string; port: number }, where: string, options: { timeoutMs: number; signal?: AbortSignal }): Promise<net.Socket> {
   const authority = `${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}`;
   const headers: Record<string, string> = { Host: authority };
   if (proxy.user !== undefined) headers['Proxy-Authorization'] = `Basic ${Buffer.from(`${proxy.user}:${proxy.password ?? ''}`).toString('base64')}`;

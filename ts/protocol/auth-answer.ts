@@ -107,9 +107,7 @@ export function credentialAnswerer(options: AuthOptions): CredentialAnswerer {
         return settle(
           () => load(request.identity),
           (result): CredentialAnswer =>
-            result.ok
-              ? { kind: 'publicKey', publicKey: { blob: result.signer.publicKey, keyType: result.signer.keyType } }
-              : { kind: 'publicKey', publicKey: null, reason: result.reason },
+            result.ok ? { kind: 'publicKey', publicKey: { blob: result.signer.publicKey, keyType: result.signer.keyType } } : { kind: 'publicKey', publicKey: null, reason: result.reason },
           (error) => ({ kind: 'publicKey', publicKey: null, reason: why(error) }),
         );
       case 'custom': {

@@ -240,11 +240,7 @@ export class GssapiExchange {
     if (state.kind === 'awaitMic' && answer.kind === 'gssapiMic') {
       if (!answer.mic) return { kind: 'abandon', reason: answer.reason ?? 'the GSSAPI context could not make a MIC' };
       this.state = { kind: 'expectResult' };
-      this.ctx.send(
-        this.method === 'gssapi-with-mic'
-          ? GssapiMic.encode({ mic: answer.mic })
-          : requestHeader(this.username, this.method).string(answer.mic).finish(),
-      );
+      this.ctx.send(this.method === 'gssapi-with-mic' ? GssapiMic.encode({ mic: answer.mic }) : requestHeader(this.username, this.method).string(answer.mic).finish());
       return { kind: 'continue' };
     }
     return { kind: 'continue' };

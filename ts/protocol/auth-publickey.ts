@@ -110,16 +110,7 @@ export function publicKeyQuery(header: Writer, algorithm: string, blob: Uint8Arr
  * followed by the request itself up to the key blob.
  */
 export function publicKeySignedData(sessionId: Uint8Array, username: string, algorithm: string, blob: Uint8Array): Uint8Array {
-  return new Writer(512)
-    .string(sessionId)
-    .byte(MSG.USERAUTH_REQUEST)
-    .string(username)
-    .string('ssh-connection')
-    .string('publickey')
-    .boolean(true)
-    .string(algorithm)
-    .string(blob)
-    .finish();
+  return new Writer(512).string(sessionId).byte(MSG.USERAUTH_REQUEST).string(username).string('ssh-connection').string('publickey').boolean(true).string(algorithm).string(blob).finish();
 }
 
 /** RFC 4252 §7: the signed request, "publickey" with TRUE, the algorithm, the key blob and the signature. */

@@ -13,17 +13,7 @@
 
 import { Reader, Writer, equalBytes } from './wire.js';
 import { SshError, Code } from './errors.js';
-import {
-  MSG,
-  ServiceAccept,
-  ServiceRequest,
-  UserauthBanner,
-  UserauthFailure,
-  UserauthInfoRequest,
-  UserauthPasswdChangeReq,
-  UserauthPkOk,
-  UserauthSuccess,
-} from './messages.js';
+import { MSG, ServiceAccept, ServiceRequest, UserauthBanner, UserauthFailure, UserauthInfoRequest, UserauthPasswdChangeReq, UserauthPkOk, UserauthSuccess } from './messages.js';
 import {
   isAuthLimitDisconnect,
   publicKeyQuery,
@@ -179,11 +169,7 @@ export class UserAuth {
   disconnectError(reason: number, description: string): SshError | null {
     const kind = this.state.kind;
     if (kind === 'done' || kind === 'expectServiceAccept' || !isAuthLimitDisconnect(reason, description)) return null;
-    return new SshError(
-      Code.AuthFailed,
-      `authentication failed for user "${this.options.username}": the server ended authentication (${description})${this.keySummary()}`,
-      'peer',
-    );
+    return new SshError(Code.AuthFailed, `authentication failed for user "${this.options.username}": the server ended authentication (${description})${this.keySummary()}`, 'peer');
   }
 
   /** Handles one message numbered 5-79. Returns true when authentication succeeded. */
@@ -279,11 +265,7 @@ export class UserAuth {
       return;
     }
     const offered = allowed.length ? allowed.join(', ') : 'none';
-    throw new SshError(
-      Code.AuthFailed,
-      `authentication failed for user "${this.options.username}"; the server still allows: ${offered}${this.keySummary()}`,
-      'peer',
-    );
+    throw new SshError(Code.AuthFailed, `authentication failed for user "${this.options.username}"; the server still allows: ${offered}${this.keySummary()}`, 'peer');
   }
 
   /** "; keys offered: a, b; not used: c (why)", or nothing when no key was in play. */
@@ -537,11 +519,7 @@ export class UserAuth {
    * if it was a query), else the next key, else the next method. After a partial success the
    * key did count, and the server's list says what comes next.
    */
-  private publicKeyRefused(
-    state: Extract<AuthState, { kind: 'expectPkOk' | 'expectSignedResult' }>,
-    methods: string[],
-    partialSuccess: boolean,
-  ): void {
+  private publicKeyRefused(state: Extract<AuthState, { kind: 'expectPkOk' | 'expectSignedResult' }>, methods: string[], partialSuccess: boolean): void {
     if (partialSuccess || !methods.includes('publickey')) {
       this.next();
       return;

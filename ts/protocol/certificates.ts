@@ -92,7 +92,10 @@ function readCertifiedKey(blob: Uint8Array, r: Reader, plainType: string): { key
   const start = position(blob, r);
   const fields = keyTypeSpec(plainType)!.publicFields;
   for (let i = 0; i < fields; i++) r.string();
-  const plain = new Writer(64 + position(blob, r) - start).string(plainType).raw(blob.subarray(start, position(blob, r))).finish();
+  const plain = new Writer(64 + position(blob, r) - start)
+    .string(plainType)
+    .raw(blob.subarray(start, position(blob, r)))
+    .finish();
   return { key: parsePublicKey(plain), blob: plain };
 }
 
@@ -231,7 +234,10 @@ export function formatCertificateTime(seconds: bigint): string {
   if (seconds === 0n) return 'the epoch';
   // Date covers ±8.64e15 ms; anything later is as good as forever for a reader.
   if (seconds > 8_640_000_000_000n) return 'forever';
-  return new Date(Number(seconds) * 1000).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
+  return new Date(Number(seconds) * 1000)
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d+Z$/, ' UTC');
 }
 
 export function formatValidity(cert: OpenSshCertificate): string {
@@ -255,7 +261,10 @@ export function checkHostCertificate(cert: OpenSshCertificate, hostName: string,
   if (nowSeconds < cert.validAfter) return `the host certificate is not yet valid (valid ${formatValidity(cert)})`;
   if (nowSeconds >= cert.validBefore) return `the host certificate has expired (valid ${formatValidity(cert)})`;
   if (cert.principals.length > 0 && !cert.principals.includes(hostName)) {
-    const listed = cert.principals.slice(0, 8).map((p) => JSON.stringify(p)).join(', ');
+    const listed = cert.principals
+      .slice(0, 8)
+      .map((p) => JSON.stringify(p))
+      .join(', ');
     return `the host certificate is not valid for ${JSON.stringify(hostName)} (its principals: ${listed}${cert.principals.length > 8 ? ', ...' : ''})`;
   }
   // No critical options are defined for host certificates, so any is one we do not know.

@@ -389,10 +389,7 @@ export class ConnectionLayer {
 
   private handleOpen(payload: Uint8Array): void {
     const open = ChannelOpen.decode(payload);
-    const reject = (reason: number, description: string) =>
-      this.hooks.send(
-        ChannelOpenFailure.encode({ recipientChannel: open.senderChannel, reason, description, language: new Uint8Array(0) }),
-      );
+    const reject = (reason: number, description: string) => this.hooks.send(ChannelOpenFailure.encode({ recipientChannel: open.senderChannel, reason, description, language: new Uint8Array(0) }));
     const streamLocal = open.type === FORWARDED_STREAMLOCAL;
     if (open.type !== 'forwarded-tcpip' && !streamLocal) {
       reject(ChannelOpenFailureReason.UnknownChannelType, `channel type ${open.type} is not accepted`);
@@ -427,9 +424,7 @@ export class ConnectionLayer {
     ch.state = 'opening';
     ch.localWindow = this.initialWindow();
     this.channels.set(ch.localId, ch);
-    this.hooks.send(
-      ChannelOpen.encode({ type, senderChannel: ch.localId, initialWindow: ch.localWindow, maxPacket: this.settings.maxPacket, data }),
-    );
+    this.hooks.send(ChannelOpen.encode({ type, senderChannel: ch.localId, initialWindow: ch.localWindow, maxPacket: this.settings.maxPacket, data }));
     return ch.localId;
   }
 
@@ -451,7 +446,7 @@ export class ConnectionLayer {
     if (msg.maxPacket < 64) {
       ch.state = 'closing';
       this.sendClose(ch);
-      this.hooks.emit({ type: 'channelOpenFailed', channel: ch.localId, reason: ChannelOpenFailureReason.ResourceShortage, description: 'the server\'s maximum packet size is too small' });
+      this.hooks.emit({ type: 'channelOpenFailed', channel: ch.localId, reason: ChannelOpenFailureReason.ResourceShortage, description: "the server's maximum packet size is too small" });
       return;
     }
     ch.state = 'open';

@@ -9,18 +9,7 @@ import { copyBytes, fromUtf8, readUint32, toHex, writeUint32 } from './wire.js';
 import { MSG, Debug, DirectTcpipData, Disconnect, ExtInfo, Ignore, KexInit, NewKeys, Unimplemented, messageName, type KexInitMessage } from './messages.js';
 import { MAX_PACKET_LENGTH, PacketTransport } from './transport.js';
 import { CompressionSchedule, compressionSummary } from './compression.js';
-import {
-  createKexMethod,
-  deriveKey,
-  EXT_INFO_CLIENT,
-  negotiate,
-  parseExtensions,
-  STRICT_KEX_CLIENT,
-  STRICT_KEX_SERVER,
-  type KexMethod,
-  type Negotiated,
-  type SharedSecretEncoding,
-} from './kex.js';
+import { createKexMethod, deriveKey, EXT_INFO_CLIENT, negotiate, parseExtensions, STRICT_KEX_CLIENT, STRICT_KEX_SERVER, type KexMethod, type Negotiated, type SharedSecretEncoding } from './kex.js';
 import { UserAuth, type AuthOptions, type CredentialAnswer, type CredentialRequest } from './auth.js';
 import { GssKexMethod, isGssKex, NULL_HOST_KEY, type GssKexStep } from './kex-gss.js';
 import { ConnectionLayer, type ChannelEvent, type ChannelSettings, type ChannelView, type InboundCredit } from './channels.js';
@@ -36,13 +25,7 @@ import {
   type Grant,
 } from './forwarding.js';
 import { keyTypeForAlgorithm, parsePublicKey, publicKeyTypeName } from './publickey.js';
-import {
-  CERTIFICATE_ALGORITHMS,
-  checkHostCertificate,
-  describeHostCertificate,
-  readVerifiedCertificate,
-  type HostCertificateInfo,
-} from './certificates.js';
+import { CERTIFICATE_ALGORITHMS, checkHostCertificate, describeHostCertificate, readVerifiedCertificate, type HostCertificateInfo } from './certificates.js';
 import { x509AlgorithmSpec } from './x509-chain.js';
 import { readX509HostKey, type X509HostKeyInfo } from './x509-trust.js';
 import type { CryptoProvider, HashName } from '../crypto/provider.js';
@@ -829,14 +812,13 @@ export class SshClientCore {
         throw new SshError(Code.NegotiationFailed, 'the server does not support strict key exchange (UseStrictKeyExchange=3)', 'peer');
       }
       if (!this.strict && this.options.strictKex === 2 && isTerrapinAffected(negotiated)) {
-        throw new SshError(
-          Code.NegotiationFailed,
-          'the server does not support strict key exchange and the negotiated algorithms are open to prefix truncation (UseStrictKeyExchange=2)',
-          'peer',
-        );
+        throw new SshError(Code.NegotiationFailed, 'the server does not support strict key exchange and the negotiated algorithms are open to prefix truncation (UseStrictKeyExchange=2)', 'peer');
       }
     }
-    this.log(1, `negotiated kex=${negotiated.kex} hostkey=${negotiated.hostKey} cipher=${negotiated.cipherClientToServer}/${negotiated.cipherServerToClient} mac=${negotiated.macClientToServer ?? 'aead'}/${negotiated.macServerToClient ?? 'aead'} compression=${negotiated.compressionClientToServer}/${negotiated.compressionServerToClient}`);
+    this.log(
+      1,
+      `negotiated kex=${negotiated.kex} hostkey=${negotiated.hostKey} cipher=${negotiated.cipherClientToServer}/${negotiated.cipherServerToClient} mac=${negotiated.macClientToServer ?? 'aead'}/${negotiated.macServerToClient ?? 'aead'} compression=${negotiated.compressionClientToServer}/${negotiated.compressionServerToClient}`,
+    );
     const kexContext = {
       provider,
       clientVersion: this.options.clientVersion,
@@ -980,8 +962,7 @@ export class SshClientCore {
     if (!info) throw new SshError(Code.UnsupportedAlgorithm, `cipher ${cipher} is not available`, 'local');
     const macInfo = mac ? provider.macs.get(mac) : undefined;
     if (mac && !macInfo) throw new SshError(Code.UnsupportedAlgorithm, `MAC ${mac} is not available`, 'local');
-    const derive = (letter: string, length: number) =>
-      deriveKey(provider, keys.hash, keys.sharedSecret, keys.exchangeHash, letter, this.sessionId!, length, keys.sharedSecretEncoding);
+    const derive = (letter: string, length: number) => deriveKey(provider, keys.hash, keys.sharedSecret, keys.exchangeHash, letter, this.sessionId!, length, keys.sharedSecretEncoding);
     return {
       cipher,
       mac,
@@ -1069,8 +1050,7 @@ function isKexMessage(id: number): boolean {
 
 /** Terrapin (CVE-2023-48795): ChaCha20-Poly1305, and any EtM MAC with a CBC cipher. */
 function isTerrapinAffected(n: Negotiated): boolean {
-  const affected = (cipher: string, mac: string | null) =>
-    cipher.startsWith('chacha20-poly1305') || (mac !== null && mac.includes('-etm@') && cipher.endsWith('-cbc'));
+  const affected = (cipher: string, mac: string | null) => cipher.startsWith('chacha20-poly1305') || (mac !== null && mac.includes('-etm@') && cipher.endsWith('-cbc'));
   return affected(n.cipherClientToServer, n.macClientToServer) || affected(n.cipherServerToClient, n.macServerToClient);
 }
 
@@ -1108,4 +1088,3 @@ export function base64NoPad(bytes: Uint8Array): string {
   }
   return out;
 }
-

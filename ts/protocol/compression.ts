@@ -20,18 +20,7 @@
 // inflater never saw (the sshd tests re-key every 256 KiB to hold us to this). So each NEWKEYS makes new streams here too, and a re-exchange that negotiates another
 // algorithm (or "none") simply takes effect at that NEWKEYS.
 
-import {
-  ZStream,
-  zlibDeflateInit,
-  zlibDeflate,
-  zlibInflateInit,
-  zlibInflate,
-  Z_PARTIAL_FLUSH,
-  Z_NO_FLUSH,
-  Z_OK,
-  Z_BUF_ERROR,
-  Z_STREAM_END,
-} from 'pako';
+import { ZStream, zlibDeflateInit, zlibDeflate, zlibInflateInit, zlibInflate, Z_PARTIAL_FLUSH, Z_NO_FLUSH, Z_OK, Z_BUF_ERROR, Z_STREAM_END } from 'pako';
 import { SshError, Code } from './errors.js';
 
 /** The names we implement, in the documented default order of ssh_compression_algorithms. */

@@ -143,7 +143,10 @@ export class GssKexMethod {
       case MSG_KEXGSS.ERROR: {
         // Informational (§2.5); the server disconnects after it, and its text is logged.
         const error = KexgssError.decode(payload);
-        const text = error.message.replace(/[\u0000-\u001f\u007f]/g, ' ').slice(0, 512).trim();
+        const text = error.message
+          .replace(/[\u0000-\u001f\u007f]/g, ' ')
+          .slice(0, 512)
+          .trim();
         throw new SshError(Code.AuthFailed, `GSSAPI key exchange failed on the server: ${text} (major ${error.major}, minor ${error.minor})`, 'peer');
       }
       case MSG_KEXGSS.CONTINUE: {

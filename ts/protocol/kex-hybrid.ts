@@ -81,11 +81,7 @@ export function createHybridKexMethod(name: string, provider: CryptoProvider, ex
       const serverReply = reply.serverPublic;
       const expected = sizes.ciphertext + X25519_LENGTH;
       if (serverReply.length !== expected) {
-        throw new SshError(
-          Code.EcdhFailed,
-          `the server's ${name} reply is ${serverReply.length} bytes; a ${method.kem} ciphertext and an X25519 key make ${expected}`,
-          'peer',
-        );
+        throw new SshError(Code.EcdhFailed, `the server's ${name} reply is ${serverReply.length} bytes; a ${method.kem} ciphertext and an X25519 key make ${expected}`, 'peer');
       }
       const kemSecret = kem.decapsulate(serverReply.subarray(0, sizes.ciphertext));
       kem.dispose(); // one use: the secret key goes now, not at garbage collection

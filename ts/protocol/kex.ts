@@ -6,17 +6,7 @@
 
 import { Reader, Writer } from './wire.js';
 import { SshError, Code } from './errors.js';
-import {
-  KexDhInit,
-  KexDhReply,
-  KexEcdhInit,
-  KexEcdhReply,
-  KexGexGroup,
-  KexGexInit,
-  KexGexReply,
-  KexGexRequest,
-  type KexInitMessage,
-} from './messages.js';
+import { KexDhInit, KexDhReply, KexEcdhInit, KexEcdhReply, KexGexGroup, KexGexInit, KexGexReply, KexGexRequest, type KexInitMessage } from './messages.js';
 import type { CryptoProvider, HashName, KeyAgreement, KeyAgreementKind } from '../crypto/provider.js';
 import { HYBRID_KEX_METHODS, createHybridKexMethod } from './kex-hybrid.js';
 
@@ -64,30 +54,22 @@ export interface Negotiated {
 
 function pick(category: string, client: readonly string[], server: readonly string[]): string {
   for (const name of client) if (server.includes(name)) return name;
-  throw new SshError(
-    Code.NegotiationFailed,
-    `no common ${category} algorithm (we offer ${client.join(',')}; the server offers ${server.join(',')})`,
-    'peer',
-  );
+  throw new SshError(Code.NegotiationFailed, `no common ${category} algorithm (we offer ${client.join(',')}; the server offers ${server.join(',')})`, 'peer');
 }
 
 /** RFC 4253 §7.1: for each category, the first client algorithm the server also lists. */
-export function negotiate(
-  client: KexInitMessage,
-  server: KexInitMessage,
-  isAead: (cipher: string) => boolean,
-): Negotiated {
+export function negotiate(client: KexInitMessage, server: KexInitMessage, isAead: (cipher: string) => boolean): Negotiated {
   const pseudo = (n: string) => n === EXT_INFO_CLIENT || n.startsWith('kex-strict-');
-  const kex = pick('key exchange', client.kexAlgorithms.filter((n) => !pseudo(n)), server.kexAlgorithms);
+  const kex = pick(
+    'key exchange',
+    client.kexAlgorithms.filter((n) => !pseudo(n)),
+    server.kexAlgorithms,
+  );
   const hostKey = pick('host key', client.hostKeyAlgorithms, server.hostKeyAlgorithms);
   const cipherClientToServer = pick('cipher (client to server)', client.ciphersClientToServer, server.ciphersClientToServer);
   const cipherServerToClient = pick('cipher (server to client)', client.ciphersServerToClient, server.ciphersServerToClient);
-  const macClientToServer = isAead(cipherClientToServer)
-    ? null
-    : pick('MAC (client to server)', client.macsClientToServer, server.macsClientToServer);
-  const macServerToClient = isAead(cipherServerToClient)
-    ? null
-    : pick('MAC (server to client)', client.macsServerToClient, server.macsServerToClient);
+  const macClientToServer = isAead(cipherClientToServer) ? null : pick('MAC (client to server)', client.macsClientToServer, server.macsClientToServer);
+  const macServerToClient = isAead(cipherServerToClient) ? null : pick('MAC (server to client)', client.macsServerToClient, server.macsServerToClient);
   return {
     kex,
     hostKey,
@@ -138,12 +120,7 @@ export interface KexMethod {
 }
 
 function exchangePrefix(ctx: KexContext, hostKey: Uint8Array): Writer {
-  return new Writer(2048)
-    .string(ctx.clientVersion)
-    .string(ctx.serverVersion)
-    .string(ctx.clientKexInit)
-    .string(ctx.serverKexInit)
-    .string(hostKey);
+  return new Writer(2048).string(ctx.clientVersion).string(ctx.serverVersion).string(ctx.clientKexInit).string(ctx.serverKexInit).string(hostKey);
 }
 
 export function createKexMethod(name: string, ctx: KexContext): KexMethod {

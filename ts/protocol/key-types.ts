@@ -256,15 +256,7 @@ export const CA_SIGNATURE_ALGORITHMS: readonly string[] = DEFAULT_HOST_KEY_ALGOR
  * as documented: it is used only with a server that does not announce server-sig-algs
  * (RFC 8332 §3.1), which is a server that knows no rsa-sha2 either.
  */
-export const DEFAULT_PUBKEY_SIGNATURE_ALGORITHMS: readonly string[] = [
-  'ssh-rsa',
-  'rsa-sha2-256',
-  'rsa-sha2-512',
-  'ecdsa-sha2-nistp256',
-  'ecdsa-sha2-nistp384',
-  'ecdsa-sha2-nistp521',
-  'ssh-ed25519',
-];
+export const DEFAULT_PUBKEY_SIGNATURE_ALGORITHMS: readonly string[] = ['ssh-rsa', 'rsa-sha2-256', 'rsa-sha2-512', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'ssh-ed25519'];
 
 /** An X.509 host key algorithm (RFC 6187 §3); the chain blob itself is ./x509-chain.ts's. */
 export interface X509AlgorithmSpec {

@@ -328,12 +328,7 @@ export const ForwardedTcpipData = {
 // client asks the server to make: how a jump host carries the next hop)
 export const DirectTcpipData = {
   encode(fields: { host: string; port: number; originAddress: string; originPort: number }): Uint8Array {
-    return new Writer(32 + (fields.host.length + fields.originAddress.length) * 3)
-      .string(fields.host)
-      .uint32(fields.port)
-      .string(fields.originAddress)
-      .uint32(fields.originPort)
-      .finish();
+    return new Writer(32 + (fields.host.length + fields.originAddress.length) * 3).string(fields.host).uint32(fields.port).string(fields.originAddress).uint32(fields.originPort).finish();
   },
 };
 

@@ -101,7 +101,10 @@ export function decodeX509HostKey(chain: X509ChainBlob, spec: X509AlgorithmSpec)
 }
 
 function when(date: Date): string {
-  return date.toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
+  return date
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d+Z$/, ' UTC');
 }
 
 /**
@@ -218,7 +221,10 @@ export function verifyX509Chain(chainDer: readonly Uint8Array[], trusted: readon
     const next = chain[i + 1];
     if (!next) break;
     if (!signedBy(certificate, next)) {
-      return { trusted: false, reason: `the X.509 certificate chain does not verify: ${JSON.stringify(oneLineDn(certificate.subject))} is not signed by the next certificate, ${JSON.stringify(oneLineDn(next.subject))}` };
+      return {
+        trusted: false,
+        reason: `the X.509 certificate chain does not verify: ${JSON.stringify(oneLineDn(certificate.subject))} is not signed by the next certificate, ${JSON.stringify(oneLineDn(next.subject))}`,
+      };
     }
     if (!next.ca) return { trusted: false, reason: `the X.509 certificate chain does not verify: ${JSON.stringify(oneLineDn(next.subject))} signs certificates but is not a CA certificate` };
     if (!currentlyValid(next, nowMs)) return { trusted: false, reason: `the X.509 certificate chain does not verify: ${JSON.stringify(oneLineDn(next.subject))} is not valid now` };

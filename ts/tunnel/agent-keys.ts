@@ -29,16 +29,14 @@ export async function agentKeys(path: string, timeoutMs: number): Promise<AgentK
   const client = await AgentClient.connect(path, timeoutMs);
   try {
     const listed = await client.identities();
-    const identities = listed.map(
-      (id): PublicKeyIdentity => ({
-        name: describe(id),
-        publicKey: { blob: id.publicKey, keyType: id.keyType },
-        load: () => ({
-          ok: true,
-          signer: { publicKey: id.publicKey, keyType: id.keyType, sign: (algorithm, data) => client.sign(id.publicKey, data, algorithm) },
-        }),
+    const identities = listed.map((id): PublicKeyIdentity => ({
+      name: describe(id),
+      publicKey: { blob: id.publicKey, keyType: id.keyType },
+      load: () => ({
+        ok: true,
+        signer: { publicKey: id.publicKey, keyType: id.keyType, sign: (algorithm, data) => client.sign(id.publicKey, data, algorithm) },
       }),
-    );
+    }));
     return { identities, close: () => client.close() };
   } catch (error) {
     client.close();

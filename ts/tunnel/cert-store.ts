@@ -55,9 +55,7 @@ export type SshCertStoreTypeValue = (typeof SshCertStoreType)[keyof typeof SshCe
 type StoreFormat = 'pfx' | 'key-text' | 'jwk' | 'xml' | 'detect';
 
 /** What a store type means here: where its content is and how it is read, or why it is refused. */
-export type StoreTypeHandling =
-  | { use: 'file' | 'blob' | 'either'; format: StoreFormat }
-  | { use: 'refused'; reason: string };
+export type StoreTypeHandling = { use: 'file' | 'blob' | 'either'; format: StoreFormat } | { use: 'refused'; reason: string };
 
 const NEEDS_PRIVATE_KEY =
   'this store type holds a public key or certificates only, and signing needs the private key: use a store with the private key (PEMKeyFile 6, PFXFile 2, PPKFile 14, XMLFile 16, JWKFile 18 or Auto 99)';
@@ -149,7 +147,9 @@ export interface OpenedStore {
 export function openCertStore(type: number, store: string | Uint8Array): OpenedStore {
   const entry = STORE_TYPES[type as SshCertStoreTypeValue];
   if (!entry) {
-    const known = Object.entries(STORE_TYPES).map(([n, t]) => `${n} ${t.name}`).join(', ');
+    const known = Object.entries(STORE_TYPES)
+      .map(([n, t]) => `${n} ${t.name}`)
+      .join(', ');
     throw storeError(`sshCertStoreType ${String(type)} is not a documented store type (${known})`);
   }
   if (entry.use === 'refused') throw storeError(`sshCertStoreType ${type} (${entry.name}): ${entry.reason}`);
@@ -196,12 +196,7 @@ function asKeyText(text: string): string {
   return text;
 }
 
-function keyFromContent(
-  format: StoreFormat,
-  content: string | Uint8Array,
-  spec: { password: string; subject: string; keyBlob?: Uint8Array },
-  fileName: string | undefined,
-): crypto.KeyObject {
+function keyFromContent(format: StoreFormat, content: string | Uint8Array, spec: { password: string; subject: string; keyBlob?: Uint8Array }, fileName: string | undefined): crypto.KeyObject {
   const pfx = (): crypto.KeyObject => {
     const entries = loadPkcs12(blobBytes(content), spec.password);
     if (!spec.keyBlob) return selectBySubject(entries, spec.subject).key;

@@ -24,14 +24,7 @@ import { publicKeyOfPrivateText, sshPublicKeyBlob } from '../crypto/keys.js';
 import { selectBySubject } from '../crypto/pkcs12.js';
 import { isStoreContent, openCertStore, SshCertStoreType, storeEntries, storeKeyText } from './cert-store.js';
 import { isPublicStoreType, readPublicKeyContent, readPublicStore, readPublicStoreFile, type PublicStoreEntry } from './public-key-store.js';
-import {
-  describeKey,
-  describeOpenSshCertificate,
-  describeX509,
-  EMPTY_CERTIFICATE_INFO,
-  openSshCertificateFields,
-  type CertificateInfo,
-} from './certificate-info.js';
+import { describeKey, describeOpenSshCertificate, describeX509, EMPTY_CERTIFICATE_INFO, openSshCertificateFields, type CertificateInfo } from './certificate-info.js';
 
 export interface CertificateSlotInputs {
   storeType: number;

@@ -66,8 +66,8 @@ const encoders = new Map<number, TextEncoderFn>();
  * table is given here rather than read from the decoder.
  */
 const WINDOWS_1252_HIGH = [
-  0x20ac, 0x81, 0x201a, 0x192, 0x201e, 0x2026, 0x2020, 0x2021, 0x2c6, 0x2030, 0x160, 0x2039, 0x152, 0x8d, 0x17d, 0x8f,
-  0x90, 0x2018, 0x2019, 0x201c, 0x201d, 0x2022, 0x2013, 0x2014, 0x2dc, 0x2122, 0x161, 0x203a, 0x153, 0x9d, 0x17e, 0x178,
+  0x20ac, 0x81, 0x201a, 0x192, 0x201e, 0x2026, 0x2020, 0x2021, 0x2c6, 0x2030, 0x160, 0x2039, 0x152, 0x8d, 0x17d, 0x8f, 0x90, 0x2018, 0x2019, 0x201c, 0x201d, 0x2022, 0x2013, 0x2014, 0x2dc, 0x2122,
+  0x161, 0x203a, 0x153, 0x9d, 0x17e, 0x178,
 ];
 
 /** What each of the 256 bytes decodes to in a single-byte code page. */
@@ -124,7 +124,11 @@ function buildEncoder(codePage: number): TextEncoderFn {
   if (DECODE_ONLY[codePage]) {
     throw new SshError(Code.BadArgument, `CodePage ${codePage} (${DECODE_ONLY[codePage]}) is a multi-byte code page that can be decoded but not encoded here; use 65001 (UTF-8)`, 'local');
   }
-  throw new SshError(Code.BadArgument, `CodePage ${codePage} is not available: revtun encodes UTF-8 (65001), UTF-16 (1200, 1201), US-ASCII (20127) and the single-byte code pages of the WHATWG Encoding Standard (${Object.keys(WHATWG_LABELS).join(', ')}, 28591)`, 'local');
+  throw new SshError(
+    Code.BadArgument,
+    `CodePage ${codePage} is not available: revtun encodes UTF-8 (65001), UTF-16 (1200, 1201), US-ASCII (20127) and the single-byte code pages of the WHATWG Encoding Standard (${Object.keys(WHATWG_LABELS).join(', ')}, 28591)`,
+    'local',
+  );
 }
 
 /** The encoder for a code page; 10022 naming the code page when there is none. */

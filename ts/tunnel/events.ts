@@ -167,9 +167,26 @@ export interface TunnelEvents {
 
 /** Every event the tunnel emits; listening for any other name is a mistake, and throws. */
 export const TUNNEL_EVENT_NAMES = [
-  'connected', 'connectionStatus', 'disconnected', 'error', 'log', 'sshChannelClosed', 'sshChannelData', 'sshChannelEOF',
-  'sshChannelOpened', 'sshChannelOpenRequest', 'sshChannelReadyToSend', 'sshChannelRequest', 'sshChannelRequested',
-  'sshKeyboardInteractive', 'sshCustomAuth', 'sshServerAuthentication', 'sshStatus', 'reconnectAttempt', 'tunnelState', 'forwardingRestored',
+  'connected',
+  'connectionStatus',
+  'disconnected',
+  'error',
+  'log',
+  'sshChannelClosed',
+  'sshChannelData',
+  'sshChannelEOF',
+  'sshChannelOpened',
+  'sshChannelOpenRequest',
+  'sshChannelReadyToSend',
+  'sshChannelRequest',
+  'sshChannelRequested',
+  'sshKeyboardInteractive',
+  'sshCustomAuth',
+  'sshServerAuthentication',
+  'sshStatus',
+  'reconnectAttempt',
+  'tunnelState',
+  'forwardingRestored',
 ] as const satisfies readonly (keyof TunnelEvents)[];
 // The list must name every event of TunnelEvents: this fails to compile when one is missing.
 const everyEventNamed: Exclude<keyof TunnelEvents, (typeof TUNNEL_EVENT_NAMES)[number]> extends never ? true : never = true;

@@ -79,12 +79,15 @@ export function parseCaCertificates(text: string): crypto.X509Certificate[] {
  */
 export function parseCaKeys(text: string, what = 'SSHAcceptServerCAKey'): Uint8Array[] {
   const keys: Uint8Array[] = [];
-  const entries = text.replace(PEM_CERTIFICATE, '\n').split(/[\r\n,]+/).map((e) => e.trim()).filter((e) => e !== '');
+  const entries = text
+    .replace(PEM_CERTIFICATE, '\n')
+    .split(/[\r\n,]+/)
+    .map((e) => e.trim())
+    .filter((e) => e !== '');
   entries.forEach((entry, index) => {
     const parts = entry.split(/\s+/);
     const base64 = parts.length >= 2 && /^[a-z0-9@.-]+$/.test(parts[0]!) ? parts[1]! : parts[0]!;
-    const refuse = (why: string) =>
-      new SshError(Code.BadArgument, `${what}: CA key ${index + 1} (${JSON.stringify(entry.slice(0, 24))}...) ${why}`, 'local');
+    const refuse = (why: string) => new SshError(Code.BadArgument, `${what}: CA key ${index + 1} (${JSON.stringify(entry.slice(0, 24))}...) ${why}`, 'local');
     if (!/^[A-Za-z0-9+/]+={0,2}$/.test(base64)) throw refuse('is not an OpenSSH public key line');
     const blob = new Uint8Array(Buffer.from(base64, 'base64'));
     let type: string;
@@ -107,12 +110,7 @@ export type CertificateJudgement = { trusted: true } | { trusted: false; reason:
  * certificate must have no problem (expired, another principal...). `revokedKeys` (known_hosts
  * @revoked lines) revoke the CA key or the certified key, as in OpenSSH.
  */
-export function judgeHostCertificate(
-  certificate: HostCertificateInfo,
-  certifiedKey: Uint8Array,
-  trustedCaKeys: readonly Uint8Array[],
-  revokedKeys: readonly Uint8Array[] = [],
-): CertificateJudgement {
+export function judgeHostCertificate(certificate: HostCertificateInfo, certifiedKey: Uint8Array, trustedCaKeys: readonly Uint8Array[], revokedKeys: readonly Uint8Array[] = []): CertificateJudgement {
   const ca = `${certificate.caKeyType} SHA256:${certificate.caFingerprints.sha256}`;
   if (revokedKeys.some((key) => equalBytes(key, certificate.caKey))) return { trusted: false, reason: `the CA key of the host certificate (${ca}) is marked as revoked` };
   if (revokedKeys.some((key) => equalBytes(key, certifiedKey))) return { trusted: false, reason: 'the certified host key is marked as revoked' };
@@ -174,7 +172,15 @@ export function knownHostsName(host: string, port: number): string {
 }
 
 function globToRegex(pattern: string): RegExp {
-  return new RegExp('^' + pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.') + '$', 'i');
+  return new RegExp(
+    '^' +
+      pattern
+        .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+        .replace(/\*/g, '.*')
+        .replace(/\?/g, '.') +
+      '$',
+    'i',
+  );
 }
 
 /** Does a known_hosts host field (patterns, negations, or |1|salt|hash) name this host? */

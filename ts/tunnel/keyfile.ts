@@ -55,7 +55,7 @@ export function readRegularFile(path: string, maxBytes = MAX_KEY_FILE_BYTES): Bu
     // One byte more than allowed tells a file that grew since the fstat.
     const buffer = Buffer.alloc(Math.min(stat.size, maxBytes) + 1);
     let length = 0;
-    for (let n; length < buffer.length && (n = readSync(fd, buffer, length, buffer.length - length, null)) > 0; ) length += n;
+    for (let n; length < buffer.length && (n = readSync(fd, buffer, length, buffer.length - length, null)) > 0;) length += n;
     if (length > maxBytes) throw fail('EFBIG');
     return buffer.subarray(0, length);
   } finally {

@@ -45,9 +45,7 @@ const SHARED_READ_BUFFER = 256 * 1024;
 const EMPTY = Buffer.alloc(0);
 
 /** Where a forwarded channel's local connection goes. */
-export type LocalTarget =
-  | { kind: 'tcp'; host: string; port: number; /** ForwardingLocalHost ('' = any) */ bindHost: string }
-  | { kind: 'unix'; path: string };
+export type LocalTarget = { kind: 'tcp'; host: string; port: number; /** ForwardingLocalHost ('' = any) */ bindHost: string } | { kind: 'unix'; path: string };
 
 /**
  * A target name that is a Unix socket path. As in OpenSSH's forwarding specs, a name with a
@@ -95,10 +93,7 @@ export class LocalForwarder implements ChannelJoint {
 
   start(): void {
     const target = this.target;
-    const where =
-      target.kind === 'unix'
-        ? { path: target.path }
-        : { host: target.host, port: target.port, noDelay: true, ...(target.bindHost ? { localAddress: target.bindHost } : {}) };
+    const where = target.kind === 'unix' ? { path: target.path } : { host: target.host, port: target.port, noDelay: true, ...(target.bindHost ? { localAddress: target.bindHost } : {}) };
     const name = describeTarget(target);
     const socket = net.connect({
       ...where,

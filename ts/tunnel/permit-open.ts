@@ -10,10 +10,7 @@
 import { isIPv6 } from 'node:net';
 import { SshError, Code } from '../protocol/errors.js';
 
-export type PermitOpenPolicy =
-  | { kind: 'any' }
-  | { kind: 'none' }
-  | { kind: 'list'; entries: readonly PermittedDestination[] };
+export type PermitOpenPolicy = { kind: 'any' } | { kind: 'none' } | { kind: 'list'; entries: readonly PermittedDestination[] };
 
 export interface PermittedDestination {
   /** A name or address as written (brackets taken off an IPv6 one), or '*'. */

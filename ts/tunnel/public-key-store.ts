@@ -154,7 +154,10 @@ function rfc4716Blob(text: string): Uint8Array {
  * opening comment). Throws 10022 when it is none of them; `what` names the content in errors.
  */
 export function readPublicKeyContent(content: string | Uint8Array, what: string): PublicStoreEntry[] {
-  const notKey = () => storeError(`${what} is not a public key or certificate revtun can read (X.509 PEM or DER, a PEM public key, an OpenSSH public key or certificate line, an SSH2 public key file or a PKCS#7 bundle)`);
+  const notKey = () =>
+    storeError(
+      `${what} is not a public key or certificate revtun can read (X.509 PEM or DER, a PEM public key, an OpenSSH public key or certificate line, an SSH2 public key file or a PKCS#7 bundle)`,
+    );
   if (content.length > MAX_KEY_FILE_BYTES) throw storeError(`${what} is larger than ${MAX_KEY_FILE_BYTES} bytes: not a public key or certificate`);
   if (typeof content !== 'string') {
     // A copy: what is read from here (the key blob trusted for a server) must not change if

@@ -200,29 +200,33 @@ export class Session {
    * the table before the reply's later messages are processed (see SshClientCore).
    */
   requestForwarding(requested: RequestedForwarding, port: number, timeout: number): Promise<Grant> {
-    return this.deadline(timeout, isSocketPath(requested.address) ? 'streamlocal-forward' : 'tcpip-forward', () =>
-      new Promise<Grant>((resolve, reject) => {
-        const onReply = (outcome: ForwardOutcome) => {
-          if (!outcome.ok) return reject(outcome.error);
-          this.served.set(outcome.grant, requested);
-          resolve(outcome.grant);
-        };
-        // An address that is a path is a Unix socket on the server (OpenSSH's streamlocal).
-        const sent = this.run((core) =>
-          isSocketPath(requested.address) ? core.requestStreamLocalForwarding(requested.address, onReply) : core.requestForwarding(requested.address, port, onReply),
-        );
-        if (!sent.ok) reject(sent.error);
-      }),
+    return this.deadline(
+      timeout,
+      isSocketPath(requested.address) ? 'streamlocal-forward' : 'tcpip-forward',
+      () =>
+        new Promise<Grant>((resolve, reject) => {
+          const onReply = (outcome: ForwardOutcome) => {
+            if (!outcome.ok) return reject(outcome.error);
+            this.served.set(outcome.grant, requested);
+            resolve(outcome.grant);
+          };
+          // An address that is a path is a Unix socket on the server (OpenSSH's streamlocal).
+          const sent = this.run((core) => (isSocketPath(requested.address) ? core.requestStreamLocalForwarding(requested.address, onReply) : core.requestForwarding(requested.address, port, onReply)));
+          if (!sent.ok) reject(sent.error);
+        }),
     );
   }
 
   cancelForwarding(grant: Grant, timeout: number): Promise<boolean> {
     this.served.delete(grant);
-    return this.deadline(timeout, grant.streamLocal ? 'cancel-streamlocal-forward' : 'cancel-tcpip-forward', () =>
-      new Promise<boolean>((resolve, reject) => {
-        const sent = this.run((core) => core.cancelForwarding(grant, resolve));
-        if (!sent.ok) reject(sent.error);
-      }),
+    return this.deadline(
+      timeout,
+      grant.streamLocal ? 'cancel-streamlocal-forward' : 'cancel-tcpip-forward',
+      () =>
+        new Promise<boolean>((resolve, reject) => {
+          const sent = this.run((core) => core.cancelForwarding(grant, resolve));
+          if (!sent.ok) reject(sent.error);
+        }),
     );
   }
 
@@ -285,12 +289,15 @@ export class Session {
   }
 
   waitWritable(channel: number, timeout: number): Promise<void> {
-    return this.deadline(timeout, `sending on channel ${channel}`, () =>
-      new Promise<void>((resolve) => {
-        const list = this.writableWaiters.get(channel) ?? [];
-        list.push(resolve);
-        this.writableWaiters.set(channel, list);
-      }),
+    return this.deadline(
+      timeout,
+      `sending on channel ${channel}`,
+      () =>
+        new Promise<void>((resolve) => {
+          const list = this.writableWaiters.get(channel) ?? [];
+          list.push(resolve);
+          this.writableWaiters.set(channel, list);
+        }),
     );
   }
 
@@ -311,13 +318,16 @@ export class Session {
   waitUntil(condition: () => boolean, seconds: number, what: string): Promise<void> {
     if (condition()) return Promise.resolve();
     let check: () => void = () => undefined;
-    return this.deadline(seconds, what, () =>
-      new Promise<void>((resolve) => {
-        check = () => {
-          if (condition() || !this.isOpen) resolve();
-        };
-        this.progressCheckers.add(check);
-      }),
+    return this.deadline(
+      seconds,
+      what,
+      () =>
+        new Promise<void>((resolve) => {
+          check = () => {
+            if (condition() || !this.isOpen) resolve();
+          };
+          this.progressCheckers.add(check);
+        }),
     ).finally(() => this.progressCheckers.delete(check));
   }
 

@@ -36,14 +36,7 @@ export const DEFAULT_KEX = [
 ];
 /** SSHPublicKeyAlgorithms' default: the non-legacy host key algorithms of ./protocol/key-types.ts. */
 export const DEFAULT_HOST_KEY: readonly string[] = DEFAULT_HOST_KEY_ALGORITHMS;
-export const DEFAULT_CIPHERS = [
-  'aes128-gcm@openssh.com',
-  'aes256-gcm@openssh.com',
-  'chacha20-poly1305@openssh.com',
-  'aes256-ctr',
-  'aes192-ctr',
-  'aes128-ctr',
-];
+export const DEFAULT_CIPHERS = ['aes128-gcm@openssh.com', 'aes256-gcm@openssh.com', 'chacha20-poly1305@openssh.com', 'aes256-ctr', 'aes192-ctr', 'aes128-ctr'];
 export const DEFAULT_MACS = [
   'hmac-sha2-256-etm@openssh.com',
   'hmac-sha2-512-etm@openssh.com',
@@ -174,28 +167,20 @@ export const SETTINGS: Record<string, SettingSpec> = {
 export const NOT_YET: string[] = [];
 
 /** Settings answered from live state; setting them is an error. */
-export const READ_ONLY = [
-  'ForwardedPort',
-  'NegotiatedStrictKex',
-  'ServerSSHVersionString',
-  'SSHFingerprintMD5',
-  'SSHFingerprintSHA1',
-  'SSHFingerprintSHA256',
-  'BuildInfo',
-  'LicenseInfo',
-];
+export const READ_ONLY = ['ForwardedPort', 'NegotiatedStrictKex', 'ServerSSHVersionString', 'SSHFingerprintMD5', 'SSHFingerprintSHA1', 'SSHFingerprintSHA256', 'BuildInfo', 'LicenseInfo'];
 
 /** Settings that are the same values as properties (localHost, localPort), read and set through them. */
 export const PROPERTY_SETTINGS = ['LocalHost', 'LocalPort'];
 
-const byLowerName = new Map<string, string>(
-  [...Object.keys(SETTINGS), ...READ_ONLY, ...PROPERTY_SETTINGS].map((name) => [name.toLowerCase(), name]),
-);
+const byLowerName = new Map<string, string>([...Object.keys(SETTINGS), ...READ_ONLY, ...PROPERTY_SETTINGS].map((name) => [name.toLowerCase(), name]));
 const notYetByLowerName = new Map<string, string>(NOT_YET.map((name) => [name.toLowerCase(), name]));
 
 /** The documented spelling of a setting name, or undefined; throws for names not implemented yet. */
 export function canonicalSettingName(name: string): string | undefined {
-  const key = name.trim().replace(/\[.*\]$/, '').toLowerCase();
+  const key = name
+    .trim()
+    .replace(/\[.*\]$/, '')
+    .toLowerCase();
   const unsupported = notYetByLowerName.get(key);
   if (unsupported) throw new SshError(Code.BadArgument, `the ${unsupported} setting is not implemented in this version of revtun`, 'local');
   return byLowerName.get(key);
@@ -252,7 +237,13 @@ export function splitList(text: string): string[] {
 /** Glob match for SSHVersionPattern: `*` any run, `?` one character. */
 export function matchesVersionPattern(patterns: string, version: string): boolean {
   return splitList(patterns).some((p) => {
-    const re = '^' + p.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.') + '$';
+    const re =
+      '^' +
+      p
+        .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+        .replace(/\*/g, '.*')
+        .replace(/\?/g, '.') +
+      '$';
     return new RegExp(re).test(version);
   });
 }
@@ -261,12 +252,7 @@ export function matchesVersionPattern(patterns: string, version: string): boolea
  * Every host key algorithm the client can verify: the signature algorithms, their certificate
  * forms, the X.509 ones, and the "null" host key of a GSSAPI key exchange (RFC 4462 §5).
  */
-const HOST_KEY_ALGORITHMS = new Set([
-  ...SIGNATURE_ALGORITHMS.map((spec) => spec.name),
-  ...Object.keys(CERTIFICATE_ALGORITHMS),
-  ...X509_ALGORITHMS.map((spec) => spec.name),
-  NULL_HOST_KEY,
-]);
+const HOST_KEY_ALGORITHMS = new Set([...SIGNATURE_ALGORITHMS.map((spec) => spec.name), ...Object.keys(CERTIFICATE_ALGORITHMS), ...X509_ALGORITHMS.map((spec) => spec.name), NULL_HOST_KEY]);
 
 /**
  * The host key list with the certificate form of each plain algorithm put first, as ssh
@@ -306,10 +292,7 @@ function preferFast(provider: CryptoProvider, ciphers: string): string {
  * The negotiation lists from the user's comma-separated settings, keeping only what the
  * provider and the protocol implement. A list left empty is error 1005.
  */
-export function algorithmLists(
-  provider: CryptoProvider,
-  lists: { kex: string; hostKey: string; cipher: string; mac: string; compression: string },
-): AlgorithmLists {
+export function algorithmLists(provider: CryptoProvider, lists: { kex: string; hostKey: string; cipher: string; mac: string; compression: string }): AlgorithmLists {
   const usable = (text: string, have: (name: string) => boolean, what: string) => {
     const names = splitList(text);
     const kept = names.filter(have);

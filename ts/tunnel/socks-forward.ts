@@ -52,7 +52,7 @@ export function socksLimits(options: DynamicForwardingOptions): { permitOpen: Pe
   }
   const permit = options.permitRemoteOpen;
   if (permit !== undefined && typeof permit !== 'string' && !(Array.isArray(permit) && permit.every((e) => typeof e === 'string'))) {
-    throw new SshError(Code.BadArgument, 'permitRemoteOpen must be a string in ssh\'s form or a list of host:port entries', 'local');
+    throw new SshError(Code.BadArgument, "permitRemoteOpen must be a string in ssh's form or a list of host:port entries", 'local');
   }
   const permitOpen = permit === undefined ? PERMIT_ANY : parsePermitRemoteOpen(permit);
   return { permitOpen, handshakeTimeout };

@@ -60,9 +60,7 @@ type State = 'expectVersion' | 'expectSocks5Request' | 'done';
 /** Returned by a parser that needs more bytes than it has. */
 const INCOMPLETE = null;
 
-type Parsed =
-  | { kind: 'ok'; consumed: number; request?: SocksRequest; send?: Uint8Array; socks5Greeted?: true }
-  | { kind: 'fail'; reason: string; send?: Uint8Array };
+type Parsed = { kind: 'ok'; consumed: number; request?: SocksRequest; send?: Uint8Array; socks5Greeted?: true } | { kind: 'fail'; reason: string; send?: Uint8Array };
 
 /** The final reply to a CONNECT: success, or the failure code the connect error maps to. */
 export function socksReply(version: 4 | 5, code: Socks5ReplyCode): Uint8Array {

@@ -16,26 +16,70 @@ const FIELD_TYPES = new Set<FieldType>(['s', 'sb', 'm', 'i', 'l', 'b', 'f']);
 /** Fields after the message number, by message (and, for channel requests, by request type). */
 const FIELDS: Record<number, [string, FieldType][]> = {
   [MSG.SERVICE_ACCEPT]: [['ServiceName', 's']],
-  [MSG.USERAUTH_REQUEST]: [['UserName', 's'], ['ServiceName', 's'], ['MethodName', 's']],
-  [MSG.USERAUTH_FAILURE]: [['AuthMethods', 's'], ['PartialSuccess', 'f']],
-  [MSG.USERAUTH_BANNER]: [['Message', 's'], ['LanguageTag', 's']],
+  [MSG.USERAUTH_REQUEST]: [
+    ['UserName', 's'],
+    ['ServiceName', 's'],
+    ['MethodName', 's'],
+  ],
+  [MSG.USERAUTH_FAILURE]: [
+    ['AuthMethods', 's'],
+    ['PartialSuccess', 'f'],
+  ],
+  [MSG.USERAUTH_BANNER]: [
+    ['Message', 's'],
+    ['LanguageTag', 's'],
+  ],
   // 60: PK_OK in publickey, INFO_REQUEST in keyboard-interactive; the keyboard-interactive names.
-  [MSG.USERAUTH_INFO_REQUEST]: [['Name', 's'], ['Instruction', 's'], ['LanguageTag', 's'], ['NumPrompts', 'i']],
+  [MSG.USERAUTH_INFO_REQUEST]: [
+    ['Name', 's'],
+    ['Instruction', 's'],
+    ['LanguageTag', 's'],
+    ['NumPrompts', 'i'],
+  ],
   [MSG.USERAUTH_INFO_RESPONSE]: [['NumResponses', 'i']],
-  [MSG.CHANNEL_REQUEST]: [['ChannelId', 'i'], ['RequestType', 's'], ['WantsReply', 'f']],
+  [MSG.CHANNEL_REQUEST]: [
+    ['ChannelId', 'i'],
+    ['RequestType', 's'],
+    ['WantsReply', 'f'],
+  ],
 };
 
 const CHANNEL_REQUEST_FIELDS: Record<string, [string, FieldType][]> = {
-  'pty-req': [['TerminalType', 's'], ['TerminalWidthCharacters', 'i'], ['TerminalHeightRows', 'i'], ['TerminalWidthPixels', 'i'], ['TerminalHeightPixels', 'i'], ['TerminalModes', 'sb']],
-  'x11-req': [['SingleConnection', 'f'], ['X11AuthProtocol', 's'], ['X11AuthCookie', 's'], ['X11ScreenNumber', 'i']],
-  env: [['VariableName', 's'], ['VariableValue', 's']],
+  'pty-req': [
+    ['TerminalType', 's'],
+    ['TerminalWidthCharacters', 'i'],
+    ['TerminalHeightRows', 'i'],
+    ['TerminalWidthPixels', 'i'],
+    ['TerminalHeightPixels', 'i'],
+    ['TerminalModes', 'sb'],
+  ],
+  'x11-req': [
+    ['SingleConnection', 'f'],
+    ['X11AuthProtocol', 's'],
+    ['X11AuthCookie', 's'],
+    ['X11ScreenNumber', 'i'],
+  ],
+  env: [
+    ['VariableName', 's'],
+    ['VariableValue', 's'],
+  ],
   exec: [['Command', 's']],
   subsystem: [['Subsystem', 's']],
-  'window-change': [['TerminalWidthCharacters', 'i'], ['TerminalHeightRows', 'i'], ['TerminalWidthPixels', 'i'], ['TerminalHeightPixels', 'i']],
+  'window-change': [
+    ['TerminalWidthCharacters', 'i'],
+    ['TerminalHeightRows', 'i'],
+    ['TerminalWidthPixels', 'i'],
+    ['TerminalHeightPixels', 'i'],
+  ],
   'xon-xoff': [['ClientCanDo', 'f']],
   signal: [['SignalName', 's']],
   'exit-status': [['ExitStatus', 'i']],
-  'exit-signal': [['SignalName', 's'], ['CoreDumped', 'f'], ['ErrorMessage', 's'], ['LanguageTag', 's']],
+  'exit-signal': [
+    ['SignalName', 's'],
+    ['CoreDumped', 'f'],
+    ['ErrorMessage', 's'],
+    ['LanguageTag', 's'],
+  ],
 };
 
 function badArgument(message: string): SshError {
@@ -136,7 +180,10 @@ function readField(r: Reader, type: FieldType): { text: string; bytes: Uint8Arra
 /** The types to read after the message number and which of them is wanted (the last). */
 function fieldPath(payload: Uint8Array, field: string): FieldType[] {
   if (field.startsWith('%')) {
-    const types = field.slice(1).split(',').map((t) => t.trim());
+    const types = field
+      .slice(1)
+      .split(',')
+      .map((t) => t.trim());
     if (types.length === 0 || types.some((t) => !FIELD_TYPES.has(t as FieldType))) throw badArgument(`getSshParam: bad field list '${field}'`);
     return types as FieldType[];
   }

@@ -198,7 +198,11 @@ export class Reconnector {
       for (;;) {
         this.host.log(1, `remote forwarding of ${listenName(forwarding, port)} failed (${lastError.message}); retrying in ${this.host.retrySettings().retryInterval} s`);
         if (!counter.next()) {
-          const e = new SshError(Code.TunnelReconnectLimit, `gave up forwarding ${isSocketPath(forwarding.address) ? forwarding.address : `remote port ${port}`} after ${counter.count} attempts: ${lastError.message}`, lastError.origin);
+          const e = new SshError(
+            Code.TunnelReconnectLimit,
+            `gave up forwarding ${isSocketPath(forwarding.address) ? forwarding.address : `remote port ${port}`} after ${counter.count} attempts: ${lastError.message}`,
+            lastError.origin,
+          );
           this.host.emit('error', { errorCode: e.code, description: e.message });
           return this.dropForwarding(forwarding);
         }

@@ -656,7 +656,14 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     // Encrypted keys with a passphrase given are decrypted now, once for this logon, their
     // costly KDF in a worker thread so that other tunnels and timers keep running meanwhile;
     // the checks below then find them decrypted.
-    const own = { certStore: this.sshCertStore, certStoreType: this.sshCertStoreType, certStorePassword: this.sshCertStorePassword, certSubject: this.requestedCertSubject, certKey: this.logonCertKey(), identities: this.identities };
+    const own = {
+      certStore: this.sshCertStore,
+      certStoreType: this.sshCertStoreType,
+      certStorePassword: this.sshCertStorePassword,
+      certSubject: this.requestedCertSubject,
+      certKey: this.logonCertKey(),
+      identities: this.identities,
+    };
     await this.unlockedKeys.unlock(keySources(own, this.jumpHosts));
     const previous = { host: this.host, port: this.port };
     try {
@@ -766,14 +773,12 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
       // Establishing the connection has its own limit (ConnectionTimeout, else timeout), fixed:
       // nothing of the session moves before it exists.
       const connectSeconds = this.setting<number>('ConnectionTimeout') || this.timeout;
-      const opened = await withDeadline({ seconds: connectSeconds, clock: this.scheduler }, 'connecting', () => this.openTransport(abort.signal, agent)).catch(
-        (error: unknown) => {
-          abort.abort(); // a socket still connecting when the deadline passed is given up
-          const e = asSshError(error);
-          this.emit('connected', { statusCode: e.code, description: e.message });
-          throw e;
-        },
-      );
+      const opened = await withDeadline({ seconds: connectSeconds, clock: this.scheduler }, 'connecting', () => this.openTransport(abort.signal, agent)).catch((error: unknown) => {
+        abort.abort(); // a socket still connecting when the deadline passed is given up
+        const e = asSshError(error);
+        this.emit('connected', { statusCode: e.code, description: e.message });
+        throw e;
+      });
       if (abort.signal.aborted) {
         opened.socket.destroy();
         throw new SshError(Code.BadState, 'connecting was abandoned', 'local');
@@ -791,7 +796,10 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
       else await withDeadline({ seconds: connectSeconds, clock: this.scheduler }, 'logging on', () => current.logon());
       if (!this.hostKeyChecked && this.hostKeyTrustConfigured()) {
         // A GSSAPI key exchange with no host key: Kerberos authenticated the server instead.
-        this.log(1, 'the server was authenticated by Kerberos (GSSAPI key exchange) and sent no host key: the configured host key trust (SSHAcceptServerHostKey, fingerprints, CA keys) was not applied');
+        this.log(
+          1,
+          'the server was authenticated by Kerberos (GSSAPI key exchange) and sent no host key: the configured host key trust (SSHAcceptServerHostKey, fingerprints, CA keys) was not applied',
+        );
       }
     } catch (error) {
       abort.abort();
@@ -1289,7 +1297,13 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
       algorithms: algorithmLists(provider, {
         // Unless SSHKeyExchangeAlgorithms names GSSAPI ones itself, they all come first.
         // A jump host never runs a GSSAPI key exchange (it has no Kerberos source): even listed names are left out for it.
-        kex: hop ? splitList(kexAlgorithms).filter((name) => !isGssKex(name)).join(',') : gssKex && !splitList(kexAlgorithms).some(isGssKex) ? [...GSS_KEX_ALGORITHMS, kexAlgorithms].join(',') : kexAlgorithms,
+        kex: hop
+          ? splitList(kexAlgorithms)
+              .filter((name) => !isGssKex(name))
+              .join(',')
+          : gssKex && !splitList(kexAlgorithms).some(isGssKex)
+            ? [...GSS_KEX_ALGORITHMS, kexAlgorithms].join(',')
+            : kexAlgorithms,
         hostKey: gssKex ? `${hostKeyList},${NULL_HOST_KEY}` : hostKeyList,
         cipher: this.sshEncryptionAlgorithms,
         mac: this.setting('SSHMacAlgorithms'),

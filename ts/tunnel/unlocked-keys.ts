@@ -44,7 +44,9 @@ export interface KeySet {
 /** Every key the tunnel (`own`) and its jump hosts may decrypt with a passphrase given as text. */
 export function keySources(own: KeySet, hops: readonly JumpHost[]): SshIdentity[] {
   const of = (set: KeySet): SshIdentity[] => [
-    ...(set.certStore.length > 0 ? [{ key: set.certStore, storeType: set.certStoreType, passphrase: set.certStorePassword, subject: set.certSubject, ...(set.certKey ? { selectKey: set.certKey } : {}) }] : []),
+    ...(set.certStore.length > 0
+      ? [{ key: set.certStore, storeType: set.certStoreType, passphrase: set.certStorePassword, subject: set.certSubject, ...(set.certKey ? { selectKey: set.certKey } : {}) }]
+      : []),
     ...set.identities,
   ];
   return [

@@ -44,7 +44,14 @@ describe('command lines', () => {
 
   it('-f (ForkAfterAuthentication for ssh_config) and -E (bundled or not; the last one wins, as in ssh)', () => {
     const args = parseArgs(['-fN', '-E', 'first.log', '-Esecond.log', '-R', '1:h:2', 'host']);
-    expect(args).toMatchObject({ background: true, logFile: 'second.log', commandLine: [['-f', ''], ['-R', '1:h:2']] });
+    expect(args).toMatchObject({
+      background: true,
+      logFile: 'second.log',
+      commandLine: [
+        ['-f', ''],
+        ['-R', '1:h:2'],
+      ],
+    });
     expect(parseArgs(['-R', '1:h:2', 'host'])).not.toHaveProperty('logFile');
     expect(parseArgs(['-R', '1:h:2', 'host']).background).toBe(false);
     expect(() => parseArgs(['-R', '1:h:2', 'host', '-E'])).toThrow(UsageError); // a second destination word
@@ -55,7 +62,14 @@ describe('command lines', () => {
     const args = parseArgs(['-F', 'cfg', '-G', '-p', '2200', '-o', 'User=bob', '-i', 'k', '-4', '-R', '1:h:2', 'alice@host']);
     expect(args.configFile).toBe('cfg');
     expect(args.printConfig).toBe(true);
-    expect(args.commandLine).toEqual([['-p', '2200'], ['-o', 'User=bob'], ['-i', 'k'], ['-4', ''], ['-R', '1:h:2'], ['-l', 'alice']]);
+    expect(args.commandLine).toEqual([
+      ['-p', '2200'],
+      ['-o', 'User=bob'],
+      ['-i', 'k'],
+      ['-4', ''],
+      ['-R', '1:h:2'],
+      ['-l', 'alice'],
+    ]);
     // With no -R the config may still give a RemoteForward: that is checked once it is read.
     expect(parseArgs(['host']).forwards).toEqual([]);
   });

@@ -23,7 +23,11 @@ function resolveText(text: string, commandLine: ResolveOptions['commandLine'] = 
 
 describe('GSSAPI options', () => {
   it('-K and -k go to the command line in order', () => {
-    expect(parseArgs(['-Kk', '-R', '1:h:2', 'host']).commandLine).toEqual([['-K', ''], ['-k', ''], ['-R', '1:h:2']]);
+    expect(parseArgs(['-Kk', '-R', '1:h:2', 'host']).commandLine).toEqual([
+      ['-K', ''],
+      ['-k', ''],
+      ['-R', '1:h:2'],
+    ]);
   });
 
   it('are off by default, as in ssh', () => {
@@ -33,8 +37,18 @@ describe('GSSAPI options', () => {
 
   it('-K turns on authentication and delegation over -o and the files; a later -k turns delegation off again', () => {
     const file = 'GSSAPIAuthentication no\nGSSAPIDelegateCredentials no\n';
-    expect(resolveText(file, [['-o', 'GSSAPIDelegateCredentials=no'], ['-K', '']])).toMatchObject({ gssapiAuthentication: true, gssapiDelegateCredentials: true });
-    expect(resolveText(file, [['-K', ''], ['-k', '']])).toMatchObject({ gssapiAuthentication: true, gssapiDelegateCredentials: false });
+    expect(
+      resolveText(file, [
+        ['-o', 'GSSAPIDelegateCredentials=no'],
+        ['-K', ''],
+      ]),
+    ).toMatchObject({ gssapiAuthentication: true, gssapiDelegateCredentials: true });
+    expect(
+      resolveText(file, [
+        ['-K', ''],
+        ['-k', ''],
+      ]),
+    ).toMatchObject({ gssapiAuthentication: true, gssapiDelegateCredentials: false });
     expect(resolveText('GSSAPIDelegateCredentials yes\n', [['-k', '']]).gssapiDelegateCredentials).toBe(false);
   });
 

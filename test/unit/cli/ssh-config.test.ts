@@ -26,8 +26,15 @@ function home(files: Record<string, string>): { dir: string; path: (name: string
 function resolveText(text: string, host: string, extra: Partial<ResolveOptions> = {}) {
   const h = home({ config: text });
   return resolveConfig({
-    host, configFile: h.path('config'), homeDir: h.dir, localUser: 'me', uid: 1000, localHostname: 'box.example.lan',
-    env: { HOME: h.dir, KEYS: '/srv/keys' }, runExec: () => false, ...extra,
+    host,
+    configFile: h.path('config'),
+    homeDir: h.dir,
+    localUser: 'me',
+    uid: 1000,
+    localHostname: 'box.example.lan',
+    env: { HOME: h.dir, KEYS: '/srv/keys' },
+    runExec: () => false,
+    ...extra,
   });
 }
 
@@ -57,7 +64,10 @@ describe('line syntax', () => {
 
   it('skips blank and comment lines and keeps line numbers', () => {
     const lines = parseConfigText('# c\n\n   # indented\nHost x\n\tPort 1\n', 'cfg');
-    expect(lines.map((l) => [l.keyword, l.line])).toEqual([['host', 4], ['port', 5]]);
+    expect(lines.map((l) => [l.keyword, l.line])).toEqual([
+      ['host', 4],
+      ['port', 5],
+    ]);
   });
 
   it('keeps the raw rest of the line for ProxyCommand', () => {
@@ -120,7 +130,14 @@ describe('Host blocks and first value wins', () => {
   });
 
   it('lets command-line options win over the files', () => {
-    const r = resolveText(config, 'web1', { commandLine: [['-p', '2000'], ['-o', 'User=cli'], ['ServerAliveInterval', '5'], ['-o', 'ServerAliveInterval=6']] });
+    const r = resolveText(config, 'web1', {
+      commandLine: [
+        ['-p', '2000'],
+        ['-o', 'User=cli'],
+        ['ServerAliveInterval', '5'],
+        ['-o', 'ServerAliveInterval=6'],
+      ],
+    });
     expect(r).toMatchObject({ port: 2000, user: 'cli', serverAliveInterval: 5 });
   });
 
@@ -141,7 +158,17 @@ describe('Host blocks and first value wins', () => {
 describe('keys that accumulate', () => {
   it('collects IdentityFile, CertificateFile and RemoteForward in order, without duplicates', () => {
     const r = resolveText(
-      ['Host x', '  IdentityFile ~/a', '  RemoteForward 8080 localhost:80', 'Host *', '  IdentityFile ~/b', '  IdentityFile ~/a', '  CertificateFile ~/a-cert.pub', '  RemoteForward 8080 localhost:80', '  RemoteForward [::1]:0 h:1'].join('\n'),
+      [
+        'Host x',
+        '  IdentityFile ~/a',
+        '  RemoteForward 8080 localhost:80',
+        'Host *',
+        '  IdentityFile ~/b',
+        '  IdentityFile ~/a',
+        '  CertificateFile ~/a-cert.pub',
+        '  RemoteForward 8080 localhost:80',
+        '  RemoteForward [::1]:0 h:1',
+      ].join('\n'),
       'x',
       { commandLine: [['-R', '9000:localhost:9001']] },
     );
@@ -204,7 +231,9 @@ describe('Match', () => {
   });
 
   it('Match final reads the files again, matching Host against the substituted name', () => {
-    const config = ['Host alias', '  HostName real.example', '  IdentityFile ~/k', 'Host real.example', '  Port 5', 'Match final', '  User finaluser', 'Match !final', '  ConnectionAttempts 2'].join('\n');
+    const config = ['Host alias', '  HostName real.example', '  IdentityFile ~/k', 'Host real.example', '  Port 5', 'Match final', '  User finaluser', 'Match !final', '  ConnectionAttempts 2'].join(
+      '\n',
+    );
     const r = resolveText(config, 'alias');
     expect(r).toMatchObject({ port: 5, user: 'finaluser', connectionAttempts: 2, hostName: 'real.example' });
     expect(r.identityFile).toEqual(['~/k']);
@@ -235,7 +264,13 @@ describe('second pass and command-line flags', () => {
   });
 
   it('-i skips a file that does not exist, as ssh does, with its warning', () => {
-    const r = resolveText('', 'x', { commandLine: [['-i', '/nonexistent/key'], ['-i', '/etc/hostname'], ['-4', '']] });
+    const r = resolveText('', 'x', {
+      commandLine: [
+        ['-i', '/nonexistent/key'],
+        ['-i', '/etc/hostname'],
+        ['-4', ''],
+      ],
+    });
     expect(r.identityFile).toEqual(['/etc/hostname']);
     expect(r.warnings).toEqual(['Warning: Identity file /nonexistent/key not accessible: No such file or directory.']);
     expect(r.addressFamily).toBe('inet');
@@ -308,7 +343,13 @@ describe('tokens', () => {
   });
 
   it('applies them where ssh does', () => {
-    const r = resolveText(['Host t*', '  HostName %h.example.com', '  IdentityFile ~/.ssh/%h-%r-%p', '  IdentityFile ${KEYS}/%u', '  UserKnownHostsFile %d/kh_%h', '  ProxyCommand nc %h %p', '  HostKeyAlias Alias'].join('\n'), 'tok', { commandLine: [['-p', '2200']] });
+    const r = resolveText(
+      ['Host t*', '  HostName %h.example.com', '  IdentityFile ~/.ssh/%h-%r-%p', '  IdentityFile ${KEYS}/%u', '  UserKnownHostsFile %d/kh_%h', '  ProxyCommand nc %h %p', '  HostKeyAlias Alias'].join(
+        '\n',
+      ),
+      'tok',
+      { commandLine: [['-p', '2200']] },
+    );
     expect(r.hostName).toBe('tok.example.com');
     expect(r.identityFile).toEqual(['~/.ssh/%h-%r-%p', '${KEYS}/%u']);
     expect(r.identityFilePaths).toEqual([expect.stringMatching(/\/\.ssh\/tok\.example\.com-me-2200$/), '/srv/keys/me']);
@@ -372,7 +413,10 @@ describe('errors and unknown keywords', () => {
 
   it('passes revtun’s own settings through by name, case-insensitively', () => {
     const r = resolveText('Host x\n  sshkeepaliveinterval 10\n  AutoReconnect 0\n  AutoReconnect 2\n', 'x');
-    expect([...r.revtunSettings]).toEqual([['SSHKeepAliveInterval', '10'], ['AutoReconnect', '0']]);
+    expect([...r.revtunSettings]).toEqual([
+      ['SSHKeepAliveInterval', '10'],
+      ['AutoReconnect', '0'],
+    ]);
   });
 
   it('rejects Host, Match and Include on the command line', () => {
@@ -383,7 +427,17 @@ describe('errors and unknown keywords', () => {
 describe('formatResolved', () => {
   it('prints ssh -G lines for the supported keys in ssh’s order', () => {
     const r = resolveText(
-      ['Host x', '  HostName X.Example', '  StrictHostKeyChecking no', '  PubkeyAuthentication yes', '  RemoteForward 8080 localhost:3000', '  ProxyJump u@10.0.0.1:2200', '  ConnectTimeout 1m', '  Ciphers aes128-ctr', '  SSHKeepAliveCountMax 4'].join('\n'),
+      [
+        'Host x',
+        '  HostName X.Example',
+        '  StrictHostKeyChecking no',
+        '  PubkeyAuthentication yes',
+        '  RemoteForward 8080 localhost:3000',
+        '  ProxyJump u@10.0.0.1:2200',
+        '  ConnectTimeout 1m',
+        '  Ciphers aes128-ctr',
+        '  SSHKeepAliveCountMax 4',
+      ].join('\n'),
       'x',
     );
     const lines = formatResolved(r);

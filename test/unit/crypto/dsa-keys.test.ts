@@ -124,7 +124,7 @@ describe('DSA public key blobs from a peer', () => {
     return w.finish();
   };
 
-  it('takes ssh-keygen\'s blob as it is', () => {
+  it("takes ssh-keygen's blob as it is", () => {
     expect(parsePublicKey(blob([p!, q!, g!, y!])).type).toBe('ssh-dss');
   });
 
@@ -149,7 +149,10 @@ describe('DSA public key blobs from a peer', () => {
   it('refuses a signature that is not 40 bytes', () => {
     const signer = createSigner(loadPrivateKey(openssh.privateText));
     const good = parseSignature(signer.sign('ssh-dss', Uint8Array.of(1))).signature;
-    const longer = new Writer(64).string('ssh-dss').string(Buffer.concat([Uint8Array.of(0), good])).finish();
+    const longer = new Writer(64)
+      .string('ssh-dss')
+      .string(Buffer.concat([Uint8Array.of(0), good]))
+      .finish();
     for (const provider of providers) expect(provider.verify(blobOf(openssh.publicLine), 'ssh-dss', longer, Uint8Array.of(1))).toBe(false);
   });
 });

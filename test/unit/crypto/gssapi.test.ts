@@ -22,7 +22,10 @@ describe('gssTarget', () => {
   });
 
   it('refuses an SPN of neither form, and no host at all, with 10022', () => {
-    for (const settings of [{ host: 'h', spn: 'gw.example.com', realm: '' }, { host: '', spn: '', realm: '' }]) {
+    for (const settings of [
+      { host: 'h', spn: 'gw.example.com', realm: '' },
+      { host: '', spn: '', realm: '' },
+    ]) {
       const error = (() => {
         try {
           gssTarget(settings);

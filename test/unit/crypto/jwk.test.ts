@@ -51,7 +51,13 @@ describe('loadJwkKey', () => {
     const a = exported('ed25519');
     const b = exported('ec', { namedCurve: 'P-256' });
     const { d: _d, ...publicOnly } = a.jwk;
-    const set = JSON.stringify({ keys: [{ ...publicOnly, kid: 'public' }, { ...a.jwk, kid: 'first' }, { ...b.jwk, kid: 'second' }] });
+    const set = JSON.stringify({
+      keys: [
+        { ...publicOnly, kid: 'public' },
+        { ...a.jwk, kid: 'first' },
+        { ...b.jwk, kid: 'second' },
+      ],
+    });
     expect(publicLineOf(loadJwkKey(set, ''))).toBe(a.publicLine);
     expect(publicLineOf(loadJwkKey(set, '*'))).toBe(a.publicLine);
     expect(publicLineOf(loadJwkKey(set, 'second'))).toBe(b.publicLine);

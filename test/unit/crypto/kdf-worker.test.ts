@@ -50,7 +50,10 @@ describe('key derivation in a worker thread', () => {
     const abort = new AbortController();
     const pending = deriveOffThread({ ...argon2, memoryKib: 65536, passes: 8 }, pass, abort.signal);
     setImmediate(() => abort.abort());
-    const error = await pending.then(() => null, (e: unknown) => e);
+    const error = await pending.then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(SshError);
     expect((error as SshError).message).toBe('key derivation abandoned');
     await expect(deriveOffThread(argon2, pass, abort.signal)).rejects.toThrow(/abandoned/);

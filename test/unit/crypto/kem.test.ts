@@ -28,7 +28,14 @@ function records(section: string): Record<string, string>[] {
   return body
     .split('\n\n')
     .filter((block) => block.trim() && !block.startsWith('#'))
-    .map((block) => Object.fromEntries(block.trim().split('\n').map((line) => line.split(' = ') as [string, string])));
+    .map((block) =>
+      Object.fromEntries(
+        block
+          .trim()
+          .split('\n')
+          .map((line) => line.split(' = ') as [string, string]),
+      ),
+    );
 }
 
 describe.each(cores)('ML-KEM-768 known answers (%s)', (_name, kem) => {

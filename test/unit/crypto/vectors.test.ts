@@ -49,9 +49,7 @@ describe('AES-128-CTR (NIST SP 800-38A F.5.1)', () => {
 
 describe('chacha20-poly1305@openssh.com with all-zero keys', () => {
   // ChaCha20 keystream block 0 for an all-zero key and nonce (the original 64-bit nonce variant).
-  const BLOCK0 = fromHex(
-    '76b8e0ada0f13d90405d6ae55386bd28bdd219b8a08ded1aa836efcc8b770dc7da41597c5157488d7724e03fb8d84a376a43b8f41518a11cc387b669b2ee6586',
-  );
+  const BLOCK0 = fromHex('76b8e0ada0f13d90405d6ae55386bd28bdd219b8a08ded1aa836efcc8b770dc7da41597c5157488d7724e03fb8d84a376a43b8f41518a11cc387b669b2ee6586');
 
   it('encrypts the length with keystream block 0 of the header key and tags with the Poly1305 key from block 0', () => {
     const sealer = provider.createSealer({ cipher: 'chacha20-poly1305@openssh.com', mac: null, key: new Uint8Array(64), iv: new Uint8Array(0), macKey: new Uint8Array(0) });

@@ -58,8 +58,26 @@ async function sshSession(server: Sshd): Promise<{ child: ChildProcess; exited: 
   writeFileSync(knownHosts, `[127.0.0.1]:${server.port} ${server.hostKeys.ed25519}\n`);
   const child = spawn(
     'ssh',
-    ['-F', '/dev/null', '-i', key.privatePath, '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes', '-o', `UserKnownHostsFile=${knownHosts}`,
-      '-o', 'StrictHostKeyChecking=yes', '-o', 'HostKeyAlgorithms=ssh-ed25519', '-p', String(server.port), 'root@127.0.0.1', 'echo ready; exec cat'],
+    [
+      '-F',
+      '/dev/null',
+      '-i',
+      key.privatePath,
+      '-o',
+      'IdentitiesOnly=yes',
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      `UserKnownHostsFile=${knownHosts}`,
+      '-o',
+      'StrictHostKeyChecking=yes',
+      '-o',
+      'HostKeyAlgorithms=ssh-ed25519',
+      '-p',
+      String(server.port),
+      'root@127.0.0.1',
+      'echo ready; exec cat',
+    ],
     { stdio: ['pipe', 'pipe', 'pipe'] },
   );
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
@@ -76,7 +94,12 @@ describe('config lines', () => {
   it('an extra line replaces the default for its keyword; Match blocks are appended; LogLevel stays at INFO or above', () => {
     const defaults = ['Port 22', 'PasswordAuthentication yes', 'LogLevel VERBOSE', 'HostKey /a', 'HostKey /b'];
     expect(mergeSshdConfig(defaults, ['passwordauthentication no', 'ClientAliveInterval 1'])).toEqual([
-      'Port 22', 'LogLevel VERBOSE', 'HostKey /a', 'HostKey /b', 'passwordauthentication no', 'ClientAliveInterval 1',
+      'Port 22',
+      'LogLevel VERBOSE',
+      'HostKey /a',
+      'HostKey /b',
+      'passwordauthentication no',
+      'ClientAliveInterval 1',
     ]);
     expect(mergeSshdConfig(defaults, ['Match User bob', 'PasswordAuthentication no'])).toEqual([...defaults, 'Match User bob', 'PasswordAuthentication no']);
     expect(mergeSshdConfig(defaults, ['LogLevel ERROR'])).toContain('LogLevel INFO');

@@ -95,7 +95,9 @@ describe('socket options (native addon, real loopback sockets)', () => {
     const { client, close } = await loopbackPair();
     try {
       applySocketOptions(client, { ...DEFAULTS, keepAliveTime: 4000 }); // net.Socket's own: fine
-      expect(() => applySocketOptions(client, { ...DEFAULTS, outBufferSize: 65536 })).toThrow(expect.objectContaining({ code: 10022, message: expect.stringContaining('OutBufferSize cannot be applied') }));
+      expect(() => applySocketOptions(client, { ...DEFAULTS, outBufferSize: 65536 })).toThrow(
+        expect.objectContaining({ code: 10022, message: expect.stringContaining('OutBufferSize cannot be applied') }),
+      );
       expect(readSocketOptions(client)).toBeNull();
     } finally {
       await close();

@@ -23,7 +23,13 @@ function laterSigner(inner: Signer) {
     keyType: inner.keyType,
     sign: (algorithm, data) => new Promise((resolve) => waiting.push(() => resolve(inner.sign(algorithm, data) as Uint8Array))),
   };
-  return { signer, release: () => waiting.splice(0).forEach((go) => go()), get pending() { return waiting.length; } };
+  return {
+    signer,
+    release: () => waiting.splice(0).forEach((go) => go()),
+    get pending() {
+      return waiting.length;
+    },
+  };
 }
 
 const identity = (name: string, signer: Signer, publicKnown = true): PublicKeyIdentity => ({

@@ -32,7 +32,12 @@ function harness(overrides: Partial<AuthOptions> = {}, gssKex = false) {
   const requests: CredentialRequest[] = [];
   const statuses: string[] = [];
   let nextId = 1;
-  const source: GssapiSource = { target: 'host@server.test', createContext: () => { throw new Error('not used here'); } };
+  const source: GssapiSource = {
+    target: 'host@server.test',
+    createContext: () => {
+      throw new Error('not used here');
+    },
+  };
   const auth = new UserAuth(
     { username: 'alice', methods: ['gssapi-with-mic'], publicKeySignatureAlgorithms: [], repeatMethods: false, gssapi: source, ...overrides },
     {

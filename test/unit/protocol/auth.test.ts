@@ -117,7 +117,13 @@ describe('publickey with several keys', () => {
 
   it('goes on to the password after the keys', () => {
     const keys = [ed25519Signer(), ed25519Signer()];
-    const pair = run({ authorizedKeys: [] }, auth(keys.map((k, i) => loadedIdentity(`key-${i}`, k)), { methods: ['publickey', 'password'], password: PASSWORD }));
+    const pair = run(
+      { authorizedKeys: [] },
+      auth(
+        keys.map((k, i) => loadedIdentity(`key-${i}`, k)),
+        { methods: ['publickey', 'password'], password: PASSWORD },
+      ),
+    );
     expect(pair.has('authenticated')).toBe(true);
     expect(pair.server.publicKeyRequests).toHaveLength(2);
     expect(pair.server.authFailures).toBe(2);
@@ -142,10 +148,7 @@ describe('publickey with several keys', () => {
   it('a PK_OK for a key that was not offered is a protocol error (1027)', () => {
     const key = ed25519Signer();
     const other = ed25519Signer();
-    const pair = run(
-      { authorizedKeys: [key.publicKey], pkOk: () => new Writer().byte(MSG.USERAUTH_PK_OK).string('ssh-ed25519').string(other.publicKey).finish() },
-      auth([loadedIdentity('k', key)]),
-    );
+    const pair = run({ authorizedKeys: [key.publicKey], pkOk: () => new Writer().byte(MSG.USERAUTH_PK_OK).string('ssh-ed25519').string(other.publicKey).finish() }, auth([loadedIdentity('k', key)]));
     expect(pair.closedWith?.code).toBe(1027);
     expect(pair.server.publicKeyRequests.filter((r) => r.signed)).toEqual([]);
   });
@@ -165,7 +168,10 @@ describe('RSA signature algorithms', () => {
   const rsaAlgorithms = ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-ed25519'];
 
   it('a server that advertises rsa-sha2-512 but accepts only rsa-sha2-256: the query is retried with it', () => {
-    const pair = run({ authorizedKeys: [rsa.publicKey], publicKeyAlgorithms: ['rsa-sha2-256'], afterNewKeys: [serverSigAlgs] }, auth([loadedIdentity('rsa', rsa)], { publicKeySignatureAlgorithms: rsaAlgorithms }));
+    const pair = run(
+      { authorizedKeys: [rsa.publicKey], publicKeyAlgorithms: ['rsa-sha2-256'], afterNewKeys: [serverSigAlgs] },
+      auth([loadedIdentity('rsa', rsa)], { publicKeySignatureAlgorithms: rsaAlgorithms }),
+    );
     expect(pair.has('authenticated')).toBe(true);
     expect(requests(pair, [rsa])).toEqual(['query 0 rsa-sha2-512', 'query 0 rsa-sha2-256', 'signed 0 rsa-sha2-256']);
   });

@@ -13,14 +13,7 @@ import * as crypto from 'node:crypto';
 import { Writer } from '../../../ts/protocol/wire.js';
 import { MSG } from '../../../ts/protocol/messages.js';
 import { SshError } from '../../../ts/protocol/errors.js';
-import {
-  CERT_TYPE_HOST,
-  CERT_TYPE_USER,
-  FOREVER,
-  checkHostCertificate,
-  parseCertificate,
-  verifyCertificateSignature,
-} from '../../../ts/protocol/certificates.js';
+import { CERT_TYPE_HOST, CERT_TYPE_USER, FOREVER, checkHostCertificate, parseCertificate, verifyCertificateSignature } from '../../../ts/protocol/certificates.js';
 import { createSigner } from '../../../ts/crypto/keys.js';
 import { NodeCryptoProvider } from '../../../ts/crypto/node.js';
 import { generateKey } from '../../helpers/sshd.js';
@@ -179,7 +172,16 @@ describe('malformed certificates', () => {
 
   it('refuses an option named twice and a principal with a NUL', () => {
     const empty = new Uint8Array(0);
-    expect(malformedMessage(buildCertificate({ extensions: [['a@example.com', empty], ['a@example.com', empty]] }))).toMatch(/extension "a@example.com" appears twice/);
+    expect(
+      malformedMessage(
+        buildCertificate({
+          extensions: [
+            ['a@example.com', empty],
+            ['a@example.com', empty],
+          ],
+        }),
+      ),
+    ).toMatch(/extension "a@example.com" appears twice/);
     expect(malformedMessage(buildCertificate({ principals: ['gw\0evil'] }))).toMatch(/NUL/);
   });
 
@@ -204,8 +206,7 @@ describe('malformed certificates', () => {
 
 describe('the client core with a host certificate', () => {
   const algorithms = { kex: ['curve25519-sha256'], hostKey: ['ssh-ed25519-cert-v01@openssh.com', 'ssh-ed25519'], cipher: ['aes128-gcm@openssh.com'], mac: ['hmac-sha2-256'], compression: ['none'] };
-  const server = (blob: Uint8Array) =>
-    new TestServer({ hostKey: hostPrivate, hostKeyBlob: blob, kexInit: { hostKeyAlgorithms: ['ssh-ed25519-cert-v01@openssh.com'] } });
+  const server = (blob: Uint8Array) => new TestServer({ hostKey: hostPrivate, hostKeyBlob: blob, kexInit: { hostKeyAlgorithms: ['ssh-ed25519-cert-v01@openssh.com'] } });
 
   it('verifies the certificate and gives its fields to verifyHostKey, judged by the core clock', () => {
     const seen: HostKeyInfo[] = [];

@@ -47,7 +47,9 @@ describe('handshake', () => {
   });
 
   it('works with diffie-hellman-group14-sha256', () => {
-    const pair = authenticated(new TestServer(), { algorithms: { kex: ['diffie-hellman-group14-sha256'], hostKey: ['ssh-ed25519'], cipher: ['aes128-gcm@openssh.com'], mac: ['hmac-sha2-256'], compression: ['none'] } });
+    const pair = authenticated(new TestServer(), {
+      algorithms: { kex: ['diffie-hellman-group14-sha256'], hostKey: ['ssh-ed25519'], cipher: ['aes128-gcm@openssh.com'], mac: ['hmac-sha2-256'], compression: ['none'] },
+    });
     expect(pair.client.negotiatedAlgorithms?.kex).toBe('diffie-hellman-group14-sha256');
   });
 
@@ -59,7 +61,15 @@ describe('handshake', () => {
   });
 
   it('a bad host key signature ends with 1031', () => {
-    const pair = new Pair(new TestServer({ signature: (s) => { const c = s.slice(); c[c.length - 1]! ^= 1; return c; } })).start();
+    const pair = new Pair(
+      new TestServer({
+        signature: (s) => {
+          const c = s.slice();
+          c[c.length - 1]! ^= 1;
+          return c;
+        },
+      }),
+    ).start();
     expect(pair.closedWith?.code).toBe(1031);
     expect(pair.server.received).not.toContain(MSG.USERAUTH_REQUEST);
   });
@@ -102,7 +112,9 @@ describe('handshake', () => {
     const clientKexInit = (pair: Pair) => KexInit.decode(pair.server.receivedPayloads.find((p) => p[0] === MSG.KEXINIT)!);
 
     it('leaves chacha20-poly1305 out of the offer and goes on with an unaffected cipher (it used to fail with 1003)', () => {
-      const server = new TestServer({ kexInit: { ciphersClientToServer: ['chacha20-poly1305@openssh.com', 'aes128-gcm@openssh.com'], ciphersServerToClient: ['chacha20-poly1305@openssh.com', 'aes128-gcm@openssh.com'] } });
+      const server = new TestServer({
+        kexInit: { ciphersClientToServer: ['chacha20-poly1305@openssh.com', 'aes128-gcm@openssh.com'], ciphersServerToClient: ['chacha20-poly1305@openssh.com', 'aes128-gcm@openssh.com'] },
+      });
       const pair = new Pair(server, { strictKex: 2, algorithms: algorithms(['chacha20-poly1305@openssh.com', 'aes128-gcm@openssh.com'], ['hmac-sha2-256']) }).start();
       expect(pair.closedWith).toBeUndefined();
       expect(pair.has('authenticated')).toBe(true);
@@ -189,7 +201,13 @@ describe('after authentication', () => {
   it('a forwarded-streamlocal open is offered only for a socket path we asked for, until cancelled', () => {
     const pair = authenticated();
     const streamLocalOpen = (sender: number, path: string, reserved = true) => {
-      const w = new Writer().byte(MSG.CHANNEL_OPEN).string('forwarded-streamlocal@openssh.com').uint32(sender).uint32(1 << 20).uint32(32768).string(path);
+      const w = new Writer()
+        .byte(MSG.CHANNEL_OPEN)
+        .string('forwarded-streamlocal@openssh.com')
+        .uint32(sender)
+        .uint32(1 << 20)
+        .uint32(32768)
+        .string(path);
       return (reserved ? w.string('') : w).finish();
     };
     let grant: Grant | null = null;
@@ -238,7 +256,14 @@ describe('after authentication', () => {
     pair.run();
     expect(pair.server.received.at(-1)).toBe(MSG.CHANNEL_OPEN_CONFIRMATION);
     // The window is 64 KiB; send two 32 KiB packets (fine) and one more byte (not).
-    for (let i = 0; i < 2; i++) pair.server.send(new Writer().byte(MSG.CHANNEL_DATA).uint32(0).string(new Uint8Array(32 * 1024)).finish());
+    for (let i = 0; i < 2; i++)
+      pair.server.send(
+        new Writer()
+          .byte(MSG.CHANNEL_DATA)
+          .uint32(0)
+          .string(new Uint8Array(32 * 1024))
+          .finish(),
+      );
     pair.run();
     expect(pair.closedWith).toBeUndefined();
     pair.server.send(new Writer().byte(MSG.CHANNEL_DATA).uint32(0).string(new Uint8Array(1)).finish());
@@ -306,7 +331,13 @@ describe('after authentication', () => {
     // Channel 0 was granted a whole window before; it keeps what it has, and once the server
     // has used and we have consumed it, it is refilled to its share only.
     for (let sent = 0; sent < window; sent += 32 * 1024) {
-      pair.server.send(new Writer().byte(MSG.CHANNEL_DATA).uint32(0).string(new Uint8Array(32 * 1024)).finish());
+      pair.server.send(
+        new Writer()
+          .byte(MSG.CHANNEL_DATA)
+          .uint32(0)
+          .string(new Uint8Array(32 * 1024))
+          .finish(),
+      );
     }
     pair.run();
     expect(pair.closedWith).toBeUndefined();
@@ -317,7 +348,13 @@ describe('after authentication', () => {
     expect(Buffer.from(adjust).readUInt32BE(5)).toBe(window / 2);
     // Beyond that share the server may not send: one more byte past it ends the connection.
     for (let sent = 0; sent < window / 2; sent += 32 * 1024) {
-      pair.server.send(new Writer().byte(MSG.CHANNEL_DATA).uint32(0).string(new Uint8Array(32 * 1024)).finish());
+      pair.server.send(
+        new Writer()
+          .byte(MSG.CHANNEL_DATA)
+          .uint32(0)
+          .string(new Uint8Array(32 * 1024))
+          .finish(),
+      );
     }
     pair.run();
     expect(pair.closedWith).toBeUndefined();
@@ -333,8 +370,7 @@ describe('after authentication', () => {
     pair.client.acceptChannel(0);
     pair.client.sendData(0, new Uint8Array(2500));
     pair.run();
-    const sizes = () =>
-      pair.server.receivedPayloads.filter((p) => p[0] === MSG.CHANNEL_DATA).map((p) => Buffer.from(p).readUInt32BE(5));
+    const sizes = () => pair.server.receivedPayloads.filter((p) => p[0] === MSG.CHANNEL_DATA).map((p) => Buffer.from(p).readUInt32BE(5));
     expect(sizes()).toEqual([600, 400]);
     pair.server.send(new Writer().byte(MSG.CHANNEL_WINDOW_ADJUST).uint32(0).uint32(5000).finish());
     pair.run();
@@ -406,7 +442,10 @@ describe('after authentication', () => {
     pair.server.rekey(); // a fresh KEXINIT from the server
     const before = pair.server.received.length;
     // Queue data while only the server's KEXINIT has arrived.
-    pair.client.receive(pair.server.out.splice(0).reduce((a, b) => Buffer.concat([a, b]), Buffer.alloc(0)), pair.now);
+    pair.client.receive(
+      pair.server.out.splice(0).reduce((a, b) => Buffer.concat([a, b]), Buffer.alloc(0)),
+      pair.now,
+    );
     pair.client.sendData(0, new Uint8Array(100));
     pair.run();
     const sequence = pair.server.received.slice(before);
@@ -551,9 +590,7 @@ describe('re-keying and closing, as RFC 4253 §7.1 and RFC 4254 §5.3 require', 
     const after = pair.server.received.slice(sizeBefore);
     expect(duringOwnRekey(after).filter((id) => id === MSG.CHANNEL_DATA)).toEqual([]);
     // Everything still arrives once the new keys are in place.
-    const dataBytes = pair.server.receivedPayloads
-      .filter((p) => p[0] === MSG.CHANNEL_DATA)
-      .reduce((sum, p) => sum + Buffer.from(p).readUInt32BE(5), 0);
+    const dataBytes = pair.server.receivedPayloads.filter((p) => p[0] === MSG.CHANNEL_DATA).reduce((sum, p) => sum + Buffer.from(p).readUInt32BE(5), 0);
     expect(dataBytes).toBe(256 * 1024);
     expect(pair.closedWith).toBeUndefined();
   });
@@ -624,7 +661,13 @@ describe('re-keying and closing, as RFC 4253 §7.1 and RFC 4254 §5.3 require', 
     pair.run();
     pair.client.acceptChannel(0);
     pair.client.updateSettings({ keepAliveInterval: 0, keepAliveCountMax: 3, maxWindow: 256 * 1024, idleTimeout: 0 });
-    pair.server.send(new Writer().byte(MSG.CHANNEL_DATA).uint32(0).string(new Uint8Array(32 * 1024)).finish());
+    pair.server.send(
+      new Writer()
+        .byte(MSG.CHANNEL_DATA)
+        .uint32(0)
+        .string(new Uint8Array(32 * 1024))
+        .finish(),
+    );
     pair.run();
     pair.client.consume(0, 32 * 1024);
     pair.run();

@@ -126,10 +126,8 @@ function withChannel(server: TestServer, options = {}) {
 }
 
 const channelData = (payload: Uint8Array) => new Writer(payload.length + 16).byte(MSG.CHANNEL_DATA).uint32(0).string(payload).finish();
-const received = (events: ClientEvent[]) =>
-  Buffer.concat(events.filter((e): e is Extract<ClientEvent, { type: 'channelData' }> => e.type === 'channelData').map((e) => Buffer.from(e.data)));
-const serverGot = (server: TestServer) =>
-  Buffer.concat(server.receivedPayloads.filter((p) => p[0] === MSG.CHANNEL_DATA).map((p) => Buffer.from(p.subarray(9))));
+const received = (events: ClientEvent[]) => Buffer.concat(events.filter((e): e is Extract<ClientEvent, { type: 'channelData' }> => e.type === 'channelData').map((e) => Buffer.from(e.data)));
+const serverGot = (server: TestServer) => Buffer.concat(server.receivedPayloads.filter((p) => p[0] === MSG.CHANNEL_DATA).map((p) => Buffer.from(p.subarray(9))));
 
 describe('the client core with compression', () => {
   it('zlib compresses from the NEWKEYS on, both ways, and data arrives intact', () => {

@@ -50,7 +50,7 @@ function dataReceived(pair: Pair): string[] {
 }
 
 describe('direct-tcpip channels the client opens', () => {
-  it('sends host, port and originator; once confirmed, data flows both ways within the server\'s window and packet size', () => {
+  it("sends host, port and originator; once confirmed, data flows both ways within the server's window and packet size", () => {
     const pair = loggedOn();
     const id = value(pair.client.openDirectTcpip('target.internal', 2222, { address: '127.0.0.1', port: 65535 }));
     pair.run();

@@ -36,7 +36,9 @@ describe('the error-code table', () => {
 
   it('gives every code a meaning of its own words, and says which ones revtun never raises', () => {
     for (const row of errorCodeRows()) expect(row.meaning.length, row.name).toBeGreaterThan(5);
-    const neverRaised = errorCodeRows().filter((r) => !r.raised).map((r) => r.code);
+    const neverRaised = errorCodeRows()
+      .filter((r) => !r.raised)
+      .map((r) => r.code);
     expect(neverRaised).toContain(10093); // Winsock
     expect(neverRaised).not.toContain(1032);
     expect(Code.AuthFailed).toBe(ERROR_TABLE.AuthFailed[0]);

@@ -71,7 +71,7 @@ function paced(clock: VirtualScheduler, rate: number) {
   const used = new Map<number, number>();
   const serverSends = (sender: number, local: number): number => {
     const owed = (creditOf().get(sender) ?? 0) - (used.get(sender) ?? 0);
-    for (let left = owed; left > 0; ) {
+    for (let left = owed; left > 0;) {
       const n = Math.min(left, 32768);
       layer.handle(MSG.CHANNEL_DATA, ChannelData.encode({ recipientChannel: local, data: new Uint8Array(n) }));
       layer.consume(local, n);

@@ -9,16 +9,7 @@ import { Code, SshError } from '../../../ts/protocol/errors.js';
 import { NodeCryptoProvider } from '../../../ts/crypto/node.js';
 import { KRB5_MECHANISM_OID, type GssapiSource } from '../../../ts/protocol/auth-gssapi.js';
 import { Pair, PASSWORD, TestServer } from '../../helpers/peer.js';
-import {
-  decodeKexgssComplete,
-  encodeKexgssInit,
-  GSS_KEX_ALGORITHMS,
-  GssKexMethod,
-  KexgssContinue,
-  KexgssError,
-  KexgssHostkey,
-  KRB5_KEX_SUFFIX,
-} from '../../../ts/protocol/kex-gss.js';
+import { decodeKexgssComplete, encodeKexgssInit, GSS_KEX_ALGORITHMS, GssKexMethod, KexgssContinue, KexgssError, KexgssHostkey, KRB5_KEX_SUFFIX } from '../../../ts/protocol/kex-gss.js';
 
 const provider = new NodeCryptoProvider();
 const bytes = (text: string) => new TextEncoder().encode(text);
@@ -215,7 +206,7 @@ describe('in the client core', () => {
     });
   }
 
-  it("a server MIC that does not verify ends the connection with 1031 before NEWKEYS is sent", async () => {
+  it('a server MIC that does not verify ends the connection with 1031 before NEWKEYS is sent', async () => {
     const p = pair(() => bytes('forged'), []);
     p.start();
     await p.settle();

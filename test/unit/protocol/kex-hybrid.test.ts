@@ -119,8 +119,8 @@ describe('the default key exchange list', () => {
   it('leaves them out under node:crypto, and a list of only a hybrid is 1005 there', () => {
     expect(lists('node')[0]).toBe('curve25519-sha256');
     expect(lists('node').some((n) => n in HYBRID_KEX_METHODS)).toBe(false);
-    expect(() =>
-      algorithmLists(loadCryptoProvider('node'), { kex: 'mlkem768x25519-sha256', hostKey: 'ssh-ed25519', cipher: 'aes128-ctr', mac: 'hmac-sha2-256', compression: 'none' }),
-    ).toThrow(expect.objectContaining({ code: Code.UnsupportedAlgorithm }) as unknown as Error);
+    expect(() => algorithmLists(loadCryptoProvider('node'), { kex: 'mlkem768x25519-sha256', hostKey: 'ssh-ed25519', cipher: 'aes128-ctr', mac: 'hmac-sha2-256', compression: 'none' })).toThrow(
+      expect.objectContaining({ code: Code.UnsupportedAlgorithm }) as unknown as Error,
+    );
   });
 });

@@ -57,8 +57,12 @@ describe('key derivation (RFC 4253 §7.2)', () => {
     const h = fromHex('22'.repeat(32));
     const session = fromHex('33'.repeat(32));
     const key = deriveKey(node, 'sha256', k, h, 'C', session, 64);
-    const k1 = createHash('sha256').update(Buffer.concat([mpint(k), h, Buffer.from('C'), session])).digest();
-    const k2 = createHash('sha256').update(Buffer.concat([mpint(k), h, k1])).digest();
+    const k1 = createHash('sha256')
+      .update(Buffer.concat([mpint(k), h, Buffer.from('C'), session]))
+      .digest();
+    const k2 = createHash('sha256')
+      .update(Buffer.concat([mpint(k), h, k1]))
+      .digest();
     expect(toHex(key)).toBe(toHex(Buffer.concat([k1, k2])));
   });
 });
@@ -66,14 +70,31 @@ describe('key derivation (RFC 4253 §7.2)', () => {
 describe('negotiation (RFC 4253 §7.1)', () => {
   const base = kexInit({ kexAlgorithms: [] });
   it("picks the client's first choice the server supports, per direction, ignoring pseudo-algorithms", () => {
-    const client = { ...base, kexAlgorithms: ['curve25519-sha256', 'ecdh-sha2-nistp256', 'ext-info-c', 'kex-strict-c-v00@openssh.com'], ciphersClientToServer: ['aes256-ctr', 'aes128-ctr'], ciphersServerToClient: ['aes128-ctr', 'aes256-ctr'] };
-    const server = { ...base, kexAlgorithms: ['ecdh-sha2-nistp256', 'curve25519-sha256', 'kex-strict-s-v00@openssh.com'], ciphersClientToServer: ['aes128-ctr', 'aes256-ctr'], ciphersServerToClient: ['aes256-ctr', 'aes128-ctr'] };
+    const client = {
+      ...base,
+      kexAlgorithms: ['curve25519-sha256', 'ecdh-sha2-nistp256', 'ext-info-c', 'kex-strict-c-v00@openssh.com'],
+      ciphersClientToServer: ['aes256-ctr', 'aes128-ctr'],
+      ciphersServerToClient: ['aes128-ctr', 'aes256-ctr'],
+    };
+    const server = {
+      ...base,
+      kexAlgorithms: ['ecdh-sha2-nistp256', 'curve25519-sha256', 'kex-strict-s-v00@openssh.com'],
+      ciphersClientToServer: ['aes128-ctr', 'aes256-ctr'],
+      ciphersServerToClient: ['aes256-ctr', 'aes128-ctr'],
+    };
     const n = negotiate(client, server, () => false);
     expect(n).toMatchObject({ kex: 'curve25519-sha256', cipherClientToServer: 'aes256-ctr', cipherServerToClient: 'aes128-ctr', strictKex: true });
   });
 
   it('needs no MAC for an AEAD cipher', () => {
-    const client = { ...base, kexAlgorithms: ['curve25519-sha256'], ciphersClientToServer: ['aes128-gcm@openssh.com'], ciphersServerToClient: ['aes128-gcm@openssh.com'], macsClientToServer: ['hmac-sha1'], macsServerToClient: ['hmac-sha1'] };
+    const client = {
+      ...base,
+      kexAlgorithms: ['curve25519-sha256'],
+      ciphersClientToServer: ['aes128-gcm@openssh.com'],
+      ciphersServerToClient: ['aes128-gcm@openssh.com'],
+      macsClientToServer: ['hmac-sha1'],
+      macsServerToClient: ['hmac-sha1'],
+    };
     const server = { ...client, macsClientToServer: ['hmac-sha2-512'], macsServerToClient: ['hmac-sha2-512'] };
     const n = negotiate(client, server, (c) => c.includes('gcm'));
     expect(n.macClientToServer).toBeNull();

@@ -64,7 +64,7 @@ describe('the key-type registry', () => {
       expect(keyTypeSpec(x509.keyType), x509.name).toBeDefined();
       expect(signatureAlgorithmSpec(x509.verifyAs)?.keyType, x509.name).toBe(x509.keyType);
     }
-    expect(X509_ALGORITHMS.filter((a) => a.legacy).map((a) => a.name)).toEqual(['x509v3-ssh-rsa', 'x509v3-ssh-dss']) // the SHA-1 ones;
+    expect(X509_ALGORITHMS.filter((a) => a.legacy).map((a) => a.name)).toEqual(['x509v3-ssh-rsa', 'x509v3-ssh-dss']); // the SHA-1 ones;
   });
 
   it('keeps the default lists revtun has always had', () => {

@@ -32,9 +32,7 @@ const SUITES: [string | null, string | null][] = [
   ['aes256-gcm@openssh.com', null],
   ['chacha20-poly1305@openssh.com', null],
   ...['aes128-ctr', 'aes192-ctr', 'aes256-ctr'].flatMap((c) =>
-    ['hmac-sha2-256', 'hmac-sha2-512', 'hmac-sha1', 'hmac-sha2-256-etm@openssh.com', 'hmac-sha2-512-etm@openssh.com'].map(
-      (m) => [c, m] as [string, string],
-    ),
+    ['hmac-sha2-256', 'hmac-sha2-512', 'hmac-sha1', 'hmac-sha2-256-etm@openssh.com', 'hmac-sha2-512-etm@openssh.com'].map((m) => [c, m] as [string, string]),
   ),
 ];
 
@@ -78,11 +76,7 @@ describe('packet transport', () => {
 
   // Owned input: packets lying whole inside a received chunk are decrypted in that chunk.
   // CBC with MAC-then-encrypt is included because its head is decrypted separately first.
-  const OWNED: [string, string | null][] = [
-    ...(SUITES.filter(([c]) => c !== null) as [string, string | null][]),
-    ['aes128-cbc', 'hmac-sha2-256'],
-    ['aes256-cbc', 'hmac-sha1-etm@openssh.com'],
-  ];
+  const OWNED: [string, string | null][] = [...(SUITES.filter(([c]) => c !== null) as [string, string | null][]), ['aes128-cbc', 'hmac-sha2-256'], ['aes256-cbc', 'hmac-sha1-etm@openssh.com']];
   it.each(OWNED)('%s / %s: with owned input, every split of a three-packet stream decodes the same', (cipher, mac) => {
     const keys = keysFor(cipher, mac);
     const sender = new PacketTransport(random, () => true);

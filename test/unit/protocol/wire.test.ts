@@ -22,14 +22,7 @@ describe('mpint (RFC 4251 §5 examples)', () => {
 
 describe('Reader', () => {
   it('round-trips every field type', () => {
-    const bytes = new Writer()
-      .byte(7)
-      .boolean(true)
-      .uint32(0xdeadbeef)
-      .uint64(0x0123456789abcdefn)
-      .string('héllo')
-      .nameList(['a', 'b-c@d'])
-      .finish();
+    const bytes = new Writer().byte(7).boolean(true).uint32(0xdeadbeef).uint64(0x0123456789abcdefn).string('héllo').nameList(['a', 'b-c@d']).finish();
     const r = new Reader(bytes);
     expect(r.byte()).toBe(7);
     expect(r.boolean()).toBe(true);

@@ -11,14 +11,7 @@ import { join } from 'node:path';
 import * as crypto from 'node:crypto';
 import { Writer } from '../../../ts/protocol/wire.js';
 import { SshError } from '../../../ts/protocol/errors.js';
-import {
-  MAX_CERTIFICATE_BYTES,
-  MAX_CHAIN_CERTIFICATES,
-  encodeX509ChainBlob,
-  parseX509ChainBlob,
-  x509AlgorithmSpec,
-  x509SignatureAsPlain,
-} from '../../../ts/protocol/x509-chain.js';
+import { MAX_CERTIFICATE_BYTES, MAX_CHAIN_CERTIFICATES, encodeX509ChainBlob, parseX509ChainBlob, x509AlgorithmSpec, x509SignatureAsPlain } from '../../../ts/protocol/x509-chain.js';
 import { checkX509Leaf, decodeX509HostKey, describeX509HostKey, verifyX509Chain } from '../../../ts/protocol/x509-trust.js';
 import { parseCaCertificates, parseCaKeys } from '../../../ts/tunnel/hostkeys.js';
 import { DEFAULT_HOST_KEY, preferX509Algorithms } from '../../../ts/tunnel/settings.js';
@@ -65,10 +58,32 @@ describe('the RFC 6187 chain blob', () => {
   it.each([
     ['another algorithm name', () => encodeX509ChainBlob({ algorithm: 'x509v3-ssh-rsa', certificates: [leaf.der], ocspResponses: [] }), /for the negotiated x509v3-ecdsa-sha2-nistp256/],
     ['no certificate', () => new Writer(64).string(P256.name).uint32(0).uint32(0).finish(), /no certificate/],
-    ['too many certificates', () => new Writer(64).string(P256.name).uint32(MAX_CHAIN_CERTIFICATES + 1).finish(), new RegExp(`${MAX_CHAIN_CERTIFICATES + 1} certificates`)],
+    [
+      'too many certificates',
+      () =>
+        new Writer(64)
+          .string(P256.name)
+          .uint32(MAX_CHAIN_CERTIFICATES + 1)
+          .finish(),
+      new RegExp(`${MAX_CHAIN_CERTIFICATES + 1} certificates`),
+    ],
     ['a count larger than the blob', () => new Writer(64).string(P256.name).uint32(3).string(leaf.der).finish(), /malformed X\.509 host key/],
-    ['a certificate over the size limit', () => new Writer(64).string(P256.name).uint32(1).string(new Uint8Array(MAX_CERTIFICATE_BYTES + 1)).uint32(0).finish(), /bytes \(at most/],
-    ['a certificate that is not DER', () => new Writer(64).string(P256.name).uint32(1).string(new TextEncoder().encode('not a certificate')).uint32(0).finish(), /certificate 1 is not a DER certificate/],
+    [
+      'a certificate over the size limit',
+      () =>
+        new Writer(64)
+          .string(P256.name)
+          .uint32(1)
+          .string(new Uint8Array(MAX_CERTIFICATE_BYTES + 1))
+          .uint32(0)
+          .finish(),
+      /bytes \(at most/,
+    ],
+    [
+      'a certificate that is not DER',
+      () => new Writer(64).string(P256.name).uint32(1).string(new TextEncoder().encode('not a certificate')).uint32(0).finish(),
+      /certificate 1 is not a DER certificate/,
+    ],
     ['too many OCSP responses', () => new Writer(64).string(P256.name).uint32(1).string(leaf.der).uint32(1000).finish(), /1000 OCSP responses/],
     ['trailing bytes', () => Buffer.concat([encodeX509ChainBlob({ algorithm: P256.name, certificates: [leaf.der], ocspResponses: [] }), Uint8Array.of(0)]), /malformed X\.509 host key/],
   ])('refuses %s (1031)', (_what, make, message) => {
@@ -84,7 +99,7 @@ describe('the RFC 6187 chain blob', () => {
 });
 
 describe('the leaf key', () => {
-  it('is the SSH key of the certificate, of the algorithm\'s type', () => {
+  it("is the SSH key of the certificate, of the algorithm's type", () => {
     const decoded = decodeX509HostKey({ algorithm: P256.name, certificates: [leaf.der], ocspResponses: [] }, P256);
     expect(decoded.keyType).toBe('ecdsa-sha2-nistp256');
     const spki = crypto.createPublicKey({ key: leaf.pem, format: 'pem' }).export({ type: 'spki', format: 'der' });
@@ -176,7 +191,11 @@ describe('the limits CAs put on a path (RFC 5280 §6.1.4)', () => {
   const server = (issuer: ReturnType<typeof makeCa>, name: string, cn: string) => makeLeaf(dir, name, issuer, { cn, altNames: `DNS:${cn}` });
 
   it('refuses a CA with name constraints (regression: a leaf outside them was trusted)', () => {
-    const constrained = makeLeaf(dir, 'constrained-ca', ca, { cn: 'constrained', altNames: '', extensions: ['basicConstraints=critical,CA:TRUE', 'keyUsage=critical,keyCertSign', 'nameConstraints=critical,permitted;DNS:.good.example'] });
+    const constrained = makeLeaf(dir, 'constrained-ca', ca, {
+      cn: 'constrained',
+      altNames: '',
+      extensions: ['basicConstraints=critical,CA:TRUE', 'keyUsage=critical,keyCertSign', 'nameConstraints=critical,permitted;DNS:.good.example'],
+    });
     const outside = server(constrained, 'outside', 'bank.example');
     const judgement = verifyX509Chain([outside.der, constrained.der], [new crypto.X509Certificate(ca.pem)], now());
     expect(judgement).toMatchObject({ trusted: false, reason: expect.stringMatching(/name constraints/) });
@@ -196,7 +215,10 @@ describe('the limits CAs put on a path (RFC 5280 §6.1.4)', () => {
   it('refuses an intermediate whose key usage does not allow certificate signing', () => {
     const noSign = makeLeaf(dir, 'nosign-ca', ca, { cn: 'nosign', altNames: '', extensions: ['basicConstraints=critical,CA:TRUE', 'keyUsage=critical,digitalSignature'] });
     const issued = server(noSign, 'by-nosign', 'gw.example');
-    expect(verifyX509Chain([issued.der, noSign.der], [new crypto.X509Certificate(ca.pem)], now())).toMatchObject({ trusted: false, reason: expect.stringMatching(/keyCertSign|is not signed by the next certificate/) }); // OpenSSL's issuer check already looks at key usage
+    expect(verifyX509Chain([issued.der, noSign.der], [new crypto.X509Certificate(ca.pem)], now())).toMatchObject({
+      trusted: false,
+      reason: expect.stringMatching(/keyCertSign|is not signed by the next certificate/),
+    }); // OpenSSL's issuer check already looks at key usage
   });
 
   it('matches no partial wildcard (b*.example is not bank.example)', () => {

@@ -18,11 +18,30 @@ import { rsaKeyXml } from '../../helpers/xml-key.js';
 
 /** The sshCertStoreType list of the documentation, by number and name. */
 const DOCUMENTED: [number, string][] = [
-  [0, 'cstUser'], [1, 'cstMachine'], [2, 'cstPFXFile'], [3, 'cstPFXBlob'], [4, 'cstJKSFile'], [5, 'cstJKSBlob'],
-  [6, 'cstPEMKeyFile'], [7, 'cstPEMKeyBlob'], [8, 'cstPublicKeyFile'], [9, 'cstPublicKeyBlob'], [10, 'cstSSHPublicKeyBlob'],
-  [11, 'cstP7BFile'], [12, 'cstP7BBlob'], [13, 'cstSSHPublicKeyFile'], [14, 'cstPPKFile'], [15, 'cstPPKBlob'],
-  [16, 'cstXMLFile'], [17, 'cstXMLBlob'], [18, 'cstJWKFile'], [19, 'cstJWKBlob'], [21, 'cstBCFKSFile'], [22, 'cstBCFKSBlob'],
-  [23, 'cstPKCS11'], [99, 'cstAuto'],
+  [0, 'cstUser'],
+  [1, 'cstMachine'],
+  [2, 'cstPFXFile'],
+  [3, 'cstPFXBlob'],
+  [4, 'cstJKSFile'],
+  [5, 'cstJKSBlob'],
+  [6, 'cstPEMKeyFile'],
+  [7, 'cstPEMKeyBlob'],
+  [8, 'cstPublicKeyFile'],
+  [9, 'cstPublicKeyBlob'],
+  [10, 'cstSSHPublicKeyBlob'],
+  [11, 'cstP7BFile'],
+  [12, 'cstP7BBlob'],
+  [13, 'cstSSHPublicKeyFile'],
+  [14, 'cstPPKFile'],
+  [15, 'cstPPKBlob'],
+  [16, 'cstXMLFile'],
+  [17, 'cstXMLBlob'],
+  [18, 'cstJWKFile'],
+  [19, 'cstJWKBlob'],
+  [21, 'cstBCFKSFile'],
+  [22, 'cstBCFKSBlob'],
+  [23, 'cstPKCS11'],
+  [99, 'cstAuto'],
 ];
 
 const dir = mkdtempSync(join(tmpdir(), 'revtun-stores-'));
@@ -194,17 +213,13 @@ describe('blob forms and misplaced stores', () => {
   });
 
   it('a store of another kind than the type says: named, with the type to use', () => {
-    expect(refusal(() => load(6, paths.pfx)).message).toBe(
-      `key file ${paths.pfx}: this is a PKCS#12 (PFX) store, not key text: set sshCertStoreType to PFXFile (2), PFXBlob (3) or Auto (99)`,
-    );
+    expect(refusal(() => load(6, paths.pfx)).message).toBe(`key file ${paths.pfx}: this is a PKCS#12 (PFX) store, not key text: set sshCertStoreType to PFXFile (2), PFXBlob (3) or Auto (99)`);
     expect(refusal(() => load(7, jwkText)).message).toMatch(/^this is a JWK, not key text: set sshCertStoreType to JWKFile \(18\)/);
     expect(refusal(() => load(2, paths.pem)).message).toBe(`key file ${paths.pem}: not a PKCS#12 (PFX) store`);
   });
 
   it('a wrong PFX password: 10022 naming the file, not 1032', () => {
-    expect(refusal(() => load(2, paths.pfx, { password: 'wrong' })).message).toBe(
-      `key file ${paths.pfx}: wrong password for the PKCS#12 store (sshCertStorePassword)`,
-    );
+    expect(refusal(() => load(2, paths.pfx, { password: 'wrong' })).message).toBe(`key file ${paths.pfx}: wrong password for the PKCS#12 store (sshCertStorePassword)`);
   });
 
   it('sshCertSubject that matches nothing in the PFX', () => {

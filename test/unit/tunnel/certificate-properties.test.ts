@@ -31,7 +31,9 @@ function keygenFingerprint(publicPath: string, hash: 'md5' | 'sha256'): string {
 
 /** "SHA256:base64" as colon-separated hex, the documented form. */
 function sha256Hex(openssh: string): string {
-  return Buffer.from(openssh.slice('SHA256:'.length), 'base64').toString('hex').replace(/(..)(?!$)/g, '$1:');
+  return Buffer.from(openssh.slice('SHA256:'.length), 'base64')
+    .toString('hex')
+    .replace(/(..)(?!$)/g, '$1:');
 }
 
 /** camelCase of a documented snake_case property name, with the hash names in capitals. */
@@ -61,11 +63,22 @@ describe('the documented names', () => {
     for (const { name, readOnly } of documented) {
       if (readOnly) expect(() => (t[name] = 'x'), name).toThrow(TypeError);
     }
-    const settable = documented.filter((p) => !p.readOnly).map((p) => p.name).sort();
+    const settable = documented
+      .filter((p) => !p.readOnly)
+      .map((p) => p.name)
+      .sort();
     expect(settable).toEqual(
       [
-        'sshAcceptServerHostKeyEncoded', 'sshAcceptServerHostKeyStore', 'sshAcceptServerHostKeyStorePassword', 'sshAcceptServerHostKeyStoreType',
-        'sshAcceptServerHostKeySubject', 'sshCertEncoded', 'sshCertStore', 'sshCertStorePassword', 'sshCertStoreType', 'sshCertSubject',
+        'sshAcceptServerHostKeyEncoded',
+        'sshAcceptServerHostKeyStore',
+        'sshAcceptServerHostKeyStorePassword',
+        'sshAcceptServerHostKeyStoreType',
+        'sshAcceptServerHostKeySubject',
+        'sshCertEncoded',
+        'sshCertStore',
+        'sshCertStorePassword',
+        'sshCertStoreType',
+        'sshCertSubject',
       ].sort(),
     );
     // The revtun extension beside the documented fingerprints.
@@ -108,7 +121,12 @@ describe('sshCert* from a PKCS#12 store', () => {
     expect(t.sshCertSubject).toBe('CN=deploy.example, O=Example, C=US');
     expect(t.sshCertIssuer).toBe('CN=deploy.example, O=Example, C=US');
     expect(t.sshCertVersion).toBe('V3');
-    expect(t.sshCertSerialNumber).toBe(run('openssl', ['x509', '-in', certPath, '-noout', '-serial']).trim().replace(/^serial=/, '').toUpperCase());
+    expect(t.sshCertSerialNumber).toBe(
+      run('openssl', ['x509', '-in', certPath, '-noout', '-serial'])
+        .trim()
+        .replace(/^serial=/, '')
+        .toUpperCase(),
+    );
     expect(t.sshCertSignatureAlgorithm).toBe('ecdsa-with-SHA256');
     expect(t.sshCertPublicKeyAlgorithm).toBe('ECDSA');
     expect(t.sshCertPublicKeyLength).toBe(256);
@@ -121,7 +139,11 @@ describe('sshCert* from a PKCS#12 store', () => {
     expect(t.sshCertEffectiveDate).toMatch(/^\d\d-[A-Z][a-z]{2}-\d{4} \d\d:\d\d:\d\d$/);
     // The certificate's own hashes, against openssl's.
     const opensslFingerprint = (hash: string) =>
-      run('openssl', ['x509', '-in', certPath, '-noout', '-fingerprint', `-${hash}`]).trim().replace(/^.*=/, '').replace(/:/g, '').toLowerCase();
+      run('openssl', ['x509', '-in', certPath, '-noout', '-fingerprint', `-${hash}`])
+        .trim()
+        .replace(/^.*=/, '')
+        .replace(/:/g, '')
+        .toLowerCase();
     expect(t.sshCertThumbprintSHA1).toBe(opensslFingerprint('sha1'));
     expect(t.sshCertThumbprintSHA256).toBe(opensslFingerprint('sha256'));
     expect(t.sshCertThumbprintMD5).toBe(opensslFingerprint('md5'));
@@ -185,7 +207,10 @@ describe('sshCert* from a PEM key file with its certificate beside it (PEMKeyFil
     const store = makePfx(dir, 'combo', { key: 'ec-p384', subject: '/O=Example/CN=combo', password: PASSWORD });
     const keyText = readFileSync(store.path.replace(/\.p12$/, '.key'), 'utf8');
     const certText = readFileSync(store.path.replace(/\.p12$/, '.crt'), 'utf8');
-    for (const [name, content] of [['cert-first.pem', certText + keyText], ['key-first.pem', keyText + certText]]) {
+    for (const [name, content] of [
+      ['cert-first.pem', certText + keyText],
+      ['key-first.pem', keyText + certText],
+    ]) {
       const path = join(dir, name!);
       writeFileSync(path, content!, { mode: 0o600 });
       const t = new SSHReverseTunnel();
@@ -208,7 +233,11 @@ describe('sshCert* from OpenSSH keys', () => {
     expect(t.sshCertOpensshFingerprint).toBe(keygenFingerprint(`${key.privatePath}.pub`, 'sha256'));
     expect(t.sshCertFingerprint).toBe(keygenFingerprint(`${key.privatePath}.pub`, 'md5').replace(/^MD5:/, ''));
     // The encoded form of a plain key is its SSH public key blob.
-    expect(t.sshCertThumbprintSHA256).toBe(createHash('sha256').update(Buffer.from(key.publicLine.split(' ')[1]!, 'base64')).digest('hex'));
+    expect(t.sshCertThumbprintSHA256).toBe(
+      createHash('sha256')
+        .update(Buffer.from(key.publicLine.split(' ')[1]!, 'base64'))
+        .digest('hex'),
+    );
     expect(t.sshCertEncoded).toBe(key.publicLine.split(' ')[1]);
     expect(t.sshCertSubject).toBe('');
     expect(t.sshCertIssuer).toBe('');
@@ -310,7 +339,12 @@ describe('sshAcceptServerHostKey* from public key stores', () => {
     const secret = generateKey(dir, 'secret_key', 'ed25519');
     const fifo = join(dir, 'a.fifo');
     run('mkfifo', [fifo]);
-    for (const [type, store] of [[8, secret.privateText], [13, secret.privateText], [8, '/dev/zero'], [13, fifo]] as const) {
+    for (const [type, store] of [
+      [8, secret.privateText],
+      [13, secret.privateText],
+      [8, '/dev/zero'],
+      [13, fifo],
+    ] as const) {
       const t = accepting(type, store);
       t.sshUser = 'someone';
       t.sshPassword = 'x';
@@ -348,7 +382,11 @@ describe('sshAcceptServerHostKey* from public key stores', () => {
   it('fails sshLogon with 10022 before connecting when the store names no key', async () => {
     const notKey = join(dir, 'notes.txt');
     writeFileSync(notKey, 'a file of notes, not a certificate\n');
-    for (const [type, store] of [[13, join(dir, 'missing.pub')], [10, 'not a key'], [8, notKey]] as const) {
+    for (const [type, store] of [
+      [13, join(dir, 'missing.pub')],
+      [10, 'not a key'],
+      [8, notKey],
+    ] as const) {
       const t = accepting(type, store);
       t.sshUser = 'someone';
       t.sshPassword = 'x';

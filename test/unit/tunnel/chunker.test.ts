@@ -70,7 +70,10 @@ describe('ChannelRecords', () => {
     const r = new ChannelRecords(defaults(0, 256));
     r.configure('ChannelDataEOL', 3, '\n');
     const records = [...r.push(3, Buffer.alloc(600, 'x'))];
-    expect(records.map((x) => [x.data.length, x.eolFound])).toEqual([[256, false], [256, false]]);
+    expect(records.map((x) => [x.data.length, x.eolFound])).toEqual([
+      [256, false],
+      [256, false],
+    ]);
     expect(r.flush(3)?.data.length).toBe(88);
   });
 

@@ -8,9 +8,24 @@ import { encoderFor } from '../../../ts/tunnel/code-page.js';
 // windows-1252 is left out: Node 20's TextDecoder decodes it as Latin-1 (0x80 as U+0080, not
 // €), so it is checked against the Encoding Standard's own values below instead.
 const LABELS: [number, string][] = [
-  [866, 'ibm866'], [874, 'windows-874'], [1250, 'windows-1250'], [1251, 'windows-1251'], [1253, 'windows-1253'],
-  [1254, 'windows-1254'], [1255, 'windows-1255'], [1256, 'windows-1256'], [1257, 'windows-1257'], [1258, 'windows-1258'], [10000, 'macintosh'],
-  [10007, 'x-mac-cyrillic'], [20866, 'koi8-r'], [21866, 'koi8-u'], [28592, 'iso-8859-2'], [28595, 'iso-8859-5'], [28597, 'iso-8859-7'], [28605, 'iso-8859-15'],
+  [866, 'ibm866'],
+  [874, 'windows-874'],
+  [1250, 'windows-1250'],
+  [1251, 'windows-1251'],
+  [1253, 'windows-1253'],
+  [1254, 'windows-1254'],
+  [1255, 'windows-1255'],
+  [1256, 'windows-1256'],
+  [1257, 'windows-1257'],
+  [1258, 'windows-1258'],
+  [10000, 'macintosh'],
+  [10007, 'x-mac-cyrillic'],
+  [20866, 'koi8-r'],
+  [21866, 'koi8-u'],
+  [28592, 'iso-8859-2'],
+  [28595, 'iso-8859-5'],
+  [28597, 'iso-8859-7'],
+  [28605, 'iso-8859-15'],
 ];
 
 describe('encoderFor', () => {
@@ -31,7 +46,7 @@ describe('encoderFor', () => {
     }
   });
 
-  it('writes ASCII as itself in every single-byte page (ICU decodes three of ibm866\'s control bytes otherwise)', () => {
+  it("writes ASCII as itself in every single-byte page (ICU decodes three of ibm866's control bytes otherwise)", () => {
     const ascii = String.fromCharCode(...Array.from({ length: 128 }, (_, i) => i));
     for (const [codePage] of [...LABELS, [1252, 'windows-1252'] as const]) {
       expect(Buffer.from(encoderFor(codePage)(ascii)).equals(Buffer.from(ascii, 'latin1')), String(codePage)).toBe(true);

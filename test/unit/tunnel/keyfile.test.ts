@@ -23,7 +23,9 @@ describe('readKeyFile', () => {
     writeFileSync(path, 'text');
     chmodSync(path, mode);
     expect(readKeyFile(path)).toEqual({ ok: false, problem: { kind: 'too-open', mode: 0o100000 | mode } });
-    expect(() => readPrivateKeyFile(path)).toThrow(expect.objectContaining({ code: Code.AccessDenied, message: expect.stringContaining(`Permissions 0${mode.toString(8)} for '${path}' are too open`) }));
+    expect(() => readPrivateKeyFile(path)).toThrow(
+      expect.objectContaining({ code: Code.AccessDenied, message: expect.stringContaining(`Permissions 0${mode.toString(8)} for '${path}' are too open`) }),
+    );
   });
 
   it('checks permissions before it notices a directory, as ssh does', () => {

@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { isFinal, JITTER, LASTING_CONNECTION_MS, RetryCounter, type RetrySettings } from '../../../ts/tunnel/reconnect.js';
 import { SshError, Code } from '../../../ts/protocol/errors.js';
 
-const settings = (overrides: Partial<RetrySettings> = {}): (() => RetrySettings) => () => ({ autoReconnect: 1, maxRetryCount: 0, retryInterval: 5, ...overrides });
+const settings =
+  (overrides: Partial<RetrySettings> = {}): (() => RetrySettings) =>
+  () => ({ autoReconnect: 1, maxRetryCount: 0, retryInterval: 5, ...overrides });
 
 describe('RetryCounter', () => {
   it('with MaxRetryCount 0 never runs out and reports -1 remaining', () => {

@@ -78,7 +78,13 @@ describe('host key algorithms with a trusted CA', () => {
   });
 
   it('negotiates the certificate algorithms, and SSHAcceptServerCAKey is no longer refused as not implemented', () => {
-    const lists = algorithmLists(new NodeCryptoProvider(), { kex: 'curve25519-sha256', hostKey: 'ecdsa-sha2-nistp384-cert-v01@openssh.com,ssh-ed25519', cipher: 'aes128-ctr', mac: 'hmac-sha2-256', compression: 'none' });
+    const lists = algorithmLists(new NodeCryptoProvider(), {
+      kex: 'curve25519-sha256',
+      hostKey: 'ecdsa-sha2-nistp384-cert-v01@openssh.com,ssh-ed25519',
+      cipher: 'aes128-ctr',
+      mac: 'hmac-sha2-256',
+      compression: 'none',
+    });
     expect(lists.hostKey).toEqual(['ecdsa-sha2-nistp384-cert-v01@openssh.com', 'ssh-ed25519']);
     expect(canonicalSettingName('sshacceptservercakey')).toBe('SSHAcceptServerCAKey');
     expect(() => parseSettingValue('SSHAcceptServerCAKey', 'not a key')).toThrow(expect.objectContaining({ code: 10022 }));

@@ -33,7 +33,8 @@ describe('SOCKS server handshake', () => {
     const { last, sent, steps } = feedBytewise(input);
     expect(last).toMatchObject({ kind: 'connect', request });
     expect(steps).toBe(input.length);
-    if (request.version === 5) expect([...sent]).toEqual([0x05, 0x00]); // the method selection, nothing more
+    if (request.version === 5)
+      expect([...sent]).toEqual([0x05, 0x00]); // the method selection, nothing more
     else expect(sent.length).toBe(0);
   });
 

@@ -86,12 +86,17 @@ describe('every writable setting', () => {
     const defaultText = tunnel.config(name);
     const sample = sampleFor(name);
     tunnel.config(`${name}=${sample}`);
-    const expected = READS_BACK[name]?.(sample) ?? (name === 'UseInternalSecurityAPI' ? 'False' : formatSettingValue(sample === 'True' ? true : sample === 'False' ? false : SETTINGS[name]!.kind === 'int' ? Number(sample) : sample));
+    const expected =
+      READS_BACK[name]?.(sample) ??
+      (name === 'UseInternalSecurityAPI' ? 'False' : formatSettingValue(sample === 'True' ? true : sample === 'False' ? false : SETTINGS[name]!.kind === 'int' ? Number(sample) : sample));
     expect(tunnel.config(name)).toBe(expected);
     expect(tunnel.config(name.toUpperCase())).toBe(expected); // names in any case
     expect(expected).not.toBe(defaultText);
     for (const bad of badValuesFor(name)) {
-      expect(codeOf(() => tunnel.config(`${name}=${bad}`)), `${name}=${bad}`).toBe(Code.BadArgument);
+      expect(
+        codeOf(() => tunnel.config(`${name}=${bad}`)),
+        `${name}=${bad}`,
+      ).toBe(Code.BadArgument);
       expect(tunnel.config(name), 'a refused value leaves the setting as it was').toBe(expected);
     }
     tunnel.reset();
