@@ -57,12 +57,41 @@ export function loadJwkKey(text: string, kid: string): crypto.KeyObject {
   const unusable = usableType(jwk);
   if (unusable) throw jwkError(unusable);
   if (!('d' in jwk)) throw jwkError('this JWK is a public key; a private key (with "d") is needed to sign');
+  const damaged = jwkError(`the ${jwk.kty} JWK is damaged: its private part does not match its public key`);
   let key: crypto.KeyObject;
   try {
     key = crypto.createPrivateKey({ key: jwk as crypto.JsonWebKey, format: 'jwk' });
   } catch {
-    throw jwkError(`the ${jwk.kty} JWK is malformed (a member is missing or not base64url)`);
+    // Node 26 refuses a private JWK whose parts do not belong together at the import (before,
+    // the import took them as given and the check below caught it): tell that apart from a
+    // member that is missing or not base64url by whether the public part alone is a key.
+    throw wellFormedPublicPart(jwk) ? damaged : jwkError(`the ${jwk.kty} JWK is malformed (a member is missing or not base64url)`);
   }
-  if (!keyPairIsConsistent(key)) throw jwkError(`the ${jwk.kty} JWK is damaged: its private part does not match its public key`);
+  if (!keyPairIsConsistent(key)) throw damaged;
   return key;
+}
+
+/** The JWK members of each key type's public part (RFC 7518 §6.2.1, §6.3.1; RFC 8037 §2). */
+const PUBLIC_MEMBERS: Record<string, string[]> = { EC: ['crv', 'x', 'y'], RSA: ['n', 'e'], OKP: ['crv', 'x'] };
+
+/** The members that hold key material, all base64url (RFC 7518 §6.2, §6.3; RFC 8037 §2). */
+const KEY_MATERIAL = ['x', 'y', 'd', 'n', 'e', 'p', 'q', 'dp', 'dq', 'qi'];
+
+/** Every member is a base64url string and the public part alone imports as a key. */
+function wellFormedPublicPart(jwk: Jwk): boolean {
+  const members = PUBLIC_MEMBERS[jwk.kty as string];
+  if (!members) return false;
+  const base64url = /^[A-Za-z0-9_-]+$/;
+  for (const name of KEY_MATERIAL) {
+    const value = jwk[name];
+    if (value !== undefined && (typeof value !== 'string' || !base64url.test(value))) return false;
+  }
+  const publicPart: Jwk = { kty: jwk.kty };
+  for (const name of members) publicPart[name] = jwk[name];
+  try {
+    crypto.createPublicKey({ key: publicPart as crypto.JsonWebKey, format: 'jwk' });
+    return true;
+  } catch {
+    return false;
+  }
 }
