@@ -25,10 +25,12 @@ export default defineConfig({
       // Bun and Deno run under the native provider's project; the WASM provider's own smoke
       // test under both runtimes is part of that file. Key stores are read before any packet
       // is sealed, by node:crypto whatever the provider: once is enough.
+      // The install test chooses its provider itself (it checks what revtun picks with none named).
       // GSSAPI runs on the native addon alone (its own test checks the refusal without it).
       // The socket options test names the provider of each of its tests itself.
       integration('wasm', [
         'test/integration/runtimes.test.ts',
+        'test/integration/install.test.ts',
         'test/integration/key-stores.test.ts',
         'test/integration/gssapi.test.ts',
         'test/integration/socket-options.test.ts',
@@ -36,6 +38,7 @@ export default defineConfig({
       ]),
       integration('node', [
         'test/integration/runtimes.test.ts',
+        'test/integration/install.test.ts',
         'test/integration/key-stores.test.ts',
         'test/integration/gssapi.test.ts',
         'test/integration/socket-options.test.ts',

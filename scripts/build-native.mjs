@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Builds the native (Node-API) crypto core from source: cargo build of crates/revtun-napi,
-// then a copy into bindings/. Runs on `npm install`. Without a Rust toolchain, or when the
-// build fails, it says so and exits 0: revtun then uses its WASM or node:crypto provider.
-// `--strict` (used by CI) makes a failed build fail.
+// then a copy into bindings/, where bindings/native.cjs finds it when no prebuilt
+// @revtun/core-* package is installed. Run by `npm run build:native` (with --strict),
+// scripts/setup.sh and scripts/pack-all.mjs; `npm install` no longer runs it. Without a Rust
+// toolchain, or when the build fails, it says so and exits 0 (1 with `--strict`).
 
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
@@ -18,7 +19,6 @@ function giveUp(reason) {
   process.exit(strict ? 1 : 0);
 }
 
-if (process.env.REVTUN_SKIP_NATIVE_BUILD === '1') giveUp('REVTUN_SKIP_NATIVE_BUILD=1');
 // rustup's cargo first: a distribution cargo on PATH may be too old for napi-rs and ring.
 const rustupBin = join(homedir(), '.cargo', 'bin');
 if (existsSync(rustupBin)) process.env.PATH = `${rustupBin}${delimiter}${process.env.PATH ?? ''}`;

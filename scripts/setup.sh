@@ -77,8 +77,9 @@ fi
 
 # `npm install` follows package-lock.json; `npm ci` is avoided because some npm 11 setups
 # (omit-lockfile-registry-resolved) reject a lock file without every optional platform package.
-# The native addon is built just below, once, rather than by the package's install script.
-REVTUN_SKIP_NATIVE_BUILD=1 npm install --no-audit --no-fund
+# revtun has no install script (users get the addon prebuilt, see npm/); the tests' addon is
+# built just below, and scripts/pack-all.mjs (test/integration/install.test.ts) reuses that build.
+npm install --no-audit --no-fund
 
 strict=()
 [ "${REVTUN_STRICT_BUILD:-0}" = 1 ] && strict=(--strict)

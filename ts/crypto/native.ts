@@ -1,5 +1,5 @@
-// Loads revtun-core as a Node-API addon (crates/revtun-napi, built by scripts/build-native.mjs
-// into bindings/) and wraps it as a PacketCore. Packets cross the boundary as the caller's own
+// Loads revtun-core as a Node-API addon (crates/revtun-napi: a prebuilt @revtun/core-* platform
+// package, or a local build in bindings/; bindings/native.cjs decides) and wraps it as a PacketCore. Packets cross the boundary as the caller's own
 // Uint8Array and are transformed in place.
 
 import { createRequire } from 'node:module';
@@ -30,6 +30,8 @@ interface NativeBinding {
   ciphers(): { name: string; keyLength: number; ivLength: number; blockSize: number; aead: boolean }[];
   macs(): { name: string; keyLength: number; length: number; etm: boolean }[];
   buildInfo(): string;
+  /** Set by bindings/native.cjs: the platform package's name, or the local build's file. */
+  readonly loadedFrom?: string;
   statuses(): { status: number; message: string }[];
   NativeSealer: new (...args: KeyArgs) => NativeSealer;
   NativeOpener: new (...args: KeyArgs) => NativeOpener;
@@ -72,7 +74,9 @@ export function loadNativeCore(): PacketCore {
   const statuses = statusTable(binding.statuses());
   return {
     kind: 'native',
-    description: binding.buildInfo(),
+    // Where the addon came from is part of its description, so the provider's log line and
+    // BuildInfo tell a prebuilt package from a local build.
+    description: binding.loadedFrom ? `${binding.buildInfo()}, from ${binding.loadedFrom}` : binding.buildInfo(),
     ciphers: cipherTable(binding.ciphers()),
     macs: macTable(binding.macs()),
     statuses,

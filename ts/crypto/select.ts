@@ -52,12 +52,16 @@ export function skippedCryptoProviders(): string[] {
   });
 }
 
+function requestedByEnvironment(): string | undefined {
+  return (typeof process !== 'undefined' ? process.env['REVTUN_CRYPTO'] : undefined)?.trim().toLowerCase() || undefined;
+}
+
 /**
  * The provider revtun uses when none is given: REVTUN_CRYPTO (native, wasm or node) if set,
  * else the first of native, wasm and node that loads.
  */
 export function defaultCryptoProvider(): CryptoProvider {
-  const requested = (typeof process !== 'undefined' ? process.env['REVTUN_CRYPTO'] : undefined)?.trim().toLowerCase();
+  const requested = requestedByEnvironment();
   if (requested) {
     if (!isCryptoProviderName(requested)) {
       throw new SshError(Code.BadArgument, `REVTUN_CRYPTO must be native, wasm or node, not "${requested}"`, 'local');
@@ -69,6 +73,18 @@ export function defaultCryptoProvider(): CryptoProvider {
     if (!(result instanceof Error)) return result;
   }
   return loadCryptoProvider('node');
+}
+
+/**
+ * Why defaultCryptoProvider() chose what it chose, for the log line that names the provider:
+ * REVTUN_CRYPTO, or the providers passed over and why ("native: no prebuilt package for
+ * linux-arm64-musl and no local build"), with `fellBack` set; empty when the first choice loaded.
+ */
+export function defaultCryptoProviderReason(): { reason: string; fellBack: boolean } {
+  const requested = requestedByEnvironment();
+  if (requested) return { reason: `REVTUN_CRYPTO=${requested}`, fellBack: false };
+  const skipped = skippedCryptoProviders();
+  return skipped.length ? { reason: `not loaded: ${skipped.join('; ')}`, fellBack: true } : { reason: '', fellBack: false };
 }
 
 /** One line naming a provider and, for the Rust core, its build. */

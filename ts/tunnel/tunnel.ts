@@ -10,7 +10,7 @@ import { SshError, Code, asSshError, type ErrorCode } from '../protocol/errors.j
 import { CHANNEL_HIGH_WATER } from '../protocol/channels.js';
 import { equalBytes, toHex } from '../protocol/wire.js';
 import type { CryptoProvider } from '../crypto/provider.js';
-import { defaultCryptoProvider, describeCryptoProvider, fipsMode, loadCryptoProvider, setFipsMode, skippedCryptoProviders } from '../crypto/select.js';
+import { defaultCryptoProvider, defaultCryptoProviderReason, describeCryptoProvider, fipsMode, loadCryptoProvider, setFipsMode } from '../crypto/select.js';
 import { Socket } from 'node:net';
 import { connectSocket, type OpenedSocket } from '../net/connect.js';
 import { readSocketOptions, type SocketOptionValues } from '../net/socket-options.js';
@@ -258,6 +258,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
       const system = !this.setting<boolean>('UseInternalSecurityAPI') || fipsMode();
       this.chosenProvider = system ? loadCryptoProvider('node') : defaultCryptoProvider();
       this.providerIsDefault = true;
+      this.providerReason = system ? { reason: fipsMode() ? 'FIPS mode' : 'UseInternalSecurityAPI=False', fellBack: false } : defaultCryptoProviderReason();
     }
     return this.chosenProvider;
   }
@@ -265,9 +266,12 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   set cryptoProvider(provider: CryptoProvider) {
     this.chosenProvider = provider;
     this.providerIsDefault = false;
+    this.providerReason = { reason: 'set through cryptoProvider', fellBack: false };
   }
   private chosenProvider: CryptoProvider | null = null;
   private providerIsDefault = false;
+  /** Why chosenProvider is the one in use, for its log line (reason '' when it was simply the first that loaded). */
+  private providerReason = { reason: '', fellBack: false };
 
   private host = '';
   private port = 22;
@@ -628,6 +632,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     // The crypto backend is chosen again from the (reset) settings, as on a new tunnel.
     this.chosenProvider = null;
     this.providerIsDefault = false;
+    this.providerReason = { reason: '', fellBack: false };
     this.timeout = 60;
     this.localHost = '';
     this.localPort = 0;
@@ -1278,8 +1283,10 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   ): ClientOptions {
     const agentMode = this.agentMode();
     const provider = this.cryptoProvider; // loads the default provider on first use
-    const skipped = this.providerIsDefault ? skippedCryptoProviders() : [];
-    if (!hop) this.log(2, `crypto provider: ${describeCryptoProvider(provider)}${skipped.length ? ` (not loaded: ${skipped.join('; ')})` : ''}`);
+    // A fallback (no prebuilt addon for this platform, say) is worth a line at the default
+    // LogLevel: it is the one note a user gets that the slower provider is in use, and why.
+    const { reason, fellBack } = this.providerReason;
+    if (!hop) this.log(fellBack ? 1 : 2, `crypto provider: ${describeCryptoProvider(provider)}${reason ? ` (${reason})` : ''}`);
     const versionPattern = this.setting<string>('SSHVersionPattern');
     // A trusted CA: ask for the host certificate first, OpenSSH or X.509 as the CA is
     // (SSHAcceptServerCAKey is the server's; a hop has its own caKeys, OpenSSH CA keys).

@@ -1,0 +1,63 @@
+#!/usr/bin/env node
+// Writes every tarball a release publishes into pack/ (or --out DIR): revtun itself (`npm pack`
+// of the root; dist/ must be built, `npm run pack:all` does that first) and the platform package
+// of the machine it runs on, npm/<triple>/ with the addon freshly built by
+// scripts/build-native.mjs --strict (cargo's release profile, stripped). The other platform
+// packages need their own machine; each is skipped with a line saying so.
+//
+// A small script rather than @napi-rs/cli: see DEVELOPERS.md, "Prebuilt packages".
+
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const { platformTriple } = createRequire(import.meta.url)('../bindings/platform.cjs');
+const outIndex = process.argv.indexOf('--out');
+const out = resolve(outIndex > 0 ? process.argv[outIndex + 1] : join(root, 'pack'));
+
+function fail(message) {
+  console.error(`pack:all: ${message}`);
+  process.exit(1);
+}
+
+function run(command, args, cwd) {
+  const result = spawnSync(command, args, { cwd, stdio: ['ignore', 'inherit', 'inherit'] });
+  if (result.status !== 0) fail(`${command} ${args.join(' ')} (in ${cwd}) exited with ${result.status ?? result.signal}`);
+}
+
+const readJson = (file) => JSON.parse(readFileSync(file, 'utf8'));
+const main = readJson(join(root, 'package.json'));
+const platforms = readdirSync(join(root, 'npm')).map((dir) => ({ dir: join(root, 'npm', dir), triple: dir, manifest: readJson(join(root, 'npm', dir, 'package.json')) }));
+
+// What users install must agree with what is published: revtun names each platform package
+// at its own version, and nothing it names is missing from npm/.
+for (const { manifest } of platforms) {
+  if (manifest.version !== main.version) fail(`${manifest.name} is at ${manifest.version}, revtun at ${main.version}`);
+  if (main.optionalDependencies?.[manifest.name] !== main.version) fail(`revtun's optionalDependencies do not name ${manifest.name}@${main.version}`);
+}
+for (const name of Object.keys(main.optionalDependencies ?? {})) {
+  if (!platforms.some(({ manifest }) => manifest.name === name)) fail(`optionalDependencies names ${name}, which has no npm/ directory`);
+}
+// Without these the main tarball would install and then fail at the first connection.
+for (const file of ['dist/index.js', 'bindings/revtun-core.wasm']) {
+  if (!existsSync(join(root, file))) fail(`${file} is missing (npm run build; npm run build:wasm)`);
+}
+
+rmSync(out, { recursive: true, force: true });
+mkdirSync(out, { recursive: true });
+run('npm', ['pack', '--silent', '--pack-destination', out], root);
+
+const host = platformTriple();
+for (const { dir, triple, manifest } of platforms) {
+  if (triple !== host) {
+    console.error(`pack:all: skipped ${manifest.name}: it is built on ${triple}, and this is ${host}`);
+    continue;
+  }
+  run(process.execPath, [join(root, 'scripts', 'build-native.mjs'), '--strict'], root);
+  copyFileSync(join(root, 'bindings', `revtun-core.${process.platform}-${process.arch}.node`), join(dir, manifest.main));
+  run('npm', ['pack', '--silent', '--pack-destination', out], dir);
+}
+console.error(`pack:all: ${readdirSync(out).join(', ')} in ${out}`);
