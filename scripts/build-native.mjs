@@ -6,7 +6,7 @@
 // toolchain, or when the build fails, it says so and exits 0 (1 with `--strict`).
 
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,5 +33,12 @@ const built = library && join(root, 'target', 'release', library);
 if (!built || !existsSync(built)) giveUp(`no ${library ?? 'library'} for ${process.platform}`);
 mkdirSync(join(root, 'bindings'), { recursive: true });
 const target = join(root, 'bindings', `revtun-core.${process.platform}-${process.arch}.node`);
-copyFileSync(built, target);
+// A copy under another name, then a rename: processes that have the old addon loaded (a test
+// run while pack:all builds) keep their mapping of the old file, where writing over it in
+// place would change the code under them.
+if (!existsSync(target) || !readFileSync(target).equals(readFileSync(built))) {
+  const fresh = `${target}.${process.pid}.tmp`;
+  copyFileSync(built, fresh);
+  renameSync(fresh, target);
+}
 console.error(`revtun: native crypto core built: ${target}`);
