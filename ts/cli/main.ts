@@ -4,7 +4,8 @@
 // from SSH_ASKPASS or the terminal (never with BatchMode), and SIGINT/SIGTERM cancel the
 // forwardings and log off cleanly. -E sends the messages to a file (diagnostics.ts), -f goes
 // to the background once the forwardings are up (background.ts), and ConnectionAttempts tries
-// the first TCP connection that many times, a second apart, as ssh does. Exit status: 0 after
+// the first TCP connection that many times, a second apart, as ssh does. --json and
+// MetricsListen add event lines on stdout and a metrics server (operations.ts). Exit status: 0 after
 // a clean stop, 255 on failure (1 when the -E file cannot be opened, as in ssh).
 
 import { userInfo, type UserInfo } from 'node:os';

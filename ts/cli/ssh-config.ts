@@ -98,7 +98,7 @@ export interface ResolvedConfig {
   controlPath?: string;
   localCommand?: string;
   remoteCommand?: string;
-  /** revtun's own settings (ts/tunnel/settings.ts) found by name, documented spelling → value. */
+  /** revtun's own settings (ts/tunnel/settings.ts) and CLI keywords (ops-options.ts) found by name, documented spelling → value. */
   revtunSettings: Map<string, string>;
   /** What ssh would print as warnings: unsupported or deprecated keywords, a missing -i file. */
   warnings: string[];
