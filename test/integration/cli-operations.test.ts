@@ -251,7 +251,7 @@ describe('revtun -o MetricsListen', () => {
         const body = (await scrape(metricsPort, '/metrics')).body;
         return sample(body, 'revtun_keepalives_answered_total')! >= 1 ? body : undefined;
       },
-      'a keep-alive answered',
+      `a keep-alive answered; stderr:\n${service.run.stderr()}`,
       1000,
     );
     // (Loopback answers within the millisecond the clock counts in: only its presence is certain.)
