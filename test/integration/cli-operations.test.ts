@@ -6,7 +6,7 @@
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Socket } from 'node:net';
@@ -191,6 +191,35 @@ describe('revtun --json', () => {
     expect(fatal).toMatchObject({ code: expect.any(Number), description: expect.any(String) });
     expect(fatal!.code).not.toBe(0);
     expect(service.strayLines()).toEqual([]);
+  });
+  it('a refused password ends with fatal, and the password is in neither stdout nor stderr', async () => {
+    const sshd = await startSshd({ authorizedKeys: [key.publicLine] });
+    cleanup.push(() => sshd.stop());
+    const knownHosts = join(dir, `known_hosts_pw_${sshd.port}`);
+    writeFileSync(knownHosts, `[${sshd.host}]:${sshd.port} ${sshd.hostKeys.ed25519}\n`);
+    const secret = 'not-the-password-Zq81x';
+    const askpass = join(dir, 'askpass-wrong.sh');
+    writeFileSync(askpass, `#!/bin/sh\nprintf '%s\\n' '${secret}'\n`);
+    chmodSync(askpass, 0o755);
+    const run = runRevtun(
+      ['-N', '--json', '-p', String(sshd.port), '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'PubkeyAuthentication=no', '-R', `0:127.0.0.1:${target.port}`, `${TEST_USER}@${sshd.host}`],
+      {
+        HOME: dir,
+        SSH_ASKPASS: askpass,
+        SSH_ASKPASS_REQUIRE: 'force',
+      },
+    );
+    let stdout = '';
+    run.child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    expect(await run.exit).toBe(255);
+    await run.closed;
+    const events = stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(events.at(-1)).toMatchObject({ event: 'fatal', code: 1032 });
+    expect(stdout).not.toContain(secret);
+    expect(run.stderr()).not.toContain(secret);
   });
 });
 
