@@ -1,5 +1,5 @@
 // Command-line parsing for `revtun`, compatible with the `ssh -N -R` subset people already
-// use: -N -v -p -i -l -o -R -q -4 -6 -T -n -f -E -F -G -J -K -k, destinations as [user@]host or
+// use: -N -v -p -i -l -o -R -q -4 -6 -T -n -f -E -F -G -J -K -k (and revtun's --json), destinations as [user@]host or
 // ssh://user@host:port, and -R specs as [bind_address:]port:host:hostport (IPv6 addresses in
 // brackets), [bind_address:]port:/local/socket, [bind_address:]port alone (dynamic, SOCKS),
 // or /remote/socket:host:hostport and /remote/socket:/local/socket.
@@ -54,7 +54,7 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
-export const USAGE = `usage: revtun [-46CfGKkNqTnv] [-E log_file] [-F configfile] [-i identity_file] [-J destination]
+export const USAGE = `usage: revtun [-46CfGKkNqTnv] [--json] [-E log_file] [-F configfile] [-i identity_file] [-J destination]
               [-l login_name] [-o option] [-p port] -R forward ... [user@]hostname
 forward: [bind_address:]port:host:hostport  [bind_address:]port:local_socket
          [bind_address:]port (SOCKS)  remote_socket:host:hostport  remote_socket:local_socket`;
@@ -127,6 +127,12 @@ export function parseArgs(argv: string[]): CliArgs {
     }
     if (arg === '--help' || arg === '-h') {
       args.help = true;
+      continue;
+    }
+    if (arg === '--json') {
+      // The same as -o LogFormat=json, which resolveConfig reads from commandLine.
+      args.commandLine.push(['-o', 'LogFormat=json']);
+      addOption('LogFormat=json', args.options);
       continue;
     }
     if (arg === '--version' || arg === '-V') {

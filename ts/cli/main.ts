@@ -4,7 +4,8 @@
 // from SSH_ASKPASS or the terminal (never with BatchMode), and SIGINT/SIGTERM cancel the
 // forwardings and log off cleanly. -E sends the messages to a file (diagnostics.ts), -f goes
 // to the background once the forwardings are up (background.ts), and ConnectionAttempts tries
-// the first TCP connection that many times, a second apart, as ssh does. Exit status: 0 after
+// the first TCP connection that many times, a second apart, as ssh does. --json and
+// MetricsListen add event lines on stdout and a metrics server (operations.ts). Exit status: 0 after
 // a clean stop, 255 on failure (1 when the -E file cannot be opened, as in ssh).
 
 import { userInfo, type UserInfo } from 'node:os';
@@ -24,6 +25,7 @@ import { askSecret } from './ask-secret.js';
 import { ForegroundParent, runInBackground } from './background.js';
 import { Diagnostics } from './diagnostics.js';
 import { applyGssapi, wantsGssapi } from './gssapi.js';
+import { startOperations, type Operations } from './operations.js';
 
 const VERSION = 'revtun 0.1.0';
 
@@ -113,6 +115,8 @@ function applyOptions(tunnel: SSHReverseTunnel, args: CliArgs): void {
     'identitiesonly',
     'proxycommand',
     'permitremoteopen',
+    'logformat', // for operations.ts
+    'metricslisten',
     ...map.map(([k]) => k),
   ]);
   const proxyCommand = o.get('proxycommand');
@@ -291,6 +295,15 @@ async function run(argv: string[]): Promise<number> {
     out.write(`revtun: ${(error as Error).message}`);
     return 255;
   }
+  // --json lines and the metrics server; closed by stopOperations once run() is over.
+  let ops: Operations;
+  try {
+    ops = await startOperations(tunnel, args.options, { host: args.host, port, user: tunnel.sshUser }, args.forwards.length, (line) => out.write(line));
+  } catch (error) {
+    out.write(`revtun: ${(error as Error).message}`);
+    return 255;
+  }
+  stopOperations = () => ops.close();
   if (!args.options.has('connecttimeout')) tunnel.config('ConnectionTimeout=60');
   // A -f child has no terminal: its parent, still in the foreground, asks.
   const askFor = (prompt: string, batch: boolean): string | undefined | Promise<string | undefined> => (batch ? undefined : parent ? parent.ask(prompt) : askSecret(prompt));
@@ -447,6 +460,7 @@ async function run(argv: string[]): Promise<number> {
       const again = !connectionMade && attempt < config.connectionAttempts && config.proxyCommand === undefined && args.proxyJump === undefined && !isFinal(e) && !stopping;
       if (!again) {
         out.write(`revtun: ${hostKeyProblem || e.message}${e.code ? ` (error ${e.code})` : ''}`);
+        ops.json?.fatal(e.code, hostKeyProblem || e.message);
         return 255;
       }
       if (args.verbosity > 0) log(`debug1: ${e.message}`);
@@ -469,10 +483,12 @@ async function run(argv: string[]): Promise<number> {
         ? await tunnel.requestDynamicForwarding(fwd.bindAddress, fwd.port, permitRemoteOpen === undefined ? {} : { permitRemoteOpen })
         : await tunnel.requestForwarding(fwd.bindAddress, fwd.port, fwd.host, fwd.hostPort);
       if (fwd.port === 0 && bound !== 0) out.write(`Allocated port ${bound} for remote forward to ${targetName(fwd.host, fwd.hostPort, fwd.dynamic)}`);
+      ops.json?.forwardUp(fwd, bound);
     } catch (error) {
       const message = `remote port forwarding failed for ${fwd.bindAddress.includes('/') ? `listen path ${fwd.bindAddress}` : `listen port ${fwd.port}`}`;
       if (exitOnForwardFailure) {
         out.write(`Error: ${message}`);
+        ops.json?.fatal((error as SshError).code ?? Code.RequestFailure, message);
         await tunnel.sshLogoff().catch(() => undefined);
         return 255;
       }
@@ -489,17 +505,23 @@ async function run(argv: string[]): Promise<number> {
   if (lost) {
     const e = lost as SshError;
     out.write(`revtun: connection to ${args.host} lost: ${e.message} (error ${e.code})`);
+    ops.json?.fatal(e.code, e.message);
     return 255;
   }
   return 0;
 }
 
-run(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error: unknown) => {
-    process.stderr.write(`revtun: ${(error as Error)?.stack ?? String(error)}\n`);
-    process.exitCode = 255;
-  },
-);
+/** Closes what startOperations started (the metrics server would keep the process alive). */
+let stopOperations = async (): Promise<void> => undefined;
+
+run(process.argv.slice(2))
+  .then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error: unknown) => {
+      process.stderr.write(`revtun: ${(error as Error)?.stack ?? String(error)}\n`);
+      process.exitCode = 255;
+    },
+  )
+  .finally(() => stopOperations().catch(() => undefined));

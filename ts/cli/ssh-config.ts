@@ -20,6 +20,7 @@ import { assembleAlgorithms, expandEnv, expandTilde, expandTokens, globFiles, TO
 import { canonicalKeyword, matchPattern, matchPatternList, parseConfigText, SshConfigError, splitArguments, splitConfigLine, type ConfigLine } from './ssh-config-parse.js';
 
 import { formatJump, IGNORED_FLAG_KEYWORDS, oneArg, parseForwardSpec, parseValue, validJumpHop, type ForwardSpec } from './ssh-config-values.js';
+import { OPS_KEYWORDS } from './ops-options.js';
 
 export { SshConfigError } from './ssh-config-parse.js';
 export { parseForwardSpec, toRemoteForwardSpec, type ForwardSpec } from './ssh-config-values.js';
@@ -97,7 +98,7 @@ export interface ResolvedConfig {
   controlPath?: string;
   localCommand?: string;
   remoteCommand?: string;
-  /** revtun's own settings (ts/tunnel/settings.ts) found by name, documented spelling → value. */
+  /** revtun's own settings (ts/tunnel/settings.ts) and CLI keywords (ops-options.ts) found by name, documented spelling → value. */
   revtunSettings: Map<string, string>;
   /** What ssh would print as warnings: unsupported or deprecated keywords, a missing -i file. */
   warnings: string[];
@@ -136,7 +137,7 @@ export interface ResolveOptions {
 
 const MAX_INCLUDE_DEPTH = 16;
 const DEFAULT_IDENTITIES = ['~/.ssh/id_rsa', '~/.ssh/id_ecdsa', '~/.ssh/id_ecdsa_sk', '~/.ssh/id_ed25519', '~/.ssh/id_ed25519_sk', '~/.ssh/id_xmss', '~/.ssh/id_dsa'];
-const revtunSettingByLowerName = new Map(Object.keys(SETTINGS).map((name) => [name.toLowerCase(), name]));
+const revtunSettingByLowerName = new Map([...Object.keys(SETTINGS), ...OPS_KEYWORDS].map((name) => [name.toLowerCase(), name]));
 
 /** Options gathered while reading: first value wins in `values`; the lists accumulate. */
 interface Gathered {

@@ -40,7 +40,8 @@ export type ChannelEvent =
   | { type: 'channelOpenFailed'; channel: number; reason: number; description: string }
   | { type: 'channelData'; channel: number; data: Uint8Array }
   | { type: 'channelEof'; channel: number }
-  | { type: 'channelClosed'; channel: number }
+  /** The payload bytes that crossed the channel each way over its life (a refused open: none). */
+  | { type: 'channelClosed'; channel: number; bytesSent: number; bytesReceived: number }
   | { type: 'channelWritable'; channel: number }
   | { type: 'channelRequest'; channel: number; requestType: string; wantReply: boolean; data: Uint8Array };
 
@@ -66,6 +67,8 @@ export interface ChannelView {
   readonly connection: Readonly<ForwardedConnection>;
   readonly state: ChannelState;
   readonly bytesSent: number;
+  /** Payload bytes the peer has sent on it (counted as they arrive, before the application reads them). */
+  readonly bytesReceived: number;
   /** Bytes queued for the peer, waiting for window (or for a key exchange to end). */
   readonly outgoingBytes: number;
   /** The queue is at its high-water mark: wait for a channelWritable event. */
@@ -91,6 +94,7 @@ export class Channel {
   closeSent = false;
   closeReceived = false;
   bytesSent = 0;
+  bytesReceived = 0;
   /** Set when the application was told to hold off sending; cleared once told it may resume. */
   writeBlocked = false;
   /** Queued outgoing bytes at which the application is told to hold off (see setHighWater). */
@@ -184,6 +188,9 @@ export class ConnectionLayer {
   /** Open channels whose window is short of its target for want of credit, waiting for tokens. */
   private readonly owed = new Set<Channel>();
   private granting = false;
+  /** Channel payload bytes over the connection's life, every channel counted (closed ones too). */
+  totalBytesSent = 0;
+  totalBytesReceived = 0;
 
   constructor(
     settings: ChannelSettings,
@@ -501,6 +508,8 @@ export class ConnectionLayer {
     }
     ch.localWindow -= length;
     ch.unconsumed += length;
+    ch.bytesReceived += length;
+    this.totalBytesReceived += length;
   }
 
   private receiveData(ch: Channel, data: Uint8Array): void {
@@ -652,7 +661,7 @@ export class ConnectionLayer {
       // Refused, and ended like any channel: whoever was about to accept it (a forwarder still
       // connecting) hears channelClosed, and the freed id cannot be taken for this one.
       this.reject(channelId, ChannelOpenFailureReason.ConnectFailed, 'closed by the application');
-      this.hooks.emit({ type: 'channelClosed', channel: channelId });
+      this.hooks.emit({ type: 'channelClosed', channel: channelId, bytesSent: 0, bytesReceived: 0 });
       return;
     }
     if (ch.state === 'opening') {
@@ -685,7 +694,7 @@ export class ConnectionLayer {
     this.channels.delete(ch.localId);
     this.owed.delete(ch);
     this.freeIds.push(ch.localId);
-    this.hooks.emit({ type: 'channelClosed', channel: ch.localId });
+    this.hooks.emit({ type: 'channelClosed', channel: ch.localId, bytesSent: ch.bytesSent, bytesReceived: ch.bytesReceived });
   }
 
   /** Sends as much queued data as the peer's window and packet size allow. */
@@ -703,6 +712,7 @@ export class ConnectionLayer {
       ch.remoteWindow -= length;
       ch.outgoingBytes -= length;
       ch.bytesSent += length;
+      this.totalBytesSent += length;
       if (length === available) {
         ch.outgoing.shift();
         ch.headOffset = 0;

@@ -107,7 +107,10 @@ export type ClientEvent =
   | { type: 'status'; message: string }
   | { type: 'serverVersion'; version: string }
   | { type: 'banner'; text: string }
-  | { type: 'keysExchanged'; negotiated: Negotiated; initial: boolean }
+  /** byPeer: the server sent the first KEXINIT of a re-exchange (the initial one has both sides sending at once). */
+  | { type: 'keysExchanged'; negotiated: Negotiated; initial: boolean; byPeer: boolean }
+  /** The server answered a keepalive@openssh.com request (success or failure both prove it alive) after roundTripMs. */
+  | { type: 'keepAliveAnswered'; roundTripMs: number }
   | { type: 'authenticated' }
   /**
    * Authentication needs a password, answers, a key or a signature, or a GSSAPI call (also
@@ -161,6 +164,8 @@ export class SshClientCore {
    */
   private hostKey: Uint8Array | null = null;
   private firstKexDone = false;
+  /** The running re-exchange began with the server's KEXINIT (reported with keysExchanged). */
+  private kexStartedByPeer = false;
   private strict = false;
   private authenticated = false;
   private closed = false;
@@ -281,6 +286,11 @@ export class SshClientCore {
     return this.transport.compressionCounters;
   }
 
+  /** Channel payload bytes since the connection began, every channel counted (closed ones too). */
+  get channelBytes(): Readonly<{ sent: number; received: number }> {
+    return { sent: this.connection.totalBytesSent, received: this.connection.totalBytesReceived };
+  }
+
   get strictKexNegotiated(): boolean {
     return this.strict;
   }
@@ -343,6 +353,8 @@ export class SshClientCore {
       this.log(2, 'sending keepalive@openssh.com');
       this.connection.globalRequest('keepalive@openssh.com', new Uint8Array(0), () => {
         this.missedKeepAlives = 0;
+        // this.now is the time of the receive() that carried the reply.
+        this.events.push({ type: 'keepAliveAnswered', roundTripMs: Math.max(0, this.now - now) });
       });
     });
   }
@@ -795,6 +807,7 @@ export class SshClientCore {
     } else if (this.kex.kind === 'idle') {
       if (!this.firstKexDone) throw new SshError(Code.ProtocolError, 'KEXINIT out of order', 'peer');
       this.sendKexInit(); // server-initiated re-exchange
+      this.kexStartedByPeer = true;
     }
     const state = this.kex;
     if (state.kind !== 'expectKexInit') {
@@ -1003,7 +1016,8 @@ export class SshClientCore {
     this.negotiated = state.negotiated;
     this.kex = { kind: 'idle' };
     this.status(initial ? 'key exchange complete' : 'key re-exchange complete');
-    this.events.push({ type: 'keysExchanged', negotiated: state.negotiated, initial });
+    this.events.push({ type: 'keysExchanged', negotiated: state.negotiated, initial, byPeer: !initial && this.kexStartedByPeer });
+    this.kexStartedByPeer = false;
     if (initial) {
       this.auth = new UserAuth(this.options.auth, {
         sessionId: this.sessionId!,

@@ -31,6 +31,13 @@ export interface LogEvent {
 export interface ChannelEvent {
   channelId: number;
 }
+/** sshChannelClosed. A revtun extension: the payload bytes that crossed the channel each way. */
+export interface ChannelClosedEvent extends ChannelEvent {
+  /** Sent to the server on this channel: for a forwarded connection, what the local target wrote back. */
+  bytesSent: number;
+  /** Received from the server on this channel: for a forwarded connection, what its remote client wrote. */
+  bytesReceived: number;
+}
 export interface ChannelDataEvent extends ChannelEvent {
   channelData: Uint8Array;
   /**
@@ -142,13 +149,36 @@ export interface ForwardingRestoredEvent {
   dynamic: boolean;
 }
 
+/**
+ * A revtun extension: a key exchange finished. `initial` for the connection's first; otherwise
+ * `byServer` tells a re-exchange the server began from one we began (RekeyLimit, SSHKeyRenegotiate).
+ */
+export interface KeyExchangeEvent {
+  initial: boolean;
+  byServer: boolean;
+  kex: string;
+  hostKey: string;
+  cipherClientToServer: string;
+  cipherServerToClient: string;
+  /** null for an AEAD cipher, which has no separate MAC. */
+  macClientToServer: string | null;
+  macServerToClient: string | null;
+  compressionClientToServer: string;
+  compressionServerToClient: string;
+}
+
+/** A revtun extension: the server answered a keep-alive (SSHKeepAliveInterval) after roundTripMs milliseconds. */
+export interface KeepAliveEvent {
+  roundTripMs: number;
+}
+
 export interface TunnelEvents {
   connected: [ConnectedEvent];
   connectionStatus: [ConnectionStatusEvent];
   disconnected: [DisconnectedEvent];
   error: [ErrorEvent];
   log: [LogEvent];
-  sshChannelClosed: [ChannelEvent];
+  sshChannelClosed: [ChannelClosedEvent];
   sshChannelData: [ChannelDataEvent];
   sshChannelEOF: [ChannelEvent];
   sshChannelOpened: [ChannelEvent];
@@ -163,6 +193,8 @@ export interface TunnelEvents {
   reconnectAttempt: [ReconnectAttemptEvent];
   tunnelState: [TunnelStateEvent];
   forwardingRestored: [ForwardingRestoredEvent];
+  keyExchange: [KeyExchangeEvent];
+  keepAlive: [KeepAliveEvent];
 }
 
 /** Every event the tunnel emits; listening for any other name is a mistake, and throws. */
@@ -187,6 +219,8 @@ export const TUNNEL_EVENT_NAMES = [
   'reconnectAttempt',
   'tunnelState',
   'forwardingRestored',
+  'keyExchange',
+  'keepAlive',
 ] as const satisfies readonly (keyof TunnelEvents)[];
 // The list must name every event of TunnelEvents: this fails to compile when one is missing.
 const everyEventNamed: Exclude<keyof TunnelEvents, (typeof TUNNEL_EVENT_NAMES)[number]> extends never ? true : never = true;

@@ -22,6 +22,8 @@ export interface TranslatorHost {
   readonly records: ChannelRecords;
   /** The record sshChannelData is delivering right now (ChannelDataEOLFound[id] reads it), or null. */
   delivering: { channel: number; eolFound: boolean } | null;
+  /** The last keep-alive's round trip (ms); null until one has been answered. */
+  keepAliveRoundTripMs: number | null;
 }
 
 export class EventTranslator {
@@ -44,8 +46,15 @@ export class EventTranslator {
       case 'banner':
         host.log(1, `server banner: ${event.text.replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, ' ')}`);
         return;
-      case 'keysExchanged':
+      case 'keysExchanged': {
         if (event.initial) host.emit('connectionStatus', { connectionEvent: 'SSH handshake complete.', statusCode: 0, description: 'OK' });
+        const { strictKex: _strict, serverWantsExtInfo: _extInfo, ...algorithms } = event.negotiated;
+        host.emit('keyExchange', { initial: event.initial, byServer: event.byPeer, ...algorithms });
+        return;
+      }
+      case 'keepAliveAnswered':
+        host.keepAliveRoundTripMs = event.roundTripMs;
+        host.emit('keepAlive', { roundTripMs: event.roundTripMs });
         return;
       case 'authenticated':
       case 'closed': // the tunnel hears of it from the session first
@@ -83,7 +92,7 @@ export class EventTranslator {
       case 'channelClosed':
         this.flushRecords(event.channel);
         host.records.forget(event.channel);
-        host.emit('sshChannelClosed', { channelId: event.channel });
+        host.emit('sshChannelClosed', { channelId: event.channel, bytesSent: event.bytesSent, bytesReceived: event.bytesReceived });
         return;
       case 'channelWritable':
         host.emit('sshChannelReadyToSend', { channelId: event.channel });

@@ -18,6 +18,7 @@ import { applyAtConnect, applyLive, checkSocketSetting, effectiveBufferSize, SOC
 import { expandProxyCommand } from '../net/proxy-command.js';
 import { defaultFirewallPort, describeProxy, isProxyException, parseProxyUrl, proxyFromEnvironment, proxyFromSettings, type ProxySpec } from '../net/proxy.js';
 import { decodePacket, encodePacket, getSshParam, getSshParamBytes, setSshParam } from './ssh-params.js';
+import { TrafficTotals, type ChannelByteTotals } from './traffic.js';
 import { TypedEmitter, TUNNEL_EVENT_NAMES, type CustomAuthEvent, type TunnelEvents, type ServerAuthenticationEvent, type TunnelStateEvent } from './events.js';
 import {
   SETTINGS,
@@ -315,6 +316,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     encoder: () => encoderFor(this.setting<number>('CodePage')),
   });
   private readonly translatorHost: TranslatorHost;
+  private readonly traffic = new TrafficTotals();
   private lastHostKey: HostKeyInfo | null = null;
   private forwardedPort = 0;
   /** Clock and timers (see TunnelScheduler). */
@@ -333,6 +335,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
       scheduler: () => this.scheduler,
       records: this.records,
       delivering: null,
+      keepAliveRoundTripMs: null,
     };
     // An assignment to a property the class does not have (a typo such as `tunnel.sshhost`)
     // throws a TypeError in strict code (every ES module) instead of creating a field nobody
@@ -418,6 +421,16 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
 
   get sshChannelCount(): number {
     return this.sshChannels.length;
+  }
+
+  /** A revtun extension: channel payload bytes each way since the tunnel was made, over every connection. */
+  get channelBytes(): ChannelByteTotals {
+    return this.traffic.read(this.session?.core ?? null);
+  }
+
+  /** A revtun extension: the last keep-alive's round trip in milliseconds (null until one is answered). */
+  get keepAliveRoundTripMs(): number | null {
+    return this.translatorHost.keepAliveRoundTripMs;
   }
 
   // ---- packet helpers, for sshCustomAuth handlers (./ssh-params.ts) ----
@@ -1148,6 +1161,12 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   /** The forwardings requested and not cancelled, with the port each listens on (or last did). */
   get forwardings(): readonly Readonly<RequestedForwarding>[] {
     return this.requested;
+  }
+
+  /** A revtun extension: how many of `forwardings` the server is listening for on the connection up now. */
+  get forwardingsListening(): number {
+    const session = this.connected ? this.session! : null;
+    return session ? this.requested.filter((f) => session.grantOf(f) !== undefined).length : 0;
   }
 
   // ---- channels ----

@@ -433,6 +433,21 @@ describe('after authentication', () => {
     expect(pair.client.takeInputPinned()).toBe(true);
   });
 
+  it("keysExchanged tells the initial exchange, our re-key and the server's apart", () => {
+    const pair = authenticated();
+    const exchanges = () => pair.events.filter((e) => e.type === 'keysExchanged').map((e) => e.type === 'keysExchanged' && { initial: e.initial, byPeer: e.byPeer });
+    expect(exchanges()).toEqual([{ initial: true, byPeer: false }]);
+    expect(pair.client.rekey().ok).toBe(true);
+    pair.run();
+    pair.server.rekey();
+    pair.run();
+    expect(exchanges()).toEqual([
+      { initial: true, byPeer: false },
+      { initial: false, byPeer: false },
+      { initial: false, byPeer: true },
+    ]);
+  });
+
   it('a server-initiated re-exchange holds channel data until the new keys are in use', () => {
     const pair = authenticated();
     pair.server.send(forwardedOpen(7));
@@ -481,6 +496,18 @@ describe('keep-alive (virtual clock)', () => {
     }
     expect(pair.closedWith?.code).toBe(1039);
     expect(pair.server.received.at(-1)).toBe(MSG.DISCONNECT);
+  });
+
+  it('reports the round trip of an answered probe, measured from its sending to the answer', () => {
+    const pair = authenticated(new TestServer(), { keepAliveInterval: 10, keepAliveCountMax: 2 });
+    const sentAt = pair.client.nextTimeout()!;
+    pair.now = sentAt;
+    pair.client.handleTimeout(pair.now);
+    // The probe reaches the server, whose answer arrives 250 ms later.
+    for (const bytes of pair.client.pollTransmit() ?? []) pair.server.receive(bytes);
+    pair.now = sentAt + 250;
+    pair.run();
+    expect(pair.events.filter((e) => e.type === 'keepAliveAnswered')).toEqual([{ type: 'keepAliveAnswered', roundTripMs: 250 }]);
   });
 
   it('does nothing before the deadline', () => {
