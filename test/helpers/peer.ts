@@ -2,12 +2,36 @@
 // (curve25519 or group14 key exchange with an ed25519 host key, or a GSSAPI one, service accept, password
 // and publickey auth with sshd's MaxAuthTries, tcpip-forward) to reach every state, with hooks to misbehave at each step. `Pair`
 // joins it to an SshClientCore and moves bytes until both sides are quiet.
+//
+// Its messages are encoded and decoded with the protocol's schemas (ts/protocol/messages.ts),
+// so a test that breaks one of them reads as a schema change, not a typo in a byte offset. What
+// the server must compute on its own stays written out here: the exchange hash input and the
+// data a publickey signature covers. Built with the client's own helpers, a mistake in those
+// would be made identically on both sides and no test would see it.
 
 import * as crypto from 'node:crypto';
 import { PacketTransport } from '../../ts/protocol/transport.js';
 import { NodeCryptoProvider } from '../../ts/crypto/node.js';
 import { Writer, Reader } from '../../ts/protocol/wire.js';
-import { MSG, KexInit, type KexInitMessage } from '../../ts/protocol/messages.js';
+import {
+  Disconnect,
+  GlobalRequest,
+  KexDhInit,
+  KexDhReply,
+  KexEcdhInit,
+  KexEcdhReply,
+  KexInit,
+  MSG,
+  NewKeys,
+  RequestFailure,
+  RequestSuccess,
+  ServiceAccept,
+  UserauthFailure,
+  UserauthInfoRequest,
+  UserauthPkOk,
+  UserauthSuccess,
+  type KexInitMessage,
+} from '../../ts/protocol/messages.js';
 import { deriveKey } from '../../ts/protocol/kex.js';
 import { createSigner } from '../../ts/crypto/keys.js';
 import { SshClientCore, type ClientEvent, type ClientOptions } from '../../ts/protocol/client.js';
@@ -168,7 +192,7 @@ export class TestServer {
 
   /** USERAUTH_SUCCESS; a delayed compression starts right after it in both directions, as in sshd. */
   private sendUserAuthSuccess(): void {
-    this.send(new Uint8Array([MSG.USERAUTH_SUCCESS]));
+    this.send(UserauthSuccess.encode({}));
     this.compression.userAuthenticated();
   }
 
@@ -203,7 +227,7 @@ export class TestServer {
         this.negotiatedKex = client.kexAlgorithms.find((k) => k === 'curve25519-sha256' || k === 'diffie-hellman-group14-sha256' || k === this.hooks.gssKex?.name) ?? '';
         return;
       }
-      case 30:
+      case MSG.KEXDH_INIT: // also KEX_ECDH_INIT and KEXGSS_INIT: which one, the negotiated method says
         return this.replyKex(payload);
       case MSG.NEWKEYS: {
         const keys = this.pendingKeys!;
@@ -213,7 +237,7 @@ export class TestServer {
         return;
       }
       case MSG.SERVICE_REQUEST:
-        this.send(new Writer().byte(MSG.SERVICE_ACCEPT).string('ssh-userauth').finish());
+        this.send(ServiceAccept.encode({ service: 'ssh-userauth' }));
         return;
       case MSG.USERAUTH_REQUEST:
         return this.userauth(payload);
@@ -225,7 +249,7 @@ export class TestServer {
           this.sendUserAuthSuccess();
           return;
         }
-        this.send(new Writer().byte(MSG.USERAUTH_FAILURE).nameList(this.methods()).boolean(false).finish());
+        this.sendUserAuthFailure();
         return;
       }
       default:
@@ -247,9 +271,10 @@ export class TestServer {
     }
     const kbd = this.hooks.keyboardInteractive;
     if (method === 'keyboard-interactive' && kbd) {
-      const w = new Writer().byte(MSG.USERAUTH_INFO_REQUEST).string('').string('').string('').uint32(kbd.prompts.length);
-      for (const prompt of kbd.prompts) w.string(prompt).boolean(false);
-      this.send(w.finish());
+      // name, instruction, language tag, then each prompt with its echo flag (RFC 4256 §3.2)
+      const body = new Writer().string('').string('').string('').uint32(kbd.prompts.length);
+      for (const prompt of kbd.prompts) body.string(prompt).boolean(false);
+      this.send(UserauthInfoRequest.encode({ body: body.finish() }));
       return;
     }
     if (method === 'publickey' && this.hooks.authorizedKeys) {
@@ -260,7 +285,7 @@ export class TestServer {
       const authorized = this.hooks.authorizedKeys.some((k) => Buffer.from(k).equals(blob));
       const algorithmOk = !this.hooks.publicKeyAlgorithms || this.hooks.publicKeyAlgorithms.includes(algorithm);
       if (authorized && algorithmOk && !signed) {
-        const ok = new Writer().byte(MSG.USERAUTH_PK_OK).string(algorithm).string(blob).finish();
+        const ok = UserauthPkOk.encode({ algorithm, publicKey: blob });
         this.send(this.hooks.pkOk ? this.hooks.pkOk(ok) : ok);
         return;
       }
@@ -278,10 +303,14 @@ export class TestServer {
     if (method !== 'none') this.authFailures++;
     if (this.hooks.maxAuthTries !== undefined && this.authFailures >= this.hooks.maxAuthTries) {
       const { reason, description } = this.hooks.disconnect ?? { reason: 2, description: 'Too many authentication failures' };
-      this.send(new Writer().byte(MSG.DISCONNECT).uint32(reason).string(description).string('').finish());
+      this.send(Disconnect.encode({ reason, description: new TextEncoder().encode(description), language: new Uint8Array(0) }));
       return;
     }
-    this.send(new Writer().byte(MSG.USERAUTH_FAILURE).nameList(this.methods()).boolean(false).finish());
+    this.sendUserAuthFailure();
+  }
+
+  private sendUserAuthFailure(): void {
+    this.send(UserauthFailure.encode({ methods: this.methods(), partialSuccess: false }));
   }
 
   private methods(): string[] {
@@ -290,49 +319,50 @@ export class TestServer {
 
   private defaultConnection(payload: Uint8Array): void {
     if (payload[0] !== MSG.GLOBAL_REQUEST) return;
-    const r = new Reader(payload, 1);
-    const name = r.utf8();
-    const wantReply = r.boolean();
+    const { name, wantReply, data } = GlobalRequest.decode(payload);
     if (!wantReply) return;
+    const none = new Uint8Array(0);
     if (name === 'tcpip-forward') {
+      // RFC 4254 §7.1: address to bind, port; a request for port 0 is answered with the port bound.
+      const r = new Reader(data);
       r.utf8();
       const port = r.uint32();
-      this.send(port === 0 ? new Writer().byte(MSG.REQUEST_SUCCESS).uint32(5555).finish() : new Uint8Array([MSG.REQUEST_SUCCESS]));
+      this.send(RequestSuccess.encode({ data: port === 0 ? new Writer().uint32(5555).finish() : none }));
     } else if (name === 'streamlocal-forward@openssh.com' || name === 'cancel-streamlocal-forward@openssh.com') {
-      this.send(new Uint8Array([MSG.REQUEST_SUCCESS]));
+      this.send(RequestSuccess.encode({ data: none }));
     } else {
-      this.send(new Uint8Array([MSG.REQUEST_FAILURE]));
+      this.send(RequestFailure.encode({}));
     }
   }
 
   private replyKex(payload: Uint8Array): void {
     if (this.hooks.gssKex && this.negotiatedKex === this.hooks.gssKex.name) return this.replyGssKex(payload, this.hooks.gssKex);
-    const r = new Reader(payload, 1);
     const hostKeyBlob = this.hooks.hostKeyBlob ?? this.signer.publicKey;
+    // The exchange hash input (RFC 8731 §3.1 / RFC 4253 §8), up to the method's own values.
     const prefix = new Writer(4096).string(this.clientVersion).string(this.version).string(this.clientKexInit!).string(this.serverKexInit!).string(hostKeyBlob);
-    let reply: Writer;
+    const sign = (h: Uint8Array) => {
+      const signature = this.signer.sign('ssh-ed25519', h);
+      return this.hooks.signature ? this.hooks.signature(signature) : signature;
+    };
     let k: Uint8Array;
+    let h: Uint8Array;
     if (this.negotiatedKex === 'curve25519-sha256') {
-      const qc = r.string();
+      const qc = KexEcdhInit.decode(payload).clientPublic;
       const agreement = provider.keyAgreement({ kind: 'x25519' });
       k = agreement.computeSecret(qc);
       const qs = this.hooks.serverPublic ? this.hooks.serverPublic(agreement.publicValue) : agreement.publicValue;
-      prefix.string(qc).string(qs).mpint(k);
-      reply = new Writer().byte(31).string(hostKeyBlob).string(qs);
+      h = provider.hash('sha256', prefix.string(qc).string(qs).mpint(k).finish());
+      this.send(KexEcdhReply.encode({ hostKey: hostKeyBlob, serverPublic: qs, signature: sign(h) }));
     } else {
-      const e = r.mpint();
+      const e = KexDhInit.decode(payload).e;
       const agreement = provider.keyAgreement({ kind: 'modp', group: 'group14' });
       k = agreement.computeSecret(e);
       const f = this.hooks.dhF ? this.hooks.dhF(agreement.publicValue) : agreement.publicValue;
-      prefix.mpint(e).mpint(f).mpint(k);
-      reply = new Writer().byte(31).string(hostKeyBlob).mpint(f);
+      h = provider.hash('sha256', prefix.mpint(e).mpint(f).mpint(k).finish());
+      this.send(KexDhReply.encode({ hostKey: hostKeyBlob, f, signature: sign(h) }));
     }
-    const h = provider.hash('sha256', prefix.finish());
     this.sessionId ??= h;
-    const signature = this.signer.sign('ssh-ed25519', h);
-    reply.string(this.hooks.signature ? this.hooks.signature(signature) : signature);
-    this.send(reply.finish());
-    this.send(new Uint8Array([MSG.NEWKEYS]));
+    this.send(NewKeys.encode({}));
     this.pendingKeys = { k, h, kex: this.negotiatedKex };
     this.transport.setSealer(provider.createSealer(this.directionKeys(this.pendingKeys, false)));
     this.compression.outgoingKeysChanged(this.hooks.compression ?? 'none');
@@ -363,7 +393,7 @@ export class TestServer {
     );
     this.sessionId ??= h;
     this.send(new Writer().byte(32).string(agreement.publicValue).string(gss.mic(h)).boolean(true).string(gss.token).finish());
-    this.send(new Uint8Array([MSG.NEWKEYS]));
+    this.send(NewKeys.encode({}));
     this.pendingKeys = { k, h, kex: this.negotiatedKex };
     this.transport.setSealer(provider.createSealer(this.directionKeys(this.pendingKeys, false)));
     this.compression.outgoingKeysChanged(this.hooks.compression ?? 'none');

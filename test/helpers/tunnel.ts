@@ -5,6 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SSHReverseTunnel, SshAuthMode } from '../../ts/index.js';
 import type { Sshd } from './sshd.js';
+import type { RekeyCounts, SshClientCore } from '../../ts/protocol/client.js';
 import { TEST_PASSWORD, TEST_USER } from './sshd.js';
 
 export interface TunnelSetup {
@@ -57,4 +58,15 @@ export function fingerprintsOf(sshd: Sshd): string[] {
   }
   cache.set(key, out);
   return out;
+}
+
+/**
+ * The live connection's completed re-exchanges, by who started each (the core's `rekeys`).
+ * The documented API has no such reading, so this reaches the tunnel's session, which exists
+ * from sshLogon until the connection ends: read it before sshLogoff.
+ */
+export function rekeyCounts(tunnel: SSHReverseTunnel): RekeyCounts {
+  const session = (tunnel as unknown as { session: { core: SshClientCore } | null }).session;
+  if (!session) throw new Error('rekeyCounts: the tunnel has no connection');
+  return session.core.rekeys;
 }

@@ -6,13 +6,14 @@ import { createHash, randomBytes } from 'node:crypto';
 import type * as net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Sshd, startSshd, stopAll } from '../helpers/sshd.js';
-import { makeTunnel } from '../helpers/tunnel.js';
+import { makeTunnel, rekeyCounts } from '../helpers/tunnel.js';
 import { startDropbear, startAsyncSsh, peerTunnel, type Peer } from '../helpers/peers.js';
 import { pollUntil } from '../helpers/kernel.js';
 import { connect, listen, receiveHashed } from '../helpers/streams.js';
 import { startScriptedServer, forwardedOpen, channelData } from '../helpers/scripted-server.js';
 import { PASSWORD } from '../helpers/peer.js';
 import { SSHReverseTunnel, SshError } from '../../ts/index.js';
+import type { RekeyCounts } from '../../ts/protocol/client.js';
 
 const MiB = 1024 * 1024;
 
@@ -44,7 +45,8 @@ interface Traffic {
   /** raw and compressed payload bytes, from the summary the tunnel logs at the end */
   outgoing: { raw: number; compressed: number };
   incoming: { raw: number; compressed: number };
-  rekeys: number;
+  /** Re-exchanges completed, by who started them. */
+  rekeys: RekeyCounts;
 }
 
 /**
@@ -54,11 +56,7 @@ interface Traffic {
  */
 async function throughTunnel(tunnel: SSHReverseTunnel, toTarget: Buffer, fromTarget: Buffer, during?: () => Promise<void>): Promise<Traffic> {
   const logs: string[] = [];
-  let rekeys = 0;
   tunnel.on('log', (e) => logs.push(e.message));
-  tunnel.on('sshStatus', (e) => {
-    if (e.message === 'key re-exchange complete') rekeys++;
-  });
   let targetReceived: Promise<{ bytes: number; sha256: string }> | undefined;
   const target = await listen((socket) => {
     targetReceived = receiveHashed(socket);
@@ -71,6 +69,7 @@ async function throughTunnel(tunnel: SSHReverseTunnel, toTarget: Buffer, fromTar
   await Promise.all([sendAll(client, toTarget), during?.()]);
   expect((await clientReceived).sha256).toBe(sha256(fromTarget));
   expect((await targetReceived!).sha256).toBe(sha256(toTarget));
+  const rekeys = rekeyCounts(tunnel);
   client.destroy();
   await tunnel.sshLogoff();
   await target.close();
@@ -98,7 +97,7 @@ describe('against OpenSSH sshd with Compression yes', () => {
     const fromTarget = logText(4 * MiB, 2);
     const t = await throughTunnel(tunnel, toTarget, fromTarget);
     expect(t.negotiated).toBe('zlib@openssh.com/zlib@openssh.com');
-    expect(t.rekeys).toBeGreaterThanOrEqual(2); // sshd's RekeyLimit counts the compressed bytes
+    expect(t.rekeys.byServer).toBeGreaterThanOrEqual(2); // sshd's RekeyLimit counts the compressed bytes
     expect(t.outgoing.raw).toBeGreaterThan(fromTarget.length);
     expect(t.incoming.raw).toBeGreaterThan(toTarget.length);
     expect(t.outgoing.compressed).toBeLessThan(t.outgoing.raw / 3);
@@ -168,7 +167,7 @@ describe('against Dropbear (Debian offers zlib@openssh.com only)', () => {
       await tunnel.exchangeKeys();
     });
     expect(text.negotiated).toBe('zlib@openssh.com/zlib@openssh.com');
-    expect(text.rekeys).toBeGreaterThanOrEqual(2);
+    expect(text.rekeys.byUs).toBeGreaterThanOrEqual(2);
     expect(text.outgoing.compressed).toBeLessThan(text.outgoing.raw / 3);
     expect(text.incoming.compressed).toBeLessThan(text.incoming.raw / 3);
     const random = peerTunnel(dropbear);
@@ -201,7 +200,7 @@ describe('against AsyncSSH (plain zlib, from the first NEWKEYS on)', () => {
     tunnel.sshCompressionAlgorithms = 'zlib';
     const t = await throughTunnel(tunnel, logText(2 * MiB, 10), randomBytes(MiB), () => tunnel.exchangeKeys());
     expect(t.negotiated).toBe('zlib/zlib');
-    expect(t.rekeys).toBeGreaterThanOrEqual(1);
+    expect(t.rekeys.byUs).toBeGreaterThanOrEqual(1);
     expect(t.incoming.compressed).toBeLessThan(t.incoming.raw / 3);
     const back = await throughTunnel(peerTunnelWith(asyncssh, 'zlib'), randomBytes(MiB), logText(2 * MiB, 11));
     expect(back.outgoing.compressed).toBeLessThan(back.outgoing.raw / 3);

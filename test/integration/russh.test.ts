@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import type * as net from 'node:net';
 import { connect, echoServer, listen, receiveHashed, roundTrip, sendHashed, sendUntil, type Received } from '../helpers/streams.js';
 import { peerTunnel } from '../helpers/peers.js';
+import { rekeyCounts } from '../helpers/tunnel.js';
 import { startRusshServer, type RusshPeer } from '../helpers/russh.js';
 import { generateKey, stopAll } from '../helpers/sshd.js';
 import { Code, SshAuthMode, SshError, type SSHReverseTunnel } from '../../ts/index.js';
@@ -44,18 +45,6 @@ function guarded(tunnel: SSHReverseTunnel, peer: RusshPeer) {
     void peer.connectionEnded(localPort).then((line) => fail(new Error(`the SSH connection dropped: revtun says "${e.description}" (${e.statusCode}); russh says "${line}"`)));
   });
   return <T>(work: Promise<T>): Promise<T> => Promise.race([work, lost]);
-}
-
-/** Counts re-exchanges: completed ones, and those revtun started at its byte threshold. */
-function countRekeys(tunnel: SSHReverseTunnel) {
-  const counts = { completed: 0, byThreshold: 0 };
-  tunnel.on('sshStatus', (e) => {
-    if (e.message === 'key re-exchange complete') counts.completed++;
-  });
-  tunnel.on('log', (e) => {
-    if (e.message === 'key renegotiation threshold reached') counts.byThreshold++;
-  });
-  return counts;
 }
 
 type Source = (socket: net.Socket) => Promise<Received>;
@@ -247,7 +236,6 @@ describe('russh: key re-exchange while revtun is sending', () => {
   it('exchangeKeys() five times during a continuous upload', async () => {
     const russh = await sharedServer();
     const tunnel = peerTunnel(russh);
-    const counts = countRekeys(tunnel);
     await tunnel.sshLogon();
     try {
       const guard = guarded(tunnel, russh);
@@ -266,7 +254,8 @@ describe('russh: key re-exchange while revtun is sending', () => {
       const stop = rekeying.catch(() => undefined);
       const [{ uploaded }] = await Promise.all([transfer(tunnel, guard, (socket) => sendUntil(socket, stop), fixed(0), flowing.onChunk), rekeying]);
       expect(explicit).toBe(5);
-      expect(counts.completed).toBeGreaterThanOrEqual(5);
+      // Each call started one of ours: neither side's byte limit (1 GiB) comes near.
+      expect(rekeyCounts(tunnel)).toEqual({ byUs: 5, byServer: 0 });
       expect(uploaded).toBeGreaterThanOrEqual(5 * 256 * 1024);
       expect(tunnel.connected).toBe(true);
     } finally {
@@ -278,15 +267,13 @@ describe('russh: key re-exchange while revtun is sending', () => {
     const russh = await sharedServer();
     const tunnel = peerTunnel(russh);
     tunnel.config('KeyRenegotiationThreshold=16384');
-    const counts = countRekeys(tunnel);
     await tunnel.sshLogon();
     try {
       const { uploaded } = await transfer(tunnel, guarded(tunnel, russh), fixed(16 * MiB), fixed(0));
       expect(uploaded).toBe(16 * MiB);
       // Between two exchanges of ours at most the threshold, a packet and one window (russh
       // grants 2 MiB) go out, so 16 MiB guarantee 7 of them; each must complete.
-      expect(counts.byThreshold).toBeGreaterThanOrEqual(7);
-      expect(counts.completed).toBeGreaterThanOrEqual(counts.byThreshold);
+      expect(rekeyCounts(tunnel).byUs).toBeGreaterThanOrEqual(7);
       expect(tunnel.connected).toBe(true);
     } finally {
       await tunnel.sshLogoff();
@@ -296,7 +283,6 @@ describe('russh: key re-exchange while revtun is sending', () => {
   it('started by russh (--rekey-bytes 1 MiB) during a 16 MiB transfer each way', async () => {
     const server = await startRusshServer({ rekeyBytes: MiB });
     const tunnel = peerTunnel(server);
-    const counts = countRekeys(tunnel);
     try {
       await tunnel.sshLogon();
       const { uploaded, downloaded } = await transfer(tunnel, guarded(tunnel, server), fixed(16 * MiB), fixed(16 * MiB));
@@ -304,8 +290,9 @@ describe('russh: key re-exchange while revtun is sending', () => {
       expect(downloaded).toBe(16 * MiB);
       // russh asks after 1 MiB read; until our KEXINIT reaches it, at most one window (2 MiB)
       // more arrives. So each exchange covers at most ~3 MiB of the 16 MiB it reads: at least 5.
-      expect(counts.byThreshold).toBe(0);
-      expect(counts.completed).toBeGreaterThanOrEqual(5);
+      const { byUs, byServer } = rekeyCounts(tunnel);
+      expect(byUs).toBe(0);
+      expect(byServer).toBeGreaterThanOrEqual(5);
       expect(tunnel.connected).toBe(true);
     } finally {
       await tunnel.sshLogoff();

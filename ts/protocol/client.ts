@@ -107,8 +107,12 @@ export type ClientEvent =
   | { type: 'status'; message: string }
   | { type: 'serverVersion'; version: string }
   | { type: 'banner'; text: string }
-  /** byPeer: the server sent the first KEXINIT of a re-exchange (the initial one has both sides sending at once). */
-  | { type: 'keysExchanged'; negotiated: Negotiated; initial: boolean; byPeer: boolean }
+  /**
+   * New keys are in use in both directions. `startedBy` is the side whose KEXINIT opened the
+   * exchange (RFC 4253 §9): ours at a byte threshold or rekey(), the server's at its own limit;
+   * the first exchange is ours unless UseStrictKeyExchange=2 waited for the server's.
+   */
+  | { type: 'keysExchanged'; negotiated: Negotiated; initial: boolean; startedBy: KexInitiator }
   /** The server answered a keepalive@openssh.com request (success or failure both prove it alive) after roundTripMs. */
   | { type: 'keepAliveAnswered'; roundTripMs: number }
   | { type: 'authenticated' }
@@ -129,6 +133,15 @@ export type Outcome<T = void> = { ok: true; value: T } | { ok: false; error: Ssh
 
 /** The result of a tcpip-forward request: the grant, or why there is none. */
 export type ForwardOutcome = { ok: true; grant: Grant } | { ok: false; error: SshError };
+
+/** Which side's KEXINIT opened a key exchange. */
+export type KexInitiator = 'us' | 'server';
+
+/** Completed re-exchanges (the first exchange not counted), by the side that started each. */
+export interface RekeyCounts {
+  byUs: number;
+  byServer: number;
+}
 
 type KexState =
   | { kind: 'idle' }
@@ -164,8 +177,9 @@ export class SshClientCore {
    */
   private hostKey: Uint8Array | null = null;
   private firstKexDone = false;
-  /** The running re-exchange began with the server's KEXINIT (reported with keysExchanged). */
-  private kexStartedByPeer = false;
+  /** Who opened the exchange running now (meaningful while `kex` is not idle). */
+  private kexStartedBy: KexInitiator = 'us';
+  private readonly completedRekeys: RekeyCounts = { byUs: 0, byServer: 0 };
   private strict = false;
   private authenticated = false;
   private closed = false;
@@ -218,7 +232,7 @@ export class SshClientCore {
     // offer can then leave out the algorithms Terrapin affects when the server has no strict
     // kex. RFC 4253 §7.1 has each side send its KEXINIT without waiting, so the server's comes.
     if (this.options.strictKex === 2) this.firstKexInitDeferred = true;
-    else this.guard(() => this.sendKexInit());
+    else this.guard(() => this.sendKexInit('us'));
   }
 
   receive(bytes: Uint8Array, now: number): void {
@@ -289,6 +303,11 @@ export class SshClientCore {
   /** Channel payload bytes since the connection began, every channel counted (closed ones too). */
   get channelBytes(): Readonly<{ sent: number; received: number }> {
     return { sent: this.connection.totalBytesSent, received: this.connection.totalBytesReceived };
+  }
+
+  /** Re-exchanges completed on this connection, by who started them (a copy). */
+  get rekeys(): RekeyCounts {
+    return { ...this.completedRekeys };
   }
 
   get strictKexNegotiated(): boolean {
@@ -550,7 +569,7 @@ export class SshClientCore {
   /** Starts a key exchange now (exchangeKeys / SSHKeyRenegotiate). No-op if one is running. */
   rekey(): Outcome {
     if (this.closed || this.disconnectSent) return { ok: false, error: closedError() };
-    if (this.firstKexDone && this.kex.kind === 'idle') this.guard(() => this.sendKexInit());
+    if (this.firstKexDone && this.kex.kind === 'idle') this.guard(() => this.sendKexInit('us'));
     return { ok: true, value: undefined };
   }
 
@@ -661,7 +680,7 @@ export class SshClientCore {
     const t = this.transport;
     if (t.bytesSentSinceKex >= this.options.rekeyBytes || t.bytesReceivedSinceKex >= this.options.rekeyBytes) {
       this.log(1, 'key renegotiation threshold reached');
-      this.sendKexInit();
+      this.sendKexInit('us');
     }
   }
 
@@ -709,7 +728,9 @@ export class SshClientCore {
     return { ...a, cipher, mac };
   }
 
-  private sendKexInit(server?: KexInitMessage): void {
+  /** Sends our KEXINIT, `server` the server's when ours had to wait for it (UseStrictKeyExchange=2). */
+  private sendKexInit(startedBy: KexInitiator, server?: KexInitMessage): void {
+    this.kexStartedBy = startedBy;
     const decoded = this.buildKexInit(server);
     const ours = KexInit.encode(decoded);
     this.kexSending = true;
@@ -803,11 +824,10 @@ export class SshClientCore {
   private onKexInit(payload: Uint8Array, sequence: number): void {
     if (this.firstKexInitDeferred) {
       this.firstKexInitDeferred = false;
-      this.sendKexInit(KexInit.decode(payload));
+      this.sendKexInit('server', KexInit.decode(payload));
     } else if (this.kex.kind === 'idle') {
       if (!this.firstKexDone) throw new SshError(Code.ProtocolError, 'KEXINIT out of order', 'peer');
-      this.sendKexInit(); // server-initiated re-exchange
-      this.kexStartedByPeer = true;
+      this.sendKexInit('server'); // server-initiated re-exchange
     }
     const state = this.kex;
     if (state.kind !== 'expectKexInit') {
@@ -1016,8 +1036,8 @@ export class SshClientCore {
     this.negotiated = state.negotiated;
     this.kex = { kind: 'idle' };
     this.status(initial ? 'key exchange complete' : 'key re-exchange complete');
-    this.events.push({ type: 'keysExchanged', negotiated: state.negotiated, initial, byPeer: !initial && this.kexStartedByPeer });
-    this.kexStartedByPeer = false;
+    if (!initial) this.completedRekeys[this.kexStartedBy === 'us' ? 'byUs' : 'byServer']++;
+    this.events.push({ type: 'keysExchanged', negotiated: state.negotiated, initial, startedBy: this.kexStartedBy });
     if (initial) {
       this.auth = new UserAuth(this.options.auth, {
         sessionId: this.sessionId!,

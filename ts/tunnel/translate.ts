@@ -49,7 +49,7 @@ export class EventTranslator {
       case 'keysExchanged': {
         if (event.initial) host.emit('connectionStatus', { connectionEvent: 'SSH handshake complete.', statusCode: 0, description: 'OK' });
         const { strictKex: _strict, serverWantsExtInfo: _extInfo, ...algorithms } = event.negotiated;
-        host.emit('keyExchange', { initial: event.initial, byServer: event.byPeer, ...algorithms });
+        host.emit('keyExchange', { initial: event.initial, byServer: !event.initial && event.startedBy === 'server', ...algorithms });
         return;
       }
       case 'keepAliveAnswered':

@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { Reader, Writer } from '../../../ts/protocol/wire.js';
-import { KexInit, MSG } from '../../../ts/protocol/messages.js';
+import { ChannelOpenFailure, ChannelOpenFailureReason, KexInit, MSG, Unimplemented } from '../../../ts/protocol/messages.js';
 import { Pair, TestServer } from '../../helpers/peer.js';
 import { forwardedOpen } from '../../helpers/scripted-server.js';
 import type { Outcome } from '../../../ts/protocol/client.js';
@@ -17,6 +17,16 @@ function authenticated(server = new TestServer(), options = {}) {
   expect(pair.has('authenticated')).toBe(true);
   expect(pair.forward()).toBe(5555);
   return pair;
+}
+
+/** Every CHANNEL_OPEN_FAILURE the server received, decoded (RFC 4254 §5.1), oldest first. */
+function openFailures(pair: Pair) {
+  return pair.server.receivedPayloads.filter((p) => p[0] === MSG.CHANNEL_OPEN_FAILURE).map((p) => ChannelOpenFailure.decode(p));
+}
+
+/** The RFC 4254 §5.1 refusal of the server's channel `sender`, with its reason code and text. */
+function refusal(sender: number, reason: number, description: string) {
+  return { recipientChannel: sender, reason, description, language: new Uint8Array(0) };
 }
 
 /** The value of a successful command. */
@@ -168,11 +178,19 @@ describe('after authentication', () => {
 
   it('an unknown message number is answered with UNIMPLEMENTED and its sequence number', () => {
     const pair = authenticated();
+    // Two unknown packets with an IGNORE between them: each reply must name its own packet's
+    // sequence number, not a constant, the last packet's, or one off.
+    const firstSequence = pair.server.transport.sendSequence;
     pair.server.send(new Uint8Array([200, 1, 2]));
+    pair.server.send(ignore());
+    const secondSequence = pair.server.transport.sendSequence;
+    pair.server.send(new Uint8Array([201]));
+    const repliesBefore = pair.server.receivedPayloads.length;
     pair.run();
     expect(pair.closedWith).toBeUndefined();
-    const reply = pair.server.receivedPayloads.at(-1)!;
-    expect(reply[0]).toBe(MSG.UNIMPLEMENTED);
+    const replies = pair.server.receivedPayloads.slice(repliesBefore).map((p) => Unimplemented.decode(p));
+    expect(replies).toEqual([{ sequence: firstSequence }, { sequence: secondSequence }]);
+    expect(secondSequence).toBe(firstSequence + 2);
   });
 
   it('a global reply with no request outstanding ends with 1027', () => {
@@ -195,6 +213,7 @@ describe('after authentication', () => {
     pair.run();
     expect(pair.closedWith).toBeUndefined();
     expect(pair.server.received.at(-1)).toBe(MSG.CHANNEL_OPEN_FAILURE);
+    expect(openFailures(pair)).toEqual([refusal(7, ChannelOpenFailureReason.AdministrativelyProhibited, 'no such forwarding was requested')]);
     expect(pair.has('channelOpenRequest')).toBe(false);
   });
 
@@ -219,6 +238,8 @@ describe('after authentication', () => {
     pair.server.send(forwardedOpen(8, 0));
     pair.run();
     expect(pair.server.received.slice(-2)).toEqual([MSG.CHANNEL_OPEN_FAILURE, MSG.CHANNEL_OPEN_FAILURE]);
+    const prohibited = (sender: number) => refusal(sender, ChannelOpenFailureReason.AdministrativelyProhibited, 'no such forwarding was requested');
+    expect(openFailures(pair)).toEqual([prohibited(7), prohibited(8)]);
     expect(pair.has('channelOpenRequest')).toBe(false);
     // The path we asked for, with the reserved string and without it (other servers may omit it).
     pair.server.send(streamLocalOpen(9, '/run/app.sock'));
@@ -236,6 +257,7 @@ describe('after authentication', () => {
     pair.server.send(streamLocalOpen(11, '/run/app.sock'));
     pair.run();
     expect(pair.server.received.at(-1)).toBe(MSG.CHANNEL_OPEN_FAILURE);
+    expect(openFailures(pair).at(-1)).toEqual(prohibited(11));
     expect(pair.closedWith).toBeUndefined();
   });
 
@@ -244,6 +266,18 @@ describe('after authentication', () => {
     pair.server.send(new Writer().byte(MSG.CHANNEL_OPEN).string('session').uint32(3).uint32(1000).uint32(1000).finish());
     pair.run();
     expect(pair.server.received.at(-1)).toBe(MSG.CHANNEL_OPEN_FAILURE);
+    // SSH_OPEN_UNKNOWN_CHANNEL_TYPE (3), addressed to the server's channel 3, naming the type.
+    expect(openFailures(pair)).toEqual([refusal(3, ChannelOpenFailureReason.UnknownChannelType, 'channel type session is not accepted')]);
+    expect(pair.closedWith).toBeUndefined();
+  });
+
+  it('an open whose maximum packet is below 64 bytes is refused for resource shortage', () => {
+    const pair = authenticated();
+    pair.server.send(forwardedOpen(4, 5555, 1 << 20, 63));
+    pair.run();
+    expect(openFailures(pair)).toEqual([refusal(4, ChannelOpenFailureReason.ResourceShortage, 'maximum packet size too small')]);
+    expect(pair.has('channelOpenRequest')).toBe(false);
+    expect(pair.closedWith).toBeUndefined();
   });
 
   it('data beyond the window we granted ends with 1022', () => {
@@ -435,16 +469,16 @@ describe('after authentication', () => {
 
   it("keysExchanged tells the initial exchange, our re-key and the server's apart", () => {
     const pair = authenticated();
-    const exchanges = () => pair.events.filter((e) => e.type === 'keysExchanged').map((e) => e.type === 'keysExchanged' && { initial: e.initial, byPeer: e.byPeer });
-    expect(exchanges()).toEqual([{ initial: true, byPeer: false }]);
+    const exchanges = () => pair.events.filter((e) => e.type === 'keysExchanged').map((e) => e.type === 'keysExchanged' && { initial: e.initial, startedBy: e.startedBy });
+    expect(exchanges()).toEqual([{ initial: true, startedBy: 'us' }]);
     expect(pair.client.rekey().ok).toBe(true);
     pair.run();
     pair.server.rekey();
     pair.run();
     expect(exchanges()).toEqual([
-      { initial: true, byPeer: false },
-      { initial: false, byPeer: false },
-      { initial: false, byPeer: true },
+      { initial: true, startedBy: 'us' },
+      { initial: false, startedBy: 'us' },
+      { initial: false, startedBy: 'server' },
     ]);
   });
 
@@ -525,9 +559,7 @@ describe('limits', () => {
     const pair = authenticated();
     for (let i = 0; i < MAX_CHANNELS + 1; i++) pair.server.send(forwardedOpen(i));
     pair.run();
-    const failures = pair.server.receivedPayloads.filter((p) => p[0] === MSG.CHANNEL_OPEN_FAILURE);
-    expect(failures).toHaveLength(1);
-    expect(Buffer.from(failures[0]!).readUInt32BE(5)).toBe(4); // SSH_OPEN_RESOURCE_SHORTAGE
+    expect(openFailures(pair)).toEqual([refusal(MAX_CHANNELS, ChannelOpenFailureReason.ResourceShortage, `too many open channels (${MAX_CHANNELS})`)]);
     expect(pair.events.filter((e) => e.type === 'channelOpenRequest')).toHaveLength(MAX_CHANNELS);
     expect(pair.closedWith).toBeUndefined();
   });

@@ -5,7 +5,7 @@
 // that never came.
 
 import { describe, expect, it } from 'vitest';
-import { MSG } from '../../../ts/protocol/messages.js';
+import { ChannelOpenFailure, ChannelOpenFailureReason, MSG } from '../../../ts/protocol/messages.js';
 import { Pair, TestServer } from '../../helpers/peer.js';
 import { forwardedOpen } from '../../helpers/scripted-server.js';
 
@@ -27,6 +27,12 @@ describe('closing a channel still awaiting the application', () => {
     expect(pair.client.closeChannel(id, true).ok).toBe(true);
     pair.run();
     expect(pair.server.received.at(-1)).toBe(MSG.CHANNEL_OPEN_FAILURE);
+    // RFC 4254 §5.1: addressed to the server's channel 7, reason SSH_OPEN_CONNECT_FAILED.
+    expect(ChannelOpenFailure.decode(pair.server.receivedPayloads.at(-1)!)).toMatchObject({
+      recipientChannel: 7,
+      reason: ChannelOpenFailureReason.ConnectFailed,
+      description: 'closed by the application',
+    });
     expect(pair.events.some((e) => e.type === 'channelClosed' && e.channel === id)).toBe(true);
     expect(view.state).toBe('closed'); // what logoff's wait looks at
     expect(pair.client.channel(id)).toBeUndefined();
