@@ -67,7 +67,7 @@ describe('sending within the server’s window and packet size', () => {
     expect(pair.has('channelClosed')).toBe(false); // until the server's CLOSE
     pair.server.send(new Writer().byte(MSG.CHANNEL_CLOSE).uint32(id).finish());
     pair.run();
-    expect(pair.events.filter((e) => e.type === 'channelClosed')).toEqual([{ type: 'channelClosed', channel: id }]);
+    expect(pair.events.filter((e) => e.type === 'channelClosed')).toEqual([{ type: 'channelClosed', channel: id, bytesSent: 250, bytesReceived: 0 }]);
     // The id is free: the next forwarded connection gets it.
     pair.server.send(forwardedOpen(8));
     pair.run();
