@@ -8,12 +8,19 @@
 //! supply it, so the NIST known-answer test can replay it (tests/sntrup761.rs). Arithmetic on
 //! secrets has no secret-dependent branches or indexes: the inversions are the constant-time
 //! divstep iterations of Bernstein and Yang, the sort is a Batcher network of masked
-//! compare-exchanges, and the decapsulation picks the rejection key by mask. Encodings of
-//! public values (keys and ciphertexts) divide by public moduli.
+//! compare-exchanges, and the decapsulation picks the rejection key by mask.
+//!
+//! No step divides: reductions mod 3 and mod q (the specification's Freeze) and the division
+//! by 3 of Round go through `Modulus`, Barrett reduction by multiplication and shift, because
+//! `%` and `/` are division instructions in the WASM build, whose timing can depend on the
+//! (secret) operands; see modulus.rs. Decode, which only sees public keys and ciphertexts,
+//! uses the same arithmetic so that the compiled KEM holds no division at all and the
+//! disassembly check (test/unit/crypto/kem-constant-time.test.ts) needs no exceptions.
 
 use sha2::{Digest, Sha512};
 
 use crate::kem::wipe;
+use crate::modulus::Modulus;
 
 const P: usize = 761;
 const Q: i32 = 4591;
@@ -42,15 +49,23 @@ impl<F: FnMut(&mut [u8])> RandomSource for F {
     }
 }
 
-/// x mod 3 as -1, 0 or 1.
+const MOD_3: Modulus = Modulus::new(3);
+const MOD_Q: Modulus = Modulus::new(Q as u32);
+
+/// x mod 3 as -1, 0 or 1 (the specification's F3_freeze), for -2³¹ ≤ x < 2³⁰.
 fn freeze3(x: i32) -> i8 {
-    let r = x.rem_euclid(3);
+    // Adding 3·2³⁰ (a multiple of 3) makes every x in the domain a u32 without changing its
+    // residue, so the unsigned Barrett reduction applies.
+    let r = MOD_3.reduce((x as u32).wrapping_add(3 << 30)) as i32;
     (r - 3 * (r >> 1)) as i8
 }
 
-/// x mod q in -(q-1)/2 ..= (q-1)/2.
+/// x mod q in -(q-1)/2 ..= (q-1)/2 (the specification's Fq_freeze), for -2²⁸ ≤ x < 2³¹ - 2¹².
 fn freeze_q(x: i32) -> i32 {
-    (x + Q12).rem_euclid(Q) - Q12
+    // Shifted up by a multiple of q (q·2¹⁶ > 2²⁸) to be unsigned, and by (q-1)/2 to centre it.
+    const OFFSET: u32 = (Q as u32) << 16;
+    let shifted = (x as u32).wrapping_add(OFFSET + Q12 as u32);
+    MOD_Q.reduce(shifted) as i32 - Q12
 }
 
 /// Mask of all ones when x is nonzero.
@@ -147,14 +162,16 @@ fn r3_recip(g_in: &[i8]) -> Option<Vec<i8>> {
     }
 }
 
+/// 1/a in Z/q as a^(q-2) by square and multiply (q is prime). The exponent is public, so
+/// the branch on its bits is too; a, the leading coefficient in `rq_recip3`, is secret and
+/// is only multiplied and reduced.
 fn fq_recip(a: i32) -> i32 {
-    // a^(q-2) mod q by square and multiply; q is prime.
-    let (mut result, mut base, mut e) = (1i64, i64::from(a.rem_euclid(Q)), Q - 2);
+    let (mut result, mut base, mut e) = (1u32, (freeze_q(a) + Q) as u32, Q - 2);
     while e > 0 {
         if e & 1 == 1 {
-            result = result * base % i64::from(Q);
+            result = MOD_Q.reduce(result * base);
         }
-        base = base * base % i64::from(Q);
+        base = MOD_Q.reduce(base * base);
         e >>= 1;
     }
     freeze_q(result as i32)
@@ -238,8 +255,10 @@ fn decode(s: &[u8], m: &[u32]) -> Vec<u32> {
         if m[0] == 1 {
             return vec![0];
         }
-        let value = s.iter().rev().fold(0u64, |acc, &b| acc << 8 | u64::from(b));
-        return vec![(value % u64::from(m[0])) as u32];
+        // The last modulus is below 2¹⁴, so at most two bytes are left for it.
+        debug_assert!(s.len() <= 4);
+        let value = s.iter().rev().fold(0u32, |acc, &b| acc << 8 | u32::from(b));
+        return vec![Modulus::at_run_time(m[0]).reduce(value)];
     }
     let mut at = 0;
     let mut bottom = Vec::with_capacity(m.len() / 2);
@@ -262,9 +281,11 @@ fn decode(s: &[u8], m: &[u32]) -> Vec<u32> {
     let mut out = Vec::with_capacity(m.len());
     for i in (0..m.len() - 1).step_by(2) {
         let (r, t) = bottom[i / 2];
-        let value = u64::from(r) + u64::from(t) * u64::from(r2[i / 2]);
-        out.push((value % u64::from(m[i])) as u32);
-        out.push((value / u64::from(m[i]) % u64::from(m[i + 1])) as u32);
+        // Below 2³²: r < t ≤ 2¹⁶ and r2 is reduced below its modulus, itself below 2¹⁴.
+        let value = r + t * r2[i / 2];
+        let (high, low) = Modulus::at_run_time(m[i]).divmod(value);
+        out.push(low);
+        out.push(Modulus::at_run_time(m[i + 1]).reduce(high));
     }
     if m.len() % 2 == 1 {
         out.push(r2[r2.len() - 1]);
@@ -291,8 +312,9 @@ fn round_and_encode(h: &[i32]) -> Vec<u8> {
     let r: Vec<u32> = h
         .iter()
         .map(|&x| {
+            // rounded + (q-1)/2 is a multiple of 3 in 0..q, so the quotient is exact.
             let rounded = x - i32::from(freeze3(x));
-            ((rounded + Q12) / 3) as u32
+            MOD_3.divmod((rounded + Q12) as u32).0
         })
         .collect();
     let mut out = Vec::with_capacity(ROUNDED_BYTES);
@@ -351,10 +373,14 @@ fn constant_time_sort(values: &mut Vec<u32>) {
     while p < n {
         let mut k = p;
         while k >= 1 {
-            let mut j = k % p;
+            // p and k are powers of two: masks and shifts instead of `%` and `/`, which the
+            // WASM build would compile to division instructions (on public indexes, but the
+            // disassembly check allows none in the KEM).
+            let mut j = k & (p - 1);
             while j + k < n {
                 for i in 0..k.min(n - j - k) {
-                    if (i + j) / (2 * p) == (i + j + k) / (2 * p) {
+                    // Both indexes in the same block of 2p: equal above bit log2(2p).
+                    if ((i + j) ^ (i + j + k)) < 2 * p {
                         let (a, b) = (values[i + j], values[i + j + k]);
                         let diff = u64::from(b).wrapping_sub(u64::from(a));
                         let swap = ((diff >> 63) as u32).wrapping_neg(); // all ones when b < a
@@ -365,9 +391,9 @@ fn constant_time_sort(values: &mut Vec<u32>) {
                 }
                 j += 2 * k;
             }
-            k /= 2;
+            k >>= 1;
         }
-        p *= 2;
+        p <<= 1;
     }
     values.truncate(len);
 }
@@ -475,4 +501,84 @@ fn weight_force(r: Vec<i8>) -> Vec<i8> {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn freeze_q_equals_the_centred_remainder_over_its_domain() {
+        // All of -2²⁶..2²⁶, beyond the largest unreduced products (|x| ≤ 2·p·(q-1)/2 < 2²³),
+        // and both ends of the documented domain.
+        let ends = [
+            -(1 << 28)..-(1 << 28) + (1 << 16),
+            i32::MAX - (1 << 12) - (1 << 16)..i32::MAX - (1 << 12),
+        ];
+        for x in (-(1 << 26)..1 << 26).chain(ends.into_iter().flatten()) {
+            assert_eq!(freeze_q(x), (x + Q12).rem_euclid(Q) - Q12, "x = {x}");
+        }
+    }
+
+    #[test]
+    fn freeze3_equals_the_centred_remainder_over_its_domain() {
+        let ends = [
+            i32::MIN..i32::MIN + (1 << 16),
+            (1 << 30) - (1 << 16)..1 << 30,
+        ];
+        for x in (-(1 << 26)..1 << 26).chain(ends.into_iter().flatten()) {
+            let r = x.rem_euclid(3);
+            assert_eq!(i32::from(freeze3(x)), r - 3 * (r >> 1), "x = {x}");
+        }
+    }
+
+    #[test]
+    fn fq_recip_inverts_every_nonzero_residue() {
+        for a in -Q12..=Q12 {
+            if a != 0 {
+                assert_eq!(freeze_q(fq_recip(a) * a), 1, "a = {a}");
+            }
+        }
+    }
+
+    #[test]
+    fn round_and_encode_divides_every_rounded_coefficient_exactly() {
+        // Every coefficient in -(q-1)/2..=(q-1)/2: the encoding of the rounding matches the
+        // one computed with `/`.
+        let all: Vec<i32> = (-Q12..=Q12).collect();
+        for chunk in all.chunks(P) {
+            let mut h = chunk.to_vec();
+            h.resize(P, 0);
+            let rounded: Vec<u32> = h
+                .iter()
+                .map(|&x| {
+                    let r = x.rem_euclid(3);
+                    let nearest = x - (r - 3 * (r >> 1));
+                    ((nearest + Q12) / 3) as u32
+                })
+                .collect();
+            let mut want = Vec::new();
+            encode(&rounded, &[(Q as u32 + 2) / 3; P], &mut want);
+            assert_eq!(round_and_encode(&h), want);
+        }
+    }
+
+    #[test]
+    fn decode_inverts_encode_and_reduces_malformed_input() {
+        let mut seed = 0x1234_5678u32;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            seed
+        };
+        for _ in 0..20 {
+            let h: Vec<i32> = (0..P).map(|_| (next() % Q as u32) as i32 - Q12).collect();
+            assert_eq!(rq_decode(&rq_encode(&h)), h);
+        }
+        // All-ones bytes are no valid encoding; every value still comes out below q.
+        assert!(rq_decode(&[0xff; PUBLIC_KEY_BYTES])
+            .iter()
+            .all(|&x| (-Q12..=Q12).contains(&x)));
+    }
 }
