@@ -53,6 +53,10 @@ impl Modulus {
         }
     }
 
+    pub(crate) fn modulus(self) -> u32 {
+        self.modulus
+    }
+
     /// (⌊x/m⌋, x mod m) for any x < 2³², in time independent of x.
     #[inline(always)]
     pub(crate) fn divmod(self, x: u32) -> (u32, u32) {
