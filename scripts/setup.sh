@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what revtun's demo and tests need on a fresh Debian/Ubuntu machine: OpenSSH's server
 # and tools, Dropbear, the test proxies (tinyproxy, dante, microsocks) and the key tools (puttygen,
-# openssl, keytool) and a Kerberos KDC with its tools (krb5-kdc, krb5-admin-server, krb5-user)
-# from the distribution, Debian's rustc with its wasm32 standard library
+# openssl, keytool), a Kerberos KDC with its tools (krb5-kdc, krb5-admin-server, krb5-user)
+# and the disassemblers wabt and binutils from the distribution, Debian's rustc with its wasm32 standard library
 # (unless rustup already has that target), AsyncSSH and pyOpenSSL from PyPI (a foreign test
 # peer), then the npm packages, the native crypto addon, the WASM module and the russh test
 # server (another foreign peer). Safe to run again. REVTUN_STRICT_BUILD=1 (CI) makes a failed Rust build fatal;
@@ -36,6 +36,11 @@ command -v keytool >/dev/null 2>&1 || need+=(default-jre-headless)
 [ -x /usr/sbin/kadmin.local ] || need+=(krb5-admin-server)
 command -v kinit >/dev/null 2>&1 || need+=(krb5-user)
 ls /usr/lib/*/libgssapi_krb5.so.2 >/dev/null 2>&1 || need+=(libgssapi-krb5-2)
+# Disassemblers for test/unit/crypto/kem-constant-time.test.ts, which checks that the compiled
+# KEMs hold no division instruction: wabt's wasm-objdump for the WASM module, binutils' objdump
+# for the native addon.
+command -v wasm-objdump >/dev/null 2>&1 || need+=(wabt)
+command -v objdump >/dev/null 2>&1 || need+=(binutils)
 if ! { command -v rustup >/dev/null 2>&1 && rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; }; then
   [ -x /usr/bin/rustc ] || need+=(rustc)
   [ -x /usr/bin/cargo ] || need+=(cargo)

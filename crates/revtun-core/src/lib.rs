@@ -9,6 +9,7 @@ mod cipher;
 pub mod kem;
 mod mac;
 pub mod mlkem768;
+mod modulus;
 mod packet;
 pub mod sntrup761;
 pub mod umac;

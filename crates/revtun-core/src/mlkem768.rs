@@ -5,15 +5,19 @@
 //! The functions are the "internal" algorithms of FIPS 203 §6 (ML-KEM.KeyGen_internal,
 //! Encaps_internal, Decaps_internal): the caller supplies the random seeds, so the code is
 //! deterministic and checked against NIST's ACVP vectors (tests/mlkem768.rs). Polynomial
-//! coefficients are kept as integers in 0..q; reductions are by a constant modulus, which
-//! compilers turn into multiplications, so no step branches or indexes on secret data except
-//! the rejection sampling of the public matrix (FIPS 203 Algorithm 7), which only sees public
-//! bytes.
+//! coefficients are kept as integers in 0..q.
+//!
+//! Constant time: no step branches or indexes on secret data except the rejection sampling of
+//! the public matrix (FIPS 203 Algorithm 7), which only sees public bytes, and no step divides.
+//! Every reduction mod q and the division of Compress_d (§4.2.1) go through `Modulus`, Barrett
+//! reduction by multiplication and shift: `% Q` would be a division instruction in the WASM
+//! build (the KyberSlash timing leak), see modulus.rs.
 
 use sha3::digest::{ExtendableOutput, Update, XofReader};
 use sha3::{Digest, Sha3_256, Sha3_512, Shake128, Shake256};
 
 use crate::kem::wipe;
+use crate::modulus::Modulus;
 
 const N: usize = 256;
 const Q: u32 = 3329;
@@ -32,11 +36,20 @@ pub const SHARED_SECRET_BYTES: usize = 32;
 
 type Poly = [u32; N];
 
+const MOD_Q: Modulus = Modulus::new(Q);
+
+/// x mod q, for any x < 2³² (the code passes products of two coefficients and small sums).
+#[inline(always)]
+fn reduce(x: u32) -> u32 {
+    MOD_Q.reduce(x)
+}
+
 /// 7-bit bit reversal, for the NTT's twiddle order.
 const fn bitrev7(i: usize) -> u32 {
     (i as u32).reverse_bits() >> 25
 }
 
+/// Only evaluated by the compiler (for ZETAS and GAMMAS), so its `%` never runs.
 const fn pow_mod(base: u32, mut exponent: u32) -> u32 {
     let (mut result, mut b) = (1u32, base % Q);
     while exponent > 0 {
@@ -77,9 +90,9 @@ fn ntt(f: &mut Poly) {
             let zeta = zetas[i];
             i += 1;
             for j in start..start + len {
-                let t = zeta * f[j + len] % Q;
-                f[j + len] = (f[j] + Q - t) % Q;
-                f[j] = (f[j] + t) % Q;
+                let t = reduce(zeta * f[j + len]);
+                f[j + len] = reduce(f[j] + Q - t);
+                f[j] = reduce(f[j] + t);
             }
         }
         len /= 2;
@@ -96,15 +109,15 @@ fn ntt_inverse(f: &mut Poly) {
             i -= 1;
             for j in start..start + len {
                 let t = f[j];
-                f[j] = (t + f[j + len]) % Q;
-                f[j + len] = zeta * ((f[j + len] + Q - t) % Q) % Q;
+                f[j] = reduce(t + f[j + len]);
+                f[j + len] = reduce(zeta * reduce(f[j + len] + Q - t));
             }
         }
         len *= 2;
     }
     // 3303 = 128⁻¹ mod q
     for c in f.iter_mut() {
-        *c = *c * 3303 % Q;
+        *c = reduce(*c * 3303);
     }
 }
 
@@ -113,10 +126,10 @@ fn multiply_ntts_add(acc: &mut Poly, a: &Poly, b: &Poly) {
     for i in 0..128 {
         let gamma = GAMMAS[i];
         let (a0, a1, b0, b1) = (a[2 * i], a[2 * i + 1], b[2 * i], b[2 * i + 1]);
-        let c0 = (a0 * b0 % Q + a1 * b1 % Q * gamma) % Q;
-        let c1 = (a0 * b1 + a1 * b0) % Q;
-        acc[2 * i] = (acc[2 * i] + c0) % Q;
-        acc[2 * i + 1] = (acc[2 * i + 1] + c1) % Q;
+        let c0 = reduce(reduce(a0 * b0) + reduce(a1 * b1) * gamma);
+        let c1 = reduce(a0 * b1 + a1 * b0);
+        acc[2 * i] = reduce(acc[2 * i] + c0);
+        acc[2 * i + 1] = reduce(acc[2 * i + 1] + c1);
     }
 }
 
@@ -153,19 +166,21 @@ fn byte_decode(bytes: &[u8], d: u32) -> Poly {
         acc >>= d;
         bits -= d;
         if d == 12 {
-            *c %= Q;
+            *c = reduce(*c);
         }
     }
     f
 }
 
-/// Compress_d: round(2^d · x / q) mod 2^d, computed without division by a secret-dependent value.
+/// Compress_d (FIPS 203 §4.2.1): round(2^d · x / q) mod 2^d for x in 0..q, as
+/// ⌊(2^d·x + ⌊q/2⌋) / q⌋ with the quotient taken by Barrett multiplication, not a division:
+/// x is a secret coefficient in decryption, and timing the division recovered it (KyberSlash).
 fn compress(x: u32, d: u32) -> u32 {
-    let scaled = (u64::from(x) << d) + u64::from(Q / 2);
-    ((scaled / u64::from(Q)) as u32) & ((1 << d) - 1)
+    let (quotient, _) = MOD_Q.divmod((x << d) + Q / 2);
+    quotient & ((1 << d) - 1)
 }
 
-/// Decompress_d: round(q · y / 2^d).
+/// Decompress_d (FIPS 203 §4.2.1): round(q · y / 2^d), a shift by the power of two.
 fn decompress(y: u32, d: u32) -> u32 {
     (y * Q + (1 << (d - 1))) >> d
 }
@@ -207,14 +222,14 @@ fn sample_cbd(seed: &[u8], nonce: u8) -> Poly {
     for (i, c) in f.iter_mut().enumerate() {
         let x: u32 = (0..ETA).map(|j| bit(2 * i * ETA + j)).sum();
         let y: u32 = (0..ETA).map(|j| bit(2 * i * ETA + ETA + j)).sum();
-        *c = (x + Q - y) % Q;
+        *c = reduce(x + Q - y);
     }
     f
 }
 
 fn add(a: &mut Poly, b: &Poly) {
     for (x, y) in a.iter_mut().zip(b.iter()) {
-        *x = (*x + y) % Q;
+        *x = reduce(*x + y);
     }
 }
 
@@ -323,7 +338,7 @@ fn pke_encrypt(ek: &[u8], m: &[u8; 32], r: &[u8; 32]) -> Vec<u8> {
     add(&mut v, &sample_cbd(r, (2 * K) as u8));
     let mu = byte_decode(m, 1);
     for (x, bit) in v.iter_mut().zip(mu.iter()) {
-        *x = compress((*x + decompress(*bit, 1)) % Q, DV);
+        *x = compress(reduce(*x + decompress(*bit, 1)), DV);
     }
     byte_encode(&v, DV, &mut c[u_bytes * K..]);
     c
@@ -346,7 +361,7 @@ fn pke_decrypt(dk_pke: &[u8], c: &[u8]) -> [u8; 32] {
     let v = byte_decode(&c[u_bytes * K..], DV);
     let mut bits = [0u32; N];
     for ((b, x), y) in bits.iter_mut().zip(v.iter()).zip(w.iter()) {
-        *b = compress((decompress(*x, DV) + Q - y) % Q, 1);
+        *b = compress(reduce(decompress(*x, DV) + Q - y), 1);
     }
     let mut m = [0u8; 32];
     byte_encode(&bits, 1, &mut m);
@@ -390,4 +405,33 @@ pub fn decapsulate(dk: &[u8], c: &[u8]) -> [u8; 32] {
     wipe(&mut r);
     wipe(&mut rejected);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compress_equals_the_rounded_division_for_every_coefficient_and_width() {
+        // Every d the code uses (1, du = 10, dv = 4) and the other widths of FIPS 203's
+        // parameter sets, over all of 0..q.
+        for d in 1..=11 {
+            for x in 0..Q {
+                let rounded = ((u64::from(x) << d) + u64::from(Q / 2)) / u64::from(Q);
+                assert_eq!(
+                    compress(x, d),
+                    rounded as u32 & ((1 << d) - 1),
+                    "x = {x}, d = {d}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn reduce_equals_remainder_for_every_product_of_two_coefficients() {
+        // The largest values reduced: q² plus a few coefficients (multiply_ntts_add).
+        for x in 0..Q * Q + 4 * Q {
+            assert_eq!(reduce(x), x % Q, "x = {x}");
+        }
+    }
 }

@@ -8,12 +8,19 @@
 //! supply it, so the NIST known-answer test can replay it (tests/sntrup761.rs). Arithmetic on
 //! secrets has no secret-dependent branches or indexes: the inversions are the constant-time
 //! divstep iterations of Bernstein and Yang, the sort is a Batcher network of masked
-//! compare-exchanges, and the decapsulation picks the rejection key by mask. Encodings of
-//! public values (keys and ciphertexts) divide by public moduli.
+//! compare-exchanges, and the decapsulation picks the rejection key by mask.
+//!
+//! No step divides: reductions mod 3 and mod q (the specification's Freeze) and the division
+//! by 3 of Round go through `Modulus`, Barrett reduction by multiplication and shift, because
+//! `%` and `/` are division instructions in the WASM build, whose timing can depend on the
+//! (secret) operands; see modulus.rs. Decode, which only sees public keys and ciphertexts,
+//! uses the same arithmetic so that the compiled KEM holds no division at all and the
+//! disassembly check (test/unit/crypto/kem-constant-time.test.ts) needs no exceptions.
 
 use sha2::{Digest, Sha512};
 
 use crate::kem::wipe;
+use crate::modulus::Modulus;
 
 const P: usize = 761;
 const Q: i32 = 4591;
@@ -42,15 +49,23 @@ impl<F: FnMut(&mut [u8])> RandomSource for F {
     }
 }
 
-/// x mod 3 as -1, 0 or 1.
+const MOD_3: Modulus = Modulus::new(3);
+const MOD_Q: Modulus = Modulus::new(Q as u32);
+
+/// x mod 3 as -1, 0 or 1 (the specification's F3_freeze), for -2³¹ ≤ x < 2³⁰.
 fn freeze3(x: i32) -> i8 {
-    let r = x.rem_euclid(3);
+    // Adding 3·2³⁰ (a multiple of 3) makes every x in the domain a u32 without changing its
+    // residue, so the unsigned Barrett reduction applies.
+    let r = MOD_3.reduce((x as u32).wrapping_add(3 << 30)) as i32;
     (r - 3 * (r >> 1)) as i8
 }
 
-/// x mod q in -(q-1)/2 ..= (q-1)/2.
+/// x mod q in -(q-1)/2 ..= (q-1)/2 (the specification's Fq_freeze), for -2²⁸ ≤ x < 2³¹ - 2¹².
 fn freeze_q(x: i32) -> i32 {
-    (x + Q12).rem_euclid(Q) - Q12
+    // Shifted up by a multiple of q (q·2¹⁶ > 2²⁸) to be unsigned, and by (q-1)/2 to centre it.
+    const OFFSET: u32 = (Q as u32) << 16;
+    let shifted = (x as u32).wrapping_add(OFFSET + Q12 as u32);
+    MOD_Q.reduce(shifted) as i32 - Q12
 }
 
 /// Mask of all ones when x is nonzero.
@@ -101,6 +116,18 @@ fn rq_mult_small(f: &[i32], g: &[i8]) -> Vec<i32> {
     multiply(f, g).into_iter().map(freeze_q).collect()
 }
 
+/// The highest indexes of (f, g) and of (v, r) that step `step` of the 2p - 1 divsteps of
+/// `r3_recip` and `rq_recip3` needs to update. v and r start as constants and each step shifts v
+/// up by one, so above index step + 1 they are still zero. A coefficient of f or g at index i
+/// reaches index 0, where the steps read f and g, only i steps later (g shifts down by one per
+/// step, f only swaps with g), so above 2p - 1 - step it cannot change the result (one index
+/// more than strictly needed: the last step's g is never read). Skipping those saves a quarter
+/// of the inversions' work; the bounds depend on the step count alone, which is public, so the
+/// time still does not depend on the key.
+fn divstep_bounds(step: usize) -> (usize, usize) {
+    (P.min(2 * P - 1 - step), P.min(step + 1))
+}
+
 /// 1/g in R/3, or None when g is not invertible (the divstep loop of the specification).
 fn r3_recip(g_in: &[i8]) -> Option<Vec<i8>> {
     let mut f = vec![0i8; P + 1];
@@ -115,7 +142,8 @@ fn r3_recip(g_in: &[i8]) -> Option<Vec<i8>> {
     let mut r = vec![0i8; P + 1];
     r[0] = 1;
     let mut delta: i32 = 1;
-    for _ in 0..2 * P - 1 {
+    for step in 0..2 * P - 1 {
+        let (fg_top, vr_top) = divstep_bounds(step);
         v.copy_within(0..P, 1);
         v[0] = 0;
         let sign = -i32::from(g[0]) * i32::from(f[0]);
@@ -123,17 +151,16 @@ fn r3_recip(g_in: &[i8]) -> Option<Vec<i8>> {
         delta ^= swap & (delta ^ -delta);
         delta += 1;
         let swap8 = swap as i8;
-        for i in 0..=P {
-            let t = swap8 & (f[i] ^ g[i]);
-            f[i] ^= t;
-            g[i] ^= t;
-            let t = swap8 & (v[i] ^ r[i]);
-            v[i] ^= t;
-            r[i] ^= t;
+        // Slices rather than indexes: one bounds check per loop, not one per coefficient.
+        for (fi, gi) in f[..=fg_top].iter_mut().zip(g[..=fg_top].iter_mut()) {
+            let t = swap8 & (*fi ^ *gi);
+            *fi ^= t;
+            *gi = freeze3(i32::from(*gi ^ t) + sign * i32::from(*fi));
         }
-        for i in 0..=P {
-            g[i] = freeze3(i32::from(g[i]) + sign * i32::from(f[i]));
-            r[i] = freeze3(i32::from(r[i]) + sign * i32::from(v[i]));
+        for (vi, ri) in v[..=vr_top].iter_mut().zip(r[..=vr_top].iter_mut()) {
+            let t = swap8 & (*vi ^ *ri);
+            *vi ^= t;
+            *ri = freeze3(i32::from(*ri ^ t) + sign * i32::from(*vi));
         }
         g.copy_within(1..=P, 0);
         g[P] = 0;
@@ -147,14 +174,16 @@ fn r3_recip(g_in: &[i8]) -> Option<Vec<i8>> {
     }
 }
 
+/// 1/a in Z/q as a^(q-2) by square and multiply (q is prime). The exponent is public, so
+/// the branch on its bits is too; a, the leading coefficient in `rq_recip3`, is secret and
+/// is only multiplied and reduced.
 fn fq_recip(a: i32) -> i32 {
-    // a^(q-2) mod q by square and multiply; q is prime.
-    let (mut result, mut base, mut e) = (1i64, i64::from(a.rem_euclid(Q)), Q - 2);
+    let (mut result, mut base, mut e) = (1u32, (freeze_q(a) + Q) as u32, Q - 2);
     while e > 0 {
         if e & 1 == 1 {
-            result = result * base % i64::from(Q);
+            result = MOD_Q.reduce(result * base);
         }
-        base = base * base % i64::from(Q);
+        base = MOD_Q.reduce(base * base);
         e >>= 1;
     }
     freeze_q(result as i32)
@@ -174,24 +203,25 @@ fn rq_recip3(f_in: &[i8]) -> Vec<i32> {
     let mut r = vec![0i32; P + 1];
     r[0] = fq_recip(3);
     let mut delta: i32 = 1;
-    for _ in 0..2 * P - 1 {
+    for step in 0..2 * P - 1 {
+        let (fg_top, vr_top) = divstep_bounds(step);
         v.copy_within(0..P, 1);
         v[0] = 0;
         let swap = negative_mask(-delta) & nonzero_mask(g[0]);
         delta ^= swap & (delta ^ -delta);
         delta += 1;
-        for i in 0..=P {
-            let t = swap & (f[i] ^ g[i]);
-            f[i] ^= t;
-            g[i] ^= t;
-            let t = swap & (v[i] ^ r[i]);
-            v[i] ^= t;
-            r[i] ^= t;
+        // f[0] and g[0] after the swap are the multipliers of the whole step.
+        let (f0, g0) = (f[0] ^ (swap & (f[0] ^ g[0])), g[0] ^ (swap & (f[0] ^ g[0])));
+        // Slices rather than indexes: one bounds check per loop, not one per coefficient.
+        for (fi, gi) in f[..=fg_top].iter_mut().zip(g[..=fg_top].iter_mut()) {
+            let t = swap & (*fi ^ *gi);
+            *fi ^= t;
+            *gi = freeze_q(f0 * (*gi ^ t) - g0 * *fi);
         }
-        let (f0, g0) = (f[0], g[0]);
-        for i in 0..=P {
-            g[i] = freeze_q(f0 * g[i] - g0 * f[i]);
-            r[i] = freeze_q(f0 * r[i] - g0 * v[i]);
+        for (vi, ri) in v[..=vr_top].iter_mut().zip(r[..=vr_top].iter_mut()) {
+            let t = swap & (*vi ^ *ri);
+            *vi ^= t;
+            *ri = freeze_q(f0 * (*ri ^ t) - g0 * *vi);
         }
         g.copy_within(1..=P, 0);
         g[P] = 0;
@@ -238,8 +268,10 @@ fn decode(s: &[u8], m: &[u32]) -> Vec<u32> {
         if m[0] == 1 {
             return vec![0];
         }
-        let value = s.iter().rev().fold(0u64, |acc, &b| acc << 8 | u64::from(b));
-        return vec![(value % u64::from(m[0])) as u32];
+        // The last modulus is below 2¹⁴, so at most two bytes are left for it.
+        debug_assert!(s.len() <= 4);
+        let value = s.iter().rev().fold(0u32, |acc, &b| acc << 8 | u32::from(b));
+        return vec![Modulus::at_run_time(m[0]).reduce(value)];
     }
     let mut at = 0;
     let mut bottom = Vec::with_capacity(m.len() / 2);
@@ -260,11 +292,22 @@ fn decode(s: &[u8], m: &[u32]) -> Vec<u32> {
     }
     let r2 = decode(&s[at..], &m2);
     let mut out = Vec::with_capacity(m.len());
+    // The moduli of a level are all equal but perhaps the last, so a reciprocal is worked out
+    // when the modulus changes rather than twice per pair.
+    let mut divisor = Modulus::at_run_time(m[0]);
+    let mut divisor_for = |modulus: u32| {
+        if divisor.modulus() != modulus {
+            divisor = Modulus::at_run_time(modulus);
+        }
+        divisor
+    };
     for i in (0..m.len() - 1).step_by(2) {
         let (r, t) = bottom[i / 2];
-        let value = u64::from(r) + u64::from(t) * u64::from(r2[i / 2]);
-        out.push((value % u64::from(m[i])) as u32);
-        out.push((value / u64::from(m[i]) % u64::from(m[i + 1])) as u32);
+        // Below 2³²: r < t ≤ 2¹⁶ and r2 is reduced below its modulus, itself below 2¹⁴.
+        let value = r + t * r2[i / 2];
+        let (high, low) = divisor_for(m[i]).divmod(value);
+        out.push(low);
+        out.push(divisor_for(m[i + 1]).reduce(high));
     }
     if m.len() % 2 == 1 {
         out.push(r2[r2.len() - 1]);
@@ -291,8 +334,9 @@ fn round_and_encode(h: &[i32]) -> Vec<u8> {
     let r: Vec<u32> = h
         .iter()
         .map(|&x| {
+            // rounded + (q-1)/2 is a multiple of 3 in 0..q, so the quotient is exact.
             let rounded = x - i32::from(freeze3(x));
-            ((rounded + Q12) / 3) as u32
+            MOD_3.divmod((rounded + Q12) as u32).0
         })
         .collect();
     let mut out = Vec::with_capacity(ROUNDED_BYTES);
@@ -351,10 +395,14 @@ fn constant_time_sort(values: &mut Vec<u32>) {
     while p < n {
         let mut k = p;
         while k >= 1 {
-            let mut j = k % p;
+            // p and k are powers of two: masks and shifts instead of `%` and `/`, which the
+            // WASM build would compile to division instructions (on public indexes, but the
+            // disassembly check allows none in the KEM).
+            let mut j = k & (p - 1);
             while j + k < n {
                 for i in 0..k.min(n - j - k) {
-                    if (i + j) / (2 * p) == (i + j + k) / (2 * p) {
+                    // Both indexes in the same block of 2p: equal above bit log2(2p).
+                    if ((i + j) ^ (i + j + k)) < 2 * p {
                         let (a, b) = (values[i + j], values[i + j + k]);
                         let diff = u64::from(b).wrapping_sub(u64::from(a));
                         let swap = ((diff >> 63) as u32).wrapping_neg(); // all ones when b < a
@@ -365,9 +413,9 @@ fn constant_time_sort(values: &mut Vec<u32>) {
                 }
                 j += 2 * k;
             }
-            k /= 2;
+            k >>= 1;
         }
-        p *= 2;
+        p <<= 1;
     }
     values.truncate(len);
 }
@@ -476,3 +524,7 @@ fn weight_force(r: Vec<i8>) -> Vec<i8> {
         })
         .collect()
 }
+
+#[cfg(test)]
+#[path = "sntrup761_tests.rs"]
+mod tests;
