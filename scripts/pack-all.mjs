@@ -2,7 +2,7 @@
 // Writes every tarball a release publishes into pack/ (or --out DIR): revtun itself (`npm pack`
 // of the root; dist/ must be built, `npm run pack:all` does that first) and the platform package
 // of the machine it runs on, npm/<triple>/ with the addon freshly built by
-// scripts/build-native.mjs --strict (cargo's release profile, stripped). The other platform
+// scripts/build-native.mjs --strict (cargo's release profile, debug info stripped). The other platform
 // packages need their own machine; each is skipped with a line saying so.
 //
 // A small script rather than @napi-rs/cli: see DEVELOPERS.md, "Prebuilt packages".
