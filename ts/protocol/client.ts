@@ -689,7 +689,7 @@ export class SshClientCore {
     const isAead = (c: string) => this.options.provider.ciphers.get(c)?.aead ?? false;
     const firstCommon = (ours: readonly string[], theirs: readonly string[]) => ours.find((c) => theirs.includes(c));
     const choices = [firstCommon(cipher, server.ciphersClientToServer), firstCommon(cipher, server.ciphersServerToClient)];
-    const cbcWithMac = choices.some((c) => c !== undefined && c.endsWith('-cbc') && !isAead(c));
+    const cbcWithMac = choices.some((c) => c?.endsWith('-cbc') && !isAead(c));
     const mac = cbcWithMac ? a.mac.filter((m) => !m.includes('-etm@')) : a.mac;
     if (cipher.length !== a.cipher.length || mac.length !== a.mac.length) {
       this.log(1, 'the server has no strict key exchange: leaving chacha20-poly1305 and EtM MACs with CBC out of the offer (UseStrictKeyExchange=2)');
@@ -1050,7 +1050,7 @@ function isKexMessage(id: number): boolean {
 
 /** Terrapin (CVE-2023-48795): ChaCha20-Poly1305, and any EtM MAC with a CBC cipher. */
 function isTerrapinAffected(n: Negotiated): boolean {
-  const affected = (cipher: string, mac: string | null) => cipher.startsWith('chacha20-poly1305') || (mac !== null && mac.includes('-etm@') && cipher.endsWith('-cbc'));
+  const affected = (cipher: string, mac: string | null): boolean => cipher.startsWith('chacha20-poly1305') || (mac?.includes('-etm@') === true && cipher.endsWith('-cbc'));
   return affected(n.cipherClientToServer, n.macClientToServer) || affected(n.cipherServerToClient, n.macServerToClient);
 }
 

@@ -4,7 +4,7 @@
 // lost, it reconnects as AutoReconnect, MaxRetryCount and RetryInterval say and asks for every
 // forwarding again on the same remote port.
 
-import { type ClientOptions, type HostKeyInfo, type HostKeyVerdict } from '../protocol/client.js';
+import type { ClientOptions, HostKeyInfo, HostKeyVerdict } from '../protocol/client.js';
 import { hostname } from 'node:os';
 import { SshError, Code, asSshError, type ErrorCode } from '../protocol/errors.js';
 import { CHANNEL_HIGH_WATER } from '../protocol/channels.js';
@@ -92,6 +92,7 @@ function runtimeVersion(): string {
   return `node ${versions['node']}`;
 }
 
+// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the interface merged in at the end of this file declares only getters installed on the prototype there
 export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   // ---- documented properties ----
   /** The SSH server's name or address. Changing it during a connection fails with 101. */
@@ -716,7 +717,9 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     }
     this.proxyFor(this.sshHost); // a bad proxy URL
     this.expandedProxyCommand(this.firstHop()); // an unknown %-token
-    this.jumpHosts.forEach((hop, index) => this.prepareHop(hop, index)); // a hop's bad key or port
+    this.jumpHosts.forEach((hop, index) => {
+      this.prepareHop(hop, index);
+    }); // a hop's bad key or port
   }
 
   /**
@@ -1448,7 +1451,6 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
 
 // The documented read-only certificate properties (sshCertFingerprint, sshCertIssuer, …,
 // sshAcceptServerHostKeyFingerprint, …): getters made from one table, ./certificate-properties.ts.
-// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export interface SSHReverseTunnel extends CertificateProperties<'sshCert'>, CertificateProperties<'sshAcceptServerHostKey'>, FirewallProperties {}
 installCertificateProperties(SSHReverseTunnel.prototype, 'sshCert', (tunnel) => tunnel.clientCertificate().info);
 installCertificateProperties(SSHReverseTunnel.prototype, 'sshAcceptServerHostKey', (tunnel) => tunnel.hostKeyCertificate().info);
