@@ -86,6 +86,10 @@ export type KeyAgreementKind =
   | { kind: 'modp'; group: 'group1' | 'group14' | 'group16' | 'group18' }
   | { kind: 'dh'; prime: Uint8Array; generator: Uint8Array };
 
+/**
+ * A bundle of the algorithms an SSH connection needs: packet ciphers and MACs, hashes, key
+ * agreements and randomness. revtun ships three (the native addon, WASM, node:crypto).
+ */
 export interface CryptoProvider {
   readonly name: string;
   /**
@@ -96,10 +100,14 @@ export interface CryptoProvider {
   /** Packet cipher names this provider implements, in no particular order. */
   readonly ciphers: ReadonlyMap<string, CipherInfo>;
   readonly macs: ReadonlyMap<string, MacInfo>;
+  /** Keys for sealing outgoing packets in place (encrypt and tag), one direction of the connection. */
   createSealer(keys: DirectionKeys): PacketSealer;
+  /** Keys for opening incoming packets in place (verify and decrypt), one direction of the connection. */
   createOpener(keys: DirectionKeys): PacketOpener;
 
+  /** The digest of the concatenated `parts`. */
   hash(name: HashName, ...parts: Uint8Array[]): Uint8Array;
+  /** `length` bytes from a cryptographically secure generator. */
   randomBytes(length: number): Uint8Array;
   /**
    * A fresh ephemeral key agreement. `fixedPrivateKey` (X25519 only) exists for known-answer

@@ -38,6 +38,7 @@ export interface AlgorithmLists {
   compression: string[];
 }
 
+/** The server's host key as the host key check sees it. */
 export interface HostKeyInfo {
   /**
    * The SSH public key blob. For a certificate, the certified key in plain form, as OpenSSH
@@ -63,6 +64,7 @@ export type { HostCertificateInfo, X509HostKeyInfo };
  */
 export type HostKeyVerdict = boolean | { refused: string };
 
+/** How an SshClientCore connects: its crypto provider, algorithm lists, authentication and host key check. */
 export interface ClientOptions {
   provider: CryptoProvider;
   clientVersion: string;
@@ -102,6 +104,7 @@ export interface ClientOptions {
   ownsInput?: boolean;
 }
 
+/** What SshClientCore reports to its driver through `pollEvent`. */
 export type ClientEvent =
   | { type: 'log'; level: 1 | 2 | 3; message: string }
   | { type: 'status'; message: string }
@@ -141,6 +144,10 @@ interface PendingKeys {
   exchangeHash: Uint8Array;
 }
 
+/**
+ * The sans-IO SSH client: bytes in (`receive`), bytes out, events out (`pollEvent`) and time in
+ * (`handleTimeout`). It does no I/O of its own; SSHReverseTunnel drives it over a socket.
+ */
 export class SshClientCore {
   private readonly transport: PacketTransport;
   private readonly connection: ConnectionLayer;
@@ -216,6 +223,7 @@ export class SshClientCore {
     else this.guard(() => this.sendKexInit());
   }
 
+  /** Feeds bytes read from the server, with the current time in milliseconds. */
   receive(bytes: Uint8Array, now: number): void {
     if (this.closed || this.disconnectSent) return;
     this.now = now;
@@ -260,6 +268,7 @@ export class SshClientCore {
     return this.transport.hasOutput;
   }
 
+  /** The next event the core has for its driver, or undefined when there is none. */
   pollEvent(): ClientEvent | undefined {
     return this.events.shift();
   }
@@ -328,6 +337,7 @@ export class SshClientCore {
     return Math.max(this.lastReceive, this.lastKeepAlive) + this.keepAliveInterval * 1000;
   }
 
+  /** Tells the core the time (milliseconds): keepalives and idle-channel deadlines that are due run now. */
   handleTimeout(now: number): void {
     if (this.closed) return;
     this.now = now;

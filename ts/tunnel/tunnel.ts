@@ -92,6 +92,11 @@ function runtimeVersion(): string {
   return `node ${versions['node']}`;
 }
 
+/**
+ * An SSH reverse tunnel (`ssh -R`): connects and logs on to an SSH server, asks it to listen on
+ * remote ports, and forwards each connection it accepts to a local address. The documented
+ * properties, methods and events of the API specification; see the README for the quick start.
+ */
 // biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the interface merged in at the end of this file declares only getters installed on the prototype there
 export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   // ---- documented properties ----
