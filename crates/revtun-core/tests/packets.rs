@@ -205,3 +205,48 @@ fn a_flipped_tag_bit_or_a_wrong_sequence_number_is_a_bad_mac() {
         }
     }
 }
+
+/// Published vectors placed where the SSH construction puts them (the same ones
+/// test/unit/crypto/vectors.test.ts checks node:crypto with): the MAC covers
+/// `uint32 sequence || packet` (RFC 4253 §6.4), so sequence "Hi T" and packet "here" make
+/// RFC 2202's "Hi There"; CTR mode runs from the IV over the whole packet.
+#[test]
+fn published_vectors_in_ssh_framing() {
+    // RFC 2202 test case 1 (HMAC-SHA1, key 0x0b × 20). With EtM the 4-byte length field is the
+    // whole authenticated packet and nothing is encrypted.
+    let mut sealer = Sealer::new(
+        "aes128-ctr",
+        Some("hmac-sha1-etm@openssh.com"),
+        &[0; 16],
+        &[0; 16],
+        &[0x0b; 20],
+    )
+    .unwrap();
+    let mut packet = b"here".to_vec();
+    packet.resize(4 + 20, 0);
+    sealer
+        .seal(u32::from_be_bytes(*b"Hi T"), &mut packet)
+        .unwrap();
+    assert_eq!(&packet[..4], b"here");
+    assert_eq!(
+        packet[4..],
+        hex("b617318655057264e28bc0b6fb378c8ef146be00")[..]
+    );
+
+    // NIST SP 800-38A F.5.1 (AES-128-CTR), its first two blocks as one packet.
+    let mut sealer = Sealer::new(
+        "aes128-ctr",
+        Some("hmac-sha2-256"),
+        &hex("2b7e151628aed2a6abf7158809cf4f3c"),
+        &hex("f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff"),
+        &[0; 32],
+    )
+    .unwrap();
+    let mut packet = hex("6bc1bee22e409f96e93d7e117393172aae2d8a571e03ac9c9eb76fac45af8e51");
+    packet.resize(32 + 32, 0);
+    sealer.seal(0, &mut packet).unwrap();
+    assert_eq!(
+        packet[..32],
+        hex("874d6191b620e3261bef6864990db6ce9806f66b7970fdff8617187bb9fffdff")[..]
+    );
+}
