@@ -33,6 +33,7 @@ export interface ForwardedConnection {
   originPort: number;
 }
 
+/** What the connection layer reports about channels (RFC 4254 §5), through SshClientCore.pollEvent. */
 export type ChannelEvent =
   | ({ type: 'channelOpenRequest'; channel: number; service: string } & ForwardedConnection)
   | { type: 'channelOpened'; channel: number }
@@ -44,6 +45,7 @@ export type ChannelEvent =
   | { type: 'channelWritable'; channel: number }
   | { type: 'channelRequest'; channel: number; requestType: string; wantReply: boolean; data: Uint8Array };
 
+/** Flow-control and idle limits applied to every channel. */
 export interface ChannelSettings {
   /** Our receive window per channel (MaxWindowSize). */
   maxWindow: number;

@@ -30,6 +30,7 @@ import { x509AlgorithmSpec } from './x509-chain.js';
 import { readX509HostKey, type X509HostKeyInfo } from './x509-trust.js';
 import type { CryptoProvider, HashName } from '../crypto/provider.js';
 
+/** The algorithms offered in KEXINIT, most preferred first, per kind (RFC 4253 §7.1). */
 export interface AlgorithmLists {
   kex: string[];
   hostKey: string[];
