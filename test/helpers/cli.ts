@@ -18,7 +18,7 @@ export interface Run {
 }
 
 /** Starts revtun with `args`; `env` is added to this process's environment. */
-export function runRevtun(args: string[], env: NodeJS.ProcessEnv = {}, as: { uid: number; gid: number } | {} = {}): Run {
+export function runRevtun(args: string[], env: NodeJS.ProcessEnv = {}, as: { uid: number; gid: number } | Record<never, never> = {}): Run {
   const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env }, ...as });
   let stderr = '';
   const waiters: { pattern: RegExp; resolve: (m: RegExpMatchArray) => void; reject: (e: Error) => void }[] = [];

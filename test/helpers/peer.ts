@@ -37,7 +37,7 @@ import { createSigner } from '../../ts/crypto/keys.js';
 import { SshClientCore, type ClientEvent, type ClientOptions } from '../../ts/protocol/client.js';
 import { credentialAnswerer, isPromise, type CredentialAnswerer } from '../../ts/protocol/auth-answer.js';
 import type { CredentialAnswer } from '../../ts/protocol/auth.js';
-import { SshError } from '../../ts/protocol/errors.js';
+import type { SshError } from '../../ts/protocol/errors.js';
 import { CompressionSchedule } from '../../ts/protocol/compression.js';
 
 const provider = new NodeCryptoProvider();

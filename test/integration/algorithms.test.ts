@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { startSshd, type Sshd, startSshdWithEcho, stopAll, type EchoServer } from '../helpers/sshd.js';
 import { makeTunnel } from '../helpers/tunnel.js';
 import { roundTrip } from '../helpers/streams.js';
-import { SshError, type SSHReverseTunnel } from '../../ts/index.js';
+import type { SshError, SSHReverseTunnel } from '../../ts/index.js';
 import { loadCryptoProvider, type CryptoProviderName } from '../../ts/crypto/select.js';
 
 const CIPHERS = ['aes128-gcm@openssh.com', 'aes256-gcm@openssh.com', 'chacha20-poly1305@openssh.com', 'aes128-ctr', 'aes192-ctr', 'aes256-ctr'];

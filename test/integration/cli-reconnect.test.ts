@@ -22,7 +22,7 @@ beforeAll(async () => {
 });
 afterAll(() => echo.close());
 
-const cleanup: (() => Promise<unknown> | void)[] = [];
+const cleanup: (() => unknown)[] = [];
 afterEach(async () => {
   for (const step of cleanup.splice(0).reverse()) await step();
 });

@@ -38,7 +38,7 @@ afterEach(async () => {
   }
 });
 
-function revtun(args: string[], env: NodeJS.ProcessEnv = {}, as: { uid: number; gid: number } | {} = {}): Run {
+function revtun(args: string[], env: NodeJS.ProcessEnv = {}, as: { uid: number; gid: number } | Record<never, never> = {}): Run {
   const run = runRevtun(args, { HOME: dir, ...env }, as);
   started.push(run);
   return run;

@@ -204,7 +204,9 @@ describe('load', () => {
     const port = await tunnel.requestForwarding('127.0.0.1', 0, '127.0.0.1', echo.port);
     const payloads = Array.from({ length: 200 }, () => randomBytes(16 * 1024));
     const replies = await Promise.all(payloads.map((p) => roundTrip(port, p)));
-    replies.forEach((r, i) => expect(r.equals(payloads[i]!)).toBe(true));
+    replies.forEach((r, i) => {
+      expect(r.equals(payloads[i]!)).toBe(true);
+    });
     await tunnel.sshLogoff();
   });
 

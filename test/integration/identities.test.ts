@@ -97,10 +97,10 @@ describe('revtun with several identity files', () => {
     expect(stderr).toContain(`server accepts key: ${keys.second.privatePath} ssh-ed25519 ${fingerprint(keys.second)}`);
     const log = sshd.log().slice(before);
     expect(log).toContain(`Failed publickey for ${TEST_USER} from 127.0.0.1`);
-    expect(log).toMatch(new RegExp(`Failed publickey for ${TEST_USER} .*${escape(fingerprint(keys.first))}`));
-    expect(log).toMatch(new RegExp(`Accepted publickey for ${TEST_USER} .*${escape(fingerprint(keys.second))}`));
+    expect(log).toMatch(new RegExp(`Failed publickey for ${TEST_USER} .*${escapeRegExp(fingerprint(keys.first))}`));
+    expect(log).toMatch(new RegExp(`Accepted publickey for ${TEST_USER} .*${escapeRegExp(fingerprint(keys.second))}`));
     // Only the accepted key signed: the refused one was a query ("publickey test") alone.
-    expect(log).not.toMatch(new RegExp(`Accepted publickey for ${TEST_USER} .*${escape(fingerprint(keys.first))}`));
+    expect(log).not.toMatch(new RegExp(`Accepted publickey for ${TEST_USER} .*${escapeRegExp(fingerprint(keys.first))}`));
   });
 
   // Regression: with -i given, the config's IdentityFile lines were dropped (ssh keeps both, -i first).
@@ -112,7 +112,7 @@ describe('revtun with several identity files', () => {
     const stderr = await loggedOn(revtun(['-v', '-F', config, '-i', keys.first.privatePath]));
     const offers = [...stderr.matchAll(/offering public key: (\S+)/g)].map((m) => m[1]);
     expect(offers).toEqual([keys.first.privatePath, keys.third.privatePath]);
-    expect(sshd.log().slice(before)).toMatch(new RegExp(`Accepted publickey for ${TEST_USER} .*${escape(fingerprint(keys.third))}`));
+    expect(sshd.log().slice(before)).toMatch(new RegExp(`Accepted publickey for ${TEST_USER} .*${escapeRegExp(fingerprint(keys.third))}`));
   });
 
   it("with no -i nor IdentityFile, the default files in ssh order (id_rsa, id_ecdsa, …, id_ed25519) from the user's ~/.ssh", async () => {
@@ -250,15 +250,28 @@ describe('SSHReverseTunnel.identities', () => {
     authorize(keys.lockedAccepted);
     const asked: string[] = [];
     const tunnel = makeTunnel(sshd, { privateKey: keys.first.privatePath });
-    tunnel.addIdentity({ key: keys.lockedRefused.privatePath, passphrase: () => (asked.push('refused'), PASSPHRASE) });
-    tunnel.addIdentity({ key: keys.lockedAccepted.privateText, name: 'deploy key', passphrase: (attempt) => (asked.push(`accepted ${attempt}`), PASSPHRASE) });
+    tunnel.addIdentity({
+      key: keys.lockedRefused.privatePath,
+      passphrase: () => {
+        asked.push('refused');
+        return PASSPHRASE;
+      },
+    });
+    tunnel.addIdentity({
+      key: keys.lockedAccepted.privateText,
+      name: 'deploy key',
+      passphrase: (attempt) => {
+        asked.push(`accepted ${attempt}`);
+        return PASSPHRASE;
+      },
+    });
     const before = sshd.log().length;
     const { error, shown, statuses } = await logon(tunnel);
     expect(error).toBeNull();
     expect(asked).toEqual(['accepted 1']);
     const offers = statuses.flatMap((m) => /^offering public key: (.+?) ssh-ed25519/.exec(m)?.[1] ?? []);
     expect(offers).toEqual([keys.first.privatePath, keys.lockedRefused.privatePath, 'deploy key']);
-    expect(sshd.log().slice(before)).toMatch(new RegExp(`Accepted publickey for ${TEST_USER} .*${escape(fingerprint(keys.lockedAccepted))}`));
+    expect(sshd.log().slice(before)).toMatch(new RegExp(`Accepted publickey for ${TEST_USER} .*${escapeRegExp(fingerprint(keys.lockedAccepted))}`));
     for (const k of [keys.first, keys.lockedRefused, keys.lockedAccepted]) for (const line of privateLines(k)) expect(shown).not.toContain(line);
   });
 
@@ -267,7 +280,15 @@ describe('SSHReverseTunnel.identities', () => {
     let calls = 0;
     const tunnel = makeTunnel(sshd, {});
     tunnel.sshAuthMode = SshAuthMode.PublicKey;
-    tunnel.identities = [{ key: keys.lockedAccepted.privateText, passphrase: () => (calls++, 'wrong') }];
+    tunnel.identities = [
+      {
+        key: keys.lockedAccepted.privateText,
+        passphrase: () => {
+          calls++;
+          return 'wrong';
+        },
+      },
+    ];
     const { error, shown } = await logon(tunnel);
     expect(calls).toBe(3);
     expect(error).toMatchObject({ code: Code.AuthFailed });
@@ -333,6 +354,6 @@ describe('SSHReverseTunnel.identities', () => {
   });
 });
 
-function escape(text: string): string {
+function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 }

@@ -125,8 +125,18 @@ describe('jump hosts', () => {
   it('through two jump hosts, each with its own host key check', async () => {
     const checked: string[] = [];
     const t = tunnelThrough([
-      hop(jumpOutside, { verifyHostKey: (info) => (checked.push(`${info.hop}:${info.host}`), fingerprintsOf(jumpOutside).includes(`SHA256:${info.fingerprints.sha256}`)) }),
-      hop(jumpInside, { verifyHostKey: (info) => (checked.push(`${info.hop}:${info.host}`), fingerprintsOf(jumpInside).includes(`SHA256:${info.fingerprints.sha256}`)) }),
+      hop(jumpOutside, {
+        verifyHostKey: (info) => {
+          checked.push(`${info.hop}:${info.host}`);
+          return fingerprintsOf(jumpOutside).includes(`SHA256:${info.fingerprints.sha256}`);
+        },
+      }),
+      hop(jumpInside, {
+        verifyHostKey: (info) => {
+          checked.push(`${info.hop}:${info.host}`);
+          return fingerprintsOf(jumpInside).includes(`SHA256:${info.fingerprints.sha256}`);
+        },
+      }),
     ]);
     await t.sshLogon();
     expect(checked).toEqual(['0:127.0.0.1', `1:${ns.inside}`]);

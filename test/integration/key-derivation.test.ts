@@ -138,7 +138,15 @@ describe('costly key derivations', () => {
     tunnel.sshPassword = '';
     tunnel.sshAuthMode = SshAuthMode.PublicKey;
     let asked = 0;
-    tunnel.identities = [{ key: ppk.path, passphrase: () => (asked++, Promise.resolve(PASSPHRASE)) }];
+    tunnel.identities = [
+      {
+        key: ppk.path,
+        passphrase: () => {
+          asked++;
+          return Promise.resolve(PASSPHRASE);
+        },
+      },
+    ];
     const lines: string[] = [];
     tunnel.on('log', (e) => lines.push(e.message));
     const clock = virtualScheduler(0);

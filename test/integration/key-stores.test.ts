@@ -237,7 +237,15 @@ describe('the identities extension takes every store type', () => {
   it('a PFX chosen by subject, its password from a function asked once, at its turn', async () => {
     const tunnel = identitiesTunnel();
     const asked: number[] = [];
-    tunnel.addIdentity({ key: pfxBoth.path, storeType: SshCertStoreType.PFXFile, subject: 'CN=deploy-ec', passphrase: (attempt) => (asked.push(attempt), PFX_PASSWORD) });
+    tunnel.addIdentity({
+      key: pfxBoth.path,
+      storeType: SshCertStoreType.PFXFile,
+      subject: 'CN=deploy-ec',
+      passphrase: (attempt) => {
+        asked.push(attempt);
+        return PFX_PASSWORD;
+      },
+    });
     await logsOnWith(tunnel, pfxEc.publicLine);
     expect(asked).toEqual([1]);
   });
@@ -247,8 +255,20 @@ describe('the identities extension takes every store type', () => {
     const [, known] = ppks[6]!; // encrypted, authorized
     const asked: string[] = [];
     const tunnel = identitiesTunnel();
-    tunnel.addIdentity({ key: unknown.path, passphrase: () => (asked.push('unknown'), PASSPHRASE) });
-    tunnel.addIdentity({ key: known.path, passphrase: () => (asked.push('known'), PASSPHRASE) });
+    tunnel.addIdentity({
+      key: unknown.path,
+      passphrase: () => {
+        asked.push('unknown');
+        return PASSPHRASE;
+      },
+    });
+    tunnel.addIdentity({
+      key: known.path,
+      passphrase: () => {
+        asked.push('known');
+        return PASSPHRASE;
+      },
+    });
     await logsOnWith(tunnel, known.publicLine);
     expect(asked).toEqual(['known']);
   });

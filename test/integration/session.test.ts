@@ -3,7 +3,7 @@
 // channels open, and secrets kept out of every log level.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import * as net from 'node:net';
+import type * as net from 'node:net';
 import { execFileSync } from 'node:child_process';
 import { startSshd, freePort, TEST_PASSWORD, type Sshd, startSshdWithEcho, stopAll, type EchoServer } from '../helpers/sshd.js';
 import { makeTunnel } from '../helpers/tunnel.js';

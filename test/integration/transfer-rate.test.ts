@@ -5,7 +5,7 @@
 // passed only make the bound looser). Unlimited, the same transfers break the bound at once.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import * as net from 'node:net';
+import type * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { type Sshd, startSshd, stopAll } from '../helpers/sshd.js';
 import { makeTunnel } from '../helpers/tunnel.js';

@@ -160,8 +160,7 @@ export function runInBackground(argv: string[]): Promise<number> {
     channel.setEncoding('utf8');
     channel.on('data', (text: string) => {
       pending += text;
-      let newline: number;
-      while ((newline = pending.indexOf('\n')) >= 0) {
+      for (let newline = pending.indexOf('\n'); newline >= 0; newline = pending.indexOf('\n')) {
         const raw = pending.slice(0, newline);
         pending = pending.slice(newline + 1);
         let message: ChildMessage;

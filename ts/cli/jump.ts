@@ -150,6 +150,10 @@ function jumpHostFrom(config: ResolvedConfig, ctx: JumpContext): JumpHost {
   // never falls back to the server's credentials.
   let password: string | undefined | Promise<string | undefined>;
   const passwordAllowed = config.passwordAuthentication || config.kbdInteractiveAuthentication;
-  hop.passwordProvider = () => (passwordAllowed ? (password ??= ctx.askSecret(`${config.user}@${config.hostName}'s password: `, config.batchMode)) : undefined);
+  hop.passwordProvider = () => {
+    if (!passwordAllowed) return undefined;
+    password ??= ctx.askSecret(`${config.user}@${config.hostName}'s password: `, config.batchMode);
+    return password;
+  };
   return hop;
 }

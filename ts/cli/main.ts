@@ -11,7 +11,7 @@
 import { userInfo, type UserInfo } from 'node:os';
 import { join } from 'node:path';
 import { SSHReverseTunnel, SshAuthMode } from '../tunnel/tunnel.js';
-import { SshError, Code } from '../protocol/errors.js';
+import { type SshError, Code } from '../protocol/errors.js';
 import { isFinal } from '../tunnel/reconnect.js';
 import { canonicalSettingName } from '../tunnel/settings.js';
 import { DEFAULT_CLI_HOST_KEY, decideHostKey, loadKnownHosts, preferKnownKeyTypes } from './host-keys.js';

@@ -95,9 +95,8 @@ export function parseTime(text: string): number | undefined {
   const units: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
   let total = 0;
   const re = /(\d+)([smhdwSMHDW]?)/gy;
-  let m: RegExpExecArray | null;
   let consumed = 0;
-  while ((m = re.exec(text)) !== null) {
+  for (let m = re.exec(text); m !== null; m = re.exec(text)) {
     total += Number(m[1]) * units[(m[2] || 's').toLowerCase()]!;
     consumed = re.lastIndex;
   }

@@ -57,6 +57,7 @@ export function keyFailure(keys: DirectionKeys, detail: string): SshError {
   return new SshError(Code.CannotSetKeys, `cannot set keys for ${keys.cipher}${keys.mac ? `/${keys.mac}` : ''}: ${detail}`, 'local');
 }
 
+/** The provider around the Rust core (the native addon or its WASM build) for packets and KEMs, with node:crypto for the rest. */
 export class CoreCryptoProvider extends NodeCryptoProvider {
   override readonly name: string;
   override readonly ciphers: ReadonlyMap<string, CipherInfo>;

@@ -3,6 +3,7 @@
 // the client half is used: an ephemeral key pair and decapsulation of the server's ciphertext.
 // The seed comes from the caller's CSPRNG so the core itself stays deterministic and testable.
 
+/** The post-quantum KEMs of the hybrid key exchanges. */
 export type KemName = 'mlkem768' | 'sntrup761';
 
 /** Sizes the key exchange checks on the wire, and the seed a key pair is made from. */

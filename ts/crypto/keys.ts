@@ -151,7 +151,8 @@ function parseOpenSshKey(data: Uint8Array, passphrase: string | undefined, deriv
     secret = Buffer.concat([decipher.update(secret), decipher.final()]);
   }
   const p = new Reader(secret);
-  if (p.uint32() !== p.uint32()) throw keyError('wrong passphrase for the private key (check bytes differ)');
+  const checkWord = p.uint32();
+  if (checkWord !== p.uint32()) throw keyError('wrong passphrase for the private key (check bytes differ)');
   const type = p.utf8();
   switch (type) {
     case 'ssh-ed25519': {

@@ -202,6 +202,7 @@ function isEtm(mac: string | null): boolean {
   return mac !== null && (HMACS[mac]?.info.etm ?? false);
 }
 
+/** The provider built on node:crypto alone: no native code, fewer algorithms (no post-quantum KEMs). */
 export class NodeCryptoProvider implements CryptoProvider {
   readonly name: string = 'node';
   readonly ciphers: ReadonlyMap<string, CipherInfo> = available();

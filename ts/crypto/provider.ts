@@ -6,6 +6,7 @@
 
 import type { KemKeyPair, KemName } from './kem.js';
 
+/** The hashes a provider computes for key exchanges and fingerprints. */
 export type HashName = 'sha1' | 'sha256' | 'sha384' | 'sha512' | 'md5';
 
 /** Seals outgoing packets for one direction of one set of keys. */
@@ -50,6 +51,7 @@ export interface PacketOpener {
   open(sequence: number, packet: Uint8Array): void;
 }
 
+/** The keys of one direction of a connection, as derived by the key exchange (RFC 4253 §7.2). */
 export interface DirectionKeys {
   cipher: string;
   mac: string | null;
@@ -58,6 +60,7 @@ export interface DirectionKeys {
   macKey: Uint8Array;
 }
 
+/** A packet cipher's sizes, in bytes, as the key exchange derives keys for it. */
 export interface CipherInfo {
   keyLength: number;
   ivLength: number;
@@ -66,6 +69,7 @@ export interface CipherInfo {
   aead: boolean;
 }
 
+/** A MAC's key and tag lengths in bytes, and whether it is encrypt-then-MAC (the length field stays in clear). */
 export interface MacInfo {
   keyLength: number;
   length: number;
@@ -80,12 +84,17 @@ export interface KeyAgreement {
   computeSecret(peerPublic: Uint8Array): Uint8Array;
 }
 
+/** Which ephemeral key agreement to run: X25519, an ECDH curve, a fixed MODP group or a server-chosen DH group. */
 export type KeyAgreementKind =
   | { kind: 'x25519' }
   | { kind: 'ecdh'; curve: 'nistp256' | 'nistp384' | 'nistp521' }
   | { kind: 'modp'; group: 'group1' | 'group14' | 'group16' | 'group18' }
   | { kind: 'dh'; prime: Uint8Array; generator: Uint8Array };
 
+/**
+ * A bundle of the algorithms an SSH connection needs: packet ciphers and MACs, hashes, key
+ * agreements and randomness. revtun ships three (the native addon, WASM, node:crypto).
+ */
 export interface CryptoProvider {
   readonly name: string;
   /**
@@ -96,10 +105,14 @@ export interface CryptoProvider {
   /** Packet cipher names this provider implements, in no particular order. */
   readonly ciphers: ReadonlyMap<string, CipherInfo>;
   readonly macs: ReadonlyMap<string, MacInfo>;
+  /** Keys for sealing outgoing packets in place (encrypt and tag), one direction of the connection. */
   createSealer(keys: DirectionKeys): PacketSealer;
+  /** Keys for opening incoming packets in place (verify and decrypt), one direction of the connection. */
   createOpener(keys: DirectionKeys): PacketOpener;
 
+  /** The digest of the concatenated `parts`. */
   hash(name: HashName, ...parts: Uint8Array[]): Uint8Array;
+  /** `length` bytes from a cryptographically secure generator. */
   randomBytes(length: number): Uint8Array;
   /**
    * A fresh ephemeral key agreement. `fixedPrivateKey` (X25519 only) exists for known-answer

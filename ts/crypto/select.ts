@@ -10,6 +10,7 @@ import { loadNativeCore } from './native.js';
 import { loadWasmCore } from './wasm.js';
 import { SshError, Code } from '../protocol/errors.js';
 
+/** The providers by name, as REVTUN_CRYPTO and loadCryptoProvider take them. */
 export type CryptoProviderName = 'native' | 'wasm' | 'node';
 export const CRYPTO_PROVIDER_NAMES: readonly CryptoProviderName[] = ['native', 'wasm', 'node'];
 

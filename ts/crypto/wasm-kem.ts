@@ -36,7 +36,9 @@ export function wasmKemCore(raw: unknown): KemCore | undefined {
     const sizes = [...inputs.map((b) => b.length), ...outputs];
     const ptrs = sizes.map((size) => api.revtun_alloc(size));
     try {
-      inputs.forEach((bytes, i) => view(ptrs[i]!, bytes.length).set(bytes));
+      inputs.forEach((bytes, i) => {
+        view(ptrs[i]!, bytes.length).set(bytes);
+      });
       return run(ptrs);
     } finally {
       // Zeroed first: an output may be a shared secret, and freed module memory is reused as it is.

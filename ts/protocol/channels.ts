@@ -33,6 +33,7 @@ export interface ForwardedConnection {
   originPort: number;
 }
 
+/** What the connection layer reports about channels (RFC 4254 §5), through SshClientCore.pollEvent. */
 export type ChannelEvent =
   | ({ type: 'channelOpenRequest'; channel: number; service: string } & ForwardedConnection)
   | { type: 'channelOpened'; channel: number }
@@ -45,6 +46,7 @@ export type ChannelEvent =
   | { type: 'channelWritable'; channel: number }
   | { type: 'channelRequest'; channel: number; requestType: string; wantReply: boolean; data: Uint8Array };
 
+/** Flow-control and idle limits applied to every channel. */
 export interface ChannelSettings {
   /** Our receive window per channel (MaxWindowSize). */
   maxWindow: number;
@@ -437,7 +439,7 @@ export class ConnectionLayer {
 
   private openingChannel(localId: number): Channel {
     const ch = this.channels.get(localId);
-    if (!ch || ch.state !== 'opening') {
+    if (ch?.state !== 'opening') {
       throw new SshError(Code.InvalidChannelMessage, `channel open reply for channel ${localId}, which we are not opening`, 'peer');
     }
     return ch;
@@ -470,7 +472,7 @@ export class ConnectionLayer {
   /** Confirms an open the application accepted. */
   accept(channelId: number): void {
     const ch = this.channels.get(channelId);
-    if (!ch || ch.state !== 'pendingAccept') throw new SshError(Code.InvalidChannelId, `channel ${channelId} is not awaiting acceptance`, 'local');
+    if (ch?.state !== 'pendingAccept') throw new SshError(Code.InvalidChannelId, `channel ${channelId} is not awaiting acceptance`, 'local');
     ch.state = 'open';
     ch.lastActivity = this.hooks.now();
     ch.localWindow = this.initialWindow();
@@ -491,7 +493,7 @@ export class ConnectionLayer {
   /** Refuses an open (RFC 4254 §5.1 reason codes). */
   reject(channelId: number, reason: number, description: string): void {
     const ch = this.channels.get(channelId);
-    if (!ch || ch.state !== 'pendingAccept') throw new SshError(Code.InvalidChannelId, `channel ${channelId} is not awaiting acceptance`, 'local');
+    if (ch?.state !== 'pendingAccept') throw new SshError(Code.InvalidChannelId, `channel ${channelId} is not awaiting acceptance`, 'local');
     this.hooks.send(ChannelOpenFailure.encode({ recipientChannel: ch.remoteId, reason, description, language: new Uint8Array(0) }));
     ch.state = 'closed';
     this.channels.delete(ch.localId);
@@ -648,7 +650,7 @@ export class ConnectionLayer {
   /** Sends EOF once everything queued has been sent. */
   sendEof(channelId: number): void {
     const ch = this.channels.get(channelId);
-    if (!ch || ch.state !== 'open' || ch.eofQueued) return;
+    if (ch?.state !== 'open' || ch.eofQueued) return;
     ch.eofQueued = true;
     this.pump(ch);
   }

@@ -30,6 +30,7 @@ import { x509AlgorithmSpec } from './x509-chain.js';
 import { readX509HostKey, type X509HostKeyInfo } from './x509-trust.js';
 import type { CryptoProvider, HashName } from '../crypto/provider.js';
 
+/** The algorithms offered in KEXINIT, most preferred first, per kind (RFC 4253 §7.1). */
 export interface AlgorithmLists {
   kex: string[];
   hostKey: string[];
@@ -38,6 +39,7 @@ export interface AlgorithmLists {
   compression: string[];
 }
 
+/** The server's host key as the host key check sees it. */
 export interface HostKeyInfo {
   /**
    * The SSH public key blob. For a certificate, the certified key in plain form, as OpenSSH
@@ -63,6 +65,7 @@ export type { HostCertificateInfo, X509HostKeyInfo };
  */
 export type HostKeyVerdict = boolean | { refused: string };
 
+/** How an SshClientCore connects: its crypto provider, algorithm lists, authentication and host key check. */
 export interface ClientOptions {
   provider: CryptoProvider;
   clientVersion: string;
@@ -102,6 +105,7 @@ export interface ClientOptions {
   ownsInput?: boolean;
 }
 
+/** What SshClientCore reports to its driver through `pollEvent`. */
 export type ClientEvent =
   | { type: 'log'; level: 1 | 2 | 3; message: string }
   | { type: 'status'; message: string }
@@ -157,6 +161,10 @@ interface PendingKeys {
   exchangeHash: Uint8Array;
 }
 
+/**
+ * The sans-IO SSH client: bytes in (`receive`), bytes out, events out (`pollEvent`) and time in
+ * (`handleTimeout`). It does no I/O of its own; SSHReverseTunnel drives it over a socket.
+ */
 export class SshClientCore {
   private readonly transport: PacketTransport;
   private readonly connection: ConnectionLayer;
@@ -235,6 +243,7 @@ export class SshClientCore {
     else this.guard(() => this.sendKexInit('us'));
   }
 
+  /** Feeds bytes read from the server, with the current time in milliseconds. */
   receive(bytes: Uint8Array, now: number): void {
     if (this.closed || this.disconnectSent) return;
     this.now = now;
@@ -279,6 +288,7 @@ export class SshClientCore {
     return this.transport.hasOutput;
   }
 
+  /** The next event the core has for its driver, or undefined when there is none. */
   pollEvent(): ClientEvent | undefined {
     return this.events.shift();
   }
@@ -357,6 +367,7 @@ export class SshClientCore {
     return Math.max(this.lastReceive, this.lastKeepAlive) + this.keepAliveInterval * 1000;
   }
 
+  /** Tells the core the time (milliseconds): keepalives and idle-channel deadlines that are due run now. */
   handleTimeout(now: number): void {
     if (this.closed) return;
     this.now = now;
@@ -720,7 +731,7 @@ export class SshClientCore {
     const isAead = (c: string) => this.options.provider.ciphers.get(c)?.aead ?? false;
     const firstCommon = (ours: readonly string[], theirs: readonly string[]) => ours.find((c) => theirs.includes(c));
     const choices = [firstCommon(cipher, server.ciphersClientToServer), firstCommon(cipher, server.ciphersServerToClient)];
-    const cbcWithMac = choices.some((c) => c !== undefined && c.endsWith('-cbc') && !isAead(c));
+    const cbcWithMac = choices.some((c) => c?.endsWith('-cbc') && !isAead(c));
     const mac = cbcWithMac ? a.mac.filter((m) => !m.includes('-etm@')) : a.mac;
     if (cipher.length !== a.cipher.length || mac.length !== a.mac.length) {
       this.log(1, 'the server has no strict key exchange: leaving chacha20-poly1305 and EtM MACs with CBC out of the offer (UseStrictKeyExchange=2)');
@@ -1084,7 +1095,7 @@ function isKexMessage(id: number): boolean {
 
 /** Terrapin (CVE-2023-48795): ChaCha20-Poly1305, and any EtM MAC with a CBC cipher. */
 function isTerrapinAffected(n: Negotiated): boolean {
-  const affected = (cipher: string, mac: string | null) => cipher.startsWith('chacha20-poly1305') || (mac !== null && mac.includes('-etm@') && cipher.endsWith('-cbc'));
+  const affected = (cipher: string, mac: string | null): boolean => cipher.startsWith('chacha20-poly1305') || (mac?.includes('-etm@') === true && cipher.endsWith('-cbc'));
   return affected(n.cipherClientToServer, n.macClientToServer) || affected(n.cipherServerToClient, n.macServerToClient);
 }
 

@@ -145,11 +145,16 @@ export function errorCodeRows(): ErrorCodeRow[] {
   }));
 }
 
+/** One of the documented numeric error codes (the values of `Code`). */
 export type ErrorCode = (typeof Code)[keyof typeof Code];
 
 /** Who caused the failure: our own side (bad options, local I/O) or the SSH peer. */
 export type ErrorOrigin = 'local' | 'peer';
 
+/**
+ * The one error class of revtun: every failure carries its documented numeric `code` and its
+ * `origin` (our own side, or the SSH peer). Messages never contain secrets.
+ */
 export class SshError extends Error {
   override readonly name = 'SshError';
 

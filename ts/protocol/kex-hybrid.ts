@@ -7,7 +7,7 @@
 // not an mpint (both drafts, §2.4). The KEM runs in revtun's Rust core; X25519 stays on
 // node:crypto as it does for curve25519-sha256.
 
-import { Writer } from './wire.js';
+import type { Writer } from './wire.js';
 import { SshError, Code } from './errors.js';
 import { KexEcdhInit, KexEcdhReply } from './messages.js';
 import type { CryptoProvider, HashName } from '../crypto/provider.js';
@@ -37,7 +37,7 @@ export const KEM_WIRE_SIZES: Readonly<Record<KemName, { publicKey: number; ciphe
 const X25519_LENGTH = 32;
 
 export function isHybridKex(name: string): boolean {
-  return Object.prototype.hasOwnProperty.call(HYBRID_KEX_METHODS, name);
+  return Object.hasOwn(HYBRID_KEX_METHODS, name);
 }
 
 /** Whether `provider` can run the hybrid method `name` (the node:crypto provider cannot). */

@@ -39,6 +39,7 @@ export const KEX_METHODS: Record<string, KexFamily> = {
   'diffie-hellman-group-exchange-sha1': { hash: 'sha1', kind: 'gex' },
 };
 
+/** The algorithms a key exchange settled on, per direction where they may differ (RFC 4253 §7.1). */
 export interface Negotiated {
   kex: string;
   hostKey: string;

@@ -50,6 +50,7 @@ export const SshCertStoreType = {
   PKCS11: 23,
   Auto: 99,
 } as const;
+/** One of the SshCertStoreType numbers (the type of `sshCertStoreType` and the other store types). */
 export type SshCertStoreTypeValue = (typeof SshCertStoreType)[keyof typeof SshCertStoreType];
 
 type StoreFormat = 'pfx' | 'key-text' | 'jwk' | 'xml' | 'detect';

@@ -31,6 +31,7 @@ export const SshAuthMode = {
   /** The application writes the requests itself, in the sshCustomAuth event. */
   Custom: 99,
 } as const;
+/** One of the SshAuthMode numbers (the type of `sshAuthMode`). */
 export type SshAuthModeValue = (typeof SshAuthMode)[keyof typeof SshAuthMode];
 
 export interface Credentials {

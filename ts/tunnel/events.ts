@@ -6,28 +6,34 @@ import { EventEmitter } from 'node:events';
 import type { SshError } from '../protocol/errors.js';
 import type { HostCertificateInfo, X509HostKeyInfo } from '../protocol/client.js';
 
+/** The `connected` event: the SSH connection is up and authenticated. */
 export interface ConnectedEvent {
   statusCode: number;
   description: string;
 }
+/** The `connectionStatus` event: a step of establishing the connection (`connectionEvent` names it). */
 export interface ConnectionStatusEvent {
   connectionEvent: string;
   statusCode: number;
   description: string;
 }
+/** The `disconnected` event: the connection ended; `statusCode` 0 and "OK" when it ended normally, else the error code. */
 export interface DisconnectedEvent {
   statusCode: number;
   description: string;
 }
+/** The `error` event: an error during data delivery, with its documented error code. */
 export interface ErrorEvent {
   errorCode: number;
   description: string;
 }
+/** The `log` event: one message of the log, at `logLevel` (1 info, 2 verbose, 3 debug; the LogLevel setting chooses which are sent). */
 export interface LogEvent {
   logLevel: number;
   message: string;
   logType: string;
 }
+/** The events that only name a channel: `sshChannelOpened`, `sshChannelEOF`, `sshChannelClosed`, `sshChannelReadyToSend`. */
 export interface ChannelEvent {
   channelId: number;
 }
@@ -38,6 +44,7 @@ export interface ChannelClosedEvent extends ChannelEvent {
   /** Received from the server on this channel: for a forwarded connection, what its remote client wrote. */
   bytesReceived: number;
 }
+/** The `sshChannelData` event: data that arrived on a channel. */
 export interface ChannelDataEvent extends ChannelEvent {
   channelData: Uint8Array;
   /**
@@ -47,6 +54,7 @@ export interface ChannelDataEvent extends ChannelEvent {
    */
   channelDataEOLFound: boolean;
 }
+/** The `sshChannelOpenRequest` event: the server opens a channel for a connection to a forwarded port. */
 export interface ChannelOpenRequestEvent extends ChannelEvent {
   service: string;
   connectedAddress: string;
@@ -56,6 +64,7 @@ export interface ChannelOpenRequestEvent extends ChannelEvent {
   /** Set to false to refuse the connection. Defaults to true. */
   accept: boolean;
 }
+/** The `sshChannelRequest` event: the server sent a channel request that wants an answer. */
 export interface ChannelRequestEvent extends ChannelEvent {
   requestType: string;
   /** The type-specific rest of the request. */
@@ -63,10 +72,12 @@ export interface ChannelRequestEvent extends ChannelEvent {
   /** Set to true to answer the request with success. Defaults to false. */
   success: boolean;
 }
+/** The `sshChannelRequested` event: a channel request answered with success, for any further processing it needs. */
 export interface ChannelRequestedEvent extends ChannelEvent {
   requestType: string;
   requestData: Uint8Array;
 }
+/** The `sshKeyboardInteractive` event: one prompt of keyboard-interactive authentication, answered by setting `response`. */
 export interface KeyboardInteractiveEvent {
   name: string;
   instructions: string;
@@ -79,6 +90,7 @@ export interface KeyboardInteractiveEvent {
 export interface CustomAuthEvent {
   packet: string;
 }
+/** The `sshServerAuthentication` event: the server's host key, to be trusted by setting `accept`. */
 export interface ServerAuthenticationEvent {
   /** The SSH public key blob of the server (for a host certificate, the certified key). */
   hostKey: Uint8Array;
@@ -100,9 +112,11 @@ export interface ServerAuthenticationEvent {
   /** Set to true to trust the key. Pre-set when the key matches sshAcceptServerHostKey. */
   accept: boolean;
 }
+/** The `sshStatus` event: a progress message about the connection. */
 export interface StatusEvent {
   message: string;
 }
+/** The `reconnectAttempt` event: an attempt to re-establish the connection or a forwarding is about to start; set `cancel` to stop. */
 export interface ReconnectAttemptEvent {
   host: string;
   port: number;
@@ -172,6 +186,7 @@ export interface KeepAliveEvent {
   roundTripMs: number;
 }
 
+/** Every event of SSHReverseTunnel with the parameters its listeners receive: the map `on`, `once` and `off` are typed by. */
 export interface TunnelEvents {
   connected: [ConnectedEvent];
   connectionStatus: [ConnectionStatusEvent];
@@ -244,24 +259,28 @@ export class TypedEmitter<Events extends { [K in keyof Events]: unknown[] }> {
     }
   }
 
+  /** Calls `listener` for every `event` from now on. An unknown event name throws a TypeError. */
   on<K extends keyof Events & string>(event: K, listener: (...args: Events[K]) => void): this {
     this.checkName(event);
     this.emitter.on(event, listener as (...args: unknown[]) => void);
     return this;
   }
 
+  /** Calls `listener` for the next `event` only. An unknown event name throws a TypeError. */
   once<K extends keyof Events & string>(event: K, listener: (...args: Events[K]) => void): this {
     this.checkName(event);
     this.emitter.once(event, listener as (...args: unknown[]) => void);
     return this;
   }
 
+  /** Removes a listener added with `on` or `once`. An unknown event name throws a TypeError. */
   off<K extends keyof Events & string>(event: K, listener: (...args: Events[K]) => void): this {
     this.checkName(event);
     this.emitter.off(event, listener as (...args: unknown[]) => void);
     return this;
   }
 
+  /** How many listeners `event` has. */
   listenerCount<K extends keyof Events & string>(event: K): number {
     return this.emitter.listenerCount(event);
   }

@@ -62,6 +62,7 @@ export interface JumpHost {
   identities?: SshIdentity[];
 }
 
+/** A jump host's host key, as its `verifyHostKey` callback receives it: which hop, and where it is. */
 export interface JumpHostKeyInfo extends HostKeyInfo {
   host: string;
   port: number;

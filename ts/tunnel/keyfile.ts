@@ -3,7 +3,7 @@
 // already have copied it. Also tells key text from a file name, so that the error for a file
 // that cannot be read, which names the file, is never raised for key text.
 
-import { closeSync, constants, fstatSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
 import { Code, SshError } from '../protocol/errors.js';
 import { keyTextFormat } from '../crypto/keys.js';
 
@@ -55,7 +55,11 @@ export function readRegularFile(path: string, maxBytes = MAX_KEY_FILE_BYTES): Bu
     // One byte more than allowed tells a file that grew since the fstat.
     const buffer = Buffer.alloc(Math.min(stat.size, maxBytes) + 1);
     let length = 0;
-    for (let n; length < buffer.length && (n = readSync(fd, buffer, length, buffer.length - length, null)) > 0;) length += n;
+    while (length < buffer.length) {
+      const n = readSync(fd, buffer, length, buffer.length - length, null);
+      if (n <= 0) break;
+      length += n;
+    }
     if (length > maxBytes) throw fail('EFBIG');
     return buffer.subarray(0, length);
   } finally {
@@ -83,7 +87,7 @@ export function octalMode(mode: number): string {
  * then directory, then the read itself.
  */
 export function readKeyFile(path: string): KeyFileRead {
-  let stat;
+  let stat: Stats;
   try {
     stat = statSync(path);
   } catch (error) {

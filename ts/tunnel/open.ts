@@ -9,6 +9,7 @@ import { loadCryptoProvider, type CryptoProviderName } from '../crypto/select.js
 import type { TunnelStateEvent } from './events.js';
 import type { JumpHost } from './jump.js';
 
+/** What openReverseTunnel connects to, how it logs on, and which remote port it forwards to which local address. */
 export interface OpenReverseTunnelOptions {
   host: string;
   port?: number;
@@ -62,6 +63,7 @@ export interface OpenReverseTunnelOptions {
   jumpHosts?: JumpHost[];
 }
 
+/** A tunnel opened by openReverseTunnel: the port the server listens on, the tunnel itself, and how to close it. */
 export interface OpenedReverseTunnel {
   /**
    * The port the server listens on (the allocated one when remote.port was 0). After a
@@ -73,6 +75,11 @@ export interface OpenedReverseTunnel {
   close(): Promise<void>;
 }
 
+/**
+ * Connects, logs on and asks the server to listen on a remote port (`ssh -R`) in one call;
+ * the promise resolves once the forwarding is in place and rejects with an SshError otherwise.
+ * The 90 % case of SSHReverseTunnel in ten lines (see the README).
+ */
 export async function openReverseTunnel(options: OpenReverseTunnelOptions): Promise<OpenedReverseTunnel> {
   const tunnel = new SSHReverseTunnel();
   if (options.cryptoProvider) {

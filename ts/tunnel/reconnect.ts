@@ -5,6 +5,7 @@
 
 import { Code, type SshError } from '../protocol/errors.js';
 
+/** The values of the AutoReconnect setting: when a lost connection is re-established. */
 export const AutoReconnect = {
   /** A lost connection ends the tunnel. */
   None: 0,

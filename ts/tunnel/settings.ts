@@ -83,7 +83,14 @@ export const SETTINGS: Record<string, SettingSpec> = {
    * CA public key lines (one per line or comma-separated): host certificates they signed are
    * trusted; and PEM CA certificates: X.509 host keys whose chain leads to one are trusted.
    */
-  SSHAcceptServerCAKey: { kind: 'string', default: '', check: (text) => void (parseCaKeys(text), parseCaCertificates(text)) },
+  SSHAcceptServerCAKey: {
+    kind: 'string',
+    default: '',
+    check: (text) => {
+      parseCaKeys(text);
+      parseCaCertificates(text);
+    },
+  },
   SSHAcceptServerHostKeyFingerPrint: { kind: 'string', default: '' },
   SSHFingerprintHashAlgorithm: { kind: 'string', default: 'SHA256', choices: ['MD5', 'SHA1', 'SHA256'] },
   SSHKeepAliveCountMax: { kind: 'int', default: 5, min: 0 },

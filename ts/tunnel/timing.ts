@@ -11,12 +11,14 @@ import { SshError, Code } from '../protocol/errors.js';
  * and the jitter's random numbers. Tests put a virtual clock here.
  */
 export interface TunnelScheduler {
+  /** The current time in milliseconds (`Date.now()` unless a test installs a virtual clock). */
   now(): number;
   /**
    * Resolves after `ms`, or rejects once `signal` aborts. `purpose` tells a method's deadline
    * from a wait between reconnect attempts (a virtual clock keeps the two apart).
    */
   sleep(ms: number, signal: AbortSignal, purpose?: 'deadline'): Promise<void>;
+  /** A number in [0, 1) for the reconnect jitter (`Math.random()` unless a test fixes it). */
   random(): number;
 }
 

@@ -4,7 +4,7 @@
 // lost, it reconnects as AutoReconnect, MaxRetryCount and RetryInterval say and asks for every
 // forwarding again on the same remote port.
 
-import { type ClientOptions, type HostKeyInfo, type HostKeyVerdict } from '../protocol/client.js';
+import type { ClientOptions, HostKeyInfo, HostKeyVerdict } from '../protocol/client.js';
 import { hostname } from 'node:os';
 import { SshError, Code, asSshError, type ErrorCode } from '../protocol/errors.js';
 import { CHANNEL_HIGH_WATER } from '../protocol/channels.js';
@@ -93,6 +93,12 @@ function runtimeVersion(): string {
   return `node ${versions['node']}`;
 }
 
+/**
+ * An SSH reverse tunnel (`ssh -R`): connects and logs on to an SSH server, asks it to listen on
+ * remote ports, and forwards each connection it accepts to a local address. The documented
+ * properties, methods and events of the API specification; see the README for the quick start.
+ */
+// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the interface merged in at the end of this file declares only getters installed on the prototype there
 export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   // ---- documented properties ----
   /** The SSH server's name or address. Changing it during a connection fails with 101. */
@@ -734,7 +740,9 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     }
     this.proxyFor(this.sshHost); // a bad proxy URL
     this.expandedProxyCommand(this.firstHop()); // an unknown %-token
-    this.jumpHosts.forEach((hop, index) => this.prepareHop(hop, index)); // a hop's bad key or port
+    this.jumpHosts.forEach((hop, index) => {
+      this.prepareHop(hop, index);
+    }); // a hop's bad key or port
   }
 
   /**
@@ -1474,7 +1482,6 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
 
 // The documented read-only certificate properties (sshCertFingerprint, sshCertIssuer, …,
 // sshAcceptServerHostKeyFingerprint, …): getters made from one table, ./certificate-properties.ts.
-// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export interface SSHReverseTunnel extends CertificateProperties<'sshCert'>, CertificateProperties<'sshAcceptServerHostKey'>, FirewallProperties {}
 installCertificateProperties(SSHReverseTunnel.prototype, 'sshCert', (tunnel) => tunnel.clientCertificate().info);
 installCertificateProperties(SSHReverseTunnel.prototype, 'sshAcceptServerHostKey', (tunnel) => tunnel.hostKeyCertificate().info);

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseArgs } from '../../../ts/cli/args.js';
-import { resolveConfig, SshConfigError, type ResolveOptions } from '../../../ts/cli/ssh-config.js';
+import { resolveConfig, type SshConfigError, type ResolveOptions } from '../../../ts/cli/ssh-config.js';
 import { gssapiHostName } from '../../../ts/cli/gssapi.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'revtun-gssapi-cli-unit-'));

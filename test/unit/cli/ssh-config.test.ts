@@ -218,7 +218,10 @@ describe('Match', () => {
 
   it('runs exec with tokens expanded, and not after a criterion failed', () => {
     const seen: string[] = [];
-    const runExec = (cmd: string) => (seen.push(cmd), cmd.includes('yes'));
+    const runExec = (cmd: string) => {
+      seen.push(cmd);
+      return cmd.includes('yes');
+    };
     const config = 'Match exec "test %h-%p-%r-%u-%n = yes"\n  Port 3\nMatch originalhost nomatch exec "never run"\n  Port 4\n';
     expect(resolveText(config, 'h', { runExec }).port).toBe(3);
     expect(seen).toEqual(['test h-22-me-me-h = yes']);

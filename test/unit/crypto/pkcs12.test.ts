@@ -66,7 +66,7 @@ describe('loadPkcs12', () => {
   it.each([
     ['without a MAC (-nomac)', ['-nomac']],
     ['with unencrypted bags (-keypbe NONE -certpbe NONE)', ['-keypbe', 'NONE', '-certpbe', 'NONE']],
-  ])('a store %s: the key with the password, a refusal with another', (name, exportOptions) => {
+  ])('a store %s: the key with the password, a refusal with another', (_name, exportOptions) => {
     const store = makePfx(dir, `variant-${exportOptions.length}`, { key: 'ec-p256', subject: '/CN=variant', password: PASSWORD, exportOptions });
     expect(publicLineOf(loadPkcs12(store.der, PASSWORD)[0]!.key)).toBe(store.publicLine);
     expect(refusal(() => loadPkcs12(store.der, 'not it')).message).toMatch(/^wrong password for the PKCS#12 store|^the PKCS#12 store is damaged/);

@@ -6,7 +6,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import * as net from 'node:net';
+import type * as net from 'node:net';
 import { startRelay, type Relay, type RelayConnection } from '../../helpers/relay.js';
 import { pollUntil, tcpSocket } from '../../helpers/kernel.js';
 import { connect, echoServer, listen, receiveHashed, roundTrip, sendHashed } from '../../helpers/streams.js';

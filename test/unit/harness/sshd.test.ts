@@ -186,7 +186,10 @@ describe('sessions', () => {
     const frozen = await server.killSessions('SIGSTOP');
     for (const pid of frozen) expect(readFileSync(`/proc/${pid}/stat`, 'utf8')).toMatch(/\) T /);
     let answered = false;
-    const request = tunnel.requestForwarding('127.0.0.1', 0).then((port) => ((answered = true), port));
+    const request = tunnel.requestForwarding('127.0.0.1', 0).then((port) => {
+      answered = true;
+      return port;
+    });
     // The request has reached sshd's socket and sits there unread.
     await pollUntil(() => (tcpSockets().find((s) => s.localPort === server.port && s.remotePort === tunnel.localPort)?.receiveQueue ?? 0) > 0, 'the request to reach sshd');
     expect(answered).toBe(false);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { burstFor, MAX_DEBT, MIN_BURST, TokenBucket, TransferLimiter } from '../../../ts/net/rate-limit.js';
+import { burstFor, MAX_DEBT, MIN_BURST, type TokenBucket, TransferLimiter } from '../../../ts/net/rate-limit.js';
 import { virtualScheduler, type VirtualScheduler } from '../../helpers/clock.js';
 
 /** A grant: `bytes` passed at virtual time `at`. */

@@ -25,7 +25,9 @@ function laterSigner(inner: Signer) {
   };
   return {
     signer,
-    release: () => waiting.splice(0).forEach((go) => go()),
+    release: () => {
+      for (const go of waiting.splice(0)) go();
+    },
     get pending() {
       return waiting.length;
     },

@@ -211,7 +211,14 @@ describe('the client core with a host certificate', () => {
   it('verifies the certificate and gives its fields to verifyHostKey, judged by the core clock', () => {
     const seen: HostKeyInfo[] = [];
     const blob = buildCertificate({ validAfter: 0n, validBefore: 100n, principals: ['gw.example.com'] });
-    const pair = new Pair(server(blob), { algorithms, hostCertificateName: 'gw.example.com', verifyHostKey: (info) => (seen.push(info), true) });
+    const pair = new Pair(server(blob), {
+      algorithms,
+      hostCertificateName: 'gw.example.com',
+      verifyHostKey: (info) => {
+        seen.push(info);
+        return true;
+      },
+    });
     pair.now = 50_000; // 50 s after the epoch: inside the window
     pair.start();
     expect(pair.has('authenticated')).toBe(true);

@@ -41,7 +41,9 @@ describe('the zlib streams', () => {
     const inflater = new PayloadInflater(256 * 1024);
     const payloads = [text(5000), text(5000), randomBytes(3000), text(1), text(32768, 3), new Uint8Array(1)];
     const packed = payloads.map((p) => deflate(deflater, p));
-    payloads.forEach((p, i) => expect(Buffer.from(inflater.inflate(packed[i]!))).toEqual(Buffer.from(p)));
+    payloads.forEach((p, i) => {
+      expect(Buffer.from(inflater.inflate(packed[i]!))).toEqual(Buffer.from(p));
+    });
     // The second copy of the same text is mostly a back reference into the first packet.
     expect(packed[1]!.length).toBeLessThan(packed[0]!.length / 4);
   });

@@ -15,7 +15,7 @@ function withPendingChannel() {
   pair.server.send(forwardedOpen(7));
   pair.run();
   const open = pair.events.find((e) => e.type === 'channelOpenRequest');
-  if (!open || open.type !== 'channelOpenRequest') throw new Error('no open request');
+  if (open?.type !== 'channelOpenRequest') throw new Error('no open request');
   return { pair, id: open.channel };
 }
 

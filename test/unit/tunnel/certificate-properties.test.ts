@@ -58,7 +58,6 @@ describe('the documented names', () => {
   });
 
   it('refuses an assignment to a read-only one, and takes the settable ones', () => {
-    'use strict';
     const t = new SSHReverseTunnel() as unknown as Record<string, unknown>;
     for (const { name, readOnly } of documented) {
       if (readOnly) expect(() => (t[name] = 'x'), name).toThrow(TypeError);
