@@ -118,7 +118,7 @@ function scene(seed: number): Scene {
   server.send(forwardedOpen(7));
   pair.run();
   const open = pair.events.find((e) => e.type === 'channelOpenRequest');
-  if (!open || open.type !== 'channelOpenRequest') throw new Error(`seed ${seed}: no open request`);
+  if (open?.type !== 'channelOpenRequest') throw new Error(`seed ${seed}: no open request`);
   expect(pair.client.acceptChannel(open.channel).ok).toBe(true);
   const opened = pair.client.openDirectTcpip('example.org', 80, { address: '127.0.0.1', port: 4000 });
   if (!opened.ok) throw opened.error;

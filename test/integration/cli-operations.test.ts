@@ -36,7 +36,7 @@ beforeAll(async () => {
 });
 afterAll(() => target.close());
 
-const cleanup: (() => Promise<unknown> | void)[] = [];
+const cleanup: (() => Promise<unknown> | undefined)[] = [];
 afterEach(async () => {
   for (const step of cleanup.splice(0).reverse()) await step();
 });

@@ -19,7 +19,7 @@ beforeAll(async () => {
 afterAll(() => stopAll(echo, sshd));
 
 /** A metric's value (the sample without labels, or the one with `labels`) from prom-client's JSON. */
-async function valueOf(registry: Registry, name: string, labels: Record<string, string> = {}): Promise<number | undefined> {
+async function metricValue(registry: Registry, name: string, labels: Record<string, string> = {}): Promise<number | undefined> {
   const metric = (await registry.getMetricsAsJSON()).find((m) => m.name === name);
   const wanted = Object.entries(labels);
   return metric?.values.find((v) => wanted.every(([k, want]) => v.labels[k] === want))?.value;
@@ -39,20 +39,20 @@ describe('createMetrics', () => {
     try {
       expect(metrics.registry).toBe(registry);
       expect(await globalRegistry.getSingleMetric('revtun_connected')).toBeUndefined();
-      expect(await valueOf(registry, 'revtun_connected')).toBe(1);
+      expect(await metricValue(registry, 'revtun_connected')).toBe(1);
       expect(metrics.health()).toEqual({ healthy: true, reason: 'ok: connected, 0 of 0 forwardings up' });
 
       const port = await tunnel.requestForwarding('127.0.0.1', 0, '127.0.0.1', echo.port);
-      expect(await valueOf(registry, 'revtun_forwardings_up')).toBe(1);
+      expect(await metricValue(registry, 'revtun_forwardings_up')).toBe(1);
       const closed = new Promise<ChannelClosedEvent>((resolve) => tunnel.once('sshChannelClosed', resolve));
       const data = randomBytes(50_000);
       expect((await roundTrip(port, data)).length).toBe(data.length);
       const event = await closed;
       // The echo answers every byte: as much went each way, and the event and the counters agree.
       expect(event).toMatchObject({ bytesReceived: data.length, bytesSent: data.length });
-      expect(await valueOf(registry, 'revtun_channel_bytes_received_total')).toBe(data.length);
-      expect(await valueOf(registry, 'revtun_channel_bytes_sent_total')).toBe(data.length);
-      expect(await valueOf(registry, 'revtun_channels_open')).toBe(0);
+      expect(await metricValue(registry, 'revtun_channel_bytes_received_total')).toBe(data.length);
+      expect(await metricValue(registry, 'revtun_channel_bytes_sent_total')).toBe(data.length);
+      expect(await metricValue(registry, 'revtun_channels_open')).toBe(0);
       expect(tunnel.channelBytes).toEqual({ sent: data.length, received: data.length });
 
       // One forwarding is expected; once it is cancelled the tunnel is connected but not healthy.

@@ -79,7 +79,7 @@ describe('loadJwkKey', () => {
     expect(refusal(JSON.stringify({ kty: 'oct', k: 'c2VjcmV0c2VjcmV0c2VjcmV0' })).message).toMatch(/^a JWK of type oct cannot sign/);
   });
 
-  it("a private part that does not belong to the public one (refused by the import on Node 26, by our own check before)", () => {
+  it('a private part that does not belong to the public one (refused by the import on Node 26, by our own check before)', () => {
     const ec = exported('ec', { namedCurve: 'P-256' }).jwk;
     const other = exported('ec', { namedCurve: 'P-256' }).jwk;
     expect(refusal(JSON.stringify({ ...ec, x: other.x, y: other.y })).message).toBe('the EC JWK is damaged: its private part does not match its public key');
