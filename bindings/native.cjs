@@ -45,12 +45,21 @@ function loadPackage(packageName) {
   // A platform package of another release may not match this JavaScript (the addon's exports
   // change between versions); npm installs the exact version revtun names, so a mismatch means a
   // hand-made or stale node_modules.
-  const ownVersion = require('../package.json').version;
-  if (manifest.version !== ownVersion) return { reason: `refused: it is version ${manifest.version}, revtun is ${ownVersion}` };
+  const ownVersion = ownPackageVersion();
+  if (ownVersion !== undefined && manifest.version !== ownVersion) return { reason: `refused: it is version ${manifest.version}, revtun is ${ownVersion}` };
   try {
     return { binding: require(packageName) };
   } catch (error) {
     return { reason: firstLine(error) };
+  }
+}
+
+/** revtun's version; undefined if its package.json is not beside bindings/ (a bundled copy), when npm's exact pin is all there is. */
+function ownPackageVersion() {
+  try {
+    return require('../package.json').version;
+  } catch {
+    return undefined;
   }
 }
 
