@@ -93,8 +93,10 @@ async function installProject(name: string, flags: string[] = []): Promise<strin
   const dir = join(work, name);
   mkdirSync(dir);
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: `revtun-install-${name}`, version: '1.0.0', private: true, type: 'module' }));
-  // prefer-offline: revtun's dependencies are usually in the outer cache already, and their
-  // packuments need no revalidation for this; the stub's addresses change with its port.
+  // prefer-offline: revtun's dependencies are in the outer cache already (the checkout's own
+  // `npm install` put them there), so no packument is revalidated. npm does not refetch a cached
+  // packument that lacks a wanted version (ETARGET): after a dependency bump, `npm install` in the
+  // checkout refreshes the cache. The stub's entries are keyed by its port, so none goes stale.
   const npmrc = [`registry=${outerRegistry}`, `@revtun:registry=${registryUrl}`, `cache=${outerCache}`, 'prefer-offline=true', 'audit=false', 'fund=false', 'update-notifier=false'];
   writeFileSync(join(dir, '.npmrc'), npmrc.join('\n') + '\n');
   const install = await run('npm', ['install', ...flags, join(work, 'pack', `revtun-${version}.tgz`)], { cwd: dir, env: { ...cleanEnv, HOME: dir } });
