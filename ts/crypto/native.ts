@@ -1,5 +1,5 @@
-// Loads revtun-core as a Node-API addon (crates/revtun-napi: a prebuilt @revtun/core-* platform
-// package, or a local build in bindings/; bindings/native.cjs decides) and wraps it as a PacketCore. Packets cross the boundary as the caller's own
+// Loads revtun-core as a Node-API addon (crates/revtun-napi: a local build in bindings/, or a
+// prebuilt @revtun/core-* platform package; bindings/native.cjs decides) and wraps it as a PacketCore. Packets cross the boundary as the caller's own
 // Uint8Array and are transformed in place.
 
 import { createRequire } from 'node:module';
@@ -30,7 +30,7 @@ interface NativeBinding {
   ciphers(): { name: string; keyLength: number; ivLength: number; blockSize: number; aead: boolean }[];
   macs(): { name: string; keyLength: number; length: number; etm: boolean }[];
   buildInfo(): string;
-  /** Set by bindings/native.cjs: the platform package's name, or the local build's file. */
+  /** Set by bindings/native.cjs: the local build's file, or the platform package's name. */
   readonly loadedFrom?: string;
   statuses(): { status: number; message: string }[];
   NativeSealer: new (...args: KeyArgs) => NativeSealer;

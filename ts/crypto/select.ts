@@ -45,12 +45,25 @@ export function loadCryptoProvider(name: CryptoProviderName): CryptoProvider {
   return result;
 }
 
-/** Why each provider before the chosen one was passed over, for the logs. */
+/**
+ * Why each provider before the chosen one was passed over, for the logs: the failed loads in
+ * CRYPTO_PROVIDER_NAMES order up to the first that loaded. A provider after that one may have
+ * failed too (asked for by name elsewhere in the process), but automatic mode never tried it.
+ */
 export function skippedCryptoProviders(): string[] {
-  return CRYPTO_PROVIDER_NAMES.flatMap((name) => {
-    const result = loaded.get(name);
-    return result instanceof Error ? [`${name}: ${result.message.split('\n')[0]}`] : [];
-  });
+  return providersPassedOver(loaded);
+}
+
+/** skippedCryptoProviders() over `results`, the outcome of each provider's load so far. */
+export function providersPassedOver(results: ReadonlyMap<CryptoProviderName, CryptoProvider | Error>): string[] {
+  const passedOver: string[] = [];
+  for (const name of CRYPTO_PROVIDER_NAMES) {
+    const result = results.get(name);
+    if (result === undefined) continue;
+    if (!(result instanceof Error)) break;
+    passedOver.push(`${name}: ${result.message.split('\n')[0]}`);
+  }
+  return passedOver;
 }
 
 function requestedByEnvironment(): string | undefined {

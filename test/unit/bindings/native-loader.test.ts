@@ -15,23 +15,32 @@ const triple = platformTriple();
 const packageName = `@revtun/core-${triple}`;
 const localFile = `revtun-core.${process.platform}-${process.arch}.node`;
 const builtAddon = join(root, 'bindings', localFile);
+const localSource = `bindings/${localFile} (local build)`;
+const readme = ` (see "Installing" in revtun's README)`;
 
 let work: string;
 let layouts = 0;
 
-/** A fresh node_modules with revtun's loader; `prebuilt` and `local` say what else is in it. */
-function layout(prebuilt: 'none' | 'addon' | 'garbage', local: boolean): string {
+/**
+ * A fresh node_modules with revtun 0.1.0's loader. `prebuilt` says what the platform package
+ * holds: its addon, a file that is no shared library, nothing but its package.json (a package
+ * published without its binary), or its addon under another version; `local` whether there is a
+ * local build.
+ */
+function layout(prebuilt: 'none' | 'addon' | 'garbage' | 'no-binary' | 'other-version', local: boolean): string {
   const modules = join(work, `layout-${layouts++}`, 'node_modules');
   const bindings = join(modules, 'revtun', 'bindings');
   mkdirSync(bindings, { recursive: true });
+  writeFileSync(join(modules, 'revtun', 'package.json'), JSON.stringify({ name: 'revtun', version: '0.1.0' }));
   for (const file of ['native.cjs', 'platform.cjs']) copyFileSync(join(root, 'bindings', file), join(bindings, file));
   if (local) copyFileSync(builtAddon, join(bindings, localFile));
   if (prebuilt !== 'none') {
     const dir = join(modules, packageName);
     mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: packageName, version: '0.1.0', main: `revtun-core.${triple}.node` }));
-    if (prebuilt === 'addon') copyFileSync(builtAddon, join(dir, `revtun-core.${triple}.node`));
-    else writeFileSync(join(dir, `revtun-core.${triple}.node`), 'not a shared library');
+    const version = prebuilt === 'other-version' ? '0.0.9' : '0.1.0';
+    writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: packageName, version, main: `revtun-core.${triple}.node` }));
+    if (prebuilt === 'addon' || prebuilt === 'other-version') copyFileSync(builtAddon, join(dir, `revtun-core.${triple}.node`));
+    else if (prebuilt === 'garbage') writeFileSync(join(dir, `revtun-core.${triple}.node`), 'not a shared library');
   }
   return join(bindings, 'native.cjs');
 }
@@ -49,23 +58,35 @@ beforeAll(() => {
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 describe('bindings/native.cjs', () => {
-  it('prefers the platform package to a local build', () => {
+  it('prefers a local build, made on purpose, to the platform package', () => {
     const result = load(layout('addon', true));
-    expect(result).toMatchObject({ loadedFrom: packageName, buildInfo: expect.stringMatching(/^revtun-core /) });
+    expect(result).toMatchObject({ loadedFrom: localSource, buildInfo: expect.stringMatching(/^revtun-core /) });
   });
 
-  it('uses the local build when no platform package is installed', () => {
-    expect(load(layout('none', true))).toMatchObject({ loadedFrom: `bindings/${localFile} (local build)` });
+  it('uses the platform package when there is no local build', () => {
+    expect(load(layout('addon', false))).toMatchObject({ loadedFrom: packageName, buildInfo: expect.stringMatching(/^revtun-core /) });
   });
 
-  it('falls back to the local build when the platform package cannot load, and says why when neither is there', () => {
-    expect(load(layout('garbage', true))).toMatchObject({ loadedFrom: `bindings/${localFile} (local build)` });
+  it('says why when the platform package cannot load and there is no local build', () => {
     const broken = load(layout('garbage', false));
     expect(broken.code).toBe('REVTUN_NO_NATIVE_CORE');
-    expect(broken.error).toMatch(new RegExp(`^${packageName}: .*revtun-core\\.${triple}\\.node.*; bindings/${localFile}: not installed$`));
+    expect(broken.error).toMatch(new RegExp(`^bindings/${localFile}: not built; ${packageName}: .*revtun-core\\.${triple}\\.node.*`));
   });
 
-  it('names the platform and both places in one line when nothing is installed', () => {
-    expect(load(layout('none', false))).toEqual({ error: `no prebuilt package for ${triple} and no local build`, code: 'REVTUN_NO_NATIVE_CORE' });
+  it('reports a platform package published without its binary as broken, not as not installed', () => {
+    const broken = load(layout('no-binary', false));
+    expect(broken.code).toBe('REVTUN_NO_NATIVE_CORE');
+    expect(broken.error).not.toContain('no prebuilt package');
+    expect(broken.error).toMatch(new RegExp(`^bindings/${localFile}: not built; ${packageName}: Cannot find module .*revtun-core\\.${triple}\\.node`));
+  });
+
+  it('refuses a platform package of another version, and says so', () => {
+    const refused = load(layout('other-version', false));
+    expect(refused).toEqual({ error: `bindings/${localFile}: not built; ${packageName}: refused: it is version 0.0.9, revtun is 0.1.0${readme}`, code: 'REVTUN_NO_NATIVE_CORE' });
+    expect(load(layout('other-version', true))).toMatchObject({ loadedFrom: localSource });
+  });
+
+  it('names the platform, both places and the README section in one line when nothing is installed', () => {
+    expect(load(layout('none', false))).toEqual({ error: `no prebuilt package for ${triple} and no local build${readme}`, code: 'REVTUN_NO_NATIVE_CORE' });
   });
 });

@@ -20,6 +20,8 @@ describe('platform packages', () => {
     expect(manifest).toMatchObject({ name: `@revtun/core-${triple}`, version: main.version, os: [os], cpu: [cpu], main: `revtun-core.${triple}.node`, files: [`revtun-core.${triple}.node`] });
     // npm's libc field: only Linux packages say which C library they were linked against.
     expect(manifest['libc']).toEqual(abi === 'gnu' ? ['glibc'] : abi === 'musl' ? ['musl'] : undefined);
+    // A scoped package is published restricted (paid, private) unless it says otherwise.
+    expect(manifest['publishConfig']).toEqual({ access: 'public' });
   });
 
   it('revtun lists exactly these as optional dependencies, at its own version', () => {
