@@ -216,7 +216,10 @@ function signalProcess(pid: number, signal: NodeJS.Signals): boolean {
 
 /** Waits for a process to reach a state ('T': stopped), or to be gone; kill() returns before either. */
 async function waitForState(pid: number, state: string): Promise<void> {
-  for (let attempt = 0; attempt < 1000; attempt++) {
+  // Up to 10 s: a thousand 1 ms polls were not always enough on a loaded machine (the CPU
+  // shared with a test suite and its servers), and this only waits for the kernel.
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
     const info = processInfo(pid);
     if (!info || info.state === state || info.state === 'Z' || info.state === 'X') return;
     await new Promise((resolve) => setTimeout(resolve, 1));
