@@ -172,6 +172,12 @@ describe('revtun --json', () => {
     const back = await service.next('connected', before);
     expect(back.reconnect).toBe(true);
     expect(await service.next('forward_up', before)).toMatchObject({ allocatedPort: port, restored: true });
+    // The logon comes first, then the forwardings it brought back.
+    const afterLoss = service
+      .events()
+      .slice(before)
+      .map((e) => e.event);
+    expect(afterLoss.indexOf('connected')).toBeLessThan(afterLoss.indexOf('forward_up'));
 
     service.run.child.kill('SIGTERM');
     expect(await service.run.exit).toBe(0);
@@ -192,6 +198,56 @@ describe('revtun --json', () => {
     expect(fatal!.code).not.toBe(0);
     expect(service.strayLines()).toEqual([]);
   });
+  it('with ExitOnForwardFailure a refused forwarding ends with fatal and no stopped after it', async () => {
+    // A port the server side already has taken: sshd cannot listen there, and says so.
+    const taken = await listen(() => undefined);
+    cleanup.push(() => taken.close());
+    const service = await startService(['--json', '-o', 'ExitOnForwardFailure=yes', '-R', `127.0.0.1:${taken.port}:127.0.0.1:${target.port}`]);
+    expect(await service.run.exit).toBe(255);
+    await service.run.closed;
+    const events = service.events().map((e) => e.event);
+    expect(events).toContain('connected');
+    expect(events.at(-1)).toBe('fatal');
+    expect(events).not.toContain('stopped');
+    expect(service.strayLines()).toEqual([]);
+  });
+
+  it('a forwarding refused at the start without ExitOnForwardFailure is reported as forward_failed, and the others serve', async () => {
+    const taken = await listen(() => undefined);
+    cleanup.push(() => taken.close());
+    const refused = `127.0.0.1:${taken.port}:127.0.0.1:${target.port}`;
+    const service = await startService(['--json', '-R', refused, '-R', `127.0.0.1:0:127.0.0.1:${target.port}`]);
+    const failed = await service.next('forward_failed');
+    expect(failed).toMatchObject({ spec: refused, code: expect.any(Number), description: expect.any(String) });
+    expect(failed.code).not.toBe(0);
+    expect(await service.next('forward_up')).toMatchObject({ requestedPort: 0, restored: false });
+    service.run.child.kill('SIGTERM');
+    expect(await service.run.exit).toBe(0);
+    await service.run.closed;
+    expect(service.strayLines()).toEqual([]);
+  });
+
+  it('no usable authentication method exits 255 with a fatal line', async () => {
+    const service = await startService([
+      '--json',
+      '-o',
+      'PubkeyAuthentication=no',
+      '-o',
+      'PasswordAuthentication=no',
+      '-o',
+      'KbdInteractiveAuthentication=no',
+      // The system ssh_config may switch GSSAPI on, which would count as a method.
+      '-o',
+      'GSSAPIAuthentication=no',
+      '-R',
+      `127.0.0.1:0:127.0.0.1:${target.port}`,
+    ]);
+    expect(await service.run.exit).toBe(255);
+    await service.run.closed;
+    expect(service.events().at(-1)).toMatchObject({ event: 'fatal', code: 1032, description: expect.stringMatching(/no usable authentication method/) });
+    expect(service.strayLines()).toEqual([]);
+  });
+
   it('a refused password ends with fatal, and the password is in neither stdout nor stderr', async () => {
     const sshd = await startSshd({ authorizedKeys: [key.publicLine] });
     cleanup.push(() => sshd.stop());

@@ -6,8 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { Gauge, Registry, register as globalRegistry } from 'prom-client';
-import { createMetrics, serveMetrics, type SSHReverseTunnel, type ChannelClosedEvent } from '../../ts/index.js';
-import { startSshdWithEcho, stopAll, type Sshd } from '../helpers/sshd.js';
+import { createMetrics, serveMetrics, type SSHReverseTunnel, type ChannelClosedEvent, type ErrorEvent } from '../../ts/index.js';
+import { startSshd, startSshdWithEcho, stopAll, type Sshd } from '../helpers/sshd.js';
 import { makeTunnel } from '../helpers/tunnel.js';
 import { roundTrip } from '../helpers/streams.js';
 
@@ -40,10 +40,12 @@ describe('createMetrics', () => {
       expect(metrics.registry).toBe(registry);
       expect(await globalRegistry.getSingleMetric('revtun_connected')).toBeUndefined();
       expect(await metricValue(registry, 'revtun_connected')).toBe(1);
-      expect(metrics.health()).toEqual({ healthy: true, reason: 'ok: connected, 0 of 0 forwardings up' });
+      // Connected with nothing to forward is not a working tunnel.
+      expect(metrics.health()).toEqual({ healthy: false, reason: 'connected, but no forwardings requested' });
 
       const port = await tunnel.requestForwarding('127.0.0.1', 0, '127.0.0.1', echo.port);
       expect(await metricValue(registry, 'revtun_forwardings_up')).toBe(1);
+      expect(metrics.health()).toEqual({ healthy: true, reason: 'ok: connected, 1 of 1 forwardings up' });
       const closed = new Promise<ChannelClosedEvent>((resolve) => tunnel.once('sshChannelClosed', resolve));
       const data = randomBytes(50_000);
       expect((await roundTrip(port, data)).length).toBe(data.length);
@@ -61,11 +63,42 @@ describe('createMetrics', () => {
       await tunnel.cancelForwarding('127.0.0.1', port);
       expect(strict.health()).toEqual({ healthy: false, reason: 'connected, but only 0 of 1 forwardings up' });
       strict.detach();
+      // The default follows cancelForwarding: nothing is wanted any more.
+      expect(metrics.health()).toEqual({ healthy: false, reason: 'connected, but no forwardings requested' });
     } finally {
       metrics.detach();
       await tunnel.sshLogoff();
     }
     expect(await registry.getMetricsAsJSON()).toEqual([]);
+  });
+});
+
+describe('default health after a reconnect', () => {
+  it('a forwarding given up after a reconnect (10057) still counts as expected, so the tunnel is not healthy', async () => {
+    const own = await startSshd();
+    const tunnel = makeTunnel(own, { config: ['AutoReconnect=1', 'MaxRetryCount=0', 'RetryInterval=1'] });
+    const metrics = createMetrics(tunnel);
+    try {
+      await tunnel.sshLogon();
+      await tunnel.requestForwarding('127.0.0.1', 0, '127.0.0.1', echo.port);
+      expect(metrics.health().healthy).toBe(true);
+      // The server comes back refusing every forwarding: the restore fails and is retried.
+      // Once the first retry has run, MaxRetryCount 1 makes the next one give up (10057).
+      tunnel.on('reconnectAttempt', (e) => {
+        if (e.retryType === 1) tunnel.config('MaxRetryCount=1');
+      });
+      const gaveUp = new Promise<ErrorEvent>((resolve) => tunnel.on('error', (e) => e.errorCode === 10057 && resolve(e)));
+      own.setConfig(['PermitListen none']);
+      await own.restart();
+      expect((await gaveUp).errorCode).toBe(10057);
+      expect(tunnel.connected).toBe(true);
+      expect(tunnel.forwardings).toEqual([]);
+      expect(metrics.health()).toEqual({ healthy: false, reason: 'connected, but only 0 of 1 forwardings up' });
+    } finally {
+      metrics.detach();
+      await tunnel.sshLogoff().catch(() => undefined);
+      await own.stop();
+    }
   });
 });
 
@@ -77,7 +110,8 @@ describe('serveMetrics', () => {
     try {
       expect(server.host).toBe('127.0.0.1');
       const health = await fetch(`http://127.0.0.1:${server.port}/healthz`);
-      expect(health.status).toBe(200);
+      expect(health.status).toBe(503);
+      expect(await health.text()).toBe('connected, but no forwardings requested\n');
       new Gauge({
         name: 'app_broken',
         help: 'A collector that fails.',
@@ -89,7 +123,7 @@ describe('serveMetrics', () => {
       const failed = await fetch(`http://127.0.0.1:${server.port}/metrics`);
       expect(failed.status).toBe(500);
       expect(await failed.text()).toMatch(/collector broke/);
-      expect((await fetch(`http://127.0.0.1:${server.port}/healthz`)).status).toBe(200);
+      expect((await fetch(`http://127.0.0.1:${server.port}/healthz`)).status).toBe(503);
       expect((await fetch(`http://127.0.0.1:${server.port}/metrics`, { method: 'POST' })).status).toBe(405);
     } finally {
       await server.close();
@@ -108,6 +142,16 @@ describe('serveMetrics', () => {
       expect(await registry.getMetricsAsJSON()).toEqual([]);
     } finally {
       await first.close();
+    }
+  });
+
+  it("treats host '' as the default 127.0.0.1, not as every interface", async () => {
+    const tunnel = makeTunnel(sshd);
+    const server = await serveMetrics(tunnel, { host: '', port: 0 });
+    try {
+      expect(server.host).toBe('127.0.0.1');
+    } finally {
+      await server.close();
     }
   });
 });

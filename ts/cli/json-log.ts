@@ -6,11 +6,12 @@
 // algorithms, error codes and their descriptions, never a password, passphrase or key.
 
 import type { SSHReverseTunnel } from '../tunnel/tunnel.js';
+import { Code } from '../protocol/errors.js';
 import type { KeyExchangeEvent } from '../tunnel/events.js';
 import type { RemoteForwardSpec } from './args.js';
 
 /** The event names, as they appear in the `event` field. */
-export type JsonEventName = 'connected' | 'forward_up' | 'connection_opened' | 'connection_closed' | 'down' | 'reconnecting' | 'stopped' | 'fatal';
+export type JsonEventName = 'connected' | 'forward_up' | 'forward_failed' | 'connection_opened' | 'connection_closed' | 'down' | 'reconnecting' | 'stopped' | 'fatal';
 
 type JsonValue = string | number | boolean | null;
 
@@ -43,7 +44,9 @@ export interface JsonLogTarget {
 export interface JsonLog {
   /** A -R forwarding is listening: on the port asked for, or on the one the server allocated for port 0. */
   forwardUp(forward: RemoteForwardSpec, allocatedPort: number): void;
-  /** revtun is about to exit with status 255 for this reason. */
+  /** A -R forwarding the server refused at the start; revtun goes on without it. */
+  forwardFailed(forward: RemoteForwardSpec, code: number, description: string): void;
+  /** revtun is about to exit with status 255 for this reason; nothing is written after it. */
   fatal(code: number, description: string): void;
 }
 
@@ -55,29 +58,40 @@ export function attachJsonLog(tunnel: SSHReverseTunnel, target: JsonLogTarget, w
   const emit = (event: JsonEventName, fields: Record<string, JsonValue>) => write(formatJsonEvent(now(), event, fields));
   let algorithms: KeyExchangeEvent | null = null;
   let everConnected = false;
+  // Whether this connection's `connected` line is out: after a reconnect the tunnel reports
+  // 'up' only once the forwardings are restored, and their lines must follow it, not precede it.
+  let connectedWritten = false;
+  // After `fatal` the process is on its way out: the logoff's 'closed' is no `stopped`.
+  let ended = false;
   // Where each open forwarded connection came from, for its close line (the channel is gone by then).
   const open = new Map<number, { originAddress: string; originPort: number; target: string }>();
 
   tunnel.on('keyExchange', (e) => {
     if (e.initial) algorithms = e;
   });
+  const writeConnected = () => {
+    if (connectedWritten) return;
+    connectedWritten = true;
+    emit('connected', {
+      server: target.host,
+      port: target.port,
+      user: target.user,
+      reconnect: everConnected,
+      kex: algorithms?.kex ?? null,
+      hostKeyAlgorithm: algorithms?.hostKey ?? null,
+      cipher: algorithms?.cipherClientToServer ?? null,
+      mac: algorithms?.macClientToServer ?? null,
+      compression: algorithms?.compressionClientToServer ?? null,
+    });
+    everConnected = true;
+  };
   tunnel.on('tunnelState', (e) => {
     switch (e.state) {
       case 'up':
-        emit('connected', {
-          server: target.host,
-          port: target.port,
-          user: target.user,
-          reconnect: everConnected,
-          kex: algorithms?.kex ?? null,
-          hostKeyAlgorithm: algorithms?.hostKey ?? null,
-          cipher: algorithms?.cipherClientToServer ?? null,
-          mac: algorithms?.macClientToServer ?? null,
-          compression: algorithms?.compressionClientToServer ?? null,
-        });
-        everConnected = true;
+        writeConnected();
         return;
       case 'down':
+        connectedWritten = false;
         open.clear();
         emit('down', { code: e.error.code, description: e.error.message });
         return;
@@ -86,11 +100,13 @@ export function attachJsonLog(tunnel: SSHReverseTunnel, target: JsonLogTarget, w
         return;
       case 'closed':
         // A failed logon or a lost connection is reported by main.ts as fatal, with its exit.
-        if (everConnected && e.error === null) emit('stopped', {});
+        if (everConnected && e.error === null && !ended) emit('stopped', {});
         return;
     }
   });
   tunnel.on('forwardingRestored', (e) => {
+    // The first restored forwarding means the logon succeeded: say so before it.
+    writeConnected();
     emit('forward_up', {
       spec: forwardSpecText({ bindAddress: e.address, port: e.requestedPort, host: e.forwardingHost, hostPort: e.forwardingPort, dynamic: e.dynamic }),
       bindAddress: e.address,
@@ -98,6 +114,21 @@ export function attachJsonLog(tunnel: SSHReverseTunnel, target: JsonLogTarget, w
       allocatedPort: e.boundPort,
       target: forwardTarget(e.forwardingHost, e.forwardingPort, e.dynamic),
       restored: true,
+    });
+  });
+  tunnel.on('error', (e) => {
+    if (e.errorCode !== Code.TunnelReconnectLimit) return;
+    // A forwarding given up after a reconnect. The event does not say which; the tunnel drops
+    // it from `forwardings` right after emitting, so the one missing a microtask later is it.
+    const before = [...tunnel.forwardings];
+    queueMicrotask(() => {
+      for (const f of before.filter((f) => !tunnel.forwardings.includes(f))) {
+        emit('forward_failed', {
+          spec: forwardSpecText({ bindAddress: f.address, port: f.port, host: f.forwardingHost, hostPort: f.forwardingPort, dynamic: f.dynamic }),
+          code: e.errorCode,
+          description: e.description,
+        });
+      }
     });
   });
   tunnel.on('sshChannelOpened', (e) => {
@@ -129,7 +160,11 @@ export function attachJsonLog(tunnel: SSHReverseTunnel, target: JsonLogTarget, w
         restored: false,
       });
     },
+    forwardFailed(forward, code, description) {
+      emit('forward_failed', { spec: forwardSpecText(forward), code, description });
+    },
     fatal(code, description) {
+      ended = true;
       emit('fatal', { code, description });
     },
   };

@@ -304,6 +304,13 @@ async function run(argv: string[]): Promise<number> {
     return 255;
   }
   stopOperations = () => ops.close();
+  // Every exit with status 255 from here on goes through this, so that the human line and the
+  // JSON `fatal` line (the last one written) always come together.
+  const fatal = (line: string, code: number, description: string): number => {
+    out.write(line);
+    ops.json?.fatal(code, description);
+    return 255;
+  };
   if (!args.options.has('connecttimeout')) tunnel.config('ConnectionTimeout=60');
   // A -f child has no terminal: its parent, still in the foreground, asks.
   const askFor = (prompt: string, batch: boolean): string | undefined | Promise<string | undefined> => (batch ? undefined : parent ? parent.ask(prompt) : askSecret(prompt));
@@ -326,8 +333,7 @@ async function run(argv: string[]): Promise<number> {
       tunnel.proxyCommand = chain.proxyCommand ?? '';
     } catch (error) {
       if (!(error instanceof UsageError || error instanceof SshConfigError)) throw error;
-      out.write(`revtun: ${error.message}`);
-      return 255;
+      return fatal(`revtun: ${error.message}`, Code.BadArgument, error.message);
     }
   }
 
@@ -384,8 +390,8 @@ async function run(argv: string[]): Promise<number> {
     if (args.verbosity >= 1) log(`debug1: ${line}`);
   });
   if (identities.length === 0 && !agentSocket && !passwordAllowed && !gssapi) {
-    out.write(`revtun: no usable authentication method for ${tunnel.sshUser}@${args.host}`);
-    return 255;
+    const description = `no usable authentication method for ${tunnel.sshUser}@${args.host}`;
+    return fatal(`revtun: ${description}`, Code.AuthFailed, description);
   }
   const hasKey = identities.length > 0 || agentSocket !== undefined;
   tunnel.sshAuthMode = hasKey && passwordAllowed ? SshAuthMode.MultiFactor : hasKey ? SshAuthMode.PublicKey : SshAuthMode.Password;
@@ -459,9 +465,7 @@ async function run(argv: string[]): Promise<number> {
       // ssh runs a jump host chain as a ProxyCommand (`ssh -W`), which it does not retry either.
       const again = !connectionMade && attempt < config.connectionAttempts && config.proxyCommand === undefined && args.proxyJump === undefined && !isFinal(e) && !stopping;
       if (!again) {
-        out.write(`revtun: ${hostKeyProblem || e.message}${e.code ? ` (error ${e.code})` : ''}`);
-        ops.json?.fatal(e.code, hostKeyProblem || e.message);
-        return 255;
+        return fatal(`revtun: ${hostKeyProblem || e.message}${e.code ? ` (error ${e.code})` : ''}`, e.code, hostKeyProblem || e.message);
       }
       if (args.verbosity > 0) log(`debug1: ${e.message}`);
       await new Promise((resolve) => setTimeout(resolve, CONNECTION_RETRY_MS));
@@ -487,12 +491,13 @@ async function run(argv: string[]): Promise<number> {
     } catch (error) {
       const message = `remote port forwarding failed for ${fwd.bindAddress.includes('/') ? `listen path ${fwd.bindAddress}` : `listen port ${fwd.port}`}`;
       if (exitOnForwardFailure) {
-        out.write(`Error: ${message}`);
-        ops.json?.fatal((error as SshError).code ?? Code.RequestFailure, message);
+        // fatal first: the logoff's 'closed' must not add a `stopped` line after it.
+        const status = fatal(`Error: ${message}`, (error as SshError).code ?? Code.RequestFailure, message);
         await tunnel.sshLogoff().catch(() => undefined);
-        return 255;
+        return status;
       }
       out.write(`Warning: ${message} (${(error as Error).message})`);
+      ops.json?.forwardFailed(fwd, (error as SshError).code ?? Code.RequestFailure, (error as Error).message);
     }
   }
   if (parent) {
@@ -504,9 +509,7 @@ async function run(argv: string[]): Promise<number> {
   await finished;
   if (lost) {
     const e = lost as SshError;
-    out.write(`revtun: connection to ${args.host} lost: ${e.message} (error ${e.code})`);
-    ops.json?.fatal(e.code, e.message);
-    return 255;
+    return fatal(`revtun: connection to ${args.host} lost: ${e.message} (error ${e.code})`, e.code, e.message);
   }
   return 0;
 }

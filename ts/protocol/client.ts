@@ -382,6 +382,9 @@ export class SshClientCore {
       this.lastKeepAlive = now;
       this.log(2, 'sending keepalive@openssh.com');
       this.connection.globalRequest('keepalive@openssh.com', new Uint8Array(0), () => {
+        // close() fails every outstanding request through this callback: that is no answer.
+        // A REQUEST_FAILURE (ok=false) is, so the reply's ok flag is not consulted.
+        if (this.closed) return;
         this.missedKeepAlives = 0;
         // this.now is the time of the receive() that carried the reply.
         this.events.push({ type: 'keepAliveAnswered', roundTripMs: Math.max(0, this.now - now) });

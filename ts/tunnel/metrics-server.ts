@@ -9,7 +9,7 @@ import type { SSHReverseTunnel } from './tunnel.js';
 import { createMetrics, type TunnelMetrics, type TunnelMetricsOptions } from './metrics.js';
 
 export interface ServeMetricsOptions extends TunnelMetricsOptions {
-  /** The address to listen on; default 127.0.0.1 (loopback: a scraper on the same machine). */
+  /** The address to listen on; default (also for '') 127.0.0.1: loopback, a scraper on the same machine. */
   host?: string;
   /** The port; 0 lets the system pick (read it back from `port`). */
   port: number;
@@ -35,7 +35,8 @@ export async function serveMetrics(tunnel: SSHReverseTunnel, options: ServeMetri
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen({ host: options.host ?? '127.0.0.1', port: options.port }, () => {
+      // || and not ??: Node takes host '' as every interface; an empty setting must not expose the metrics.
+      server.listen({ host: options.host || '127.0.0.1', port: options.port }, () => {
         server.off('error', reject);
         resolve();
       });

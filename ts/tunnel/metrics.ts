@@ -8,15 +8,17 @@
 
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { SSHReverseTunnel } from './tunnel.js';
-import type { KeyExchangeEvent, KeepAliveEvent, TunnelStateEvent } from './events.js';
+import type { ErrorEvent, KeyExchangeEvent, KeepAliveEvent, TunnelStateEvent } from './events.js';
+import { Code } from '../protocol/errors.js';
 
 export interface TunnelMetricsOptions {
   /** Where the collectors are registered; default a new Registry. */
   registry?: Registry;
   /**
-   * How many forwardings must be listening for the tunnel to be healthy. Default: the
-   * tunnel's `forwardings` at each check (those it has been granted and not cancelled); the
-   * CLI passes the number of -R given, so one the server refused counts as down.
+   * How many forwardings must be listening for the tunnel to be healthy. Default: every
+   * forwarding the tunnel was granted, reduced only by cancelForwarding; one given up after a
+   * reconnect (error 10057) still counts, as down. The CLI passes the number of -R given, so
+   * one the server refused at the start counts as down too.
    */
   expectedForwardings?: number;
 }
@@ -52,11 +54,14 @@ const NAMES = [
 
 /**
  * Registers revtun's collectors for `tunnel` and starts counting its events. A registry can hold
- * one tunnel's metrics: give each tunnel its own, or merge registries (Registry.merge).
+ * one tunnel's metrics (the names are fixed): give each tunnel its own registry.
  */
 export function createMetrics(tunnel: SSHReverseTunnel, options: TunnelMetricsOptions = {}): TunnelMetrics {
   const registry = options.registry ?? new Registry();
-  const expected = () => options.expectedForwardings ?? tunnel.forwardings.length;
+  // The tunnel forgets a forwarding it gave up on (10057) as it forgets a cancelled one; only
+  // the cancelled one is no longer wanted, so the given-up ones are counted here.
+  let givenUp = 0;
+  const expected = () => options.expectedForwardings ?? tunnel.forwardings.length + givenUp;
   const registers = [registry];
 
   new Gauge({
@@ -126,6 +131,7 @@ export function createMetrics(tunnel: SSHReverseTunnel, options: TunnelMetricsOp
 
   let reconnecting = false;
   const onState = (e: TunnelStateEvent) => {
+    if (e.state === 'closed') givenUp = 0; // the tunnel's forwardings went with the connection
     if (e.state === 'reconnecting') attempts.inc();
     if (e.state === 'up' && reconnecting) reconnects.inc();
     if (e.state === 'down' || e.state === 'reconnecting') reconnecting = true;
@@ -136,7 +142,11 @@ export function createMetrics(tunnel: SSHReverseTunnel, options: TunnelMetricsOp
     keepAlivesAnswered.inc();
   };
   const onKeyExchange = (e: KeyExchangeEvent) => keyExchanges.inc({ initiator: e.initial ? 'initial' : e.byServer ? 'server' : 'client' });
+  const onError = (e: ErrorEvent) => {
+    if (e.errorCode === Code.TunnelReconnectLimit) givenUp++;
+  };
   tunnel.on('tunnelState', onState);
+  tunnel.on('error', onError);
   tunnel.on('keepAlive', onKeepAlive);
   tunnel.on('keyExchange', onKeyExchange);
 
@@ -147,6 +157,7 @@ export function createMetrics(tunnel: SSHReverseTunnel, options: TunnelMetricsOp
     },
     detach() {
       tunnel.off('tunnelState', onState);
+      tunnel.off('error', onError);
       tunnel.off('keepAlive', onKeepAlive);
       tunnel.off('keyExchange', onKeyExchange);
       for (const name of NAMES) registry.removeSingleMetric(name);
@@ -157,6 +168,8 @@ export function createMetrics(tunnel: SSHReverseTunnel, options: TunnelMetricsOp
 /** The health rule, on its own so it can be tested without a tunnel. */
 export function tunnelHealth(connected: boolean, reconnecting: boolean, forwardingsUp: number, forwardingsExpected: number): TunnelHealth {
   if (!connected) return { healthy: false, reason: reconnecting ? 'not connected (reconnecting)' : 'not connected' };
+  // A tunnel that forwards nothing serves no one: healthy would hide a forgotten -R.
+  if (forwardingsExpected === 0) return { healthy: false, reason: 'connected, but no forwardings requested' };
   const count = `${forwardingsUp} of ${forwardingsExpected} forwardings up`;
   if (forwardingsUp < forwardingsExpected) return { healthy: false, reason: `connected, but only ${count}` };
   return { healthy: true, reason: `ok: connected, ${count}` };

@@ -532,6 +532,19 @@ describe('keep-alive (virtual clock)', () => {
     expect(pair.server.received.at(-1)).toBe(MSG.DISCONNECT);
   });
 
+  it('reports no keepAliveAnswered for probes still unanswered when the 1039 close fails them', () => {
+    const server = new TestServer();
+    const pair = authenticated(server, { keepAliveInterval: 10, keepAliveCountMax: 2 });
+    server.onConnection = () => undefined; // never answers
+    for (let i = 0; i < 3 && !pair.closedWith; i++) {
+      pair.now = pair.client.nextTimeout()!;
+      pair.client.handleTimeout(pair.now);
+      pair.run();
+    }
+    expect(pair.closedWith?.code).toBe(1039);
+    expect(pair.events.filter((e) => e.type === 'keepAliveAnswered')).toEqual([]);
+  });
+
   it('reports the round trip of an answered probe, measured from its sending to the answer', () => {
     const pair = authenticated(new TestServer(), { keepAliveInterval: 10, keepAliveCountMax: 2 });
     const sentAt = pair.client.nextTimeout()!;
