@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import type { SSHReverseTunnel } from './tunnel.js';
 import { createMetrics, type TunnelMetrics, type TunnelMetricsOptions } from './metrics.js';
 
+/** Options of serveMetrics: where to listen, and createMetrics' options. */
 export interface ServeMetricsOptions extends TunnelMetricsOptions {
   /** The address to listen on; default (also for '') 127.0.0.1: loopback, a scraper on the same machine. */
   host?: string;
@@ -15,6 +16,7 @@ export interface ServeMetricsOptions extends TunnelMetricsOptions {
   port: number;
 }
 
+/** A listening metrics server (serveMetrics): /metrics in Prometheus text format, and /healthz. */
 export interface MetricsServer {
   readonly metrics: TunnelMetrics;
   /** The address and port listened on. */

@@ -11,6 +11,7 @@ import type { SSHReverseTunnel } from './tunnel.js';
 import type { ErrorEvent, KeyExchangeEvent, KeepAliveEvent, TunnelStateEvent } from './events.js';
 import { Code } from '../protocol/errors.js';
 
+/** Options of createMetrics: which registry to use and what counts as healthy. */
 export interface TunnelMetricsOptions {
   /** Where the collectors are registered; default a new Registry. */
   registry?: Registry;
@@ -23,12 +24,14 @@ export interface TunnelMetricsOptions {
   expectedForwardings?: number;
 }
 
+/** What /healthz answers: healthy (200) or not (503), and the one line it says. */
 export interface TunnelHealth {
   healthy: boolean;
   /** One short line saying why: "ok: connected, 2 of 2 forwardings up", "not connected (reconnecting)", ... */
   reason: string;
 }
 
+/** What createMetrics returns: the registry holding the revtun_ collectors, the health rule, and a way to stop. */
 export interface TunnelMetrics {
   readonly registry: Registry;
   /** Whether the tunnel is connected with every expected forwarding listening, and why not. */

@@ -8,6 +8,7 @@ export interface ChannelByteSource {
   readonly channelBytes: Readonly<{ sent: number; received: number }>;
 }
 
+/** Channel payload bytes over the tunnel's life (SSHReverseTunnel.channelBytes), never going back at a reconnect. */
 export interface ChannelByteTotals {
   /** Payload bytes sent to the server on every channel, over every connection. */
   sent: number;
