@@ -45,6 +45,27 @@ function overBudget(samples: Sample[], start: number, rate: number, until = Infi
   return samples.filter((s) => s.at <= until && s.bytes > burst + (rate * (s.at - start + 10)) / 1000 + 64);
 }
 
+/**
+ * A tunnel at MaxTransferRate=10000 with 2 MiB written towards it by a remote client through a
+ * forwarding to a counting sink, once the first bytes have reached the sink.
+ */
+async function queuedAtLowRate() {
+  let received = 0;
+  const sink = await listen((socket) => {
+    socket.on('data', (chunk: Buffer) => (received += chunk.length));
+    socket.on('error', () => undefined);
+  });
+  const t = makeTunnel(sshd, { config: ['MaxTransferRate=10000'] });
+  await t.sshLogon();
+  const port = await t.requestForwarding('127.0.0.1', 0, '127.0.0.1', sink.port);
+  const client = await connect(port);
+  client.on('error', () => undefined);
+  client.write(Buffer.alloc(2 * 1024 * 1024));
+  // The first packet takes a while to come in at the rate.
+  await pollUntil(() => received > 0, 'the first bytes to reach the local target', { tries: 3000 });
+  return { t, sink, client, sinkBytes: () => received };
+}
+
 describe('MaxTransferRate through a tunnel', () => {
   it('limits what comes in from the server (remote client → sshd → revtun → local target)', async () => {
     const samples: Sample[] = [];
@@ -166,24 +187,13 @@ describe('MaxTransferRate through a tunnel', () => {
     // window (2 MiB) in flight ahead of its REQUEST_SUCCESS: at 10 000 B/s, minutes. Paced
     // credit leaves the server at most a few KiB of window, so the reply comes at once (on
     // the old code this test ran into its own timeout).
-    let sinkBytes = 0;
-    const sink = await listen((socket) => {
-      socket.on('data', (chunk: Buffer) => (sinkBytes += chunk.length));
-      socket.on('error', () => undefined);
-    });
-    const t = makeTunnel(sshd, { config: ['MaxTransferRate=10000'] });
-    await t.sshLogon();
-    const port = await t.requestForwarding('127.0.0.1', 0, '127.0.0.1', sink.port);
-    const client = await connect(port);
-    client.on('error', () => undefined);
+    const { t, sink, client, sinkBytes } = await queuedAtLowRate();
     try {
-      client.write(Buffer.alloc(2 * 1024 * 1024));
-      await pollUntil(() => sinkBytes > 0, 'the first bytes to reach the local target', { tries: 3000 });
       const second = await t.requestForwarding('127.0.0.1', 0, '127.0.0.1', sink.port);
       expect(second).toBeGreaterThan(0);
       expect(t.connected).toBe(true);
       // Still paced: nowhere near the 2 MiB the client sent has arrived.
-      expect(sinkBytes).toBeLessThan(512 * 1024);
+      expect(sinkBytes()).toBeLessThan(512 * 1024);
     } finally {
       client.destroy();
       await t.sshLogoff({ drainSeconds: 1 });
@@ -195,20 +205,8 @@ describe('MaxTransferRate through a tunnel', () => {
     // 2 MiB queued towards revtun at 10 000 B/s take 3.5 minutes to read at the rate; reading
     // paused for the limit held the server's answers behind it all (the test's timeout is what
     // fails then).
-    let sinkBytes = 0;
-    const sink = await listen((socket) => {
-      socket.on('data', (chunk: Buffer) => (sinkBytes += chunk.length));
-      socket.on('error', () => undefined);
-    });
-    const t = makeTunnel(sshd, { config: ['MaxTransferRate=10000'] });
-    await t.sshLogon();
-    const port = await t.requestForwarding('127.0.0.1', 0, '127.0.0.1', sink.port);
-    const client = await connect(port);
-    client.on('error', () => undefined);
+    const { t, sink, client } = await queuedAtLowRate();
     try {
-      client.write(Buffer.alloc(2 * 1024 * 1024));
-      // The first 32 KiB packet takes some 3 s to come in at the rate.
-      await pollUntil(() => sinkBytes > 0, 'the first bytes to reach the local target', { tries: 3000 });
       await t.sshLogoff({ drainSeconds: 1 });
       expect(t.connected).toBe(false);
     } finally {
