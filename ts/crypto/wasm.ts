@@ -4,7 +4,7 @@
 // there and copied back; key state lives in the module behind opaque handles that are freed
 // when their sealer or opener is garbage-collected.
 
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type { CipherInfo, DirectionKeys, MacInfo, PacketOpener, PacketSealer } from './provider.js';
 import { keyFailureStatus, lengthInClear, openFailure, sealFailure } from './core.js';
 import type { CoreStatuses, PacketCore } from './core.js';
@@ -14,6 +14,7 @@ import { wasmKemCore } from './wasm-kem.js';
 interface WasmApi {
   Module: new (bytes: Uint8Array) => object;
   Instance: new (module: object, imports: object) => { exports: unknown };
+  validate(bytes: Uint8Array): boolean;
 }
 const wasmApi = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 
@@ -151,15 +152,61 @@ function parseMacs(text: string): Map<string, MacInfo> {
   return parseTable(text, ([key, length, etm]) => ({ keyLength: Number(key), length: Number(length), etm: etm === '1' }));
 }
 
-/** Compiles and instantiates bindings/revtun-core.wasm; throws when it is missing or invalid. */
-export function loadWasmCore(): PacketCore {
-  const bytes = readFileSync(new URL('../../bindings/revtun-core.wasm', import.meta.url));
+/**
+ * Which build of the WASM core to load: `simd` is compiled for WebAssembly SIMD (simd128),
+ * `scalar` runs on any engine, and `auto` takes the SIMD build when the engine validates SIMD
+ * code and the file is there, the scalar one otherwise. REVTUN_WASM_SIMD=0 makes `auto` scalar.
+ */
+export type WasmVariant = 'auto' | 'simd' | 'scalar';
+
+const WASM_FILES: Record<'simd' | 'scalar', string> = { simd: 'revtun-core-simd.wasm', scalar: 'revtun-core.wasm' };
+
+// The smallest module that uses a SIMD instruction: (func (result v128) v128.const 0 ...).
+// An engine without simd128 refuses to validate it.
+const SIMD_PROBE = new Uint8Array([
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7b, 0x03, 0x02, 0x01, 0x00, 0x0a, 0x16, 0x01, 0x14, 0x00, 0xfd, 0x0c, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x0b,
+]);
+
+/** Whether this engine runs WebAssembly SIMD (simd128), by validating a one-instruction module. */
+export function wasmSimdSupported(): boolean {
+  try {
+    return wasmApi.validate(SIMD_PROBE);
+  } catch {
+    return false;
+  }
+}
+
+function simdWanted(): boolean {
+  const setting = typeof process !== 'undefined' ? process.env['REVTUN_WASM_SIMD']?.trim() : undefined;
+  return setting !== '0' && wasmSimdSupported();
+}
+
+function wasmFile(name: string): URL {
+  return new URL(`../../bindings/${name}`, import.meta.url);
+}
+
+/**
+ * Compiles and instantiates the WASM core (bindings/revtun-core.wasm, or revtun-core-simd.wasm
+ * for SIMD); throws when the variant asked for is missing, invalid or unsupported here.
+ */
+export function loadWasmCore(variant: WasmVariant = 'auto'): PacketCore {
+  let chosen: 'simd' | 'scalar' = variant === 'auto' ? (simdWanted() && existsSync(wasmFile(WASM_FILES.simd)) ? 'simd' : 'scalar') : variant;
+  if (chosen === 'simd' && !wasmSimdSupported()) throw new Error('this engine does not support WebAssembly SIMD (simd128)');
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(wasmFile(WASM_FILES[chosen]));
+  } catch (error) {
+    if (variant !== 'auto' || chosen === 'scalar') throw error;
+    chosen = 'scalar';
+    bytes = readFileSync(wasmFile(WASM_FILES.scalar));
+  }
   const instance = new wasmApi.Instance(new wasmApi.Module(bytes), {});
   const core = new WasmCore(instance.exports as unknown as CoreExports);
   const exports = core.exports;
   return {
     kind: 'wasm',
-    description: core.describe(2),
+    description: `${core.describe(2)}${chosen === 'simd' ? ', simd128' : ''}`,
     ciphers: parseCiphers(core.describe(0)),
     macs: parseMacs(core.describe(1)),
     statuses: core.statuses,
