@@ -1,10 +1,11 @@
 // Command-line parsing for `revtun`, compatible with the `ssh -N -R` subset people already
-// use: -N -v -p -i -l -o -R -q -4 -6 -T -n -f -E -F -G -J -K -k (and revtun's --json), destinations as [user@]host or
+// use: -N -v -p -i -l -o -R -c -m -q -4 -6 -T -n -f -E -F -G -J -K -k (and revtun's --json), destinations as [user@]host or
 // ssh://user@host:port, and -R specs as [bind_address:]port:host:hostport (IPv6 addresses in
 // brackets), [bind_address:]port:/local/socket, [bind_address:]port alone (dynamic, SOCKS),
 // or /remote/socket:host:hostport and /remote/socket:/local/socket.
 
 import { parseForwardSpec, toRemoteForwardSpec } from './ssh-config-values.js';
+import { OPENSSH_ALGORITHMS } from './ssh-config-expand.js';
 
 export interface RemoteForwardSpec {
   /**
@@ -25,7 +26,8 @@ export interface CliArgs {
   host: string;
   /**
    * The options that ssh_config evaluation reads before the files, in argv order:
-   * ['-p', port], ['-l', user], ['-i', file], ['-o', 'Key=value'], ['-R', spec], ['-4'|'-6', ''], ['-f', ''], ['-C', ''].
+   * ['-p', port], ['-l', user], ['-i', file], ['-o', 'Key=value'], ['-R', spec], ['-c', ciphers], ['-m', macs],
+   * ['-4'|'-6', ''], ['-f', ''], ['-C', ''].
    */
   commandLine: [string, string][];
   /** -F: the only config file to read ("none": none). */
@@ -54,8 +56,8 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
-export const USAGE = `usage: revtun [-46CfGKkNqTnv] [--json] [-E log_file] [-F configfile] [-i identity_file] [-J destination]
-              [-l login_name] [-o option] [-p port] -R forward ... [user@]hostname
+export const USAGE = `usage: revtun [-46CfGKkNqTnv] [--json] [-c cipher_spec] [-E log_file] [-F configfile] [-i identity_file]
+              [-J destination] [-l login_name] [-m mac_spec] [-o option] [-p port] -R forward ... [user@]hostname
 forward: [bind_address:]port:host:hostport  [bind_address:]port:local_socket
          [bind_address:]port (SOCKS)  remote_socket:host:hostport  remote_socket:local_socket`;
 
@@ -95,6 +97,18 @@ function parseDestination(text: string, args: CliArgs): void {
   args.host = rest.replace(/^\[|\]$/g, '');
 }
 
+/**
+ * -c and -m as ssh checks them: a comma-separated list of names it knows, exactly (no patterns);
+ * -c may start with + or ^ (append to or put before the defaults), -m may not.
+ */
+function checkAlgorithmOption(flag: 'c' | 'm', value: string): void {
+  const keyword = flag === 'c' ? 'ciphers' : 'macs';
+  const list = flag === 'c' && /^[+^]/.test(value) ? value.slice(1) : value;
+  const known: readonly string[] = OPENSSH_ALGORITHMS[keyword].all;
+  const names = list.split(',').filter((name) => name !== '');
+  if (names.length === 0 || !names.every((name) => known.includes(name))) throw new UsageError(`Unknown ${flag === 'c' ? 'cipher' : 'mac'} type '${value}'`);
+}
+
 /** Adds one -o argument: "Name=value", "Name value" or "Name"; first value wins, as in ssh. */
 function addOption(text: string, options: Map<string, string>): void {
   const m = /^\s*([A-Za-z0-9]+)\s*(?:=\s*|\s+)(.*)$/.exec(text);
@@ -117,7 +131,7 @@ export function parseArgs(argv: string[]): CliArgs {
     help: false,
     version: false,
   };
-  const withValue = new Set(['p', 'i', 'l', 'o', 'R', 'F', 'E', 'J']);
+  const withValue = new Set(['p', 'i', 'l', 'o', 'R', 'F', 'E', 'J', 'c', 'm']);
   let i = 0;
   for (; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -174,6 +188,10 @@ export function parseArgs(argv: string[]): CliArgs {
             break;
           case 'J':
             break; // ProxyJump: resolveConfig takes it from commandLine, first one winning
+          case 'c':
+          case 'm':
+            checkAlgorithmOption(flag, value); // resolveConfig sets Ciphers / MACs outright, the last one winning
+            break;
         }
         break;
       }

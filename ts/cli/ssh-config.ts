@@ -122,7 +122,7 @@ export interface ResolveOptions {
    * Command-line options in argv order, read before the files so that they win, each as
    * [keyword, value] (['Port', '2222']), ['-o', 'Key=value'] as ssh's -o takes it, or one of
    * ssh's flags: ['-p', port], ['-l', user], ['-i', file], ['-J', jump], ['-R', spec],
-   * ['-4', ''], ['-6', ''], ['-f', ''], ['-C', ''].
+   * ['-c', ciphers], ['-m', macs], ['-4', ''], ['-6', ''], ['-f', ''], ['-C', ''].
    */
   commandLine?: Iterable<readonly [string, string]>;
   localUser?: string;
@@ -408,6 +408,11 @@ function applyCommandLine(ctx: Context, key: string, value: string): void {
   }
   if (key === '-C') {
     ctx.gathered.values.set('compression', true); // ssh sets it outright: -o Compression=no cannot undo it
+    return;
+  }
+  if (key === '-c' || key === '-m') {
+    // ssh sets Ciphers / MACs outright, over -o and the files, the last -c (or -m) winning.
+    ctx.gathered.values.set(key === '-c' ? 'ciphers' : 'macs', value);
     return;
   }
   if (key === '-f') {

@@ -1,4 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { resolveConfig } from '../../../ts/cli/ssh-config.js';
 import { parseArgs, parseRemoteForward, UsageError } from '../../../ts/cli/args.js';
 
 describe('-R specs', () => {
@@ -76,6 +80,34 @@ describe('command lines', () => {
 
   it('the first -o value for a name wins, as in ssh', () => {
     expect(parseArgs(['-o', 'Ciphers=a', '-o', 'ciphers=b', '-R', '1:h:2', 'h']).options.get('ciphers')).toBe('a');
+  });
+
+  it('-c and -m set Ciphers and MACs outright, over -o and the config files, the last one winning (ssh -G agrees)', () => {
+    const resolved = (argv: string[], config = '') => {
+      const dir = mkdtempSync(join(tmpdir(), 'revtun-args-'));
+      writeFileSync(join(dir, 'config'), config);
+      const args = parseArgs([...argv, '-R', '1:h:2', 'h']);
+      const r = resolveConfig({ host: 'h', configFile: join(dir, 'config'), commandLine: args.commandLine, homeDir: dir, localUser: 'me', uid: 1000, localHostname: 'box' });
+      return [r.ciphers.join(','), r.macs.join(',')];
+    };
+    expect(resolved(['-c', 'aes128-ctr', '-o', 'Ciphers=aes256-ctr'])[0]).toBe('aes128-ctr');
+    expect(resolved(['-o', 'Ciphers=aes256-ctr', '-c', 'aes128-ctr'])[0]).toBe('aes128-ctr');
+    expect(resolved(['-c', 'aes128-ctr', '-caes256-ctr'])[0]).toBe('aes256-ctr');
+    expect(resolved(['-c', 'aes128-ctr,,aes256-ctr'])[0]).toBe('aes128-ctr,aes256-ctr');
+    expect(resolved(['-c', '^aes256-gcm@openssh.com'])[0]).toMatch(/^aes256-gcm@openssh\.com,chacha20-poly1305@openssh\.com,/);
+    expect(resolved(['-c', '+3des-cbc'])[0]).toMatch(/,aes256-gcm@openssh\.com,3des-cbc$/);
+    expect(resolved(['-m', 'hmac-sha1'], 'Host *\n  MACs hmac-sha2-256\n')[1]).toBe('hmac-sha1');
+  });
+
+  it.each([
+    [['-c', 'foo', '-R', '1:h:2', 'h'], /^Unknown cipher type 'foo'$/],
+    [['-c', 'aes*', '-R', '1:h:2', 'h'], /^Unknown cipher type 'aes\*'$/],
+    [['-c', '-aes128-ctr', '-R', '1:h:2', 'h'], /^Unknown cipher type '-aes128-ctr'$/],
+    [['-c', '', '-R', '1:h:2', 'h'], /^Unknown cipher type ''$/],
+    [['-m', '+umac-64@openssh.com', '-R', '1:h:2', 'h'], /^Unknown mac type '\+umac-64@openssh\.com'$/],
+    [['-m', 'HMAC-SHA1', '-R', '1:h:2', 'h'], /^Unknown mac type 'HMAC-SHA1'$/],
+  ])('refuses what ssh refuses: %j', (argv, message) => {
+    expect(() => parseArgs(argv as string[])).toThrow(message);
   });
 
   it.each([
