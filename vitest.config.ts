@@ -31,6 +31,7 @@ export default defineConfig({
       integration('wasm', [
         'test/integration/runtimes.test.ts',
         'test/integration/install.test.ts',
+        'test/integration/auto-provider.test.ts',
         'test/integration/key-stores.test.ts',
         'test/integration/gssapi.test.ts',
         'test/integration/socket-options.test.ts',
@@ -39,6 +40,7 @@ export default defineConfig({
       integration('node', [
         'test/integration/runtimes.test.ts',
         'test/integration/install.test.ts',
+        'test/integration/auto-provider.test.ts',
         'test/integration/key-stores.test.ts',
         'test/integration/gssapi.test.ts',
         'test/integration/socket-options.test.ts',

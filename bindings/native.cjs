@@ -64,6 +64,12 @@ function ownPackageVersion() {
 }
 
 function load() {
+  // For testing and measuring what revtun does on a machine without the addon.
+  if (process.env.REVTUN_NATIVE === '0') {
+    const error = new Error('hidden by REVTUN_NATIVE=0');
+    error.code = 'REVTUN_NO_NATIVE_CORE';
+    throw error;
+  }
   const triple = platformTriple();
   const packageName = `@revtun/core-${triple}`;
   const localFile = `revtun-core.${process.platform}-${process.arch}.node`;

@@ -1,7 +1,7 @@
 // Run by test/integration/install.test.ts inside a throwaway project where revtun was installed
 // from its release tarballs: imports revtun by its package name (so from that project's
-// node_modules, never from this checkout), says which crypto provider it chose and the log line
-// that says why, then opens a reverse tunnel to the test's sshd and sends a line through it to
+// node_modules, never from this checkout), says which crypto provider it chose (and for the automatic
+// one, which backend serves AES-GCM and ChaCha20-Poly1305) and the log line that says why, then opens a reverse tunnel to the test's sshd and sends a line through it to
 // the test's echo service and back. argv[2] is JSON: host, port, user, password,
 // fingerprints (the sshd's host keys, comma-separated), echoPort.
 
@@ -17,9 +17,12 @@ tunnel.sshPassword = target.password;
 tunnel.config(`SSHAcceptServerHostKeyFingerPrint=${target.fingerprints}`);
 tunnel.config('LogLevel=2');
 tunnel.on('log', ({ logLevel, message }) => {
-  if (message.startsWith('crypto provider:')) console.log(`log ${logLevel}: ${message}`);
+  if (message.startsWith('crypto provider:') || message.startsWith('packet crypto:')) console.log(`log ${logLevel}: ${message}`);
 });
-console.log(`provider: ${tunnel.cryptoProvider.name}`);
+const provider = tunnel.cryptoProvider;
+console.log(`provider: ${provider.name}`);
+// The automatic provider's choice for the two AEAD ciphers.
+for (const cipher of ['aes128-gcm@openssh.com', 'chacha20-poly1305@openssh.com']) console.log(`${cipher} on ${provider.backendFor?.(cipher, null)}`);
 
 await tunnel.sshLogon();
 const port = await tunnel.requestForwarding('127.0.0.1', 0, '127.0.0.1', target.echoPort);

@@ -166,21 +166,26 @@ describe('installing the release tarballs', () => {
     expect(existsSync(join(dir, `node_modules/revtun/bindings/revtun-core.${process.platform}-${process.arch}.node`))).toBe(false);
 
     const output = await checkTunnel(dir);
-    expect(output).toContain('provider: native\n');
-    expect(output).toMatch(new RegExp(`log 2: crypto provider: native \\(revtun-core ${version.replace(/\./g, '\\.')} .*, from ${platformPackage}\\)\n`));
+    expect(output).toContain('provider: auto\n');
+    expect(output).toContain('aes128-gcm@openssh.com on native\nchacha20-poly1305@openssh.com on native\n');
+    expect(output).toMatch(new RegExp(`log 2: crypto provider: auto: native \\(revtun-core ${version.replace(/\./g, '\\.')} .*, from ${platformPackage}\\) for aes128-gcm@openssh\\.com, .*\n`));
     expect(output).toContain('echoed: through the tunnel\n');
   });
 
-  it('falls back to WASM without the platform package, and the log says why', async () => {
+  it('without the platform package runs AES-GCM on node:crypto and ChaCha20-Poly1305 on WASM, and the log says why', async () => {
     // --omit=optional: what a user gets where no platform package fits (or who asks for none).
     const dir = await installProject('main-only', ['--omit=optional']);
     expect(existsSync(join(dir, `node_modules/${platformPackage}`))).toBe(false);
 
     const output = await checkTunnel(dir);
-    expect(output).toContain('provider: wasm\n');
+    // AES-GCM on node:crypto (OpenSSL's AES instructions), ChaCha20-Poly1305 on the WASM core.
+    expect(output).toContain('provider: auto\n');
+    expect(output).toContain('aes128-gcm@openssh.com on node\nchacha20-poly1305@openssh.com on wasm\n');
     // At LogLevel 1, the default: the one note of the fallback a user sees without asking.
     expect(output).toMatch(
-      new RegExp(`log 1: crypto provider: wasm \\(revtun-core .*\\) \\(not loaded: native: no prebuilt package for ${triple} and no local build \\(see "Installing" in revtun's README\\)\\)\n`),
+      new RegExp(
+        `log 1: crypto provider: auto: node for aes128-gcm@openssh\\.com, .*; wasm \\(revtun-core .*\\) for chacha20-poly1305@openssh\\.com, .* \\(not loaded: native: no prebuilt package for ${triple} and no local build \\(see "Installing" in revtun's README\\)\\)\n`,
+      ),
     );
     expect(output).toContain('echoed: through the tunnel\n');
   });

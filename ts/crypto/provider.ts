@@ -102,6 +102,11 @@ export interface CryptoProvider {
    * default cipher list (a list the user set is left as it is).
    */
   readonly fastCiphers?: readonly string[];
+  /**
+   * For a provider made of several backends (the automatic one): the name of the backend that
+   * seals and opens `cipher` with `mac`, for the log.
+   */
+  backendFor?(cipher: string, mac: string | null): string;
   /** Packet cipher names this provider implements, in no particular order. */
   readonly ciphers: ReadonlyMap<string, CipherInfo>;
   readonly macs: ReadonlyMap<string, MacInfo>;

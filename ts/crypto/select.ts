@@ -1,6 +1,7 @@
-// Which CryptoProvider revtun uses: the native core, then the WASM core, then node:crypto,
-// unless the caller or REVTUN_CRYPTO names one. A provider that was asked for by name and
-// cannot load is an error; in automatic mode the reasons are kept for the logs.
+// Which CryptoProvider revtun uses: unless the caller or REVTUN_CRYPTO names one, the automatic
+// provider (./auto.ts), which runs each packet algorithm on the fastest backend that loaded. A
+// provider that was asked for by name and cannot load is an error; in automatic mode the
+// reasons are kept for the logs.
 
 import * as crypto from 'node:crypto';
 import type { CryptoProvider } from './provider.js';
@@ -8,6 +9,7 @@ import { NodeCryptoProvider } from './node.js';
 import { CoreCryptoProvider } from './core.js';
 import { loadNativeCore } from './native.js';
 import { loadWasmCore } from './wasm.js';
+import { AutoCryptoProvider, type Backend } from './auto.js';
 import { SshError, Code } from '../protocol/errors.js';
 
 /** The providers by name, as REVTUN_CRYPTO and loadCryptoProvider take them. */
@@ -70,9 +72,12 @@ function requestedByEnvironment(): string | undefined {
   return (typeof process !== 'undefined' ? process.env['REVTUN_CRYPTO'] : undefined)?.trim().toLowerCase() || undefined;
 }
 
+let automatic: AutoCryptoProvider | undefined;
+
 /**
  * The provider revtun uses when none is given: REVTUN_CRYPTO (native, wasm or node) if set,
- * else the first of native, wasm and node that loads.
+ * else the automatic one over the backends that load. The WASM core is loaded only when the
+ * native addon is not: the native core is at least as fast for everything the WASM one does.
  */
 export function defaultCryptoProvider(): CryptoProvider {
   const requested = requestedByEnvironment();
@@ -82,11 +87,17 @@ export function defaultCryptoProvider(): CryptoProvider {
     }
     return loadCryptoProvider(requested);
   }
-  for (const name of CRYPTO_PROVIDER_NAMES) {
-    const result = tryLoad(name);
-    if (!(result instanceof Error)) return result;
+  if (!automatic) {
+    const backends = new Map<Backend, CryptoProvider>();
+    for (const name of CRYPTO_PROVIDER_NAMES) {
+      if (name === 'wasm' && backends.has('native')) continue;
+      const result = tryLoad(name);
+      if (!(result instanceof Error)) backends.set(name, result);
+    }
+    if (!backends.has('node')) return loadCryptoProvider('node');
+    automatic = new AutoCryptoProvider(backends);
   }
-  return loadCryptoProvider('node');
+  return automatic;
 }
 
 /**
@@ -101,8 +112,9 @@ export function defaultCryptoProviderReason(): { reason: string; fellBack: boole
   return skipped.length ? { reason: `not loaded: ${skipped.join('; ')}`, fellBack: true } : { reason: '', fellBack: false };
 }
 
-/** One line naming a provider and, for the Rust core, its build. */
+/** One line naming a provider and, for the Rust core, its build; for the automatic one, which backend serves which cipher. */
 export function describeCryptoProvider(provider: CryptoProvider): string {
+  if (provider instanceof AutoCryptoProvider) return `${provider.name}: ${provider.description}`;
   return provider instanceof CoreCryptoProvider ? `${provider.name} (${provider.description})` : provider.name;
 }
 

@@ -655,6 +655,17 @@ export class SshClientCore {
     this.events.push({ type: 'closed', error, byPeer });
   }
 
+  /** With a provider that picks a backend per algorithm (the automatic one), which one carries each direction. */
+  private logPacketBackends(negotiated: Negotiated): void {
+    const provider = this.options.provider;
+    if (!provider.backendFor) return;
+    const describe = (cipher: string, mac: string | null) => `${cipher}${mac ? ` with ${mac}` : ''} on ${provider.backendFor!(cipher, mac)}`;
+    this.log(
+      2,
+      `packet crypto: to the server ${describe(negotiated.cipherClientToServer, negotiated.macClientToServer)}, from it ${describe(negotiated.cipherServerToClient, negotiated.macServerToClient)}`,
+    );
+  }
+
   private log(level: 1 | 2 | 3, message: string): void {
     this.events.push({ type: 'log', level, message });
   }
@@ -1050,6 +1061,7 @@ export class SshClientCore {
     this.negotiated = state.negotiated;
     this.kex = { kind: 'idle' };
     this.status(initial ? 'key exchange complete' : 'key re-exchange complete');
+    this.logPacketBackends(state.negotiated);
     if (!initial) this.completedRekeys[this.kexStartedBy === 'us' ? 'byUs' : 'byServer']++;
     this.events.push({ type: 'keysExchanged', negotiated: state.negotiated, initial, startedBy: this.kexStartedBy });
     if (initial) {

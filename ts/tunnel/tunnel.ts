@@ -256,8 +256,9 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
   alsoGssapi: { withMic: boolean; keyExchange: boolean } = { withMic: false, keyExchange: false };
 
   /**
-   * The crypto backend. Unless one is set, the first of the native core, the WASM core and
-   * node:crypto that loads, or the one REVTUN_CRYPTO names (see loadCryptoProvider()).
+   * The crypto backend. Unless one is set, the automatic provider, which runs each negotiated
+   * cipher and MAC on the fastest of the native core, the WASM core and node:crypto that loaded,
+   * or the one REVTUN_CRYPTO names (see loadCryptoProvider()).
    */
   get cryptoProvider(): CryptoProvider {
     if (!this.chosenProvider) {
