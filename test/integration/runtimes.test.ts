@@ -1,7 +1,8 @@
 // The library under the other runtimes its users run, both installed from npm as dev
 // dependencies: the loopback demo (a real sshd, a reverse tunnel with publickey auth, an HTTP
 // request through it) under Bun and Deno with the provider this project runs with, and the
-// WASM provider's smoke test (16 MiB through a tunnel, compared by SHA-256) under both.
+// WASM provider's smoke test (16 MiB through a tunnel, compared by SHA-256) under both, and the
+// automatic provider without the addon (AES-GCM on node:crypto, ChaCha20-Poly1305 on WASM).
 
 import { describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
@@ -51,6 +52,21 @@ describe('the WASM provider under other runtimes', () => {
     expect(output).toContain('crypto provider: wasm (revtun-core');
     expect(output).toContain('moved 16777216 bytes, sha256 matches');
     expect(output).toContain('argon2id in a worker thread: matches');
+    expect(code).toBe(0);
+  });
+});
+
+describe('the automatic provider without the addon under other runtimes', () => {
+  it.each([
+    ['Bun', 'aes128-gcm@openssh.com', 'node', 'node_modules/.bin/bun', [smoke]],
+    ['Bun', 'chacha20-poly1305@openssh.com', 'wasm', 'node_modules/.bin/bun', [smoke]],
+    ['Deno', 'aes128-gcm@openssh.com', 'node', 'node_modules/.bin/deno', ['run', '-A', smoke]],
+    ['Deno', 'chacha20-poly1305@openssh.com', 'wasm', 'node_modules/.bin/deno', ['run', '-A', smoke]],
+  ] as const)('under %s runs %s on %s and moves 16 MiB', async (_name, cipher, backend, binary, args) => {
+    const { code, output } = await run(resolve(root, binary), [...args], { REVTUN_CRYPTO: '', REVTUN_NATIVE: '0', SMOKE_CIPHER: cipher });
+    expect(output).toContain(`${cipher} on ${backend}\n`);
+    expect(output).toMatch(/crypto provider: auto: node for aes128-gcm@openssh\.com, .*; wasm \(revtun-core .*\) for chacha20-poly1305@openssh\.com/);
+    expect(output).toContain('moved 16777216 bytes, sha256 matches');
     expect(code).toBe(0);
   });
 });

@@ -1,6 +1,7 @@
 // Runtime smoke test, run by test/integration/runtimes.test.ts under Bun and Deno (plain
 // JavaScript against the built dist/, so every runtime loads the same files): a throwaway
-// sshd, a reverse tunnel with the crypto provider named by REVTUN_CRYPTO, and 16 MiB through
+// sshd, a reverse tunnel with the crypto provider named by REVTUN_CRYPTO (the automatic one when
+// it is empty, with the one cipher SMOKE_CIPHER names), and 16 MiB through
 // it to an echo service and back, compared by SHA-256. The client key is passphrase-protected
 // (bcrypt-pbkdf), so its derivation runs in the runtime's worker threads; Argon2 there is
 // compared with the same derivation on the main thread.
@@ -19,7 +20,8 @@ const SIZE = 16 * 1024 * 1024;
 const user = execFileSync('id', ['-un'], { encoding: 'utf8' }).trim();
 const dir = mkdtempSync(join(tmpdir(), 'revtun-smoke-'));
 const key = generateKey(dir, 'id_ed25519', 'ed25519', { passphrase: 'smoke test' });
-const sshd = await startLoopbackSshd({ users: [user], authorizedKeys: [key.publicLine] });
+// SMOKE_CIPHER: the one cipher the server accepts (with REVTUN_CRYPTO empty, the automatic provider's test).
+const sshd = await startLoopbackSshd({ users: [user], authorizedKeys: [key.publicLine], config: process.env.SMOKE_CIPHER ? [`Ciphers ${process.env.SMOKE_CIPHER}`] : [] });
 const echo = net.createServer((socket) => socket.pipe(socket));
 await new Promise((resolve) => echo.listen(0, '127.0.0.1', resolve));
 
@@ -35,6 +37,8 @@ try {
     local: { host: '127.0.0.1', port: echo.address().port },
     cryptoProvider: process.env.REVTUN_CRYPTO ?? 'wasm',
   });
+  const provider = tunnel.tunnel.cryptoProvider;
+  if (process.env.SMOKE_CIPHER) console.log(`${process.env.SMOKE_CIPHER} on ${provider.backendFor?.(process.env.SMOKE_CIPHER, null)}`);
   const data = randomBytes(SIZE);
   const received = createHash('sha256');
   let count = 0;

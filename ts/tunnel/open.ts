@@ -41,7 +41,7 @@ export interface OpenReverseTunnelOptions {
   timeout?: number;
   /** Extra settings as "Name=Value" strings. */
   config?: string[];
-  /** A provider, or the name of one to load (native, wasm, node); default: the first that loads. */
+  /** A provider, or the name of one to load (native, wasm, node); default: the automatic one (see SSHReverseTunnel.cryptoProvider). */
   cryptoProvider?: CryptoProvider | CryptoProviderName;
   /**
    * Called at every change of state: connecting, up, down (with why), reconnecting (with the
