@@ -19,3 +19,22 @@ export { CoreCryptoProvider } from './crypto/core.js';
 export { loadCryptoProvider, defaultCryptoProvider, type CryptoProviderName } from './crypto/select.js';
 export { SshClientCore } from './protocol/client.js';
 export type { ClientEvent, ClientOptions, HostCertificateInfo, HostKeyInfo, X509HostKeyInfo } from './protocol/client.js';
+export {
+  benchmarkCrypto,
+  resolveCryptoBenchmark,
+  buildBenchmarkPacket,
+  DEFAULT_BENCHMARK_ALGORITHMS,
+  DEFAULT_BENCHMARK_MAC,
+  DEFAULT_BENCHMARK_PROVIDERS,
+  DEFAULT_BENCHMARK_SIZES,
+  BENCHMARK_PROVIDER_NAMES,
+  BENCHMARK_SIZE_LIMITS,
+  BENCHMARK_MAX_SECONDS,
+  type BenchmarkAlgorithm,
+  type BenchmarkCryptoOptions,
+  type BenchmarkProviderName,
+  type BenchmarkRow,
+  type CryptoBenchmarkPlan,
+  type CryptoBenchmarkResult,
+  type UnavailableBenchmarkProvider,
+} from './crypto/benchmark.js';

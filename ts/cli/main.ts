@@ -26,6 +26,7 @@ import { ForegroundParent, runInBackground } from './background.js';
 import { Diagnostics } from './diagnostics.js';
 import { applyGssapi, wantsGssapi } from './gssapi.js';
 import { startOperations, type Operations } from './operations.js';
+import { runSpeed } from './speed.js';
 
 const VERSION = 'revtun 0.1.0';
 
@@ -517,7 +518,11 @@ async function run(argv: string[]): Promise<number> {
 /** Closes what startOperations started (the metrics server would keep the process alive). */
 let stopOperations = async (): Promise<void> => undefined;
 
-run(process.argv.slice(2))
+// `revtun speed` benchmarks the crypto providers (speed.ts). Only the first argument counts, so
+// a host called "speed" is still reached as `revtun -- speed`, `revtun user@speed` or with any
+// option before it (`revtun -R 8080:localhost:80 speed`).
+const argv = process.argv.slice(2);
+(argv[0] === 'speed' ? runSpeed(argv.slice(1)) : run(argv))
   .then(
     (code) => {
       process.exitCode = code;
