@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 
 // Unit tests run once. The integration suite (real sshd, Dropbear and foreign peers on
@@ -18,6 +19,11 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Most integration tests wait on servers and sockets, not on the CPU: three files at a time
+    // on this 2-core machine take about a third of the time one at a time does (vitest's
+    // default here would be a single worker). Every test picks free ports and its own names.
+    maxWorkers: Math.max(3, availableParallelism() - 1),
+    minWorkers: 1,
     reporters: ['default', './test/summary-reporter.ts'],
     projects: [
       { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts', 'test/fuzz/**/*.test.ts'] } },
@@ -28,6 +34,7 @@ export default defineConfig({
       // The install test chooses its provider itself (it checks what revtun picks with none named).
       // GSSAPI runs on the native addon alone (its own test checks the refusal without it).
       // The socket options test names the provider of each of its tests itself.
+      // `revtun speed` times every provider whatever REVTUN_CRYPTO says: once is enough.
       integration('wasm', [
         'test/integration/runtimes.test.ts',
         'test/integration/install.test.ts',
@@ -36,6 +43,7 @@ export default defineConfig({
         'test/integration/gssapi.test.ts',
         'test/integration/socket-options.test.ts',
         'test/integration/linger.test.ts',
+        'test/integration/cli-speed.test.ts',
       ]),
       integration('node', [
         'test/integration/runtimes.test.ts',
@@ -45,6 +53,7 @@ export default defineConfig({
         'test/integration/gssapi.test.ts',
         'test/integration/socket-options.test.ts',
         'test/integration/linger.test.ts',
+        'test/integration/cli-speed.test.ts',
       ]),
     ],
   },
