@@ -16,7 +16,7 @@ export { SshError, Code, type ErrorCode, type ErrorOrigin } from './protocol/err
 export type { CryptoProvider, PacketSealer, PacketOpener } from './crypto/provider.js';
 export { NodeCryptoProvider } from './crypto/node.js';
 export { CoreCryptoProvider } from './crypto/core.js';
-export { loadCryptoProvider, defaultCryptoProvider, type CryptoProviderName } from './crypto/select.js';
+export { loadCryptoProvider, defaultCryptoProvider, automaticCryptoProvider, type CryptoProviderName } from './crypto/select.js';
 export { SshClientCore } from './protocol/client.js';
 export type { ClientEvent, ClientOptions, HostCertificateInfo, HostKeyInfo, X509HostKeyInfo } from './protocol/client.js';
 export {

@@ -58,6 +58,7 @@ export class UsageError extends Error {
 
 export const USAGE = `usage: revtun [-46CfGKkNqTnv] [--json] [-c cipher_spec] [-E log_file] [-F configfile] [-i identity_file]
               [-J destination] [-l login_name] [-m mac_spec] [-o option] [-p port] -R forward ... [user@]hostname
+       revtun speed [--json] [--providers list] [--algorithms list] [--sizes list] [--seconds n]
 forward: [bind_address:]port:host:hostport  [bind_address:]port:local_socket
          [bind_address:]port (SOCKS)  remote_socket:host:hostport  remote_socket:local_socket`;
 

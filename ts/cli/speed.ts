@@ -21,7 +21,8 @@ import { UsageError } from './args.js';
 
 /** `revtun speed`'s usage text (printed by -h and after a bad option). */
 export const SPEED_USAGE = `usage: revtun speed [--json] [--providers list] [--algorithms list] [--sizes list] [--seconds n]
-  --providers   ${BENCHMARK_PROVIDER_NAMES.join(',')} (default: the ones that load, wasm counted once)
+  --providers   ${BENCHMARK_PROVIDER_NAMES.join(',')} (default: the ones that load, wasm counted once;
+                auto: each algorithm on the backend a tunnel would use)
   --algorithms  cipher for AEAD, cipher/mac otherwise (a cipher alone gets ${DEFAULT_BENCHMARK_MAC})
   --sizes       packet sizes on the wire, in bytes or with k for KiB (default 1k,16k,32k)
   --seconds     time per row and direction (default 0.5, at most ${BENCHMARK_MAX_SECONDS})
@@ -154,6 +155,12 @@ export async function runSpeed(argv: readonly string[]): Promise<number> {
     }
     throw error;
   }
+  // A reader that went away (`revtun speed | head`) ends the run quietly, as SIGPIPE ends openssl speed.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(0);
+    process.stderr.write(`revtun speed: standard output: ${error.message}\n`);
+    process.exit(1);
+  });
   const write = (line: string) => process.stdout.write(`${line}\n`);
   for (const { provider, reason } of plan.unavailable) process.stderr.write(`revtun speed: ${provider} not available: ${reason}\n`);
   if (!args.json) {

@@ -13,17 +13,18 @@ import { randomBytes } from 'node:crypto';
 import type { CryptoProvider, DirectionKeys, PacketOpener, PacketSealer } from './provider.js';
 import { CoreCryptoProvider } from './core.js';
 import { loadWasmCore } from './wasm.js';
-import { loadCryptoProvider } from './select.js';
+import { automaticCryptoProvider, loadCryptoProvider } from './select.js';
 import { SshError, Code } from '../protocol/errors.js';
 
 /**
  * The providers the benchmark can time: `wasm-simd` and `wasm-scalar` are the two builds of
- * the WASM core, and `wasm` is whichever of them revtun loads by itself (see loadWasmCore).
+ * the WASM core, `wasm` is whichever of them revtun loads by itself (see loadWasmCore), and
+ * `auto` is the automatic provider, each algorithm on the backend a tunnel would use.
  */
-export type BenchmarkProviderName = 'native' | 'wasm' | 'wasm-simd' | 'wasm-scalar' | 'node';
+export type BenchmarkProviderName = 'native' | 'wasm' | 'wasm-simd' | 'wasm-scalar' | 'node' | 'auto';
 
 /** Every provider name benchmarkCrypto accepts. */
-export const BENCHMARK_PROVIDER_NAMES: readonly BenchmarkProviderName[] = ['native', 'wasm', 'wasm-simd', 'wasm-scalar', 'node'];
+export const BENCHMARK_PROVIDER_NAMES: readonly BenchmarkProviderName[] = ['native', 'wasm', 'wasm-simd', 'wasm-scalar', 'node', 'auto'];
 
 /** The providers timed when none are named: every build once (`wasm` would repeat one of the two WASM builds). */
 export const DEFAULT_BENCHMARK_PROVIDERS: readonly BenchmarkProviderName[] = ['native', 'wasm-simd', 'wasm-scalar', 'node'];
@@ -152,6 +153,7 @@ function tryLoad(name: BenchmarkProviderName): CryptoProvider | Error {
   if (result === undefined) {
     try {
       if (name === 'wasm-simd' || name === 'wasm-scalar') result = new CoreCryptoProvider(loadWasmCore(name === 'wasm-simd' ? 'simd' : 'scalar'));
+      else if (name === 'auto') result = automaticCryptoProvider();
       else result = loadCryptoProvider(name);
     } catch (error) {
       result = error instanceof Error ? error : new Error(String(error));

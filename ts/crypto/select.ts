@@ -75,18 +75,11 @@ function requestedByEnvironment(): string | undefined {
 let automatic: AutoCryptoProvider | undefined;
 
 /**
- * The provider revtun uses when none is given: REVTUN_CRYPTO (native, wasm or node) if set,
- * else the automatic one over the backends that load. The WASM core is loaded only when the
- * native addon is not: the native core is at least as fast for everything the WASM one does.
+ * The automatic provider over the backends that load (the WASM core only when the native addon
+ * does not: the native core is at least as fast for everything the WASM one does), whatever
+ * REVTUN_CRYPTO says. Throws 10022 only if node:crypto itself is missing.
  */
-export function defaultCryptoProvider(): CryptoProvider {
-  const requested = requestedByEnvironment();
-  if (requested) {
-    if (!isCryptoProviderName(requested)) {
-      throw new SshError(Code.BadArgument, `REVTUN_CRYPTO must be native, wasm or node, not "${requested}"`, 'local');
-    }
-    return loadCryptoProvider(requested);
-  }
+export function automaticCryptoProvider(): CryptoProvider {
   if (!automatic) {
     const backends = new Map<Backend, CryptoProvider>();
     for (const name of CRYPTO_PROVIDER_NAMES) {
@@ -98,6 +91,21 @@ export function defaultCryptoProvider(): CryptoProvider {
     automatic = new AutoCryptoProvider(backends);
   }
   return automatic;
+}
+
+/**
+ * The provider revtun uses when none is given: REVTUN_CRYPTO (native, wasm or node) if set,
+ * else the automatic one (automaticCryptoProvider()).
+ */
+export function defaultCryptoProvider(): CryptoProvider {
+  const requested = requestedByEnvironment();
+  if (requested) {
+    if (!isCryptoProviderName(requested)) {
+      throw new SshError(Code.BadArgument, `REVTUN_CRYPTO must be native, wasm or node, not "${requested}"`, 'local');
+    }
+    return loadCryptoProvider(requested);
+  }
+  return automaticCryptoProvider();
 }
 
 /**

@@ -14,7 +14,7 @@ import {
   type BenchmarkProviderName,
   type BenchmarkRow,
 } from '../../../ts/crypto/benchmark.js';
-import { loadCryptoProvider } from '../../../ts/crypto/select.js';
+import { automaticCryptoProvider, loadCryptoProvider } from '../../../ts/crypto/select.js';
 import { CoreCryptoProvider } from '../../../ts/crypto/core.js';
 import { loadWasmCore } from '../../../ts/crypto/wasm.js';
 import type { CryptoProvider, DirectionKeys } from '../../../ts/crypto/provider.js';
@@ -26,6 +26,7 @@ function loadDirectly(name: BenchmarkProviderName): CryptoProvider | Error {
   try {
     if (name === 'wasm-simd') return new CoreCryptoProvider(loadWasmCore('simd'));
     if (name === 'wasm-scalar') return new CoreCryptoProvider(loadWasmCore('scalar'));
+    if (name === 'auto') return automaticCryptoProvider();
     return loadCryptoProvider(name);
   } catch (error) {
     return error as Error;
@@ -110,6 +111,15 @@ describe('benchmarkCrypto rows', () => {
   it('times "wasm", the WASM build revtun picks by itself, when named', async () => {
     const { rows } = await benchmarkCrypto({ providers: ['wasm'], algorithms: ['chacha20-poly1305@openssh.com'], sizes: [256], seconds: 0.002 });
     expect(rows.map((r) => [r.provider, r.algorithm, r.mac])).toEqual([['wasm', 'chacha20-poly1305@openssh.com', null]]);
+  });
+
+  it('times "auto", the automatic provider, on pairs no single backend but the Rust core has', async () => {
+    const { rows } = await benchmarkCrypto({ providers: ['auto'], algorithms: ['aes128-gcm@openssh.com', 'aes128-ctr/umac-64-etm@openssh.com'], sizes: [256], seconds: 0.002 });
+    expect(rows.map((r) => [r.provider, r.algorithm, r.mac])).toEqual([
+      ['auto', 'aes128-gcm@openssh.com', null],
+      ['auto', 'aes128-ctr', 'umac-64-etm@openssh.com'],
+    ]);
+    expect(rows.every((r) => Number.isFinite(r.sealMBps) && r.sealMBps > 0 && Number.isFinite(r.openMBps) && r.openMBps > 0)).toBe(true);
   });
 });
 
