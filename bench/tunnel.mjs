@@ -209,7 +209,7 @@ function toolCommand(tool, sshd, keyPath, remotePort, localPort, cipher) {
       return [
         process.execPath,
         [...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), join(root, 'dist/cli/main.js'), ...sshArgs, ...(process.env.BENCH_DEBUG ? ['-vv'] : []), ...target],
-        { REVTUN_CRYPTO: tool.provider },
+        { REVTUN_CRYPTO: tool.provider, ...tool.env },
       ];
     case 'ssh2':
       return [process.execPath, [join(root, 'bench/ssh2-tunnel.mjs'), sshd.host, String(sshd.port), 'root', keyPath, String(remotePort), String(localPort), cipher], {}];
@@ -280,6 +280,8 @@ const TOOLS = [
   { name: 'revtun (native)', kind: 'revtun', provider: 'native' },
   { name: 'revtun (wasm)', kind: 'revtun', provider: 'wasm' },
   { name: 'revtun (node)', kind: 'revtun', provider: 'node' },
+  // What a machine without the addon gets by default: the automatic provider over node:crypto and WASM.
+  { name: 'revtun (auto, no addon)', kind: 'revtun', provider: '', env: { REVTUN_NATIVE: '0' } },
   { name: 'ssh2 (npm)', kind: 'ssh2' },
 ];
 
