@@ -57,6 +57,7 @@ function readCpuinfo(): string | null {
 }
 
 const CHACHA = 'chacha20-poly1305@openssh.com';
+const AES_GCM = 'aes128-gcm@openssh.com';
 
 /** The provider that picks a backend per packet algorithm (see BACKEND_ORDER). */
 export class AutoCryptoProvider extends NodeCryptoProvider {
@@ -83,7 +84,7 @@ export class AutoCryptoProvider extends NodeCryptoProvider {
     }
     this.ciphers = ciphers;
     this.macs = macs;
-    const aesFast = aesInstructions && this.backendFor('aes128-gcm@openssh.com', null) !== 'wasm';
+    const aesFast = aesInstructions && ciphers.has(AES_GCM) && this.backendFor(AES_GCM, null) !== 'wasm';
     this.fastCiphers = aesFast || !ciphers.has(CHACHA) ? [] : [CHACHA];
   }
 
@@ -129,9 +130,8 @@ export class AutoCryptoProvider extends NodeCryptoProvider {
    */
   get description(): string {
     const groups = new Map<Backend, string[]>();
-    const defaultMac = (cipher: string) => (this.ciphers.get(cipher)!.aead ? null : 'hmac-sha2-256');
     for (const cipher of this.ciphers.keys()) {
-      const backend = this.backendFor(cipher, defaultMac(cipher));
+      const backend = this.backendFor(cipher, null); // the cipher alone; the MACs that change it come after
       groups.set(backend, [...(groups.get(backend) ?? []), cipher]);
     }
     const parts = [...groups].map(([backend, ciphers]) => `${this.describeBackend(backend)} for ${ciphers.join(', ')}`);
