@@ -214,14 +214,20 @@ function signalProcess(pid: number, signal: NodeJS.Signals): boolean {
   }
 }
 
-/** Waits for a process to reach a state ('T': stopped), or to be gone; kill() returns before either. */
+/**
+ * Waits for a process to reach a state ('T': stopped), or to be gone; kill() returns before either.
+ * Waiting for 'T', uninterruptible sleep ('D') counts too: a process there runs no code of its
+ * own until it wakes, and then stops at once for the SIGSTOP it has pending. It may never wake
+ * while we wait: a parent in vfork() sleeps in 'D' until its child execs, and that child may be
+ * one of the processes just stopped.
+ */
 async function waitForState(pid: number, state: string): Promise<void> {
   // Up to 10 s: a thousand 1 ms polls were not always enough on a loaded machine (the CPU
   // shared with a test suite and its servers), and this only waits for the kernel.
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline) {
     const info = processInfo(pid);
-    if (!info || info.state === state || info.state === 'Z' || info.state === 'X') return;
+    if (!info || info.state === state || info.state === 'Z' || info.state === 'X' || (state === 'T' && info.state === 'D')) return;
     await new Promise((resolve) => setTimeout(resolve, 1));
   }
   throw new Error(`process ${pid} did not reach state ${state}`);
