@@ -130,7 +130,9 @@ describe('Linger=False without the native addon', () => {
     try {
       await t.sshLogon();
       await t.sshLogoff();
-      await pollUntil(() => relay.ends.length > 0, 'the relay to see how the connection ended');
+      // The relay may see a FIN first (it reads 'end' a moment before the reset's ECONNRESET
+      // when the machine is busy): what matters is that the reset comes.
+      await pollUntil(() => relay.ends.includes('ECONNRESET'), 'the relay to see the connection reset');
       expect(relay.ends).toContain('ECONNRESET');
     } finally {
       await relay.close();
