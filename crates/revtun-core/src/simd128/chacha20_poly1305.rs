@@ -25,6 +25,9 @@ struct Mac {
     hashed: usize,
 }
 
+/// A group's worth of data to hash while the next key stream group is computed.
+type Chunk = [u8; 256];
+
 impl Mac {
     fn new(stream: &[v128; 16]) -> Mac {
         let mut key = [0u8; 32];
@@ -35,25 +38,35 @@ impl Mac {
         }
     }
 
-    /// Hashes up to `most` whole blocks of `data`, none ending past `limit`.
-    #[inline(always)]
-    fn absorb(&mut self, data: &[u8], limit: usize, most: usize) {
-        for _ in 0..most {
-            let end = self.hashed + 16;
-            if end > limit {
-                break;
-            }
-            let block: &[u8; 16] = data[self.hashed..end].try_into().expect("16 bytes");
+    /// Hashes the whole blocks of `data` from where hashing stands, none ending past `limit`.
+    fn absorb(&mut self, data: &[u8], limit: usize) {
+        while self.hashed + 16 <= limit {
+            let block: &[u8; 16] = data[self.hashed..self.hashed + 16]
+                .try_into()
+                .expect("16 bytes");
             self.poly.block(block, 1 << 24);
-            self.hashed = end;
+            self.hashed += 16;
         }
     }
 
-    /// Hashes two blocks after each of the first eight double rounds: a group's 256 bytes.
+    /// The next 256 bytes of `data` to hash, when they lie before `limit`.
+    fn next_chunk<'a>(&self, data: &'a [u8], limit: usize) -> Option<&'a Chunk> {
+        let end = self.hashed + 256;
+        if end > limit {
+            return None;
+        }
+        data[self.hashed..end].try_into().ok()
+    }
+
+    /// Two blocks of `chunk` after each of the first eight double rounds (16 in all).
     #[inline(always)]
-    fn absorb_during_rounds(&mut self, round: usize, data: &[u8], limit: usize) {
-        if round < 8 {
-            self.absorb(data, limit, 2);
+    fn hash_during_round(poly: &mut Poly1305, chunk: Option<&Chunk>, round: usize) {
+        if let Some(chunk) = chunk {
+            if round < 8 {
+                let pair = &chunk[32 * round..32 * round + 32];
+                poly.block(pair[..16].try_into().expect("16 bytes"), 1 << 24);
+                poly.block(pair[16..].try_into().expect("16 bytes"), 1 << 24);
+            }
         }
     }
 }
@@ -72,15 +85,20 @@ pub(crate) fn seal(key: &[u8; 32], sequence: u32, data: &mut [u8]) -> [u8; 16] {
     xor_stream(&first[4..], &mut data[BODY..at]);
     while data.len() - at >= 256 {
         // Hashing lags one group behind: what lies before `at` is ciphertext already.
-        let group = chacha.four_blocks_with(|round| mac.absorb_during_rounds(round, data, at));
-        mac.absorb(data, at, usize::MAX);
+        let chunk = mac.next_chunk(data, at);
+        let poly = &mut mac.poly;
+        let group = chacha.four_blocks_with(|round| Mac::hash_during_round(poly, chunk, round));
+        if chunk.is_some() {
+            mac.hashed += 256;
+        }
+        mac.absorb(data, at);
         xor_stream(&group, &mut data[at..at + 256]);
         at += 256;
     }
     if at < data.len() {
         xor_stream(&chacha.four_blocks(), &mut data[at..]);
     }
-    mac.absorb(data, data.len(), usize::MAX);
+    mac.absorb(data, data.len());
     mac.poly.finish(&data[mac.hashed..])
 }
 
@@ -101,17 +119,22 @@ pub(crate) fn open(
     let first = chacha.four_blocks();
     let mut mac = Mac::new(&first);
     let mut at = data.len().min(BODY + 192);
-    mac.absorb(data, hashed_before(at), usize::MAX);
+    mac.absorb(data, hashed_before(at));
     xor_stream(&first[4..], &mut data[BODY..at]);
     while data.len() - at >= 256 {
-        let limit = hashed_before(at + 256);
-        let group = chacha.four_blocks_with(|round| mac.absorb_during_rounds(round, data, limit));
-        mac.absorb(data, limit, usize::MAX);
+        // The chunk hashed during the rounds reaches past the group they decrypt.
+        let chunk = mac.next_chunk(data, whole);
+        let poly = &mut mac.poly;
+        let group = chacha.four_blocks_with(|round| Mac::hash_during_round(poly, chunk, round));
+        if chunk.is_some() {
+            mac.hashed += 256;
+        }
+        mac.absorb(data, hashed_before(at + 256));
         xor_stream(&group, &mut data[at..at + 256]);
         at += 256;
     }
+    mac.absorb(data, whole);
     if at < data.len() {
-        mac.absorb(data, whole, usize::MAX);
         xor_stream(&chacha.four_blocks(), &mut data[at..]);
     }
     let expected = mac.poly.finish(&tail[..data.len() - whole]);

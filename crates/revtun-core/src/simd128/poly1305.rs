@@ -49,11 +49,15 @@ impl Poly1305 {
     pub fn block(&mut self, m: &[u8; 16], high: u32) {
         let [r0, r1, r2, r3, r4] = self.r.map(u64::from);
         let [s1, s2, s3, s4] = self.five_r.map(u64::from);
-        let h0 = u64::from(self.h[0] + (le_word(&m[0..]) & MASK));
-        let h1 = u64::from(self.h[1] + ((le_word(&m[3..]) >> 2) & MASK));
-        let h2 = u64::from(self.h[2] + ((le_word(&m[6..]) >> 4) & MASK));
-        let h3 = u64::from(self.h[3] + ((le_word(&m[9..]) >> 6) & MASK));
-        let h4 = u64::from(self.h[4] + ((le_word(&m[12..]) >> 8) | high));
+        // Two 64-bit loads (WASM has unaligned ones), then the five limbs from them.
+        let low = u64::from_le_bytes(m[..8].try_into().expect("8 bytes"));
+        let high_word = u64::from_le_bytes(m[8..].try_into().expect("8 bytes"));
+        let limb = |bits: u64| bits as u32 & MASK;
+        let h0 = u64::from(self.h[0] + limb(low));
+        let h1 = u64::from(self.h[1] + limb(low >> 26));
+        let h2 = u64::from(self.h[2] + limb((low >> 52) | (high_word << 12)));
+        let h3 = u64::from(self.h[3] + limb(high_word >> 14));
+        let h4 = u64::from(self.h[4] + ((high_word >> 40) as u32 | high));
 
         let d0 = h0 * r0 + h1 * s4 + h2 * s3 + h3 * s2 + h4 * s1;
         let mut d1 = h0 * r1 + h1 * r0 + h2 * s4 + h3 * s3 + h4 * s2;
