@@ -6,7 +6,8 @@
 use crate::Error;
 
 /// XORs RFC 8439's ChaCha20 key stream (96-bit nonce, 32-bit block counter starting at
-/// `counter`) into `data`. Refuses data that would run the counter past 2^32 blocks.
+/// `counter`) into `data`. Refuses data that would need block 2^32 - 1 or beyond: RustCrypto's
+/// ChaCha20 stops one block short of the counter's end, and both builds keep the same limit.
 pub fn chacha20_xor(
     key: &[u8; 32],
     nonce: &[u8; 12],
@@ -14,7 +15,7 @@ pub fn chacha20_xor(
     data: &mut [u8],
 ) -> Result<(), Error> {
     let blocks = (data.len() as u64 + 63) / 64;
-    if u64::from(counter) + blocks > 1 << 32 {
+    if u64::from(counter) + blocks > u64::from(u32::MAX) {
         return Err(Error::Length);
     }
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
