@@ -46,7 +46,7 @@ function primitives(build: Build) {
     try {
       return op(ptrs);
     } finally {
-      ptrs.forEach((ptr, i) => e.revtun_free(ptr, inputs[i]!.length));
+      for (const [i, ptr] of ptrs.entries()) e.revtun_free(ptr, inputs[i]!.length);
     }
   }
   return {
@@ -106,7 +106,7 @@ function chacha20Reference(key: Uint8Array, nonce: Uint8Array, counter: number, 
 describe('the SIMD build is there and is chosen', () => {
   it('Node validates SIMD, and loadWasmCore picks the simd128 build unless told otherwise', () => {
     expect(wasmSimdSupported()).toBe(true);
-    expect(loadWasmCore('simd').description).toMatch(/rustcrypto\+simd128, wasm32\), simd128$/);
+    expect(loadWasmCore('simd').description).toMatch(/\(rustcrypto\+simd128, wasm32\)$/);
     expect(loadWasmCore('scalar').description).not.toMatch(/simd128/);
     expect(loadWasmCore('auto').description).toMatch(/simd128/);
     const saved = process.env['REVTUN_WASM_SIMD'];
@@ -145,9 +145,7 @@ describe.each(Object.keys(MODULES) as Build[])('the %s build: RFC 8439 known ans
     expect(stream(zeros(32), '000000000000000000000000', 1, 64)).toBe(
       '9f07e7be5551387a98ba977c732d080dcb0f29a048e3656912c6533e32ee7aed29b721769ce64e43d57133b074d839d531ed1f28510afb45ace10a1f4b794d6f',
     );
-    expect(stream(KEY_ONE, '000000000000000000000000', 1, 64)).toBe(
-      '3aeb5224ecf849929b9d828db1ced4dd832025e8018b8160b82284f3c949aa5a8eca00bbb4a73bdad192b5c42f73f2fd4e273644c8b36125a64addeb006c13a0',
-    );
+    expect(stream(KEY_ONE, '000000000000000000000000', 1, 64)).toBe('3aeb5224ecf849929b9d828db1ced4dd832025e8018b8160b82284f3c949aa5a8eca00bbb4a73bdad192b5c42f73f2fd4e273644c8b36125a64addeb006c13a0');
     expect(stream(fromHex('00ff' + '00'.repeat(30)), '000000000000000000000000', 2, 64)).toBe(
       '72d54dfbf12ec44b362692df94137f328fea8da73990265ec1bbbea1ae9af0ca13b25aa26cb4a648cb9b9d1be65b2c0924a66c54d545ec1b7374f4872e99f096',
     );
@@ -201,7 +199,7 @@ describe.each(Object.keys(MODULES) as Build[])('the %s build: RFC 8439 known ans
     }
   });
 
-  it('stops one block short of the 32-bit counter wrapping (RustCrypto\'s limit, kept by both builds)', () => {
+  it("stops one block short of the 32-bit counter wrapping (RustCrypto's limit, kept by both builds)", () => {
     const key = randomBytes(32);
     const nonce = randomBytes(12);
     const reference = (counter: number, length: number) => toHex(chacha20Reference(key, nonce, counter, zeros(length)));
