@@ -66,6 +66,11 @@ impl ChaCha20 {
     /// XORs the key stream into `data`, from the current block on; the counter moves past
     /// every block used (a partial last block counts as used).
     pub fn apply(&mut self, data: &mut [u8]) {
+        if data.len() <= 64 {
+            // The length field, and other short data: one block, not four.
+            xor_stream(&self.one_block(), data);
+            return;
+        }
         let mut groups = data.chunks_exact_mut(256);
         for group in &mut groups {
             xor_stream(&self.four_blocks(), group);
@@ -77,6 +82,44 @@ impl ChaCha20 {
             // four_blocks advanced by 4; only the blocks actually used are consumed.
             self.counter = self.counter.wrapping_sub(4 - blocks as u64);
         }
+    }
+
+    /// The next key stream block: the state as four rows of four words, the diagonal round
+    /// turning rows b, c and d by one, two and three lanes so that it is a column round too.
+    #[inline(always)]
+    fn one_block(&mut self) -> [v128; 4] {
+        let s = &self.state;
+        let c = self.counter;
+        self.counter = c.wrapping_add(1);
+        let row = |i: usize| u32x4(s[i], s[i + 1], s[i + 2], s[i + 3]);
+        let word_13 = if self.wide_counter {
+            (c >> 32) as u32
+        } else {
+            s[13]
+        };
+        let input = [
+            row(0),
+            row(4),
+            row(8),
+            u32x4(c as u32, word_13, s[14], s[15]),
+        ];
+        let mut x = input;
+        for _ in 0..10 {
+            quarter_round(&mut x, 0, 1, 2, 3);
+            x[1] = i32x4_shuffle::<1, 2, 3, 0>(x[1], x[1]);
+            x[2] = i32x4_shuffle::<2, 3, 0, 1>(x[2], x[2]);
+            x[3] = i32x4_shuffle::<3, 0, 1, 2>(x[3], x[3]);
+            quarter_round(&mut x, 0, 1, 2, 3);
+            x[1] = i32x4_shuffle::<3, 0, 1, 2>(x[1], x[1]);
+            x[2] = i32x4_shuffle::<2, 3, 0, 1>(x[2], x[2]);
+            x[3] = i32x4_shuffle::<1, 2, 3, 0>(x[3], x[3]);
+        }
+        [
+            u32x4_add(x[0], input[0]),
+            u32x4_add(x[1], input[1]),
+            u32x4_add(x[2], input[2]),
+            u32x4_add(x[3], input[3]),
+        ]
     }
 
     /// The next four key stream blocks, in byte order: element `4 * j + k` is bytes
@@ -172,7 +215,7 @@ fn rotate<const N: u32>(x: v128) -> v128 {
 }
 
 #[inline(always)]
-fn quarter_round(x: &mut [v128; 16], a: usize, b: usize, c: usize, d: usize) {
+fn quarter_round<const N: usize>(x: &mut [v128; N], a: usize, b: usize, c: usize, d: usize) {
     x[a] = u32x4_add(x[a], x[b]);
     x[d] = rotate_16(v128_xor(x[d], x[a]));
     x[c] = u32x4_add(x[c], x[d]);
