@@ -23,7 +23,7 @@ fn key_state(key: &[u8; 32]) -> [u32; 16] {
     let mut state = [0u32; 16];
     state[..4].copy_from_slice(&[0x6170_7865, 0x3320_646e, 0x7962_2d32, 0x6b20_6574]);
     for (word, bytes) in state[4..12].iter_mut().zip(key.chunks_exact(4)) {
-        *word = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+        *word = le_word(bytes);
     }
     state
 }
