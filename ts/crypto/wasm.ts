@@ -206,7 +206,8 @@ export function loadWasmCore(variant: WasmVariant = 'auto'): PacketCore {
   const exports = core.exports;
   return {
     kind: 'wasm',
-    description: `${core.describe(2)}${chosen === 'simd' ? ', simd128' : ''}`,
+    // The SIMD build names itself: `revtun-core 0.1.0 (rustcrypto+simd128, wasm32)`.
+    description: core.describe(2),
     ciphers: parseCiphers(core.describe(0)),
     macs: parseMacs(core.describe(1)),
     statuses: core.statuses,

@@ -2,7 +2,8 @@
 //! additional data, the 12-byte nonce is a 4-byte fixed field and a 64-bit counter bumped per
 //! packet) and chacha20-poly1305@openssh.com (OpenSSH's PROTOCOL.chacha20poly1305: one key for
 //! the length field, one for the payload and the Poly1305 key, the sequence number as nonce).
-//! Native builds use ring's assembly; the portable build (WASM) uses RustCrypto.
+//! Native builds use ring's assembly; the portable build (WASM) uses RustCrypto, except for
+//! ChaCha20-Poly1305 in the WASM SIMD build, which has kernels of its own (`simd128`).
 
 use crate::Error;
 
@@ -137,11 +138,27 @@ pub(crate) struct ChaChaPoly {
     length_key: [u8; 32],
 }
 
-#[cfg(not(feature = "ring"))]
-fn chacha(key: &[u8; 32], sequence: u32) -> chacha20::ChaCha20Legacy {
-    use chacha20::cipher::KeyIvInit;
+/// XORs OpenSSH's ChaCha20 key stream for `sequence` (the 64-bit big-endian nonce), from
+/// block `first_block` on, into `data`.
+#[cfg(all(
+    not(feature = "ring"),
+    not(all(target_arch = "wasm32", target_feature = "simd128"))
+))]
+fn chacha_xor(key: &[u8; 32], sequence: u32, first_block: u64, data: &mut [u8]) {
+    use chacha20::cipher::{KeyIvInit, StreamCipher, StreamCipherSeek};
     let nonce = u64::from(sequence).to_be_bytes();
-    chacha20::ChaCha20Legacy::new(key.into(), &nonce.into())
+    let mut stream = chacha20::ChaCha20Legacy::new(key.into(), &nonce.into());
+    stream.seek(64 * first_block);
+    stream.apply_keystream(data);
+}
+
+// The WASM SIMD build: revtun-core's own simd128 ChaCha20 (RustCrypto has no WASM SIMD
+// backend), with Poly1305 interleaved into it in one pass over the body.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+fn chacha_xor(key: &[u8; 32], sequence: u32, first_block: u64, data: &mut [u8]) {
+    let mut stream = crate::simd128::ChaCha20::new_legacy(key, &u64::from(sequence).to_be_bytes());
+    stream.seek_block(first_block);
+    stream.apply(data);
 }
 
 impl ChaChaPoly {
@@ -177,29 +194,59 @@ impl ChaChaPoly {
         let plain = self.open.decrypt_packet_length(sequence, encrypted);
         #[cfg(not(feature = "ring"))]
         let plain = {
-            use chacha20::cipher::StreamCipher;
             let mut bytes = encrypted;
-            chacha(&self.length_key, sequence).apply_keystream(&mut bytes);
+            chacha_xor(&self.length_key, sequence, 0, &mut bytes);
             bytes
         };
         Ok(u32::from_be_bytes(plain))
     }
 
-    #[cfg(not(feature = "ring"))]
-    fn poly_tag(&self, sequence: u32, data: &[u8]) -> poly1305::Block {
-        use chacha20::cipher::StreamCipher;
-        use poly1305::universal_hash::KeyInit;
-        let mut poly_key = [0u8; 32];
-        chacha(&self.main_key, sequence).apply_keystream(&mut poly_key);
-        poly1305::Poly1305::new((&poly_key).into()).compute_unpadded(data)
+    /// Encrypts the body of `data` (length field || body) and returns the tag over both.
+    #[cfg(all(
+        not(feature = "ring"),
+        not(all(target_arch = "wasm32", target_feature = "simd128"))
+    ))]
+    fn seal_body(&self, sequence: u32, data: &mut [u8]) -> [u8; TAG_LEN] {
+        // Block 0 makes the Poly1305 key, the body starts at block 1.
+        chacha_xor(&self.main_key, sequence, 1, &mut data[4..]);
+        self.poly_tag(sequence, data)
     }
 
-    #[cfg(not(feature = "ring"))]
-    fn crypt_body(&self, sequence: u32, body: &mut [u8]) {
-        use chacha20::cipher::{StreamCipher, StreamCipherSeek};
-        let mut stream = chacha(&self.main_key, sequence);
-        stream.seek(64u64); // block 0 made the Poly1305 key
-        stream.apply_keystream(body);
+    /// Checks `tag` over `data` (length field || body), then decrypts the body.
+    #[cfg(all(
+        not(feature = "ring"),
+        not(all(target_arch = "wasm32", target_feature = "simd128"))
+    ))]
+    fn open_body(&self, sequence: u32, data: &mut [u8], tag: &[u8; TAG_LEN]) -> Result<(), Error> {
+        use subtle::ConstantTimeEq;
+        if !bool::from(self.poly_tag(sequence, data).ct_eq(tag)) {
+            return Err(Error::BadMac);
+        }
+        chacha_xor(&self.main_key, sequence, 1, &mut data[4..]);
+        Ok(())
+    }
+
+    #[cfg(all(
+        not(feature = "ring"),
+        not(all(target_arch = "wasm32", target_feature = "simd128"))
+    ))]
+    fn poly_tag(&self, sequence: u32, data: &[u8]) -> [u8; TAG_LEN] {
+        use poly1305::universal_hash::KeyInit;
+        let mut poly_key = [0u8; 32];
+        chacha_xor(&self.main_key, sequence, 0, &mut poly_key);
+        poly1305::Poly1305::new((&poly_key).into())
+            .compute_unpadded(data)
+            .into()
+    }
+
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    fn seal_body(&self, sequence: u32, data: &mut [u8]) -> [u8; TAG_LEN] {
+        crate::simd128::chacha20_poly1305::seal(&self.main_key, sequence, data)
+    }
+
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    fn open_body(&self, sequence: u32, data: &mut [u8], tag: &[u8; TAG_LEN]) -> Result<(), Error> {
+        crate::simd128::chacha20_poly1305::open(&self.main_key, sequence, data, tag)
     }
 
     /// `packet` = length(4) || body || tag(16).
@@ -215,10 +262,8 @@ impl ChaChaPoly {
         self.seal.seal_in_place(sequence, data, tag_out);
         #[cfg(not(feature = "ring"))]
         {
-            use chacha20::cipher::StreamCipher;
-            chacha(&self.length_key, sequence).apply_keystream(&mut data[..4]);
-            self.crypt_body(sequence, &mut data[4..]);
-            tag_out.copy_from_slice(&self.poly_tag(sequence, data));
+            chacha_xor(&self.length_key, sequence, 0, &mut data[..4]);
+            *tag_out = self.seal_body(sequence, data);
         }
         Ok(())
     }
@@ -240,14 +285,7 @@ impl ChaChaPoly {
                 .map_err(|_| Error::BadMac)?;
         }
         #[cfg(not(feature = "ring"))]
-        {
-            use subtle::ConstantTimeEq;
-            let expected = self.poly_tag(sequence, data);
-            if !bool::from(expected.as_slice().ct_eq(tag)) {
-                return Err(Error::BadMac);
-            }
-            self.crypt_body(sequence, &mut data[4..]);
-        }
+        self.open_body(sequence, data, tag)?;
         data[..4].copy_from_slice(&length.to_be_bytes());
         Ok(())
     }

@@ -11,6 +11,9 @@ mod mac;
 pub mod mlkem768;
 mod modulus;
 mod packet;
+pub mod primitives;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod simd128;
 pub mod sntrup761;
 pub mod umac;
 
@@ -67,6 +70,8 @@ impl std::error::Error for Error {}
 /// What this build of the core is, for BuildInfo.
 pub const BACKEND: &str = if cfg!(feature = "ring") {
     "ring+rustcrypto"
+} else if cfg!(all(target_arch = "wasm32", target_feature = "simd128")) {
+    "rustcrypto+simd128"
 } else {
     "rustcrypto"
 };

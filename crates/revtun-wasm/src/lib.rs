@@ -265,3 +265,43 @@ pub unsafe extern "C" fn revtun_sealer_free(sealer: usize) {
 pub unsafe extern "C" fn revtun_opener_free(opener: usize) {
     drop(Box::from_raw(opener as *mut Opener));
 }
+
+/// Test entry point: RFC 8439 ChaCha20 over `len` bytes at `data` in place, with the 32-byte
+/// key at `key`, the 12-byte nonce at `nonce` and the initial block counter `counter`.
+///
+/// # Safety
+/// 32 readable bytes at `key`, 12 at `nonce`, `len` writable at `data`.
+#[no_mangle]
+pub unsafe extern "C" fn revtun_chacha20_xor(
+    key: *const u8,
+    nonce: *const u8,
+    counter: u32,
+    data: *mut u8,
+    len: usize,
+) -> u32 {
+    let key: &[u8; 32] = bytes(key, 32).try_into().expect("32 bytes");
+    let nonce: &[u8; 12] = bytes(nonce, 12).try_into().expect("12 bytes");
+    status(revtun_core::primitives::chacha20_xor(
+        key,
+        nonce,
+        counter,
+        bytes_mut(data, len),
+    ))
+}
+
+/// Test entry point: the Poly1305 tag of `len` bytes at `message` under the 32-byte key at
+/// `key`, written to the 16 bytes at `tag`.
+///
+/// # Safety
+/// 32 readable bytes at `key`, `len` at `message`, 16 writable at `tag`.
+#[no_mangle]
+pub unsafe extern "C" fn revtun_poly1305(
+    key: *const u8,
+    message: *const u8,
+    len: usize,
+    tag: *mut u8,
+) {
+    let key: &[u8; 32] = bytes(key, 32).try_into().expect("32 bytes");
+    bytes_mut(tag, 16)
+        .copy_from_slice(&revtun_core::primitives::poly1305(key, bytes(message, len)));
+}

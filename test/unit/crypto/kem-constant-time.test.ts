@@ -2,9 +2,9 @@
 // sntrup761 once compiled to `i32.rem_u` / `i64.div_u` in the WASM build, whose time depends on
 // the (secret) operands on many engines and CPUs: the KyberSlash timing leak. The Rust code now
 // reduces by Barrett multiplication (crates/revtun-core/src/modulus.rs, checked against `%` and
-// `/` by `cargo test`); this test reads the disassembly of both builds, so that a division that
-// comes back, through a new `%` or a compiler that stops turning one into a multiplication,
-// fails here.
+// `/` by `cargo test`); this test reads the disassembly of every build (the native addon and
+// both WASM modules, scalar and simd128), so that a division that comes back, through a new `%`
+// or a compiler that stops turning one into a multiplication, fails here.
 //
 // What is inspected: every function reachable by direct calls from the KEM's code, that is the
 // functions named after revtun-core's kem, mlkem768, sntrup761 and modulus modules (and the WASM
@@ -33,7 +33,8 @@ interface DisassembledFunction {
 type Disassembly = Map<string, DisassembledFunction>;
 
 const bindings = (file: string) => fileURLToPath(new URL(`../../../bindings/${file}`, import.meta.url));
-const WASM_MODULE = bindings('revtun-core.wasm');
+/** Both WASM builds: scalar, and compiled with +simd128 (scripts/build-wasm.sh). */
+const WASM_MODULES = ['revtun-core.wasm', 'revtun-core-simd.wasm'];
 const NATIVE_ADDON = bindings(`revtun-core.${process.platform}-${process.arch}.node`);
 
 /** The sponge rates (bytes) of the SHA-3 functions the KEMs use: SHA3-512, SHA3-256 and SHAKE256, SHAKE128. */
@@ -120,8 +121,8 @@ function describeDivisions(functions: DisassembledFunction[], allowed: (division
 }
 
 describe('KEM code compiled without secret-dependent division (KyberSlash)', () => {
-  it('the WASM module: no div/rem in the KEM functions or anything they call, except the sponge rate', () => {
-    const functions = parseWasm(disassemble('wasm-objdump', ['-d'], WASM_MODULE));
+  it.each(WASM_MODULES)('the WASM module %s: no div/rem in the KEM functions or anything they call, except the sponge rate', (file) => {
+    const functions = parseWasm(disassemble('wasm-objdump', ['-d'], bindings(file)));
     // Rust's mangled paths: _ZN11revtun_core8mlkem768… for functions, and
     // _ZN…$LT$revtun_core..kem..ShakeStream$u20$as$u20$… for trait implementations.
     const kemModule = /_ZN11revtun_core(3kem|8mlkem768|9sntrup761|7modulus)|revtun_core\.\.(kem|mlkem768|sntrup761|modulus)\.\./;

@@ -7,10 +7,11 @@ import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
-import { loadCryptoProvider, type CryptoProviderName } from '../../../ts/crypto/select.js';
+import { loadCryptoProvider } from '../../../ts/crypto/select.js';
+import { loadWasmCore } from '../../../ts/crypto/wasm.js';
 import type { CryptoProvider, DirectionKeys } from '../../../ts/crypto/provider.js';
 import { SshError } from '../../../ts/protocol/errors.js';
-import type { CoreCryptoProvider } from '../../../ts/crypto/core.js';
+import { CoreCryptoProvider } from '../../../ts/crypto/core.js';
 
 interface VectorCase {
   cipher: string;
@@ -22,7 +23,12 @@ interface VectorCase {
 }
 
 const vectors = JSON.parse(readFileSync(new URL('../../vectors/packets.json', import.meta.url), 'utf8')) as { cases: VectorCase[] };
-const providers: [CryptoProviderName, CryptoProvider][] = (['native', 'wasm', 'node'] as const).map((name) => [name, loadCryptoProvider(name)]);
+// 'wasm' is the build loadWasmCore('auto') picks, the simd128 one on engines with SIMD; the
+// scalar build runs the same suite as 'wasm-scalar'.
+const providers: [string, CryptoProvider][] = [
+  ...(['native', 'wasm', 'node'] as const).map((name): [string, CryptoProvider] => [name, loadCryptoProvider(name)]),
+  ['wasm-scalar', new CoreCryptoProvider(loadWasmCore('scalar'))],
+];
 const core = providers.filter(([name]) => name !== 'node');
 const hex = (s: string) => Uint8Array.from(Buffer.from(s, 'hex'));
 

@@ -1,5 +1,5 @@
 // scripts/pack-all.mjs --no-build, run on a small copy of the repository (this platform's npm/
-// directory, a root package.json naming it, stand-ins for dist/ and the WASM file): it packs the
+// directory, a root package.json naming it, stand-ins for dist/ and the WASM files): it packs the
 // addon already in bindings/, stops at once without one, and writes nothing into npm/.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -26,6 +26,7 @@ function repository(addon: boolean): string {
   cpSync(join(root, 'npm', triple), join(dir, 'npm', triple), { recursive: true });
   writeFileSync(join(dir, 'dist/index.js'), 'export {};\n');
   writeFileSync(join(dir, 'bindings/revtun-core.wasm'), 'stand-in');
+  writeFileSync(join(dir, 'bindings/revtun-core-simd.wasm'), 'stand-in');
   if (addon) writeFileSync(join(dir, 'bindings', localFile), 'stand-in for the built addon');
   const manifest = { name: 'revtun', version: '0.1.0', files: ['dist', 'bindings/platform.cjs'], optionalDependencies: { [`@revtun/core-${triple}`]: '0.1.0' } };
   writeFileSync(join(dir, 'package.json'), JSON.stringify(manifest));
