@@ -182,6 +182,16 @@ function simdWanted(): boolean {
   return setting !== '0' && wasmSimdSupported();
 }
 
+/** The module's bytes; a missing file is named by its place in the package, not by a path on this machine. */
+function readModule(name: string): Uint8Array {
+  try {
+    return readFileSync(wasmFile(name));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new Error(`bindings/${name} is not built (npm run build:wasm)`);
+    throw error;
+  }
+}
+
 function wasmFile(name: string): URL {
   return new URL(`../../bindings/${name}`, import.meta.url);
 }
@@ -191,16 +201,9 @@ function wasmFile(name: string): URL {
  * for SIMD); throws when the variant asked for is missing, invalid or unsupported here.
  */
 export function loadWasmCore(variant: WasmVariant = 'auto'): PacketCore {
-  let chosen: 'simd' | 'scalar' = variant === 'auto' ? (simdWanted() && existsSync(wasmFile(WASM_FILES.simd)) ? 'simd' : 'scalar') : variant;
+  const chosen: 'simd' | 'scalar' = variant === 'auto' ? (simdWanted() && existsSync(wasmFile(WASM_FILES.simd)) ? 'simd' : 'scalar') : variant;
   if (chosen === 'simd' && !wasmSimdSupported()) throw new Error('this engine does not support WebAssembly SIMD (simd128)');
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(wasmFile(WASM_FILES[chosen]));
-  } catch (error) {
-    if (variant !== 'auto' || chosen === 'scalar') throw error;
-    chosen = 'scalar';
-    bytes = readFileSync(wasmFile(WASM_FILES.scalar));
-  }
+  const bytes = readModule(WASM_FILES[chosen]);
   const instance = new wasmApi.Instance(new wasmApi.Module(bytes), {});
   const core = new WasmCore(instance.exports as unknown as CoreExports);
   const exports = core.exports;
