@@ -147,7 +147,9 @@ describe('config', () => {
     expect(provider).toMatch(/^(native|wasm|node)$/);
     expect(t.config('BuildInfo')).toContain(`crypto provider: ${provider}`);
     if (provider === 'native') expect(t.config('BuildInfo')).toMatch(/revtun-core 0\.1\.0 \(ring\+rustcrypto(, chacha20-poly1305 on the host's OpenSSL)?\)/);
-    if (provider === 'wasm') expect(t.config('BuildInfo')).toContain('revtun-core 0.1.0 (rustcrypto, wasm32)');
+    // Node runs WebAssembly SIMD, so the WASM provider is the simd128 build (REVTUN_WASM_SIMD=0 would make it the plain one).
+    if (provider === 'wasm')
+      expect(t.config('BuildInfo')).toContain(process.env['REVTUN_WASM_SIMD'] === '0' ? 'revtun-core 0.1.0 (rustcrypto, wasm32)' : 'revtun-core 0.1.0 (rustcrypto+simd128, wasm32)');
   });
 
   it('rejects bad values, unknown and read-only names with 10022', () => {
