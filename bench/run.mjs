@@ -44,7 +44,9 @@ const ratio = (a, b) => (a && b ? `${(a / b).toFixed(2)}x` : '-');
 
 const lines = [];
 lines.push('# Benchmark results', '');
-lines.push(`Recorded by \`npm run bench${quick ? ' -- --quick' : ''}\` on ${new Date().toISOString().slice(0, 10)}. Regenerate with the same command; numbers move by`);
+lines.push(
+  `Recorded by \`npm run bench${quick || cryptoOnly ? ' --' : ''}${quick ? ' --quick' : ''}${cryptoOnly ? ' --crypto-only' : ''}\` on ${new Date().toISOString().slice(0, 10)}. Regenerate with the same command; numbers move by`,
+);
 lines.push(`a few percent between runs on a shared machine, so compare ratios taken in one run.${cryptoOnly ? '' : ` Each tunnel row is the median of ${repeat} run(s).`}`, '');
 lines.push('## Machine', '');
 lines.push(`- CPU: ${cpus()[0].model}, ${cpus().length} cores; ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM; Linux ${release()}`);
