@@ -34,11 +34,14 @@ export default defineConfig({
       // The install test chooses its provider itself (it checks what revtun picks with none named).
       // GSSAPI runs on the native addon alone (its own test checks the refusal without it).
       // The socket options test names the provider of each of its tests itself.
+      // The identities test writes the test user's own ~/.ssh: with three files at a time, a
+      // second project running it beside the first removed its key files (seen on CI).
       // `revtun speed` times every provider whatever REVTUN_CRYPTO says: once is enough.
       integration('wasm', [
         'test/integration/runtimes.test.ts',
         'test/integration/install.test.ts',
         'test/integration/auto-provider.test.ts',
+        'test/integration/identities.test.ts',
         'test/integration/key-stores.test.ts',
         'test/integration/gssapi.test.ts',
         'test/integration/socket-options.test.ts',
@@ -49,6 +52,7 @@ export default defineConfig({
         'test/integration/runtimes.test.ts',
         'test/integration/install.test.ts',
         'test/integration/auto-provider.test.ts',
+        'test/integration/identities.test.ts',
         'test/integration/key-stores.test.ts',
         'test/integration/gssapi.test.ts',
         'test/integration/socket-options.test.ts',
