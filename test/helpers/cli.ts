@@ -17,6 +17,14 @@ export interface Run {
   closed: Promise<void>;
 }
 
+/** Kills (SIGKILL) the runs in `runs` that are still going and waits for each to exit; empties the list. */
+export async function stopRuns(runs: Run[]): Promise<void> {
+  for (const run of runs.splice(0)) {
+    if (run.child.exitCode === null && run.child.signalCode === null) run.child.kill('SIGKILL');
+    await run.exit;
+  }
+}
+
 /** Starts revtun with `args`; `env` is added to this process's environment. */
 export function runRevtun(args: string[], env: NodeJS.ProcessEnv = {}, as: { uid: number; gid: number } | Record<never, never> = {}): Run {
   const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env }, ...as });

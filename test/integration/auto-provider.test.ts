@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { generateKey, TEST_USER, type Sshd, startSshdWithEcho, stopAll, type EchoServer } from '../helpers/sshd.js';
 import { roundTrip } from '../helpers/streams.js';
-import { runRevtun, type Run } from '../helpers/cli.js';
+import { runRevtun, type Run, stopRuns } from '../helpers/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'revtun-auto-'));
 const key = generateKey(dir, 'id_ed25519', 'ed25519');
@@ -29,12 +29,7 @@ beforeAll(async () => {
 afterAll(() => stopAll(echo, sshd));
 
 const started: Run[] = [];
-afterEach(async () => {
-  for (const run of started.splice(0)) {
-    if (run.child.exitCode === null && run.child.signalCode === null) run.child.kill('SIGKILL');
-    await run.exit;
-  }
-});
+afterEach(() => stopRuns(started));
 
 /** Opens `-R 0:…` with `cipher` (and `mac`), moves data through it, and returns revtun's -vv log. */
 async function tunnelWith(cipher: string, mac: string | null, env: Record<string, string>): Promise<string> {

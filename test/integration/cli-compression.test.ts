@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateKey, TEST_USER, type Sshd, startSshdWithEcho, stopAll, type EchoServer } from '../helpers/sshd.js';
 import { roundTrip } from '../helpers/streams.js';
-import { runRevtun, type Run } from '../helpers/cli.js';
+import { runRevtun, type Run, stopRuns } from '../helpers/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'revtun-cli-compression-'));
 const key = generateKey(dir, 'id_ed25519', 'ed25519');
@@ -20,12 +20,7 @@ beforeAll(async () => {
 afterAll(() => stopAll(echo, sshd));
 
 const started: Run[] = [];
-afterEach(async () => {
-  for (const run of started.splice(0)) {
-    if (run.child.exitCode === null && run.child.signalCode === null) run.child.kill('SIGKILL');
-    await run.exit;
-  }
-});
+afterEach(() => stopRuns(started));
 
 /** Runs revtun -v with `extra` options until its forwarding is up, echoes text through it, stops it; returns stderr. */
 async function echoThrough(extra: string[]): Promise<string> {

@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { generateKey, TEST_PASSWORD, TEST_USER, type Sshd, startSshdWithEcho, stopAll, type EchoServer } from '../helpers/sshd.js';
 import { listen, roundTrip } from '../helpers/streams.js';
 import { puttyKeyFile, puttygenKey } from '../helpers/putty.js';
-import { CLI, runRevtun, type Run } from '../helpers/cli.js';
+import { CLI, runRevtun, type Run, stopRuns } from '../helpers/cli.js';
 import { pollUntil } from '../helpers/kernel.js';
 import { startRelay } from '../helpers/relay.js';
 
@@ -31,12 +31,7 @@ afterAll(() => stopAll(echo, sshd));
 
 /** Runs a test started; one that failed half-way may leave its revtun reconnecting forever. */
 const started: Run[] = [];
-afterEach(async () => {
-  for (const run of started.splice(0)) {
-    if (run.child.exitCode === null && run.child.signalCode === null) run.child.kill('SIGKILL');
-    await run.exit;
-  }
-});
+afterEach(() => stopRuns(started));
 
 function revtun(args: string[], env: NodeJS.ProcessEnv = {}, as: { uid: number; gid: number } | Record<never, never> = {}): Run {
   const run = runRevtun(args, { HOME: dir, ...env }, as);
