@@ -27,14 +27,16 @@ step 'prettier (TypeScript, JavaScript, JSON, YAML)' npx prettier --check --cach
 step 'biome lint (ts/, test/)' npx biome lint --error-on-warnings
 step 'tsc over ts/' npx tsc -p tsconfig.json --noEmit --incremental --tsBuildInfoFile "$cache/ts.tsbuildinfo"
 step 'tsc over test/' npx tsc -p tsconfig.test.json --incremental --tsBuildInfoFile "$cache/test.tsbuildinfo"
-step 'cargo fmt (core, addon)' cargo fmt --all --check
+step 'cargo fmt (core, data plane, addon)' cargo fmt --all --check
 step 'cargo fmt (wasm)' cargo fmt --manifest-path crates/revtun-wasm/Cargo.toml --check
 step 'cargo fmt (russh test peer)' cargo fmt --manifest-path test/peers/russh-server/Cargo.toml --check
-step 'cargo clippy (core, addon)' cargo clippy --workspace --all-targets --locked --quiet -- -D warnings
+step 'cargo clippy (core, data plane, addon)' cargo clippy --workspace --all-targets --locked --quiet -- -D warnings
 # The WASM crate is plain Rust with a C ABI: rustup's stable compiles it for x86_64 too, which
 # is enough for clippy (the wasm32 build itself is Debian's rustc 1.63, scripts/build-wasm.sh).
 step 'cargo clippy (wasm)' cargo clippy --manifest-path crates/revtun-wasm/Cargo.toml --all-targets --locked --quiet -- -D warnings
 step 'cargo test (core: known answers, RustCrypto backends)' cargo test --release --locked --quiet -p revtun-core
 # The addon seals AES-GCM and ChaCha20-Poly1305 with ring: the same packet vectors through it.
 step 'cargo test (core: packet vectors, ring backend)' cargo test --release --locked --quiet -p revtun-core --features ring --test packets
+# The native data plane's protocol half against an independent peer in memory, and the hostile-stream cases.
+step 'cargo test (data plane: framing, windows, re-key gate, hostile streams)' cargo test --release --locked --quiet -p revtun-io
 echo "check: all passed (${SECONDS} s)" >&2
