@@ -151,8 +151,9 @@ impl Plane {
         Ok(())
     }
 
-    /// The socket failed (a reset): the channel closes, and what was queued for it is dropped.
-    fn local_failed(&mut self, slot: usize) -> Result<(), PlaneError> {
+    /// The socket failed (a reset, or it cannot be watched): the channel closes, and what was
+    /// queued for it is dropped.
+    pub fn local_failed(&mut self, slot: usize) -> Result<(), PlaneError> {
         if let Some(ch) = self.slots.get_mut(slot).and_then(Option::as_mut) {
             ch.local_read_ended = true;
             ch.local_write_shut = true;

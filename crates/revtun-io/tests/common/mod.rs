@@ -49,6 +49,8 @@ pub struct Peer {
     pub send_sequence: u32,
     pub receive_sequence: u32,
     input: Vec<u8>,
+    /// The decrypted length and head of a packet still arriving.
+    pending: Option<(usize, Vec<u8>)>,
 }
 
 impl Peer {
@@ -64,6 +66,7 @@ impl Peer {
             send_sequence,
             receive_sequence,
             input: Vec::new(),
+            pending: None,
         }
     }
 
@@ -104,7 +107,8 @@ impl Peer {
         packet
     }
 
-    /// Takes bytes the plane wrote and returns the payloads of the whole packets among them.
+    /// Takes bytes the plane wrote and returns the payloads of the whole packets among them
+    /// (the start of a packet waits for the rest).
     pub fn receive(&mut self, bytes: &[u8]) -> Vec<Vec<u8>> {
         self.input.extend_from_slice(bytes);
         let mut payloads = Vec::new();
@@ -113,19 +117,24 @@ impl Peer {
             if self.input.len() < head {
                 break;
             }
-            let mut probe = self.input[..head].to_vec();
-            let length = self
-                .opener
-                .decrypt_length(self.receive_sequence, &mut probe)
-                .expect("length") as usize;
+            // decrypt_length runs once per packet (it advances a CBC/CTR cipher): its result
+            // is kept while the rest of the packet is awaited.
+            let (length, probe) = match self.pending.take() {
+                Some(known) => known,
+                None => {
+                    let mut probe = self.input[..head].to_vec();
+                    let length = self
+                        .opener
+                        .decrypt_length(self.receive_sequence, &mut probe)
+                        .expect("length") as usize;
+                    (length, probe)
+                }
+            };
             let total = 4 + length + self.opener.mac_len();
-            // decrypt_length advances a CBC/CTR cipher, so it runs on whole packets only: the
-            // plane's output is always taken whole here.
-            assert!(
-                self.input.len() >= total,
-                "the peer got a partial packet ({} of {total} bytes)",
-                self.input.len()
-            );
+            if self.input.len() < total {
+                self.pending = Some((length, probe));
+                break;
+            }
             let mut packet: Vec<u8> = self.input.drain(..total).collect();
             packet[..head].copy_from_slice(&probe);
             self.opener

@@ -1,0 +1,511 @@
+//! The relay thread: one per handed-over connection, owning the SSH socket and the local
+//! sockets of the channels its [`Plane`] adopted, and moving their bytes with no JavaScript
+//! on the path. Readiness comes from mio (epoll here), edge-triggered: a socket is read or
+//! written until it would block, and one that is left readable because its channel had no
+//! window stays marked, so it is read again as soon as credit comes.
+//!
+//! The TypeScript core talks to it through [`Relay`]'s methods (synchronous: each locks the
+//! plane, acts, and wakes the thread), and hears from it through the `upcall` sink, called on
+//! the relay thread with a batch of everything one turn of the loop gathered. So that a busy
+//! JavaScript thread cannot make memory grow, the SSH socket is not read while more than
+//! [`UPCALL_BYTES_IN_FLIGHT`] bytes of upcalls wait to be taken (see `Relay::upcalls_taken`).
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::net::Shutdown;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token, Waker};
+
+use crate::channel::ChannelLimits;
+use crate::error::PlaneError;
+use crate::local::LocalRead;
+use crate::plane::{DirectionKeys, Plane, UpBatch};
+
+/// Above this many bytes of upcalls not yet taken by the TypeScript core, the SSH socket is
+/// not read (the peer then waits on TCP's own flow control).
+pub const UPCALL_BYTES_IN_FLIGHT: usize = 4 * 1024 * 1024;
+
+/// At most this many bytes are read from one socket per turn of the loop, so one busy
+/// channel cannot starve the others or the upcalls.
+const READ_BUDGET: usize = 1024 * 1024;
+
+const SSH: Token = Token(0);
+const WAKE: Token = Token(1);
+const FIRST_LOCAL: usize = 2;
+
+/// Why a relay stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ended {
+    /// `Relay::stop` was called.
+    Stopped,
+    /// The SSH socket reached end of file (the server closed the connection).
+    PeerClosed,
+    /// The SSH socket failed.
+    Io(io::ErrorKind),
+    /// The peer broke the protocol (or keys could not be installed): the plane's error.
+    Protocol(PlaneError),
+    /// The relay thread itself failed (a bug): the connection is dropped, the process lives on.
+    Panicked,
+}
+
+/// Where the relay's upcalls go: a batch (possibly empty) and, the last time, why it ended.
+pub type UpcallSink = Box<dyn FnMut(UpBatch, Option<Ended>) + Send>;
+
+/// A socket the relay owns, as a stream it can read and write (TCP or Unix: the calls are
+/// the same on a file descriptor).
+struct Socket {
+    stream: UnixStream,
+    readable: bool,
+    writable: bool,
+}
+
+impl Socket {
+    fn new(fd: OwnedFd) -> io::Result<Socket> {
+        let stream = UnixStream::from(fd);
+        stream.set_nonblocking(true)?;
+        Ok(Socket {
+            stream,
+            readable: true,
+            writable: true,
+        })
+    }
+
+    fn raw(&self) -> RawFd {
+        self.stream.as_raw_fd()
+    }
+}
+
+/// What the relay thread and the TypeScript core's calls share. The SSH socket is not here:
+/// only the thread uses it, and it closes when the thread ends.
+struct State {
+    plane: Plane,
+    locals: HashMap<usize, Socket>,
+    /// Adopted sockets not yet registered with the poll (registration is the thread's).
+    adopted: Vec<usize>,
+    stop: bool,
+    ended: Option<Ended>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    waker: Waker,
+    upcall_bytes: AtomicUsize,
+    /// The relay thread's id (gettid), for checking that it has gone.
+    thread_id: AtomicI32,
+}
+
+/// A handed-over connection and its relay thread. Dropping it stops the thread and closes
+/// every socket it owns.
+pub struct Relay {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// A duplicate of `fd` that the relay owns (the caller keeps and may close its own).
+pub fn duplicate(fd: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: F_DUPFD_CLOEXEC returns a new descriptor or -1; the new one is ours alone.
+    let copy = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+    if copy < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `copy` is a fresh, valid descriptor nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(copy) })
+}
+
+fn lock(shared: &Shared) -> MutexGuard<'_, State> {
+    // A panic while holding the lock ends the relay (Ended::Panicked); the state is only
+    // read after that to close sockets, which is safe whatever it holds.
+    shared
+        .state
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Relay {
+    /// Starts relaying for `plane` over the SSH socket `ssh` (owned from now on). `input` is
+    /// what the TypeScript core had read from the socket and not yet taken as packets.
+    pub fn start(
+        mut plane: Plane,
+        ssh: OwnedFd,
+        input: &[u8],
+        upcall: UpcallSink,
+    ) -> io::Result<Relay> {
+        let poll = Poll::new()?;
+        let waker = Waker::new(poll.registry(), WAKE)?;
+        let ssh = Socket::new(ssh)?;
+        poll.registry().register(
+            &mut SourceFd(&ssh.raw()),
+            SSH,
+            Interest::READABLE | Interest::WRITABLE,
+        )?;
+        let mut rest = input;
+        let mut early = None;
+        while !rest.is_empty() && early.is_none() {
+            let space = plane.ssh_space();
+            let n = space.len().min(rest.len());
+            space[..n].copy_from_slice(&rest[..n]);
+            rest = &rest[n..];
+            if let Err(e) = plane.ssh_received(n) {
+                early = Some(Ended::Protocol(e));
+            }
+        }
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                plane,
+                locals: HashMap::new(),
+                adopted: Vec::new(),
+                stop: false,
+                ended: early,
+            }),
+            waker,
+            upcall_bytes: AtomicUsize::new(0),
+            thread_id: AtomicI32::new(0),
+        });
+        let thread_shared = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("revtun-relay".into())
+            .spawn(move || {
+                let mut upcall = upcall;
+                // SAFETY: gettid has no preconditions.
+                thread_shared
+                    .thread_id
+                    .store(unsafe { libc::gettid() }, Ordering::Release);
+                let mut ssh = ssh;
+                let outcome = catch_unwind(AssertUnwindSafe(|| {
+                    run(&thread_shared, poll, &mut ssh, &mut upcall)
+                }));
+                drop(ssh);
+                let ended = match outcome {
+                    Ok(ended) => ended,
+                    Err(_) => Ended::Panicked,
+                };
+                // Every socket closes with the relay (the SSH one above, after what could be written).
+                let mut state = lock(&thread_shared);
+                state.locals.clear();
+                state.ended.get_or_insert(ended.clone());
+                drop(state);
+                let _ = catch_unwind(AssertUnwindSafe(|| upcall(UpBatch::default(), Some(ended))));
+            })?;
+        Ok(Relay {
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    fn with_plane<T>(
+        &self,
+        act: impl FnOnce(&mut Plane) -> Result<T, PlaneError>,
+    ) -> Result<T, PlaneError> {
+        let mut state = lock(&self.shared);
+        let result = act(&mut state.plane);
+        drop(state);
+        let _ = self.shared.waker.wake();
+        result
+    }
+
+    /// Frames a control payload; its sequence number, or None if a key exchange defers it.
+    pub fn send(&self, payload: &[u8]) -> Result<Option<u32>, PlaneError> {
+        self.with_plane(|plane| plane.send_payload(payload))
+    }
+
+    pub fn send_newkeys(
+        &self,
+        keys: &DirectionKeys,
+        reset_sequence: bool,
+    ) -> Result<(), PlaneError> {
+        self.with_plane(|plane| plane.send_newkeys(keys, reset_sequence))
+    }
+
+    pub fn set_incoming_keys(
+        &self,
+        keys: &DirectionKeys,
+        reset_sequence: bool,
+    ) -> Result<(), PlaneError> {
+        self.with_plane(|plane| plane.set_incoming_keys(keys, reset_sequence))
+    }
+
+    pub fn set_limits(&self, limits: ChannelLimits) -> Result<(), PlaneError> {
+        self.with_plane(|plane| plane.set_limits(limits))
+    }
+
+    pub fn close_channel(&self, local_id: u32) -> Result<(), PlaneError> {
+        self.with_plane(|plane| plane.close_channel(local_id))
+    }
+
+    /// Adopts an open channel and its connected local socket `fd` (owned from now on).
+    pub fn adopt(
+        &self,
+        local_id: u32,
+        remote_id: u32,
+        local_window: u32,
+        remote_window: u32,
+        remote_max_packet: u32,
+        fd: OwnedFd,
+    ) -> Result<(), AdoptError> {
+        let socket = Socket::new(fd).map_err(AdoptError::Io)?;
+        let mut state = lock(&self.shared);
+        let slot = state
+            .plane
+            .adopt(
+                local_id,
+                remote_id,
+                local_window,
+                remote_window,
+                remote_max_packet,
+            )
+            .map_err(AdoptError::Plane)?;
+        state.locals.insert(slot, socket);
+        state.adopted.push(slot);
+        drop(state);
+        let _ = self.shared.waker.wake();
+        Ok(())
+    }
+
+    /// The TypeScript core has taken upcalls of `bytes` bytes: the SSH socket may be read again.
+    pub fn upcalls_taken(&self, bytes: usize) {
+        let _ = self
+            .shared
+            .upcall_bytes
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                Some(n.saturating_sub(bytes))
+            });
+        let _ = self.shared.waker.wake();
+    }
+
+    /// The relay thread's id (0 before it started), for checking that it has gone.
+    pub fn thread_id(&self) -> i32 {
+        self.shared.thread_id.load(Ordering::Acquire)
+    }
+
+    /// The channels this relay still holds a socket for.
+    pub fn live_channels(&self) -> usize {
+        lock(&self.shared).locals.len()
+    }
+
+    /// Stops the thread after it wrote what it could of the pending output, and closes every
+    /// socket. Returns why the relay ended (Stopped, unless it had ended before).
+    pub fn stop(&mut self) -> Ended {
+        {
+            let mut state = lock(&self.shared);
+            state.stop = true;
+        }
+        let _ = self.shared.waker.wake();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        lock(&self.shared).ended.clone().unwrap_or(Ended::Stopped)
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Why a channel could not be adopted.
+#[derive(Debug)]
+pub enum AdoptError {
+    Io(io::Error),
+    Plane(PlaneError),
+}
+
+/// The relay loop; returns why it ended.
+fn run(shared: &Shared, mut poll: Poll, ssh: &mut Socket, upcall: &mut UpcallSink) -> Ended {
+    let mut events = Events::with_capacity(256);
+    let mut again = true; // the first turn runs without waiting: input may have come with the handover
+    loop {
+        // With work left over from the last turn, the poll only collects what became ready.
+        let wait = if again { Some(Duration::ZERO) } else { None };
+        if let Err(e) = poll.poll(&mut events, wait) {
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Ended::Io(e.kind());
+            }
+        }
+        let mut state = lock(shared);
+        if let Some(ended) = state.ended.clone() {
+            return ended;
+        }
+        if state.stop {
+            flush_ssh(&mut state, ssh);
+            return Ended::Stopped;
+        }
+        for slot in std::mem::take(&mut state.adopted) {
+            if let Some(socket) = state.locals.get(&slot) {
+                let fd = socket.raw();
+                if poll
+                    .registry()
+                    .register(
+                        &mut SourceFd(&fd),
+                        Token(FIRST_LOCAL + slot),
+                        Interest::READABLE | Interest::WRITABLE,
+                    )
+                    .is_err()
+                {
+                    // Cannot be watched: treated as a socket that failed.
+                    let _ = state.plane.local_failed(slot);
+                }
+            }
+        }
+        for event in events.iter() {
+            match event.token() {
+                SSH => {
+                    ssh.readable |=
+                        event.is_readable() || event.is_read_closed() || event.is_error();
+                    ssh.writable |= event.is_writable() || event.is_error();
+                }
+                WAKE => {}
+                Token(token) => {
+                    if let Some(socket) = state.locals.get_mut(&(token - FIRST_LOCAL)) {
+                        socket.readable |=
+                            event.is_readable() || event.is_read_closed() || event.is_error();
+                        socket.writable |= event.is_writable() || event.is_error();
+                    }
+                }
+            }
+        }
+        events.clear();
+        let in_flight = shared.upcall_bytes.load(Ordering::Acquire);
+        let outcome = turn(&mut state, ssh, &poll, in_flight);
+        let batch = state.plane.take_upcalls();
+        again = outcome.as_ref().map(|more| *more).unwrap_or(false);
+        let ended = outcome.err();
+        if let Some(ended) = &ended {
+            state.ended = Some(ended.clone());
+            flush_ssh(&mut state, ssh);
+        }
+        drop(state);
+        if !batch.is_empty() {
+            shared
+                .upcall_bytes
+                .fetch_add(batch.bytes.len(), Ordering::AcqRel);
+            upcall(batch, None);
+        }
+        if let Some(ended) = ended {
+            return ended;
+        }
+    }
+}
+
+/// One turn of work on every socket that is ready. Returns whether work was left undone
+/// (a read budget used up), so the next turn starts without waiting.
+fn turn(
+    state: &mut State,
+    ssh: &mut Socket,
+    poll: &Poll,
+    upcalls_in_flight: usize,
+) -> Result<bool, Ended> {
+    let mut more = false;
+    // The SSH socket first: what it brings may open windows and queue bytes for local sockets.
+    let mut budget = READ_BUDGET;
+    while ssh.readable
+        && !state.plane.ssh_read_paused()
+        && upcalls_in_flight < UPCALL_BYTES_IN_FLIGHT
+    {
+        if budget == 0 {
+            more = true;
+            break;
+        }
+        let space = state.plane.ssh_space();
+        match ssh.stream.read(space) {
+            Ok(0) => return Err(Ended::PeerClosed),
+            Ok(n) => {
+                budget = budget.saturating_sub(n);
+                state.plane.ssh_received(n).map_err(Ended::Protocol)?;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => ssh.readable = false,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Ended::Io(e.kind())),
+        }
+    }
+    let slots: Vec<usize> = state.locals.keys().copied().collect();
+    for slot in slots {
+        more |= local_turn(state, slot)?;
+    }
+    write_ssh(state, ssh)?;
+    // Sockets whose channel is finished and written out are closed.
+    let done: Vec<usize> = state
+        .locals
+        .keys()
+        .copied()
+        .filter(|&slot| state.plane.local_should_close(slot))
+        .collect();
+    for slot in done {
+        if let Some(socket) = state.locals.remove(&slot) {
+            let _ = poll.registry().deregister(&mut SourceFd(&socket.raw()));
+        }
+        state.plane.release(slot);
+    }
+    Ok(more)
+}
+
+/// Writes to, shuts down and reads from one local socket.
+fn local_turn(state: &mut State, slot: usize) -> Result<bool, Ended> {
+    let State { plane, locals, .. } = state;
+    let Some(socket) = locals.get_mut(&slot) else {
+        return Ok(false);
+    };
+    while socket.writable && !plane.local_pending(slot).is_empty() {
+        match socket.stream.write(plane.local_pending(slot)) {
+            Ok(n) => plane.local_written(slot, n).map_err(Ended::Protocol)?,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => socket.writable = false,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => {
+                // The target is gone: its channel closes, what was queued for it is dropped.
+                plane.local_failed(slot).map_err(Ended::Protocol)?;
+                break;
+            }
+        }
+    }
+    if plane.local_wants_shutdown(slot) {
+        let _ = socket.stream.shutdown(Shutdown::Write);
+        plane.local_shut_down(slot).map_err(Ended::Protocol)?;
+    }
+    let mut budget = READ_BUDGET;
+    while socket.readable && plane.local_read_room(slot) > 0 {
+        if budget == 0 {
+            return Ok(true);
+        }
+        let stream = &mut socket.stream;
+        match plane
+            .local_read(slot, |room| stream.read(room))
+            .map_err(Ended::Protocol)?
+        {
+            LocalRead::Data(n) => budget = budget.saturating_sub(n),
+            LocalRead::WouldBlock => socket.readable = false,
+            LocalRead::Ended | LocalRead::Failed(_) => {
+                socket.readable = false;
+                break;
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// Writes the sealed output until the socket would block.
+fn write_ssh(state: &mut State, ssh: &mut Socket) -> Result<(), Ended> {
+    while ssh.writable && !state.plane.ssh_pending().is_empty() {
+        match ssh.stream.write(state.plane.ssh_pending()) {
+            Ok(n) => state.plane.ssh_written(n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => ssh.writable = false,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Ended::Io(e.kind())),
+        }
+    }
+    Ok(())
+}
+
+/// The last write before the relay ends (a DISCONNECT the core queued, say): as much as the
+/// socket takes at once.
+fn flush_ssh(state: &mut State, ssh: &mut Socket) {
+    ssh.writable = true;
+    let _ = write_ssh(state, ssh);
+}
