@@ -395,8 +395,10 @@ impl Plane {
     }
 
     /// Takes over an open channel whose local socket is connected: from now on its data,
-    /// window, EOF and CLOSE are handled here. Adopt before sending the confirmation, so no
-    /// data for it can arrive first. Returns the slot the relay names its socket by.
+    /// window, EOF and CLOSE are handled here. `confirmation` (our CHANNEL_OPEN_CONFIRMATION)
+    /// is framed in the same step: no data for the channel can arrive before it is adopted,
+    /// and none of ours can leave before the confirmation. Returns the slot the relay names
+    /// its socket by.
     pub fn adopt(
         &mut self,
         local_id: u32,
@@ -404,6 +406,7 @@ impl Plane {
         local_window: u32,
         remote_window: u32,
         remote_max_packet: u32,
+        confirmation: Option<&[u8]>,
     ) -> Result<usize, PlaneError> {
         self.check()?;
         if self.by_id.contains_key(&local_id) {
@@ -430,6 +433,9 @@ impl Plane {
             }
         };
         self.by_id.insert(local_id, slot);
+        if let Some(confirmation) = confirmation {
+            self.send_payload(confirmation)?;
+        }
         Ok(slot)
     }
 
@@ -450,6 +456,11 @@ impl Plane {
     /// The upcalls gathered since the last call.
     pub fn take_upcalls(&mut self) -> UpBatch {
         std::mem::take(&mut self.upcalls)
+    }
+
+    /// The error the plane failed with, if it has.
+    pub fn failure(&self) -> Option<&PlaneError> {
+        self.failed.as_ref()
     }
 
     /// True when a key exchange we started holds channel data back.

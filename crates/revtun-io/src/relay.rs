@@ -170,6 +170,7 @@ impl Relay {
             thread_id: AtomicI32::new(0),
         });
         let thread_shared = Arc::clone(&shared);
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("revtun-relay".into())
             .spawn(move || {
@@ -178,6 +179,7 @@ impl Relay {
                 thread_shared
                     .thread_id
                     .store(unsafe { libc::gettid() }, Ordering::Release);
+                let _ = started_tx.send(());
                 let mut ssh = ssh;
                 let outcome = catch_unwind(AssertUnwindSafe(|| {
                     run(&thread_shared, poll, &mut ssh, &mut upcall)
@@ -194,6 +196,8 @@ impl Relay {
                 drop(state);
                 let _ = catch_unwind(AssertUnwindSafe(|| upcall(UpBatch::default(), Some(ended))));
             })?;
+        // Its id is known (and readable) once start returns.
+        let _ = started_rx.recv();
         Ok(Relay {
             shared,
             thread: Some(thread),
@@ -240,7 +244,10 @@ impl Relay {
         self.with_plane(|plane| plane.close_channel(local_id))
     }
 
-    /// Adopts an open channel and its connected local socket `fd` (owned from now on).
+    /// Adopts an open channel and its connected local socket `fd` (owned from now on), framing
+    /// `confirmation` with it (see `Plane::adopt`).
+    // The channel's fields as the TypeScript core hands them over, one call per adoption.
+    #[allow(clippy::too_many_arguments)]
     pub fn adopt(
         &self,
         local_id: u32,
@@ -248,6 +255,7 @@ impl Relay {
         local_window: u32,
         remote_window: u32,
         remote_max_packet: u32,
+        confirmation: Option<&[u8]>,
         fd: OwnedFd,
     ) -> Result<(), AdoptError> {
         let socket = Socket::new(fd).map_err(AdoptError::Io)?;
@@ -260,6 +268,7 @@ impl Relay {
                 local_window,
                 remote_window,
                 remote_max_packet,
+                confirmation,
             )
             .map_err(AdoptError::Plane)?;
         state.locals.insert(slot, socket);
@@ -403,6 +412,10 @@ fn turn(
     poll: &Poll,
     upcalls_in_flight: usize,
 ) -> Result<bool, Ended> {
+    // A command may have failed the plane (keys that would not install): the connection ends.
+    if let Some(error) = state.plane.failure() {
+        return Err(Ended::Protocol(error.clone()));
+    }
     let mut more = false;
     // The SSH socket first: what it brings may open windows and queue bytes for local sockets.
     let mut budget = READ_BUDGET;

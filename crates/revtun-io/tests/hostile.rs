@@ -61,7 +61,7 @@ fn messages(rng: &mut Rng) -> Vec<Vec<u8>> {
 fn run_case(rng: &mut Rng, cipher: &str, mac: Option<&str>) -> Option<Code> {
     let (mut plane, mut peer) = pair(cipher, mac);
     let slot = plane
-        .adopt(3, 300, LIMITS.window_target, 1 << 20, 16 * 1024)
+        .adopt(3, 300, LIMITS.window_target, 1 << 20, 16 * 1024, None)
         .unwrap();
     let mut stream = Vec::new();
     for message in messages(rng) {

@@ -20,7 +20,7 @@ const SUITES: &[(&str, Option<&str>)] = &[
 /// Adopts channel 3 (the peer's 300) with the peer's window `remote_window`.
 fn adopt(plane: &mut Plane, remote_window: u32) -> usize {
     plane
-        .adopt(3, 300, LIMITS.window_target, remote_window, 16 * 1024)
+        .adopt(3, 300, LIMITS.window_target, remote_window, 16 * 1024, None)
         .expect("adopt")
 }
 
@@ -131,6 +131,32 @@ fn local_bytes_go_out_as_channel_data_within_the_peers_window() {
 }
 
 #[test]
+fn local_data_leaves_only_after_the_confirmation_framed_with_the_adoption() {
+    // Regression: the relay read the local socket as soon as the channel was adopted, and its
+    // data reached sshd before our CHANNEL_OPEN_CONFIRMATION, which sshd ignored.
+    let (mut plane, mut peer) = pair("aes128-gcm@openssh.com", None);
+    let confirmation = [91, 0, 0, 1, 44, 0, 0, 0, 3, 0, 2, 0, 0, 0, 0, 128, 0];
+    let slot = plane
+        .adopt(
+            3,
+            300,
+            LIMITS.window_target,
+            1 << 20,
+            16 * 1024,
+            Some(&confirmation),
+        )
+        .unwrap();
+    assert_eq!(
+        plane.local_read(slot, read_from(b"banner")).unwrap(),
+        LocalRead::Data(6)
+    );
+    assert_eq!(
+        peer.receive(&drain(&mut plane)),
+        vec![confirmation.to_vec(), data(300, b"banner")]
+    );
+}
+
+#[test]
 fn half_close_travels_both_ways_and_close_reports_the_counts() {
     let (mut plane, mut peer) = pair("aes256-ctr", Some("hmac-sha2-256-etm@openssh.com"));
     let slot = adopt(&mut plane, 1 << 20);
@@ -224,7 +250,7 @@ fn a_local_socket_that_fails_closes_its_channel_only() {
     let (mut plane, mut peer) = pair("aes128-gcm@openssh.com", None);
     let slot = adopt(&mut plane, 1 << 20);
     let other = plane
-        .adopt(4, 400, LIMITS.window_target, 1 << 20, 16 * 1024)
+        .adopt(4, 400, LIMITS.window_target, 1 << 20, 16 * 1024, None)
         .unwrap();
     let reset = |_: &mut [u8]| Err(io::Error::from(io::ErrorKind::ConnectionReset));
     assert_eq!(
@@ -263,7 +289,7 @@ fn fails_with(plane: &mut Plane, peer: &mut Peer, message: &[u8], code: Code) {
 #[test]
 fn data_beyond_the_window_fails_with_1022() {
     let (mut plane, mut peer) = pair("aes128-gcm@openssh.com", None);
-    plane.adopt(3, 300, 1000, 1 << 20, 16 * 1024).unwrap();
+    plane.adopt(3, 300, 1000, 1 << 20, 16 * 1024, None).unwrap();
     fails_with(
         &mut plane,
         &mut peer,

@@ -14,6 +14,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 const MIB: usize = 1024 * 1024;
+/// Our CHANNEL_OPEN_CONFIRMATION for the peer's channel 3 (RFC 4254 §5.1), framed with the adoption.
+const CONFIRMATION: [u8; 17] = [91, 0, 0, 0, 3, 0, 0, 0, 3, 0, 0x20, 0, 0, 0, 0, 0x80, 0];
 const DEADLINE: Duration = Duration::from_secs(60);
 
 /// A connected pair of loopback TCP sockets.
@@ -104,6 +106,7 @@ fn run_peer_channel(
     let (mut sent, mut received, mut window, mut owed_credit) =
         (0usize, 0usize, initial_window, 0usize);
     let (mut eof_sent, mut eof_received, mut close_received) = (false, false, false);
+    let mut confirmed = false;
     let mut out: Vec<u8> = Vec::new();
     let mut buffer = vec![0u8; 256 * 1024];
     let mut chunk = vec![0u8; 32 * 1024];
@@ -143,7 +146,14 @@ fn run_peer_channel(
             Ok(n) => {
                 progressed = true;
                 for payload in peer.receive(&buffer[..n]) {
+                    // Nothing may come for the channel before its confirmation (sshd ignores it).
+                    assert!(
+                        confirmed || payload[0] == 91,
+                        "message {} before the confirmation",
+                        payload[0]
+                    );
                     match payload[0] {
+                        91 => confirmed = true,
                         DATA => {
                             let bytes = &payload[9..];
                             assert!(
@@ -234,6 +244,7 @@ fn transfer_both_ways(cipher: &str, bytes: usize) {
             2 * MIB as u32,
             1024 * 1024,
             32 * 1024,
+            Some(&CONFIRMATION),
             duplicate(relay_side.as_raw_fd()).unwrap(),
         )
         .unwrap();
@@ -346,6 +357,7 @@ fn a_corrupted_packet_ends_the_relay_with_1015_and_closes_the_local_sockets() {
             MIB as u32,
             MIB as u32,
             32 * 1024,
+            None,
             duplicate(relay_side.as_raw_fd()).unwrap(),
         )
         .unwrap();
