@@ -9,6 +9,8 @@ use napi::bindgen_prelude::{Uint32Array, Uint8Array};
 use napi::{Error, Result, Status};
 use napi_derive::napi;
 
+// The native data plane (issue 15): a relay thread per handed-over connection.
+pub mod data_plane;
 pub mod gssapi;
 mod host_openssl;
 pub mod kem;
