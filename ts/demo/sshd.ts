@@ -29,13 +29,35 @@ export function generateKey(dir: string, name: string, type: 'ed25519' | 'ecdsa'
   return { privatePath: path, privateText: readFileSync(path, 'utf8'), publicLine: readFileSync(`${path}.pub`, 'utf8').trim() };
 }
 
-export function freePort(): Promise<number> {
+/** A loopback TCP port nothing listens on now, for a test or demo server to take. */
+export async function freePort(): Promise<number> {
+  // Below Linux's ephemeral range (32768-60999): a port the kernel hands out meanwhile (an
+  // outgoing connection's, a port-0 listener's such as a remote forwarding's) can then never
+  // be this one, which a server binds only after this check. Seen on CI with three test files
+  // at a time: a forwarding's port-0 listener and a fresh sshd ended up on the same number.
+  for (let attempt = 0; attempt < 64; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (await canListen(port)) return port;
+  }
+  return listenOnce(0);
+}
+
+/** Whether 127.0.0.1:`port` can be listened on now. */
+function canListen(port: number): Promise<boolean> {
+  return listenOnce(port).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Listens on 127.0.0.1:`port` (0: any), closes, and returns the port. */
+function listenOnce(port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
+    server.listen(port, '127.0.0.1', () => {
+      const { port: bound } = server.address() as net.AddressInfo;
+      server.close(() => resolve(bound));
     });
   });
 }
