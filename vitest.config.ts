@@ -37,6 +37,7 @@ export default defineConfig({
       // The identities test writes the test user's own ~/.ssh: with three files at a time, a
       // second project running it beside the first removed its key files (seen on CI).
       // `revtun speed` times every provider whatever REVTUN_CRYPTO says: once is enough.
+      // The native data plane is the addon's: with another provider forced it never applies.
       integration('wasm', [
         'test/integration/runtimes.test.ts',
         'test/integration/install.test.ts',
@@ -47,6 +48,7 @@ export default defineConfig({
         'test/integration/socket-options.test.ts',
         'test/integration/linger.test.ts',
         'test/integration/cli-speed.test.ts',
+        'test/integration/data-plane.test.ts',
       ]),
       integration('node', [
         'test/integration/runtimes.test.ts',
@@ -58,6 +60,7 @@ export default defineConfig({
         'test/integration/socket-options.test.ts',
         'test/integration/linger.test.ts',
         'test/integration/cli-speed.test.ts',
+        'test/integration/data-plane.test.ts',
       ]),
     ],
   },

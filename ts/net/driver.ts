@@ -31,6 +31,11 @@ export class SocketDriver {
   bytesMoved = 0;
   /** Framed bytes the rate limit has not let go yet, oldest first (views into the core's output). */
   private readonly throttled: Uint8Array[] = [];
+  /** Set once the connection went to the native data plane: the socket is no longer ours. */
+  private planeClosed: (() => void) | null = null;
+  /** The listeners put on the socket, so that a handover can take them off again. */
+  // biome-ignore lint/suspicious/noExplicitAny: listeners of every event's own signature
+  private readonly socketListeners: [string, (...args: any[]) => void][] = [];
 
   private readonly onEvent: (event: ClientEvent) => void;
   private readonly onEventFailed: (event: ClientEvent, error: unknown) => void;
@@ -70,8 +75,13 @@ export class SocketDriver {
     this.beforeIdle = hooks.beforeIdle ?? (() => false);
     this.afterFlush = hooks.afterFlush ?? (() => undefined);
     this.closePolicy = hooks.closePolicy ?? (() => ORDERLY_CLOSE);
+    // biome-ignore lint/suspicious/noExplicitAny: the listener table holds listeners of every event's own signature
+    const listen = (name: string, listener: (...args: any[]) => void) => {
+      socket.on(name, listener);
+      this.socketListeners.push([name, listener]);
+    };
     if (!reader) {
-      socket.on('data', (chunk: Buffer) => {
+      listen('data', (chunk: Buffer) => {
         this.bytesMoved += chunk.length;
         core.receive(chunk, Date.now());
         this.flush();
@@ -91,20 +101,35 @@ export class SocketDriver {
           }),
       });
     }
-    socket.on('drain', () => {
+    listen('drain', () => {
       if (this.throttled.length === 0) core.setTransmitBlocked(false);
       this.flush();
     });
-    socket.on('error', (error: NodeJS.ErrnoException) => {
+    listen('error', (error: NodeJS.ErrnoException) => {
       // A transport that is itself an SSH channel (a jump host's) fails with the hop's SshError.
       const why = error instanceof SshError ? error : new SshError(socketErrorCode(error.code), `socket error: ${error.message}`, 'peer', { cause: error });
       core.transportClosed(why);
       this.flush();
     });
-    socket.on('close', () => {
+    listen('close', () => {
       core.transportClosed(new SshError(Code.ConnectionDropped, 'the connection was dropped by the server', 'peer'));
       this.flush();
     });
+  }
+
+  /**
+   * The connection went to the native data plane: the socket is left to whoever destroys it
+   * (its listeners here are removed, so its close is no loss of the connection). Events and
+   * the core's timer still run here; when the connection closes, `closed` ends the plane.
+   */
+  handOver(closed: () => void): void {
+    for (const [name, listener] of this.socketListeners.splice(0)) this.socket.off(name, listener);
+    this.planeClosed = closed;
+  }
+
+  /** Bytes the native data plane passed up, for the inactivity deadlines watching bytesMoved. */
+  countPlaneBytes(bytes: number): void {
+    this.bytesMoved += bytes;
   }
 
   /**
@@ -227,6 +252,11 @@ export class SocketDriver {
     this.limiter?.stop();
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    if (this.planeClosed) {
+      // The relay writes what it framed (our DISCONNECT) as far as the socket takes it, then closes.
+      this.planeClosed();
+      return;
+    }
     // A peer that stopped answering keep-alives will not read our DISCONNECT or close its end:
     // waiting for either would only keep a dead socket (and the process) around.
     if (error?.code === Code.KeepAliveLimit) {

@@ -105,6 +105,12 @@ export class Channel {
   lastActivity = 0;
   /** The application closed a channel we opened before the server answered: close it on confirmation. */
   closeWhenOpened = false;
+  /**
+   * Handed to the native data plane (ConnectionHooks.adopt): its data, windows, EOF and CLOSE
+   * are the plane's from then on, which reports its end (finishAdopted). Nothing here is
+   * kept current for it but its state.
+   */
+  adopted = false;
 
   /** For a channel we open, remoteId, remoteWindow and remoteMaxPacket arrive with the confirmation. */
   constructor(
@@ -143,6 +149,12 @@ export interface ConnectionHooks {
   isSocketForwardingKnown(socketPath: string): boolean;
   /** The core's clock (ms). */
   now(): number;
+  /** The native data plane takes an accepted channel over, and sends `confirmation` for it. */
+  adopt?(channel: Channel, confirmation: Uint8Array): void;
+  /** An adopted channel is to close (the plane sends its EOF and CLOSE). */
+  closeAdopted?(channel: number): void;
+  /** The number of channels changed, and with it windowTarget(). */
+  channelsChanged?(): void;
 }
 
 /**
@@ -420,6 +432,7 @@ export class ConnectionLayer {
     }
     const ch = new Channel(this.allocateId(), open.senderChannel, open.type, info, open.initialWindow, Math.min(open.maxPacket, 256 * 1024));
     this.channels.set(ch.localId, ch);
+    this.hooks.channelsChanged?.();
     this.hooks.emit({ type: 'channelOpenRequest', channel: ch.localId, service: open.type, ...info });
   }
 
@@ -469,22 +482,30 @@ export class ConnectionLayer {
     this.hooks.emit({ type: 'channelWritable', channel: ch.localId });
   }
 
-  /** Confirms an open the application accepted. */
-  accept(channelId: number): void {
+  /**
+   * Confirms an open the application accepted. With `adopt` the native data plane takes the
+   * channel over first, so that no data for it can arrive before it is the plane's.
+   */
+  accept(channelId: number, adopt = false): void {
     const ch = this.channels.get(channelId);
     if (ch?.state !== 'pendingAccept') throw new SshError(Code.InvalidChannelId, `channel ${channelId} is not awaiting acceptance`, 'local');
     ch.state = 'open';
     ch.lastActivity = this.hooks.now();
     ch.localWindow = this.initialWindow();
-    this.hooks.send(
-      ChannelOpenConfirmation.encode({
-        recipientChannel: ch.remoteId,
-        senderChannel: ch.localId,
-        initialWindow: ch.localWindow,
-        maxPacket: this.settings.maxPacket,
-        data: new Uint8Array(0),
-      }),
-    );
+    const confirmation = ChannelOpenConfirmation.encode({
+      recipientChannel: ch.remoteId,
+      senderChannel: ch.localId,
+      initialWindow: ch.localWindow,
+      maxPacket: this.settings.maxPacket,
+      data: new Uint8Array(0),
+    });
+    if (adopt) {
+      if (!this.hooks.adopt) throw new SshError(Code.InvalidChannelId, 'no data plane to adopt the channel', 'local');
+      this.hooks.adopt(ch, confirmation);
+      ch.adopted = true;
+    } else {
+      this.hooks.send(confirmation);
+    }
     this.refill(ch);
     this.hooks.emit({ type: 'channelOpened', channel: ch.localId });
     this.hooks.emit({ type: 'channelWritable', channel: ch.localId });
@@ -499,6 +520,7 @@ export class ConnectionLayer {
     this.channels.delete(ch.localId);
     this.owed.delete(ch);
     this.freeIds.push(ch.localId);
+    this.hooks.channelsChanged?.();
   }
 
   private checkWindow(ch: Channel, length: number): void {
@@ -548,7 +570,7 @@ export class ConnectionLayer {
    */
   consume(channelId: number, bytes: number): void {
     const ch = this.channels.get(channelId);
-    if (!ch || ch.state === 'closed' || ch.closeSent) return;
+    if (!ch || ch.state === 'closed' || ch.closeSent || ch.adopted) return;
     ch.unconsumed = Math.max(0, ch.unconsumed - bytes);
     // Credit for a channel still opening goes with its confirmation's refill.
     if (ch.state === 'opening') return;
@@ -650,7 +672,7 @@ export class ConnectionLayer {
   /** Sends EOF once everything queued has been sent. */
   sendEof(channelId: number): void {
     const ch = this.channels.get(channelId);
-    if (ch?.state !== 'open' || ch.eofQueued) return;
+    if (ch?.state !== 'open' || ch.eofQueued || ch.adopted) return;
     ch.eofQueued = true;
     this.pump(ch);
   }
@@ -668,6 +690,13 @@ export class ConnectionLayer {
     }
     if (ch.state === 'opening') {
       ch.closeWhenOpened = true; // nothing can be sent on it before the server's answer
+      return;
+    }
+    if (ch.adopted) {
+      if (ch.state === 'closing') return;
+      ch.state = 'closing';
+      ch.closeSent = true; // the plane sends it; nothing more may be sent on it from here
+      this.hooks.closeAdopted?.(channelId);
       return;
     }
     if (flush && ch.outgoingBytes > 0) {
@@ -696,12 +725,26 @@ export class ConnectionLayer {
     this.channels.delete(ch.localId);
     this.owed.delete(ch);
     this.freeIds.push(ch.localId);
+    this.hooks.channelsChanged?.();
     this.hooks.emit({ type: 'channelClosed', channel: ch.localId, bytesSent: ch.bytesSent, bytesReceived: ch.bytesReceived });
+  }
+
+  /** The native data plane finished an adopted channel (CLOSE both ways), with what it carried. */
+  finishAdopted(channelId: number, bytesSent: number, bytesReceived: number): void {
+    const ch = this.channels.get(channelId);
+    if (!ch?.adopted) return;
+    ch.bytesSent = bytesSent;
+    ch.bytesReceived = bytesReceived;
+    this.totalBytesSent += bytesSent;
+    this.totalBytesReceived += bytesReceived;
+    ch.closeSent = true;
+    ch.closeReceived = true;
+    this.finish(ch);
   }
 
   /** Sends as much queued data as the peer's window and packet size allow. */
   pump(ch: Channel): void {
-    if (ch.closeSent) return;
+    if (ch.closeSent || ch.adopted) return;
     // Checked before every packet: sending one can start a key exchange (the byte threshold),
     // after which nothing but key exchange messages may go out until our NEWKEYS (RFC 4253 §7.1).
     while (ch.outgoingBytes > 0 && ch.remoteWindow > 0 && this.hooks.canSendData()) {

@@ -28,7 +28,8 @@ import { keyTypeForAlgorithm, parsePublicKey, publicKeyTypeName } from './public
 import { CERTIFICATE_ALGORITHMS, checkHostCertificate, describeHostCertificate, readVerifiedCertificate, type HostCertificateInfo } from './certificates.js';
 import { x509AlgorithmSpec } from './x509-chain.js';
 import { readX509HostKey, type X509HostKeyInfo } from './x509-trust.js';
-import type { CryptoProvider, HashName } from '../crypto/provider.js';
+import type { CryptoProvider, DirectionKeys, HashName } from '../crypto/provider.js';
+import type { CoreHandover, PlanePort } from './plane-port.js';
 
 /** The algorithms offered in KEXINIT, most preferred first, per kind (RFC 4253 §7.1). */
 export interface AlgorithmLists {
@@ -103,6 +104,11 @@ export interface ClientOptions {
    * whether anything else still refers to what was received.
    */
   ownsInput?: boolean;
+  /**
+   * Keep the keys in force each way, so that the connection can be handed over to the native
+   * data plane (handoverState). Off, key material lives only inside the sealer and opener.
+   */
+  keepKeysForHandover?: boolean;
 }
 
 /** What SshClientCore reports to its driver through `pollEvent`. */
@@ -211,6 +217,13 @@ export class SshClientCore {
   /** The forwardings the server granted on this connection. */
   private readonly grants = new ForwardingGrants();
   private nextCredentialRequest = 1;
+  /**
+   * The native data plane the connection was handed over to (null: the JavaScript path).
+   * From then on it frames, seals and opens every packet; the transport is not used again.
+   */
+  private plane: PlanePort | null = null;
+  /** The keys in force each way, kept for a handover to the native data plane. */
+  private keysInForce: { outgoing: DirectionKeys | null; incoming: DirectionKeys | null } = { outgoing: null, incoming: null };
 
   constructor(private readonly options: ClientOptions) {
     this.logPackets = (options.logLevel ?? 1) >= 3;
@@ -226,6 +239,9 @@ export class SshClientCore {
       isForwardingKnown: (address, port) => this.grants.match(address, port) !== undefined,
       isSocketForwardingKnown: (socketPath) => this.grants.matchSocket(socketPath) !== undefined,
       now: () => this.now,
+      adopt: (ch, confirmation) => this.plane?.adopt(ch.localId, ch.remoteId, ch.localWindow, ch.remoteWindow, ch.remoteMaxPacket, confirmation),
+      closeAdopted: (id) => this.plane?.closeChannel(id),
+      channelsChanged: () => this.plane?.setLimits(this.options.channels.maxPacket, this.connection.windowTarget()),
     });
   }
 
@@ -424,6 +440,95 @@ export class SshClientCore {
       this.connection.accept(id);
       if (highWater !== undefined) this.connection.setHighWater(id, highWater);
     });
+  }
+
+  /** Accepts a forwarded channel and hands it to the native data plane (see handOver). */
+  acceptAdoptedChannel(id: number): Outcome {
+    if (!this.plane) return { ok: false, error: new SshError(Code.InvalidChannelId, 'the connection is not on the native data plane', 'local') };
+    return this.command(() => this.connection.accept(id, true));
+  }
+
+  // ---- the native data plane ---------------------------------------------------------
+
+  /** The crypto provider's name (the native data plane keeps to the native core). */
+  get providerName(): string {
+    return this.options.provider.name;
+  }
+
+  /** DefaultChannelIdleTimeout in seconds (0: none), which the native data plane does not keep yet. */
+  get channelIdleTimeout(): number {
+    return this.options.channels.idleTimeout ?? 0;
+  }
+
+  /** True once the connection was handed over to the native data plane. */
+  get onNativePlane(): boolean {
+    return this.plane !== null;
+  }
+
+  /**
+   * What a handover to the native data plane needs, or why the connection cannot be handed
+   * over now (a key exchange running, output not yet written, compression on). The caller
+   * checks that the socket has written everything first.
+   */
+  handoverState(): CoreHandover | { refused: string } {
+    if (this.plane) return { refused: 'already handed over' };
+    if (this.closed || this.disconnectSent) return { refused: 'the connection is closing' };
+    if (!this.authenticated || !this.firstKexDone) return { refused: 'not logged on yet' };
+    if (this.kex.kind !== 'idle' || this.kexSending || this.deferred.length > 0) return { refused: 'a key exchange is running' };
+    if (this.transport.hasOutput) return { refused: 'packets are waiting to be written' };
+    const n = this.negotiated;
+    if (n?.compressionClientToServer !== 'none' || n.compressionServerToClient !== 'none') return { refused: 'compression is not implemented on the native plane yet' };
+    if (this.transport.midPacket) return { refused: 'a packet is half read' };
+    const { outgoing, incoming } = this.keysInForce;
+    if (!outgoing || !incoming) return { refused: 'the keys in force are not known' };
+    const t = this.transport;
+    const outgoingNow = keysAt(outgoing, t.packetsSentSinceKex, t.cipherBytesSent);
+    const incomingNow = keysAt(incoming, t.packetsReceivedSinceKex, t.cipherBytesReceived);
+    if (!outgoingNow || !incomingNow) return { refused: `the cipher ${outgoingNow ? incoming.cipher : outgoing.cipher} is not implemented on the native plane yet` };
+    const input = new Uint8Array(this.transport.inputBacklog);
+    this.transport.moveInput(input);
+    return {
+      outgoing: outgoingNow,
+      incoming: incomingNow,
+      sendSequence: this.transport.sendSequence,
+      receiveSequence: this.transport.receiveSequence,
+      maxPacket: this.options.channels.maxPacket,
+      windowTarget: this.connection.windowTarget(),
+      rekeyBytes: this.options.rekeyBytes,
+      input,
+    };
+  }
+
+  /** From now on the native data plane behind `port` carries the connection (after handoverState). */
+  attachPlane(port: PlanePort): void {
+    this.plane = port;
+    this.keysInForce = { outgoing: null, incoming: null }; // the plane holds them now
+    this.log(1, 'data plane: native (the connection was handed over to the relay thread)');
+  }
+
+  /** A message the native data plane passed up, with its packet sequence number. */
+  receivePayload(payload: Uint8Array, sequence: number, now: number): void {
+    if (this.closed || this.disconnectSent) return;
+    this.now = now;
+    this.lastReceive = now;
+    this.guard(() => {
+      if (payload.length === 0) throw new SshError(Code.ProtocolError, 'empty packet payload', 'peer');
+      this.inputPinned = true;
+      this.dispatch(payload[0]!, payload, sequence);
+    });
+  }
+
+  /** The native data plane counted RekeyBytes since the last key change: a re-exchange starts. */
+  planeRekeyDue(): void {
+    if (this.closed || !this.firstKexDone || this.kex.kind !== 'idle') return;
+    this.log(1, 'key renegotiation threshold reached');
+    this.guard(() => this.sendKexInit('us'));
+  }
+
+  /** The native data plane finished an adopted channel. */
+  adoptedChannelClosed(id: number, bytesSent: number, bytesReceived: number): void {
+    if (this.closed) return;
+    this.guard(() => this.connection.finishAdopted(id, bytesSent, bytesReceived));
   }
 
   /** Refuses a forwarded channel (RFC 4254 §5.1 reason codes). */
@@ -686,6 +791,12 @@ export class SshClientCore {
   }
 
   private sendNow(payload: Uint8Array): void {
+    if (this.plane) {
+      const sequence = this.plane.send(payload);
+      if (payload[0] === MSG.GLOBAL_REQUEST && wantsReply(payload) && sequence >= 0) this.connection.globalRequestSent(sequence);
+      if (this.logPackets) this.log(3, `sent ${messageName(payload[0]!)} (${payload.length} bytes)`);
+      return;
+    }
     if (payload[0] === MSG.GLOBAL_REQUEST && wantsReply(payload)) this.connection.globalRequestSent(this.transport.sendSequence);
     this.transport.queuePayload(payload);
     if (this.logPackets) this.log(3, `sent ${messageName(payload[0]!)} (${payload.length} bytes)`);
@@ -693,6 +804,14 @@ export class SshClientCore {
   }
 
   private sendChannelData(recipient: number, data: Uint8Array, offset: number, length: number): void {
+    if (this.plane) {
+      // A channel the plane did not adopt (event mode, SOCKS): its data goes as a control payload.
+      const payload = new Uint8Array(ConnectionLayer.dataHeaderSize + length);
+      ConnectionLayer.writeDataHeader(payload, 0, recipient, length);
+      payload.set(data.subarray(offset, offset + length), ConnectionLayer.dataHeaderSize);
+      this.plane.send(payload);
+      return;
+    }
     this.transport.queue(ConnectionLayer.dataHeaderSize + length, (packet, at) => {
       ConnectionLayer.writeDataHeader(packet, at, recipient, length);
       packet.set(data.subarray(offset, offset + length), at + ConnectionLayer.dataHeaderSize);
@@ -701,7 +820,8 @@ export class SshClientCore {
   }
 
   private maybeRekey(): void {
-    if (!this.firstKexDone || this.kex.kind !== 'idle' || this.closed) return;
+    // On the native data plane the plane counts the bytes and says when (planeRekeyDue).
+    if (this.plane || !this.firstKexDone || this.kex.kind !== 'idle' || this.closed) return;
     const t = this.transport;
     if (t.bytesSentSinceKex >= this.options.rekeyBytes || t.bytesReceivedSinceKex >= this.options.rekeyBytes) {
       this.log(1, 'key renegotiation threshold reached');
@@ -938,7 +1058,8 @@ export class SshClientCore {
     // algorithm was negotiated): the GSSAPI context has authenticated the server instead. One
     // that is sent is judged as any host key is (it cannot be with "null").
     if (hostKey && state.negotiated.hostKey !== NULL_HOST_KEY) this.checkHostKey(hostKey, signature, exchangeHash, state.negotiated);
-    this.sendNow(NewKeys.encode({}));
+    // The native data plane frames NEWKEYS itself, at the switch of keys (installSealer).
+    if (!this.plane) this.sendNow(NewKeys.encode({}));
     const keys: PendingKeys = { hash: state.method.hash, sharedSecret, sharedSecretEncoding, exchangeHash };
     if (!this.sessionId) this.sessionId = exchangeHash;
     this.installSealer(state.negotiated, keys);
@@ -1031,14 +1152,20 @@ export class SshClientCore {
   }
 
   private installSealer(negotiated: Negotiated, keys: PendingKeys): void {
-    try {
-      this.transport.setSealer(this.options.provider.createSealer(this.directionKeys(negotiated, keys, true)));
-    } catch (cause) {
-      if (cause instanceof SshError) throw cause;
-      throw new SshError(Code.CannotSetKeys, `cannot set outgoing keys: ${(cause as Error).message}`, 'local', { cause });
+    const outgoing = this.directionKeys(negotiated, keys, true);
+    if (this.plane) {
+      this.plane.sendNewKeys(outgoing, this.strict);
+    } else {
+      try {
+        this.transport.setSealer(this.options.provider.createSealer(outgoing));
+      } catch (cause) {
+        if (cause instanceof SshError) throw cause;
+        throw new SshError(Code.CannotSetKeys, `cannot set outgoing keys: ${(cause as Error).message}`, 'local', { cause });
+      }
+      if (this.options.keepKeysForHandover) this.keysInForce.outgoing = outgoing;
+      if (this.strict) this.transport.sendSequence = 0;
     }
     this.compression.outgoingKeysChanged(negotiated.compressionClientToServer);
-    if (this.strict) this.transport.sendSequence = 0;
     this.kexSending = false;
     for (const p of this.deferred.splice(0)) this.sendNow(p);
     this.connection.pumpAll();
@@ -1048,14 +1175,20 @@ export class SshClientCore {
     const state = this.kex;
     if (state.kind !== 'expectNewKeys') throw new SshError(Code.ProtocolError, 'NEWKEYS outside a key exchange', 'peer');
     NewKeys.decode(payload);
-    try {
-      this.transport.setOpener(this.options.provider.createOpener(this.directionKeys(state.negotiated, state.keys, false)));
-    } catch (cause) {
-      if (cause instanceof SshError) throw cause;
-      throw new SshError(Code.CannotSetKeys, `cannot set incoming keys: ${(cause as Error).message}`, 'local', { cause });
+    const incoming = this.directionKeys(state.negotiated, state.keys, false);
+    if (this.plane) {
+      this.plane.setIncomingKeys(incoming, this.strict);
+    } else {
+      try {
+        this.transport.setOpener(this.options.provider.createOpener(incoming));
+      } catch (cause) {
+        if (cause instanceof SshError) throw cause;
+        throw new SshError(Code.CannotSetKeys, `cannot set incoming keys: ${(cause as Error).message}`, 'local', { cause });
+      }
+      if (this.options.keepKeysForHandover) this.keysInForce.incoming = incoming;
+      if (this.strict) this.transport.receiveSequence = 0;
     }
     this.compression.incomingKeysChanged(state.negotiated.compressionServerToClient);
-    if (this.strict) this.transport.receiveSequence = 0;
     const initial = !this.firstKexDone;
     this.firstKexDone = true;
     this.negotiated = state.negotiated;
@@ -1102,6 +1235,39 @@ function wantsReply(payload: Uint8Array): boolean {
 
 function closedError(): SshError {
   return new SshError(Code.NotConnected, 'the SSH connection is closed', 'local');
+}
+
+/**
+ * The keys of one direction as its cipher stands after `packets` packets and `cipherBytes`
+ * bytes through it since they were installed, for a handover to the native data plane:
+ * AES-GCM's invocation counter (RFC 5647 §7.1) and CTR's block counter (RFC 4344 §4) move on
+ * with the traffic, ChaCha20-Poly1305's nonce is the sequence number. Null for the ciphers
+ * whose state is not a counter (CBC's last block, RC4's stream): those stay on the
+ * JavaScript path.
+ */
+function keysAt(keys: DirectionKeys, packets: number, cipherBytes: number): DirectionKeys | null {
+  const { cipher } = keys;
+  if (cipher.startsWith('chacha20-poly1305')) return keys;
+  const iv = keys.iv.slice();
+  if (cipher.includes('-gcm')) {
+    addBigEndian(iv.subarray(4), BigInt(packets));
+    return { ...keys, iv };
+  }
+  if (cipher.endsWith('-ctr')) {
+    addBigEndian(iv, BigInt(cipherBytes / 16));
+    return { ...keys, iv };
+  }
+  return null;
+}
+
+/** Adds `amount` to the unsigned big-endian integer in `bytes`, wrapping at its width. */
+function addBigEndian(bytes: Uint8Array, amount: bigint): void {
+  let carry = amount;
+  for (let i = bytes.length - 1; i >= 0 && carry > 0n; i--) {
+    const sum = BigInt(bytes[i]!) + (carry & 0xffn);
+    bytes[i] = Number(sum & 0xffn);
+    carry = (carry >> 8n) + (sum >> 8n);
+  }
 }
 
 function isKexMessage(id: number): boolean {

@@ -133,6 +133,14 @@ export class PacketTransport {
   bytesSentSinceKex = 0;
   bytesReceivedSinceKex = 0;
   packetsReceivedSinceKex = 0;
+  /**
+   * Packets sealed, and bytes that went through each direction's cipher, since the last key
+   * change: where a counter-mode cipher's state stands (AES-GCM's invocation counter, CTR's
+   * block counter), for a handover to the native data plane.
+   */
+  packetsSentSinceKex = 0;
+  cipherBytesSent = 0;
+  cipherBytesReceived = 0;
 
   /** Size of the packet whose length field has been read (0: none yet); its bytes stay queued. */
   private pendingTotal = 0;
@@ -216,12 +224,20 @@ export class PacketTransport {
     this.opener = opener;
     this.bytesReceivedSinceKex = 0;
     this.packetsReceivedSinceKex = 0;
+    this.cipherBytesReceived = 0;
   }
 
   setSealer(sealer: PacketSealer): void {
     this.sealPending(); // packets queued before the switch go out under the old keys
     this.sealer = sealer;
     this.bytesSentSinceKex = 0;
+    this.packetsSentSinceKex = 0;
+    this.cipherBytesSent = 0;
+  }
+
+  /** A packet's length field has been decrypted and the rest of it has not arrived. */
+  get midPacket(): boolean {
+    return this.pendingTotal !== 0;
   }
 
   /**
@@ -306,6 +322,7 @@ export class PacketTransport {
     }
     this.bytesReceivedSinceKex += length;
     this.packetsReceivedSinceKex++;
+    this.cipherBytesReceived += opener.lengthFieldBytes === 4 ? length : length + 4;
     const payload = packet.subarray(5, 4 + length - padding);
     if (!this.inflater) return payload;
     const plain = this.inflater.inflate(payload);
@@ -411,6 +428,14 @@ export class PacketTransport {
     const burst = this.arena.subarray(this.burstStart, this.arenaUsed);
     const ends = this.pendingEnds.subarray(0, count);
     const sealer = this.sealer;
+    // Counted before sealing: the cipher's state after this burst, whatever the sealer does.
+    let previous = 0;
+    for (let i = 0; i < count; i++) {
+      const length = ends[i]! - previous - 4 - sealer.macLength;
+      this.cipherBytesSent += sealer.lengthOutsidePadding ? length : length + 4;
+      previous = ends[i]!;
+    }
+    this.packetsSentSinceKex += count;
     if (sealer.sealBatch) {
       sealer.sealBatch(this.pendingFirstSequence, burst, ends);
     } else {

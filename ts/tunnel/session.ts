@@ -16,6 +16,10 @@ import { TransferLimiter } from '../net/rate-limit.js';
 import type { OpenedSocket, Transport } from '../net/connect.js';
 import { isSocketPath, LocalForwarder, type ChannelJoint, type ForwarderHost, type LocalTarget } from './local-forward.js';
 import { SocksForwarder, type SocksOptions } from './socks-forward.js';
+import { NativeForwarder } from './native-forward.js';
+import { NativePlane, nativePlaneRefusal, type PlaneEnd, type PlaneUpcall } from '../net/data-plane.js';
+import { socketDescriptor } from '../net/socket-options.js';
+import type { PlanePort } from '../protocol/plane-port.js';
 import type { PermitOpenPolicy } from './permit-open.js';
 import { realScheduler, withDeadline, type TunnelScheduler } from './timing.js';
 
@@ -28,9 +32,14 @@ export interface SessionTiming {
   maxTransferRate?: number;
   /** Linger and LingerTime, read when the connection closes (../net/close.ts). */
   closePolicy?: () => ClosePolicy;
+  /** DataPlane: 'native' hands the connection to the addon's relay thread once logged on, where it can. */
+  dataPlane?: 'native' | 'js';
 }
 
 const DEFAULT_TIMING: SessionTiming = { clock: realScheduler, absolute: () => false };
+
+/** Why a handover cannot happen yet, though it may after the next flush. */
+const TRANSIENT_REFUSALS = new Set(['a key exchange is running', 'packets are waiting to be written', 'a packet is half read']);
 
 /** A forwarding as the application asked for it; the tunnel keeps these across sessions. */
 export interface RequestedForwarding {
@@ -83,6 +92,12 @@ export class Session {
   /** When bytes last moved on the socket (clock time), and the count that moved by then. */
   private lastActivity: number;
   private bytesSeen = 0;
+  /** The native data plane carrying the connection (null: the JavaScript path). */
+  private plane: NativePlane | null = null;
+  /** Logged on with DataPlane=native: the handover happens once the socket has written everything. */
+  private handoverWanted = false;
+  /** The descriptor of the local socket whose channel is being adopted (see planePort). */
+  private adoptingFd: number | null = null;
 
   constructor(
     options: ClientOptions,
@@ -106,6 +121,7 @@ export class Session {
         afterFlush: () => {
           this.noteActivity();
           this.onProgress();
+          if (this.handoverWanted) this.tryHandover();
         },
         closePolicy: () => this.timing.closePolicy?.() ?? ORDERLY_CLOSE,
       },
@@ -255,6 +271,27 @@ export class Session {
 
   /** Joins an accepted forwarded channel to its local target (local forwarding mode). */
   attachForwarder(channel: number, target: LocalTarget): void {
+    if (this.plane) {
+      const native = new NativeForwarder(channel, target, {
+        adopt: (ch, fd) => {
+          this.adoptingFd = fd;
+          try {
+            return this.runQuietly(`channel ${ch}: accept`, (core) => core.acceptAdoptedChannel(ch));
+          } finally {
+            this.adoptingFd = null;
+          }
+        },
+        reject: (ch, reason, description) => this.runQuietly(`channel ${ch}: reject`, (core) => core.rejectChannel(ch, reason, description)),
+        log: (level, message) => this.handlers.log(level, message),
+        failed: (ch, error) => {
+          this.forwarders.delete(ch);
+          this.handlers.localTargetFailed(ch, error);
+        },
+      });
+      this.forwarders.set(channel, native);
+      native.start();
+      return;
+    }
     const forwarder = new LocalForwarder(channel, target, this.forwarderHost());
     this.forwarders.set(channel, forwarder);
     forwarder.start();
@@ -377,9 +414,113 @@ export class Session {
   private destroy(): void {
     for (const forwarder of this.forwarders.values()) forwarder.destroy();
     this.forwarders.clear();
+    this.plane?.close();
     // With no LingerTime the socket goes at once (what is still queued is dropped); with one,
     // queued bytes get that long to leave, and a close the driver already began goes on.
     closeSocket(this.socket, this.timing.closePolicy?.() ?? ORDERLY_CLOSE, null);
+  }
+
+  // ---- the native data plane ----
+
+  /** The relay thread's id while the connection is on the native data plane (for tests), else null. */
+  get planeThreadId(): number | null {
+    return this.plane?.threadId ?? null;
+  }
+
+  /**
+   * Hands the connection to the native data plane once nothing is waiting to be written (the
+   * socket's queue and the core's), or logs once why it stays on the JavaScript path.
+   */
+  private tryHandover(): void {
+    if (!this.isOpen) {
+      this.handoverWanted = false;
+      return;
+    }
+    const fd = socketDescriptor(this.socket);
+    const refusal = nativePlaneRefusal({
+      setting: 'native',
+      fd,
+      provider: this.core.providerName,
+      compression: false, // the core refuses the handover itself (handoverState)
+      rateLimited: this.transferLimiter.limited,
+      channelIdleTimeout: this.core.channelIdleTimeout,
+    });
+    if (refusal || fd === null) {
+      this.handoverWanted = false;
+      this.handlers.log(1, `data plane: JavaScript (${refusal ?? 'no socket descriptor'})`);
+      return;
+    }
+    if (this.socket.writableLength > 0) return; // tried again after the drain's flush
+    const state = this.core.handoverState();
+    if ('refused' in state) {
+      // A key exchange or unwritten packets pass; anything else keeps the JavaScript path.
+      if (TRANSIENT_REFUSALS.has(state.refused)) return;
+      this.handoverWanted = false;
+      this.handlers.log(1, `data plane: JavaScript (${state.refused})`);
+      return;
+    }
+    this.handoverWanted = false;
+    const handle = (this.socket as { _handle?: { readStop?: () => number; readStart?: () => number } })._handle;
+    // Node reads nothing more: what the server sends from here waits in the kernel for the relay.
+    handle?.readStop?.();
+    let plane: NativePlane;
+    try {
+      plane = new NativePlane(
+        fd,
+        state,
+        state.input,
+        (upcalls) => this.planeUpcalls(upcalls),
+        (end) => this.planeEnded(end),
+      );
+    } catch (error) {
+      handle?.readStart?.();
+      this.handlers.log(1, `data plane: JavaScript (${(error as Error).message})`);
+      return;
+    }
+    this.plane = plane;
+    this.driver.handOver(() => plane.close());
+    this.core.attachPlane(this.planePort(plane));
+    // The relay holds its own descriptor: Node's socket goes, the connection stays.
+    (this.socket as { destroy(): void }).destroy();
+  }
+
+  private planePort(plane: NativePlane): PlanePort {
+    return {
+      send: (payload) => plane.send(payload),
+      sendNewKeys: (keys, reset) => plane.sendNewKeys(keys, reset),
+      setIncomingKeys: (keys, reset) => plane.setIncomingKeys(keys, reset),
+      setLimits: (maxPacket, windowTarget) => plane.setLimits(maxPacket, windowTarget),
+      adopt: (channel, remoteId, localWindow, remoteWindow, remoteMaxPacket, confirmation) => {
+        const fd = this.adoptingFd;
+        if (fd === null) throw new SshError(Code.ChannelOpenFailed, `channel ${channel}: no local socket to hand over`, 'local');
+        plane.adopt(channel, remoteId, localWindow, remoteWindow, remoteMaxPacket, confirmation, fd);
+      },
+      closeChannel: (channel) => plane.closeChannel(channel),
+    };
+  }
+
+  /** A batch from the relay: messages for the core, channels it finished, a re-key due. */
+  private planeUpcalls(upcalls: PlaneUpcall[]): void {
+    if (this.core.isClosed) return;
+    const now = Date.now();
+    for (const upcall of upcalls) {
+      if (upcall.type === 'message') {
+        this.driver.countPlaneBytes(upcall.payload.length);
+        this.core.receivePayload(upcall.payload, upcall.sequence, now);
+      } else if (upcall.type === 'channelClosed') {
+        this.core.adoptedChannelClosed(upcall.channel, upcall.bytesSent, upcall.bytesReceived);
+      } else {
+        this.core.planeRekeyDue();
+      }
+    }
+    this.driver.flush();
+  }
+
+  /** The relay ended on its own (the server closed, a bad packet): the connection is gone. */
+  private planeEnded(end: PlaneEnd): void {
+    if (end === null || this.core.isClosed) return;
+    this.core.transportClosed(end);
+    this.driver.flush();
   }
 
   // ---- core events: the session's own bookkeeping ----
@@ -392,6 +533,8 @@ export class Session {
       case 'authenticated':
         this.authenticatedWaiter?.(null);
         this.authenticatedWaiter = null;
+        this.handoverWanted = this.timing.dataPlane === 'native';
+        if (this.timing.dataPlane !== 'native') this.handlers.log(2, 'data plane: JavaScript (DataPlane=js)');
         break;
       case 'credentialRequest':
         this.answerCredential(event.request);

@@ -127,6 +127,10 @@ export const SETTING_DOCS: Record<string, SettingDoc> = {
   // Socket options of the server connection (./socket-settings.ts; through the native addon).
   MaxTransferRate: { summary: 'Bytes per second each way (token buckets): what revtun sends, and the window credit the server is given; 0 no limit.', applies: 'live' },
   Linger: { summary: 'True: a close sends what is queued (LingerTime bounds it); False: the connection ends with a reset.', applies: 'live' },
+  DataPlane: {
+    summary: "native: once logged on, the addon's relay thread moves forwarded bytes (a socket transport, the native core, no compression, MaxTransferRate or idle timeout); js: Node's event loop.",
+    applies: 'next',
+  },
   LingerTime: { summary: 'Seconds a close may linger sending queued data, then the connection is reset; 0 the system’s.', applies: 'live' },
   InBufferSize: { summary: 'SO_RCVBUF of the server connection; reads back what the kernel kept.', applies: 'live' },
   OutBufferSize: { summary: 'SO_SNDBUF of the server connection; reads back what the kernel kept.', applies: 'live' },

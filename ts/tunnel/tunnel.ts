@@ -354,6 +354,13 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
     this.settings = new Map(Object.entries(SETTINGS).map(([name, spec]) => [name, spec.default]));
   }
 
+  /** DataPlane, unless REVTUN_DATA_PLANE (native or js) forces one for the process (tests, benchmarks). */
+  private dataPlane(): 'native' | 'js' {
+    const forced = process.env['REVTUN_DATA_PLANE']?.trim().toLowerCase();
+    if (forced === 'native' || forced === 'js') return forced;
+    return this.setting<string>('DataPlane') === 'native' ? 'native' : 'js';
+  }
+
   private setting<T extends boolean | number | string>(name: string): T {
     return this.settings.get(name) as T;
   }
@@ -1003,6 +1010,7 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
         absolute: () => this.setting<boolean>('AbsoluteTimeout'),
         maxTransferRate: this.setting<number>('MaxTransferRate'),
         closePolicy: () => ({ reset: !this.setting<boolean>('Linger'), lingerSeconds: this.setting<number>('LingerTime') }),
+        dataPlane: this.dataPlane(),
       },
     );
     translator = new EventTranslator(session, this.translatorHost);
@@ -1347,6 +1355,8 @@ export class SSHReverseTunnel extends TypedEmitter<TunnelEvents> {
       strictKex: this.setting<number>('UseStrictKeyExchange') as 0 | 1 | 2 | 3,
       dhGroupBits: this.setting('PreferredDHGroupBits'),
       rekeyBytes: this.setting('KeyRenegotiationThreshold'),
+      // A jump host's connection is never handed over (it carries the next hop, not a forwarding).
+      keepKeysForHandover: !hop && this.dataPlane() === 'native',
       allocate: (size) => Buffer.allocUnsafe(size),
       ownsInput: true, // the reader's chunks: the driver tells it what the core still holds
       auth: authOptionsFor({

@@ -1,0 +1,107 @@
+// The native data plane (DataPlane=native) against a real OpenSSH sshd: a local forwarding's
+// bytes moved by the addon's relay thread, re-keying from both sides under load, the relay
+// thread gone with the connection, and the JavaScript path kept (with the reason logged)
+// where the plane does not apply. Runs in the native project only: the plane is the addon's.
+
+import { existsSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startSshd, type Sshd } from '../helpers/sshd.js';
+import { makeTunnel, rekeyCounts } from '../helpers/tunnel.js';
+import { connect, listen, receiveHashed, sendHashed } from '../helpers/streams.js';
+import type { SSHReverseTunnel } from '../../ts/index.js';
+
+const MiB = 1024 * 1024;
+let sshd: Sshd;
+
+beforeAll(async () => {
+  // The server asks for new keys after every 1 MiB either way.
+  sshd = await startSshd({ config: ['RekeyLimit 1M'] });
+});
+afterAll(async () => {
+  await sshd?.stop();
+});
+
+/** The relay thread's id while the tunnel's connection is on the native plane (null: it is not). */
+function planeThread(tunnel: SSHReverseTunnel): number | null {
+  const session = (tunnel as unknown as { session: { planeThreadId: number | null } | null }).session;
+  return session?.planeThreadId ?? null;
+}
+
+function logged(tunnel: SSHReverseTunnel): string[] {
+  const lines: string[] = [];
+  tunnel.config('LogLevel=2');
+  tunnel.on('log', (e) => lines.push(e.message));
+  return lines;
+}
+
+/** `bytes` each way at once through a local forwarding, both hashes checked. */
+async function transfer(tunnel: SSHReverseTunnel, bytes: number): Promise<void> {
+  let targetReceived: Promise<{ bytes: number; sha256: string }> | undefined;
+  let targetSent: Promise<string> | undefined;
+  const target = await listen((socket) => {
+    targetReceived = receiveHashed(socket);
+    targetSent = sendHashed(socket, bytes);
+  });
+  const port = await tunnel.requestForwarding('127.0.0.1', 0, '127.0.0.1', target.port);
+  const client = await connect(port);
+  const clientReceived = receiveHashed(client);
+  const clientSent = await sendHashed(client, bytes);
+  const down = await clientReceived;
+  expect(down.bytes, 'download').toBe(bytes);
+  expect(down.sha256).toBe(await targetSent!);
+  const up = await targetReceived!;
+  expect(up.bytes, 'upload').toBe(bytes);
+  expect(up.sha256).toBe(clientSent);
+  client.destroy();
+  await target.close();
+}
+
+describe('the native data plane', () => {
+  for (const cipher of ['aes128-gcm@openssh.com', 'chacha20-poly1305@openssh.com', 'aes256-ctr']) {
+    it(`carries a local forwarding, 64 MiB each way intact, over ${cipher}; its thread ends with the connection`, async () => {
+      const tunnel = makeTunnel(sshd, { ciphers: cipher, config: ['DataPlane=native'] });
+      const log = logged(tunnel);
+      await tunnel.sshLogon();
+      const thread = planeThread(tunnel);
+      expect(thread, log.join('\n')).not.toBeNull();
+      expect(existsSync(`/proc/self/task/${thread}`)).toBe(true);
+      await transfer(tunnel, 64 * MiB);
+      expect(log.filter((l) => l.includes('data plane:'))).toEqual(['data plane: native (the connection was handed over to the relay thread)']);
+      // sshd's 1 MiB limit re-keyed the connection many times meanwhile, on the plane.
+      expect(rekeyCounts(tunnel).byServer).toBeGreaterThanOrEqual(10);
+      await tunnel.sshLogoff();
+      expect(tunnel.connected).toBe(false);
+      expect(existsSync(`/proc/self/task/${thread}`)).toBe(false);
+    });
+  }
+
+  it('re-keys at our own threshold under load (RekeyBytes counted by the plane)', async () => {
+    const tunnel = makeTunnel(sshd, { config: ['DataPlane=native', 'KeyRenegotiationThreshold=262144'] });
+    await tunnel.sshLogon();
+    expect(planeThread(tunnel)).not.toBeNull();
+    await transfer(tunnel, 16 * MiB);
+    expect(rekeyCounts(tunnel).byUs).toBeGreaterThanOrEqual(7);
+    await tunnel.sshLogoff();
+  });
+
+  it('runs exchangeKeys() and keep-alives through the plane while a transfer runs', async () => {
+    const tunnel = makeTunnel(sshd, { config: ['DataPlane=native', 'SSHKeepAliveInterval=1'] });
+    await tunnel.sshLogon();
+    const moving = transfer(tunnel, 16 * MiB);
+    for (let i = 0; i < 3; i++) await tunnel.exchangeKeys();
+    await moving;
+    expect(rekeyCounts(tunnel).byUs).toBeGreaterThanOrEqual(1);
+    expect(tunnel.connected).toBe(true);
+    await tunnel.sshLogoff();
+  });
+
+  it('stays on the JavaScript path, saying why, where the plane does not apply', async () => {
+    const tunnel = makeTunnel(sshd, { config: ['DataPlane=native', 'MaxTransferRate=100000000'] });
+    const log = logged(tunnel);
+    await tunnel.sshLogon();
+    expect(planeThread(tunnel)).toBeNull();
+    expect(log).toContain('data plane: JavaScript (MaxTransferRate is not implemented on the native plane yet)');
+    await transfer(tunnel, MiB);
+    await tunnel.sshLogoff();
+  });
+});
