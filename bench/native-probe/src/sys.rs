@@ -1,0 +1,187 @@
+//! Thin wrappers over the few Linux calls the probe needs. Every function returns an
+//! `io::Result` instead of panicking, so nothing here can unwind into Node.
+
+use std::io;
+use std::os::fd::RawFd;
+
+fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// A new eventfd: a counter another thread can wait on (blocking or through epoll).
+pub fn eventfd(nonblocking: bool) -> io::Result<RawFd> {
+    let flags = libc::EFD_CLOEXEC | if nonblocking { libc::EFD_NONBLOCK } else { 0 };
+    check(unsafe { libc::eventfd(0, flags) })
+}
+
+/// Adds 1 to an eventfd's counter, waking whoever waits on it.
+pub fn eventfd_signal(fd: RawFd) -> io::Result<()> {
+    let one: u64 = 1;
+    loop {
+        let n = unsafe { libc::write(fd, (&one as *const u64).cast(), 8) };
+        if n == 8 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// Reads (and so resets) an eventfd's counter; blocks if the fd is blocking and the count is 0.
+/// Returns 0 for a non-blocking fd with nothing to read.
+pub fn eventfd_take(fd: RawFd) -> io::Result<u64> {
+    let mut value: u64 = 0;
+    loop {
+        let n = unsafe { libc::read(fd, (&mut value as *mut u64).cast(), 8) };
+        if n == 8 {
+            return Ok(value);
+        }
+        let e = io::Error::last_os_error();
+        match e.kind() {
+            io::ErrorKind::Interrupted => continue,
+            io::ErrorKind::WouldBlock => return Ok(0),
+            _ => return Err(e),
+        }
+    }
+}
+
+pub fn close(fd: RawFd) {
+    if fd >= 0 {
+        unsafe { libc::close(fd) };
+    }
+}
+
+/// CPU time (user + system) in microseconds, of the whole process (`RUSAGE_SELF`, every
+/// thread including ended ones) or of the calling thread (`RUSAGE_THREAD`).
+pub fn cpu_micros(who: libc::c_int) -> f64 {
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(who, &mut usage) } != 0 {
+        return f64::NAN;
+    }
+    let tv = |t: libc::timeval| t.tv_sec as f64 * 1e6 + t.tv_usec as f64;
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+pub fn process_cpu_micros() -> f64 {
+    cpu_micros(libc::RUSAGE_SELF)
+}
+
+pub fn thread_cpu_micros() -> f64 {
+    cpu_micros(libc::RUSAGE_THREAD)
+}
+
+/// dup() with close-on-exec, then O_NONBLOCK on the new descriptor (shared with the original's
+/// open file description, which for a libuv socket is non-blocking already).
+pub fn dup_nonblocking(fd: RawFd) -> io::Result<RawFd> {
+    let copy = check(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) })?;
+    let flags = unsafe { libc::fcntl(copy, libc::F_GETFL) };
+    if flags < 0 || unsafe { libc::fcntl(copy, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
+        let e = io::Error::last_os_error();
+        close(copy);
+        return Err(e);
+    }
+    Ok(copy)
+}
+
+/// True if `fd` is a connected stream socket (what `adopt` accepts).
+pub fn is_stream_socket(fd: RawFd) -> bool {
+    let mut kind: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    let ret = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_TYPE,
+            (&mut kind as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    ret == 0 && kind == libc::SOCK_STREAM
+}
+
+pub fn epoll_create() -> io::Result<RawFd> {
+    check(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })
+}
+
+pub fn epoll_add(epfd: RawFd, fd: RawFd, events: u32, token: u64) -> io::Result<()> {
+    let mut ev = libc::epoll_event { events, u64: token };
+    check(unsafe { libc::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, fd, &mut ev) }).map(|_| ())
+}
+
+pub fn epoll_del(epfd: RawFd, fd: RawFd) {
+    let mut ev = libc::epoll_event { events: 0, u64: 0 };
+    unsafe { libc::epoll_ctl(epfd, libc::EPOLL_CTL_DEL, fd, &mut ev) };
+}
+
+/// Waits for events; an interrupted wait returns 0 events.
+pub fn epoll_wait(
+    epfd: RawFd,
+    events: &mut [libc::epoll_event],
+    timeout_ms: i32,
+) -> io::Result<usize> {
+    let n = unsafe {
+        libc::epoll_wait(
+            epfd,
+            events.as_mut_ptr(),
+            events.len() as libc::c_int,
+            timeout_ms,
+        )
+    };
+    if n < 0 {
+        let e = io::Error::last_os_error();
+        if e.kind() == io::ErrorKind::Interrupted {
+            return Ok(0);
+        }
+        return Err(e);
+    }
+    Ok(n as usize)
+}
+
+pub enum Io {
+    Done(usize),
+    WouldBlock,
+    Failed,
+}
+
+fn io_result(n: isize) -> Io {
+    if n >= 0 {
+        return Io::Done(n as usize);
+    }
+    let e = io::Error::last_os_error();
+    match e.kind() {
+        io::ErrorKind::WouldBlock => Io::WouldBlock,
+        // An interrupted call moved nothing: say so as 0 bytes would mean EOF, so retry here.
+        io::ErrorKind::Interrupted => Io::WouldBlock,
+        _ => Io::Failed,
+    }
+}
+
+pub fn recv(fd: RawFd, buf: &mut [u8]) -> Io {
+    loop {
+        let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
+        if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+            continue;
+        }
+        return io_result(n);
+    }
+}
+
+pub fn send(fd: RawFd, buf: &[u8]) -> Io {
+    loop {
+        let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) };
+        if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+            continue;
+        }
+        return io_result(n);
+    }
+}
+
+pub fn shutdown_write(fd: RawFd) -> io::Result<()> {
+    check(unsafe { libc::shutdown(fd, libc::SHUT_WR) }).map(|_| ())
+}
