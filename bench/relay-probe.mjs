@@ -20,7 +20,7 @@
 // includes ended threads), for the SSH tools the run time of all its threads (schedstat) as in
 // tunnel.mjs; both are the kernel's precise run time.
 //
-// usage: node bench/relay-probe.mjs [--quick] [--runs N] [--json file] [--tsfn-only | --relay-only]
+// usage: node bench/relay-probe.mjs [--quick] [--runs N] [--json file] [--tsfn-only | --relay-only | --selftest]
 //        (build first: bench/native-probe/build.sh and `npm run build`; root for the sshd rows)
 // BENCH_TOOLS=node-pipe,native and BENCH_SCENARIOS="round trip" pick tools and scenarios by substring.
 
@@ -48,18 +48,34 @@ async function tsfnChild(quick) {
   const WAKES = quick ? 20000 : 200000;
   const out = {};
 
-  const pingPong = (n, warmup) =>
-    new Promise((done) =>
+  // CPU is sampled here, in JS, where the other thread (the probe's) is blocked waiting: a
+  // thread running on the other core at the moment of a sample is counted only up to its last
+  // scheduler tick, which would blur the short rows.
+  const cpuMicros = () => {
+    const u = process.cpuUsage();
+    return u.user + u.system;
+  };
+  const pingPong = (n, warmup) => {
+    let calls = 0;
+    let cpu0 = 0;
+    let cpu1 = 0;
+    return new Promise((done) =>
       probe.pingPong(
         n,
         warmup,
-        () => probe.pong(),
+        () => {
+          if (calls === warmup) cpu0 = cpuMicros();
+          if (calls === warmup + n - 1) cpu1 = cpuMicros();
+          calls++;
+          probe.pong();
+        },
         (r) => {
           probe.joinProbe();
-          done(r);
+          done({ ...r, jsProcessCpuMicros: ((cpu1 - cpu0) * n) / (n - 1) });
         },
       ),
     );
+  };
   const r = await pingPong(PING, PING / 10);
   if (r.error) throw new Error(`ping-pong: ${r.error}`);
   out.pingPong = r;
@@ -69,6 +85,10 @@ async function tsfnChild(quick) {
     for (const batch of [1, 8, 64, 512]) {
       let seen = 0;
       let sum = 0;
+      let cpu1 = 0;
+      let t1 = 0n;
+      const cpu0 = cpuMicros();
+      const t0 = process.hrtime.bigint();
       const s = await new Promise((done) =>
         probe.stream(
           ITEMS,
@@ -83,7 +103,11 @@ async function tsfnChild(quick) {
               for (let o = 0; o < v.length; o += 64) sum += v.readUInt32LE(o);
               seen += v.length / 64;
             }
-            if (seen === ITEMS) probe.pong();
+            if (seen === ITEMS) {
+              cpu1 = cpuMicros();
+              t1 = process.hrtime.bigint();
+              probe.pong();
+            }
           },
           (result) => {
             probe.joinProbe();
@@ -93,7 +117,7 @@ async function tsfnChild(quick) {
       );
       if (s.error) throw new Error(`stream: ${s.error}`);
       if (sum !== (ITEMS * (ITEMS - 1)) / 2) throw new Error('stream: items lost or reordered');
-      out.stream.push({ asArray, ...s });
+      out.stream.push({ asArray, ...s, jsProcessCpuMicros: cpu1 - cpu0, jsWallNanos: Number(t1 - t0) });
     }
   }
 
@@ -116,6 +140,7 @@ async function tsfnChild(quick) {
   out.calls.eventfdWake = timeCalls(WAKES, () => probe.wake());
   out.calls.eventfdWake.waiter = probe.stopWaiter();
   out.tsfnCreateReleaseNanos = probe.tsfnCreateRelease(() => {}, quick ? 200 : 2000);
+  out.threadSpawnJoin = probe.threadSpawnJoin(quick ? 200 : 2000);
   process.stdout.write(`${JSON.stringify(out)}\n`);
 }
 
@@ -172,6 +197,8 @@ async function relayChild(mode, listenPort, servicePort) {
     if (line === 'cpu') {
       const u = process.resourceUsage();
       process.stdout.write(`${JSON.stringify({ cpuMicros: u.userCPUTime + u.systemCPUTime, userMicros: u.userCPUTime, systemMicros: u.systemCPUTime, maxRssKiB: u.maxRSS })}\n`);
+    } else if (line === 'stats') {
+      process.stdout.write(`${JSON.stringify(probe ? { ...probe.relayStats(), adoptErrors } : {})}\n`);
     } else if (line === 'fdcheck') {
       process.stdout.write(`${JSON.stringify(epollCheck())}\n`);
     } else if (line === 'quit') {
@@ -428,6 +455,8 @@ async function startRelay(mode, servicePort) {
     });
   const ready = await nextLine();
   if (ready !== 'ready') throw new Error(`${mode}: ${ready}\n${stderr}`);
+  child.stdin.on('error', () => {}); // the child has gone: `ask` times out instead
+  let stopping = null;
   const ask = async (what) => {
     const answer = nextLine();
     child.stdin.write(`${what}\n`);
@@ -440,14 +469,16 @@ async function startRelay(mode, servicePort) {
     rssMiB: () => procStatus(child.pid, 'VmHWM') / 1024,
     threads: () => procStatus(child.pid, 'Threads'),
     fdcheck: () => ask('fdcheck'),
-    stop: async () => {
-      let stats = {};
-      try {
-        stats = await ask('quit');
-      } catch {}
-      await stopChild(child);
-      return stats;
-    },
+    stats: () => ask('stats'),
+    stop: () =>
+      (stopping ??= (async () => {
+        let stats = {};
+        try {
+          stats = await ask('quit');
+        } catch {}
+        await stopChild(child);
+        return stats;
+      })()),
   };
 }
 
@@ -565,7 +596,7 @@ function printTsfn(all) {
       pp.map((r) => r.p99Nanos / 1000),
       1,
     )} | ${fmt(
-      pp.map((r) => r.processCpuMicros / r.roundTrips),
+      pp.map((r) => r.jsProcessCpuMicros / r.roundTrips),
       2,
     )} | ${fmt(
       pp.map((r) => r.threadCpuMicros / r.roundTrips),
@@ -579,8 +610,8 @@ function printTsfn(all) {
     const rows = all.map((r) => r.stream[i]);
     const s = rows[0];
     lines.push(
-      `| ${s.asArray ? 'Array of Buffers' : 'one Buffer'} | ${s.batch} | ${s.items} | ${fmt(rows.map((r) => r.wallNanos / r.items))} | ${fmt(rows.map((r) => (r.processCpuMicros * 1000) / r.items))} | ${fmt(
-        rows.map((r) => r.processCpuMicros / r.hops),
+      `| ${s.asArray ? 'Array of Buffers' : 'one Buffer'} | ${s.batch} | ${s.items} | ${fmt(rows.map((r) => r.jsWallNanos / r.items))} | ${fmt(rows.map((r) => (r.jsProcessCpuMicros * 1000) / r.items))} | ${fmt(
+        rows.map((r) => r.jsProcessCpuMicros / r.hops),
         2,
       )} | ${fmt(rows.map((r) => (r.producerCpuMicros * 1000) / r.items))} |`,
     );
@@ -610,6 +641,15 @@ function printTsfn(all) {
       all.map((r) => r.tsfnCreateReleaseNanos / 1000),
       2,
     )} µs.`,
+  );
+  lines.push(
+    `Thread spawn + join (256 KiB stack; the thread creates and closes an epoll set and an eventfd; the caller waits in join): ${fmt(
+      all.map((r) => r.threadSpawnJoin.nanos / 1000),
+      1,
+    )} µs wall, ${fmt(
+      all.map((r) => r.threadSpawnJoin.processCpuNanos / 1000),
+      1,
+    )} µs CPU.`,
   );
   return lines.join('\n');
 }
@@ -654,7 +694,82 @@ function printRelay(all) {
   return lines.join('\n');
 }
 
+/**
+ * --selftest: what the relay must get right besides speed, for both native modes: a reader
+ * that stops (backpressure: the relay may not buffer without bound), a peer that resets, and
+ * shutdown() with a pair still open (closed, threads joined).
+ */
+async function selftest() {
+  await new Promise((r) => service.listen(0, '127.0.0.1', r));
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  try {
+    for (const mode of ['native-process-thread', 'native-thread-per-connection']) {
+      const relay = await startRelay(mode, service.address().port);
+      try {
+        // 1. Backpressure: ask for 256 MiB and read nothing for a second.
+        const total = 256 * MiB;
+        const rss0 = procStatus(relay.pid, 'VmRSS') / 1024;
+        const socket = await connect(relay.port);
+        socket.pause();
+        socket.write(header('U', total));
+        await sleep(1000);
+        const moved = (await relay.stats()).bytes;
+        const rss1 = procStatus(relay.pid, 'VmRSS') / 1024;
+        const hash = createHash('sha256');
+        let count = 0;
+        socket.on('data', (c) => {
+          hash.update(c);
+          count += c.length;
+        });
+        socket.resume();
+        await new Promise((done) => socket.on('end', done));
+        socket.destroy();
+        const intact = count === total && hash.digest('hex') === expectedHash(total);
+        console.log(
+          `${mode}: stalled reader: ${(moved / MiB).toFixed(1)} MiB moved in 1 s of 256 MiB, relay RSS ${rss0.toFixed(1)} -> ${rss1.toFixed(1)} MiB; after resuming ${intact ? 'all 256 MiB intact' : `CORRUPTED (${count} bytes)`}`,
+        );
+        if (!intact || moved > 64 * MiB) throw new Error(`${mode}: backpressure failed`);
+
+        // 2. A reset from the client in the middle of a download.
+        const before = await relay.stats();
+        const victim = await connect(relay.port);
+        victim.write(header('D', 999999));
+        victim.write(block);
+        await sleep(100);
+        victim.resetAndDestroy();
+        let after = before;
+        for (let i = 0; i < 50 && after.pairsFailed + after.pairsClosed === before.pairsFailed + before.pairsClosed; i++) {
+          await sleep(20);
+          after = await relay.stats();
+        }
+        console.log(`${mode}: client reset mid-transfer: pair ${after.pairsFailed > before.pairsFailed ? 'failed and closed' : after.pairsClosed > before.pairsClosed ? 'closed' : 'STILL OPEN'}`);
+        if (after.pairsFailed + after.pairsClosed === before.pairsFailed + before.pairsClosed) throw new Error(`${mode}: a reset pair stayed open`);
+
+        // 3. shutdown() with a pair open.
+        const open = await connect(relay.port);
+        open.write(header('E', 0));
+        await new Promise((done) => {
+          open.once('data', done);
+          open.write('x');
+        });
+        const closed = new Promise((done) => open.on('close', done));
+        open.on('error', () => {});
+        open.on('data', () => {});
+        const stats = await relay.stop();
+        await Promise.race([closed, sleep(2000)]);
+        console.log(`${mode}: shutdown() with a pair open: ${JSON.stringify(stats)}; client socket ${open.destroyed ? 'closed' : 'STILL OPEN'}`);
+        if (!stats.pairsAborted || stats.threadsJoined !== stats.threadsStarted || !open.destroyed) throw new Error(`${mode}: shutdown failed`);
+      } finally {
+        await relay.stop();
+      }
+    }
+  } finally {
+    service.close();
+  }
+}
+
 async function main() {
+  if (argv.includes('--selftest')) return selftest();
   const tsfnOnly = argv.includes('--tsfn-only');
   const relayOnly = argv.includes('--relay-only');
   const only = process.env.BENCH_TOOLS?.split(',');

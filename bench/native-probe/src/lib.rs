@@ -547,3 +547,44 @@ pub fn shutdown() -> RelayStats {
     }
     stats()
 }
+
+#[napi(object)]
+pub struct SpawnResult {
+    pub threads: f64,
+    pub nanos: f64,
+    pub process_cpu_nanos: f64,
+}
+
+/// Spawns and joins `n` threads one after the other, each creating and closing an epoll set
+/// and an eventfd (what a per-connection relay thread sets up): the fixed cost of that mode.
+#[napi(catch_unwind)]
+pub fn thread_spawn_join(n: u32) -> SpawnResult {
+    let cpu0 = sys::process_cpu_micros();
+    let started = Instant::now();
+    let mut done = 0u32;
+    for _ in 0..n {
+        let spawned = std::thread::Builder::new()
+            .name("probe-spawn".into())
+            .stack_size(256 * 1024)
+            .spawn(|| {
+                if let (Ok(ep), Ok(ev)) = (sys::epoll_create(), sys::eventfd(true)) {
+                    let _ = sys::epoll_add(ep, ev, libc::EPOLLIN as u32, 0);
+                    sys::close(ev);
+                    sys::close(ep);
+                }
+            });
+        match spawned {
+            Ok(join) => {
+                let _ = join.join();
+                done += 1;
+            }
+            Err(_) => break,
+        }
+    }
+    let count = done.max(1) as f64;
+    SpawnResult {
+        threads: done as f64,
+        nanos: started.elapsed().as_nanos() as f64 / count,
+        process_cpu_nanos: (sys::process_cpu_micros() - cpu0) * 1000.0 / count,
+    }
+}

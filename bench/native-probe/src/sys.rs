@@ -57,23 +57,27 @@ pub fn close(fd: RawFd) {
     }
 }
 
-/// CPU time (user + system) in microseconds, of the whole process (`RUSAGE_SELF`, every
-/// thread including ended ones) or of the calling thread (`RUSAGE_THREAD`).
-pub fn cpu_micros(who: libc::c_int) -> f64 {
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    if unsafe { libc::getrusage(who, &mut usage) } != 0 {
+fn clock_micros(clock: libc::clockid_t) -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    if unsafe { libc::clock_gettime(clock, &mut ts) } != 0 {
         return f64::NAN;
     }
-    let tv = |t: libc::timeval| t.tv_sec as f64 * 1e6 + t.tv_usec as f64;
-    tv(usage.ru_utime) + tv(usage.ru_stime)
+    ts.tv_sec as f64 * 1e6 + ts.tv_nsec as f64 / 1e3
 }
 
+/// CPU time of the whole process in microseconds (every thread, ended ones included). The
+/// calling thread's share is exact; a thread running elsewhere at that moment may lag by up
+/// to a scheduler tick, so sample where the others are blocked.
 pub fn process_cpu_micros() -> f64 {
-    cpu_micros(libc::RUSAGE_SELF)
+    clock_micros(libc::CLOCK_PROCESS_CPUTIME_ID)
 }
 
+/// CPU time of the calling thread in microseconds (exact).
 pub fn thread_cpu_micros() -> f64 {
-    cpu_micros(libc::RUSAGE_THREAD)
+    clock_micros(libc::CLOCK_THREAD_CPUTIME_ID)
 }
 
 /// dup() with close-on-exec, then O_NONBLOCK on the new descriptor (shared with the original's
