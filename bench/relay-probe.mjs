@@ -13,6 +13,7 @@
 //   node-pipe                    Node accepts, connects, a.pipe(b) and b.pipe(a)
 //   native-process-thread        Node accepts and connects, probe.node's one relay thread moves the bytes
 //   native-thread-per-connection the same with one relay thread per connection
+//   native-connect               Node accepts; the one relay thread connects to the service itself
 //   OpenSSH ssh -R, revtun (native)  through a loopback sshd, started as bench/tunnel.mjs starts them
 // The relay tools listen on the "remote" port themselves: client -> relay -> service, where the
 // SSH tools have client -> sshd -> tunnel process -> service. Only the relay / tunnel process's
@@ -170,6 +171,17 @@ async function relayChild(mode, listenPort, servicePort) {
   const adopt = mode === 'native-process-thread' ? probe?.adopt : probe?.adoptThread;
   let adoptErrors = 0;
   const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true }, (a) => {
+    if (mode === 'native-connect') {
+      // The relay thread opens the service connection itself: no Node socket on that side.
+      a.setNoDelay(true);
+      try {
+        probe.adoptConnect(a._handle.fd, servicePort);
+      } catch {
+        adoptErrors++;
+      }
+      a.destroy();
+      return;
+    }
     const b = net.connect({ port: servicePort, host: '127.0.0.1', allowHalfOpen: true });
     a.setNoDelay(true);
     b.setNoDelay(true);
@@ -523,6 +535,7 @@ const TOOLS = [
   { name: 'node-pipe', start: (ctx, sp) => startRelay('node-pipe', sp) },
   { name: 'native-process-thread', start: (ctx, sp) => startRelay('native-process-thread', sp) },
   { name: 'native-thread-per-connection', start: (ctx, sp) => startRelay('native-thread-per-connection', sp) },
+  { name: 'native-connect (process thread)', start: (ctx, sp) => startRelay('native-connect', sp) },
   { name: 'OpenSSH ssh -R', ssh: true, start: (ctx, sp) => startSshTunnel('openssh', ctx, sp) },
   { name: 'revtun (native)', ssh: true, start: (ctx, sp) => startSshTunnel('revtun', ctx, sp) },
 ];
@@ -703,7 +716,7 @@ async function selftest() {
   await new Promise((r) => service.listen(0, '127.0.0.1', r));
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
   try {
-    for (const mode of ['native-process-thread', 'native-thread-per-connection']) {
+    for (const mode of ['native-process-thread', 'native-thread-per-connection', 'native-connect']) {
       const relay = await startRelay(mode, service.address().port);
       try {
         // 1. Backpressure: ask for 256 MiB and read nothing for a second.

@@ -468,6 +468,35 @@ fn reap() {
 pub fn adopt(fd_a: i32, fd_b: i32, buffer_bytes: Option<u32>) -> Result<()> {
     reap();
     let pair = make_pair(fd_a, fd_b, buffer_bytes)?;
+    shared_add(pair)
+}
+
+/// Relays one connected socket (dup'd: destroy the JS socket afterwards) to a new connection
+/// to 127.0.0.1:`port` that the process's relay thread opens itself (no Node socket on that
+/// side): the shape of a forwarded channel whose local connection the data plane would open.
+#[napi(catch_unwind)]
+pub fn adopt_connect(fd_a: i32, port: u32, buffer_bytes: Option<u32>) -> Result<()> {
+    reap();
+    let capacity = buffer_bytes.unwrap_or(DEFAULT_BUFFER).clamp(4096, 16 << 20) as usize;
+    if port == 0 || port > 65535 || !sys::is_stream_socket(fd_a) {
+        return Err(Error::new(
+            Status::InvalidArg,
+            "adoptConnect wants a stream socket fd and a port",
+        ));
+    }
+    let a = sys::dup_nonblocking(fd_a).map_err(|e| io_err("dup", e))?;
+    let b = match sys::connect_loopback(port as u16) {
+        Ok(b) => b,
+        Err(e) => {
+            sys::close(a);
+            return Err(io_err("connect", e));
+        }
+    };
+    relay::PAIRS_ADOPTED.fetch_add(1, Ordering::Relaxed);
+    shared_add(Pair::connecting(a, b, capacity))
+}
+
+fn shared_add(pair: Pair) -> Result<()> {
     let mut shared = lock(&SHARED);
     if shared.as_ref().is_some_and(|t| t.is_finished()) {
         if let Some(old) = shared.take() {

@@ -58,6 +58,8 @@ pub struct Pair {
     hangup: [bool; 2],
     /// dirs[0]: side 0 -> side 1; dirs[1]: side 1 -> side 0.
     dirs: [Direction; 2],
+    /// Side 1 is a non-blocking connect() still in progress (adoptConnect).
+    connecting: bool,
 }
 
 enum Pumped {
@@ -76,7 +78,18 @@ impl Pair {
             writable: [true, true],
             hangup: [false, false],
             dirs: [Direction::new(capacity), Direction::new(capacity)],
+            connecting: false,
         }
+    }
+
+    /// Like `new`, with side 1 a socket whose non-blocking connect() is under way: nothing
+    /// moves to or from it until epoll says it is writable and SO_ERROR says connected.
+    pub fn connecting(a: RawFd, b: RawFd, capacity: usize) -> Self {
+        let mut pair = Pair::new(a, b, capacity);
+        pair.connecting = true;
+        pair.readable[1] = false;
+        pair.writable[1] = false;
+        pair
     }
 
     /// Closes both descriptors of a pair no thread has registered.
@@ -100,6 +113,16 @@ impl Pair {
 
     /// Moves what can be moved without blocking, both ways, until nothing changes.
     fn pump(&mut self) -> Pumped {
+        if self.connecting {
+            if !self.writable[1] {
+                return Pumped::Open;
+            }
+            if sys::socket_error(self.fds[1]) != 0 {
+                return Pumped::Failed;
+            }
+            self.connecting = false;
+            self.readable[1] = true;
+        }
         loop {
             let mut progress = false;
             for d in 0..2 {
