@@ -56,7 +56,7 @@ async function tsfnChild(quick) {
     const u = process.cpuUsage();
     return u.user + u.system;
   };
-  const pingPong = (n, warmup) => {
+  const pingPong = (n, warmup, probeCpu = -1) => {
     let calls = 0;
     let cpu0 = 0;
     let cpu1 = 0;
@@ -64,6 +64,7 @@ async function tsfnChild(quick) {
       probe.pingPong(
         n,
         warmup,
+        probeCpu,
         () => {
           if (calls === warmup) cpu0 = cpuMicros();
           if (calls === warmup + n - 1) cpu1 = cpuMicros();
@@ -77,9 +78,20 @@ async function tsfnChild(quick) {
       ),
     );
   };
-  const r = await pingPong(PING, PING / 10);
-  if (r.error) throw new Error(`ping-pong: ${r.error}`);
-  out.pingPong = r;
+  // Where the scheduler puts the two threads decides the cost (see PROBE.md): measured as it
+  // falls, then with both threads on CPU 0, then with JS on CPU 0 and the probe thread on CPU 1.
+  out.pingPong = {};
+  for (const [placement, jsCpu, probeCpu] of [
+    ['unpinned', -1, -1],
+    ['same core', 0, 0],
+    ['cross core', 0, 1],
+  ]) {
+    probe.pinCurrentThread(jsCpu);
+    const r = await pingPong(PING, PING / 10, probeCpu);
+    probe.pinCurrentThread(-1);
+    if (r.error) throw new Error(`ping-pong: ${r.error}`);
+    out.pingPong[placement] = r;
+  }
 
   out.stream = [];
   for (const asArray of [false, true]) {
@@ -591,31 +603,16 @@ function fmt(values, digits = 0) {
 
 function printTsfn(all) {
   const lines = [];
-  const pp = all.map((r) => r.pingPong);
   lines.push('### TSFN ping-pong (post from a native thread -> JS callback -> sync call writes an eventfd -> thread wakes)', '');
-  lines.push('| round trips | p50 µs | mean µs | p90 µs | p99 µs | process CPU µs / round trip | probe thread CPU µs / round trip |');
-  lines.push('|---:|---:|---:|---:|---:|---:|---:|');
-  lines.push(
-    `| ${pp[0].roundTrips} | ${fmt(
-      pp.map((r) => r.p50Nanos / 1000),
-      1,
-    )} | ${fmt(
-      pp.map((r) => r.meanNanos / 1000),
-      1,
-    )} | ${fmt(
-      pp.map((r) => r.p90Nanos / 1000),
-      1,
-    )} | ${fmt(
-      pp.map((r) => r.p99Nanos / 1000),
-      1,
-    )} | ${fmt(
-      pp.map((r) => r.jsProcessCpuMicros / r.roundTrips),
-      2,
-    )} | ${fmt(
-      pp.map((r) => r.threadCpuMicros / r.roundTrips),
-      2,
-    )} |`,
-  );
+  lines.push('| threads placed | round trips | p50 µs | mean µs | p90 µs | p99 µs | process CPU µs / round trip | probe thread CPU µs / round trip |');
+  lines.push('|---|---:|---:|---:|---:|---:|---:|---:|');
+  for (const placement of Object.keys(all[0].pingPong)) {
+    const pp = all.map((r) => r.pingPong[placement]);
+    const col = (f, d = 1) => fmt(pp.map(f), d);
+    lines.push(
+      `| ${placement} | ${pp[0].roundTrips} | ${col((r) => r.p50Nanos / 1000)} | ${col((r) => r.meanNanos / 1000)} | ${col((r) => r.p90Nanos / 1000)} | ${col((r) => r.p99Nanos / 1000)} | ${col((r) => r.jsProcessCpuMicros / r.roundTrips, 2)} | ${col((r) => r.threadCpuMicros / r.roundTrips, 2)} |`,
+    );
+  }
   lines.push('', '### TSFN streaming: 64-byte items, B per TSFN call (the thread never waits; the queue is unbounded)', '');
   lines.push('| delivered as | B | items | wall ns / item | CPU ns / item | CPU µs / hop | producer CPU ns / item |');
   lines.push('|---|---:|---:|---:|---:|---:|---:|');
@@ -807,7 +804,9 @@ async function main() {
         const t = await runTsfnChild(quick);
         tsfnRuns.push(t);
         console.error(
-          `run ${run} TSFN ping-pong p50 ${(t.pingPong.p50Nanos / 1000).toFixed(1)} µs, stream B=1 ${(t.stream[0].wallNanos / t.stream[0].items).toFixed(0)} ns/item, B=512 ${(t.stream[3].wallNanos / t.stream[3].items).toFixed(0)} ns/item`,
+          `run ${run} TSFN ping-pong p50 ${Object.entries(t.pingPong)
+            .map(([k, v]) => `${k} ${(v.p50Nanos / 1000).toFixed(1)}`)
+            .join(', ')} µs, stream B=1 ${(t.stream[0].wallNanos / t.stream[0].items).toFixed(0)} ns/item, B=512 ${(t.stream[3].wallNanos / t.stream[3].items).toFixed(0)} ns/item`,
         );
       }
       if (tsfnOnly) continue;

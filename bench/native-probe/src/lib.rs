@@ -211,6 +211,29 @@ fn release_probe(fd: RawFd) {
     sys::close(fd);
 }
 
+/// Restricts the calling thread to one CPU (`cpu` >= 0) or lets it run anywhere (-1).
+fn pin(cpu: i32) -> bool {
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if cpu >= 0 {
+            libc::CPU_SET(cpu as usize, &mut set);
+        } else {
+            let n = libc::sysconf(libc::_SC_NPROCESSORS_CONF).clamp(1, 1024) as usize;
+            for c in 0..n {
+                libc::CPU_SET(c, &mut set);
+            }
+        }
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0
+    }
+}
+
+/// Pins the calling (JS) thread to `cpu`, or unpins it with -1: to compare a TSFN hop between
+/// threads on one core with one between cores.
+#[napi(catch_unwind)]
+pub fn pin_current_thread(cpu: i32) -> bool {
+    pin(cpu)
+}
+
 #[napi(object)]
 pub struct PingPongResult {
     pub round_trips: f64,
@@ -228,8 +251,15 @@ pub struct PingPongResult {
 
 /// Starts a thread that does `warmup` untimed then `n` timed round trips: post `i` through a
 /// TSFN to `onItem`, wait for JS to call pong(). Reports to `onDone(result)`; then call joinProbe().
+/// `probeCpu` >= 0 pins the thread to that CPU.
 #[napi(catch_unwind)]
-pub fn ping_pong(n: u32, warmup: u32, on_item: JsFunction, on_done: JsFunction) -> Result<()> {
+pub fn ping_pong(
+    n: u32,
+    warmup: u32,
+    probe_cpu: i32,
+    on_item: JsFunction,
+    on_done: JsFunction,
+) -> Result<()> {
     let item: ThreadsafeFunction<u32, ErrorStrategy::Fatal> = on_item
         .create_threadsafe_function(0, |ctx: ThreadSafeCallContext<u32>| Ok(vec![ctx.value]))?;
     let done: ThreadsafeFunction<PingPongResult, ErrorStrategy::Fatal> = on_done
@@ -240,6 +270,9 @@ pub fn ping_pong(n: u32, warmup: u32, on_item: JsFunction, on_done: JsFunction) 
     let spawned = std::thread::Builder::new()
         .name("probe-pingpong".into())
         .spawn(move || {
+            if probe_cpu >= 0 {
+                pin(probe_cpu);
+            }
             let mut error = None;
             let mut samples: Vec<u64> = Vec::with_capacity(n as usize);
             let mut cpu = (0.0, 0.0);
