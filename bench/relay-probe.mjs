@@ -23,7 +23,8 @@
 //
 // usage: node bench/relay-probe.mjs [--quick] [--runs N] [--json file] [--tsfn-only | --relay-only | --selftest]
 //        (build first: bench/native-probe/build.sh and `npm run build`; root for the sshd rows)
-// BENCH_TOOLS=node-pipe,native and BENCH_SCENARIOS="round trip" pick tools and scenarios by substring.
+// BENCH_TOOLS=node-pipe,native and BENCH_SCENARIOS="round trip" pick tools and scenarios by substring;
+// BENCH_PLACEMENT=same|cross pins the processes (see `placed`).
 
 import * as net from 'node:net';
 import { spawn } from 'node:child_process';
@@ -459,11 +460,23 @@ async function stopChild(child) {
   clearTimeout(timer);
 }
 
+/**
+ * BENCH_PLACEMENT: "unpinned" (default) lets the scheduler place everything; "same" puts the
+ * harness (client and service), sshd and the measured process on CPU 0; "cross" keeps the
+ * harness and sshd on CPU 0 and puts the measured process on CPU 1. On this VM a wake-up
+ * across cores costs far more than one on the same core, and unpinned runs land either way.
+ */
+const placement = process.env.BENCH_PLACEMENT ?? 'unpinned';
+function placed(command, args) {
+  if (placement === 'unpinned') return [command, args];
+  return ['taskset', ['-c', placement === 'same' ? '0' : '1', command, ...args]];
+}
+
 /** A relay child (node-pipe or native-*): starts it, asks it for CPU over stdin. */
 async function startRelay(mode, servicePort) {
   const { freePort } = await import('../dist/demo/sshd.js');
   const port = await freePort();
-  const child = spawn(process.execPath, [import.meta.filename, '--child', mode, String(port), String(servicePort)], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(...placed(process.execPath, [import.meta.filename, '--child', mode, String(port), String(servicePort)]), { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (c) => (stderr += c));
   const lines = createInterface({ input: child.stdout });
@@ -514,7 +527,7 @@ async function startSshTunnel(kind, ctx, servicePort) {
   const sshArgs = ['-N', '-T', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'ExitOnForwardFailure=yes'];
   const target = ['-i', ctx.key.privatePath, '-p', String(ctx.sshd.port), '-o', `Ciphers=${cipher}`, '-R', `127.0.0.1:${remotePort}:127.0.0.1:${servicePort}`, `root@${ctx.sshd.host}`];
   const [command, args, env] = kind === 'openssh' ? ['ssh', [...sshArgs, ...target], {}] : [process.execPath, [join(root, 'dist/cli/main.js'), ...sshArgs, ...target], { REVTUN_CRYPTO: 'native' }];
-  const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
+  const child = spawn(...placed(command, args), { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
   let stderr = '';
   child.stderr.on('data', (c) => (stderr += c));
   for (let attempt = 0; ; attempt++) {
@@ -785,6 +798,11 @@ async function main() {
   const only = process.env.BENCH_TOOLS?.split(',');
   const onlyScenarios = process.env.BENCH_SCENARIOS?.split(',');
   const tools = TOOLS.filter((t) => !only || only.some((o) => t.name.includes(o)));
+  if (placement !== 'unpinned') {
+    if (!['same', 'cross'].includes(placement)) throw new Error(`BENCH_PLACEMENT=${placement}: unpinned, same or cross`);
+    // This thread (the client and the service) and what it spawns from here on (sshd) to CPU 0.
+    createRequire(import.meta.url)(probePath).pinCurrentThread(0);
+  }
   const tsfnRuns = [];
   const relayRuns = [];
   let ctx = null;
@@ -834,7 +852,7 @@ async function main() {
   if (tsfnRuns.length) text.push('', '## TSFN probe', '', printTsfn(tsfnRuns));
   if (relayRuns.length) text.push('', '## Relay probe', printRelay(relayRuns));
   console.log(text.join('\n'));
-  if (jsonOut) writeFileSync(jsonOut, JSON.stringify({ quick, runs, bulk: BULK, roundTrips: ROUND_TRIPS, connections: CONNECTIONS, tsfn: tsfnRuns, relay: relayRuns }, null, 1));
+  if (jsonOut) writeFileSync(jsonOut, JSON.stringify({ quick, runs, placement, bulk: BULK, roundTrips: ROUND_TRIPS, connections: CONNECTIONS, tsfn: tsfnRuns, relay: relayRuns }, null, 1));
 }
 
 if (argv[0] === '--child') await relayChild(argv[1], Number(argv[2]), Number(argv[3]));
