@@ -442,6 +442,12 @@ function threadCpuSeconds(pid) {
   return ns / CLOCK_NS;
 }
 
+/** utime and stime of all the process's threads, ended ones included, in clock ticks. */
+function statTicks(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return { user: Number(fields[11]), system: Number(fields[12]) };
+}
+
 function procStatus(pid, key) {
   const line = readFileSync(`/proc/${pid}/status`, 'utf8')
     .split('\n')
@@ -580,14 +586,19 @@ async function measure(tool, scenario, ctx, servicePort) {
   try {
     if (scenario.warmup) await scenario.warmup(proc.port);
     const cpu0 = await proc.cpuSeconds();
+    const ticks0 = statTicks(proc.pid);
     const t0 = process.hrtime.bigint();
     const extra = (await scenario.run(proc.port)) ?? {};
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     const cpu = (await proc.cpuSeconds()) - cpu0;
+    const ticks1 = statTicks(proc.pid);
+    const ticks = ticks1.user - ticks0.user + ticks1.system - ticks0.system;
     const row = { seconds, cpu, rssMiB: proc.rssMiB(), threads: proc.threads(), ...extra };
     if (scenario.bytes) {
       row.MiBps = scenario.bytes / MiB / seconds;
       row.cpuPerGiB = cpu / (scenario.bytes / 1024 / MiB);
+      // The user share, from /proc/<pid>/stat's clock ticks (coarse, so for the bulk rows only).
+      row.userShare = ticks ? (ticks1.user - ticks0.user) / ticks : null;
     } else {
       row.cpuMicros = (cpu / scenario.count) * 1e6;
       if (!extra.micros) row.perSecond = scenario.count / seconds;
@@ -689,13 +700,13 @@ function printRelay(all) {
     const ratio = (v, key) => (base ? `${(median(v.map((r) => r[key])) / median(base.map((r) => r[key]))).toFixed(2)}x` : '-');
     lines.push('', `### ${s.name}`, '');
     if (s.bytes) {
-      lines.push('| tool | MiB/s | CPU-s / GiB | CPU ÷ OpenSSH | peak RSS MiB |', '|---|---:|---:|---:|---:|');
+      lines.push('| tool | MiB/s | CPU-s / GiB | user share | CPU ÷ OpenSSH | peak RSS MiB |', '|---|---:|---:|---:|---:|---:|');
       for (const [t, v] of list)
         lines.push(
           `| ${t} | ${fmt(v.map((r) => r.MiBps))} | ${fmt(
             v.map((r) => r.cpuPerGiB),
             2,
-          )} | ${ratio(v, 'cpuPerGiB')} | ${fmt(v.map((r) => r.rssMiB))} |`,
+          )} | ${v.every((r) => r.userShare !== null) ? `${(median(v.map((r) => r.userShare)) * 100).toFixed(0)}%` : '-'} | ${ratio(v, 'cpuPerGiB')} | ${fmt(v.map((r) => r.rssMiB))} |`,
         );
     } else if (s.name.includes('round trip')) {
       lines.push('| tool | µs / round trip | ÷ OpenSSH | CPU µs / round trip | CPU ÷ OpenSSH |', '|---|---:|---:|---:|---:|');
@@ -847,7 +858,7 @@ async function main() {
     service.close();
   }
   const text = [
-    `runs: ${runs}${quick ? ' (--quick)' : ''}; bulk ${BULK / MiB} MiB, ${ROUND_TRIPS} round trips, ${CONNECTIONS} connections, ${STREAMS} streams; figures are medians, ±x% is half the min-max range`,
+    `runs: ${runs}${quick ? ' (--quick)' : ''}; placement ${placement}; bulk ${BULK / MiB} MiB, ${ROUND_TRIPS} round trips, ${CONNECTIONS} connections, ${STREAMS} streams; figures are medians, ±x% is half the min-max range`,
   ];
   if (tsfnRuns.length) text.push('', '## TSFN probe', '', printTsfn(tsfnRuns));
   if (relayRuns.length) text.push('', '## Relay probe', printRelay(relayRuns));
