@@ -665,7 +665,7 @@ function printTsfn(all) {
   const w = all.map((r) => r.calls.eventfdWake);
   lines.push(
     '',
-    `With a waiter: ${fmt(w.map((x) => (x.waiter.wakeups / x.calls) * 100))}% of the writes woke it (the rest found it awake), ${fmt(
+    `With a waiter: wake-ups per 100 writes ${fmt(w.map((x) => (x.waiter.wakeups / x.calls) * 100))} (the other writes found it awake), ${fmt(
       w.map((x) => x.waiter.threadCpuMicros / Math.max(1, x.waiter.wakeups)),
       2,
     )} µs of waiter CPU per wake-up.`,
