@@ -215,6 +215,9 @@ fn release_probe(fd: RawFd) {
 fn pin(cpu: i32) -> bool {
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if cpu >= libc::CPU_SETSIZE {
+            return false; // CPU_SET would index past the set
+        }
         if cpu >= 0 {
             libc::CPU_SET(cpu as usize, &mut set);
         } else {
