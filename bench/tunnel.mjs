@@ -277,7 +277,9 @@ async function medianRun(run, by = (r) => r.cpu) {
 
 const TOOLS = [
   { name: 'OpenSSH ssh -R', kind: 'openssh' },
-  { name: 'revtun (native)', kind: 'revtun', provider: 'native' },
+  { name: 'revtun (native)', kind: 'revtun', provider: 'native', env: { REVTUN_DATA_PLANE: 'js' } },
+  // The native data plane (DataPlane=native): the addon's relay thread moves the forwarded bytes.
+  { name: 'revtun (native plane)', kind: 'revtun', provider: 'native', env: { REVTUN_DATA_PLANE: 'native' } },
   { name: 'revtun (wasm)', kind: 'revtun', provider: 'wasm' },
   { name: 'revtun (node)', kind: 'revtun', provider: 'node' },
   // What a machine without the addon gets by default: the automatic provider over node:crypto and WASM.

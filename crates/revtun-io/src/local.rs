@@ -104,6 +104,13 @@ impl Plane {
         self.refill(slot)
     }
 
+    /// `n` of the pending bytes reached the socket after the connection failed (no credit follows).
+    pub fn local_delivered(&mut self, slot: usize, n: usize) {
+        if let Some(ch) = self.slots.get_mut(slot).and_then(Option::as_mut) {
+            ch.written_to_local(n);
+        }
+    }
+
     /// The peer's EOF has come and everything before it is written: shut the socket's write side.
     pub fn local_wants_shutdown(&self, slot: usize) -> bool {
         match self.slots.get(slot).and_then(Option::as_ref) {

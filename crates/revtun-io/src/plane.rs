@@ -458,6 +458,30 @@ impl Plane {
         std::mem::take(&mut self.upcalls)
     }
 
+    /// Frames DISCONNECT (RFC 4253 §11.1) for the error the plane failed with, under the
+    /// outgoing keys, which a failure on the incoming side leaves sound: the server hears why
+    /// the connection ends, as it does from the JavaScript path. The reason is the one
+    /// `disconnectReasonFor` in ts/protocol/errors.ts gives.
+    pub fn frame_disconnect(&mut self) {
+        let Some(error) = self.failed.clone() else {
+            return;
+        };
+        let reason: u32 = match error.code {
+            Code::CannotDecrypt => 5,  // MAC_ERROR
+            Code::CannotSetKeys => 11, // BY_APPLICATION: our own failure
+            _ => 2,                    // PROTOCOL_ERROR: the peer broke a rule
+        };
+        let text = error.message.as_bytes();
+        let text = &text[..text.len().min(200)];
+        let mut message = Vec::with_capacity(13 + text.len());
+        message.push(wire::MSG_DISCONNECT);
+        message.extend_from_slice(&reason.to_be_bytes());
+        message.extend_from_slice(&(text.len() as u32).to_be_bytes());
+        message.extend_from_slice(text);
+        message.extend_from_slice(&0u32.to_be_bytes()); // language tag
+        let _ = self.framer.frame(&message);
+    }
+
     /// The error the plane failed with, if it has.
     pub fn failure(&self) -> Option<&PlaneError> {
         self.failed.as_ref()

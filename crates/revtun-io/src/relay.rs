@@ -389,7 +389,11 @@ fn run(shared: &Shared, mut poll: Poll, ssh: &mut Socket, upcall: &mut UpcallSin
         let ended = outcome.err();
         if let Some(ended) = &ended {
             state.ended = Some(ended.clone());
+            if let Ended::Protocol(_) = ended {
+                state.plane.frame_disconnect();
+            }
             flush_ssh(&mut state, ssh);
+            flush_locals(&mut state);
         }
         drop(state);
         if !batch.is_empty() {
@@ -514,6 +518,23 @@ fn write_ssh(state: &mut State, ssh: &mut Socket) -> Result<(), Ended> {
         }
     }
     Ok(())
+}
+
+/// What the peer sent before the connection ended goes to the local sockets as far as each
+/// takes it at once, then their write sides are shut: data received intact is not dropped
+/// because a later packet was bad.
+fn flush_locals(state: &mut State) {
+    let State { plane, locals, .. } = state;
+    for (&slot, socket) in locals.iter_mut() {
+        while !plane.local_pending(slot).is_empty() {
+            match socket.stream.write(plane.local_pending(slot)) {
+                Ok(n) if n > 0 => plane.local_delivered(slot, n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                _ => break,
+            }
+        }
+        let _ = socket.stream.shutdown(Shutdown::Write);
+    }
 }
 
 /// The last write before the relay ends (a DISCONNECT the core queued, say): as much as the

@@ -347,7 +347,7 @@ fn the_server_closing_the_connection_ends_the_relay_with_peer_closed() {
 }
 
 #[test]
-fn a_corrupted_packet_ends_the_relay_with_1015_and_closes_the_local_sockets() {
+fn a_corrupted_packet_ends_the_relay_with_1015_a_disconnect_and_the_intact_data_delivered() {
     let (relay, mut peer, mut ssh, heard) = start("chacha20-poly1305@openssh.com");
     let (mut target, relay_side) = tcp_pair();
     relay
@@ -362,9 +362,12 @@ fn a_corrupted_packet_ends_the_relay_with_1015_and_closes_the_local_sockets() {
         )
         .unwrap();
     drop(relay_side);
+    // Intact data first: it must still reach the target.
+    let mut input = peer.seal(&data(3, b"intact"));
     let mut packet = peer.seal(&data(3, b"tampered"));
     packet[10] ^= 0x40;
-    ssh.write_all(&packet).unwrap();
+    input.extend(packet);
+    ssh.write_all(&input).unwrap();
     loop {
         match heard.recv_timeout(Duration::from_secs(20)).unwrap() {
             Heard::Ended(Ended::Protocol(error)) => {
@@ -378,11 +381,23 @@ fn a_corrupted_packet_ends_the_relay_with_1015_and_closes_the_local_sockets() {
     target
         .set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
-    let mut buffer = [0u8; 16];
+    let mut got = Vec::new();
+    target.read_to_end(&mut got).unwrap();
     assert_eq!(
-        target.read(&mut buffer).unwrap(),
-        0,
-        "nothing tampered reached the target, and its socket closed"
+        got, b"intact",
+        "the intact data reached the target, nothing tampered did, and its socket closed"
     );
+    // The server is told why: DISCONNECT with MAC_ERROR (5).
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let disconnect = loop {
+        let n = ssh.read(&mut buffer).unwrap();
+        assert!(n > 0, "the connection closed without a DISCONNECT");
+        received.extend(peer.receive(&buffer[..n]));
+        if let Some(message) = received.iter().find(|m| m[0] == 1) {
+            break message.clone();
+        }
+    };
+    assert_eq!(&disconnect[1..5], &5u32.to_be_bytes());
     drop(relay);
 }
