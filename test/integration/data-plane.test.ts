@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSshd, type Sshd } from '../helpers/sshd.js';
 import { makeTunnel, rekeyCounts } from '../helpers/tunnel.js';
 import { connect, listen, receiveHashed, sendHashed } from '../helpers/streams.js';
+import { pollUntil } from '../helpers/kernel.js';
 import type { SSHReverseTunnel } from '../../ts/index.js';
 
 const MiB = 1024 * 1024;
@@ -93,6 +94,22 @@ describe('the native data plane', () => {
     expect(rekeyCounts(tunnel).byUs).toBeGreaterThanOrEqual(1);
     expect(tunnel.connected).toBe(true);
     await tunnel.sshLogoff();
+  });
+
+  it("reports an adopted channel's counts as the plane has them (sshChannels)", async () => {
+    const target = await listen((socket) => socket.write(Buffer.alloc(100_000, 7)));
+    const tunnel = makeTunnel(sshd, { config: ['DataPlane=native'] });
+    await tunnel.sshLogon();
+    const port = await tunnel.requestForwarding('127.0.0.1', 0, '127.0.0.1', target.port);
+    const client = await connect(port);
+    let got = 0;
+    client.on('data', (chunk: Buffer) => (got += chunk.length));
+    await pollUntil(() => got === 100_000, "the target's bytes at the client");
+    await pollUntil(() => tunnel.sshChannels[0]?.bytesSent === 100_000, "the channel's count to show them");
+    expect(tunnel.sshChannels[0]!.bufferedBytes).toBe(0);
+    client.destroy();
+    await tunnel.sshLogoff();
+    await target.close();
   });
 
   it('stays on the JavaScript path, saying why, where the plane does not apply', async () => {

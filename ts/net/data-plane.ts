@@ -37,6 +37,7 @@ interface AddonDataPlane {
   setLimits(maxPacket: number, windowTarget: number): void;
   adopt(localId: number, remoteId: number, localWindow: number, remoteWindow: number, remoteMaxPacket: number, confirmation: Uint8Array, fd: number): void;
   closeChannel(localId: number): void;
+  channelStats(localId: number): [number, number, number] | null;
   upcallsTaken(bytes: number): void;
   ref(): void;
   unref(): void;
@@ -171,6 +172,13 @@ export class NativePlane {
 
   closeChannel(channel: number): void {
     this.command(() => this.plane.closeChannel(channel));
+  }
+
+  /** An adopted channel's payload bytes each way so far and the bytes waiting for its local socket; null once it is not the plane's. */
+  channelStats(channel: number): { bytesSent: number; bytesReceived: number; buffered: number } | null {
+    if (this.closed) return null;
+    const stats = this.plane.channelStats(channel);
+    return stats ? { bytesSent: stats[0], bytesReceived: stats[1], buffered: stats[2] } : null;
   }
 
   ref(): void {

@@ -76,6 +76,8 @@ export interface ChannelView {
   /** The queue is at its high-water mark: wait for a channelWritable event. */
   readonly writeBlocked: boolean;
   readonly closeSent: boolean;
+  /** Carried by the native data plane (its counts are refreshed from it when read). */
+  readonly adopted: boolean;
 }
 
 export class Channel {
@@ -727,6 +729,14 @@ export class ConnectionLayer {
     this.freeIds.push(ch.localId);
     this.hooks.channelsChanged?.();
     this.hooks.emit({ type: 'channelClosed', channel: ch.localId, bytesSent: ch.bytesSent, bytesReceived: ch.bytesReceived });
+  }
+
+  /** An adopted channel's counts as the native data plane has them now (its views read them). */
+  updateAdopted(channelId: number, bytesSent: number, bytesReceived: number): void {
+    const ch = this.channels.get(channelId);
+    if (!ch?.adopted) return;
+    ch.bytesSent = bytesSent;
+    ch.bytesReceived = bytesReceived;
   }
 
   /** The native data plane finished an adopted channel (CLOSE both ways), with what it carried. */

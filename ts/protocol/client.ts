@@ -346,12 +346,23 @@ export class SshClientCore {
 
   /** A read-only view of an open channel, or undefined. */
   channel(id: number): ChannelView | undefined {
-    return this.connection.view(id);
+    const view = this.connection.view(id);
+    if (view) this.refreshAdopted(view);
+    return view;
   }
 
   /** Read-only views of every channel not yet closed. */
   channelViews(): ChannelView[] {
-    return this.connection.views();
+    const views = this.connection.views();
+    for (const view of views) this.refreshAdopted(view);
+    return views;
+  }
+
+  /** A channel the native data plane carries: its counts are the plane's. */
+  private refreshAdopted(view: ChannelView): void {
+    if (!this.plane || !view.adopted) return;
+    const stats = this.plane.channelStats(view.localId);
+    if (stats) this.connection.updateAdopted(view.localId, stats.bytesSent, stats.bytesReceived);
   }
 
   /** The forwardings the server has granted on this connection. */

@@ -22,6 +22,8 @@ export interface PlanePort {
   adopt(channel: number, remoteId: number, localWindow: number, remoteWindow: number, remoteMaxPacket: number, confirmation: Uint8Array): void;
   /** Closes an adopted channel (EOF and CLOSE from the plane, after what it holds for the local socket). */
   closeChannel(channel: number): void;
+  /** An adopted channel's payload bytes each way so far (null once it is not the plane's). */
+  channelStats(channel: number): { bytesSent: number; bytesReceived: number } | null;
 }
 
 /** Everything a handover needs from the core. */

@@ -310,6 +310,7 @@ export class Session {
 
   /** Bytes from the server waiting in a channel's local socket. */
   localBuffered(channel: number): number {
+    if (this.plane && this.core.channel(channel)?.adopted) return this.plane.channelStats(channel)?.buffered ?? 0;
     return this.forwarders.get(channel)?.buffered ?? 0;
   }
 
@@ -496,6 +497,7 @@ export class Session {
         plane.adopt(channel, remoteId, localWindow, remoteWindow, remoteMaxPacket, confirmation, fd);
       },
       closeChannel: (channel) => plane.closeChannel(channel),
+      channelStats: (channel) => plane.channelStats(channel),
     };
   }
 

@@ -482,6 +482,13 @@ impl Plane {
         let _ = self.framer.frame(&message);
     }
 
+    /// What an adopted channel has carried so far, and the bytes it holds for its local socket.
+    pub fn channel_stats(&self, local_id: u32) -> Option<(u64, u64, usize)> {
+        let slot = *self.by_id.get(&local_id)?;
+        let ch = self.slots.get(slot)?.as_ref()?;
+        Some((ch.bytes_sent, ch.bytes_received, ch.unwritten()))
+    }
+
     /// The error the plane failed with, if it has.
     pub fn failure(&self) -> Option<&PlaneError> {
         self.failed.as_ref()

@@ -294,6 +294,11 @@ impl Relay {
         self.shared.thread_id.load(Ordering::Acquire)
     }
 
+    /// An adopted channel's bytes sent and received so far, and those waiting for its socket.
+    pub fn channel_stats(&self, local_id: u32) -> Option<(u64, u64, usize)> {
+        lock(&self.shared).plane.channel_stats(local_id)
+    }
+
     /// The channels this relay still holds a socket for.
     pub fn live_channels(&self) -> usize {
         lock(&self.shared).locals.len()

@@ -300,6 +300,17 @@ impl DataPlane {
         self.with(|relay| relay.close_channel(local_id))
     }
 
+    /// An adopted channel's `[bytesSent, bytesReceived, buffered]` (payload each way, and the
+    /// bytes waiting for its local socket), or null once it is not the plane's.
+    #[napi]
+    pub fn channel_stats(&self, local_id: u32) -> Result<Option<Vec<f64>>> {
+        let guard = self.relay.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(guard
+            .as_ref()
+            .and_then(|relay| relay.channel_stats(local_id))
+            .map(|(sent, received, buffered)| vec![sent as f64, received as f64, buffered as f64]))
+    }
+
     /// The upcalls of `bytes` payload bytes were handled: the SSH socket may be read again.
     #[napi]
     pub fn upcalls_taken(&self, bytes: u32) -> Result<()> {
