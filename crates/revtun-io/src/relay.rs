@@ -181,20 +181,28 @@ impl Relay {
                     .store(unsafe { libc::gettid() }, Ordering::Release);
                 let _ = started_tx.send(());
                 let mut ssh = ssh;
+                let mut poll = poll;
                 let outcome = catch_unwind(AssertUnwindSafe(|| {
-                    run(&thread_shared, poll, &mut ssh, &mut upcall)
+                    run(&thread_shared, &mut poll, &mut ssh, &mut upcall)
                 }));
                 drop(ssh);
                 let ended = match outcome {
                     Ok(ended) => ended,
                     Err(_) => Ended::Panicked,
                 };
-                // Every socket closes with the relay (the SSH one above, after what could be written).
-                let mut state = lock(&thread_shared);
-                state.locals.clear();
-                state.ended.get_or_insert(ended.clone());
-                drop(state);
+                lock(&thread_shared).ended.get_or_insert(ended.clone());
+                let stopped = ended == Ended::Stopped;
                 let _ = catch_unwind(AssertUnwindSafe(|| upcall(UpBatch::default(), Some(ended))));
+                // The local sockets stay until the TypeScript core has heard of the end and
+                // stops the relay (as on the JavaScript path, the connection is known to be
+                // gone before its targets see their end); then what they were owed is
+                // written as far as each takes it, and they close.
+                if !stopped {
+                    wait_for_stop(&thread_shared, &mut poll);
+                }
+                let mut state = lock(&thread_shared);
+                flush_locals(&mut state);
+                state.locals.clear();
             })?;
         // Its id is known (and readable) once start returns.
         let _ = started_rx.recv();
@@ -333,7 +341,19 @@ pub enum AdoptError {
 }
 
 /// The relay loop; returns why it ended.
-fn run(shared: &Shared, mut poll: Poll, ssh: &mut Socket, upcall: &mut UpcallSink) -> Ended {
+/// Blocks until `Relay::stop` asks (the waker wakes the poll), after the relay ended on its own.
+fn wait_for_stop(shared: &Shared, poll: &mut Poll) {
+    let mut events = Events::with_capacity(8);
+    while !lock(shared).stop {
+        if let Err(e) = poll.poll(&mut events, None) {
+            if e.kind() != io::ErrorKind::Interrupted {
+                return;
+            }
+        }
+    }
+}
+
+fn run(shared: &Shared, poll: &mut Poll, ssh: &mut Socket, upcall: &mut UpcallSink) -> Ended {
     let mut events = Events::with_capacity(256);
     let mut again = true; // the first turn runs without waiting: input may have come with the handover
     loop {
@@ -388,7 +408,7 @@ fn run(shared: &Shared, mut poll: Poll, ssh: &mut Socket, upcall: &mut UpcallSin
         }
         events.clear();
         let in_flight = shared.upcall_bytes.load(Ordering::Acquire);
-        let outcome = turn(&mut state, ssh, &poll, in_flight);
+        let outcome = turn(&mut state, ssh, poll, in_flight);
         let batch = state.plane.take_upcalls();
         again = outcome.as_ref().map(|more| *more).unwrap_or(false);
         let ended = outcome.err();
@@ -398,7 +418,6 @@ fn run(shared: &Shared, mut poll: Poll, ssh: &mut Socket, upcall: &mut UpcallSin
                 state.plane.frame_disconnect();
             }
             flush_ssh(&mut state, ssh);
-            flush_locals(&mut state);
         }
         drop(state);
         if !batch.is_empty() {

@@ -378,6 +378,10 @@ fn a_corrupted_packet_ends_the_relay_with_1015_a_disconnect_and_the_intact_data_
             Heard::Batch(_) => {}
         }
     }
+    // The local socket is left to the stop that follows the end (the TypeScript core's, on
+    // hearing it): only then does the target get what it was owed, and its end.
+    let mut relay = relay;
+    relay.stop();
     target
         .set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
