@@ -479,10 +479,16 @@ export class Session {
       return;
     }
     this.plane = plane;
-    this.driver.handOver(() => plane.close());
+    // Node's socket stays, inert (not read, never written): socket options and addresses are
+    // still read and set through it, and it is closed with the connection, after the relay,
+    // by the close policy (Linger, LingerTime) as on the JavaScript plane.
+    this.driver.handOver(() => {
+      plane.close();
+      closeSocket(this.socket, this.timing.closePolicy?.() ?? ORDERLY_CLOSE, 2000);
+    });
     this.core.attachPlane(this.planePort(plane));
-    // The relay holds its own descriptor: Node's socket goes, the connection stays.
-    (this.socket as { destroy(): void }).destroy();
+    // Its errors are the relay's to see now; one here must not become an uncaught exception.
+    this.socket.on('error', () => undefined);
   }
 
   private planePort(plane: NativePlane): PlanePort {

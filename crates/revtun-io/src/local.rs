@@ -27,7 +27,10 @@ pub enum LocalRead {
 impl Plane {
     /// How many bytes may be read from this slot's socket now (0: do not read it).
     pub fn local_read_room(&self, slot: usize) -> usize {
-        if self.kex_sending || self.failed.is_some() {
+        // Once RekeyBytes is reached, no more channel data until the re-exchange: the
+        // threshold holds as exactly as on the JavaScript plane, which starts the exchange in
+        // the same step, instead of being overrun while the upcall travels.
+        if self.kex_sending || self.rekey_said || self.failed.is_some() {
             return 0;
         }
         match self.slots.get(slot).and_then(Option::as_ref) {

@@ -510,6 +510,14 @@ fn a_rekey_is_asked_for_once_the_byte_threshold_is_crossed() {
     plane.local_read(slot, read_from(&chunk)).unwrap();
     let items = plane.take_upcalls().items;
     assert_eq!(items.iter().filter(|u| **u == Upcall::RekeyDue).count(), 1);
+    // No more channel data until the re-exchange (it would overrun the threshold), which
+    // then lets it go again.
+    assert_eq!(plane.local_read_room(slot), 0);
+    plane.send_payload(&[KEXINIT]).unwrap();
+    plane
+        .send_newkeys(&keys("aes128-gcm@openssh.com", None, 5), false)
+        .unwrap();
+    assert!(plane.local_read_room(slot) > 0);
     peer.receive(&drain(&mut plane));
 }
 
