@@ -491,8 +491,6 @@ export class ConnectionLayer {
   accept(channelId: number, adopt = false): void {
     const ch = this.channels.get(channelId);
     if (ch?.state !== 'pendingAccept') throw new SshError(Code.InvalidChannelId, `channel ${channelId} is not awaiting acceptance`, 'local');
-    ch.state = 'open';
-    ch.lastActivity = this.hooks.now();
     ch.localWindow = this.initialWindow();
     const confirmation = ChannelOpenConfirmation.encode({
       recipientChannel: ch.remoteId,
@@ -502,12 +500,20 @@ export class ConnectionLayer {
       data: new Uint8Array(0),
     });
     if (adopt) {
-      if (!this.hooks.adopt) throw new SshError(Code.InvalidChannelId, 'no data plane to adopt the channel', 'local');
-      this.hooks.adopt(ch, confirmation);
+      // A plane that refuses leaves the channel awaiting acceptance: the caller refuses it.
+      try {
+        if (!this.hooks.adopt) throw new SshError(Code.InvalidChannelId, 'no data plane to adopt the channel', 'local');
+        this.hooks.adopt(ch, confirmation);
+      } catch (error) {
+        ch.localWindow = 0;
+        throw error;
+      }
       ch.adopted = true;
     } else {
       this.hooks.send(confirmation);
     }
+    ch.state = 'open';
+    ch.lastActivity = this.hooks.now();
     this.refill(ch);
     this.hooks.emit({ type: 'channelOpened', channel: ch.localId });
     this.hooks.emit({ type: 'channelWritable', channel: ch.localId });

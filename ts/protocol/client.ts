@@ -1265,7 +1265,8 @@ function keysAt(keys: DirectionKeys, packets: number, cipherBytes: number): Dire
     return { ...keys, iv };
   }
   if (cipher.endsWith('-ctr')) {
-    addBigEndian(iv, BigInt(cipherBytes / 16));
+    // The counter is the IV, one step per cipher block (as wide as the IV: 16 bytes for AES, 8 for 3DES).
+    addBigEndian(iv, BigInt(Math.floor(cipherBytes / iv.length)));
     return { ...keys, iv };
   }
   return null;

@@ -41,8 +41,9 @@ export class NativeForwarder implements ChannelJoint {
       this.done = true;
       const fd = socketDescriptor(socket);
       const adopted = fd !== null && this.host.adopt(this.channel, fd);
-      if (fd === null) this.host.reject(this.channel, ChannelOpenFailureReason.ConnectFailed, `cannot hand ${name} to the data plane: the socket has no descriptor`);
-      if (adopted) this.host.log(2, `channel ${this.channel}: connected to ${name} (native data plane)`);
+      // Not adopted (no descriptor, or the plane refused it): the server hears the open failed.
+      if (!adopted) this.host.reject(this.channel, ChannelOpenFailureReason.ConnectFailed, `cannot hand ${name} to the data plane`);
+      else this.host.log(2, `channel ${this.channel}: connected to ${name} (native data plane)`);
       // The relay holds its own descriptor: Node's goes, the connection stays.
       socket.destroy();
     });
