@@ -124,11 +124,21 @@ export class NativePlane {
     if (DataPlane instanceof Error) throw new SshError(Code.ConnectionFailed, `data plane: ${DataPlane.message}`, 'local');
     try {
       this.plane = new DataPlane(fd, { ...handover, outgoing: addonKeys(handover.outgoing), incoming: addonKeys(handover.incoming) }, input, (payloads, items, ended) => {
-        if (payloads.length > 0 || items.length > 0) {
-          onUpcalls(decodeUpcalls(payloads, items));
-          if (!this.closed) this.plane.upcallsTaken(payloads.length);
+        // This runs from the addon's thread-safe function: nothing may escape it, or the
+        // process would die of a connection's failure. What gets here is revtun's own.
+        try {
+          if (payloads.length > 0 || items.length > 0) {
+            onUpcalls(decodeUpcalls(payloads, items));
+            if (!this.closed) this.plane.upcallsTaken(payloads.length);
+          }
+          if (ended) onEnd(endError(ended));
+        } catch (error) {
+          try {
+            onEnd(new SshError(Code.ConnectionFailed, `internal error in the data plane's upcall: ${(error as Error)?.message ?? String(error)}`, 'local', { cause: error }));
+          } catch {
+            // Reporting failed as well: nothing more can be done from this callback.
+          }
         }
-        if (ended) onEnd(endError(ended));
       });
     } catch (error) {
       throw planeError(error);
