@@ -340,7 +340,6 @@ pub enum AdoptError {
     Plane(PlaneError),
 }
 
-/// The relay loop; returns why it ended.
 /// Blocks until `Relay::stop` asks (the waker wakes the poll), after the relay ended on its own.
 fn wait_for_stop(shared: &Shared, poll: &mut Poll) {
     let mut events = Events::with_capacity(8);
@@ -353,6 +352,7 @@ fn wait_for_stop(shared: &Shared, poll: &mut Poll) {
     }
 }
 
+/// The relay loop; returns why it ended.
 fn run(shared: &Shared, poll: &mut Poll, ssh: &mut Socket, upcall: &mut UpcallSink) -> Ended {
     let mut events = Events::with_capacity(256);
     let mut again = true; // the first turn runs without waiting: input may have come with the handover
