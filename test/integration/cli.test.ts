@@ -228,7 +228,22 @@ describe('revtun CLI', () => {
     chmodSync(askpass, 0o755);
     const before = sshd.log().length;
     const run = revtun(
-      ['-N', '-p', String(sshd.port), ...identity(ppkKey.path), '-o', `UserKnownHostsFile=${known}`, '-o', 'PasswordAuthentication=no', '-R', `0:127.0.0.1:${echo.port}`, `${TEST_USER}@127.0.0.1`],
+      // Bound to 127.0.0.1 only: with "localhost" sshd binds ::1 and 127.0.0.1 on the port the
+      // first bind got, and carries on with one when the other is taken (seen twice on CI: the
+      // round trip below reached another test's listener on 127.0.0.1 and got an SSH banner).
+      [
+        '-N',
+        '-p',
+        String(sshd.port),
+        ...identity(ppkKey.path),
+        '-o',
+        `UserKnownHostsFile=${known}`,
+        '-o',
+        'PasswordAuthentication=no',
+        '-R',
+        `127.0.0.1:0:127.0.0.1:${echo.port}`,
+        `${TEST_USER}@127.0.0.1`,
+      ],
       { SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: 'force' },
     );
     const m = await run.waitFor(/Allocated port (\d+)/);
