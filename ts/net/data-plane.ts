@@ -6,6 +6,7 @@
 import { createRequire } from 'node:module';
 import { SshError, Code } from '../protocol/errors.js';
 import type { DirectionKeys } from '../crypto/provider.js';
+import type { CoreHandover } from '../protocol/plane-port.js';
 
 /** The keys as the addon takes them. */
 interface AddonKeys {
@@ -67,16 +68,8 @@ export type PlaneUpcall = { type: 'message'; sequence: number; payload: Uint8Arr
 /** How the relay ended: null for a stop the core asked for, else the connection's error. */
 export type PlaneEnd = SshError | null;
 
-/** The handover: the keys and sequence numbers in force, and our channel limits. */
-export interface PlaneHandover {
-  outgoing: DirectionKeys;
-  incoming: DirectionKeys;
-  sendSequence: number;
-  receiveSequence: number;
-  maxPacket: number;
-  windowTarget: number;
-  rekeyBytes: number;
-}
+/** The handover: the keys and sequence numbers in force, and our channel limits (the core's, less its unparsed input). */
+export type PlaneHandover = Omit<CoreHandover, 'input'>;
 
 const ITEM_MESSAGE = 1;
 const ITEM_CHANNEL_CLOSED = 2;

@@ -238,7 +238,11 @@ impl Plane {
         });
         if id == wire::MSG_NEWKEYS {
             match self.next_incoming.take() {
-                Some((opener, reset)) => self.deframer.set_opener(opener, reset),
+                Some((opener, reset)) => {
+                    self.deframer.set_opener(opener, reset);
+                    // New keys: the RekeyBytes count (and its hold on channel data) starts over.
+                    self.rekey_said = false;
+                }
                 None => self.deframer.keys_ended(),
             }
         }
