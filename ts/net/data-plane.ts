@@ -32,6 +32,7 @@ type AddonEnded = { reason: 'stopped' | 'peerClosed' | 'io' | 'protocol' | 'pani
 
 interface AddonDataPlane {
   readonly threadId: number;
+  readonly threadExited: boolean;
   send(payload: Uint8Array): number;
   sendNewKeys(keys: AddonKeys, resetSequence: boolean): void;
   setIncomingKeys(keys: AddonKeys, resetSequence: boolean): void;
@@ -141,6 +142,11 @@ export class NativePlane {
   /** The relay thread's id, for the tests that check it has gone. */
   get threadId(): number {
     return this.plane.threadId;
+  }
+
+  /** Whether the relay thread has ended: true once close() returned, which joins it. */
+  get threadExited(): boolean {
+    return this.plane.threadExited;
   }
 
   private command<T>(act: () => T): T {

@@ -16,7 +16,7 @@ use std::net::Shutdown;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -107,6 +107,18 @@ struct Shared {
 pub struct Relay {
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
+    exited: Arc<AtomicBool>,
+}
+
+/// Set by the relay thread as the last thing it does, so that once `stop` (or drop) has joined
+/// it the flag reads true. /proc/self/task cannot tell: the kernel removes a thread's entry
+/// some time after a join has returned.
+struct ExitMark(Arc<AtomicBool>);
+
+impl Drop for ExitMark {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+    }
 }
 
 /// A duplicate of `fd` that the relay owns (the caller keeps and may close its own).
@@ -170,10 +182,14 @@ impl Relay {
             thread_id: AtomicI32::new(0),
         });
         let thread_shared = Arc::clone(&shared);
+        let exited = Arc::new(AtomicBool::new(false));
+        let exit_mark = ExitMark(Arc::clone(&exited));
         let (started_tx, started_rx) = std::sync::mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("revtun-relay".into())
             .spawn(move || {
+                // Declared first, so dropped after everything else the thread holds.
+                let _exit_mark = exit_mark;
                 let mut upcall = upcall;
                 // SAFETY: gettid has no preconditions.
                 thread_shared
@@ -209,6 +225,7 @@ impl Relay {
         Ok(Relay {
             shared,
             thread: Some(thread),
+            exited,
         })
     }
 
@@ -300,6 +317,11 @@ impl Relay {
     /// The relay thread's id (0 before it started), for checking that it has gone.
     pub fn thread_id(&self) -> i32 {
         self.shared.thread_id.load(Ordering::Acquire)
+    }
+
+    /// A flag the relay thread sets as it ends; it reads true once `stop` or drop returned.
+    pub fn exited_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.exited)
     }
 
     /// An adopted channel's bytes sent and received so far, and those waiting for its socket.

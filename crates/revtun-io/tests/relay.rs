@@ -10,6 +10,7 @@ use revtun_io::{ChannelLimits, Handover, Plane, UpBatch, Upcall};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -85,8 +86,9 @@ fn check_pattern(offset: usize, bytes: &[u8]) -> bool {
     expected == bytes
 }
 
-/// Whether the thread with this id still exists in this process.
-fn thread_alive(id: i32) -> bool {
+/// Whether the thread with this id still exists in this process (true is certain; false may
+/// come a little after the thread was joined, when the kernel has removed its entry).
+fn thread_listed(id: i32) -> bool {
     assert!(id > 0, "the relay thread reported its id");
     std::path::Path::new(&format!("/proc/self/task/{id}")).exists()
 }
@@ -284,10 +286,13 @@ fn transfer_both_ways(cipher: &str, bytes: usize) {
         (3, bytes, bytes)
     );
     // Stopping joins the thread and closes the SSH socket.
+    let exited = relay.exited_flag();
+    assert!(thread_listed(relay.thread_id()), "the relay thread runs");
+    assert!(!exited.load(Ordering::Acquire));
     assert_eq!(relay.stop(), Ended::Stopped);
     let mut rest = [0u8; 16];
     assert_eq!(ssh.read(&mut rest).unwrap(), 0, "the SSH socket is closed");
-    assert!(!thread_alive(relay.thread_id()), "no thread is left behind");
+    assert!(exited.load(Ordering::Acquire), "no thread is left behind");
     assert_eq!(relay.live_channels(), 0);
 }
 
@@ -341,9 +346,12 @@ fn the_server_closing_the_connection_ends_the_relay_with_peer_closed() {
             Heard::Batch(_) => {}
         }
     }
-    let id = relay.thread_id();
+    let exited = relay.exited_flag();
     drop(relay);
-    assert!(!thread_alive(id), "dropping the relay joined its thread");
+    assert!(
+        exited.load(Ordering::Acquire),
+        "dropping the relay joined its thread"
+    );
 }
 
 #[test]

@@ -13,6 +13,7 @@
 //! Command failures throw an Error whose message is `<code>: <text>`, the code being one of
 //! the documented numbers; nothing from the relay thread can throw into JavaScript.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use napi::bindgen_prelude::Uint8Array;
@@ -158,6 +159,7 @@ pub struct DataPlane {
     hook: Option<CleanupEnvHook<SharedRelay>>,
     upcalls: Option<ThreadsafeFunction<Up, ErrorStrategy::Fatal>>,
     thread_id: i32,
+    thread_exited: Arc<AtomicBool>,
 }
 
 #[napi]
@@ -209,6 +211,7 @@ impl DataPlane {
             )
         })?;
         let thread_id = relay.thread_id();
+        let thread_exited = relay.exited_flag();
         let relay: SharedRelay = Arc::new(Mutex::new(Some(relay)));
         let hook = env.add_env_cleanup_hook(Arc::clone(&relay), |relay| stop(&relay))?;
         Ok(DataPlane {
@@ -216,6 +219,7 @@ impl DataPlane {
             hook: Some(hook),
             upcalls: Some(tsfn),
             thread_id,
+            thread_exited,
         })
     }
 
@@ -324,6 +328,12 @@ impl DataPlane {
     #[napi(getter)]
     pub fn thread_id(&self) -> i32 {
         self.thread_id
+    }
+
+    /// Whether the relay thread has ended (true once `close` returned: it joins the thread).
+    #[napi(getter)]
+    pub fn thread_exited(&self) -> bool {
+        self.thread_exited.load(Ordering::Acquire)
     }
 
     /// Keeps the event loop alive while the relay runs (the default).
