@@ -234,7 +234,8 @@ describe('reverse dynamic forwarding (SOCKS)', () => {
     // The config's RemoteForward comes after the -R, and -v names it once it is granted.
     await run.waitFor(new RegExp(`remote forwarding 127\\.0\\.0\\.1:${fixed} -> SOCKS`));
     for (const port of [allocated, fixed]) {
-      expect((await curl(['--socks4a', `127.0.0.1:${port}`, `http://localhost:${webPort}/cli`])).stdout).toBe('served /cli');
+      const result = await curl(['--socks4a', `127.0.0.1:${port}`, `http://localhost:${webPort}/cli`]);
+      expect(result, `port ${port}; revtun said:\n${run.stderr()}`).toMatchObject({ code: 0, stdout: 'served /cli' });
     }
     run.child.kill('SIGINT');
     expect(await run.exit).toBe(0);
