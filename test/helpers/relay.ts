@@ -191,7 +191,7 @@ export class RelayConnection {
     for (const direction of DIRECTIONS) {
       const from = direction === 'toServer' ? this.client : this.server;
       if (!from || from.destroyed) continue;
-      const read = this.isBlackholed || (this.serverConnected && !this.relay.stalled && !this.backpressured[direction]);
+      const read = this.isBlackholed || (this.serverConnected && !this.relay.stallsWay(direction) && !this.backpressured[direction]);
       if (read) from.resume();
       else from.pause();
     }
@@ -240,9 +240,9 @@ export class RelayConnection {
   private passOnEnds(): void {
     // A paused socket still reports the peer's FIN once its buffer is empty (Node reads the
     // EOF and ends the stream regardless), so a stall holds the FIN here instead.
-    if (this.relay.stalled || this.isBlackholed) return;
+    if (this.isBlackholed) return;
     for (const direction of DIRECTIONS) {
-      if (!this.pendingEnd[direction]) continue;
+      if (!this.pendingEnd[direction] || this.relay.stallsWay(direction)) continue;
       this.pendingEnd[direction] = false;
       (direction === 'toServer' ? this.server : this.client)?.end();
     }
@@ -282,7 +282,7 @@ export class Relay {
   readonly connections: RelayConnection[] = [];
 
   private target: RelayTarget;
-  private isStalled = false;
+  private readonly stalledWays = new Set<Direction>();
   private refusal: RefusalMode | null = null;
   private isClosing = false;
   private readonly totals: Pick<RelayStats, 'forwarded' | 'discarded'> = {
@@ -304,7 +304,12 @@ export class Relay {
 
   /** True between `stall()` and `resume()`. */
   get stalled(): boolean {
-    return this.isStalled;
+    return this.stalledWays.size > 0;
+  }
+
+  /** @internal Whether bytes going `direction` are held. */
+  stallsWay(direction: Direction): boolean {
+    return this.stalledWays.has(direction);
   }
 
   stats(): RelayStats {
@@ -322,16 +327,16 @@ export class Relay {
    * either socket. A paused socket reads on until Node's readable buffer reaches its
    * high-water mark, so each socket holds at most that plus one read (64 KiB) in memory; the
    * rest waits in the kernel's receive queue and TCP flow control stops the sender. FINs
-   * wait too. Sockets stay open.
+   * wait too. Sockets stay open. With a `direction`, only bytes going that way are held.
    */
-  stall(): void {
-    this.isStalled = true;
+  stall(direction?: Direction): void {
+    for (const way of direction ? [direction] : DIRECTIONS) this.stalledWays.add(way);
     for (const connection of this.connections) connection.updateReading();
   }
 
   /** Undoes `stall`: held bytes and FINs are passed on in order. */
   resume(): void {
-    this.isStalled = false;
+    this.stalledWays.clear();
     for (const connection of this.connections) connection.updateReading();
   }
 

@@ -9,7 +9,10 @@ import { startSshd, type Sshd } from '../helpers/sshd.js';
 import { makeTunnel, rekeyCounts } from '../helpers/tunnel.js';
 import { connect, listen, receiveHashed, sendHashed } from '../helpers/streams.js';
 import { pollUntil } from '../helpers/kernel.js';
-import type { SSHReverseTunnel } from '../../ts/index.js';
+import { startRelay } from '../helpers/relay.js';
+import { virtualScheduler } from '../helpers/clock.js';
+import type * as net from 'node:net';
+import { SshError, type SSHReverseTunnel } from '../../ts/index.js';
 
 const MiB = 1024 * 1024;
 let sshd: Sshd;
@@ -117,6 +120,48 @@ describe('the native data plane', () => {
     client.destroy();
     await tunnel.sshLogoff();
     await target.close();
+  });
+
+  it("counts the relay's channel bytes as activity: a method's inactivity deadline waits while they move", async () => {
+    const link = await startRelay({ host: sshd.host, port: sshd.port });
+    let targetSocket: net.Socket | undefined;
+    const target = await listen((socket) => (targetSocket = socket));
+    const tunnel = makeTunnel(sshd, { config: ['DataPlane=native'] });
+    const clock = virtualScheduler();
+    tunnel.scheduler = clock;
+    tunnel.sshPort = link.port;
+    await tunnel.sshLogon();
+    const port = await tunnel.requestForwarding('127.0.0.1', 0, '127.0.0.1', target.port);
+    const client = await connect(port); // straight to sshd's listener, not through the link
+    let got = 0;
+    client.on('data', (chunk: Buffer) => (got += chunk.length));
+    await pollUntil(() => targetSocket !== undefined && tunnel.sshChannels.length === 1, 'the forwarded connection at the target');
+    expect(planeThread(tunnel)).not.toBeNull();
+    // The server's replies are held from here; what the relay sends it still gets through.
+    link.stall('toClient');
+    const start = clock.time;
+    const request = tunnel.requestForwarding('127.0.0.1', 0, '', 0).then(
+      () => 'granted',
+      (e: SshError) => e,
+    );
+    expect(await clock.nextDeadline()).toBe(60_000);
+    // 256 KiB (inside sshd's 2 MiB channel window) cross the relay to the client meanwhile.
+    targetSocket!.write(Buffer.alloc(256 * 1024, 1));
+    await pollUntil(() => got === 256 * 1024, "the target's bytes at the client");
+    clock.passDeadline();
+    // The relay moved bytes before the deadline came: it waits 60 s more from then.
+    expect(await clock.nextDeadline()).toBe(60_000);
+    clock.passDeadline();
+    const error = (await request) as SshError;
+    expect(error).toBeInstanceOf(SshError);
+    expect(error.code).toBe(301);
+    expect(error.message).toMatch(/nothing moved for 60 s while tcpip-forward/);
+    expect(clock.time).toBe(start + 120_000);
+    tunnel.reset();
+    link.resume();
+    client.destroy();
+    await target.close();
+    await link.close();
   });
 
   it('stays on the JavaScript path, saying why, where the plane does not apply', async () => {

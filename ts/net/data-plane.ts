@@ -40,6 +40,7 @@ interface AddonDataPlane {
   adopt(localId: number, remoteId: number, localWindow: number, remoteWindow: number, remoteMaxPacket: number, confirmation: Uint8Array, fd: number): void;
   closeChannel(localId: number): void;
   channelStats(localId: number): [number, number, number] | null;
+  channelBytes(): number | null;
   upcallsTaken(bytes: number): void;
   ref(): void;
   unref(): void;
@@ -112,6 +113,7 @@ function addonKeys(keys: DirectionKeys): AddonKeys {
 export class NativePlane {
   private readonly plane: AddonDataPlane;
   private closed = false;
+  private lastChannelBytes = 0;
 
   constructor(fd: number, handover: PlaneHandover, input: Uint8Array, onUpcalls: (upcalls: PlaneUpcall[]) => void, onEnd: (end: PlaneEnd) => void) {
     const DataPlane = dataPlaneClass();
@@ -188,6 +190,15 @@ export class NativePlane {
     if (this.closed) return null;
     const stats = this.plane.channelStats(channel);
     return stats ? { bytesSent: stats[0], bytesReceived: stats[1], buffered: stats[2] } : null;
+  }
+
+  /**
+   * Channel data bytes the relay has moved natively, both ways, over all adopted channels; it
+   * keeps its last value once the plane is closed.
+   */
+  get channelBytes(): number {
+    if (!this.closed) this.lastChannelBytes = this.plane.channelBytes() ?? this.lastChannelBytes;
+    return this.lastChannelBytes;
   }
 
   ref(): void {

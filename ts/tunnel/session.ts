@@ -166,15 +166,34 @@ export class Session {
     if (this.isOpen) this.driver.flush();
   }
 
+  /**
+   * Bytes moved since the last look make now the last activity. On the native data plane the
+   * relay's channel bytes count too: they move without passing through the driver, so a
+   * deadline checks them when it expires (the bytes the core sends and receives through the
+   * plane are the driver's, counted as they pass).
+   */
   private noteActivity(): void {
-    if (this.driver.bytesMoved === this.bytesSeen) return;
-    this.bytesSeen = this.driver.bytesMoved;
+    const moved = this.driver.bytesMoved + (this.plane?.channelBytes ?? 0);
+    if (moved === this.bytesSeen) return;
+    this.bytesSeen = moved;
     this.lastActivity = this.timing.clock.now();
   }
 
   /** A method's deadline: `seconds` of inactivity on this connection (or absolute, as AbsoluteTimeout says). */
   deadline<T>(seconds: number, what: string, work: () => Promise<T>): Promise<T> {
-    return withDeadline({ seconds, clock: this.timing.clock, absolute: this.timing.absolute(), lastActivity: () => this.lastActivity }, what, work);
+    return withDeadline(
+      {
+        seconds,
+        clock: this.timing.clock,
+        absolute: this.timing.absolute(),
+        lastActivity: () => {
+          this.noteActivity();
+          return this.lastActivity;
+        },
+      },
+      what,
+      work,
+    );
   }
 
   /** Runs the handshake; resolves once authenticated, rejects with why it failed. */
@@ -493,7 +512,10 @@ export class Session {
 
   private planePort(plane: NativePlane): PlanePort {
     return {
-      send: (payload) => plane.send(payload),
+      send: (payload) => {
+        this.driver.countPlaneBytes(payload.length);
+        return plane.send(payload);
+      },
       sendNewKeys: (keys, reset) => plane.sendNewKeys(keys, reset),
       setIncomingKeys: (keys, reset) => plane.setIncomingKeys(keys, reset),
       setLimits: (maxPacket, windowTarget) => plane.setLimits(maxPacket, windowTarget),

@@ -81,6 +81,7 @@ impl Plane {
                 let ch = self.slots[slot].as_mut().expect("room was for a live slot");
                 ch.remote_window -= n as u32;
                 ch.bytes_sent += n as u64;
+                self.channel_bytes += n as u64;
                 self.check_rekey();
             }
             LocalRead::Ended => self.local_ended(slot)?,

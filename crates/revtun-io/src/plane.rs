@@ -136,6 +136,8 @@ pub struct Plane {
     /// Adopted channels still in the protocol, by our channel id.
     pub(crate) by_id: HashMap<u32, usize>,
     pub(crate) upcalls: UpBatch,
+    /// Channel data bytes moved natively, both ways, over every adopted channel so far.
+    pub(crate) channel_bytes: u64,
     /// Set when the connection failed: every call after it is refused with this.
     pub(crate) failed: Option<PlaneError>,
 }
@@ -157,6 +159,7 @@ impl Plane {
             free_slots: Vec::new(),
             by_id: HashMap::new(),
             upcalls: UpBatch::default(),
+            channel_bytes: 0,
             failed: None,
         })
     }
@@ -280,6 +283,7 @@ impl Plane {
                     return Err(malformed());
                 }
                 ch.receive(&payload[at + 4..], limits, id == wire::MSG_CHANNEL_DATA)?;
+                self.channel_bytes += length as u64;
             }
             wire::MSG_CHANNEL_WINDOW_ADJUST => {
                 if payload.len() != 9 {
@@ -491,6 +495,12 @@ impl Plane {
         let slot = *self.by_id.get(&local_id)?;
         let ch = self.slots.get(slot)?.as_ref()?;
         Some((ch.bytes_sent, ch.bytes_received, ch.unwritten()))
+    }
+
+    /// Channel data bytes the plane has moved, both ways, over all its channels (the inactivity
+    /// deadlines of the TypeScript side watch it change).
+    pub fn channel_bytes(&self) -> u64 {
+        self.channel_bytes
     }
 
     /// The error the plane failed with, if it has.

@@ -329,6 +329,11 @@ impl Relay {
         lock(&self.shared).plane.channel_stats(local_id)
     }
 
+    /// Channel data bytes moved natively so far, both ways (see `Plane::channel_bytes`).
+    pub fn channel_bytes(&self) -> u64 {
+        lock(&self.shared).plane.channel_bytes()
+    }
+
     /// The channels this relay still holds a socket for.
     pub fn live_channels(&self) -> usize {
         lock(&self.shared).locals.len()

@@ -204,6 +204,11 @@ fn half_close_travels_both_ways_and_close_reports_the_counts() {
     assert!(plane.local_should_close(slot));
     plane.release(slot);
     assert_eq!(plane.live_slots().count(), 0);
+    assert_eq!(
+        plane.channel_bytes(),
+        10,
+        "the plane's total keeps a released channel's bytes, both ways"
+    );
     // The id is free: a message for it now goes up to the TypeScript core, which refuses it.
     feed(&mut plane, &peer.seal(&simple(EOF, 3))).unwrap();
     assert_eq!(

@@ -324,6 +324,14 @@ impl DataPlane {
         })
     }
 
+    /// Channel data bytes the relay has moved, both ways, over all adopted channels (null once
+    /// it is closed).
+    #[napi]
+    pub fn channel_bytes(&self) -> Option<f64> {
+        let guard = self.relay.lock().unwrap_or_else(|p| p.into_inner());
+        guard.as_ref().map(|relay| relay.channel_bytes() as f64)
+    }
+
     /// The relay thread's id (for tests that check it is gone).
     #[napi(getter)]
     pub fn thread_id(&self) -> i32 {
