@@ -199,6 +199,12 @@ export class SshClientCore {
   private closed = false;
   /** A received payload may still be referred to (see takeInputPinned). */
   private inputPinned = false;
+  /**
+   * On the native data plane, messages the relay passed up while the key exchange waits on a
+   * GSSAPI call: they are dispatched once it is answered, as the JavaScript path leaves them
+   * unread (the server's NEWKEYS may be among them).
+   */
+  private readonly heldFromPlane: { payload: Uint8Array; sequence: number }[] = [];
   private serverSigAlgs: string[] | undefined;
   private negotiated: Negotiated | null = null;
   private now = 0;
@@ -525,8 +531,24 @@ export class SshClientCore {
     this.guard(() => {
       if (payload.length === 0) throw new SshError(Code.ProtocolError, 'empty packet payload', 'peer');
       this.inputPinned = true;
+      if (this.gssCallPending() || this.heldFromPlane.length > 0) {
+        this.heldFromPlane.push({ payload: payload.slice(), sequence });
+        return;
+      }
       this.dispatch(payload[0]!, payload, sequence);
     });
+  }
+
+  private gssCallPending(): boolean {
+    return this.kex.kind === 'expectKexReply' && this.kex.pending !== null;
+  }
+
+  /** Dispatches what the native plane passed up while a GSSAPI call was awaited, until another one is. */
+  private dispatchHeld(): void {
+    while (this.heldFromPlane.length > 0 && !this.closed && !this.gssCallPending()) {
+      const { payload, sequence } = this.heldFromPlane.shift()!;
+      this.dispatch(payload[0]!, payload, sequence);
+    }
   }
 
   /** The native data plane counted RekeyBytes since the last key change: a re-exchange starts. */
@@ -658,7 +680,9 @@ export class SshClientCore {
       if (answer.kind === 'gssapiToken' || answer.kind === 'gssapiVerifyMic') {
         this.guard(() => {
           this.afterKexStep(kex, method.answer(answer));
-          this.process(); // what arrived meanwhile
+          // What arrived meanwhile.
+          this.dispatchHeld();
+          this.process();
         });
       }
       return this.closed ? { ok: false, error: this.closeError ?? closedError() } : { ok: true, value: undefined };
