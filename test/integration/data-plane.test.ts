@@ -165,11 +165,11 @@ describe('the native data plane', () => {
   });
 
   it('stays on the JavaScript path, saying why, where the plane does not apply', async () => {
-    const tunnel = makeTunnel(sshd, { config: ['DataPlane=native', 'MaxTransferRate=100000000'] });
+    const tunnel = makeTunnel(sshd, { config: ['DataPlane=native', 'DefaultChannelIdleTimeout=600'] });
     const log = logged(tunnel);
     await tunnel.sshLogon();
     expect(planeThread(tunnel)).toBeNull();
-    expect(log).toContain('data plane: JavaScript (MaxTransferRate is not implemented on the native plane yet)');
+    expect(log).toContain('data plane: JavaScript (channel idle timeouts are not implemented on the native plane yet)');
     await transfer(tunnel, MiB);
     await tunnel.sshLogoff();
   });

@@ -12,6 +12,7 @@ import { makeTunnel } from '../helpers/tunnel.js';
 import { connect, listen, receiveHashed, sendHashed } from '../helpers/streams.js';
 import { pollUntil } from '../helpers/kernel.js';
 import { burstFor } from '../../ts/net/rate-limit.js';
+import type { SSHReverseTunnel } from '../../ts/index.js';
 
 const RATE = 100_000; // bytes per second
 const TOTAL = 300_000; // three seconds' worth at RATE
@@ -66,6 +67,22 @@ async function queuedAtLowRate() {
   return { t, sink, client, sinkBytes: () => received };
 }
 
+/**
+ * Whether the tunnel's connection went to the native data plane (its log says so). The
+ * native-plane project runs this file with DataPlane=native forced: there the relay thread
+ * must be what keeps the rate, and these checks make sure it was.
+ */
+function onNativePlane(t: SSHReverseTunnel): () => boolean {
+  const lines: string[] = [];
+  t.config('LogLevel=1');
+  t.on('log', (e) => {
+    if (e.message.startsWith('data plane: native')) lines.push(e.message);
+  });
+  return () => lines.length > 0;
+}
+
+const NATIVE_PLANE = process.env['REVTUN_DATA_PLANE'] === 'native';
+
 describe('MaxTransferRate through a tunnel', () => {
   it('limits what comes in from the server (remote client → sshd → revtun → local target)', async () => {
     const samples: Sample[] = [];
@@ -75,6 +92,7 @@ describe('MaxTransferRate through a tunnel', () => {
       socket.on('end', () => socket.end());
     });
     const t = makeTunnel(sshd, { config: [`MaxTransferRate=${RATE}`] });
+    const native = onNativePlane(t);
     await t.sshLogon();
     try {
       const port = await t.requestForwarding('127.0.0.1', 0, '127.0.0.1', sink.port);
@@ -85,6 +103,7 @@ describe('MaxTransferRate through a tunnel', () => {
       const got = await received;
       expect(got).toEqual({ bytes: TOTAL, sha256: sent });
       expect(overBudget(samples, start, RATE)).toEqual([]);
+      expect(native()).toBe(NATIVE_PLANE);
       client.destroy();
     } finally {
       await t.sshLogoff();
@@ -124,6 +143,7 @@ describe('MaxTransferRate through a tunnel', () => {
       socket.on('error', () => undefined);
     });
     const t = makeTunnel(sshd, { config: [`MaxTransferRate=${RATE}`] });
+    const native = onNativePlane(t);
     await t.sshLogon();
     try {
       const port = await t.requestForwarding('127.0.0.1', 0, '127.0.0.1', source.port);
@@ -134,6 +154,7 @@ describe('MaxTransferRate through a tunnel', () => {
       const got = await receiveSampled(client, samples);
       expect(got).toEqual({ bytes: TOTAL, sha256: await sent });
       expect(overBudget(samples, start, RATE)).toEqual([]);
+      expect(native()).toBe(NATIVE_PLANE);
       client.destroy();
     } finally {
       await t.sshLogoff();
@@ -152,6 +173,7 @@ describe('MaxTransferRate through a tunnel', () => {
       socket.on('error', () => undefined);
     });
     const t = makeTunnel(sshd);
+    const native = onNativePlane(t);
     await t.sshLogon();
     try {
       const port = await t.requestForwarding('127.0.0.1', 0, '127.0.0.1', source.port);
@@ -175,6 +197,7 @@ describe('MaxTransferRate through a tunnel', () => {
       expect(liftedAt).toBeLessThan(Infinity);
       // Until it was lifted, the limit set on the live connection held.
       expect(overBudget(samples, start, slowRate, liftedAt)).toEqual([]);
+      expect(native()).toBe(NATIVE_PLANE);
       client.destroy();
     } finally {
       await t.sshLogoff();

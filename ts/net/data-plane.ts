@@ -41,6 +41,7 @@ interface AddonDataPlane {
   closeChannel(localId: number): void;
   channelStats(localId: number): [number, number, number] | null;
   channelBytes(): number | null;
+  setRate(bytesPerSecond: number): void;
   upcallsTaken(bytes: number): void;
   ref(): void;
   unref(): void;
@@ -185,6 +186,11 @@ export class NativePlane {
     this.command(() => this.plane.closeChannel(channel));
   }
 
+  /** MaxTransferRate (bytes per second each way, 0: none), applied by the relay at once. */
+  setRate(bytesPerSecond: number): void {
+    if (!this.closed) this.command(() => this.plane.setRate(bytesPerSecond));
+  }
+
   /** An adopted channel's payload bytes each way so far and the bytes waiting for its local socket; null once it is not the plane's. */
   channelStats(channel: number): { bytesSent: number; bytesReceived: number; buffered: number } | null {
     if (this.closed) return null;
@@ -246,7 +252,6 @@ export interface PlaneConditions {
   /** The crypto provider's name (the plane seals with the native core: a forced other one keeps JS). */
   provider: string;
   compression: boolean;
-  rateLimited: boolean;
   channelIdleTimeout: number;
 }
 
@@ -261,7 +266,6 @@ export function nativePlaneRefusal(conditions: PlaneConditions): string | null {
   if (conditions.fd === null) return 'the transport is not a socket of its own (ProxyCommand, a jump host)';
   if (conditions.provider !== 'native' && !conditions.provider.startsWith('auto')) return `the ${conditions.provider} crypto provider was chosen`;
   if (conditions.compression) return 'compression is not implemented on the native plane yet';
-  if (conditions.rateLimited) return 'MaxTransferRate is not implemented on the native plane yet';
   if (conditions.channelIdleTimeout > 0) return 'channel idle timeouts are not implemented on the native plane yet';
   return null;
 }

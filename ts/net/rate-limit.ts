@@ -73,6 +73,11 @@ export class TokenBucket {
     return this.rate > 0;
   }
 
+  /** Bytes per second (0: no limit). */
+  get bytesPerSecond(): number {
+    return this.rate;
+  }
+
   get burstSize(): number {
     return this.burst;
   }
@@ -193,6 +198,11 @@ export class TransferLimiter {
 
   get limited(): boolean {
     return this.outbound.limited;
+  }
+
+  /** Bytes per second each way (0: no limit). */
+  get rate(): number {
+    return this.outbound.bytesPerSecond;
   }
 
   /** Drops both waiters for good: the connection has ended. */

@@ -514,7 +514,9 @@ export class ConnectionLayer {
     }
     ch.state = 'open';
     ch.lastActivity = this.hooks.now();
-    this.refill(ch);
+    // An adopted channel's window is the plane's to keep from here (a WINDOW_ADJUST sent here
+    // would be credit the plane does not know the peer has).
+    if (!ch.adopted) this.refill(ch);
     this.hooks.emit({ type: 'channelOpened', channel: ch.localId });
     this.hooks.emit({ type: 'channelWritable', channel: ch.localId });
   }
@@ -591,6 +593,10 @@ export class ConnectionLayer {
    * credit.step(); what is still missing is owed, and comes with grantWithheld().
    */
   private refill(ch: Channel, limit = Infinity): number {
+    if (ch.adopted) {
+      this.owed.delete(ch);
+      return 0;
+    }
     const target = this.windowTarget();
     const missing = target - ch.localWindow - ch.unconsumed;
     const credit = this.credit;

@@ -163,7 +163,18 @@ export class Session {
   /** MaxTransferRate changed while connected: applies at once, and held-back bytes move on. */
   setMaxTransferRate(bytesPerSecond: number): void {
     this.transferLimiter.setRate(bytesPerSecond);
+    this.setPlaneRate(bytesPerSecond);
     if (this.isOpen) this.driver.flush();
+  }
+
+  /** The relay applies MaxTransferRate to what it moves; a plane that refuses it has failed. */
+  private setPlaneRate(bytesPerSecond: number): void {
+    if (!this.plane || !this.isOpen) return;
+    try {
+      this.plane.setRate(bytesPerSecond);
+    } catch (error) {
+      this.core.fail(error instanceof SshError ? error : new SshError(Code.ConnectionFailed, `data plane: ${(error as Error).message}`, 'local'));
+    }
   }
 
   /**
@@ -462,7 +473,6 @@ export class Session {
       fd,
       provider: this.core.providerName,
       compression: false, // the core refuses the handover itself (handoverState)
-      rateLimited: this.transferLimiter.limited,
       channelIdleTimeout: this.core.channelIdleTimeout,
     });
     if (refusal || fd === null) {
@@ -498,6 +508,8 @@ export class Session {
       return;
     }
     this.plane = plane;
+    // Before any channel is adopted: no byte leaves the relay unpaced.
+    if (this.transferLimiter.limited) this.setPlaneRate(this.transferLimiter.rate);
     // Node's socket stays, inert (not read, never written): socket options and addresses are
     // still read and set through it, and it is closed with the connection, after the relay,
     // by the close policy (Linger, LingerTime) as on the JavaScript plane.

@@ -64,6 +64,8 @@ pub(crate) struct Channel {
     pub close_received: bool,
     /// A WINDOW_ADJUST is owed (credit came due while a key exchange held sending back).
     pub refill_owed: bool,
+    /// Window is owed that MaxTransferRate's inbound tokens did not cover yet.
+    pub rate_owed: bool,
     pub bytes_sent: u64,
     pub bytes_received: u64,
 }
@@ -95,6 +97,7 @@ impl Channel {
             close_sent: false,
             close_received: false,
             refill_owed: false,
+            rate_owed: false,
             bytes_sent: 0,
             bytes_received: 0,
         }
@@ -184,6 +187,16 @@ impl Channel {
             return 0;
         }
         missing as u32
+    }
+
+    /// The window missing from the target, however little (credit under MaxTransferRate is
+    /// given in steps of the tokens, not by halves of the window).
+    pub fn credit_missing(&self, limits: ChannelLimits) -> u32 {
+        if self.stage != Stage::Open || self.close_sent || self.close_owed {
+            return 0;
+        }
+        let held = self.local_window as u64 + self.unwritten() as u64;
+        (limits.window_target as u64).saturating_sub(held) as u32
     }
 
     /// The peer gave `bytes` more window.

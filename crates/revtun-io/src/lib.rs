@@ -16,6 +16,7 @@ mod error;
 mod framing;
 mod local;
 mod plane;
+pub mod rate;
 pub mod relay;
 pub mod wire;
 

@@ -33,8 +33,16 @@ impl Plane {
         if self.kex_sending || self.rekey_said || self.failed.is_some() {
             return 0;
         }
+        // Under MaxTransferRate, no more is framed than the outbound tokens let out next.
+        let tokens = self
+            .outbound
+            .available(self.now)
+            .saturating_sub(self.framer.pending().len() as u64);
         match self.slots.get(slot).and_then(Option::as_ref) {
-            Some(ch) => ch.sendable().min(self.framer.room()),
+            Some(ch) => ch
+                .sendable()
+                .min(self.framer.room())
+                .min(tokens.min(usize::MAX as u64) as usize),
             None => 0,
         }
     }

@@ -11,6 +11,7 @@
 //! reading pauses until `set_incoming_keys` brings them.
 
 use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
 
 use revtun_core::{Opener, Sealer};
 use zeroize::Zeroize;
@@ -18,6 +19,7 @@ use zeroize::Zeroize;
 use crate::channel::{Channel, ChannelLimits, ChannelReport, Stage};
 use crate::error::{Code, PlaneError};
 use crate::framing::{Deframer, Framer};
+use crate::rate::Bucket;
 use crate::wire::{self, read_u32, write_u32};
 
 /// The keys of one direction, as the key exchange derived them (RFC 4253 §7.2). The key
@@ -138,6 +140,13 @@ pub struct Plane {
     pub(crate) upcalls: UpBatch,
     /// Channel data bytes moved natively, both ways, over every adopted channel so far.
     pub(crate) channel_bytes: u64,
+    /// The time the buckets are read at (set by the driver before each turn).
+    pub(crate) now: Instant,
+    /// MaxTransferRate: what may be written to the SSH socket, and credited to the peer.
+    pub(crate) outbound: Bucket,
+    pub(crate) inbound: Bucket,
+    /// Where the next round of withheld credit starts, so that no channel is always last.
+    pub(crate) grant_start: usize,
     /// Set when the connection failed: every call after it is refused with this.
     pub(crate) failed: Option<PlaneError>,
 }
@@ -146,6 +155,7 @@ impl Plane {
     pub fn new(handover: Handover) -> Result<Plane, PlaneError> {
         let framer = Framer::new(handover.outgoing.sealer()?, handover.send_sequence);
         let deframer = Deframer::new(handover.incoming.opener()?, handover.receive_sequence);
+        let now = Instant::now();
         Ok(Plane {
             framer,
             deframer,
@@ -160,6 +170,10 @@ impl Plane {
             by_id: HashMap::new(),
             upcalls: UpBatch::default(),
             channel_bytes: 0,
+            now,
+            outbound: Bucket::new(now),
+            inbound: Bucket::new(now),
+            grant_start: 0,
             failed: None,
         })
     }
@@ -202,6 +216,7 @@ impl Plane {
 
     pub fn ssh_written(&mut self, n: usize) {
         self.framer.written(n);
+        self.outbound.take(n as u64, self.now);
     }
 
     fn process(&mut self) -> Result<(), PlaneError> {
@@ -444,6 +459,13 @@ impl Plane {
         if let Some(confirmation) = confirmation {
             self.send_payload(confirmation)?;
         }
+        // Under MaxTransferRate the TypeScript core gave a first window of what its tokens
+        // allowed. It counts against the plane's tokens too (they pace every adopted
+        // channel's credit), and the rest of the window comes as they allow.
+        if self.inbound.limited() {
+            self.inbound.take(local_window as u64, self.now);
+            self.refill(slot)?;
+        }
         Ok(slot)
     }
 
@@ -533,13 +555,36 @@ impl Plane {
 
     /// Gives the window credit due on the slot's channel, unless a key exchange holds it back.
     pub(crate) fn refill(&mut self, slot: usize) -> Result<(), PlaneError> {
+        self.refill_within(slot, u64::MAX)
+    }
+
+    /// The smallest grant worth a WINDOW_ADJUST while MaxTransferRate paces the credit.
+    fn credit_step(&self) -> u64 {
+        (self.inbound.burst() / 2)
+            .min(self.limits.window_target as u64 / 2)
+            .max(1)
+    }
+
+    /// Gives the slot's channel the window it is missing (ChannelState::credit_due's rule),
+    /// or under MaxTransferRate what the inbound tokens allow, at most `limit`, in steps of at
+    /// least `credit_step()`; what is still missing is owed (`rate_owed`) and comes with
+    /// `grant_withheld` once there are tokens.
+    fn refill_within(&mut self, slot: usize, limit: u64) -> Result<(), PlaneError> {
         let limits = self.limits;
         let kex_sending = self.kex_sending;
+        let limited = self.inbound.limited();
+        let step = self.credit_step();
+        let available = self.inbound.available(self.now);
         let Some(ch) = self.slots.get_mut(slot).and_then(Option::as_mut) else {
             return Ok(());
         };
-        let credit = ch.credit_due(limits);
-        if credit == 0 {
+        let credit = if limited {
+            ch.credit_missing(limits)
+        } else {
+            ch.credit_due(limits)
+        };
+        if credit == 0 || (limited && (credit as u64) < step) {
+            ch.rate_owed = false;
             return Ok(());
         }
         if kex_sending {
@@ -547,13 +592,111 @@ impl Plane {
             return Ok(());
         }
         ch.refill_owed = false;
-        ch.local_window += credit;
+        let grant = if limited {
+            let grant = (credit as u64).min(available).min(limit);
+            ch.rate_owed = (credit as u64).saturating_sub(grant) >= step || grant < step;
+            if grant < step {
+                return Ok(());
+            }
+            grant as u32
+        } else {
+            credit
+        };
+        ch.local_window += grant;
+        let remote_id = ch.remote_id;
+        if limited {
+            self.inbound.take(grant as u64, self.now);
+        }
         let mut message = [0u8; 9];
         message[0] = wire::MSG_CHANNEL_WINDOW_ADJUST;
-        write_u32(&mut message, 1, ch.remote_id);
-        write_u32(&mut message, 5, credit);
+        write_u32(&mut message, 1, remote_id);
+        write_u32(&mut message, 5, grant);
         self.framer.frame(&message).map_err(|e| self.fail(e))?;
         Ok(())
+    }
+
+    // ---- MaxTransferRate
+
+    /// The time the buckets are read at from now on (the driver's clock, before each turn).
+    pub fn set_now(&mut self, now: Instant) {
+        self.now = self.now.max(now);
+    }
+
+    /// MaxTransferRate in bytes per second each way, 0 for none; applies at once (credit
+    /// withheld for want of tokens is given when the limit is lifted).
+    pub fn set_rate(&mut self, rate: u64) -> Result<(), PlaneError> {
+        self.check()?;
+        self.outbound.set_rate(rate, self.now);
+        self.inbound.set_rate(rate, self.now);
+        self.grant_withheld()
+    }
+
+    /// Window credit withheld for want of tokens, given as far as the tokens now allow, each
+    /// owed channel its share, starting after the one that began the last round.
+    pub fn grant_withheld(&mut self) -> Result<(), PlaneError> {
+        if self.kex_sending || self.failed.is_some() {
+            return Ok(());
+        }
+        let owed = self
+            .slots
+            .iter()
+            .flatten()
+            .filter(|ch| ch.rate_owed)
+            .count() as u64;
+        if owed == 0 {
+            return Ok(());
+        }
+        let step = self.credit_step();
+        let available = self.inbound.available(self.now);
+        if self.inbound.limited() && available < step {
+            return Ok(());
+        }
+        let share = if self.inbound.limited() {
+            step.max(available / owed)
+        } else {
+            u64::MAX
+        };
+        let count = self.slots.len();
+        let start = self.grant_start % count.max(1);
+        self.grant_start = start + 1;
+        for i in 0..count {
+            let slot = (start + i) % count;
+            if self.slots[slot].as_ref().is_some_and(|ch| ch.rate_owed) {
+                self.refill_within(slot, share)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The outbound bytes that may be written now: the pending output, cut at the tokens.
+    pub fn ssh_writable(&self) -> &[u8] {
+        let pending = self.framer.pending();
+        let allowed = self.outbound.available(self.now).min(pending.len() as u64);
+        &pending[..allowed as usize]
+    }
+
+    /// How long until MaxTransferRate's tokens let waiting work go on: output that could not
+    /// all be written, local sockets (`locals_readable`) not read for want of tokens, credit
+    /// withheld. None when nothing waits on tokens.
+    pub fn rate_wait(&self, locals_readable: bool) -> Option<Duration> {
+        let mut wait: Option<Duration> = None;
+        let mut consider = |d: Duration| {
+            if d > Duration::ZERO {
+                wait = Some(wait.map_or(d, |w| w.min(d)));
+            }
+        };
+        if self.outbound.limited() {
+            let pending = self.framer.pending().len() as u64;
+            if pending > 0 {
+                consider(self.outbound.wait_for(pending, self.now));
+            } else if locals_readable {
+                consider(self.outbound.wait_for(crate::rate::MIN_BURST, self.now));
+            }
+        }
+        if self.inbound.limited() && self.slots.iter().flatten().any(|ch| ch.rate_owed) {
+            consider(self.inbound.wait_for(self.credit_step(), self.now));
+        }
+        wait
     }
 
     /// Sends what a key exchange held back on the slot's channel: credit, EOF, CLOSE.

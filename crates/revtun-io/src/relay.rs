@@ -19,7 +19,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -329,6 +329,14 @@ impl Relay {
         lock(&self.shared).plane.channel_stats(local_id)
     }
 
+    /// MaxTransferRate in bytes per second each way (0: none), from now on.
+    pub fn set_rate(&self, bytes_per_second: u64) -> Result<(), PlaneError> {
+        self.with_plane(|plane| {
+            plane.set_now(Instant::now());
+            plane.set_rate(bytes_per_second)
+        })
+    }
+
     /// Channel data bytes moved natively so far, both ways (see `Plane::channel_bytes`).
     pub fn channel_bytes(&self) -> u64 {
         lock(&self.shared).plane.channel_bytes()
@@ -383,9 +391,15 @@ fn wait_for_stop(shared: &Shared, poll: &mut Poll) {
 fn run(shared: &Shared, poll: &mut Poll, ssh: &mut Socket, upcall: &mut UpcallSink) -> Ended {
     let mut events = Events::with_capacity(256);
     let mut again = true; // the first turn runs without waiting: input may have come with the handover
+    let mut rate_wait: Option<Duration> = None;
     loop {
-        // With work left over from the last turn, the poll only collects what became ready.
-        let wait = if again { Some(Duration::ZERO) } else { None };
+        // With work left over from the last turn, the poll only collects what became ready;
+        // with work waiting on MaxTransferRate's tokens, it waits no longer than they take.
+        let wait = if again {
+            Some(Duration::ZERO)
+        } else {
+            rate_wait
+        };
         if let Err(e) = poll.poll(&mut events, wait) {
             if e.kind() != io::ErrorKind::Interrupted {
                 return Ended::Io(e.kind());
@@ -435,7 +449,10 @@ fn run(shared: &Shared, poll: &mut Poll, ssh: &mut Socket, upcall: &mut UpcallSi
         }
         events.clear();
         let in_flight = shared.upcall_bytes.load(Ordering::Acquire);
+        state.plane.set_now(Instant::now());
         let outcome = turn(&mut state, ssh, poll, in_flight);
+        let locals_readable = state.locals.values().any(|socket| socket.readable);
+        rate_wait = state.plane.rate_wait(locals_readable);
         let batch = state.plane.take_upcalls();
         again = outcome.as_ref().map(|more| *more).unwrap_or(false);
         let ended = outcome.err();
@@ -494,11 +511,13 @@ fn turn(
             Err(e) => return Err(Ended::Io(e.kind())),
         }
     }
+    // Credit MaxTransferRate withheld, as far as the tokens that came in allow.
+    state.plane.grant_withheld().map_err(Ended::Protocol)?;
     let slots: Vec<usize> = state.locals.keys().copied().collect();
     for slot in slots {
         more |= local_turn(state, slot)?;
     }
-    write_ssh(state, ssh)?;
+    write_ssh(state, ssh, false)?;
     // Sockets whose channel is finished and written out are closed.
     let done: Vec<usize> = state
         .locals
@@ -558,17 +577,25 @@ fn local_turn(state: &mut State, slot: usize) -> Result<bool, Ended> {
     Ok(false)
 }
 
-/// Writes the sealed output until the socket would block.
-fn write_ssh(state: &mut State, ssh: &mut Socket) -> Result<(), Ended> {
-    while ssh.writable && !state.plane.ssh_pending().is_empty() {
-        match ssh.stream.write(state.plane.ssh_pending()) {
+/// Writes the sealed output until the socket would block (or, under MaxTransferRate, until
+/// the tokens run out: `everything` ignores them, for the last write before the end).
+fn write_ssh(state: &mut State, ssh: &mut Socket, everything: bool) -> Result<(), Ended> {
+    loop {
+        let out = if everything {
+            state.plane.ssh_pending()
+        } else {
+            state.plane.ssh_writable()
+        };
+        if !ssh.writable || out.is_empty() {
+            return Ok(());
+        }
+        match ssh.stream.write(out) {
             Ok(n) => state.plane.ssh_written(n),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => ssh.writable = false,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(Ended::Io(e.kind())),
         }
     }
-    Ok(())
 }
 
 /// What the peer sent before the connection ended goes to the local sockets as far as each
@@ -592,5 +619,5 @@ fn flush_locals(state: &mut State) {
 /// socket takes at once.
 fn flush_ssh(state: &mut State, ssh: &mut Socket) {
     ssh.writable = true;
-    let _ = write_ssh(state, ssh);
+    let _ = write_ssh(state, ssh, true);
 }

@@ -7,6 +7,7 @@ mod common;
 use common::*;
 use revtun_io::{Code, LocalRead, Plane, Upcall};
 use std::io;
+use std::time::{Duration, Instant};
 
 const SUITES: &[(&str, Option<&str>)] = &[
     ("aes128-gcm@openssh.com", None),
@@ -544,4 +545,93 @@ fn keys_of_an_unknown_cipher_fail_with_1006_and_name_no_key() {
     let error = plane.send_newkeys(&bad, false).unwrap_err();
     assert_eq!(error.code, Code::CannotSetKeys);
     assert_eq!(error.message, "cannot set keys: unknown cipher or MAC");
+}
+
+/// The bytes of window the WINDOW_ADJUSTs among `messages` give.
+fn credit_in(messages: &[Vec<u8>]) -> u64 {
+    messages
+        .iter()
+        .filter(|m| m[0] == WINDOW_ADJUST)
+        .map(|m| u32::from_be_bytes([m[5], m[6], m[7], m[8]]) as u64)
+        .sum()
+}
+
+#[test]
+fn under_max_transfer_rate_credit_comes_as_the_inbound_tokens_allow_and_all_of_it_once_lifted() {
+    let (mut plane, mut peer) = pair("aes128-gcm@openssh.com", None);
+    let start = Instant::now();
+    plane.set_now(start);
+    // 100 kB/s: a 5000-byte burst, credit in steps of at least 2500.
+    plane.set_rate(100_000).unwrap();
+    // The TypeScript core gave the channel a first window of one step.
+    let slot = plane.adopt(3, 300, 2500, 1 << 20, 16 * 1024, None).unwrap();
+    // It was taken from the plane's tokens too: 2500 of the burst are left to give.
+    assert_eq!(credit_in(&peer.receive(&drain(&mut plane))), 2500);
+    feed(&mut plane, &peer.seal(&data(3, &[1u8; 2500]))).unwrap();
+    plane.local_written(slot, 2500).unwrap();
+    assert!(peer.receive(&drain(&mut plane)).is_empty());
+    // No tokens left: the rest of the window waits for them.
+    plane.grant_withheld().unwrap();
+    assert!(peer.receive(&drain(&mut plane)).is_empty());
+    let wait = plane.rate_wait(false).expect("credit waits on tokens");
+    assert_eq!(wait, Duration::from_millis(25), "2500 bytes at 100 kB/s");
+    // Over a virtual second, the credit given (the first window included) stays within
+    // burst + rate × time.
+    let mut given = 2500;
+    for step in 1..=100 {
+        plane.set_now(start + Duration::from_millis(10 * step));
+        plane.grant_withheld().unwrap();
+        given += credit_in(&peer.receive(&drain(&mut plane)));
+        assert!(
+            2500 + given <= 5000 + 100 * 10 * step,
+            "{given} after {step}0 ms"
+        );
+    }
+    assert!(given >= 100_000, "the credit kept coming: {given}");
+    // The peer uses all the window it has (2500 of it before): credit for it is withheld.
+    let mut used = 2500;
+    while used < 2500 + given {
+        let n = (2500 + given - used).min(16 * 1024) as usize;
+        feed(&mut plane, &peer.seal(&data(3, &vec![2u8; n]))).unwrap();
+        plane.local_written(slot, n).unwrap();
+        used += n as u64;
+    }
+    given += credit_in(&peer.receive(&drain(&mut plane)));
+    assert!(plane.rate_wait(false).is_some());
+    // Lifted: the peer's window is back at the 128 KiB target at once.
+    plane.set_rate(0).unwrap();
+    given += credit_in(&peer.receive(&drain(&mut plane)));
+    assert_eq!(2500 + given - used, LIMITS.window_target as u64);
+    assert_eq!(plane.rate_wait(true), None);
+}
+
+#[test]
+fn under_max_transfer_rate_no_more_is_read_from_local_sockets_than_the_outbound_tokens_let_out() {
+    let (mut plane, mut peer) = pair("chacha20-poly1305@openssh.com", None);
+    let start = Instant::now();
+    plane.set_now(start);
+    plane.set_rate(100_000).unwrap();
+    let slot = adopt(&mut plane, 1 << 20);
+    assert_eq!(plane.local_read_room(slot), 5000);
+    let big = vec![9u8; 64 * 1024];
+    assert_eq!(
+        plane.local_read(slot, read_from(&big)).unwrap(),
+        LocalRead::Data(5000)
+    );
+    // The packet's own bytes go beyond the tokens: it is written as far as they allow.
+    let framed = plane.ssh_pending().len();
+    assert!(framed > 5000);
+    assert_eq!(plane.ssh_writable().len(), 5000);
+    let first = plane.ssh_writable().to_vec();
+    plane.ssh_written(first.len());
+    assert!(plane.ssh_writable().is_empty());
+    assert_eq!(plane.local_read_room(slot), 0);
+    let wait = plane.rate_wait(true).expect("output waits on tokens");
+    plane.set_now(start + wait);
+    let mut wire = first;
+    wire.extend_from_slice(plane.ssh_writable());
+    let n = plane.ssh_writable().len();
+    plane.ssh_written(n);
+    assert_eq!(wire.len(), framed, "the rest of the packet went out");
+    assert_eq!(peer.receive(&wire), vec![data(300, &big[..5000])]);
 }

@@ -324,6 +324,17 @@ impl DataPlane {
         })
     }
 
+    /// MaxTransferRate in bytes per second each way (0: none), applied at once.
+    #[napi]
+    pub fn set_rate(&self, bytes_per_second: f64) -> Result<()> {
+        let rate = if bytes_per_second.is_finite() && bytes_per_second > 0.0 {
+            bytes_per_second as u64
+        } else {
+            0
+        };
+        self.with(|relay| relay.set_rate(rate))
+    }
+
     /// Channel data bytes the relay has moved, both ways, over all adopted channels (null once
     /// it is closed).
     #[napi]
