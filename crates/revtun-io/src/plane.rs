@@ -565,7 +565,7 @@ impl Plane {
             .max(1)
     }
 
-    /// Gives the slot's channel the window it is missing (ChannelState::credit_due's rule),
+    /// Gives the slot's channel the window it is missing (`Channel::credit_due`'s rule),
     /// or under MaxTransferRate what the inbound tokens allow, at most `limit`, in steps of at
     /// least `credit_step()`; what is still missing is owed (`rate_owed`) and comes with
     /// `grant_withheld` once there are tokens.
@@ -634,35 +634,42 @@ impl Plane {
     /// Window credit withheld for want of tokens, given as far as the tokens now allow, each
     /// owed channel its share, starting after the one that began the last round.
     pub fn grant_withheld(&mut self) -> Result<(), PlaneError> {
-        if self.kex_sending || self.failed.is_some() {
-            return Ok(());
-        }
-        let owed = self
-            .slots
-            .iter()
-            .flatten()
-            .filter(|ch| ch.rate_owed)
-            .count() as u64;
-        if owed == 0 {
-            return Ok(());
-        }
-        let step = self.credit_step();
-        let available = self.inbound.available(self.now);
-        if self.inbound.limited() && available < step {
-            return Ok(());
-        }
-        let share = if self.inbound.limited() {
-            step.max(available / owed)
-        } else {
-            u64::MAX
-        };
-        let count = self.slots.len();
-        let start = self.grant_start % count.max(1);
-        self.grant_start = start + 1;
-        for i in 0..count {
-            let slot = (start + i) % count;
-            if self.slots[slot].as_ref().is_some_and(|ch| ch.rate_owed) {
-                self.refill_within(slot, share)?;
+        // A channel that needed less than its share leaves tokens over for the others: another
+        // round gives them out (a few at most; each gives at least a step or ends).
+        for _ in 0..4 {
+            if self.kex_sending || self.failed.is_some() {
+                return Ok(());
+            }
+            let owed = self
+                .slots
+                .iter()
+                .flatten()
+                .filter(|ch| ch.rate_owed)
+                .count() as u64;
+            if owed == 0 {
+                return Ok(());
+            }
+            let step = self.credit_step();
+            let available = self.inbound.available(self.now);
+            if self.inbound.limited() && available < step {
+                return Ok(());
+            }
+            let share = if self.inbound.limited() {
+                step.max(available / owed)
+            } else {
+                u64::MAX
+            };
+            let count = self.slots.len();
+            let start = self.grant_start % count.max(1);
+            self.grant_start = start + 1;
+            for i in 0..count {
+                let slot = (start + i) % count;
+                if self.slots[slot].as_ref().is_some_and(|ch| ch.rate_owed) {
+                    self.refill_within(slot, share)?;
+                }
+            }
+            if self.inbound.available(self.now) == available {
+                return Ok(()); // nothing could be given: no point in another round
             }
         }
         Ok(())

@@ -635,3 +635,32 @@ fn under_max_transfer_rate_no_more_is_read_from_local_sockets_than_the_outbound_
     assert_eq!(wire.len(), framed, "the rest of the packet went out");
     assert_eq!(peer.receive(&wire), vec![data(300, &big[..5000])]);
 }
+
+#[test]
+fn under_max_transfer_rate_channels_owed_credit_share_the_tokens() {
+    let (mut plane, mut peer) = pair("aes128-gcm@openssh.com", None);
+    let start = Instant::now();
+    plane.set_now(start);
+    plane.set_rate(100_000).unwrap();
+    let a = plane.adopt(3, 300, 2500, 1 << 20, 16 * 1024, None).unwrap();
+    let b = plane.adopt(4, 400, 2500, 1 << 20, 16 * 1024, None).unwrap();
+    let _ = (a, b);
+    // The first windows, 2500 each, are counted as given.
+    let mut per_channel = [2500u64; 2];
+    for step in 0..=100 {
+        plane.set_now(start + Duration::from_millis(10 * step));
+        plane.grant_withheld().unwrap();
+        for m in peer.receive(&drain(&mut plane)) {
+            let recipient = u32::from_be_bytes([m[1], m[2], m[3], m[4]]);
+            per_channel[usize::from(recipient == 400)] += credit_in(&[m]);
+        }
+    }
+    // A second of tokens, split between the two: neither gets it all.
+    let total = per_channel[0] + per_channel[1];
+    assert!(total <= 5000 + 100_000, "{per_channel:?}");
+    assert!(total >= 90_000, "{per_channel:?}");
+    assert!(
+        per_channel.iter().all(|&c| c * 3 >= total),
+        "each channel gets a fair part: {per_channel:?}"
+    );
+}
