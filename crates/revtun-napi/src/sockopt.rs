@@ -121,28 +121,6 @@ mod unix {
         }
     }
 
-    pub fn set_linger(fd: i32, on: bool, seconds: i32) -> io::Result<()> {
-        let linger = libc::linger {
-            l_onoff: on as libc::c_int,
-            l_linger: seconds,
-        };
-        // SAFETY: as set_int, with a struct linger.
-        let rc = unsafe {
-            libc::setsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                libc::SO_LINGER,
-                (&linger as *const libc::linger).cast(),
-                size_of::<libc::linger>() as libc::socklen_t,
-            )
-        };
-        if rc == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        }
-    }
-
     pub fn get_linger(fd: i32) -> io::Result<(bool, i32)> {
         let mut linger = libc::linger {
             l_onoff: 0,
@@ -200,31 +178,6 @@ pub fn set_socket_option(fd: i32, name: String, value: i32) -> Result<()> {
     #[cfg(not(unix))]
     {
         let _ = (name, value);
-        Err(Error::new(
-            Status::GenericFailure,
-            "socket options are set on Unix descriptors only",
-        ))
-    }
-}
-
-/// Turns SO_LINGER on (closing waits up to `seconds` for unsent data, then resets; 0 resets
-/// at once) or off (the default: close returns and the kernel sends in the background).
-#[napi]
-pub fn set_socket_linger(fd: i32, on: bool, seconds: i32) -> Result<()> {
-    check_fd(fd)?;
-    if seconds < 0 {
-        return Err(Error::new(
-            Status::InvalidArg,
-            format!("a linger time of {seconds} s"),
-        ));
-    }
-    #[cfg(unix)]
-    {
-        unix::set_linger(fd, on, seconds).map_err(|e| failure("setsockopt(SO_LINGER)", e))
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = on;
         Err(Error::new(
             Status::GenericFailure,
             "socket options are set on Unix descriptors only",
