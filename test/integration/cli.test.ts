@@ -387,11 +387,19 @@ describe('revtun CLI', () => {
     expect(run.stderr()).not.toMatch(/^\s+at /m);
   });
 
-  it('rejects a malformed command line with usage and status 255', async () => {
-    const run = revtun(['-R', 'nonsense', 'host']);
-    expect(await run.exit).toBe(255);
-    expect(run.stderr()).toMatch(/Bad remote forwarding specification 'nonsense'/);
-    expect(run.stderr()).toMatch(/usage: revtun/);
+  it('rejects a malformed command line with usage and status 255, and a bad value with its message alone, as ssh does', async () => {
+    const malformed = revtun(['-R', '0:localhost:22', '-x', 'host']);
+    expect(await malformed.exit).toBe(255);
+    expect(malformed.stderr()).toMatch(/unknown option -- x\nusage: revtun/);
+    for (const [args, message] of [
+      [['-R', 'nonsense', 'host'], "revtun: Bad remote forwarding specification 'nonsense'\n"],
+      [['-c', 'rot13', '-R', '0:localhost:22', 'host'], "revtun: Unknown cipher type 'rot13'\n"],
+      [['-p', 'abc', '-R', '0:localhost:22', 'host'], "revtun: Bad port 'abc'\n"],
+    ] as const) {
+      const run = revtun([...args]);
+      expect(await run.exit).toBe(255);
+      expect(run.stderr()).toBe(message);
+    }
   });
 });
 

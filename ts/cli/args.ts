@@ -52,8 +52,20 @@ export interface CliArgs {
   version: boolean;
 }
 
+/**
+ * A command line revtun cannot run. As in ssh, the usage text follows only a malformed
+ * command line (a missing argument, an unknown flag, no destination); a bad value for a
+ * well-formed option (a port, a forwarding, a cipher) is its message alone.
+ */
 export class UsageError extends Error {
   override readonly name = 'UsageError';
+
+  constructor(
+    message: string,
+    readonly showUsage = true,
+  ) {
+    super(message);
+  }
 }
 
 export const USAGE = `usage: revtun [-46CfGKkNqTnv] [--json] [-c cipher_spec] [-E log_file] [-F configfile] [-i identity_file]
@@ -63,9 +75,9 @@ forward: [bind_address:]port:host:hostport  [bind_address:]port:local_socket
          [bind_address:]port (SOCKS)  remote_socket:host:hostport  remote_socket:local_socket`;
 
 function parsePort(text: string, what: string, allowZero: boolean): number {
-  if (!/^\d+$/.test(text)) throw new UsageError(`Bad ${what} '${text}'`);
+  if (!/^\d+$/.test(text)) throw new UsageError(`Bad ${what} '${text}'`, false);
   const n = Number(text);
-  if (n > 65535 || (!allowZero && n === 0)) throw new UsageError(`Bad ${what} '${text}'`);
+  if (n > 65535 || (!allowZero && n === 0)) throw new UsageError(`Bad ${what} '${text}'`, false);
   return n;
 }
 
@@ -76,7 +88,7 @@ function parsePort(text: string, what: string, allowZero: boolean): number {
 export function parseRemoteForward(spec: string): RemoteForwardSpec {
   const parsed = parseForwardSpec(spec, false, true) ?? parseForwardSpec(spec, true, true);
   const forward = parsed && toRemoteForwardSpec(parsed);
-  if (!forward) throw new UsageError(`Bad remote forwarding specification '${spec}'`);
+  if (!forward) throw new UsageError(`Bad remote forwarding specification '${spec}'`, false);
   return forward;
 }
 
@@ -107,13 +119,13 @@ function checkAlgorithmOption(flag: 'c' | 'm', value: string): void {
   const list = flag === 'c' && /^[+^]/.test(value) ? value.slice(1) : value;
   const known: readonly string[] = OPENSSH_ALGORITHMS[keyword].all;
   const names = list.split(',').filter((name) => name !== '');
-  if (names.length === 0 || !names.every((name) => known.includes(name))) throw new UsageError(`Unknown ${flag === 'c' ? 'cipher' : 'mac'} type '${value}'`);
+  if (names.length === 0 || !names.every((name) => known.includes(name))) throw new UsageError(`Unknown ${flag === 'c' ? 'cipher' : 'mac'} type '${value}'`, false);
 }
 
 /** Adds one -o argument: "Name=value", "Name value" or "Name"; first value wins, as in ssh. */
 function addOption(text: string, options: Map<string, string>): void {
   const m = /^\s*([A-Za-z0-9]+)\s*(?:=\s*|\s+)(.*)$/.exec(text);
-  if (!m) throw new UsageError(`option '${text}' needs a value (Name=value)`);
+  if (!m) throw new UsageError(`option '${text}' needs a value (Name=value)`, false);
   const name = m[1]!.toLowerCase();
   if (!options.has(name)) options.set(name, m[2]!.trim());
 }

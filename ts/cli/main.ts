@@ -199,7 +199,7 @@ async function run(argv: string[]): Promise<number> {
     args = parseArgs(argv);
   } catch (error) {
     if (error instanceof UsageError) {
-      process.stderr.write(`revtun: ${error.message}\n${USAGE}\n`);
+      process.stderr.write(`revtun: ${error.message}\n${error.showUsage ? `${USAGE}\n` : ''}`);
       return 255;
     }
     throw error;
