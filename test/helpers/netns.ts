@@ -20,22 +20,32 @@ export interface Netns {
 const ip = (...args: string[]) => execFileSync('ip', args, { stdio: 'pipe' });
 
 export function createNetns(): Netns {
-  // Test files run in parallel: a random subnet and name, retried if taken.
+  // Test files run in parallel, each process with namespaces of its own: a random subnet,
+  // retried if taken. The veth pair is named after the subnet alone, so that creating it
+  // claims the subnet machine-wide (a second `ip link add` of the name fails): two pairs on
+  // one subnet would route each other's traffic (seen on CI as ECONNREFUSED from a jump host
+  // that was running).
   for (let attempt = 0; ; attempt++) {
     const n = randomInt(1, 250);
     const name = `revtun-ns${process.pid % 10000}-${n}`;
-    const host = `rtv${n}h${process.pid % 1000}`;
-    const peer = `rtv${n}n${process.pid % 1000}`;
+    const host = `rtv${n}h`;
+    const peer = `rtv${n}n`;
     try {
       ip('netns', 'add', name);
     } catch (error) {
-      if (attempt < 5) continue;
+      if (attempt < 20) continue;
       throw error;
     }
     const outside = `10.211.${n}.1`;
     const inside = `10.211.${n}.2`;
     try {
       ip('link', 'add', host, 'type', 'veth', 'peer', 'name', peer);
+    } catch (error) {
+      ip('netns', 'del', name); // the subnet is another namespace's
+      if (attempt < 20) continue;
+      throw error;
+    }
+    try {
       ip('link', 'set', peer, 'netns', name);
       ip('addr', 'add', `${outside}/24`, 'dev', host);
       ip('link', 'set', host, 'up');
@@ -49,7 +59,7 @@ export function createNetns(): Netns {
         /* not created */
       }
       ip('netns', 'del', name);
-      if (attempt < 5) continue;
+      if (attempt < 20) continue;
       throw error;
     }
     return {
