@@ -92,6 +92,7 @@ export class Session {
   /** When bytes last moved on the socket (clock time), and the count that moved by then. */
   private lastActivity: number;
   private bytesSeen = 0;
+  private relayedSeen = 0;
   /** The native data plane carrying the connection (null: the JavaScript path). */
   private plane: NativePlane | null = null;
   /** Logged on with DataPlane=native: the handover happens once the socket has written everything. */
@@ -177,16 +178,24 @@ export class Session {
     }
   }
 
-  /**
-   * Bytes moved since the last look make now the last activity. On the native data plane the
-   * relay's channel bytes count too: they move without passing through the driver, so a
-   * deadline checks them when it expires (the bytes the core sends and receives through the
-   * plane are the driver's, counted as they pass).
-   */
+  /** Bytes moved through the driver since the last look make now the last activity. */
   private noteActivity(): void {
-    const moved = this.driver.bytesMoved + (this.plane?.channelBytes ?? 0);
-    if (moved === this.bytesSeen) return;
-    this.bytesSeen = moved;
+    if (this.driver.bytesMoved === this.bytesSeen) return;
+    this.bytesSeen = this.driver.bytesMoved;
+    this.lastActivity = this.timing.clock.now();
+  }
+
+  /**
+   * On the native data plane, channel bytes the relay moved since the last look count too:
+   * they never pass through the driver. Read only when a deadline comes (a call into the
+   * addon, too dear for every flush); the bytes the core sends and receives through the
+   * plane are the driver's, counted as they pass.
+   */
+  private noteRelayActivity(): void {
+    if (!this.plane) return;
+    const relayed = this.plane.channelBytes;
+    if (relayed === this.relayedSeen) return;
+    this.relayedSeen = relayed;
     this.lastActivity = this.timing.clock.now();
   }
 
@@ -199,6 +208,7 @@ export class Session {
         absolute: this.timing.absolute(),
         lastActivity: () => {
           this.noteActivity();
+          this.noteRelayActivity();
           return this.lastActivity;
         },
       },
