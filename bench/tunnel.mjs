@@ -192,6 +192,21 @@ function threadCpuSeconds(pid) {
   return ns / 1e9;
 }
 
+/** CPU nanoseconds per thread name (comm: "node", "revtun-relay", "libuv-worker", ...), for BENCH_THREADS. */
+function threadCpuByName(pid) {
+  const byName = new Map();
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const name = readFileSync(`/proc/${pid}/task/${task}/comm`, 'utf8').trim();
+      const ns = Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8').split(' ')[0]);
+      byName.set(name, (byName.get(name) ?? 0) + ns);
+    } catch {
+      // the thread ended between listing and reading
+    }
+  }
+  return byName;
+}
+
 function peakRssMiB(pid) {
   const line = readFileSync(`/proc/${pid}/status`, 'utf8')
     .split('\n')
@@ -248,11 +263,17 @@ async function withTunnel(tool, sshd, keyPath, cipher, scenario, warmup = async 
     await warmup(remotePort);
     const before = cpuTimes(child.pid);
     const threadsBefore = threadCpuSeconds(child.pid);
+    const namesBefore = process.env.BENCH_THREADS ? threadCpuByName(child.pid) : null;
     const started = process.hrtime.bigint();
     const extra = await scenario(remotePort);
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     const after = cpuTimes(child.pid);
     const threadCpu = threadCpuSeconds(child.pid) - threadsBefore;
+    if (namesBefore) {
+      // BENCH_THREADS=1: where the tunnel process's CPU went, per thread name (ms).
+      const spent = [...threadCpuByName(child.pid)].map(([name, ns]) => `${name} ${((ns - (namesBefore.get(name) ?? 0)) / 1e6).toFixed(1)}`);
+      process.stderr.write(`${tool.name} threads (ms): ${spent.join(', ')}\n`);
+    }
     const user = after.user - before.user;
     const system = after.system - before.system;
     return { seconds, cpu: user + system, user, system, threadCpu, faults: after.faults - before.faults, rss: peakRssMiB(child.pid), ...extra };

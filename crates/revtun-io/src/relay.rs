@@ -90,6 +90,8 @@ struct State {
     locals: HashMap<usize, Socket>,
     /// Adopted sockets not yet registered with the poll (registration is the thread's).
     adopted: Vec<usize>,
+    /// Slot numbers listed during a turn, kept so that a turn allocates nothing.
+    scratch: Vec<usize>,
     stop: bool,
     ended: Option<Ended>,
 }
@@ -174,6 +176,7 @@ impl Relay {
                 plane,
                 locals: HashMap::new(),
                 adopted: Vec::new(),
+                scratch: Vec::new(),
                 stop: false,
                 ended: early,
             }),
@@ -262,7 +265,10 @@ impl Relay {
     }
 
     pub fn set_limits(&self, limits: ChannelLimits) -> Result<(), PlaneError> {
-        self.with_plane(|plane| plane.set_limits(limits))
+        // Nothing to write at once (the limits apply from each channel's next refill): the
+        // thread is not woken for it.
+        let mut state = lock(&self.shared);
+        state.plane.set_limits(limits)
     }
 
     pub fn close_channel(&self, local_id: u32) -> Result<(), PlaneError> {
@@ -305,13 +311,18 @@ impl Relay {
 
     /// The TypeScript core has taken upcalls of `bytes` bytes: the SSH socket may be read again.
     pub fn upcalls_taken(&self, bytes: usize) {
-        let _ = self
+        let before = self
             .shared
             .upcall_bytes
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 Some(n.saturating_sub(bytes))
-            });
-        let _ = self.shared.waker.wake();
+            })
+            .unwrap_or(0);
+        // The thread needs waking only if it had stopped reading for them.
+        if before >= UPCALL_BYTES_IN_FLIGHT && before.saturating_sub(bytes) < UPCALL_BYTES_IN_FLIGHT
+        {
+            let _ = self.shared.waker.wake();
+        }
     }
 
     /// The relay thread's id (0 before it started), for checking that it has gone.
@@ -513,24 +524,32 @@ fn turn(
     }
     // Credit MaxTransferRate withheld, as far as the tokens that came in allow.
     state.plane.grant_withheld().map_err(Ended::Protocol)?;
-    let slots: Vec<usize> = state.locals.keys().copied().collect();
-    for slot in slots {
-        more |= local_turn(state, slot)?;
+    // The slots are listed into a vector kept from turn to turn (no allocation per turn).
+    let mut slots = std::mem::take(&mut state.scratch);
+    slots.clear();
+    slots.extend(state.locals.keys().copied());
+    for &slot in &slots {
+        match local_turn(state, slot) {
+            Ok(left) => more |= left,
+            Err(ended) => {
+                state.scratch = slots;
+                return Err(ended);
+            }
+        }
     }
-    write_ssh(state, ssh, false)?;
+    if let Err(ended) = write_ssh(state, ssh, false) {
+        state.scratch = slots;
+        return Err(ended);
+    }
     // Sockets whose channel is finished and written out are closed.
-    let done: Vec<usize> = state
-        .locals
-        .keys()
-        .copied()
-        .filter(|&slot| state.plane.local_should_close(slot))
-        .collect();
-    for slot in done {
+    slots.retain(|&slot| state.plane.local_should_close(slot));
+    for &slot in &slots {
         if let Some(socket) = state.locals.remove(&slot) {
             let _ = poll.registry().deregister(&mut SourceFd(&socket.raw()));
         }
         state.plane.release(slot);
     }
+    state.scratch = slots;
     Ok(more)
 }
 
