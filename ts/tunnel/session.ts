@@ -175,6 +175,7 @@ export class Session {
       this.plane.setRate(bytesPerSecond);
     } catch (error) {
       this.core.fail(error instanceof SshError ? error : new SshError(Code.ConnectionFailed, `data plane: ${(error as Error).message}`, 'local'));
+      this.driver.flush();
     }
   }
 
@@ -518,8 +519,6 @@ export class Session {
       return;
     }
     this.plane = plane;
-    // Before any channel is adopted: no byte leaves the relay unpaced.
-    if (this.transferLimiter.limited) this.setPlaneRate(this.transferLimiter.rate);
     // Node's socket stays, inert (not read, never written): socket options and addresses are
     // still read and set through it, and it is closed with the connection, after the relay,
     // by the close policy (Linger, LingerTime) as on the JavaScript plane.
@@ -530,6 +529,8 @@ export class Session {
     this.core.attachPlane(this.planePort(plane));
     // Its errors are the relay's to see now; one here must not become an uncaught exception.
     this.socket.on('error', () => undefined);
+    // MaxTransferRate, before any channel is adopted: no channel byte leaves the relay unpaced.
+    if (this.transferLimiter.limited) this.setPlaneRate(this.transferLimiter.rate);
   }
 
   private planePort(plane: NativePlane): PlanePort {
