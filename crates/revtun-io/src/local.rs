@@ -33,11 +33,21 @@ impl Plane {
         if self.kex_sending || self.rekey_said || self.failed.is_some() {
             return 0;
         }
-        // Under MaxTransferRate, no more is framed than the outbound tokens let out next.
-        let tokens = self
-            .outbound
-            .available(self.now)
-            .saturating_sub(self.framer.pending().len() as u64);
+        // Under MaxTransferRate nothing more is framed while output waits, and then only once
+        // the tokens allow a packet of some size (MIN_BURST): else each wake would frame a
+        // few dozen bytes, a packet's overhead each time.
+        let tokens = if !self.outbound.limited() {
+            u64::MAX
+        } else if !self.framer.pending().is_empty() {
+            0
+        } else {
+            let tokens = self.outbound.available(self.now);
+            if tokens < crate::rate::MIN_BURST {
+                0
+            } else {
+                tokens
+            }
+        };
         match self.slots.get(slot).and_then(Option::as_ref) {
             Some(ch) => ch
                 .sendable()

@@ -600,6 +600,7 @@ impl Plane {
             }
             grant as u32
         } else {
+            ch.rate_owed = false;
             credit
         };
         ch.local_window += grant;

@@ -237,6 +237,9 @@ impl Relay {
         act: impl FnOnce(&mut Plane) -> Result<T, PlaneError>,
     ) -> Result<T, PlaneError> {
         let mut state = lock(&self.shared);
+        // The buckets are read at the caller's time, not at the thread's last turn, which
+        // may be long past when the relay was idle.
+        state.plane.set_now(Instant::now());
         let result = act(&mut state.plane);
         drop(state);
         let _ = self.shared.waker.wake();
@@ -265,10 +268,17 @@ impl Relay {
     }
 
     pub fn set_limits(&self, limits: ChannelLimits) -> Result<(), PlaneError> {
-        // Nothing to write at once (the limits apply from each channel's next refill): the
-        // thread is not woken for it.
+        // The thread is woken only if the new limits framed something (credit now due).
         let mut state = lock(&self.shared);
-        state.plane.set_limits(limits)
+        state.plane.set_now(Instant::now());
+        let before = state.plane.ssh_pending().len();
+        let result = state.plane.set_limits(limits);
+        let framed = state.plane.ssh_pending().len() != before;
+        drop(state);
+        if framed {
+            let _ = self.shared.waker.wake();
+        }
+        result
     }
 
     pub fn close_channel(&self, local_id: u32) -> Result<(), PlaneError> {
@@ -291,6 +301,7 @@ impl Relay {
     ) -> Result<(), AdoptError> {
         let socket = Socket::new(fd).map_err(AdoptError::Io)?;
         let mut state = lock(&self.shared);
+        state.plane.set_now(Instant::now());
         let slot = state
             .plane
             .adopt(

@@ -634,6 +634,12 @@ fn under_max_transfer_rate_no_more_is_read_from_local_sockets_than_the_outbound_
     plane.ssh_written(n);
     assert_eq!(wire.len(), framed, "the rest of the packet went out");
     assert_eq!(peer.receive(&wire), vec![data(300, &big[..5000])]);
+    // The few tokens left over frame nothing: the next packet waits for MIN_BURST of them
+    // (a packet per wake of a few dozen bytes was the bug).
+    assert_eq!(plane.local_read_room(slot), 0);
+    let wait = plane.rate_wait(true).expect("reading waits on tokens");
+    plane.set_now(start + Duration::from_millis(60) + wait);
+    assert!(plane.local_read_room(slot) >= 4096);
 }
 
 #[test]
