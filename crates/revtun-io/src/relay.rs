@@ -353,10 +353,7 @@ impl Relay {
 
     /// MaxTransferRate in bytes per second each way (0: none), from now on.
     pub fn set_rate(&self, bytes_per_second: u64) -> Result<(), PlaneError> {
-        self.with_plane(|plane| {
-            plane.set_now(Instant::now());
-            plane.set_rate(bytes_per_second)
-        })
+        self.with_plane(|plane| plane.set_rate(bytes_per_second))
     }
 
     /// Channel data bytes moved natively so far, both ways (see `Plane::channel_bytes`).

@@ -556,13 +556,19 @@ fn credit_in(messages: &[Vec<u8>]) -> u64 {
         .sum()
 }
 
-#[test]
-fn under_max_transfer_rate_credit_comes_as_the_inbound_tokens_allow_and_all_of_it_once_lifted() {
-    let (mut plane, mut peer) = pair("aes128-gcm@openssh.com", None);
+/// A plane and its peer at MaxTransferRate 100 kB/s (a 5000-byte burst, credit in steps of at
+/// least 2500), on a clock the test moves: returns the clock's start.
+fn limited_pair(cipher: &str) -> (Plane, Peer, Instant) {
+    let (mut plane, peer) = pair(cipher, None);
     let start = Instant::now();
     plane.set_now(start);
-    // 100 kB/s: a 5000-byte burst, credit in steps of at least 2500.
     plane.set_rate(100_000).unwrap();
+    (plane, peer, start)
+}
+
+#[test]
+fn under_max_transfer_rate_credit_comes_as_the_inbound_tokens_allow_and_all_of_it_once_lifted() {
+    let (mut plane, mut peer, start) = limited_pair("aes128-gcm@openssh.com");
     // The TypeScript core gave the channel a first window of one step.
     let slot = plane.adopt(3, 300, 2500, 1 << 20, 16 * 1024, None).unwrap();
     // It was taken from the plane's tokens too: 2500 of the burst are left to give.
@@ -607,10 +613,7 @@ fn under_max_transfer_rate_credit_comes_as_the_inbound_tokens_allow_and_all_of_i
 
 #[test]
 fn under_max_transfer_rate_no_more_is_read_from_local_sockets_than_the_outbound_tokens_let_out() {
-    let (mut plane, mut peer) = pair("chacha20-poly1305@openssh.com", None);
-    let start = Instant::now();
-    plane.set_now(start);
-    plane.set_rate(100_000).unwrap();
+    let (mut plane, mut peer, start) = limited_pair("chacha20-poly1305@openssh.com");
     let slot = adopt(&mut plane, 1 << 20);
     assert_eq!(plane.local_read_room(slot), 5000);
     let big = vec![9u8; 64 * 1024];
@@ -644,13 +647,12 @@ fn under_max_transfer_rate_no_more_is_read_from_local_sockets_than_the_outbound_
 
 #[test]
 fn under_max_transfer_rate_channels_owed_credit_share_the_tokens() {
-    let (mut plane, mut peer) = pair("aes128-gcm@openssh.com", None);
-    let start = Instant::now();
-    plane.set_now(start);
-    plane.set_rate(100_000).unwrap();
-    let a = plane.adopt(3, 300, 2500, 1 << 20, 16 * 1024, None).unwrap();
-    let b = plane.adopt(4, 400, 2500, 1 << 20, 16 * 1024, None).unwrap();
-    let _ = (a, b);
+    let (mut plane, mut peer, start) = limited_pair("aes128-gcm@openssh.com");
+    for (id, remote) in [(3, 300), (4, 400)] {
+        plane
+            .adopt(id, remote, 2500, 1 << 20, 16 * 1024, None)
+            .unwrap();
+    }
     // The first windows, 2500 each, are counted as given.
     let mut per_channel = [2500u64; 2];
     for step in 0..=100 {
