@@ -177,16 +177,11 @@ impl Channel {
 
     /// The credit to give now (the refill rule of channels.ts's consume()), or 0.
     pub fn credit_due(&self, limits: ChannelLimits) -> u32 {
-        if self.stage != Stage::Open || self.close_sent || self.close_owed {
+        let missing = self.credit_missing(limits);
+        if (missing as u64) * 2 < limits.window_target as u64 {
             return 0;
         }
-        let target = limits.window_target as u64;
-        let held = self.local_window as u64 + self.unwritten() as u64;
-        let missing = target.saturating_sub(held);
-        if missing * 2 < target {
-            return 0;
-        }
-        missing as u32
+        missing
     }
 
     /// The window missing from the target, however little (credit under MaxTransferRate is
