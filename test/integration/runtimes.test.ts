@@ -56,6 +56,23 @@ describe('the WASM provider under other runtimes', () => {
   });
 });
 
+describe('the native data plane under other runtimes', () => {
+  // Bun's sockets cannot stop their reads and Deno's show no descriptor: the relay thread must
+  // not take their connections (Bun's reads would race the relay's, and corrupt the stream),
+  // and the JavaScript plane carries them instead. Node, the same script, goes native.
+  it.each([
+    ['Bun', 'js', 'node_modules/.bin/bun', [smoke]],
+    ['Deno', 'js', 'node_modules/.bin/deno', ['run', '-A', smoke]],
+    ['Node', 'native', process.execPath, [smoke]],
+  ] as const)('under %s the native provider moves 16 MiB on the %s plane', async (_name, plane, binary, args) => {
+    const { code, output } = await run(binary.startsWith('/') ? binary : resolve(root, binary), [...args], { REVTUN_CRYPTO: 'native' });
+    expect(output).toContain('crypto provider: native (revtun-core');
+    expect(output).toContain(`data plane: ${plane}`);
+    expect(output).toContain('moved 16777216 bytes, sha256 matches');
+    expect(code).toBe(0);
+  });
+});
+
 describe('the automatic provider without the addon under other runtimes', () => {
   it.each([
     ['Bun', 'aes128-gcm@openssh.com', 'node', 'node_modules/.bin/bun', [smoke]],

@@ -38,6 +38,8 @@ try {
     cryptoProvider: process.env.REVTUN_CRYPTO ?? 'wasm',
   });
   const provider = tunnel.tunnel.cryptoProvider;
+  // Which plane carries the connection (internal state: the log line came before this point).
+  console.log(`data plane: ${tunnel.tunnel.session?.plane ? 'native' : 'js'}`);
   if (process.env.SMOKE_CIPHER) console.log(`${process.env.SMOKE_CIPHER} on ${provider.backendFor?.(process.env.SMOKE_CIPHER, null)}`);
   const data = randomBytes(SIZE);
   const received = createHash('sha256');

@@ -249,10 +249,19 @@ export interface PlaneConditions {
   setting: 'native' | 'js';
   /** The SSH socket's descriptor (null: a ProxyCommand's pipes, a jump host's channel). */
   fd: number | null;
+  /** The socket's handle can stop Node's reads (readStop): without it both would read the socket. */
+  canStopReading: boolean;
   /** The crypto provider's name (the plane seals with the native core: a forced other one keeps JS). */
   provider: string;
   compression: boolean;
   channelIdleTimeout: number;
+}
+
+/** The runtime's name when it is not Node (Bun, Deno), else null. */
+function otherRuntime(): string | null {
+  if (typeof (process.versions as Record<string, string | undefined>)['bun'] === 'string') return 'Bun';
+  if ('Deno' in globalThis) return 'Deno';
+  return null;
 }
 
 /**
@@ -263,7 +272,11 @@ export function nativePlaneRefusal(conditions: PlaneConditions): string | null {
   if (conditions.setting === 'js') return 'DataPlane=js';
   const addon = dataPlaneClass();
   if (addon instanceof Error) return addon.message;
+  // Deno's sockets show no descriptor, Bun's cannot stop their reads: both keep the JavaScript path.
+  const runtime = otherRuntime();
+  if (runtime && (conditions.fd === null || !conditions.canStopReading)) return `${runtime}'s sockets cannot be handed to the relay thread`;
   if (conditions.fd === null) return 'the transport is not a socket of its own (ProxyCommand, a jump host)';
+  if (!conditions.canStopReading) return "the socket's reads cannot be stopped";
   if (conditions.provider !== 'native' && !conditions.provider.startsWith('auto')) return `the ${conditions.provider} crypto provider was chosen`;
   if (conditions.compression) return 'compression is not implemented on the native plane yet';
   if (conditions.channelIdleTimeout > 0) return 'channel idle timeouts are not implemented on the native plane yet';

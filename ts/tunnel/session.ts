@@ -479,9 +479,11 @@ export class Session {
       return;
     }
     const fd = socketDescriptor(this.socket);
+    const handle = (this.socket as { _handle?: { readStop?: () => number; readStart?: () => number } })._handle;
     const refusal = nativePlaneRefusal({
       setting: 'native',
       fd,
+      canStopReading: typeof handle?.readStop === 'function',
       provider: this.core.providerName,
       compression: false, // the core refuses the handover itself (handoverState)
       channelIdleTimeout: this.core.channelIdleTimeout,
@@ -501,7 +503,6 @@ export class Session {
       return;
     }
     this.handoverWanted = false;
-    const handle = (this.socket as { _handle?: { readStop?: () => number; readStart?: () => number } })._handle;
     // Node reads nothing more: what the server sends from here waits in the kernel for the relay.
     handle?.readStop?.();
     let plane: NativePlane;
