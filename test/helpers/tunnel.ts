@@ -70,3 +70,11 @@ export function rekeyCounts(tunnel: SSHReverseTunnel): RekeyCounts {
   if (!session) throw new Error('rekeyCounts: the tunnel has no connection');
   return session.core.rekeys;
 }
+
+/**
+ * Whether this project's connections are expected on the native data plane: DataPlane=native
+ * is the default, so every connection the native addon can carry goes there unless
+ * REVTUN_DATA_PLANE=js forces the JavaScript plane (the integration:js-plane project) or
+ * another crypto provider is forced (the wasm and node projects).
+ */
+export const NATIVE_PLANE_EXPECTED = process.env['REVTUN_DATA_PLANE'] !== 'js' && process.env['REVTUN_CRYPTO'] === 'native';

@@ -3,10 +3,16 @@
 // thread gone with the connection, and the JavaScript path kept (with the reason logged)
 // where the plane does not apply. Runs in the native project only: the plane is the addon's.
 
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startSshd, type Sshd } from '../helpers/sshd.js';
-import { makeTunnel, rekeyCounts } from '../helpers/tunnel.js';
+import { generateKey, startSshd, TEST_PASSWORD, TEST_USER, type Sshd } from '../helpers/sshd.js';
+import { runRevtun } from '../helpers/cli.js';
+import { fingerprintsOf, makeTunnel, rekeyCounts } from '../helpers/tunnel.js';
 import { connect, listen, receiveHashed, sendHashed } from '../helpers/streams.js';
 import { pollUntil } from '../helpers/kernel.js';
 import { startRelay } from '../helpers/relay.js';
@@ -15,11 +21,13 @@ import type * as net from 'node:net';
 import { SshError, type SSHReverseTunnel } from '../../ts/index.js';
 
 const MiB = 1024 * 1024;
+const dir = mkdtempSync(join(tmpdir(), 'revtun-plane-'));
+const key = generateKey(dir, 'id_ed25519', 'ed25519');
 let sshd: Sshd;
 
 beforeAll(async () => {
   // The server asks for new keys after every 1 MiB either way.
-  sshd = await startSshd({ config: ['RekeyLimit 1M'] });
+  sshd = await startSshd({ config: ['RekeyLimit 1M'], authorizedKeys: [key.publicLine] });
 });
 afterAll(async () => {
   await sshd?.stop();
@@ -173,4 +181,129 @@ describe('the native data plane', () => {
     await transfer(tunnel, MiB);
     await tunnel.sshLogoff();
   });
+
+  it('is the default: a tunnel with no DataPlane setting goes native, DataPlane=js stays on Node', async () => {
+    const byDefault = makeTunnel(sshd);
+    const defaultLog = logged(byDefault);
+    await byDefault.sshLogon();
+    expect(planeThread(byDefault)).not.toBeNull();
+    await transfer(byDefault, MiB);
+    expect(defaultLog).toContain('data plane: native (the connection was handed over to the relay thread)');
+    await byDefault.sshLogoff();
+
+    const onNode = makeTunnel(sshd, { config: ['DataPlane=js'] });
+    const nodeLog = logged(onNode);
+    await onNode.sshLogon();
+    expect(planeThread(onNode)).toBeNull();
+    expect(nodeLog).toContain('data plane: JavaScript (DataPlane=js)');
+    expect(nodeLog.some((line) => line.startsWith('data plane: native'))).toBe(false);
+    await transfer(onNode, MiB);
+    await onNode.sshLogoff();
+  });
+
+  it('is what the CLI uses with no option for it (revtun -N -R, as ssh -N -R is run)', async () => {
+    const target = await listen((socket) => socket.pipe(socket));
+    const run = runRevtun([
+      '-Nv',
+      '-p',
+      String(sshd.port),
+      '-i',
+      key.privatePath,
+      '-o',
+      'StrictHostKeyChecking=no',
+      '-o',
+      `UserKnownHostsFile=${join(dir, 'known_hosts')}`,
+      '-o',
+      'BatchMode=yes',
+      '-R',
+      `0:127.0.0.1:${target.port}`,
+      `${TEST_USER}@127.0.0.1`,
+    ]);
+    try {
+      const port = Number((await run.waitFor(/Allocated port (\d+) for remote forward/))[1]);
+      await run.waitFor(/data plane: native/);
+      const client = await connect(port);
+      const echoed = receiveHashed(client);
+      const sent = await sendHashed(client, MiB);
+      const got = await echoed;
+      expect(got).toEqual({ bytes: MiB, sha256: sent });
+      expect(run.stderr()).not.toMatch(/data plane: JavaScript/);
+    } finally {
+      run.child.kill('SIGINT');
+      await run.exit;
+      await target.close();
+    }
+  });
+});
+
+describe('the relay thread outside the test process', () => {
+  const fixture = fileURLToPath(new URL('../fixtures/data-plane/tunnel.mjs', import.meta.url));
+  const job = async (end: 'exit' | 'logoff' | 'stay', targetPort: number) => ({
+    host: sshd.host,
+    port: sshd.port,
+    user: TEST_USER,
+    password: TEST_PASSWORD,
+    fingerprints: fingerprintsOf(sshd),
+    targetPort,
+    end,
+  });
+  type Report = { port: number; threadId: number | null } | { error: string };
+
+  /** One echoed exchange through the forwarded port: the relay carries it. */
+  async function echoThrough(port: number): Promise<void> {
+    const client = await connect(port);
+    const echoed = receiveHashed(client);
+    const sent = await sendHashed(client, 256 * 1024);
+    expect(await echoed).toEqual({ bytes: 256 * 1024, sha256: sent });
+  }
+
+  it("a worker thread's relay is stopped and joined when the worker is terminated with its tunnel open", async () => {
+    const target = await listen((socket) => socket.pipe(socket));
+    const worker = new Worker(fixture, { workerData: await job('stay', target.port) });
+    try {
+      const report = await new Promise<Report>((resolve, reject) => {
+        worker.once('message', resolve);
+        worker.once('error', reject);
+      });
+      expect(report).toMatchObject({ threadId: expect.any(Number) });
+      const { port, threadId } = report as { port: number; threadId: number };
+      // The relay runs in this process, beside the worker's own thread.
+      expect(existsSync(`/proc/self/task/${threadId}`)).toBe(true);
+      await echoThrough(port);
+      await worker.terminate();
+      // The environment's cleanup hook stopped the relay; the kernel drops the task once joined.
+      await pollUntil(() => !existsSync(`/proc/self/task/${threadId}`), `relay thread ${threadId} to be gone`, { tries: 500 });
+    } finally {
+      await worker.terminate();
+      await target.close();
+    }
+  });
+
+  for (const end of ['exit', 'logoff'] as const) {
+    const what = end === 'exit' ? 'process.exit() with a tunnel open ends the process cleanly' : 'a process whose tunnel logged off ends by itself';
+    it(`${what} (the relay keeps nothing alive and crashes nothing)`, async () => {
+      const target = await listen((socket) => socket.pipe(socket));
+      const child = spawn(process.execPath, [fixture, JSON.stringify(await job(end, target.port))], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+      const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+      try {
+        const line = await new Promise<string>((resolve, reject) => {
+          let out = '';
+          child.stdout.on('data', (c: Buffer) => {
+            out += c.toString();
+            if (out.includes('\n')) resolve(out.split('\n')[0]!);
+          });
+          child.once('exit', () => reject(new Error(`the child exited before reporting; stderr:\n${stderr}`)));
+        });
+        const report = JSON.parse(line) as Report;
+        expect(report, stderr).toMatchObject({ threadId: expect.any(Number) });
+        expect(await exited, stderr).toEqual({ code: 0, signal: null });
+        expect(stderr).toBe('');
+      } finally {
+        child.kill('SIGKILL');
+        await target.close();
+      }
+    });
+  }
 });

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import * as net from 'node:net';
 import { freePort, type Sshd, startSshdWithEcho, stopAll, type EchoServer } from '../helpers/sshd.js';
-import { makeTunnel } from '../helpers/tunnel.js';
+import { makeTunnel, NATIVE_PLANE_EXPECTED } from '../helpers/tunnel.js';
 import { connect, listen, receiveHashed, roundTrip, roundTripOrReset, sendHashed } from '../helpers/streams.js';
 import { SshError } from '../../ts/index.js';
 
@@ -263,7 +263,7 @@ describe('load', () => {
     // On the native data plane the relay reads the local socket only within the server's
     // window, straight into packets: nothing ever waits on the channel, so there is no queue
     // to wait for. On the JavaScript plane one read may be queued.
-    const nativePlane = process.env['REVTUN_DATA_PLANE'] === 'native';
+    const nativePlane = NATIVE_PLANE_EXPECTED;
     if (!nativePlane) peak = await whenBuffered(tunnel);
     client.resume();
     const got = await receiving;

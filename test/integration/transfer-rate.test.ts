@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { type Sshd, startSshd, stopAll } from '../helpers/sshd.js';
-import { makeTunnel } from '../helpers/tunnel.js';
+import { makeTunnel, NATIVE_PLANE_EXPECTED } from '../helpers/tunnel.js';
 import { connect, listen, receiveHashed, sendHashed } from '../helpers/streams.js';
 import { pollUntil } from '../helpers/kernel.js';
 import { burstFor } from '../../ts/net/rate-limit.js';
@@ -68,9 +68,9 @@ async function queuedAtLowRate() {
 }
 
 /**
- * Whether the tunnel's connection went to the native data plane (its log says so). The
- * native-plane project runs this file with DataPlane=native forced: there the relay thread
- * must be what keeps the rate, and these checks make sure it was.
+ * Whether the tunnel's connection went to the native data plane (its log says so). Where the
+ * native plane is expected (the default with the native provider) the relay thread must be
+ * what keeps the rate, and these checks make sure it was.
  */
 function onNativePlane(t: SSHReverseTunnel): () => boolean {
   const lines: string[] = [];
@@ -81,7 +81,7 @@ function onNativePlane(t: SSHReverseTunnel): () => boolean {
   return () => lines.length > 0;
 }
 
-const NATIVE_PLANE = process.env['REVTUN_DATA_PLANE'] === 'native';
+const NATIVE_PLANE = NATIVE_PLANE_EXPECTED;
 
 describe('MaxTransferRate through a tunnel', () => {
   it('limits what comes in from the server (remote client → sshd → revtun → local target)', async () => {

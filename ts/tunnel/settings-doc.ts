@@ -128,7 +128,8 @@ export const SETTING_DOCS: Record<string, SettingDoc> = {
   MaxTransferRate: { summary: 'Bytes per second each way (token buckets): what revtun sends, and the window credit the server is given; 0 no limit.', applies: 'live' },
   Linger: { summary: 'True: a close sends what is queued (LingerTime bounds it); False: the connection ends with a reset.', applies: 'live' },
   DataPlane: {
-    summary: "native: once logged on, the addon's relay thread moves forwarded bytes (a socket transport, the native core, no compression or channel idle timeout); js: Node's event loop.",
+    summary:
+      "native: once logged on, the addon's relay thread moves forwarded bytes where it applies (a socket transport, the native addon, no compression or channel idle timeout), else Node's event loop does and the log says why; js: Node's event loop always.",
     applies: 'next',
   },
   LingerTime: { summary: 'Seconds a close may linger sending queued data, then the connection is reset; 0 the system’s.', applies: 'live' },

@@ -126,11 +126,12 @@ export const SETTINGS: Record<string, SettingSpec> = {
   /** Bytes per second each way through the SSH connection (../net/rate-limit.ts); 0: no limit. */
   MaxTransferRate: { kind: 'int', default: 0, min: 0, max: 0x7fffffff },
   /**
-   * Where forwarded bytes are moved (../net/data-plane.ts): 'native', the addon's relay thread
-   * once the connection is logged on, where the connection allows it; 'js', Node's event loop.
-   * The environment's REVTUN_DATA_PLANE gives the default.
+   * Where forwarded bytes are moved (../net/data-plane.ts): 'native' (the default), the addon's
+   * relay thread once the connection is logged on, where the connection allows it (else the
+   * log says why not and Node's event loop carries it); 'js', Node's event loop always.
+   * The environment's REVTUN_DATA_PLANE overrides it.
    */
-  DataPlane: { kind: 'string', default: 'js', choices: ['native', 'js'] },
+  DataPlane: { kind: 'string', default: 'native', choices: ['native', 'js'] },
   TcpNoDelay: { kind: 'bool', default: true },
   UseIPv6: { kind: 'int', default: 0, min: 0, max: 2 },
   MaskSensitiveData: { kind: 'bool', default: true },
