@@ -10,7 +10,8 @@
 // usage: node bench/tunnel.mjs [--quick] [--json file]     (needs root for sshd, and a build)
 // For investigating one case: BENCH_TOOLS=native,OpenSSH and BENCH_SCENARIOS="download aes" pick
 // rows by substring, BENCH_REPEAT=3 keeps the median of three runs of each row, BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" profiles the revtun
-// process, BENCH_DEBUG=1 shows its -vv log and sshd's.
+// process, BENCH_DEBUG=1 shows its -vv log and sshd's,
+// BENCH_PERF=DIR records `perf record -g` of the tunnel process during each measured scenario.
 
 import * as net from 'node:net';
 import { spawn } from 'node:child_process';
@@ -264,9 +265,11 @@ async function withTunnel(tool, sshd, keyPath, cipher, scenario, warmup = async 
     const before = cpuTimes(child.pid);
     const threadsBefore = threadCpuSeconds(child.pid);
     const namesBefore = process.env.BENCH_THREADS ? threadCpuByName(child.pid) : null;
+    const perf = process.env.BENCH_PERF ? await attachPerf(child.pid, `${process.env.BENCH_PERF}/${tool.name.replace(/\W+/g, '_')}-${runCount++}.data`) : null;
     const started = process.hrtime.bigint();
     const extra = await scenario(remotePort);
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    await perf?.();
     const after = cpuTimes(child.pid);
     const threadCpu = threadCpuSeconds(child.pid) - threadsBefore;
     if (namesBefore) {
@@ -283,6 +286,32 @@ async function withTunnel(tool, sshd, keyPath, cipher, scenario, warmup = async 
     child.kill('SIGTERM');
     await new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r)));
   }
+}
+
+let runCount = 0;
+
+/**
+ * BENCH_PERF=DIR: `perf record -g` on the tunnel process (every thread) for the measured
+ * scenario only; returns the stop. Its sampling costs CPU: the figures of such a run are not
+ * comparable with others.
+ */
+async function attachPerf(pid, file) {
+  const perf = spawn('perf', ['record', '-F', '999', '-g', '-p', String(pid), '-o', file], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let said = '';
+  await new Promise((resolve, reject) => {
+    perf.stderr.on('data', (c) => (said += c));
+    perf.once('error', reject);
+    // perf is attached once the process's threads are opened; it says nothing until then.
+    setTimeout(resolve, 500); // a benchmark harness may wait; tests never do
+  });
+  return () =>
+    new Promise((resolve) => {
+      perf.once('exit', () => {
+        process.stderr.write(`perf: ${file}\n${said}`);
+        resolve();
+      });
+      perf.kill('SIGINT');
+    });
 }
 
 /**
