@@ -44,6 +44,11 @@ function relayOf(tunnel: SSHReverseTunnel): { threadId: number; threadExited: bo
   return session?.plane ?? null;
 }
 
+/** The raw keys the TypeScript core keeps for a handover to the plane (internal state). */
+function keptKeys(tunnel: SSHReverseTunnel): unknown {
+  return (tunnel as unknown as { session: { core: { keysInForce: unknown } } }).session.core.keysInForce;
+}
+
 function logged(tunnel: SSHReverseTunnel): string[] {
   const lines: string[] = [];
   tunnel.config('LogLevel=2');
@@ -178,6 +183,10 @@ describe('the native data plane', () => {
     await tunnel.sshLogon();
     expect(planeThread(tunnel)).toBeNull();
     expect(log).toContain('data plane: JavaScript (channel idle timeouts are not implemented on the native plane yet)');
+    // The keys kept for a handover are let go once it is given up, and none are kept after a re-key.
+    expect(keptKeys(tunnel)).toEqual({ outgoing: null, incoming: null });
+    await tunnel.exchangeKeys();
+    expect(keptKeys(tunnel)).toEqual({ outgoing: null, incoming: null });
     await transfer(tunnel, MiB);
     await tunnel.sshLogoff();
   });

@@ -230,8 +230,11 @@ export class SshClientCore {
   private plane: PlanePort | null = null;
   /** The keys in force each way, kept for a handover to the native data plane. */
   private keysInForce: { outgoing: DirectionKeys | null; incoming: DirectionKeys | null } = { outgoing: null, incoming: null };
+  /** keepKeysForHandover until the handover is done or given up (forgoHandover). */
+  private keepKeys: boolean;
 
   constructor(private readonly options: ClientOptions) {
+    this.keepKeys = options.keepKeysForHandover ?? false;
     this.logPackets = (options.logLevel ?? 1) >= 3;
     this.keepAliveInterval = options.keepAliveInterval;
     this.keepAliveCountMax = options.keepAliveCountMax;
@@ -516,9 +519,19 @@ export class SshClientCore {
     };
   }
 
+  /**
+   * The connection stays on the JavaScript plane for good: the keys kept for a handover are
+   * let go, and none are kept from here on (key material lives only in the sealer and opener).
+   */
+  forgoHandover(): void {
+    this.keepKeys = false;
+    this.keysInForce = { outgoing: null, incoming: null };
+  }
+
   /** From now on the native data plane behind `port` carries the connection (after handoverState). */
   attachPlane(port: PlanePort): void {
     this.plane = port;
+    this.keepKeys = false; // new keys go to the plane from here (sendNewKeys, setIncomingKeys)
     this.keysInForce = { outgoing: null, incoming: null }; // the plane holds them now
     this.log(1, 'data plane: native (the connection was handed over to the relay thread)');
   }
@@ -1197,7 +1210,7 @@ export class SshClientCore {
         if (cause instanceof SshError) throw cause;
         throw new SshError(Code.CannotSetKeys, `cannot set outgoing keys: ${(cause as Error).message}`, 'local', { cause });
       }
-      if (this.options.keepKeysForHandover) this.keysInForce.outgoing = outgoing;
+      if (this.keepKeys) this.keysInForce.outgoing = outgoing;
       if (this.strict) this.transport.sendSequence = 0;
     }
     this.compression.outgoingKeysChanged(negotiated.compressionClientToServer);
@@ -1220,7 +1233,7 @@ export class SshClientCore {
         if (cause instanceof SshError) throw cause;
         throw new SshError(Code.CannotSetKeys, `cannot set incoming keys: ${(cause as Error).message}`, 'local', { cause });
       }
-      if (this.options.keepKeysForHandover) this.keysInForce.incoming = incoming;
+      if (this.keepKeys) this.keysInForce.incoming = incoming;
       if (this.strict) this.transport.receiveSequence = 0;
     }
     this.compression.incomingKeysChanged(state.negotiated.compressionServerToClient);

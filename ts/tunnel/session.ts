@@ -489,8 +489,7 @@ export class Session {
       channelIdleTimeout: this.core.channelIdleTimeout,
     });
     if (refusal || fd === null) {
-      this.handoverWanted = false;
-      this.handlers.log(1, `data plane: JavaScript (${refusal ?? 'no socket descriptor'})`);
+      this.giveUpHandover(refusal ?? 'no socket descriptor');
       return;
     }
     if (this.socket.writableLength > 0) return; // tried again after the drain's flush
@@ -498,8 +497,7 @@ export class Session {
     if ('refused' in state) {
       // A key exchange or unwritten packets pass; anything else keeps the JavaScript path.
       if (TRANSIENT_REFUSALS.has(state.refused)) return;
-      this.handoverWanted = false;
-      this.handlers.log(1, `data plane: JavaScript (${state.refused})`);
+      this.giveUpHandover(state.refused);
       return;
     }
     this.handoverWanted = false;
@@ -516,7 +514,7 @@ export class Session {
       );
     } catch (error) {
       handle?.readStart?.();
-      this.handlers.log(1, `data plane: JavaScript (${(error as Error).message})`);
+      this.giveUpHandover((error as Error).message);
       return;
     }
     this.plane = plane;
@@ -532,6 +530,13 @@ export class Session {
     this.socket.on('error', () => undefined);
     // MaxTransferRate, before any channel is adopted: no channel byte leaves the relay unpaced.
     if (this.transferLimiter.limited) this.setPlaneRate(this.transferLimiter.rate);
+  }
+
+  /** The connection stays on the JavaScript plane: the log says why, and the keys kept for the handover go. */
+  private giveUpHandover(why: string): void {
+    this.handoverWanted = false;
+    this.core.forgoHandover();
+    this.handlers.log(1, `data plane: JavaScript (${why})`);
   }
 
   private planePort(plane: NativePlane): PlanePort {
