@@ -77,4 +77,4 @@ export function rekeyCounts(tunnel: SSHReverseTunnel): RekeyCounts {
  * REVTUN_DATA_PLANE=js forces the JavaScript plane (the integration:js-plane project) or
  * another crypto provider is forced (the wasm and node projects).
  */
-export const NATIVE_PLANE_EXPECTED = process.env['REVTUN_DATA_PLANE'] !== 'js' && process.env['REVTUN_CRYPTO'] === 'native';
+export const NATIVE_PLANE_EXPECTED = process.env['REVTUN_DATA_PLANE']?.trim().toLowerCase() !== 'js' && process.env['REVTUN_CRYPTO'] === 'native';

@@ -192,6 +192,8 @@ describe('the native data plane', () => {
   });
 
   it('is the default: a tunnel with no DataPlane setting goes native, DataPlane=js stays on Node', async () => {
+    // Nothing in the environment chooses for it (REVTUN_DATA_PLANE overrides the setting).
+    expect(process.env['REVTUN_DATA_PLANE'] ?? '').toBe('');
     const byDefault = makeTunnel(sshd);
     const defaultLog = logged(byDefault);
     await byDefault.sshLogon();
@@ -212,22 +214,25 @@ describe('the native data plane', () => {
 
   it('is what the CLI uses with no option for it (revtun -N -R, as ssh -N -R is run)', async () => {
     const target = await listen((socket) => socket.pipe(socket));
-    const run = runRevtun([
-      '-Nv',
-      '-p',
-      String(sshd.port),
-      '-i',
-      key.privatePath,
-      '-o',
-      'StrictHostKeyChecking=no',
-      '-o',
-      `UserKnownHostsFile=${join(dir, 'known_hosts')}`,
-      '-o',
-      'BatchMode=yes',
-      '-R',
-      `0:127.0.0.1:${target.port}`,
-      `${TEST_USER}@127.0.0.1`,
-    ]);
+    const run = runRevtun(
+      [
+        '-Nv',
+        '-p',
+        String(sshd.port),
+        '-i',
+        key.privatePath,
+        '-o',
+        'StrictHostKeyChecking=no',
+        '-o',
+        `UserKnownHostsFile=${join(dir, 'known_hosts')}`,
+        '-o',
+        'BatchMode=yes',
+        '-R',
+        `0:127.0.0.1:${target.port}`,
+        `${TEST_USER}@127.0.0.1`,
+      ],
+      { REVTUN_DATA_PLANE: '' },
+    );
     try {
       const port = Number((await run.waitFor(/Allocated port (\d+) for remote forward/))[1]);
       await run.waitFor(/data plane: native/);
@@ -303,7 +308,8 @@ describe('the relay thread outside the test process', () => {
             out += c.toString();
             if (out.includes('\n')) resolve(out.split('\n')[0]!);
           });
-          child.once('exit', () => reject(new Error(`the child exited before reporting; stderr:\n${stderr}`)));
+          // 'close', not 'exit': the child's stdout may still hold its report when it exits.
+          child.once('close', () => reject(new Error(`the child exited before reporting; stderr:\n${stderr}`)));
         });
         const report = JSON.parse(line) as Report;
         expect(report, stderr).toMatchObject({ threadId: expect.any(Number) });

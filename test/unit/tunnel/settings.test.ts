@@ -51,6 +51,12 @@ describe('settings', () => {
   });
 });
 
+describe('DataPlane', () => {
+  it('is native by default, and takes native or js only', () => {
+    expect(SETTINGS['DataPlane']).toMatchObject({ default: 'native', choices: ['native', 'js'] });
+  });
+});
+
 describe('PasswordPrompt patterns', () => {
   it.each([
     ['*assword*', 'Password: ', true],
